@@ -1,0 +1,38 @@
+/* File system helpers with the durability rules thaw relies on. */
+#ifndef THAW_FSUTIL_H
+#define THAW_FSUTIL_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "err.h"
+
+/* mkdir -p with the given mode for created components. */
+int fs_mkdir_p(const char *path, mode_t mode, struct thaw_err **err);
+
+/* Removes path and everything below it without following symlinks.
+ * A missing path is not an error. */
+int fs_rm_rf(const char *path, struct thaw_err **err);
+
+/* Writes data to path atomically: temp file in the same directory,
+ * fsync, rename over path, fsync the directory. */
+int fs_write_atomic(const char *path, const void *data, size_t len, mode_t mode,
+		    struct thaw_err **err);
+
+/* Reads a whole file of at most max bytes into a new NUL-terminated
+ * buffer. A larger file is an ERR_TOO_LARGE error. */
+int fs_read_file(const char *path, size_t max, char **out, size_t *out_len, struct thaw_err **err);
+
+int fs_fsync_path(const char *path, struct thaw_err **err);
+int fs_fsync_dir(const char *dir, struct thaw_err **err);
+
+/* 1 if path exists, 0 if not. */
+int fs_exists(const char *path);
+
+/* Size in bytes, or -1 with err. */
+long long fs_file_size(const char *path, struct thaw_err **err);
+
+/* True when path is a mount point (per /proc/self/mountinfo). */
+int fs_is_mountpoint(const char *path);
+
+#endif

@@ -1,0 +1,25 @@
+/* Structured, quiet-by-default logging in logfmt:
+ *   ts=2026-11-28T01:02:03.456Z level=info event=sandbox.created id=sb-... total_ms=41.2
+ * `event` is a stable dotted name; the rest are key=value pairs given by
+ * the caller's format. Default level is `notice`: start-up, shutdown and
+ * problems only. */
+#ifndef THAW_LOG_H
+#define THAW_LOG_H
+
+enum log_level { LOG_LVL_ERROR, LOG_LVL_WARN, LOG_LVL_NOTICE, LOG_LVL_INFO, LOG_LVL_DEBUG };
+
+void log_set_level(enum log_level level);
+/* Parses "error|warn|notice|info|debug"; returns -1 when unknown. */
+int log_parse_level(const char *s, enum log_level *out);
+int log_enabled(enum log_level level);
+
+void log_emit(enum log_level level, const char *event, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+#define log_error(ev, ...) log_emit(LOG_LVL_ERROR, ev, __VA_ARGS__)
+#define log_warn(ev, ...) log_emit(LOG_LVL_WARN, ev, __VA_ARGS__)
+#define log_notice(ev, ...) log_emit(LOG_LVL_NOTICE, ev, __VA_ARGS__)
+#define log_info(ev, ...) log_emit(LOG_LVL_INFO, ev, __VA_ARGS__)
+#define log_debug(ev, ...) log_emit(LOG_LVL_DEBUG, ev, __VA_ARGS__)
+
+#endif

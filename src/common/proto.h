@@ -1,0 +1,118 @@
+/* The host <-> guest agent protocol: typed, size-checked frames over one
+ * TCP connection inside the sandbox's network namespace.
+ *
+ * Frame: 8-byte header, little-endian
+ *     u32 payload length (<= PROTO_MAX_PAYLOAD)
+ *     u8  type (enum proto_type)
+ *     u8  stream (OUTPUT frames: 1 stdout, 2 stderr; else 0)
+ *     u16 reserved, must be 0
+ * then the payload. Structured payloads are a sequence of TLV fields
+ *     u16 tag, u32 length, bytes
+ * OUTPUT and STDIN payloads are raw bytes.
+ *
+ * Both ends treat every frame as hostile: lengths are checked before any
+ * allocation, unknown types are rejected, strings may not contain NUL.
+ * This file is shared by thawd and the static guest agent, so it uses
+ * libc only. */
+#ifndef THAW_PROTO_H
+#define THAW_PROTO_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "buf.h"
+
+#define PROTO_VERSION "thaw-agent/1"
+#define PROTO_HDR_SIZE 8
+#define PROTO_MAX_PAYLOAD (1u << 20)
+#define PROTO_TLV_HDR_SIZE 6
+
+enum proto_type {
+	MSG_HELLO = 1,	    /* host: time, entropy, hostname -> guest reseeds */
+	MSG_HELLO_OK = 2,   /* guest: version, its clock after setting it */
+	MSG_PREPARE = 3,    /* host: about to snapshot; flush disks */
+	MSG_PREPARE_OK = 4, /* guest: flushed */
+	MSG_EXEC = 5,	    /* host: run a command */
+	MSG_STDIN = 6,	    /* host: bytes for the command's stdin; empty = EOF */
+	MSG_OUTPUT = 7,	    /* guest: bytes from stdout (stream 1) or stderr (2) */
+	MSG_EXIT = 8,	    /* guest: the command ended */
+	MSG_ERROR = 9,	    /* either: request refused, with a message */
+	MSG_TYPE_MAX = 9,
+};
+
+enum proto_stream { STREAM_NONE = 0, STREAM_STDOUT = 1, STREAM_STDERR = 2 };
+
+enum proto_tag {
+	T_TIME_NS = 1,	   /* u64: host CLOCK_REALTIME in ns */
+	T_ENTROPY = 2,	   /* bytes: fresh host randomness, 16..512 bytes */
+	T_HOSTNAME = 3,	   /* str */
+	T_VERSION = 4,	   /* str */
+	T_ARG = 5,	   /* str, repeated: argv in order */
+	T_ENV = 6,	   /* str "KEY=VALUE", repeated */
+	T_CWD = 7,	   /* str */
+	T_TIMEOUT_MS = 8,  /* u32, 0 = none */
+	T_EXIT_CODE = 9,   /* i32 */
+	T_SIGNAL = 10,	   /* i32, signal that ended the command, 0 if none */
+	T_TIMED_OUT = 11,  /* u8 */
+	T_DURATION_US = 12, /* u64 */
+	T_MESSAGE = 13,	   /* str */
+	T_CLOCK_NS = 14,   /* u64: guest CLOCK_REALTIME after HELLO */
+	T_HAS_STDIN = 15,  /* u8: STDIN frames follow the EXEC */
+};
+
+#define PROTO_ENTROPY_MIN 16
+#define PROTO_ENTROPY_MAX 512
+#define PROTO_MAX_ARGS 4096
+#define PROTO_MAX_ENV 4096
+
+struct proto_frame {
+	uint8_t type;
+	uint8_t stream;
+	uint32_t len;
+	const uint8_t *payload; /* points into the caller's buffer */
+};
+
+/* Parses one frame at the start of data. Returns the frame size when a
+ * whole valid frame is there, 0 when more bytes are needed, -1 when the
+ * header is invalid (the connection must be dropped). */
+long proto_frame_parse(const uint8_t *data, size_t len, struct proto_frame *out);
+
+/* Frame building: begin, add fields, end. */
+size_t proto_begin(struct buf *b, enum proto_type type, uint8_t stream);
+void proto_put_bytes(struct buf *b, uint16_t tag, const void *v, size_t n);
+void proto_put_str(struct buf *b, uint16_t tag, const char *s);
+void proto_put_u8(struct buf *b, uint16_t tag, uint8_t v);
+void proto_put_u32(struct buf *b, uint16_t tag, uint32_t v);
+void proto_put_i32(struct buf *b, uint16_t tag, int32_t v);
+void proto_put_u64(struct buf *b, uint16_t tag, uint64_t v);
+void proto_end(struct buf *b, size_t start);
+/* A whole frame with a raw payload. */
+void proto_put_raw_frame(struct buf *b, enum proto_type type, uint8_t stream, const void *data,
+			 size_t n);
+
+struct proto_tlv_iter {
+	const uint8_t *p;
+	const uint8_t *end;
+};
+
+struct proto_tlv {
+	uint16_t tag;
+	uint32_t len;
+	const uint8_t *val;
+};
+
+void proto_tlv_init(struct proto_tlv_iter *it, const struct proto_frame *f);
+/* 1: next field in *out; 0: end of payload; -1: malformed payload. */
+int proto_tlv_next(struct proto_tlv_iter *it, struct proto_tlv *out);
+
+/* Typed readers: 0 on success, -1 when the field has the wrong size or
+ * (strings) holds a NUL byte. Strings are copied into a new allocation. */
+int proto_tlv_u8(const struct proto_tlv *t, uint8_t *out);
+int proto_tlv_u32(const struct proto_tlv *t, uint32_t *out);
+int proto_tlv_i32(const struct proto_tlv *t, int32_t *out);
+int proto_tlv_u64(const struct proto_tlv *t, uint64_t *out);
+int proto_tlv_str(const struct proto_tlv *t, char **out);
+
+const char *proto_type_name(uint8_t type);
+
+#endif

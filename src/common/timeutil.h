@@ -1,0 +1,35 @@
+#ifndef THAW_TIMEUTIL_H
+#define THAW_TIMEUTIL_H
+
+#include <stdint.h>
+#include <time.h>
+
+static inline uint64_t time_mono_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static inline uint64_t time_real_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static inline double ns_to_ms(uint64_t ns)
+{
+	return (double)ns / 1e6;
+}
+
+/* Formats a unix time (seconds) as RFC 3339 UTC into out[32]. */
+static inline void time_format_rfc3339(int64_t secs, char out[32])
+{
+	time_t t = (time_t)secs;
+	struct tm tm;
+	gmtime_r(&t, &tm);
+	strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+#endif

@@ -1,0 +1,37 @@
+/* thaw-agent: the guest side. It is PID 1 of every VM (stage 1 in the
+ * initramfs mounts the root disk, stage 2 sets up the system and serves
+ * the host), and it can also run as an ordinary process for tests
+ * (`--listen ADDR:PORT --no-system`). Static binary, libc only. */
+#ifndef THAW_GUEST_AGENT_H
+#define THAW_GUEST_AGENT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "buf.h"
+#include "proto.h"
+
+struct agent_opts {
+	const char *listen_addr; /* IPv4 address to bind */
+	int port;
+	bool system; /* may change clock, RNG, hostname, mounts (PID 1 mode) */
+};
+
+/* boot.c */
+void boot_stage1(void) __attribute__((noreturn));
+void boot_stage2(void);
+
+/* netcfg.c: configure lo and the guest interface (addresses from guestnet.h) */
+int netcfg_setup(void);
+
+/* reseed.c: apply a HELLO (clock, entropy, hostname); fills the reply */
+int reseed_apply(const struct proto_frame *hello, bool system, struct buf *reply);
+
+/* server.c */
+int server_run(const struct agent_opts *opts);
+
+/* Writes a line to stderr (the console in PID 1 mode). */
+void agent_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+#endif

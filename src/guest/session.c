@@ -1,0 +1,284 @@
+#include "session.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "agent.h"
+#include "timeutil.h"
+
+#define DEFAULT_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+struct exec_req {
+	char **argv;
+	size_t argc;
+	char **envp;
+	size_t envc;
+	char *cwd;
+	uint32_t timeout_ms;
+	bool has_stdin;
+};
+
+static void strv_push(char ***v, size_t *n, char *s)
+{
+	*v = xrealloc(*v, (*n + 2) * sizeof(char *));
+	(*v)[(*n)++] = s;
+	(*v)[*n] = NULL;
+}
+
+static void strv_free(char **v)
+{
+	for (size_t i = 0; v && v[i]; i++)
+		free(v[i]);
+	free(v);
+}
+
+static void exec_req_free(struct exec_req *r)
+{
+	strv_free(r->argv);
+	strv_free(r->envp);
+	free(r->cwd);
+}
+
+static const char *exec_req_parse(const struct proto_frame *f, struct exec_req *r)
+{
+	struct proto_tlv_iter it;
+	struct proto_tlv t;
+	int rc;
+	proto_tlv_init(&it, f);
+	while ((rc = proto_tlv_next(&it, &t)) > 0) {
+		char *s = NULL;
+		uint8_t flag = 0;
+		switch (t.tag) {
+		case T_ARG:
+		case T_ENV:
+			if (proto_tlv_str(&t, &s) < 0)
+				return "argument or environment string holds a NUL byte";
+			if (t.tag == T_ARG && r->argc < PROTO_MAX_ARGS)
+				strv_push(&r->argv, &r->argc, s);
+			else if (t.tag == T_ENV && r->envc < PROTO_MAX_ENV && strchr(s, '='))
+				strv_push(&r->envp, &r->envc, s);
+			else {
+				free(s);
+				return "too many arguments or a malformed environment entry";
+			}
+			break;
+		case T_CWD:
+			if (r->cwd || proto_tlv_str(&t, &r->cwd) < 0)
+				return "malformed cwd";
+			break;
+		case T_TIMEOUT_MS:
+			if (proto_tlv_u32(&t, &r->timeout_ms) < 0)
+				return "malformed timeout";
+			break;
+		case T_HAS_STDIN:
+			if (proto_tlv_u8(&t, &flag) < 0)
+				return "malformed stdin flag";
+			r->has_stdin = flag != 0;
+			break;
+		default:
+			break; /* unknown fields are skipped: newer hosts may add some */
+		}
+	}
+	if (rc < 0)
+		return "malformed EXEC payload";
+	if (r->argc == 0 || r->argv[0][0] == '\0')
+		return "EXEC without a command";
+	return NULL;
+}
+
+static const char *env_path(char **envp)
+{
+	for (size_t i = 0; envp && envp[i]; i++)
+		if (strncmp(envp[i], "PATH=", 5) == 0)
+			return envp[i] + 5;
+	return DEFAULT_PATH;
+}
+
+/* PATH lookup against the command's own environment (posix_spawnp
+ * would use the agent's). Returns a new string. */
+static char *resolve_program(const char *name, char **envp)
+{
+	if (strchr(name, '/'))
+		return xstrdup(name);
+	const char *path = env_path(envp);
+	char *found = NULL;
+	while (*path && !found) {
+		const char *colon = strchrnul(path, ':');
+		char *cand = xasprintf("%.*s/%s", (int)(colon - path), path, name);
+		if (access(cand, X_OK) == 0)
+			found = cand;
+		else
+			free(cand);
+		path = *colon ? colon + 1 : colon;
+	}
+	return found;
+}
+
+static void emit_error(struct buf *out, const char *msg)
+{
+	size_t start = proto_begin(out, MSG_ERROR, 0);
+	proto_put_str(out, T_MESSAGE, msg);
+	proto_end(out, start);
+}
+
+/* A program that cannot run is reported like a shell does it, so that
+ * `thaw exec ID -- nosuchcmd` behaves like typing it. */
+static void emit_exec_failure(struct buf *out, const char *name, int err)
+{
+	char line[512];
+	int n = snprintf(line, sizeof(line), "thaw: %s: %s\n", name,
+			 err == ENOENT ? "command not found" : strerror(err));
+	proto_put_raw_frame(out, MSG_OUTPUT, STREAM_STDERR, line, (size_t)n);
+	size_t start = proto_begin(out, MSG_EXIT, 0);
+	proto_put_i32(out, T_EXIT_CODE, err == ENOENT ? 127 : 126);
+	proto_put_i32(out, T_SIGNAL, 0);
+	proto_put_u8(out, T_TIMED_OUT, 0);
+	proto_put_u64(out, T_DURATION_US, 0);
+	proto_end(out, start);
+}
+
+static int make_pipe(int fds[2], int ours)
+{
+	if (pipe2(fds, O_CLOEXEC) < 0)
+		return -1;
+	return fcntl(fds[ours], F_SETFL, O_NONBLOCK);
+}
+
+static int spawn(struct session *s, const char *prog, struct exec_req *r)
+{
+	int in[2] = { -1, -1 }, outp[2] = { -1, -1 }, errp[2] = { -1, -1 };
+	int rc = -1;
+	if (make_pipe(in, 1) < 0 || make_pipe(outp, 0) < 0 || make_pipe(errp, 0) < 0) {
+		rc = errno;
+		goto out;
+	}
+	posix_spawn_file_actions_t fa;
+	posix_spawnattr_t attr;
+	posix_spawn_file_actions_init(&fa);
+	posix_spawn_file_actions_adddup2(&fa, in[0], 0);
+	posix_spawn_file_actions_adddup2(&fa, outp[1], 1);
+	posix_spawn_file_actions_adddup2(&fa, errp[1], 2);
+	if (r->cwd)
+		posix_spawn_file_actions_addchdir_np(&fa, r->cwd);
+	posix_spawnattr_init(&attr);
+	sigset_t none, all;
+	sigemptyset(&none);
+	sigfillset(&all);
+	posix_spawnattr_setsigmask(&attr, &none);
+	posix_spawnattr_setsigdefault(&attr, &all);
+	posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGMASK |
+						POSIX_SPAWN_SETSIGDEF);
+	char *default_env[] = { "PATH=" DEFAULT_PATH, "HOME=/root", "LANG=C.UTF-8", NULL };
+	rc = posix_spawn(&s->pid, prog, &fa, &attr, r->argv, r->envp ? r->envp : default_env);
+	posix_spawn_file_actions_destroy(&fa);
+	posix_spawnattr_destroy(&attr);
+	if (rc == 0) {
+		s->in_fd = in[1];
+		s->out_fd = outp[0];
+		s->err_fd = errp[0];
+		in[1] = outp[0] = errp[0] = -1;
+	}
+out:
+	for (int i = 0; i < 2; i++) {
+		if (in[i] >= 0)
+			close(in[i]);
+		if (outp[i] >= 0)
+			close(outp[i]);
+		if (errp[i] >= 0)
+			close(errp[i]);
+	}
+	return rc;
+}
+
+int session_start(struct session *s, const struct proto_frame *exec, struct buf *out)
+{
+	struct exec_req r = { 0 };
+	memset(s, 0, sizeof(*s));
+	s->in_fd = s->out_fd = s->err_fd = -1;
+	const char *problem = exec_req_parse(exec, &r);
+	struct stat st;
+	if (!problem && r.cwd && (stat(r.cwd, &st) < 0 || !S_ISDIR(st.st_mode)))
+		problem = "cwd is not an existing directory";
+	if (problem) {
+		emit_error(out, problem);
+		exec_req_free(&r);
+		return -1;
+	}
+	char *prog = resolve_program(r.argv[0], r.envp);
+	int rc = prog ? spawn(s, prog, &r) : ENOENT;
+	free(prog);
+	if (rc != 0) {
+		emit_exec_failure(out, r.argv[0], rc);
+		exec_req_free(&r);
+		return 1;
+	}
+	s->start_ns = time_mono_ns();
+	if (r.timeout_ms)
+		s->deadline_ns = s->start_ns + (uint64_t)r.timeout_ms * 1000000ull;
+	if (!r.has_stdin) {
+		s->stdin_eof = true;
+		close(s->in_fd);
+		s->in_fd = -1;
+	}
+	exec_req_free(&r);
+	return 0;
+}
+
+void session_kill(struct session *s)
+{
+	if (s->pid > 0 && !s->exited)
+		kill(-s->pid, SIGKILL);
+}
+
+void session_exited(struct session *s, int status, uint64_t now)
+{
+	s->exited = true;
+	s->status = status;
+	s->end_ns = now;
+	s->drain_deadline_ns = now + SESSION_DRAIN_NS;
+}
+
+void session_close_fds(struct session *s)
+{
+	int *fds[] = { &s->in_fd, &s->out_fd, &s->err_fd };
+	for (size_t i = 0; i < 3; i++) {
+		if (*fds[i] >= 0)
+			close(*fds[i]);
+		*fds[i] = -1;
+	}
+}
+
+bool session_done(const struct session *s, uint64_t now)
+{
+	if (!s->exited)
+		return false;
+	return (s->out_fd < 0 && s->err_fd < 0) || now >= s->drain_deadline_ns;
+}
+
+void session_finish(struct session *s, struct buf *out)
+{
+	int code = 0, sig = 0;
+	if (WIFEXITED(s->status))
+		code = WEXITSTATUS(s->status);
+	else if (WIFSIGNALED(s->status)) {
+		sig = WTERMSIG(s->status);
+		code = 128 + sig;
+	}
+	size_t start = proto_begin(out, MSG_EXIT, 0);
+	proto_put_i32(out, T_EXIT_CODE, code);
+	proto_put_i32(out, T_SIGNAL, sig);
+	proto_put_u8(out, T_TIMED_OUT, s->timed_out);
+	proto_put_u64(out, T_DURATION_US, (s->end_ns - s->start_ns) / 1000);
+	proto_end(out, start);
+	session_close_fds(s);
+	buf_free(&s->stdin_pending);
+}

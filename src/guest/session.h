@@ -1,0 +1,50 @@
+/* One running command: its process group, its pipes and its deadlines.
+ * The server owns sessions and moves bytes; this file spawns, reaps and
+ * reports. */
+#ifndef THAW_GUEST_SESSION_H
+#define THAW_GUEST_SESSION_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "buf.h"
+#include "proto.h"
+
+/* How long pipes may stay open after the command exited (a background
+ * child holding them). Output written later is not waited for. */
+#define SESSION_DRAIN_NS (50ull * 1000000ull)
+
+struct session {
+	pid_t pid; /* also the process group id: commands run in their own session */
+	int in_fd, out_fd, err_fd; /* our ends, -1 once closed */
+	struct buf stdin_pending;
+	bool stdin_eof; /* close in_fd once stdin_pending is written */
+	uint64_t start_ns, deadline_ns, drain_deadline_ns; /* monotonic; 0 = none */
+	bool exited, timed_out;
+	int status; /* from waitpid */
+	uint64_t end_ns;
+};
+
+/* Starts the command described by an EXEC frame. On failure returns -1
+ * and appends to out either an ERROR frame (bad request) or, when the
+ * program could not be executed, OUTPUT+EXIT frames the way a shell
+ * reports it (127 not found, 126 not executable). Returns 1 in that
+ * second case, 0 when the session runs. */
+int session_start(struct session *s, const struct proto_frame *exec, struct buf *out);
+
+/* Appends the EXIT frame for a finished session and releases it. */
+void session_finish(struct session *s, struct buf *out);
+
+/* Kills the whole process group. */
+void session_kill(struct session *s);
+
+/* Records an exit status reaped by the server for this session's pid. */
+void session_exited(struct session *s, int status, uint64_t now);
+
+/* Closes the pipe ends that still exist. */
+void session_close_fds(struct session *s);
+
+bool session_done(const struct session *s, uint64_t now);
+
+#endif

@@ -1,0 +1,76 @@
+/* GET /v1/templates and the template object. */
+#include <stdlib.h>
+
+#include "internal.h"
+
+int tl_template_parse(const json_t *o, thaw_template **out, thaw_error **err)
+{
+	if (!json_is_object(o))
+		return tl_error_set(err, 0, TL_PROTOCOL, "a template is not a JSON object");
+	thaw_template *t = tl_xcalloc(1, sizeof(*t));
+	if (tl_json_need_str(o, "name", "a template", &t->name, err) < 0 ||
+	    tl_json_need_str(o, "status", "a template", &t->status, err) < 0) {
+		thaw_template_free(t);
+		return -1;
+	}
+	t->build_id = tl_json_strdup(o, "build_id");
+	t->created_at = tl_json_strdup(o, "created_at");
+	t->memory_mb = tl_json_int_or_0(o, "memory_mb");
+	t->vcpus = tl_json_int_or_0(o, "vcpus");
+	t->boot_ms = json_number_value(json_object_get(o, "boot_ms"));
+	t->detail = tl_json_strdup(o, "detail");
+	t->json = tl_json_dump(o);
+	*out = t;
+	return 0;
+}
+
+THAW_API void thaw_template_free(thaw_template *t)
+{
+	if (!t)
+		return;
+	free(t->name);
+	free(t->status);
+	free(t->build_id);
+	free(t->created_at);
+	free(t->detail);
+	free(t->json);
+	free(t);
+}
+
+THAW_API void thaw_template_list_free(thaw_template **list, size_t n)
+{
+	for (size_t i = 0; list && i < n; i++)
+		thaw_template_free(list[i]);
+	free(list);
+}
+
+static int list_parse(const json_t *resp, thaw_template ***out, size_t *n, thaw_error **err)
+{
+	const json_t *arr = json_object_get(resp, "templates");
+	if (!json_is_array(arr))
+		return tl_error_set(err, 0, TL_PROTOCOL,
+				    "the template list has no \"templates\" array");
+	size_t count = json_array_size(arr);
+	thaw_template **list = count ? tl_xcalloc(count, sizeof(*list)) : NULL;
+	for (size_t i = 0; i < count; i++) {
+		if (tl_template_parse(json_array_get(arr, i), &list[i], err) < 0) {
+			thaw_template_list_free(list, i);
+			return -1;
+		}
+	}
+	*out = list;
+	*n = count;
+	return 0;
+}
+
+THAW_API int thaw_template_list(thaw_client *client, thaw_template ***out, size_t *n,
+				thaw_error **err)
+{
+	struct tl_request req = { .method = "GET", .path = "/v1/templates", .expect = 200 };
+	json_t *resp = NULL;
+	if (tl_http_call(client, &req, &resp, err) < 0)
+		return -1;
+	int rc = list_parse(resp, out, n, err);
+	json_decref(resp);
+	return rc;
+}

@@ -1,0 +1,279 @@
+/* libthaw: the C client of thawd's HTTP/JSON API.
+ *
+ * Conventions that hold for every function below:
+ *
+ * Errors. A function that can fail returns 0 on success and -1 on
+ * failure, and takes `thaw_error **err` as its last argument. When err is
+ * not NULL and *err is NULL, a failure stores a new error in *err that
+ * the caller frees with thaw_error_free(); a success leaves *err alone.
+ * Pass NULL to ignore the details.
+ *
+ * Ownership. Out-parameters are set only on success and then belong to
+ * the caller, who frees them with the matching *_free function. Strings
+ * passed in are copied when they must outlive the call; nothing the
+ * caller passes is kept.
+ *
+ * Options. Option structs may gain fields in later versions. Initialise
+ * them with `= {0}` and set what you need: a field left at 0 or NULL
+ * always means "the default".
+ *
+ * Threads. A thaw_client is used from one thread at a time (it owns one
+ * HTTP connection, reused for keep-alive); use one client per thread for
+ * concurrency. Distinct clients, results and errors are independent and
+ * may be used from any thread.
+ *
+ * Memory. Like the rest of thaw, libthaw aborts the process when an
+ * allocation fails rather than reporting it. */
+#ifndef THAW_H
+#define THAW_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define THAW_API __attribute__((visibility("default")))
+
+/* The address and key file used when nothing else is configured. */
+#define THAW_DEFAULT_API_URL "http://127.0.0.1:7420"
+#define THAW_DEFAULT_KEY_FILE "/var/lib/thaw/api-key"
+
+/* ---- errors ------------------------------------------------------------ */
+
+typedef struct thaw_error thaw_error;
+
+/* The HTTP status of the response that reported the error, or 0 when no
+ * error response was received: the server could not be reached, the
+ * arguments were rejected before sending, or the error arrived inside a
+ * streamed 200 response (a failed bake). Returns 0 for a NULL error. */
+THAW_API int thaw_error_http_status(const thaw_error *e);
+
+/* A short machine-readable code, never NULL, owned by e. Either the
+ * server's code ("not_found", "invalid_request", "conflict",
+ * "unauthorized", "timeout", "unavailable", ...) or one of libthaw's own:
+ *   "transport"        the request did not complete (connection refused,
+ *                      DNS failure, timeout, connection reset)
+ *   "protocol"         the server's answer was not what the API promises
+ *                      (bad JSON, missing field, unexpected status)
+ *   "invalid_request"  also used, with status 0, for arguments libthaw
+ *                      rejects before sending (and an unreadable
+ *                      api_key_file)
+ * Returns "" for a NULL error. */
+THAW_API const char *thaw_error_code(const thaw_error *e);
+
+/* A human-readable sentence without a trailing newline, owned by e.
+ * Returns "" for a NULL error. */
+THAW_API const char *thaw_error_message(const thaw_error *e);
+
+/* Frees e; NULL is allowed. */
+THAW_API void thaw_error_free(thaw_error *e);
+
+/* ---- client ------------------------------------------------------------ */
+
+typedef struct thaw_client thaw_client;
+
+typedef struct thaw_client_options {
+	/* Base URL of thawd. NULL: $THAW_API_URL, else THAW_DEFAULT_API_URL. */
+	const char *api_url;
+	/* Bearer key. NULL: read api_key_file if set, else $THAW_API_KEY,
+	 * else THAW_DEFAULT_KEY_FILE (whitespace-trimmed). Finding no key is
+	 * not an error: requests that need one then fail with 401. */
+	const char *api_key;
+	/* A file holding the key, used when api_key is NULL. Unlike the
+	 * default file, a file named here must be readable and non-empty. */
+	const char *api_key_file;
+	/* Limit for a whole request in milliseconds; 0: none. Streamed
+	 * bakes ignore it. Keep it above any exec timeout you ask for. */
+	long timeout_ms;
+	/* Limit for establishing a connection; 0: 10 seconds. */
+	long connect_timeout_ms;
+} thaw_client_options;
+
+/* Creates a client. opts may be NULL (all defaults). No request is made:
+ * an unreachable server shows up at the first call. Fails only on
+ * invalid options (a key with control characters, an unreadable
+ * api_key_file, an empty URL). Thread-safe. */
+THAW_API int thaw_client_new(const thaw_client_options *opts, thaw_client **out, thaw_error **err);
+
+/* Frees the client and closes its connection; NULL is allowed. */
+THAW_API void thaw_client_free(thaw_client *client);
+
+/* The base URL the client talks to (no trailing slash), owned by client. */
+THAW_API const char *thaw_client_url(const thaw_client *client);
+
+/* GET /healthz: succeeds when thawd answers {"status":"ok"}. Needs no key. */
+THAW_API int thaw_health(thaw_client *client, thaw_error **err);
+
+/* ---- sandboxes --------------------------------------------------------- */
+
+/* A sandbox as the server described it. Plain data owned by the caller;
+ * every string is NUL-terminated and separately allocated. */
+typedef struct thaw_sandbox {
+	char *id;            /* "sb-" and 12 characters */
+	char *template_name; /* the template it was created from */
+	char *build_id;      /* the template build; NULL if not reported */
+	char *state;         /* "creating", "running", "failed", "deleting" */
+	char *created_at;    /* RFC 3339; NULL if not reported */
+	char *timeout_at;    /* RFC 3339; NULL: no deadline */
+	char *metadata_json; /* the metadata object as compact JSON; "{}" if none */
+	char *timings_json;  /* the "timings_ms" object as compact JSON; NULL if none */
+	char *reason;        /* why the sandbox is in its state; NULL if not given */
+	char *json;          /* the whole object as compact JSON, fields the
+			      * struct does not name included */
+} thaw_sandbox;
+
+typedef struct thaw_create_options {
+	/* Template name; NULL: the server's default template. */
+	const char *template_name;
+	/* Seconds until the server deletes the sandbox. Because 0 is the
+	 * default of a zeroed struct, use THAW_TIMEOUT_NONE for "never" and
+	 * THAW_TIMEOUT_DEFAULT (or 0) for the server's default. */
+	int timeout_s;
+	/* A JSON object as text stored with the sandbox; NULL: none. */
+	const char *metadata_json;
+} thaw_create_options;
+
+#define THAW_TIMEOUT_DEFAULT 0
+#define THAW_TIMEOUT_NONE (-1)
+
+/* POST /v1/sandboxes: creates and starts a sandbox. opts may be NULL. On
+ * success *out is the new sandbox (free with thaw_sandbox_free). */
+THAW_API int thaw_sandbox_create(thaw_client *client, const thaw_create_options *opts,
+				 thaw_sandbox **out, thaw_error **err);
+
+/* GET /v1/sandboxes/{id}. A missing sandbox fails with code "not_found". */
+THAW_API int thaw_sandbox_get(thaw_client *client, const char *id, thaw_sandbox **out,
+			      thaw_error **err);
+
+/* GET /v1/sandboxes. On success *out is an array of *n sandboxes (possibly
+ * 0; *out is then NULL), freed with thaw_sandbox_list_free. */
+THAW_API int thaw_sandbox_list(thaw_client *client, thaw_sandbox ***out, size_t *n,
+			       thaw_error **err);
+
+/* DELETE /v1/sandboxes/{id}: stops the VM and removes its files. */
+THAW_API int thaw_sandbox_delete(thaw_client *client, const char *id, thaw_error **err);
+
+/* Frees one sandbox; NULL is allowed. */
+THAW_API void thaw_sandbox_free(thaw_sandbox *sb);
+
+/* Frees a list from thaw_sandbox_list and its n sandboxes; NULL is allowed. */
+THAW_API void thaw_sandbox_list_free(thaw_sandbox **list, size_t n);
+
+/* ---- exec -------------------------------------------------------------- */
+
+typedef struct thaw_exec_options {
+	/* The command: exactly one of argv (NULL-terminated, argv[0] is the
+	 * program, looked up in PATH) and shell (run with /bin/sh -c). */
+	const char *const *argv;
+	const char *shell;
+	/* "KEY=VALUE" strings added to the base environment, NULL-terminated;
+	 * NULL: none. */
+	const char *const *env;
+	/* Absolute working directory; NULL: the guest's default. */
+	const char *cwd;
+	/* Bytes fed to the command's stdin when has_stdin is set (stdin_len
+	 * may be 0: an empty, closed stdin). Without has_stdin the command
+	 * gets no input. */
+	const void *stdin_data;
+	size_t stdin_len;
+	bool has_stdin;
+	/* Seconds before the command is killed; 0: the server's default. */
+	int timeout_s;
+} thaw_exec_options;
+
+/* What a command did. Output is byte-exact (libthaw asks for base64 and
+ * decodes it). Each data buffer is allocated even when empty and has a
+ * NUL after its last byte, so text can be used as a C string; binary
+ * output may contain NULs, so trust the lengths. */
+typedef struct thaw_exec_result {
+	int exit_code;      /* 128 + signal when killed by a signal */
+	int signal;         /* the killing signal, 0 if none */
+	bool timed_out;     /* killed because timeout_s passed */
+	double duration_ms; /* from start to exit, measured in the guest */
+	char *stdout_data;
+	size_t stdout_len;
+	char *stderr_data;
+	size_t stderr_len;
+	bool stdout_truncated; /* the server kept only the first part */
+	bool stderr_truncated;
+} thaw_exec_result;
+
+/* POST /v1/sandboxes/{id}/exec: runs a command to completion and returns
+ * its exit status and output. A command that fails or times out is still
+ * a success of this call: look at the result. */
+THAW_API int thaw_sandbox_exec(thaw_client *client, const char *id, const thaw_exec_options *opts,
+			       thaw_exec_result **out, thaw_error **err);
+
+/* Frees a result; NULL is allowed. */
+THAW_API void thaw_exec_result_free(thaw_exec_result *res);
+
+/* ---- templates --------------------------------------------------------- */
+
+/* A template as the server described it; plain data owned by the caller.
+ * Fields after status are filled only for a ready template. */
+typedef struct thaw_template {
+	char *name;
+	char *status;     /* "ready", "baking", "corrupt" */
+	char *build_id;   /* NULL if not reported */
+	char *created_at; /* RFC 3339; NULL if not reported */
+	int memory_mb;    /* 0 if not reported */
+	int vcpus;        /* 0 if not reported */
+	double boot_ms;   /* cold boot time while baking; 0 if not reported */
+	char *detail;     /* why it is not ready, or the bake stage; NULL if none */
+	char *json;       /* the whole object as compact JSON */
+} thaw_template;
+
+/* GET /v1/templates. On success *out is an array of *n templates
+ * (possibly 0; *out is then NULL), freed with thaw_template_list_free. */
+THAW_API int thaw_template_list(thaw_client *client, thaw_template ***out, size_t *n,
+				thaw_error **err);
+
+/* Frees one template; NULL is allowed. */
+THAW_API void thaw_template_free(thaw_template *t);
+
+/* Frees a list from thaw_template_list and its n templates; NULL is allowed. */
+THAW_API void thaw_template_list_free(thaw_template **list, size_t n);
+
+/* One progress event of a bake. The strings are owned by libthaw and
+ * valid only during the callback. */
+typedef struct thaw_bake_progress {
+	const char *stage;   /* "recipe", "rootfs", "boot", "snapshot", ... */
+	int step;            /* 1-based */
+	int steps;           /* total steps */
+	const char *message; /* human-readable */
+} thaw_bake_progress;
+
+/* Called as each progress event arrives, in the calling thread, before
+ * thaw_template_bake returns. It must not use the same client. */
+typedef void (*thaw_bake_progress_fn)(const thaw_bake_progress *ev, void *userdata);
+
+typedef struct thaw_bake_options {
+	thaw_bake_progress_fn on_progress; /* NULL: progress is not reported */
+	void *userdata;                    /* passed to on_progress */
+} thaw_bake_options;
+
+typedef struct thaw_bake_result {
+	thaw_template *template_info; /* the baked template */
+	double elapsed_ms;            /* as measured by the server */
+} thaw_bake_result;
+
+/* POST /v1/templates: bakes template `name` from its recipe and streams
+ * progress while it runs (about a minute; no overall timeout applies).
+ * Succeeds only when the server reports the bake done; a failed bake
+ * fails with the server's code and http status 0. opts may be NULL. out
+ * may be NULL; otherwise *out is freed with thaw_bake_result_free. If the
+ * connection drops, the bake itself goes on in the server. */
+THAW_API int thaw_template_bake(thaw_client *client, const char *name,
+				const thaw_bake_options *opts, thaw_bake_result **out,
+				thaw_error **err);
+
+/* Frees a bake result; NULL is allowed. */
+THAW_API void thaw_bake_result_free(thaw_bake_result *res);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

@@ -1,0 +1,74 @@
+/* The control-plane HTTP/JSON API (libmicrohttpd, one thread per
+ * connection: handlers may block on a VM). Routing is a table in
+ * routes.c; every handler validates its input before touching state. */
+#ifndef THAW_API_H
+#define THAW_API_H
+
+#include <jansson.h>
+#include <microhttpd.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "core/host.h"
+#include "err.h"
+
+#define API_MAX_BODY (16u << 20)
+#define API_MAX_PARAMS 2
+
+struct api_req {
+	struct MHD_Connection *conn;
+	struct host *h;
+	const char *method;
+	const char *url;
+	const char *params[API_MAX_PARAMS]; /* path placeholders, in order */
+	const char *body;
+	size_t body_len;
+};
+
+typedef enum MHD_Result (*api_handler)(struct api_req *r);
+
+struct api_route {
+	const char *method;
+	const char *pattern; /* "/v1/sandboxes/{}/exec" */
+	api_handler handler;
+	bool public; /* no API key needed */
+};
+
+/* routes.c */
+extern const struct api_route api_routes[];
+extern const size_t api_route_count;
+/* Matches a path: 1 found (route and params set), 0 unknown path,
+ * -1 path known but not for this method (allow lists the methods). */
+int api_route_match(const char *method, const char *path, const struct api_route **route,
+		    char params[API_MAX_PARAMS][128], char *allow, size_t allow_size);
+
+/* respond.c: the only place that maps error codes to HTTP statuses */
+unsigned api_status_for(enum err_code code);
+enum MHD_Result api_reply_json(struct api_req *r, unsigned status, json_t *body);
+enum MHD_Result api_reply_error(struct api_req *r, const struct thaw_err *e);
+enum MHD_Result api_reply_fail(struct api_req *r, enum err_code code, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+enum MHD_Result api_reply_empty(struct api_req *r, unsigned status);
+/* Parses the body as a JSON object; on failure replies 400 and returns
+ * NULL (the caller returns *result). */
+json_t *api_body_object(struct api_req *r, enum MHD_Result *result);
+
+/* Handlers */
+enum MHD_Result api_health(struct api_req *r);
+enum MHD_Result api_info(struct api_req *r);
+enum MHD_Result api_sandbox_list(struct api_req *r);
+enum MHD_Result api_sandbox_create(struct api_req *r);
+enum MHD_Result api_sandbox_get(struct api_req *r);
+enum MHD_Result api_sandbox_delete(struct api_req *r);
+enum MHD_Result api_sandbox_exec(struct api_req *r);
+enum MHD_Result api_template_list(struct api_req *r);
+enum MHD_Result api_template_get(struct api_req *r);
+enum MHD_Result api_template_bake(struct api_req *r);
+
+/* server.c */
+struct api_server;
+int api_server_start(struct host *h, const char *api_key, struct api_server **out,
+		     struct thaw_err **err);
+void api_server_stop(struct api_server *s);
+
+#endif

@@ -1,0 +1,99 @@
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "api/api.h"
+#include "log.h"
+
+unsigned api_status_for(enum err_code code)
+{
+	switch (code) {
+	case ERR_INVALID:
+		return MHD_HTTP_BAD_REQUEST;
+	case ERR_UNAUTHORIZED:
+		return MHD_HTTP_UNAUTHORIZED;
+	case ERR_NOT_FOUND:
+		return MHD_HTTP_NOT_FOUND;
+	case ERR_CONFLICT:
+	case ERR_CORRUPT:
+		return MHD_HTTP_CONFLICT;
+	case ERR_TOO_LARGE:
+		return MHD_HTTP_CONTENT_TOO_LARGE;
+	case ERR_TIMEOUT:
+		return MHD_HTTP_GATEWAY_TIMEOUT;
+	case ERR_UNAVAILABLE:
+		return MHD_HTTP_SERVICE_UNAVAILABLE;
+	case ERR_GUEST:
+		return MHD_HTTP_BAD_GATEWAY;
+	case ERR_INTERNAL:
+	default:
+		return MHD_HTTP_INTERNAL_SERVER_ERROR;
+	}
+}
+
+enum MHD_Result api_reply_json(struct api_req *r, unsigned status, json_t *body)
+{
+	char *text = json_dumps(body, JSON_COMPACT | JSON_REAL_PRECISION(6));
+	json_decref(body);
+	if (!text)
+		return MHD_NO;
+	size_t len = strlen(text);
+	text[len] = '\0';
+	struct MHD_Response *resp =
+		MHD_create_response_from_buffer(len, text, MHD_RESPMEM_MUST_FREE);
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+	enum MHD_Result ret = MHD_queue_response(r->conn, status, resp);
+	MHD_destroy_response(resp);
+	return ret;
+}
+
+enum MHD_Result api_reply_error(struct api_req *r, const struct thaw_err *e)
+{
+	enum err_code code = e ? e->code : ERR_INTERNAL;
+	unsigned status = api_status_for(code);
+	if (status >= 500)
+		log_warn("api.error", "method=%s url=%s status=%u error=\"%s\"", r->method, r->url,
+			 status, err_msg(e));
+	return api_reply_json(r, status,
+			      json_pack("{s:s,s:s}", "error", e ? e->msg : "internal error", "code",
+					err_code_name(code)));
+}
+
+enum MHD_Result api_reply_fail(struct api_req *r, enum err_code code, const char *fmt, ...)
+{
+	struct thaw_err e = { .code = code };
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(e.msg, sizeof(e.msg), fmt, ap);
+	va_end(ap);
+	return api_reply_error(r, &e);
+}
+
+enum MHD_Result api_reply_empty(struct api_req *r, unsigned status)
+{
+	struct MHD_Response *resp = MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT);
+	enum MHD_Result ret = MHD_queue_response(r->conn, status, resp);
+	MHD_destroy_response(resp);
+	return ret;
+}
+
+json_t *api_body_object(struct api_req *r, enum MHD_Result *result)
+{
+	json_error_t je;
+	if (r->body_len == 0) {
+		*result = api_reply_fail(r, ERR_INVALID, "request body must be a JSON object");
+		return NULL;
+	}
+	json_t *o = json_loadb(r->body, r->body_len, JSON_REJECT_DUPLICATES, &je);
+	if (!o) {
+		*result = api_reply_fail(r, ERR_INVALID, "malformed JSON at line %d column %d: %s",
+					 je.line, je.column, je.text);
+		return NULL;
+	}
+	if (!json_is_object(o)) {
+		json_decref(o);
+		*result = api_reply_fail(r, ERR_INVALID, "request body must be a JSON object");
+		return NULL;
+	}
+	return o;
+}

@@ -1,0 +1,65 @@
+#include <stdio.h>
+#include <string.h>
+
+#include "api/api.h"
+
+const struct api_route api_routes[] = {
+	{ "GET", "/healthz", api_health, true },
+	{ "GET", "/v1/info", api_info, false },
+	{ "GET", "/v1/sandboxes", api_sandbox_list, false },
+	{ "POST", "/v1/sandboxes", api_sandbox_create, false },
+	{ "GET", "/v1/sandboxes/{}", api_sandbox_get, false },
+	{ "DELETE", "/v1/sandboxes/{}", api_sandbox_delete, false },
+	{ "POST", "/v1/sandboxes/{}/exec", api_sandbox_exec, false },
+	{ "GET", "/v1/templates", api_template_list, false },
+	{ "POST", "/v1/templates", api_template_bake, false },
+	{ "GET", "/v1/templates/{}", api_template_get, false },
+};
+
+const size_t api_route_count = sizeof(api_routes) / sizeof(api_routes[0]);
+
+/* Segment-by-segment match; "{}" takes one non-empty segment. */
+static int path_matches(const char *pattern, const char *path, char params[API_MAX_PARAMS][128])
+{
+	int np = 0;
+	while (*pattern && *path) {
+		if (*pattern != '/' || *path != '/')
+			return 0;
+		pattern++, path++;
+		size_t plen = strcspn(pattern, "/"), slen = strcspn(path, "/");
+		if (plen == 2 && strncmp(pattern, "{}", 2) == 0) {
+			if (slen == 0 || slen >= 128 || np >= API_MAX_PARAMS)
+				return 0;
+			memcpy(params[np], path, slen);
+			params[np++][slen] = '\0';
+		} else if (plen != slen || strncmp(pattern, path, plen) != 0) {
+			return 0;
+		}
+		pattern += plen, path += slen;
+	}
+	return *pattern == '\0' && *path == '\0';
+}
+
+int api_route_match(const char *method, const char *path, const struct api_route **route,
+		    char params[API_MAX_PARAMS][128], char *allow, size_t allow_size)
+{
+	size_t used = 0;
+	allow[0] = '\0';
+	int known = 0;
+	for (size_t i = 0; i < api_route_count; i++) {
+		char p[API_MAX_PARAMS][128];
+		if (!path_matches(api_routes[i].pattern, path, p))
+			continue;
+		if (strcmp(api_routes[i].method, method) == 0) {
+			*route = &api_routes[i];
+			memcpy(params, p, sizeof(p));
+			return 1;
+		}
+		known = 1;
+		int n = snprintf(allow + used, allow_size - used, "%s%s", used ? ", " : "",
+				 api_routes[i].method);
+		if (n > 0 && (size_t)n < allow_size - used)
+			used += (size_t)n;
+	}
+	return known ? -1 : 0;
+}

@@ -1,0 +1,177 @@
+/* /v1/sandboxes handlers. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api/api.h"
+#include "api/validate.h"
+#include "cleanup.h"
+#include "core/registry.h"
+#include "core/sandbox.h"
+#include "timeutil.h"
+#include "utf8.h"
+
+static json_t *time_or_null(int64_t secs)
+{
+	if (!secs)
+		return json_null();
+	char s[32];
+	time_format_rfc3339(secs, s);
+	return json_string(s);
+}
+
+static json_t *parse_or_null(const char *text)
+{
+	json_t *v = text ? json_loads(text, 0, NULL) : NULL;
+	return v ? v : json_null();
+}
+
+static json_t *sandbox_json(struct sandbox *sb)
+{
+	pthread_mutex_lock(&sb->lock);
+	enum sb_state state = sb->state;
+	int64_t timeout_at = sb->timeout_at;
+	json_t *reason = sb->reason ? json_string(sb->reason) : NULL;
+	pthread_mutex_unlock(&sb->lock);
+	json_t *o = json_pack("{s:s,s:s,s:s,s:s,s:o,s:o,s:o,s:o}", "id", sb->id, "template",
+			      sb->template_name, "build_id", sb->build_id, "state",
+			      sb_state_name(state), "created_at", time_or_null(sb->created_at),
+			      "timeout_at", time_or_null(timeout_at), "metadata",
+			      parse_or_null(sb->metadata), "timings_ms", parse_or_null(sb->timings));
+	if (reason)
+		json_object_set_new(o, "reason", reason);
+	return o;
+}
+
+static bool check_id(struct api_req *r, enum MHD_Result *res)
+{
+	if (id_valid_sandbox(r->params[0]))
+		return true;
+	*res = api_reply_fail(r, ERR_INVALID, "\"%.64s\" is not a sandbox id (sb- and 12 characters)",
+			      r->params[0]);
+	return false;
+}
+
+enum MHD_Result api_sandbox_list(struct api_req *r)
+{
+	size_t n;
+	struct sandbox **list = registry_list(r->h, &n);
+	json_t *arr = json_array();
+	for (size_t i = 0; i < n; i++)
+		json_array_append_new(arr, sandbox_json(list[i]));
+	registry_list_free(r->h, list, n);
+	return api_reply_json(r, MHD_HTTP_OK, json_pack("{s:o}", "sandboxes", arr));
+}
+
+enum MHD_Result api_sandbox_create(struct api_req *r)
+{
+	enum MHD_Result res;
+	json_t *body = r->body_len ? api_body_object(r, &res) : json_object();
+	if (!body)
+		return res;
+	struct create_params p;
+	_cleanup_err_ struct thaw_err *err = NULL;
+	const struct thawd_config *cfg = r->h->cfg;
+	int rc = validate_create(body, cfg->default_timeout_s, cfg->max_timeout_s, &p, &err);
+	json_decref(body);
+	if (rc < 0)
+		return api_reply_error(r, err);
+	struct create_req req = { .template_name = p.template_name,
+				  .timeout_s = p.timeout_s,
+				  .metadata = p.metadata };
+	struct sandbox *sb = NULL;
+	rc = sandbox_create(r->h, &req, &sb, &err);
+	create_params_free(&p);
+	if (rc < 0)
+		return api_reply_error(r, err);
+	json_t *o = sandbox_json(sb);
+	sandbox_unref(r->h, sb);
+	return api_reply_json(r, MHD_HTTP_CREATED, o);
+}
+
+enum MHD_Result api_sandbox_get(struct api_req *r)
+{
+	enum MHD_Result res;
+	if (!check_id(r, &res))
+		return res;
+	struct sandbox *sb = registry_get(r->h, r->params[0]);
+	if (!sb)
+		return api_reply_fail(r, ERR_NOT_FOUND, "sandbox %s does not exist", r->params[0]);
+	json_t *o = sandbox_json(sb);
+	sandbox_unref(r->h, sb);
+	return api_reply_json(r, MHD_HTTP_OK, o);
+}
+
+enum MHD_Result api_sandbox_delete(struct api_req *r)
+{
+	enum MHD_Result res;
+	if (!check_id(r, &res))
+		return res;
+	_cleanup_err_ struct thaw_err *err = NULL;
+	if (sandbox_delete(r->h, r->params[0], &err) < 0)
+		return api_reply_error(r, err);
+	return api_reply_empty(r, MHD_HTTP_NO_CONTENT);
+}
+
+static json_t *output_json(const struct buf *b, bool base64)
+{
+	struct buf out = { 0 };
+	if (base64)
+		base64_encode(b->data, b->len, &out);
+	else
+		utf8_sanitize(b->data, b->len, &out);
+	json_t *s = json_stringn(out.len ? (const char *)out.data : "", out.len);
+	buf_free(&out);
+	return s;
+}
+
+static json_t *exec_json(const struct agent_exec_result *res, bool base64)
+{
+	json_t *o = json_pack("{s:i,s:o,s:o,s:b,s:f,s:s}", "exit_code", res->exit_code, "stdout",
+			      output_json(&res->out, base64), "stderr",
+			      output_json(&res->err, base64), "timed_out", res->timed_out,
+			      "duration_ms", (double)res->duration_us / 1000.0, "encoding",
+			      base64 ? "base64" : "text");
+	if (res->signal)
+		json_object_set_new(o, "signal", json_integer(res->signal));
+	if (res->out_truncated)
+		json_object_set_new(o, "stdout_truncated", json_true());
+	if (res->err_truncated)
+		json_object_set_new(o, "stderr_truncated", json_true());
+	return o;
+}
+
+enum MHD_Result api_sandbox_exec(struct api_req *r)
+{
+	enum MHD_Result res;
+	if (!check_id(r, &res))
+		return res;
+	json_t *body = api_body_object(r, &res);
+	if (!body)
+		return res;
+	struct exec_params p;
+	_cleanup_err_ struct thaw_err *err = NULL;
+	int rc = validate_exec(body, &p, &err);
+	json_decref(body);
+	if (rc < 0)
+		return api_reply_error(r, err);
+	struct agent_exec_req req = {
+		.argv = (const char *const *)p.argv,
+		.env = (const char *const *)p.env,
+		.cwd = p.cwd,
+		.stdin_data = p.stdin_data.data,
+		.stdin_len = p.stdin_data.len,
+		.has_stdin = p.has_stdin,
+		.timeout_ms = p.timeout_ms,
+		.max_output = (size_t)r->h->cfg->max_exec_output_mb << 20,
+	};
+	struct agent_exec_result out;
+	rc = sandbox_exec(r->h, r->params[0], &req, &out, &err);
+	bool base64 = p.base64_output;
+	exec_params_free(&p);
+	if (rc < 0)
+		return api_reply_error(r, err);
+	json_t *o = exec_json(&out, base64);
+	agent_exec_result_free(&out);
+	return api_reply_json(r, MHD_HTTP_OK, o);
+}

@@ -1,0 +1,170 @@
+/* libmicrohttpd glue: body accumulation with a size limit, API key
+ * check, routing, and one access log line per request at info level. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <openssl/crypto.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api/api.h"
+#include "buf.h"
+#include "log.h"
+#include "timeutil.h"
+
+#define CONNECTION_LIMIT 512
+#define CONNECTION_TIMEOUT_S 3600
+
+struct api_server {
+	struct MHD_Daemon *d;
+	struct host *h;
+	char *key;
+};
+
+struct conn_ctx {
+	struct buf body;
+	bool too_large;
+	uint64_t t0;
+};
+
+static bool key_ok(struct api_server *s, struct MHD_Connection *c)
+{
+	const char *auth = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization");
+	if (!auth || strncmp(auth, "Bearer ", 7) != 0)
+		return false;
+	const char *given = auth + 7;
+	size_t n = strlen(s->key);
+	return strlen(given) == n && CRYPTO_memcmp(given, s->key, n) == 0;
+}
+
+static enum MHD_Result dispatch(struct api_server *s, struct MHD_Connection *c, const char *url,
+				const char *method, struct conn_ctx *ctx)
+{
+	struct api_req r = { .conn = c, .h = s->h, .method = method, .url = url };
+	char params[API_MAX_PARAMS][128];
+	char allow[64];
+	const struct api_route *route = NULL;
+	int m = api_route_match(method, url, &route, params, allow, sizeof(allow));
+	if (m == 0)
+		return api_reply_fail(&r, ERR_NOT_FOUND, "no such endpoint: %s %s", method, url);
+	if (m < 0) {
+		char body[256];
+		snprintf(body, sizeof(body),
+			 "{\"error\":\"method %s is not allowed here; allowed: %s\","
+			 "\"code\":\"method_not_allowed\"}",
+			 method, allow);
+		struct MHD_Response *resp =
+			MHD_create_response_from_buffer(strlen(body), body, MHD_RESPMEM_MUST_COPY);
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, allow);
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+		enum MHD_Result ret = MHD_queue_response(c, MHD_HTTP_METHOD_NOT_ALLOWED, resp);
+		MHD_destroy_response(resp);
+		return ret;
+	}
+	if (!route->public && !key_ok(s, c))
+		return api_reply_fail(&r, ERR_UNAUTHORIZED,
+				      "missing or wrong API key (send Authorization: Bearer KEY)");
+	if (ctx->too_large)
+		return api_reply_fail(&r, ERR_TOO_LARGE, "request body is larger than %u bytes",
+				      API_MAX_BODY);
+	for (int i = 0; i < API_MAX_PARAMS; i++)
+		r.params[i] = params[i];
+	r.body = (const char *)ctx->body.data;
+	r.body_len = ctx->body.len;
+	return route->handler(&r);
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
+				  const char *method, const char *version, const char *upload,
+				  size_t *upload_size, void **con_cls)
+{
+	(void)version;
+	struct api_server *s = cls;
+	struct conn_ctx *ctx = *con_cls;
+	if (!ctx) {
+		ctx = xcalloc(1, sizeof(*ctx));
+		ctx->t0 = time_mono_ns();
+		*con_cls = ctx;
+		return MHD_YES;
+	}
+	if (*upload_size) {
+		/* Keep reading past the limit (discarding) so the client gets
+		 * our 413 instead of a reset connection. */
+		if (ctx->body.len + *upload_size > API_MAX_BODY)
+			ctx->too_large = true;
+		else
+			buf_append(&ctx->body, upload, *upload_size);
+		*upload_size = 0;
+		return MHD_YES;
+	}
+	return dispatch(s, c, url, method, ctx);
+}
+
+static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
+			 enum MHD_RequestTerminationCode toe)
+{
+	(void)cls;
+	(void)toe;
+	struct conn_ctx *ctx = *con_cls;
+	if (!ctx)
+		return;
+	if (log_enabled(LOG_LVL_DEBUG)) {
+		const union MHD_ConnectionInfo *ci =
+			MHD_get_connection_info(c, MHD_CONNECTION_INFO_HTTP_STATUS);
+		log_debug("api.request", "status=%u ms=%.2f", ci ? ci->http_status : 0,
+			  ns_to_ms(time_mono_ns() - ctx->t0));
+	}
+	buf_free(&ctx->body);
+	free(ctx);
+	*con_cls = NULL;
+}
+
+static void on_mhd_error(void *cls, const char *fmt, va_list ap)
+{
+	(void)cls;
+	char msg[512];
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	msg[strcspn(msg, "\n")] = '\0';
+	log_warn("api.mhd", "message=\"%s\"", msg);
+}
+
+int api_server_start(struct host *h, const char *api_key, struct api_server **out,
+		     struct thaw_err **err)
+{
+	const struct thawd_config *cfg = h->cfg;
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)cfg->listen_port) };
+	if (inet_pton(AF_INET, cfg->listen_addr, &sa.sin_addr) != 1)
+		return err_set(err, ERR_INVALID, "listen address %s is not an IPv4 address",
+			       cfg->listen_addr);
+	struct api_server *s = xcalloc(1, sizeof(*s));
+	s->h = h;
+	s->key = xstrdup(api_key);
+	unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
+			 MHD_USE_ERROR_LOG | MHD_USE_SUSPEND_RESUME;
+	s->d = MHD_start_daemon(flags, (uint16_t)cfg->listen_port, NULL, NULL, on_request, s,
+				MHD_OPTION_EXTERNAL_LOGGER, on_mhd_error, s,
+				MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
+				MHD_OPTION_CONNECTION_LIMIT, (unsigned)CONNECTION_LIMIT,
+				MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)CONNECTION_TIMEOUT_S,
+				MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_END);
+	if (!s->d) {
+		int e = errno;
+		free(s->key);
+		free(s);
+		errno = e ? e : EADDRINUSE;
+		return err_sys(err, "listening on %s:%d", cfg->listen_addr, cfg->listen_port);
+	}
+	*out = s;
+	return 0;
+}
+
+void api_server_stop(struct api_server *s)
+{
+	if (!s)
+		return;
+	MHD_stop_daemon(s->d);
+	OPENSSL_cleanse(s->key, strlen(s->key));
+	free(s->key);
+	free(s);
+}

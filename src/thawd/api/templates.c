@@ -1,0 +1,221 @@
+/* /v1/templates handlers. A bake streams its progress as NDJSON (one
+ * event per line) while it runs in its own thread: a client that goes
+ * away does not stop a bake half way. */
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api/api.h"
+#include "api/validate.h"
+#include "buf.h"
+#include "cleanup.h"
+#include "core/bake.h"
+#include "ids.h"
+#include "log.h"
+#include "template/catalog.h"
+#include "template/recipe.h"
+#include "timeutil.h"
+
+static json_t *meta_json(const struct template_meta *m)
+{
+	char created[32];
+	time_format_rfc3339(m->created_at, created);
+	return json_pack("{s:s,s:s,s:i,s:i,s:s,s:s,s:s,s:f,s:f,s:{s:I,s:I,s:I}}", "build_id",
+			 m->build_id, "created_at", created, "memory_mb", (int)m->memory_mb, "vcpus",
+			 (int)m->vcpus, "accel", m->accel, "vmm_version", m->vmm_version,
+			 "agent_version", m->agent_version, "boot_ms", m->boot_ms, "snapshot_ms",
+			 m->snapshot_ms, "bytes", "memory", (json_int_t)m->files[MF_MEMORY].size,
+			 "rootfs", (json_int_t)m->files[MF_ROOTFS].size, "state",
+			 (json_int_t)m->files[MF_STATE].size);
+}
+
+static json_t *info_json(const struct template_info *ti)
+{
+	json_t *o = json_pack("{s:s,s:s}", "name", ti->name, "status", ti->status);
+	if (strcmp(ti->status, "ready") == 0)
+		json_object_update_new(o, meta_json(&ti->meta));
+	if (ti->detail[0])
+		json_object_set_new(o, "detail", json_string(ti->detail));
+	return o;
+}
+
+enum MHD_Result api_template_list(struct api_req *r)
+{
+	struct template_info *items = NULL;
+	size_t n = 0;
+	_cleanup_err_ struct thaw_err *err = NULL;
+	if (catalog_list(r->h->catalog, &items, &n, &err) < 0)
+		return api_reply_error(r, err);
+	json_t *arr = json_array();
+	for (size_t i = 0; i < n; i++)
+		json_array_append_new(arr, info_json(&items[i]));
+	free(items);
+	return api_reply_json(r, MHD_HTTP_OK, json_pack("{s:o}", "templates", arr));
+}
+
+enum MHD_Result api_template_get(struct api_req *r)
+{
+	if (!id_valid_template(r->params[0]))
+		return api_reply_fail(r, ERR_INVALID, "\"%.64s\" is not a template name",
+				      r->params[0]);
+	struct template_info *items = NULL;
+	size_t n = 0;
+	_cleanup_err_ struct thaw_err *err = NULL;
+	if (catalog_list(r->h->catalog, &items, &n, &err) < 0)
+		return api_reply_error(r, err);
+	json_t *found = NULL;
+	for (size_t i = 0; i < n && !found; i++)
+		if (strcmp(items[i].name, r->params[0]) == 0)
+			found = info_json(&items[i]);
+	free(items);
+	if (!found)
+		return api_reply_fail(r, ERR_NOT_FOUND, "template %s does not exist", r->params[0]);
+	return api_reply_json(r, MHD_HTTP_OK, found);
+}
+
+/* ---- streaming bake --------------------------------------------------- */
+
+struct bake_job {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	struct buf pending; /* NDJSON not yet handed to the client */
+	bool done;
+	int refs; /* the bake thread and the HTTP response */
+	struct host *h;
+	char name[64];
+};
+
+static void job_unref(struct bake_job *j)
+{
+	pthread_mutex_lock(&j->lock);
+	int left = --j->refs;
+	pthread_mutex_unlock(&j->lock);
+	if (left)
+		return;
+	buf_free(&j->pending);
+	pthread_cond_destroy(&j->cond);
+	pthread_mutex_destroy(&j->lock);
+	free(j);
+}
+
+static void job_emit(struct bake_job *j, json_t *event, bool last)
+{
+	char *line = json_dumps(event, JSON_COMPACT);
+	json_decref(event);
+	pthread_mutex_lock(&j->lock);
+	buf_append_str(&j->pending, line);
+	buf_append(&j->pending, "\n", 1);
+	j->done = last;
+	pthread_cond_broadcast(&j->cond);
+	pthread_mutex_unlock(&j->lock);
+	free(line);
+}
+
+static void on_progress(const char *stage, int step, const char *message, void *ud)
+{
+	job_emit(ud,
+		 json_pack("{s:s,s:s,s:i,s:i,s:s}", "event", "progress", "stage", stage, "step", step,
+			   "steps", BAKE_STEPS, "message", message),
+		 false);
+}
+
+static void *bake_thread(void *arg)
+{
+	struct bake_job *j = arg;
+	struct template_meta meta;
+	_cleanup_err_ struct thaw_err *err = NULL;
+	uint64_t t0 = time_mono_ns();
+	if (bake_template(j->h, j->name, on_progress, j, &meta, &err) == 0) {
+		json_t *t = meta_json(&meta);
+		json_object_set_new(t, "name", json_string(j->name));
+		job_emit(j,
+			 json_pack("{s:s,s:o,s:f}", "event", "done", "template", t, "elapsed_ms",
+				   ns_to_ms(time_mono_ns() - t0)),
+			 true);
+	} else {
+		job_emit(j,
+			 json_pack("{s:s,s:s,s:s}", "event", "error", "error", err_msg(err), "code",
+				   err_code_name(err ? err->code : ERR_INTERNAL)),
+			 true);
+	}
+	job_unref(j);
+	return NULL;
+}
+
+/* Called by libmicrohttpd in the connection's own thread: blocking here
+ * until the bake has something to say is fine. */
+static ssize_t job_read(void *cls, uint64_t pos, char *out, size_t max)
+{
+	(void)pos;
+	struct bake_job *j = cls;
+	pthread_mutex_lock(&j->lock);
+	while (j->pending.len == 0 && !j->done)
+		pthread_cond_wait(&j->cond, &j->lock);
+	ssize_t n;
+	if (j->pending.len) {
+		size_t take = j->pending.len < max ? j->pending.len : max;
+		memcpy(out, j->pending.data, take);
+		buf_consume(&j->pending, take);
+		n = (ssize_t)take;
+	} else {
+		n = MHD_CONTENT_READER_END_OF_STREAM;
+	}
+	pthread_mutex_unlock(&j->lock);
+	return n;
+}
+
+static void job_release(void *cls)
+{
+	job_unref(cls);
+}
+
+static int precheck(struct host *h, const char *name, struct thaw_err **err)
+{
+	struct recipe rc;
+	if (recipe_load(h->cfg->recipes_dir, name, &rc, err) < 0)
+		return -1;
+	recipe_free(&rc);
+	char stage[128];
+	if (catalog_bake_status(h->catalog, name, stage, sizeof(stage)))
+		return err_set(err, ERR_CONFLICT, "template %s is already being baked (%s)", name,
+			       stage);
+	return 0;
+}
+
+enum MHD_Result api_template_bake(struct api_req *r)
+{
+	enum MHD_Result res;
+	json_t *body = api_body_object(r, &res);
+	if (!body)
+		return res;
+	struct bake_params p;
+	_cleanup_err_ struct thaw_err *err = NULL;
+	int rc = validate_bake(body, &p, &err);
+	json_decref(body);
+	if (rc < 0 || precheck(r->h, p.name, &err) < 0)
+		return api_reply_error(r, err);
+	struct bake_job *j = xcalloc(1, sizeof(*j));
+	pthread_mutex_init(&j->lock, NULL);
+	pthread_cond_init(&j->cond, NULL);
+	j->refs = 2;
+	j->h = r->h;
+	snprintf(j->name, sizeof(j->name), "%s", p.name);
+	pthread_t t;
+	pthread_attr_t attr;
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	rc = pthread_create(&t, &attr, bake_thread, j);
+	pthread_attr_destroy(&attr);
+	if (rc != 0) {
+		j->refs = 1;
+		job_unref(j);
+		return api_reply_fail(r, ERR_UNAVAILABLE, "cannot start a bake thread");
+	}
+	struct MHD_Response *resp =
+		MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 4096, job_read, j, job_release);
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/x-ndjson");
+	enum MHD_Result ret = MHD_queue_response(r->conn, MHD_HTTP_OK, resp);
+	MHD_destroy_response(resp);
+	return ret;
+}

@@ -1,0 +1,283 @@
+#include "api/validate.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ids.h"
+#include "proto.h"
+#include "utf8.h"
+
+/* The environment every command starts from; the request adds to it. */
+static const char *const base_env[] = {
+	"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+	"HOME=/root",
+	"LANG=C.UTF-8",
+	"TERM=xterm-256color",
+};
+
+static int only_fields(json_t *body, const char *const *allowed, struct thaw_err **err)
+{
+	const char *key;
+	json_t *v;
+	json_object_foreach(body, key, v)
+	{
+		bool ok = false;
+		for (size_t i = 0; allowed[i] && !ok; i++)
+			ok = strcmp(key, allowed[i]) == 0;
+		if (!ok)
+			return err_set(err, ERR_INVALID, "unknown field \"%.64s\"", key);
+	}
+	return 0;
+}
+
+static int get_timeout(json_t *body, const char *key, int64_t dflt, int64_t lo, int64_t hi,
+		       int64_t *out, struct thaw_err **err)
+{
+	json_t *v = json_object_get(body, key);
+	if (!v || json_is_null(v)) {
+		*out = dflt;
+		return 0;
+	}
+	if (!json_is_integer(v) || json_integer_value(v) < lo || json_integer_value(v) > hi)
+		return err_set(err, ERR_INVALID, "%s must be an integer from %lld to %lld", key,
+			       (long long)lo, (long long)hi);
+	*out = json_integer_value(v);
+	return 0;
+}
+
+/* A JSON string without NUL bytes (jansson allows \u0000). */
+static int plain_string(json_t *v, const char *what, struct thaw_err **err)
+{
+	if (!json_is_string(v))
+		return err_set(err, ERR_INVALID, "%s must be a string", what);
+	if (strlen(json_string_value(v)) != json_string_length(v))
+		return err_set(err, ERR_INVALID, "%s must not contain NUL characters", what);
+	return 0;
+}
+
+int validate_create(json_t *body, int64_t default_timeout, int64_t max_timeout,
+		    struct create_params *out, struct thaw_err **err)
+{
+	static const char *const fields[] = { "template", "timeout_s", "metadata", NULL };
+	memset(out, 0, sizeof(*out));
+	if (only_fields(body, fields, err) < 0)
+		return -1;
+	json_t *t = json_object_get(body, "template");
+	const char *name = DEFAULT_TEMPLATE;
+	if (t) {
+		if (plain_string(t, "template", err) < 0)
+			return -1;
+		name = json_string_value(t);
+	}
+	if (!id_valid_template(name))
+		return err_set(err, ERR_INVALID, "template must be 1-63 characters of [a-z0-9-]");
+	snprintf(out->template_name, sizeof(out->template_name), "%s", name);
+	if (get_timeout(body, "timeout_s", default_timeout, 0, max_timeout, &out->timeout_s, err) < 0)
+		return -1;
+	json_t *md = json_object_get(body, "metadata");
+	if (md && !json_is_object(md))
+		return err_set(err, ERR_INVALID, "metadata must be an object");
+	out->metadata = md ? json_dumps(md, JSON_COMPACT | JSON_SORT_KEYS) : strdup("{}");
+	if (!out->metadata || strlen(out->metadata) > METADATA_MAX_BYTES) {
+		create_params_free(out);
+		return err_set(err, ERR_INVALID, "metadata must serialize to at most %d bytes",
+			       METADATA_MAX_BYTES);
+	}
+	return 0;
+}
+
+void create_params_free(struct create_params *p)
+{
+	free(p->metadata);
+	p->metadata = NULL;
+}
+
+bool valid_env_name(const char *s)
+{
+	if (!s || !((*s >= 'A' && *s <= 'Z') || (*s >= 'a' && *s <= 'z') || *s == '_'))
+		return false;
+	size_t n = 0;
+	for (; s[n]; n++)
+		if (!((s[n] >= 'A' && s[n] <= 'Z') || (s[n] >= 'a' && s[n] <= 'z') ||
+		      (s[n] >= '0' && s[n] <= '9') || s[n] == '_'))
+			return false;
+	return n <= 255;
+}
+
+static void strv_push(char ***v, size_t *n, char *s)
+{
+	*v = xrealloc(*v, (*n + 2) * sizeof(char *));
+	(*v)[(*n)++] = s;
+	(*v)[*n] = NULL;
+}
+
+static int parse_cmd(json_t *cmd, struct exec_params *p, struct thaw_err **err)
+{
+	size_t n = 0;
+	if (json_is_string(cmd)) {
+		if (plain_string(cmd, "cmd", err) < 0)
+			return -1;
+		if (json_string_length(cmd) == 0)
+			return err_set(err, ERR_INVALID, "cmd must not be empty");
+		strv_push(&p->argv, &n, xstrdup("/bin/sh"));
+		strv_push(&p->argv, &n, xstrdup("-c"));
+		strv_push(&p->argv, &n, xstrdup(json_string_value(cmd)));
+		return 0;
+	}
+	if (!json_is_array(cmd) || json_array_size(cmd) == 0 ||
+	    json_array_size(cmd) > EXEC_MAX_ARGS)
+		return err_set(err, ERR_INVALID,
+			       "cmd must be a shell string or an array of 1 to %d strings",
+			       EXEC_MAX_ARGS);
+	size_t i;
+	json_t *a;
+	json_array_foreach(cmd, i, a)
+	{
+		if (plain_string(a, "every cmd element", err) < 0)
+			return -1;
+		strv_push(&p->argv, &n, xstrdup(json_string_value(a)));
+	}
+	if (p->argv[0][0] == '\0')
+		return err_set(err, ERR_INVALID, "cmd[0] must not be empty");
+	return 0;
+}
+
+static int parse_env(json_t *env, struct exec_params *p, struct thaw_err **err)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < sizeof(base_env) / sizeof(base_env[0]); i++) {
+		const char *eq = strchr(base_env[i], '=');
+		size_t klen = (size_t)(eq - base_env[i]);
+		char key[64];
+		snprintf(key, sizeof(key), "%.*s", (int)klen, base_env[i]);
+		if (!env || !json_object_get(env, key))
+			strv_push(&p->env, &n, xstrdup(base_env[i]));
+	}
+	if (!env)
+		return 0;
+	if (!json_is_object(env))
+		return err_set(err, ERR_INVALID, "env must be an object of strings");
+	const char *key;
+	json_t *v;
+	json_object_foreach(env, key, v)
+	{
+		if (!valid_env_name(key))
+			return err_set(err, ERR_INVALID, "env name \"%.64s\" is not valid", key);
+		if (plain_string(v, "every env value", err) < 0)
+			return -1;
+		strv_push(&p->env, &n, xasprintf("%s=%s", key, json_string_value(v)));
+	}
+	return 0;
+}
+
+static int parse_stdin(json_t *body, struct exec_params *p, struct thaw_err **err)
+{
+	json_t *text = json_object_get(body, "stdin");
+	json_t *b64 = json_object_get(body, "stdin_b64");
+	if (text && b64)
+		return err_set(err, ERR_INVALID, "give stdin or stdin_b64, not both");
+	if (text) {
+		if (!json_is_string(text))
+			return err_set(err, ERR_INVALID, "stdin must be a string");
+		buf_append(&p->stdin_data, json_string_value(text), json_string_length(text));
+		p->has_stdin = true;
+	} else if (b64) {
+		if (!json_is_string(b64) ||
+		    base64_decode(json_string_value(b64), json_string_length(b64), &p->stdin_data) < 0)
+			return err_set(err, ERR_INVALID, "stdin_b64 must be standard base64");
+		p->has_stdin = true;
+	}
+	return 0;
+}
+
+/* The EXEC frame this request becomes: it must fit one protocol frame
+ * (stdin travels separately). */
+static size_t frame_size(const struct exec_params *p)
+{
+	size_t n = 64 + (p->cwd ? strlen(p->cwd) + PROTO_TLV_HDR_SIZE : 0);
+	for (size_t i = 0; p->argv && p->argv[i]; i++)
+		n += strlen(p->argv[i]) + PROTO_TLV_HDR_SIZE;
+	for (size_t i = 0; p->env && p->env[i]; i++)
+		n += strlen(p->env[i]) + PROTO_TLV_HDR_SIZE;
+	return n;
+}
+
+int validate_exec(json_t *body, struct exec_params *p, struct thaw_err **err)
+{
+	static const char *const fields[] = { "cmd",	   "env",	"cwd",	    "stdin",
+					      "stdin_b64", "timeout_s", "encoding", NULL };
+	memset(p, 0, sizeof(*p));
+	json_t *cwd = json_object_get(body, "cwd");
+	json_t *enc = json_object_get(body, "encoding");
+	int64_t timeout;
+	if (only_fields(body, fields, err) < 0)
+		goto fail;
+	if (!json_object_get(body, "cmd")) {
+		err_set(err, ERR_INVALID, "cmd is required");
+		goto fail;
+	}
+	if (parse_cmd(json_object_get(body, "cmd"), p, err) < 0 ||
+	    parse_env(json_object_get(body, "env"), p, err) < 0 || parse_stdin(body, p, err) < 0)
+		goto fail;
+	if (cwd) {
+		if (plain_string(cwd, "cwd", err) < 0)
+			goto fail;
+		if (json_string_value(cwd)[0] != '/' || json_string_length(cwd) > 4096) {
+			err_set(err, ERR_INVALID, "cwd must be an absolute path");
+			goto fail;
+		}
+		p->cwd = xstrdup(json_string_value(cwd));
+	}
+	if (get_timeout(body, "timeout_s", EXEC_DEFAULT_TIMEOUT_S, 1, EXEC_MAX_TIMEOUT_S, &timeout,
+			err) < 0)
+		goto fail;
+	p->timeout_ms = (uint32_t)(timeout * 1000);
+	if (enc && (!json_is_string(enc) || (strcmp(json_string_value(enc), "text") != 0 &&
+					     strcmp(json_string_value(enc), "base64") != 0))) {
+		err_set(err, ERR_INVALID, "encoding must be \"text\" or \"base64\"");
+		goto fail;
+	}
+	p->base64_output = enc && strcmp(json_string_value(enc), "base64") == 0;
+	if (frame_size(p) > PROTO_MAX_PAYLOAD) {
+		err_set(err, ERR_INVALID, "cmd, env and cwd together exceed %u bytes",
+			PROTO_MAX_PAYLOAD);
+		goto fail;
+	}
+	return 0;
+fail:
+	exec_params_free(p);
+	return -1;
+}
+
+static void strv_free(char **v)
+{
+	for (size_t i = 0; v && v[i]; i++)
+		free(v[i]);
+	free(v);
+}
+
+void exec_params_free(struct exec_params *p)
+{
+	strv_free(p->argv);
+	strv_free(p->env);
+	free(p->cwd);
+	buf_free(&p->stdin_data);
+	memset(p, 0, sizeof(*p));
+}
+
+int validate_bake(json_t *body, struct bake_params *out, struct thaw_err **err)
+{
+	static const char *const fields[] = { "name", NULL };
+	if (only_fields(body, fields, err) < 0)
+		return -1;
+	json_t *n = json_object_get(body, "name");
+	if (!n)
+		return err_set(err, ERR_INVALID, "name is required");
+	if (plain_string(n, "name", err) < 0)
+		return -1;
+	if (!id_valid_template(json_string_value(n)))
+		return err_set(err, ERR_INVALID, "name must be 1-63 characters of [a-z0-9-]");
+	snprintf(out->name, sizeof(out->name), "%s", json_string_value(n));
+	return 0;
+}

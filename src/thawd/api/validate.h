@@ -1,0 +1,51 @@
+/* Request bodies, decoded and checked field by field. Pure functions of
+ * a JSON value: unit-tested without a server. */
+#ifndef THAW_VALIDATE_H
+#define THAW_VALIDATE_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "buf.h"
+#include "err.h"
+
+#define DEFAULT_TEMPLATE "code-interpreter"
+#define METADATA_MAX_BYTES 16384
+#define EXEC_DEFAULT_TIMEOUT_S 60
+#define EXEC_MAX_TIMEOUT_S 86400
+#define EXEC_MAX_ARGS 4096
+
+struct create_params {
+	char template_name[64];
+	int64_t timeout_s;
+	char *metadata; /* JSON text, owned */
+};
+
+int validate_create(json_t *body, int64_t default_timeout, int64_t max_timeout,
+		    struct create_params *out, struct thaw_err **err);
+void create_params_free(struct create_params *p);
+
+struct exec_params {
+	char **argv; /* NULL-terminated, owned */
+	char **env;  /* "K=V", NULL-terminated, owned; base entries first */
+	char *cwd;
+	struct buf stdin_data;
+	bool has_stdin;
+	uint32_t timeout_ms;
+	bool base64_output;
+};
+
+int validate_exec(json_t *body, struct exec_params *out, struct thaw_err **err);
+void exec_params_free(struct exec_params *p);
+
+struct bake_params {
+	char name[64];
+};
+
+int validate_bake(json_t *body, struct bake_params *out, struct thaw_err **err);
+
+/* Environment variable names: [A-Za-z_][A-Za-z0-9_]*, at most 255. */
+bool valid_env_name(const char *s);
+
+#endif

@@ -1,0 +1,305 @@
+#include "config.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "buf.h"
+#include "cleanup.h"
+#include "fsutil.h"
+
+#ifndef THAW_VERSION
+#define THAW_VERSION "dev"
+#endif
+
+/* Longest data dir that keeps DATA/run/<id>/qmp.sock under the 108-byte
+ * limit of a unix socket path. */
+#define DATA_DIR_MAX 70
+
+typedef int (*opt_setter)(struct thawd_config *c, const char *v);
+
+struct option_spec {
+	const char *name; /* --name */
+	const char *env;  /* THAW_... */
+	const char *arg;  /* NULL for a flag */
+	opt_setter set;
+	const char *help;
+};
+
+static int set_str(char **field, const char *v)
+{
+	free(*field);
+	*field = xstrdup(v);
+	return 0;
+}
+
+static int parse_int(const char *v, long lo, long hi, long *out)
+{
+	char *end;
+	errno = 0;
+	long n = strtol(v, &end, 10);
+	if (errno || *end || end == v || n < lo || n > hi)
+		return -1;
+	*out = n;
+	return 0;
+}
+
+int config_parse_listen(const char *s, char **addr, int *port)
+{
+	const char *colon = strrchr(s, ':');
+	long p;
+	if (!colon || colon == s || parse_int(colon + 1, 1, 65535, &p) < 0)
+		return -1;
+	*addr = xstrndup(s, (size_t)(colon - s));
+	*port = (int)p;
+	return 0;
+}
+
+static int set_listen(struct thawd_config *c, const char *v)
+{
+	free(c->listen_addr);
+	c->listen_addr = NULL;
+	return config_parse_listen(v, &c->listen_addr, &c->listen_port);
+}
+static int set_data(struct thawd_config *c, const char *v)
+{
+	return set_str(&c->data_dir, v);
+}
+static int set_recipes(struct thawd_config *c, const char *v)
+{
+	return set_str(&c->recipes_dir, v);
+}
+static int set_agent(struct thawd_config *c, const char *v)
+{
+	return set_str(&c->agent_path, v);
+}
+static int set_qemu(struct thawd_config *c, const char *v)
+{
+	return set_str(&c->qemu_binary, v);
+}
+static int set_accel(struct thawd_config *c, const char *v)
+{
+	return accel_parse(v, &c->accel);
+}
+static int set_store(struct thawd_config *c, const char *v)
+{
+	return store_mode_parse(v, &c->store_mode);
+}
+static int set_store_size(struct thawd_config *c, const char *v)
+{
+	long gib;
+	if (parse_int(v, 1, 65536, &gib) < 0)
+		return -1;
+	c->store_bytes = (uint64_t)gib << 30;
+	return 0;
+}
+static int set_log_level(struct thawd_config *c, const char *v)
+{
+	return log_parse_level(v, &c->log_level);
+}
+static int set_max_sandboxes(struct thawd_config *c, const char *v)
+{
+	long n;
+	int rc = parse_int(v, 1, 16384, &n);
+	c->max_sandboxes = (int)n;
+	return rc;
+}
+static int set_default_timeout(struct thawd_config *c, const char *v)
+{
+	long n;
+	int rc = parse_int(v, 0, 30L * 86400, &n);
+	c->default_timeout_s = (int)n;
+	return rc;
+}
+static int set_max_timeout(struct thawd_config *c, const char *v)
+{
+	long n;
+	int rc = parse_int(v, 1, 30L * 86400, &n);
+	c->max_timeout_s = (int)n;
+	return rc;
+}
+static int set_max_output(struct thawd_config *c, const char *v)
+{
+	long n;
+	int rc = parse_int(v, 1, 1024, &n);
+	c->max_exec_output_mb = (int)n;
+	return rc;
+}
+
+static const struct option_spec options[] = {
+	{ "listen", "THAW_LISTEN", "ADDR:PORT", set_listen, "API address (127.0.0.1:7420)" },
+	{ "data-dir", "THAW_DATA_DIR", "DIR", set_data, "state, templates, sandboxes (/var/lib/thaw)" },
+	{ "recipes", "THAW_RECIPES_DIR", "DIR", set_recipes, "template recipes (templates/ of the source tree)" },
+	{ "agent", "THAW_AGENT", "PATH", set_agent, "guest agent binary (thaw-agent next to thawd)" },
+	{ "qemu", "THAW_QEMU", "PATH", set_qemu, "QEMU binary (qemu-system-x86_64)" },
+	{ "accel", "THAW_ACCEL", "auto|kvm|tcg", set_accel, "accelerator (auto: KVM only where it is real)" },
+	{ "store", "THAW_STORE", "auto|reflink|xfs-loop", set_store, "disk store (auto)" },
+	{ "store-size", "THAW_STORE_SIZE_GB", "GIB", set_store_size, "size of a new XFS store image (64)" },
+	{ "max-sandboxes", "THAW_MAX_SANDBOXES", "N", set_max_sandboxes, "sandboxes per host (256)" },
+	{ "default-timeout", "THAW_DEFAULT_TIMEOUT", "SECONDS", set_default_timeout, "sandbox timeout when none is asked (300; 0 = none)" },
+	{ "max-timeout", "THAW_MAX_TIMEOUT", "SECONDS", set_max_timeout, "largest timeout a client may ask (86400)" },
+	{ "max-exec-output", "THAW_MAX_EXEC_OUTPUT_MB", "MIB", set_max_output, "per stream per exec (64)" },
+	{ "log-level", "THAW_LOG_LEVEL", "LEVEL", set_log_level, "error|warn|notice|info|debug (notice)" },
+};
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: thawd [OPTIONS]\n       thawd --teardown [OPTIONS]\n\n");
+	for (size_t i = 0; i < ARRAY_SIZE(options); i++)
+		fprintf(f, "  --%s %s\n      %s [env %s]\n", options[i].name, options[i].arg,
+			options[i].help, options[i].env);
+	fprintf(f, "  --teardown\n      delete every sandbox of this data dir, unmount its store, exit\n"
+		   "  --help, --version\n");
+}
+
+static void defaults(struct thawd_config *c)
+{
+	memset(c, 0, sizeof(*c));
+	c->listen_addr = xstrdup("127.0.0.1");
+	c->listen_port = 7420;
+	c->data_dir = xstrdup("/var/lib/thaw");
+	c->qemu_binary = xstrdup("qemu-system-x86_64");
+	c->accel = ACCEL_AUTO;
+	c->store_mode = STORE_AUTO;
+	c->store_bytes = 64ull << 30;
+	c->log_level = LOG_LVL_NOTICE;
+	c->max_sandboxes = 256;
+	c->default_timeout_s = 300;
+	c->max_timeout_s = 86400;
+	c->max_exec_output_mb = 64;
+}
+
+/* Defaults that depend on where thawd runs from: build/bin/thawd in a
+ * source tree finds ../../templates and build/bin/thaw-agent. */
+static void exe_relative_defaults(struct thawd_config *c)
+{
+	char exe[PATH_MAX];
+	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	if (n <= 0)
+		return;
+	exe[n] = '\0';
+	char *slash = strrchr(exe, '/');
+	if (!slash)
+		return;
+	*slash = '\0';
+	if (!c->agent_path)
+		c->agent_path = xasprintf("%s/thaw-agent", exe);
+	if (!c->recipes_dir) {
+		char *tree = xasprintf("%s/../../templates", exe);
+		char real[PATH_MAX];
+		if (realpath(tree, real))
+			c->recipes_dir = xstrdup(real);
+		else
+			c->recipes_dir = xstrdup("/usr/share/thaw/templates");
+		free(tree);
+	}
+}
+
+static const struct option_spec *find_option(const char *name)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(options); i++)
+		if (strcmp(options[i].name, name) == 0)
+			return &options[i];
+	return NULL;
+}
+
+static int apply(struct thawd_config *c, const struct option_spec *o, const char *v,
+		 const char *from)
+{
+	if (o->set(c, v) < 0) {
+		fprintf(stderr, "thawd: invalid %s for %s: \"%s\" (expected %s)\n", from, o->name, v,
+			o->arg);
+		return -1;
+	}
+	return 0;
+}
+
+static int check_data_dir(struct thawd_config *c)
+{
+	if (c->data_dir[0] != '/') {
+		char cwd[PATH_MAX];
+		if (!getcwd(cwd, sizeof(cwd)))
+			return -1;
+		char *abs = xasprintf("%s/%s", cwd, c->data_dir);
+		free(c->data_dir);
+		c->data_dir = abs;
+	}
+	size_t n = strlen(c->data_dir);
+	while (n > 1 && c->data_dir[n - 1] == '/')
+		c->data_dir[--n] = '\0';
+	if (n > DATA_DIR_MAX || strpbrk(c->data_dir, ", \t\n")) {
+		fprintf(stderr,
+			"thawd: --data-dir must be at most %d characters without commas or spaces "
+			"(QEMU options and socket paths)\n",
+			DATA_DIR_MAX);
+		return -1;
+	}
+	return 0;
+}
+
+int config_load(int argc, char **argv, struct thawd_config *c, bool *teardown)
+{
+	defaults(c);
+	for (size_t i = 0; i < ARRAY_SIZE(options); i++) {
+		const char *v = getenv(options[i].env);
+		if (v && *v && apply(c, &options[i], v, "environment value") < 0)
+			goto fail;
+	}
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i];
+		if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+			usage(stdout);
+			config_free(c);
+			return 1;
+		}
+		if (strcmp(a, "--version") == 0) {
+			printf("thawd %s\n", THAW_VERSION);
+			config_free(c);
+			return 1;
+		}
+		if (strcmp(a, "--teardown") == 0) {
+			*teardown = true;
+			continue;
+		}
+		const char *eq = strncmp(a, "--", 2) == 0 ? strchr(a, '=') : NULL;
+		_cleanup_free_ char *name = strncmp(a, "--", 2) == 0 ?
+						    xstrndup(a + 2, eq ? (size_t)(eq - a - 2) : strlen(a + 2)) :
+						    NULL;
+		const struct option_spec *o = name ? find_option(name) : NULL;
+		if (!o) {
+			fprintf(stderr, "thawd: unknown argument \"%s\" (see --help)\n", a);
+			goto fail;
+		}
+		const char *v = eq ? eq + 1 : (i + 1 < argc ? argv[++i] : NULL);
+		if (!v) {
+			fprintf(stderr, "thawd: --%s needs a value (%s)\n", o->name, o->arg);
+			goto fail;
+		}
+		if (apply(c, o, v, "value") < 0)
+			goto fail;
+	}
+	exe_relative_defaults(c);
+	if (check_data_dir(c) < 0)
+		goto fail;
+	if (c->default_timeout_s > c->max_timeout_s) {
+		fprintf(stderr, "thawd: --default-timeout is larger than --max-timeout\n");
+		goto fail;
+	}
+	return 0;
+fail:
+	config_free(c);
+	return -1;
+}
+
+void config_free(struct thawd_config *c)
+{
+	free(c->listen_addr);
+	free(c->data_dir);
+	free(c->recipes_dir);
+	free(c->agent_path);
+	free(c->qemu_binary);
+	memset(c, 0, sizeof(*c));
+}

@@ -1,0 +1,298 @@
+#include "bake.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <x86intrin.h>
+
+#include <stdarg.h>
+
+#include "buf.h"
+#include "cleanup.h"
+#include "fsutil.h"
+#include "guestconn/agentconn.h"
+#include "ids.h"
+#include "net/slot.h"
+#include "proc.h"
+#include "sha256.h"
+#include "template/catalog.h"
+#include "template/recipe.h"
+#include "timeutil.h"
+
+#define AGENT_BOOT_TIMEOUT_MS 90000
+/* Every option here shortens the guest's work under emulation or keeps
+ * it from doing anything after the snapshot:
+ *  - loglevel=4: warnings still reach the bake's console log;
+ *  - mitigations=off, init_on_alloc=0: no speculation barriers, page
+ *    table isolation or page zeroing, costly under TCG and of no use
+ *    inside a single-tenant VM;
+ *  - ipv6.disable=1: no address autoconfiguration timers that would
+ *    fire in every clone right after restore (the guest network is v4);
+ *  - nowatchdog: no soft-lockup timer;
+ *  - tsc_early_khz (added at bake): under TCG the guest TSC runs at the
+ *    host's rate, and calibrating it against the emulated PIT fails now
+ *    and then, leaving the guest without a usable clocksource. */
+#define BASE_CMDLINE                                                               \
+	"console=ttyS0 loglevel=4 pci=off mitigations=off panic=-1 reboot=t " \
+	"init_on_alloc=0 tsc=reliable ipv6.disable=1 nowatchdog lsm=capability audit=0 cgroup_disable=memory hardened_usercopy=off randomize_kstack_offset=off preempt=none transparent_hugepage=never psi=0"
+
+struct bake {
+	struct host *h;
+	const char *name;
+	bake_progress_fn progress;
+	void *ud;
+	struct recipe recipe;
+	char build_id[48];
+	char *tmp_dir;
+	char *run_dir;
+	char *console_path; /* kept after the bake, failed or not */
+	struct netslot *slot;
+	struct vmm *vmm;
+	struct template_meta meta;
+};
+
+static void stage(struct bake *b, int step, const char *stage_name, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+static void stage(struct bake *b, int step, const char *stage_name, const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	catalog_bake_stage(b->h->catalog, b->name, stage_name);
+	log_info("bake.stage", "template=%s stage=%s", b->name, stage_name);
+	if (b->progress)
+		b->progress(stage_name, step, msg, b->ud);
+}
+
+static void script_line(const char *line, void *ud)
+{
+	struct bake *b = ud;
+	if (b->progress && *line)
+		b->progress("rootfs", 2, line, b->ud);
+}
+
+static int build_rootfs(struct bake *b, struct thaw_err **err)
+{
+	const struct thawd_config *cfg = b->h->cfg;
+	_cleanup_free_ char *script = xasprintf("%s/build-rootfs.sh", cfg->recipes_dir);
+	_cleanup_free_ char *disk_mb = xasprintf("%u", b->recipe.disk_mb);
+	const char *argv[] = { script,	   b->recipe.dir, b->tmp_dir, b->h->cache_dir,
+			       cfg->agent_path, disk_mb,	  NULL };
+	if (!fs_exists(cfg->agent_path))
+		return err_set(err, ERR_UNAVAILABLE, "guest agent binary %s is missing (run make)",
+			       cfg->agent_path);
+	if (proc_run(argv, NULL, script_line, b, err) < 0)
+		return err_wrap(err, "building the root file system");
+	return 0;
+}
+
+/* The host TSC rate, measured: /proc/cpuinfo's "cpu MHz" is the current
+ * core clock on many hosts, not the TSC's. */
+static unsigned host_tsc_khz(void)
+{
+	uint64_t t0 = time_mono_ns(), c0 = __rdtsc();
+	usleep(50000);
+	uint64_t t1 = time_mono_ns(), c1 = __rdtsc();
+	return (unsigned)((c1 - c0) * 1000000ull / (t1 - t0));
+}
+
+static void fill_machine(struct bake *b, struct vmm_machine *m)
+{
+	m->memory_mb = b->recipe.memory_mb;
+	m->vcpus = b->recipe.vcpus;
+	m->cpu = b->h->vmm.accel == ACCEL_KVM ? "host" : "max";
+	m->accel = b->h->vmm.accel;
+}
+
+static int boot_vm(struct bake *b, struct thaw_err **err)
+{
+	char suffix[8];
+	random_bytes(suffix, 3);
+	_cleanup_free_ char *ns =
+		xasprintf("%sbake-%02x%02x%02x", b->h->ns_prefix, (unsigned char)suffix[0],
+			  (unsigned char)suffix[1], (unsigned char)suffix[2]);
+	if (netslot_create(ns, &b->slot, err) < 0)
+		return -1;
+	struct vmm_machine machine;
+	fill_machine(b, &machine);
+	_cleanup_free_ char *mem = xasprintf("%s/%s", b->tmp_dir, meta_file_name(MF_MEMORY));
+	_cleanup_free_ char *disk = xasprintf("%s/%s", b->tmp_dir, meta_file_name(MF_ROOTFS));
+	_cleanup_free_ char *kernel = xasprintf("%s/%s", b->tmp_dir, meta_file_name(MF_KERNEL));
+	_cleanup_free_ char *initrd = xasprintf("%s/%s", b->tmp_dir, meta_file_name(MF_INITRD));
+	snprintf(b->meta.cmdline, sizeof(b->meta.cmdline), "%s tsc_early_khz=%u%s%s", BASE_CMDLINE,
+		 host_tsc_khz(), b->recipe.cmdline_extra ? " " : "",
+		 b->recipe.cmdline_extra ? b->recipe.cmdline_extra : "");
+	struct vmm_launch l = { .name = ns,
+				.run_dir = b->run_dir,
+				.machine = &machine,
+				.memory_path = mem,
+				.memory_shared = true,
+				.disk_path = disk,
+				.tap_fd = b->slot->tap_fd,
+				.netns_fd = b->slot->ns_fd,
+				.console_path = b->console_path,
+				.kernel = kernel,
+				.initrd = initrd,
+				.cmdline = b->meta.cmdline,
+				.state_fd = -1 };
+	if (fs_mkdir_p(b->run_dir, 0700, err) < 0)
+		return -1;
+	return b->h->drv->boot(&b->h->vmm, &l, &b->vmm, err);
+}
+
+static int wait_agent(struct bake *b, struct thaw_err **err)
+{
+	struct agent_conn *c = NULL;
+	struct agent_hello_reply hello;
+	if (agent_connect(b->slot, AGENT_BOOT_TIMEOUT_MS, &c, err) < 0 ||
+	    agent_hello(c, "thaw", 10000, &hello, err) < 0) {
+		agent_close(c);
+		return err_wrap(err, "waiting for the guest agent (guest console: %s)",
+				b->console_path);
+	}
+	snprintf(b->meta.agent_version, sizeof(b->meta.agent_version), "%s", hello.version);
+	/* Let boot-time deferred work finish before the snapshot (link
+	 * watch events, RCU callbacks, timers armed during boot): whatever is
+	 * still pending would run in every clone, right after restore, on
+	 * the path to its first answer. */
+	usleep(b->recipe.settle_ms * 1000u);
+	int rc = agent_prepare(c, 60000, err);
+	agent_close(c);
+	return rc;
+}
+
+static int snapshot(struct bake *b, struct thaw_err **err)
+{
+	_cleanup_free_ char *state = xasprintf("%s/%s", b->tmp_dir, meta_file_name(MF_STATE));
+	_cleanup_close_ int fd = open(state, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return err_sys(err, "creating %s", state);
+	uint64_t t0 = time_mono_ns();
+	if (b->h->drv->save_state(b->vmm, fd, err) < 0)
+		return -1;
+	b->meta.snapshot_ms = ns_to_ms(time_mono_ns() - t0);
+	if (b->h->drv->quit(b->vmm, 10000, err) < 0)
+		return -1;
+	vmm_free(b->vmm);
+	b->vmm = NULL;
+	if (fsync(fd) < 0)
+		return err_sys(err, "fsync %s", state);
+	return 0;
+}
+
+static int checksum_all(struct bake *b, struct thaw_err **err)
+{
+	for (int i = 0; i < MF_COUNT; i++) {
+		_cleanup_free_ char *p =
+			xasprintf("%s/%s", b->tmp_dir, meta_file_name((enum meta_file_role)i));
+		long long size = fs_file_size(p, err);
+		if (size <= 0)
+			return size == 0 ? err_set(err, ERR_INTERNAL, "%s is empty", p) : -1;
+		if (fs_fsync_path(p, err) < 0 || sha256_file(p, b->meta.files[i].sha256, err) < 0)
+			return -1;
+		b->meta.files[i].size = (uint64_t)size;
+	}
+	return 0;
+}
+
+static int publish(struct bake *b, struct thaw_err **err)
+{
+	struct template_meta *m = &b->meta;
+	snprintf(m->name, sizeof(m->name), "%s", b->name);
+	snprintf(m->build_id, sizeof(m->build_id), "%s", b->build_id);
+	m->created_at = (int64_t)(time_real_ns() / 1000000000ull);
+	snprintf(m->vmm, sizeof(m->vmm), "%s", b->h->drv->name);
+	snprintf(m->vmm_version, sizeof(m->vmm_version), "%s", b->h->drv->version(&b->h->vmm));
+	snprintf(m->accel, sizeof(m->accel), "%s", accel_name(b->h->vmm.accel));
+	snprintf(m->cpu, sizeof(m->cpu), "%s", b->h->vmm.accel == ACCEL_KVM ? "host" : "max");
+	m->memory_mb = b->recipe.memory_mb;
+	m->vcpus = b->recipe.vcpus;
+	_cleanup_free_ char *json = meta_to_json(m);
+	_cleanup_free_ char *path = xasprintf("%s/meta.json", b->tmp_dir);
+	char sum[SHA256_HEX_LEN + 1];
+	sha256_hex(json, strlen(json), sum);
+	if (fs_write_atomic(path, json, strlen(json), 0600, err) < 0)
+		return -1;
+	return catalog_publish(b->h->catalog, b->tmp_dir, m, sum, err);
+}
+
+static void bake_cleanup(struct bake *b, bool failed)
+{
+	if (b->vmm) {
+		vmm_kill(b->vmm);
+		vmm_free(b->vmm);
+	}
+	netslot_destroy(b->slot);
+	if (b->run_dir)
+		fs_rm_rf(b->run_dir, NULL);
+	if (failed && b->tmp_dir)
+		fs_rm_rf(b->tmp_dir, NULL);
+	free(b->tmp_dir);
+	free(b->run_dir);
+	free(b->console_path);
+	recipe_free(&b->recipe);
+}
+
+static int bake_steps(struct bake *b, struct thaw_err **err)
+{
+	struct host *h = b->h;
+	stage(b, 1, "recipe", "reading recipe %s", b->name);
+	if (recipe_load(h->cfg->recipes_dir, b->name, &b->recipe, err) < 0)
+		return -1;
+	id_new_build(b->build_id, sizeof(b->build_id));
+	_cleanup_free_ char *parent = catalog_template_dir(h->catalog, b->name);
+	b->tmp_dir = xasprintf("%s/.tmp-%s", parent, b->build_id);
+	b->run_dir = xasprintf("%s/run/bake-%s", h->cfg->data_dir, b->build_id);
+	_cleanup_free_ char *logs = xasprintf("%s/logs", h->cfg->data_dir);
+	b->console_path = xasprintf("%s/bake-%s-%s.console.log", logs, b->name, b->build_id);
+	if (fs_mkdir_p(b->tmp_dir, 0700, err) < 0 || fs_mkdir_p(logs, 0700, err) < 0)
+		return -1;
+	stage(b, 2, "rootfs", "building the root file system (cached after the first bake)");
+	if (build_rootfs(b, err) < 0)
+		return -1;
+	stage(b, 3, "boot", "cold-booting the VM (%s, %u MiB, %u vCPU)",
+	      accel_name(h->vmm.accel), b->recipe.memory_mb, b->recipe.vcpus);
+	uint64_t t0 = time_mono_ns();
+	if (boot_vm(b, err) < 0)
+		return -1;
+	stage(b, 4, "agent", "waiting for the guest agent");
+	if (wait_agent(b, err) < 0)
+		return -1;
+	b->meta.boot_ms = ns_to_ms(time_mono_ns() - t0);
+	stage(b, 5, "snapshot", "guest ready after %.0f ms; saving device state", b->meta.boot_ms);
+	if (snapshot(b, err) < 0)
+		return -1;
+	stage(b, 6, "checksum", "checksumming and syncing artifacts");
+	if (checksum_all(b, err) < 0)
+		return -1;
+	stage(b, 7, "publish", "publishing build %s", b->build_id);
+	return publish(b, err);
+}
+
+int bake_template(struct host *h, const char *name, bake_progress_fn progress, void *ud,
+		  struct template_meta *out, struct thaw_err **err)
+{
+	if (!id_valid_template(name))
+		return err_set(err, ERR_INVALID, "template name must be 1-63 of [a-z0-9-]");
+	if (catalog_bake_begin(h->catalog, name, err) < 0)
+		return -1;
+	struct bake b = { .h = h, .name = name, .progress = progress, .ud = ud };
+	int rc = bake_steps(&b, err);
+	if (rc < 0)
+		err_wrap(err, "baking %s", name);
+	else
+		*out = b.meta;
+	bake_cleanup(&b, rc < 0);
+	log_notice(rc == 0 ? "bake.done" : "bake.failed", "template=%s build=%s", name,
+		   b.build_id);
+	if (rc == 0)
+		catalog_gc(h->catalog, name);
+	catalog_bake_end(h->catalog, name); /* last use of h: shutdown waits for it */
+	return rc;
+}

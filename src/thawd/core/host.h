@@ -1,0 +1,57 @@
+/* The host agent's shared context: configuration and the long-lived
+ * subsystems every operation uses. One per thawd process, created at
+ * start and torn down at exit; operations borrow it. */
+#ifndef THAW_HOST_H
+#define THAW_HOST_H
+
+#include <stdint.h>
+
+#include "disk/disk.h"
+#include "log.h"
+#include "vmm/vmm.h"
+
+struct thawd_config {
+	char *listen_addr; /* host part */
+	int listen_port;
+	char *data_dir;
+	char *recipes_dir;
+	char *agent_path;  /* the guest agent binary baked into templates */
+	char *qemu_binary;
+	enum vmm_accel accel;
+	enum store_mode store_mode;
+	uint64_t store_bytes;
+	enum log_level log_level;
+	int max_sandboxes;
+	int default_timeout_s;
+	int max_timeout_s;
+	int max_exec_output_mb;
+};
+
+struct db;
+struct catalog;
+struct registry;
+struct supervisor;
+
+struct host {
+	const struct thawd_config *cfg;
+	struct db *db;
+	struct disk_store *store;
+	struct catalog *catalog;
+	struct vmm_host vmm;
+	const struct vmm_driver *drv;
+	char accel_why[128];
+	/* Prefix of every namespace and VMM name this instance owns:
+	 * "thaw-<6 hex of the data dir>-", so two thawd instances on one
+	 * host never touch each other's sandboxes. */
+	char ns_prefix[24];
+	char *sandboxes_dir; /* STORE/sandboxes */
+	char *cache_dir;     /* STORE/cache */
+	struct registry *reg;
+	struct supervisor *sup;
+	uint64_t started_at;
+};
+
+int host_open(const struct thawd_config *cfg, struct host **out, struct thaw_err **err);
+void host_close(struct host *h);
+
+#endif

@@ -1,0 +1,77 @@
+#include "core/janitor.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <time.h>
+
+#include "buf.h"
+#include "core/sandbox.h"
+
+#define TICK_MS 500
+
+struct janitor {
+	struct host *h;
+	pthread_t thread;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	bool stop;
+};
+
+static void *janitor_main(void *arg)
+{
+	struct janitor *j = arg;
+	pthread_mutex_lock(&j->lock);
+	while (!j->stop) {
+		struct timespec until;
+		clock_gettime(CLOCK_MONOTONIC, &until);
+		until.tv_nsec += TICK_MS * 1000000L;
+		if (until.tv_nsec >= 1000000000L) {
+			until.tv_sec++;
+			until.tv_nsec -= 1000000000L;
+		}
+		pthread_cond_timedwait(&j->cond, &j->lock, &until);
+		if (j->stop)
+			break;
+		pthread_mutex_unlock(&j->lock);
+		sandbox_expire(j->h, (int64_t)time(NULL));
+		pthread_mutex_lock(&j->lock);
+	}
+	pthread_mutex_unlock(&j->lock);
+	return NULL;
+}
+
+int janitor_start(struct host *h, struct janitor **out, struct thaw_err **err)
+{
+	struct janitor *j = xcalloc(1, sizeof(*j));
+	j->h = h;
+	pthread_mutex_init(&j->lock, NULL);
+	pthread_condattr_t ca;
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&j->cond, &ca);
+	pthread_condattr_destroy(&ca);
+	int rc = pthread_create(&j->thread, NULL, janitor_main, j);
+	if (rc != 0) {
+		free(j);
+		errno = rc;
+		return err_sys(err, "starting the timeout janitor");
+	}
+	*out = j;
+	return 0;
+}
+
+void janitor_stop(struct janitor *j)
+{
+	if (!j)
+		return;
+	pthread_mutex_lock(&j->lock);
+	j->stop = true;
+	pthread_cond_signal(&j->cond);
+	pthread_mutex_unlock(&j->lock);
+	pthread_join(j->thread, NULL);
+	pthread_cond_destroy(&j->cond);
+	pthread_mutex_destroy(&j->lock);
+	free(j);
+}

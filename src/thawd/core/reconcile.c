@@ -1,0 +1,248 @@
+#include "core/reconcile.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "buf.h"
+#include "cleanup.h"
+#include "core/registry.h"
+#include "core/sandbox.h"
+#include "core/supervisor.h"
+#include "fsutil.h"
+#include "guestconn/agentconn.h"
+#include "net/netns.h"
+#include "net/slot.h"
+#include "store/db.h"
+#include "template/catalog.h"
+
+#define ADOPT_PROBE_MS 3000
+
+/* Kills pid only if it is still the process that was recorded. */
+static void kill_if_same(pid_t pid, uint64_t ticks)
+{
+	if (pid <= 0)
+		return;
+	int fd = pidfd_open_pid(pid);
+	if (fd < 0)
+		return;
+	uint64_t now;
+	if (proc_start_ticks(pid, &now) == 0 && now == ticks) {
+		struct vmm v = { .pid = pid, .pidfd = fd };
+		vmm_kill(&v);
+	}
+	close(fd);
+}
+
+static char *ns_name(struct host *h, const char *id)
+{
+	return xasprintf("%s%s", h->ns_prefix, id);
+}
+
+static int adopt_running(struct host *h, struct sandbox *sb, const struct sandbox_row *r,
+			 struct thaw_err **err)
+{
+	_cleanup_free_ char *ns = ns_name(h, r->id);
+	if (h->drv->attach(sb->run_dir, (pid_t)r->vmm_pid, r->vmm_start_ticks, &sb->vmm, err) < 0 ||
+	    netslot_attach(ns, &sb->slot, err) < 0)
+		return -1;
+	struct agent_conn *c = NULL;
+	int rc = agent_connect(sb->slot, ADOPT_PROBE_MS, &c, err);
+	if (rc == 0)
+		rc = agent_hello(c, sb->id, ADOPT_PROBE_MS, NULL, err);
+	agent_close(c);
+	if (rc < 0)
+		return err_wrap(err, "the guest does not answer");
+	return supervisor_watch(h->sup, sb->id, sb->vmm->pidfd, err);
+}
+
+static void fill_from_row(struct sandbox *sb, const struct sandbox_row *r)
+{
+	snprintf(sb->template_name, sizeof(sb->template_name), "%s", r->template_name);
+	snprintf(sb->build_id, sizeof(sb->build_id), "%s", r->build_id);
+	sb->created_at = r->created_at;
+	sb->timeout_at = r->timeout_at;
+	sb->metadata = xstrdup(r->metadata ? r->metadata : "{}");
+	sb->timings = r->timings ? xstrdup(r->timings) : NULL;
+	sb->reason = r->reason ? xstrdup(r->reason) : NULL;
+}
+
+struct adopt_ctx {
+	struct host *h;
+	struct reconcile_report *rep;
+};
+
+static void adopt_row(const struct sandbox_row *r, void *ud)
+{
+	struct adopt_ctx *ac = ud;
+	struct host *h = ac->h;
+	struct sandbox *sb = sandbox_new(h, r->id);
+	fill_from_row(sb, r);
+	_cleanup_err_ struct thaw_err *err = NULL;
+	if (strcmp(r->state, "failed") == 0) {
+		sb->state = SB_FAILED;
+		registry_add(h, sb);
+		ac->rep->failed_kept++;
+	} else if (strcmp(r->state, "running") == 0 && adopt_running(h, sb, r, &err) == 0) {
+		sb->state = SB_RUNNING;
+		registry_add(h, sb);
+		ac->rep->adopted++;
+		log_info("reconcile.adopted", "id=%s pid=%lld", r->id, (long long)r->vmm_pid);
+	} else {
+		log_notice("reconcile.cleanup", "id=%s state=%s reason=\"%s\"", r->id, r->state,
+			   err ? err_msg(err) : "interrupted");
+		if (!sb->vmm)
+			kill_if_same((pid_t)r->vmm_pid, r->vmm_start_ticks);
+		if (!sb->slot) {
+			_cleanup_free_ char *ns = ns_name(h, r->id);
+			netns_delete(ns, NULL);
+		}
+		sandbox_release(h, sb);
+		db_sandbox_delete(h->db, r->id, NULL);
+		ac->rep->cleaned++;
+	}
+	sandbox_unref(h, sb);
+}
+
+static bool is_live(struct host *h, const char *id)
+{
+	struct sandbox *sb = registry_get(h, id);
+	if (!sb)
+		return false;
+	pthread_mutex_lock(&sb->lock);
+	bool live = sb->state == SB_RUNNING;
+	pthread_mutex_unlock(&sb->lock);
+	sandbox_unref(h, sb);
+	return live;
+}
+
+struct sweep_ctx {
+	struct host *h;
+	struct reconcile_report *rep;
+	char **names;
+	size_t n;
+};
+
+static void collect(const char *name, void *ud)
+{
+	struct sweep_ctx *sc = ud;
+	sc->names = xrealloc(sc->names, (sc->n + 1) * sizeof(char *));
+	sc->names[sc->n++] = xstrdup(name);
+}
+
+static void sweep_netns(struct host *h, struct reconcile_report *rep)
+{
+	struct sweep_ctx sc = { .h = h, .rep = rep };
+	netns_list(h->ns_prefix, collect, &sc);
+	size_t plen = strlen(h->ns_prefix);
+	for (size_t i = 0; i < sc.n; i++) {
+		if (!is_live(h, sc.names[i] + plen)) {
+			log_notice("reconcile.orphan", "netns=%s", sc.names[i]);
+			netns_delete(sc.names[i], NULL);
+			rep->orphans++;
+		}
+		free(sc.names[i]);
+	}
+	free(sc.names);
+}
+
+static void sweep_dir(struct host *h, const char *dir, struct reconcile_report *rep)
+{
+	_cleanup_closedir_ DIR *d = opendir(dir);
+	if (!d)
+		return;
+	struct dirent *de;
+	while ((de = readdir(d))) {
+		if (de->d_name[0] == '.' || is_live(h, de->d_name))
+			continue;
+		_cleanup_free_ char *p = xasprintf("%s/%s", dir, de->d_name);
+		log_notice("reconcile.orphan", "path=%s", p);
+		fs_rm_rf(p, NULL);
+		rep->orphans++;
+	}
+}
+
+/* The VMM name given with -name, when argv is one of this instance's. */
+static const char *vmm_name_in(const char *args, size_t len, const char *prefix)
+{
+	for (const char *a = args; a < args + len; a += strlen(a) + 1)
+		if (strcmp(a, "-name") == 0 && a + strlen(a) + 1 < args + len) {
+			const char *v = a + strlen(a) + 1;
+			return strncmp(v, prefix, strlen(prefix)) == 0 ? v : NULL;
+		}
+	return NULL;
+}
+
+static void sweep_processes(struct host *h, struct reconcile_report *rep)
+{
+	_cleanup_closedir_ DIR *d = opendir("/proc");
+	if (!d)
+		return;
+	struct dirent *de;
+	size_t plen = strlen(h->ns_prefix);
+	while ((de = readdir(d))) {
+		pid_t pid = (pid_t)atoi(de->d_name);
+		if (pid <= 0)
+			continue;
+		_cleanup_free_ char *path = xasprintf("/proc/%d/cmdline", (int)pid);
+		_cleanup_free_ char *args = NULL;
+		size_t len = 0;
+		if (fs_read_file(path, 65536, &args, &len, NULL) < 0)
+			continue;
+		const char *name = vmm_name_in(args, len, h->ns_prefix);
+		if (!name)
+			continue;
+		struct sandbox *sb = registry_get(h, name + plen);
+		bool ours = sb && sb->vmm && sb->vmm->pid == pid;
+		sandbox_unref(h, sb);
+		if (ours)
+			continue;
+		uint64_t ticks;
+		if (proc_start_ticks(pid, &ticks) == 0) {
+			log_notice("reconcile.orphan", "vmm_pid=%d name=%s", (int)pid, name);
+			kill_if_same(pid, ticks);
+			rep->orphans++;
+		}
+	}
+}
+
+static void sweep(struct host *h, struct reconcile_report *rep)
+{
+	sweep_processes(h, rep);
+	sweep_netns(h, rep);
+	sweep_dir(h, h->sandboxes_dir, rep);
+	_cleanup_free_ char *run = xasprintf("%s/run", h->cfg->data_dir);
+	sweep_dir(h, run, rep);
+	catalog_gc_all(h->catalog);
+}
+
+void reconcile(struct host *h, struct reconcile_report *rep)
+{
+	memset(rep, 0, sizeof(*rep));
+	struct adopt_ctx ac = { .h = h, .rep = rep };
+	_cleanup_err_ struct thaw_err *err = NULL;
+	if (db_sandbox_each(h->db, adopt_row, &ac, &err) < 0)
+		log_error("reconcile.db", "error=\"%s\"", err_msg(err));
+	sweep(h, rep);
+	log_notice("reconcile.done", "adopted=%d failed=%d cleaned=%d orphans=%d", rep->adopted,
+		   rep->failed_kept, rep->cleaned, rep->orphans);
+}
+
+void reconcile_teardown(struct host *h, struct reconcile_report *rep)
+{
+	memset(rep, 0, sizeof(*rep));
+	size_t n;
+	struct sandbox **list = registry_list(h, &n);
+	for (size_t i = 0; i < n; i++) {
+		_cleanup_err_ struct thaw_err *err = NULL;
+		if (sandbox_delete(h, list[i]->id, &err) == 0)
+			rep->cleaned++;
+	}
+	registry_list_free(h, list, n);
+	sweep(h, rep);
+}

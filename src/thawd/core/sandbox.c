@@ -1,0 +1,427 @@
+/* Sandbox lifecycle: create = restore, exec, delete, and what happens
+ * when a VMM dies on its own.
+ *
+ * Create never boots. It takes a network slot, clones the template disk
+ * copy-on-write, starts the VMM with the template's memory mapped
+ * privately and its device state loaded, and returns only once the
+ * guest agent has answered over the guest network, after taking the
+ * host's clock, fresh entropy and its own hostname. Every stage is
+ * timed; the timings are part of the answer. */
+#include "core/sandbox.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "buf.h"
+#include "cleanup.h"
+#include "core/registry.h"
+#include "core/supervisor.h"
+#include "fsutil.h"
+#include "log.h"
+#include "net/netns.h"
+#include "net/slot.h"
+#include "store/db.h"
+#include "template/catalog.h"
+#include "timeutil.h"
+
+#define READY_TIMEOUT_MS 10000
+#define HELLO_TIMEOUT_MS 5000
+
+static const char *const state_names[] = { "creating", "running", "failed", "deleting" };
+
+const char *sb_state_name(enum sb_state s)
+{
+	return state_names[s];
+}
+
+struct sandbox *sandbox_new(struct host *h, const char *id)
+{
+	struct sandbox *sb = xcalloc(1, sizeof(*sb));
+	snprintf(sb->id, sizeof(sb->id), "%s", id);
+	pthread_mutex_init(&sb->lock, NULL);
+	for (int i = 0; i < SB_MAX_INFLIGHT; i++)
+		sb->inflight[i] = -1;
+	sb->dir = xasprintf("%s/%s", h->sandboxes_dir, id);
+	sb->run_dir = xasprintf("%s/run/%s", h->cfg->data_dir, id);
+	sb->refs = 1;
+	return sb;
+}
+
+void sandbox_ref(struct host *h, struct sandbox *sb)
+{
+	registry_lock(h);
+	sb->refs++;
+	registry_unlock(h);
+}
+
+void sandbox_unref(struct host *h, struct sandbox *sb)
+{
+	if (!sb)
+		return;
+	registry_lock(h);
+	int left = --sb->refs;
+	registry_unlock(h);
+	if (left > 0)
+		return;
+	vmm_free(sb->vmm);
+	netslot_close(sb->slot);
+	free(sb->metadata);
+	free(sb->timings);
+	free(sb->reason);
+	free(sb->dir);
+	free(sb->run_dir);
+	pthread_mutex_destroy(&sb->lock);
+	free(sb);
+}
+
+void sandbox_release(struct host *h, struct sandbox *sb)
+{
+	if (h->sup)
+		supervisor_unwatch(h->sup, sb->id);
+	if (sb->vmm)
+		vmm_kill(sb->vmm);
+	/* The namespace name goes now; the struct (and any fd an operation
+	 * still holds) goes with the last reference. */
+	if (sb->slot) {
+		_cleanup_err_ struct thaw_err *err = NULL;
+		if (netns_delete(sb->slot->name, &err) < 0)
+			log_warn("sandbox.release", "id=%s error=\"%s\"", sb->id, err_msg(err));
+		sb->slot->name[0] = '\0';
+	}
+	_cleanup_err_ struct thaw_err *err = NULL;
+	if (fs_rm_rf(sb->dir, &err) < 0 || fs_rm_rf(sb->run_dir, &err) < 0)
+		log_warn("sandbox.release", "id=%s error=\"%s\"", sb->id, err_msg(err));
+}
+
+/* ---- create ---------------------------------------------------------- */
+
+struct create_clock {
+	uint64_t t0, template, network, disk;
+	struct vmm_timings vmm;
+	uint64_t connected_real; /* unix ns when the guest accepted the probe */
+	uint64_t ready_real;	 /* unix ns when the guest answered it */
+};
+
+static char *timings_json(const struct create_clock *c, uint64_t end)
+{
+	const struct vmm_timings *v = &c->vmm;
+	json_t *o = json_pack(
+		"{s:f,s:f,s:f,s:f,s:f,s:f,s:f,s:f,s:f}", "template", ns_to_ms(c->template - c->t0),
+		"network", ns_to_ms(c->network - c->template), "disk", ns_to_ms(c->disk - c->network),
+		"vmm_start", ns_to_ms(v->qmp_ready - v->spawned), "state_load",
+		ns_to_ms(v->state_loaded > v->qmp_ready ? v->state_loaded - v->qmp_ready : 0),
+		"resume", ns_to_ms(v->resumed > v->state_loaded ? v->resumed - v->state_loaded : 0),
+		"readiness", ns_to_ms(c->ready_real > v->resumed ? c->ready_real - v->resumed : 0),
+		"readiness_connect",
+		ns_to_ms(c->connected_real > v->resumed ? c->connected_real - v->resumed : 0),
+		"total", ns_to_ms(end - c->t0));
+	char *s = json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(4));
+	json_decref(o);
+	return s;
+}
+
+static int check_template_fits(struct host *h, const struct template *t, struct thaw_err **err)
+{
+	if (strcmp(t->meta.accel, accel_name(h->vmm.accel)) != 0)
+		return err_set(err, ERR_CONFLICT,
+			       "template %s was baked under %s but this host runs %s; bake it again",
+			       t->name, t->meta.accel, accel_name(h->vmm.accel));
+	if (strcmp(t->meta.vmm, h->drv->name) != 0)
+		return err_set(err, ERR_CONFLICT, "template %s needs VMM %s", t->name, t->meta.vmm);
+	return 0;
+}
+
+static int restore_vm(struct host *h, struct sandbox *sb, const struct template *t,
+		      struct create_clock *clk, struct thaw_err **err)
+{
+	_cleanup_free_ char *disk = xasprintf("%s/rootfs.img", sb->dir);
+	_cleanup_close_ int state_fd = open(t->paths[MF_STATE], O_RDONLY | O_CLOEXEC);
+	if (state_fd < 0)
+		return err_sys(err, "opening device state");
+	if (fs_mkdir_p(sb->run_dir, 0700, err) < 0)
+		return -1;
+	struct vmm_machine machine = { .memory_mb = t->meta.memory_mb,
+				       .vcpus = t->meta.vcpus,
+				       .cpu = t->meta.cpu,
+				       .accel = h->vmm.accel };
+	_cleanup_free_ char *name = xasprintf("%s%s", h->ns_prefix, sb->id);
+	struct vmm_launch l = { .name = name,
+				.run_dir = sb->run_dir,
+				.machine = &machine,
+				.memory_path = t->paths[MF_MEMORY],
+				.memory_shared = false,
+				.disk_path = disk,
+				.tap_fd = sb->slot->tap_fd,
+				.netns_fd = sb->slot->ns_fd,
+				.state_fd = state_fd };
+	int rc = h->drv->restore(&h->vmm, &l, &sb->vmm, &clk->vmm, err);
+	netslot_release_tap(sb->slot); /* the VMM holds the tap now */
+	return rc;
+}
+
+static int probe_ready(struct sandbox *sb, struct create_clock *clk, struct thaw_err **err)
+{
+	struct agent_conn *c = NULL;
+	struct agent_hello_reply hello;
+	int rc = agent_connect(sb->slot, READY_TIMEOUT_MS, &c, err);
+	clk->connected_real = time_real_ns();
+	if (rc == 0)
+		rc = agent_hello(c, sb->id, HELLO_TIMEOUT_MS, &hello, err);
+	agent_close(c);
+	clk->ready_real = time_real_ns();
+	return rc < 0 ? err_wrap(err, "readiness probe") : 0;
+}
+
+static int create_steps(struct host *h, struct sandbox *sb, const struct template *t,
+			struct create_clock *clk, struct thaw_err **err)
+{
+	_cleanup_free_ char *ns = xasprintf("%s%s", h->ns_prefix, sb->id);
+	if (netslot_create(ns, &sb->slot, err) < 0)
+		return -1;
+	clk->network = time_mono_ns();
+	_cleanup_free_ char *disk = xasprintf("%s/rootfs.img", sb->dir);
+	if (fs_mkdir_p(sb->dir, 0700, err) < 0 ||
+	    h->store->ops->clone(t->paths[MF_ROOTFS], disk, err) < 0)
+		return -1;
+	clk->disk = time_mono_ns();
+	if (restore_vm(h, sb, t, clk, err) < 0 || probe_ready(sb, clk, err) < 0)
+		return -1;
+	return supervisor_watch(h->sup, sb->id, sb->vmm->pidfd, err);
+}
+
+static void fill_identity(struct sandbox *sb, const struct template *t,
+			  const struct create_req *req)
+{
+	snprintf(sb->template_name, sizeof(sb->template_name), "%s", t->name);
+	snprintf(sb->build_id, sizeof(sb->build_id), "%s", t->build_id);
+	sb->created_at = (int64_t)(time_real_ns() / 1000000000ull);
+	sb->timeout_at = req->timeout_s ? sb->created_at + req->timeout_s : 0;
+	sb->metadata = xstrdup(req->metadata ? req->metadata : "{}");
+	sb->state = SB_CREATING;
+}
+
+static int record_creating(struct host *h, struct sandbox *sb, struct thaw_err **err)
+{
+	struct sandbox_row row = { .created_at = sb->created_at,
+				   .timeout_at = sb->timeout_at,
+				   .metadata = sb->metadata };
+	snprintf(row.id, sizeof(row.id), "%s", sb->id);
+	snprintf(row.template_name, sizeof(row.template_name), "%s", sb->template_name);
+	snprintf(row.build_id, sizeof(row.build_id), "%s", sb->build_id);
+	snprintf(row.state, sizeof(row.state), "creating");
+	return db_sandbox_insert(h->db, &row, err);
+}
+
+int sandbox_create(struct host *h, const struct create_req *req, struct sandbox **out,
+		   struct thaw_err **err)
+{
+	struct create_clock clk = { .t0 = time_mono_ns() };
+	struct template *t = NULL;
+	if (catalog_get(h->catalog, req->template_name, &t, err) < 0)
+		return -1;
+	if (check_template_fits(h, t, err) < 0) {
+		catalog_put(h->catalog, t);
+		return -1;
+	}
+	if ((int)registry_count(h) >= h->cfg->max_sandboxes) {
+		catalog_put(h->catalog, t);
+		return err_set(err, ERR_UNAVAILABLE, "this host already runs %d sandboxes (the limit)",
+			       h->cfg->max_sandboxes);
+	}
+	clk.template = time_mono_ns();
+	char id[SANDBOX_ID_LEN + 1];
+	id_new_sandbox(id);
+	struct sandbox *sb = sandbox_new(h, id);
+	fill_identity(sb, t, req);
+	/* The row comes first: if thawd dies from here on, the restart finds
+	 * it in state "creating" and removes whatever exists. */
+	int rc = record_creating(h, sb, err);
+	if (rc == 0) {
+		registry_add(h, sb);
+		rc = create_steps(h, sb, t, &clk, err);
+	}
+	catalog_put(h->catalog, t);
+	if (rc == 0) {
+		sb->timings = timings_json(&clk, time_mono_ns());
+		rc = db_sandbox_set_running(h->db, sb->id, sb->vmm->pid, sb->vmm->start_ticks,
+					    sb->timings, err);
+	}
+	if (rc < 0) {
+		log_warn("sandbox.create_failed", "id=%s error=\"%s\"", id, err_msg(err ? *err : NULL));
+		sandbox_release(h, sb);
+		db_sandbox_delete(h->db, sb->id, NULL);
+		registry_remove(h, sb->id);
+		sandbox_unref(h, sb);
+		return err_wrap(err, "creating sandbox from %s", req->template_name);
+	}
+	pthread_mutex_lock(&sb->lock);
+	sb->state = SB_RUNNING;
+	pthread_mutex_unlock(&sb->lock);
+	log_info("sandbox.created", "id=%s template=%s timings=%s", sb->id, sb->template_name,
+		 sb->timings);
+	*out = sb; /* the creation reference becomes the caller's */
+	return 0;
+}
+
+/* ---- delete ---------------------------------------------------------- */
+
+static void shutdown_inflight(struct sandbox *sb)
+{
+	for (int i = 0; i < SB_MAX_INFLIGHT; i++)
+		if (sb->inflight[i] >= 0)
+			shutdown(sb->inflight[i], SHUT_RDWR);
+}
+
+int sandbox_delete(struct host *h, const char *id, struct thaw_err **err)
+{
+	struct sandbox *sb = registry_get(h, id);
+	if (!sb)
+		return err_set(err, ERR_NOT_FOUND, "sandbox %s does not exist", id);
+	pthread_mutex_lock(&sb->lock);
+	enum sb_state was = sb->state;
+	if (was == SB_RUNNING || was == SB_FAILED) {
+		sb->state = SB_DELETING;
+		shutdown_inflight(sb);
+	}
+	pthread_mutex_unlock(&sb->lock);
+	if (was != SB_RUNNING && was != SB_FAILED) {
+		sandbox_unref(h, sb);
+		if (was == SB_DELETING)
+			return err_set(err, ERR_NOT_FOUND, "sandbox %s is already being deleted", id);
+		return err_set(err, ERR_CONFLICT, "sandbox %s is still being created", id);
+	}
+	db_sandbox_set_state(h->db, id, "deleting", NULL, NULL);
+	sandbox_release(h, sb);
+	int rc = db_sandbox_delete(h->db, id, err);
+	registry_remove(h, id);
+	log_info("sandbox.deleted", "id=%s", id);
+	char template_name[sizeof(sb->template_name)];
+	memcpy(template_name, sb->template_name, sizeof(template_name));
+	sandbox_unref(h, sb);
+	/* An older build of its template may have been waiting for it. */
+	catalog_gc(h->catalog, template_name);
+	return rc;
+}
+
+/* ---- exec ------------------------------------------------------------ */
+
+static int inflight_add(struct sandbox *sb, int fd, struct thaw_err **err)
+{
+	pthread_mutex_lock(&sb->lock);
+	int slot = -1;
+	if (sb->state == SB_RUNNING)
+		for (int i = 0; i < SB_MAX_INFLIGHT && slot < 0; i++)
+			if (sb->inflight[i] < 0)
+				slot = i;
+	if (slot >= 0)
+		sb->inflight[slot] = fd;
+	enum sb_state state = sb->state;
+	pthread_mutex_unlock(&sb->lock);
+	if (slot >= 0)
+		return slot;
+	if (state != SB_RUNNING)
+		return err_set(err, ERR_CONFLICT, "sandbox %s is %s", sb->id, sb_state_name(state));
+	return err_set(err, ERR_UNAVAILABLE, "too many commands running in sandbox %s", sb->id);
+}
+
+static void inflight_del(struct sandbox *sb, int slot)
+{
+	pthread_mutex_lock(&sb->lock);
+	sb->inflight[slot] = -1;
+	pthread_mutex_unlock(&sb->lock);
+}
+
+int sandbox_exec(struct host *h, const char *id, const struct agent_exec_req *req,
+		 struct agent_exec_result *res, struct thaw_err **err)
+{
+	struct sandbox *sb = registry_get(h, id);
+	if (!sb)
+		return err_set(err, ERR_NOT_FOUND, "sandbox %s does not exist", id);
+	struct agent_conn *c = NULL;
+	int rc = -1, slot = -1;
+	pthread_mutex_lock(&sb->lock);
+	enum sb_state state = sb->state;
+	if (state != SB_RUNNING)
+		err_set(err, ERR_CONFLICT, "sandbox %s is %s%s%s", id, sb_state_name(state),
+			sb->reason ? ": " : "", sb->reason ? sb->reason : "");
+	pthread_mutex_unlock(&sb->lock);
+	if (state != SB_RUNNING)
+		goto out;
+	if (agent_connect(sb->slot, READY_TIMEOUT_MS, &c, err) < 0)
+		goto out;
+	slot = inflight_add(sb, agent_conn_fd(c), err);
+	if (slot < 0)
+		goto out;
+	rc = agent_exec(c, req, res, err);
+	inflight_del(sb, slot);
+out:
+	agent_close(c);
+	if (rc < 0) {
+		pthread_mutex_lock(&sb->lock);
+		bool gone = sb->state == SB_DELETING;
+		pthread_mutex_unlock(&sb->lock);
+		if (gone && err) {
+			err_free(*err);
+			*err = NULL;
+			err_set(err, ERR_NOT_FOUND, "sandbox %s was deleted while the command ran", id);
+		}
+	}
+	sandbox_unref(h, sb);
+	return rc;
+}
+
+/* ---- VMM death and timeouts ----------------------------------------- */
+
+void sandbox_vmm_exited(struct host *h, const char *id)
+{
+	struct sandbox *sb = registry_get(h, id);
+	if (!sb)
+		return;
+	if (!vmm_exited(sb->vmm)) { /* a recycled pidfd number: not this one */
+		supervisor_watch(h->sup, id, sb->vmm->pidfd, NULL);
+		sandbox_unref(h, sb);
+		return;
+	}
+	int status = vmm_reap(sb->vmm);
+	pthread_mutex_lock(&sb->lock);
+	bool ours = sb->state == SB_RUNNING;
+	if (ours) {
+		sb->state = SB_FAILED;
+		free(sb->reason);
+		sb->reason = xasprintf("the VMM exited unexpectedly (wait status %d)", status);
+		shutdown_inflight(sb);
+	}
+	pthread_mutex_unlock(&sb->lock);
+	if (ours) {
+		log_warn("sandbox.vmm_exited", "id=%s status=%d", id, status);
+		db_sandbox_set_state(h->db, id, "failed", sb->reason, NULL);
+		sandbox_release(h, sb);
+	}
+	sandbox_unref(h, sb);
+}
+
+void sandbox_expire(struct host *h, int64_t now)
+{
+	size_t n;
+	struct sandbox **list = registry_list(h, &n);
+	for (size_t i = 0; i < n; i++) {
+		struct sandbox *sb = list[i];
+		pthread_mutex_lock(&sb->lock);
+		bool due = sb->timeout_at && sb->timeout_at <= now &&
+			   (sb->state == SB_RUNNING || sb->state == SB_FAILED);
+		pthread_mutex_unlock(&sb->lock);
+		if (!due)
+			continue;
+		log_info("sandbox.timeout", "id=%s", sb->id);
+		_cleanup_err_ struct thaw_err *err = NULL;
+		if (sandbox_delete(h, sb->id, &err) < 0)
+			log_warn("sandbox.timeout", "id=%s error=\"%s\"", sb->id, err_msg(err));
+	}
+	registry_list_free(h, list, n);
+}

@@ -1,0 +1,79 @@
+/* A sandbox: one restored VM with its network slot, disk clone and VMM.
+ *
+ * Ownership: the registry holds one reference for as long as the sandbox
+ * is listed; every operation that works on a sandbox holds its own,
+ * taken with registry_get and dropped with sandbox_unref. Resources
+ * (VMM process, namespace name, disk clone) are released by delete or by
+ * the supervisor when the VMM dies; the struct itself goes with the last
+ * reference. */
+#ifndef THAW_SANDBOX_H
+#define THAW_SANDBOX_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "core/host.h"
+#include "guestconn/agentconn.h"
+#include "ids.h"
+
+enum sb_state { SB_CREATING, SB_RUNNING, SB_FAILED, SB_DELETING };
+
+const char *sb_state_name(enum sb_state s);
+
+#define SB_MAX_INFLIGHT 64
+
+struct sandbox {
+	char id[SANDBOX_ID_LEN + 1];
+	char template_name[64];
+	char build_id[48];
+	int64_t created_at;
+	char *metadata; /* JSON object text, immutable */
+	char *timings;	/* JSON object text, set once running */
+
+	pthread_mutex_t lock; /* guards the fields below */
+	enum sb_state state;
+	char *reason;
+	int64_t timeout_at;
+	/* Sockets of operations talking to the guest now: delete shuts them
+	 * down so that nobody waits on a VM that is gone. */
+	int inflight[SB_MAX_INFLIGHT];
+
+	struct vmm *vmm;
+	struct netslot *slot;
+	char *dir;     /* STORE/sandboxes/<id>: the disk clone */
+	char *run_dir; /* DATA/run/<id>: QMP socket, VMM log */
+	int refs;      /* guarded by the registry lock */
+};
+
+struct sandbox *sandbox_new(struct host *h, const char *id);
+void sandbox_ref(struct host *h, struct sandbox *sb);
+void sandbox_unref(struct host *h, struct sandbox *sb);
+
+struct create_req {
+	const char *template_name;
+	int64_t timeout_s; /* 0 = never */
+	const char *metadata; /* JSON object text */
+};
+
+int sandbox_create(struct host *h, const struct create_req *req, struct sandbox **out,
+		   struct thaw_err **err);
+
+/* ERR_NOT_FOUND for an unknown id, ERR_CONFLICT while it is created. */
+int sandbox_delete(struct host *h, const char *id, struct thaw_err **err);
+
+/* Runs a command; res is filled on success. */
+int sandbox_exec(struct host *h, const char *id, const struct agent_exec_req *req,
+		 struct agent_exec_result *res, struct thaw_err **err);
+
+/* Called by the supervisor when a VMM process exits on its own. */
+void sandbox_vmm_exited(struct host *h, const char *id);
+
+/* Deletes running sandboxes whose timeout has passed. */
+void sandbox_expire(struct host *h, int64_t now);
+
+/* Releases the VMM, namespace, disk clone and run directory (the parts
+ * that exist). Shared by delete, failure and restart reconciliation. */
+void sandbox_release(struct host *h, struct sandbox *sb);
+
+#endif

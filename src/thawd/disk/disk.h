@@ -1,0 +1,50 @@
+/* Per-sandbox disks: a copy-on-write clone of the template's root image.
+ *
+ * The store is the directory under the data dir where templates,
+ * sandboxes and the build cache live. It must support reflinks (FICLONE),
+ * which makes a clone constant-time whatever the image size. When the
+ * data dir's file system cannot reflink (ext4), the store is an XFS image
+ * on a loop device, created and mounted by thawd and remounted after a
+ * reboot. Clone methods sit behind disk_ops so that another (a qcow2
+ * overlay, say) is a new file. */
+#ifndef THAW_DISK_H
+#define THAW_DISK_H
+
+#include <stdint.h>
+
+#include "err.h"
+
+struct disk_ops {
+	const char *name;
+	/* Creates dst as a copy-on-write clone of src; dst must not exist. */
+	int (*clone)(const char *src, const char *dst, struct thaw_err **err);
+};
+
+extern const struct disk_ops disk_reflink_ops;
+
+enum store_mode { STORE_AUTO, STORE_REFLINK, STORE_XFS_LOOP };
+
+struct disk_store {
+	char *root;  /* DATA/store */
+	char *image; /* DATA/store.img when mode is xfs-loop */
+	enum store_mode mode;
+	const struct disk_ops *ops;
+};
+
+int store_mode_parse(const char *s, enum store_mode *out);
+const char *store_mode_name(enum store_mode m);
+
+/* Finds or sets up the store under data_dir. image_bytes sizes a new XFS
+ * image (sparse). */
+int disk_store_open(const char *data_dir, enum store_mode want, uint64_t image_bytes,
+		    struct disk_store **out, struct thaw_err **err);
+void disk_store_free(struct disk_store *s);
+
+/* Unmounts the store (the loop device detaches itself). For teardown
+ * only: every sandbox must be gone. */
+int disk_store_unmount(const struct disk_store *s, struct thaw_err **err);
+
+/* 1 if dir's file system can reflink, 0 if not, -1 on other errors. */
+int disk_probe_reflink(const char *dir, struct thaw_err **err);
+
+#endif

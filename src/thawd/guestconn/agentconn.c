@@ -1,0 +1,366 @@
+#include "agentconn.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "net/slot.h"
+#include "cleanup.h"
+#include "guestnet.h"
+#include "ids.h"
+#include "proto.h"
+#include "timeutil.h"
+
+#define STDIN_CHUNK (256u * 1024u)
+#define HOST_GRACE_MS 10000 /* beyond the guest-enforced timeout */
+#define ENTROPY_BYTES 64
+
+struct agent_conn {
+	int fd;
+	struct buf in, out;
+};
+
+static int left_ms(uint64_t deadline)
+{
+	uint64_t now = time_mono_ns();
+	return now >= deadline ? 0 : (int)((deadline - now) / 1000000ull) + 1;
+}
+
+/* One non-blocking connect attempt; 0 connected, -1 with errno. */
+static int try_connect(int fd, const struct sockaddr_in *sa, uint64_t deadline)
+{
+	if (connect(fd, (const struct sockaddr *)sa, sizeof(*sa)) == 0)
+		return 0;
+	if (errno != EINPROGRESS)
+		return -1;
+	struct pollfd p = { .fd = fd, .events = POLLOUT };
+	int r = poll(&p, 1, left_ms(deadline));
+	if (r <= 0) {
+		errno = r == 0 ? ETIMEDOUT : errno;
+		return -1;
+	}
+	int soerr = 0;
+	socklen_t len = sizeof(soerr);
+	getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &len);
+	errno = soerr;
+	return soerr ? -1 : 0;
+}
+
+int agent_connect(const struct netslot *slot, int timeout_ms, struct agent_conn **out,
+		  struct thaw_err **err)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(GUESTNET_AGENT_PORT) };
+	inet_pton(AF_INET, GUESTNET_GUEST_IP, &sa.sin_addr);
+	uint64_t deadline = time_mono_ns() + (uint64_t)timeout_ms * 1000000ull;
+	for (;;) {
+		int fd = -1;
+		if (netslot_socket(slot, AF_INET, SOCK_STREAM | SOCK_NONBLOCK, &fd, err) < 0)
+			return -1;
+		if (try_connect(fd, &sa, deadline) == 0) {
+			int one = 1;
+			setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+			struct agent_conn *c = xcalloc(1, sizeof(*c));
+			c->fd = fd;
+			*out = c;
+			return 0;
+		}
+		int e = errno;
+		close(fd);
+		if (left_ms(deadline) == 0) {
+			errno = e;
+			return err_sys(err, "connecting to the guest agent");
+		}
+		usleep(e == ECONNREFUSED ? 5000 : 1000);
+	}
+}
+
+void agent_close(struct agent_conn *c)
+{
+	if (!c)
+		return;
+	close(c->fd);
+	buf_free(&c->in);
+	buf_free(&c->out);
+	free(c);
+}
+
+int agent_conn_fd(const struct agent_conn *c)
+{
+	return c->fd;
+}
+
+static int flush_out(struct agent_conn *c, uint64_t deadline, struct thaw_err **err)
+{
+	while (c->out.len) {
+		ssize_t n = send(c->fd, c->out.data, c->out.len, MSG_NOSIGNAL);
+		if (n > 0) {
+			buf_consume(&c->out, (size_t)n);
+			continue;
+		}
+		if (n < 0 && errno != EAGAIN && errno != EINTR)
+			return err_sys(err, "writing to the guest agent");
+		struct pollfd p = { .fd = c->fd, .events = POLLOUT };
+		if (poll(&p, 1, left_ms(deadline)) == 0)
+			return err_set(err, ERR_TIMEOUT, "the guest agent stopped reading");
+	}
+	return 0;
+}
+
+/* Reads until one whole frame is buffered; *used receives its size. */
+static int read_frame(struct agent_conn *c, uint64_t deadline, struct proto_frame *f, long *used,
+		      struct thaw_err **err)
+{
+	for (;;) {
+		long n = proto_frame_parse(c->in.data, c->in.len, f);
+		if (n < 0)
+			return err_set(err, ERR_GUEST, "the guest agent sent a malformed frame");
+		if (n > 0) {
+			*used = n;
+			return 0;
+		}
+		struct pollfd p = { .fd = c->fd, .events = POLLIN };
+		int r = poll(&p, 1, left_ms(deadline));
+		if (r == 0)
+			return err_set(err, ERR_TIMEOUT, "the guest agent did not answer in time");
+		if (r < 0 && errno != EINTR)
+			return err_sys(err, "waiting for the guest agent");
+		buf_reserve(&c->in, 65536);
+		ssize_t got = recv(c->fd, c->in.data + c->in.len, 65536, 0);
+		if (got == 0)
+			return err_set(err, ERR_GUEST, "the guest agent closed the connection");
+		if (got < 0 && errno != EAGAIN && errno != EINTR)
+			return err_sys(err, "reading from the guest agent");
+		if (got > 0)
+			c->in.len += (size_t)got;
+	}
+}
+
+static int guest_refusal(const struct proto_frame *f, struct thaw_err **err)
+{
+	struct proto_tlv_iter it;
+	struct proto_tlv t;
+	proto_tlv_init(&it, f);
+	while (proto_tlv_next(&it, &t) > 0) {
+		char *msg = NULL;
+		if (t.tag == T_MESSAGE && proto_tlv_str(&t, &msg) == 0) {
+			err_set(err, ERR_INVALID, "guest agent: %s", msg);
+			free(msg);
+			return -1;
+		}
+	}
+	return err_set(err, ERR_GUEST, "guest agent refused the request");
+}
+
+/* Sends what is queued and waits for a single frame of type `want`. */
+static int simple_exchange(struct agent_conn *c, uint8_t want, int timeout_ms,
+			   int (*on_frame)(const struct proto_frame *, void *), void *ud,
+			   struct thaw_err **err)
+{
+	uint64_t deadline = time_mono_ns() + (uint64_t)timeout_ms * 1000000ull;
+	if (flush_out(c, deadline, err) < 0)
+		return -1;
+	struct proto_frame f;
+	long used = 0;
+	if (read_frame(c, deadline, &f, &used, err) < 0)
+		return -1;
+	int rc = 0;
+	if (f.type == MSG_ERROR)
+		rc = guest_refusal(&f, err);
+	else if (f.type != want)
+		rc = err_set(err, ERR_GUEST, "guest agent answered %s, expected %s",
+			     proto_type_name(f.type), proto_type_name(want));
+	else if (on_frame)
+		rc = on_frame(&f, ud);
+	buf_consume(&c->in, (size_t)used);
+	return rc;
+}
+
+static int parse_hello_ok(const struct proto_frame *f, void *ud)
+{
+	struct agent_hello_reply *r = ud;
+	struct proto_tlv_iter it;
+	struct proto_tlv t;
+	proto_tlv_init(&it, f);
+	while (proto_tlv_next(&it, &t) > 0) {
+		if (t.tag == T_VERSION && t.len < sizeof(r->version) && !memchr(t.val, 0, t.len)) {
+			memcpy(r->version, t.val, t.len);
+			r->version[t.len] = '\0';
+		} else if (t.tag == T_CLOCK_NS) {
+			proto_tlv_u64(&t, &r->guest_clock_ns);
+		}
+	}
+	return 0;
+}
+
+int agent_hello(struct agent_conn *c, const char *hostname, int timeout_ms,
+		struct agent_hello_reply *reply, struct thaw_err **err)
+{
+	uint8_t entropy[ENTROPY_BYTES];
+	random_bytes(entropy, sizeof(entropy));
+	size_t start = proto_begin(&c->out, MSG_HELLO, 0);
+	proto_put_u64(&c->out, T_TIME_NS, time_real_ns());
+	proto_put_bytes(&c->out, T_ENTROPY, entropy, sizeof(entropy));
+	if (hostname)
+		proto_put_str(&c->out, T_HOSTNAME, hostname);
+	proto_end(&c->out, start);
+	struct agent_hello_reply dummy;
+	memset(reply ? reply : &dummy, 0, sizeof(dummy));
+	return simple_exchange(c, MSG_HELLO_OK, timeout_ms, parse_hello_ok, reply ? reply : &dummy,
+			       err);
+}
+
+int agent_prepare(struct agent_conn *c, int timeout_ms, struct thaw_err **err)
+{
+	size_t start = proto_begin(&c->out, MSG_PREPARE, 0);
+	proto_end(&c->out, start);
+	return simple_exchange(c, MSG_PREPARE_OK, timeout_ms, NULL, NULL, err);
+}
+
+static void queue_exec(struct agent_conn *c, const struct agent_exec_req *req)
+{
+	size_t start = proto_begin(&c->out, MSG_EXEC, 0);
+	for (size_t i = 0; req->argv[i]; i++)
+		proto_put_str(&c->out, T_ARG, req->argv[i]);
+	for (size_t i = 0; req->env && req->env[i]; i++)
+		proto_put_str(&c->out, T_ENV, req->env[i]);
+	if (req->cwd)
+		proto_put_str(&c->out, T_CWD, req->cwd);
+	proto_put_u32(&c->out, T_TIMEOUT_MS, req->timeout_ms);
+	proto_put_u8(&c->out, T_HAS_STDIN, req->has_stdin);
+	proto_end(&c->out, start);
+}
+
+static void queue_stdin(struct agent_conn *c, const struct agent_exec_req *req, size_t *sent)
+{
+	/* Keep at most a couple of chunks queued so a large stdin does not
+	 * have to be copied whole. */
+	while (*sent < req->stdin_len && c->out.len < 2 * STDIN_CHUNK) {
+		size_t n = req->stdin_len - *sent;
+		if (n > STDIN_CHUNK)
+			n = STDIN_CHUNK;
+		proto_put_raw_frame(&c->out, MSG_STDIN, 0, req->stdin_data + *sent, n);
+		*sent += n;
+	}
+	if (*sent == req->stdin_len && req->has_stdin) {
+		proto_put_raw_frame(&c->out, MSG_STDIN, 0, NULL, 0);
+		*sent = req->stdin_len + 1; /* EOF queued */
+	}
+}
+
+static void take_output(const struct agent_exec_req *req, struct agent_exec_result *res,
+			const struct proto_frame *f)
+{
+	if (req->on_output) {
+		req->on_output(f->stream, f->payload, f->len, req->ud);
+		return;
+	}
+	struct buf *b = f->stream == STREAM_STDERR ? &res->err : &res->out;
+	bool *trunc = f->stream == STREAM_STDERR ? &res->err_truncated : &res->out_truncated;
+	size_t room = req->max_output > b->len ? req->max_output - b->len : 0;
+	size_t n = f->len < room ? f->len : room;
+	buf_append(b, f->payload, n);
+	if (n < f->len)
+		*trunc = true;
+}
+
+static int parse_exit(const struct proto_frame *f, struct agent_exec_result *res,
+		      struct thaw_err **err)
+{
+	struct proto_tlv_iter it;
+	struct proto_tlv t;
+	int32_t code = -1, sig = 0;
+	uint8_t timed_out = 0;
+	int r;
+	proto_tlv_init(&it, f);
+	while ((r = proto_tlv_next(&it, &t)) > 0) {
+		int bad = 0;
+		if (t.tag == T_EXIT_CODE)
+			bad = proto_tlv_i32(&t, &code);
+		else if (t.tag == T_SIGNAL)
+			bad = proto_tlv_i32(&t, &sig);
+		else if (t.tag == T_TIMED_OUT)
+			bad = proto_tlv_u8(&t, &timed_out);
+		else if (t.tag == T_DURATION_US)
+			bad = proto_tlv_u64(&t, &res->duration_us);
+		if (bad)
+			return err_set(err, ERR_GUEST, "malformed EXIT field %u", t.tag);
+	}
+	if (r < 0 || code < 0 || code > 255 || sig < 0 || sig > 64)
+		return err_set(err, ERR_GUEST, "malformed EXIT from the guest agent");
+	res->exit_code = code;
+	res->signal = sig;
+	res->timed_out = timed_out != 0;
+	return 0;
+}
+
+int agent_exec(struct agent_conn *c, const struct agent_exec_req *req,
+	       struct agent_exec_result *res, struct thaw_err **err)
+{
+	memset(res, 0, sizeof(*res));
+	uint64_t budget_ms = req->timeout_ms ? (uint64_t)req->timeout_ms + HOST_GRACE_MS :
+					       24ull * 3600 * 1000;
+	uint64_t deadline = time_mono_ns() + budget_ms * 1000000ull;
+	size_t sent = 0;
+	queue_exec(c, req);
+	for (;;) {
+		queue_stdin(c, req, &sent);
+		struct pollfd p = { .fd = c->fd,
+				    .events = (short)(POLLIN | (c->out.len ? POLLOUT : 0)) };
+		int r = poll(&p, 1, left_ms(deadline));
+		if (r == 0)
+			return err_set(err, ERR_TIMEOUT, "the guest agent did not finish the command");
+		if (r < 0 && errno != EINTR)
+			return err_sys(err, "waiting for the guest agent");
+		if ((p.revents & POLLOUT) && c->out.len) {
+			ssize_t n = send(c->fd, c->out.data, c->out.len, MSG_NOSIGNAL);
+			if (n < 0 && errno != EAGAIN && errno != EINTR)
+				return err_sys(err, "writing to the guest agent");
+			if (n > 0)
+				buf_consume(&c->out, (size_t)n);
+		}
+		if (!(p.revents & (POLLIN | POLLHUP | POLLERR)))
+			continue;
+		buf_reserve(&c->in, 65536);
+		ssize_t got = recv(c->fd, c->in.data + c->in.len, 65536, 0);
+		if (got == 0)
+			return err_set(err, ERR_GUEST, "the guest agent closed the connection");
+		if (got < 0 && errno != EAGAIN && errno != EINTR)
+			return err_sys(err, "reading from the guest agent");
+		if (got > 0)
+			c->in.len += (size_t)got;
+		size_t off = 0;
+		for (;;) {
+			struct proto_frame f;
+			long n = proto_frame_parse(c->in.data + off, c->in.len - off, &f);
+			if (n < 0)
+				return err_set(err, ERR_GUEST, "the guest agent sent a malformed frame");
+			if (n == 0)
+				break;
+			off += (size_t)n;
+			if (f.type == MSG_OUTPUT)
+				take_output(req, res, &f);
+			else if (f.type == MSG_EXIT)
+				return parse_exit(&f, res, err);
+			else if (f.type == MSG_ERROR)
+				return guest_refusal(&f, err);
+			else
+				return err_set(err, ERR_GUEST, "unexpected %s during exec",
+					       proto_type_name(f.type));
+		}
+		buf_consume(&c->in, off);
+	}
+}
+
+void agent_exec_result_free(struct agent_exec_result *res)
+{
+	buf_free(&res->out);
+	buf_free(&res->err);
+}

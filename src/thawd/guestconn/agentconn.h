@@ -1,0 +1,67 @@
+/* The host side of the guest agent protocol (see common/proto.h): one
+ * TCP connection into a sandbox's network namespace per operation. */
+#ifndef THAW_AGENTCONN_H
+#define THAW_AGENTCONN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "buf.h"
+#include "err.h"
+
+struct netslot;
+struct agent_conn;
+
+/* Connects to the agent in the slot's namespace, retrying while the
+ * guest is not listening yet, until timeout_ms. */
+int agent_connect(const struct netslot *slot, int timeout_ms, struct agent_conn **out,
+		  struct thaw_err **err);
+void agent_close(struct agent_conn *c);
+/* The socket, for shutdown(2) from another thread. */
+int agent_conn_fd(const struct agent_conn *c);
+
+struct agent_hello_reply {
+	char version[64];
+	uint64_t guest_clock_ns; /* guest CLOCK_REALTIME right after it set it */
+};
+
+/* Sends the host clock, fresh randomness and the hostname; the guest
+ * applies them before it answers. */
+int agent_hello(struct agent_conn *c, const char *hostname, int timeout_ms,
+		struct agent_hello_reply *reply, struct thaw_err **err);
+
+/* Asks the guest to flush its disks before a snapshot. */
+int agent_prepare(struct agent_conn *c, int timeout_ms, struct thaw_err **err);
+
+typedef void (*agent_output_fn)(int stream, const uint8_t *data, size_t len, void *ud);
+
+struct agent_exec_req {
+	const char *const *argv; /* NULL-terminated */
+	const char *const *env;	 /* "K=V", NULL-terminated; NULL = guest default */
+	const char *cwd;	 /* NULL = / */
+	const uint8_t *stdin_data;
+	size_t stdin_len;
+	bool has_stdin;
+	uint32_t timeout_ms; /* enforced in the guest; 0 = none */
+	size_t max_output;   /* per stream; more is dropped and flagged */
+	agent_output_fn on_output; /* when set, output goes here, not to the buffers */
+	void *ud;
+};
+
+struct agent_exec_result {
+	struct buf out, err; /* owned; agent_exec_result_free */
+	bool out_truncated, err_truncated;
+	int exit_code;
+	int signal;
+	bool timed_out;
+	uint64_t duration_us;
+};
+
+/* Runs a command and waits for it. A refusal by the guest (bad cwd, bad
+ * request) is ERR_INVALID with the guest's message. */
+int agent_exec(struct agent_conn *c, const struct agent_exec_req *req,
+	       struct agent_exec_result *res, struct thaw_err **err);
+void agent_exec_result_free(struct agent_exec_result *res);
+
+#endif

@@ -1,0 +1,124 @@
+/* thawd: the control-plane API and the host agent in one process. */
+#include <errno.h>
+#include <limits.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "api/api.h"
+#include "buf.h"
+#include "cleanup.h"
+#include "config.h"
+#include "core/host.h"
+#include "core/janitor.h"
+#include "core/reconcile.h"
+#include "fsutil.h"
+#include "ids.h"
+#include "log.h"
+#include "template/catalog.h"
+
+/* The key clients present. Created once, 0600, never logged. */
+static int load_api_key(const char *data_dir, char **out, struct thaw_err **err)
+{
+	_cleanup_free_ char *path = xasprintf("%s/api-key", data_dir);
+	if (!fs_exists(path)) {
+		unsigned char raw[24];
+		random_bytes(raw, sizeof(raw));
+		struct buf key = { 0 };
+		buf_append_str(&key, "thaw_");
+		for (size_t i = 0; i < sizeof(raw); i++)
+			buf_printf(&key, "%02x", raw[i]);
+		buf_append(&key, "\n", 1);
+		int rc = fs_write_atomic(path, key.data, key.len, 0600, err);
+		buf_free(&key);
+		if (rc < 0)
+			return -1;
+		log_notice("thawd.api_key_created", "path=%s", path);
+	}
+	char *text = NULL;
+	if (fs_read_file(path, 4096, &text, NULL, err) < 0)
+		return -1;
+	text[strcspn(text, "\r\n")] = '\0';
+	if (strlen(text) < 16) {
+		free(text);
+		return err_set(err, ERR_INVALID, "%s holds no usable key (16+ characters)", path);
+	}
+	*out = text;
+	return 0;
+}
+
+static int run_teardown(struct host *h)
+{
+	struct reconcile_report rep;
+	reconcile_teardown(h, &rep);
+	_cleanup_err_ struct thaw_err *err = NULL;
+	if (disk_store_unmount(h->store, &err) < 0) {
+		log_error("thawd.teardown", "error=\"%s\"", err_msg(err));
+		return 1;
+	}
+	log_notice("thawd.teardown", "sandboxes=%d orphans=%d", rep.cleaned, rep.orphans);
+	return 0;
+}
+
+static int serve(struct host *h, const struct thawd_config *cfg)
+{
+	_cleanup_err_ struct thaw_err *err = NULL;
+	_cleanup_free_ char *key = NULL;
+	struct janitor *jan = NULL;
+	struct api_server *api = NULL;
+	if (load_api_key(cfg->data_dir, &key, &err) < 0 || janitor_start(h, &jan, &err) < 0 ||
+	    api_server_start(h, key, &api, &err) < 0) {
+		log_error("thawd.start", "error=\"%s\"", err_msg(err));
+		janitor_stop(jan);
+		return 1;
+	}
+	log_notice("thawd.ready", "listen=%s:%d data_dir=%s accel=%s store=%s", cfg->listen_addr,
+		   cfg->listen_port, cfg->data_dir, accel_name(h->vmm.accel),
+		   store_mode_name(h->store->mode));
+	sigset_t stop;
+	sigemptyset(&stop);
+	sigaddset(&stop, SIGINT);
+	sigaddset(&stop, SIGTERM);
+	int sig = 0;
+	sigwait(&stop, &sig);
+	log_notice("thawd.stopping", "signal=%d", sig);
+	api_server_stop(api);
+	janitor_stop(jan);
+	catalog_wait_bakes(h->catalog);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	struct thawd_config cfg;
+	bool teardown = false;
+	int rc = config_load(argc, argv, &cfg, &teardown);
+	if (rc != 0)
+		return rc < 0 ? 2 : 0;
+	log_set_level(cfg.log_level);
+	if (geteuid() != 0)
+		fprintf(stderr, "thawd: warning: not running as root; namespaces, taps and the "
+				"store mount will fail\n");
+	/* Only the main thread takes the stop signals (sigwait). */
+	sigset_t block;
+	sigemptyset(&block);
+	sigaddset(&block, SIGINT);
+	sigaddset(&block, SIGTERM);
+	pthread_sigmask(SIG_BLOCK, &block, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	struct host *h = NULL;
+	_cleanup_err_ struct thaw_err *err = NULL;
+	if (host_open(&cfg, &h, &err) < 0) {
+		log_error("thawd.start", "error=\"%s\"", err_msg(err));
+		config_free(&cfg);
+		return 1;
+	}
+	rc = teardown ? run_teardown(h) : serve(h, &cfg);
+	host_close(h);
+	config_free(&cfg);
+	return rc;
+}

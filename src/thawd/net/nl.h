@@ -1,0 +1,29 @@
+/* The few rtnetlink requests a network slot needs, over libmnl. Each call
+ * acts in the network namespace of the calling thread (the socket is
+ * opened there). */
+#ifndef THAW_NL_H
+#define THAW_NL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "err.h"
+
+struct nl;
+
+int nl_open(struct nl **out, struct thaw_err **err);
+void nl_close(struct nl *nl);
+
+int nl_link_index(const char *ifname, unsigned *out, struct thaw_err **err);
+/* Sets the link up and, when mac is not NULL, its hardware address. */
+int nl_link_up(struct nl *nl, unsigned ifindex, const uint8_t *mac, struct thaw_err **err);
+int nl_addr_add(struct nl *nl, unsigned ifindex, const char *ipv4, uint8_t prefix,
+		struct thaw_err **err);
+/* A permanent neighbour entry: no ARP on the hot path. */
+int nl_neigh_add(struct nl *nl, unsigned ifindex, const char *ipv4, const uint8_t *mac,
+		 struct thaw_err **err);
+
+/* "aa:bb:cc:dd:ee:ff" -> 6 bytes; -1 when malformed. */
+int nl_parse_mac(const char *s, uint8_t out[6]);
+
+#endif

@@ -1,0 +1,291 @@
+#include "db.h"
+
+#include <pthread.h>
+#include <stdarg.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "buf.h"
+#include "cleanup.h"
+
+#define SCHEMA_VERSION 1
+
+struct db {
+	sqlite3 *h;
+	pthread_mutex_t lock; /* one statement (or transaction) at a time */
+};
+
+static const char *const schema =
+	"CREATE TABLE IF NOT EXISTS templates ("
+	"  name TEXT PRIMARY KEY,"
+	"  build_id TEXT NOT NULL,"
+	"  meta_sha256 TEXT NOT NULL,"
+	"  created_at INTEGER NOT NULL);"
+	"CREATE TABLE IF NOT EXISTS sandboxes ("
+	"  id TEXT PRIMARY KEY,"
+	"  template TEXT NOT NULL,"
+	"  build_id TEXT NOT NULL,"
+	"  state TEXT NOT NULL,"
+	"  created_at INTEGER NOT NULL,"
+	"  timeout_at INTEGER NOT NULL DEFAULT 0,"
+	"  metadata TEXT NOT NULL DEFAULT '{}',"
+	"  vmm_pid INTEGER NOT NULL DEFAULT 0,"
+	"  vmm_start_ticks INTEGER NOT NULL DEFAULT 0,"
+	"  timings TEXT,"
+	"  reason TEXT);";
+
+static int db_fail(struct db *db, const char *what, struct thaw_err **err)
+{
+	return err_set(err, ERR_INTERNAL, "database %s: %s", what, sqlite3_errmsg(db->h));
+}
+
+int db_open(const char *path, struct db **out, struct thaw_err **err)
+{
+	struct db *db = xcalloc(1, sizeof(*db));
+	pthread_mutex_init(&db->lock, NULL);
+	int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX;
+	if (sqlite3_open_v2(path, &db->h, flags, NULL) != SQLITE_OK) {
+		err_set(err, ERR_INTERNAL, "opening database %s: %s", path,
+			db->h ? sqlite3_errmsg(db->h) : "out of memory");
+		db_close(db);
+		return -1;
+	}
+	sqlite3_busy_timeout(db->h, 5000);
+	/* WAL + NORMAL: a commit survives a crash of thawd; after a power
+	 * loss the last commits may be lost, and the start-up reconcile
+	 * removes whatever they described. */
+	char *msg = NULL;
+	if (sqlite3_exec(db->h, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;", NULL, NULL,
+			 &msg) != SQLITE_OK ||
+	    sqlite3_exec(db->h, schema, NULL, NULL, &msg) != SQLITE_OK) {
+		err_set(err, ERR_INTERNAL, "preparing database %s: %s", path, msg ? msg : "?");
+		sqlite3_free(msg);
+		db_close(db);
+		return -1;
+	}
+	sqlite3_exec(db->h, "PRAGMA user_version=1;", NULL, NULL, NULL);
+	*out = db;
+	return 0;
+}
+
+void db_close(struct db *db)
+{
+	if (!db)
+		return;
+	sqlite3_close(db->h);
+	pthread_mutex_destroy(&db->lock);
+	free(db);
+}
+
+/* Runs one statement with text/int64 parameters given as a format:
+ * 's' text (NULL allowed), 'i' int64. */
+static int db_run(struct db *db, const char *sql, const char *fmt, struct thaw_err **err, ...)
+{
+	va_list ap;
+	va_start(ap, err);
+	pthread_mutex_lock(&db->lock);
+	sqlite3_stmt *st = NULL;
+	int rc = sqlite3_prepare_v2(db->h, sql, -1, &st, NULL);
+	for (int i = 0; rc == SQLITE_OK && fmt[i]; i++) {
+		if (fmt[i] == 's') {
+			const char *s = va_arg(ap, const char *);
+			rc = s ? sqlite3_bind_text(st, i + 1, s, -1, SQLITE_TRANSIENT) :
+				 sqlite3_bind_null(st, i + 1);
+		} else {
+			rc = sqlite3_bind_int64(st, i + 1, va_arg(ap, int64_t));
+		}
+	}
+	if (rc == SQLITE_OK)
+		rc = sqlite3_step(st);
+	int ret = (rc == SQLITE_DONE || rc == SQLITE_ROW) ? 0 : db_fail(db, "write", err);
+	sqlite3_finalize(st);
+	pthread_mutex_unlock(&db->lock);
+	va_end(ap);
+	return ret;
+}
+
+static void copy_col(char *dst, size_t size, sqlite3_stmt *st, int col)
+{
+	const unsigned char *t = sqlite3_column_text(st, col);
+	snprintf(dst, size, "%s", t ? (const char *)t : "");
+}
+
+static char *dup_col(sqlite3_stmt *st, int col)
+{
+	const unsigned char *t = sqlite3_column_text(st, col);
+	return t ? xstrdup((const char *)t) : NULL;
+}
+
+void sandbox_row_free(struct sandbox_row *r)
+{
+	free(r->metadata);
+	free(r->timings);
+	free(r->reason);
+	r->metadata = r->timings = r->reason = NULL;
+}
+
+int db_sandbox_insert(struct db *db, const struct sandbox_row *r, struct thaw_err **err)
+{
+	return db_run(db,
+		      "INSERT INTO sandboxes (id, template, build_id, state, created_at, timeout_at,"
+		      " metadata) VALUES (?, ?, ?, ?, ?, ?, ?)",
+		      "ssssiis", err, r->id, r->template_name, r->build_id, r->state,
+		      r->created_at, r->timeout_at, r->metadata ? r->metadata : "{}");
+}
+
+int db_sandbox_set_running(struct db *db, const char *id, int64_t pid, uint64_t start_ticks,
+			   const char *timings, struct thaw_err **err)
+{
+	return db_run(db,
+		      "UPDATE sandboxes SET state='running', vmm_pid=?, vmm_start_ticks=?, timings=?"
+		      " WHERE id=?",
+		      "iiss", err, pid, (int64_t)start_ticks, timings, id);
+}
+
+int db_sandbox_set_state(struct db *db, const char *id, const char *state, const char *reason,
+			 struct thaw_err **err)
+{
+	return db_run(db, "UPDATE sandboxes SET state=?, reason=? WHERE id=?", "sss", err, state,
+		      reason, id);
+}
+
+int db_sandbox_set_timeout(struct db *db, const char *id, int64_t timeout_at,
+			   struct thaw_err **err)
+{
+	return db_run(db, "UPDATE sandboxes SET timeout_at=? WHERE id=?", "is", err, timeout_at, id);
+}
+
+int db_sandbox_delete(struct db *db, const char *id, struct thaw_err **err)
+{
+	return db_run(db, "DELETE FROM sandboxes WHERE id=?", "s", err, id);
+}
+
+int db_sandbox_each(struct db *db, db_sandbox_fn fn, void *ud, struct thaw_err **err)
+{
+	pthread_mutex_lock(&db->lock);
+	sqlite3_stmt *st = NULL;
+	int rc = sqlite3_prepare_v2(db->h,
+				    "SELECT id, template, build_id, state, created_at, timeout_at,"
+				    " metadata, vmm_pid, vmm_start_ticks, timings, reason"
+				    " FROM sandboxes ORDER BY created_at, rowid",
+				    -1, &st, NULL);
+	/* Rows are collected first: the callback may write to the database. */
+	struct sandbox_row *rows = NULL;
+	size_t n = 0;
+	while (rc == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW) {
+		rows = xrealloc(rows, (n + 1) * sizeof(*rows));
+		struct sandbox_row *r = &rows[n++];
+		memset(r, 0, sizeof(*r));
+		copy_col(r->id, sizeof(r->id), st, 0);
+		copy_col(r->template_name, sizeof(r->template_name), st, 1);
+		copy_col(r->build_id, sizeof(r->build_id), st, 2);
+		copy_col(r->state, sizeof(r->state), st, 3);
+		r->created_at = sqlite3_column_int64(st, 4);
+		r->timeout_at = sqlite3_column_int64(st, 5);
+		r->metadata = dup_col(st, 6);
+		r->vmm_pid = sqlite3_column_int64(st, 7);
+		r->vmm_start_ticks = (uint64_t)sqlite3_column_int64(st, 8);
+		r->timings = dup_col(st, 9);
+		r->reason = dup_col(st, 10);
+	}
+	int ret = rc == SQLITE_OK ? 0 : db_fail(db, "read", err);
+	sqlite3_finalize(st);
+	pthread_mutex_unlock(&db->lock);
+	for (size_t i = 0; i < n; i++) {
+		if (ret == 0)
+			fn(&rows[i], ud);
+		sandbox_row_free(&rows[i]);
+	}
+	free(rows);
+	return ret;
+}
+
+int db_build_in_use(struct db *db, const char *template_name, const char *build_id, int *count,
+		    struct thaw_err **err)
+{
+	pthread_mutex_lock(&db->lock);
+	sqlite3_stmt *st = NULL;
+	int rc = sqlite3_prepare_v2(
+		db->h, "SELECT COUNT(*) FROM sandboxes WHERE template=? AND build_id=?", -1, &st, NULL);
+	if (rc == SQLITE_OK) {
+		sqlite3_bind_text(st, 1, template_name, -1, SQLITE_TRANSIENT);
+		sqlite3_bind_text(st, 2, build_id, -1, SQLITE_TRANSIENT);
+		rc = sqlite3_step(st) == SQLITE_ROW ? SQLITE_OK : SQLITE_ERROR;
+		*count = sqlite3_column_int(st, 0);
+	}
+	int ret = rc == SQLITE_OK ? 0 : db_fail(db, "read", err);
+	sqlite3_finalize(st);
+	pthread_mutex_unlock(&db->lock);
+	return ret;
+}
+
+int db_template_put(struct db *db, const struct template_row *t, struct thaw_err **err)
+{
+	return db_run(db,
+		      "INSERT INTO templates (name, build_id, meta_sha256, created_at)"
+		      " VALUES (?, ?, ?, ?) ON CONFLICT(name) DO UPDATE SET"
+		      " build_id=excluded.build_id, meta_sha256=excluded.meta_sha256,"
+		      " created_at=excluded.created_at",
+		      "sssi", err, t->name, t->build_id, t->meta_sha256, t->created_at);
+}
+
+static void read_template(sqlite3_stmt *st, struct template_row *t)
+{
+	copy_col(t->name, sizeof(t->name), st, 0);
+	copy_col(t->build_id, sizeof(t->build_id), st, 1);
+	copy_col(t->meta_sha256, sizeof(t->meta_sha256), st, 2);
+	t->created_at = sqlite3_column_int64(st, 3);
+}
+
+int db_template_get(struct db *db, const char *name, struct template_row *out,
+		    struct thaw_err **err)
+{
+	pthread_mutex_lock(&db->lock);
+	sqlite3_stmt *st = NULL;
+	int rc = sqlite3_prepare_v2(db->h,
+				    "SELECT name, build_id, meta_sha256, created_at FROM templates"
+				    " WHERE name=?",
+				    -1, &st, NULL);
+	int ret;
+	if (rc != SQLITE_OK) {
+		ret = db_fail(db, "read", err);
+	} else {
+		sqlite3_bind_text(st, 1, name, -1, SQLITE_TRANSIENT);
+		rc = sqlite3_step(st);
+		if (rc == SQLITE_ROW) {
+			read_template(st, out);
+			ret = 0;
+		} else if (rc == SQLITE_DONE) {
+			ret = err_set(err, ERR_NOT_FOUND, "template %s does not exist", name);
+		} else {
+			ret = db_fail(db, "read", err);
+		}
+	}
+	sqlite3_finalize(st);
+	pthread_mutex_unlock(&db->lock);
+	return ret;
+}
+
+int db_template_each(struct db *db, db_template_fn fn, void *ud, struct thaw_err **err)
+{
+	pthread_mutex_lock(&db->lock);
+	sqlite3_stmt *st = NULL;
+	int rc = sqlite3_prepare_v2(
+		db->h, "SELECT name, build_id, meta_sha256, created_at FROM templates ORDER BY name",
+		-1, &st, NULL);
+	struct template_row *rows = NULL;
+	size_t n = 0;
+	while (rc == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW) {
+		rows = xrealloc(rows, (n + 1) * sizeof(*rows));
+		read_template(st, &rows[n++]);
+	}
+	int ret = rc == SQLITE_OK ? 0 : db_fail(db, "read", err);
+	sqlite3_finalize(st);
+	pthread_mutex_unlock(&db->lock);
+	for (size_t i = 0; ret == 0 && i < n; i++)
+		fn(&rows[i], ud);
+	free(rows);
+	return ret;
+}

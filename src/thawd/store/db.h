@@ -1,0 +1,62 @@
+/* thawd's durable state in SQLite (WAL mode): which templates exist and
+ * which sandboxes should exist. Every change is one transaction. Reality
+ * (processes, namespaces, files) is reconciled against this at start. */
+#ifndef THAW_DB_H
+#define THAW_DB_H
+
+#include <stdint.h>
+
+#include "err.h"
+
+struct db;
+
+int db_open(const char *path, struct db **out, struct thaw_err **err);
+void db_close(struct db *db);
+
+struct sandbox_row {
+	char id[32];
+	char template_name[64];
+	char build_id[48];
+	char state[16]; /* creating | running | failed | deleting */
+	int64_t created_at;
+	int64_t timeout_at; /* unix seconds, 0 = never */
+	char *metadata;	    /* JSON object text, owned */
+	int64_t vmm_pid;
+	uint64_t vmm_start_ticks;
+	char *timings; /* JSON object text, owned, may be NULL */
+	char *reason;  /* why it failed, owned, may be NULL */
+};
+
+void sandbox_row_free(struct sandbox_row *r);
+
+int db_sandbox_insert(struct db *db, const struct sandbox_row *r, struct thaw_err **err);
+/* Marks a sandbox running with its VMM identity and create timings. */
+int db_sandbox_set_running(struct db *db, const char *id, int64_t pid, uint64_t start_ticks,
+			   const char *timings, struct thaw_err **err);
+int db_sandbox_set_state(struct db *db, const char *id, const char *state, const char *reason,
+			 struct thaw_err **err);
+int db_sandbox_set_timeout(struct db *db, const char *id, int64_t timeout_at,
+			   struct thaw_err **err);
+int db_sandbox_delete(struct db *db, const char *id, struct thaw_err **err);
+
+typedef void (*db_sandbox_fn)(const struct sandbox_row *r, void *ud);
+int db_sandbox_each(struct db *db, db_sandbox_fn fn, void *ud, struct thaw_err **err);
+/* How many sandboxes use this template build. */
+int db_build_in_use(struct db *db, const char *template_name, const char *build_id, int *count,
+		    struct thaw_err **err);
+
+struct template_row {
+	char name[64];
+	char build_id[48];
+	char meta_sha256[65];
+	int64_t created_at;
+};
+
+int db_template_put(struct db *db, const struct template_row *t, struct thaw_err **err);
+/* ERR_NOT_FOUND when there is no such template. */
+int db_template_get(struct db *db, const char *name, struct template_row *out,
+		    struct thaw_err **err);
+typedef void (*db_template_fn)(const struct template_row *t, void *ud);
+int db_template_each(struct db *db, db_template_fn fn, void *ud, struct thaw_err **err);
+
+#endif

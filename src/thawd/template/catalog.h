@@ -1,0 +1,73 @@
+/* The template catalog: which build of each template is current (in the
+ * database), its verified artifacts (cached, re-verified whenever a file
+ * changes), and which templates are being baked right now.
+ *
+ * Layout: STORE/templates/<name>/<build_id>/{meta.json, memory.bin, ...}
+ * A build directory is immutable once published; an older build stays
+ * until no sandbox uses it. */
+#ifndef THAW_CATALOG_H
+#define THAW_CATALOG_H
+
+#include <stdbool.h>
+
+#include "err.h"
+#include "meta.h"
+
+struct db;
+struct catalog;
+
+struct template {
+	char name[64];
+	char build_id[48];
+	char *dir;
+	char *paths[MF_COUNT];
+	struct template_meta meta;
+	int refs; /* guarded by the catalog lock */
+};
+
+int catalog_open(struct db *db, const char *store_root, struct catalog **out,
+		 struct thaw_err **err);
+void catalog_close(struct catalog *c);
+
+/* The current, verified build of a template, with a reference the caller
+ * drops with catalog_put. ERR_NOT_FOUND when unknown, ERR_CORRUPT when
+ * its metadata or device state fails verification. */
+int catalog_get(struct catalog *c, const char *name, struct template **out,
+		struct thaw_err **err);
+void catalog_put(struct catalog *c, struct template *t);
+
+/* STORE/templates/<name> */
+char *catalog_template_dir(const struct catalog *c, const char *name);
+
+/* Bake bookkeeping: one bake per name at a time (ERR_CONFLICT). */
+int catalog_bake_begin(struct catalog *c, const char *name, struct thaw_err **err);
+void catalog_bake_stage(struct catalog *c, const char *name, const char *stage);
+void catalog_bake_end(struct catalog *c, const char *name);
+/* Blocks until no bake runs (shutdown). */
+void catalog_wait_bakes(struct catalog *c);
+/* Copies the current stage into buf; false when not baking. */
+bool catalog_bake_status(struct catalog *c, const char *name, char *buf, size_t size);
+
+/* Moves a finished build directory into place and makes it current. */
+int catalog_publish(struct catalog *c, const char *tmp_dir, const struct template_meta *m,
+		    const char *meta_sha256, struct thaw_err **err);
+
+/* Removes builds of `name` that are neither current nor used by a
+ * sandbox, and leftovers of interrupted bakes. */
+void catalog_gc(struct catalog *c, const char *name);
+/* catalog_gc for every template directory. */
+void catalog_gc_all(struct catalog *c);
+
+struct template_info {
+	char name[64];
+	char build_id[48];
+	char status[16]; /* ready | baking | corrupt */
+	char detail[256];
+	struct template_meta meta; /* valid when ready */
+};
+
+/* Every known template plus templates being baked for the first time. */
+int catalog_list(struct catalog *c, struct template_info **out, size_t *n,
+		 struct thaw_err **err);
+
+#endif

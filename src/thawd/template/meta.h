@@ -1,0 +1,48 @@
+/* Template metadata (meta.json in each build directory). Written once
+ * at bake; read back with strict validation, since a wrong value here
+ * would restore a machine that does not match its snapshot. */
+#ifndef THAW_META_H
+#define THAW_META_H
+
+#include <stdint.h>
+
+#include "err.h"
+#include "sha256.h"
+
+#define META_FORMAT 1
+#define META_MAX_BYTES 65536
+
+enum meta_file_role { MF_MEMORY, MF_STATE, MF_ROOTFS, MF_KERNEL, MF_INITRD, MF_COUNT };
+
+struct meta_file {
+	uint64_t size;
+	char sha256[SHA256_HEX_LEN + 1];
+};
+
+struct template_meta {
+	char name[64];
+	char build_id[48];
+	int64_t created_at;
+	char vmm[16];
+	char vmm_version[64];
+	char accel[8];
+	char cpu[32];
+	uint32_t memory_mb;
+	uint32_t vcpus;
+	char cmdline[1024];
+	char agent_version[64];
+	double boot_ms;
+	double snapshot_ms;
+	struct meta_file files[MF_COUNT];
+};
+
+/* The fixed file name of each artifact inside a build directory. */
+const char *meta_file_name(enum meta_file_role role);
+const char *meta_file_role_name(enum meta_file_role role);
+
+/* Returns a new JSON text. */
+char *meta_to_json(const struct template_meta *m);
+/* ERR_CORRUPT on anything malformed or missing. */
+int meta_parse(const char *text, size_t len, struct template_meta *out, struct thaw_err **err);
+
+#endif

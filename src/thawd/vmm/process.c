@@ -1,0 +1,84 @@
+/* Process handling shared by all VMM drivers. */
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "cleanup.h"
+#include "vmm.h"
+
+int pidfd_open_pid(pid_t pid)
+{
+	return (int)syscall(SYS_pidfd_open, pid, 0);
+}
+
+int proc_start_ticks(pid_t pid, uint64_t *out)
+{
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	_cleanup_fclose_ FILE *f = fopen(path, "re");
+	if (!f)
+		return -1;
+	char line[2048];
+	if (!fgets(line, sizeof(line), f))
+		return -1;
+	/* The command name may hold spaces and parentheses: fields are
+	 * counted from the last ')'. starttime is field 22. */
+	char *p = strrchr(line, ')');
+	if (!p)
+		return -1;
+	int field = 2;
+	for (char *tok = strtok(p + 1, " "); tok; tok = strtok(NULL, " ")) {
+		if (++field == 22) {
+			*out = strtoull(tok, NULL, 10);
+			return 0;
+		}
+	}
+	return -1;
+}
+
+bool vmm_exited(const struct vmm *v)
+{
+	if (!v || v->pidfd < 0)
+		return true;
+	struct pollfd p = { .fd = v->pidfd, .events = POLLIN };
+	return poll(&p, 1, 0) == 1;
+}
+
+int vmm_reap(struct vmm *v)
+{
+	siginfo_t si;
+	memset(&si, 0, sizeof(si));
+	if (v->pidfd < 0 || waitid(P_PIDFD, (id_t)v->pidfd, &si, WEXITED | WNOHANG) < 0 ||
+	    si.si_pid == 0)
+		return -1;
+	return si.si_code == CLD_EXITED ? (si.si_status << 8) : si.si_status;
+}
+
+void vmm_kill(struct vmm *v)
+{
+	if (!v || v->pidfd < 0)
+		return;
+	syscall(SYS_pidfd_send_signal, v->pidfd, SIGKILL, NULL, 0);
+	struct pollfd p = { .fd = v->pidfd, .events = POLLIN };
+	while (poll(&p, 1, 5000) < 0 && errno == EINTR)
+		;
+	vmm_reap(v);
+}
+
+void vmm_free(struct vmm *v)
+{
+	if (!v)
+		return;
+	if (v->drv && v->drv->release)
+		v->drv->release(v);
+	if (v->pidfd >= 0)
+		close(v->pidfd);
+	free(v->run_dir);
+	free(v);
+}

@@ -1,0 +1,109 @@
+#include "qemu_argv.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "buf.h"
+#include "guestnet.h"
+
+struct argv_builder {
+	char **v;
+	size_t n;
+};
+
+static void add(struct argv_builder *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void add(struct argv_builder *b, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	char *s = NULL;
+	if (vasprintf(&s, fmt, ap) < 0)
+		abort();
+	va_end(ap);
+	b->v = xrealloc(b->v, (b->n + 2) * sizeof(char *));
+	b->v[b->n++] = s;
+	b->v[b->n] = NULL;
+}
+
+static void add_machine(struct argv_builder *b, const struct vmm_host *h,
+			const struct vmm_launch *l)
+{
+	const struct vmm_machine *m = l->machine;
+	add(b, "-machine");
+	add(b, "microvm,x-option-roms=off,isa-serial=on,rtc=on,memory-backend=mem");
+	add(b, "-accel");
+	add(b, "%s", h->accel == ACCEL_KVM ? "kvm" : "tcg");
+	add(b, "-cpu");
+	add(b, "%s", m->cpu);
+	add(b, "-smp");
+	add(b, "%u", m->vcpus);
+	add(b, "-m");
+	add(b, "%uM", m->memory_mb);
+	add(b, "-object");
+	add(b, "memory-backend-file,id=mem,size=%uM,mem-path=%s,share=%s", m->memory_mb,
+	    l->memory_path, l->memory_shared ? "on" : "off");
+	add(b, "-nodefaults");
+	add(b, "-no-user-config");
+	add(b, "-display");
+	add(b, "none");
+	/* A guest reboot or panic ends the VMM: a sandbox never reboots. */
+	add(b, "-no-reboot");
+}
+
+static void add_devices(struct argv_builder *b, const struct vmm_launch *l, int tap_fd)
+{
+	add(b, "-chardev");
+	if (l->console_path)
+		add(b, "file,id=con,path=%s", l->console_path);
+	else
+		add(b, "null,id=con");
+	add(b, "-serial");
+	add(b, "chardev:con");
+	add(b, "-drive");
+	add(b, "id=root,file=%s,format=raw,if=none,cache=none,aio=threads", l->disk_path);
+	add(b, "-device");
+	add(b, "virtio-blk-device,drive=root");
+	add(b, "-netdev");
+	add(b, "tap,id=net0,fd=%d", tap_fd);
+	add(b, "-device");
+	/* No guest announce: after a restore QEMU would otherwise make the
+	 * guest send gratuitous ARPs (a live-migration feature), a long cold
+	 * path in the guest right when we wait for its first answer. */
+	add(b, "virtio-net-device,netdev=net0,mac=" GUESTNET_GUEST_MAC ",guest_announce=off");
+}
+
+char **qemu_argv_build(const struct vmm_host *h, const struct vmm_launch *l, const char *qmp_path,
+		       int state_fd, int tap_fd)
+{
+	struct argv_builder b = { 0 };
+	add(&b, "%s", h->binary);
+	add(&b, "-name");
+	add(&b, "%s", l->name);
+	add_machine(&b, h, l);
+	add_devices(&b, l, tap_fd);
+	add(&b, "-qmp");
+	add(&b, "unix:%s,server=on,wait=off", qmp_path);
+	if (state_fd >= 0) {
+		/* The kernel is already in guest RAM: loading it again would
+		 * only cost start-up time. */
+		add(&b, "-incoming");
+		add(&b, "defer");
+	} else {
+		add(&b, "-kernel");
+		add(&b, "%s", l->kernel);
+		add(&b, "-initrd");
+		add(&b, "%s", l->initrd);
+		add(&b, "-append");
+		add(&b, "%s", l->cmdline);
+	}
+	return b.v;
+}
+
+void qemu_argv_free(char **argv)
+{
+	for (size_t i = 0; argv && argv[i]; i++)
+		free(argv[i]);
+	free(argv);
+}

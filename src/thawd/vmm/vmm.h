@@ -1,0 +1,107 @@
+/* The VMM driver interface. thawd talks to a VMM only through a
+ * vmm_driver, so a second VMM is a new file implementing these ops.
+ *
+ * A VMM process is a child of thawd but deliberately outlives it: a
+ * restarted thawd re-attaches to it (attach) or kills it. Processes are
+ * tracked by pid plus the kernel's start time, so a reused pid is never
+ * mistaken for ours. */
+#ifndef THAW_VMM_H
+#define THAW_VMM_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "err.h"
+
+enum vmm_accel { ACCEL_AUTO, ACCEL_KVM, ACCEL_TCG };
+
+int accel_parse(const char *s, enum vmm_accel *out);
+const char *accel_name(enum vmm_accel a);
+/* Resolves ACCEL_AUTO: KVM only where the CPU advertises vmx/svm and
+ * /dev/kvm answers; nested or paravirtual KVM without those flags is far
+ * slower than TCG. `why` receives a one-line reason. */
+enum vmm_accel accel_resolve(enum vmm_accel want, char *why, size_t why_size);
+
+struct vmm_host {
+	const char *binary;   /* e.g. qemu-system-x86_64 */
+	enum vmm_accel accel; /* resolved, never AUTO */
+};
+
+/* What a template fixes: it must be identical at bake and at restore. */
+struct vmm_machine {
+	uint32_t memory_mb;
+	uint32_t vcpus;
+	const char *cpu;     /* CPU model: "max" under TCG, "host" under KVM */
+	enum vmm_accel accel;
+};
+
+struct vmm_launch {
+	const char *name;    /* process name; identifies thaw's VMMs */
+	const char *run_dir; /* QMP socket and VMM log live here */
+	const struct vmm_machine *machine;
+	const char *memory_path;
+	bool memory_shared; /* bake: guest writes land in the file */
+	const char *disk_path;
+	int tap_fd;
+	int netns_fd;		  /* the VMM process joins this namespace */
+	const char *console_path; /* guest serial console; NULL discards it */
+	/* Cold boot. */
+	const char *kernel, *initrd, *cmdline;
+	/* Restore: device state to load, -1 for a cold boot. */
+	int state_fd;
+};
+
+/* Moments of a restore, unix ns (QEMU stamps its events with the host's
+ * realtime clock, so they compare with ours). */
+struct vmm_timings {
+	uint64_t spawned, qmp_ready, state_loaded, resumed;
+};
+
+struct vmm {
+	const struct vmm_driver *drv;
+	pid_t pid;
+	int pidfd;
+	uint64_t start_ticks; /* /proc/PID/stat starttime */
+	char *run_dir;
+	void *priv;
+};
+
+struct vmm_driver {
+	const char *name;
+	/* Cold boot; returns with the guest running. */
+	int (*boot)(const struct vmm_host *h, const struct vmm_launch *l, struct vmm **out,
+		    struct thaw_err **err);
+	/* Start and load device state; returns once the guest runs again. */
+	int (*restore)(const struct vmm_host *h, const struct vmm_launch *l, struct vmm **out,
+		       struct vmm_timings *t, struct thaw_err **err);
+	/* Writes device state (not RAM: it lives in the shared memory file)
+	 * to state_fd. The guest is stopped afterwards. */
+	int (*save_state)(struct vmm *v, int state_fd, struct thaw_err **err);
+	/* Asks the VMM to exit, waits up to timeout_ms. */
+	int (*quit)(struct vmm *v, int timeout_ms, struct thaw_err **err);
+	/* Re-attaches to a VMM started by an earlier thawd. */
+	int (*attach)(const char *run_dir, pid_t pid, uint64_t start_ticks, struct vmm **out,
+		      struct thaw_err **err);
+	/* The VMM's version string, for template metadata. */
+	const char *(*version)(const struct vmm_host *h);
+	/* Frees driver state (the QMP connection); the process is untouched. */
+	void (*release)(struct vmm *v);
+};
+
+extern const struct vmm_driver vmm_qemu;
+
+/* Kills (SIGKILL through the pidfd) and waits until the process is gone;
+ * reaps it when it is our child. Idempotent. */
+void vmm_kill(struct vmm *v);
+/* Non-blocking: true once the process has exited. */
+bool vmm_exited(const struct vmm *v);
+/* Reaps our child if it has exited; returns its wait status or -1. */
+int vmm_reap(struct vmm *v);
+void vmm_free(struct vmm *v);
+
+/* Process identity helpers (also used by the orphan sweep). */
+int proc_start_ticks(pid_t pid, uint64_t *out);
+int pidfd_open_pid(pid_t pid);
+
+#endif

@@ -1,0 +1,200 @@
+/* src/thawd/api/routes.c: the routing table and api_route_match. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "api/api.h"
+
+struct match {
+	int rc;
+	const struct api_route *route;
+	char params[API_MAX_PARAMS][128];
+	char allow[128];
+};
+
+static struct match route(const char *method, const char *path)
+{
+	struct match m;
+	memset(&m, 0, sizeof(m));
+	memset(m.allow, 'Z', sizeof(m.allow));
+	m.rc = api_route_match(method, path, &m.route, m.params, m.allow, sizeof(m.allow));
+	return m;
+}
+
+static void expect(const char *method, const char *path, api_handler h, const char *param)
+{
+	struct match m = route(method, path);
+	if (m.rc != 1)
+		fail_msg("%s %s: expected a match, got %d", method, path, m.rc);
+	assert_ptr_equal(m.route->handler, h);
+	assert_string_equal(m.route->method, method);
+	if (param)
+		assert_string_equal(m.params[0], param);
+}
+
+static void expect_unknown(const char *method, const char *path)
+{
+	struct match m = route(method, path);
+	if (m.rc != 0)
+		fail_msg("%s %s: expected an unknown path, got %d", method, path, m.rc);
+	assert_string_equal(m.allow, "");
+}
+
+static void expect_allow(const char *method, const char *path, const char *allow)
+{
+	struct match m = route(method, path);
+	if (m.rc != -1)
+		fail_msg("%s %s: expected a wrong method, got %d", method, path, m.rc);
+	assert_string_equal(m.allow, allow);
+}
+
+static void test_exact_paths_match(void **state)
+{
+	(void)state;
+	expect("GET", "/healthz", api_health, NULL);
+	expect("GET", "/v1/info", api_info, NULL);
+	expect("GET", "/v1/sandboxes", api_sandbox_list, NULL);
+	expect("POST", "/v1/sandboxes", api_sandbox_create, NULL);
+	expect("GET", "/v1/templates", api_template_list, NULL);
+	expect("POST", "/v1/templates", api_template_bake, NULL);
+}
+
+static void test_only_healthz_is_public(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < api_route_count; i++) {
+		bool healthz = strcmp(api_routes[i].pattern, "/healthz") == 0;
+		assert_int_equal(api_routes[i].public, healthz);
+	}
+}
+
+static void test_placeholder_captures_the_id(void **state)
+{
+	(void)state;
+	expect("GET", "/v1/sandboxes/sb-abcdefghijkm", api_sandbox_get, "sb-abcdefghijkm");
+	expect("DELETE", "/v1/sandboxes/sb-x", api_sandbox_delete, "sb-x");
+	expect("POST", "/v1/sandboxes/sb-y/exec", api_sandbox_exec, "sb-y");
+	expect("GET", "/v1/templates/code-interpreter", api_template_get, "code-interpreter");
+	/* The router does not validate ids; handlers do. */
+	expect("GET", "/v1/sandboxes/..", api_sandbox_get, "..");
+}
+
+/* Every table entry is reachable by its own method and pattern. */
+static void test_every_route_is_reachable(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < api_route_count; i++) {
+		char path[256] = "";
+		const char *p = api_routes[i].pattern;
+		const char *ph = strstr(p, "{}");
+		if (ph)
+			snprintf(path, sizeof(path), "%.*sID%s", (int)(ph - p), p, ph + 2);
+		else
+			snprintf(path, sizeof(path), "%s", p);
+		struct match m = route(api_routes[i].method, path);
+		assert_int_equal(m.rc, 1);
+		assert_ptr_equal(m.route, &api_routes[i]);
+		if (ph)
+			assert_string_equal(m.params[0], "ID");
+	}
+}
+
+static void test_unknown_paths_return_0(void **state)
+{
+	(void)state;
+	expect_unknown("GET", "");
+	expect_unknown("GET", "/");
+	expect_unknown("GET", "/v1");
+	expect_unknown("GET", "/v2/info");
+	expect_unknown("GET", "/v1/sandbox");
+	expect_unknown("GET", "/healthzz");
+	expect_unknown("GET", "/v1/infox");
+	expect_unknown("GET", "/V1/info");
+	expect_unknown("GET", "healthz");
+	expect_unknown("POST", "/v1/sandboxes/sb-x/run");
+}
+
+static void test_wrong_method_fills_allow(void **state)
+{
+	(void)state;
+	expect_allow("PUT", "/v1/sandboxes", "GET, POST");
+	expect_allow("DELETE", "/v1/templates", "GET, POST");
+	expect_allow("PATCH", "/v1/sandboxes/sb-x", "GET, DELETE");
+	expect_allow("GET", "/v1/sandboxes/sb-x/exec", "POST");
+	expect_allow("POST", "/healthz", "GET");
+	expect_allow("DELETE", "/v1/templates/x", "GET");
+	/* Methods are case-sensitive. */
+	expect_allow("get", "/v1/info", "GET");
+}
+
+static void test_allow_is_truncated_to_its_buffer(void **state)
+{
+	(void)state;
+	const struct api_route *r = NULL;
+	char params[API_MAX_PARAMS][128];
+	/* Exact-size heap buffers: ASan sees any write past them. */
+	char *allow = malloc(4);
+	assert_non_null(allow);
+	assert_int_equal(api_route_match("PUT", "/v1/sandboxes", &r, params, allow, 4), -1);
+	assert_string_equal(allow, "GET");
+	free(allow);
+	allow = malloc(1);
+	assert_non_null(allow);
+	assert_int_equal(api_route_match("PUT", "/v1/sandboxes", &r, params, allow, 1), -1);
+	assert_string_equal(allow, "");
+	free(allow);
+}
+
+static void test_trailing_slashes_and_extra_segments_do_not_match(void **state)
+{
+	(void)state;
+	expect_unknown("GET", "/healthz/");
+	expect_unknown("GET", "/v1/info/");
+	expect_unknown("GET", "/v1/sandboxes/");
+	expect_unknown("GET", "/v1/sandboxes/sb-x/");
+	expect_unknown("POST", "/v1/sandboxes/sb-x/exec/");
+	expect_unknown("GET", "/v1/sandboxes/a/b");
+	expect_unknown("POST", "/v1/sandboxes/a/exec/x");
+	expect_unknown("GET", "//healthz");
+	expect_unknown("GET", "/v1//sandboxes");
+	expect_unknown("GET", "/v1/sandboxes//exec");
+}
+
+static void test_overlong_segment_does_not_match(void **state)
+{
+	(void)state;
+	char path[512];
+	char seg[200];
+	memset(seg, 'a', sizeof(seg));
+	/* 127 characters fit with their terminator. */
+	snprintf(path, sizeof(path), "/v1/sandboxes/%.127s", seg);
+	struct match m = route("GET", path);
+	assert_int_equal(m.rc, 1);
+	assert_int_equal(strlen(m.params[0]), 127);
+	snprintf(path, sizeof(path), "/v1/sandboxes/%.128s", seg);
+	expect_unknown("GET", path);
+	snprintf(path, sizeof(path), "/v1/sandboxes/%.200s/exec", seg);
+	expect_unknown("POST", path);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_exact_paths_match),
+		cmocka_unit_test(test_only_healthz_is_public),
+		cmocka_unit_test(test_placeholder_captures_the_id),
+		cmocka_unit_test(test_every_route_is_reachable),
+		cmocka_unit_test(test_unknown_paths_return_0),
+		cmocka_unit_test(test_wrong_method_fills_allow),
+		cmocka_unit_test(test_allow_is_truncated_to_its_buffer),
+		cmocka_unit_test(test_trailing_slashes_and_extra_segments_do_not_match),
+		cmocka_unit_test(test_overlong_segment_does_not_match),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
