@@ -141,6 +141,20 @@ THAW_API const char *thaw_client_url(const thaw_client *client)
 	return client->url;
 }
 
+THAW_API int thaw_info(thaw_client *client, char **out, thaw_error **err)
+{
+	struct tl_request req = { .method = "GET", .path = "/v1/info", .expect = 200 };
+	json_t *resp = NULL;
+	if (tl_http_call(client, &req, &resp, err) < 0)
+		return -1;
+	char *text = json_is_object(resp) ? json_dumps(resp, JSON_COMPACT) : NULL;
+	json_decref(resp);
+	if (!text)
+		return tl_error_set(err, 0, TL_PROTOCOL, "/v1/info did not answer a JSON object");
+	*out = text;
+	return 0;
+}
+
 THAW_API int thaw_health(thaw_client *client, thaw_error **err)
 {
 	struct tl_request req = { .method = "GET", .path = "/healthz", .expect = 200 };

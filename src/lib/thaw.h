@@ -106,6 +106,11 @@ THAW_API const char *thaw_client_url(const thaw_client *client);
 /* GET /healthz: succeeds when thawd answers {"status":"ok"}. Needs no key. */
 THAW_API int thaw_health(thaw_client *client, thaw_error **err);
 
+/* GET /v1/info: the host's facts (VMM and version, accelerator and why,
+ * disk mode, sandbox counts) as a compact JSON object text in *out, which
+ * the caller frees with free(). */
+THAW_API int thaw_info(thaw_client *client, char **out, thaw_error **err);
+
 /* ---- sandboxes --------------------------------------------------------- */
 
 /* A sandbox as the server described it. Plain data owned by the caller;
@@ -133,6 +138,10 @@ typedef struct thaw_create_options {
 	int timeout_s;
 	/* A JSON object as text stored with the sandbox; NULL: none. */
 	const char *metadata_json;
+	/* Boot the template's kernel and disk instead of restoring its
+	 * snapshot (seconds instead of milliseconds): a baseline for
+	 * benchmarks and a second path for differential tests. */
+	bool cold_boot;
 } thaw_create_options;
 
 #define THAW_TIMEOUT_DEFAULT 0

@@ -78,7 +78,8 @@ enum MHD_Result api_sandbox_create(struct api_req *r)
 		return api_reply_error(r, err);
 	struct create_req req = { .template_name = p.template_name,
 				  .timeout_s = p.timeout_s,
-				  .metadata = p.metadata };
+				  .metadata = p.metadata,
+				  .cold_boot = p.cold_boot };
 	struct sandbox *sb = NULL;
 	rc = sandbox_create(r->h, &req, &sb, &err);
 	create_params_free(&p);

@@ -129,6 +129,7 @@ static void *bake_thread(void *arg)
 	if (bake_template(j->h, j->name, on_progress, j, &meta, &err) == 0) {
 		json_t *t = meta_json(&meta);
 		json_object_set_new(t, "name", json_string(j->name));
+		json_object_set_new(t, "status", json_string("ready"));
 		job_emit(j,
 			 json_pack("{s:s,s:o,s:f}", "event", "done", "template", t, "elapsed_ms",
 				   ns_to_ms(time_mono_ns() - t0)),

@@ -59,7 +59,8 @@ static int plain_string(json_t *v, const char *what, struct thaw_err **err)
 int validate_create(json_t *body, int64_t default_timeout, int64_t max_timeout,
 		    struct create_params *out, struct thaw_err **err)
 {
-	static const char *const fields[] = { "template", "timeout_s", "metadata", NULL };
+	static const char *const fields[] = { "template", "timeout_s", "metadata", "cold_boot",
+					      NULL };
 	memset(out, 0, sizeof(*out));
 	if (only_fields(body, fields, err) < 0)
 		return -1;
@@ -75,6 +76,10 @@ int validate_create(json_t *body, int64_t default_timeout, int64_t max_timeout,
 	snprintf(out->template_name, sizeof(out->template_name), "%s", name);
 	if (get_timeout(body, "timeout_s", default_timeout, 0, max_timeout, &out->timeout_s, err) < 0)
 		return -1;
+	json_t *cold = json_object_get(body, "cold_boot");
+	if (cold && !json_is_boolean(cold))
+		return err_set(err, ERR_INVALID, "cold_boot must be true or false");
+	out->cold_boot = json_is_true(cold);
 	json_t *md = json_object_get(body, "metadata");
 	if (md && !json_is_object(md))
 		return err_set(err, ERR_INVALID, "metadata must be an object");

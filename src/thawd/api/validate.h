@@ -20,6 +20,7 @@ struct create_params {
 	char template_name[64];
 	int64_t timeout_s;
 	char *metadata; /* JSON text, owned */
+	bool cold_boot;
 };
 
 int validate_create(json_t *body, int64_t default_timeout, int64_t max_timeout,

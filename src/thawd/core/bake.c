@@ -146,24 +146,51 @@ static int boot_vm(struct bake *b, struct thaw_err **err)
 	return b->h->drv->boot(&b->h->vmm, &l, &b->vmm, err);
 }
 
+static int warm_up(struct bake *b, struct thaw_err **err)
+{
+	struct agent_conn *c = NULL;
+	const char *argv[] = { "/bin/sh", "-c", b->recipe.warmup, NULL };
+	struct agent_exec_req req = { .argv = argv, .timeout_ms = 300000, .max_output = 65536 };
+	struct agent_exec_result res;
+	memset(&res, 0, sizeof(res));
+	int rc = agent_connect(b->slot, 10000, vmm_alive, b->vmm, &c, err);
+	if (rc == 0)
+		rc = agent_exec(c, &req, &res, err);
+	agent_close(c);
+	if (rc == 0 && res.exit_code != 0)
+		rc = err_set(err, ERR_INVALID, "the recipe's warmup command exited with %d: %.200s",
+			     res.exit_code, buf_cstr(&res.err));
+	agent_exec_result_free(&res);
+	return rc < 0 ? err_wrap(err, "warming up") : 0;
+}
+
 static int wait_agent(struct bake *b, struct thaw_err **err)
 {
 	struct agent_conn *c = NULL;
 	struct agent_hello_reply hello;
-	if (agent_connect(b->slot, AGENT_BOOT_TIMEOUT_MS, &c, err) < 0 ||
+	if (agent_connect(b->slot, AGENT_BOOT_TIMEOUT_MS, vmm_alive, b->vmm, &c, err) < 0 ||
 	    agent_hello(c, "thaw", 10000, &hello, err) < 0) {
 		agent_close(c);
 		return err_wrap(err, "waiting for the guest agent (guest console: %s)",
 				b->console_path);
 	}
 	snprintf(b->meta.agent_version, sizeof(b->meta.agent_version), "%s", hello.version);
+	agent_close(c);
+	c = NULL;
+	if (b->recipe.warmup && warm_up(b, err) < 0)
+		return -1;
 	/* Let boot-time deferred work finish before the snapshot (link
 	 * watch events, RCU callbacks, timers armed during boot): whatever is
 	 * still pending would run in every clone, right after restore, on
 	 * the path to its first answer. */
 	usleep(b->recipe.settle_ms * 1000u);
+	if (agent_connect(b->slot, 10000, vmm_alive, b->vmm, &c, err) < 0)
+		return -1;
 	int rc = agent_prepare(c, 60000, err);
 	agent_close(c);
+	/* Give the guest's side of that connection time to reach CLOSED:
+	 * a half-closed socket in the snapshot would wake up in every clone. */
+	usleep(100000);
 	return rc;
 }
 

@@ -1,6 +1,9 @@
 #include "core/host.h"
 
+#include <fcntl.h>
 #include <limits.h>
+#include <sys/file.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,6 +29,21 @@ static void make_prefix(struct host *h)
 	snprintf(h->ns_prefix, sizeof(h->ns_prefix), "thaw-%.6s-", sum);
 }
 
+/* One thawd per data dir: two would reconcile each other's sandboxes
+ * away. The lock lives as long as the process (the fd is never closed
+ * before exit), and the kernel drops it when thawd dies. */
+static int lock_data_dir(struct host *h, struct thaw_err **err)
+{
+	_cleanup_free_ char *path = xasprintf("%s/thawd.lock", h->cfg->data_dir);
+	h->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (h->lock_fd < 0)
+		return err_sys(err, "opening %s", path);
+	if (flock(h->lock_fd, LOCK_EX | LOCK_NB) < 0)
+		return err_set(err, ERR_CONFLICT, "another thawd already runs with data dir %s",
+			       h->cfg->data_dir);
+	return 0;
+}
+
 static int make_dirs(const struct thawd_config *cfg, struct thaw_err **err)
 {
 	_cleanup_free_ char *run = xasprintf("%s/run", cfg->data_dir);
@@ -46,7 +64,8 @@ int host_open(const struct thawd_config *cfg, struct host **out, struct thaw_err
 	h->vmm.accel = accel_resolve(cfg->accel, h->accel_why, sizeof(h->accel_why));
 	h->drv = &vmm_qemu;
 	h->reg = registry_new();
-	if (make_dirs(cfg, err) < 0)
+	h->lock_fd = -1;
+	if (make_dirs(cfg, err) < 0 || lock_data_dir(h, err) < 0)
 		goto fail;
 	make_prefix(h);
 	if (db_open(dbpath, &h->db, err) < 0 ||
@@ -81,5 +100,7 @@ void host_close(struct host *h)
 	db_close(h->db);
 	free(h->sandboxes_dir);
 	free(h->cache_dir);
+	if (h->lock_fd >= 0)
+		close(h->lock_fd);
 	free(h);
 }

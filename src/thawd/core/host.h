@@ -49,6 +49,7 @@ struct host {
 	struct registry *reg;
 	struct supervisor *sup;
 	uint64_t started_at;
+	int lock_fd; /* flock on DATA/thawd.lock: one thawd per data dir */
 };
 
 int host_open(const struct thawd_config *cfg, struct host **out, struct thaw_err **err);

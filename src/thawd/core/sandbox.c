@@ -31,6 +31,7 @@
 #include "timeutil.h"
 
 #define READY_TIMEOUT_MS 10000
+#define COLD_BOOT_TIMEOUT_MS 90000
 #define HELLO_TIMEOUT_MS 5000
 
 static const char *const state_names[] = { "creating", "running", "failed", "deleting" };
@@ -165,11 +166,48 @@ static int restore_vm(struct host *h, struct sandbox *sb, const struct template 
 	return rc;
 }
 
-static int probe_ready(struct sandbox *sb, struct create_clock *clk, struct thaw_err **err)
+/* The baseline: a fresh machine (empty private memory) booting the
+ * template's kernel from its disk, exactly as a bake does. */
+static int cold_boot_vm(struct host *h, struct sandbox *sb, const struct template *t,
+			struct create_clock *clk, struct thaw_err **err)
+{
+	_cleanup_free_ char *disk = xasprintf("%s/rootfs.img", sb->dir);
+	_cleanup_free_ char *mem = xasprintf("%s/memory.bin", sb->dir);
+	_cleanup_close_ int fd = open(mem, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (fd < 0 || ftruncate(fd, (off_t)t->meta.memory_mb << 20) < 0)
+		return err_sys(err, "creating %s", mem);
+	if (fs_mkdir_p(sb->run_dir, 0700, err) < 0)
+		return -1;
+	struct vmm_machine machine = { .memory_mb = t->meta.memory_mb,
+				       .vcpus = t->meta.vcpus,
+				       .cpu = t->meta.cpu,
+				       .accel = h->vmm.accel };
+	_cleanup_free_ char *name = xasprintf("%s%s", h->ns_prefix, sb->id);
+	struct vmm_launch l = { .name = name,
+				.run_dir = sb->run_dir,
+				.machine = &machine,
+				.memory_path = mem,
+				.memory_shared = false,
+				.disk_path = disk,
+				.tap_fd = sb->slot->tap_fd,
+				.netns_fd = sb->slot->ns_fd,
+				.kernel = t->paths[MF_KERNEL],
+				.initrd = t->paths[MF_INITRD],
+				.cmdline = t->meta.cmdline,
+				.state_fd = -1 };
+	clk->vmm.spawned = time_real_ns();
+	int rc = h->drv->boot(&h->vmm, &l, &sb->vmm, err);
+	clk->vmm.qmp_ready = clk->vmm.state_loaded = clk->vmm.resumed = time_real_ns();
+	netslot_release_tap(sb->slot);
+	return rc;
+}
+
+static int probe_ready(struct sandbox *sb, int timeout_ms, struct create_clock *clk,
+		       struct thaw_err **err)
 {
 	struct agent_conn *c = NULL;
 	struct agent_hello_reply hello;
-	int rc = agent_connect(sb->slot, READY_TIMEOUT_MS, &c, err);
+	int rc = agent_connect(sb->slot, timeout_ms, vmm_alive, sb->vmm, &c, err);
 	clk->connected_real = time_real_ns();
 	if (rc == 0)
 		rc = agent_hello(c, sb->id, HELLO_TIMEOUT_MS, &hello, err);
@@ -179,7 +217,7 @@ static int probe_ready(struct sandbox *sb, struct create_clock *clk, struct thaw
 }
 
 static int create_steps(struct host *h, struct sandbox *sb, const struct template *t,
-			struct create_clock *clk, struct thaw_err **err)
+			bool cold_boot, struct create_clock *clk, struct thaw_err **err)
 {
 	_cleanup_free_ char *ns = xasprintf("%s%s", h->ns_prefix, sb->id);
 	if (netslot_create(ns, &sb->slot, err) < 0)
@@ -190,7 +228,8 @@ static int create_steps(struct host *h, struct sandbox *sb, const struct templat
 	    h->store->ops->clone(t->paths[MF_ROOTFS], disk, err) < 0)
 		return -1;
 	clk->disk = time_mono_ns();
-	if (restore_vm(h, sb, t, clk, err) < 0 || probe_ready(sb, clk, err) < 0)
+	int rc = cold_boot ? cold_boot_vm(h, sb, t, clk, err) : restore_vm(h, sb, t, clk, err);
+	if (rc < 0 || probe_ready(sb, cold_boot ? COLD_BOOT_TIMEOUT_MS : READY_TIMEOUT_MS, clk, err) < 0)
 		return -1;
 	return supervisor_watch(h->sup, sb->id, sb->vmm->pidfd, err);
 }
@@ -244,7 +283,7 @@ int sandbox_create(struct host *h, const struct create_req *req, struct sandbox 
 	int rc = record_creating(h, sb, err);
 	if (rc == 0) {
 		registry_add(h, sb);
-		rc = create_steps(h, sb, t, &clk, err);
+		rc = create_steps(h, sb, t, req->cold_boot, &clk, err);
 	}
 	catalog_put(h->catalog, t);
 	if (rc == 0) {
@@ -353,7 +392,7 @@ int sandbox_exec(struct host *h, const char *id, const struct agent_exec_req *re
 	pthread_mutex_unlock(&sb->lock);
 	if (state != SB_RUNNING)
 		goto out;
-	if (agent_connect(sb->slot, READY_TIMEOUT_MS, &c, err) < 0)
+	if (agent_connect(sb->slot, READY_TIMEOUT_MS, NULL, NULL, &c, err) < 0)
 		goto out;
 	slot = inflight_add(sb, agent_conn_fd(c), err);
 	if (slot < 0)

@@ -54,6 +54,10 @@ struct create_req {
 	const char *template_name;
 	int64_t timeout_s; /* 0 = never */
 	const char *metadata; /* JSON object text */
+	/* Boot the template's kernel and disk instead of restoring its
+	 * snapshot: the baseline that restore is measured against, and a
+	 * second path that must give the same machine. */
+	bool cold_boot;
 };
 
 int sandbox_create(struct host *h, const struct create_req *req, struct sandbox **out,

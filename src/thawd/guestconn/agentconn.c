@@ -54,8 +54,8 @@ static int try_connect(int fd, const struct sockaddr_in *sa, uint64_t deadline)
 	return soerr ? -1 : 0;
 }
 
-int agent_connect(const struct netslot *slot, int timeout_ms, struct agent_conn **out,
-		  struct thaw_err **err)
+int agent_connect(const struct netslot *slot, int timeout_ms, agent_alive_fn alive, void *ud,
+		  struct agent_conn **out, struct thaw_err **err)
 {
 	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(GUESTNET_AGENT_PORT) };
 	inet_pton(AF_INET, GUESTNET_GUEST_IP, &sa.sin_addr);
@@ -64,7 +64,8 @@ int agent_connect(const struct netslot *slot, int timeout_ms, struct agent_conn 
 		int fd = -1;
 		if (netslot_socket(slot, AF_INET, SOCK_STREAM | SOCK_NONBLOCK, &fd, err) < 0)
 			return -1;
-		if (try_connect(fd, &sa, deadline) == 0) {
+		uint64_t attempt = time_mono_ns() + 1000ull * 1000000ull;
+		if (try_connect(fd, &sa, attempt < deadline ? attempt : deadline) == 0) {
 			int one = 1;
 			setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 			struct agent_conn *c = xcalloc(1, sizeof(*c));
@@ -74,6 +75,9 @@ int agent_connect(const struct netslot *slot, int timeout_ms, struct agent_conn 
 		}
 		int e = errno;
 		close(fd);
+		if (alive && !alive(ud))
+			return err_set(err, ERR_UNAVAILABLE,
+				       "the VM stopped before its guest agent answered");
 		if (left_ms(deadline) == 0) {
 			errno = e;
 			return err_sys(err, "connecting to the guest agent");

@@ -13,10 +13,14 @@
 struct netslot;
 struct agent_conn;
 
+/* Says whether waiting for the guest still makes sense (its VMM runs). */
+typedef bool (*agent_alive_fn)(void *ud);
+
 /* Connects to the agent in the slot's namespace, retrying while the
- * guest is not listening yet, until timeout_ms. */
-int agent_connect(const struct netslot *slot, int timeout_ms, struct agent_conn **out,
-		  struct thaw_err **err);
+ * guest is not listening yet, until timeout_ms, or until alive (when
+ * given) says the VM is gone. */
+int agent_connect(const struct netslot *slot, int timeout_ms, agent_alive_fn alive, void *ud,
+		  struct agent_conn **out, struct thaw_err **err);
 void agent_close(struct agent_conn *c);
 /* The socket, for shutdown(2) from another thread. */
 int agent_conn_fd(const struct agent_conn *c);

@@ -52,6 +52,9 @@ static int apply(struct recipe *r, const char *key, const char *v, struct thaw_e
 	} else if (strcmp(key, "cmdline") == 0) {
 		free(r->cmdline_extra);
 		r->cmdline_extra = xstrdup(v);
+	} else if (strcmp(key, "warmup") == 0) {
+		free(r->warmup);
+		r->warmup = xstrdup(v);
 	}
 	return 0; /* other keys belong to the build script */
 }
@@ -124,5 +127,6 @@ void recipe_free(struct recipe *r)
 	free(r->dir);
 	free(r->description);
 	free(r->cmdline_extra);
+	free(r->warmup);
 	memset(r, 0, sizeof(*r));
 }

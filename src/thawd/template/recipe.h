@@ -16,6 +16,10 @@ struct recipe {
 	uint32_t disk_mb;
 	uint32_t settle_ms; /* quiet time between agent ready and snapshot */
 	char *cmdline_extra;
+	/* Shell command run in the guest before the snapshot, so that what it
+	 * reads is in the snapshot's page cache instead of on every clone's
+	 * path to its first command. */
+	char *warmup;
 };
 
 /* ERR_NOT_FOUND when there is no recipe of that name. */

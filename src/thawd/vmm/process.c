@@ -50,6 +50,11 @@ bool vmm_exited(const struct vmm *v)
 	return poll(&p, 1, 0) == 1;
 }
 
+bool vmm_alive(void *v)
+{
+	return !vmm_exited(v);
+}
+
 int vmm_reap(struct vmm *v)
 {
 	siginfo_t si;

@@ -96,6 +96,8 @@ extern const struct vmm_driver vmm_qemu;
 void vmm_kill(struct vmm *v);
 /* Non-blocking: true once the process has exited. */
 bool vmm_exited(const struct vmm *v);
+/* !vmm_exited, shaped as an agent_alive_fn. */
+bool vmm_alive(void *v);
 /* Reaps our child if it has exited; returns its wait status or -1. */
 int vmm_reap(struct vmm *v);
 void vmm_free(struct vmm *v);

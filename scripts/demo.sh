@@ -1,0 +1,56 @@
+#!/bin/bash
+# The main job end to end: install, build, start thawd, bake the default
+# template, create a sandbox, run Python in it, delete it. thawd keeps
+# running afterwards so you can go on with the `thaw` CLI.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+data_dir=${THAW_DATA_DIR:-/var/lib/thaw}
+listen=${THAW_LISTEN:-127.0.0.1:7420}
+export THAW_API_URL=${THAW_API_URL:-http://$listen}
+thaw=build/bin/thaw
+
+step() { printf '\n== %s\n' "$*"; }
+
+step "installing dependencies"
+scripts/install-deps.sh
+
+step "building"
+make -j"$(nproc)" >/dev/null
+echo "built build/bin/thawd, build/bin/thaw, build/bin/thaw-agent"
+
+step "starting thawd ($listen, data in $data_dir)"
+if $thaw health >/dev/null 2>&1; then
+	echo "thawd is already running"
+else
+	mkdir -p "$data_dir/logs"
+	nohup build/bin/thawd --data-dir "$data_dir" --listen "$listen" \
+		>>"$data_dir/logs/thawd.log" 2>&1 &
+	echo "thawd pid $! (log: $data_dir/logs/thawd.log)"
+	for _ in $(seq 1 100); do
+		$thaw health >/dev/null 2>&1 && break
+		sleep 0.1
+	done
+	$thaw health >/dev/null || { tail -n 20 "$data_dir/logs/thawd.log"; exit 1; }
+fi
+export THAW_API_KEY=${THAW_API_KEY:-$(cat "$data_dir/api-key")}
+
+step "baking the default template (code-interpreter)"
+if $thaw templates | awk '$1 == "code-interpreter" && $2 == "ready" { found = 1 } END { exit !found }'; then
+	echo "already baked; re-bake with: $thaw bake code-interpreter"
+else
+	$thaw bake code-interpreter
+fi
+
+step "creating a sandbox (snapshot restore, no boot)"
+start=$(date +%s%N)
+id=$($thaw create)
+echo "created $id in $(( ($(date +%s%N) - start) / 1000000 )) ms"
+
+step "running python3 -c 'print(2 ** 10)' in $id"
+$thaw exec "$id" -- python3 -c 'print(2 ** 10)'
+
+step "deleting $id"
+$thaw rm "$id"
+
+printf '\nthawd is still running: try\n  %s create\n  %s exec ID -- uname -a\nstop it with: pkill -TERM -x thawd\n' "$thaw" "$thaw"

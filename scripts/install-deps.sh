@@ -1,0 +1,45 @@
+#!/bin/bash
+# Installs what thaw needs on Debian 12, and nothing when it is all there.
+# Idempotent; safe to run before every build.
+set -euo pipefail
+
+packages=(
+	# build
+	gcc make pkg-config
+	# libraries (see README: why each one is there)
+	libmicrohttpd-dev libjansson-dev libcurl4-openssl-dev libsqlite3-dev
+	libssl-dev libmnl-dev libcmocka-dev
+	# running VMs and building templates
+	qemu-system-x86 debootstrap xfsprogs cpio gzip util-linux iproute2 procps
+	# end-to-end tests
+	python3 python3-pytest
+)
+
+if [ "$(id -u)" -ne 0 ]; then
+	echo "install-deps: run as root (thaw creates namespaces, taps and loop mounts)" >&2
+	exit 1
+fi
+
+missing=()
+for p in "${packages[@]}"; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+
+# Templates download the kernel package with apt-get download: package
+# lists must exist even when nothing is missing.
+lists=$(find /var/lib/apt/lists -maxdepth 1 -name '*_Packages' 2>/dev/null | head -n 1)
+if [ ${#missing[@]} -gt 0 ] || [ -z "$lists" ]; then
+	echo "install-deps: apt-get update"
+	apt-get update -q >/dev/null
+fi
+if [ ${#missing[@]} -gt 0 ]; then
+	echo "install-deps: installing ${missing[*]}"
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# Kernel features thawd uses; built in on some kernels, modules on others.
+for m in tun loop xfs; do
+	modprobe "$m" 2>/dev/null || true
+done
+[ -e /dev/net/tun ] || { echo "install-deps: /dev/net/tun is missing" >&2; exit 1; }
+echo "install-deps: ok"

@@ -1,0 +1,180 @@
+"""Session harness for thaw's end-to-end tests.
+
+One thawd for the whole session (on a free loopback port, data dir
+$THAW_E2E_DATA_DIR or /var/tmp/thaw-e2e), the code-interpreter template
+baked once, and at the end: every sandbox deleted, thawd stopped,
+`thawd --teardown`, and an assertion that nothing of this instance is
+left (VMM processes, network namespaces, the store mount).
+
+Environment:
+  THAW_BIN_DIR        thawd and thaw (default build-san/bin if it exists,
+                      else build/bin); the guest agent is build/bin/thaw-agent
+  THAW_E2E_DATA_DIR   data dir (<= 70 characters); the debootstrap cache
+                      in DATA/store/cache survives between runs
+  THAW_E2E_REBAKE=1   bake code-interpreter even when it is ready
+  THAW_E2E_CLEAN=1    remove the data dir at the end
+"""
+
+import os
+import shutil
+import signal
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import thawlib as T  # noqa: E402
+
+
+def _other_thawd_on(data_dir):
+    """pids of thawd processes already serving this data dir."""
+    want = os.path.realpath(str(data_dir)).encode()
+    pids = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit() or int(entry) == os.getpid():
+            continue
+        args = T.proc_cmdline(int(entry))
+        if not args or not args[0].endswith(b"thawd"):
+            continue
+        for i, a in enumerate(args[:-1]):
+            if a == b"--data-dir" and os.path.realpath(args[i + 1]) == want:
+                pids.append(int(entry))
+    return pids
+
+
+def _teardown_checks(d):
+    """Deletes what is left, stops thawd, runs --teardown and asserts
+    nothing of this instance remains."""
+    problems = []
+    if d.running():
+        try:
+            left = T.list_ids()
+            for sid in left:
+                st, body = d.api("DELETE", f"/v1/sandboxes/{sid}")
+                if st != 204:
+                    problems.append(f"deleting leftover {sid} answered {st}: {body}")
+            if left:
+                print(f"\n[e2e] deleted {len(left)} sandbox(es) left by tests: {left}")
+        except Exception as e:  # noqa: BLE001 - reported below
+            problems.append(f"listing/deleting leftovers failed: {e!r}")
+        rc = d.stop(signal.SIGTERM)
+        if rc != 0:
+            problems.append(f"thawd exited with {rc} after SIGTERM")
+    rc = d.teardown()
+    if rc != 0:
+        problems.append(f"thawd --teardown exited with {rc}")
+    prefix = d.prefix
+    # The kernel may need a moment to finish a SIGKILLed VMM.
+    deadline = time.monotonic() + 15
+    while T.vmm_processes(prefix) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    vmms = T.vmm_processes(prefix)
+    if vmms:
+        problems.append(f"VMM processes left: {vmms}")
+    nets = T.netns_names(prefix)
+    if nets:
+        problems.append(f"network namespaces left: {sorted(nets)}")
+    if str(d.store) in T.mount_points():
+        problems.append(f"store still mounted at {d.store}")
+    log = d.log_text()
+    for marker in ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:"):
+        if marker in log:
+            problems.append(f"sanitizer report in {d.log_path}: {marker!r}")
+    print(f"\n[e2e] teardown: thawd started {d.starts} time(s), stops {d.exit_codes}; "
+          f"leak check {'FAILED' if problems else 'clean'} (prefix {prefix})")
+    return problems
+
+
+@pytest.fixture(scope="session")
+def thawd():
+    data_dir = T.default_data_dir()
+    assert data_dir.is_absolute(), f"THAW_E2E_DATA_DIR must be absolute: {data_dir}"
+    assert len(str(data_dir)) <= T.DATA_DIR_MAX, \
+        f"data dir {data_dir} is longer than {T.DATA_DIR_MAX} characters"
+    bins = T.bin_dir()
+    for exe in (bins / "thawd", bins / "thaw", T.agent_path()):
+        if not exe.exists():
+            pytest.fail(f"{exe} is missing: run `make` (and `make SAN=1`) first")
+    if os.geteuid() != 0:
+        pytest.skip("thawd needs root (network namespaces, taps, loop mounts)")
+    others = _other_thawd_on(data_dir)
+    assert not others, f"thawd already runs on {data_dir} (pids {others}); stop it first"
+    d = T.Thawd(data_dir, bins=bins)
+    print(f"\n[e2e] thawd {d.thawd_bin} on {d.url}, data dir {data_dir} "
+          f"(prefix {d.prefix}), log {d.log_path}")
+    d.start()
+    T.set_current(d)
+    left = T.list_ids()
+    if left:
+        # Adopted from an earlier run that did not finish: start clean.
+        print(f"[e2e] deleting {len(left)} sandbox(es) adopted from an earlier run")
+        for sid in left:
+            T.delete(sid)
+    yield d
+    problems = _teardown_checks(d)
+    if os.environ.get("THAW_E2E_CLEAN") == "1" and not problems:
+        shutil.rmtree(data_dir, ignore_errors=True)
+        print(f"[e2e] removed {data_dir}")
+    assert not problems, "end of session: " + "; ".join(problems) + \
+        f"\nthawd log (last 50 lines):\n{d.log_tail()}"
+
+
+@pytest.fixture(scope="session")
+def template(thawd):
+    """code-interpreter, ready: baked now unless it already is (or
+    THAW_E2E_REBAKE is set)."""
+    info = T.template_info()
+    if info and info["status"] == "ready" and not os.environ.get("THAW_E2E_REBAKE"):
+        print(f"[e2e] template {T.TEMPLATE} is ready (build {info['build_id']}); "
+              "not baking (set THAW_E2E_REBAKE=1 to bake)")
+        return info
+    print(f"[e2e] baking {T.TEMPLATE} (status now: {info and info['status']})")
+    t0 = time.monotonic()
+
+    def show(ev):
+        if ev.get("event") == "progress":
+            print(f"[bake {ev.get('step')}/{ev.get('steps')}] {ev.get('stage')}: "
+                  f"{ev.get('message')}", flush=True)
+        else:
+            print(f"[bake] {ev}", flush=True)
+    st, events = thawd.bake(T.TEMPLATE, on_event=show, timeout=1200)
+    assert st == 200, f"bake refused with {st}: {events}"
+    assert events and events[-1]["event"] == "done", f"bake did not finish: {events[-3:]}"
+    print(f"[e2e] baked in {time.monotonic() - t0:.1f} s: "
+          f"build {events[-1]['template']['build_id']}")
+    info = T.template_info()
+    assert info and info["status"] == "ready", info
+    return info
+
+
+@pytest.fixture
+def sandboxes(template):
+    """A factory: sandboxes(**create_body) -> create answer; whatever it
+    made and is still there is deleted after the test."""
+    made = []
+
+    def make(**kw):
+        sb = T.create(**kw)
+        made.append(sb["id"])
+        return sb
+    yield make
+    d = T.current()
+    if not d.running():
+        return
+    for sid in made:
+        st, _ = d.api("DELETE", f"/v1/sandboxes/{sid}")
+        assert st in (204, 404), f"cleanup delete of {sid} answered {st}"
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    rep = outcome.get_result()
+    if rep.failed and T._current is not None:
+        rep.sections.append(("thawd log (last 50 lines)", T._current.log_tail(50)))
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "slow: takes tens of seconds (the re-bake)")

@@ -1,0 +1,129 @@
+"""The real `thaw` binary against the real thawd (THAW_API_URL and
+THAW_API_KEY come from the harness)."""
+
+import re
+
+import pytest
+
+import thawlib as T
+
+ID_RE = re.compile(rb"^sb-[a-z0-9]{12}\n$")
+
+
+@pytest.fixture
+def cli_sandbox(template):
+    r = T.run_cli("create", "--timeout", "600")
+    assert r.returncode == 0, r
+    sid = r.stdout.decode().strip()
+    yield sid
+    T.api("DELETE", f"/v1/sandboxes/{sid}")
+
+
+def test_create_prints_only_an_id(template):
+    r = T.run_cli("create", "--timeout", "600", "--metadata", '{"via": "cli"}')
+    assert r.returncode == 0, r
+    assert ID_RE.match(r.stdout), f"create printed {r.stdout!r}"
+    sid = r.stdout.decode().strip()
+    try:
+        st, body = T.get(sid)
+        assert st == 200 and body["metadata"] == {"via": "cli"}, body
+        assert r.stderr == b"", r.stderr
+    finally:
+        T.delete(sid)
+    T.check(f"thaw create printed just {sid!r} and the sandbox exists with its metadata")
+
+
+def test_exec_argv(cli_sandbox):
+    r = T.run_cli("exec", cli_sandbox, "--", "python3", "-c", "print(2 ** 10)")
+    assert (r.returncode, r.stdout, r.stderr) == (0, b"1024\n", b""), r
+    T.check("thaw exec ID -- python3 -c 'print(2 ** 10)' prints 1024, exits 0")
+
+
+def test_exec_streams_and_exit_code(cli_sandbox):
+    r = T.run_cli("exec", cli_sandbox, "--", "sh", "-c", "echo out; echo err >&2; exit 7")
+    assert r.returncode == 7, r
+    assert r.stdout == b"out\n" and r.stderr == b"err\n", r
+    # The CLI promises the command's bytes unchanged, even invalid UTF-8.
+    r = T.run_cli("exec", cli_sandbox, "-c", "printf 'a\\377b\\000c'; printf '\\376' >&2")
+    assert (r.returncode, r.stdout, r.stderr) == (0, b"a\xffb\x00c", b"\xfe"), r
+    T.check("stdout/stderr separated, exit code 7 passed through; -c SHELL passes "
+            "bytes (0xff, NUL) unchanged")
+
+
+def test_exec_stdin_env_cwd(cli_sandbox):
+    r = T.run_cli("exec", "-i", "-e", "FOO=bar", "--cwd", "/tmp", cli_sandbox, "--",
+                  "sh", "-c", 'cat; echo "$FOO"; pwd', input=b"from stdin\n")
+    assert r.returncode == 0 and r.stdout == b"from stdin\nbar\n/tmp\n", r
+    T.check("--stdin, --env and --cwd reach the command")
+
+
+def test_exec_timeout_exits_124(cli_sandbox):
+    r = T.run_cli("exec", "--timeout", "1", cli_sandbox, "--", "sleep", "30")
+    assert r.returncode == 124 and b"timed out" in r.stderr, r
+    T.check("a command that runs out of time exits 124 with a message")
+
+
+def test_ls_shows_the_id(cli_sandbox):
+    r = T.run_cli("ls")
+    assert r.returncode == 0, r
+    assert cli_sandbox.encode() in r.stdout and b"running" in r.stdout, r.stdout
+    r = T.run_cli("ls", "--json")
+    assert r.returncode == 0 and cli_sandbox.encode() in r.stdout, r
+    T.check("thaw ls (table and --json) shows the sandbox as running")
+
+
+def test_rm_then_exec_fails(template):
+    sid = T.run_cli("create").stdout.decode().strip()
+    r = T.run_cli("rm", sid)
+    assert r.returncode == 0 and r.stdout.decode().strip() == sid, r
+    st, _ = T.get(sid)
+    assert st == 404
+    r = T.run_cli("exec", sid, "--", "true")
+    assert r.returncode not in (0, 2), r
+    assert r.stderr.strip() and (b"does not exist" in r.stderr or b"404" in r.stderr), r
+    r = T.run_cli("rm", sid)
+    assert r.returncode != 0 and r.stderr.strip(), r
+    T.check(f"thaw rm {sid} printed it; exec afterwards exits {r.returncode} with "
+            f"{r.stderr.decode().strip()!r}")
+
+
+def test_templates_shows_ready(template):
+    r = T.run_cli("templates")
+    assert r.returncode == 0, r
+    line = [ln for ln in r.stdout.decode().splitlines() if ln.startswith(T.TEMPLATE)]
+    assert line and "ready" in line[0] and template["build_id"] in line[0], r.stdout
+    T.check(f"thaw templates: {line[0].split()[:3]}")
+
+
+@pytest.mark.parametrize("args", [["exec"], ["exec", "sb-aaaaaaaaaaaa"],
+                                  ["exec", "sb-aaaaaaaaaaaa", "true"],
+                                  ["create", "--timeout", "x"], ["create", "--bogus"],
+                                  ["frobnicate"], [], ["rm"], ["ls", "extra"],
+                                  ["exec", "--cwd", "tmp", "sb-aaaaaaaaaaaa", "--", "true"]],
+                         ids=lambda a: " ".join(a) or "(none)")
+def test_bad_usage_exits_2(thawd, args):
+    r = T.run_cli(*args)
+    assert r.returncode == 2, r
+    assert r.stderr.strip(), "no message on stderr"
+    assert r.stdout == b"", r.stdout
+    T.check(f"thaw {' '.join(args)} -> exit 2: {r.stderr.decode().splitlines()[0]}")
+
+
+def test_wrong_key(template):
+    r = T.run_cli("ls", env={"THAW_API_KEY": "bad"})
+    assert r.returncode not in (0, 2), r
+    err = r.stderr.decode().lower()
+    assert "401" in err or "unauthorized" in err, err
+    r = T.run_cli("create", env={"THAW_API_KEY": "bad"})
+    assert r.returncode not in (0, 2) and r.stdout == b"", r
+    T.check(f"a wrong key -> exit {r.returncode}: {r.stderr.decode().strip()}")
+
+
+def test_server_down(thawd):
+    url = f"http://127.0.0.1:{T.closed_port()}"
+    for args in (["ls"], ["create"], ["exec", "sb-aaaaaaaaaaaa", "--", "true"]):
+        r = T.run_cli(*args, env={"THAW_API_URL": url}, timeout=60)
+        assert r.returncode not in (0, 2), r
+        err = r.stderr.decode()
+        assert "cannot talk to thawd" in err and url in err, err
+    T.check(f"thawd not listening -> exit {r.returncode}: {err.strip()}")

@@ -1,0 +1,532 @@
+"""Helpers for thaw's end-to-end tests: a real thawd on a loopback port,
+real QEMU guests, real network namespaces, a real SQLite database.
+
+Only the standard library: the tests run with Debian's python3-pytest and
+nothing from PyPI.
+
+The module keeps one "current" thawd (set by conftest.py); the helpers
+api(), create(), exec_(), delete() and restart_thawd() talk to it.
+"""
+
+import base64
+import hashlib
+import http.client
+import json
+import os
+import signal
+import socket
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+TEMPLATE = "code-interpreter"
+NETNS_DIR = Path("/run/netns")
+DATA_DIR_MAX = 70  # thawd's own limit (socket path lengths)
+
+# Stages every create reports in timings_ms ("readiness_connect" is a
+# part of "readiness", not a stage of its own).
+TIMING_STAGES = ("template", "network", "disk", "vmm_start", "state_load", "resume",
+                 "readiness")
+
+
+# ---- where things are ----------------------------------------------------
+
+def bin_dir():
+    """THAW_BIN_DIR, else build-san/bin when it holds a thawd, else build/bin."""
+    env = os.environ.get("THAW_BIN_DIR")
+    if env:
+        p = Path(env)
+        return p if p.is_absolute() else REPO / p
+    san = REPO / "build-san" / "bin"
+    if (san / "thawd").exists():
+        return san
+    return REPO / "build" / "bin"
+
+
+def agent_path():
+    """The guest agent is always the static, unsanitized build."""
+    return REPO / "build" / "bin" / "thaw-agent"
+
+
+def default_data_dir():
+    return Path(os.environ.get("THAW_E2E_DATA_DIR") or "/var/tmp/thaw-e2e")
+
+
+def instance_prefix(data_dir):
+    """thaw-<first 6 hex of sha256(realpath(data_dir))>-, as thawd computes it:
+    the prefix of this instance's VMM names and network namespaces."""
+    real = os.path.realpath(str(data_dir))
+    return "thaw-" + hashlib.sha256(real.encode()).hexdigest()[:6] + "-"
+
+
+def free_port():
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def closed_port():
+    """A loopback port that nothing listens on (bound, then released)."""
+    return free_port()
+
+
+# ---- host-side observation ---------------------------------------------
+
+def proc_cmdline(pid):
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return f.read().split(b"\0")
+    except OSError:
+        return []
+
+
+def vmm_processes(prefix):
+    """{vmm name: pid} for every live process started with `-name <prefix>...`."""
+    found = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        args = proc_cmdline(int(entry))
+        for i, a in enumerate(args[:-1]):
+            if a == b"-name" and args[i + 1].startswith(prefix.encode()):
+                found[args[i + 1].decode(errors="replace")] = int(entry)
+                break
+    return found
+
+
+def netns_names(prefix):
+    try:
+        return {n for n in os.listdir(NETNS_DIR) if n.startswith(prefix)}
+    except FileNotFoundError:
+        return set()
+
+
+def mount_points():
+    points = set()
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            fields = line.split()
+            # Octal escapes (\040) only for odd characters, which our
+            # data dir cannot hold.
+            points.add(fields[4])
+    return points
+
+
+def sha256_file(path):
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while True:
+            chunk = f.read(1 << 22)
+            if not chunk:
+                break
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def wait_until(fn, timeout, interval=0.1, what="condition"):
+    """Polls fn() until it returns something true; returns that value.
+    Raises AssertionError after timeout seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        v = fn()
+        if v:
+            return v
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(interval)
+
+
+# ---- the daemon ------------------------------------------------------------
+
+class ThawdError(Exception):
+    pass
+
+
+class Thawd:
+    """One thawd instance: fixed port and data dir across restarts, so
+    a restart is "the same daemon coming back"."""
+
+    def __init__(self, data_dir, port=None, bins=None):
+        self.data_dir = Path(data_dir)
+        self.port = port or free_port()
+        self.bins = Path(bins or bin_dir())
+        self.thawd_bin = self.bins / "thawd"
+        self.cli_bin = self.bins / "thaw"
+        self.log_path = self.data_dir / "thawd-e2e.log"
+        self.proc = None
+        self.key = None
+        self.starts = 0
+        self.exit_codes = []  # (signal sent, exit code) per stop
+
+    # paths ----------------------------------------------------------------
+    @property
+    def url(self):
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def prefix(self):
+        return instance_prefix(self.data_dir)
+
+    @property
+    def store(self):
+        return self.data_dir / "store"
+
+    @property
+    def sandboxes_dir(self):
+        return self.store / "sandboxes"
+
+    @property
+    def run_dir(self):
+        return self.data_dir / "run"
+
+    def template_dir(self, name=TEMPLATE):
+        return self.store / "templates" / name
+
+    def argv(self, *extra):
+        return [str(self.thawd_bin), "--listen", f"127.0.0.1:{self.port}",
+                "--data-dir", str(self.data_dir), "--recipes", str(REPO / "templates"),
+                "--agent", str(agent_path()), "--log-level", "info", *extra]
+
+    # process --------------------------------------------------------------
+    def running(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def log_tail(self, n=50):
+        try:
+            with open(self.log_path, "rb") as f:
+                f.seek(0, os.SEEK_END)
+                size = f.tell()
+                f.seek(max(0, size - 256 * 1024))
+                lines = f.read().decode(errors="replace").splitlines()
+        except OSError as e:
+            return f"(no log: {e})"
+        return "\n".join(lines[-n:])
+
+    def log_text(self):
+        try:
+            return self.log_path.read_text(errors="replace")
+        except OSError:
+            return ""
+
+    def _log_note(self, text):
+        with open(self.log_path, "a") as f:
+            f.write(f"==== e2e {time.strftime('%H:%M:%S')}: {text}\n")
+
+    def start(self, timeout=180):
+        assert not self.running(), "thawd is already running"
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self._log_note(f"starting {' '.join(self.argv())}")
+        env = dict(os.environ)
+        # ASan: report into the log; keep the exit code meaningful.
+        env.setdefault("ASAN_OPTIONS", "abort_on_error=0:detect_leaks=1")
+        env.setdefault("UBSAN_OPTIONS", "print_stacktrace=1")
+        with open(self.log_path, "ab") as log:
+            self.proc = subprocess.Popen(self.argv(), stdin=subprocess.DEVNULL, stdout=log,
+                                         stderr=log, env=env, start_new_session=True)
+        self.starts += 1
+        deadline = time.monotonic() + timeout
+        while True:
+            if self.proc.poll() is not None:
+                raise ThawdError(f"thawd exited with {self.proc.returncode} while starting;"
+                                 f" log:\n{self.log_tail()}")
+            try:
+                st, _ = self.api("GET", "/healthz", key=None, timeout=5)
+                if st == 200:
+                    break
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                raise ThawdError(f"thawd did not answer /healthz in {timeout} s; log:\n"
+                                 f"{self.log_tail()}")
+            time.sleep(0.05)
+        self.key = (self.data_dir / "api-key").read_text().strip()
+        os.environ["THAW_API_URL"] = self.url
+        os.environ["THAW_API_KEY"] = self.key
+        return self
+
+    def stop(self, sig=signal.SIGTERM, timeout=120):
+        """Sends sig and waits for the exit; returns the exit code."""
+        if not self.running():
+            return self.proc.returncode if self.proc else None
+        self._log_note(f"sending {signal.Signals(sig).name}")
+        self.proc.send_signal(sig)
+        try:
+            rc = self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(30)
+            raise ThawdError(f"thawd did not exit within {timeout} s of "
+                             f"{signal.Signals(sig).name}; killed it")
+        self.exit_codes.append((signal.Signals(sig).name, rc))
+        return rc
+
+    def restart(self, sig=signal.SIGKILL):
+        self.stop(sig)
+        return self.start()
+
+    def teardown(self, timeout=300):
+        """thawd --teardown: kills this instance's VMMs, removes its
+        namespaces and unmounts its store."""
+        self._log_note("running thawd --teardown")
+        with open(self.log_path, "ab") as log:
+            r = subprocess.run([str(self.thawd_bin), "--teardown", "--data-dir",
+                                str(self.data_dir), "--log-level", "info"],
+                               stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+                               timeout=timeout)
+        return r.returncode
+
+    # HTTP -----------------------------------------------------------------
+    def request(self, method, path, body=None, key=..., headers=None, timeout=300):
+        """One HTTP request on a fresh connection. body: dict/list (sent as
+        JSON), str/bytes (sent raw) or None. key=... uses the current key;
+        key=None sends no Authorization header. Returns (status, headers,
+        raw bytes)."""
+        if key is ...:
+            key = self.key
+        hdrs = {"Connection": "close"}
+        if key is not None:
+            hdrs["Authorization"] = f"Bearer {key}"
+        data = None
+        if body is not None:
+            if isinstance(body, (dict, list)):
+                data = json.dumps(body).encode()
+            elif isinstance(body, str):
+                data = body.encode()
+            else:
+                data = body
+            hdrs["Content-Type"] = "application/json"
+        hdrs.update(headers or {})
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
+        try:
+            conn.request(method, path, body=data, headers=hdrs)
+            resp = conn.getresponse()
+            raw = resp.read()
+            return resp.status, resp.headers, raw
+        finally:
+            conn.close()
+
+    def api(self, method, path, body=None, key=..., headers=None, timeout=300):
+        """Returns (status, parsed JSON or text; None for an empty body)."""
+        status, _, raw = self.request(method, path, body, key, headers, timeout)
+        return status, decode_body(raw)
+
+    def bake(self, name, on_event=None, timeout=900):
+        """POST /v1/templates and follow the NDJSON stream. Returns
+        (status, events) on a stream or (status, json) on a refusal."""
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
+        try:
+            conn.request("POST", "/v1/templates", body=json.dumps({"name": name}).encode(),
+                         headers={"Authorization": f"Bearer {self.key}",
+                                  "Content-Type": "application/json"})
+            resp = conn.getresponse()
+            if resp.status != 200:
+                return resp.status, decode_body(resp.read())
+            ctype = resp.headers.get("Content-Type", "")
+            assert "ndjson" in ctype, f"bake answered 200 with Content-Type {ctype!r}"
+            events = []
+            while True:
+                line = resp.readline()
+                if not line:
+                    break
+                if not line.strip():
+                    continue
+                ev = json.loads(line)
+                events.append(ev)
+                if on_event:
+                    on_event(ev)
+            return resp.status, events
+        finally:
+            conn.close()
+
+
+def decode_body(raw):
+    if not raw:
+        return None
+    try:
+        return json.loads(raw)
+    except ValueError:
+        return raw.decode(errors="replace")
+
+
+# ---- the current instance and the helpers the tests use ----------------
+
+_current = None
+
+
+def set_current(d):
+    global _current
+    _current = d
+
+
+def current():
+    assert _current is not None, "no thawd started (use the thawd fixture)"
+    return _current
+
+
+def api(method, path, body=None, key=..., headers=None, timeout=300):
+    return current().api(method, path, body, key=key, headers=headers, timeout=timeout)
+
+
+def request(method, path, body=None, key=..., headers=None, timeout=300):
+    return current().request(method, path, body, key=key, headers=headers, timeout=timeout)
+
+
+def healthy():
+    """GET /healthz answers 200 {"status":"ok"} without a key."""
+    st, body = api("GET", "/healthz", key=None, timeout=30)
+    return st == 200 and isinstance(body, dict) and body.get("status") == "ok"
+
+
+def create(expect=201, timeout=300, **kw):
+    """POST /v1/sandboxes with kw as the body; asserts the status and
+    returns the JSON answer."""
+    st, body = api("POST", "/v1/sandboxes", kw, timeout=timeout)
+    assert st == expect, f"create {kw} answered {st}: {body}"
+    if expect == 201:
+        assert isinstance(body, dict) and body.get("state") == "running", body
+    return body
+
+
+def exec_(sid, cmd, expect=200, timeout=300, **kw):
+    """POST /v1/sandboxes/ID/exec; asserts the status, returns the JSON."""
+    kw["cmd"] = cmd
+    st, body = api("POST", f"/v1/sandboxes/{sid}/exec", kw, timeout=timeout)
+    assert st == expect, f"exec {cmd!r} in {sid} answered {st}: {body}"
+    return body
+
+
+def sh(sid, script, **kw):
+    """Runs a shell script, asserts exit 0, returns stdout."""
+    r = exec_(sid, script, **kw)
+    assert r["exit_code"] == 0 and not r["timed_out"], f"{script!r} failed: {r}"
+    return r["stdout"]
+
+
+def delete(sid, expect=204):
+    st, body = api("DELETE", f"/v1/sandboxes/{sid}")
+    assert st == expect, f"delete {sid} answered {st}: {body}"
+    return st
+
+
+def get(sid):
+    return api("GET", f"/v1/sandboxes/{sid}")
+
+
+def list_ids():
+    st, body = api("GET", "/v1/sandboxes")
+    assert st == 200, body
+    return [s["id"] for s in body["sandboxes"]]
+
+
+def list_sandboxes():
+    st, body = api("GET", "/v1/sandboxes")
+    assert st == 200, body
+    return body["sandboxes"]
+
+
+def template_info(name=TEMPLATE):
+    st, body = api("GET", "/v1/templates")
+    assert st == 200, body
+    for t in body["templates"]:
+        if t["name"] == name:
+            return t
+    return None
+
+
+def restart_thawd(sig=signal.SIGKILL):
+    return current().restart(sig)
+
+
+def run_cli(*args, env=None, input=None, timeout=300):
+    """Runs the real thaw binary; returns CompletedProcess (bytes)."""
+    e = dict(os.environ)
+    e.update(env or {})
+    return subprocess.run([str(current().cli_bin), *args], env=e, input=input,
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=timeout)
+
+
+# ---- resources of one sandbox ---------------------------------------------
+
+def sandbox_resources(sid, d=None):
+    """What exists on the host for sandbox sid."""
+    d = d or current()
+    name = d.prefix + sid
+    return {
+        "vmm": vmm_processes(name).get(name),
+        "netns": (NETNS_DIR / name).exists(),
+        "clone_dir": (d.sandboxes_dir / sid).exists(),
+        "run_dir": (d.run_dir / sid).exists(),
+    }
+
+
+def assert_gone(sid, d=None):
+    r = sandbox_resources(sid, d)
+    left = {k: v for k, v in r.items() if v}
+    assert not left, f"sandbox {sid} left resources behind: {left}"
+
+
+def assert_present(sid, d=None):
+    r = sandbox_resources(sid, d)
+    missing = [k for k, v in r.items() if not v]
+    assert not missing, f"sandbox {sid} lacks {missing}: {r}"
+
+
+def host_inventory(d=None):
+    """The sandbox ids the host holds resources for, by kind."""
+    d = d or current()
+    p = d.prefix
+    vmms = {n[len(p):] for n in vmm_processes(p)}
+    nets = {n[len(p):] for n in netns_names(p)}
+
+    def entries(path):
+        try:
+            return {e for e in os.listdir(path) if not e.startswith(".")}
+        except FileNotFoundError:
+            return set()
+    return {"vmm": vmms, "netns": nets, "clone_dir": entries(d.sandboxes_dir),
+            "run_dir": entries(d.run_dir)}
+
+
+def assert_host_matches(ids, d=None):
+    """Every kind of host resource belongs exactly to the sandboxes ids."""
+    inv = host_inventory(d)
+    ids = set(ids)
+    problems = {k: {"extra": sorted(v - ids), "missing": sorted(ids - v)}
+                for k, v in inv.items() if v != ids}
+    assert not problems, f"host resources do not match sandboxes {sorted(ids)}: {problems}"
+
+
+def b64(data):
+    return base64.b64encode(data).decode()
+
+
+def in_threads(fns, timeout=600):
+    """Runs the callables in threads; returns their results in order,
+    re-raising the first exception."""
+    results = [None] * len(fns)
+    errors = [None] * len(fns)
+
+    def run(i, fn):
+        try:
+            results[i] = fn()
+        except BaseException as e:  # noqa: BLE001 - re-raised below
+            errors[i] = e
+    threads = [threading.Thread(target=run, args=(i, f), daemon=True)
+               for i, f in enumerate(fns)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout)
+        assert not t.is_alive(), "a worker thread did not finish"
+    for e in errors:
+        if e is not None:
+            raise e
+    return results
+
+
+def check(msg):
+    """Tests print what they checked (pytest -s shows it; a failure
+    shows it with the captured output)."""
+    print(f"  checked: {msg}")
