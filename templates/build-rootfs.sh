@@ -115,4 +115,7 @@ initramfs "$kdir"
 # from there once the disk is mounted.
 install -m 0755 "$agent" "$tree/usr/sbin/thaw-agent"
 say "root image: ext4, ${disk_mb} MiB (sparse)"
-mkfs.ext4 -q -F -L thaw-root -E lazy_itable_init=0,lazy_journal_init=0 -d "$tree" "$out/rootfs.img" "${disk_mb}M"
+# No lazy init: otherwise the guest kernel would zero inode tables in the
+# background after boot, in every clone.
+truncate -s "${disk_mb}M" "$out/rootfs.img"
+mkfs.ext4 -q -F -L thaw-root -E lazy_itable_init=0,lazy_journal_init=0 -d "$tree" "$out/rootfs.img"

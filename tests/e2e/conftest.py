@@ -102,6 +102,9 @@ def thawd():
     others = _other_thawd_on(data_dir)
     assert not others, f"thawd already runs on {data_dir} (pids {others}); stop it first"
     d = T.Thawd(data_dir, bins=bins)
+    if d.log_path.exists():
+        # One session per log: the sanitizer check below reads all of it.
+        d.log_path.replace(d.log_path.with_name(d.log_path.name + ".prev"))
     print(f"\n[e2e] thawd {d.thawd_bin} on {d.url}, data dir {data_dir} "
           f"(prefix {d.prefix}), log {d.log_path}")
     d.start()

@@ -188,9 +188,6 @@ def test_bad_sandbox_ids_in_url(thawd, sid):
     T.check(f"{sid[:40]!r}: GET/DELETE/exec answer 400 or 404 with a JSON error")
 
 
-@pytest.mark.xfail(strict=True, reason="thawd bug: a percent-encoded NUL cuts the URL path "
-                   "(MHD unescapes it, routing sees a C string): DELETE /v1/sandboxes/ID%00/exec "
-                   "deletes sandbox ID, GET ID%00 answers 200, POST ID%00/exec answers 405")
 def test_encoded_nul_does_not_cut_the_path(sandboxes):
     """%00 in the path must not make the server act on the part before it:
     DELETE /v1/sandboxes/<id>%00/x names no sandbox."""
@@ -204,16 +201,16 @@ def test_encoded_nul_does_not_cut_the_path(sandboxes):
         assert T.healthy()
     st, _ = T.get(sid)
     assert st == 200, f"the sandbox is gone after {results}"
-    bad = [r for r in results if r[2] not in (400, 404)]
-    assert not bad, f"requests with %00 in the path were not refused with 400/404: {bad}"
+    # DELETE on .../exec is a method the route does not allow: 405 is the
+    # honest answer; what matters is that nothing acted on the id.
+    allowed = {"POST": (400, 404), "GET": (400, 404), "DELETE": (400, 404, 405)}
+    bad = [r for r in results if r[2] not in allowed[r[0]]]
+    assert not bad, f"requests with %00 in the path were not refused: {bad}"
     T.check(f"%00 in the path: {results}")
 
 
 @pytest.mark.parametrize("path", ["/v1/sandboxes/%ff%fe", "/v1/sandboxes/sb-aaaaaaaaaa%c3%28",
                                   "/v1/templates/%ff", "/v1/%ff"])
-@pytest.mark.xfail(strict=True, reason="thawd bug: the error text quotes the URL, json_pack "
-                   "refuses invalid UTF-8, api_reply_json returns MHD_NO and the connection is "
-                   "closed without any HTTP response")
 def test_invalid_utf8_in_url_gets_an_answer(thawd, path):
     """Bytes that are not UTF-8 in the path still get a 4xx with a JSON
     error, not a connection closed without a response."""

@@ -6,6 +6,7 @@ restarted in place: same port, same data dir, same key."""
 import os
 import shutil
 import signal
+import sqlite3
 import subprocess
 import threading
 import time
@@ -119,46 +120,47 @@ def test_broken_sandboxes_are_cleaned_up(thawd, clean_start):
 
 
 def test_sigkill_during_create_leaves_no_orphans(thawd, clean_start):
-    """Two creates in flight, thawd SIGKILLed after a delay that lands in
-    different stages (row written, netns, clone, VMM start, readiness)."""
+    """A create in flight, thawd SIGKILLed after a delay that lands in
+    different stages (row written, netns, clone, VMM start, readiness).
+    One create at a time: concurrent ones trip the start-ticks race
+    (see test_concurrent_creates_record_their_vmm)."""
     outcomes = []
-    for delay_ms in (0, 2, 5, 15, 30, 45, 60, 80, 110, 160):
-        results = [{}, {}]
+    for delay_ms in (0, 2, 5, 10, 20, 30, 45, 60, 80, 110, 160):
+        result = {}
 
-        def create(result):
+        def create():
             try:
                 result["status"], result["body"] = T.api(
                     "POST", "/v1/sandboxes", {"timeout_s": 1200}, timeout=120)
             except (ConnectionError, OSError) as e:
                 result["error"] = repr(e)
-        threads = [threading.Thread(target=create, args=(r,), daemon=True) for r in results]
-        for t in threads:
-            t.start()
+        t = threading.Thread(target=create, daemon=True)
+        t.start()
         time.sleep(delay_ms / 1000)
         thawd.stop(signal.SIGKILL)
-        for t in threads:
-            t.join(120)
-            assert not t.is_alive(), "a create request hung after thawd died"
+        t.join(120)
+        assert not t.is_alive(), "the create request hung after thawd died"
         thawd.start()
         listed = T.list_sandboxes()
         ids = [s["id"] for s in listed]
-        assert len(ids) == len(set(ids)), ids
         for s in listed:
             assert s["state"] == "running", f"after a kill at {delay_ms} ms: {s}"
             r = T.exec_(s["id"], ["echo", "alive"], timeout=60)
             assert r["stdout"] == "alive\n", r
-        answered = [r["body"]["id"] for r in results if r.get("status") == 201]
-        assert set(answered) <= set(ids), \
-            f"creates that answered 201 before the kill are gone: {answered} vs {ids}"
-        assert len(ids) <= 2, f"two creates made {ids}"
+        if result.get("status") == 201:
+            assert ids == [result["body"]["id"]], \
+                f"a create that answered 201 before the kill: {result['body']['id']}, " \
+                f"listed after the restart: {ids}"
+        assert len(ids) <= 1, f"one create made {ids}"
         T.assert_host_matches(ids)
-        outcomes.append(f"{delay_ms} ms: {len(answered)} answered, {len(ids)} adopted")
+        outcomes.append(f"{delay_ms} ms: " + (f"HTTP {result['status']}" if "status" in result
+                                               else "no answer") + f", {len(ids)} adopted")
         for sid in ids:
             T.delete(sid)
         T.wait_until(lambda: not T.vmm_processes(thawd.prefix), 10, what="VMMs to exit")
         T.assert_host_matches([])
     _assert_key_unchanged(thawd, clean_start)
-    T.check("SIGKILL during 2 creates, then restart: no orphan VMM/netns/clone/run dir; every "
+    T.check("SIGKILL during create, then restart: no orphan VMM/netns/clone/run dir; every "
             "listed sandbox answers. " + "; ".join(outcomes))
 
 
@@ -171,47 +173,61 @@ def test_key_survives_restarts(thawd, clean_start):
     T.check(f"after {thawd.starts} starts the API key file is unchanged and still accepted")
 
 
-@pytest.mark.xfail(strict=True, reason="thawd bug: proc_start_ticks() (src/thawd/vmm/process.c) "
-                   "parses /proc/PID/stat with strtok(), which is not thread-safe; concurrent "
-                   "creates corrupt each other's parse: a create fails with 'tracking VMM process "
-                   "N: No such file or directory' (HTTP 404 from the stale errno), or records "
-                   "wrong start ticks, and the next start treats the healthy VMM as gone, kills "
-                   "it as an orphan and drops a sandbox whose create answered 201")
-def test_concurrent_creates_survive_a_restart(thawd, clean_start):
-    """Rounds of 4 creates released together, then SIGKILL + restart: every
-    create must succeed and every sandbox be adopted with its VMM. The race
-    is narrow, so this runs up to 150 rounds (about a minute) and stops at
-    the first failure."""
+def _recorded_vmm(thawd, sid):
+    """(vmm_pid, vmm_start_ticks) as thawd recorded them in its SQLite
+    database (opened read-only)."""
+    db = sqlite3.connect(f"file:{thawd.data_dir / 'thaw.db'}?mode=ro", uri=True, timeout=10)
+    try:
+        return db.execute("SELECT vmm_pid, vmm_start_ticks FROM sandboxes WHERE id = ?",
+                          (sid,)).fetchone()
+    finally:
+        db.close()
+
+
+def _start_ticks(pid):
+    """Field 22 of /proc/PID/stat (counted after the command name)."""
+    with open(f"/proc/{pid}/stat") as f:
+        return int(f.read().rsplit(")", 1)[1].split()[19])
+
+
+# Not strict: a data race cannot be forced from outside. In runs here it
+# showed within 2-30 rounds in about 2 of 3 sessions and not at all in the
+# others, so a fixed thawd passes (XPASS) and a broken one usually fails.
+def test_concurrent_creates_record_their_vmm(thawd, clean_start):
+    """Each round: SIGKILL + restart, then 3 creates at once (the first
+    creates of a fresh thawd: the race shows most there). Every create must
+    succeed and record its own VMM's pid and start time, which is what a
+    restart uses to adopt it (a wrong record: the next start kills the
+    healthy VMM as an orphan). Up to 60 rounds (15-20 s); stops at the
+    first failure."""
     t0 = time.monotonic()
     rounds = 0
-    while rounds < 150 and time.monotonic() - t0 < 90:
+    while rounds < 60 and time.monotonic() - t0 < 120:
         rounds += 1
-        barrier = threading.Barrier(4)
+        _create_round(thawd, rounds)
+    T.check(f"{rounds} rounds of SIGKILL restart + 3 concurrent creates: all created, each "
+            "recorded its own VMM pid and start time")
 
-        def one():
-            barrier.wait()
-            return T.api("POST", "/v1/sandboxes", {"timeout_s": 1200}, timeout=120)
-        results = T.in_threads([one] * 4)
+
+def _create_round(thawd, rounds):
+    T.restart_thawd(signal.SIGKILL)
+    results = T.in_threads([lambda: T.api("POST", "/v1/sandboxes", {"timeout_s": 1200},
+                                          timeout=120)] * 3)
+    ids = [body["id"] for st, body in results if st == 201]
+    try:
         bad = [(st, body) for st, body in results if st != 201]
         assert not bad, f"round {rounds}: concurrent creates failed: {bad}"
-        ids = [body["id"] for _, body in results]
-        pids = _vmm_pids(ids)
-        T.restart_thawd(signal.SIGKILL)
-        lost = sorted(set(ids) - set(T.list_ids()))
-        assert not lost, f"round {rounds}: sandboxes lost on restart: {lost}; log:\n" + \
-            "\n".join(line for line in thawd.log_tail(40).splitlines()
-                      if any(sid in line for sid in lost))
-        assert _vmm_pids(ids) == pids, f"round {rounds}: VMMs replaced"
+        for sid in ids:
+            pid = T.sandbox_resources(sid)["vmm"]
+            want = (pid, _start_ticks(pid))
+            got = _recorded_vmm(thawd, sid)
+            assert got == want, f"round {rounds}: {sid} recorded VMM (pid, start ticks) " \
+                f"{got}, the VMM is {want}"
+    finally:
         for sid in ids:
             T.delete(sid)
-    T.check(f"{rounds} rounds of 4 concurrent creates + SIGKILL restart: all created, "
-            "all adopted")
 
 
-@pytest.mark.xfail(strict=True, reason="thawd bug: SIGTERM waits for every in-flight exec to "
-                   "finish (MHD_stop_daemon joins the connection threads, blocked in "
-                   "sandbox_exec until the command ends: up to timeout_s, max 86400 s), then "
-                   "closes their connections without an answer anyway")
 def test_sigterm_is_prompt_with_a_long_exec_running(thawd, clean_start):
     sid = T.create(timeout_s=1200)["id"]
     result = {}
@@ -229,7 +245,8 @@ def test_sigterm_is_prompt_with_a_long_exec_running(thawd, clean_start):
     try:
         rc = thawd.stop(signal.SIGTERM, timeout=15)
     except T.ThawdError as e:
-        pytest.fail(f"thawd still ran 15 s after SIGTERM with one exec in flight ({e})")
+        raise AssertionError(f"thawd still ran 15 s after SIGTERM with one exec in flight "
+                             f"({e})") from None
     took = time.monotonic() - t0
     th.join(30)
     thawd.start()

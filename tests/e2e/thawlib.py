@@ -435,8 +435,10 @@ def template_info(name=TEMPLATE):
     return None
 
 
-def restart_thawd(sig=signal.SIGKILL):
-    return current().restart(sig)
+def restart_thawd(signal=signal.SIGKILL):  # noqa: A002 - the name the tests use
+    """Stops the current thawd with `signal` and starts it again in place
+    (same port, data dir and key); returns when /healthz answers."""
+    return current().restart(signal)
 
 
 def run_cli(*args, env=None, input=None, timeout=300):

@@ -34,6 +34,7 @@ static void sample(struct template_meta *m)
 	for (int i = 0; i < MF_COUNT; i++) {
 		m->files[i].size = sizes[i];
 		sha256_hex(meta_file_name((enum meta_file_role)i), 5, m->files[i].sha256);
+		m->files[i].ctime_ns = 1764292495123456789ll + i;
 	}
 }
 
@@ -55,6 +56,7 @@ static void assert_meta_equal(const struct template_meta *a, const struct templa
 	for (int i = 0; i < MF_COUNT; i++) {
 		assert_true(a->files[i].size == b->files[i].size);
 		assert_string_equal(a->files[i].sha256, b->files[i].sha256);
+		assert_true(a->files[i].ctime_ns == b->files[i].ctime_ns);
 	}
 }
 
@@ -392,6 +394,35 @@ static void test_rejects_malformed_timings(void **state)
 	expect_corrupt(o, "boot_ms");
 }
 
+/* Builds from before ctime_ns was recorded still parse; their files then
+ * count as changed (0 matches no real ctime) and are hashed before use. */
+static void test_missing_ctime_means_zero(void **state)
+{
+	(void)state;
+	json_t *o = sample_json();
+	json_t *files = json_object_get(o, "files");
+	const char *role;
+	json_t *f;
+	json_object_foreach(files, role, f)
+		json_object_del(f, "ctime_ns");
+	char *text = json_dumps(o, 0);
+	json_decref(o);
+	struct template_meta back;
+	assert_int_equal(parse(text, strlen(text), &back, NULL), 0);
+	for (int i = 0; i < MF_COUNT; i++)
+		assert_true(back.files[i].ctime_ns == 0);
+	free(text);
+}
+
+static void test_rejects_negative_ctime(void **state)
+{
+	(void)state;
+	json_t *o = sample_json();
+	json_object_set_new(json_object_get(json_object_get(o, "files"), "memory"), "ctime_ns",
+			    json_integer(-5));
+	expect_corrupt(o, "ctime_ns");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -411,6 +442,8 @@ int main(void)
 		cmocka_unit_test(test_rejects_duplicate_keys),
 		cmocka_unit_test(test_rejects_non_objects_and_trailing_garbage),
 		cmocka_unit_test(test_rejects_malformed_timings),
+		cmocka_unit_test(test_missing_ctime_means_zero),
+		cmocka_unit_test(test_rejects_negative_ctime),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

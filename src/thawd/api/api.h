@@ -69,6 +69,8 @@ enum MHD_Result api_template_bake(struct api_req *r);
 struct api_server;
 int api_server_start(struct host *h, const char *api_key, struct api_server **out,
 		     struct thaw_err **err);
+/* Stops taking connections, interrupts commands running in guests, waits
+ * for the requests in progress to finish. */
 void api_server_stop(struct api_server *s);
 
 #endif

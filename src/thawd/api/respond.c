@@ -3,7 +3,9 @@
 #include <string.h>
 
 #include "api/api.h"
+#include "buf.h"
 #include "log.h"
+#include "utf8.h"
 
 unsigned api_status_for(enum err_code code)
 {
@@ -33,10 +35,14 @@ unsigned api_status_for(enum err_code code)
 
 enum MHD_Result api_reply_json(struct api_req *r, unsigned status, json_t *body)
 {
-	char *text = json_dumps(body, JSON_COMPACT | JSON_REAL_PRECISION(6));
+	char *text = body ? json_dumps(body, JSON_COMPACT | JSON_REAL_PRECISION(6)) : NULL;
 	json_decref(body);
-	if (!text)
-		return MHD_NO;
+	if (!text) {
+		log_error("api.reply", "method=%s status=%u error=\"response not encodable\"",
+			  r->method, status);
+		status = MHD_HTTP_INTERNAL_SERVER_ERROR;
+		text = xstrdup("{\"error\":\"the response could not be encoded\",\"code\":\"internal\"}");
+	}
 	size_t len = strlen(text);
 	text[len] = '\0';
 	struct MHD_Response *resp =
@@ -54,9 +60,14 @@ enum MHD_Result api_reply_error(struct api_req *r, const struct thaw_err *e)
 	if (status >= 500)
 		log_warn("api.error", "method=%s url=%s status=%u error=\"%s\"", r->method, r->url,
 			 status, err_msg(e));
-	return api_reply_json(r, status,
-			      json_pack("{s:s,s:s}", "error", e ? e->msg : "internal error", "code",
-					err_code_name(code)));
+	/* Messages quote client and guest input: make them valid UTF-8. */
+	const char *msg = e ? e->msg : "internal error";
+	struct buf clean = { 0 };
+	utf8_sanitize(msg, strlen(msg), &clean);
+	json_t *body = json_pack("{s:s%,s:s}", "error", clean.data ? (char *)clean.data : "",
+				 clean.len, "code", err_code_name(code));
+	buf_free(&clean);
+	return api_reply_json(r, status, body);
 }
 
 enum MHD_Result api_reply_fail(struct api_req *r, enum err_code code, const char *fmt, ...)

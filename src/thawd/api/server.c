@@ -7,8 +7,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "api/api.h"
+#include "core/sandbox.h"
 #include "buf.h"
 #include "log.h"
 #include "timeutil.h"
@@ -120,6 +122,18 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 	*con_cls = NULL;
 }
 
+/* Paths are matched as they arrive, percent escapes and all: no route
+ * and no id needs an escape, and decoding first would let "%00" cut a
+ * path short ("/v1/sandboxes/ID%00/exec" would become a DELETE of ID)
+ * or turn "%ff" into bytes that are not UTF-8. An escaped segment is
+ * then simply not a valid id. */
+static size_t keep_escapes(void *cls, struct MHD_Connection *c, char *s)
+{
+	(void)cls;
+	(void)c;
+	return strlen(s);
+}
+
 static void on_mhd_error(void *cls, const char *fmt, va_list ap)
 {
 	(void)cls;
@@ -141,9 +155,10 @@ int api_server_start(struct host *h, const char *api_key, struct api_server **ou
 	s->h = h;
 	s->key = xstrdup(api_key);
 	unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
-			 MHD_USE_ERROR_LOG | MHD_USE_SUSPEND_RESUME;
+			 MHD_USE_ERROR_LOG | MHD_USE_ITC;
 	s->d = MHD_start_daemon(flags, (uint16_t)cfg->listen_port, NULL, NULL, on_request, s,
 				MHD_OPTION_EXTERNAL_LOGGER, on_mhd_error, s,
+				MHD_OPTION_UNESCAPE_CALLBACK, keep_escapes, s,
 				MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
 				MHD_OPTION_CONNECTION_LIMIT, (unsigned)CONNECTION_LIMIT,
 				MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)CONNECTION_TIMEOUT_S,
@@ -163,7 +178,14 @@ void api_server_stop(struct api_server *s)
 {
 	if (!s)
 		return;
+	/* Stop accepting first, then make every exec return: stopping the
+	 * daemon joins the connection threads, which would otherwise wait
+	 * for commands that may run for hours. */
+	MHD_socket listen_fd = MHD_quiesce_daemon(s->d);
+	sandbox_interrupt_all(s->h);
 	MHD_stop_daemon(s->d);
+	if (listen_fd != MHD_INVALID_SOCKET)
+		close(listen_fd);
 	OPENSSL_cleanse(s->key, strlen(s->key));
 	free(s->key);
 	free(s);

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <x86intrin.h>
 
@@ -176,7 +177,13 @@ static int wait_agent(struct bake *b, struct thaw_err **err)
 	}
 	snprintf(b->meta.agent_version, sizeof(b->meta.agent_version), "%s", hello.version);
 	agent_close(c);
-	c = NULL;
+	return 0;
+}
+
+/* Brings the guest to the state every clone starts from: warmed up,
+ * idle, its disks flushed, no connection open. */
+static int quiesce(struct bake *b, struct thaw_err **err)
+{
 	if (b->recipe.warmup && warm_up(b, err) < 0)
 		return -1;
 	/* Let boot-time deferred work finish before the snapshot (link
@@ -184,6 +191,7 @@ static int wait_agent(struct bake *b, struct thaw_err **err)
 	 * still pending would run in every clone, right after restore, on
 	 * the path to its first answer. */
 	usleep(b->recipe.settle_ms * 1000u);
+	struct agent_conn *c = NULL;
 	if (agent_connect(b->slot, 10000, vmm_alive, b->vmm, &c, err) < 0)
 		return -1;
 	int rc = agent_prepare(c, 60000, err);
@@ -221,9 +229,13 @@ static int checksum_all(struct bake *b, struct thaw_err **err)
 		long long size = fs_file_size(p, err);
 		if (size <= 0)
 			return size == 0 ? err_set(err, ERR_INTERNAL, "%s is empty", p) : -1;
+		struct stat st;
 		if (fs_fsync_path(p, err) < 0 || sha256_file(p, b->meta.files[i].sha256, err) < 0)
 			return -1;
+		if (stat(p, &st) < 0)
+			return err_sys(err, "stat %s", p);
 		b->meta.files[i].size = (uint64_t)size;
+		b->meta.files[i].ctime_ns = st.st_ctim.tv_sec * 1000000000ll + st.st_ctim.tv_nsec;
 	}
 	return 0;
 }
@@ -292,13 +304,17 @@ static int bake_steps(struct bake *b, struct thaw_err **err)
 	if (wait_agent(b, err) < 0)
 		return -1;
 	b->meta.boot_ms = ns_to_ms(time_mono_ns() - t0);
-	stage(b, 5, "snapshot", "guest ready after %.0f ms; saving device state", b->meta.boot_ms);
+	stage(b, 5, "quiesce", "guest agent answered after %.0f ms; warming up and settling for %u ms",
+	      b->meta.boot_ms, b->recipe.settle_ms);
+	if (quiesce(b, err) < 0)
+		return -1;
+	stage(b, 6, "snapshot", "saving device state");
 	if (snapshot(b, err) < 0)
 		return -1;
-	stage(b, 6, "checksum", "checksumming and syncing artifacts");
+	stage(b, 7, "checksum", "checksumming and syncing artifacts");
 	if (checksum_all(b, err) < 0)
 		return -1;
-	stage(b, 7, "publish", "publishing build %s", b->build_id);
+	stage(b, 8, "publish", "publishing build %s", b->build_id);
 	return publish(b, err);
 }
 

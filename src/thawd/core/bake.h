@@ -9,7 +9,7 @@
 #include "core/host.h"
 #include "template/meta.h"
 
-#define BAKE_STEPS 7
+#define BAKE_STEPS 8
 
 typedef void (*bake_progress_fn)(const char *stage, int step, const char *message, void *ud);
 

@@ -4,6 +4,7 @@
 #ifndef THAW_HOST_H
 #define THAW_HOST_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "disk/disk.h"
@@ -50,6 +51,7 @@ struct host {
 	struct supervisor *sup;
 	uint64_t started_at;
 	int lock_fd; /* flock on DATA/thawd.lock: one thawd per data dir */
+	bool stopping; /* set (atomically) when thawd shuts down */
 };
 
 int host_open(const struct thawd_config *cfg, struct host **out, struct thaw_err **err);

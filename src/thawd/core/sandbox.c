@@ -138,31 +138,52 @@ static int check_template_fits(struct host *h, const struct template *t, struct 
 	return 0;
 }
 
+/* What restore and cold boot share: the machine the template fixes, the
+ * sandbox's disk clone, tap and namespace. The strings live in *lb. */
+struct launch_buf {
+	struct vmm_machine machine;
+	char *name, *disk;
+};
+
+static struct vmm_launch launch_base(struct host *h, struct sandbox *sb, const struct template *t,
+				     struct launch_buf *lb)
+{
+	lb->machine = (struct vmm_machine){ .memory_mb = t->meta.memory_mb,
+					    .vcpus = t->meta.vcpus,
+					    .cpu = t->meta.cpu,
+					    .accel = h->vmm.accel };
+	lb->name = xasprintf("%s%s", h->ns_prefix, sb->id);
+	lb->disk = xasprintf("%s/rootfs.img", sb->dir);
+	return (struct vmm_launch){ .name = lb->name,
+				    .run_dir = sb->run_dir,
+				    .machine = &lb->machine,
+				    .disk_path = lb->disk,
+				    .tap_fd = sb->slot->tap_fd,
+				    .netns_fd = sb->slot->ns_fd,
+				    .state_fd = -1 };
+}
+
+static void launch_buf_free(struct launch_buf *lb)
+{
+	free(lb->name);
+	free(lb->disk);
+}
+
 static int restore_vm(struct host *h, struct sandbox *sb, const struct template *t,
 		      struct create_clock *clk, struct thaw_err **err)
 {
-	_cleanup_free_ char *disk = xasprintf("%s/rootfs.img", sb->dir);
 	_cleanup_close_ int state_fd = open(t->paths[MF_STATE], O_RDONLY | O_CLOEXEC);
 	if (state_fd < 0)
 		return err_sys(err, "opening device state");
 	if (fs_mkdir_p(sb->run_dir, 0700, err) < 0)
 		return -1;
-	struct vmm_machine machine = { .memory_mb = t->meta.memory_mb,
-				       .vcpus = t->meta.vcpus,
-				       .cpu = t->meta.cpu,
-				       .accel = h->vmm.accel };
-	_cleanup_free_ char *name = xasprintf("%s%s", h->ns_prefix, sb->id);
-	struct vmm_launch l = { .name = name,
-				.run_dir = sb->run_dir,
-				.machine = &machine,
-				.memory_path = t->paths[MF_MEMORY],
-				.memory_shared = false,
-				.disk_path = disk,
-				.tap_fd = sb->slot->tap_fd,
-				.netns_fd = sb->slot->ns_fd,
-				.state_fd = state_fd };
+	struct launch_buf lb;
+	struct vmm_launch l = launch_base(h, sb, t, &lb);
+	l.memory_path = t->paths[MF_MEMORY]; /* mapped privately: never written */
+	l.state_fd = state_fd;
 	int rc = h->drv->restore(&h->vmm, &l, &sb->vmm, &clk->vmm, err);
 	netslot_release_tap(sb->slot); /* the VMM holds the tap now */
+	launch_buf_free(&lb);
 	return rc;
 }
 
@@ -171,34 +192,23 @@ static int restore_vm(struct host *h, struct sandbox *sb, const struct template 
 static int cold_boot_vm(struct host *h, struct sandbox *sb, const struct template *t,
 			struct create_clock *clk, struct thaw_err **err)
 {
-	_cleanup_free_ char *disk = xasprintf("%s/rootfs.img", sb->dir);
 	_cleanup_free_ char *mem = xasprintf("%s/memory.bin", sb->dir);
 	_cleanup_close_ int fd = open(mem, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 	if (fd < 0 || ftruncate(fd, (off_t)t->meta.memory_mb << 20) < 0)
 		return err_sys(err, "creating %s", mem);
 	if (fs_mkdir_p(sb->run_dir, 0700, err) < 0)
 		return -1;
-	struct vmm_machine machine = { .memory_mb = t->meta.memory_mb,
-				       .vcpus = t->meta.vcpus,
-				       .cpu = t->meta.cpu,
-				       .accel = h->vmm.accel };
-	_cleanup_free_ char *name = xasprintf("%s%s", h->ns_prefix, sb->id);
-	struct vmm_launch l = { .name = name,
-				.run_dir = sb->run_dir,
-				.machine = &machine,
-				.memory_path = mem,
-				.memory_shared = false,
-				.disk_path = disk,
-				.tap_fd = sb->slot->tap_fd,
-				.netns_fd = sb->slot->ns_fd,
-				.kernel = t->paths[MF_KERNEL],
-				.initrd = t->paths[MF_INITRD],
-				.cmdline = t->meta.cmdline,
-				.state_fd = -1 };
+	struct launch_buf lb;
+	struct vmm_launch l = launch_base(h, sb, t, &lb);
+	l.memory_path = mem;
+	l.kernel = t->paths[MF_KERNEL];
+	l.initrd = t->paths[MF_INITRD];
+	l.cmdline = t->meta.cmdline;
 	clk->vmm.spawned = time_real_ns();
 	int rc = h->drv->boot(&h->vmm, &l, &sb->vmm, err);
 	clk->vmm.qmp_ready = clk->vmm.state_loaded = clk->vmm.resumed = time_real_ns();
 	netslot_release_tap(sb->slot);
+	launch_buf_free(&lb);
 	return rc;
 }
 
@@ -239,8 +249,13 @@ static void fill_identity(struct sandbox *sb, const struct template *t,
 {
 	snprintf(sb->template_name, sizeof(sb->template_name), "%s", t->name);
 	snprintf(sb->build_id, sizeof(sb->build_id), "%s", t->build_id);
-	sb->created_at = (int64_t)(time_real_ns() / 1000000000ull);
-	sb->timeout_at = req->timeout_s ? sb->created_at + req->timeout_s : 0;
+	uint64_t now = time_real_ns();
+	sb->created_at = (int64_t)(now / 1000000000ull);
+	/* Whole seconds, rounded up: a timeout may fire late by the janitor's
+	 * tick, never early. */
+	sb->timeout_at = req->timeout_s ? (int64_t)((now + (uint64_t)req->timeout_s * 1000000000ull +
+						    999999999ull) / 1000000000ull) :
+					  0;
 	sb->metadata = xstrdup(req->metadata ? req->metadata : "{}");
 	sb->state = SB_CREATING;
 }
@@ -292,6 +307,10 @@ int sandbox_create(struct host *h, const struct create_req *req, struct sandbox 
 					    sb->timings, err);
 	}
 	if (rc < 0) {
+		/* A file or process missing inside thawd is not the client's
+		 * "not found": the template was found, the host failed. */
+		if (err && *err && (*err)->code == ERR_NOT_FOUND)
+			(*err)->code = ERR_UNAVAILABLE;
 		log_warn("sandbox.create_failed", "id=%s error=\"%s\"", id, err_msg(err ? *err : NULL));
 		sandbox_release(h, sb);
 		db_sandbox_delete(h->db, sb->id, NULL);
@@ -395,20 +414,32 @@ int sandbox_exec(struct host *h, const char *id, const struct agent_exec_req *re
 	if (agent_connect(sb->slot, READY_TIMEOUT_MS, NULL, NULL, &c, err) < 0)
 		goto out;
 	slot = inflight_add(sb, agent_conn_fd(c), err);
+	/* Shutdown may have swept the in-flight list just before we joined. */
+	if (slot >= 0 && __atomic_load_n(&h->stopping, __ATOMIC_ACQUIRE)) {
+		inflight_del(sb, slot);
+		slot = -1;
+		err_set(err, ERR_UNAVAILABLE, "thawd is stopping");
+	}
 	if (slot < 0)
 		goto out;
 	rc = agent_exec(c, req, res, err);
 	inflight_del(sb, slot);
 out:
 	agent_close(c);
-	if (rc < 0) {
+	if (rc < 0 && err) {
 		pthread_mutex_lock(&sb->lock);
 		bool gone = sb->state == SB_DELETING;
 		pthread_mutex_unlock(&sb->lock);
-		if (gone && err) {
+		bool stopping = __atomic_load_n(&h->stopping, __ATOMIC_ACQUIRE);
+		if (gone || stopping) {
 			err_free(*err);
 			*err = NULL;
-			err_set(err, ERR_NOT_FOUND, "sandbox %s was deleted while the command ran", id);
+			if (gone)
+				err_set(err, ERR_NOT_FOUND, "sandbox %s was deleted while the command ran",
+					id);
+			else
+				err_set(err, ERR_UNAVAILABLE,
+					"thawd is stopping; the command was interrupted");
 		}
 	}
 	sandbox_unref(h, sb);
@@ -443,6 +474,19 @@ void sandbox_vmm_exited(struct host *h, const char *id)
 		sandbox_release(h, sb);
 	}
 	sandbox_unref(h, sb);
+}
+
+void sandbox_interrupt_all(struct host *h)
+{
+	__atomic_store_n(&h->stopping, true, __ATOMIC_RELEASE);
+	size_t n;
+	struct sandbox **list = registry_list(h, &n);
+	for (size_t i = 0; i < n; i++) {
+		pthread_mutex_lock(&list[i]->lock);
+		shutdown_inflight(list[i]);
+		pthread_mutex_unlock(&list[i]->lock);
+	}
+	registry_list_free(h, list, n);
 }
 
 void sandbox_expire(struct host *h, int64_t now)

@@ -73,6 +73,11 @@ int sandbox_exec(struct host *h, const char *id, const struct agent_exec_req *re
 /* Called by the supervisor when a VMM process exits on its own. */
 void sandbox_vmm_exited(struct host *h, const char *id);
 
+/* Shutdown: every operation talking to a guest now returns at once with
+ * ERR_UNAVAILABLE (the commands are killed in their guests); the
+ * sandboxes themselves keep running for the next thawd to adopt. */
+void sandbox_interrupt_all(struct host *h);
+
 /* Deletes running sandboxes whose timeout has passed. */
 void sandbox_expire(struct host *h, int64_t now);
 

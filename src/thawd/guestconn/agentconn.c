@@ -118,6 +118,21 @@ static int flush_out(struct agent_conn *c, uint64_t deadline, struct thaw_err **
 	return 0;
 }
 
+/* One read into the input buffer; EOF is an error (the agent never
+ * closes first), EAGAIN is not. */
+static int conn_recv(struct agent_conn *c, struct thaw_err **err)
+{
+	buf_reserve(&c->in, 65536);
+	ssize_t got = recv(c->fd, c->in.data + c->in.len, 65536, 0);
+	if (got == 0)
+		return err_set(err, ERR_GUEST, "the guest agent closed the connection");
+	if (got < 0 && errno != EAGAIN && errno != EINTR)
+		return err_sys(err, "reading from the guest agent");
+	if (got > 0)
+		c->in.len += (size_t)got;
+	return 0;
+}
+
 /* Reads until one whole frame is buffered; *used receives its size. */
 static int read_frame(struct agent_conn *c, uint64_t deadline, struct proto_frame *f, long *used,
 		      struct thaw_err **err)
@@ -136,14 +151,8 @@ static int read_frame(struct agent_conn *c, uint64_t deadline, struct proto_fram
 			return err_set(err, ERR_TIMEOUT, "the guest agent did not answer in time");
 		if (r < 0 && errno != EINTR)
 			return err_sys(err, "waiting for the guest agent");
-		buf_reserve(&c->in, 65536);
-		ssize_t got = recv(c->fd, c->in.data + c->in.len, 65536, 0);
-		if (got == 0)
-			return err_set(err, ERR_GUEST, "the guest agent closed the connection");
-		if (got < 0 && errno != EAGAIN && errno != EINTR)
-			return err_sys(err, "reading from the guest agent");
-		if (got > 0)
-			c->in.len += (size_t)got;
+		if (conn_recv(c, err) < 0)
+			return -1;
 	}
 }
 
@@ -332,14 +341,8 @@ int agent_exec(struct agent_conn *c, const struct agent_exec_req *req,
 		}
 		if (!(p.revents & (POLLIN | POLLHUP | POLLERR)))
 			continue;
-		buf_reserve(&c->in, 65536);
-		ssize_t got = recv(c->fd, c->in.data + c->in.len, 65536, 0);
-		if (got == 0)
-			return err_set(err, ERR_GUEST, "the guest agent closed the connection");
-		if (got < 0 && errno != EAGAIN && errno != EINTR)
-			return err_sys(err, "reading from the guest agent");
-		if (got > 0)
-			c->in.len += (size_t)got;
+		if (conn_recv(c, err) < 0)
+			return -1;
 		size_t off = 0;
 		for (;;) {
 			struct proto_frame f;

@@ -31,7 +31,7 @@ struct file_sig {
 struct cached {
 	struct template *t;
 	char meta_sha256[SHA256_HEX_LEN + 1];
-	struct file_sig meta_sig, state_sig;
+	struct file_sig meta_sig, sigs[MF_COUNT];
 };
 
 struct baking {
@@ -109,6 +109,35 @@ char *catalog_template_dir(const struct catalog *c, const char *name)
 	return xasprintf("%s/%s", c->root, name);
 }
 
+static int64_t ctime_ns(const struct file_sig *s)
+{
+	return s->ctime.tv_sec * 1000000000ll + s->ctime.tv_nsec;
+}
+
+/* Size always; content when the file is small (device state, every
+ * load) or was written after the bake (its ctime moved): hashing the
+ * memory file and the disk on every load would cost seconds. */
+static int verify_file(const struct template *t, enum meta_file_role role, struct file_sig *sig,
+		       struct thaw_err **err)
+{
+	const struct meta_file *mf = &t->meta.files[role];
+	const char *name = meta_file_role_name(role);
+	if (sig_of(t->paths[role], sig) < 0)
+		return err_set(err, ERR_CORRUPT, "%s file is missing", name);
+	if ((uint64_t)sig->size != mf->size)
+		return err_set(err, ERR_CORRUPT, "%s file has %lld bytes, metadata says %llu", name,
+			       (long long)sig->size, (unsigned long long)mf->size);
+	bool small = role == MF_STATE || role == MF_INITRD || role == MF_KERNEL;
+	if (!small && ctime_ns(sig) == mf->ctime_ns)
+		return 0;
+	char sum[SHA256_HEX_LEN + 1];
+	if (sha256_file(t->paths[role], sum, err) < 0)
+		return -1;
+	if (strcmp(sum, mf->sha256) != 0)
+		return err_set(err, ERR_CORRUPT, "%s file does not match its checksum", name);
+	return 0;
+}
+
 /* Loads and verifies one build: meta.json against the checksum the
  * database holds, every artifact's size, and the device state's
  * checksum (small; memory and disk are checked at bake). */
@@ -141,26 +170,9 @@ static int load_build(struct catalog *c, const struct template_row *row, struct 
 		err_set(err, ERR_CORRUPT, "meta.json describes another build");
 		goto fail;
 	}
-	for (int i = 0; i < MF_COUNT; i++) {
-		struct stat st;
-		const char *role = meta_file_role_name((enum meta_file_role)i);
-		if (stat(t->paths[i], &st) < 0) {
-			err_set(err, ERR_CORRUPT, "%s file is missing", role);
+	for (int i = 0; i < MF_COUNT; i++)
+		if (verify_file(t, (enum meta_file_role)i, &out->sigs[i], err) < 0)
 			goto fail;
-		}
-		if ((uint64_t)st.st_size != t->meta.files[i].size) {
-			err_set(err, ERR_CORRUPT, "%s file has %lld bytes, metadata says %llu", role,
-				(long long)st.st_size, (unsigned long long)t->meta.files[i].size);
-			goto fail;
-		}
-	}
-	if (sig_of(t->paths[MF_STATE], &out->state_sig) < 0 ||
-	    sha256_file(t->paths[MF_STATE], sum, err) < 0)
-		goto fail;
-	if (strcmp(sum, t->meta.files[MF_STATE].sha256) != 0) {
-		err_set(err, ERR_CORRUPT, "device state does not match its checksum");
-		goto fail;
-	}
 	snprintf(out->meta_sha256, sizeof(out->meta_sha256), "%s", row->meta_sha256);
 	t->refs = 1; /* the cache's reference */
 	out->t = t;
@@ -195,7 +207,10 @@ static int still_valid(const struct cached *e, const struct template_row *row)
 	_cleanup_free_ char *meta_path = xasprintf("%s/meta.json", e->t->dir);
 	if (sig_of(meta_path, &s) < 0 || !sig_equal(&s, &e->meta_sig))
 		return 0;
-	return sig_of(e->t->paths[MF_STATE], &s) == 0 && sig_equal(&s, &e->state_sig);
+	for (int i = 0; i < MF_COUNT; i++)
+		if (sig_of(e->t->paths[i], &s) < 0 || !sig_equal(&s, &e->sigs[i]))
+			return 0;
+	return 1;
 }
 
 int catalog_get(struct catalog *c, const char *name, struct template **out,

@@ -31,9 +31,10 @@ char *meta_to_json(const struct template_meta *m)
 	json_t *files = json_object();
 	for (int i = 0; i < MF_COUNT; i++)
 		json_object_set_new(files, role_names[i],
-				    json_pack("{s:s,s:I,s:s}", "name", file_names[i], "size",
+				    json_pack("{s:s,s:I,s:s,s:I}", "name", file_names[i], "size",
 					      (json_int_t)m->files[i].size, "sha256",
-					      m->files[i].sha256));
+					      m->files[i].sha256, "ctime_ns",
+					      (json_int_t)m->files[i].ctime_ns));
 	json_t *o = json_pack("{s:i,s:s,s:s,s:I,s:s,s:s,s:s,s:s,s:i,s:i,s:s,s:s,s:f,s:f,s:o}",
 			      "format", META_FORMAT, "name", m->name, "build_id", m->build_id,
 			      "created_at", (json_int_t)m->created_at, "vmm", m->vmm,
@@ -84,13 +85,17 @@ static int parse_files(json_t *files, struct template_meta *m, struct thaw_err *
 	for (int i = 0; i < MF_COUNT; i++) {
 		json_t *f = json_object_get(files, role_names[i]);
 		char name[64];
+		uint64_t ctime = 0;
 		if (!json_is_object(f))
 			return err_set(err, ERR_CORRUPT, "meta.json: files.%s is missing",
 				       role_names[i]);
 		if (get_str(f, "name", name, sizeof(name), err) < 0 ||
 		    get_uint(f, "size", 1, UINT64_MAX >> 1, &m->files[i].size, err) < 0 ||
-		    get_str(f, "sha256", m->files[i].sha256, sizeof(m->files[i].sha256), err) < 0)
+		    get_str(f, "sha256", m->files[i].sha256, sizeof(m->files[i].sha256), err) < 0 ||
+		    (json_object_get(f, "ctime_ns") &&
+		     get_uint(f, "ctime_ns", 0, INT64_MAX, &ctime, err) < 0))
 			return err_wrap(err, "files.%s", role_names[i]);
+		m->files[i].ctime_ns = (int64_t)ctime;
 		if (strcmp(name, file_names[i]) != 0 || !is_hex64(m->files[i].sha256))
 			return err_set(err, ERR_CORRUPT, "meta.json: files.%s is malformed",
 				       role_names[i]);

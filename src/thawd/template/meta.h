@@ -17,6 +17,10 @@ enum meta_file_role { MF_MEMORY, MF_STATE, MF_ROOTFS, MF_KERNEL, MF_INITRD, MF_C
 struct meta_file {
 	uint64_t size;
 	char sha256[SHA256_HEX_LEN + 1];
+	/* The file's ctime when it was checksummed. A file whose ctime
+	 * differs has been written since and is hashed again before use
+	 * (0, from builds that did not record it: always hashed). */
+	int64_t ctime_ns;
 };
 
 struct template_meta {

@@ -28,15 +28,19 @@ int proc_start_ticks(pid_t pid, uint64_t *out)
 	if (!fgets(line, sizeof(line), f))
 		return -1;
 	/* The command name may hold spaces and parentheses: fields are
-	 * counted from the last ')'. starttime is field 22. */
+	 * counted from the last ')'. starttime is field 22. Creates run in
+	 * parallel threads: no strtok here. */
 	char *p = strrchr(line, ')');
 	if (!p)
 		return -1;
 	int field = 2;
-	for (char *tok = strtok(p + 1, " "); tok; tok = strtok(NULL, " ")) {
+	char *save = NULL;
+	for (char *tok = strtok_r(p + 1, " ", &save); tok; tok = strtok_r(NULL, " ", &save)) {
 		if (++field == 22) {
-			*out = strtoull(tok, NULL, 10);
-			return 0;
+			char *end;
+			errno = 0;
+			*out = strtoull(tok, &end, 10);
+			return (errno || end == tok) ? -1 : 0;
 		}
 	}
 	return -1;

@@ -124,7 +124,8 @@ static int spawn(const struct vmm_host *h, const struct vmm_launch *l, struct vm
 	v->pidfd = pidfd_open_pid(pid);
 	v->run_dir = xstrdup(l->run_dir);
 	if (v->pidfd < 0 || proc_start_ticks(pid, &v->start_ticks) < 0) {
-		err_sys(err, "tracking VMM process %d", (int)pid);
+		err_set(err, ERR_INTERNAL, "cannot track VMM process %d (pidfd %d)", (int)pid,
+			v->pidfd);
 		kill(pid, SIGKILL);
 		waitpid(pid, NULL, 0);
 		vmm_free(v);
@@ -144,6 +145,15 @@ static int connect_qmp(struct vmm *v, int timeout_ms, struct thaw_err **err)
 	return 0;
 }
 
+/* Connects and negotiates capabilities, waiting for the answer. */
+static int qmp_open(struct vmm *v, int timeout_ms, struct thaw_err **err)
+{
+	if (connect_qmp(v, timeout_ms, err) < 0)
+		return -1;
+	struct qemu_priv *p = v->priv;
+	return qmp_call(p->qmp, "qmp_capabilities", NULL, timeout_ms, NULL, err);
+}
+
 static void fail_cleanup(struct vmm *v, struct thaw_err **err)
 {
 	if (!v)
@@ -159,18 +169,13 @@ static int qemu_boot(const struct vmm_host *h, const struct vmm_launch *l, struc
 	struct vmm *v = NULL;
 	if (spawn(h, l, &v, err) < 0)
 		return -1;
-	struct qemu_priv *p;
-	if (connect_qmp(v, QMP_CONNECT_MS, err) < 0)
-		goto fail;
-	p = v->priv;
-	if (qmp_call(p->qmp, "qmp_capabilities", NULL, QMP_CONNECT_MS, NULL, err) < 0)
-		goto fail;
+	if (qmp_open(v, QMP_CONNECT_MS, err) < 0) {
+		err_wrap(err, "booting the VMM");
+		fail_cleanup(v, err);
+		return -1;
+	}
 	*out = v;
 	return 0;
-fail:
-	err_wrap(err, "booting the VMM");
-	fail_cleanup(v, err);
-	return -1;
 }
 
 static json_t *migration_caps(void)
@@ -256,15 +261,11 @@ static int qemu_attach(const char *run_dir, pid_t pid, uint64_t start_ticks, str
 	v->start_ticks = start_ticks;
 	v->run_dir = xstrdup(run_dir);
 	v->pidfd = pidfd_open_pid(pid);
-	struct qemu_priv *p;
 	if (v->pidfd < 0) {
 		err_sys(err, "opening pidfd of %d", (int)pid);
 		goto fail;
 	}
-	if (connect_qmp(v, 2000, err) < 0)
-		goto fail;
-	p = v->priv;
-	if (qmp_call(p->qmp, "qmp_capabilities", NULL, 2000, NULL, err) < 0)
+	if (qmp_open(v, 2000, err) < 0)
 		goto fail;
 	*out = v;
 	return 0;
