@@ -27,7 +27,7 @@ done
 
 # Templates download the kernel package with apt-get download: package
 # lists must exist even when nothing is missing.
-lists=$(find /var/lib/apt/lists -maxdepth 1 -name '*_Packages' 2>/dev/null | head -n 1)
+lists=$(find /var/lib/apt/lists -maxdepth 1 -name '*_Packages*' 2>/dev/null | head -n 1)
 if [ ${#missing[@]} -gt 0 ] || [ -z "$lists" ]; then
 	echo "install-deps: apt-get update"
 	apt-get update -q >/dev/null

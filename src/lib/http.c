@@ -200,3 +200,36 @@ int tl_http_call(thaw_client *c, const struct tl_request *req, json_t **resp, th
 	tl_buf_free(&x.body);
 	return ret;
 }
+
+static int list_parse(const json_t *resp, const char *key, tl_item_parse_fn parse,
+		      tl_item_free_fn free_item, void ***out, size_t *n, thaw_error **err)
+{
+	const json_t *arr = json_object_get(resp, key);
+	if (!json_is_array(arr))
+		return tl_error_set(err, 0, TL_PROTOCOL, "the answer has no \"%s\" array", key);
+	size_t count = json_array_size(arr);
+	void **list = count ? tl_xcalloc(count, sizeof(*list)) : NULL;
+	for (size_t i = 0; i < count; i++) {
+		if (parse(json_array_get(arr, i), &list[i], err) < 0) {
+			for (size_t k = 0; k < i; k++)
+				free_item(list[k]);
+			free(list);
+			return -1;
+		}
+	}
+	*out = list;
+	*n = count;
+	return 0;
+}
+
+int tl_list_call(thaw_client *c, const char *path, const char *key, tl_item_parse_fn parse,
+		 tl_item_free_fn free_item, void ***out, size_t *n, thaw_error **err)
+{
+	struct tl_request req = { .method = "GET", .path = path, .expect = 200 };
+	json_t *resp = NULL;
+	if (tl_http_call(c, &req, &resp, err) < 0)
+		return -1;
+	int rc = list_parse(resp, key, parse, free_item, out, n, err);
+	json_decref(resp);
+	return rc;
+}

@@ -106,6 +106,13 @@ struct tl_request {
  * thaw_errors carrying the server's status, code and message. */
 int tl_http_call(thaw_client *c, const struct tl_request *req, json_t **resp, thaw_error **err);
 
+/* GET path, whose answer is {key: [objects]}; each object becomes an
+ * item through parse. On failure the items made so far are freed. */
+typedef int (*tl_item_parse_fn)(const json_t *o, void **out, thaw_error **err);
+typedef void (*tl_item_free_fn)(void *item);
+int tl_list_call(thaw_client *c, const char *path, const char *key, tl_item_parse_fn parse,
+		 tl_item_free_fn free_item, void ***out, size_t *n, thaw_error **err);
+
 /* sandbox.c and template.c: one server object to a struct. */
 int tl_sandbox_parse(const json_t *o, thaw_sandbox **out, thaw_error **err);
 int tl_template_parse(const json_t *o, thaw_template **out, thaw_error **err);

@@ -125,35 +125,21 @@ THAW_API int thaw_sandbox_get(thaw_client *client, const char *id, thaw_sandbox 
 	return sandbox_call(client, &req, out, err);
 }
 
-static int list_parse(const json_t *resp, thaw_sandbox ***out, size_t *n, thaw_error **err)
+static int sandbox_item(const json_t *o, void **out, thaw_error **err)
 {
-	const json_t *arr = json_object_get(resp, "sandboxes");
-	if (!json_is_array(arr))
-		return tl_error_set(err, 0, TL_PROTOCOL,
-				    "the sandbox list has no \"sandboxes\" array");
-	size_t count = json_array_size(arr);
-	thaw_sandbox **list = count ? tl_xcalloc(count, sizeof(*list)) : NULL;
-	for (size_t i = 0; i < count; i++) {
-		if (tl_sandbox_parse(json_array_get(arr, i), &list[i], err) < 0) {
-			thaw_sandbox_list_free(list, i);
-			return -1;
-		}
-	}
-	*out = list;
-	*n = count;
-	return 0;
+	return tl_sandbox_parse(o, (thaw_sandbox **)out, err);
+}
+
+static void sandbox_item_free(void *item)
+{
+	thaw_sandbox_free(item);
 }
 
 THAW_API int thaw_sandbox_list(thaw_client *client, thaw_sandbox ***out, size_t *n,
 			       thaw_error **err)
 {
-	struct tl_request req = { .method = "GET", .path = "/v1/sandboxes", .expect = 200 };
-	json_t *resp = NULL;
-	if (tl_http_call(client, &req, &resp, err) < 0)
-		return -1;
-	int rc = list_parse(resp, out, n, err);
-	json_decref(resp);
-	return rc;
+	return tl_list_call(client, "/v1/sandboxes", "sandboxes", sandbox_item, sandbox_item_free,
+			    (void ***)out, n, err);
 }
 
 THAW_API int thaw_sandbox_delete(thaw_client *client, const char *id, thaw_error **err)

@@ -44,33 +44,19 @@ THAW_API void thaw_template_list_free(thaw_template **list, size_t n)
 	free(list);
 }
 
-static int list_parse(const json_t *resp, thaw_template ***out, size_t *n, thaw_error **err)
+static int template_item(const json_t *o, void **out, thaw_error **err)
 {
-	const json_t *arr = json_object_get(resp, "templates");
-	if (!json_is_array(arr))
-		return tl_error_set(err, 0, TL_PROTOCOL,
-				    "the template list has no \"templates\" array");
-	size_t count = json_array_size(arr);
-	thaw_template **list = count ? tl_xcalloc(count, sizeof(*list)) : NULL;
-	for (size_t i = 0; i < count; i++) {
-		if (tl_template_parse(json_array_get(arr, i), &list[i], err) < 0) {
-			thaw_template_list_free(list, i);
-			return -1;
-		}
-	}
-	*out = list;
-	*n = count;
-	return 0;
+	return tl_template_parse(o, (thaw_template **)out, err);
+}
+
+static void template_item_free(void *item)
+{
+	thaw_template_free(item);
 }
 
 THAW_API int thaw_template_list(thaw_client *client, thaw_template ***out, size_t *n,
 				thaw_error **err)
 {
-	struct tl_request req = { .method = "GET", .path = "/v1/templates", .expect = 200 };
-	json_t *resp = NULL;
-	if (tl_http_call(client, &req, &resp, err) < 0)
-		return -1;
-	int rc = list_parse(resp, out, n, err);
-	json_decref(resp);
-	return rc;
+	return tl_list_call(client, "/v1/templates", "templates", template_item,
+			    template_item_free, (void ***)out, n, err);
 }

@@ -36,9 +36,11 @@
  *  - tsc_early_khz (added at bake): under TCG the guest TSC runs at the
  *    host's rate, and calibrating it against the emulated PIT fails now
  *    and then, leaving the guest without a usable clocksource. */
-#define BASE_CMDLINE                                                               \
-	"console=ttyS0 loglevel=4 pci=off mitigations=off panic=-1 reboot=t " \
-	"init_on_alloc=0 tsc=reliable ipv6.disable=1 nowatchdog lsm=capability audit=0 cgroup_disable=memory hardened_usercopy=off randomize_kstack_offset=off preempt=none transparent_hugepage=never psi=0"
+#define BASE_CMDLINE                                                                               \
+	"console=ttyS0 loglevel=4 pci=off mitigations=off panic=-1 reboot=t "                      \
+	"init_on_alloc=0 tsc=reliable ipv6.disable=1 nowatchdog lsm=capability audit=0 "           \
+	"cgroup_disable=memory hardened_usercopy=off randomize_kstack_offset=off preempt=none "    \
+	"transparent_hugepage=never psi=0"
 
 struct bake {
 	struct host *h;
@@ -83,8 +85,8 @@ static int build_rootfs(struct bake *b, struct thaw_err **err)
 	const struct thawd_config *cfg = b->h->cfg;
 	_cleanup_free_ char *script = xasprintf("%s/build-rootfs.sh", cfg->recipes_dir);
 	_cleanup_free_ char *disk_mb = xasprintf("%u", b->recipe.disk_mb);
-	const char *argv[] = { script,	   b->recipe.dir, b->tmp_dir, b->h->cache_dir,
-			       cfg->agent_path, disk_mb,	  NULL };
+	const char *argv[] = { script,		b->recipe.dir, b->tmp_dir, b->h->cache_dir,
+			       cfg->agent_path, disk_mb,       NULL };
 	if (!fs_exists(cfg->agent_path))
 		return err_set(err, ERR_UNAVAILABLE, "guest agent binary %s is missing (run make)",
 			       cfg->agent_path);
@@ -154,7 +156,8 @@ static int warm_up(struct bake *b, struct thaw_err **err)
 	struct agent_exec_req req = { .argv = argv, .timeout_ms = 300000, .max_output = 65536 };
 	struct agent_exec_result res;
 	memset(&res, 0, sizeof(res));
-	int rc = agent_connect(b->slot, 10000, vmm_alive, b->vmm, &c, err);
+	int rc = agent_connect(b->slot, 10000, AGENT_ATTEMPT_RESTORED_MS, vmm_alive, b->vmm, &c,
+			       err);
 	if (rc == 0)
 		rc = agent_exec(c, &req, &res, err);
 	agent_close(c);
@@ -169,7 +172,8 @@ static int wait_agent(struct bake *b, struct thaw_err **err)
 {
 	struct agent_conn *c = NULL;
 	struct agent_hello_reply hello;
-	if (agent_connect(b->slot, AGENT_BOOT_TIMEOUT_MS, vmm_alive, b->vmm, &c, err) < 0 ||
+	if (agent_connect(b->slot, AGENT_BOOT_TIMEOUT_MS, AGENT_ATTEMPT_BOOTING_MS, vmm_alive,
+			  b->vmm, &c, err) < 0 ||
 	    agent_hello(c, "thaw", 10000, &hello, err) < 0) {
 		agent_close(c);
 		return err_wrap(err, "waiting for the guest agent (guest console: %s)",
@@ -192,7 +196,8 @@ static int quiesce(struct bake *b, struct thaw_err **err)
 	 * the path to its first answer. */
 	usleep(b->recipe.settle_ms * 1000u);
 	struct agent_conn *c = NULL;
-	if (agent_connect(b->slot, 10000, vmm_alive, b->vmm, &c, err) < 0)
+	if (agent_connect(b->slot, 10000, AGENT_ATTEMPT_RESTORED_MS, vmm_alive, b->vmm, &c, err) <
+	    0)
 		return -1;
 	int rc = agent_prepare(c, 60000, err);
 	agent_close(c);
@@ -295,8 +300,8 @@ static int bake_steps(struct bake *b, struct thaw_err **err)
 	stage(b, 2, "rootfs", "building the root file system (cached after the first bake)");
 	if (build_rootfs(b, err) < 0)
 		return -1;
-	stage(b, 3, "boot", "cold-booting the VM (%s, %u MiB, %u vCPU)",
-	      accel_name(h->vmm.accel), b->recipe.memory_mb, b->recipe.vcpus);
+	stage(b, 3, "boot", "cold-booting the VM (%s, %u MiB, %u vCPU)", accel_name(h->vmm.accel),
+	      b->recipe.memory_mb, b->recipe.vcpus);
 	uint64_t t0 = time_mono_ns();
 	if (boot_vm(b, err) < 0)
 		return -1;
@@ -304,7 +309,8 @@ static int bake_steps(struct bake *b, struct thaw_err **err)
 	if (wait_agent(b, err) < 0)
 		return -1;
 	b->meta.boot_ms = ns_to_ms(time_mono_ns() - t0);
-	stage(b, 5, "quiesce", "guest agent answered after %.0f ms; warming up and settling for %u ms",
+	stage(b, 5, "quiesce",
+	      "guest agent answered after %.0f ms; warming up and settling for %u ms",
 	      b->meta.boot_ms, b->recipe.settle_ms);
 	if (quiesce(b, err) < 0)
 		return -1;
@@ -332,8 +338,7 @@ int bake_template(struct host *h, const char *name, bake_progress_fn progress, v
 	else
 		*out = b.meta;
 	bake_cleanup(&b, rc < 0);
-	log_notice(rc == 0 ? "bake.done" : "bake.failed", "template=%s build=%s", name,
-		   b.build_id);
+	log_notice(rc == 0 ? "bake.done" : "bake.failed", "template=%s build=%s", name, b.build_id);
 	if (rc == 0)
 		catalog_gc(h->catalog, name);
 	catalog_bake_end(h->catalog, name); /* last use of h: shutdown waits for it */

@@ -52,7 +52,8 @@ static int adopt_running(struct host *h, struct sandbox *sb, const struct sandbo
 	    netslot_attach(ns, &sb->slot, err) < 0)
 		return -1;
 	struct agent_conn *c = NULL;
-	int rc = agent_connect(sb->slot, ADOPT_PROBE_MS, NULL, NULL, &c, err);
+	int rc = agent_connect(sb->slot, ADOPT_PROBE_MS, AGENT_ATTEMPT_RESTORED_MS, NULL, NULL, &c,
+			       err);
 	if (rc == 0)
 		rc = agent_hello(c, sb->id, ADOPT_PROBE_MS, NULL, err);
 	agent_close(c);

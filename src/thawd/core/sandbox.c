@@ -114,8 +114,9 @@ static char *timings_json(const struct create_clock *c, uint64_t end)
 	const struct vmm_timings *v = &c->vmm;
 	json_t *o = json_pack(
 		"{s:f,s:f,s:f,s:f,s:f,s:f,s:f,s:f,s:f}", "template", ns_to_ms(c->template - c->t0),
-		"network", ns_to_ms(c->network - c->template), "disk", ns_to_ms(c->disk - c->network),
-		"vmm_start", ns_to_ms(v->qmp_ready - v->spawned), "state_load",
+		"network", ns_to_ms(c->network - c->template), "disk",
+		ns_to_ms(c->disk - c->network), "vmm_start", ns_to_ms(v->qmp_ready - v->spawned),
+		"state_load",
 		ns_to_ms(v->state_loaded > v->qmp_ready ? v->state_loaded - v->qmp_ready : 0),
 		"resume", ns_to_ms(v->resumed > v->state_loaded ? v->resumed - v->state_loaded : 0),
 		"readiness", ns_to_ms(c->ready_real > v->resumed ? c->ready_real - v->resumed : 0),
@@ -130,9 +131,10 @@ static char *timings_json(const struct create_clock *c, uint64_t end)
 static int check_template_fits(struct host *h, const struct template *t, struct thaw_err **err)
 {
 	if (strcmp(t->meta.accel, accel_name(h->vmm.accel)) != 0)
-		return err_set(err, ERR_CONFLICT,
-			       "template %s was baked under %s but this host runs %s; bake it again",
-			       t->name, t->meta.accel, accel_name(h->vmm.accel));
+		return err_set(
+			err, ERR_CONFLICT,
+			"template %s was baked under %s but this host runs %s; bake it again",
+			t->name, t->meta.accel, accel_name(h->vmm.accel));
 	if (strcmp(t->meta.vmm, h->drv->name) != 0)
 		return err_set(err, ERR_CONFLICT, "template %s needs VMM %s", t->name, t->meta.vmm);
 	return 0;
@@ -212,12 +214,14 @@ static int cold_boot_vm(struct host *h, struct sandbox *sb, const struct templat
 	return rc;
 }
 
-static int probe_ready(struct sandbox *sb, int timeout_ms, struct create_clock *clk,
+static int probe_ready(struct sandbox *sb, bool booting, struct create_clock *clk,
 		       struct thaw_err **err)
 {
 	struct agent_conn *c = NULL;
 	struct agent_hello_reply hello;
-	int rc = agent_connect(sb->slot, timeout_ms, vmm_alive, sb->vmm, &c, err);
+	int rc = agent_connect(sb->slot, booting ? COLD_BOOT_TIMEOUT_MS : READY_TIMEOUT_MS,
+			       booting ? AGENT_ATTEMPT_BOOTING_MS : AGENT_ATTEMPT_RESTORED_MS,
+			       vmm_alive, sb->vmm, &c, err);
 	clk->connected_real = time_real_ns();
 	if (rc == 0)
 		rc = agent_hello(c, sb->id, HELLO_TIMEOUT_MS, &hello, err);
@@ -239,7 +243,7 @@ static int create_steps(struct host *h, struct sandbox *sb, const struct templat
 		return -1;
 	clk->disk = time_mono_ns();
 	int rc = cold_boot ? cold_boot_vm(h, sb, t, clk, err) : restore_vm(h, sb, t, clk, err);
-	if (rc < 0 || probe_ready(sb, cold_boot ? COLD_BOOT_TIMEOUT_MS : READY_TIMEOUT_MS, clk, err) < 0)
+	if (rc < 0 || probe_ready(sb, cold_boot, clk, err) < 0)
 		return -1;
 	return supervisor_watch(h->sup, sb->id, sb->vmm->pidfd, err);
 }
@@ -253,9 +257,11 @@ static void fill_identity(struct sandbox *sb, const struct template *t,
 	sb->created_at = (int64_t)(now / 1000000000ull);
 	/* Whole seconds, rounded up: a timeout may fire late by the janitor's
 	 * tick, never early. */
-	sb->timeout_at = req->timeout_s ? (int64_t)((now + (uint64_t)req->timeout_s * 1000000000ull +
-						    999999999ull) / 1000000000ull) :
-					  0;
+	sb->timeout_at = req->timeout_s
+				 ? (int64_t)((now + (uint64_t)req->timeout_s * 1000000000ull +
+					      999999999ull) /
+					     1000000000ull)
+				 : 0;
 	sb->metadata = xstrdup(req->metadata ? req->metadata : "{}");
 	sb->state = SB_CREATING;
 }
@@ -285,7 +291,8 @@ int sandbox_create(struct host *h, const struct create_req *req, struct sandbox 
 	}
 	if ((int)registry_count(h) >= h->cfg->max_sandboxes) {
 		catalog_put(h->catalog, t);
-		return err_set(err, ERR_UNAVAILABLE, "this host already runs %d sandboxes (the limit)",
+		return err_set(err, ERR_UNAVAILABLE,
+			       "this host already runs %d sandboxes (the limit)",
 			       h->cfg->max_sandboxes);
 	}
 	clk.template = time_mono_ns();
@@ -311,7 +318,8 @@ int sandbox_create(struct host *h, const struct create_req *req, struct sandbox 
 		 * "not found": the template was found, the host failed. */
 		if (err && *err && (*err)->code == ERR_NOT_FOUND)
 			(*err)->code = ERR_UNAVAILABLE;
-		log_warn("sandbox.create_failed", "id=%s error=\"%s\"", id, err_msg(err ? *err : NULL));
+		log_warn("sandbox.create_failed", "id=%s error=\"%s\"", id,
+			 err_msg(err ? *err : NULL));
 		sandbox_release(h, sb);
 		db_sandbox_delete(h->db, sb->id, NULL);
 		registry_remove(h, sb->id);
@@ -351,7 +359,8 @@ int sandbox_delete(struct host *h, const char *id, struct thaw_err **err)
 	if (was != SB_RUNNING && was != SB_FAILED) {
 		sandbox_unref(h, sb);
 		if (was == SB_DELETING)
-			return err_set(err, ERR_NOT_FOUND, "sandbox %s is already being deleted", id);
+			return err_set(err, ERR_NOT_FOUND, "sandbox %s is already being deleted",
+				       id);
 		return err_set(err, ERR_CONFLICT, "sandbox %s is still being created", id);
 	}
 	db_sandbox_set_state(h->db, id, "deleting", NULL, NULL);
@@ -411,7 +420,8 @@ int sandbox_exec(struct host *h, const char *id, const struct agent_exec_req *re
 	pthread_mutex_unlock(&sb->lock);
 	if (state != SB_RUNNING)
 		goto out;
-	if (agent_connect(sb->slot, READY_TIMEOUT_MS, NULL, NULL, &c, err) < 0)
+	if (agent_connect(sb->slot, READY_TIMEOUT_MS, AGENT_ATTEMPT_RESTORED_MS, NULL, NULL, &c,
+			  err) < 0)
 		goto out;
 	slot = inflight_add(sb, agent_conn_fd(c), err);
 	/* Shutdown may have swept the in-flight list just before we joined. */
@@ -435,8 +445,8 @@ out:
 			err_free(*err);
 			*err = NULL;
 			if (gone)
-				err_set(err, ERR_NOT_FOUND, "sandbox %s was deleted while the command ran",
-					id);
+				err_set(err, ERR_NOT_FOUND,
+					"sandbox %s was deleted while the command ran", id);
 			else
 				err_set(err, ERR_UNAVAILABLE,
 					"thawd is stopping; the command was interrupted");

@@ -54,8 +54,8 @@ static int try_connect(int fd, const struct sockaddr_in *sa, uint64_t deadline)
 	return soerr ? -1 : 0;
 }
 
-int agent_connect(const struct netslot *slot, int timeout_ms, agent_alive_fn alive, void *ud,
-		  struct agent_conn **out, struct thaw_err **err)
+int agent_connect(const struct netslot *slot, int timeout_ms, int attempt_ms,
+		  agent_alive_fn alive, void *ud, struct agent_conn **out, struct thaw_err **err)
 {
 	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(GUESTNET_AGENT_PORT) };
 	inet_pton(AF_INET, GUESTNET_GUEST_IP, &sa.sin_addr);
@@ -64,7 +64,7 @@ int agent_connect(const struct netslot *slot, int timeout_ms, agent_alive_fn ali
 		int fd = -1;
 		if (netslot_socket(slot, AF_INET, SOCK_STREAM | SOCK_NONBLOCK, &fd, err) < 0)
 			return -1;
-		uint64_t attempt = time_mono_ns() + 1000ull * 1000000ull;
+		uint64_t attempt = time_mono_ns() + (uint64_t)attempt_ms * 1000000ull;
 		if (try_connect(fd, &sa, attempt < deadline ? attempt : deadline) == 0) {
 			int one = 1;
 			setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));

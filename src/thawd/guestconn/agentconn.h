@@ -16,11 +16,17 @@ struct agent_conn;
 /* Says whether waiting for the guest still makes sense (its VMM runs). */
 typedef bool (*agent_alive_fn)(void *ud);
 
+/* How long one connection attempt waits for the guest's answer. A
+ * restored guest answers a SYN within milliseconds; a booting guest drops
+ * SYNs until its network is up, so waiting for it retries often. */
+#define AGENT_ATTEMPT_RESTORED_MS 1000
+#define AGENT_ATTEMPT_BOOTING_MS 50
+
 /* Connects to the agent in the slot's namespace, retrying while the
  * guest is not listening yet, until timeout_ms, or until alive (when
  * given) says the VM is gone. */
-int agent_connect(const struct netslot *slot, int timeout_ms, agent_alive_fn alive, void *ud,
-		  struct agent_conn **out, struct thaw_err **err);
+int agent_connect(const struct netslot *slot, int timeout_ms, int attempt_ms,
+		  agent_alive_fn alive, void *ud, struct agent_conn **out, struct thaw_err **err);
 void agent_close(struct agent_conn *c);
 /* The socket, for shutdown(2) from another thread. */
 int agent_conn_fd(const struct agent_conn *c);
