@@ -254,14 +254,11 @@ static void fill_identity(struct sandbox *sb, const struct template *t,
 	snprintf(sb->template_name, sizeof(sb->template_name), "%s", t->name);
 	snprintf(sb->build_id, sizeof(sb->build_id), "%s", t->build_id);
 	uint64_t now = time_real_ns();
+	uint64_t deadline = now + (uint64_t)req->timeout_s * 1000000000ull;
 	sb->created_at = (int64_t)(now / 1000000000ull);
 	/* Whole seconds, rounded up: a timeout may fire late by the janitor's
 	 * tick, never early. */
-	sb->timeout_at = req->timeout_s
-				 ? (int64_t)((now + (uint64_t)req->timeout_s * 1000000000ull +
-					      999999999ull) /
-					     1000000000ull)
-				 : 0;
+	sb->timeout_at = req->timeout_s ? (int64_t)((deadline + 999999999ull) / 1000000000ull) : 0;
 	sb->metadata = xstrdup(req->metadata ? req->metadata : "{}");
 	sb->state = SB_CREATING;
 }

@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <poll.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -158,6 +159,17 @@ static void keep_event(struct qmp *q, json_t *m)
 	json_array_append(q->events, m);
 }
 
+/* True (and *err set) when an answer reports an error. */
+static bool answer_failed(json_t *m, struct thaw_err **err)
+{
+	json_t *e = json_object_get(m, "error");
+	if (!e)
+		return false;
+	const char *desc = json_string_value(json_object_get(e, "desc"));
+	err_set(err, ERR_UNAVAILABLE, "QMP error: %s", desc ? desc : "(no description)");
+	return true;
+}
+
 int qmp_wait_return(struct qmp *q, int timeout_ms, json_t **ret, struct thaw_err **err)
 {
 	if (q->pending == 0)
@@ -173,10 +185,7 @@ int qmp_wait_return(struct qmp *q, int timeout_ms, json_t **ret, struct thaw_err
 			continue;
 		}
 		q->pending--;
-		json_t *e = json_object_get(m, "error");
-		if (e) {
-			const char *desc = json_string_value(json_object_get(e, "desc"));
-			err_set(err, ERR_UNAVAILABLE, "QMP error: %s", desc ? desc : "(no description)");
+		if (answer_failed(m, err)) {
 			json_decref(m);
 			return -1;
 		}
@@ -249,10 +258,7 @@ int qmp_wait_event(struct qmp *q, const char *name, const char *status, int time
 			/* The answer to a pipelined command: only its failure matters. */
 			if (q->pending > 0)
 				q->pending--;
-			json_t *e = json_object_get(m, "error");
-			if (e) {
-				const char *desc = json_string_value(json_object_get(e, "desc"));
-				err_set(err, ERR_UNAVAILABLE, "QMP error: %s", desc ? desc : "?");
+			if (answer_failed(m, err)) {
 				json_decref(m);
 				return -1;
 			}
