@@ -20,7 +20,7 @@ SANFLAGS :=
 OPT     := -O2 -g
 endif
 
-PKGS    := libmicrohttpd jansson libcurl sqlite3 libcrypto libmnl
+PKGS    := libmicrohttpd jansson libcurl sqlite3 libcrypto libmnl libnftables
 WARN    := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wformat=2 -Wvla
 CSTD    := -std=gnu17 -D_GNU_SOURCE -DTHAW_VERSION=\"$(VERSION)\"
 CFLAGS  += $(CSTD) $(WARN) $(OPT) -MMD -MP -Isrc/common

@@ -8,9 +8,9 @@ packages=(
 	gcc make pkg-config
 	# libraries (see README: why each one is there)
 	libmicrohttpd-dev libjansson-dev libcurl4-openssl-dev libsqlite3-dev
-	libssl-dev libmnl-dev libcmocka-dev
+	libssl-dev libmnl-dev libnftables-dev libcmocka-dev
 	# running VMs and building templates
-	qemu-system-x86 debootstrap xfsprogs cpio gzip util-linux iproute2 procps
+	qemu-system-x86 debootstrap xfsprogs cpio gzip util-linux iproute2 procps nftables
 	# end-to-end tests
 	python3 python3-pytest
 )

@@ -71,6 +71,8 @@ static int create_body(const thaw_create_options *o, json_t *body, thaw_error **
 			json_integer(o->timeout_s == THAW_TIMEOUT_NONE ? 0 : o->timeout_s));
 	if (o->cold_boot)
 		json_object_set_new(body, "cold_boot", json_true());
+	if (o->no_pools)
+		json_object_set_new(body, "pools", json_false());
 	if (o->metadata_json) {
 		json_error_t je;
 		v = json_loads(o->metadata_json, JSON_REJECT_DUPLICATES, &je);

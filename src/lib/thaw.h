@@ -142,6 +142,9 @@ typedef struct thaw_create_options {
 	 * snapshot (seconds instead of milliseconds): a baseline for
 	 * benchmarks and a second path for differential tests. */
 	bool cold_boot;
+	/* Build the network slot and start the VMM for this create even when
+	 * thawd's warm pools have them ready: what the pools save, measured. */
+	bool no_pools;
 } thaw_create_options;
 
 #define THAW_TIMEOUT_DEFAULT 0

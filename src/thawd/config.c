@@ -129,6 +129,55 @@ static int set_max_output(struct thawd_config *c, const char *v)
 	return rc;
 }
 
+static int set_slot_cidr(struct thawd_config *c, const char *v)
+{
+	struct slot_range r;
+	if (slot_range_parse(v, &r, NULL) < 0)
+		return -1;
+	return set_str(&c->slot_cidr, v);
+}
+static int set_slot_pool(struct thawd_config *c, const char *v)
+{
+	long n;
+	int rc = parse_int(v, 0, 1024, &n);
+	c->slot_pool = (int)n;
+	return rc;
+}
+static int set_allow(struct thawd_config *c, const char *v)
+{
+	/* Checked for shape here; nftables checks each address. */
+	for (const char *p = v; *p; p++)
+		if (!strchr("0123456789./, ", *p))
+			return -1;
+	return set_str(&c->allow_cidrs, v);
+}
+
+static int set_vmm_pool(struct thawd_config *c, const char *v)
+{
+	long n;
+	int rc = parse_int(v, 0, 64, &n);
+	c->vmm_pool = (int)n;
+	return rc;
+}
+static int set_vmm_pool_free(struct thawd_config *c, const char *v)
+{
+	long n;
+	int rc = parse_int(v, 0, 1 << 20, &n);
+	c->vmm_pool_min_free_mb = (int)n;
+	return rc;
+}
+
+static int set_vmm_pool_mode(struct thawd_config *c, const char *v)
+{
+	if (strcmp(v, "restored") == 0)
+		c->vmm_pool_restored = true;
+	else if (strcmp(v, "started") == 0)
+		c->vmm_pool_restored = false;
+	else
+		return -1;
+	return 0;
+}
+
 static const struct option_spec options[] = {
 	{ "listen", "THAW_LISTEN", "ADDR:PORT", set_listen, "API address (127.0.0.1:7420)" },
 	{ "data-dir", "THAW_DATA_DIR", "DIR", set_data, "state, templates, sandboxes (/var/lib/thaw)" },
@@ -142,6 +191,12 @@ static const struct option_spec options[] = {
 	{ "default-timeout", "THAW_DEFAULT_TIMEOUT", "SECONDS", set_default_timeout, "sandbox timeout when none is asked (300; 0 = none)" },
 	{ "max-timeout", "THAW_MAX_TIMEOUT", "SECONDS", set_max_timeout, "largest timeout a client may ask (86400)" },
 	{ "max-exec-output", "THAW_MAX_EXEC_OUTPUT_MB", "MIB", set_max_output, "per stream per exec (64)" },
+	{ "slot-cidr", "THAW_SLOT_CIDR", "CIDR", set_slot_cidr, "network slots get /30s from here (10.200.0.0/16)" },
+	{ "slot-pool", "THAW_SLOT_POOL", "N", set_slot_pool, "network slots kept ready (4; 0 = build on demand)" },
+	{ "vmm-pool", "THAW_VMM_POOL", "N", set_vmm_pool, "started VMMs kept waiting per template (3; 0 = none)" },
+	{ "vmm-pool-mode", "THAW_VMM_POOL_MODE", "restored|started", set_vmm_pool_mode, "warm VMMs wait restored and probed, or only started (restored)" },
+	{ "vmm-pool-min-free", "THAW_VMM_POOL_MIN_FREE_MB", "MIB", set_vmm_pool_free, "no warm VMM started below this much available memory (1024)" },
+	{ "allow", "THAW_ALLOW", "CIDR,...", set_allow, "destinations guests may reach despite the private-range block" },
 	{ "log-level", "THAW_LOG_LEVEL", "LEVEL", set_log_level, "error|warn|notice|info|debug (notice)" },
 };
 
@@ -170,6 +225,11 @@ static void defaults(struct thawd_config *c)
 	c->default_timeout_s = 300;
 	c->max_timeout_s = 86400;
 	c->max_exec_output_mb = 64;
+	c->slot_cidr = xstrdup("10.200.0.0/16");
+	c->slot_pool = 4;
+	c->vmm_pool = 3;
+	c->vmm_pool_restored = true;
+	c->vmm_pool_min_free_mb = 1024;
 }
 
 /* Defaults that depend on where thawd runs from: build/bin/thawd in a
@@ -301,5 +361,7 @@ void config_free(struct thawd_config *c)
 	free(c->recipes_dir);
 	free(c->agent_path);
 	free(c->qemu_binary);
+	free(c->slot_cidr);
+	free(c->allow_cidrs);
 	memset(c, 0, sizeof(*c));
 }

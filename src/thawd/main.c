@@ -19,6 +19,7 @@
 #include "fsutil.h"
 #include "ids.h"
 #include "log.h"
+#include "net/nft.h"
 #include "template/catalog.h"
 
 /* The key clients present. Created once, 0600, never logged. */
@@ -56,6 +57,10 @@ static int run_teardown(struct host *h)
 	struct reconcile_report rep;
 	reconcile_teardown(h, &rep);
 	_cleanup_err_ struct thaw_err *err = NULL;
+	if (nft_host_remove(h->nft_table, &err) < 0)
+		log_warn("thawd.teardown", "error=\"%s\"", err_msg(err));
+	err_free(err);
+	err = NULL;
 	if (disk_store_unmount(h->store, &err) < 0) {
 		log_error("thawd.teardown", "error=\"%s\"", err_msg(err));
 		return 1;
@@ -100,6 +105,8 @@ int main(int argc, char **argv)
 	if (rc != 0)
 		return rc < 0 ? 2 : 0;
 	log_set_level(cfg.log_level);
+	if (teardown)
+		cfg.slot_pool = cfg.vmm_pool = 0; /* nothing to keep warm for */
 	if (geteuid() != 0)
 		fprintf(stderr, "thawd: warning: not running as root; namespaces, taps and the "
 				"store mount will fail\n");

@@ -452,15 +452,23 @@ def run_cli(*args, env=None, input=None, timeout=300):
 # ---- resources of one sandbox ---------------------------------------------
 
 def sandbox_resources(sid, d=None):
-    """What exists on the host for sandbox sid."""
+    """What exists on the host for sandbox sid. Its network slot is not
+    listed: after a delete the slot goes back to thawd's pool (reset) and
+    may serve the next sandbox; host_inventory accounts for slots."""
     d = d or current()
     name = d.prefix + sid
     return {
         "vmm": vmm_processes(name).get(name),
-        "netns": (NETNS_DIR / name).exists(),
         "clone_dir": (d.sandboxes_dir / sid).exists(),
         "run_dir": (d.run_dir / sid).exists(),
     }
+
+
+def sandbox_netns(sid):
+    """The network namespace a live sandbox runs in (from the API)."""
+    st, body = get(sid)
+    assert st == 200, f"GET {sid}: {st} {body}"
+    return body["network"]["netns"]
 
 
 def assert_gone(sid, d=None):
@@ -471,15 +479,17 @@ def assert_gone(sid, d=None):
 
 def assert_present(sid, d=None):
     r = sandbox_resources(sid, d)
+    r["netns"] = (NETNS_DIR / sandbox_netns(sid)).exists()
     missing = [k for k, v in r.items() if not v]
     assert not missing, f"sandbox {sid} lacks {missing}: {r}"
 
 
 def host_inventory(d=None):
-    """The sandbox ids the host holds resources for, by kind."""
+    """The ids the host holds VMMs and directories for, and the network
+    namespaces of this instance. Bake VMMs (bake-*) are not counted."""
     d = d or current()
     p = d.prefix
-    vmms = {n[len(p):] for n in vmm_processes(p)}
+    vmms = {n[len(p):] for n in vmm_processes(p) if not n[len(p):].startswith("bake-")}
     nets = {n[len(p):] for n in netns_names(p)}
 
     def entries(path):
@@ -488,16 +498,53 @@ def host_inventory(d=None):
         except FileNotFoundError:
             return set()
     return {"vmm": vmms, "netns": nets, "clone_dir": entries(d.sandboxes_dir),
-            "run_dir": entries(d.run_dir)}
+            "run_dir": entries(d.run_dir) - {e for e in entries(d.run_dir) if e.startswith("bake-")}}
 
 
-def assert_host_matches(ids, d=None):
-    """Every kind of host resource belongs exactly to the sandboxes ids."""
+def pools():
+    """thawd's own account of its warm pools: the ids waiting VMMs carry
+    and the number of network slots allocated."""
+    st, info = api("GET", "/v1/info")
+    assert st == 200, info
+    return set(info["warm_vmms"]["ids"]), info["network"]["allocated"], info
+
+
+def inventory_problems(ids, d=None):
+    """Differences between what the host holds and what thawd says exists:
+    every VMM, clone dir and run dir belongs to a sandbox or a warm VMM;
+    the namespaces are exactly the allocated slots (s<index>)."""
+    warm, allocated, info = pools()
+    expected = set(ids) | warm
     inv = host_inventory(d)
-    ids = set(ids)
-    problems = {k: {"extra": sorted(v - ids), "missing": sorted(ids - v)}
-                for k, v in inv.items() if v != ids}
-    assert not problems, f"host resources do not match sandboxes {sorted(ids)}: {problems}"
+    problems = {}
+    for k in ("vmm", "clone_dir", "run_dir"):
+        if inv[k] != expected:
+            problems[k] = {"extra": sorted(inv[k] - expected), "missing": sorted(expected - inv[k])}
+    bad_names = sorted(n for n in inv["netns"] if not (n.startswith("s") and n[1:].isdigit()))
+    if bad_names or len(inv["netns"]) != allocated:
+        problems["netns"] = {"names": sorted(inv["netns"]), "allocated": allocated,
+                             "not_slots": bad_names}
+    # Slots in use or waiting: sandboxes, warm VMMs, and at most twice the
+    # slot pool's depth kept ready. More would be a leak.
+    bound = len(ids) + len(warm) + 2 * info["network"]["pool_depth"]
+    if allocated > bound:
+        problems["slots"] = {"allocated": allocated, "bound": bound}
+    return problems
+
+
+def assert_host_matches(ids, d=None, timeout=20):
+    """The host holds exactly what thawd accounts for: the sandboxes ids
+    plus its warm pools (checked until the pools settle)."""
+    last = {}
+
+    def settled():
+        last["p"] = inventory_problems(ids, d)
+        return not last["p"]
+    try:
+        wait_until(settled, timeout, interval=0.25, what="the host to match thawd's account")
+    except AssertionError:
+        raise AssertionError(f"host resources do not match sandboxes {sorted(ids)} "
+                             f"and the warm pools: {last['p']}") from None
 
 
 def b64(data):

@@ -1,6 +1,9 @@
 /* /healthz and /v1/info. */
 #include "api/api.h"
+#include <stdlib.h>
 #include "core/registry.h"
+#include "core/slotpool.h"
+#include "core/vmmpool.h"
 #include "timeutil.h"
 
 #ifndef THAW_VERSION
@@ -10,6 +13,35 @@
 enum MHD_Result api_health(struct api_req *r)
 {
 	return api_reply_json(r, MHD_HTTP_OK, json_pack("{s:s}", "status", "ok"));
+}
+
+static json_t *network_json(struct host *h)
+{
+	struct slotpool_stats st;
+	slotpool_stats(h->slots, &st);
+	return json_pack("{s:s,s:i,s:i,s:i,s:i,s:i,s:I,s:I,s:I}", "slot_cidr", h->slot_range.text,
+			 "slots", (int)st.capacity, "allocated", (int)st.allocated, "pool_depth",
+			 (int)st.depth, "pool_ready", (int)st.warm, "in_use", (int)st.in_use,
+			 "taken_from_pool",
+			 (json_int_t)st.taken_warm, "built_on_demand", (json_int_t)st.taken_cold,
+			 "reused", (json_int_t)st.reused);
+}
+
+/* Counts, and the ids waiting entries will carry: an operator (or a
+ * test) can account for every VMM and directory on the host. */
+static json_t *warm_vmms_json(struct host *h)
+{
+	struct vmmpool_stats vs;
+	vmmpool_stats(h->vmms, &vs);
+	size_t n = 0;
+	char(*ids)[SANDBOX_ID_LEN + 1] = vmmpool_ids(h->vmms, &n);
+	json_t *arr = json_array();
+	for (size_t i = 0; i < n; i++)
+		json_array_append_new(arr, json_string(ids[i]));
+	free(ids);
+	return json_pack("{s:i,s:i,s:I,s:I,s:I,s:o}", "per_template", (int)vs.depth, "ready",
+			 (int)vs.ready, "taken", (json_int_t)vs.taken, "started",
+			 (json_int_t)vs.started, "discarded", (json_int_t)vs.discarded, "ids", arr);
 }
 
 enum MHD_Result api_info(struct api_req *r)
@@ -23,5 +55,7 @@ enum MHD_Result api_info(struct api_req *r)
 		(json_int_t)registry_count(h), "max", h->cfg->max_sandboxes, "data_dir",
 		h->cfg->data_dir, "uptime_s",
 		(json_int_t)((time_real_ns() - h->started_at) / 1000000000ull));
+	json_object_set_new(o, "network", network_json(h));
+	json_object_set_new(o, "warm_vmms", warm_vmms_json(h));
 	return api_reply_json(r, MHD_HTTP_OK, o);
 }

@@ -8,6 +8,8 @@
 #include "cleanup.h"
 #include "core/registry.h"
 #include "core/sandbox.h"
+#include "guestnet.h"
+#include "net/slot.h"
 #include "timeutil.h"
 #include "utf8.h"
 
@@ -26,6 +28,13 @@ static json_t *parse_or_null(const char *text)
 	return v ? v : json_null();
 }
 
+/* Where the sandbox lives on the host: `ip netns exec NETNS ...` works. */
+static json_t *network_json(struct sandbox *sb)
+{
+	return json_pack("{s:i,s:s,s:s}", "slot", (int)sb->slot->index, "netns", sb->slot->name,
+			 "guest_ip", GUESTNET_GUEST_IP);
+}
+
 static json_t *sandbox_json(struct sandbox *sb)
 {
 	pthread_mutex_lock(&sb->lock);
@@ -40,6 +49,8 @@ static json_t *sandbox_json(struct sandbox *sb)
 			      parse_or_null(sb->metadata), "timings_ms", parse_or_null(sb->timings));
 	if (reason)
 		json_object_set_new(o, "reason", reason);
+	if (sb->slot)
+		json_object_set_new(o, "network", network_json(sb));
 	return o;
 }
 
@@ -79,7 +90,8 @@ enum MHD_Result api_sandbox_create(struct api_req *r)
 	struct create_req req = { .template_name = p.template_name,
 				  .timeout_s = p.timeout_s,
 				  .metadata = p.metadata,
-				  .cold_boot = p.cold_boot };
+				  .cold_boot = p.cold_boot,
+				  .use_pools = p.use_pools };
 	struct sandbox *sb = NULL;
 	rc = sandbox_create(r->h, &req, &sb, &err);
 	create_params_free(&p);

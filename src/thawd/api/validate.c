@@ -60,7 +60,7 @@ int validate_create(json_t *body, int64_t default_timeout, int64_t max_timeout,
 		    struct create_params *out, struct thaw_err **err)
 {
 	static const char *const fields[] = { "template", "timeout_s", "metadata", "cold_boot",
-					      NULL };
+					      "pools",	  NULL };
 	memset(out, 0, sizeof(*out));
 	if (only_fields(body, fields, err) < 0)
 		return -1;
@@ -80,6 +80,10 @@ int validate_create(json_t *body, int64_t default_timeout, int64_t max_timeout,
 	if (cold && !json_is_boolean(cold))
 		return err_set(err, ERR_INVALID, "cold_boot must be true or false");
 	out->cold_boot = json_is_true(cold);
+	json_t *pools = json_object_get(body, "pools");
+	if (pools && !json_is_boolean(pools))
+		return err_set(err, ERR_INVALID, "pools must be true or false");
+	out->use_pools = !pools || json_is_true(pools);
 	json_t *md = json_object_get(body, "metadata");
 	if (md && !json_is_object(md))
 		return err_set(err, ERR_INVALID, "metadata must be an object");

@@ -21,6 +21,7 @@ struct create_params {
 	int64_t timeout_s;
 	char *metadata; /* JSON text, owned */
 	bool cold_boot;
+	bool use_pools;
 };
 
 int validate_create(json_t *body, int64_t default_timeout, int64_t max_timeout,

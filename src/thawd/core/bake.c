@@ -16,6 +16,8 @@
 #include "fsutil.h"
 #include "guestconn/agentconn.h"
 #include "ids.h"
+#include "core/slotpool.h"
+#include "core/vmmpool.h"
 #include "net/slot.h"
 #include "proc.h"
 #include "sha256.h"
@@ -115,13 +117,12 @@ static void fill_machine(struct bake *b, struct vmm_machine *m)
 
 static int boot_vm(struct bake *b, struct thaw_err **err)
 {
-	char suffix[8];
-	random_bytes(suffix, 3);
-	_cleanup_free_ char *ns =
-		xasprintf("%sbake-%02x%02x%02x", b->h->ns_prefix, (unsigned char)suffix[0],
-			  (unsigned char)suffix[1], (unsigned char)suffix[2]);
-	if (netslot_create(ns, &b->slot, err) < 0)
+	bool warm;
+	if (slotpool_take(b->h->slots, true, &b->slot, &warm, err) < 0)
 		return -1;
+	/* Bake VMMs are named like sandboxes, so a restart's sweep finds one
+	 * left by a crash. */
+	_cleanup_free_ char *ns = xasprintf("%sbake-%s", b->h->ns_prefix, b->build_id);
 	struct vmm_machine machine;
 	fill_machine(b, &machine);
 	_cleanup_free_ char *mem = xasprintf("%s/%s", b->tmp_dir, meta_file_name(MF_MEMORY));
@@ -272,7 +273,7 @@ static void bake_cleanup(struct bake *b, bool failed)
 		vmm_kill(b->vmm);
 		vmm_free(b->vmm);
 	}
-	netslot_destroy(b->slot);
+	slotpool_give(b->h->slots, b->slot);
 	if (b->run_dir)
 		fs_rm_rf(b->run_dir, NULL);
 	if (failed && b->tmp_dir)
@@ -339,8 +340,10 @@ int bake_template(struct host *h, const char *name, bake_progress_fn progress, v
 		*out = b.meta;
 	bake_cleanup(&b, rc < 0);
 	log_notice(rc == 0 ? "bake.done" : "bake.failed", "template=%s build=%s", name, b.build_id);
-	if (rc == 0)
+	if (rc == 0) {
 		catalog_gc(h->catalog, name);
+		vmmpool_poke(h->vmms); /* replace warm VMMs of the old build */
+	}
 	catalog_bake_end(h->catalog, name); /* last use of h: shutdown waits for it */
 	return rc;
 }

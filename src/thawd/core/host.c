@@ -13,8 +13,12 @@
 #include "cleanup.h"
 #include "core/reconcile.h"
 #include "core/registry.h"
+#include "core/slotpool.h"
+#include "core/vmmpool.h"
 #include "core/supervisor.h"
 #include "fsutil.h"
+#include "net/nft.h"
+#include "net/nl.h"
 #include "sha256.h"
 #include "store/db.h"
 #include "template/catalog.h"
@@ -27,6 +31,24 @@ static void make_prefix(struct host *h)
 	char sum[SHA256_HEX_LEN + 1];
 	sha256_hex(dir, strlen(dir), sum);
 	snprintf(h->ns_prefix, sizeof(h->ns_prefix), "thaw-%.6s-", sum);
+	snprintf(h->if_prefix, sizeof(h->if_prefix), "t%.6s", sum);
+	snprintf(h->nft_table, sizeof(h->nft_table), "thaw_%.6s", sum);
+}
+
+/* Host-wide network state that slots rely on: forwarding for their
+ * traffic and this instance's filter and NAT table. Changing
+ * ip_forward is a host-wide side effect; the table keeps forwarded
+ * traffic to what slots may do. */
+static int network_setup(struct host *h, struct thaw_err **err)
+{
+	struct nft_host_rules rules = { .table = h->nft_table,
+					.if_prefix = h->if_prefix,
+					.slot_cidr = h->slot_range.text,
+					.allow = h->cfg->allow_cidrs };
+	if (nft_host_install(&rules, err) < 0 ||
+	    sysctl_write("net/ipv4/ip_forward", "1", err) < 0)
+		return err_wrap(err, "setting up host networking");
+	return 0;
 }
 
 /* One thawd per data dir: two would reconcile each other's sandboxes
@@ -75,10 +97,16 @@ int host_open(const struct thawd_config *cfg, struct host **out, struct thaw_err
 	h->cache_dir = xasprintf("%s/cache", h->store->root);
 	if (fs_mkdir_p(h->sandboxes_dir, 0700, err) < 0 || fs_mkdir_p(h->cache_dir, 0700, err) < 0 ||
 	    catalog_open(h->db, h->store->root, &h->catalog, err) < 0 ||
+	    slot_range_parse(cfg->slot_cidr, &h->slot_range, err) < 0 ||
+	    slotpool_open(h, &h->slots, err) < 0 || network_setup(h, err) < 0 ||
 	    supervisor_start(h, &h->sup, err) < 0)
 		goto fail;
 	struct reconcile_report rep;
 	reconcile(h, &rep);
+	if (slotpool_start(h->slots, (unsigned)cfg->slot_pool, err) < 0 ||
+	    vmmpool_start(h, (unsigned)cfg->vmm_pool, cfg->vmm_pool_restored,
+			  (unsigned)cfg->vmm_pool_min_free_mb, &h->vmms, err) < 0)
+		goto fail;
 	*out = h;
 	return 0;
 fail:
@@ -94,7 +122,9 @@ void host_close(struct host *h)
 	 * adopted by the next start. */
 	supervisor_stop(h->sup);
 	h->sup = NULL;
+	vmmpool_stop(h->vmms); /* warm VMMs are not sandboxes: they go */
 	registry_free(h, h->reg);
+	slotpool_close(h->slots); /* after the sandboxes: they may give slots back */
 	catalog_close(h->catalog);
 	disk_store_free(h->store);
 	db_close(h->db);

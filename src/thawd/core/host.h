@@ -9,6 +9,7 @@
 
 #include "disk/disk.h"
 #include "log.h"
+#include "net/slotaddr.h"
 #include "vmm/vmm.h"
 
 struct thawd_config {
@@ -26,12 +27,20 @@ struct thawd_config {
 	int default_timeout_s;
 	int max_timeout_s;
 	int max_exec_output_mb;
+	char *slot_cidr; /* the /30s of network slots come from here */
+	int slot_pool;	 /* network slots kept built and ready */
+	char *allow_cidrs; /* comma-separated: guests may reach these despite the block list */
+	int vmm_pool;	   /* started VMMs kept waiting per template */
+	int vmm_pool_min_free_mb; /* no new warm VMM below this much available memory */
+	bool vmm_pool_restored;	  /* warm VMMs are restored ahead, not only started */
 };
 
 struct db;
 struct catalog;
 struct registry;
+struct slotpool;
 struct supervisor;
+struct vmmpool;
 
 struct host {
 	const struct thawd_config *cfg;
@@ -45,6 +54,11 @@ struct host {
 	 * "thaw-<6 hex of the data dir>-", so two thawd instances on one
 	 * host never touch each other's sandboxes. */
 	char ns_prefix[24];
+	char if_prefix[12];  /* host veth names: "t<6 hex>" */
+	char nft_table[16];  /* root-namespace rules: "thaw_<6 hex>" */
+	struct slot_range slot_range;
+	struct slotpool *slots;
+	struct vmmpool *vmms;
 	char *sandboxes_dir; /* STORE/sandboxes */
 	char *cache_dir;     /* STORE/cache */
 	struct registry *reg;

@@ -13,6 +13,7 @@
 #include "cleanup.h"
 #include "core/registry.h"
 #include "core/sandbox.h"
+#include "core/slotpool.h"
 #include "core/supervisor.h"
 #include "fsutil.h"
 #include "guestconn/agentconn.h"
@@ -39,17 +40,13 @@ static void kill_if_same(pid_t pid, uint64_t ticks)
 	close(fd);
 }
 
-static char *ns_name(struct host *h, const char *id)
-{
-	return xasprintf("%s%s", h->ns_prefix, id);
-}
-
 static int adopt_running(struct host *h, struct sandbox *sb, const struct sandbox_row *r,
 			 struct thaw_err **err)
 {
-	_cleanup_free_ char *ns = ns_name(h, r->id);
+	if (r->slot < 0)
+		return err_set(err, ERR_NOT_FOUND, "no network slot recorded");
 	if (h->drv->attach(sb->run_dir, (pid_t)r->vmm_pid, r->vmm_start_ticks, &sb->vmm, err) < 0 ||
-	    netslot_attach(ns, &sb->slot, err) < 0)
+	    slotpool_attach(h->slots, (uint32_t)r->slot, &sb->slot, err) < 0)
 		return -1;
 	struct agent_conn *c = NULL;
 	int rc = agent_connect(sb->slot, ADOPT_PROBE_MS, AGENT_ATTEMPT_RESTORED_MS, NULL, NULL, &c,
@@ -99,10 +96,7 @@ static void adopt_row(const struct sandbox_row *r, void *ud)
 			   err ? err_msg(err) : "interrupted");
 		if (!sb->vmm)
 			kill_if_same((pid_t)r->vmm_pid, r->vmm_start_ticks);
-		if (!sb->slot) {
-			_cleanup_free_ char *ns = ns_name(h, r->id);
-			netns_delete(ns, NULL);
-		}
+		/* A slot it had but we could not attach is freed by the sweep. */
 		sandbox_release(h, sb);
 		db_sandbox_delete(h->db, r->id, NULL);
 		ac->rep->cleaned++;
@@ -136,13 +130,15 @@ static void collect(const char *name, void *ud)
 	sc->names[sc->n++] = xstrdup(name);
 }
 
+/* Namespaces of this instance that are no allocated slot: left by a
+ * crash between creating a namespace and recording its slot, or by an
+ * older thawd. */
 static void sweep_netns(struct host *h, struct reconcile_report *rep)
 {
 	struct sweep_ctx sc = { .h = h, .rep = rep };
 	netns_list(h->ns_prefix, collect, &sc);
-	size_t plen = strlen(h->ns_prefix);
 	for (size_t i = 0; i < sc.n; i++) {
-		if (!is_live(h, sc.names[i] + plen)) {
+		if (!slotpool_owns(h->slots, sc.names[i])) {
 			log_notice("reconcile.orphan", "netns=%s", sc.names[i]);
 			netns_delete(sc.names[i], NULL);
 			rep->orphans++;
@@ -215,6 +211,7 @@ static void sweep_processes(struct host *h, struct reconcile_report *rep)
 static void sweep(struct host *h, struct reconcile_report *rep)
 {
 	sweep_processes(h, rep);
+	slotpool_sweep(h->slots);
 	sweep_netns(h, rep);
 	sweep_dir(h, h->sandboxes_dir, rep);
 	_cleanup_free_ char *run = xasprintf("%s/run", h->cfg->data_dir);

@@ -20,19 +20,19 @@
 
 #include "buf.h"
 #include "cleanup.h"
+#include "core/launch.h"
 #include "core/registry.h"
+#include "core/slotpool.h"
+#include "core/vmmpool.h"
 #include "core/supervisor.h"
 #include "fsutil.h"
 #include "log.h"
-#include "net/netns.h"
 #include "net/slot.h"
 #include "store/db.h"
 #include "template/catalog.h"
 #include "timeutil.h"
 
 #define READY_TIMEOUT_MS 10000
-#define COLD_BOOT_TIMEOUT_MS 90000
-#define HELLO_TIMEOUT_MS 5000
 
 static const char *const state_names[] = { "creating", "running", "failed", "deleting" };
 
@@ -71,7 +71,10 @@ void sandbox_unref(struct host *h, struct sandbox *sb)
 	if (left > 0)
 		return;
 	vmm_free(sb->vmm);
-	netslot_close(sb->slot);
+	if (sb->slot && sb->slot_reusable)
+		slotpool_give(h->slots, sb->slot);
+	else
+		netslot_close(sb->slot); /* the VM runs on, for the next thawd */
 	free(sb->metadata);
 	free(sb->timings);
 	free(sb->reason);
@@ -87,14 +90,7 @@ void sandbox_release(struct host *h, struct sandbox *sb)
 		supervisor_unwatch(h->sup, sb->id);
 	if (sb->vmm)
 		vmm_kill(sb->vmm);
-	/* The namespace name goes now; the struct (and any fd an operation
-	 * still holds) goes with the last reference. */
-	if (sb->slot) {
-		_cleanup_err_ struct thaw_err *err = NULL;
-		if (netns_delete(sb->slot->name, &err) < 0)
-			log_warn("sandbox.release", "id=%s error=\"%s\"", sb->id, err_msg(err));
-		sb->slot->name[0] = '\0';
-	}
+	sb->slot_reusable = true;
 	_cleanup_err_ struct thaw_err *err = NULL;
 	if (fs_rm_rf(sb->dir, &err) < 0 || fs_rm_rf(sb->run_dir, &err) < 0)
 		log_warn("sandbox.release", "id=%s error=\"%s\"", sb->id, err_msg(err));
@@ -105,6 +101,7 @@ void sandbox_release(struct host *h, struct sandbox *sb)
 struct create_clock {
 	uint64_t t0, template, network, disk;
 	struct vmm_timings vmm;
+	bool pooled;		 /* a warm VMM was used */
 	uint64_t connected_real; /* unix ns when the guest accepted the probe */
 	uint64_t ready_real;	 /* unix ns when the guest answered it */
 };
@@ -113,7 +110,7 @@ static char *timings_json(const struct create_clock *c, uint64_t end)
 {
 	const struct vmm_timings *v = &c->vmm;
 	json_t *o = json_pack(
-		"{s:f,s:f,s:f,s:f,s:f,s:f,s:f,s:f,s:f}", "template", ns_to_ms(c->template - c->t0),
+		"{s:f,s:f,s:f,s:f,s:f,s:f,s:f,s:f,s:f,s:i}", "template", ns_to_ms(c->template - c->t0),
 		"network", ns_to_ms(c->network - c->template), "disk",
 		ns_to_ms(c->disk - c->network), "vmm_start", ns_to_ms(v->qmp_ready - v->spawned),
 		"state_load",
@@ -122,7 +119,7 @@ static char *timings_json(const struct create_clock *c, uint64_t end)
 		"readiness", ns_to_ms(c->ready_real > v->resumed ? c->ready_real - v->resumed : 0),
 		"readiness_connect",
 		ns_to_ms(c->connected_real > v->resumed ? c->connected_real - v->resumed : 0),
-		"total", ns_to_ms(end - c->t0));
+		"total", ns_to_ms(end - c->t0), "warm_vmm", c->pooled ? 1 : 0);
 	char *s = json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(4));
 	json_decref(o);
 	return s;
@@ -140,110 +137,51 @@ static int check_template_fits(struct host *h, const struct template *t, struct 
 	return 0;
 }
 
-/* What restore and cold boot share: the machine the template fixes, the
- * sandbox's disk clone, tap and namespace. The strings live in *lb. */
-struct launch_buf {
-	struct vmm_machine machine;
-	char *name, *disk;
-};
-
-static struct vmm_launch launch_base(struct host *h, struct sandbox *sb, const struct template *t,
-				     struct launch_buf *lb)
-{
-	lb->machine = (struct vmm_machine){ .memory_mb = t->meta.memory_mb,
-					    .vcpus = t->meta.vcpus,
-					    .cpu = t->meta.cpu,
-					    .accel = h->vmm.accel };
-	lb->name = xasprintf("%s%s", h->ns_prefix, sb->id);
-	lb->disk = xasprintf("%s/rootfs.img", sb->dir);
-	return (struct vmm_launch){ .name = lb->name,
-				    .run_dir = sb->run_dir,
-				    .machine = &lb->machine,
-				    .disk_path = lb->disk,
-				    .tap_fd = sb->slot->tap_fd,
-				    .netns_fd = sb->slot->ns_fd,
-				    .state_fd = -1 };
-}
-
-static void launch_buf_free(struct launch_buf *lb)
-{
-	free(lb->name);
-	free(lb->disk);
-}
-
-static int restore_vm(struct host *h, struct sandbox *sb, const struct template *t,
-		      struct create_clock *clk, struct thaw_err **err)
-{
-	_cleanup_close_ int state_fd = open(t->paths[MF_STATE], O_RDONLY | O_CLOEXEC);
-	if (state_fd < 0)
-		return err_sys(err, "opening device state");
-	if (fs_mkdir_p(sb->run_dir, 0700, err) < 0)
-		return -1;
-	struct launch_buf lb;
-	struct vmm_launch l = launch_base(h, sb, t, &lb);
-	l.memory_path = t->paths[MF_MEMORY]; /* mapped privately: never written */
-	l.state_fd = state_fd;
-	int rc = h->drv->restore(&h->vmm, &l, &sb->vmm, &clk->vmm, err);
-	netslot_release_tap(sb->slot); /* the VMM holds the tap now */
-	launch_buf_free(&lb);
-	return rc;
-}
-
-/* The baseline: a fresh machine (empty private memory) booting the
- * template's kernel from its disk, exactly as a bake does. */
-static int cold_boot_vm(struct host *h, struct sandbox *sb, const struct template *t,
-			struct create_clock *clk, struct thaw_err **err)
-{
-	_cleanup_free_ char *mem = xasprintf("%s/memory.bin", sb->dir);
-	_cleanup_close_ int fd = open(mem, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-	if (fd < 0 || ftruncate(fd, (off_t)t->meta.memory_mb << 20) < 0)
-		return err_sys(err, "creating %s", mem);
-	if (fs_mkdir_p(sb->run_dir, 0700, err) < 0)
-		return -1;
-	struct launch_buf lb;
-	struct vmm_launch l = launch_base(h, sb, t, &lb);
-	l.memory_path = mem;
-	l.kernel = t->paths[MF_KERNEL];
-	l.initrd = t->paths[MF_INITRD];
-	l.cmdline = t->meta.cmdline;
-	clk->vmm.spawned = time_real_ns();
-	int rc = h->drv->boot(&h->vmm, &l, &sb->vmm, err);
-	clk->vmm.qmp_ready = clk->vmm.state_loaded = clk->vmm.resumed = time_real_ns();
-	netslot_release_tap(sb->slot);
-	launch_buf_free(&lb);
-	return rc;
-}
-
 static int probe_ready(struct sandbox *sb, bool booting, struct create_clock *clk,
 		       struct thaw_err **err)
 {
-	struct agent_conn *c = NULL;
-	struct agent_hello_reply hello;
-	int rc = agent_connect(sb->slot, booting ? COLD_BOOT_TIMEOUT_MS : READY_TIMEOUT_MS,
-			       booting ? AGENT_ATTEMPT_BOOTING_MS : AGENT_ATTEMPT_RESTORED_MS,
-			       vmm_alive, sb->vmm, &c, err);
-	clk->connected_real = time_real_ns();
-	if (rc == 0)
-		rc = agent_hello(c, sb->id, HELLO_TIMEOUT_MS, &hello, err);
-	agent_close(c);
+	int rc = launch_probe(sb->slot, sb->vmm, sb->id, booting, &clk->connected_real, err);
 	clk->ready_real = time_real_ns();
-	return rc < 0 ? err_wrap(err, "readiness probe") : 0;
+	return rc;
 }
 
 static int create_steps(struct host *h, struct sandbox *sb, const struct template *t,
-			bool cold_boot, struct create_clock *clk, struct thaw_err **err)
+			const struct create_req *req, struct create_clock *clk, struct thaw_err **err)
 {
-	_cleanup_free_ char *ns = xasprintf("%s%s", h->ns_prefix, sb->id);
-	if (netslot_create(ns, &sb->slot, err) < 0)
+	bool cold_boot = req->cold_boot;
+	bool warm;
+	if (slotpool_take(h->slots, req->use_pools, &sb->slot, &warm, err) < 0)
 		return -1;
 	clk->network = time_mono_ns();
-	_cleanup_free_ char *disk = xasprintf("%s/rootfs.img", sb->dir);
-	if (fs_mkdir_p(sb->dir, 0700, err) < 0 ||
-	    h->store->ops->clone(t->paths[MF_ROOTFS], disk, err) < 0)
+	if (launch_clone_disk(h, t, sb->dir, err) < 0)
 		return -1;
 	clk->disk = time_mono_ns();
-	int rc = cold_boot ? cold_boot_vm(h, sb, t, clk, err) : restore_vm(h, sb, t, clk, err);
+	struct launch_target lt = {
+		.id = sb->id, .dir = sb->dir, .run_dir = sb->run_dir, .slot = sb->slot
+	};
+	int rc = cold_boot ? launch_cold_boot(h, t, &lt, &sb->vmm, &clk->vmm, err) :
+			     launch_restore(h, t, &lt, &sb->vmm, &clk->vmm, err);
 	if (rc < 0 || probe_ready(sb, cold_boot, clk, err) < 0)
+		return -1;
+	return supervisor_watch(h->sup, sb->id, sb->vmm->pidfd, err);
+}
+
+/* A warm VMM already stands in its slot on its disk: load its state (or,
+ * when the pool restored it ahead, only give it its fresh identity) and
+ * go. */
+static int create_from_pool(struct host *h, struct sandbox *sb, bool restored,
+			    struct create_clock *clk, struct thaw_err **err)
+{
+	clk->network = clk->disk = time_mono_ns();
+	if (vmm_renice(sb->vmm, 0, err) < 0)
+		return -1;
+	if (restored) {
+		uint64_t now = time_real_ns();
+		clk->vmm = (struct vmm_timings){ now, now, now, now };
+	} else if (h->drv->load(sb->vmm, &clk->vmm, err) < 0) {
+		return -1;
+	}
+	if (probe_ready(sb, false, clk, err) < 0)
 		return -1;
 	return supervisor_watch(h->sup, sb->id, sb->vmm->pidfd, err);
 }
@@ -293,22 +231,37 @@ int sandbox_create(struct host *h, const struct create_req *req, struct sandbox 
 			       h->cfg->max_sandboxes);
 	}
 	clk.template = time_mono_ns();
+	struct pooled_vmm *pv = req->cold_boot || !req->use_pools ?
+					NULL :
+					vmmpool_take(h->vmms, t->name, t->build_id);
 	char id[SANDBOX_ID_LEN + 1];
-	id_new_sandbox(id);
+	if (pv)
+		memcpy(id, pv->id, sizeof(id));
+	else
+		id_new_sandbox(id);
 	struct sandbox *sb = sandbox_new(h, id);
 	fill_identity(sb, t, req);
+	bool restored = false;
+	if (pv) {
+		sb->slot = pv->slot;
+		sb->vmm = pv->vmm;
+		restored = pv->restored;
+		pooled_vmm_free(pv);
+		clk.pooled = true;
+	}
 	/* The row comes first: if thawd dies from here on, the restart finds
 	 * it in state "creating" and removes whatever exists. */
 	int rc = record_creating(h, sb, err);
 	if (rc == 0) {
 		registry_add(h, sb);
-		rc = create_steps(h, sb, t, req->cold_boot, &clk, err);
+		rc = clk.pooled ? create_from_pool(h, sb, restored, &clk, err) :
+				  create_steps(h, sb, t, req, &clk, err);
 	}
 	catalog_put(h->catalog, t);
 	if (rc == 0) {
 		sb->timings = timings_json(&clk, time_mono_ns());
 		rc = db_sandbox_set_running(h->db, sb->id, sb->vmm->pid, sb->vmm->start_ticks,
-					    sb->timings, err);
+					    sb->slot->index, sb->timings, err);
 	}
 	if (rc < 0) {
 		/* A file or process missing inside thawd is not the client's
@@ -401,6 +354,15 @@ static void inflight_del(struct sandbox *sb, int slot)
 	pthread_mutex_unlock(&sb->lock);
 }
 
+static bool still_running(void *ud)
+{
+	struct sandbox *sb = ud;
+	pthread_mutex_lock(&sb->lock);
+	bool running = sb->state == SB_RUNNING;
+	pthread_mutex_unlock(&sb->lock);
+	return running;
+}
+
 int sandbox_exec(struct host *h, const char *id, const struct agent_exec_req *req,
 		 struct agent_exec_result *res, struct thaw_err **err)
 {
@@ -417,7 +379,7 @@ int sandbox_exec(struct host *h, const char *id, const struct agent_exec_req *re
 	pthread_mutex_unlock(&sb->lock);
 	if (state != SB_RUNNING)
 		goto out;
-	if (agent_connect(sb->slot, READY_TIMEOUT_MS, AGENT_ATTEMPT_RESTORED_MS, NULL, NULL, &c,
+	if (agent_connect(sb->slot, READY_TIMEOUT_MS, AGENT_ATTEMPT_RESTORED_MS, still_running, sb, &c,
 			  err) < 0)
 		goto out;
 	slot = inflight_add(sb, agent_conn_fd(c), err);

@@ -40,7 +40,11 @@ struct sandbox {
 	int inflight[SB_MAX_INFLIGHT];
 
 	struct vmm *vmm;
+	/* The network slot outlives the VM until the last reference goes:
+	 * an operation still holding this sandbox must never reach a slot
+	 * that was handed to another sandbox. */
 	struct netslot *slot;
+	bool slot_reusable; /* the VM is gone: give the slot back to the pool */
 	char *dir;     /* STORE/sandboxes/<id>: the disk clone */
 	char *run_dir; /* DATA/run/<id>: QMP socket, VMM log */
 	int refs;      /* guarded by the registry lock */
@@ -58,6 +62,9 @@ struct create_req {
 	 * snapshot: the baseline that restore is measured against, and a
 	 * second path that must give the same machine. */
 	bool cold_boot;
+	/* false: build the network slot and start the VMM now even when the
+	 * warm pools have them ready (to measure what the pools save). */
+	bool use_pools;
 };
 
 int sandbox_create(struct host *h, const struct create_req *req, struct sandbox **out,

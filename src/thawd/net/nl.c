@@ -5,7 +5,11 @@
 #include <libmnl/libmnl.h>
 #include <linux/if_addr.h>
 #include <linux/neighbour.h>
+#include <fcntl.h>
+#include <linux/if_link.h>
 #include <linux/rtnetlink.h>
+#include <linux/veth.h>
+#include <unistd.h>
 #include <net/if.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -126,6 +130,91 @@ int nl_neigh_add(struct nl *nl, unsigned ifindex, const char *ipv4, const uint8_
 	mnl_attr_put_u32(h, NDA_DST, a.s_addr);
 	mnl_attr_put(h, NDA_LLADDR, 6, mac);
 	return nl_request(nl, h, "neighbour add", err);
+}
+
+int nl_veth_create(struct nl *nl, const char *host_name, const char *peer_name, int peer_ns_fd,
+		   struct thaw_err **err)
+{
+	char b[NL_BUF_SIZE];
+	struct nlmsghdr *h = mnl_nlmsg_put_header(b);
+	h->nlmsg_type = RTM_NEWLINK;
+	h->nlmsg_flags = NLM_F_CREATE | NLM_F_EXCL;
+	struct ifinfomsg *ifi = mnl_nlmsg_put_extra_header(h, sizeof(*ifi));
+	ifi->ifi_family = AF_UNSPEC;
+	mnl_attr_put_strz(h, IFLA_IFNAME, host_name);
+	struct nlattr *linkinfo = mnl_attr_nest_start(h, IFLA_LINKINFO);
+	mnl_attr_put_strz(h, IFLA_INFO_KIND, "veth");
+	struct nlattr *data = mnl_attr_nest_start(h, IFLA_INFO_DATA);
+	struct nlattr *peer = mnl_attr_nest_start(h, VETH_INFO_PEER);
+	struct ifinfomsg *pi = mnl_nlmsg_put_extra_header(h, sizeof(*pi));
+	pi->ifi_family = AF_UNSPEC;
+	mnl_attr_put_strz(h, IFLA_IFNAME, peer_name);
+	mnl_attr_put_u32(h, IFLA_NET_NS_FD, (uint32_t)peer_ns_fd);
+	mnl_attr_nest_end(h, peer);
+	mnl_attr_nest_end(h, data);
+	mnl_attr_nest_end(h, linkinfo);
+	return nl_request(nl, h, "veth create", err);
+}
+
+int nl_link_delete(struct nl *nl, const char *ifname, struct thaw_err **err)
+{
+	char b[NL_BUF_SIZE];
+	struct nlmsghdr *h = mnl_nlmsg_put_header(b);
+	h->nlmsg_type = RTM_DELLINK;
+	struct ifinfomsg *ifi = mnl_nlmsg_put_extra_header(h, sizeof(*ifi));
+	ifi->ifi_family = AF_UNSPEC;
+	mnl_attr_put_strz(h, IFLA_IFNAME, ifname);
+	struct thaw_err *e = NULL;
+	if (nl_request(nl, h, "link delete", &e) == 0)
+		return 0;
+	int missing = e->sys_errno == ENODEV || e->code == ERR_NOT_FOUND;
+	if (missing) {
+		err_free(e);
+		return 0;
+	}
+	if (err && !*err)
+		*err = e;
+	else
+		err_free(e);
+	return -1;
+}
+
+int nl_route_default(struct nl *nl, const char *gw, struct thaw_err **err)
+{
+	struct in_addr a;
+	if (inet_pton(AF_INET, gw, &a) != 1)
+		return err_set(err, ERR_INTERNAL, "bad IPv4 address %s", gw);
+	char b[NL_BUF_SIZE];
+	struct nlmsghdr *h = mnl_nlmsg_put_header(b);
+	h->nlmsg_type = RTM_NEWROUTE;
+	h->nlmsg_flags = NLM_F_CREATE | NLM_F_REPLACE;
+	struct rtmsg *rt = mnl_nlmsg_put_extra_header(h, sizeof(*rt));
+	rt->rtm_family = AF_INET;
+	rt->rtm_dst_len = 0;
+	rt->rtm_table = RT_TABLE_MAIN;
+	rt->rtm_protocol = RTPROT_STATIC;
+	rt->rtm_scope = RT_SCOPE_UNIVERSE;
+	rt->rtm_type = RTN_UNICAST;
+	mnl_attr_put_u32(h, RTA_GATEWAY, a.s_addr);
+	return nl_request(nl, h, "default route", err);
+}
+
+int sysctl_write(const char *key, const char *value, struct thaw_err **err)
+{
+	char path[256];
+	snprintf(path, sizeof(path), "/proc/sys/%s", key);
+	/* /proc/sys/net resolves the namespace of the opening thread. */
+	int fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (fd < 0)
+		return err_sys(err, "opening %s", path);
+	ssize_t n = write(fd, value, strlen(value));
+	int saved = errno;
+	close(fd);
+	if (n != (ssize_t)strlen(value)) {
+		errno = saved;
+		return err_sys(err, "writing %s", path);
+	}
+	return 0;
 }
 
 int nl_parse_mac(const char *s, uint8_t out[6])

@@ -10,7 +10,7 @@
 #include "buf.h"
 #include "cleanup.h"
 
-#define SCHEMA_VERSION 1
+#define SCHEMA_VERSION 2
 
 struct db {
 	sqlite3 *h;
@@ -35,6 +35,51 @@ static const char *const schema =
 	"  vmm_start_ticks INTEGER NOT NULL DEFAULT 0,"
 	"  timings TEXT,"
 	"  reason TEXT);";
+
+/* Each step brings a database at version i to version i + 1. */
+static const char *const migrations[SCHEMA_VERSION] = {
+	[0] = "",
+	[1] = "ALTER TABLE sandboxes ADD COLUMN slot INTEGER NOT NULL DEFAULT -1;"
+	      "CREATE TABLE IF NOT EXISTS slots (idx INTEGER PRIMARY KEY);",
+};
+
+static int schema_version(sqlite3 *h)
+{
+	sqlite3_stmt *st = NULL;
+	int v = -1;
+	if (sqlite3_prepare_v2(h, "PRAGMA user_version", -1, &st, NULL) == SQLITE_OK &&
+	    sqlite3_step(st) == SQLITE_ROW)
+		v = sqlite3_column_int(st, 0);
+	sqlite3_finalize(st);
+	return v;
+}
+
+/* Runs the missing migrations, each in one transaction with its version
+ * bump, so a crash leaves the database at a version it really has. */
+static int migrate(struct db *db, struct thaw_err **err)
+{
+	int v = schema_version(db->h);
+	if (v < 0 || v > SCHEMA_VERSION)
+		return err_set(err, ERR_CORRUPT, "database schema version %d is not one this thawd knows",
+			       v);
+	/* A fresh database got the version-1 schema from CREATE TABLE. */
+	if (v == 0)
+		v = 1;
+	for (; v < SCHEMA_VERSION; v++) {
+		char *msg = NULL;
+		char *sql = xasprintf("BEGIN; %s PRAGMA user_version=%d; COMMIT;", migrations[v], v + 1);
+		int rc = sqlite3_exec(db->h, sql, NULL, NULL, &msg);
+		free(sql);
+		if (rc != SQLITE_OK) {
+			sqlite3_exec(db->h, "ROLLBACK", NULL, NULL, NULL);
+			err_set(err, ERR_INTERNAL, "migrating the database to version %d: %s", v + 1,
+				msg ? msg : "?");
+			sqlite3_free(msg);
+			return -1;
+		}
+	}
+	return 0;
+}
 
 static int db_fail(struct db *db, const char *what, struct thaw_err **err)
 {
@@ -65,7 +110,10 @@ int db_open(const char *path, struct db **out, struct thaw_err **err)
 		db_close(db);
 		return -1;
 	}
-	sqlite3_exec(db->h, "PRAGMA user_version=1;", NULL, NULL, NULL);
+	if (migrate(db, err) < 0) {
+		db_close(db);
+		return err_wrap(err, "opening database %s", path);
+	}
 	*out = db;
 	return 0;
 }
@@ -130,18 +178,18 @@ int db_sandbox_insert(struct db *db, const struct sandbox_row *r, struct thaw_er
 {
 	return db_run(db,
 		      "INSERT INTO sandboxes (id, template, build_id, state, created_at, timeout_at,"
-		      " metadata) VALUES (?, ?, ?, ?, ?, ?, ?)",
-		      "ssssiis", err, r->id, r->template_name, r->build_id, r->state,
-		      r->created_at, r->timeout_at, r->metadata ? r->metadata : "{}");
+		      " metadata, slot) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+		      "ssssiisi", err, r->id, r->template_name, r->build_id, r->state,
+		      r->created_at, r->timeout_at, r->metadata ? r->metadata : "{}", r->slot);
 }
 
 int db_sandbox_set_running(struct db *db, const char *id, int64_t pid, uint64_t start_ticks,
-			   const char *timings, struct thaw_err **err)
+			   int64_t slot, const char *timings, struct thaw_err **err)
 {
 	return db_run(db,
-		      "UPDATE sandboxes SET state='running', vmm_pid=?, vmm_start_ticks=?, timings=?"
-		      " WHERE id=?",
-		      "iiss", err, pid, (int64_t)start_ticks, timings, id);
+		      "UPDATE sandboxes SET state='running', vmm_pid=?, vmm_start_ticks=?, slot=?,"
+		      " timings=? WHERE id=?",
+		      "iiiss", err, pid, (int64_t)start_ticks, slot, timings, id);
 }
 
 int db_sandbox_set_state(struct db *db, const char *id, const char *state, const char *reason,
@@ -168,7 +216,7 @@ int db_sandbox_each(struct db *db, db_sandbox_fn fn, void *ud, struct thaw_err *
 	sqlite3_stmt *st = NULL;
 	int rc = sqlite3_prepare_v2(db->h,
 				    "SELECT id, template, build_id, state, created_at, timeout_at,"
-				    " metadata, vmm_pid, vmm_start_ticks, timings, reason"
+				    " metadata, vmm_pid, vmm_start_ticks, timings, reason, slot"
 				    " FROM sandboxes ORDER BY created_at, rowid",
 				    -1, &st, NULL);
 	/* Rows are collected first: the callback may write to the database. */
@@ -189,6 +237,7 @@ int db_sandbox_each(struct db *db, db_sandbox_fn fn, void *ud, struct thaw_err *
 		r->vmm_start_ticks = (uint64_t)sqlite3_column_int64(st, 8);
 		r->timings = dup_col(st, 9);
 		r->reason = dup_col(st, 10);
+		r->slot = sqlite3_column_int64(st, 11);
 	}
 	int ret = rc == SQLITE_OK ? 0 : db_fail(db, "read", err);
 	sqlite3_finalize(st);
@@ -214,6 +263,34 @@ int db_build_in_use(struct db *db, const char *template_name, const char *build_
 		sqlite3_bind_text(st, 2, build_id, -1, SQLITE_TRANSIENT);
 		rc = sqlite3_step(st) == SQLITE_ROW ? SQLITE_OK : SQLITE_ERROR;
 		*count = sqlite3_column_int(st, 0);
+	}
+	int ret = rc == SQLITE_OK ? 0 : db_fail(db, "read", err);
+	sqlite3_finalize(st);
+	pthread_mutex_unlock(&db->lock);
+	return ret;
+}
+
+int db_slot_insert(struct db *db, uint32_t index, struct thaw_err **err)
+{
+	return db_run(db, "INSERT OR REPLACE INTO slots (idx) VALUES (?)", "i", err,
+		      (int64_t)index);
+}
+
+int db_slot_delete(struct db *db, uint32_t index, struct thaw_err **err)
+{
+	return db_run(db, "DELETE FROM slots WHERE idx=?", "i", err, (int64_t)index);
+}
+
+int db_slot_each(struct db *db, void (*fn)(uint32_t index, void *ud), void *ud,
+		 struct thaw_err **err)
+{
+	pthread_mutex_lock(&db->lock);
+	sqlite3_stmt *st = NULL;
+	int rc = sqlite3_prepare_v2(db->h, "SELECT idx FROM slots ORDER BY idx", -1, &st, NULL);
+	while (rc == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW) {
+		sqlite3_int64 v = sqlite3_column_int64(st, 0);
+		if (v >= 0 && v <= UINT32_MAX)
+			fn((uint32_t)v, ud);
 	}
 	int ret = rc == SQLITE_OK ? 0 : db_fail(db, "read", err);
 	sqlite3_finalize(st);

@@ -25,6 +25,7 @@ struct sandbox_row {
 	uint64_t vmm_start_ticks;
 	char *timings; /* JSON object text, owned, may be NULL */
 	char *reason;  /* why it failed, owned, may be NULL */
+	int64_t slot;  /* network slot index, -1 before it has one */
 };
 
 void sandbox_row_free(struct sandbox_row *r);
@@ -32,7 +33,7 @@ void sandbox_row_free(struct sandbox_row *r);
 int db_sandbox_insert(struct db *db, const struct sandbox_row *r, struct thaw_err **err);
 /* Marks a sandbox running with its VMM identity and create timings. */
 int db_sandbox_set_running(struct db *db, const char *id, int64_t pid, uint64_t start_ticks,
-			   const char *timings, struct thaw_err **err);
+			   int64_t slot, const char *timings, struct thaw_err **err);
 int db_sandbox_set_state(struct db *db, const char *id, const char *state, const char *reason,
 			 struct thaw_err **err);
 int db_sandbox_set_timeout(struct db *db, const char *id, int64_t timeout_at,
@@ -44,6 +45,12 @@ int db_sandbox_each(struct db *db, db_sandbox_fn fn, void *ud, struct thaw_err *
 /* How many sandboxes use this template build. */
 int db_build_in_use(struct db *db, const char *template_name, const char *build_id, int *count,
 		    struct thaw_err **err);
+
+/* Allocated network slot indices (core/slotpool.c). */
+int db_slot_insert(struct db *db, uint32_t index, struct thaw_err **err);
+int db_slot_delete(struct db *db, uint32_t index, struct thaw_err **err);
+int db_slot_each(struct db *db, void (*fn)(uint32_t index, void *ud), void *ud,
+		 struct thaw_err **err);
 
 struct template_row {
 	char name[64];

@@ -1,5 +1,7 @@
 /* Process handling shared by all VMM drivers. */
+#include <dirent.h>
 #include <errno.h>
+#include <sys/resource.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -44,6 +46,22 @@ int proc_start_ticks(pid_t pid, uint64_t *out)
 		}
 	}
 	return -1;
+}
+
+int vmm_renice(const struct vmm *v, int nice, struct thaw_err **err)
+{
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/%d/task", (int)v->pid);
+	_cleanup_closedir_ DIR *d = opendir(path);
+	if (!d)
+		return err_sys(err, "listing threads of VMM %d", (int)v->pid);
+	struct dirent *de;
+	while ((de = readdir(d))) {
+		int tid = atoi(de->d_name);
+		if (tid > 0 && setpriority(PRIO_PROCESS, (id_t)tid, nice) < 0 && errno != ESRCH)
+			return err_sys(err, "renicing thread %d of VMM %d", tid, (int)v->pid);
+	}
+	return 0;
 }
 
 bool vmm_exited(const struct vmm *v)

@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -67,7 +68,7 @@ static void append_log_tail(const char *run_dir, struct thaw_err **err)
 struct child_setup {
 	const char *const *argv;
 	const char *log_path;
-	int netns_fd, tap_fd, state_fd;
+	int netns_fd, tap_fd, state_fd, nice;
 	volatile int failed_errno;
 };
 
@@ -75,6 +76,8 @@ struct child_setup {
 static void child_exec(struct child_setup *c)
 {
 	setsid(); /* a Ctrl-C meant for thawd must not reach the VMs */
+	if (c->nice)
+		setpriority(PRIO_PROCESS, 0, c->nice);
 	if (c->netns_fd >= 0 && setns(c->netns_fd, 0) < 0)
 		goto fail;
 	int tap = c->tap_fd >= 0 ? fcntl(c->tap_fd, F_DUPFD, 100) : -1;
@@ -106,7 +109,8 @@ static int spawn(const struct vmm_host *h, const struct vmm_launch *l, struct vm
 				 .log_path = log,
 				 .netns_fd = l->netns_fd,
 				 .tap_fd = l->tap_fd,
-				 .state_fd = l->state_fd };
+				 .state_fd = l->state_fd,
+				 .nice = l->nice };
 	pid_t pid = vfork();
 	if (pid == 0)
 		child_exec(&c);
@@ -215,6 +219,45 @@ fail:
 	return -1;
 }
 
+static int qemu_prepare(const struct vmm_host *h, const struct vmm_launch *l, struct vmm **out,
+			struct thaw_err **err)
+{
+	struct vmm *v = NULL;
+	if (spawn(h, l, &v, err) < 0)
+		return -1;
+	struct qemu_priv *p;
+	if (connect_qmp(v, QMP_CONNECT_MS, err) < 0)
+		goto fail;
+	p = v->priv;
+	if (qmp_send(p->qmp, "qmp_capabilities", NULL, err) < 0 ||
+	    qmp_send(p->qmp, "migrate-set-capabilities", migration_caps(), err) < 0 ||
+	    qmp_wait_return(p->qmp, QMP_CONNECT_MS, NULL, err) < 0 ||
+	    qmp_wait_return(p->qmp, QMP_CONNECT_MS, NULL, err) < 0)
+		goto fail;
+	*out = v;
+	return 0;
+fail:
+	err_wrap(err, "preparing a VMM");
+	fail_cleanup(v, err);
+	return -1;
+}
+
+/* The state fd was inherited at spawn: one command and the guest runs. */
+static int qemu_load(struct vmm *v, struct vmm_timings *t, struct thaw_err **err)
+{
+	struct qemu_priv *p = v->priv;
+	_cleanup_free_ char *uri = xasprintf("fd:%d", CHILD_STATE_FD);
+	t->spawned = t->qmp_ready = time_real_ns();
+	if (qmp_send(p->qmp, "migrate-incoming", json_pack("{s:s}", "uri", uri), err) < 0 ||
+	    qmp_wait_event(p->qmp, "MIGRATION", "completed", RESTORE_WAIT_MS, &t->state_loaded,
+			   err) < 0 ||
+	    qmp_wait_event(p->qmp, "RESUME", NULL, RESTORE_WAIT_MS, &t->resumed, err) < 0) {
+		append_log_tail(v->run_dir, err);
+		return err_wrap(err, "loading device state");
+	}
+	return 0;
+}
+
 static int qemu_save_state(struct vmm *v, int state_fd, struct thaw_err **err)
 {
 	struct qemu_priv *p = v->priv;
@@ -311,6 +354,8 @@ const struct vmm_driver vmm_qemu = {
 	.name = "qemu",
 	.boot = qemu_boot,
 	.restore = qemu_restore,
+	.prepare = qemu_prepare,
+	.load = qemu_load,
 	.save_state = qemu_save_state,
 	.quit = qemu_quit,
 	.attach = qemu_attach,

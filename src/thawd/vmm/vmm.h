@@ -50,6 +50,9 @@ struct vmm_launch {
 	const char *kernel, *initrd, *cmdline;
 	/* Restore: device state to load, -1 for a cold boot. */
 	int state_fd;
+	/* Scheduling niceness of the VMM (warm-pool VMMs start at low
+	 * priority so they never slow a create in progress). */
+	int nice;
 };
 
 /* Moments of a restore, unix ns (QEMU stamps its events with the host's
@@ -75,6 +78,13 @@ struct vmm_driver {
 	/* Start and load device state; returns once the guest runs again. */
 	int (*restore)(const struct vmm_host *h, const struct vmm_launch *l, struct vmm **out,
 		       struct vmm_timings *t, struct thaw_err **err);
+	/* The same restore in two halves, for the warm pool: prepare starts
+	 * the VMM and makes it ready to take device state (the slow part,
+	 * done ahead of time); load then loads it and returns once the guest
+	 * runs. */
+	int (*prepare)(const struct vmm_host *h, const struct vmm_launch *l, struct vmm **out,
+		       struct thaw_err **err);
+	int (*load)(struct vmm *v, struct vmm_timings *t, struct thaw_err **err);
 	/* Writes device state (not RAM: it lives in the shared memory file)
 	 * to state_fd. The guest is stopped afterwards. */
 	int (*save_state)(struct vmm *v, int state_fd, struct thaw_err **err);
@@ -101,6 +111,9 @@ bool vmm_alive(void *v);
 /* Reaps our child if it has exited; returns its wait status or -1. */
 int vmm_reap(struct vmm *v);
 void vmm_free(struct vmm *v);
+
+/* Sets the niceness of every thread of the VMM process. */
+int vmm_renice(const struct vmm *v, int nice, struct thaw_err **err);
 
 /* Process identity helpers (also used by the orphan sweep). */
 int proc_start_ticks(pid_t pid, uint64_t *out);

@@ -1,0 +1,145 @@
+#include "core/launch.h"
+
+#include <fcntl.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "buf.h"
+#include "cleanup.h"
+#include "fsutil.h"
+#include "guestconn/agentconn.h"
+#include "net/slot.h"
+#include "timeutil.h"
+
+/* The strings a vmm_launch points to. */
+struct launch_buf {
+	struct vmm_machine machine;
+	char *name, *disk;
+};
+
+static struct vmm_launch launch_base(struct host *h, const struct template *t,
+				     const struct launch_target *lt, struct launch_buf *lb)
+{
+	lb->machine = (struct vmm_machine){ .memory_mb = t->meta.memory_mb,
+					    .vcpus = t->meta.vcpus,
+					    .cpu = t->meta.cpu,
+					    .accel = h->vmm.accel };
+	lb->name = xasprintf("%s%s", h->ns_prefix, lt->id);
+	lb->disk = xasprintf("%s/rootfs.img", lt->dir);
+	return (struct vmm_launch){ .name = lb->name,
+				    .run_dir = lt->run_dir,
+				    .machine = &lb->machine,
+				    .disk_path = lb->disk,
+				    .tap_fd = lt->slot->tap_fd,
+				    .netns_fd = lt->slot->ns_fd,
+				    .state_fd = -1 };
+}
+
+static void launch_buf_free(struct launch_buf *lb)
+{
+	free(lb->name);
+	free(lb->disk);
+}
+
+#define READY_TIMEOUT_MS 10000
+#define COLD_BOOT_TIMEOUT_MS 90000
+#define HELLO_TIMEOUT_MS 5000
+
+int launch_probe(struct netslot *slot, struct vmm *vmm, const char *hostname, bool booting,
+		 uint64_t *connected_ns, struct thaw_err **err)
+{
+	struct agent_conn *c = NULL;
+	struct agent_hello_reply hello;
+	int rc = agent_connect(slot, booting ? COLD_BOOT_TIMEOUT_MS : READY_TIMEOUT_MS,
+			       booting ? AGENT_ATTEMPT_BOOTING_MS : AGENT_ATTEMPT_RESTORED_MS,
+			       vmm_alive, vmm, &c, err);
+	if (connected_ns)
+		*connected_ns = time_real_ns();
+	if (rc == 0)
+		rc = agent_hello(c, hostname, HELLO_TIMEOUT_MS, &hello, err);
+	agent_close(c);
+	return rc < 0 ? err_wrap(err, "readiness probe") : 0;
+}
+
+int launch_clone_disk(struct host *h, const struct template *t, const char *dir,
+		      struct thaw_err **err)
+{
+	_cleanup_free_ char *disk = xasprintf("%s/rootfs.img", dir);
+	if (fs_mkdir_p(dir, 0700, err) < 0 ||
+	    h->store->ops->clone(t->paths[MF_ROOTFS], disk, err) < 0)
+		return -1;
+	return 0;
+}
+
+/* The snapshot's memory mapped privately (the file is never written)
+ * and its device state as an inherited fd. */
+typedef int (*start_fn)(struct host *h, const struct vmm_launch *l, struct vmm **out,
+			struct vmm_timings *tm, struct thaw_err **err);
+
+static int with_snapshot(struct host *h, const struct template *t, const struct launch_target *lt,
+			 int nice, start_fn start, struct vmm **out, struct vmm_timings *tm,
+			 struct thaw_err **err)
+{
+	_cleanup_close_ int state_fd = open(t->paths[MF_STATE], O_RDONLY | O_CLOEXEC);
+	if (state_fd < 0)
+		return err_sys(err, "opening device state");
+	if (fs_mkdir_p(lt->run_dir, 0700, err) < 0)
+		return -1;
+	struct launch_buf lb;
+	struct vmm_launch l = launch_base(h, t, lt, &lb);
+	l.memory_path = t->paths[MF_MEMORY];
+	l.state_fd = state_fd;
+	l.nice = nice;
+	int rc = start(h, &l, out, tm, err);
+	netslot_release_tap(lt->slot); /* the VMM holds the tap now */
+	launch_buf_free(&lb);
+	return rc;
+}
+
+static int start_restore(struct host *h, const struct vmm_launch *l, struct vmm **out,
+			 struct vmm_timings *tm, struct thaw_err **err)
+{
+	return h->drv->restore(&h->vmm, l, out, tm, err);
+}
+
+static int start_prepare(struct host *h, const struct vmm_launch *l, struct vmm **out,
+			 struct vmm_timings *tm, struct thaw_err **err)
+{
+	(void)tm;
+	return h->drv->prepare(&h->vmm, l, out, err);
+}
+
+int launch_restore(struct host *h, const struct template *t, const struct launch_target *lt,
+		   struct vmm **out, struct vmm_timings *tm, struct thaw_err **err)
+{
+	return with_snapshot(h, t, lt, 0, start_restore, out, tm, err);
+}
+
+int launch_prepare(struct host *h, const struct template *t, const struct launch_target *lt,
+		   struct vmm **out, struct thaw_err **err)
+{
+	return with_snapshot(h, t, lt, WARM_VMM_NICE, start_prepare, out, NULL, err);
+}
+
+int launch_cold_boot(struct host *h, const struct template *t, const struct launch_target *lt,
+		     struct vmm **out, struct vmm_timings *tm, struct thaw_err **err)
+{
+	_cleanup_free_ char *mem = xasprintf("%s/memory.bin", lt->dir);
+	_cleanup_close_ int fd = open(mem, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (fd < 0 || ftruncate(fd, (off_t)t->meta.memory_mb << 20) < 0)
+		return err_sys(err, "creating %s", mem);
+	if (fs_mkdir_p(lt->run_dir, 0700, err) < 0)
+		return -1;
+	struct launch_buf lb;
+	struct vmm_launch l = launch_base(h, t, lt, &lb);
+	l.memory_path = mem;
+	l.kernel = t->paths[MF_KERNEL];
+	l.initrd = t->paths[MF_INITRD];
+	l.cmdline = t->meta.cmdline;
+	tm->spawned = time_real_ns();
+	int rc = h->drv->boot(&h->vmm, &l, out, err);
+	tm->qmp_ready = tm->state_loaded = tm->resumed = time_real_ns();
+	netslot_release_tap(lt->slot);
+	launch_buf_free(&lb);
+	return rc;
+}

@@ -1,0 +1,46 @@
+/* Starting the VM of a sandbox (or of a warm-pool entry that will become
+ * one): the machine its template fixes, in its network slot, on its disk
+ * clone. Three ways, one machine description:
+ *   restore    start the VMM and load the snapshot (the create path)
+ *   prepare    start the VMM ready to load (the warm pool), then
+ *              vmm_driver.load at create
+ *   cold boot  boot the template's kernel on fresh memory (the baseline)
+ * Each returns with thawd's copy of the tap closed: the VMM owns it. */
+#ifndef THAW_LAUNCH_H
+#define THAW_LAUNCH_H
+
+#include "core/host.h"
+#include "template/catalog.h"
+#include "vmm/vmm.h"
+
+struct netslot;
+
+struct launch_target {
+	const char *id;	     /* sandbox id: names the VMM process */
+	const char *dir;     /* STORE/sandboxes/<id>: the disk clone lives here */
+	const char *run_dir; /* DATA/run/<id> */
+	struct netslot *slot;
+};
+
+/* Creates dir and clones the template's root disk into it. */
+int launch_clone_disk(struct host *h, const struct template *t, const char *dir,
+		      struct thaw_err **err);
+
+int launch_restore(struct host *h, const struct template *t, const struct launch_target *lt,
+		   struct vmm **out, struct vmm_timings *tm, struct thaw_err **err);
+/* A warm VMM starts at niceness WARM_VMM_NICE: it must not compete with
+ * creates in progress; vmm_renice puts it back when it is taken. */
+#define WARM_VMM_NICE 10
+int launch_prepare(struct host *h, const struct template *t, const struct launch_target *lt,
+		   struct vmm **out, struct thaw_err **err);
+int launch_cold_boot(struct host *h, const struct template *t, const struct launch_target *lt,
+		     struct vmm **out, struct vmm_timings *tm, struct thaw_err **err);
+
+/* The readiness probe: connect to the guest agent over the guest network
+ * and send HELLO (host clock, fresh entropy, hostname). The guest has
+ * applied all three when this returns 0. *connected_ns (unix ns, may be
+ * NULL) is when the TCP connection was accepted. */
+int launch_probe(struct netslot *slot, struct vmm *vmm, const char *hostname, bool booting,
+		 uint64_t *connected_ns, struct thaw_err **err);
+
+#endif
