@@ -1,4 +1,5 @@
 /* thawd: the control-plane API and the host agent in one process. */
+#include <curl/curl.h>
 #include <errno.h>
 #include <limits.h>
 #include <pthread.h>
@@ -117,6 +118,7 @@ int main(int argc, char **argv)
 	sigaddset(&block, SIGTERM);
 	pthread_sigmask(SIG_BLOCK, &block, NULL);
 	signal(SIGPIPE, SIG_IGN);
+	curl_global_init(CURL_GLOBAL_DEFAULT); /* before any thread: the port proxy uses it */
 	struct host *h = NULL;
 	_cleanup_err_ struct thaw_err *err = NULL;
 	if (host_open(&cfg, &h, &err) < 0) {
@@ -127,5 +129,6 @@ int main(int argc, char **argv)
 	rc = teardown ? run_teardown(h) : serve(h, &cfg);
 	host_close(h);
 	config_free(&cfg);
+	curl_global_cleanup();
 	return rc;
 }

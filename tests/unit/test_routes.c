@@ -15,6 +15,7 @@ struct match {
 	int rc;
 	const struct api_route *route;
 	char params[API_MAX_PARAMS][128];
+	const char *tail;
 	char allow[128];
 };
 
@@ -23,7 +24,7 @@ static struct match route(const char *method, const char *path)
 	struct match m;
 	memset(&m, 0, sizeof(m));
 	memset(m.allow, 'Z', sizeof(m.allow));
-	m.rc = api_route_match(method, path, &m.route, m.params, m.allow, sizeof(m.allow));
+	m.rc = api_route_match(method, path, &m.route, m.params, &m.tail, m.allow, sizeof(m.allow));
 	return m;
 }
 
@@ -138,15 +139,16 @@ static void test_allow_is_truncated_to_its_buffer(void **state)
 	(void)state;
 	const struct api_route *r = NULL;
 	char params[API_MAX_PARAMS][128];
+	const char *tail = NULL;
 	/* Exact-size heap buffers: ASan sees any write past them. */
 	char *allow = malloc(4);
 	assert_non_null(allow);
-	assert_int_equal(api_route_match("PUT", "/v1/sandboxes", &r, params, allow, 4), -1);
+	assert_int_equal(api_route_match("PUT", "/v1/sandboxes", &r, params, &tail, allow, 4), -1);
 	assert_string_equal(allow, "GET");
 	free(allow);
 	allow = malloc(1);
 	assert_non_null(allow);
-	assert_int_equal(api_route_match("PUT", "/v1/sandboxes", &r, params, allow, 1), -1);
+	assert_int_equal(api_route_match("PUT", "/v1/sandboxes", &r, params, &tail, allow, 1), -1);
 	assert_string_equal(allow, "");
 	free(allow);
 }
@@ -183,9 +185,35 @@ static void test_overlong_segment_does_not_match(void **state)
 	expect_unknown("POST", path);
 }
 
+static void test_port_routes_take_the_rest_of_the_path(void **state)
+{
+	(void)state;
+	struct match m = route("GET", "/v1/sandboxes/sb-aaaaaaaaaaaa/ports/8000/a/b?c");
+	assert_int_equal(m.rc, 1);
+	assert_ptr_equal(m.route->handler, api_sandbox_port);
+	assert_string_equal(m.params[0], "sb-aaaaaaaaaaaa");
+	assert_string_equal(m.params[1], "8000");
+	assert_string_equal(m.tail, "/a/b?c");
+	m = route("POST", "/v1/sandboxes/sb-aaaaaaaaaaaa/ports/8000");
+	assert_int_equal(m.rc, 1);
+	assert_string_equal(m.tail, "/");
+	m = route("DELETE", "/v1/sandboxes/sb-aaaaaaaaaaaa/ports/8000/");
+	assert_int_equal(m.rc, 1);
+	assert_string_equal(m.tail, "/");
+	/* No port, or a segment glued to the port, is not this route. */
+	assert_int_equal(route("GET", "/v1/sandboxes/sb-aaaaaaaaaaaa/ports").rc, 0);
+	assert_int_equal(route("GET", "/v1/sandboxes/sb-aaaaaaaaaaaa/ports/8000x").rc, 1);
+	assert_int_equal(route("GET", "/v1/sandboxes/sb-aaaaaaaaaaaa/portsx/8000").rc, 0);
+	/* Routes without "**" never set a tail. */
+	m = route("GET", "/v1/sandboxes/sb-aaaaaaaaaaaa");
+	assert_int_equal(m.rc, 1);
+	assert_null(m.tail);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_port_routes_take_the_rest_of_the_path),
 		cmocka_unit_test(test_exact_paths_match),
 		cmocka_unit_test(test_only_healthz_is_public),
 		cmocka_unit_test(test_placeholder_captures_the_id),

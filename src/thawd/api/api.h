@@ -21,6 +21,7 @@ struct api_req {
 	const char *method;
 	const char *url;
 	const char *params[API_MAX_PARAMS]; /* path placeholders, in order */
+	const char *tail; /* what a route ending in a double star matched: "/..." or "/" */
 	const char *body;
 	size_t body_len;
 };
@@ -29,7 +30,7 @@ typedef enum MHD_Result (*api_handler)(struct api_req *r);
 
 struct api_route {
 	const char *method;
-	const char *pattern; /* "/v1/sandboxes/{}/exec" */
+	const char *pattern; /* "/v1/sandboxes/{}/exec"; a final double star takes any rest */
 	api_handler handler;
 	bool public; /* no API key needed */
 };
@@ -40,7 +41,8 @@ extern const size_t api_route_count;
 /* Matches a path: 1 found (route and params set), 0 unknown path,
  * -1 path known but not for this method (allow lists the methods). */
 int api_route_match(const char *method, const char *path, const struct api_route **route,
-		    char params[API_MAX_PARAMS][128], char *allow, size_t allow_size);
+		    char params[API_MAX_PARAMS][128], const char **tail, char *allow,
+		    size_t allow_size);
 
 /* respond.c: the only place that maps error codes to HTTP statuses */
 unsigned api_status_for(enum err_code code);
@@ -61,6 +63,7 @@ enum MHD_Result api_sandbox_create(struct api_req *r);
 enum MHD_Result api_sandbox_get(struct api_req *r);
 enum MHD_Result api_sandbox_delete(struct api_req *r);
 enum MHD_Result api_sandbox_exec(struct api_req *r);
+enum MHD_Result api_sandbox_port(struct api_req *r);
 enum MHD_Result api_template_list(struct api_req *r);
 enum MHD_Result api_template_get(struct api_req *r);
 enum MHD_Result api_template_bake(struct api_req *r);

@@ -11,6 +11,13 @@ const struct api_route api_routes[] = {
 	{ "GET", "/v1/sandboxes/{}", api_sandbox_get, false },
 	{ "DELETE", "/v1/sandboxes/{}", api_sandbox_delete, false },
 	{ "POST", "/v1/sandboxes/{}/exec", api_sandbox_exec, false },
+	{ "GET", "/v1/sandboxes/{}/ports/{}/**", api_sandbox_port, false },
+	{ "HEAD", "/v1/sandboxes/{}/ports/{}/**", api_sandbox_port, false },
+	{ "POST", "/v1/sandboxes/{}/ports/{}/**", api_sandbox_port, false },
+	{ "PUT", "/v1/sandboxes/{}/ports/{}/**", api_sandbox_port, false },
+	{ "PATCH", "/v1/sandboxes/{}/ports/{}/**", api_sandbox_port, false },
+	{ "DELETE", "/v1/sandboxes/{}/ports/{}/**", api_sandbox_port, false },
+	{ "OPTIONS", "/v1/sandboxes/{}/ports/{}/**", api_sandbox_port, false },
 	{ "GET", "/v1/templates", api_template_list, false },
 	{ "POST", "/v1/templates", api_template_bake, false },
 	{ "GET", "/v1/templates/{}", api_template_get, false },
@@ -18,13 +25,20 @@ const struct api_route api_routes[] = {
 
 const size_t api_route_count = sizeof(api_routes) / sizeof(api_routes[0]);
 
-/* Segment-by-segment match; "{}" takes one non-empty segment. */
-static int path_matches(const char *pattern, const char *path, char params[API_MAX_PARAMS][128])
+/* Segment-by-segment match; "{}" takes one non-empty segment, a final
+ * "**" takes whatever is left (possibly nothing) into *tail. */
+static int path_matches(const char *pattern, const char *path, char params[API_MAX_PARAMS][128],
+			const char **tail)
 {
 	int np = 0;
+	*tail = NULL;
 	while (*pattern && *path) {
 		if (*pattern != '/' || *path != '/')
 			return 0;
+		if (strcmp(pattern, "/**") == 0) {
+			*tail = path;
+			return 1;
+		}
 		pattern++, path++;
 		size_t plen = strcspn(pattern, "/"), slen = strcspn(path, "/");
 		if (plen == 2 && strncmp(pattern, "{}", 2) == 0) {
@@ -37,22 +51,29 @@ static int path_matches(const char *pattern, const char *path, char params[API_M
 		}
 		pattern += plen, path += slen;
 	}
+	if (*path == '\0' && strcmp(pattern, "/**") == 0) {
+		*tail = "/";
+		return 1;
+	}
 	return *pattern == '\0' && *path == '\0';
 }
 
 int api_route_match(const char *method, const char *path, const struct api_route **route,
-		    char params[API_MAX_PARAMS][128], char *allow, size_t allow_size)
+		    char params[API_MAX_PARAMS][128], const char **tail, char *allow,
+		    size_t allow_size)
 {
 	size_t used = 0;
 	allow[0] = '\0';
 	int known = 0;
 	for (size_t i = 0; i < api_route_count; i++) {
 		char p[API_MAX_PARAMS][128];
-		if (!path_matches(api_routes[i].pattern, path, p))
+		const char *t = NULL;
+		if (!path_matches(api_routes[i].pattern, path, p, &t))
 			continue;
 		if (strcmp(api_routes[i].method, method) == 0) {
 			*route = &api_routes[i];
 			memcpy(params, p, sizeof(p));
+			*tail = t;
 			return 1;
 		}
 		known = 1;

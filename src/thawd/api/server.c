@@ -45,13 +45,14 @@ static enum MHD_Result dispatch(struct api_server *s, struct MHD_Connection *c, 
 {
 	struct api_req r = { .conn = c, .h = s->h, .method = method, .url = url };
 	char params[API_MAX_PARAMS][128];
-	char allow[64];
+	char allow[128];
 	const struct api_route *route = NULL;
-	int m = api_route_match(method, url, &route, params, allow, sizeof(allow));
+	const char *tail = NULL;
+	int m = api_route_match(method, url, &route, params, &tail, allow, sizeof(allow));
 	if (m == 0)
 		return api_reply_fail(&r, ERR_NOT_FOUND, "no such endpoint: %s %s", method, url);
 	if (m < 0) {
-		char body[256];
+		char body[320];
 		snprintf(body, sizeof(body),
 			 "{\"error\":\"method %s is not allowed here; allowed: %s\","
 			 "\"code\":\"method_not_allowed\"}",
@@ -72,6 +73,7 @@ static enum MHD_Result dispatch(struct api_server *s, struct MHD_Connection *c, 
 				      API_MAX_BODY);
 	for (int i = 0; i < API_MAX_PARAMS; i++)
 		r.params[i] = params[i];
+	r.tail = tail;
 	r.body = (const char *)ctx->body.data;
 	r.body_len = ctx->body.len;
 	return route->handler(&r);

@@ -328,7 +328,7 @@ int sandbox_delete(struct host *h, const char *id, struct thaw_err **err)
 
 /* ---- exec ------------------------------------------------------------ */
 
-static int inflight_add(struct sandbox *sb, int fd, struct thaw_err **err)
+int sandbox_inflight_add(struct sandbox *sb, int fd, struct thaw_err **err)
 {
 	pthread_mutex_lock(&sb->lock);
 	int slot = -1;
@@ -347,7 +347,7 @@ static int inflight_add(struct sandbox *sb, int fd, struct thaw_err **err)
 	return err_set(err, ERR_UNAVAILABLE, "too many commands running in sandbox %s", sb->id);
 }
 
-static void inflight_del(struct sandbox *sb, int slot)
+void sandbox_inflight_del(struct sandbox *sb, int slot)
 {
 	pthread_mutex_lock(&sb->lock);
 	sb->inflight[slot] = -1;
@@ -382,17 +382,17 @@ int sandbox_exec(struct host *h, const char *id, const struct agent_exec_req *re
 	if (agent_connect(sb->slot, READY_TIMEOUT_MS, AGENT_ATTEMPT_RESTORED_MS, still_running, sb, &c,
 			  err) < 0)
 		goto out;
-	slot = inflight_add(sb, agent_conn_fd(c), err);
+	slot = sandbox_inflight_add(sb, agent_conn_fd(c), err);
 	/* Shutdown may have swept the in-flight list just before we joined. */
 	if (slot >= 0 && __atomic_load_n(&h->stopping, __ATOMIC_ACQUIRE)) {
-		inflight_del(sb, slot);
+		sandbox_inflight_del(sb, slot);
 		slot = -1;
 		err_set(err, ERR_UNAVAILABLE, "thawd is stopping");
 	}
 	if (slot < 0)
 		goto out;
 	rc = agent_exec(c, req, res, err);
-	inflight_del(sb, slot);
+	sandbox_inflight_del(sb, slot);
 out:
 	agent_close(c);
 	if (rc < 0 && err) {

@@ -77,6 +77,12 @@ int sandbox_delete(struct host *h, const char *id, struct thaw_err **err);
 int sandbox_exec(struct host *h, const char *id, const struct agent_exec_req *req,
 		 struct agent_exec_result *res, struct thaw_err **err);
 
+/* Registers a socket talking to the guest so that delete and shutdown
+ * can cut it; returns its slot in the list, or -1 (sandbox not running,
+ * list full). The caller unregisters before closing the fd. */
+int sandbox_inflight_add(struct sandbox *sb, int fd, struct thaw_err **err);
+void sandbox_inflight_del(struct sandbox *sb, int slot);
+
 /* Called by the supervisor when a VMM process exits on its own. */
 void sandbox_vmm_exited(struct host *h, const char *id);
 
