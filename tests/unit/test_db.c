@@ -8,6 +8,8 @@
 #include <string.h>
 
 #include <cmocka.h>
+#include <sqlite3.h>
+#include <unistd.h>
 
 #include "buf.h"
 #include "fsutil.h"
@@ -97,6 +99,7 @@ static void insert(struct db *db, const char *id, const char *tmpl, const char *
 	snprintf(r.id, sizeof(r.id), "%s", id);
 	snprintf(r.template_name, sizeof(r.template_name), "%s", tmpl);
 	snprintf(r.build_id, sizeof(r.build_id), "%s", build);
+	r.slot = -1;
 	snprintf(r.state, sizeof(r.state), "creating");
 	r.created_at = created;
 	r.timeout_at = created + 300;
@@ -180,7 +183,7 @@ static void test_set_running_records_the_vmm(void **state)
 	insert(f->db, "sb-bbbbbbbbbbbb", "t", "b", 2, NULL);
 	struct thaw_err *e = NULL;
 	uint64_t ticks = (1ull << 40) + 7;
-	assert_int_equal(db_sandbox_set_running(f->db, "sb-aaaaaaaaaaaa", 4242, ticks,
+	assert_int_equal(db_sandbox_set_running(f->db, "sb-aaaaaaaaaaaa", 4242, ticks, 9000,
 						"{\"total_ms\":41.5}", &e),
 			 0);
 	struct rows rows;
@@ -188,6 +191,8 @@ static void test_set_running_records_the_vmm(void **state)
 	assert_string_equal(rows.r[0].state, "running");
 	assert_true(rows.r[0].vmm_pid == 4242);
 	assert_true(rows.r[0].vmm_start_ticks == ticks);
+	assert_true(rows.r[0].slot == 9000);
+	assert_true(rows.r[1].slot == -1); /* no slot until running */
 	assert_string_equal(rows.r[0].timings, "{\"total_ms\":41.5}");
 	/* The other row is untouched. */
 	assert_string_equal(rows.r[1].state, "creating");
@@ -370,7 +375,7 @@ static void test_data_persists_across_reopen(void **state)
 	struct fx *f = *state;
 	struct thaw_err *e = NULL;
 	insert(f->db, "sb-aaaaaaaaaaaa", "py", "b1", 10, "{\"k\":1}");
-	assert_int_equal(db_sandbox_set_running(f->db, "sb-aaaaaaaaaaaa", 77, 88, "{}", &e), 0);
+	assert_int_equal(db_sandbox_set_running(f->db, "sb-aaaaaaaaaaaa", 77, 88, 3, "{}", &e), 0);
 	struct template_row t = trow("py", "b1", 'f', 5);
 	assert_int_equal(db_template_put(f->db, &t, &e), 0);
 	db_close(f->db);
@@ -392,6 +397,86 @@ static void test_data_persists_across_reopen(void **state)
 	assert_null(e);
 }
 
+static void add_index(uint32_t index, void *ud)
+{
+	struct buf *b = ud;
+	buf_printf(b, "%u,", index);
+}
+
+static void test_slots_are_recorded_and_freed(void **state)
+{
+	struct fx *f = *state;
+	struct thaw_err *e = NULL;
+	assert_int_equal(db_slot_insert(f->db, 7, &e), 0);
+	assert_int_equal(db_slot_insert(f->db, 2, &e), 0);
+	assert_int_equal(db_slot_insert(f->db, 7, &e), 0); /* idempotent */
+	assert_int_equal(db_slot_insert(f->db, 16383, &e), 0);
+	assert_int_equal(db_slot_delete(f->db, 2, &e), 0);
+	struct buf b = { 0 };
+	assert_int_equal(db_slot_each(f->db, add_index, &b, &e), 0);
+	assert_string_equal(buf_cstr(&b), "7,16383,");
+	buf_free(&b);
+	/* A reopened database still knows which /30s are taken. */
+	db_close(f->db);
+	f->db = NULL;
+	assert_int_equal(db_open(f->path, &f->db, &e), 0);
+	assert_int_equal(db_slot_each(f->db, add_index, &b, &e), 0);
+	assert_string_equal(buf_cstr(&b), "7,16383,");
+	buf_free(&b);
+	assert_null(e);
+}
+
+/* A database written by the first schema (no slot column, no slots
+ * table, user_version 1) is migrated in place, keeping its rows. */
+static void test_version_1_database_is_migrated(void **state)
+{
+	struct fx *f = *state;
+	db_close(f->db);
+	f->db = NULL;
+	unlink(f->path);
+	sqlite3 *h = NULL;
+	assert_int_equal(sqlite3_open(f->path, &h), SQLITE_OK);
+	const char *v1 = "CREATE TABLE templates (name TEXT PRIMARY KEY, build_id TEXT NOT NULL,"
+			 " meta_sha256 TEXT NOT NULL, created_at INTEGER NOT NULL);"
+			 "CREATE TABLE sandboxes (id TEXT PRIMARY KEY, template TEXT NOT NULL,"
+			 " build_id TEXT NOT NULL, state TEXT NOT NULL, created_at INTEGER NOT NULL,"
+			 " timeout_at INTEGER NOT NULL DEFAULT 0, metadata TEXT NOT NULL DEFAULT '{}',"
+			 " vmm_pid INTEGER NOT NULL DEFAULT 0, vmm_start_ticks INTEGER NOT NULL DEFAULT 0,"
+			 " timings TEXT, reason TEXT);"
+			 "INSERT INTO sandboxes (id, template, build_id, state, created_at)"
+			 " VALUES ('sb-oldoldoldold', 't', 'b', 'running', 5);"
+			 "PRAGMA user_version=1;";
+	assert_int_equal(sqlite3_exec(h, v1, NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(h);
+	struct thaw_err *e = NULL;
+	assert_int_equal(db_open(f->path, &f->db, &e), 0);
+	assert_null(e);
+	struct rows rows;
+	list(f->db, &rows);
+	assert_int_equal(rows.n, 1);
+	assert_string_equal(rows.r[0].id, "sb-oldoldoldold");
+	assert_true(rows.r[0].slot == -1);
+	rows_free(&rows);
+	assert_int_equal(db_slot_insert(f->db, 1, &e), 0);
+}
+
+/* A database from a newer thawd is refused, not half-understood. */
+static void test_newer_schema_is_refused(void **state)
+{
+	struct fx *f = *state;
+	db_close(f->db);
+	f->db = NULL;
+	sqlite3 *h = NULL;
+	assert_int_equal(sqlite3_open(f->path, &h), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(h, "PRAGMA user_version=99;", NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(h);
+	struct thaw_err *e = NULL;
+	assert_int_equal(db_open(f->path, &f->db, &e), -1);
+	assert_non_null(e);
+	assert_non_null(strstr(e->msg, "99"));
+	err_free(e);
+}
+
 static void test_open_in_a_missing_directory_fails(void **state)
 {
 	struct fx *f = *state;
@@ -407,6 +492,8 @@ static void test_open_in_a_missing_directory_fails(void **state)
 }
 
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+#define SLOT_TESTS T(test_slots_are_recorded_and_freed), T(test_version_1_database_is_migrated), \
+	T(test_newer_schema_is_refused),
 
 int main(void)
 {
@@ -426,6 +513,7 @@ int main(void)
 		T(test_template_each_is_sorted_by_name),
 		T(test_data_persists_across_reopen),
 		T(test_open_in_a_missing_directory_fails),
+		SLOT_TESTS
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -205,7 +205,8 @@ static int record_creating(struct host *h, struct sandbox *sb, struct thaw_err *
 {
 	struct sandbox_row row = { .created_at = sb->created_at,
 				   .timeout_at = sb->timeout_at,
-				   .metadata = sb->metadata };
+				   .metadata = sb->metadata,
+				   .slot = -1 /* recorded once running */ };
 	snprintf(row.id, sizeof(row.id), "%s", sb->id);
 	snprintf(row.template_name, sizeof(row.template_name), "%s", sb->template_name);
 	snprintf(row.build_id, sizeof(row.build_id), "%s", sb->build_id);
