@@ -59,7 +59,7 @@ GUEST_OBJS  := $(GUEST_SRCS:%.c=$(OBJ)/guest-static/%.o) $(GUEST_COMMON:%.c=$(OB
 UNIT_BINS   := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 
 PROGRAMS := $(BIN)/thawd $(BIN)/thaw $(BIN)/thaw-agent $(BIN)/thaw-bench-create \
-            $(LIB)/libthaw.a $(LIB)/libthaw.so
+            $(BIN)/thaw-bench-slots $(BIN)/thaw-bench-disk $(LIB)/libthaw.a $(LIB)/libthaw.so
 
 .PHONY: all test unit e2e demo bench clean deps format
 all: $(PROGRAMS)
@@ -112,6 +112,12 @@ $(BIN)/thaw-bench-create: $(OBJ)/bench/create.o $(LIB)/libthaw.a
 	@mkdir -p $(dir $@)
 	$(Q)$(CC) $(SANFLAGS) $(link_inputs) -o $@ $(HOST_LIBS) -lm
 
+# Benchmarks of thawd's internals link its modules, like the unit tests.
+$(BIN)/thaw-bench-%: $(OBJ)/bench/%.o $(THAWD_OBJS) $(COMMON_OBJS)
+	$(call say,LD,$@)
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) $(SANFLAGS) $(link_inputs) -o $@ $(HOST_LIBS) -lm
+
 $(BIN)/thaw-agent: $(GUEST_OBJS)
 	$(call say,LD,$@ [static])
 	@mkdir -p $(dir $@)
@@ -134,7 +140,7 @@ demo:
 	scripts/demo.sh
 
 bench: all
-	bench/create.sh
+	bench/run.sh
 
 deps:
 	scripts/install-deps.sh

@@ -76,8 +76,16 @@ def _teardown_checks(d):
     nets = T.netns_names(prefix)
     if nets:
         problems.append(f"network namespaces left: {sorted(nets)}")
+    veths = T.host_veths(prefix)
+    if veths:
+        problems.append(f"slot veths left in the root namespace: {sorted(veths)}")
+    if T.nft_table_exists(prefix):
+        problems.append("the instance's nftables table is still loaded")
     if str(d.store) in T.mount_points():
         problems.append(f"store still mounted at {d.store}")
+    loops = T.loop_devices_of(d.data_dir / "store.img")
+    if loops:
+        problems.append(f"loop devices still back {d.data_dir / 'store.img'}: {loops}")
     log = d.log_text()
     for marker in ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:"):
         if marker in log:

@@ -97,25 +97,25 @@ def test_timeout_is_not_early(sandboxes):
     T.check(f"timeout_s 1: lifetimes {lives} s, none under 0.9 s")
 
 
-def test_100_create_delete_cycles_leave_nothing(thawd, template):
+def test_200_create_delete_cycles_leave_nothing(thawd, template):
     """Sequential: concurrent creates trip the start-ticks race (see
     test_restart.py::test_concurrent_creates_record_their_vmm)."""
     assert T.list_ids() == [], f"sandboxes left by earlier tests: {T.list_ids()}"
     t0 = time.monotonic()
     created = []
-    for i in range(100):
+    for i in range(200):
         sb = T.create(timeout_s=600)
         r = T.exec_(sb["id"], ["echo", str(i)])
         assert r["stdout"] == f"{i}\n", r
         T.delete(sb["id"])
         created.append(sb["id"])
     took = time.monotonic() - t0
-    assert len(set(created)) == 100, "sandbox ids repeated"
+    assert len(set(created)) == 200, "sandbox ids repeated"
     assert T.list_ids() == [], T.list_ids()
     # Only the warm pools remain, within their bounds (checked against
     # thawd's own account of them).
     T.assert_host_matches([])
-    T.check(f"100 create/exec/delete cycles in {took:.1f} s; no VMM, netns, clone dir or "
+    T.check(f"200 create/exec/delete cycles in {took:.1f} s; no VMM, netns, clone dir or "
             "run dir left; list empty")
 
 

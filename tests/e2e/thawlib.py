@@ -103,6 +103,25 @@ def netns_names(prefix):
         return set()
 
 
+def host_veths(prefix):
+    """Root-namespace links of the instance with this prefix: the host ends
+    of its slots' veth pairs (t<6 hex><index in 4 hex>)."""
+    tag = "t" + prefix[len("thaw-"):-1]
+    return {n for n in os.listdir("/sys/class/net") if n.startswith(tag)}
+
+
+def nft_table_exists(prefix):
+    table = "thaw_" + prefix[len("thaw-"):-1]
+    r = subprocess.run(["nft", "list", "table", "inet", table], capture_output=True)
+    return r.returncode == 0
+
+
+def loop_devices_of(path):
+    """Loop devices whose backing file is path."""
+    r = subprocess.run(["losetup", "-j", str(path)], capture_output=True, text=True)
+    return [line.split(":")[0] for line in r.stdout.splitlines() if line.strip()]
+
+
 def mount_points():
     points = set()
     with open("/proc/self/mountinfo") as f:
@@ -497,7 +516,8 @@ def host_inventory(d=None):
             return {e for e in os.listdir(path) if not e.startswith(".")}
         except FileNotFoundError:
             return set()
-    return {"vmm": vmms, "netns": nets, "clone_dir": entries(d.sandboxes_dir),
+    return {"vmm": vmms, "netns": nets, "veth": host_veths(p),
+            "clone_dir": entries(d.sandboxes_dir),
             "run_dir": entries(d.run_dir) - {e for e in entries(d.run_dir) if e.startswith("bake-")}}
 
 
@@ -524,6 +544,12 @@ def inventory_problems(ids, d=None):
     if bad_names or len(inv["netns"]) != allocated:
         problems["netns"] = {"names": sorted(inv["netns"]), "allocated": allocated,
                              "not_slots": bad_names}
+    # Every slot has exactly one host-side veth, named after its index.
+    want_veths = {f"t{(d or current()).prefix[len('thaw-'):-1]}{int(n[1:]):04x}"
+                  for n in inv["netns"] if n[1:].isdigit()}
+    if inv["veth"] != want_veths:
+        problems["veth"] = {"extra": sorted(inv["veth"] - want_veths),
+                            "missing": sorted(want_veths - inv["veth"])}
     # Slots in use or waiting: sandboxes, warm VMMs, and at most twice the
     # slot pool's depth kept ready. More would be a leak.
     bound = len(ids) + len(warm) + 2 * info["network"]["pool_depth"]

@@ -19,6 +19,7 @@
 #include "fsutil.h"
 #include "net/nft.h"
 #include "net/nl.h"
+#include "net/rangecheck.h"
 #include "sha256.h"
 #include "store/db.h"
 #include "template/catalog.h"
@@ -90,14 +91,16 @@ int host_open(const struct thawd_config *cfg, struct host **out, struct thaw_err
 	if (make_dirs(cfg, err) < 0 || lock_data_dir(h, err) < 0)
 		goto fail;
 	make_prefix(h);
-	if (db_open(dbpath, &h->db, err) < 0 ||
+	/* Before anything is created on disk: a refused range costs nothing. */
+	if (slot_range_parse(cfg->slot_cidr, &h->slot_range, err) < 0 ||
+	    slot_range_check(&h->slot_range, h->if_prefix, err) < 0 ||
+	    db_open(dbpath, &h->db, err) < 0 ||
 	    disk_store_open(cfg->data_dir, cfg->store_mode, cfg->store_bytes, &h->store, err) < 0)
 		goto fail;
 	h->sandboxes_dir = xasprintf("%s/sandboxes", h->store->root);
 	h->cache_dir = xasprintf("%s/cache", h->store->root);
 	if (fs_mkdir_p(h->sandboxes_dir, 0700, err) < 0 || fs_mkdir_p(h->cache_dir, 0700, err) < 0 ||
 	    catalog_open(h->db, h->store->root, &h->catalog, err) < 0 ||
-	    slot_range_parse(cfg->slot_cidr, &h->slot_range, err) < 0 ||
 	    slotpool_open(h, &h->slots, err) < 0 || network_setup(h, err) < 0 ||
 	    supervisor_start(h, &h->sup, err) < 0)
 		goto fail;

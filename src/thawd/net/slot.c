@@ -112,6 +112,8 @@ static struct netslot *slot_alloc(const struct slot_host *sh, uint32_t index)
 	struct netslot *s = xcalloc(1, sizeof(*s));
 	s->index = index;
 	s->ns_fd = s->tap_fd = -1;
+	struct in_addr host_end;
+	slot_addrs(sh->range, index, &host_end, &s->slot_end);
 	netslot_names(sh, index, s->name, sizeof(s->name), s->veth, sizeof(s->veth));
 	return s;
 }
@@ -151,12 +153,25 @@ int netslot_attach(const struct slot_host *sh, uint32_t index, struct netslot **
 	return 0;
 }
 
+/* Root-namespace entries of the slot's address: the slot's masquerade
+ * gives every guest the same source address, so an old entry could
+ * match the next guest's connection. */
+static int forget_outside(const struct netslot *s, struct thaw_err **err)
+{
+	unsigned n = 0;
+	if (conntrack_forget_addr(s->slot_end, &n, err) < 0)
+		return -1;
+	if (n)
+		log_debug("netslot.forget", "slot=%u entries=%u", s->index, n);
+	return 0;
+}
+
 int netslot_reset(struct netslot *s, struct thaw_err **err)
 {
 	int saved = -1;
 	netslot_release_tap(s);
-	if (netns_enter(s->ns_fd, &saved, err) < 0)
-		return -1;
+	if (forget_outside(s, err) < 0 || netns_enter(s->ns_fd, &saved, err) < 0)
+		return err_wrap(err, "resetting network slot %u", s->index);
 	struct nl *nl = NULL;
 	int rc = conntrack_flush(err);
 	if (rc == 0)
@@ -192,7 +207,7 @@ void netslot_close(struct netslot *s)
 /* The host end goes first and synchronously: a namespace is torn down by
  * the kernel in the background, and the name must be free at once for the
  * next slot with this index. */
-static void remove_by_name(const char *ns, const char *veth)
+static void remove_by_name(const char *ns, const char *veth, struct in_addr slot_end)
 {
 	_cleanup_err_ struct thaw_err *err = NULL;
 	struct nl *nl = NULL;
@@ -202,6 +217,10 @@ static void remove_by_name(const char *ns, const char *veth)
 	err_free(err);
 	err = NULL;
 	if (ns[0] && netns_delete(ns, &err) < 0)
+		log_warn("netslot.remove", "netns=%s error=\"%s\"", ns, err_msg(err));
+	err_free(err);
+	err = NULL;
+	if (conntrack_forget_addr(slot_end, NULL, &err) < 0)
 		log_warn("netslot.remove", "netns=%s error=\"%s\"", ns, err_msg(err));
 }
 
@@ -213,15 +232,17 @@ void netslot_destroy(struct netslot *s)
 	if (s->ns_fd >= 0)
 		close(s->ns_fd);
 	s->ns_fd = -1;
-	remove_by_name(s->name, s->name[0] ? s->veth : "");
+	remove_by_name(s->name, s->name[0] ? s->veth : "", s->slot_end);
 	free(s);
 }
 
 void netslot_remove(const struct slot_host *sh, uint32_t index)
 {
 	char ns[64], veth[IF_NAMESIZE];
+	struct in_addr host_end, slot_end;
 	netslot_names(sh, index, ns, sizeof(ns), veth, sizeof(veth));
-	remove_by_name(ns, veth);
+	slot_addrs(sh->range, index, &host_end, &slot_end);
+	remove_by_name(ns, veth, slot_end);
 }
 
 int netslot_socket(const struct netslot *s, int domain, int type, int *out,

@@ -14,6 +14,7 @@
 #define THAW_SLOT_H
 
 #include <net/if.h>
+#include <netinet/in.h>
 #include <stdint.h>
 
 #include "err.h"
@@ -30,6 +31,7 @@ struct netslot {
 	uint32_t index;
 	char name[64];	       /* namespace name */
 	char veth[IF_NAMESIZE]; /* host end */
+	struct in_addr slot_end; /* what the root namespace sees of its traffic */
 	int ns_fd;	       /* the namespace; -1 once closed */
 	int tap_fd;	       /* open tap for the VMM; -1 once handed over */
 };
@@ -44,15 +46,16 @@ int netslot_attach(const struct slot_host *sh, uint32_t index, struct netslot **
 		   struct thaw_err **err);
 
 /* Makes a used slot as good as new for the next VM: forgets the old
- * guest's connections and gives it a fresh tap (the old one went away
+ * guest's connections (in the slot and in the root namespace) and gives
+ * it a fresh tap (the old one went away
  * with its VMM). */
 int netslot_reset(struct netslot *s, struct thaw_err **err);
 
 /* Closes thawd's copy of the tap (the VMM keeps its own). */
 void netslot_release_tap(struct netslot *s);
 
-/* Removes the host veth and the namespace and frees the slot. NULL is
- * fine. */
+/* Removes the host veth and the namespace, forgets the slot's
+ * connections in the root namespace and frees the slot. NULL is fine. */
 void netslot_destroy(struct netslot *s);
 
 /* Frees thawd's handle only; the namespace stays for whoever adopts the

@@ -1,0 +1,19 @@
+#!/bin/bash
+# All benchmarks (make bench): sandbox creation through the API, network
+# slots, disk clones. Reports go to bench/results/.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+data_dir=${THAW_DATA_DIR:-/var/lib/thaw}
+mkdir -p bench/results
+
+bench/create.sh "$@"
+
+echo
+build/bin/thaw-bench-slots 50 | tee bench/results/slots.txt
+
+echo
+if [ -d "$data_dir/store" ]; then
+	build/bin/thaw-bench-disk "$data_dir/store" 30 | tee bench/results/disk.txt
+else
+	echo "bench: no store in $data_dir yet (start thawd once); disk benchmark skipped"
+fi
