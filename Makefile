@@ -1,10 +1,10 @@
 # thaw: build, test, demo. Plain make; no generated build files.
 #
-#   make            build/bin/{thawd,thaw,thaw-agent,thaw-bench-create}, build/lib/libthaw.{a,so}
+#   make            build/bin/{thawd,thaw,thaw-agent,thaw-bench-*}, build/lib/libthaw.{a,so}
 #   make SAN=1      the same with ASan+UBSan into build-san/ (the guest agent stays static)
 #   make test       install what is missing, then unit + end-to-end tests (scripts/test.sh)
 #   make demo       install, build, bake, start thawd, run a command in a sandbox
-#   make bench      the create benchmark (bench/create.sh)
+#   make bench      every benchmark (bench/run.sh)
 
 CC      ?= gcc
 VERSION := 0.1.0
@@ -59,9 +59,10 @@ GUEST_OBJS  := $(GUEST_SRCS:%.c=$(OBJ)/guest-static/%.o) $(GUEST_COMMON:%.c=$(OB
 UNIT_BINS   := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 
 PROGRAMS := $(BIN)/thawd $(BIN)/thaw $(BIN)/thaw-agent $(BIN)/thaw-bench-create \
-            $(BIN)/thaw-bench-slots $(BIN)/thaw-bench-disk $(LIB)/libthaw.a $(LIB)/libthaw.so
+            $(BIN)/thaw-bench-lifecycle $(BIN)/thaw-bench-slots $(BIN)/thaw-bench-disk \
+            $(LIB)/libthaw.a $(LIB)/libthaw.so
 
-.PHONY: all test unit e2e demo bench clean deps format
+.PHONY: all test unit e2e demo bench clean deps format lint
 all: $(PROGRAMS)
 
 # Host objects: thawd, CLI, tests.
@@ -107,13 +108,18 @@ $(BIN)/thaw: $(CLI_OBJS) $(LIB)/libthaw.a
 	@mkdir -p $(dir $@)
 	$(Q)$(CC) $(SANFLAGS) $(link_inputs) -o $@ $(HOST_LIBS)
 
-$(BIN)/thaw-bench-create: $(OBJ)/bench/create.o $(LIB)/libthaw.a
+$(BIN)/thaw-bench-create: $(OBJ)/bench/create.o $(OBJ)/bench/percentile.o $(LIB)/libthaw.a
 	$(call say,LD,$@)
 	@mkdir -p $(dir $@)
 	$(Q)$(CC) $(SANFLAGS) $(link_inputs) -o $@ $(HOST_LIBS) -lm
 
 # Benchmarks of thawd's internals link its modules, like the unit tests.
-$(BIN)/thaw-bench-%: $(OBJ)/bench/%.o $(THAWD_OBJS) $(COMMON_OBJS)
+$(BIN)/thaw-bench-lifecycle: $(OBJ)/bench/lifecycle.o $(OBJ)/bench/percentile.o $(LIB)/libthaw.a
+	$(call say,LD,$@)
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) $(SANFLAGS) $(link_inputs) -o $@ $(HOST_LIBS) -lm
+
+$(BIN)/thaw-bench-%: $(OBJ)/bench/%.o $(OBJ)/bench/percentile.o $(THAWD_OBJS) $(COMMON_OBJS)
 	$(call say,LD,$@)
 	@mkdir -p $(dir $@)
 	$(Q)$(CC) $(SANFLAGS) $(link_inputs) -o $@ $(HOST_LIBS) -lm
@@ -144,6 +150,9 @@ bench: all
 
 deps:
 	scripts/install-deps.sh
+
+lint:
+	scripts/lint.sh
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')

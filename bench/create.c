@@ -25,6 +25,7 @@
 
 #include <jansson.h>
 
+#include "percentile.h"
 #include "thaw.h"
 
 #define PROG "thaw-bench-create"
@@ -178,21 +179,6 @@ struct summary {
 	double p50, p90, p99, min, max;
 };
 
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-	return (x > y) - (x < y);
-}
-
-/* Nearest rank: the p-th percentile is the smallest sample with at least
- * p% of the samples at or below it, sorted[ceil(p * n / 100) - 1]. It is
- * always a measured value; with fewer than 100 samples p99 is the max. */
-static double nearest_rank(const double *sorted, size_t n, unsigned p)
-{
-	size_t rank = (p * n + 99) / 100;
-	return sorted[rank ? rank - 1 : 0];
-}
-
 static struct summary samples_summary(const struct samples *s)
 {
 	struct summary m = { .n = s->n };
@@ -200,10 +186,9 @@ static struct summary samples_summary(const struct samples *s)
 		return m;
 	double *v = xrealloc(NULL, s->n * sizeof(*v));
 	memcpy(v, s->v, s->n * sizeof(*v));
-	qsort(v, s->n, sizeof(*v), cmp_double);
-	m.p50 = nearest_rank(v, s->n, 50);
-	m.p90 = nearest_rank(v, s->n, 90);
-	m.p99 = nearest_rank(v, s->n, 99);
+	m.p50 = percentile(v, s->n, 50);
+	m.p90 = percentile(v, s->n, 90);
+	m.p99 = percentile(v, s->n, 99);
 	m.min = v[0];
 	m.max = v[s->n - 1];
 	free(v);
@@ -496,8 +481,7 @@ static void *worker_main(void *arg)
 
 static thaw_client *client_new(const struct bench *b)
 {
-	thaw_client_options o = { .api_url = b->url,
-				  .timeout_ms = CLIENT_TIMEOUT_MS };
+	thaw_client_options o = { .api_url = b->url, .timeout_ms = CLIENT_TIMEOUT_MS };
 	thaw_client *c = NULL;
 	thaw_error *e = NULL;
 	if (thaw_client_new(&o, &c, &e) < 0)
@@ -614,8 +598,7 @@ struct target {
  * itself, not the pools); 0 if either is missing. */
 static double ratio_of(const struct results *r)
 {
-	struct summary c = samples_summary(&r->cold.wall),
-		       s = samples_summary(&r->seq_nopool.wall);
+	struct summary c = samples_summary(&r->cold.wall), s = samples_summary(&r->seq_nopool.wall);
 	return c.n && s.n && s.p50 > 0 ? c.p50 / s.p50 : 0;
 }
 
@@ -722,7 +705,8 @@ static void print_report(const struct bench *b)
 		printf("INTERRUPTED: partial results (n says how many calls each row has)\n");
 	print_host(b);
 	printf("runs:     warm-up %d; sequential %d without pools (%.1f s) and %d with (%.1f s); "
-	       "paced %d, %d ms apart;\n          concurrent %d with k=%d (%.1f s, %.1f creates/s); "
+	       "paced %d, %d ms apart;\n          concurrent %d with k=%d (%.1f s, %.1f "
+	       "creates/s); "
 	       "exec %d; cold boot %d\n\n",
 	       WARMUP_CREATES, b->cfg.n, r->seq_nopool_s, b->cfg.n, r->seq_s, b->cfg.paced,
 	       b->cfg.pace_ms, b->cfg.n, b->cfg.k, r->conc_s,
@@ -803,10 +787,9 @@ static json_t *results_json(const struct bench *b)
 			    json_real(r->conc_s > 0 ? (double)r->conc.wall.n / r->conc_s : 0.0));
 	return json_pack("{s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:f,s:f,s:f,s:f}", "warmup",
 			 series_json(&r->warm), "create_no_pools", series_json(&r->seq_nopool),
-			 "create_pools_back_to_back", series_json(&r->seq),
-			 "create_paced", series_json(&r->paced),
-			 "create_concurrent", conc, "delete_sequential", samples_json(&r->del),
-			 "exec_true", samples_json(&r->exec), "first_exec",
+			 "create_pools_back_to_back", series_json(&r->seq), "create_paced",
+			 series_json(&r->paced), "create_concurrent", conc, "delete_sequential",
+			 samples_json(&r->del), "exec_true", samples_json(&r->exec), "first_exec",
 			 samples_json(&r->first_exec), "cold_boot", series_json(&r->cold),
 			 "targets", targets_json(r), "ratio_cold_create_p50", ratio_of(r),
 			 "sequential_no_pools_s", r->seq_nopool_s, "sequential_s", r->seq_s,

@@ -23,17 +23,11 @@
 #include "proc.h"
 #include "timeutil.h"
 
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-	return x < y ? -1 : x > y;
-}
+#include "percentile.h"
 
 static double pct(double *v, int n, int p)
 {
-	qsort(v, (size_t)n, sizeof(*v), cmp_double);
-	int k = (int)ceil(p * n / 100.0);
-	return v[k < 1 ? 0 : k - 1];
+	return percentile(v, (size_t)n, (unsigned)p);
 }
 
 /* 256 MiB of incompressible files: the same content for every size. */
@@ -62,8 +56,15 @@ static int make_image(const char *path, const char *tree, uint64_t bytes)
 	if (fd < 0 || ftruncate(fd, (off_t)bytes) < 0)
 		return -1;
 	close(fd);
-	const char *argv[] = { "mkfs.ext4", "-q", "-F", "-E", "lazy_itable_init=0,lazy_journal_init=0,packed_meta_blocks=1",
-			       "-d", tree, path, NULL };
+	const char *argv[] = { "mkfs.ext4",
+			       "-q",
+			       "-F",
+			       "-E",
+			       "lazy_itable_init=0,lazy_journal_init=0,packed_meta_blocks=1",
+			       "-d",
+			       tree,
+			       path,
+			       NULL };
 	struct thaw_err *err = NULL;
 	int rc = proc_run(argv, NULL, NULL, NULL, &err);
 	if (rc < 0)
@@ -107,15 +108,17 @@ int main(int argc, char **argv)
 	}
 	struct thaw_err *err = NULL;
 	if (disk_probe_reflink(store, &err) != 1) {
-		fprintf(stderr, "thaw-bench-disk: %s cannot reflink (%s); run thawd once so that it "
-				"sets up its store, or name a directory on XFS or btrfs\n",
+		fprintf(stderr,
+			"thaw-bench-disk: %s cannot reflink (%s); run thawd once so that it "
+			"sets up its store, or name a directory on XFS or btrfs\n",
 			store, err ? err_msg(err) : "FICLONE refused");
 		return 1;
 	}
 	char *dir = xasprintf("%s/.bench-disk-%d", store, (int)getpid());
 	if (fs_mkdir_p(dir, 0700, &err) < 0)
 		return 1;
-	double *small = xcalloc((size_t)n, sizeof(double)), *big = xcalloc((size_t)n, sizeof(double));
+	double *small = xcalloc((size_t)n, sizeof(double)),
+	       *big = xcalloc((size_t)n, sizeof(double));
 	char *tree = xasprintf("%s/tree", dir);
 	if (make_tree(tree) < 0) {
 		fprintf(stderr, "thaw-bench-disk: cannot write %s\n", tree);

@@ -27,20 +27,13 @@
 #include "store/db.h"
 #include "timeutil.h"
 
+#include "percentile.h"
+
 #define RANGE "10.201.0.0/16"
 
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-	return x < y ? -1 : x > y;
-}
-
-/* Nearest rank: the ceil(p*n/100)-th smallest sample. */
 static double pct(double *v, int n, int p)
 {
-	qsort(v, (size_t)n, sizeof(*v), cmp_double);
-	int k = (int)ceil(p * n / 100.0);
-	return v[k < 1 ? 0 : k - 1];
+	return percentile(v, (size_t)n, (unsigned)p);
 }
 
 static void row(const char *label, double *v, int n)
@@ -89,7 +82,8 @@ static double shell_build(const struct slot_host *sh, uint32_t i)
 	uint64_t t0 = time_mono_ns();
 	pid_t pid = fork();
 	if (pid == 0) {
-		execlp("bash", "bash", "-c", shell_script, "slot", ns, veth, host, peer, (char *)NULL);
+		execlp("bash", "bash", "-c", shell_script, "slot", ns, veth, host, peer,
+		       (char *)NULL);
 		_exit(127);
 	}
 	int st;
@@ -151,7 +145,8 @@ int main(int argc, char **argv)
 	}
 
 	/* warm: the real pool, filled first, then emptied */
-	if (slotpool_open(h, &h->slots, &err) < 0 || slotpool_start(h->slots, (unsigned)n, &err) < 0)
+	if (slotpool_open(h, &h->slots, &err) < 0 ||
+	    slotpool_start(h->slots, (unsigned)n, &err) < 0)
 		die("starting the pool", err);
 	struct slotpool_stats st;
 	do {

@@ -4,8 +4,8 @@
 set -euo pipefail
 
 packages=(
-	# build
-	gcc make pkg-config
+	# build; clang only checks (scripts/lint.sh)
+	gcc make pkg-config clang
 	# libraries (see README: why each one is there)
 	libmicrohttpd-dev libjansson-dev libcurl4-openssl-dev libsqlite3-dev
 	libssl-dev libmnl-dev libnftables-dev libcmocka-dev

@@ -15,7 +15,7 @@
 
 enum {
 	EXIT_OK = 0,
-	EXIT_FAIL = 1,  /* the API or the transport failed */
+	EXIT_FAIL = 1,	/* the API or the transport failed */
 	EXIT_USAGE = 2, /* the command line is wrong */
 	EXIT_TIMEOUT = 124,
 };
@@ -36,8 +36,8 @@ struct cli_command {
 	int (*run)(struct cli *cli, int argc, char **argv);
 };
 
-extern const struct cli_command cmd_create, cmd_exec, cmd_ls, cmd_get, cmd_rm, cmd_templates,
-	cmd_bake, cmd_health;
+extern const struct cli_command cmd_create, cmd_exec, cmd_ls, cmd_get, cmd_rm, cmd_fork, cmd_pause,
+	cmd_resume, cmd_snapshot, cmd_keepalive, cmd_templates, cmd_bake, cmd_health;
 
 /* args.c: a table-driven option parser. */
 enum cli_opt_kind {

@@ -17,6 +17,7 @@ struct exec_args {
 	struct cli_list env;
 	const char *cwd, *timeout, *shell;
 	bool use_stdin;
+	bool auto_resume;
 	int timeout_s;
 	const char *id;
 	const char *const *argv; /* NULL when shell is used */
@@ -127,6 +128,7 @@ static int exec_call(struct cli *cli, const struct exec_args *x, const char *in,
 		.stdin_len = in_len,
 		.has_stdin = x->use_stdin,
 		.timeout_s = x->timeout_s,
+		.auto_resume = x->auto_resume,
 	};
 	thaw_client *c = cli_client(cli);
 	thaw_exec_result *r = NULL;
@@ -144,9 +146,13 @@ static int exec_run(struct cli *cli, int argc, char **argv)
 {
 	struct exec_args x = { 0 };
 	const struct cli_opt opts[] = {
-		{ "env", 'e', OPT_LIST, &x.env },        { "cwd", 0, OPT_VALUE, &x.cwd },
-		{ "timeout", 0, OPT_VALUE, &x.timeout }, { "stdin", 'i', OPT_FLAG, &x.use_stdin },
-		{ NULL, 'c', OPT_VALUE, &x.shell },      { 0 },
+		{ "env", 'e', OPT_LIST, &x.env },
+		{ "cwd", 0, OPT_VALUE, &x.cwd },
+		{ "timeout", 0, OPT_VALUE, &x.timeout },
+		{ "stdin", 'i', OPT_FLAG, &x.use_stdin },
+		{ NULL, 'c', OPT_VALUE, &x.shell },
+		{ "auto-resume", 0, OPT_FLAG, &x.auto_resume },
+		{ 0 },
 	};
 	struct cli_args a;
 	char *in = NULL;
@@ -166,8 +172,8 @@ static int exec_run(struct cli *cli, int argc, char **argv)
 
 const struct cli_command cmd_exec = {
 	.name = "exec",
-	.args = "[--env K=V]... [--cwd DIR] [--timeout S] [--stdin] ID (-- CMD [ARGS...] | -c "
-		"SHELL)",
+	.args = "[--env K=V]... [--cwd DIR] [--timeout S] [--stdin] [--auto-resume] ID "
+		"(-- CMD [ARGS...] | -c SHELL)",
 	.summary = "Run a command in a sandbox; exit with its exit status.",
 	.help = "The command's stdout and stderr are copied to ours byte for byte. A command\n"
 		"that runs out of time exits 124.\n"
@@ -177,6 +183,7 @@ const struct cli_command cmd_exec = {
 		"  --cwd DIR        run in DIR (an absolute path)\n"
 		"  --timeout S      kill the command after S seconds (default: the server's)\n"
 		"  -i, --stdin      send all of our stdin to the command\n"
-		"  -c SHELL         run SHELL with /bin/sh -c instead of CMD\n",
+		"  -c SHELL         run SHELL with /bin/sh -c instead of CMD\n"
+		"  --auto-resume    resume the sandbox first if it is paused\n",
 	.run = exec_run,
 };

@@ -1,17 +1,48 @@
 /* thaw ls: the sandboxes, as a table or as the server's JSON. */
 #include <stdio.h>
 #include <stdlib.h>
+#include <time.h>
 
 #include "cli.h"
 
+/* How long ago an RFC 3339 UTC time was, as "42s", "7m", "3h", "2d". */
+static void age_of(const char *rfc3339, char *out, size_t len)
+{
+	struct tm tm = { 0 };
+	const char *end = rfc3339 ? strptime(rfc3339, "%Y-%m-%dT%H:%M:%S", &tm) : NULL;
+	if (!end) {
+		snprintf(out, len, "-");
+		return;
+	}
+	long long s = (long long)(time(NULL) - timegm(&tm));
+	if (s < 0)
+		s = 0;
+	if (s < 120)
+		snprintf(out, len, "%llds", s);
+	else if (s < 7200)
+		snprintf(out, len, "%lldm", s / 60);
+	else if (s < 172800)
+		snprintf(out, len, "%lldh", s / 3600);
+	else
+		snprintf(out, len, "%lldd", s / 86400);
+}
+
 static void ls_table(thaw_sandbox *const *list, size_t n)
 {
-	static const char *const headers[] = { "ID", "TEMPLATE", "STATE", "CREATED", "TIMEOUT" };
-	struct cli_table *t = cli_table_new(5, headers);
+	static const char *const headers[] = {
+		"ID", "TEMPLATE", "STATE", "AGE", "TIMEOUT", "PARENT"
+	};
+	struct cli_table *t = cli_table_new(6, headers);
 	for (size_t i = 0; i < n; i++) {
 		const thaw_sandbox *sb = list[i];
-		const char *row[] = { sb->id, sb->template_name, sb->state, sb->created_at,
-				      sb->timeout_at };
+		char age[32], timeout[96];
+		age_of(sb->created_at, age, sizeof(age));
+		snprintf(timeout, sizeof(timeout), "%s%s",
+			 sb->timeout_at ? sb->timeout_at : "never",
+			 sb->pause_on_timeout ? " (pause)" : "");
+		const char *row[] = {
+			sb->id, sb->template_name, sb->state, age, timeout, sb->parent
+		};
 		cli_table_add(t, row);
 	}
 	cli_table_print(t);

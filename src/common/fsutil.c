@@ -94,6 +94,22 @@ int fs_fsync_path(const char *path, struct thaw_err **err)
 	return 0;
 }
 
+int fs_pwrite_all(int fd, const void *data, size_t len, off_t off, struct thaw_err **err)
+{
+	const char *p = data;
+	while (len > 0) {
+		ssize_t n = pwrite(fd, p, len, off);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return err_sys(err, "writing at offset %lld", (long long)off);
+		p += n;
+		off += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
 static int write_all(int fd, const void *data, size_t len)
 {
 	const char *p = data;
@@ -152,7 +168,8 @@ int fs_read_file(const char *path, size_t max, char **out, size_t *out_len, stru
 			break;
 		b.len += (size_t)n;
 		if (b.len > max)
-			return err_set(err, ERR_TOO_LARGE, "%s is larger than %zu bytes", path, max);
+			return err_set(err, ERR_TOO_LARGE, "%s is larger than %zu bytes", path,
+				       max);
 	}
 	*out = buf_steal(&b, out_len);
 	return 0;

@@ -24,6 +24,8 @@ int fs_write_atomic(const char *path, const void *data, size_t len, mode_t mode,
 int fs_read_file(const char *path, size_t max, char **out, size_t *out_len, struct thaw_err **err);
 
 int fs_fsync_path(const char *path, struct thaw_err **err);
+/* pwrite until all len bytes are written (or an error). */
+int fs_pwrite_all(int fd, const void *data, size_t len, off_t off, struct thaw_err **err);
 int fs_fsync_dir(const char *dir, struct thaw_err **err);
 
 /* 1 if path exists, 0 if not. */

@@ -82,6 +82,8 @@ static int optional_json(const thaw_exec_options *o, json_t *body, thaw_error **
 		return tl_error_set(err, 0, TL_INVALID, "timeout_s must not be negative");
 	if (o->timeout_s)
 		json_object_set_new(body, "timeout_s", json_integer(o->timeout_s));
+	if (o->auto_resume)
+		json_object_set_new(body, "auto_resume", json_true());
 	return 0;
 }
 

@@ -92,7 +92,7 @@ struct tl_request {
 	const char *method;
 	const char *path;   /* starts with '/', already safe for a URL */
 	const json_t *body; /* NULL: no body */
-	long expect;        /* the status that means success */
+	long expect;	    /* the status that means success */
 	/* When set, a response with the expected status is handed over line
 	 * by line as it arrives instead of being parsed as one object, and
 	 * the client's overall timeout does not apply. */
@@ -116,5 +116,8 @@ int tl_list_call(thaw_client *c, const char *path, const char *key, tl_item_pars
 /* sandbox.c and template.c: one server object to a struct. */
 int tl_sandbox_parse(const json_t *o, thaw_sandbox **out, thaw_error **err);
 int tl_template_parse(const json_t *o, thaw_template **out, thaw_error **err);
+/* Performs req, whose answer is one sandbox object; out may be NULL. */
+int tl_sandbox_call(thaw_client *c, const struct tl_request *req, thaw_sandbox **out,
+		    thaw_error **err);
 
 #endif

@@ -20,6 +20,11 @@ int tl_sandbox_parse(const json_t *o, thaw_sandbox **out, thaw_error **err)
 	sb->created_at = tl_json_strdup(o, "created_at");
 	sb->timeout_at = tl_json_strdup(o, "timeout_at");
 	sb->reason = tl_json_strdup(o, "reason");
+	sb->parent = tl_json_strdup(o, "parent");
+	sb->paused_at = tl_json_strdup(o, "paused_at");
+	const char *ot = json_string_value(json_object_get(o, "on_timeout"));
+	sb->pause_on_timeout = ot && strcmp(ot, "pause") == 0;
+	sb->auto_resume = json_is_true(json_object_get(o, "auto_resume"));
 	sb->metadata_json = tl_json_dump_member(o, "metadata");
 	if (!sb->metadata_json)
 		sb->metadata_json = tl_xstrdup("{}");
@@ -42,6 +47,8 @@ THAW_API void thaw_sandbox_free(thaw_sandbox *sb)
 	free(sb->metadata_json);
 	free(sb->timings_json);
 	free(sb->reason);
+	free(sb->parent);
+	free(sb->paused_at);
 	free(sb->json);
 	free(sb);
 }
@@ -73,6 +80,10 @@ static int create_body(const thaw_create_options *o, json_t *body, thaw_error **
 		json_object_set_new(body, "cold_boot", json_true());
 	if (o->no_pools)
 		json_object_set_new(body, "pools", json_false());
+	if (o->pause_on_timeout)
+		json_object_set_new(body, "on_timeout", json_string("pause"));
+	if (o->auto_resume)
+		json_object_set_new(body, "auto_resume", json_true());
 	if (o->metadata_json) {
 		json_error_t je;
 		v = json_loads(o->metadata_json, JSON_REJECT_DUPLICATES, &je);
@@ -88,13 +99,13 @@ static int create_body(const thaw_create_options *o, json_t *body, thaw_error **
 }
 
 /* Runs a request whose answer is one sandbox object. */
-static int sandbox_call(thaw_client *c, const struct tl_request *req, thaw_sandbox **out,
-			thaw_error **err)
+int tl_sandbox_call(thaw_client *c, const struct tl_request *req, thaw_sandbox **out,
+		    thaw_error **err)
 {
 	json_t *resp = NULL;
 	if (tl_http_call(c, req, &resp, err) < 0)
 		return -1;
-	int rc = tl_sandbox_parse(resp, out, err);
+	int rc = out ? tl_sandbox_parse(resp, out, err) : 0;
 	json_decref(resp);
 	return rc;
 }
@@ -111,7 +122,7 @@ THAW_API int thaw_sandbox_create(thaw_client *client, const thaw_create_options 
 	struct tl_request req = {
 		.method = "POST", .path = "/v1/sandboxes", .body = body, .expect = 201
 	};
-	int rc = sandbox_call(client, &req, out, err);
+	int rc = tl_sandbox_call(client, &req, out, err);
 	json_decref(body);
 	return rc;
 }
@@ -124,7 +135,7 @@ THAW_API int thaw_sandbox_get(thaw_client *client, const char *id, thaw_sandbox 
 	char path[192];
 	snprintf(path, sizeof(path), "/v1/sandboxes/%s", id);
 	struct tl_request req = { .method = "GET", .path = path, .expect = 200 };
-	return sandbox_call(client, &req, out, err);
+	return tl_sandbox_call(client, &req, out, err);
 }
 
 static int sandbox_item(const json_t *o, void **out, thaw_error **err)

@@ -1,7 +1,24 @@
 /* GET /v1/templates and the template object. */
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "internal.h"
+
+/* {"kind": K, "sandbox": S} as "K" or "K:S". */
+static char *source_text(const json_t *src)
+{
+	const char *kind = json_string_value(json_object_get(src, "kind"));
+	const char *sb = json_string_value(json_object_get(src, "sandbox"));
+	if (!kind)
+		return NULL;
+	if (!sb)
+		return tl_xstrdup(kind);
+	size_t n = strlen(kind) + strlen(sb) + 2;
+	char *out = tl_xmalloc(n);
+	snprintf(out, n, "%s:%s", kind, sb);
+	return out;
+}
 
 int tl_template_parse(const json_t *o, thaw_template **out, thaw_error **err)
 {
@@ -19,6 +36,7 @@ int tl_template_parse(const json_t *o, thaw_template **out, thaw_error **err)
 	t->vcpus = tl_json_int_or_0(o, "vcpus");
 	t->boot_ms = json_number_value(json_object_get(o, "boot_ms"));
 	t->detail = tl_json_strdup(o, "detail");
+	t->source = source_text(json_object_get(o, "source"));
 	t->json = tl_json_dump(o);
 	*out = t;
 	return 0;
@@ -33,6 +51,7 @@ THAW_API void thaw_template_free(thaw_template *t)
 	free(t->build_id);
 	free(t->created_at);
 	free(t->detail);
+	free(t->source);
 	free(t->json);
 	free(t);
 }
@@ -57,6 +76,6 @@ static void template_item_free(void *item)
 THAW_API int thaw_template_list(thaw_client *client, thaw_template ***out, size_t *n,
 				thaw_error **err)
 {
-	return tl_list_call(client, "/v1/templates", "templates", template_item,
-			    template_item_free, (void ***)out, n, err);
+	return tl_list_call(client, "/v1/templates", "templates", template_item, template_item_free,
+			    (void ***)out, n, err);
 }

@@ -116,17 +116,23 @@ THAW_API int thaw_info(thaw_client *client, char **out, thaw_error **err);
 /* A sandbox as the server described it. Plain data owned by the caller;
  * every string is NUL-terminated and separately allocated. */
 typedef struct thaw_sandbox {
-	char *id;            /* "sb-" and 12 characters */
+	char *id;	     /* "sb-" and 12 characters */
 	char *template_name; /* the template it was created from */
-	char *build_id;      /* the template build; NULL if not reported */
-	char *state;         /* "creating", "running", "failed", "deleting" */
-	char *created_at;    /* RFC 3339; NULL if not reported */
-	char *timeout_at;    /* RFC 3339; NULL: no deadline */
-	char *metadata_json; /* the metadata object as compact JSON; "{}" if none */
-	char *timings_json;  /* the "timings_ms" object as compact JSON; NULL if none */
-	char *reason;        /* why the sandbox is in its state; NULL if not given */
-	char *json;          /* the whole object as compact JSON, fields the
-			      * struct does not name included */
+	char *build_id;	     /* the template build; NULL if not reported */
+	/* "creating", "running", "failed", "deleting", "pausing", "paused",
+	 * "resuming" */
+	char *state;
+	char *created_at;      /* RFC 3339; NULL if not reported */
+	char *timeout_at;      /* RFC 3339; NULL: no deadline */
+	char *metadata_json;   /* the metadata object as compact JSON; "{}" if none */
+	char *timings_json;    /* the "timings_ms" object as compact JSON; NULL if none */
+	char *reason;	       /* why the sandbox is in its state; NULL if not given */
+	char *parent;	       /* the sandbox it was forked from; NULL if none */
+	char *paused_at;       /* RFC 3339 while paused; NULL otherwise */
+	bool pause_on_timeout; /* its timeout pauses it instead of deleting it */
+	bool auto_resume;      /* an exec while paused resumes it */
+	char *json;	       /* the whole object as compact JSON, fields the
+				* struct does not name included */
 } thaw_sandbox;
 
 typedef struct thaw_create_options {
@@ -145,6 +151,11 @@ typedef struct thaw_create_options {
 	/* Build the network slot and start the VMM for this create even when
 	 * thawd's warm pools have them ready: what the pools save, measured. */
 	bool no_pools;
+	/* When the timeout passes, pause the sandbox (scale to zero, resume
+	 * later) instead of deleting it. */
+	bool pause_on_timeout;
+	/* An exec on the paused sandbox resumes it first instead of failing. */
+	bool auto_resume;
 } thaw_create_options;
 
 #define THAW_TIMEOUT_DEFAULT 0
@@ -193,6 +204,9 @@ typedef struct thaw_exec_options {
 	bool has_stdin;
 	/* Seconds before the command is killed; 0: the server's default. */
 	int timeout_s;
+	/* Resume the sandbox first if it is paused (otherwise a paused
+	 * sandbox fails with code "conflict"). */
+	bool auto_resume;
 } thaw_exec_options;
 
 /* What a command did. Output is byte-exact (libthaw asks for base64 and
@@ -200,9 +214,9 @@ typedef struct thaw_exec_options {
  * NUL after its last byte, so text can be used as a C string; binary
  * output may contain NULs, so trust the lengths. */
 typedef struct thaw_exec_result {
-	int exit_code;      /* 128 + signal when killed by a signal */
-	int signal;         /* the killing signal, 0 if none */
-	bool timed_out;     /* killed because timeout_s passed */
+	int exit_code;	    /* 128 + signal when killed by a signal */
+	int signal;	    /* the killing signal, 0 if none */
+	bool timed_out;	    /* killed because timeout_s passed */
 	double duration_ms; /* from start to exit, measured in the guest */
 	char *stdout_data;
 	size_t stdout_len;
@@ -221,26 +235,71 @@ THAW_API int thaw_sandbox_exec(thaw_client *client, const char *id, const thaw_e
 /* Frees a result; NULL is allowed. */
 THAW_API void thaw_exec_result_free(thaw_exec_result *res);
 
+/* ---- lifecycle ---------------------------------------------------------- */
+
+/* The most children one fork makes. */
+#define THAW_FORK_MAX 16
+
+/* POST /v1/sandboxes/{id}/fork: count (1 to THAW_FORK_MAX) copies of a
+ * running sandbox, memory and disk as they are now, each with its own
+ * id, network, clock and entropy. All or nothing. On success *out is an
+ * array of *n children, freed with thaw_sandbox_list_free. */
+THAW_API int thaw_sandbox_fork(thaw_client *client, const char *id, int count, thaw_sandbox ***out,
+			       size_t *n, thaw_error **err);
+
+/* POST /v1/sandboxes/{id}/pause: saves the sandbox (memory, disk,
+ * devices) and ends its VM; it keeps its id and costs only disk. Pausing
+ * a paused sandbox does nothing. out may be NULL; otherwise *out is the
+ * sandbox as it is now (free with thaw_sandbox_free). */
+THAW_API int thaw_sandbox_pause(thaw_client *client, const char *id, thaw_sandbox **out,
+				thaw_error **err);
+
+/* POST /v1/sandboxes/{id}/resume: restores a paused sandbox where it
+ * stopped (the clock is set right). Resuming a running one does nothing.
+ * out as for thaw_sandbox_pause. */
+THAW_API int thaw_sandbox_resume(thaw_client *client, const char *id, thaw_sandbox **out,
+				 thaw_error **err);
+
+/* POST /v1/sandboxes/{id}/snapshot: a new template named template_name
+ * from the running sandbox as it is now (processes included); the
+ * sandbox goes on running. build_id may be NULL; otherwise *build_id is
+ * the new template's build (free()). A name in use fails with
+ * "conflict". */
+THAW_API int thaw_sandbox_snapshot(thaw_client *client, const char *id, const char *template_name,
+				   char **build_id, thaw_error **err);
+
+/* POST /v1/sandboxes/{id}/keepalive: the sandbox's timeout starts again
+ * at timeout_s seconds from now (0: never). out as for thaw_sandbox_pause. */
+THAW_API int thaw_sandbox_keepalive(thaw_client *client, const char *id, int timeout_s,
+				    thaw_sandbox **out, thaw_error **err);
+
 /* ---- templates --------------------------------------------------------- */
 
 /* A template as the server described it; plain data owned by the caller.
  * Fields after status are filled only for a ready template. */
 typedef struct thaw_template {
 	char *name;
-	char *status;     /* "ready", "baking", "corrupt" */
-	char *build_id;   /* NULL if not reported */
+	char *status;	  /* "ready", "baking", "corrupt" */
+	char *build_id;	  /* NULL if not reported */
 	char *created_at; /* RFC 3339; NULL if not reported */
-	int memory_mb;    /* 0 if not reported */
-	int vcpus;        /* 0 if not reported */
-	double boot_ms;   /* cold boot time while baking; 0 if not reported */
-	char *detail;     /* why it is not ready, or the bake stage; NULL if none */
-	char *json;       /* the whole object as compact JSON */
+	int memory_mb;	  /* 0 if not reported */
+	int vcpus;	  /* 0 if not reported */
+	double boot_ms;	  /* cold boot time while baking; 0 if not reported */
+	char *detail;	  /* why it is not ready, or the bake stage; NULL if none */
+	/* "bake", or "snapshot:<sandbox id>" for a snapshot template; NULL if
+	 * not reported */
+	char *source;
+	char *json; /* the whole object as compact JSON */
 } thaw_template;
 
 /* GET /v1/templates. On success *out is an array of *n templates
  * (possibly 0; *out is then NULL), freed with thaw_template_list_free. */
 THAW_API int thaw_template_list(thaw_client *client, thaw_template ***out, size_t *n,
 				thaw_error **err);
+
+/* DELETE /v1/templates/{name}: removes the template and its files. A
+ * template that sandboxes still use fails with "conflict". */
+THAW_API int thaw_template_delete(thaw_client *client, const char *name, thaw_error **err);
 
 /* Frees one template; NULL is allowed. */
 THAW_API void thaw_template_free(thaw_template *t);
@@ -252,8 +311,8 @@ THAW_API void thaw_template_list_free(thaw_template **list, size_t n);
  * valid only during the callback. */
 typedef struct thaw_bake_progress {
 	const char *stage;   /* "recipe", "rootfs", "boot", "snapshot", ... */
-	int step;            /* 1-based */
-	int steps;           /* total steps */
+	int step;	     /* 1-based */
+	int steps;	     /* total steps */
 	const char *message; /* human-readable */
 } thaw_bake_progress;
 
@@ -263,12 +322,12 @@ typedef void (*thaw_bake_progress_fn)(const thaw_bake_progress *ev, void *userda
 
 typedef struct thaw_bake_options {
 	thaw_bake_progress_fn on_progress; /* NULL: progress is not reported */
-	void *userdata;                    /* passed to on_progress */
+	void *userdata;			   /* passed to on_progress */
 } thaw_bake_options;
 
 typedef struct thaw_bake_result {
 	thaw_template *template_info; /* the baked template */
-	double elapsed_ms;            /* as measured by the server */
+	double elapsed_ms;	      /* as measured by the server */
 } thaw_bake_result;
 
 /* POST /v1/templates: bakes template `name` from its recipe and streams

@@ -255,6 +255,9 @@ def test_unknown_route_is_404(thawd, path):
     ("PATCH", f"/v1/sandboxes/{BAD_ID}", {"GET", "DELETE"}),
     ("GET", f"/v1/sandboxes/{BAD_ID}/exec", {"POST"}),
     ("DELETE", "/v1/templates", {"GET", "POST"}),
+    ("PUT", "/v1/templates/code-interpreter", {"GET", "DELETE"}),
+    ("GET", f"/v1/sandboxes/{BAD_ID}/fork", {"POST"}),
+    ("DELETE", f"/v1/sandboxes/{BAD_ID}/pause", {"POST"}),
     ("POST", "/healthz", {"GET"}),
     ("POST", "/v1/info", {"GET"}),
 ])

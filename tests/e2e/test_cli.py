@@ -99,7 +99,14 @@ def test_templates_shows_ready(template):
                                   ["exec", "sb-aaaaaaaaaaaa", "true"],
                                   ["create", "--timeout", "x"], ["create", "--bogus"],
                                   ["frobnicate"], [], ["rm"], ["ls", "extra"],
-                                  ["exec", "--cwd", "tmp", "sb-aaaaaaaaaaaa", "--", "true"]],
+                                  ["exec", "--cwd", "tmp", "sb-aaaaaaaaaaaa", "--", "true"],
+                                  ["fork"], ["fork", "-n", "0", "sb-aaaaaaaaaaaa"],
+                                  ["fork", "-n", "17", "sb-aaaaaaaaaaaa"], ["pause"],
+                                  ["resume"], ["snapshot", "sb-aaaaaaaaaaaa"],
+                                  ["keepalive", "sb-aaaaaaaaaaaa"],
+                                  ["keepalive", "sb-aaaaaaaaaaaa", "-5"],
+                                  ["templates", "rm"], ["templates", "frob"],
+                                  ["create", "--on-timeout", "stop"]],
                          ids=lambda a: " ".join(a) or "(none)")
 def test_bad_usage_exits_2(thawd, args):
     r = T.run_cli(*args)
@@ -127,3 +134,45 @@ def test_server_down(thawd):
         err = r.stderr.decode()
         assert "cannot talk to thawd" in err and url in err, err
     T.check(f"thawd not listening -> exit {r.returncode}: {err.strip()}")
+
+
+def _cli(*args):
+    r = T.run_cli(*args)
+    assert r.returncode == 0, r
+    return r.stdout.decode()
+
+
+def test_lifecycle_commands(template):
+    sid = _cli("create", "--timeout", "600", "--on-timeout", "pause", "--auto-resume").strip()
+    try:
+        _cli("exec", sid, "--", "sh", "-c", "echo 7 > /root/n")
+        assert _cli("pause", sid).strip() == sid
+        ls = _cli("ls")
+        row = [ln for ln in ls.splitlines() if ln.startswith(sid)]
+        assert row and "paused" in row[0] and "(pause)" in row[0], ls
+        # --auto-resume on exec (the sandbox also has it from create).
+        assert _cli("exec", "--auto-resume", sid, "--", "cat", "/root/n") == "7\n"
+        _cli("pause", sid)
+        assert _cli("resume", sid).strip() == sid
+        out = _cli("keepalive", sid, "0").split()
+        assert out == [sid, "never"], out
+        kids = _cli("fork", "-n", "2", sid).split()
+        assert len(kids) == 2 and all(ID_RE.match((k + "\n").encode()) for k in kids), kids
+        ls = _cli("ls")
+        for k in kids:
+            row = [ln for ln in ls.splitlines() if ln.startswith(k)]
+            assert row and row[0].split()[-1] == sid, ls  # PARENT column
+            assert _cli("exec", k, "--", "cat", "/root/n") == "7\n"
+        assert _cli("rm", *kids).split() == kids
+        name = "cli-snap-" + sid[3:]
+        out = _cli("snapshot", sid, name).split()
+        assert out[0] == name and len(out) == 2, out
+        tl = _cli("templates")
+        assert any(ln.startswith(name) and f"snapshot:{sid}" in ln for ln in tl.splitlines()), tl
+        r = T.run_cli("templates", "rm", name + "-missing")
+        assert r.returncode == 1 and b"404" in r.stderr and r.stdout == b"", r
+        assert _cli("templates", "rm", name).strip() == name
+        assert name not in _cli("templates")
+    finally:
+        T.api("DELETE", f"/v1/sandboxes/{sid}")
+    T.check("thaw pause/resume/keepalive/fork/snapshot/templates rm and exec --auto-resume")

@@ -534,7 +534,9 @@ def inventory_problems(ids, d=None):
     every VMM, clone dir and run dir belongs to a sandbox or a warm VMM;
     the namespaces are exactly the allocated slots (s<index>)."""
     warm, allocated, info = pools()
-    expected = set(ids) | warm
+    # A paused sandbox holds no VMM, clone or run dir: only its image.
+    paused = {s["id"] for s in list_sandboxes() if s["state"] == "paused"}
+    expected = (set(ids) - paused) | warm
     inv = host_inventory(d)
     problems = {}
     for k in ("vmm", "clone_dir", "run_dir"):

@@ -220,9 +220,10 @@ static void test_set_state_and_reason(void **state)
 	assert_string_equal(rows.r[0].state, "deleting");
 	assert_null(rows.r[0].reason);
 	rows_free(&rows);
-	assert_int_equal(db_sandbox_set_timeout(f->db, "sb-aaaaaaaaaaaa", 99999, &e), 0);
+	assert_int_equal(db_sandbox_set_timeout(f->db, "sb-aaaaaaaaaaaa", 99999, 600, &e), 0);
 	list(f->db, &rows);
 	assert_true(rows.r[0].timeout_at == 99999);
+	assert_true(rows.r[0].timeout_s == 600);
 	rows_free(&rows);
 	assert_null(e);
 }
@@ -436,16 +437,17 @@ static void test_version_1_database_is_migrated(void **state)
 	unlink(f->path);
 	sqlite3 *h = NULL;
 	assert_int_equal(sqlite3_open(f->path, &h), SQLITE_OK);
-	const char *v1 = "CREATE TABLE templates (name TEXT PRIMARY KEY, build_id TEXT NOT NULL,"
-			 " meta_sha256 TEXT NOT NULL, created_at INTEGER NOT NULL);"
-			 "CREATE TABLE sandboxes (id TEXT PRIMARY KEY, template TEXT NOT NULL,"
-			 " build_id TEXT NOT NULL, state TEXT NOT NULL, created_at INTEGER NOT NULL,"
-			 " timeout_at INTEGER NOT NULL DEFAULT 0, metadata TEXT NOT NULL DEFAULT '{}',"
-			 " vmm_pid INTEGER NOT NULL DEFAULT 0, vmm_start_ticks INTEGER NOT NULL DEFAULT 0,"
-			 " timings TEXT, reason TEXT);"
-			 "INSERT INTO sandboxes (id, template, build_id, state, created_at)"
-			 " VALUES ('sb-oldoldoldold', 't', 'b', 'running', 5);"
-			 "PRAGMA user_version=1;";
+	const char *v1 =
+		"CREATE TABLE templates (name TEXT PRIMARY KEY, build_id TEXT NOT NULL,"
+		" meta_sha256 TEXT NOT NULL, created_at INTEGER NOT NULL);"
+		"CREATE TABLE sandboxes (id TEXT PRIMARY KEY, template TEXT NOT NULL,"
+		" build_id TEXT NOT NULL, state TEXT NOT NULL, created_at INTEGER NOT NULL,"
+		" timeout_at INTEGER NOT NULL DEFAULT 0, metadata TEXT NOT NULL DEFAULT '{}',"
+		" vmm_pid INTEGER NOT NULL DEFAULT 0, vmm_start_ticks INTEGER NOT NULL DEFAULT 0,"
+		" timings TEXT, reason TEXT);"
+		"INSERT INTO sandboxes (id, template, build_id, state, created_at)"
+		" VALUES ('sb-oldoldoldold', 't', 'b', 'running', 5);"
+		"PRAGMA user_version=1;";
 	assert_int_equal(sqlite3_exec(h, v1, NULL, NULL, NULL), SQLITE_OK);
 	sqlite3_close(h);
 	struct thaw_err *e = NULL;
@@ -458,6 +460,145 @@ static void test_version_1_database_is_migrated(void **state)
 	assert_true(rows.r[0].slot == -1);
 	rows_free(&rows);
 	assert_int_equal(db_slot_insert(f->db, 1, &e), 0);
+}
+
+/* Pause records the image and drops VMM, slot and deadline; resume
+ * brings them back and forgets the pause time. */
+static void test_pause_then_resume_rows(void **state)
+{
+	struct fx *f = *state;
+	insert(f->db, "sb-aaaaaaaaaaaa", "t", "b", 1, NULL);
+	struct thaw_err *e = NULL;
+	assert_int_equal(db_sandbox_set_running(f->db, "sb-aaaaaaaaaaaa", 42, 7, 3, NULL, &e), 0);
+	assert_int_equal(db_sandbox_set_paused(f->db, "sb-aaaaaaaaaaaa", "img-1", 1000, &e), 0);
+	struct sandbox_row r;
+	assert_int_equal(db_sandbox_get(f->db, "sb-aaaaaaaaaaaa", &r, &e), 0);
+	assert_string_equal(r.state, "paused");
+	assert_string_equal(r.image, "img-1");
+	assert_true(r.paused_at == 1000);
+	assert_true(r.vmm_pid == 0);
+	assert_true(r.slot == -1);
+	assert_true(r.timeout_at == 0);
+	sandbox_row_free(&r);
+	int n = -1;
+	assert_int_equal(db_image_in_use(f->db, "img-1", &n, &e), 0);
+	assert_int_equal(n, 1);
+	assert_int_equal(db_sandbox_set_resumed(f->db, "sb-aaaaaaaaaaaa", 43, 8, 5, 2000, &e), 0);
+	assert_int_equal(db_sandbox_get(f->db, "sb-aaaaaaaaaaaa", &r, &e), 0);
+	assert_string_equal(r.state, "running");
+	assert_string_equal(r.image, "img-1"); /* its memory still comes from there */
+	assert_true(r.paused_at == 0);
+	assert_true(r.vmm_pid == 43);
+	assert_true(r.slot == 5);
+	assert_true(r.timeout_at == 2000);
+	sandbox_row_free(&r);
+	assert_null(e);
+}
+
+static void test_get_unknown_sandbox_is_not_found(void **state)
+{
+	struct fx *f = *state;
+	struct sandbox_row r;
+	struct thaw_err *e = NULL;
+	assert_int_equal(db_sandbox_get(f->db, "sb-nonenonenone", &r, &e), -1);
+	assert_non_null(e);
+	assert_int_equal(e->code, ERR_NOT_FOUND);
+	err_free(e);
+}
+
+static void count_build(const struct build_row *b, void *ud)
+{
+	(void)b;
+	(*(int *)ud)++;
+}
+
+static void test_builds_put_get_each_delete(void **state)
+{
+	struct fx *f = *state;
+	struct build_row b = { .created_at = 9 };
+	snprintf(b.build_id, sizeof(b.build_id), "img-1");
+	snprintf(b.kind, sizeof(b.kind), "pause");
+	snprintf(b.meta_sha256, sizeof(b.meta_sha256), "%064d", 0);
+	struct thaw_err *e = NULL;
+	assert_int_equal(db_build_put(f->db, &b, &e), 0);
+	snprintf(b.build_id, sizeof(b.build_id), "bld-1");
+	snprintf(b.template_name, sizeof(b.template_name), "t");
+	snprintf(b.kind, sizeof(b.kind), "bake");
+	assert_int_equal(db_build_put(f->db, &b, &e), 0);
+	struct build_row got;
+	assert_int_equal(db_build_get(f->db, "bld-1", &got, &e), 0);
+	assert_string_equal(got.template_name, "t");
+	assert_string_equal(got.kind, "bake");
+	assert_true(got.created_at == 9);
+	int n = 0;
+	assert_int_equal(db_build_each(f->db, "pause", count_build, &n, &e), 0);
+	assert_int_equal(n, 1);
+	assert_int_equal(db_build_delete(f->db, "img-1", &e), 0);
+	assert_int_equal(db_build_get(f->db, "img-1", &got, &e), -1);
+	assert_int_equal(e->code, ERR_NOT_FOUND);
+	err_free(e);
+}
+
+static void test_template_in_use_and_delete(void **state)
+{
+	struct fx *f = *state;
+	struct template_row t = { .created_at = 1 };
+	snprintf(t.name, sizeof(t.name), "t");
+	snprintf(t.build_id, sizeof(t.build_id), "b");
+	snprintf(t.meta_sha256, sizeof(t.meta_sha256), "%064d", 0);
+	struct thaw_err *e = NULL;
+	assert_int_equal(db_template_put(f->db, &t, &e), 0);
+	insert(f->db, "sb-aaaaaaaaaaaa", "t", "b", 1, NULL);
+	int n = -1;
+	assert_int_equal(db_template_in_use(f->db, "t", &n, &e), 0);
+	assert_int_equal(n, 1);
+	assert_int_equal(db_template_in_use(f->db, "u", &n, &e), 0);
+	assert_int_equal(n, 0);
+	assert_int_equal(db_template_delete(f->db, "t", &e), 0);
+	struct template_row got;
+	assert_int_equal(db_template_get(f->db, "t", &got, &e), -1);
+	err_free(e);
+}
+
+/* A version 2 database (slots, no lifecycle columns) gains them with
+ * the defaults a sandbox of that time had. */
+static void test_version_2_database_is_migrated(void **state)
+{
+	struct fx *f = *state;
+	db_close(f->db);
+	f->db = NULL;
+	unlink(f->path);
+	sqlite3 *h = NULL;
+	assert_int_equal(sqlite3_open(f->path, &h), SQLITE_OK);
+	const char *v2 =
+		"CREATE TABLE templates (name TEXT PRIMARY KEY, build_id TEXT NOT NULL,"
+		" meta_sha256 TEXT NOT NULL, created_at INTEGER NOT NULL);"
+		"CREATE TABLE sandboxes (id TEXT PRIMARY KEY, template TEXT NOT NULL,"
+		" build_id TEXT NOT NULL, state TEXT NOT NULL, created_at INTEGER NOT NULL,"
+		" timeout_at INTEGER NOT NULL DEFAULT 0, metadata TEXT NOT NULL DEFAULT '{}',"
+		" vmm_pid INTEGER NOT NULL DEFAULT 0, vmm_start_ticks INTEGER NOT NULL DEFAULT 0,"
+		" timings TEXT, reason TEXT, slot INTEGER NOT NULL DEFAULT -1);"
+		"CREATE TABLE slots (idx INTEGER PRIMARY KEY);"
+		"INSERT INTO sandboxes (id, template, build_id, state, created_at, timeout_at,"
+		" slot) VALUES ('sb-twotwotwotwo', 't', 'b', 'running', 5, 305, 4);"
+		"INSERT INTO templates VALUES ('t', 'b', '00', 1);"
+		"PRAGMA user_version=2;";
+	assert_int_equal(sqlite3_exec(h, v2, NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(h);
+	struct thaw_err *e = NULL;
+	assert_int_equal(db_open(f->path, &f->db, &e), 0);
+	assert_null(e);
+	struct sandbox_row r;
+	assert_int_equal(db_sandbox_get(f->db, "sb-twotwotwotwo", &r, &e), 0);
+	assert_true(r.slot == 4);
+	assert_string_equal(r.on_timeout, "delete");
+	assert_string_equal(r.parent, "");
+	assert_string_equal(r.image, "");
+	assert_false(r.auto_resume);
+	sandbox_row_free(&r);
+	int n = 0;
+	assert_int_equal(db_build_each(f->db, NULL, count_build, &n, &e), 0);
+	assert_null(e);
 }
 
 /* A database from a newer thawd is refused, not half-understood. */
@@ -492,28 +633,31 @@ static void test_open_in_a_missing_directory_fails(void **state)
 }
 
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
-#define SLOT_TESTS T(test_slots_are_recorded_and_freed), T(test_version_1_database_is_migrated), \
-	T(test_newer_schema_is_refused),
+#define SLOT_TESTS                                                                                 \
+	T(test_slots_are_recorded_and_freed), T(test_version_1_database_is_migrated),              \
+		T(test_newer_schema_is_refused),
+#define LIFECYCLE_TESTS                                                                            \
+	T(test_pause_then_resume_rows), T(test_get_unknown_sandbox_is_not_found),                  \
+		T(test_builds_put_get_each_delete), T(test_template_in_use_and_delete),            \
+		T(test_version_2_database_is_migrated),
 
 int main(void)
 {
-	const struct CMUnitTest tests[] = {
-		T(test_insert_then_each_returns_every_field),
-		T(test_missing_metadata_is_stored_as_an_empty_object),
-		T(test_each_returns_rows_in_creation_order),
-		T(test_each_keeps_creation_order_within_one_second),
-		T(test_set_running_records_the_vmm),
-		T(test_set_state_and_reason),
-		T(test_delete_removes_only_that_row),
-		T(test_duplicate_id_is_rejected),
-		T(test_each_callback_may_write),
-		T(test_build_in_use_counts_matching_rows),
-		T(test_template_put_get_and_upsert),
-		T(test_unknown_template_is_not_found),
-		T(test_template_each_is_sorted_by_name),
-		T(test_data_persists_across_reopen),
-		T(test_open_in_a_missing_directory_fails),
-		SLOT_TESTS
-	};
+	const struct CMUnitTest tests[] = { T(test_insert_then_each_returns_every_field),
+					    T(test_missing_metadata_is_stored_as_an_empty_object),
+					    T(test_each_returns_rows_in_creation_order),
+					    T(test_each_keeps_creation_order_within_one_second),
+					    T(test_set_running_records_the_vmm),
+					    T(test_set_state_and_reason),
+					    T(test_delete_removes_only_that_row),
+					    T(test_duplicate_id_is_rejected),
+					    T(test_each_callback_may_write),
+					    T(test_build_in_use_counts_matching_rows),
+					    T(test_template_put_get_and_upsert),
+					    T(test_unknown_template_is_not_found),
+					    T(test_template_each_is_sorted_by_name),
+					    T(test_data_persists_across_reopen),
+					    T(test_open_in_a_missing_directory_fails),
+					    SLOT_TESTS LIFECYCLE_TESTS };
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

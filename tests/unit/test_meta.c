@@ -53,6 +53,8 @@ static void assert_meta_equal(const struct template_meta *a, const struct templa
 	assert_string_equal(a->agent_version, b->agent_version);
 	assert_true(a->boot_ms == b->boot_ms);
 	assert_true(a->snapshot_ms == b->snapshot_ms);
+	assert_int_equal(a->source, b->source);
+	assert_string_equal(a->source_sandbox, b->source_sandbox);
 	for (int i = 0; i < MF_COUNT; i++) {
 		assert_true(a->files[i].size == b->files[i].size);
 		assert_string_equal(a->files[i].sha256, b->files[i].sha256);
@@ -233,12 +235,11 @@ static void test_rejects_bad_sha256_hex(void **state)
 	(void)state;
 	const char *good = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
 	const char *bad[] = {
-		"0123456789ABCDEF0123456789abcdef0123456789abcdef0123456789abcdef", /* upper */
-		"0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdeg", /* g */
-		"0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcde",  /* 63 */
+		"0123456789ABCDEF0123456789abcdef0123456789abcdef0123456789abcdef",  /* upper */
+		"0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdeg",  /* g */
+		"0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcde",   /* 63 */
 		"0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef0", /* 65 */
-		"0123456789abcdef0123456789abcdef 123456789abcdef0123456789abcdef",
-		"",
+		"0123456789abcdef0123456789abcdef 123456789abcdef0123456789abcdef",  "",
 	};
 	json_t *o = sample_json();
 	json_object_set_new(file_obj(o, "state"), "sha256", json_string(good));
@@ -253,6 +254,57 @@ static void test_rejects_bad_sha256_hex(void **state)
 		json_object_set_new(file_obj(o, "kernel"), "sha256", json_string(bad[i]));
 		expect_corrupt(o, "kernel");
 	}
+}
+
+static void test_capture_source_and_unhashed_big_files_round_trip(void **state)
+{
+	(void)state;
+	struct template_meta m, back;
+	sample(&m);
+	m.source = SOURCE_FORK;
+	snprintf(m.source_sandbox, sizeof(m.source_sandbox), "sb-abcdefghjkmn");
+	m.files[MF_MEMORY].sha256[0] = '\0';
+	m.files[MF_ROOTFS].sha256[0] = '\0';
+	char *text = meta_to_json(&m);
+	json_t *o = json_loads(text, 0, NULL);
+	assert_true(json_is_null(json_object_get(file_obj(o, "memory"), "sha256")));
+	json_decref(o);
+	assert_int_equal(parse(text, strlen(text), &back, NULL), 0);
+	assert_meta_equal(&m, &back);
+	free(text);
+}
+
+static void test_rejects_bad_source_and_null_small_checksums(void **state)
+{
+	(void)state;
+	static const char *const small[] = { "state", "kernel", "initrd" };
+	for (size_t i = 0; i < 3; i++) {
+		json_t *o = sample_json();
+		json_object_set_new(file_obj(o, small[i]), "sha256", json_null());
+		expect_corrupt(o, small[i]);
+	}
+	json_t *o = sample_json();
+	json_object_del(o, "source");
+	expect_corrupt(o, "source");
+	o = sample_json();
+	json_object_set_new(o, "source", json_pack("{s:s}", "kind", "teleport"));
+	expect_corrupt(o, "source");
+	/* A bake names no sandbox; a capture must. */
+	o = sample_json();
+	json_object_set_new(o, "source",
+			    json_pack("{s:s,s:s}", "kind", "bake", "sandbox", "sb-abcdefghjkmn"));
+	expect_corrupt(o, "source");
+	o = sample_json();
+	json_object_set_new(o, "source", json_pack("{s:s}", "kind", "pause"));
+	expect_corrupt(o, "source");
+	o = sample_json();
+	json_object_set_new(o, "source",
+			    json_pack("{s:s,s:s}", "kind", "fork", "sandbox", "../etc"));
+	expect_corrupt(o, "source");
+	/* An older format is named as such. */
+	o = sample_json();
+	json_object_set_new(o, "format", json_integer(1));
+	expect_corrupt(o, "older thaw");
 }
 
 static void test_rejects_memory_size_inconsistent_with_memory_mb(void **state)
@@ -294,8 +346,8 @@ static void test_rejects_out_of_range_numbers(void **state)
 		const char *key;
 		json_int_t v;
 	} cases[] = {
-		{ "memory_mb", 64 }, { "memory_mb", 65537 }, { "memory_mb", -512 },
-		{ "vcpus", 0 }, { "vcpus", 65 }, { "created_at", 0 }, { "created_at", -5 },
+		{ "memory_mb", 64 }, { "memory_mb", 65537 }, { "memory_mb", -512 }, { "vcpus", 0 },
+		{ "vcpus", 65 },     { "created_at", 0 },    { "created_at", -5 },
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		json_t *o = sample_json();
@@ -310,8 +362,8 @@ static void test_rejects_out_of_range_numbers(void **state)
 static void test_rejects_missing_empty_or_overlong_strings(void **state)
 {
 	(void)state;
-	static const char *const keys[] = { "name", "build_id", "vmm", "vmm_version",
-					    "accel", "cpu", "cmdline", "agent_version" };
+	static const char *const keys[] = { "name",  "build_id", "vmm",	    "vmm_version",
+					    "accel", "cpu",	 "cmdline", "agent_version" };
 	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
 		json_t *o = sample_json();
 		json_object_del(o, keys[i]);
@@ -403,8 +455,7 @@ static void test_missing_ctime_means_zero(void **state)
 	json_t *files = json_object_get(o, "files");
 	const char *role;
 	json_t *f;
-	json_object_foreach(files, role, f)
-		json_object_del(f, "ctime_ns");
+	json_object_foreach(files, role, f) json_object_del(f, "ctime_ns");
 	char *text = json_dumps(o, 0);
 	json_decref(o);
 	struct template_meta back;
@@ -434,6 +485,8 @@ int main(void)
 		cmocka_unit_test(test_rejects_wrong_format_version),
 		cmocka_unit_test(test_rejects_missing_or_malformed_file_entries),
 		cmocka_unit_test(test_rejects_bad_sha256_hex),
+		cmocka_unit_test(test_capture_source_and_unhashed_big_files_round_trip),
+		cmocka_unit_test(test_rejects_bad_source_and_null_small_checksums),
 		cmocka_unit_test(test_rejects_memory_size_inconsistent_with_memory_mb),
 		cmocka_unit_test(test_rejects_accel_other_than_kvm_or_tcg),
 		cmocka_unit_test(test_rejects_out_of_range_numbers),

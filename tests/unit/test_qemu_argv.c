@@ -187,6 +187,20 @@ static void test_no_reboot_is_always_present(void **state)
 	qemu_argv_free(restore);
 }
 
+/* Device state saved without a configuration section or description
+ * (xen-save-devices-state) must load: every VMM, baking or restoring,
+ * expects neither. */
+static void test_state_streams_need_no_configuration_section(void **state)
+{
+	(void)state;
+	char **v[2] = { build_boot(), build_restore() };
+	for (int k = 0; k < 2; k++) {
+		assert_string_equal(value_of(v[k], "-global"), "migration.send-configuration=off");
+		assert_non_null(strstr(value_of(v[k], "-machine"), ",suppress-vmdesc=on"));
+		qemu_argv_free(v[k]);
+	}
+}
+
 static void test_tap_fd_is_passed_to_the_netdev(void **state)
 {
 	(void)state;
@@ -198,7 +212,7 @@ static void test_tap_fd_is_passed_to_the_netdev(void **state)
 	assert_string_equal(value_of(argv, "-netdev"), "tap,id=net0,fd=42");
 	/* The guest NIC has the fixed MAC every snapshot was baked with. */
 	assert_int_equal(count(argv, "virtio-net-device,netdev=net0,mac=" GUESTNET_GUEST_MAC
-				       ",guest_announce=off"),
+				     ",guest_announce=off"),
 			 1);
 	qemu_argv_free(argv);
 }
@@ -253,6 +267,7 @@ int main(void)
 		cmocka_unit_test(test_restore_defers_incoming_and_keeps_memory_private),
 		cmocka_unit_test(test_boot_and_restore_describe_the_same_machine),
 		cmocka_unit_test(test_no_reboot_is_always_present),
+		cmocka_unit_test(test_state_streams_need_no_configuration_section),
 		cmocka_unit_test(test_tap_fd_is_passed_to_the_netdev),
 		cmocka_unit_test(test_machine_shape_follows_the_template),
 		cmocka_unit_test(test_free_accepts_null),

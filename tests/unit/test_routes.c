@@ -82,6 +82,9 @@ static void test_placeholder_captures_the_id(void **state)
 	expect("DELETE", "/v1/sandboxes/sb-x", api_sandbox_delete, "sb-x");
 	expect("POST", "/v1/sandboxes/sb-y/exec", api_sandbox_exec, "sb-y");
 	expect("GET", "/v1/templates/code-interpreter", api_template_get, "code-interpreter");
+	expect("DELETE", "/v1/templates/mine", api_template_delete, "mine");
+	expect("POST", "/v1/sandboxes/sb-z/fork", api_sandbox_fork, "sb-z");
+	expect("POST", "/v1/sandboxes/sb-z/pause", api_sandbox_pause, "sb-z");
 	/* The router does not validate ids; handlers do. */
 	expect("GET", "/v1/sandboxes/..", api_sandbox_get, "..");
 }
@@ -129,7 +132,8 @@ static void test_wrong_method_fills_allow(void **state)
 	expect_allow("PATCH", "/v1/sandboxes/sb-x", "GET, DELETE");
 	expect_allow("GET", "/v1/sandboxes/sb-x/exec", "POST");
 	expect_allow("POST", "/healthz", "GET");
-	expect_allow("DELETE", "/v1/templates/x", "GET");
+	expect_allow("PUT", "/v1/templates/x", "GET, DELETE");
+	expect_allow("GET", "/v1/sandboxes/sb-x/fork", "POST");
 	/* Methods are case-sensitive. */
 	expect_allow("get", "/v1/info", "GET");
 }

@@ -540,6 +540,112 @@ static void test_bake_rejects_bad_bodies(void **state)
 	bake_rejects("{\"name\": \"a\", \"force\": true}", "force");
 }
 
+/* ---- lifecycle ---- */
+
+static void test_create_lifecycle_options(void **state)
+{
+	(void)state;
+	struct create_params p;
+	create_ok("{}", &p);
+	assert_false(p.timeout_pauses);
+	assert_false(p.auto_resume);
+	create_params_free(&p);
+	create_ok("{\"on_timeout\": \"pause\", \"auto_resume\": true}", &p);
+	assert_true(p.timeout_pauses);
+	assert_true(p.auto_resume);
+	create_params_free(&p);
+	create_rejects("{\"on_timeout\": \"stop\"}", "on_timeout");
+	create_rejects("{\"on_timeout\": 1}", "on_timeout");
+	create_rejects("{\"auto_resume\": \"yes\"}", "auto_resume");
+}
+
+static void test_fork_count(void **state)
+{
+	(void)state;
+	const char *ok[] = { "{}", "{\"count\": 1}", "{\"count\": 16}", "{\"count\": null}" };
+	const size_t want[] = { 1, 1, 16, 1 };
+	for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+		json_t *j = J(ok[i]);
+		struct fork_params p;
+		struct thaw_err *e = NULL;
+		assert_int_equal(validate_fork(j, &p, &e), 0);
+		assert_int_equal(p.count, want[i]);
+		json_decref(j);
+	}
+	const char *bad[] = { "{\"count\": 0}",	    "{\"count\": 17}",	"{\"count\": -1}",
+			      "{\"count\": \"2\"}", "{\"count\": 1.5}", "{\"n\": 2}" };
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		json_t *j = J(bad[i]);
+		struct fork_params p;
+		struct thaw_err *e = NULL;
+		assert_int_equal(validate_fork(j, &p, &e), -1);
+		assert_invalid(e, i == 5 ? "n" : "count");
+		err_free(e);
+		json_decref(j);
+	}
+}
+
+static void test_snapshot_name(void **state)
+{
+	(void)state;
+	json_t *j = J("{\"template\": \"my-snap-1\"}");
+	struct snapshot_params p;
+	struct thaw_err *e = NULL;
+	assert_int_equal(validate_snapshot(j, &p, &e), 0);
+	assert_string_equal(p.name, "my-snap-1");
+	json_decref(j);
+	const char *bad[] = { "{}",
+			      "{\"template\": \"\"}",
+			      "{\"template\": \"Bad\"}",
+			      "{\"template\": \"../x\"}",
+			      "{\"template\": 3}",
+			      "{\"template\": \"a\\u0000b\"}",
+			      "{\"template\": \"ok\", \"x\": 1}" };
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		j = J(bad[i]);
+		assert_int_equal(validate_snapshot(j, &p, &e), -1);
+		assert_invalid(e, i == 6 ? "x" : "template");
+		err_free(e);
+		e = NULL;
+		json_decref(j);
+	}
+}
+
+static void test_keepalive_timeout(void **state)
+{
+	(void)state;
+	json_t *j = J("{\"timeout_s\": 60}");
+	int64_t t = -1;
+	struct thaw_err *e = NULL;
+	assert_int_equal(validate_keepalive(j, MAX_TIMEOUT, &t, &e), 0);
+	assert_true(t == 60);
+	json_decref(j);
+	const char *bad[] = { "{}", "{\"timeout_s\": -1}", "{\"timeout_s\": 3601}",
+			      "{\"timeout_s\": \"60\"}" };
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		j = J(bad[i]);
+		assert_int_equal(validate_keepalive(j, MAX_TIMEOUT, &t, &e), -1);
+		assert_invalid(e, "timeout_s");
+		err_free(e);
+		e = NULL;
+		json_decref(j);
+	}
+}
+
+static void test_empty_body_takes_no_fields(void **state)
+{
+	(void)state;
+	json_t *j = J("{}");
+	struct thaw_err *e = NULL;
+	assert_int_equal(validate_empty(j, &e), 0);
+	json_decref(j);
+	j = J("{\"force\": true}");
+	assert_int_equal(validate_empty(j, &e), -1);
+	assert_invalid(e, "force");
+	err_free(e);
+	json_decref(j);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -570,6 +676,11 @@ int main(void)
 		cmocka_unit_test(test_exec_larger_than_one_protocol_frame_is_rejected),
 		cmocka_unit_test(test_bake_takes_a_valid_name),
 		cmocka_unit_test(test_bake_rejects_bad_bodies),
+		cmocka_unit_test(test_create_lifecycle_options),
+		cmocka_unit_test(test_fork_count),
+		cmocka_unit_test(test_snapshot_name),
+		cmocka_unit_test(test_keepalive_timeout),
+		cmocka_unit_test(test_empty_body_takes_no_fields),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -56,6 +56,13 @@ enum MHD_Result api_reply_empty(struct api_req *r, unsigned status);
 json_t *api_body_object(struct api_req *r, enum MHD_Result *result);
 
 /* Handlers */
+struct sandbox;
+/* A sandbox as the API shows it; detail adds what costs a system call
+ * or two (its disk usage). */
+json_t *api_sandbox_json(struct host *h, struct sandbox *sb, bool detail);
+/* Replies 400 and returns false when params[0] is no sandbox id. */
+bool api_check_sandbox_id(struct api_req *r, enum MHD_Result *res);
+
 enum MHD_Result api_health(struct api_req *r);
 enum MHD_Result api_info(struct api_req *r);
 enum MHD_Result api_sandbox_list(struct api_req *r);
@@ -64,6 +71,12 @@ enum MHD_Result api_sandbox_get(struct api_req *r);
 enum MHD_Result api_sandbox_delete(struct api_req *r);
 enum MHD_Result api_sandbox_exec(struct api_req *r);
 enum MHD_Result api_sandbox_port(struct api_req *r);
+enum MHD_Result api_sandbox_fork(struct api_req *r);
+enum MHD_Result api_sandbox_pause(struct api_req *r);
+enum MHD_Result api_sandbox_resume(struct api_req *r);
+enum MHD_Result api_sandbox_snapshot(struct api_req *r);
+enum MHD_Result api_sandbox_keepalive(struct api_req *r);
+enum MHD_Result api_template_delete(struct api_req *r);
 enum MHD_Result api_template_list(struct api_req *r);
 enum MHD_Result api_template_get(struct api_req *r);
 enum MHD_Result api_template_bake(struct api_req *r);

@@ -11,6 +11,11 @@ const struct api_route api_routes[] = {
 	{ "GET", "/v1/sandboxes/{}", api_sandbox_get, false },
 	{ "DELETE", "/v1/sandboxes/{}", api_sandbox_delete, false },
 	{ "POST", "/v1/sandboxes/{}/exec", api_sandbox_exec, false },
+	{ "POST", "/v1/sandboxes/{}/fork", api_sandbox_fork, false },
+	{ "POST", "/v1/sandboxes/{}/pause", api_sandbox_pause, false },
+	{ "POST", "/v1/sandboxes/{}/resume", api_sandbox_resume, false },
+	{ "POST", "/v1/sandboxes/{}/snapshot", api_sandbox_snapshot, false },
+	{ "POST", "/v1/sandboxes/{}/keepalive", api_sandbox_keepalive, false },
 	{ "GET", "/v1/sandboxes/{}/ports/{}/**", api_sandbox_port, false },
 	{ "HEAD", "/v1/sandboxes/{}/ports/{}/**", api_sandbox_port, false },
 	{ "POST", "/v1/sandboxes/{}/ports/{}/**", api_sandbox_port, false },
@@ -21,6 +26,7 @@ const struct api_route api_routes[] = {
 	{ "GET", "/v1/templates", api_template_list, false },
 	{ "POST", "/v1/templates", api_template_bake, false },
 	{ "GET", "/v1/templates/{}", api_template_get, false },
+	{ "DELETE", "/v1/templates/{}", api_template_delete, false },
 };
 
 const size_t api_route_count = sizeof(api_routes) / sizeof(api_routes[0]);

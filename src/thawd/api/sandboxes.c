@@ -6,8 +6,10 @@
 #include "api/api.h"
 #include "api/validate.h"
 #include "cleanup.h"
+#include "core/images.h"
 #include "core/registry.h"
 #include "core/sandbox.h"
+#include "disk/usage.h"
 #include "guestnet.h"
 #include "net/slot.h"
 #include "timeutil.h"
@@ -35,30 +37,58 @@ static json_t *network_json(struct sandbox *sb)
 			 "guest_ip", GUESTNET_GUEST_IP);
 }
 
-static json_t *sandbox_json(struct sandbox *sb)
+static json_t *usage_json(const struct disk_usage *u)
+{
+	return json_pack("{s:I,s:I,s:I}", "apparent_bytes", (json_int_t)u->apparent,
+			 "allocated_bytes", (json_int_t)u->allocated, "exclusive_bytes",
+			 (json_int_t)u->exclusive);
+}
+
+/* What it costs on disk: its disk clone while it runs, its image (all
+ * of it is its own) while paused. */
+static json_t *sandbox_disk_json(struct host *h, struct sandbox *sb, enum sb_state state)
+{
+	_cleanup_free_ char *path =
+		state == SB_PAUSED ? image_dir(h, sb->image) : xasprintf("%s/rootfs.img", sb->dir);
+	struct disk_usage u;
+	if (disk_usage_of(path, &u, NULL) < 0)
+		return json_null();
+	return usage_json(&u);
+}
+
+json_t *api_sandbox_json(struct host *h, struct sandbox *sb, bool detail)
 {
 	pthread_mutex_lock(&sb->lock);
 	enum sb_state state = sb->state;
-	int64_t timeout_at = sb->timeout_at;
+	int64_t timeout_at = sb->timeout_at, timeout_s = sb->timeout_s, paused_at = sb->paused_at;
 	json_t *reason = sb->reason ? json_string(sb->reason) : NULL;
 	pthread_mutex_unlock(&sb->lock);
-	json_t *o = json_pack("{s:s,s:s,s:s,s:s,s:o,s:o,s:o,s:o}", "id", sb->id, "template",
-			      sb->template_name, "build_id", sb->build_id, "state",
-			      sb_state_name(state), "created_at", time_or_null(sb->created_at),
-			      "timeout_at", time_or_null(timeout_at), "metadata",
-			      parse_or_null(sb->metadata), "timings_ms", parse_or_null(sb->timings));
+	int64_t now = (int64_t)(time_real_ns() / 1000000000ull);
+	json_t *o = json_pack(
+		"{s:s,s:s,s:s,s:s,s:o,s:I,s:o,s:I,s:s,s:b,s:o,s:o,s:o,s:o}", "id", sb->id,
+		"template", sb->template_name, "build_id", sb->build_id, "state",
+		sb_state_name(state), "created_at", time_or_null(sb->created_at), "age_s",
+		(json_int_t)(now > sb->created_at ? now - sb->created_at : 0), "timeout_at",
+		time_or_null(timeout_at), "timeout_s", (json_int_t)timeout_s, "on_timeout",
+		sb->timeout_pauses ? "pause" : "delete", "auto_resume", sb->auto_resume, "parent",
+		sb->parent[0] ? json_string(sb->parent) : json_null(), "paused_at",
+		time_or_null(paused_at), "metadata", parse_or_null(sb->metadata), "timings_ms",
+		parse_or_null(sb->timings));
 	if (reason)
 		json_object_set_new(o, "reason", reason);
-	if (sb->slot)
+	if (sb->slot && state != SB_PAUSED)
 		json_object_set_new(o, "network", network_json(sb));
+	if (detail)
+		json_object_set_new(o, "disk", sandbox_disk_json(h, sb, state));
 	return o;
 }
 
-static bool check_id(struct api_req *r, enum MHD_Result *res)
+bool api_check_sandbox_id(struct api_req *r, enum MHD_Result *res)
 {
 	if (id_valid_sandbox(r->params[0]))
 		return true;
-	*res = api_reply_fail(r, ERR_INVALID, "\"%.64s\" is not a sandbox id (sb- and 12 characters)",
+	*res = api_reply_fail(r, ERR_INVALID,
+			      "\"%.64s\" is not a sandbox id (sb- and 12 characters)",
 			      r->params[0]);
 	return false;
 }
@@ -69,7 +99,7 @@ enum MHD_Result api_sandbox_list(struct api_req *r)
 	struct sandbox **list = registry_list(r->h, &n);
 	json_t *arr = json_array();
 	for (size_t i = 0; i < n; i++)
-		json_array_append_new(arr, sandbox_json(list[i]));
+		json_array_append_new(arr, api_sandbox_json(r->h, list[i], false));
 	registry_list_free(r->h, list, n);
 	return api_reply_json(r, MHD_HTTP_OK, json_pack("{s:o}", "sandboxes", arr));
 }
@@ -91,13 +121,15 @@ enum MHD_Result api_sandbox_create(struct api_req *r)
 				  .timeout_s = p.timeout_s,
 				  .metadata = p.metadata,
 				  .cold_boot = p.cold_boot,
-				  .use_pools = p.use_pools };
+				  .use_pools = p.use_pools,
+				  .timeout_pauses = p.timeout_pauses,
+				  .auto_resume = p.auto_resume };
 	struct sandbox *sb = NULL;
 	rc = sandbox_create(r->h, &req, &sb, &err);
 	create_params_free(&p);
 	if (rc < 0)
 		return api_reply_error(r, err);
-	json_t *o = sandbox_json(sb);
+	json_t *o = api_sandbox_json(r->h, sb, false);
 	sandbox_unref(r->h, sb);
 	return api_reply_json(r, MHD_HTTP_CREATED, o);
 }
@@ -105,12 +137,12 @@ enum MHD_Result api_sandbox_create(struct api_req *r)
 enum MHD_Result api_sandbox_get(struct api_req *r)
 {
 	enum MHD_Result res;
-	if (!check_id(r, &res))
+	if (!api_check_sandbox_id(r, &res))
 		return res;
 	struct sandbox *sb = registry_get(r->h, r->params[0]);
 	if (!sb)
 		return api_reply_fail(r, ERR_NOT_FOUND, "sandbox %s does not exist", r->params[0]);
-	json_t *o = sandbox_json(sb);
+	json_t *o = api_sandbox_json(r->h, sb, true);
 	sandbox_unref(r->h, sb);
 	return api_reply_json(r, MHD_HTTP_OK, o);
 }
@@ -118,7 +150,7 @@ enum MHD_Result api_sandbox_get(struct api_req *r)
 enum MHD_Result api_sandbox_delete(struct api_req *r)
 {
 	enum MHD_Result res;
-	if (!check_id(r, &res))
+	if (!api_check_sandbox_id(r, &res))
 		return res;
 	_cleanup_err_ struct thaw_err *err = NULL;
 	if (sandbox_delete(r->h, r->params[0], &err) < 0)
@@ -157,7 +189,7 @@ static json_t *exec_json(const struct agent_exec_result *res, bool base64)
 enum MHD_Result api_sandbox_exec(struct api_req *r)
 {
 	enum MHD_Result res;
-	if (!check_id(r, &res))
+	if (!api_check_sandbox_id(r, &res))
 		return res;
 	json_t *body = api_body_object(r, &res);
 	if (!body)
@@ -179,7 +211,7 @@ enum MHD_Result api_sandbox_exec(struct api_req *r)
 		.max_output = (size_t)r->h->cfg->max_exec_output_mb << 20,
 	};
 	struct agent_exec_result out;
-	rc = sandbox_exec(r->h, r->params[0], &req, &out, &err);
+	rc = sandbox_exec(r->h, r->params[0], &req, p.auto_resume, &out, &err);
 	bool base64 = p.base64_output;
 	exec_params_free(&p);
 	if (rc < 0)

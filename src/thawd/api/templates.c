@@ -11,6 +11,8 @@
 #include "buf.h"
 #include "cleanup.h"
 #include "core/bake.h"
+#include "core/vmmpool.h"
+#include "disk/usage.h"
 #include "ids.h"
 #include "log.h"
 #include "template/catalog.h"
@@ -21,20 +23,40 @@ static json_t *meta_json(const struct template_meta *m)
 {
 	char created[32];
 	time_format_rfc3339(m->created_at, created);
-	return json_pack("{s:s,s:s,s:i,s:i,s:s,s:s,s:s,s:f,s:f,s:{s:I,s:I,s:I}}", "build_id",
-			 m->build_id, "created_at", created, "memory_mb", (int)m->memory_mb, "vcpus",
-			 (int)m->vcpus, "accel", m->accel, "vmm_version", m->vmm_version,
-			 "agent_version", m->agent_version, "boot_ms", m->boot_ms, "snapshot_ms",
-			 m->snapshot_ms, "bytes", "memory", (json_int_t)m->files[MF_MEMORY].size,
-			 "rootfs", (json_int_t)m->files[MF_ROOTFS].size, "state",
+	json_t *source = json_pack("{s:s}", "kind", meta_source_name(m->source));
+	if (m->source_sandbox[0])
+		json_object_set_new(source, "sandbox", json_string(m->source_sandbox));
+	return json_pack("{s:s,s:s,s:o,s:i,s:i,s:s,s:s,s:s,s:f,s:f,s:{s:I,s:I,s:I}}", "build_id",
+			 m->build_id, "created_at", created, "source", source, "memory_mb",
+			 (int)m->memory_mb, "vcpus", (int)m->vcpus, "accel", m->accel,
+			 "vmm_version", m->vmm_version, "agent_version", m->agent_version,
+			 "boot_ms", m->boot_ms, "snapshot_ms", m->snapshot_ms, "bytes", "memory",
+			 (json_int_t)m->files[MF_MEMORY].size, "rootfs",
+			 (json_int_t)m->files[MF_ROOTFS].size, "state",
 			 (json_int_t)m->files[MF_STATE].size);
 }
 
-static json_t *info_json(const struct template_info *ti)
+/* What the current build costs on disk; a snapshot template shares most
+ * of its blocks with the template it came from. */
+static json_t *disk_json(struct catalog *c, const struct template_info *ti)
+{
+	_cleanup_free_ char *parent = catalog_template_dir(c, ti->name);
+	_cleanup_free_ char *dir = xasprintf("%s/%s", parent, ti->build_id);
+	struct disk_usage u;
+	if (disk_usage_of(dir, &u, NULL) < 0)
+		return json_null();
+	return json_pack("{s:I,s:I,s:I}", "apparent_bytes", (json_int_t)u.apparent,
+			 "allocated_bytes", (json_int_t)u.allocated, "exclusive_bytes",
+			 (json_int_t)u.exclusive);
+}
+
+static json_t *info_json(struct catalog *c, const struct template_info *ti)
 {
 	json_t *o = json_pack("{s:s,s:s}", "name", ti->name, "status", ti->status);
-	if (strcmp(ti->status, "ready") == 0)
+	if (strcmp(ti->status, "ready") == 0) {
 		json_object_update_new(o, meta_json(&ti->meta));
+		json_object_set_new(o, "disk", disk_json(c, ti));
+	}
 	if (ti->detail[0])
 		json_object_set_new(o, "detail", json_string(ti->detail));
 	return o;
@@ -49,9 +71,21 @@ enum MHD_Result api_template_list(struct api_req *r)
 		return api_reply_error(r, err);
 	json_t *arr = json_array();
 	for (size_t i = 0; i < n; i++)
-		json_array_append_new(arr, info_json(&items[i]));
+		json_array_append_new(arr, info_json(r->h->catalog, &items[i]));
 	free(items);
 	return api_reply_json(r, MHD_HTTP_OK, json_pack("{s:o}", "templates", arr));
+}
+
+enum MHD_Result api_template_delete(struct api_req *r)
+{
+	if (!id_valid_template(r->params[0]))
+		return api_reply_fail(r, ERR_INVALID, "\"%.64s\" is not a template name",
+				      r->params[0]);
+	_cleanup_err_ struct thaw_err *err = NULL;
+	if (catalog_delete(r->h->catalog, r->params[0], &err) < 0)
+		return api_reply_error(r, err);
+	vmmpool_poke(r->h->vmms); /* its warm VMMs go */
+	return api_reply_empty(r, MHD_HTTP_NO_CONTENT);
 }
 
 enum MHD_Result api_template_get(struct api_req *r)
@@ -67,7 +101,7 @@ enum MHD_Result api_template_get(struct api_req *r)
 	json_t *found = NULL;
 	for (size_t i = 0; i < n && !found; i++)
 		if (strcmp(items[i].name, r->params[0]) == 0)
-			found = info_json(&items[i]);
+			found = info_json(r->h->catalog, &items[i]);
 	free(items);
 	if (!found)
 		return api_reply_fail(r, ERR_NOT_FOUND, "template %s does not exist", r->params[0]);
@@ -115,8 +149,8 @@ static void job_emit(struct bake_job *j, json_t *event, bool last)
 static void on_progress(const char *stage, int step, const char *message, void *ud)
 {
 	job_emit(ud,
-		 json_pack("{s:s,s:s,s:i,s:i,s:s}", "event", "progress", "stage", stage, "step", step,
-			   "steps", BAKE_STEPS, "message", message),
+		 json_pack("{s:s,s:s,s:i,s:i,s:s}", "event", "progress", "stage", stage, "step",
+			   step, "steps", BAKE_STEPS, "message", message),
 		 false);
 }
 

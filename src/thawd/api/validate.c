@@ -46,6 +46,15 @@ static int get_timeout(json_t *body, const char *key, int64_t dflt, int64_t lo, 
 	return 0;
 }
 
+static int get_bool(json_t *body, const char *key, bool dflt, bool *out, struct thaw_err **err)
+{
+	json_t *v = json_object_get(body, key);
+	if (v && !json_is_boolean(v))
+		return err_set(err, ERR_INVALID, "%s must be true or false", key);
+	*out = v ? json_is_true(v) : dflt;
+	return 0;
+}
+
 /* A JSON string without NUL bytes (jansson allows \u0000). */
 static int plain_string(json_t *v, const char *what, struct thaw_err **err)
 {
@@ -59,8 +68,8 @@ static int plain_string(json_t *v, const char *what, struct thaw_err **err)
 int validate_create(json_t *body, int64_t default_timeout, int64_t max_timeout,
 		    struct create_params *out, struct thaw_err **err)
 {
-	static const char *const fields[] = { "template", "timeout_s", "metadata", "cold_boot",
-					      "pools",	  NULL };
+	static const char *const fields[] = { "template", "timeout_s",	"metadata",    "cold_boot",
+					      "pools",	  "on_timeout", "auto_resume", NULL };
 	memset(out, 0, sizeof(*out));
 	if (only_fields(body, fields, err) < 0)
 		return -1;
@@ -74,16 +83,18 @@ int validate_create(json_t *body, int64_t default_timeout, int64_t max_timeout,
 	if (!id_valid_template(name))
 		return err_set(err, ERR_INVALID, "template must be 1-63 characters of [a-z0-9-]");
 	snprintf(out->template_name, sizeof(out->template_name), "%s", name);
-	if (get_timeout(body, "timeout_s", default_timeout, 0, max_timeout, &out->timeout_s, err) < 0)
+	if (get_timeout(body, "timeout_s", default_timeout, 0, max_timeout, &out->timeout_s, err) <
+	    0)
 		return -1;
-	json_t *cold = json_object_get(body, "cold_boot");
-	if (cold && !json_is_boolean(cold))
-		return err_set(err, ERR_INVALID, "cold_boot must be true or false");
-	out->cold_boot = json_is_true(cold);
-	json_t *pools = json_object_get(body, "pools");
-	if (pools && !json_is_boolean(pools))
-		return err_set(err, ERR_INVALID, "pools must be true or false");
-	out->use_pools = !pools || json_is_true(pools);
+	if (get_bool(body, "cold_boot", false, &out->cold_boot, err) < 0 ||
+	    get_bool(body, "pools", true, &out->use_pools, err) < 0 ||
+	    get_bool(body, "auto_resume", false, &out->auto_resume, err) < 0)
+		return -1;
+	json_t *ot = json_object_get(body, "on_timeout");
+	if (ot && (!json_is_string(ot) || (strcmp(json_string_value(ot), "delete") != 0 &&
+					   strcmp(json_string_value(ot), "pause") != 0)))
+		return err_set(err, ERR_INVALID, "on_timeout must be \"delete\" or \"pause\"");
+	out->timeout_pauses = ot && strcmp(json_string_value(ot), "pause") == 0;
 	json_t *md = json_object_get(body, "metadata");
 	if (md && !json_is_object(md))
 		return err_set(err, ERR_INVALID, "metadata must be an object");
@@ -193,7 +204,8 @@ static int parse_stdin(json_t *body, struct exec_params *p, struct thaw_err **er
 		p->has_stdin = true;
 	} else if (b64) {
 		if (!json_is_string(b64) ||
-		    base64_decode(json_string_value(b64), json_string_length(b64), &p->stdin_data) < 0)
+		    base64_decode(json_string_value(b64), json_string_length(b64), &p->stdin_data) <
+			    0)
 			return err_set(err, ERR_INVALID, "stdin_b64 must be standard base64");
 		p->has_stdin = true;
 	}
@@ -214,8 +226,9 @@ static size_t frame_size(const struct exec_params *p)
 
 int validate_exec(json_t *body, struct exec_params *p, struct thaw_err **err)
 {
-	static const char *const fields[] = { "cmd",	   "env",	"cwd",	    "stdin",
-					      "stdin_b64", "timeout_s", "encoding", NULL };
+	static const char *const fields[] = { "cmd",	  "env",	 "cwd",
+					      "stdin",	  "stdin_b64",	 "timeout_s",
+					      "encoding", "auto_resume", NULL };
 	memset(p, 0, sizeof(*p));
 	json_t *cwd = json_object_get(body, "cwd");
 	json_t *enc = json_object_get(body, "encoding");
@@ -248,6 +261,8 @@ int validate_exec(json_t *body, struct exec_params *p, struct thaw_err **err)
 		goto fail;
 	}
 	p->base64_output = enc && strcmp(json_string_value(enc), "base64") == 0;
+	if (get_bool(body, "auto_resume", false, &p->auto_resume, err) < 0)
+		goto fail;
 	if (frame_size(p) > PROTO_MAX_PAYLOAD) {
 		err_set(err, ERR_INVALID, "cmd, env and cwd together exceed %u bytes",
 			PROTO_MAX_PAYLOAD);
@@ -289,4 +304,47 @@ int validate_bake(json_t *body, struct bake_params *out, struct thaw_err **err)
 		return err_set(err, ERR_INVALID, "name must be 1-63 characters of [a-z0-9-]");
 	snprintf(out->name, sizeof(out->name), "%s", json_string_value(n));
 	return 0;
+}
+
+int validate_fork(json_t *body, struct fork_params *out, struct thaw_err **err)
+{
+	static const char *const fields[] = { "count", NULL };
+	int64_t count;
+	if (only_fields(body, fields, err) < 0 ||
+	    get_timeout(body, "count", 1, 1, FORK_MAX_COUNT, &count, err) < 0)
+		return -1;
+	out->count = (size_t)count;
+	return 0;
+}
+
+int validate_snapshot(json_t *body, struct snapshot_params *out, struct thaw_err **err)
+{
+	static const char *const fields[] = { "template", NULL };
+	if (only_fields(body, fields, err) < 0)
+		return -1;
+	json_t *n = json_object_get(body, "template");
+	if (!n)
+		return err_set(err, ERR_INVALID, "template (the new template's name) is required");
+	if (plain_string(n, "template", err) < 0)
+		return -1;
+	if (!id_valid_template(json_string_value(n)))
+		return err_set(err, ERR_INVALID, "template must be 1-63 characters of [a-z0-9-]");
+	snprintf(out->name, sizeof(out->name), "%s", json_string_value(n));
+	return 0;
+}
+
+int validate_keepalive(json_t *body, int64_t max_timeout, int64_t *timeout_s, struct thaw_err **err)
+{
+	static const char *const fields[] = { "timeout_s", NULL };
+	if (only_fields(body, fields, err) < 0)
+		return -1;
+	if (!json_object_get(body, "timeout_s"))
+		return err_set(err, ERR_INVALID, "timeout_s is required");
+	return get_timeout(body, "timeout_s", 0, 0, max_timeout, timeout_s, err);
+}
+
+int validate_empty(json_t *body, struct thaw_err **err)
+{
+	static const char *const fields[] = { NULL };
+	return only_fields(body, fields, err);
 }

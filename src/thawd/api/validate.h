@@ -22,6 +22,8 @@ struct create_params {
 	char *metadata; /* JSON text, owned */
 	bool cold_boot;
 	bool use_pools;
+	bool timeout_pauses; /* "on_timeout": "pause" */
+	bool auto_resume;
 };
 
 int validate_create(json_t *body, int64_t default_timeout, int64_t max_timeout,
@@ -36,6 +38,7 @@ struct exec_params {
 	bool has_stdin;
 	uint32_t timeout_ms;
 	bool base64_output;
+	bool auto_resume;
 };
 
 int validate_exec(json_t *body, struct exec_params *out, struct thaw_err **err);
@@ -46,6 +49,27 @@ struct bake_params {
 };
 
 int validate_bake(json_t *body, struct bake_params *out, struct thaw_err **err);
+
+#define FORK_MAX_COUNT 16
+
+struct fork_params {
+	size_t count; /* 1..FORK_MAX_COUNT, default 1 */
+};
+
+int validate_fork(json_t *body, struct fork_params *out, struct thaw_err **err);
+
+struct snapshot_params {
+	char name[64]; /* the new template */
+};
+
+int validate_snapshot(json_t *body, struct snapshot_params *out, struct thaw_err **err);
+
+/* {"timeout_s": N}, 0 <= N <= max_timeout (0: no timeout). */
+int validate_keepalive(json_t *body, int64_t max_timeout, int64_t *timeout_s,
+		       struct thaw_err **err);
+
+/* {} (pause, resume): no fields. */
+int validate_empty(json_t *body, struct thaw_err **err);
 
 /* Environment variable names: [A-Za-z_][A-Za-z0-9_]*, at most 255. */
 bool valid_env_name(const char *s);

@@ -211,38 +211,24 @@ static int quiesce(struct bake *b, struct thaw_err **err)
 static int snapshot(struct bake *b, struct thaw_err **err)
 {
 	_cleanup_free_ char *state = xasprintf("%s/%s", b->tmp_dir, meta_file_name(MF_STATE));
-	_cleanup_close_ int fd = open(state, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	if (fd < 0)
-		return err_sys(err, "creating %s", state);
 	uint64_t t0 = time_mono_ns();
-	if (b->h->drv->save_state(b->vmm, fd, err) < 0)
+	/* RAM is the shared memory file itself: stopped guest, complete file. */
+	if (b->h->drv->save_state(b->vmm, state, err) < 0)
 		return -1;
 	b->meta.snapshot_ms = ns_to_ms(time_mono_ns() - t0);
 	if (b->h->drv->quit(b->vmm, 10000, err) < 0)
 		return -1;
 	vmm_free(b->vmm);
 	b->vmm = NULL;
-	if (fsync(fd) < 0)
-		return err_sys(err, "fsync %s", state);
-	return 0;
+	return fs_fsync_path(state, err);
 }
 
 static int checksum_all(struct bake *b, struct thaw_err **err)
 {
-	for (int i = 0; i < MF_COUNT; i++) {
-		_cleanup_free_ char *p =
-			xasprintf("%s/%s", b->tmp_dir, meta_file_name((enum meta_file_role)i));
-		long long size = fs_file_size(p, err);
-		if (size <= 0)
-			return size == 0 ? err_set(err, ERR_INTERNAL, "%s is empty", p) : -1;
-		struct stat st;
-		if (fs_fsync_path(p, err) < 0 || sha256_file(p, b->meta.files[i].sha256, err) < 0)
+	for (int i = 0; i < MF_COUNT; i++)
+		if (build_describe_file(b->tmp_dir, (enum meta_file_role)i, true, true, &b->meta,
+					err) < 0)
 			return -1;
-		if (stat(p, &st) < 0)
-			return err_sys(err, "stat %s", p);
-		b->meta.files[i].size = (uint64_t)size;
-		b->meta.files[i].ctime_ns = st.st_ctim.tv_sec * 1000000000ll + st.st_ctim.tv_nsec;
-	}
 	return 0;
 }
 
@@ -258,11 +244,9 @@ static int publish(struct bake *b, struct thaw_err **err)
 	snprintf(m->cpu, sizeof(m->cpu), "%s", b->h->vmm.accel == ACCEL_KVM ? "host" : "max");
 	m->memory_mb = b->recipe.memory_mb;
 	m->vcpus = b->recipe.vcpus;
-	_cleanup_free_ char *json = meta_to_json(m);
-	_cleanup_free_ char *path = xasprintf("%s/meta.json", b->tmp_dir);
+	m->source = SOURCE_BAKE;
 	char sum[SHA256_HEX_LEN + 1];
-	sha256_hex(json, strlen(json), sum);
-	if (fs_write_atomic(path, json, strlen(json), 0600, err) < 0)
+	if (build_write_meta(b->tmp_dir, m, sum, err) < 0)
 		return -1;
 	return catalog_publish(b->h->catalog, b->tmp_dir, m, sum, err);
 }

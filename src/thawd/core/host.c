@@ -11,6 +11,7 @@
 
 #include "buf.h"
 #include "cleanup.h"
+#include "core/images.h"
 #include "core/reconcile.h"
 #include "core/registry.h"
 #include "core/slotpool.h"
@@ -46,8 +47,7 @@ static int network_setup(struct host *h, struct thaw_err **err)
 					.if_prefix = h->if_prefix,
 					.slot_cidr = h->slot_range.text,
 					.allow = h->cfg->allow_cidrs };
-	if (nft_host_install(&rules, err) < 0 ||
-	    sysctl_write("net/ipv4/ip_forward", "1", err) < 0)
+	if (nft_host_install(&rules, err) < 0 || sysctl_write("net/ipv4/ip_forward", "1", err) < 0)
 		return err_wrap(err, "setting up host networking");
 	return 0;
 }
@@ -99,10 +99,11 @@ int host_open(const struct thawd_config *cfg, struct host **out, struct thaw_err
 		goto fail;
 	h->sandboxes_dir = xasprintf("%s/sandboxes", h->store->root);
 	h->cache_dir = xasprintf("%s/cache", h->store->root);
-	if (fs_mkdir_p(h->sandboxes_dir, 0700, err) < 0 || fs_mkdir_p(h->cache_dir, 0700, err) < 0 ||
+	if (fs_mkdir_p(h->sandboxes_dir, 0700, err) < 0 ||
+	    fs_mkdir_p(h->cache_dir, 0700, err) < 0 ||
 	    catalog_open(h->db, h->store->root, &h->catalog, err) < 0 ||
-	    slotpool_open(h, &h->slots, err) < 0 || network_setup(h, err) < 0 ||
-	    supervisor_start(h, &h->sup, err) < 0)
+	    images_open(h, &h->images, err) < 0 || slotpool_open(h, &h->slots, err) < 0 ||
+	    network_setup(h, err) < 0 || supervisor_start(h, &h->sup, err) < 0)
 		goto fail;
 	struct reconcile_report rep;
 	reconcile(h, &rep);
@@ -129,6 +130,7 @@ void host_close(struct host *h)
 	registry_free(h, h->reg);
 	slotpool_close(h->slots); /* after the sandboxes: they may give slots back */
 	catalog_close(h->catalog);
+	images_close(h->images);
 	disk_store_free(h->store);
 	db_close(h->db);
 	free(h->sandboxes_dir);

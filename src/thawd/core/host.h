@@ -17,7 +17,7 @@ struct thawd_config {
 	int listen_port;
 	char *data_dir;
 	char *recipes_dir;
-	char *agent_path;  /* the guest agent binary baked into templates */
+	char *agent_path; /* the guest agent binary baked into templates */
 	char *qemu_binary;
 	enum vmm_accel accel;
 	enum store_mode store_mode;
@@ -27,8 +27,8 @@ struct thawd_config {
 	int default_timeout_s;
 	int max_timeout_s;
 	int max_exec_output_mb;
-	char *slot_cidr; /* the /30s of network slots come from here */
-	int slot_pool;	 /* network slots kept built and ready */
+	char *slot_cidr;   /* the /30s of network slots come from here */
+	int slot_pool;	   /* network slots kept built and ready */
 	char *allow_cidrs; /* comma-separated: guests may reach these despite the block list */
 	int vmm_pool;	   /* started VMMs kept waiting per template */
 	int vmm_pool_min_free_mb; /* no new warm VMM below this much available memory */
@@ -37,6 +37,7 @@ struct thawd_config {
 
 struct db;
 struct catalog;
+struct images;
 struct registry;
 struct slotpool;
 struct supervisor;
@@ -47,6 +48,7 @@ struct host {
 	struct db *db;
 	struct disk_store *store;
 	struct catalog *catalog;
+	struct images *images; /* sandbox images: forks, pauses */
 	struct vmm_host vmm;
 	const struct vmm_driver *drv;
 	char accel_why[128];
@@ -54,8 +56,8 @@ struct host {
 	 * "thaw-<6 hex of the data dir>-", so two thawd instances on one
 	 * host never touch each other's sandboxes. */
 	char ns_prefix[24];
-	char if_prefix[12];  /* host veth names: "t<6 hex>" */
-	char nft_table[16];  /* root-namespace rules: "thaw_<6 hex>" */
+	char if_prefix[12]; /* host veth names: "t<6 hex>" */
+	char nft_table[16]; /* root-namespace rules: "thaw_<6 hex>" */
 	struct slot_range slot_range;
 	struct slotpool *slots;
 	struct vmmpool *vmms;
@@ -64,7 +66,7 @@ struct host {
 	struct registry *reg;
 	struct supervisor *sup;
 	uint64_t started_at;
-	int lock_fd; /* flock on DATA/thawd.lock: one thawd per data dir */
+	int lock_fd;   /* flock on DATA/thawd.lock: one thawd per data dir */
 	bool stopping; /* set (atomically) when thawd shuts down */
 };
 

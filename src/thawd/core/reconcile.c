@@ -11,6 +11,7 @@
 
 #include "buf.h"
 #include "cleanup.h"
+#include "core/images.h"
 #include "core/registry.h"
 #include "core/sandbox.h"
 #include "core/slotpool.h"
@@ -48,6 +49,14 @@ static int adopt_running(struct host *h, struct sandbox *sb, const struct sandbo
 	if (h->drv->attach(sb->run_dir, (pid_t)r->vmm_pid, r->vmm_start_ticks, &sb->vmm, err) < 0 ||
 	    slotpool_attach(h->slots, (uint32_t)r->slot, &sb->slot, err) < 0)
 		return -1;
+	/* A thawd that died in the middle of a capture (fork, pause,
+	 * snapshot) left the guest stopped: it runs on. */
+	bool running = true;
+	if (h->drv->is_running(sb->vmm, &running, err) < 0 ||
+	    (!running && h->drv->cont(sb->vmm, err) < 0))
+		return -1;
+	if (!running)
+		log_notice("reconcile.resumed_stopped_guest", "id=%s", sb->id);
 	struct agent_conn *c = NULL;
 	int rc = agent_connect(sb->slot, ADOPT_PROBE_MS, AGENT_ATTEMPT_RESTORED_MS, NULL, NULL, &c,
 			       err);
@@ -68,6 +77,28 @@ static void fill_from_row(struct sandbox *sb, const struct sandbox_row *r)
 	sb->metadata = xstrdup(r->metadata ? r->metadata : "{}");
 	sb->timings = r->timings ? xstrdup(r->timings) : NULL;
 	sb->reason = r->reason ? xstrdup(r->reason) : NULL;
+	snprintf(sb->parent, sizeof(sb->parent), "%s", r->parent);
+	snprintf(sb->image, sizeof(sb->image), "%s", r->image);
+	sb->timeout_pauses = strcmp(r->on_timeout, "pause") == 0;
+	sb->auto_resume = r->auto_resume;
+	sb->timeout_s = r->timeout_s;
+	sb->paused_at = r->paused_at;
+}
+
+/* A paused sandbox is its image; one that was resuming when thawd died
+ * is still paused (the image is never written by the VMM that maps
+ * it; what that VMM had started is swept as an orphan). */
+static bool adopt_paused(struct host *h, struct sandbox *sb, const struct sandbox_row *r)
+{
+	struct build_row b;
+	if (!r->image[0] || db_build_get(h->db, r->image, &b, NULL) < 0)
+		return false;
+	if (strcmp(r->state, "resuming") == 0) {
+		db_sandbox_set_state(h->db, r->id, "paused", NULL, NULL);
+		log_notice("reconcile.resume_undone", "id=%s", r->id);
+	}
+	sb->state = SB_PAUSED;
+	return true;
 }
 
 struct adopt_ctx {
@@ -82,11 +113,20 @@ static void adopt_row(const struct sandbox_row *r, void *ud)
 	struct sandbox *sb = sandbox_new(h, r->id);
 	fill_from_row(sb, r);
 	_cleanup_err_ struct thaw_err *err = NULL;
+	bool was_running = strcmp(r->state, "running") == 0 || strcmp(r->state, "pausing") == 0;
+	bool was_paused = strcmp(r->state, "paused") == 0 || strcmp(r->state, "resuming") == 0;
 	if (strcmp(r->state, "failed") == 0) {
 		sb->state = SB_FAILED;
 		registry_add(h, sb);
 		ac->rep->failed_kept++;
-	} else if (strcmp(r->state, "running") == 0 && adopt_running(h, sb, r, &err) == 0) {
+	} else if (was_paused && adopt_paused(h, sb, r)) {
+		registry_add(h, sb);
+		ac->rep->adopted++;
+		log_info("reconcile.adopted", "id=%s state=paused image=%s", r->id, r->image);
+	} else if (was_running && adopt_running(h, sb, r, &err) == 0) {
+		/* A pause that did not get as far as "paused" never happened. */
+		if (strcmp(r->state, "pausing") == 0)
+			db_sandbox_set_state(h->db, r->id, "running", NULL, NULL);
 		sb->state = SB_RUNNING;
 		registry_add(h, sb);
 		ac->rep->adopted++;
@@ -217,6 +257,7 @@ static void sweep(struct host *h, struct reconcile_report *rep)
 	_cleanup_free_ char *run = xasprintf("%s/run", h->cfg->data_dir);
 	sweep_dir(h, run, rep);
 	catalog_gc_all(h->catalog);
+	images_gc(h);
 }
 
 void reconcile(struct host *h, struct reconcile_report *rep)

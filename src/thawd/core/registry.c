@@ -1,6 +1,7 @@
 #include "core/registry.h"
 
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -69,6 +70,22 @@ void registry_remove(struct host *h, const char *id)
 	pthread_mutex_unlock(&r->lock);
 	if (gone)
 		sandbox_unref(h, gone);
+}
+
+void registry_replace(struct host *h, struct sandbox *old, struct sandbox *next)
+{
+	struct registry *r = h->reg;
+	bool found = false;
+	pthread_mutex_lock(&r->lock);
+	for (size_t i = 0; i < r->n && !found; i++)
+		if (r->items[i] == old) {
+			r->items[i] = next;
+			next->refs++;
+			found = true;
+		}
+	pthread_mutex_unlock(&r->lock);
+	if (found)
+		sandbox_unref(h, old);
 }
 
 struct sandbox *registry_get(struct host *h, const char *id)

@@ -15,6 +15,9 @@ void registry_free(struct host *h, struct registry *r);
 void registry_add(struct host *h, struct sandbox *sb);
 /* Drops the table's reference. */
 void registry_remove(struct host *h, const char *id);
+/* Lists next in place of old (same id): takes a reference for next and
+ * drops the table's reference to old. */
+void registry_replace(struct host *h, struct sandbox *old, struct sandbox *next);
 /* A new reference, or NULL. */
 struct sandbox *registry_get(struct host *h, const char *id);
 /* New references to every sandbox; free with registry_list_free. */

@@ -1,4 +1,6 @@
+#include <dirent.h>
 #include <errno.h>
+#include <limits.h>
 #include <fcntl.h>
 #include <linux/fs.h>
 #include <linux/loop.h>
@@ -103,7 +105,12 @@ static int loop_attach(const char *image, char *dev, size_t devsize, int *out_fd
 		struct loop_config cfg;
 		memset(&cfg, 0, sizeof(cfg));
 		cfg.fd = (unsigned)backing;
-		cfg.info.lo_flags = LO_FLAGS_AUTOCLEAR;
+		/* Direct I/O: the image's blocks are cached once (in the XFS
+		 * page cache above), not twice, and an fsync of a sandbox
+		 * image costs what the disk costs (measured: 128 MiB durable
+		 * in ~50 ms with it, ~300 ms without). The kernel falls back
+		 * to buffered I/O where the backing file cannot do it. */
+		cfg.info.lo_flags = LO_FLAGS_AUTOCLEAR | LO_FLAGS_DIRECT_IO;
 		snprintf((char *)cfg.info.lo_file_name, LO_NAME_SIZE, "%s", image);
 		if (ioctl(lfd, LOOP_CONFIGURE, &cfg) == 0) {
 			*out_fd = steal_fd(&lfd);
@@ -118,7 +125,8 @@ static int loop_attach(const char *image, char *dev, size_t devsize, int *out_fd
 static int mount_xfs_store(struct disk_store *s, uint64_t bytes, struct thaw_err **err)
 {
 	if (!image_is_xfs(s->image)) {
-		log_notice("store.create", "image=%s bytes=%llu", s->image, (unsigned long long)bytes);
+		log_notice("store.create", "image=%s bytes=%llu", s->image,
+			   (unsigned long long)bytes);
 		if (create_image(s->image, bytes, err) < 0)
 			return -1;
 	}
@@ -132,13 +140,38 @@ static int mount_xfs_store(struct disk_store *s, uint64_t bytes, struct thaw_err
 	return 0;
 }
 
+/* A store mounted by an older thawd may have a loop device without
+ * direct I/O: switch it on (best effort, as at attach). */
+static void loop_dio_on(const char *image)
+{
+	_cleanup_closedir_ DIR *d = opendir("/sys/block");
+	struct dirent *de;
+	while (d && (de = readdir(d))) {
+		if (strncmp(de->d_name, "loop", 4) != 0)
+			continue;
+		char path[300], backing[PATH_MAX];
+		snprintf(path, sizeof(path), "/sys/block/%s/loop/backing_file", de->d_name);
+		_cleanup_fclose_ FILE *f = fopen(path, "re");
+		if (!f || !fgets(backing, sizeof(backing), f))
+			continue;
+		backing[strcspn(backing, "\n")] = '\0';
+		if (strcmp(backing, image) != 0)
+			continue;
+		snprintf(path, sizeof(path), "/dev/%s", de->d_name);
+		_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (fd >= 0 && ioctl(fd, LOOP_SET_DIRECT_IO, 1UL) < 0)
+			log_info("store.dio", "dev=%s errno=%d", path, errno);
+	}
+}
+
 static int choose_mode(struct disk_store *s, enum store_mode want, uint64_t bytes,
 		       struct thaw_err **err)
 {
 	if (fs_is_mountpoint(s->root) || fs_exists(s->image)) {
 		s->mode = STORE_XFS_LOOP;
-		if (!fs_is_mountpoint(s->root) && mount_xfs_store(s, bytes, err) < 0)
-			return -1;
+		if (!fs_is_mountpoint(s->root))
+			return mount_xfs_store(s, bytes, err);
+		loop_dio_on(s->image);
 		return 0;
 	}
 	int native = disk_probe_reflink(s->root, err);

@@ -10,37 +10,53 @@
 #include "buf.h"
 #include "cleanup.h"
 
-#define SCHEMA_VERSION 2
+#define SCHEMA_VERSION 3
 
 struct db {
 	sqlite3 *h;
 	pthread_mutex_t lock; /* one statement (or transaction) at a time */
 };
 
-static const char *const schema =
-	"CREATE TABLE IF NOT EXISTS templates ("
-	"  name TEXT PRIMARY KEY,"
-	"  build_id TEXT NOT NULL,"
-	"  meta_sha256 TEXT NOT NULL,"
-	"  created_at INTEGER NOT NULL);"
-	"CREATE TABLE IF NOT EXISTS sandboxes ("
-	"  id TEXT PRIMARY KEY,"
-	"  template TEXT NOT NULL,"
-	"  build_id TEXT NOT NULL,"
-	"  state TEXT NOT NULL,"
-	"  created_at INTEGER NOT NULL,"
-	"  timeout_at INTEGER NOT NULL DEFAULT 0,"
-	"  metadata TEXT NOT NULL DEFAULT '{}',"
-	"  vmm_pid INTEGER NOT NULL DEFAULT 0,"
-	"  vmm_start_ticks INTEGER NOT NULL DEFAULT 0,"
-	"  timings TEXT,"
-	"  reason TEXT);";
+static const char *const schema = "CREATE TABLE IF NOT EXISTS templates ("
+				  "  name TEXT PRIMARY KEY,"
+				  "  build_id TEXT NOT NULL,"
+				  "  meta_sha256 TEXT NOT NULL,"
+				  "  created_at INTEGER NOT NULL);"
+				  "CREATE TABLE IF NOT EXISTS sandboxes ("
+				  "  id TEXT PRIMARY KEY,"
+				  "  template TEXT NOT NULL,"
+				  "  build_id TEXT NOT NULL,"
+				  "  state TEXT NOT NULL,"
+				  "  created_at INTEGER NOT NULL,"
+				  "  timeout_at INTEGER NOT NULL DEFAULT 0,"
+				  "  metadata TEXT NOT NULL DEFAULT '{}',"
+				  "  vmm_pid INTEGER NOT NULL DEFAULT 0,"
+				  "  vmm_start_ticks INTEGER NOT NULL DEFAULT 0,"
+				  "  timings TEXT,"
+				  "  reason TEXT);";
 
 /* Each step brings a database at version i to version i + 1. */
 static const char *const migrations[SCHEMA_VERSION] = {
 	[0] = "",
 	[1] = "ALTER TABLE sandboxes ADD COLUMN slot INTEGER NOT NULL DEFAULT -1;"
 	      "CREATE TABLE IF NOT EXISTS slots (idx INTEGER PRIMARY KEY);",
+	/* Lifecycle (fork, pause, snapshot): where a sandbox's memory comes
+	 * from, its parent, what its timeout does; every build directory
+	 * (template builds and sandbox images) with its meta.json checksum. */
+	[2] = "ALTER TABLE sandboxes ADD COLUMN parent TEXT;"
+	      "ALTER TABLE sandboxes ADD COLUMN image TEXT;"
+	      "ALTER TABLE sandboxes ADD COLUMN on_timeout TEXT NOT NULL DEFAULT 'delete';"
+	      "ALTER TABLE sandboxes ADD COLUMN timeout_s INTEGER NOT NULL DEFAULT 0;"
+	      "ALTER TABLE sandboxes ADD COLUMN auto_resume INTEGER NOT NULL DEFAULT 0;"
+	      "ALTER TABLE sandboxes ADD COLUMN paused_at INTEGER NOT NULL DEFAULT 0;"
+	      "CREATE TABLE IF NOT EXISTS builds ("
+	      "  build_id TEXT PRIMARY KEY,"
+	      "  template TEXT NOT NULL,"
+	      "  kind TEXT NOT NULL,"
+	      "  meta_sha256 TEXT NOT NULL,"
+	      "  created_at INTEGER NOT NULL);"
+	      "INSERT OR IGNORE INTO builds SELECT build_id, name, 'bake', meta_sha256, created_at"
+	      "  FROM templates;",
 };
 
 static int schema_version(sqlite3 *h)
@@ -60,20 +76,21 @@ static int migrate(struct db *db, struct thaw_err **err)
 {
 	int v = schema_version(db->h);
 	if (v < 0 || v > SCHEMA_VERSION)
-		return err_set(err, ERR_CORRUPT, "database schema version %d is not one this thawd knows",
-			       v);
+		return err_set(err, ERR_CORRUPT,
+			       "database schema version %d is not one this thawd knows", v);
 	/* A fresh database got the version-1 schema from CREATE TABLE. */
 	if (v == 0)
 		v = 1;
 	for (; v < SCHEMA_VERSION; v++) {
 		char *msg = NULL;
-		char *sql = xasprintf("BEGIN; %s PRAGMA user_version=%d; COMMIT;", migrations[v], v + 1);
+		char *sql = xasprintf("BEGIN; %s PRAGMA user_version=%d; COMMIT;", migrations[v],
+				      v + 1);
 		int rc = sqlite3_exec(db->h, sql, NULL, NULL, &msg);
 		free(sql);
 		if (rc != SQLITE_OK) {
 			sqlite3_exec(db->h, "ROLLBACK", NULL, NULL, NULL);
-			err_set(err, ERR_INTERNAL, "migrating the database to version %d: %s", v + 1,
-				msg ? msg : "?");
+			err_set(err, ERR_INTERNAL, "migrating the database to version %d: %s",
+				v + 1, msg ? msg : "?");
 			sqlite3_free(msg);
 			return -1;
 		}
@@ -139,8 +156,8 @@ static int db_run(struct db *db, const char *sql, const char *fmt, struct thaw_e
 	for (int i = 0; rc == SQLITE_OK && fmt[i]; i++) {
 		if (fmt[i] == 's') {
 			const char *s = va_arg(ap, const char *);
-			rc = s ? sqlite3_bind_text(st, i + 1, s, -1, SQLITE_TRANSIENT) :
-				 sqlite3_bind_null(st, i + 1);
+			rc = s ? sqlite3_bind_text(st, i + 1, s, -1, SQLITE_TRANSIENT)
+			       : sqlite3_bind_null(st, i + 1);
 		} else {
 			rc = sqlite3_bind_int64(st, i + 1, va_arg(ap, int64_t));
 		}
@@ -166,6 +183,34 @@ static char *dup_col(sqlite3_stmt *st, int col)
 	return t ? xstrdup((const char *)t) : NULL;
 }
 
+#define SANDBOX_COLS                                                                               \
+	"id, template, build_id, state, created_at, timeout_at, metadata, vmm_pid,"                \
+	" vmm_start_ticks, timings, reason, slot, parent, image, on_timeout, timeout_s,"           \
+	" auto_resume, paused_at"
+
+static void read_sandbox(sqlite3_stmt *st, struct sandbox_row *r)
+{
+	memset(r, 0, sizeof(*r));
+	copy_col(r->id, sizeof(r->id), st, 0);
+	copy_col(r->template_name, sizeof(r->template_name), st, 1);
+	copy_col(r->build_id, sizeof(r->build_id), st, 2);
+	copy_col(r->state, sizeof(r->state), st, 3);
+	r->created_at = sqlite3_column_int64(st, 4);
+	r->timeout_at = sqlite3_column_int64(st, 5);
+	r->metadata = dup_col(st, 6);
+	r->vmm_pid = sqlite3_column_int64(st, 7);
+	r->vmm_start_ticks = (uint64_t)sqlite3_column_int64(st, 8);
+	r->timings = dup_col(st, 9);
+	r->reason = dup_col(st, 10);
+	r->slot = sqlite3_column_int64(st, 11);
+	copy_col(r->parent, sizeof(r->parent), st, 12);
+	copy_col(r->image, sizeof(r->image), st, 13);
+	copy_col(r->on_timeout, sizeof(r->on_timeout), st, 14);
+	r->timeout_s = sqlite3_column_int64(st, 15);
+	r->auto_resume = sqlite3_column_int(st, 16) != 0;
+	r->paused_at = sqlite3_column_int64(st, 17);
+}
+
 void sandbox_row_free(struct sandbox_row *r)
 {
 	free(r->metadata);
@@ -176,11 +221,15 @@ void sandbox_row_free(struct sandbox_row *r)
 
 int db_sandbox_insert(struct db *db, const struct sandbox_row *r, struct thaw_err **err)
 {
-	return db_run(db,
-		      "INSERT INTO sandboxes (id, template, build_id, state, created_at, timeout_at,"
-		      " metadata, slot) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-		      "ssssiisi", err, r->id, r->template_name, r->build_id, r->state,
-		      r->created_at, r->timeout_at, r->metadata ? r->metadata : "{}", r->slot);
+	return db_run(
+		db,
+		"INSERT INTO sandboxes (id, template, build_id, state, created_at, timeout_at,"
+		" metadata, slot, parent, image, on_timeout, timeout_s, auto_resume)"
+		" VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+		"ssssiisisssii", err, r->id, r->template_name, r->build_id, r->state, r->created_at,
+		r->timeout_at, r->metadata ? r->metadata : "{}", r->slot,
+		r->parent[0] ? r->parent : NULL, r->image[0] ? r->image : NULL,
+		r->on_timeout[0] ? r->on_timeout : "delete", r->timeout_s, (int64_t)r->auto_resume);
 }
 
 int db_sandbox_set_running(struct db *db, const char *id, int64_t pid, uint64_t start_ticks,
@@ -199,10 +248,29 @@ int db_sandbox_set_state(struct db *db, const char *id, const char *state, const
 		      reason, id);
 }
 
-int db_sandbox_set_timeout(struct db *db, const char *id, int64_t timeout_at,
+int db_sandbox_set_timeout(struct db *db, const char *id, int64_t timeout_at, int64_t timeout_s,
 			   struct thaw_err **err)
 {
-	return db_run(db, "UPDATE sandboxes SET timeout_at=? WHERE id=?", "is", err, timeout_at, id);
+	return db_run(db, "UPDATE sandboxes SET timeout_at=?, timeout_s=? WHERE id=?", "iis", err,
+		      timeout_at, timeout_s, id);
+}
+
+int db_sandbox_set_paused(struct db *db, const char *id, const char *image, int64_t paused_at,
+			  struct thaw_err **err)
+{
+	return db_run(db,
+		      "UPDATE sandboxes SET state='paused', image=?, paused_at=?, vmm_pid=0,"
+		      " vmm_start_ticks=0, slot=-1, timeout_at=0 WHERE id=?",
+		      "sis", err, image, paused_at, id);
+}
+
+int db_sandbox_set_resumed(struct db *db, const char *id, int64_t pid, uint64_t start_ticks,
+			   int64_t slot, int64_t timeout_at, struct thaw_err **err)
+{
+	return db_run(db,
+		      "UPDATE sandboxes SET state='running', vmm_pid=?, vmm_start_ticks=?, slot=?,"
+		      " timeout_at=?, paused_at=0 WHERE id=?",
+		      "iiiis", err, pid, (int64_t)start_ticks, slot, timeout_at, id);
 }
 
 int db_sandbox_delete(struct db *db, const char *id, struct thaw_err **err)
@@ -214,30 +282,15 @@ int db_sandbox_each(struct db *db, db_sandbox_fn fn, void *ud, struct thaw_err *
 {
 	pthread_mutex_lock(&db->lock);
 	sqlite3_stmt *st = NULL;
-	int rc = sqlite3_prepare_v2(db->h,
-				    "SELECT id, template, build_id, state, created_at, timeout_at,"
-				    " metadata, vmm_pid, vmm_start_ticks, timings, reason, slot"
-				    " FROM sandboxes ORDER BY created_at, rowid",
-				    -1, &st, NULL);
+	int rc = sqlite3_prepare_v2(
+		db->h, "SELECT " SANDBOX_COLS " FROM sandboxes ORDER BY created_at, rowid", -1, &st,
+		NULL);
 	/* Rows are collected first: the callback may write to the database. */
 	struct sandbox_row *rows = NULL;
 	size_t n = 0;
 	while (rc == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW) {
 		rows = xrealloc(rows, (n + 1) * sizeof(*rows));
-		struct sandbox_row *r = &rows[n++];
-		memset(r, 0, sizeof(*r));
-		copy_col(r->id, sizeof(r->id), st, 0);
-		copy_col(r->template_name, sizeof(r->template_name), st, 1);
-		copy_col(r->build_id, sizeof(r->build_id), st, 2);
-		copy_col(r->state, sizeof(r->state), st, 3);
-		r->created_at = sqlite3_column_int64(st, 4);
-		r->timeout_at = sqlite3_column_int64(st, 5);
-		r->metadata = dup_col(st, 6);
-		r->vmm_pid = sqlite3_column_int64(st, 7);
-		r->vmm_start_ticks = (uint64_t)sqlite3_column_int64(st, 8);
-		r->timings = dup_col(st, 9);
-		r->reason = dup_col(st, 10);
-		r->slot = sqlite3_column_int64(st, 11);
+		read_sandbox(st, &rows[n++]);
 	}
 	int ret = rc == SQLITE_OK ? 0 : db_fail(db, "read", err);
 	sqlite3_finalize(st);
@@ -251,16 +304,17 @@ int db_sandbox_each(struct db *db, db_sandbox_fn fn, void *ud, struct thaw_err *
 	return ret;
 }
 
-int db_build_in_use(struct db *db, const char *template_name, const char *build_id, int *count,
-		    struct thaw_err **err)
+/* SELECT COUNT(*) with text parameters. */
+static int db_count(struct db *db, const char *sql, int *count, struct thaw_err **err,
+		    const char *p1, const char *p2)
 {
 	pthread_mutex_lock(&db->lock);
 	sqlite3_stmt *st = NULL;
-	int rc = sqlite3_prepare_v2(
-		db->h, "SELECT COUNT(*) FROM sandboxes WHERE template=? AND build_id=?", -1, &st, NULL);
+	int rc = sqlite3_prepare_v2(db->h, sql, -1, &st, NULL);
 	if (rc == SQLITE_OK) {
-		sqlite3_bind_text(st, 1, template_name, -1, SQLITE_TRANSIENT);
-		sqlite3_bind_text(st, 2, build_id, -1, SQLITE_TRANSIENT);
+		sqlite3_bind_text(st, 1, p1, -1, SQLITE_TRANSIENT);
+		if (p2)
+			sqlite3_bind_text(st, 2, p2, -1, SQLITE_TRANSIENT);
 		rc = sqlite3_step(st) == SQLITE_ROW ? SQLITE_OK : SQLITE_ERROR;
 		*count = sqlite3_column_int(st, 0);
 	}
@@ -268,6 +322,134 @@ int db_build_in_use(struct db *db, const char *template_name, const char *build_
 	sqlite3_finalize(st);
 	pthread_mutex_unlock(&db->lock);
 	return ret;
+}
+
+int db_build_in_use(struct db *db, const char *template_name, const char *build_id, int *count,
+		    struct thaw_err **err)
+{
+	return db_count(db, "SELECT COUNT(*) FROM sandboxes WHERE template=? AND build_id=?", count,
+			err, template_name, build_id);
+}
+
+int db_template_in_use(struct db *db, const char *template_name, int *count, struct thaw_err **err)
+{
+	return db_count(db, "SELECT COUNT(*) FROM sandboxes WHERE template=?", count, err,
+			template_name, NULL);
+}
+
+int db_image_in_use(struct db *db, const char *image, int *count, struct thaw_err **err)
+{
+	return db_count(db, "SELECT COUNT(*) FROM sandboxes WHERE image=?", count, err, image,
+			NULL);
+}
+
+int db_sandbox_get(struct db *db, const char *id, struct sandbox_row *out, struct thaw_err **err)
+{
+	pthread_mutex_lock(&db->lock);
+	sqlite3_stmt *st = NULL;
+	int rc = sqlite3_prepare_v2(db->h, "SELECT " SANDBOX_COLS " FROM sandboxes WHERE id=?", -1,
+				    &st, NULL);
+	int ret;
+	if (rc != SQLITE_OK) {
+		ret = db_fail(db, "read", err);
+	} else {
+		sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
+		rc = sqlite3_step(st);
+		if (rc == SQLITE_ROW) {
+			read_sandbox(st, out);
+			ret = 0;
+		} else {
+			ret = rc == SQLITE_DONE
+				      ? err_set(err, ERR_NOT_FOUND, "sandbox %s does not exist", id)
+				      : db_fail(db, "read", err);
+		}
+	}
+	sqlite3_finalize(st);
+	pthread_mutex_unlock(&db->lock);
+	return ret;
+}
+
+int db_build_put(struct db *db, const struct build_row *b, struct thaw_err **err)
+{
+	return db_run(
+		db,
+		"INSERT OR REPLACE INTO builds (build_id, template, kind, meta_sha256, created_at)"
+		" VALUES (?, ?, ?, ?, ?)",
+		"ssssi", err, b->build_id, b->template_name, b->kind, b->meta_sha256,
+		b->created_at);
+}
+
+static void read_build(sqlite3_stmt *st, struct build_row *b)
+{
+	copy_col(b->build_id, sizeof(b->build_id), st, 0);
+	copy_col(b->template_name, sizeof(b->template_name), st, 1);
+	copy_col(b->kind, sizeof(b->kind), st, 2);
+	copy_col(b->meta_sha256, sizeof(b->meta_sha256), st, 3);
+	b->created_at = sqlite3_column_int64(st, 4);
+}
+
+int db_build_get(struct db *db, const char *build_id, struct build_row *out, struct thaw_err **err)
+{
+	pthread_mutex_lock(&db->lock);
+	sqlite3_stmt *st = NULL;
+	int rc = sqlite3_prepare_v2(db->h,
+				    "SELECT build_id, template, kind, meta_sha256, created_at"
+				    " FROM builds WHERE build_id=?",
+				    -1, &st, NULL);
+	int ret;
+	if (rc != SQLITE_OK) {
+		ret = db_fail(db, "read", err);
+	} else {
+		sqlite3_bind_text(st, 1, build_id, -1, SQLITE_TRANSIENT);
+		rc = sqlite3_step(st);
+		if (rc == SQLITE_ROW) {
+			read_build(st, out);
+			ret = 0;
+		} else {
+			ret = rc == SQLITE_DONE ? err_set(err, ERR_NOT_FOUND,
+							  "build %s is not recorded", build_id)
+						: db_fail(db, "read", err);
+		}
+	}
+	sqlite3_finalize(st);
+	pthread_mutex_unlock(&db->lock);
+	return ret;
+}
+
+int db_build_delete(struct db *db, const char *build_id, struct thaw_err **err)
+{
+	return db_run(db, "DELETE FROM builds WHERE build_id=?", "s", err, build_id);
+}
+
+int db_build_each(struct db *db, const char *kind, void (*fn)(const struct build_row *b, void *ud),
+		  void *ud, struct thaw_err **err)
+{
+	pthread_mutex_lock(&db->lock);
+	sqlite3_stmt *st = NULL;
+	int rc = sqlite3_prepare_v2(db->h,
+				    "SELECT build_id, template, kind, meta_sha256, created_at"
+				    " FROM builds WHERE kind=? ORDER BY build_id",
+				    -1, &st, NULL);
+	struct build_row *rows = NULL;
+	size_t n = 0;
+	if (rc == SQLITE_OK)
+		sqlite3_bind_text(st, 1, kind, -1, SQLITE_TRANSIENT);
+	while (rc == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW) {
+		rows = xrealloc(rows, (n + 1) * sizeof(*rows));
+		read_build(st, &rows[n++]);
+	}
+	int ret = rc == SQLITE_OK ? 0 : db_fail(db, "read", err);
+	sqlite3_finalize(st);
+	pthread_mutex_unlock(&db->lock);
+	for (size_t i = 0; ret == 0 && i < n; i++)
+		fn(&rows[i], ud);
+	free(rows);
+	return ret;
+}
+
+int db_template_delete(struct db *db, const char *name, struct thaw_err **err)
+{
+	return db_run(db, "DELETE FROM templates WHERE name=?", "s", err, name);
 }
 
 int db_slot_insert(struct db *db, uint32_t index, struct thaw_err **err)
@@ -350,8 +532,9 @@ int db_template_each(struct db *db, db_template_fn fn, void *ud, struct thaw_err
 	pthread_mutex_lock(&db->lock);
 	sqlite3_stmt *st = NULL;
 	int rc = sqlite3_prepare_v2(
-		db->h, "SELECT name, build_id, meta_sha256, created_at FROM templates ORDER BY name",
-		-1, &st, NULL);
+		db->h,
+		"SELECT name, build_id, meta_sha256, created_at FROM templates ORDER BY name", -1,
+		&st, NULL);
 	struct template_row *rows = NULL;
 	size_t n = 0;
 	while (rc == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW) {

@@ -4,6 +4,7 @@
 #ifndef THAW_DB_H
 #define THAW_DB_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "err.h"
@@ -17,15 +18,22 @@ struct sandbox_row {
 	char id[32];
 	char template_name[64];
 	char build_id[48];
-	char state[16]; /* creating | running | failed | deleting */
+	/* creating | running | failed | deleting | pausing | paused | resuming */
+	char state[16];
 	int64_t created_at;
 	int64_t timeout_at; /* unix seconds, 0 = never */
 	char *metadata;	    /* JSON object text, owned */
 	int64_t vmm_pid;
 	uint64_t vmm_start_ticks;
-	char *timings; /* JSON object text, owned, may be NULL */
-	char *reason;  /* why it failed, owned, may be NULL */
-	int64_t slot;  /* network slot index, -1 before it has one */
+	char *timings;	    /* JSON object text, owned, may be NULL */
+	char *reason;	    /* why it failed, owned, may be NULL */
+	int64_t slot;	    /* network slot index, -1 before it has one */
+	char parent[32];    /* the sandbox it was forked from, "" if none */
+	char image[48];	    /* the image its memory comes from, "" = its template build */
+	char on_timeout[8]; /* delete | pause */
+	int64_t timeout_s;  /* the timeout it was given (resume restarts it) */
+	bool auto_resume;   /* a request for it while paused resumes it */
+	int64_t paused_at;  /* unix seconds, 0 unless paused */
 };
 
 void sandbox_row_free(struct sandbox_row *r);
@@ -36,15 +44,42 @@ int db_sandbox_set_running(struct db *db, const char *id, int64_t pid, uint64_t 
 			   int64_t slot, const char *timings, struct thaw_err **err);
 int db_sandbox_set_state(struct db *db, const char *id, const char *state, const char *reason,
 			 struct thaw_err **err);
-int db_sandbox_set_timeout(struct db *db, const char *id, int64_t timeout_at,
+int db_sandbox_set_timeout(struct db *db, const char *id, int64_t timeout_at, int64_t timeout_s,
 			   struct thaw_err **err);
+/* Paused: no VMM, no slot, no deadline; its memory is in image. */
+int db_sandbox_set_paused(struct db *db, const char *id, const char *image, int64_t paused_at,
+			  struct thaw_err **err);
+int db_sandbox_set_resumed(struct db *db, const char *id, int64_t pid, uint64_t start_ticks,
+			   int64_t slot, int64_t timeout_at, struct thaw_err **err);
+/* ERR_NOT_FOUND for an unknown id; the row's strings are the caller's
+ * (sandbox_row_free). */
+int db_sandbox_get(struct db *db, const char *id, struct sandbox_row *out, struct thaw_err **err);
 int db_sandbox_delete(struct db *db, const char *id, struct thaw_err **err);
 
 typedef void (*db_sandbox_fn)(const struct sandbox_row *r, void *ud);
 int db_sandbox_each(struct db *db, db_sandbox_fn fn, void *ud, struct thaw_err **err);
-/* How many sandboxes use this template build. */
+/* How many sandboxes use this template build, this template, this image. */
 int db_build_in_use(struct db *db, const char *template_name, const char *build_id, int *count,
 		    struct thaw_err **err);
+int db_template_in_use(struct db *db, const char *template_name, int *count, struct thaw_err **err);
+int db_image_in_use(struct db *db, const char *image, int *count, struct thaw_err **err);
+
+/* Every build directory with the checksum of its meta.json: template
+ * builds (kind bake or snapshot, in STORE/templates/<template>/<id>)
+ * and sandbox images (fork or pause, in STORE/images/<id>). */
+struct build_row {
+	char build_id[48];
+	char template_name[64];
+	char kind[16];
+	char meta_sha256[65];
+	int64_t created_at;
+};
+
+int db_build_put(struct db *db, const struct build_row *b, struct thaw_err **err);
+int db_build_get(struct db *db, const char *build_id, struct build_row *out, struct thaw_err **err);
+int db_build_delete(struct db *db, const char *build_id, struct thaw_err **err);
+int db_build_each(struct db *db, const char *kind, void (*fn)(const struct build_row *b, void *ud),
+		  void *ud, struct thaw_err **err);
 
 /* Allocated network slot indices (core/slotpool.c). */
 int db_slot_insert(struct db *db, uint32_t index, struct thaw_err **err);
@@ -65,5 +100,7 @@ int db_template_get(struct db *db, const char *name, struct template_row *out,
 		    struct thaw_err **err);
 typedef void (*db_template_fn)(const struct template_row *t, void *ud);
 int db_template_each(struct db *db, db_template_fn fn, void *ud, struct thaw_err **err);
+/* The template's row only (its builds go with catalog_gc). */
+int db_template_delete(struct db *db, const char *name, struct thaw_err **err);
 
 #endif

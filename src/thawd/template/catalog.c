@@ -19,19 +19,10 @@
 
 #define TMP_PREFIX ".tmp-"
 
-/* What a file looked like when we verified it; a change means verify
- * again. ctime cannot be set from user space, unlike mtime. */
-struct file_sig {
-	dev_t dev;
-	ino_t ino;
-	off_t size;
-	struct timespec ctime;
-};
-
 struct cached {
 	struct template *t;
 	char meta_sha256[SHA256_HEX_LEN + 1];
-	struct file_sig meta_sig, sigs[MF_COUNT];
+	struct build_sigs sigs;
 };
 
 struct baking {
@@ -50,23 +41,7 @@ struct catalog {
 	size_t nbakes;
 };
 
-static int sig_of(const char *path, struct file_sig *s)
-{
-	struct stat st;
-	if (stat(path, &st) < 0)
-		return -1;
-	*s = (struct file_sig){ st.st_dev, st.st_ino, st.st_size, st.st_ctim };
-	return 0;
-}
-
-static int sig_equal(const struct file_sig *a, const struct file_sig *b)
-{
-	return a->dev == b->dev && a->ino == b->ino && a->size == b->size &&
-	       a->ctime.tv_sec == b->ctime.tv_sec && a->ctime.tv_nsec == b->ctime.tv_nsec;
-}
-
-int catalog_open(struct db *db, const char *store_root, struct catalog **out,
-		 struct thaw_err **err)
+int catalog_open(struct db *db, const char *store_root, struct catalog **out, struct thaw_err **err)
 {
 	struct catalog *c = xcalloc(1, sizeof(*c));
 	pthread_mutex_init(&c->lock, NULL);
@@ -81,21 +56,13 @@ int catalog_open(struct db *db, const char *store_root, struct catalog **out,
 	return 0;
 }
 
-static void template_free(struct template *t)
-{
-	free(t->dir);
-	for (int i = 0; i < MF_COUNT; i++)
-		free(t->paths[i]);
-	free(t);
-}
-
 void catalog_close(struct catalog *c)
 {
 	if (!c)
 		return;
 	for (size_t i = 0; i < c->ncache; i++)
 		if (--c->cache[i].t->refs == 0)
-			template_free(c->cache[i].t);
+			build_free(c->cache[i].t);
 	free(c->cache);
 	free(c->bakes);
 	free(c->root);
@@ -109,78 +76,16 @@ char *catalog_template_dir(const struct catalog *c, const char *name)
 	return xasprintf("%s/%s", c->root, name);
 }
 
-static int64_t ctime_ns(const struct file_sig *s)
-{
-	return s->ctime.tv_sec * 1000000000ll + s->ctime.tv_nsec;
-}
-
-/* Size always; content when the file is small (device state, every
- * load) or was written after the bake (its ctime moved): hashing the
- * memory file and the disk on every load would cost seconds. */
-static int verify_file(const struct template *t, enum meta_file_role role, struct file_sig *sig,
-		       struct thaw_err **err)
-{
-	const struct meta_file *mf = &t->meta.files[role];
-	const char *name = meta_file_role_name(role);
-	if (sig_of(t->paths[role], sig) < 0)
-		return err_set(err, ERR_CORRUPT, "%s file is missing", name);
-	if ((uint64_t)sig->size != mf->size)
-		return err_set(err, ERR_CORRUPT, "%s file has %lld bytes, metadata says %llu", name,
-			       (long long)sig->size, (unsigned long long)mf->size);
-	bool small = role == MF_STATE || role == MF_INITRD || role == MF_KERNEL;
-	if (!small && ctime_ns(sig) == mf->ctime_ns)
-		return 0;
-	char sum[SHA256_HEX_LEN + 1];
-	if (sha256_file(t->paths[role], sum, err) < 0)
-		return -1;
-	if (strcmp(sum, mf->sha256) != 0)
-		return err_set(err, ERR_CORRUPT, "%s file does not match its checksum", name);
-	return 0;
-}
-
-/* Loads and verifies one build: meta.json against the checksum the
- * database holds, every artifact's size, and the device state's
- * checksum (small; memory and disk are checked at bake). */
 static int load_build(struct catalog *c, const struct template_row *row, struct cached *out,
 		      struct thaw_err **err)
 {
-	struct template *t = xcalloc(1, sizeof(*t));
-	snprintf(t->name, sizeof(t->name), "%s", row->name);
-	snprintf(t->build_id, sizeof(t->build_id), "%s", row->build_id);
-	t->dir = xasprintf("%s/%s/%s", c->root, row->name, row->build_id);
-	for (int i = 0; i < MF_COUNT; i++)
-		t->paths[i] = xasprintf("%s/%s", t->dir, meta_file_name((enum meta_file_role)i));
-	_cleanup_free_ char *meta_path = xasprintf("%s/meta.json", t->dir);
-	_cleanup_free_ char *text = NULL;
-	size_t len = 0;
-	char sum[SHA256_HEX_LEN + 1];
-	if (sig_of(meta_path, &out->meta_sig) < 0 ||
-	    fs_read_file(meta_path, META_MAX_BYTES, &text, &len, err) < 0) {
-		err_set(err, ERR_CORRUPT, "meta.json is missing or unreadable");
-		goto fail;
-	}
-	sha256_hex(text, len, sum);
-	if (strcmp(sum, row->meta_sha256) != 0) {
-		err_set(err, ERR_CORRUPT, "meta.json does not match its recorded checksum");
-		goto fail;
-	}
-	if (meta_parse(text, len, &t->meta, err) < 0)
-		goto fail;
-	if (strcmp(t->meta.build_id, row->build_id) != 0 || strcmp(t->meta.name, row->name) != 0) {
-		err_set(err, ERR_CORRUPT, "meta.json describes another build");
-		goto fail;
-	}
-	for (int i = 0; i < MF_COUNT; i++)
-		if (verify_file(t, (enum meta_file_role)i, &out->sigs[i], err) < 0)
-			goto fail;
+	_cleanup_free_ char *dir = xasprintf("%s/%s/%s", c->root, row->name, row->build_id);
+	if (build_load(dir, row->name, row->build_id, row->meta_sha256, &out->t, &out->sigs, err) <
+	    0)
+		return err_wrap(err, "template %s (build %s) is corrupt; bake it again", row->name,
+				row->build_id);
 	snprintf(out->meta_sha256, sizeof(out->meta_sha256), "%s", row->meta_sha256);
-	t->refs = 1; /* the cache's reference */
-	out->t = t;
 	return 0;
-fail:
-	template_free(t);
-	return err_wrap(err, "template %s (build %s) is corrupt; bake it again", row->name,
-			row->build_id);
 }
 
 static struct cached *cache_find(struct catalog *c, const char *name)
@@ -194,27 +99,17 @@ static struct cached *cache_find(struct catalog *c, const char *name)
 static void cache_drop(struct catalog *c, struct cached *e)
 {
 	if (--e->t->refs == 0)
-		template_free(e->t);
+		build_free(e->t);
 	*e = c->cache[--c->ncache];
 }
 
 static int still_valid(const struct cached *e, const struct template_row *row)
 {
-	if (strcmp(e->t->build_id, row->build_id) != 0 ||
-	    strcmp(e->meta_sha256, row->meta_sha256) != 0)
-		return 0;
-	struct file_sig s;
-	_cleanup_free_ char *meta_path = xasprintf("%s/meta.json", e->t->dir);
-	if (sig_of(meta_path, &s) < 0 || !sig_equal(&s, &e->meta_sig))
-		return 0;
-	for (int i = 0; i < MF_COUNT; i++)
-		if (sig_of(e->t->paths[i], &s) < 0 || !sig_equal(&s, &e->sigs[i]))
-			return 0;
-	return 1;
+	return strcmp(e->t->build_id, row->build_id) == 0 &&
+	       strcmp(e->meta_sha256, row->meta_sha256) == 0 && build_unchanged(e->t, &e->sigs);
 }
 
-int catalog_get(struct catalog *c, const char *name, struct template **out,
-		struct thaw_err **err)
+int catalog_get(struct catalog *c, const char *name, struct template **out, struct thaw_err **err)
 {
 	struct template_row row;
 	if (db_template_get(c->db, name, &row, err) < 0)
@@ -250,7 +145,7 @@ void catalog_put(struct catalog *c, struct template *t)
 		return;
 	pthread_mutex_lock(&c->lock);
 	if (--t->refs == 0)
-		template_free(t);
+		build_free(t);
 	pthread_mutex_unlock(&c->lock);
 }
 
@@ -326,10 +221,19 @@ int catalog_publish(struct catalog *c, const char *tmp_dir, const struct templat
 		return err_sys(err, "publishing %s", final);
 	if (fs_fsync_dir(parent, err) < 0)
 		return -1;
+	/* The build first: a crash before the template points to it leaves
+	 * an unused build, which catalog_gc removes. */
+	struct build_row b = { .created_at = m->created_at };
+	snprintf(b.build_id, sizeof(b.build_id), "%s", m->build_id);
+	snprintf(b.template_name, sizeof(b.template_name), "%s", m->name);
+	snprintf(b.kind, sizeof(b.kind), "%s", meta_source_name(m->source));
+	snprintf(b.meta_sha256, sizeof(b.meta_sha256), "%s", meta_sha256);
 	struct template_row row = { .created_at = m->created_at };
 	snprintf(row.name, sizeof(row.name), "%s", m->name);
 	snprintf(row.build_id, sizeof(row.build_id), "%s", m->build_id);
 	snprintf(row.meta_sha256, sizeof(row.meta_sha256), "%s", meta_sha256);
+	if (db_build_put(c->db, &b, err) < 0)
+		return -1;
 	return db_template_put(c->db, &row, err);
 }
 
@@ -356,11 +260,65 @@ void catalog_gc(struct catalog *c, const char *name)
 			continue;
 		_cleanup_free_ char *victim = xasprintf("%s/%s", dir, de->d_name);
 		_cleanup_err_ struct thaw_err *err = NULL;
-		if (fs_rm_rf(victim, &err) < 0)
+		if (fs_rm_rf(victim, &err) < 0) {
 			log_warn("template.gc", "path=%s error=\"%s\"", victim, err_msg(err));
-		else
-			log_info("template.gc", "removed=%s", victim);
+			continue;
+		}
+		log_info("template.gc", "removed=%s", victim);
+		if (de->d_name[0] != '.')
+			db_build_delete(c->db, de->d_name, NULL);
 	}
+	/* A deleted template's directory goes once its last build has. */
+	if (!have_current)
+		rmdir(dir);
+}
+
+int catalog_get_build(struct catalog *c, const char *name, const char *build_id,
+		      struct template **out, struct thaw_err **err)
+{
+	struct template_row row;
+	if (db_template_get(c->db, name, &row, NULL) == 0 && strcmp(row.build_id, build_id) == 0)
+		return catalog_get(c, name, out, err);
+	struct build_row b;
+	if (db_build_get(c->db, build_id, &b, err) < 0)
+		return -1;
+	if (strcmp(b.template_name, name) != 0)
+		return err_set(err, ERR_CORRUPT, "build %s belongs to template %s, not %s",
+			       build_id, b.template_name, name);
+	_cleanup_free_ char *dir = xasprintf("%s/%s/%s", c->root, name, build_id);
+	struct build_sigs sigs;
+	if (build_load(dir, name, build_id, b.meta_sha256, out, &sigs, err) < 0)
+		return err_wrap(err, "template %s (build %s) is corrupt", name, build_id);
+	return 0;
+}
+
+int catalog_delete(struct catalog *c, const char *name, struct thaw_err **err)
+{
+	struct template_row row;
+	if (db_template_get(c->db, name, &row, err) < 0)
+		return -1;
+	pthread_mutex_lock(&c->lock);
+	bool baking = bake_find(c, name) != NULL;
+	pthread_mutex_unlock(&c->lock);
+	if (baking)
+		return err_set(err, ERR_CONFLICT, "template %s is being baked", name);
+	int users = 0;
+	if (db_template_in_use(c->db, name, &users, err) < 0)
+		return -1;
+	if (users > 0)
+		return err_set(err, ERR_CONFLICT,
+			       "template %s is used by %d sandbox(es); delete them first", name,
+			       users);
+	if (db_template_delete(c->db, name, err) < 0)
+		return -1;
+	pthread_mutex_lock(&c->lock);
+	struct cached *e = cache_find(c, name);
+	if (e)
+		cache_drop(c, e);
+	pthread_mutex_unlock(&c->lock);
+	catalog_gc(c, name);
+	log_notice("template.deleted", "template=%s build=%s", name, row.build_id);
+	return 0;
 }
 
 void catalog_gc_all(struct catalog *c)
@@ -400,8 +358,7 @@ static void list_one(const struct template_row *row, void *ud)
 	}
 }
 
-int catalog_list(struct catalog *c, struct template_info **out, size_t *n,
-		 struct thaw_err **err)
+int catalog_list(struct catalog *c, struct template_info **out, size_t *n, struct thaw_err **err)
 {
 	struct list_ctx lc = { .c = c };
 	if (db_template_each(c->db, list_one, &lc, err) < 0) {

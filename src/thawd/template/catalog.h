@@ -10,20 +10,12 @@
 
 #include <stdbool.h>
 
+#include "build.h"
 #include "err.h"
 #include "meta.h"
 
 struct db;
 struct catalog;
-
-struct template {
-	char name[64];
-	char build_id[48];
-	char *dir;
-	char *paths[MF_COUNT];
-	struct template_meta meta;
-	int refs; /* guarded by the catalog lock */
-};
 
 int catalog_open(struct db *db, const char *store_root, struct catalog **out,
 		 struct thaw_err **err);
@@ -32,9 +24,17 @@ void catalog_close(struct catalog *c);
 /* The current, verified build of a template, with a reference the caller
  * drops with catalog_put. ERR_NOT_FOUND when unknown, ERR_CORRUPT when
  * its metadata or device state fails verification. */
-int catalog_get(struct catalog *c, const char *name, struct template **out,
-		struct thaw_err **err);
+int catalog_get(struct catalog *c, const char *name, struct template **out, struct thaw_err **err);
 void catalog_put(struct catalog *c, struct template *t);
+/* A given build of a template, current or not (an older build stays
+ * while sandboxes use it). Same contract as catalog_get. */
+int catalog_get_build(struct catalog *c, const char *name, const char *build_id,
+		      struct template **out, struct thaw_err **err);
+
+/* Deletes a template no sandbox uses (ERR_CONFLICT otherwise, and while
+ * it is baked): its row, then its builds. Warm VMMs of it are dropped
+ * by the VMM pool when it sees the template gone. */
+int catalog_delete(struct catalog *c, const char *name, struct thaw_err **err);
 
 /* STORE/templates/<name> */
 char *catalog_template_dir(const struct catalog *c, const char *name);
@@ -67,7 +67,6 @@ struct template_info {
 };
 
 /* Every known template plus templates being baked for the first time. */
-int catalog_list(struct catalog *c, struct template_info **out, size_t *n,
-		 struct thaw_err **err);
+int catalog_list(struct catalog *c, struct template_info **out, size_t *n, struct thaw_err **err);
 
 #endif

@@ -1,20 +1,33 @@
 #include "meta.h"
 
 #include <jansson.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "ids.h"
 
 static const char *const file_names[MF_COUNT] = {
-	[MF_MEMORY] = "memory.bin", [MF_STATE] = "state.bin", [MF_ROOTFS] = "rootfs.img",
+	[MF_MEMORY] = "memory.bin", [MF_STATE] = "state.bin",	[MF_ROOTFS] = "rootfs.img",
 	[MF_KERNEL] = "vmlinuz",    [MF_INITRD] = "initrd.img",
 };
 
 static const char *const role_names[MF_COUNT] = {
-	[MF_MEMORY] = "memory", [MF_STATE] = "state",   [MF_ROOTFS] = "rootfs",
+	[MF_MEMORY] = "memory", [MF_STATE] = "state",	[MF_ROOTFS] = "rootfs",
 	[MF_KERNEL] = "kernel", [MF_INITRD] = "initrd",
 };
+
+static const char *const source_names[SOURCE_COUNT] = {
+	[SOURCE_BAKE] = "bake",
+	[SOURCE_SNAPSHOT] = "snapshot",
+	[SOURCE_FORK] = "fork",
+	[SOURCE_PAUSE] = "pause",
+};
+
+const char *meta_source_name(enum meta_source s)
+{
+	return source_names[s];
+}
 
 const char *meta_file_name(enum meta_file_role role)
 {
@@ -30,18 +43,24 @@ char *meta_to_json(const struct template_meta *m)
 {
 	json_t *files = json_object();
 	for (int i = 0; i < MF_COUNT; i++)
-		json_object_set_new(files, role_names[i],
-				    json_pack("{s:s,s:I,s:s,s:I}", "name", file_names[i], "size",
-					      (json_int_t)m->files[i].size, "sha256",
-					      m->files[i].sha256, "ctime_ns",
-					      (json_int_t)m->files[i].ctime_ns));
-	json_t *o = json_pack("{s:i,s:s,s:s,s:I,s:s,s:s,s:s,s:s,s:i,s:i,s:s,s:s,s:f,s:f,s:o}",
+		if (m->files[i].size) /* size 0: absent (an image has no kernel) */
+			json_object_set_new(
+				files, role_names[i],
+				json_pack("{s:s,s:I,s:o,s:I}", "name", file_names[i], "size",
+					  (json_int_t)m->files[i].size, "sha256",
+					  m->files[i].sha256[0] ? json_string(m->files[i].sha256)
+								: json_null(),
+					  "ctime_ns", (json_int_t)m->files[i].ctime_ns));
+	json_t *source = json_pack("{s:s}", "kind", source_names[m->source]);
+	if (m->source_sandbox[0])
+		json_object_set_new(source, "sandbox", json_string(m->source_sandbox));
+	json_t *o = json_pack("{s:i,s:s,s:s,s:o,s:I,s:s,s:s,s:s,s:s,s:i,s:i,s:s,s:s,s:f,s:f,s:o}",
 			      "format", META_FORMAT, "name", m->name, "build_id", m->build_id,
-			      "created_at", (json_int_t)m->created_at, "vmm", m->vmm,
-			      "vmm_version", m->vmm_version, "accel", m->accel, "cpu", m->cpu,
-			      "memory_mb", (int)m->memory_mb, "vcpus", (int)m->vcpus, "cmdline",
-			      m->cmdline, "agent_version", m->agent_version, "boot_ms", m->boot_ms,
-			      "snapshot_ms", m->snapshot_ms, "files", files);
+			      "source", source, "created_at", (json_int_t)m->created_at, "vmm",
+			      m->vmm, "vmm_version", m->vmm_version, "accel", m->accel, "cpu",
+			      m->cpu, "memory_mb", (int)m->memory_mb, "vcpus", (int)m->vcpus,
+			      "cmdline", m->cmdline, "agent_version", m->agent_version, "boot_ms",
+			      m->boot_ms, "snapshot_ms", m->snapshot_ms, "files", files);
 	char *s = json_dumps(o, JSON_INDENT(2) | JSON_SORT_KEYS);
 	json_decref(o);
 	return s;
@@ -78,6 +97,52 @@ static int is_hex64(const char *s)
 	return 1;
 }
 
+/* A checksum, or null where the file may go without one. */
+static int get_sha256(json_t *f, enum meta_file_role role, char *dst, struct thaw_err **err)
+{
+	json_t *v = json_object_get(f, "sha256");
+	bool big = role == MF_MEMORY || role == MF_ROOTFS;
+	if (big && json_is_null(v)) {
+		dst[0] = '\0';
+		return 0;
+	}
+	if (!json_is_string(v) || !is_hex64(json_string_value(v)))
+		return err_set(err, ERR_CORRUPT,
+			       "meta.json: files.%s.sha256 must be 64 hex digits%s",
+			       role_names[role], big ? " or null" : "");
+	memcpy(dst, json_string_value(v), SHA256_HEX_LEN + 1);
+	return 0;
+}
+
+static int parse_source(json_t *o, struct template_meta *m, struct thaw_err **err)
+{
+	json_t *kind = json_object_get(o, "kind"), *sb = json_object_get(o, "sandbox");
+	if (!json_is_object(o) || !json_is_string(kind))
+		return err_set(err, ERR_CORRUPT, "meta.json: source.kind is missing");
+	int found = -1;
+	for (int i = 0; i < SOURCE_COUNT; i++)
+		if (strcmp(json_string_value(kind), source_names[i]) == 0)
+			found = i;
+	if (found < 0)
+		return err_set(err, ERR_CORRUPT, "meta.json: unknown source.kind");
+	m->source = (enum meta_source)found;
+	if (sb && (!json_is_string(sb) || !id_valid_sandbox(json_string_value(sb))))
+		return err_set(err, ERR_CORRUPT, "meta.json: source.sandbox is not a sandbox id");
+	if ((m->source == SOURCE_BAKE) != (sb == NULL))
+		return err_set(err, ERR_CORRUPT,
+			       "meta.json: source.sandbox must be given for a capture only");
+	if (sb)
+		snprintf(m->source_sandbox, sizeof(m->source_sandbox), "%s", json_string_value(sb));
+	return 0;
+}
+
+/* Fork and pause images restore and never boot: they carry no kernel. */
+static bool may_be_absent(const struct template_meta *m, enum meta_file_role role)
+{
+	return (role == MF_KERNEL || role == MF_INITRD) &&
+	       (m->source == SOURCE_FORK || m->source == SOURCE_PAUSE);
+}
+
 static int parse_files(json_t *files, struct template_meta *m, struct thaw_err **err)
 {
 	if (!json_is_object(files))
@@ -86,17 +151,19 @@ static int parse_files(json_t *files, struct template_meta *m, struct thaw_err *
 		json_t *f = json_object_get(files, role_names[i]);
 		char name[64];
 		uint64_t ctime = 0;
+		if (!f && may_be_absent(m, (enum meta_file_role)i))
+			continue;
 		if (!json_is_object(f))
 			return err_set(err, ERR_CORRUPT, "meta.json: files.%s is missing",
 				       role_names[i]);
 		if (get_str(f, "name", name, sizeof(name), err) < 0 ||
 		    get_uint(f, "size", 1, UINT64_MAX >> 1, &m->files[i].size, err) < 0 ||
-		    get_str(f, "sha256", m->files[i].sha256, sizeof(m->files[i].sha256), err) < 0 ||
+		    get_sha256(f, (enum meta_file_role)i, m->files[i].sha256, err) < 0 ||
 		    (json_object_get(f, "ctime_ns") &&
 		     get_uint(f, "ctime_ns", 0, INT64_MAX, &ctime, err) < 0))
 			return err_wrap(err, "files.%s", role_names[i]);
 		m->files[i].ctime_ns = (int64_t)ctime;
-		if (strcmp(name, file_names[i]) != 0 || !is_hex64(m->files[i].sha256))
+		if (strcmp(name, file_names[i]) != 0)
 			return err_set(err, ERR_CORRUPT, "meta.json: files.%s is malformed",
 				       role_names[i]);
 	}
@@ -110,14 +177,21 @@ int meta_parse(const char *text, size_t len, struct template_meta *m, struct tha
 	json_t *o = json_loadb(text, len, JSON_REJECT_DUPLICATES, &je);
 	if (!json_is_object(o)) {
 		json_decref(o);
-		return err_set(err, ERR_CORRUPT, "meta.json is not valid JSON: %s (line %d)", je.text,
-			       je.line);
+		return err_set(err, ERR_CORRUPT, "meta.json is not valid JSON: %s (line %d)",
+			       je.text, je.line);
 	}
 	uint64_t format = 0, created = 0, mem = 0, vcpus = 0;
 	int rc = -1;
+	json_t *fmt = json_object_get(o, "format");
+	if (json_is_integer(fmt) && json_integer_value(fmt) < META_FORMAT) {
+		err_set(err, ERR_CORRUPT, "meta.json: format %lld is from an older thaw",
+			(long long)json_integer_value(fmt));
+		goto out;
+	}
 	if (get_uint(o, "format", META_FORMAT, META_FORMAT, &format, err) < 0 ||
 	    get_str(o, "name", m->name, sizeof(m->name), err) < 0 ||
 	    get_str(o, "build_id", m->build_id, sizeof(m->build_id), err) < 0 ||
+	    parse_source(json_object_get(o, "source"), m, err) < 0 ||
 	    get_uint(o, "created_at", 1, INT64_MAX, &created, err) < 0 ||
 	    get_str(o, "vmm", m->vmm, sizeof(m->vmm), err) < 0 ||
 	    get_str(o, "vmm_version", m->vmm_version, sizeof(m->vmm_version), err) < 0 ||

@@ -9,13 +9,20 @@
 #include "err.h"
 #include "sha256.h"
 
-#define META_FORMAT 1
+/* 2: device state from xen-save-devices-state (format 1 streams carry a
+ * configuration section that format 2 VMMs refuse), "source", and
+ * sha256 null allowed for memory and rootfs. */
+#define META_FORMAT 2
 #define META_MAX_BYTES 65536
 
 enum meta_file_role { MF_MEMORY, MF_STATE, MF_ROOTFS, MF_KERNEL, MF_INITRD, MF_COUNT };
 
 struct meta_file {
-	uint64_t size;
+	uint64_t size; /* 0: absent (kernel and initrd of a fork or pause image) */
+	/* "" for a memory file or disk captured from a running sandbox for
+	 * a fork or a pause: hashing 512 MB is not worth it for an image
+	 * that lives as long as its sandboxes. Such a file is trusted while
+	 * its ctime is unchanged and refused otherwise. */
 	char sha256[SHA256_HEX_LEN + 1];
 	/* The file's ctime when it was checksummed. A file whose ctime
 	 * differs has been written since and is hashed again before use
@@ -23,9 +30,16 @@ struct meta_file {
 	int64_t ctime_ns;
 };
 
+/* Where a build came from. */
+enum meta_source { SOURCE_BAKE, SOURCE_SNAPSHOT, SOURCE_FORK, SOURCE_PAUSE, SOURCE_COUNT };
+
+const char *meta_source_name(enum meta_source s);
+
 struct template_meta {
-	char name[64];
-	char build_id[48];
+	char name[64];	   /* the template (for images: the sandbox's template) */
+	char build_id[48]; /* the build (for images: the image id) */
+	enum meta_source source;
+	char source_sandbox[32]; /* the sandbox captured; "" for a bake */
 	int64_t created_at;
 	char vmm[16];
 	char vmm_version[64];

@@ -3,10 +3,18 @@
  *
  * Restore path (the hot path): the memory file is mapped MAP_PRIVATE
  * (memory-backend-file,share=off) so pages fault in lazily and the
- * template file is never written; device state (~50 KB) is loaded with
- * the x-ignore-shared capability, which skips RAM. The three QMP
- * commands are pipelined in one write and the guest resumes by itself
- * when loading completes (its saved run state is "running"). */
+ * template file is never written; device state (~13 KB) is loaded as an
+ * incoming migration stream that has no RAM section at all. The three
+ * QMP commands are pipelined in one write and the guest resumes by
+ * itself when loading completes (its saved run state is "running").
+ *
+ * Saving: xen-save-devices-state writes every device except RAM, in a
+ * millisecond, whatever the guest's memory looks like. (A migration
+ * would send RAM unless it is a shared mapping; a restored guest's RAM
+ * is private. thawd captures memory itself: snapshot/memcapture.h.)
+ * Despite its name the command is generic QEMU code; the stream lacks
+ * the configuration section, hence send-configuration=off on every VMM
+ * (qemu_argv.c). */
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -182,10 +190,10 @@ static int qemu_boot(const struct vmm_host *h, const struct vmm_launch *l, struc
 	return 0;
 }
 
+/* MIGRATION events tell when loading is done. */
 static json_t *migration_caps(void)
 {
-	return json_pack("{s:[{s:s,s:b},{s:s,s:b}]}", "capabilities", "capability",
-			 "x-ignore-shared", "state", 1, "capability", "events", "state", 1);
+	return json_pack("{s:[{s:s,s:b}]}", "capabilities", "capability", "events", "state", 1);
 }
 
 static int qemu_restore(const struct vmm_host *h, const struct vmm_launch *l, struct vmm **out,
@@ -258,17 +266,42 @@ static int qemu_load(struct vmm *v, struct vmm_timings *t, struct thaw_err **err
 	return 0;
 }
 
-static int qemu_save_state(struct vmm *v, int state_fd, struct thaw_err **err)
+static int qemu_stop(struct vmm *v, struct thaw_err **err)
 {
 	struct qemu_priv *p = v->priv;
-	if (qmp_call(p->qmp, "migrate-set-capabilities", migration_caps(), SAVE_WAIT_MS, NULL,
-		     err) < 0 ||
-	    qmp_send_with_fd(p->qmp, "getfd", json_pack("{s:s}", "fdname", "thaw-state"),
-			     state_fd, err) < 0 ||
-	    qmp_wait_return(p->qmp, SAVE_WAIT_MS, NULL, err) < 0 ||
-	    qmp_call(p->qmp, "migrate", json_pack("{s:s}", "uri", "fd:thaw-state"), SAVE_WAIT_MS,
-		     NULL, err) < 0 ||
-	    qmp_wait_event(p->qmp, "MIGRATION", "completed", SAVE_WAIT_MS, NULL, err) < 0) {
+	if (qmp_call(p->qmp, "stop", NULL, SAVE_WAIT_MS, NULL, err) < 0)
+		return err_wrap(err, "stopping the guest");
+	return 0;
+}
+
+static int qemu_cont(struct vmm *v, struct thaw_err **err)
+{
+	struct qemu_priv *p = v->priv;
+	if (qmp_call(p->qmp, "cont", NULL, SAVE_WAIT_MS, NULL, err) < 0)
+		return err_wrap(err, "resuming the guest");
+	return 0;
+}
+
+static int qemu_is_running(struct vmm *v, bool *running, struct thaw_err **err)
+{
+	struct qemu_priv *p = v->priv;
+	json_t *ret = NULL;
+	if (qmp_call(p->qmp, "query-status", NULL, SAVE_WAIT_MS, &ret, err) < 0)
+		return err_wrap(err, "querying the guest's run state");
+	*running = json_is_true(json_object_get(ret, "running"));
+	json_decref(ret);
+	return 0;
+}
+
+/* Stops the guest (the block layer drains and flushes) and writes its
+ * device state; the guest stays stopped. */
+static int qemu_save_state(struct vmm *v, const char *path, struct thaw_err **err)
+{
+	struct qemu_priv *p = v->priv;
+	if (qmp_call(p->qmp, "stop", NULL, SAVE_WAIT_MS, NULL, err) < 0 ||
+	    qmp_call(p->qmp, "xen-save-devices-state",
+		     json_pack("{s:s,s:b}", "filename", path, "live", 0), SAVE_WAIT_MS, NULL,
+		     err) < 0) {
 		append_log_tail(v->run_dir, err);
 		return err_wrap(err, "saving device state");
 	}
@@ -357,6 +390,9 @@ const struct vmm_driver vmm_qemu = {
 	.prepare = qemu_prepare,
 	.load = qemu_load,
 	.save_state = qemu_save_state,
+	.stop = qemu_stop,
+	.cont = qemu_cont,
+	.is_running = qemu_is_running,
 	.quit = qemu_quit,
 	.attach = qemu_attach,
 	.version = qemu_version,

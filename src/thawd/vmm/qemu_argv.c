@@ -32,7 +32,14 @@ static void add_machine(struct argv_builder *b, const struct vmm_host *h,
 {
 	const struct vmm_machine *m = l->machine;
 	add(b, "-machine");
-	add(b, "microvm,x-option-roms=off,isa-serial=on,rtc=on,memory-backend=mem");
+	/* suppress-vmdesc and send-configuration=off: device state is saved
+	 * with xen-save-devices-state (see qemu.c), which writes neither the
+	 * configuration section nor the JSON description, so no loader may
+	 * expect them. */
+	add(b, "microvm,x-option-roms=off,isa-serial=on,rtc=on,memory-backend=mem,"
+	       "suppress-vmdesc=on");
+	add(b, "-global");
+	add(b, "migration.send-configuration=off");
 	add(b, "-accel");
 	add(b, "%s", h->accel == ACCEL_KVM ? "kvm" : "tcg");
 	add(b, "-cpu");

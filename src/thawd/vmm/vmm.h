@@ -32,7 +32,7 @@ struct vmm_host {
 struct vmm_machine {
 	uint32_t memory_mb;
 	uint32_t vcpus;
-	const char *cpu;     /* CPU model: "max" under TCG, "host" under KVM */
+	const char *cpu; /* CPU model: "max" under TCG, "host" under KVM */
 	enum vmm_accel accel;
 };
 
@@ -85,9 +85,18 @@ struct vmm_driver {
 	int (*prepare)(const struct vmm_host *h, const struct vmm_launch *l, struct vmm **out,
 		       struct thaw_err **err);
 	int (*load)(struct vmm *v, struct vmm_timings *t, struct thaw_err **err);
-	/* Writes device state (not RAM: it lives in the shared memory file)
-	 * to state_fd. The guest is stopped afterwards. */
-	int (*save_state)(struct vmm *v, int state_fd, struct thaw_err **err);
+	/* Stops the guest and writes its device state, not RAM, to a new
+	 * file at path (the VMM process writes it). The guest stays
+	 * stopped. RAM is the caller's business: a shared memory file (a
+	 * bake), or snapshot/memcapture.h for a private mapping. */
+	int (*save_state)(struct vmm *v, const char *path, struct thaw_err **err);
+	/* Stops the guest's CPUs (in-flight disk I/O is drained and
+	 * flushed) and lets it run again. */
+	int (*stop)(struct vmm *v, struct thaw_err **err);
+	int (*cont)(struct vmm *v, struct thaw_err **err);
+	/* Whether the guest runs (false: stopped, e.g. by a thawd that died
+	 * between stop and cont). */
+	int (*is_running)(struct vmm *v, bool *running, struct thaw_err **err);
 	/* Asks the VMM to exit, waits up to timeout_ms. */
 	int (*quit)(struct vmm *v, int timeout_ms, struct thaw_err **err);
 	/* Re-attaches to a VMM started by an earlier thawd. */

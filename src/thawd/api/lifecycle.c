@@ -1,0 +1,127 @@
+/* Lifecycle handlers: fork, pause, resume, snapshot, keepalive. Each
+ * takes a small JSON body (possibly empty) and answers with the
+ * sandbox(es) or template it produced. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api/api.h"
+#include "api/validate.h"
+#include "cleanup.h"
+#include "core/sandbox.h"
+#include "timeutil.h"
+
+/* The body as an object; an empty body is {}. */
+static json_t *body_or_empty(struct api_req *r, enum MHD_Result *res)
+{
+	return r->body_len ? api_body_object(r, res) : json_object();
+}
+
+enum MHD_Result api_sandbox_fork(struct api_req *r)
+{
+	enum MHD_Result res;
+	if (!api_check_sandbox_id(r, &res))
+		return res;
+	json_t *body = body_or_empty(r, &res);
+	if (!body)
+		return res;
+	struct fork_params p;
+	_cleanup_err_ struct thaw_err *err = NULL;
+	int rc = validate_fork(body, &p, &err);
+	json_decref(body);
+	if (rc < 0)
+		return api_reply_error(r, err);
+	uint64_t t0 = time_mono_ns();
+	struct fork_result fr;
+	if (sandbox_fork(r->h, r->params[0], p.count, &fr, &err) < 0)
+		return api_reply_error(r, err);
+	json_t *arr = json_array();
+	for (size_t i = 0; i < fr.count; i++)
+		json_array_append_new(arr, api_sandbox_json(r->h, fr.children[i], false));
+	json_t *o = json_pack("{s:s,s:o,s:{s:f,s:f,s:f}}", "parent", r->params[0], "sandboxes", arr,
+			      "timings_ms", "parent_stopped", fr.stopped_ms, "capture",
+			      fr.capture_ms, "total", ns_to_ms(time_mono_ns() - t0));
+	fork_result_free(r->h, &fr);
+	return api_reply_json(r, MHD_HTTP_CREATED, o);
+}
+
+typedef int (*state_op)(struct host *h, const char *id, struct sandbox **out,
+			struct thaw_err **err);
+
+static enum MHD_Result change_state(struct api_req *r, state_op op)
+{
+	enum MHD_Result res;
+	if (!api_check_sandbox_id(r, &res))
+		return res;
+	json_t *body = body_or_empty(r, &res);
+	if (!body)
+		return res;
+	_cleanup_err_ struct thaw_err *err = NULL;
+	int rc = validate_empty(body, &err);
+	json_decref(body);
+	if (rc < 0)
+		return api_reply_error(r, err);
+	uint64_t t0 = time_mono_ns();
+	struct sandbox *sb = NULL;
+	if (op(r->h, r->params[0], &sb, &err) < 0)
+		return api_reply_error(r, err);
+	json_t *o = api_sandbox_json(r->h, sb, false);
+	json_object_set_new(o, "duration_ms", json_real(ns_to_ms(time_mono_ns() - t0)));
+	sandbox_unref(r->h, sb);
+	return api_reply_json(r, MHD_HTTP_OK, o);
+}
+
+enum MHD_Result api_sandbox_pause(struct api_req *r)
+{
+	return change_state(r, sandbox_pause);
+}
+
+enum MHD_Result api_sandbox_resume(struct api_req *r)
+{
+	return change_state(r, sandbox_resume);
+}
+
+enum MHD_Result api_sandbox_snapshot(struct api_req *r)
+{
+	enum MHD_Result res;
+	if (!api_check_sandbox_id(r, &res))
+		return res;
+	json_t *body = api_body_object(r, &res);
+	if (!body)
+		return res;
+	struct snapshot_params p;
+	_cleanup_err_ struct thaw_err *err = NULL;
+	int rc = validate_snapshot(body, &p, &err);
+	json_decref(body);
+	if (rc < 0)
+		return api_reply_error(r, err);
+	struct snapshot_result sr;
+	if (sandbox_snapshot(r->h, r->params[0], p.name, &sr, &err) < 0)
+		return api_reply_error(r, err);
+	json_t *o = json_pack("{s:s,s:s,s:s,s:{s:f,s:f}}", "name", sr.meta.name, "build_id",
+			      sr.meta.build_id, "source_sandbox", r->params[0], "timings_ms",
+			      "sandbox_stopped", sr.stopped_ms, "total", sr.total_ms);
+	return api_reply_json(r, MHD_HTTP_CREATED, o);
+}
+
+enum MHD_Result api_sandbox_keepalive(struct api_req *r)
+{
+	enum MHD_Result res;
+	if (!api_check_sandbox_id(r, &res))
+		return res;
+	json_t *body = api_body_object(r, &res);
+	if (!body)
+		return res;
+	int64_t timeout_s;
+	_cleanup_err_ struct thaw_err *err = NULL;
+	int rc = validate_keepalive(body, r->h->cfg->max_timeout_s, &timeout_s, &err);
+	json_decref(body);
+	if (rc < 0)
+		return api_reply_error(r, err);
+	struct sandbox *sb = NULL;
+	if (sandbox_keepalive(r->h, r->params[0], timeout_s, &sb, &err) < 0)
+		return api_reply_error(r, err);
+	json_t *o = api_sandbox_json(r->h, sb, false);
+	sandbox_unref(r->h, sb);
+	return api_reply_json(r, MHD_HTTP_OK, o);
+}

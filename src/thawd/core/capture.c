@@ -1,0 +1,92 @@
+#include "core/capture.h"
+
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "buf.h"
+#include "cleanup.h"
+#include "core/sandbox.h"
+#include "fsutil.h"
+#include "timeutil.h"
+#include "vmm/memcapture.h"
+
+static char *path_in(const char *dir, enum meta_file_role role)
+{
+	return xasprintf("%s/%s", dir, meta_file_name(role));
+}
+
+static int take_memory(struct host *h, const struct capture_req *req, struct capture_times *t,
+		       struct thaw_err **err)
+{
+	_cleanup_free_ char *dst = path_in(req->dir, MF_MEMORY);
+	const char *base = req->src->paths[MF_MEMORY];
+	if (h->store->ops->clone(base, dst, err) < 0)
+		return -1;
+	_cleanup_close_ int fd = open(dst, O_RDWR | O_CLOEXEC);
+	if (fd < 0)
+		return err_sys(err, "opening %s", dst);
+	struct mem_capture_stats st;
+	uint64_t size = (uint64_t)req->src->meta.memory_mb << 20;
+	if (mem_capture_dirty(req->sb->vmm->pid, base, size, fd, &st, err) < 0)
+		return -1;
+	t->dirty_pages = st.dirty;
+	return 0;
+}
+
+int capture_take(struct host *h, const struct capture_req *req, struct capture_times *t,
+		 struct thaw_err **err)
+{
+	memset(t, 0, sizeof(*t));
+	uint64_t t0 = time_mono_ns();
+	_cleanup_free_ char *state = path_in(req->dir, MF_STATE);
+	_cleanup_free_ char *disk = path_in(req->dir, MF_ROOTFS);
+	_cleanup_free_ char *live_disk = xasprintf("%s/rootfs.img", req->sb->dir);
+	if (h->drv->save_state(req->sb->vmm, state, err) < 0)
+		return err_wrap(err, "capturing sandbox %s", req->sb->id);
+	uint64_t t1 = time_mono_ns();
+	if (take_memory(h, req, t, err) < 0)
+		return err_wrap(err, "capturing sandbox %s", req->sb->id);
+	uint64_t t2 = time_mono_ns();
+	if (h->store->ops->clone(live_disk, disk, err) < 0)
+		return err_wrap(err, "capturing the disk of sandbox %s", req->sb->id);
+	uint64_t t3 = time_mono_ns();
+	t->state_ms = ns_to_ms(t1 - t0);
+	t->memory_ms = ns_to_ms(t2 - t1);
+	t->disk_ms = ns_to_ms(t3 - t2);
+	t->stopped_ms = ns_to_ms(t3 - t0);
+	/* The kernel is not part of the instant: it never changes. */
+	for (int r = MF_KERNEL; req->kernel_from && r <= MF_INITRD; r++) {
+		_cleanup_free_ char *dst = path_in(req->dir, (enum meta_file_role)r);
+		if (h->store->ops->clone(req->kernel_from->paths[r], dst, err) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+int capture_describe(const struct capture_req *req, const struct capture_times *t, bool hash,
+		     bool sync, struct template_meta *m, char meta_sha256[SHA256_HEX_LEN + 1],
+		     struct thaw_err **err)
+{
+	/* The machine is the source's: same memory size, CPU, VMM. */
+	*m = req->src->meta;
+	snprintf(m->name, sizeof(m->name), "%s", req->name);
+	snprintf(m->build_id, sizeof(m->build_id), "%s", req->build_id);
+	m->source = req->source;
+	snprintf(m->source_sandbox, sizeof(m->source_sandbox), "%s", req->sb->id);
+	m->created_at = (int64_t)(time_real_ns() / 1000000000ull);
+	m->snapshot_ms = t->stopped_ms;
+	memset(m->files, 0, sizeof(m->files));
+	for (int r = 0; r < MF_COUNT; r++) {
+		bool big = r == MF_MEMORY || r == MF_ROOTFS;
+		if ((r == MF_KERNEL || r == MF_INITRD) && !req->kernel_from)
+			continue;
+		if (build_describe_file(req->dir, (enum meta_file_role)r, hash || !big, sync, m,
+					err) < 0)
+			return -1;
+	}
+	if (build_write_meta(req->dir, m, meta_sha256, err) < 0)
+		return -1;
+	return sync ? fs_fsync_dir(req->dir, err) : 0;
+}

@@ -1,0 +1,182 @@
+/* Fork: N children that start as copies of a running parent at one
+ * instant. The parent is stopped only while core/capture.c writes its
+ * device state, the memory pages it wrote and a reflink of its disk into
+ * an image; it runs on, and the children are restored from that image
+ * in parallel, like creates (fresh clock, entropy and hostname each).
+ * They map the image's memory file privately, so they share its page
+ * cache with each other and diverge from there page by page. */
+#include "core/sandbox.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "buf.h"
+#include "cleanup.h"
+#include "core/capture.h"
+#include "core/images.h"
+#include "core/launch.h"
+#include "log.h"
+#include "template/catalog.h"
+#include "timeutil.h"
+
+struct child_job {
+	struct host *h;
+	struct create_req req;
+	struct sandbox *sb;
+	struct thaw_err *err;
+	pthread_t thread;
+};
+
+static void *child_main(void *arg)
+{
+	struct child_job *j = arg;
+	if (sandbox_create(j->h, &j->req, &j->sb, &j->err) < 0)
+		j->sb = NULL;
+	return NULL;
+}
+
+/* Stops, captures and lets the parent run on; publishes the image. */
+static int capture_parent(struct host *h, struct sandbox *parent, char image[48],
+			  struct fork_result *out, struct thaw_err **err)
+{
+	struct template *src = NULL;
+	_cleanup_free_ char *tmp = NULL;
+	if (sandbox_source(h, parent, &src, err) < 0)
+		return -1;
+	if (image_begin(h, image, &tmp, err) < 0) {
+		catalog_put(h->catalog, src);
+		return -1;
+	}
+	uint64_t t0 = time_mono_ns();
+	struct capture_req req = { .sb = parent,
+				   .src = src,
+				   .dir = tmp,
+				   .source = SOURCE_FORK,
+				   .build_id = image,
+				   .name = parent->template_name };
+	struct capture_times t;
+	struct template_meta m;
+	char sha[SHA256_HEX_LEN + 1];
+	int rc = capture_take(h, &req, &t, err);
+	/* The parent runs on whatever happened: a fork never costs it more
+	 * than the stop. */
+	_cleanup_err_ struct thaw_err *cerr = NULL;
+	if (h->drv->cont(parent->vmm, &cerr) < 0)
+		log_warn("sandbox.fork", "id=%s resume_error=\"%s\"", parent->id, err_msg(cerr));
+	if (rc == 0)
+		rc = capture_describe(&req, &t, false, false, &m, sha, err);
+	if (rc == 0)
+		rc = image_publish(h, tmp, &m, sha, err);
+	catalog_put(h->catalog, src);
+	if (rc < 0) {
+		image_abort(h, image, tmp);
+		return -1;
+	}
+	out->stopped_ms = t.stopped_ms;
+	out->capture_ms = ns_to_ms(time_mono_ns() - t0);
+	log_info("sandbox.captured", "id=%s image=%s dirty_pages=%llu stopped_ms=%.1f", parent->id,
+		 image, (unsigned long long)t.dirty_pages, t.stopped_ms);
+	return 0;
+}
+
+static int create_children(struct host *h, const struct sandbox *parent, const char *image,
+			   size_t count, struct fork_result *out, struct thaw_err **err)
+{
+	struct template *img = NULL;
+	if (image_load(h, image, &img, err) < 0)
+		return -1;
+	struct child_job *jobs = xcalloc(count, sizeof(*jobs));
+	for (size_t i = 0; i < count; i++) {
+		jobs[i].h = h;
+		jobs[i].req = (struct create_req){ .template_name = parent->template_name,
+						   .build_id = parent->build_id,
+						   .timeout_s = parent->timeout_s,
+						   .metadata = parent->metadata,
+						   .timeout_pauses = parent->timeout_pauses,
+						   .auto_resume = parent->auto_resume,
+						   .use_pools = true,
+						   .image = image,
+						   .image_build = img,
+						   .parent = parent->id };
+		if (pthread_create(&jobs[i].thread, NULL, child_main, &jobs[i]) != 0)
+			child_main(&jobs[i]);
+	}
+	int rc = 0;
+	out->children = xcalloc(count, sizeof(*out->children));
+	for (size_t i = 0; i < count; i++) {
+		if (jobs[i].thread)
+			pthread_join(jobs[i].thread, NULL);
+		if (jobs[i].sb)
+			out->children[out->count++] = jobs[i].sb;
+		else if (rc == 0 && err && !*err) {
+			*err = jobs[i].err;
+			jobs[i].err = NULL;
+			rc = -1;
+		} else {
+			rc = -1;
+		}
+		err_free(jobs[i].err);
+	}
+	free(jobs);
+	build_free(img);
+	return rc;
+}
+
+int sandbox_fork(struct host *h, const char *id, size_t count, struct fork_result *out,
+		 struct thaw_err **err)
+{
+	memset(out, 0, sizeof(*out));
+	struct sandbox *parent;
+	if (sandbox_lock_current(h, id, &parent, err) < 0)
+		return -1;
+	pthread_mutex_lock(&parent->lock);
+	enum sb_state state = parent->state;
+	pthread_mutex_unlock(&parent->lock);
+	if (state != SB_RUNNING) {
+		sandbox_unlock(h, parent);
+		return err_set(err, ERR_CONFLICT, "sandbox %s is %s", id, sb_state_name(state));
+	}
+	if (sandbox_count_live(h) + count > (size_t)h->cfg->max_sandboxes) {
+		sandbox_unlock(h, parent);
+		return err_set(err, ERR_UNAVAILABLE,
+			       "%zu more sandboxes would pass this host's limit of %d", count,
+			       h->cfg->max_sandboxes);
+	}
+	char image[48];
+	int rc = capture_parent(h, parent, image, out, err);
+	/* The children need nothing of the parent but what it was: it may be
+	 * paused or deleted from here on. Our reference keeps its slot. */
+	sandbox_ref(h, parent);
+	sandbox_unlock(h, parent);
+	if (rc == 0)
+		rc = create_children(h, parent, image, count, out, err);
+	if (rc < 0) {
+		for (size_t i = 0; i < out->count; i++)
+			sandbox_delete(h, out->children[i]->id, NULL);
+		fork_result_free(h, out);
+		out->count = 0;
+	}
+	image_unpin(h, image); /* the children's rows name it, or nothing will */
+	/* The parent's clock stood still while it was stopped. */
+	_cleanup_err_ struct thaw_err *perr = NULL;
+	if (launch_probe(parent->slot, parent->vmm, parent->id, false, NULL, &perr) < 0)
+		log_warn("sandbox.fork", "id=%s clock_error=\"%s\"", id, err_msg(perr));
+	sandbox_unref(h, parent);
+	if (rc < 0) {
+		images_gc(h);
+		return err_wrap(err, "forking sandbox %s", id);
+	}
+	log_info("sandbox.forked", "id=%s image=%s count=%zu stopped_ms=%.1f", id, image, count,
+		 out->stopped_ms);
+	return 0;
+}
+
+void fork_result_free(struct host *h, struct fork_result *r)
+{
+	for (size_t i = 0; i < r->count; i++)
+		sandbox_unref(h, r->children[i]);
+	free(r->children);
+	r->children = NULL;
+}

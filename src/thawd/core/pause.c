@@ -1,0 +1,198 @@
+/* Pause and resume: scale a sandbox to zero and back.
+ *
+ * Pause captures the guest into an image (core/capture.h: device state,
+ * the memory the guest wrote on top of its memory file, a reflink of its
+ * disk), makes it durable, records the sandbox as paused in that image,
+ * and only then ends the VMM; the slot goes back to the pool with the
+ * old incarnation. Resume is a restore from that image with the same id:
+ * a new slot, a disk clone, a new VMM, the readiness probe (fresh clock
+ * and entropy); the image stays as the memory file the VMM maps.
+ *
+ * Crash safety rests on the order of the database writes: "pausing"
+ * with a live VMM comes back running (reconcile lets a stopped guest
+ * run); "paused" is written after the image is durable and before the
+ * VMM is ended; "resuming" comes back paused, since the paused image is
+ * never written by the VMM that maps it. */
+#include "core/sandbox.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "buf.h"
+#include "cleanup.h"
+#include "core/capture.h"
+#include "core/images.h"
+#include "core/registry.h"
+#include "core/supervisor.h"
+#include "fsutil.h"
+#include "log.h"
+#include "net/slot.h"
+#include "store/db.h"
+#include "template/catalog.h"
+#include "timeutil.h"
+
+#define QUIT_WAIT_MS 5000
+
+static void set_state(struct sandbox *sb, enum sb_state s)
+{
+	pthread_mutex_lock(&sb->lock);
+	sb->state = s;
+	pthread_mutex_unlock(&sb->lock);
+}
+
+static enum sb_state get_state(struct sandbox *sb)
+{
+	pthread_mutex_lock(&sb->lock);
+	enum sb_state s = sb->state;
+	pthread_mutex_unlock(&sb->lock);
+	return s;
+}
+
+/* Writes the image: everything but the decision to stop the VMM. */
+static int capture_for_pause(struct host *h, struct sandbox *sb, char image[48], double *stopped_ms,
+			     struct thaw_err **err)
+{
+	struct template *src = NULL;
+	_cleanup_free_ char *tmp = NULL;
+	if (sandbox_source(h, sb, &src, err) < 0)
+		return -1;
+	if (image_begin(h, image, &tmp, err) < 0) {
+		catalog_put(h->catalog, src);
+		return -1;
+	}
+	struct capture_req req = { .sb = sb,
+				   .src = src,
+				   .dir = tmp,
+				   .source = SOURCE_PAUSE,
+				   .build_id = image,
+				   .name = sb->template_name };
+	struct capture_times t;
+	struct template_meta m;
+	char sha[SHA256_HEX_LEN + 1];
+	int rc = capture_take(h, &req, &t, err);
+	if (rc == 0)
+		rc = capture_describe(&req, &t, false, true, &m, sha, err);
+	if (rc == 0)
+		rc = image_publish(h, tmp, &m, sha, err);
+	catalog_put(h->catalog, src);
+	if (rc < 0) {
+		image_abort(h, image, tmp);
+		return -1;
+	}
+	*stopped_ms = t.stopped_ms;
+	log_info("sandbox.captured", "id=%s image=%s dirty_pages=%llu stopped_ms=%.1f", sb->id,
+		 image, (unsigned long long)t.dirty_pages, t.stopped_ms);
+	return 0;
+}
+
+int sandbox_pause(struct host *h, const char *id, struct sandbox **out, struct thaw_err **err)
+{
+	struct sandbox *sb;
+	if (sandbox_lock_current(h, id, &sb, err) < 0)
+		return -1;
+	enum sb_state state = get_state(sb);
+	if (state == SB_PAUSED) {
+		sandbox_ref(h, sb);
+		*out = sb;
+		sandbox_unlock(h, sb);
+		return 0;
+	}
+	if (state != SB_RUNNING) {
+		sandbox_unlock(h, sb);
+		return err_set(err, ERR_CONFLICT, "sandbox %s is %s", id, sb_state_name(state));
+	}
+	uint64_t t0 = time_mono_ns();
+	pthread_mutex_lock(&sb->lock);
+	sb->state = SB_PAUSING;
+	sandbox_cut_inflight(sb); /* their commands are frozen in the image */
+	pthread_mutex_unlock(&sb->lock);
+	char image[48];
+	double stopped_ms = 0;
+	int64_t now = (int64_t)(time_real_ns() / 1000000000ull);
+	if (db_sandbox_set_state(h->db, id, "pausing", NULL, err) < 0 ||
+	    capture_for_pause(h, sb, image, &stopped_ms, err) < 0 ||
+	    db_sandbox_set_paused(h->db, id, image, now, err) < 0) {
+		/* Nothing changed for the guest but a short stop. */
+		_cleanup_err_ struct thaw_err *e2 = NULL;
+		if (h->drv->cont(sb->vmm, &e2) < 0)
+			log_warn("sandbox.pause", "id=%s resume_error=\"%s\"", id, err_msg(e2));
+		db_sandbox_set_state(h->db, id, "running", NULL, NULL);
+		set_state(sb, SB_RUNNING);
+		sandbox_unlock(h, sb);
+		return err_wrap(err, "pausing sandbox %s", id);
+	}
+	image_unpin(h, image); /* the row names it now */
+	/* The image is durable and recorded: the VMM may go. */
+	supervisor_unwatch(h->sup, id);
+	_cleanup_err_ struct thaw_err *qerr = NULL;
+	if (h->drv->quit(sb->vmm, QUIT_WAIT_MS, &qerr) < 0)
+		log_warn("sandbox.pause", "id=%s quit_error=\"%s\"", id, err_msg(qerr));
+	struct sandbox *next = sandbox_successor(h, sb);
+	snprintf(next->image, sizeof(next->image), "%s", image);
+	next->state = SB_PAUSED;
+	next->paused_at = now;
+	bool had_image = sb->image[0] != '\0';
+	registry_replace(h, sb, next);
+	sb->replaced = true;
+	set_state(sb, SB_PAUSED);
+	sandbox_release(h, sb); /* the disk clone (the image has its own) and the slot */
+	*out = next;		/* the reference sandbox_successor gave */
+	log_info("sandbox.paused", "id=%s image=%s stopped_ms=%.1f total_ms=%.1f", id, image,
+		 stopped_ms, ns_to_ms(time_mono_ns() - t0));
+	sandbox_unlock(h, sb);
+	if (had_image)
+		images_gc(h); /* the image it ran from, unless children use it */
+	return 0;
+}
+
+int sandbox_resume(struct host *h, const char *id, struct sandbox **out, struct thaw_err **err)
+{
+	struct sandbox *sb;
+	if (sandbox_lock_current(h, id, &sb, err) < 0)
+		return -1;
+	enum sb_state state = get_state(sb);
+	if (state == SB_RUNNING) {
+		sandbox_ref(h, sb);
+		*out = sb;
+		sandbox_unlock(h, sb);
+		return 0;
+	}
+	if (state != SB_PAUSED) {
+		sandbox_unlock(h, sb);
+		return err_set(err, ERR_CONFLICT, "sandbox %s is %s", id, sb_state_name(state));
+	}
+	uint64_t t0 = time_mono_ns();
+	set_state(sb, SB_RESUMING);
+	struct template *img = NULL;
+	struct sandbox *next = sandbox_successor(h, sb);
+	next->state = SB_RESUMING;
+	int rc = db_sandbox_set_state(h->db, id, "resuming", NULL, err);
+	if (rc == 0)
+		rc = image_load(h, sb->image, &img, err);
+	if (rc == 0)
+		rc = sandbox_restore_vm(h, next, img, err);
+	build_free(img);
+	int64_t timeout_at = deadline_after(sb->timeout_s);
+	if (rc == 0)
+		rc = db_sandbox_set_resumed(h->db, id, next->vmm->pid, next->vmm->start_ticks,
+					    next->slot->index, timeout_at, err);
+	if (rc < 0) {
+		sandbox_release(h, next);
+		sandbox_unref(h, next);
+		db_sandbox_set_state(h->db, id, "paused", NULL, NULL);
+		set_state(sb, SB_PAUSED);
+		sandbox_unlock(h, sb);
+		return err_wrap(err, "resuming sandbox %s", id);
+	}
+	next->timeout_at = timeout_at;
+	next->state = SB_RUNNING;
+	registry_replace(h, sb, next);
+	sb->replaced = true;
+	set_state(sb, SB_PAUSED);
+	*out = next; /* the reference sandbox_successor gave */
+	log_info("sandbox.resumed", "id=%s image=%s total_ms=%.1f timings=%s", id, sb->image,
+		 ns_to_ms(time_mono_ns() - t0), next->timings);
+	sandbox_unlock(h, sb);
+	return 0;
+}

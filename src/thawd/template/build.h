@@ -1,0 +1,61 @@
+/* A build directory: meta.json plus the artifacts it describes
+ * (memory.bin, state.bin, rootfs.img, vmlinuz, initrd.img). Template
+ * builds (a bake, or a snapshot of a sandbox) and sandbox images (a fork
+ * or a pause) share this layout, and restore from either is one code
+ * path (core/launch.c).
+ *
+ * Loading verifies meta.json against the checksum the database holds,
+ * every artifact's size, and the contents of the small ones; a big file
+ * is hashed again only when its ctime moved since it was written. */
+#ifndef THAW_BUILD_H
+#define THAW_BUILD_H
+
+#include <stdbool.h>
+#include <sys/stat.h>
+
+#include "err.h"
+#include "meta.h"
+
+struct template
+{
+	char name[64];
+	char build_id[48];
+	char *dir;
+	char *paths[MF_COUNT];
+	struct template_meta meta;
+	int refs; /* guarded by the owner's lock (the catalog's, or 1 and unshared) */
+};
+
+/* What a file looked like when it was verified; a change means verify
+ * again. ctime cannot be set from user space, unlike mtime. */
+struct file_sig {
+	dev_t dev;
+	ino_t ino;
+	off_t size;
+	struct timespec ctime;
+};
+
+struct build_sigs {
+	struct file_sig meta, files[MF_COUNT];
+};
+
+/* Loads and verifies the build in dir. expect_name (NULL: any) and
+ * expect_build must match meta.json. ERR_CORRUPT on any mismatch. The
+ * result has refs = 1. */
+int build_load(const char *dir, const char *expect_name, const char *expect_build,
+	       const char *meta_sha256, struct template **out, struct build_sigs *sigs,
+	       struct thaw_err **err);
+/* Whether no file changed since build_load recorded sigs. */
+bool build_unchanged(const struct template *t, const struct build_sigs *sigs);
+void build_free(struct template *t);
+
+/* Writes meta.json into dir (atomically) and returns its checksum. */
+int build_write_meta(const char *dir, const struct template_meta *m,
+		     char sha256_out[SHA256_HEX_LEN + 1], struct thaw_err **err);
+
+/* Fills m->files[role] from the file in dir: size, ctime and, when
+ * hash, its SHA-256 (else ""). With sync it is fsynced first. */
+int build_describe_file(const char *dir, enum meta_file_role role, bool hash, bool sync,
+			struct template_meta *m, struct thaw_err **err);
+
+#endif

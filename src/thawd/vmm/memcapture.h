@@ -1,0 +1,36 @@
+/* Capturing the memory of a restored guest.
+ *
+ * A restored VMM maps its memory file MAP_PRIVATE: pages it has only
+ * read are the file's own page-cache pages, pages the guest wrote are
+ * private anonymous copies. /proc/PID/pagemap tells the two apart (bit
+ * 61, "file page or shared anonymous"), so the guest's memory at this
+ * instant is the file plus those copies. A capture therefore clones the
+ * file (a reflink: constant time) and writes only the written pages into
+ * the clone, read from /proc/PID/mem: its cost follows what the guest
+ * dirtied, not the size of its RAM.
+ *
+ * The guest must be stopped (vmm_driver.stop) while this runs, or the
+ * copy is not one instant. */
+#ifndef THAW_MEMCAPTURE_H
+#define THAW_MEMCAPTURE_H
+
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "err.h"
+
+struct mem_capture_stats {
+	uint64_t pages; /* pages of the mapping looked at */
+	uint64_t dirty; /* pages copied */
+	uint64_t runs;	/* contiguous runs copied (one read + one write each) */
+	double ms;
+};
+
+/* Writes into out_fd (a file that already holds base_path's content, at
+ * the same offsets) every page of process pid's mappings of base_path
+ * that the process has made its own, for file offsets below size.
+ * ERR_NOT_FOUND when pid does not map base_path. */
+int mem_capture_dirty(pid_t pid, const char *base_path, uint64_t size, int out_fd,
+		      struct mem_capture_stats *st, struct thaw_err **err);
+
+#endif
