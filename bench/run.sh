@@ -1,12 +1,16 @@
 #!/bin/bash
-# All benchmarks (make bench): sandbox creation through the API, network
-# slots, disk clones. Reports go to bench/results/.
+# All benchmarks (make bench): sandbox creation through the API, the
+# lifecycle (fork, pause/resume, snapshot templates), network slots, disk
+# clones. Reports go to bench/results/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 data_dir=${THAW_DATA_DIR:-/var/lib/thaw}
 mkdir -p bench/results
 
 bench/create.sh "$@"
+
+echo
+bench/lifecycle.sh
 
 echo
 build/bin/thaw-bench-slots 50 | tee bench/results/slots.txt

@@ -2,6 +2,7 @@
  * reads some pages and writes others; the capture must copy exactly the
  * written ones into the clone, at their file offsets, and nothing else. */
 #include <fcntl.h>
+#include <stdbool.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -137,7 +138,7 @@ static void test_copies_exactly_the_written_pages(void **state)
 	int out = open(f->out, O_RDWR);
 	struct mem_capture_stats st;
 	struct thaw_err *e = NULL;
-	if (mem_capture_dirty(pid, f->base, (uint64_t)NPAGES * PG, out, &st, &e) != 0)
+	if (mem_capture_dirty(pid, f->base, (uint64_t)NPAGES * PG, out, NULL, &st, &e) != 0)
 		fail_msg("%s", err_msg(e));
 	close(out);
 	finish(pid, release);
@@ -159,7 +160,7 @@ static void test_offset_mapping_and_size_limit(void **state)
 	struct mem_capture_stats st;
 	struct thaw_err *e = NULL;
 	/* size ends inside the mapping, before page 23. */
-	if (mem_capture_dirty(pid, f->base, 22ull * PG, out, &st, &e) != 0)
+	if (mem_capture_dirty(pid, f->base, 22ull * PG, out, NULL, &st, &e) != 0)
 		fail_msg("%s", err_msg(e));
 	close(out);
 	finish(pid, release);
@@ -169,18 +170,59 @@ static void test_offset_mapping_and_size_limit(void **state)
 	expect_out(f, copied, 2);
 }
 
+/* The resident list holds every page read or written, in runs. The
+ * kernel maps cached neighbours of a read page too (fault-around), so
+ * it may hold more: those are resident as well. */
+static void test_lists_the_resident_pages(void **state)
+{
+	struct fixture *f = *state;
+	const int writes[] = { 3, 4, 5, 10, 62, 63 };
+	int release;
+	pid_t pid = child(f->base, 0, NPAGES, writes, 6, 2, &release);
+	int out = open(f->out, O_RDWR);
+	struct mem_capture_stats st;
+	struct page_runs res = { 0 };
+	struct thaw_err *e = NULL;
+	if (mem_capture_dirty(pid, f->base, (uint64_t)NPAGES * PG, out, &res, &st, &e) != 0)
+		fail_msg("%s", err_msg(e));
+	close(out);
+	finish(pid, release);
+	bool want[NPAGES] = { 0 }, got[NPAGES] = { 0 };
+	int ngot = 0;
+	for (int p = 0; p < NPAGES; p++) {
+		want[p] = p % 2 == 0;
+		for (int k = 0; k < 6; k++)
+			want[p] = want[p] || writes[k] == p;
+	}
+	for (size_t i = 0; i < res.n; i++) {
+		if (i > 0) /* runs are merged: none touches the previous one */
+			assert_true(res.run[i][0] > res.run[i - 1][0] + res.run[i - 1][1]);
+		for (uint64_t p = res.run[i][0]; p < res.run[i][0] + res.run[i][1]; p++) {
+			got[p] = true;
+			ngot++;
+		}
+	}
+	for (int p = 0; p < NPAGES; p++)
+		if (want[p] && !got[p])
+			fail_msg("page %d was touched but is not listed", p);
+	assert_int_equal(st.resident, ngot);
+	page_runs_free(&res);
+}
+
 static void test_a_process_without_the_mapping_is_not_found(void **state)
 {
 	struct fixture *f = *state;
 	int out = open(f->out, O_RDWR);
 	struct mem_capture_stats st;
 	struct thaw_err *e = NULL;
-	assert_int_equal(mem_capture_dirty(getpid(), f->base, (uint64_t)NPAGES * PG, out, &st, &e),
-			 -1);
+	assert_int_equal(
+		mem_capture_dirty(getpid(), f->base, (uint64_t)NPAGES * PG, out, NULL, &st, &e),
+		-1);
 	assert_int_equal(e->code, ERR_NOT_FOUND);
 	err_free(e);
 	e = NULL;
-	assert_int_equal(mem_capture_dirty(getpid(), "/nonexistent/file", 4096, out, &st, &e), -1);
+	assert_int_equal(mem_capture_dirty(getpid(), "/nonexistent/file", 4096, out, NULL, &st, &e),
+			 -1);
 	err_free(e);
 	close(out);
 	expect_out(f, NULL, 0);
@@ -193,6 +235,7 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(test_offset_mapping_and_size_limit, setup,
 						teardown),
+		cmocka_unit_test_setup_teardown(test_lists_the_resident_pages, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_a_process_without_the_mapping_is_not_found,
 						setup, teardown),
 	};

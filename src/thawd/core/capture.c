@@ -11,6 +11,7 @@
 #include "fsutil.h"
 #include "timeutil.h"
 #include "vmm/memcapture.h"
+#include "vmm/prefetch.h"
 
 static char *path_in(const char *dir, enum meta_file_role role)
 {
@@ -29,10 +30,15 @@ static int take_memory(struct host *h, const struct capture_req *req, struct cap
 		return err_sys(err, "opening %s", dst);
 	struct mem_capture_stats st;
 	uint64_t size = (uint64_t)req->src->meta.memory_mb << 20;
-	if (mem_capture_dirty(req->sb->vmm->pid, base, size, fd, &st, err) < 0)
-		return -1;
+	struct page_runs resident = { 0 };
+	_cleanup_free_ char *list = xasprintf("%s/%s", req->dir, PREFETCH_FILE);
+	int rc = mem_capture_dirty(req->sb->vmm->pid, base, size, fd, &resident, &st, err);
+	if (rc == 0)
+		rc = prefetch_save(list, &resident, err);
+	page_runs_free(&resident);
 	t->dirty_pages = st.dirty;
-	return 0;
+	t->resident_pages = st.resident;
+	return rc;
 }
 
 int capture_take(struct host *h, const struct capture_req *req, struct capture_times *t,

@@ -35,6 +35,7 @@ struct capture_req {
 struct capture_times {
 	double state_ms, memory_ms, disk_ms, stopped_ms; /* stopped_ms: all of take */
 	uint64_t dirty_pages;
+	uint64_t resident_pages; /* its working set, listed for prefetch (vmm/prefetch.h) */
 };
 
 int capture_take(struct host *h, const struct capture_req *req, struct capture_times *t,

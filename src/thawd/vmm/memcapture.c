@@ -58,9 +58,31 @@ static int find_vmas(pid_t pid, dev_t dev, ino_t ino, struct vma **out, size_t *
 	return 0;
 }
 
+void page_runs_add(struct page_runs *r, uint64_t first, uint64_t count)
+{
+	if (r->n && r->run[r->n - 1][0] + r->run[r->n - 1][1] == first) {
+		r->run[r->n - 1][1] += count;
+		return;
+	}
+	if (r->n == r->cap) {
+		r->cap = r->cap ? 2 * r->cap : 256;
+		r->run = xrealloc(r->run, r->cap * sizeof(*r->run));
+	}
+	r->run[r->n][0] = first;
+	r->run[r->n][1] = count;
+	r->n++;
+}
+
+void page_runs_free(struct page_runs *r)
+{
+	free(r->run);
+	memset(r, 0, sizeof(*r));
+}
+
 struct copier {
 	int mem_fd, out_fd;
 	uint8_t *buf;
+	struct page_runs *resident;
 	struct mem_capture_stats *st;
 };
 
@@ -112,6 +134,11 @@ static int capture_vma(struct copier *c, int pagemap_fd, const struct vma *v, ui
 		c->st->pages += n;
 		for (uint64_t k = 0; k < n; k++) {
 			uint64_t page = i + k;
+			if (ent[k] & (PM_PRESENT | PM_SWAPPED)) {
+				c->st->resident++;
+				if (c->resident)
+					page_runs_add(c->resident, v->offset / PAGE + page, 1);
+			}
 			if (own_page(ent[k])) {
 				if (!run_len)
 					run_start = page;
@@ -131,7 +158,8 @@ static int capture_vma(struct copier *c, int pagemap_fd, const struct vma *v, ui
 }
 
 int mem_capture_dirty(pid_t pid, const char *base_path, uint64_t size, int out_fd,
-		      struct mem_capture_stats *st, struct thaw_err **err)
+		      struct page_runs *resident, struct mem_capture_stats *st,
+		      struct thaw_err **err)
 {
 	memset(st, 0, sizeof(*st));
 	struct stat sb;
@@ -149,7 +177,9 @@ int mem_capture_dirty(pid_t pid, const char *base_path, uint64_t size, int out_f
 	if (pagemap_fd < 0 || mem_fd < 0)
 		return err_sys(err, "opening /proc/%d/pagemap and mem", (int)pid);
 	_cleanup_free_ uint8_t *buf = xmalloc(COPY_MAX);
-	struct copier c = { .mem_fd = mem_fd, .out_fd = out_fd, .buf = buf, .st = st };
+	struct copier c = {
+		.mem_fd = mem_fd, .out_fd = out_fd, .buf = buf, .resident = resident, .st = st
+	};
 	uint64_t t0 = time_mono_ns();
 	for (size_t i = 0; i < n; i++)
 		if (capture_vma(&c, pagemap_fd, &vmas[i], size, err) < 0)

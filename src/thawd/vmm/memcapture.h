@@ -19,18 +19,32 @@
 
 #include "err.h"
 
+/* Runs of pages, in file offsets: run[i][0] is the first page, run[i][1]
+ * the number of pages. */
+struct page_runs {
+	uint64_t (*run)[2];
+	size_t n, cap;
+};
+
+void page_runs_add(struct page_runs *r, uint64_t first, uint64_t count);
+void page_runs_free(struct page_runs *r);
+
 struct mem_capture_stats {
-	uint64_t pages; /* pages of the mapping looked at */
-	uint64_t dirty; /* pages copied */
-	uint64_t runs;	/* contiguous runs copied (one read + one write each) */
+	uint64_t pages;	   /* pages of the mapping looked at */
+	uint64_t dirty;	   /* pages copied */
+	uint64_t runs;	   /* contiguous runs copied (one read + one write each) */
+	uint64_t resident; /* pages the guest had in memory, read or written */
 	double ms;
 };
 
 /* Writes into out_fd (a file that already holds base_path's content, at
  * the same offsets) every page of process pid's mappings of base_path
- * that the process has made its own, for file offsets below size.
- * ERR_NOT_FOUND when pid does not map base_path. */
+ * that the process has made its own, for file offsets below size. When
+ * resident is not NULL it receives every page the guest had in memory,
+ * read or written: its working set, what it touches first when it runs
+ * again (vmm/prefetch.h). ERR_NOT_FOUND when pid does not map base_path. */
 int mem_capture_dirty(pid_t pid, const char *base_path, uint64_t size, int out_fd,
-		      struct mem_capture_stats *st, struct thaw_err **err);
+		      struct page_runs *resident, struct mem_capture_stats *st,
+		      struct thaw_err **err);
 
 #endif
