@@ -96,19 +96,19 @@ static int exec_read_stdin(char **out, size_t *out_len)
 	return 0;
 }
 
-/* Passes the command's output and status on as our own. */
+/* The command's output, as it comes, to our own stdout and stderr. A
+ * write that fails (a closed pipe) stops the command. */
+static int pass_output(int stream, const char *data, size_t len, void *ud)
+{
+	if (cli_write(stream == 2 ? STDERR_FILENO : STDOUT_FILENO, data, len))
+		return 0;
+	*(int *)ud = errno ? errno : EIO;
+	return 1;
+}
+
+/* Passes the command's status on as our own (its output went already). */
 static int exec_report(const struct exec_args *x, const thaw_exec_result *r)
 {
-	fflush(stdout);
-	if (!cli_write(STDOUT_FILENO, r->stdout_data, r->stdout_len) ||
-	    !cli_write(STDERR_FILENO, r->stderr_data, r->stderr_len)) {
-		fprintf(stderr, "thaw: cannot write the command's output: %s\n", strerror(errno));
-		return EXIT_FAIL;
-	}
-	if (r->stdout_truncated || r->stderr_truncated)
-		fprintf(stderr, "thaw: warning: the server truncated the command's %s\n",
-			r->stdout_truncated ? (r->stderr_truncated ? "stdout and stderr" : "stdout")
-					    : "stderr");
 	if (r->timed_out) {
 		int secs = x->timeout_s ? x->timeout_s : (int)(r->duration_ms / 1000.0 + 0.5);
 		fprintf(stderr, "thaw: command timed out after %d s\n", secs);
@@ -135,8 +135,16 @@ static int exec_call(struct cli *cli, const struct exec_args *x, const char *in,
 	thaw_error *e = NULL;
 	if (!c)
 		return EXIT_FAIL;
-	if (thaw_sandbox_exec(c, x->id, &o, &r, &e) < 0)
+	int write_errno = 0;
+	if (thaw_sandbox_exec_stream(c, x->id, &o, pass_output, &write_errno, &r, &e) < 0) {
+		if (write_errno) {
+			thaw_error_free(e);
+			fprintf(stderr, "thaw: cannot write the command's output: %s\n",
+				strerror(write_errno));
+			return EXIT_FAIL;
+		}
 		return cli_fail(e);
+	}
 	int rc = exec_report(x, r);
 	thaw_exec_result_free(r);
 	return rc;
@@ -175,8 +183,9 @@ const struct cli_command cmd_exec = {
 	.args = "[--env K=V]... [--cwd DIR] [--timeout S] [--stdin] [--auto-resume] ID "
 		"(-- CMD [ARGS...] | -c SHELL)",
 	.summary = "Run a command in a sandbox; exit with its exit status.",
-	.help = "The command's stdout and stderr are copied to ours byte for byte. A command\n"
-		"that runs out of time exits 124.\n"
+	.help = "The command's stdout and stderr are copied to ours byte for byte, as the\n"
+		"command writes them. A command that runs out of time exits 124; stopping\n"
+		"thaw (Ctrl-C, a closed pipe) stops the command in the sandbox.\n"
 		"\n"
 		"Options:\n"
 		"  -e, --env K=V    set an environment variable (repeatable)\n"

@@ -94,3 +94,20 @@ int base64_decode(const char *in, size_t len, struct buf *out)
 	out->len += (size_t)n - pad;
 	return 0;
 }
+
+size_t utf8_complete_prefix(const void *data, size_t len)
+{
+	const uint8_t *p = data;
+	/* Look back at most 3 bytes for the lead byte of the last sequence. */
+	for (size_t back = 1; back <= 3 && back <= len; back++) {
+		uint8_t b = p[len - back];
+		if ((b & 0xC0) == 0x80)
+			continue; /* a continuation byte: keep looking */
+		size_t need = (b & 0xE0) == 0xC0   ? 2
+			      : (b & 0xF0) == 0xE0 ? 3
+			      : (b & 0xF8) == 0xF0 ? 4
+						   : 1;
+		return need > back ? len - back : len;
+	}
+	return len;
+}

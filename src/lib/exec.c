@@ -169,6 +169,101 @@ THAW_API int thaw_sandbox_exec(thaw_client *client, const char *id, const thaw_e
 	return rc;
 }
 
+/* ---- streaming --------------------------------------------------------- */
+
+struct stream_exec {
+	thaw_output_fn on_output;
+	void *ud;
+	thaw_exec_result *result; /* set by the exit event */
+	bool finished;
+};
+
+static int stream_data(struct stream_exec *x, int stream, const json_t *ev, thaw_error **err)
+{
+	const json_t *d = json_object_get(ev, "data");
+	if (!json_is_string(d))
+		return tl_error_set(err, 0, TL_PROTOCOL, "an output event has no data");
+	char *bytes = NULL;
+	size_t len = 0;
+	if (tl_base64_decode(json_string_value(d), json_string_length(d), &bytes, &len) < 0)
+		return tl_error_set(err, 0, TL_PROTOCOL, "an output event is not valid base64");
+	int stop = x->on_output(stream, bytes, len, x->ud);
+	free(bytes);
+	return stop ? tl_error_set(err, 0, "cancelled", "the output callback stopped the exec") : 0;
+}
+
+static int stream_exit(struct stream_exec *x, const json_t *ev, thaw_error **err)
+{
+	int code;
+	if (tl_json_int(ev, "exit_code", &code) < 0)
+		return tl_error_set(err, 0, TL_PROTOCOL, "the exit event has no exit_code");
+	thaw_exec_result *r = tl_xcalloc(1, sizeof(*r));
+	r->exit_code = code;
+	r->signal = tl_json_int_or_0(ev, "signal");
+	r->timed_out = json_is_true(json_object_get(ev, "timed_out"));
+	r->duration_ms = json_number_value(json_object_get(ev, "duration_ms"));
+	r->stdout_data = tl_xstrdup("");
+	r->stderr_data = tl_xstrdup("");
+	x->result = r;
+	return 0;
+}
+
+static int stream_on_line(const char *line, size_t len, void *ud, thaw_error **err)
+{
+	struct stream_exec *x = ud;
+	if (x->finished)
+		return tl_error_set(err, 0, TL_PROTOCOL, "the exec stream went on after its end");
+	json_t *ev = json_loadb(line, len, 0, NULL);
+	const char *type = json_string_value(json_object_get(ev, "type"));
+	int rc = 0;
+	if (!type) {
+		rc = tl_error_set(err, 0, TL_PROTOCOL, "an exec stream line is not an event");
+	} else if (strcmp(type, "stdout") == 0 || strcmp(type, "stderr") == 0) {
+		rc = stream_data(x, type[3] == 'o' ? 1 : 2, ev, err);
+	} else if (strcmp(type, "exit") == 0) {
+		rc = stream_exit(x, ev, err);
+		x->finished = true;
+	} else if (strcmp(type, "error") == 0) {
+		const char *msg = json_string_value(json_object_get(ev, "error"));
+		const char *code = json_string_value(json_object_get(ev, "code"));
+		rc = tl_error_set(err, 0, code ? code : "internal", "%s",
+				  msg ? msg : "the exec failed without saying why");
+	}
+	json_decref(ev);
+	return rc;
+}
+
+THAW_API int thaw_sandbox_exec_stream(thaw_client *client, const char *id,
+				      const thaw_exec_options *opts, thaw_output_fn on_output,
+				      void *userdata, thaw_exec_result **out, thaw_error **err)
+{
+	json_t *body = NULL;
+	if (!opts || !on_output)
+		return tl_error_set(err, 0, TL_INVALID,
+				    "a streamed exec needs options and an output callback");
+	if (tl_check_id(id, "sandbox id", err) < 0 || exec_body(opts, &body, err) < 0)
+		return -1;
+	json_object_set_new(body, "stream", json_true());
+	char path[192];
+	snprintf(path, sizeof(path), "/v1/sandboxes/%s/exec", id);
+	struct stream_exec x = { .on_output = on_output, .ud = userdata };
+	struct tl_request req = { .method = "POST",
+				  .path = path,
+				  .body = body,
+				  .expect = 200,
+				  .on_line = stream_on_line,
+				  .line_ud = &x };
+	int rc = tl_http_call(client, &req, NULL, err);
+	json_decref(body);
+	if (rc == 0 && !x.result)
+		rc = tl_error_set(err, 0, TL_PROTOCOL, "the exec stream ended before the command");
+	if (rc == 0)
+		*out = x.result;
+	else
+		thaw_exec_result_free(x.result);
+	return rc;
+}
+
 THAW_API void thaw_exec_result_free(thaw_exec_result *res)
 {
 	if (!res)

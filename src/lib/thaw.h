@@ -235,6 +235,20 @@ THAW_API int thaw_sandbox_exec(thaw_client *client, const char *id, const thaw_e
 /* Frees a result; NULL is allowed. */
 THAW_API void thaw_exec_result_free(thaw_exec_result *res);
 
+/* Receives a command's output as it is produced: stream is 1 for stdout,
+ * 2 for stderr; data holds len bytes (exact, possibly binary). Returning
+ * non-zero stops the exec: the connection is closed and the guest kills
+ * the command. */
+typedef int (*thaw_output_fn)(int stream, const char *data, size_t len, void *userdata);
+
+/* Like thaw_sandbox_exec, but the output goes to on_output while the
+ * command runs (nothing is buffered); *out then carries the exit status
+ * with empty stdout/stderr. No client timeout applies: the command's own
+ * timeout_s does. Stopped by on_output: fails with code "cancelled". */
+THAW_API int thaw_sandbox_exec_stream(thaw_client *client, const char *id,
+				      const thaw_exec_options *opts, thaw_output_fn on_output,
+				      void *userdata, thaw_exec_result **out, thaw_error **err);
+
 /* ---- lifecycle ---------------------------------------------------------- */
 
 /* The most children one fork makes. */

@@ -48,16 +48,16 @@ static void test_sanitize_keeps_ascii(void **state)
 static void test_sanitize_keeps_multibyte_sequences(void **state)
 {
 	(void)state;
-	check_unchanged("caf\xC3\xA9"); /* U+00E9 */
-	check_unchanged("\xE2\x82\xAC 5"); /* U+20AC */
+	check_unchanged("caf\xC3\xA9");	      /* U+00E9 */
+	check_unchanged("\xE2\x82\xAC 5");    /* U+20AC */
 	check_unchanged("\xF0\x9F\x98\x80!"); /* U+1F600 */
 	/* The edges of each length and of the surrogate gap. */
-	check_unchanged("\xC2\x80"); /* U+0080 */
-	check_unchanged("\xDF\xBF"); /* U+07FF */
-	check_unchanged("\xE0\xA0\x80"); /* U+0800 */
-	check_unchanged("\xED\x9F\xBF"); /* U+D7FF */
-	check_unchanged("\xEE\x80\x80"); /* U+E000 */
-	check_unchanged("\xEF\xBF\xBF"); /* U+FFFF */
+	check_unchanged("\xC2\x80");	     /* U+0080 */
+	check_unchanged("\xDF\xBF");	     /* U+07FF */
+	check_unchanged("\xE0\xA0\x80");     /* U+0800 */
+	check_unchanged("\xED\x9F\xBF");     /* U+D7FF */
+	check_unchanged("\xEE\x80\x80");     /* U+E000 */
+	check_unchanged("\xEF\xBF\xBF");     /* U+FFFF */
 	check_unchanged("\xF0\x90\x80\x80"); /* U+10000 */
 	check_unchanged("\xF4\x8F\xBF\xBF"); /* U+10FFFF */
 }
@@ -66,7 +66,9 @@ static void test_sanitize_replaces_invalid_bytes(void **state)
 {
 	(void)state;
 	check_sanitize("\x80", 1, FFFD, 1);
-	check_sanitize("a\xFF" "b", 3, "a" FFFD "b", 1);
+	check_sanitize("a\xFF"
+		       "b",
+		       3, "a" FFFD "b", 1);
 	check_sanitize("\xFE\xFF", 2, FFFD FFFD, 2);
 	check_sanitize("x\xBFy\xF8z", 5, "x" FFFD "y" FFFD "z", 2);
 }
@@ -74,9 +76,9 @@ static void test_sanitize_replaces_invalid_bytes(void **state)
 static void test_sanitize_replaces_overlong_forms_byte_by_byte(void **state)
 {
 	(void)state;
-	check_sanitize("\xC0\x80", 2, FFFD FFFD, 2); /* NUL, 2 bytes */
-	check_sanitize("\xC1\xBF", 2, FFFD FFFD, 2); /* U+7F, 2 bytes */
-	check_sanitize("\xE0\x80\xAF", 3, FFFD FFFD FFFD, 3); /* '/', 3 bytes */
+	check_sanitize("\xC0\x80", 2, FFFD FFFD, 2);		       /* NUL, 2 bytes */
+	check_sanitize("\xC1\xBF", 2, FFFD FFFD, 2);		       /* U+7F, 2 bytes */
+	check_sanitize("\xE0\x80\xAF", 3, FFFD FFFD FFFD, 3);	       /* '/', 3 bytes */
 	check_sanitize("\xF0\x8F\xBF\xBF", 4, FFFD FFFD FFFD FFFD, 4); /* U+FFFF, 4 bytes */
 }
 
@@ -101,7 +103,9 @@ static void test_sanitize_replaces_truncated_sequences(void **state)
 	check_sanitize("\xF0\x9F\x98", 3, FFFD FFFD FFFD, 3);
 	check_sanitize("\xC3", 1, FFFD, 1);
 	/* Cut short by a non-continuation byte in the middle. */
-	check_sanitize("\xE2\x82" "A\xC3\xA9", 5, FFFD FFFD "A\xC3\xA9", 2);
+	check_sanitize("\xE2\x82"
+		       "A\xC3\xA9",
+		       5, FFFD FFFD "A\xC3\xA9", 2);
 }
 
 static void test_sanitize_appends_to_the_buffer(void **state)
@@ -267,9 +271,30 @@ static void test_base64_decode_trailing_whitespace_is_not_decoded_as_zeros(void 
 	buf_free(&b);
 }
 
+static void test_complete_prefix_holds_back_a_split_character(void **state)
+{
+	(void)state;
+	const char *euro = "\xe2\x82\xac";  /* 3 bytes */
+	const char *g = "\xf0\x9f\x98\x80"; /* 4 bytes */
+	assert_int_equal(utf8_complete_prefix("abc", 3), 3);
+	assert_int_equal(utf8_complete_prefix("", 0), 0);
+	assert_int_equal(utf8_complete_prefix(euro, 3), 3);
+	assert_int_equal(utf8_complete_prefix(euro, 2), 0);
+	assert_int_equal(utf8_complete_prefix(euro, 1), 0);
+	char buf[8] = "ab";
+	memcpy(buf + 2, g, 3);
+	assert_int_equal(utf8_complete_prefix(buf, 5), 2);
+	memcpy(buf + 2, g, 4);
+	assert_int_equal(utf8_complete_prefix(buf, 6), 6);
+	/* Not a prefix of anything valid: let the sanitizer replace it. */
+	assert_int_equal(utf8_complete_prefix("a\x80\x80\x80\x80", 5), 5);
+	assert_int_equal(utf8_complete_prefix("a\xff", 2), 2);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_complete_prefix_holds_back_a_split_character),
 		cmocka_unit_test(test_sanitize_keeps_ascii),
 		cmocka_unit_test(test_sanitize_keeps_multibyte_sequences),
 		cmocka_unit_test(test_sanitize_replaces_invalid_bytes),

@@ -70,6 +70,9 @@ enum MHD_Result api_sandbox_create(struct api_req *r);
 enum MHD_Result api_sandbox_get(struct api_req *r);
 enum MHD_Result api_sandbox_delete(struct api_req *r);
 enum MHD_Result api_sandbox_exec(struct api_req *r);
+/* exec_stream.c: the streaming answer of exec; takes over p. */
+struct exec_params;
+enum MHD_Result api_exec_stream(struct api_req *r, struct exec_params *p);
 enum MHD_Result api_sandbox_port(struct api_req *r);
 enum MHD_Result api_sandbox_fork(struct api_req *r);
 enum MHD_Result api_sandbox_pause(struct api_req *r);

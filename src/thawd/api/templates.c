@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "api/api.h"
+#include "api/stream.h"
 #include "api/validate.h"
 #include "buf.h"
 #include "cleanup.h"
@@ -111,49 +112,20 @@ enum MHD_Result api_template_get(struct api_req *r)
 /* ---- streaming bake --------------------------------------------------- */
 
 struct bake_job {
-	pthread_mutex_t lock;
-	pthread_cond_t cond;
-	struct buf pending; /* NDJSON not yet handed to the client */
-	bool done;
-	int refs; /* the bake thread and the HTTP response */
+	struct api_stream *stream;
 	struct host *h;
 	char name[64];
 };
 
-static void job_unref(struct bake_job *j)
-{
-	pthread_mutex_lock(&j->lock);
-	int left = --j->refs;
-	pthread_mutex_unlock(&j->lock);
-	if (left)
-		return;
-	buf_free(&j->pending);
-	pthread_cond_destroy(&j->cond);
-	pthread_mutex_destroy(&j->lock);
-	free(j);
-}
-
-static void job_emit(struct bake_job *j, json_t *event, bool last)
-{
-	char *line = json_dumps(event, JSON_COMPACT);
-	json_decref(event);
-	pthread_mutex_lock(&j->lock);
-	buf_append_str(&j->pending, line);
-	buf_append(&j->pending, "\n", 1);
-	j->done = last;
-	pthread_cond_broadcast(&j->cond);
-	pthread_mutex_unlock(&j->lock);
-	free(line);
-}
-
 static void on_progress(const char *stage, int step, const char *message, void *ud)
 {
-	job_emit(ud,
-		 json_pack("{s:s,s:s,s:i,s:i,s:s}", "event", "progress", "stage", stage, "step",
-			   step, "steps", BAKE_STEPS, "message", message),
-		 false);
+	struct bake_job *j = ud;
+	api_stream_emit(j->stream,
+			json_pack("{s:s,s:s,s:i,s:i,s:s}", "event", "progress", "stage", stage,
+				  "step", step, "steps", BAKE_STEPS, "message", message));
 }
 
+/* The bake goes on if the client leaves: a template is worth finishing. */
 static void *bake_thread(void *arg)
 {
 	struct bake_job *j = arg;
@@ -164,45 +136,18 @@ static void *bake_thread(void *arg)
 		json_t *t = meta_json(&meta);
 		json_object_set_new(t, "name", json_string(j->name));
 		json_object_set_new(t, "status", json_string("ready"));
-		job_emit(j,
-			 json_pack("{s:s,s:o,s:f}", "event", "done", "template", t, "elapsed_ms",
-				   ns_to_ms(time_mono_ns() - t0)),
-			 true);
+		api_stream_emit(j->stream,
+				json_pack("{s:s,s:o,s:f}", "event", "done", "template", t,
+					  "elapsed_ms", ns_to_ms(time_mono_ns() - t0)));
 	} else {
-		job_emit(j,
-			 json_pack("{s:s,s:s,s:s}", "event", "error", "error", err_msg(err), "code",
-				   err_code_name(err ? err->code : ERR_INTERNAL)),
-			 true);
+		api_stream_emit(j->stream,
+				json_pack("{s:s,s:s,s:s}", "event", "error", "error", err_msg(err),
+					  "code", err_code_name(err ? err->code : ERR_INTERNAL)));
 	}
-	job_unref(j);
+	api_stream_end(j->stream);
+	api_stream_unref(j->stream);
+	free(j);
 	return NULL;
-}
-
-/* Called by libmicrohttpd in the connection's own thread: blocking here
- * until the bake has something to say is fine. */
-static ssize_t job_read(void *cls, uint64_t pos, char *out, size_t max)
-{
-	(void)pos;
-	struct bake_job *j = cls;
-	pthread_mutex_lock(&j->lock);
-	while (j->pending.len == 0 && !j->done)
-		pthread_cond_wait(&j->cond, &j->lock);
-	ssize_t n;
-	if (j->pending.len) {
-		size_t take = j->pending.len < max ? j->pending.len : max;
-		memcpy(out, j->pending.data, take);
-		buf_consume(&j->pending, take);
-		n = (ssize_t)take;
-	} else {
-		n = MHD_CONTENT_READER_END_OF_STREAM;
-	}
-	pthread_mutex_unlock(&j->lock);
-	return n;
-}
-
-static void job_release(void *cls)
-{
-	job_unref(cls);
 }
 
 static int precheck(struct host *h, const char *name, struct thaw_err **err)
@@ -231,26 +176,17 @@ enum MHD_Result api_template_bake(struct api_req *r)
 	if (rc < 0 || precheck(r->h, p.name, &err) < 0)
 		return api_reply_error(r, err);
 	struct bake_job *j = xcalloc(1, sizeof(*j));
-	pthread_mutex_init(&j->lock, NULL);
-	pthread_cond_init(&j->cond, NULL);
-	j->refs = 2;
+	j->stream = api_stream_new();
 	j->h = r->h;
 	snprintf(j->name, sizeof(j->name), "%s", p.name);
-	pthread_t t;
-	pthread_attr_t attr;
-	pthread_attr_init(&attr);
-	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-	rc = pthread_create(&t, &attr, bake_thread, j);
-	pthread_attr_destroy(&attr);
-	if (rc != 0) {
-		j->refs = 1;
-		job_unref(j);
-		return api_reply_fail(r, ERR_UNAVAILABLE, "cannot start a bake thread");
+	enum MHD_Result ret = api_stream_reply(r, j->stream);
+	if (api_thread_detached(bake_thread, j) < 0) {
+		api_stream_emit(j->stream, json_pack("{s:s,s:s,s:s}", "event", "error", "error",
+						     "cannot start a bake thread", "code",
+						     err_code_name(ERR_UNAVAILABLE)));
+		api_stream_end(j->stream);
+		api_stream_unref(j->stream);
+		free(j);
 	}
-	struct MHD_Response *resp =
-		MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 4096, job_read, j, job_release);
-	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/x-ndjson");
-	enum MHD_Result ret = MHD_queue_response(r->conn, MHD_HTTP_OK, resp);
-	MHD_destroy_response(resp);
 	return ret;
 }

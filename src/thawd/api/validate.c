@@ -226,9 +226,9 @@ static size_t frame_size(const struct exec_params *p)
 
 int validate_exec(json_t *body, struct exec_params *p, struct thaw_err **err)
 {
-	static const char *const fields[] = { "cmd",	  "env",	 "cwd",
-					      "stdin",	  "stdin_b64",	 "timeout_s",
-					      "encoding", "auto_resume", NULL };
+	static const char *const fields[] = { "cmd",	   "env",	"cwd",	    "stdin",
+					      "stdin_b64", "timeout_s", "encoding", "auto_resume",
+					      "stream",	   NULL };
 	memset(p, 0, sizeof(*p));
 	json_t *cwd = json_object_get(body, "cwd");
 	json_t *enc = json_object_get(body, "encoding");
@@ -261,7 +261,8 @@ int validate_exec(json_t *body, struct exec_params *p, struct thaw_err **err)
 		goto fail;
 	}
 	p->base64_output = enc && strcmp(json_string_value(enc), "base64") == 0;
-	if (get_bool(body, "auto_resume", false, &p->auto_resume, err) < 0)
+	if (get_bool(body, "auto_resume", false, &p->auto_resume, err) < 0 ||
+	    get_bool(body, "stream", false, &p->stream, err) < 0)
 		goto fail;
 	if (frame_size(p) > PROTO_MAX_PAYLOAD) {
 		err_set(err, ERR_INVALID, "cmd, env and cwd together exceed %u bytes",

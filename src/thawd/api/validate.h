@@ -39,6 +39,7 @@ struct exec_params {
 	uint32_t timeout_ms;
 	bool base64_output;
 	bool auto_resume;
+	bool stream; /* answer with NDJSON events as the output comes */
 };
 
 int validate_exec(json_t *body, struct exec_params *out, struct thaw_err **err);

@@ -249,6 +249,41 @@ static bool still_running(void *ud)
 	return running;
 }
 
+/* Whether a request may go to sb now (0), after a resume (*resume), or
+ * not at all (-1, with the reason). */
+static int request_state(struct sandbox *sb, bool auto_resume, bool *resume,
+			 enum sb_state *state_out, struct thaw_err **err)
+{
+	pthread_mutex_lock(&sb->lock);
+	enum sb_state state = sb->state;
+	bool resumable = state == SB_PAUSED || state == SB_PAUSING || state == SB_RESUMING;
+	*resume = resumable && (auto_resume || sb->auto_resume);
+	int rc = 0;
+	if (state != SB_RUNNING && !*resume && resumable)
+		rc = err_set(err, ERR_CONFLICT,
+			     "sandbox %s is %s: resume it first, or ask for auto_resume", sb->id,
+			     sb_state_name(state));
+	else if (state != SB_RUNNING && !*resume)
+		rc = err_set(err, ERR_CONFLICT, "sandbox %s is %s%s%s", sb->id,
+			     sb_state_name(state), sb->reason ? ": " : "",
+			     sb->reason ? sb->reason : "");
+	pthread_mutex_unlock(&sb->lock);
+	*state_out = state;
+	return rc;
+}
+
+int sandbox_exec_check(struct host *h, const char *id, bool auto_resume, struct thaw_err **err)
+{
+	struct sandbox *sb = registry_get(h, id);
+	if (!sb)
+		return err_set(err, ERR_NOT_FOUND, "sandbox %s does not exist", id);
+	bool resume;
+	enum sb_state state;
+	int rc = request_state(sb, auto_resume, &resume, &state, err);
+	sandbox_unref(h, sb);
+	return rc;
+}
+
 /* The running incarnation of id: resumed first when it is paused and
  * the caller or the sandbox asks for that. */
 static int running_for_request(struct host *h, const char *id, bool auto_resume,
@@ -257,24 +292,15 @@ static int running_for_request(struct host *h, const char *id, bool auto_resume,
 	struct sandbox *sb = registry_get(h, id);
 	if (!sb)
 		return err_set(err, ERR_NOT_FOUND, "sandbox %s does not exist", id);
-	pthread_mutex_lock(&sb->lock);
-	enum sb_state state = sb->state;
-	bool resumable = state == SB_PAUSED || state == SB_PAUSING || state == SB_RESUMING;
-	bool resume = resumable && (auto_resume || sb->auto_resume);
-	if (state != SB_RUNNING && !resume && resumable)
-		err_set(err, ERR_CONFLICT,
-			"sandbox %s is %s: resume it first, or ask for auto_resume", id,
-			sb_state_name(state));
-	else if (state != SB_RUNNING && !resume)
-		err_set(err, ERR_CONFLICT, "sandbox %s is %s%s%s", id, sb_state_name(state),
-			sb->reason ? ": " : "", sb->reason ? sb->reason : "");
-	pthread_mutex_unlock(&sb->lock);
-	if (state == SB_RUNNING) {
+	bool resume;
+	enum sb_state state;
+	int rc = request_state(sb, auto_resume, &resume, &state, err);
+	if (rc == 0 && state == SB_RUNNING) {
 		*out = sb;
 		return 0;
 	}
 	sandbox_unref(h, sb);
-	if (!resume)
+	if (rc < 0)
 		return -1;
 	return sandbox_resume(h, id, out, err);
 }

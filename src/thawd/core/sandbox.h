@@ -113,6 +113,9 @@ int sandbox_delete(struct host *h, const char *id, struct thaw_err **err);
 /* Runs a command; res is filled on success. A paused sandbox is resumed
  * first when auto_resume (or the sandbox's own setting) says so, and is
  * ERR_CONFLICT otherwise. */
+/* What sandbox_exec would say before running anything: 0 when the
+ * sandbox runs (or is paused and will be resumed), else why not. */
+int sandbox_exec_check(struct host *h, const char *id, bool auto_resume, struct thaw_err **err);
 int sandbox_exec(struct host *h, const char *id, const struct agent_exec_req *req, bool auto_resume,
 		 struct agent_exec_result *res, struct thaw_err **err);
 

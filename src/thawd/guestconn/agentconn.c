@@ -22,6 +22,7 @@
 #define STDIN_CHUNK (256u * 1024u)
 #define HOST_GRACE_MS 10000 /* beyond the guest-enforced timeout */
 #define ENTROPY_BYTES 64
+#define CANCEL_CHECK_MS 200 /* how often a cancellable exec looks at its flag */
 
 struct agent_conn {
 	int fd;
@@ -54,8 +55,8 @@ static int try_connect(int fd, const struct sockaddr_in *sa, uint64_t deadline)
 	return soerr ? -1 : 0;
 }
 
-int agent_connect(const struct netslot *slot, int timeout_ms, int attempt_ms,
-		  agent_alive_fn alive, void *ud, struct agent_conn **out, struct thaw_err **err)
+int agent_connect(const struct netslot *slot, int timeout_ms, int attempt_ms, agent_alive_fn alive,
+		  void *ud, struct agent_conn **out, struct thaw_err **err)
 {
 	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(GUESTNET_AGENT_PORT) };
 	inet_pton(AF_INET, GUESTNET_GUEST_IP, &sa.sin_addr);
@@ -318,8 +319,8 @@ int agent_exec(struct agent_conn *c, const struct agent_exec_req *req,
 	       struct agent_exec_result *res, struct thaw_err **err)
 {
 	memset(res, 0, sizeof(*res));
-	uint64_t budget_ms = req->timeout_ms ? (uint64_t)req->timeout_ms + HOST_GRACE_MS :
-					       24ull * 3600 * 1000;
+	uint64_t budget_ms =
+		req->timeout_ms ? (uint64_t)req->timeout_ms + HOST_GRACE_MS : 24ull * 3600 * 1000;
 	uint64_t deadline = time_mono_ns() + budget_ms * 1000000ull;
 	size_t sent = 0;
 	queue_exec(c, req);
@@ -327,9 +328,17 @@ int agent_exec(struct agent_conn *c, const struct agent_exec_req *req,
 		queue_stdin(c, req, &sent);
 		struct pollfd p = { .fd = c->fd,
 				    .events = (short)(POLLIN | (c->out.len ? POLLOUT : 0)) };
-		int r = poll(&p, 1, left_ms(deadline));
+		int wait = left_ms(deadline);
+		if (req->cancel && (wait < 0 || wait > CANCEL_CHECK_MS))
+			wait = CANCEL_CHECK_MS;
+		int r = poll(&p, 1, wait);
+		if (req->cancel && __atomic_load_n(req->cancel, __ATOMIC_ACQUIRE))
+			return err_set(err, ERR_UNAVAILABLE, "the client went away");
+		if (r == 0 && left_ms(deadline) == 0)
+			return err_set(err, ERR_TIMEOUT,
+				       "the guest agent did not finish the command");
 		if (r == 0)
-			return err_set(err, ERR_TIMEOUT, "the guest agent did not finish the command");
+			continue;
 		if (r < 0 && errno != EINTR)
 			return err_sys(err, "waiting for the guest agent");
 		if ((p.revents & POLLOUT) && c->out.len) {
@@ -348,7 +357,8 @@ int agent_exec(struct agent_conn *c, const struct agent_exec_req *req,
 			struct proto_frame f;
 			long n = proto_frame_parse(c->in.data + off, c->in.len - off, &f);
 			if (n < 0)
-				return err_set(err, ERR_GUEST, "the guest agent sent a malformed frame");
+				return err_set(err, ERR_GUEST,
+					       "the guest agent sent a malformed frame");
 			if (n == 0)
 				break;
 			off += (size_t)n;

@@ -25,8 +25,8 @@ typedef bool (*agent_alive_fn)(void *ud);
 /* Connects to the agent in the slot's namespace, retrying while the
  * guest is not listening yet, until timeout_ms, or until alive (when
  * given) says the VM is gone. */
-int agent_connect(const struct netslot *slot, int timeout_ms, int attempt_ms,
-		  agent_alive_fn alive, void *ud, struct agent_conn **out, struct thaw_err **err);
+int agent_connect(const struct netslot *slot, int timeout_ms, int attempt_ms, agent_alive_fn alive,
+		  void *ud, struct agent_conn **out, struct thaw_err **err);
 void agent_close(struct agent_conn *c);
 /* The socket, for shutdown(2) from another thread. */
 int agent_conn_fd(const struct agent_conn *c);
@@ -53,10 +53,13 @@ struct agent_exec_req {
 	const uint8_t *stdin_data;
 	size_t stdin_len;
 	bool has_stdin;
-	uint32_t timeout_ms; /* enforced in the guest; 0 = none */
-	size_t max_output;   /* per stream; more is dropped and flagged */
+	uint32_t timeout_ms;	   /* enforced in the guest; 0 = none */
+	size_t max_output;	   /* per stream; more is dropped and flagged */
 	agent_output_fn on_output; /* when set, output goes here, not to the buffers */
 	void *ud;
+	/* When set and it becomes true, the exec stops (ERR_UNAVAILABLE) and
+	 * the connection is dropped, which makes the guest kill the command. */
+	const bool *cancel;
 };
 
 struct agent_exec_result {

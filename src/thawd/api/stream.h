@@ -1,0 +1,43 @@
+/* NDJSON response streams: a worker thread produces events, the
+ * connection's thread (libmicrohttpd) hands them to the client as they
+ * come. Used by bake (progress) and streaming exec (output).
+ *
+ * Backpressure: emitting blocks while more than a high-water mark is
+ * waiting for the client, so a slow reader slows the producer (and, for
+ * exec, the command in the guest) instead of growing memory.
+ *
+ * A client that goes away is noticed even while nothing is produced: the
+ * reader checks the client's socket while it waits. The stream is then
+ * cancelled: emit returns at once and api_stream_cancelled says so; the
+ * producer stops at its next check. */
+#ifndef THAW_API_STREAM_H
+#define THAW_API_STREAM_H
+
+#include <jansson.h>
+#include <stdbool.h>
+
+#include "api/api.h"
+
+struct api_stream;
+
+/* A stream held by the caller (the producer) and, once replied, by the
+ * response. */
+struct api_stream *api_stream_new(void);
+/* Queues the 200 response that reads from s. On failure the response
+ * reference is dropped and the producer should stop. */
+enum MHD_Result api_stream_reply(struct api_req *r, struct api_stream *s);
+/* Appends one event as a line (steals event); waits while the client is
+ * behind. Does nothing once cancelled. */
+void api_stream_emit(struct api_stream *s, json_t *event);
+/* No more events: the response ends after what is queued. */
+void api_stream_end(struct api_stream *s);
+bool api_stream_cancelled(struct api_stream *s);
+/* A flag the producer may poll without the stream's lock (it stays
+ * valid while the producer holds its reference). */
+const bool *api_stream_cancel_flag(struct api_stream *s);
+void api_stream_unref(struct api_stream *s);
+
+/* Runs fn(arg) in a detached thread; -1 if it could not start. */
+int api_thread_detached(void *(*fn)(void *), void *arg);
+
+#endif
