@@ -12,7 +12,7 @@ packages=(
 	# running VMs and building templates
 	qemu-system-x86 debootstrap xfsprogs cpio gzip util-linux iproute2 procps nftables
 	# end-to-end tests
-	python3 python3-pytest
+	python3 python3-pytest python3-pip
 )
 
 if [ "$(id -u)" -ne 0 ]; then

@@ -1,0 +1,21 @@
+"""thaw: Python client for thaw microVM sandboxes (standard library only).
+
+    from thaw import Sandbox
+    with Sandbox.create(template="code-interpreter") as sbx:
+        print(sbx.exec("python3 -c 'print(2 ** 10)'").stdout)   # 1024
+
+Configuration: $THAW_API_URL and $THAW_API_KEY, or api_url=/api_key=
+arguments (or a Client passed as client=).
+"""
+
+from .client import Client
+from .errors import (AuthError, Conflict, ConnectionError, InvalidRequest, NotFound,
+                     SandboxError, SandboxNotFound, TemplateNotFound, ThawError, TimeoutError)
+from .sandbox import Command, ExecResult, Sandbox
+from .templates import delete_template, get_template, list_templates
+
+__version__ = "0.1.0"
+__all__ = ["Sandbox", "ExecResult", "Command", "Client", "ThawError", "AuthError", "NotFound",
+           "SandboxNotFound", "TemplateNotFound", "Conflict", "InvalidRequest",
+           "TimeoutError", "ConnectionError", "SandboxError", "list_templates",
+           "get_template", "delete_template"]

@@ -1,0 +1,77 @@
+"""Typed errors. Every error the server reports carries its message, its
+code ("not_found", "conflict", ...) and the HTTP status."""
+
+import builtins
+
+
+class ThawError(Exception):
+    """Base of every error this SDK raises."""
+
+    def __init__(self, message, code=None, status=None):
+        super().__init__(message)
+        self.message = message
+        self.code = code
+        self.status = status
+
+    def __str__(self):
+        extra = ", ".join(str(x) for x in (self.code, self.status) if x)
+        return f"{self.message} ({extra})" if extra else self.message
+
+
+class AuthError(ThawError):
+    """The API key is missing or wrong (401)."""
+
+
+class NotFound(ThawError):
+    """The named thing does not exist (404)."""
+
+
+class SandboxNotFound(NotFound):
+    pass
+
+
+class TemplateNotFound(NotFound):
+    pass
+
+
+class Conflict(ThawError):
+    """The thing exists but its state forbids the operation (409), e.g. an
+    exec on a paused sandbox without auto_resume."""
+
+
+class InvalidRequest(ThawError):
+    """The request was refused as malformed (400, 413)."""
+
+
+class TimeoutError(ThawError, builtins.TimeoutError):  # noqa: A001 - the SDK's own
+    """A deadline passed (the server's, or the client's socket timeout)."""
+
+
+class ConnectionError(ThawError, builtins.ConnectionError):  # noqa: A001
+    """thawd could not be reached."""
+
+
+class SandboxError(ThawError):
+    """Anything else the server reported (5xx, a guest that misbehaved)."""
+
+
+def from_response(status, body, what=None):
+    """The error for a server answer: body is its parsed JSON (or None)."""
+    message = "the server answered %d" % status
+    code = None
+    if isinstance(body, dict):
+        message = body.get("error") or message
+        code = body.get("code")
+    if status == 401:
+        return AuthError(message, code, status)
+    if status == 404:
+        if what == "template" or "template" in message and "sandbox" not in message:
+            return TemplateNotFound(message, code, status)
+        return SandboxNotFound(message, code, status)
+    if status == 409:
+        return Conflict(message, code, status)
+    if status in (400, 405, 413):
+        return InvalidRequest(message, code, status)
+    if status == 504 or code == "timeout":
+        return TimeoutError(message, code, status)
+    return SandboxError(message, code, status)

@@ -1,0 +1,281 @@
+"""Sandbox: create, connect, list; exec (whole or streamed); fork, pause,
+resume, snapshot, keepalive; delete (also as a context manager)."""
+
+import base64
+import shlex
+import threading
+
+from . import errors
+from .client import Client
+
+_ID_CHARS = set("abcdefghijklmnopqrstuvwxyz0123456789-")
+
+
+def _check_id(sid):
+    if not isinstance(sid, str) or not sid or not set(sid) <= _ID_CHARS or len(sid) > 64:
+        raise errors.InvalidRequest(f"{sid!r} is not a sandbox id")
+    return sid
+
+
+class ExecResult:
+    """What a command did. stdout and stderr are str (UTF-8, invalid bytes
+    replaced); stdout_bytes and stderr_bytes are exact."""
+
+    def __init__(self, exit_code, stdout_bytes, stderr_bytes, timed_out=False,
+                 duration_ms=0.0, signal=0):
+        self.exit_code = exit_code
+        self.stdout_bytes = stdout_bytes
+        self.stderr_bytes = stderr_bytes
+        self.timed_out = timed_out
+        self.duration_ms = duration_ms
+        self.signal = signal
+
+    @property
+    def stdout(self):
+        return self.stdout_bytes.decode("utf-8", "replace")
+
+    @property
+    def stderr(self):
+        return self.stderr_bytes.decode("utf-8", "replace")
+
+    @property
+    def ok(self):
+        return self.exit_code == 0 and not self.timed_out
+
+    def __repr__(self):
+        return (f"ExecResult(exit_code={self.exit_code}, timed_out={self.timed_out}, "
+                f"stdout={self.stdout[:60]!r}, stderr={self.stderr[:60]!r})")
+
+
+class Command:
+    """A command started with exec(..., background=True): it runs while
+    the caller goes on. wait() returns its ExecResult; kill() stops it
+    (the connection closes and the guest kills the command)."""
+
+    def __init__(self, sandbox, body, on_stdout, on_stderr):
+        self._stream = sandbox._client.stream("POST", f"/v1/sandboxes/{sandbox.id}/exec", body)
+        self._result = None
+        self._error = None
+        self._killed = False
+        self._thread = threading.Thread(target=self._run, args=(on_stdout, on_stderr),
+                                        daemon=True)
+        self._thread.start()
+
+    def _run(self, on_stdout, on_stderr):
+        try:
+            self._result = _consume(self._stream, on_stdout, on_stderr)
+        except errors.ThawError as e:
+            self._error = e
+        except Exception as e:  # noqa: BLE001 - a killed stream raises from the socket
+            if not self._killed:
+                self._error = errors.ConnectionError(f"the command's stream broke: {e}")
+
+    def wait(self, timeout=None):
+        self._thread.join(timeout)
+        if self._thread.is_alive():
+            raise errors.TimeoutError(f"the command is still running after {timeout} s")
+        if self._killed and self._result is None:
+            raise errors.SandboxError("the command was killed")
+        if self._error:
+            raise self._error
+        return self._result
+
+    def kill(self):
+        self._killed = True
+        self._stream.close()
+
+    @property
+    def running(self):
+        return self._thread.is_alive()
+
+
+def _consume(stream, on_stdout, on_stderr):
+    """Reads a streamed exec to its end; returns the ExecResult. The
+    stream is closed however this ends (a callback that raises stops the
+    command)."""
+    try:
+        return _read_events(stream.events(), on_stdout, on_stderr)
+    finally:
+        stream.close()
+
+
+def _read_events(events, on_stdout, on_stderr):
+    out, err = [], []
+    for ev in events:
+        kind = ev.get("type")
+        if kind in ("stdout", "stderr"):
+            data = base64.b64decode(ev.get("data", ""))
+            (out if kind == "stdout" else err).append(data)
+            cb = on_stdout if kind == "stdout" else on_stderr
+            if cb:
+                cb(data.decode("utf-8", "replace"))
+        elif kind == "exit":
+            return ExecResult(ev["exit_code"], b"".join(out), b"".join(err),
+                              ev.get("timed_out", False), ev.get("duration_ms", 0.0),
+                              ev.get("signal", 0))
+        elif kind == "error":
+            raise errors.from_response(_status_of(ev.get("code")), ev)
+    raise errors.SandboxError("the exec stream ended before the command")
+
+
+def _status_of(code):
+    return {"not_found": 404, "conflict": 409, "invalid_request": 400,
+            "timeout": 504, "unauthorized": 401}.get(code, 500)
+
+
+class Sandbox:
+    """One sandbox. Make one with Sandbox.create() or Sandbox.connect(id)."""
+
+    def __init__(self, info, client):
+        self._client = client
+        self._info = info
+
+    # ---- construction -------------------------------------------------
+
+    @classmethod
+    def create(cls, template=None, timeout=None, metadata=None, on_timeout=None,
+               auto_resume=None, api_url=None, api_key=None, client=None):
+        """Creates a sandbox and returns once its guest answers. timeout is
+        its lifetime in seconds (0: none; default: the server's);
+        on_timeout "delete" or "pause"; auto_resume lets an exec resume it
+        when paused."""
+        client = client or Client(api_url, api_key)
+        body = {}
+        for k, v in (("template", template), ("timeout_s", timeout), ("metadata", metadata),
+                     ("on_timeout", on_timeout), ("auto_resume", auto_resume)):
+            if v is not None:
+                body[k] = v
+        info = client.request("POST", "/v1/sandboxes", body, expect=(201,), what="template")
+        return cls(info, client)
+
+    @classmethod
+    def connect(cls, sandbox_id, api_url=None, api_key=None, client=None):
+        """A sandbox that exists already (SandboxNotFound otherwise)."""
+        client = client or Client(api_url, api_key)
+        info = client.request("GET", f"/v1/sandboxes/{_check_id(sandbox_id)}")
+        return cls(info, client)
+
+    @classmethod
+    def list(cls, api_url=None, api_key=None, client=None):
+        client = client or Client(api_url, api_key)
+        return [cls(i, client) for i in client.request("GET", "/v1/sandboxes")["sandboxes"]]
+
+    # ---- state --------------------------------------------------------
+
+    @property
+    def id(self):
+        return self._info["id"]
+
+    @property
+    def template(self):
+        return self._info["template"]
+
+    @property
+    def state(self):
+        return self._info["state"]
+
+    @property
+    def info(self):
+        """The server's description as of the last call that returned it."""
+        return dict(self._info)
+
+    def refresh(self):
+        self._info = self._client.request("GET", f"/v1/sandboxes/{self.id}")
+        return self
+
+    def __repr__(self):
+        return f"Sandbox({self.id!r}, template={self.template!r}, state={self.state!r})"
+
+    def __eq__(self, other):
+        return isinstance(other, Sandbox) and other.id == self.id
+
+    def __hash__(self):
+        return hash(self.id)
+
+    # ---- commands -----------------------------------------------------
+
+    def exec(self, cmd, env=None, cwd=None, timeout=None, stdin=None, on_stdout=None,
+             on_stderr=None, background=False, auto_resume=None):
+        """Runs cmd: a shell string (run with /bin/sh -c) or an argv list.
+        Returns an ExecResult; a command that fails is not an exception,
+        look at exit_code. With on_stdout/on_stderr the output is streamed
+        to them (str chunks) as it is produced. background=True returns a
+        Command at once."""
+        body = {"cmd": list(cmd) if isinstance(cmd, (list, tuple)) else cmd,
+                "encoding": "base64"}
+        if env:
+            body["env"] = {str(k): str(v) for k, v in env.items()}
+        if cwd:
+            body["cwd"] = cwd
+        if timeout is not None:
+            body["timeout_s"] = int(timeout)
+        if stdin is not None:
+            raw = stdin.encode() if isinstance(stdin, str) else bytes(stdin)
+            body["stdin_b64"] = base64.b64encode(raw).decode()
+        if auto_resume is not None:
+            body["auto_resume"] = bool(auto_resume)
+        if background or on_stdout or on_stderr:
+            body["stream"] = True
+            if background:
+                return Command(self, body, on_stdout, on_stderr)
+            stream = self._client.stream("POST", f"/v1/sandboxes/{self.id}/exec", body)
+            return _consume(stream, on_stdout, on_stderr)
+        r = self._client.request("POST", f"/v1/sandboxes/{self.id}/exec", body,
+                                 timeout=(timeout or 0) + self._client.timeout)
+        return ExecResult(r["exit_code"], base64.b64decode(r["stdout"]),
+                          base64.b64decode(r["stderr"]), r.get("timed_out", False),
+                          r.get("duration_ms", 0.0), r.get("signal", 0))
+
+    def run(self, *argv, **kw):
+        """exec of an argv given as arguments: sbx.run("ls", "-l", "/")."""
+        return self.exec(list(argv), **kw)
+
+    @staticmethod
+    def quote(*args):
+        """A shell-safe string of args, for building shell commands."""
+        return " ".join(shlex.quote(str(a)) for a in args)
+
+    # ---- lifecycle ----------------------------------------------------
+
+    def fork(self, count=1):
+        """count copies of this running sandbox as it is now (memory,
+        processes, disk). Returns them; this one runs on."""
+        r = self._client.request("POST", f"/v1/sandboxes/{self.id}/fork", {"count": count},
+                                 expect=(201,))
+        return [Sandbox(i, self._client) for i in r["sandboxes"]]
+
+    def pause(self):
+        """Saves the sandbox to disk and ends its VM; resume() brings it back."""
+        self._info = self._client.request("POST", f"/v1/sandboxes/{self.id}/pause", {})
+        return self
+
+    def resume(self):
+        self._info = self._client.request("POST", f"/v1/sandboxes/{self.id}/resume", {})
+        return self
+
+    def snapshot(self, template):
+        """Makes a new template from this sandbox as it is now; returns its
+        build id. Sandbox.create(template=...) then starts from there."""
+        r = self._client.request("POST", f"/v1/sandboxes/{self.id}/snapshot",
+                                 {"template": template}, expect=(201,))
+        return r["build_id"]
+
+    def keepalive(self, timeout):
+        """Restarts the timeout at timeout seconds from now (0: never)."""
+        self._info = self._client.request("POST", f"/v1/sandboxes/{self.id}/keepalive",
+                                          {"timeout_s": int(timeout)})
+        return self
+
+    def delete(self):
+        """Deletes the sandbox; deleting one that is gone already is fine."""
+        try:
+            self._client.request("DELETE", f"/v1/sandboxes/{self.id}", expect=(204,))
+        except errors.SandboxNotFound:
+            pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.delete()
+        return False

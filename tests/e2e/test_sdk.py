@@ -1,0 +1,181 @@
+"""The Python SDK (sdk/python, package `thaw`) against the real thawd and
+real guests: the README example, errors as typed exceptions, exec with
+env/cwd/stdin/timeout, streaming callbacks, background commands, the
+lifecycle calls, and an offline `pip install` of the package."""
+
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+import thawlib as T
+
+SDK_DIR = Path(__file__).resolve().parents[2] / "sdk" / "python"
+sys.path.insert(0, str(SDK_DIR))
+import thaw  # noqa: E402
+from thaw import Sandbox  # noqa: E402
+
+
+@pytest.fixture
+def client(template):
+    d = T.current()
+    return thaw.Client(d.url, d.key)
+
+
+@pytest.fixture
+def sbx(client):
+    s = Sandbox.create(client=client, timeout=600)
+    yield s
+    s.delete()
+
+
+def test_readme_example(client):
+    with Sandbox.create(template="code-interpreter", client=client) as sbx:
+        result = sbx.exec("python3 -c 'print(2 ** 10)'")
+        assert result.stdout == "1024\n" and result.exit_code == 0 and result.ok, result
+        assert sbx.state == "running" and sbx.template == "code-interpreter"
+        sid = sbx.id
+    with pytest.raises(thaw.SandboxNotFound):
+        Sandbox.connect(sid, client=client)
+    T.check("with Sandbox.create(): exec printed 1024; the sandbox is gone after the block")
+
+
+def test_environment_configuration(template, monkeypatch):
+    d = T.current()
+    monkeypatch.setenv("THAW_API_URL", d.url)
+    monkeypatch.setenv("THAW_API_KEY", d.key)
+    sbx = Sandbox.create()
+    try:
+        assert sbx.id in {s.id for s in Sandbox.list()}
+        again = Sandbox.connect(sbx.id)
+        assert again == sbx and again.run("echo", "hi").stdout == "hi\n"
+    finally:
+        sbx.delete()
+    sbx.delete()  # a second delete is fine
+
+
+def test_typed_errors(client):
+    d = T.current()
+    with pytest.raises(thaw.TemplateNotFound) as e:
+        Sandbox.create(template="no-such-template", client=client)
+    assert e.value.status == 404 and "no-such-template" in e.value.message
+    with pytest.raises(thaw.AuthError):
+        Sandbox.list(api_url=d.url, api_key="wrong")
+    with pytest.raises(thaw.ConnectionError):
+        Sandbox.list(api_url=f"http://127.0.0.1:{T.closed_port()}", api_key="x")
+    with pytest.raises(thaw.InvalidRequest):
+        Sandbox.connect("../etc", client=client)
+    with pytest.raises(thaw.InvalidRequest):
+        thaw.Client("ftp://x")
+    with pytest.raises(thaw.InvalidRequest) as e:
+        Sandbox.create(timeout=-5, client=client)
+    assert "timeout_s" in str(e.value)
+    assert isinstance(thaw.TimeoutError("x"), TimeoutError)
+    T.check("TemplateNotFound, AuthError, ConnectionError, InvalidRequest as typed exceptions")
+
+
+def test_exec_options(sbx):
+    r = sbx.exec(["sh", "-c", "echo $FOO; pwd; cat; echo err >&2; exit 4"],
+                 env={"FOO": "bar"}, cwd="/tmp", stdin="in put")
+    assert (r.exit_code, r.stdout, r.stderr) == (4, "bar\n/tmp\nin put", "err\n"), r
+    r = sbx.exec("printf '\\377\\000x'")
+    assert r.stdout_bytes == b"\xff\x00x"
+    r = sbx.exec("sleep 30", timeout=1)
+    assert r.timed_out and not r.ok, r
+    assert sbx.exec(f"echo {Sandbox.quote('a b', '$x')}").stdout == "a b $x\n"
+
+
+def test_streaming_callbacks(sbx):
+    seen = []
+    t0 = time.monotonic()
+    r = sbx.exec("for i in 1 2 3; do echo $i; sleep 0.5; done; echo e >&2",
+                 on_stdout=lambda s: seen.append((time.monotonic() - t0, s)),
+                 on_stderr=lambda s: seen.append((time.monotonic() - t0, "ERR" + s)))
+    assert r.exit_code == 0 and r.stdout == "1\n2\n3\n" and r.stderr == "e\n", r
+    text = "".join(s for _, s in seen)
+    assert text == "1\n2\n3\nERRe\n", seen
+    assert seen[0][0] < seen[-1][0] - 0.8, f"callbacks came all at the end: {seen}"
+    T.check(f"on_stdout got {len(seen)} chunks while the command ran")
+
+
+def test_background_command(sbx):
+    cmd = sbx.exec("sleep 1; echo done", background=True)
+    assert cmd.running
+    r = cmd.wait(timeout=30)
+    assert r.stdout == "done\n" and not cmd.running
+    long = sbx.exec("echo go; exec sleep 300", background=True)
+    deadline = time.monotonic() + 10
+    while "sleep" not in sbx.exec("ps -eo comm").stdout:
+        assert time.monotonic() < deadline, "the background command did not start"
+        time.sleep(0.1)
+    long.kill()
+    with pytest.raises(thaw.SandboxError):
+        long.wait(timeout=10)
+    T.wait_until(lambda: "sleep" not in sbx.exec("ps -eo comm").stdout, 10, 0.2,
+                 what="the killed background command to end in the guest")
+    T.check("background command: wait() returned its output; kill() ended it in the guest")
+
+
+def test_lifecycle_calls(client):
+    parent = Sandbox.create(client=client, timeout=600)
+    made = [parent]
+    name = "sdk-snap-" + parent.id[3:]
+    try:
+        parent.exec("echo 5 > /root/n")
+        assert parent.pause().state == "paused"
+        with pytest.raises(thaw.Conflict):
+            parent.exec("true")
+        assert parent.exec("cat /root/n", auto_resume=True).stdout == "5\n"
+        assert parent.refresh().state == "running"
+        assert parent.resume().state == "running"
+        assert parent.keepalive(0).info["timeout_at"] is None
+        kids = parent.fork(count=2)
+        made += kids
+        assert len(kids) == 2 and all(k.info["parent"] == parent.id for k in kids)
+        assert [k.exec("cat /root/n").stdout for k in kids] == ["5\n", "5\n"]
+        build = parent.snapshot(name)
+        assert thaw.get_template(name, client=client)["build_id"] == build
+        copy = Sandbox.create(template=name, client=client)
+        made.append(copy)
+        assert copy.exec("cat /root/n").stdout == "5\n"
+        with pytest.raises(thaw.Conflict):
+            thaw.delete_template(name, client=client)
+        copy.delete()
+        thaw.delete_template(name, client=client)
+        with pytest.raises(thaw.TemplateNotFound):
+            thaw.get_template(name, client=client)
+    finally:
+        for s in made:
+            s.delete()
+    T.check("pause/exec auto_resume/resume/keepalive/fork/snapshot/delete_template via the SDK")
+
+
+def test_threads_share_a_client(client, sbx):
+    results = []
+
+    def work(i):
+        results.append(sbx.exec(f"echo {i}").stdout)
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert sorted(results) == [f"{i}\n" for i in range(4)], results
+
+
+def test_pip_installs_offline(tmp_path):
+    target = tmp_path / "site"
+    r = subprocess.run([sys.executable, "-m", "pip", "install", "--no-index", "--quiet",
+                        "--target", str(target), str(SDK_DIR)],
+                       capture_output=True, text=True, timeout=300)
+    if r.returncode != 0 and "No module named pip" in r.stderr:
+        pytest.skip("pip is not installed for this Python")
+    assert r.returncode == 0, r.stderr
+    r = subprocess.run([sys.executable, "-c", "import thaw, sys; print(thaw.__file__)"],
+                       capture_output=True, text=True, cwd=str(tmp_path),
+                       env={"PYTHONPATH": str(target)})
+    assert r.returncode == 0 and str(target) in r.stdout, r
+    T.check("pip install --no-index ./sdk/python installed an importable package")
