@@ -71,6 +71,9 @@ $(OBJ)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(Q)$(CC) $(HOST_CFLAGS) -Isrc/thawd -Isrc/lib -c $< -o $@
 
+# The OpenAPI document is assembled into thawd (.incbin).
+$(OBJ)/src/thawd/api/openapi.o: docs/openapi.json
+
 # libthaw: position independent, hidden by default, THAW_API exports.
 $(OBJ)/%.pic.o: %.c
 	$(call say,CC,$<)

@@ -1,5 +1,6 @@
 /* src/thawd/api/routes.c: the routing table and api_route_match. */
 #include <setjmp.h>
+#include <stdbool.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -8,6 +9,7 @@
 #include <string.h>
 
 #include <cmocka.h>
+#include <jansson.h>
 
 #include "api/api.h"
 
@@ -66,12 +68,13 @@ static void test_exact_paths_match(void **state)
 	expect("POST", "/v1/templates", api_template_bake, NULL);
 }
 
-static void test_only_healthz_is_public(void **state)
+static void test_only_healthz_and_openapi_are_public(void **state)
 {
 	(void)state;
 	for (size_t i = 0; i < api_route_count; i++) {
-		bool healthz = strcmp(api_routes[i].pattern, "/healthz") == 0;
-		assert_int_equal(api_routes[i].public, healthz);
+		bool open = strcmp(api_routes[i].pattern, "/healthz") == 0 ||
+			    strcmp(api_routes[i].pattern, "/openapi.json") == 0;
+		assert_int_equal(api_routes[i].public, open);
 	}
 }
 
@@ -214,12 +217,108 @@ static void test_port_routes_take_the_rest_of_the_path(void **state)
 	assert_null(m.tail);
 }
 
+/* A route pattern and an OpenAPI path in one form: every placeholder
+ * ("{}", "{id}", a final double star, "{path}") becomes "{}". */
+static void normalize(const char *in, char *out, size_t size)
+{
+	size_t o = 0;
+	for (const char *p = in; *p && o + 3 < size;) {
+		if (*p == '{') {
+			const char *close = strchr(p, '}');
+			assert_non_null(close);
+			memcpy(out + o, "{}", 2);
+			o += 2;
+			p = close + 1;
+		} else if (p[0] == '*' && p[1] == '*') {
+			memcpy(out + o, "{}", 2);
+			o += 2;
+			p += 2;
+		} else {
+			out[o++] = *p++;
+		}
+	}
+	out[o] = '\0';
+}
+
+static void lower(const char *in, char *out, size_t size)
+{
+	size_t i = 0;
+	for (; in[i] && i + 1 < size; i++)
+		out[i] = (char)(in[i] >= 'A' && in[i] <= 'Z' ? in[i] + 32 : in[i]);
+	out[i] = '\0';
+}
+
+/* Every route is documented with its method and its security, and the
+ * document names no operation the server does not have. */
+static void test_openapi_matches_the_routing_table(void **state)
+{
+	(void)state;
+	json_error_t je;
+	json_t *doc = json_loads(api_openapi_json, JSON_REJECT_DUPLICATES, &je);
+	if (!doc)
+		fail_msg("docs/openapi.json does not parse: %s (line %d)", je.text, je.line);
+	assert_string_equal(json_string_value(json_object_get(doc, "openapi")), "3.1.0");
+	json_t *paths = json_object_get(doc, "paths");
+	size_t documented = 0, matched = 0;
+	const char *path;
+	json_t *ops;
+	json_object_foreach(paths, path, ops) {
+		char norm[256];
+		normalize(path, norm, sizeof(norm));
+		const char *method;
+		json_t *op;
+		json_object_foreach(ops, method, op) {
+			documented++;
+			bool found = false;
+			for (size_t i = 0; i < api_route_count && !found; i++) {
+				char rn[256], rm[16];
+				normalize(api_routes[i].pattern, rn, sizeof(rn));
+				lower(api_routes[i].method, rm, sizeof(rm));
+				if (strcmp(rn, norm) || strcmp(rm, method))
+					continue;
+				found = true;
+				json_t *sec = json_object_get(op, "security");
+				bool open = json_is_array(sec) && json_array_size(sec) == 0;
+				if (open != api_routes[i].public)
+					fail_msg("%s %s: public %d in the server, %d in the document",
+						 method, path, api_routes[i].public, open);
+				if (!json_object_get(op, "responses") ||
+				    !json_is_string(json_object_get(op, "operationId")))
+					fail_msg("%s %s lacks responses or an operationId", method,
+						 path);
+			}
+			if (!found)
+				fail_msg("the document has %s %s; the server does not", method, path);
+			matched++;
+		}
+	}
+	for (size_t i = 0; i < api_route_count; i++) {
+		char rn[256], rm[16];
+		normalize(api_routes[i].pattern, rn, sizeof(rn));
+		lower(api_routes[i].method, rm, sizeof(rm));
+		bool found = false;
+		json_object_foreach(paths, path, ops) {
+			char norm[256];
+			normalize(path, norm, sizeof(norm));
+			if (strcmp(norm, rn) == 0 && json_object_get(ops, rm))
+				found = true;
+		}
+		if (!found)
+			fail_msg("%s %s is not in docs/openapi.json", api_routes[i].method,
+				 api_routes[i].pattern);
+	}
+	assert_int_equal(documented, api_route_count);
+	assert_int_equal(matched, documented);
+	json_decref(doc);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_openapi_matches_the_routing_table),
 		cmocka_unit_test(test_port_routes_take_the_rest_of_the_path),
 		cmocka_unit_test(test_exact_paths_match),
-		cmocka_unit_test(test_only_healthz_is_public),
+		cmocka_unit_test(test_only_healthz_and_openapi_are_public),
 		cmocka_unit_test(test_placeholder_captures_the_id),
 		cmocka_unit_test(test_every_route_is_reachable),
 		cmocka_unit_test(test_unknown_paths_return_0),

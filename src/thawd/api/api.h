@@ -64,6 +64,9 @@ json_t *api_sandbox_json(struct host *h, struct sandbox *sb, bool detail);
 bool api_check_sandbox_id(struct api_req *r, enum MHD_Result *res);
 
 enum MHD_Result api_health(struct api_req *r);
+/* openapi.c: the OpenAPI document, embedded (NUL-terminated). */
+extern const char api_openapi_json[], api_openapi_json_end[];
+enum MHD_Result api_openapi(struct api_req *r);
 enum MHD_Result api_info(struct api_req *r);
 enum MHD_Result api_sandbox_list(struct api_req *r);
 enum MHD_Result api_sandbox_create(struct api_req *r);

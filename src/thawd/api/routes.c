@@ -5,6 +5,7 @@
 
 const struct api_route api_routes[] = {
 	{ "GET", "/healthz", api_health, true },
+	{ "GET", "/openapi.json", api_openapi, true },
 	{ "GET", "/v1/info", api_info, false },
 	{ "GET", "/v1/sandboxes", api_sandbox_list, false },
 	{ "POST", "/v1/sandboxes", api_sandbox_create, false },
