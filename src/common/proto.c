@@ -185,9 +185,11 @@ int proto_tlv_str(const struct proto_tlv *t, char **out)
 const char *proto_type_name(uint8_t type)
 {
 	static const char *const names[] = {
-		[MSG_HELLO] = "HELLO",	    [MSG_HELLO_OK] = "HELLO_OK", [MSG_PREPARE] = "PREPARE",
-		[MSG_PREPARE_OK] = "PREPARE_OK", [MSG_EXEC] = "EXEC",	  [MSG_STDIN] = "STDIN",
-		[MSG_OUTPUT] = "OUTPUT",    [MSG_EXIT] = "EXIT",	  [MSG_ERROR] = "ERROR",
+		[MSG_HELLO] = "HELLO",	   [MSG_HELLO_OK] = "HELLO_OK",
+		[MSG_PREPARE] = "PREPARE", [MSG_PREPARE_OK] = "PREPARE_OK",
+		[MSG_EXEC] = "EXEC",	   [MSG_STDIN] = "STDIN",
+		[MSG_OUTPUT] = "OUTPUT",   [MSG_EXIT] = "EXIT",
+		[MSG_ERROR] = "ERROR",	   [MSG_FILE_INFO] = "FILE_INFO",
 	};
 	if (type == 0 || type > MSG_TYPE_MAX)
 		return "?";

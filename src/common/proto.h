@@ -22,7 +22,8 @@
 
 #include "buf.h"
 
-#define PROTO_VERSION "thaw-agent/1"
+/* 2: built-in file commands (argv[0] "thaw:file-...", see FILE_CMD_*). */
+#define PROTO_VERSION "thaw-agent/2"
 #define PROTO_HDR_SIZE 8
 #define PROTO_MAX_PAYLOAD (1u << 20)
 #define PROTO_TLV_HDR_SIZE 6
@@ -37,28 +38,55 @@ enum proto_type {
 	MSG_OUTPUT = 7,	    /* guest: bytes from stdout (stream 1) or stderr (2) */
 	MSG_EXIT = 8,	    /* guest: the command ended */
 	MSG_ERROR = 9,	    /* either: request refused, with a message */
-	MSG_TYPE_MAX = 9,
+	MSG_FILE_INFO = 10, /* in a file command's stdout: one file's metadata */
+	MSG_TYPE_MAX = 10,
 };
 
 enum proto_stream { STREAM_NONE = 0, STREAM_STDOUT = 1, STREAM_STDERR = 2 };
 
 enum proto_tag {
-	T_TIME_NS = 1,	   /* u64: host CLOCK_REALTIME in ns */
-	T_ENTROPY = 2,	   /* bytes: fresh host randomness, 16..512 bytes */
-	T_HOSTNAME = 3,	   /* str */
-	T_VERSION = 4,	   /* str */
-	T_ARG = 5,	   /* str, repeated: argv in order */
-	T_ENV = 6,	   /* str "KEY=VALUE", repeated */
-	T_CWD = 7,	   /* str */
-	T_TIMEOUT_MS = 8,  /* u32, 0 = none */
-	T_EXIT_CODE = 9,   /* i32 */
-	T_SIGNAL = 10,	   /* i32, signal that ended the command, 0 if none */
-	T_TIMED_OUT = 11,  /* u8 */
+	T_TIME_NS = 1,	    /* u64: host CLOCK_REALTIME in ns */
+	T_ENTROPY = 2,	    /* bytes: fresh host randomness, 16..512 bytes */
+	T_HOSTNAME = 3,	    /* str */
+	T_VERSION = 4,	    /* str */
+	T_ARG = 5,	    /* str, repeated: argv in order */
+	T_ENV = 6,	    /* str "KEY=VALUE", repeated */
+	T_CWD = 7,	    /* str */
+	T_TIMEOUT_MS = 8,   /* u32, 0 = none */
+	T_EXIT_CODE = 9,    /* i32 */
+	T_SIGNAL = 10,	    /* i32, signal that ended the command, 0 if none */
+	T_TIMED_OUT = 11,   /* u8 */
 	T_DURATION_US = 12, /* u64 */
-	T_MESSAGE = 13,	   /* str */
-	T_CLOCK_NS = 14,   /* u64: guest CLOCK_REALTIME after HELLO */
-	T_HAS_STDIN = 15,  /* u8: STDIN frames follow the EXEC */
+	T_MESSAGE = 13,	    /* str */
+	T_CLOCK_NS = 14,    /* u64: guest CLOCK_REALTIME after HELLO */
+	T_HAS_STDIN = 15,   /* u8: STDIN frames follow the EXEC */
+	T_NAME = 16,	    /* str: a file's name (FILE_INFO) */
+	T_FTYPE = 17,	    /* u8: enum proto_ftype */
+	T_SIZE = 18,	    /* u64: bytes */
+	T_MODE = 19,	    /* u32: permission bits (07777) */
+	T_UID = 20,	    /* u32 */
+	T_GID = 21,	    /* u32 */
+	T_MTIME_NS = 22,    /* u64: modification time, ns since the epoch */
+	T_LINK = 23,	    /* str: a symlink's target */
 };
+
+enum proto_ftype { FTYPE_FILE = 1, FTYPE_DIR = 2, FTYPE_SYMLINK = 3, FTYPE_OTHER = 4 };
+
+/* File commands: an EXEC whose argv[0] is one of these runs inside the
+ * agent (a forked copy of it, so the exec machinery streams, times out
+ * and kills it like any command) instead of a program. They exit 0, or
+ * with the errno of what failed and a message on stderr. stat, list,
+ * mkdir and write print MSG_FILE_INFO frames on stdout.
+ *   thaw:file-read PATH                         the bytes on stdout
+ *   thaw:file-write PATH MODE UID GID PARENTS   stdin into PATH, atomically
+ *                                               (MODE octal, UID, GID or "-"
+ *                                               to keep the file's own or
+ *                                               0644/0/0; PARENTS 0 or 1)
+ *   thaw:file-stat PATH                         lstat
+ *   thaw:file-list PATH                         one frame per entry
+ *   thaw:file-remove PATH RECURSIVE             unlink, rmdir or a tree
+ *   thaw:file-mkdir PATH MODE PARENTS */
+#define FILE_CMD_PREFIX "thaw:"
 
 #define PROTO_ENTROPY_MIN 16
 #define PROTO_ENTROPY_MAX 512

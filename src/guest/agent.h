@@ -28,6 +28,11 @@ int netcfg_setup(void);
 /* reseed.c: apply a HELLO (clock, entropy, hostname); fills the reply */
 int reseed_apply(const struct proto_frame *hello, bool system, struct buf *reply);
 
+/* filecmd.c: runs a built-in file command (argv[0] starts with
+ * FILE_CMD_PREFIX) with stdio on the session's pipes; returns its exit
+ * status. */
+int filecmd_run(int argc, char **argv);
+
 /* server.c */
 int server_run(const struct agent_opts *opts);
 

@@ -199,6 +199,57 @@ out:
 	return rc;
 }
 
+/* A file command runs in a fork of the agent (static, single-threaded:
+ * fork is safe) with the same pipes, session and signals a program gets. */
+static int spawn_filecmd(struct session *s, struct exec_req *r)
+{
+	int in[2] = { -1, -1 }, outp[2] = { -1, -1 }, errp[2] = { -1, -1 };
+	if (make_pipe(in, 1) < 0 || make_pipe(outp, 0) < 0 || make_pipe(errp, 0) < 0) {
+		int e = errno;
+		int *all[] = { in, outp, errp };
+		for (int k = 0; k < 3; k++)
+			for (int i = 0; i < 2; i++)
+				if (all[k][i] >= 0)
+					close(all[k][i]);
+		return e;
+	}
+	pid_t pid = fork();
+	if (pid == 0) {
+		setsid();
+		sigset_t none;
+		sigemptyset(&none);
+		sigprocmask(SIG_SETMASK, &none, NULL);
+		signal(SIGPIPE, SIG_DFL);
+		dup2(in[0], 0);
+		dup2(outp[1], 1);
+		dup2(errp[1], 2);
+		int fl = fcntl(0, F_GETFL);
+		fcntl(0, F_SETFL, fl & ~O_NONBLOCK);
+		/* Nothing of the agent stays open here: not its sockets, and
+		 * above all not the write end of our own stdin (no EOF). */
+		for (int fd = 3; fd < 1024; fd++)
+			close(fd);
+		if (r->cwd && chdir(r->cwd) < 0)
+			_exit(errno);
+		_exit(filecmd_run((int)r->argc, r->argv));
+	}
+	int e = pid < 0 ? errno : 0;
+	close(in[0]);
+	close(outp[1]);
+	close(errp[1]);
+	if (e) {
+		close(in[1]);
+		close(outp[0]);
+		close(errp[0]);
+		return e;
+	}
+	s->pid = pid;
+	s->in_fd = in[1];
+	s->out_fd = outp[0];
+	s->err_fd = errp[0];
+	return 0;
+}
+
 int session_start(struct session *s, const struct proto_frame *exec, struct buf *out)
 {
 	struct exec_req r = { 0 };
@@ -213,9 +264,14 @@ int session_start(struct session *s, const struct proto_frame *exec, struct buf 
 		exec_req_free(&r);
 		return -1;
 	}
-	char *prog = resolve_program(r.argv[0], r.envp);
-	int rc = prog ? spawn(s, prog, &r) : ENOENT;
-	free(prog);
+	int rc;
+	if (strncmp(r.argv[0], FILE_CMD_PREFIX, strlen(FILE_CMD_PREFIX)) == 0) {
+		rc = spawn_filecmd(s, &r);
+	} else {
+		char *prog = resolve_program(r.argv[0], r.envp);
+		rc = prog ? spawn(s, prog, &r) : ENOENT;
+		free(prog);
+	}
 	if (rc != 0) {
 		emit_exec_failure(out, r.argv[0], rc);
 		exec_req_free(&r);

@@ -2,9 +2,11 @@
  * JSON objects both ways; error statuses carry {"error","code"} and
  * become thaw_errors here, in one place. A streamed response (bake) is
  * cut into lines as it arrives so progress reaches the caller live. */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "internal.h"
 
@@ -22,8 +24,8 @@
 struct call {
 	thaw_client *c;
 	const struct tl_request *req;
-	bool started;       /* the status of the response is known */
-	bool streaming;     /* body goes to req->on_line */
+	bool started;	    /* the status of the response is known */
+	bool streaming;	    /* body goes to req->on_line */
 	struct tl_buf body; /* the whole body, or the unfinished line */
 	thaw_error *stop;   /* why on_write stopped the transfer */
 };
@@ -56,9 +58,11 @@ static size_t call_on_write(char *data, size_t size, size_t nmemb, void *ud)
 	if (!x->started) {
 		long status = 0;
 		curl_easy_getinfo(x->c->curl, CURLINFO_RESPONSE_CODE, &status);
-		x->streaming = x->req->on_line && status == x->req->expect;
+		x->streaming = (x->req->on_line || x->req->on_data) && status == x->req->expect;
 		x->started = true;
 	}
+	if (x->streaming && x->req->on_data)
+		return x->req->on_data(data, n, x->req->data_ud, &x->stop) < 0 ? 0 : n;
 	size_t limit = x->streaming ? MAX_LINE : MAX_BODY;
 	if (n > limit - x->body.len) {
 		tl_error_set(&x->stop, 0, TL_PROTOCOL, "%s is larger than %zu bytes",
@@ -71,7 +75,22 @@ static size_t call_on_write(char *data, size_t size, size_t nmemb, void *ud)
 	return n;
 }
 
-static struct curl_slist *call_headers(const thaw_client *c, bool has_body)
+static size_t call_on_read(char *out, size_t size, size_t nmemb, void *ud)
+{
+	struct call *x = ud;
+	for (;;) {
+		ssize_t n = read(x->req->upload_fd, out, size * nmemb);
+		if (n >= 0)
+			return (size_t)n;
+		if (errno != EINTR) {
+			tl_error_set(&x->stop, 0, TL_INVALID, "reading the upload: %s",
+				     strerror(errno));
+			return CURL_READFUNC_ABORT;
+		}
+	}
+}
+
+static struct curl_slist *call_headers(const thaw_client *c, bool has_body, bool upload)
 {
 	struct curl_slist *h = NULL;
 	if (c->key) {
@@ -83,9 +102,12 @@ static struct curl_slist *call_headers(const thaw_client *c, bool has_body)
 	}
 	if (has_body)
 		h = curl_slist_append(h, "Content-Type: application/json");
+	else if (upload)
+		h = curl_slist_append(h, "Content-Type: application/octet-stream");
 	/* No 100-continue round trip: thawd reads every body it is sent. */
 	h = curl_slist_append(h, "Expect:");
-	h = curl_slist_append(h, "Accept: application/json, application/x-ndjson");
+	h = curl_slist_append(h, "Accept: application/json, application/x-ndjson, "
+				 "application/octet-stream");
 	if (!h)
 		abort();
 	return h;
@@ -109,13 +131,22 @@ static void call_setup(struct call *x, const char *url, const char *body,
 	long connect_ms = x->c->connect_timeout_ms;
 	curl_easy_setopt(cu, CURLOPT_CONNECTTIMEOUT_MS,
 			 connect_ms > 0 ? connect_ms : DEFAULT_CONNECT_TIMEOUT_MS);
-	if (x->c->timeout_ms > 0 && !x->req->on_line)
+	if (x->c->timeout_ms > 0 && !x->req->on_line && !x->req->on_data && !x->req->has_upload)
 		curl_easy_setopt(cu, CURLOPT_TIMEOUT_MS, x->c->timeout_ms);
+	if (x->req->has_upload) {
+		curl_easy_setopt(cu, CURLOPT_UPLOAD, 1L);
+		curl_easy_setopt(cu, CURLOPT_READFUNCTION, call_on_read);
+		curl_easy_setopt(cu, CURLOPT_READDATA, x);
+		if (x->req->upload_size >= 0)
+			curl_easy_setopt(cu, CURLOPT_INFILESIZE_LARGE,
+					 (curl_off_t)x->req->upload_size);
+	}
 	if (body) {
 		curl_easy_setopt(cu, CURLOPT_POSTFIELDS, body);
 		curl_easy_setopt(cu, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)strlen(body));
 	}
-	if (strcmp(x->req->method, body ? "POST" : "GET") != 0)
+	const char *implied = x->req->has_upload ? "PUT" : body ? "POST" : "GET";
+	if (strcmp(x->req->method, implied) != 0)
 		curl_easy_setopt(cu, CURLOPT_CUSTOMREQUEST, x->req->method);
 }
 
@@ -155,6 +186,8 @@ static int call_finish(struct call *x, json_t **resp, thaw_error **err)
 	curl_easy_getinfo(x->c->curl, CURLINFO_RESPONSE_CODE, &status);
 	if (status != x->req->expect)
 		return call_status_error(x, status, err);
+	if (x->streaming && x->req->on_data)
+		return 0;
 	if (x->streaming)
 		return call_lines(x, true) < 0 ? -1 : 0;
 	if (!resp || x->body.len == 0)
@@ -182,7 +215,7 @@ int tl_http_call(thaw_client *c, const struct tl_request *req, json_t **resp, th
 	char *url = NULL;
 	if (asprintf(&url, "%s%s", c->url, req->path) < 0)
 		abort();
-	struct curl_slist *headers = call_headers(c, body != NULL);
+	struct curl_slist *headers = call_headers(c, body != NULL, req->has_upload);
 	call_setup(&x, url, body, headers);
 	CURLcode rc = curl_easy_perform(c->curl);
 	int ret;

@@ -98,6 +98,15 @@ struct tl_request {
 	 * the client's overall timeout does not apply. */
 	tl_line_fn on_line;
 	void *line_ud;
+	/* When set, a response with the expected status goes to on_data as
+	 * raw bytes as they arrive (no client timeout, like on_line). */
+	int (*on_data)(const char *data, size_t len, void *ud, thaw_error **err);
+	void *data_ud;
+	/* When set, the body is read from upload_fd (PUT, not JSON):
+	 * upload_size bytes, or to its end with chunked encoding when -1. */
+	bool has_upload;
+	int upload_fd;
+	long long upload_size;
 };
 
 /* Performs the request. On success, *resp (when resp is not NULL and the

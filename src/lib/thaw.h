@@ -287,6 +287,53 @@ THAW_API int thaw_sandbox_snapshot(thaw_client *client, const char *id, const ch
 THAW_API int thaw_sandbox_keepalive(thaw_client *client, const char *id, int timeout_s,
 				    thaw_sandbox **out, thaw_error **err);
 
+/* ---- files ------------------------------------------------------------- */
+
+/* A file or directory inside a sandbox. */
+typedef struct thaw_file_info {
+	char *name; /* the last path component */
+	char *type; /* "file", "dir", "symlink", "other" */
+	unsigned long long size;
+	unsigned mode; /* permission bits, e.g. 0644 */
+	unsigned uid, gid;
+	double mtime;	   /* seconds since the epoch */
+	char *link_target; /* symlinks; NULL otherwise */
+	char *json;	   /* the server's object as compact JSON */
+} thaw_file_info;
+
+THAW_API void thaw_file_info_free(thaw_file_info *fi);
+THAW_API void thaw_file_info_list_free(thaw_file_info **list, size_t n);
+
+/* GET .../files: the file's bytes go to on_data (stream 1) as they
+ * arrive; on_data returning non-zero stops the transfer ("cancelled"). */
+THAW_API int thaw_file_read(thaw_client *client, const char *id, const char *path,
+			    thaw_output_fn on_data, void *userdata, thaw_error **err);
+
+typedef struct thaw_file_write_options {
+	int mode;     /* permission bits; -1: the existing file's, or 0644 */
+	long uid;     /* -1: the existing file's, or 0 */
+	long gid;     /* -1: the existing file's, or 0 */
+	bool parents; /* create missing directories */
+} thaw_file_write_options;
+
+/* PUT .../files: replaces path with what fd holds from its offset to its
+ * end (size bytes, or -1 when unknown: a pipe), atomically. opts may be
+ * NULL (all defaults). out may be NULL. */
+THAW_API int thaw_file_write_fd(thaw_client *client, const char *id, const char *path, int fd,
+				long long size, const thaw_file_write_options *opts,
+				thaw_file_info **out, thaw_error **err);
+
+THAW_API int thaw_file_stat(thaw_client *client, const char *id, const char *path,
+			    thaw_file_info **out, thaw_error **err);
+/* The entries of a directory, sorted by name. */
+THAW_API int thaw_file_list(thaw_client *client, const char *id, const char *path,
+			    thaw_file_info ***out, size_t *n, thaw_error **err);
+THAW_API int thaw_file_remove(thaw_client *client, const char *id, const char *path, bool recursive,
+			      thaw_error **err);
+/* mode -1: 0755. out may be NULL. */
+THAW_API int thaw_file_mkdir(thaw_client *client, const char *id, const char *path, int mode,
+			     bool parents, thaw_file_info **out, thaw_error **err);
+
 /* ---- templates --------------------------------------------------------- */
 
 /* A template as the server described it; plain data owned by the caller.

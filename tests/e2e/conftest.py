@@ -137,11 +137,19 @@ def template(thawd):
     """code-interpreter, ready: baked now unless it already is (or
     THAW_E2E_REBAKE is set)."""
     info = T.template_info()
-    if info and info["status"] == "ready" and not os.environ.get("THAW_E2E_REBAKE"):
+    # The guest agent lives in the template: a template baked with another
+    # agent binary than this build's would test the old one.
+    stamp = thawd.data_dir / "e2e-agent.sha256"
+    agent = T.sha256_file(T.agent_path())
+    same_agent = stamp.exists() and stamp.read_text().strip() == agent
+    if info and info["status"] == "ready" and same_agent and \
+            not os.environ.get("THAW_E2E_REBAKE"):
         print(f"[e2e] template {T.TEMPLATE} is ready (build {info['build_id']}); "
               "not baking (set THAW_E2E_REBAKE=1 to bake)")
         return info
-    print(f"[e2e] baking {T.TEMPLATE} (status now: {info and info['status']})")
+    why = "the guest agent changed" if info and info["status"] == "ready" and not same_agent \
+        else f"status now: {info and info['status']}"
+    print(f"[e2e] baking {T.TEMPLATE} ({why})")
     t0 = time.monotonic()
 
     def show(ev):
@@ -157,6 +165,7 @@ def template(thawd):
           f"build {events[-1]['template']['build_id']}")
     info = T.template_info()
     assert info and info["status"] == "ready", info
+    stamp.write_text(agent + "\n")
     return info
 
 

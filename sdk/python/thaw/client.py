@@ -101,6 +101,24 @@ class Client:
                 raise errors.ConnectionError(f"cannot talk to thawd at {self.api_url}: {e}") \
                     from None
 
+    def _send_raw(self, method, path, body, size):
+        """A request with a raw body (a file object, size bytes) or none,
+        on a fresh connection the caller closes; returns (conn, response)."""
+        conn = http.client.HTTPConnection(self._host, self._port, timeout=None)
+        headers = {"Accept": "application/json, application/octet-stream"}
+        if self.api_key:
+            headers["Authorization"] = f"Bearer {self.api_key}"
+        if body is not None:
+            headers["Content-Type"] = "application/octet-stream"
+            headers["Content-Length"] = str(size)
+        try:
+            conn.request(method, self._prefix + path, body=body, headers=headers)
+            return conn, conn.getresponse()
+        except OSError as e:
+            conn.close()
+            raise errors.ConnectionError(f"cannot talk to thawd at {self.api_url}: {e}") \
+                from None
+
     def request(self, method, path, body=None, expect=(200,), what=None, timeout=None):
         """One call; returns the parsed JSON answer (None when empty)."""
         _, resp = self._send(method, path, body, timeout or self.timeout)

@@ -7,6 +7,7 @@ import threading
 
 from . import errors
 from .client import Client
+from .files import Files
 
 _ID_CHARS = set("abcdefghijklmnopqrstuvwxyz0123456789-")
 
@@ -129,6 +130,7 @@ class Sandbox:
     def __init__(self, info, client):
         self._client = client
         self._info = info
+        self.files = Files(self)
 
     # ---- construction -------------------------------------------------
 

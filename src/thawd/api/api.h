@@ -13,6 +13,9 @@
 #include "err.h"
 
 #define API_MAX_BODY (16u << 20)
+/* Bodies of routes that take a file (body_to_file) go to an unnamed temp
+ * file in the data dir instead of memory, up to this size. */
+#define API_MAX_UPLOAD (8ull << 30)
 #define API_MAX_PARAMS 2
 
 struct api_req {
@@ -24,6 +27,8 @@ struct api_req {
 	const char *tail; /* what a route ending in a double star matched: "/..." or "/" */
 	const char *body;
 	size_t body_len;
+	int body_fd; /* body_to_file routes: the body, at offset 0; else -1 */
+	uint64_t body_size;
 };
 
 typedef enum MHD_Result (*api_handler)(struct api_req *r);
@@ -32,7 +37,8 @@ struct api_route {
 	const char *method;
 	const char *pattern; /* "/v1/sandboxes/{}/exec"; a final double star takes any rest */
 	api_handler handler;
-	bool public; /* no API key needed */
+	bool public;	   /* no API key needed */
+	bool body_to_file; /* the body may be large: it goes to a temp file */
 };
 
 /* routes.c */
@@ -77,6 +83,12 @@ enum MHD_Result api_sandbox_exec(struct api_req *r);
 struct exec_params;
 enum MHD_Result api_exec_stream(struct api_req *r, struct exec_params *p);
 enum MHD_Result api_sandbox_port(struct api_req *r);
+enum MHD_Result api_file_read(struct api_req *r);
+enum MHD_Result api_file_write(struct api_req *r);
+enum MHD_Result api_file_remove(struct api_req *r);
+enum MHD_Result api_file_stat(struct api_req *r);
+enum MHD_Result api_file_list(struct api_req *r);
+enum MHD_Result api_file_mkdir(struct api_req *r);
 enum MHD_Result api_sandbox_fork(struct api_req *r);
 enum MHD_Result api_sandbox_pause(struct api_req *r);
 enum MHD_Result api_sandbox_resume(struct api_req *r);

@@ -2,6 +2,7 @@
  * check, routing, and one access log line per request at info level. */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <openssl/crypto.h>
 #include <stdio.h>
@@ -12,6 +13,7 @@
 #include "api/api.h"
 #include "core/sandbox.h"
 #include "buf.h"
+#include "cleanup.h"
 #include "log.h"
 #include "timeutil.h"
 
@@ -28,6 +30,11 @@ struct conn_ctx {
 	struct buf body;
 	bool too_large;
 	uint64_t t0;
+	bool to_file; /* the route takes its body as a file */
+	bool discard; /* wrong key: the body is not kept */
+	int body_fd;  /* to_file: an unnamed temp file, or -1 */
+	uint64_t body_size;
+	int write_errno; /* to_file: a write failed */
 };
 
 static bool key_ok(struct api_server *s, struct MHD_Connection *c)
@@ -69,14 +76,72 @@ static enum MHD_Result dispatch(struct api_server *s, struct MHD_Connection *c, 
 		return api_reply_fail(&r, ERR_UNAUTHORIZED,
 				      "missing or wrong API key (send Authorization: Bearer KEY)");
 	if (ctx->too_large)
-		return api_reply_fail(&r, ERR_TOO_LARGE, "request body is larger than %u bytes",
-				      API_MAX_BODY);
+		return api_reply_fail(&r, ERR_TOO_LARGE, "request body is larger than %llu bytes",
+				      ctx->to_file ? (unsigned long long)API_MAX_UPLOAD
+						   : (unsigned long long)API_MAX_BODY);
 	for (int i = 0; i < API_MAX_PARAMS; i++)
 		r.params[i] = params[i];
 	r.tail = tail;
 	r.body = (const char *)ctx->body.data;
 	r.body_len = ctx->body.len;
+	r.body_fd = -1;
+	if (ctx->to_file) {
+		if (ctx->write_errno) {
+			errno = ctx->write_errno;
+			_cleanup_err_ struct thaw_err *e = NULL;
+			err_sys(&e, "storing the request body");
+			return api_reply_error(&r, e);
+		}
+		if (ctx->body_fd >= 0 && lseek(ctx->body_fd, 0, SEEK_SET) < 0)
+			return api_reply_fail(&r, ERR_INTERNAL, "cannot rewind the request body");
+		r.body_fd = ctx->body_fd;
+		r.body_size = ctx->body_size;
+	}
 	return route->handler(&r);
+}
+
+/* A route that takes a file gets its body in an unnamed temp file in
+ * the data dir (O_TMPFILE: gone with the last descriptor, even after a
+ * crash). A request with a wrong key keeps nothing. */
+static void body_to_file_setup(struct api_server *s, struct MHD_Connection *c, const char *url,
+			       const char *method, struct conn_ctx *ctx)
+{
+	char params[API_MAX_PARAMS][128];
+	char allow[128];
+	const struct api_route *route = NULL;
+	const char *tail = NULL;
+	if (api_route_match(method, url, &route, params, &tail, allow, sizeof(allow)) != 1 ||
+	    !route->body_to_file)
+		return;
+	ctx->to_file = true;
+	ctx->discard = !route->public && !key_ok(s, c);
+	if (ctx->discard)
+		return;
+	ctx->body_fd = open(s->h->cfg->data_dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+	if (ctx->body_fd < 0)
+		ctx->write_errno = errno;
+}
+
+static void store_chunk(struct conn_ctx *ctx, const char *data, size_t len)
+{
+	if (ctx->discard || ctx->write_errno || ctx->too_large)
+		return;
+	if (ctx->body_size + len > API_MAX_UPLOAD) {
+		ctx->too_large = true;
+		return;
+	}
+	while (len) {
+		ssize_t n = write(ctx->body_fd, data, len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			ctx->write_errno = errno;
+			return;
+		}
+		data += n;
+		len -= (size_t)n;
+		ctx->body_size += (uint64_t)n;
+	}
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
@@ -89,7 +154,14 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 	if (!ctx) {
 		ctx = xcalloc(1, sizeof(*ctx));
 		ctx->t0 = time_mono_ns();
+		ctx->body_fd = -1;
 		*con_cls = ctx;
+		body_to_file_setup(s, c, url, method, ctx);
+		return MHD_YES;
+	}
+	if (*upload_size && ctx->to_file) {
+		store_chunk(ctx, upload, *upload_size);
+		*upload_size = 0;
 		return MHD_YES;
 	}
 	if (*upload_size) {
@@ -120,6 +192,8 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 			  ns_to_ms(time_mono_ns() - ctx->t0));
 	}
 	buf_free(&ctx->body);
+	if (ctx->body_fd >= 0)
+		close(ctx->body_fd);
 	free(ctx);
 	*con_cls = NULL;
 }
@@ -149,7 +223,8 @@ int api_server_start(struct host *h, const char *api_key, struct api_server **ou
 		     struct thaw_err **err)
 {
 	const struct thawd_config *cfg = h->cfg;
-	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)cfg->listen_port) };
+	struct sockaddr_in sa = { .sin_family = AF_INET,
+				  .sin_port = htons((uint16_t)cfg->listen_port) };
 	if (inet_pton(AF_INET, cfg->listen_addr, &sa.sin_addr) != 1)
 		return err_set(err, ERR_INVALID, "listen address %s is not an IPv4 address",
 			       cfg->listen_addr);
@@ -160,11 +235,11 @@ int api_server_start(struct host *h, const char *api_key, struct api_server **ou
 			 MHD_USE_ERROR_LOG | MHD_USE_ITC;
 	s->d = MHD_start_daemon(flags, (uint16_t)cfg->listen_port, NULL, NULL, on_request, s,
 				MHD_OPTION_EXTERNAL_LOGGER, on_mhd_error, s,
-				MHD_OPTION_UNESCAPE_CALLBACK, keep_escapes, s,
-				MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
-				MHD_OPTION_CONNECTION_LIMIT, (unsigned)CONNECTION_LIMIT,
-				MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)CONNECTION_TIMEOUT_S,
-				MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_END);
+				MHD_OPTION_UNESCAPE_CALLBACK, keep_escapes, s, MHD_OPTION_SOCK_ADDR,
+				(struct sockaddr *)&sa, MHD_OPTION_CONNECTION_LIMIT,
+				(unsigned)CONNECTION_LIMIT, MHD_OPTION_CONNECTION_TIMEOUT,
+				(unsigned)CONNECTION_TIMEOUT_S, MHD_OPTION_NOTIFY_COMPLETED,
+				on_completed, s, MHD_OPTION_END);
 	if (!s->d) {
 		int e = errno;
 		free(s->key);

@@ -18,6 +18,7 @@ struct api_stream {
 	pthread_cond_t cond; /* pending changed, done or cancelled */
 	struct buf pending;
 	bool done;
+	bool failed;	/* end with an error instead of the final chunk */
 	bool cancelled; /* written under lock, read by producers as a flag */
 	int refs;
 	int client_fd; /* -1 until replied */
@@ -54,20 +55,40 @@ static void cancel_locked(struct api_stream *s)
 	pthread_cond_broadcast(&s->cond);
 }
 
+static void append(struct api_stream *s, const void *a, size_t alen, const void *b, size_t blen)
+{
+	pthread_mutex_lock(&s->lock);
+	while (s->pending.len > HIGH_WATER && !s->cancelled)
+		pthread_cond_wait(&s->cond, &s->lock);
+	if (!s->cancelled) {
+		buf_append(&s->pending, a, alen);
+		buf_append(&s->pending, b, blen);
+		pthread_cond_broadcast(&s->cond);
+	}
+	pthread_mutex_unlock(&s->lock);
+}
+
 void api_stream_emit(struct api_stream *s, json_t *event)
 {
 	char *line = json_dumps(event, JSON_COMPACT);
 	json_decref(event);
-	pthread_mutex_lock(&s->lock);
-	while (s->pending.len > HIGH_WATER && !s->cancelled)
-		pthread_cond_wait(&s->cond, &s->lock);
-	if (!s->cancelled && line) {
-		buf_append_str(&s->pending, line);
-		buf_append(&s->pending, "\n", 1);
-		pthread_cond_broadcast(&s->cond);
-	}
-	pthread_mutex_unlock(&s->lock);
+	if (line)
+		append(s, line, strlen(line), "\n", 1);
 	free(line);
+}
+
+void api_stream_write(struct api_stream *s, const void *data, size_t len)
+{
+	append(s, data, len, NULL, 0);
+}
+
+void api_stream_fail(struct api_stream *s)
+{
+	pthread_mutex_lock(&s->lock);
+	s->failed = true;
+	s->done = true;
+	pthread_cond_broadcast(&s->cond);
+	pthread_mutex_unlock(&s->lock);
 }
 
 void api_stream_end(struct api_stream *s)
@@ -128,7 +149,8 @@ static ssize_t stream_read(void *cls, uint64_t pos, char *out, size_t max)
 		pthread_cond_broadcast(&s->cond); /* room for the producer */
 		n = (ssize_t)take;
 	} else {
-		n = MHD_CONTENT_READER_END_OF_STREAM;
+		n = s->failed ? MHD_CONTENT_READER_END_WITH_ERROR
+			      : MHD_CONTENT_READER_END_OF_STREAM;
 	}
 	pthread_mutex_unlock(&s->lock);
 	return n;
@@ -147,6 +169,12 @@ static void stream_release(void *cls)
 
 enum MHD_Result api_stream_reply(struct api_req *r, struct api_stream *s)
 {
+	return api_stream_reply_as(r, s, "application/x-ndjson", NULL);
+}
+
+enum MHD_Result api_stream_reply_as(struct api_req *r, struct api_stream *s,
+				    const char *content_type, const char *const *headers)
+{
 	const union MHD_ConnectionInfo *ci =
 		MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
 	pthread_mutex_lock(&s->lock);
@@ -159,7 +187,9 @@ enum MHD_Result api_stream_reply(struct api_req *r, struct api_stream *s)
 		stream_release(s);
 		return MHD_NO;
 	}
-	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/x-ndjson");
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, content_type);
+	for (size_t i = 0; headers && headers[i] && headers[i + 1]; i += 2)
+		MHD_add_response_header(resp, headers[i], headers[i + 1]);
 	enum MHD_Result ret = MHD_queue_response(r->conn, MHD_HTTP_OK, resp);
 	MHD_destroy_response(resp);
 	return ret;

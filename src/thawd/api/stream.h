@@ -23,9 +23,18 @@ struct api_stream;
 /* A stream held by the caller (the producer) and, once replied, by the
  * response. */
 struct api_stream *api_stream_new(void);
-/* Queues the 200 response that reads from s. On failure the response
- * reference is dropped and the producer should stop. */
+/* Queues the 200 NDJSON response that reads from s. On failure the
+ * response reference is dropped and the producer should stop. */
 enum MHD_Result api_stream_reply(struct api_req *r, struct api_stream *s);
+/* The same with another content type and extra headers (name, value
+ * pairs, NULL-terminated; may be NULL). */
+enum MHD_Result api_stream_reply_as(struct api_req *r, struct api_stream *s,
+				    const char *content_type, const char *const *headers);
+/* Appends raw bytes (for a non-NDJSON stream), with the same waiting. */
+void api_stream_write(struct api_stream *s, const void *data, size_t len);
+/* Ends the response as broken after what is queued: the client sees a
+ * truncated body (no final chunk), not a complete one. */
+void api_stream_fail(struct api_stream *s);
 /* Appends one event as a line (steals event); waits while the client is
  * behind. Does nothing once cancelled. */
 void api_stream_emit(struct api_stream *s, json_t *event);

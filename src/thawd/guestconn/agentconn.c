@@ -252,6 +252,24 @@ static void queue_exec(struct agent_conn *c, const struct agent_exec_req *req)
 	proto_end(&c->out, start);
 }
 
+/* Stdin from a file: a chunk at a time while little is queued. *sent is
+ * SIZE_MAX once EOF is queued. */
+static int queue_stdin_fd(struct agent_conn *c, const struct agent_exec_req *req, size_t *sent,
+			  struct thaw_err **err)
+{
+	static __thread uint8_t chunk[STDIN_CHUNK];
+	while (*sent != SIZE_MAX && c->out.len < 2 * STDIN_CHUNK) {
+		ssize_t n = read(req->stdin_fd, chunk, sizeof(chunk));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return err_sys(err, "reading the command's stdin");
+		proto_put_raw_frame(&c->out, MSG_STDIN, 0, chunk, (size_t)n);
+		*sent = n == 0 ? SIZE_MAX : *sent + (size_t)n;
+	}
+	return 0;
+}
+
 static void queue_stdin(struct agent_conn *c, const struct agent_exec_req *req, size_t *sent)
 {
 	/* Keep at most a couple of chunks queued so a large stdin does not
@@ -324,8 +342,12 @@ int agent_exec(struct agent_conn *c, const struct agent_exec_req *req,
 	uint64_t deadline = time_mono_ns() + budget_ms * 1000000ull;
 	size_t sent = 0;
 	queue_exec(c, req);
+	bool from_fd = req->has_stdin && req->stdin_from_fd;
 	for (;;) {
-		queue_stdin(c, req, &sent);
+		if (!from_fd)
+			queue_stdin(c, req, &sent);
+		else if (queue_stdin_fd(c, req, &sent, err) < 0)
+			return -1;
 		struct pollfd p = { .fd = c->fd,
 				    .events = (short)(POLLIN | (c->out.len ? POLLOUT : 0)) };
 		int wait = left_ms(deadline);

@@ -53,6 +53,11 @@ struct agent_exec_req {
 	const uint8_t *stdin_data;
 	size_t stdin_len;
 	bool has_stdin;
+	/* With has_stdin and stdin_from_fd, stdin comes from stdin_fd (read
+	 * from its current offset to its end, a chunk at a time) instead of
+	 * stdin_data. */
+	bool stdin_from_fd;
+	int stdin_fd;
 	uint32_t timeout_ms;	   /* enforced in the guest; 0 = none */
 	size_t max_output;	   /* per stream; more is dropped and flagged */
 	agent_output_fn on_output; /* when set, output goes here, not to the buffers */

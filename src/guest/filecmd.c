@@ -1,0 +1,299 @@
+/* The agent's built-in file commands (proto.h, FILE_CMD_*). They run in
+ * a forked copy of the agent with stdin, stdout and stderr on the
+ * session's pipes, so reading and writing stream with backpressure, and a
+ * timeout or a vanished host kills them like any command. Each returns
+ * its exit status: 0, or the errno of what failed (with a message on
+ * stderr). */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "agent.h"
+
+#define COPY_CHUNK 65536
+
+static int fail(const char *what, const char *path, int e)
+{
+	fprintf(stderr, "%s %s: %s\n", what, path, strerror(e));
+	return e > 0 && e < 256 ? e : EIO;
+}
+
+static int write_all(int fd, const void *data, size_t len)
+{
+	const char *p = data;
+	while (len) {
+		ssize_t n = write(fd, p, len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -1;
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+static uint8_t ftype_of(mode_t m)
+{
+	return S_ISREG(m)   ? FTYPE_FILE
+	       : S_ISDIR(m) ? FTYPE_DIR
+	       : S_ISLNK(m) ? FTYPE_SYMLINK
+			    : FTYPE_OTHER;
+}
+
+/* One MSG_FILE_INFO frame on stdout. dirfd/name locate a symlink for
+ * its target. */
+static int print_info(const char *name, const struct stat *st, int dirfd, const char *relpath)
+{
+	struct buf b = { 0 };
+	size_t start = proto_begin(&b, MSG_FILE_INFO, 0);
+	proto_put_str(&b, T_NAME, name);
+	proto_put_u8(&b, T_FTYPE, ftype_of(st->st_mode));
+	proto_put_u64(&b, T_SIZE, (uint64_t)st->st_size);
+	proto_put_u32(&b, T_MODE, (uint32_t)(st->st_mode & 07777));
+	proto_put_u32(&b, T_UID, (uint32_t)st->st_uid);
+	proto_put_u32(&b, T_GID, (uint32_t)st->st_gid);
+	proto_put_u64(&b, T_MTIME_NS,
+		      (uint64_t)st->st_mtim.tv_sec * 1000000000ull + (uint64_t)st->st_mtim.tv_nsec);
+	if (S_ISLNK(st->st_mode)) {
+		char target[PATH_MAX];
+		ssize_t n = readlinkat(dirfd, relpath, target, sizeof(target) - 1);
+		if (n >= 0) {
+			target[n] = '\0';
+			proto_put_str(&b, T_LINK, target);
+		}
+	}
+	proto_end(&b, start);
+	int rc = write_all(1, b.data, b.len);
+	buf_free(&b);
+	return rc;
+}
+
+static const char *base_name(const char *path)
+{
+	const char *slash = strrchr(path, '/');
+	return slash && slash[1] ? slash + 1 : path;
+}
+
+static int stat_cmd(const char *path)
+{
+	struct stat st;
+	if (lstat(path, &st) < 0)
+		return fail("stat", path, errno);
+	return print_info(base_name(path), &st, AT_FDCWD, path) < 0 ? EIO : 0;
+}
+
+static int read_cmd(const char *path)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return fail("open", path, errno);
+	struct stat st;
+	if (fstat(fd, &st) == 0 && S_ISDIR(st.st_mode)) {
+		close(fd);
+		return fail("read", path, EISDIR);
+	}
+	static char buf[COPY_CHUNK];
+	for (;;) {
+		ssize_t n = read(fd, buf, sizeof(buf));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return fail("read", path, errno);
+		if (n == 0)
+			break;
+		if (write_all(1, buf, (size_t)n) < 0)
+			return EPIPE; /* the host went away */
+	}
+	close(fd);
+	return 0;
+}
+
+/* mkdir -p: every missing component with mode. */
+static int mkdirs(const char *path, mode_t mode)
+{
+	char tmp[PATH_MAX];
+	if (snprintf(tmp, sizeof(tmp), "%s", path) >= (int)sizeof(tmp))
+		return ENAMETOOLONG;
+	for (char *p = tmp + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(tmp, 0755) < 0 && errno != EEXIST)
+			return errno;
+		*p = '/';
+	}
+	if (mkdir(tmp, mode) < 0 && errno != EEXIST)
+		return errno;
+	struct stat st;
+	if (stat(tmp, &st) < 0)
+		return errno;
+	return S_ISDIR(st.st_mode) ? 0 : ENOTDIR;
+}
+
+/* A number in base, or "-" (returns 1, *out untouched). */
+static int parse_num(const char *s, int base, long max, long *out)
+{
+	if (strcmp(s, "-") == 0)
+		return 1;
+	char *end;
+	errno = 0;
+	long v = strtol(s, &end, base);
+	if (errno || end == s || *end || v < 0 || v > max)
+		return -1;
+	*out = v;
+	return 0;
+}
+
+struct write_args {
+	const char *path;
+	long mode, uid, gid; /* -1: keep or default */
+	int parents;
+};
+
+/* stdin into a temp file next to path, then rename: readers never see a
+ * half-written file, and a failed write leaves the old one. */
+static int write_cmd(const struct write_args *a)
+{
+	char dir[PATH_MAX], tmp[PATH_MAX + 32];
+	snprintf(dir, sizeof(dir), "%s", a->path);
+	char *slash = strrchr(dir, '/');
+	if (!slash || !slash[1])
+		return fail("write", a->path, EINVAL);
+	*slash = '\0';
+	if (!dir[0])
+		snprintf(dir, sizeof(dir), "/");
+	if (a->parents) {
+		int e = mkdirs(dir, 0755);
+		if (e)
+			return fail("mkdir", dir, e);
+	}
+	struct stat old;
+	bool exists = stat(a->path, &old) == 0;
+	if (exists && S_ISDIR(old.st_mode))
+		return fail("write", a->path, EISDIR);
+	mode_t mode = a->mode >= 0 ? (mode_t)a->mode : exists ? old.st_mode & 07777 : 0644;
+	uid_t uid = a->uid >= 0 ? (uid_t)a->uid : exists ? old.st_uid : 0;
+	gid_t gid = a->gid >= 0 ? (gid_t)a->gid : exists ? old.st_gid : 0;
+	snprintf(tmp, sizeof(tmp), "%s/.thaw-write-XXXXXX", dir);
+	int fd = mkostemp(tmp, O_CLOEXEC);
+	if (fd < 0)
+		return fail("create in", dir, errno);
+	static char buf[COPY_CHUNK];
+	int e = 0;
+	for (;;) {
+		ssize_t n = read(0, buf, sizeof(buf));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			e = n < 0 ? errno : 0;
+			break;
+		}
+		if (write_all(fd, buf, (size_t)n) < 0) {
+			e = errno;
+			break;
+		}
+	}
+	if (!e && (fchown(fd, uid, gid) < 0 || fchmod(fd, mode) < 0))
+		e = errno;
+	if (close(fd) < 0 && !e)
+		e = errno;
+	if (!e && rename(tmp, a->path) < 0)
+		e = errno;
+	if (e) {
+		unlink(tmp);
+		return fail("write", a->path, e);
+	}
+	return stat_cmd(a->path);
+}
+
+static int list_cmd(const char *path)
+{
+	DIR *d = opendir(path);
+	if (!d)
+		return fail("list", path, errno);
+	struct dirent *de;
+	int rc = 0;
+	while ((de = readdir(d)) && rc == 0) {
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+			continue;
+		struct stat st;
+		if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+			continue; /* removed meanwhile */
+		if (print_info(de->d_name, &st, dirfd(d), de->d_name) < 0)
+			rc = EPIPE;
+	}
+	closedir(d);
+	return rc;
+}
+
+static int remove_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st;
+	(void)ftw;
+	return (flag == FTW_DP ? rmdir(path) : unlink(path)) < 0 ? errno : 0;
+}
+
+static int remove_cmd(const char *path, int recursive)
+{
+	struct stat st;
+	if (lstat(path, &st) < 0)
+		return fail("remove", path, errno);
+	if (!S_ISDIR(st.st_mode))
+		return unlink(path) < 0 ? fail("remove", path, errno) : 0;
+	if (!recursive)
+		return rmdir(path) < 0 ? fail("remove", path, errno) : 0;
+	int e = nftw(path, remove_one, 32, FTW_DEPTH | FTW_PHYS);
+	return e ? fail("remove", path, e > 0 ? e : errno) : 0;
+}
+
+static int mkdir_cmd(const char *path, long mode, int parents)
+{
+	mode_t m = mode >= 0 ? (mode_t)mode : 0755;
+	if (parents) {
+		int e = mkdirs(path, m);
+		if (e)
+			return fail("mkdir", path, e);
+	} else if (mkdir(path, m) < 0) {
+		return fail("mkdir", path, errno);
+	}
+	return stat_cmd(path);
+}
+
+static int flag_arg(const char *s)
+{
+	return strcmp(s, "1") == 0 ? 1 : strcmp(s, "0") == 0 ? 0 : -1;
+}
+
+int filecmd_run(int argc, char **argv)
+{
+	const char *cmd = argv[0] + strlen(FILE_CMD_PREFIX);
+	if (argc < 2 || argv[1][0] != '/')
+		return fail(argv[0], argc < 2 ? "" : argv[1], EINVAL);
+	const char *path = argv[1];
+	if (!strcmp(cmd, "file-read") && argc == 2)
+		return read_cmd(path);
+	if (!strcmp(cmd, "file-stat") && argc == 2)
+		return stat_cmd(path);
+	if (!strcmp(cmd, "file-list") && argc == 2)
+		return list_cmd(path);
+	if (!strcmp(cmd, "file-remove") && argc == 3 && flag_arg(argv[2]) >= 0)
+		return remove_cmd(path, flag_arg(argv[2]));
+	long mode = -1;
+	if (!strcmp(cmd, "file-mkdir") && argc == 4 && parse_num(argv[2], 8, 07777, &mode) >= 0 &&
+	    flag_arg(argv[3]) >= 0)
+		return mkdir_cmd(path, mode, flag_arg(argv[3]));
+	struct write_args w = { .path = path, .mode = -1, .uid = -1, .gid = -1 };
+	if (!strcmp(cmd, "file-write") && argc == 6 && parse_num(argv[2], 8, 07777, &w.mode) >= 0 &&
+	    parse_num(argv[3], 10, 0x7fffffff, &w.uid) >= 0 &&
+	    parse_num(argv[4], 10, 0x7fffffff, &w.gid) >= 0 && (w.parents = flag_arg(argv[5])) >= 0)
+		return write_cmd(&w);
+	return fail("unknown file command", argv[0], EINVAL);
+}
