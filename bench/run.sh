@@ -13,6 +13,9 @@ echo
 bench/lifecycle.sh
 
 echo
+bench/run_code.sh
+
+echo
 build/bin/thaw-bench-slots 50 | tee bench/results/slots.txt
 
 echo

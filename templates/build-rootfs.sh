@@ -114,6 +114,11 @@ initramfs "$kdir"
 # The agent also lives on the root disk: stage 1 in the initramfs execs it
 # from there once the disk is mounted.
 install -m 0755 "$agent" "$tree/usr/sbin/thaw-agent"
+# The recipe's own files (RECIPE/rootfs/...) go over the tree.
+if [ -d "$recipe_dir/rootfs" ]; then
+	cp -a "$recipe_dir/rootfs/." "$tree/"
+	say "root files: $(find "$recipe_dir/rootfs" -type f | wc -l) from the recipe"
+fi
 say "root image: ext4, ${disk_mb} MiB (sparse)"
 # No lazy init: otherwise the guest kernel would zero inode tables in the
 # background after boot, in every clone. Packed metadata: bitmaps and

@@ -85,7 +85,13 @@ enum proto_ftype { FTYPE_FILE = 1, FTYPE_DIR = 2, FTYPE_SYMLINK = 3, FTYPE_OTHER
  *   thaw:file-stat PATH                         lstat
  *   thaw:file-list PATH                         one frame per entry
  *   thaw:file-remove PATH RECURSIVE             unlink, rmdir or a tree
- *   thaw:file-mkdir PATH MODE PARENTS */
+ *   thaw:file-mkdir PATH MODE PARENTS
+ * and one more built-in, not about files:
+ *   thaw:run-code                               stdin to the template's code
+ *                                               interpreter (a unix socket,
+ *                                               RUN_CODE_SOCKET), its answer
+ *                                               on stdout */
+#define RUN_CODE_SOCKET "/run/thaw/interp.sock"
 #define FILE_CMD_PREFIX "thaw:"
 
 #define PROTO_ENTROPY_MIN 16

@@ -12,7 +12,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "agent.h"
@@ -272,9 +274,47 @@ static int flag_arg(const char *s)
 	return strcmp(s, "1") == 0 ? 1 : strcmp(s, "0") == 0 ? 0 : -1;
 }
 
+/* Relays stdin to the code interpreter and its answer to stdout. */
+static int run_code_cmd(void)
+{
+	int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	struct sockaddr_un a = { .sun_family = AF_UNIX };
+	snprintf(a.sun_path, sizeof(a.sun_path), "%s", RUN_CODE_SOCKET);
+	if (s < 0 || connect(s, (struct sockaddr *)&a, sizeof(a)) < 0) {
+		int e = errno;
+		fprintf(stderr, "no code interpreter runs in this sandbox (%s: %s)\n",
+			RUN_CODE_SOCKET, strerror(e));
+		return e == ENOENT || e == ECONNREFUSED ? ENOENT : e;
+	}
+	static char buf[COPY_CHUNK];
+	for (;;) {
+		ssize_t n = read(0, buf, sizeof(buf));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return fail("read", "stdin", errno);
+		if (n == 0)
+			break;
+		if (write_all(s, buf, (size_t)n) < 0)
+			return fail("write", RUN_CODE_SOCKET, errno);
+	}
+	shutdown(s, SHUT_WR);
+	for (;;) {
+		ssize_t n = read(s, buf, sizeof(buf));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return n < 0 ? fail("read", RUN_CODE_SOCKET, errno) : 0;
+		if (write_all(1, buf, (size_t)n) < 0)
+			return EPIPE;
+	}
+}
+
 int filecmd_run(int argc, char **argv)
 {
 	const char *cmd = argv[0] + strlen(FILE_CMD_PREFIX);
+	if (!strcmp(cmd, "run-code") && argc == 1)
+		return run_code_cmd();
 	if (argc < 2 || argv[1][0] != '/')
 		return fail(argv[0], argc < 2 ? "" : argv[1], EINVAL);
 	const char *path = argv[1];

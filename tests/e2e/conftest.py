@@ -137,17 +137,17 @@ def template(thawd):
     """code-interpreter, ready: baked now unless it already is (or
     THAW_E2E_REBAKE is set)."""
     info = T.template_info()
-    # The guest agent lives in the template: a template baked with another
-    # agent binary than this build's would test the old one.
+    # The guest agent and the recipe's files live in the template: one
+    # baked from other ones than this tree's would test the old ones.
     stamp = thawd.data_dir / "e2e-agent.sha256"
-    agent = T.sha256_file(T.agent_path())
+    agent = T.template_inputs_digest()
     same_agent = stamp.exists() and stamp.read_text().strip() == agent
     if info and info["status"] == "ready" and same_agent and \
             not os.environ.get("THAW_E2E_REBAKE"):
         print(f"[e2e] template {T.TEMPLATE} is ready (build {info['build_id']}); "
               "not baking (set THAW_E2E_REBAKE=1 to bake)")
         return info
-    why = "the guest agent changed" if info and info["status"] == "ready" and not same_agent \
+    why = "the guest agent or the recipe changed" if info and info["status"] == "ready" and not same_agent \
         else f"status now: {info and info['status']}"
     print(f"[e2e] baking {T.TEMPLATE} ({why})")
     t0 = time.monotonic()

@@ -144,6 +144,19 @@ def sha256_file(path):
     return h.hexdigest()
 
 
+def template_inputs_digest():
+    """One digest of what a bake puts into the template from this tree:
+    the guest agent binary, the recipe directory, build-rootfs.sh."""
+    h = hashlib.sha256(sha256_file(agent_path()).encode())
+    templates = Path(__file__).resolve().parents[2] / "templates"
+    files = [templates / "build-rootfs.sh"] + sorted(
+        p for p in (templates / TEMPLATE).rglob("*") if p.is_file())
+    for p in files:
+        h.update(str(p.relative_to(templates)).encode())
+        h.update(sha256_file(p).encode())
+    return h.hexdigest()
+
+
 def wait_until(fn, timeout, interval=0.1, what="condition"):
     """Polls fn() until it returns something true; returns that value.
     Raises AssertionError after timeout seconds."""

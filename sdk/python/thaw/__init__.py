@@ -11,11 +11,11 @@ arguments (or a Client passed as client=).
 from .client import Client
 from .errors import (AuthError, Conflict, ConnectionError, InvalidRequest, NotFound,
                      SandboxError, SandboxNotFound, TemplateNotFound, ThawError, TimeoutError)
-from .sandbox import Command, ExecResult, Sandbox
+from .sandbox import Command, ExecResult, Execution, Sandbox
 from .templates import delete_template, get_template, list_templates
 
 __version__ = "0.1.0"
-__all__ = ["Sandbox", "ExecResult", "Command", "Client", "ThawError", "AuthError", "NotFound",
+__all__ = ["Sandbox", "ExecResult", "Execution", "Command", "Client", "ThawError", "AuthError", "NotFound",
            "SandboxNotFound", "TemplateNotFound", "Conflict", "InvalidRequest",
            "TimeoutError", "ConnectionError", "SandboxError", "list_templates",
            "get_template", "delete_template"]

@@ -48,6 +48,32 @@ class ExecResult:
                 f"stdout={self.stdout[:60]!r}, stderr={self.stderr[:60]!r})")
 
 
+class Execution:
+    """What run_code did: stdout, stderr, result (repr of a final
+    expression, or None) and error (None, or an object with name, value
+    and traceback when the code raised)."""
+
+    class Error:
+        def __init__(self, d):
+            self.name = d.get("name", "")
+            self.value = d.get("value", "")
+            self.traceback = d.get("traceback", "")
+
+        def __repr__(self):
+            return f"{self.name}: {self.value}"
+
+    def __init__(self, d):
+        self.stdout = d.get("stdout", "")
+        self.stderr = d.get("stderr", "")
+        self.result = d.get("result")
+        self.error = Execution.Error(d["error"]) if d.get("error") else None
+        self.duration_ms = d.get("duration_ms", 0.0)
+
+    def __repr__(self):
+        return (f"Execution(result={self.result!r}, error={self.error!r}, "
+                f"stdout={self.stdout[:60]!r})")
+
+
 class Command:
     """A command started with exec(..., background=True): it runs while
     the caller goes on. wait() returns its ExecResult; kill() stops it
@@ -227,6 +253,20 @@ class Sandbox:
         return ExecResult(r["exit_code"], base64.b64decode(r["stdout"]),
                           base64.b64decode(r["stderr"]), r.get("timed_out", False),
                           r.get("duration_ms", 0.0), r.get("signal", 0))
+
+    def run_code(self, code, language="python", timeout=None, auto_resume=None):
+        """Runs code in the template's code interpreter: already running
+        and warm in the snapshot, its state kept between calls (x = 1, then
+        x + 1 gives "2"). Returns an Execution; an exception in the code is
+        Execution.error, not a Python exception here."""
+        body = {"code": code, "language": language}
+        if timeout is not None:
+            body["timeout_s"] = int(timeout)
+        if auto_resume is not None:
+            body["auto_resume"] = bool(auto_resume)
+        return Execution(self._client.request(
+            "POST", f"/v1/sandboxes/{self.id}/run_code", body,
+            timeout=(timeout or 60) + self._client.timeout))
 
     def run(self, *argv, **kw):
         """exec of an argv given as arguments: sbx.run("ls", "-l", "/")."""

@@ -83,6 +83,7 @@ enum MHD_Result api_sandbox_exec(struct api_req *r);
 struct exec_params;
 enum MHD_Result api_exec_stream(struct api_req *r, struct exec_params *p);
 enum MHD_Result api_sandbox_port(struct api_req *r);
+enum MHD_Result api_sandbox_run_code(struct api_req *r);
 enum MHD_Result api_file_read(struct api_req *r);
 enum MHD_Result api_file_write(struct api_req *r);
 enum MHD_Result api_file_remove(struct api_req *r);
