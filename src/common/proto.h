@@ -39,7 +39,8 @@ enum proto_type {
 	MSG_EXIT = 8,	    /* guest: the command ended */
 	MSG_ERROR = 9,	    /* either: request refused, with a message */
 	MSG_FILE_INFO = 10, /* in a file command's stdout: one file's metadata */
-	MSG_TYPE_MAX = 10,
+	MSG_STARTED = 11,   /* guest: the command runs, with its pid (thaw-agent/2) */
+	MSG_TYPE_MAX = 11,
 };
 
 enum proto_stream { STREAM_NONE = 0, STREAM_STDOUT = 1, STREAM_STDERR = 2 };
@@ -68,6 +69,7 @@ enum proto_tag {
 	T_GID = 21,	    /* u32 */
 	T_MTIME_NS = 22,    /* u64: modification time, ns since the epoch */
 	T_LINK = 23,	    /* str: a symlink's target */
+	T_PID = 24,	    /* u32: a started command's pid (its process group) */
 };
 
 enum proto_ftype { FTYPE_FILE = 1, FTYPE_DIR = 2, FTYPE_SYMLINK = 3, FTYPE_OTHER = 4 };

@@ -136,6 +136,9 @@ static void handle_exec(struct conn *c, const struct proto_frame *f)
 		return;
 	}
 	c->sess = s;
+	size_t start = proto_begin(&c->out, MSG_STARTED, 0);
+	proto_put_u32(&c->out, T_PID, (uint32_t)s->pid);
+	proto_end(&c->out, start);
 }
 
 static void handle_stdin(struct conn *c, const struct proto_frame *f)
@@ -305,8 +308,8 @@ static int next_timeout_ms(struct server *srv, uint64_t now)
 		struct conn *c = srv->conns[i];
 		if (!c || !c->sess)
 			continue;
-		uint64_t d = c->sess->exited ? c->sess->drain_deadline_ns :
-					       (c->sess->timed_out ? 0 : c->sess->deadline_ns);
+		uint64_t d = c->sess->exited ? c->sess->drain_deadline_ns
+					     : (c->sess->timed_out ? 0 : c->sess->deadline_ns);
 		if (d && (!next || d < next))
 			next = d;
 	}

@@ -50,6 +50,7 @@ def test_output_arrives_while_the_command_runs(sandboxes):
     ev = _events(sid, {"cmd": "for i in 1 2 3; do echo out$i; echo err$i >&2; sleep 1; done; "
                               "exit 3"})
     kinds = [e["type"] for _, e in ev]
+    assert kinds[0] == "start" and ev[0][1]["pid"] > 1, ev[0]
     assert kinds[-1] == "exit" and kinds.count("exit") == 1, kinds
     last = ev[-1][1]
     assert last["exit_code"] == 3 and last["timed_out"] is False, last
@@ -105,6 +106,8 @@ def test_disconnect_kills_the_command(sandboxes):
     sid = sandboxes()["id"]
     conn, resp = _open_stream(sid, {"cmd": "echo started; exec sleep 300"})
     assert resp.status == 200
+    start = json.loads(resp.readline())
+    assert start["type"] == "start" and start["pid"] > 1, start
     first = json.loads(resp.readline())
     assert first == {"type": "stdout", "data": "started\n"}, first
     assert "sleep" in T.sh(sid, "ps -eo comm")

@@ -107,8 +107,10 @@ def test_background_command(sbx):
     r = cmd.wait(timeout=30)
     assert r.stdout == "done\n" and not cmd.running
     long = sbx.exec("echo go; exec sleep 300", background=True)
+    pid = long.pid
+    assert isinstance(pid, int) and pid > 1, pid
     deadline = time.monotonic() + 10
-    while "sleep" not in sbx.exec("ps -eo comm").stdout:
+    while sbx.exec(f"cat /proc/{pid}/comm").stdout.strip() != "sleep":
         assert time.monotonic() < deadline, "the background command did not start"
         time.sleep(0.1)
     long.kill()
@@ -116,7 +118,8 @@ def test_background_command(sbx):
         long.wait(timeout=10)
     T.wait_until(lambda: "sleep" not in sbx.exec("ps -eo comm").stdout, 10, 0.2,
                  what="the killed background command to end in the guest")
-    T.check("background command: wait() returned its output; kill() ended it in the guest")
+    T.check(f"background command: wait() returned its output; pid {pid} is the guest's "
+            "process; kill() ended it in the guest")
 
 
 def test_lifecycle_calls(client):

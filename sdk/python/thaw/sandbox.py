@@ -76,26 +76,42 @@ class Execution:
 
 class Command:
     """A command started with exec(..., background=True): it runs while
-    the caller goes on. wait() returns its ExecResult; kill() stops it
-    (the connection closes and the guest kills the command)."""
+    the caller goes on. pid is its process id in the guest; wait() returns
+    its ExecResult; kill() stops it (the connection closes and the guest
+    kills the command's whole process group)."""
 
     def __init__(self, sandbox, body, on_stdout, on_stderr):
         self._stream = sandbox._client.stream("POST", f"/v1/sandboxes/{sandbox.id}/exec", body)
         self._result = None
         self._error = None
         self._killed = False
+        self._pid = None
+        self._started = threading.Event()
         self._thread = threading.Thread(target=self._run, args=(on_stdout, on_stderr),
                                         daemon=True)
         self._thread.start()
 
+    def _on_start(self, pid):
+        self._pid = pid
+        self._started.set()
+
+    @property
+    def pid(self):
+        """The command's pid in the guest (waits up to 10 s for it to
+        start; None from an agent too old to say)."""
+        self._started.wait(10)
+        return self._pid
+
     def _run(self, on_stdout, on_stderr):
         try:
-            self._result = _consume(self._stream, on_stdout, on_stderr)
+            self._result = _consume(self._stream, on_stdout, on_stderr, self._on_start)
         except errors.ThawError as e:
             self._error = e
         except Exception as e:  # noqa: BLE001 - a killed stream raises from the socket
             if not self._killed:
                 self._error = errors.ConnectionError(f"the command's stream broke: {e}")
+        finally:
+            self._started.set()
 
     def wait(self, timeout=None):
         self._thread.join(timeout)
@@ -116,21 +132,24 @@ class Command:
         return self._thread.is_alive()
 
 
-def _consume(stream, on_stdout, on_stderr):
+def _consume(stream, on_stdout, on_stderr, on_start=None):
     """Reads a streamed exec to its end; returns the ExecResult. The
     stream is closed however this ends (a callback that raises stops the
     command)."""
     try:
-        return _read_events(stream.events(), on_stdout, on_stderr)
+        return _read_events(stream.events(), on_stdout, on_stderr, on_start)
     finally:
         stream.close()
 
 
-def _read_events(events, on_stdout, on_stderr):
+def _read_events(events, on_stdout, on_stderr, on_start):
     out, err = [], []
     for ev in events:
         kind = ev.get("type")
-        if kind in ("stdout", "stderr"):
+        if kind == "start":
+            if on_start:
+                on_start(ev.get("pid"))
+        elif kind in ("stdout", "stderr"):
             data = base64.b64decode(ev.get("data", ""))
             (out if kind == "stdout" else err).append(data)
             cb = on_stdout if kind == "stdout" else on_stderr

@@ -1,6 +1,7 @@
 /* POST /v1/sandboxes/{id}/exec with "stream": true: the command's output
  * as NDJSON events while it runs, the exit status last.
  *
+ *   {"type":"start","pid":123}       the command runs (its pid in the guest)
  *   {"type":"stdout","data":"..."}   also "stderr"; text or base64 as
  *                                    asked ("encoding")
  *   {"type":"exit","exit_code":0,"timed_out":false,"duration_ms":1.2}
@@ -61,6 +62,12 @@ static void on_output(int stream, const uint8_t *data, size_t len, void *ud)
 	buf_consume(carry, whole);
 }
 
+static void on_start(uint32_t pid, void *ud)
+{
+	struct exec_job *j = ud;
+	api_stream_emit(j->stream, json_pack("{s:s,s:I}", "type", "start", "pid", (json_int_t)pid));
+}
+
 static void *exec_thread(void *arg)
 {
 	struct exec_job *j = arg;
@@ -73,6 +80,7 @@ static void *exec_thread(void *arg)
 		.has_stdin = j->p.has_stdin,
 		.timeout_ms = j->p.timeout_ms,
 		.on_output = on_output,
+		.on_start = on_start,
 		.ud = j,
 		.cancel = api_stream_cancel_flag(j->stream),
 	};

@@ -303,6 +303,19 @@ static void take_output(const struct agent_exec_req *req, struct agent_exec_resu
 		*trunc = true;
 }
 
+static void take_started(const struct agent_exec_req *req, const struct proto_frame *f)
+{
+	struct proto_tlv_iter it;
+	struct proto_tlv t;
+	uint32_t pid = 0;
+	proto_tlv_init(&it, f);
+	while (proto_tlv_next(&it, &t) > 0)
+		if (t.tag == T_PID && proto_tlv_u32(&t, &pid) < 0)
+			pid = 0;
+	if (req->on_start && pid > 0)
+		req->on_start(pid, req->ud);
+}
+
 static int parse_exit(const struct proto_frame *f, struct agent_exec_result *res,
 		      struct thaw_err **err)
 {
@@ -386,6 +399,8 @@ int agent_exec(struct agent_conn *c, const struct agent_exec_req *req,
 			off += (size_t)n;
 			if (f.type == MSG_OUTPUT)
 				take_output(req, res, &f);
+			else if (f.type == MSG_STARTED)
+				take_started(req, &f);
 			else if (f.type == MSG_EXIT)
 				return parse_exit(&f, res, err);
 			else if (f.type == MSG_ERROR)

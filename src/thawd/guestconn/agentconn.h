@@ -62,6 +62,9 @@ struct agent_exec_req {
 	size_t max_output;	   /* per stream; more is dropped and flagged */
 	agent_output_fn on_output; /* when set, output goes here, not to the buffers */
 	void *ud;
+	/* When set, told the command's pid once it runs (agents from
+	 * thaw-agent/2 on; older ones never call it). */
+	void (*on_start)(uint32_t pid, void *ud);
 	/* When set and it becomes true, the exec stops (ERR_UNAVAILABLE) and
 	 * the connection is dropped, which makes the guest kill the command. */
 	const bool *cancel;
