@@ -40,7 +40,8 @@ enum proto_type {
 	MSG_ERROR = 9,	    /* either: request refused, with a message */
 	MSG_FILE_INFO = 10, /* in a file command's stdout: one file's metadata */
 	MSG_STARTED = 11,   /* guest: the command runs, with its pid (thaw-agent/2) */
-	MSG_TYPE_MAX = 11,
+	MSG_RESIZE = 12,    /* host: a PTY command's terminal size changed */
+	MSG_TYPE_MAX = 12,
 };
 
 enum proto_stream { STREAM_NONE = 0, STREAM_STDOUT = 1, STREAM_STDERR = 2 };
@@ -70,6 +71,9 @@ enum proto_tag {
 	T_MTIME_NS = 22,    /* u64: modification time, ns since the epoch */
 	T_LINK = 23,	    /* str: a symlink's target */
 	T_PID = 24,	    /* u32: a started command's pid (its process group) */
+	T_PTY = 25,	    /* u8: EXEC on a new pseudo-terminal (stdout and stderr merged) */
+	T_ROWS = 26,	    /* u32: terminal rows (EXEC with T_PTY, RESIZE) */
+	T_COLS = 27,	    /* u32: terminal columns */
 };
 
 enum proto_ftype { FTYPE_FILE = 1, FTYPE_DIR = 2, FTYPE_SYMLINK = 3, FTYPE_OTHER = 4 };

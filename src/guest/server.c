@@ -153,6 +153,22 @@ static void handle_stdin(struct conn *c, const struct proto_frame *f)
 		buf_append(&s->stdin_pending, f->payload, f->len);
 }
 
+static void handle_resize(struct conn *c, const struct proto_frame *f)
+{
+	struct proto_tlv_iter it;
+	struct proto_tlv t;
+	uint32_t rows = 0, cols = 0;
+	proto_tlv_init(&it, f);
+	while (proto_tlv_next(&it, &t) > 0) {
+		if (t.tag == T_ROWS && proto_tlv_u32(&t, &rows) < 0)
+			rows = 0;
+		else if (t.tag == T_COLS && proto_tlv_u32(&t, &cols) < 0)
+			cols = 0;
+	}
+	if (c->sess)
+		session_resize(c->sess, rows, cols);
+}
+
 static void handle_frame(struct server *srv, struct conn *c, const struct proto_frame *f)
 {
 	size_t start;
@@ -170,6 +186,9 @@ static void handle_frame(struct server *srv, struct conn *c, const struct proto_
 		break;
 	case MSG_STDIN:
 		handle_stdin(c, f);
+		break;
+	case MSG_RESIZE:
+		handle_resize(c, f);
 		break;
 	default:
 		reply_error(c, "unexpected message type");

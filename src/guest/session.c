@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -25,6 +26,8 @@ struct exec_req {
 	char *cwd;
 	uint32_t timeout_ms;
 	bool has_stdin;
+	bool pty;
+	uint32_t rows, cols;
 };
 
 static void strv_push(char ***v, size_t *n, char *s)
@@ -83,6 +86,16 @@ static const char *exec_req_parse(const struct proto_frame *f, struct exec_req *
 			if (proto_tlv_u8(&t, &flag) < 0)
 				return "malformed stdin flag";
 			r->has_stdin = flag != 0;
+			break;
+		case T_PTY:
+			if (proto_tlv_u8(&t, &flag) < 0)
+				return "malformed pty flag";
+			r->pty = flag != 0;
+			break;
+		case T_ROWS:
+		case T_COLS:
+			if (proto_tlv_u32(&t, t.tag == T_ROWS ? &r->rows : &r->cols) < 0)
+				return "malformed terminal size";
 			break;
 		default:
 			break; /* unknown fields are skipped: newer hosts may add some */
@@ -250,11 +263,78 @@ static int spawn_filecmd(struct session *s, struct exec_req *r)
 	return 0;
 }
 
+static void set_size(int fd, uint32_t rows, uint32_t cols)
+{
+	struct winsize ws = { .ws_row = (unsigned short)(rows ? rows : 24),
+			      .ws_col = (unsigned short)(cols ? cols : 80) };
+	ioctl(fd, TIOCSWINSZ, &ws);
+}
+
+/* A command on a new pseudo-terminal: its session leader, the slave as
+ * its controlling terminal and stdio; we keep the master. ^C typed by
+ * the user reaches it as SIGINT through the line discipline. */
+static int spawn_pty(struct session *s, const char *prog, struct exec_req *r)
+{
+	int master = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
+	if (master < 0 || grantpt(master) < 0 || unlockpt(master) < 0) {
+		int e = errno;
+		if (master >= 0)
+			close(master);
+		return e;
+	}
+	char name[64];
+	if (ptsname_r(master, name, sizeof(name)) != 0) {
+		close(master);
+		return EIO;
+	}
+	set_size(master, r->rows, r->cols);
+	char *default_env[] = { "PATH=" DEFAULT_PATH, "HOME=/root", "LANG=C.UTF-8",
+				"TERM=xterm-256color", NULL };
+	pid_t pid = fork();
+	if (pid == 0) {
+		setsid();
+		int slave = open(name, O_RDWR);
+		if (slave < 0 || ioctl(slave, TIOCSCTTY, 0) < 0)
+			_exit(126);
+		dup2(slave, 0);
+		dup2(slave, 1);
+		dup2(slave, 2);
+		for (int fd = 3; fd < 1024; fd++)
+			close(fd);
+		sigset_t none;
+		sigemptyset(&none);
+		sigprocmask(SIG_SETMASK, &none, NULL);
+		for (int sig = 1; sig < NSIG; sig++)
+			signal(sig, SIG_DFL);
+		if (r->cwd && chdir(r->cwd) < 0)
+			_exit(126);
+		execve(prog, r->argv, r->envp ? r->envp : default_env);
+		_exit(errno == ENOENT ? 127 : 126);
+	}
+	if (pid < 0) {
+		int e = errno;
+		close(master);
+		return e;
+	}
+	fcntl(master, F_SETFL, fcntl(master, F_GETFL) | O_NONBLOCK);
+	s->pid = pid;
+	s->pty_fd = master;
+	s->out_fd = master;
+	s->in_fd = dup(master);
+	return 0;
+}
+
+void session_resize(struct session *s, uint32_t rows, uint32_t cols)
+{
+	if (s->pty_fd >= 0 && rows && cols && rows < 10000 && cols < 10000)
+		set_size(s->pty_fd, rows, cols);
+}
+
 int session_start(struct session *s, const struct proto_frame *exec, struct buf *out)
 {
 	struct exec_req r = { 0 };
 	memset(s, 0, sizeof(*s));
-	s->in_fd = s->out_fd = s->err_fd = -1;
+	s->in_fd = s->out_fd = s->err_fd = s->pty_fd = -1;
 	const char *problem = exec_req_parse(exec, &r);
 	struct stat st;
 	if (!problem && r.cwd && (stat(r.cwd, &st) < 0 || !S_ISDIR(st.st_mode)))
@@ -269,7 +349,7 @@ int session_start(struct session *s, const struct proto_frame *exec, struct buf 
 		rc = spawn_filecmd(s, &r);
 	} else {
 		char *prog = resolve_program(r.argv[0], r.envp);
-		rc = prog ? spawn(s, prog, &r) : ENOENT;
+		rc = !prog ? ENOENT : r.pty ? spawn_pty(s, prog, &r) : spawn(s, prog, &r);
 		free(prog);
 	}
 	if (rc != 0) {
@@ -305,6 +385,7 @@ void session_exited(struct session *s, int status, uint64_t now)
 
 void session_close_fds(struct session *s)
 {
+	s->pty_fd = -1; /* it is out_fd, closed below */
 	int *fds[] = { &s->in_fd, &s->out_fd, &s->err_fd };
 	for (size_t i = 0; i < 3; i++) {
 		if (*fds[i] >= 0)

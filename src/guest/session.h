@@ -18,6 +18,7 @@
 struct session {
 	pid_t pid; /* also the process group id: commands run in their own session */
 	int in_fd, out_fd, err_fd; /* our ends, -1 once closed */
+	int pty_fd; /* a PTY command: the master (out_fd and in_fd are dups of it), else -1 */
 	struct buf stdin_pending;
 	bool stdin_eof; /* close in_fd once stdin_pending is written */
 	uint64_t start_ns, deadline_ns, drain_deadline_ns; /* monotonic; 0 = none */
@@ -35,6 +36,9 @@ int session_start(struct session *s, const struct proto_frame *exec, struct buf 
 
 /* Appends the EXIT frame for a finished session and releases it. */
 void session_finish(struct session *s, struct buf *out);
+
+/* A PTY command's new terminal size (the kernel signals SIGWINCH). */
+void session_resize(struct session *s, uint32_t rows, uint32_t cols);
 
 /* Kills the whole process group. */
 void session_kill(struct session *s);

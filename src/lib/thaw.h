@@ -287,6 +287,28 @@ THAW_API int thaw_sandbox_snapshot(thaw_client *client, const char *id, const ch
 THAW_API int thaw_sandbox_keepalive(thaw_client *client, const char *id, int timeout_s,
 				    thaw_sandbox **out, thaw_error **err);
 
+/* ---- interactive shell ------------------------------------------------- */
+
+/* An interactive command on a pseudo-terminal in a sandbox, over an
+ * upgraded HTTP connection. Poll thaw_shell_fd for input, then call
+ * thaw_shell_pump. Not thread-safe. */
+typedef struct thaw_shell thaw_shell;
+
+/* Starts cmd (a shell string; NULL: a login shell) on a rows x cols
+ * terminal. */
+THAW_API int thaw_shell_open(thaw_client *client, const char *id, const char *cmd, int rows,
+			     int cols, thaw_shell **out, thaw_error **err);
+THAW_API int thaw_shell_fd(const thaw_shell *sh);
+/* Keystrokes (^C is byte 3 and reaches the command as SIGINT). */
+THAW_API int thaw_shell_write(thaw_shell *sh, const void *data, size_t len, thaw_error **err);
+THAW_API int thaw_shell_resize(thaw_shell *sh, int rows, int cols, thaw_error **err);
+/* Handles what arrived: output to on_output (stream 1). Returns 1 while
+ * the command runs, 0 once it ended (*exit_code set), -1 on error. */
+THAW_API int thaw_shell_pump(thaw_shell *sh, thaw_output_fn on_output, void *userdata,
+			     int *exit_code, thaw_error **err);
+/* Closes the connection (a command still running is killed). */
+THAW_API void thaw_shell_close(thaw_shell *sh);
+
 /* ---- files ------------------------------------------------------------- */
 
 /* A file or directory inside a sandbox. */

@@ -61,6 +61,10 @@ enum MHD_Result api_reply_empty(struct api_req *r, unsigned status);
  * NULL (the caller returns *result). */
 json_t *api_body_object(struct api_req *r, enum MHD_Result *result);
 
+/* files.c: a query parameter, percent-decoded ('+' is a space, %00 is
+ * refused): 1 present, 0 absent, -1 malformed (reply given in *res). */
+int api_query(struct api_req *r, const char *name, char *out, size_t size, enum MHD_Result *res);
+
 /* Handlers */
 struct sandbox;
 /* A sandbox as the API shows it; detail adds what costs a system call
@@ -84,6 +88,7 @@ struct exec_params;
 enum MHD_Result api_exec_stream(struct api_req *r, struct exec_params *p);
 enum MHD_Result api_sandbox_port(struct api_req *r);
 enum MHD_Result api_sandbox_run_code(struct api_req *r);
+enum MHD_Result api_sandbox_shell(struct api_req *r);
 enum MHD_Result api_file_read(struct api_req *r);
 enum MHD_Result api_file_write(struct api_req *r);
 enum MHD_Result api_file_remove(struct api_req *r);

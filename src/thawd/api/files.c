@@ -26,7 +26,7 @@ static int hexval(char c)
 /* A query parameter, percent-decoded ('+' is a space, as in forms):
  * 1 present, 0 absent, -1 malformed (reply given). The server keeps
  * escapes in URLs (server.c), so they are decoded here, and %00 refused. */
-static int query(struct api_req *r, const char *name, char *out, size_t size, enum MHD_Result *res)
+int api_query(struct api_req *r, const char *name, char *out, size_t size, enum MHD_Result *res)
 {
 	const char *v = MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, name);
 	if (!v)
@@ -63,7 +63,7 @@ static int query_bool(struct api_req *r, const char *name, bool dflt, bool *out,
 		      enum MHD_Result *res)
 {
 	char v[8];
-	int q = query(r, name, v, sizeof(v), res);
+	int q = api_query(r, name, v, sizeof(v), res);
 	if (q < 0)
 		return -1;
 	*out = dflt;
@@ -85,7 +85,7 @@ static int query_num(struct api_req *r, const char *name, int base, long max, lo
 		     enum MHD_Result *res)
 {
 	char v[32];
-	int q = query(r, name, v, sizeof(v), res);
+	int q = api_query(r, name, v, sizeof(v), res);
 	*out = -1;
 	if (q <= 0)
 		return q;
@@ -106,7 +106,7 @@ static bool common(struct api_req *r, char path[FILE_PATH_MAX + 1], bool *auto_r
 {
 	if (!api_check_sandbox_id(r, res))
 		return false;
-	int q = query(r, "path", path, FILE_PATH_MAX + 1, res);
+	int q = api_query(r, "path", path, FILE_PATH_MAX + 1, res);
 	if (q < 0)
 		return false;
 	_cleanup_err_ struct thaw_err *err = NULL;

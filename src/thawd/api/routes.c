@@ -13,6 +13,7 @@ const struct api_route api_routes[] = {
 	{ "DELETE", "/v1/sandboxes/{}", api_sandbox_delete, false, false },
 	{ "POST", "/v1/sandboxes/{}/exec", api_sandbox_exec, false, false },
 	{ "POST", "/v1/sandboxes/{}/run_code", api_sandbox_run_code, false, false },
+	{ "GET", "/v1/sandboxes/{}/shell", api_sandbox_shell, false, false },
 	{ "POST", "/v1/sandboxes/{}/fork", api_sandbox_fork, false, false },
 	{ "POST", "/v1/sandboxes/{}/pause", api_sandbox_pause, false, false },
 	{ "POST", "/v1/sandboxes/{}/resume", api_sandbox_resume, false, false },

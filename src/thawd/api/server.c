@@ -232,7 +232,7 @@ int api_server_start(struct host *h, const char *api_key, struct api_server **ou
 	s->h = h;
 	s->key = xstrdup(api_key);
 	unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
-			 MHD_USE_ERROR_LOG | MHD_USE_ITC;
+			 MHD_USE_ERROR_LOG | MHD_USE_ITC | MHD_ALLOW_UPGRADE;
 	s->d = MHD_start_daemon(flags, (uint16_t)cfg->listen_port, NULL, NULL, on_request, s,
 				MHD_OPTION_EXTERNAL_LOGGER, on_mhd_error, s,
 				MHD_OPTION_UNESCAPE_CALLBACK, keep_escapes, s, MHD_OPTION_SOCK_ADDR,

@@ -249,6 +249,11 @@ static void queue_exec(struct agent_conn *c, const struct agent_exec_req *req)
 		proto_put_str(&c->out, T_CWD, req->cwd);
 	proto_put_u32(&c->out, T_TIMEOUT_MS, req->timeout_ms);
 	proto_put_u8(&c->out, T_HAS_STDIN, req->has_stdin);
+	if (req->pty) {
+		proto_put_u8(&c->out, T_PTY, 1);
+		proto_put_u32(&c->out, T_ROWS, req->rows);
+		proto_put_u32(&c->out, T_COLS, req->cols);
+	}
 	proto_end(&c->out, start);
 }
 
@@ -346,10 +351,129 @@ static int parse_exit(const struct proto_frame *f, struct agent_exec_result *res
 	return 0;
 }
 
+static int send_all(int fd, const uint8_t *data, size_t len)
+{
+	while (len) {
+		ssize_t n = send(fd, data, len, MSG_NOSIGNAL);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && errno == EAGAIN) {
+			struct pollfd p = { .fd = fd, .events = POLLOUT };
+			poll(&p, 1, 1000);
+			continue;
+		}
+		if (n < 0)
+			return -1;
+		data += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+/* Client frames: only keystrokes and resizes pass; anything else ends the
+ * relay (the client is not the guest's peer, thawd is). Returns -1 when
+ * the client broke the protocol. */
+static int relay_from_client(struct agent_conn *c, struct buf *cin, struct thaw_err **err)
+{
+	size_t off = 0;
+	for (;;) {
+		struct proto_frame f;
+		long n = proto_frame_parse(cin->data + off, cin->len - off, &f);
+		if (n < 0 || (n > 0 && f.type != MSG_STDIN && f.type != MSG_RESIZE))
+			return err_set(err, ERR_INVALID,
+				       "the client sent a frame a shell does not take");
+		if (n == 0)
+			break;
+		buf_append(&c->out, cin->data + off, (size_t)n);
+		off += (size_t)n;
+	}
+	buf_consume(cin, off);
+	return 0;
+}
+
+/* Guest frames go to the client unchanged; EXIT or ERROR ends it. */
+static int relay_from_guest(struct agent_conn *c, int client, struct agent_exec_result *res,
+			    bool *done, struct thaw_err **err)
+{
+	size_t off = 0;
+	int rc = 0;
+	for (;;) {
+		struct proto_frame f;
+		long n = proto_frame_parse(c->in.data + off, c->in.len - off, &f);
+		if (n < 0)
+			return err_set(err, ERR_GUEST, "the guest agent sent a malformed frame");
+		if (n == 0)
+			break;
+		if (send_all(client, c->in.data + off, (size_t)n) < 0)
+			return err_set(err, ERR_UNAVAILABLE, "the client went away");
+		off += (size_t)n;
+		if (f.type == MSG_EXIT) {
+			rc = parse_exit(&f, res, err);
+			*done = true;
+			break;
+		}
+		if (f.type == MSG_ERROR) {
+			rc = guest_refusal(&f, err);
+			*done = true;
+			break;
+		}
+	}
+	buf_consume(&c->in, off);
+	return rc;
+}
+
+static int agent_relay(struct agent_conn *c, const struct agent_exec_req *req,
+		       struct agent_exec_result *res, struct thaw_err **err)
+{
+	struct buf cin = { 0 };
+	buf_append(&cin, req->relay_pre, req->relay_pre_len);
+	bool done = false;
+	int rc = relay_from_client(c, &cin, err);
+	while (rc == 0 && !done) {
+		struct pollfd p[2] = {
+			{ .fd = c->fd, .events = (short)(POLLIN | (c->out.len ? POLLOUT : 0)) },
+			{ .fd = req->relay_fd,
+			  .events = c->out.len < PROTO_MAX_PAYLOAD ? POLLIN : 0 },
+		};
+		if (poll(p, 2, -1) < 0 && errno != EINTR) {
+			rc = err_sys(err, "relaying a shell");
+			break;
+		}
+		if ((p[0].revents & POLLOUT) && c->out.len) {
+			ssize_t n = send(c->fd, c->out.data, c->out.len, MSG_NOSIGNAL);
+			if (n > 0)
+				buf_consume(&c->out, (size_t)n);
+			else if (n < 0 && errno != EAGAIN && errno != EINTR)
+				rc = err_sys(err, "writing to the guest agent");
+		}
+		if (rc == 0 && (p[1].revents & (POLLIN | POLLHUP | POLLERR))) {
+			uint8_t chunk[16384];
+			ssize_t n = recv(req->relay_fd, chunk, sizeof(chunk), 0);
+			if (n <= 0 && !(n < 0 && (errno == EAGAIN || errno == EINTR)))
+				rc = err_set(err, ERR_UNAVAILABLE, "the client went away");
+			else if (n > 0) {
+				buf_append(&cin, chunk, (size_t)n);
+				rc = relay_from_client(c, &cin, err);
+			}
+		}
+		if (rc == 0 && (p[0].revents & (POLLIN | POLLHUP | POLLERR))) {
+			rc = conn_recv(c, err);
+			if (rc == 0)
+				rc = relay_from_guest(c, req->relay_fd, res, &done, err);
+		}
+	}
+	buf_free(&cin);
+	return rc;
+}
+
 int agent_exec(struct agent_conn *c, const struct agent_exec_req *req,
 	       struct agent_exec_result *res, struct thaw_err **err)
 {
 	memset(res, 0, sizeof(*res));
+	if (req->relay) {
+		queue_exec(c, req);
+		return agent_relay(c, req, res, err);
+	}
 	uint64_t budget_ms =
 		req->timeout_ms ? (uint64_t)req->timeout_ms + HOST_GRACE_MS : 24ull * 3600 * 1000;
 	uint64_t deadline = time_mono_ns() + budget_ms * 1000000ull;

@@ -65,6 +65,18 @@ struct agent_exec_req {
 	/* When set, told the command's pid once it runs (agents from
 	 * thaw-agent/2 on; older ones never call it). */
 	void (*on_start)(uint32_t pid, void *ud);
+	/* Run on a pseudo-terminal of rows x cols (stdout and stderr merged). */
+	bool pty;
+	uint32_t rows, cols;
+	/* Relay mode (interactive shells): instead of collecting output, the
+	 * guest's frames go to relay_fd as they come, and the frames read from
+	 * relay_fd (only STDIN and RESIZE are accepted) go to the guest, until
+	 * the command exits or either side closes. relay_pre holds bytes the
+	 * client sent already. The result then has only the exit status. */
+	bool relay;
+	int relay_fd;
+	const uint8_t *relay_pre;
+	size_t relay_pre_len;
 	/* When set and it becomes true, the exec stops (ERR_UNAVAILABLE) and
 	 * the connection is dropped, which makes the guest kill the command. */
 	const bool *cancel;

@@ -1,0 +1,157 @@
+/* GET /v1/sandboxes/{id}/shell?rows=R&cols=C[&cmd=SHELL][&auto_resume=true]
+ * with "Connection: Upgrade" and "Upgrade: thaw-shell": an interactive
+ * command on a pseudo-terminal in the sandbox. After "101 Switching
+ * Protocols" the connection carries the guest agent's own frames
+ * (common/proto.h): the client sends STDIN (keystrokes; ^C is a byte
+ * like any other and becomes SIGINT in the guest) and RESIZE; it receives
+ * STARTED, OUTPUT, and finally EXIT (or ERROR). thawd relays and checks
+ * them; closing the connection ends the command. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "api/api.h"
+#include "api/stream.h"
+#include "buf.h"
+#include "cleanup.h"
+#include "core/sandbox.h"
+#include "log.h"
+
+#define SHELL_PROTOCOL "thaw-shell"
+#define DEFAULT_SHELL "if command -v bash >/dev/null; then exec bash -l; else exec sh -l; fi"
+
+struct shell_job {
+	struct host *h;
+	char id[32];
+	char *cmd;
+	uint32_t rows, cols;
+	bool resume;
+	struct MHD_UpgradeResponseHandle *urh;
+	int sock;
+	uint8_t *pre;
+	size_t pre_len;
+};
+
+static void job_free(struct shell_job *j)
+{
+	free(j->cmd);
+	free(j->pre);
+	free(j);
+}
+
+static void *shell_thread(void *arg)
+{
+	struct shell_job *j = arg;
+	const char *argv[] = { "/bin/sh", "-c", j->cmd, NULL };
+	const char *env[] = { "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+			      "HOME=/root", "LANG=C.UTF-8", "TERM=xterm-256color", NULL };
+	struct agent_exec_req req = { .argv = argv,
+				      .env = env,
+				      .cwd = "/root",
+				      .has_stdin = true,
+				      .pty = true,
+				      .rows = j->rows,
+				      .cols = j->cols,
+				      .relay = true,
+				      .relay_fd = j->sock,
+				      .relay_pre = j->pre,
+				      .relay_pre_len = j->pre_len };
+	struct agent_exec_result res;
+	_cleanup_err_ struct thaw_err *err = NULL;
+	if (sandbox_exec(j->h, j->id, &req, j->resume, &res, &err) == 0) {
+		log_info("sandbox.shell_done", "id=%s exit_code=%d", j->id, res.exit_code);
+		agent_exec_result_free(&res);
+	} else {
+		log_info("sandbox.shell_done", "id=%s error=\"%s\"", j->id, err_msg(err));
+	}
+	MHD_upgrade_action(j->urh, MHD_UPGRADE_ACTION_CLOSE);
+	job_free(j);
+	return NULL;
+}
+
+static void on_upgrade(void *cls, struct MHD_Connection *conn, void *req_cls, const char *extra,
+		       size_t extra_len, MHD_socket sock, struct MHD_UpgradeResponseHandle *urh)
+{
+	(void)conn;
+	(void)req_cls;
+	struct shell_job *j = cls;
+	j->sock = sock;
+	j->urh = urh;
+	if (extra_len) {
+		j->pre = xmalloc(extra_len);
+		memcpy(j->pre, extra, extra_len);
+		j->pre_len = extra_len;
+	}
+	if (api_thread_detached(shell_thread, j) < 0) {
+		MHD_upgrade_action(urh, MHD_UPGRADE_ACTION_CLOSE);
+		job_free(j);
+	}
+}
+
+static bool header_has(struct api_req *r, const char *name, const char *token)
+{
+	const char *v = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, name);
+	if (!v)
+		return false;
+	size_t n = strlen(token);
+	for (const char *p = v; *p; p++)
+		if (strncasecmp(p, token, n) == 0 && (p == v || p[-1] == ' ' || p[-1] == ',') &&
+		    (p[n] == '\0' || p[n] == ',' || p[n] == ' '))
+			return true;
+	return false;
+}
+
+static int size_arg(struct api_req *r, const char *name, uint32_t dflt, uint32_t *out)
+{
+	const char *v = MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, name);
+	*out = dflt;
+	if (!v)
+		return 0;
+	char *end;
+	long n = strtol(v, &end, 10);
+	if (!*v || *end || n < 1 || n > 1000)
+		return -1;
+	*out = (uint32_t)n;
+	return 0;
+}
+
+enum MHD_Result api_sandbox_shell(struct api_req *r)
+{
+	enum MHD_Result res;
+	if (!api_check_sandbox_id(r, &res))
+		return res;
+	if (!header_has(r, "Connection", "upgrade") || !header_has(r, "Upgrade", SHELL_PROTOCOL))
+		return api_reply_fail(
+			r, ERR_INVALID,
+			"a shell needs Connection: Upgrade and Upgrade: " SHELL_PROTOCOL);
+	uint32_t rows, cols;
+	if (size_arg(r, "rows", 24, &rows) < 0 || size_arg(r, "cols", 80, &cols) < 0)
+		return api_reply_fail(r, ERR_INVALID, "rows and cols must be from 1 to 1000");
+	char cmd[8192], resume[8];
+	int has_cmd = api_query(r, "cmd", cmd, sizeof(cmd), &res);
+	int has_resume =
+		has_cmd < 0 ? -1 : api_query(r, "auto_resume", resume, sizeof(resume), &res);
+	if (has_cmd < 0 || has_resume < 0)
+		return res;
+	bool auto_resume = has_resume && (!strcmp(resume, "true") || !strcmp(resume, "1"));
+	_cleanup_err_ struct thaw_err *err = NULL;
+	if (sandbox_exec_check(r->h, r->params[0], auto_resume, &err) < 0)
+		return api_reply_error(r, err);
+	struct shell_job *j = xcalloc(1, sizeof(*j));
+	j->h = r->h;
+	snprintf(j->id, sizeof(j->id), "%s", r->params[0]);
+	j->cmd = xstrdup(has_cmd && *cmd ? cmd : DEFAULT_SHELL);
+	j->rows = rows;
+	j->cols = cols;
+	j->resume = auto_resume;
+	struct MHD_Response *resp = MHD_create_response_for_upgrade(on_upgrade, j);
+	if (!resp) {
+		job_free(j);
+		return api_reply_fail(r, ERR_INTERNAL, "cannot upgrade this connection");
+	}
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_UPGRADE, SHELL_PROTOCOL);
+	enum MHD_Result ret = MHD_queue_response(r->conn, MHD_HTTP_SWITCHING_PROTOCOLS, resp);
+	MHD_destroy_response(resp);
+	return ret;
+}
