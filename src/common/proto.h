@@ -92,12 +92,20 @@ enum proto_ftype { FTYPE_FILE = 1, FTYPE_DIR = 2, FTYPE_SYMLINK = 3, FTYPE_OTHER
  *   thaw:file-list PATH                         one frame per entry
  *   thaw:file-remove PATH RECURSIVE             unlink, rmdir or a tree
  *   thaw:file-mkdir PATH MODE PARENTS
+ * background commands, which outlive the connection that started them
+ * (their state under BG_DIR/<pid>/: stdout, stderr, and "exit" once done,
+ * holding "exited N" or "killed S"):
+ *   thaw:bg-start CMD...                       prints the command's pid
+ *   thaw:bg-status PID                         prints the exit file, or
+ *                                              "running"
+ *   thaw:bg-kill PID                           SIGKILL to its process group
  * and one more built-in, not about files:
  *   thaw:run-code                               stdin to the template's code
  *                                               interpreter (a unix socket,
  *                                               RUN_CODE_SOCKET), its answer
  *                                               on stdout */
 #define RUN_CODE_SOCKET "/run/thaw/interp.sock"
+#define BG_DIR "/run/thaw/bg"
 #define FILE_CMD_PREFIX "thaw:"
 
 #define PROTO_ENTROPY_MIN 16

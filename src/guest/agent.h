@@ -32,6 +32,8 @@ int reseed_apply(const struct proto_frame *hello, bool system, struct buf *reply
  * FILE_CMD_PREFIX) with stdio on the session's pipes; returns its exit
  * status. */
 int filecmd_run(int argc, char **argv);
+/* bgcmd.c: thaw:bg-start, -status, -kill (proto.h). */
+int bgcmd_run(int argc, char **argv);
 
 /* server.c */
 int server_run(const struct agent_opts *opts);

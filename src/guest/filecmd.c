@@ -315,6 +315,8 @@ int filecmd_run(int argc, char **argv)
 	const char *cmd = argv[0] + strlen(FILE_CMD_PREFIX);
 	if (!strcmp(cmd, "run-code") && argc == 1)
 		return run_code_cmd();
+	if (!strncmp(cmd, "bg-", 3))
+		return bgcmd_run(argc, argv);
 	if (argc < 2 || argv[1][0] != '/')
 		return fail(argv[0], argc < 2 ? "" : argv[1], EINVAL);
 	const char *path = argv[1];

@@ -140,3 +140,42 @@ def test_cli_exec_streams(sandboxes):
     assert line == b"first\n" and rest == b"second\n" and p.returncode == 0, (line, rest, err)
     assert t_first < 2.5, f"the CLI printed the first line after {t_first:.1f} s"
     T.check(f"thaw exec printed its first line after {t_first * 1000:.0f} ms of a 3 s command")
+
+
+def test_background_command_outlives_its_request(sandboxes):
+    sid = sandboxes()["id"]
+    st, started = T.api("POST", f"/v1/sandboxes/{sid}/exec",
+                        {"cmd": "echo $FOO; pwd; sleep 1; echo bye >&2; exit 4",
+                         "background": True, "env": {"FOO": "bar"}, "cwd": "/tmp"})
+    assert st == 202 and started["running"] is True and started["pid"] > 1, (st, started)
+    pid = started["pid"]
+    st, now = T.api("GET", f"/v1/sandboxes/{sid}/commands/{pid}")
+    assert st == 200 and now == {"pid": pid, "running": True}, now
+
+    def ended():
+        return not T.api("GET", f"/v1/sandboxes/{sid}/commands/{pid}")[1]["running"]
+    T.wait_until(ended, 20, 0.1, what="the background command to end")
+    st, done = T.api("GET", f"/v1/sandboxes/{sid}/commands/{pid}")
+    assert done == {"pid": pid, "running": False, "exit_code": 4}, done
+    out = T.request("GET", f"/v1/sandboxes/{sid}/files?path={started['stdout_path']}")[2]
+    err = T.request("GET", f"/v1/sandboxes/{sid}/files?path={started['stderr_path']}")[2]
+    assert (out, err) == (b"bar\n/tmp\n", b"bye\n"), (out, err)
+    st, long = T.api("POST", f"/v1/sandboxes/{sid}/exec",
+                     {"cmd": ["sleep", "300"], "background": True})
+    assert T.api("POST", f"/v1/sandboxes/{sid}/commands/{long['pid']}/kill", {})[0] == 204
+    T.wait_until(lambda: T.api("GET", f"/v1/sandboxes/{sid}/commands/{long['pid']}")[1].get(
+        "signal") == 9, 10, 0.1, what="the killed command to be reported")
+    T.check("background: 202 with pid, running, exit 4 with its output files, kill -> signal 9")
+
+
+def test_background_refusals(sandboxes):
+    sid = sandboxes()["id"]
+    for body in ({"cmd": "true", "background": True, "stream": True},
+                 {"cmd": "true", "background": True, "stdin": "x"},
+                 {"cmd": "true", "background": "yes"}):
+        st, resp = T.api("POST", f"/v1/sandboxes/{sid}/exec", body)
+        assert st == 400, (body, st, resp)
+    assert T.api("GET", f"/v1/sandboxes/{sid}/commands/abc")[0] == 400
+    assert T.api("GET", f"/v1/sandboxes/{sid}/commands/1")[0] == 400
+    assert T.api("GET", f"/v1/sandboxes/{sid}/commands/999999")[0] == 404
+    assert T.api("POST", f"/v1/sandboxes/{sid}/commands/999999/kill", {})[0] == 404

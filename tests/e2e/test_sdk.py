@@ -101,25 +101,28 @@ def test_streaming_callbacks(sbx):
     T.check(f"on_stdout got {len(seen)} chunks while the command ran")
 
 
-def test_background_command(sbx):
-    cmd = sbx.exec("sleep 1; echo done", background=True)
-    assert cmd.running
+def test_background_command(sbx, client):
+    cmd = sbx.exec("sleep 1; echo done; echo warn >&2; exit 5", background=True)
+    assert cmd.running and cmd.pid > 1
     r = cmd.wait(timeout=30)
-    assert r.stdout == "done\n" and not cmd.running
-    long = sbx.exec("echo go; exec sleep 300", background=True)
-    pid = long.pid
-    assert isinstance(pid, int) and pid > 1, pid
-    deadline = time.monotonic() + 10
-    while sbx.exec(f"cat /proc/{pid}/comm").stdout.strip() != "sleep":
-        assert time.monotonic() < deadline, "the background command did not start"
-        time.sleep(0.1)
-    long.kill()
-    with pytest.raises(thaw.SandboxError):
-        long.wait(timeout=10)
-    T.wait_until(lambda: "sleep" not in sbx.exec("ps -eo comm").stdout, 10, 0.2,
-                 what="the killed background command to end in the guest")
-    T.check(f"background command: wait() returned its output; pid {pid} is the guest's "
-            "process; kill() ended it in the guest")
+    assert (r.exit_code, r.stdout, r.stderr) == (5, "done\n", "warn\n") and not cmd.running
+    long = sbx.exec("exec sleep 300", background=True)
+    assert sbx.exec(f"cat /proc/{long.pid}/comm").stdout.strip() == "sleep"
+    # It outlives the client that started it: a new client finds it running.
+    other = Sandbox.connect(sbx.id, client=thaw.Client(client.api_url, client.api_key))
+    again = thaw.Command(other, {"pid": long.pid, "stdout_path": long.stdout_path,
+                                 "stderr_path": long.stderr_path})
+    assert again.running
+    again.kill()
+    r = long.wait(timeout=10)
+    assert r.signal == 9 and r.exit_code == 137, r
+    assert sbx.exec(f"test -e /proc/{long.pid}").exit_code != 0
+    with pytest.raises(thaw.InvalidRequest):
+        sbx.exec("true", background=True, on_stdout=print)
+    with pytest.raises(thaw.NotFound):
+        thaw.Command(sbx, {"pid": 999999}).status()
+    T.check(f"background command: wait() gave exit 5 and its output; pid {long.pid} ran on "
+            "for another client, whose kill() ended it (signal 9)")
 
 
 def test_lifecycle_calls(client):

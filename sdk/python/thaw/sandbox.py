@@ -3,7 +3,7 @@ resume, snapshot, keepalive; delete (also as a context manager)."""
 
 import base64
 import shlex
-import threading
+import time
 
 from . import errors
 from .client import Client
@@ -75,61 +75,48 @@ class Execution:
 
 
 class Command:
-    """A command started with exec(..., background=True): it runs while
-    the caller goes on. pid is its process id in the guest; wait() returns
-    its ExecResult; kill() stops it (the connection closes and the guest
-    kills the command's whole process group)."""
+    """A command started with exec(..., background=True). It runs in the
+    sandbox on its own: it outlives this object, the connection and the
+    client. pid is its process id in the guest; wait() returns its
+    ExecResult once it ends; kill() SIGKILLs its process group."""
 
-    def __init__(self, sandbox, body, on_stdout, on_stderr):
-        self._stream = sandbox._client.stream("POST", f"/v1/sandboxes/{sandbox.id}/exec", body)
-        self._result = None
-        self._error = None
-        self._killed = False
-        self._pid = None
-        self._started = threading.Event()
-        self._thread = threading.Thread(target=self._run, args=(on_stdout, on_stderr),
-                                        daemon=True)
-        self._thread.start()
+    POLL_S = 0.1
 
-    def _on_start(self, pid):
-        self._pid = pid
-        self._started.set()
+    def __init__(self, sandbox, answer):
+        self._sbx = sandbox
+        self.pid = answer["pid"]
+        self.stdout_path = answer.get("stdout_path")
+        self.stderr_path = answer.get("stderr_path")
 
-    @property
-    def pid(self):
-        """The command's pid in the guest (waits up to 10 s for it to
-        start; None from an agent too old to say)."""
-        self._started.wait(10)
-        return self._pid
-
-    def _run(self, on_stdout, on_stderr):
-        try:
-            self._result = _consume(self._stream, on_stdout, on_stderr, self._on_start)
-        except errors.ThawError as e:
-            self._error = e
-        except Exception as e:  # noqa: BLE001 - a killed stream raises from the socket
-            if not self._killed:
-                self._error = errors.ConnectionError(f"the command's stream broke: {e}")
-        finally:
-            self._started.set()
-
-    def wait(self, timeout=None):
-        self._thread.join(timeout)
-        if self._thread.is_alive():
-            raise errors.TimeoutError(f"the command is still running after {timeout} s")
-        if self._killed and self._result is None:
-            raise errors.SandboxError("the command was killed")
-        if self._error:
-            raise self._error
-        return self._result
-
-    def kill(self):
-        self._killed = True
-        self._stream.close()
+    def status(self):
+        """{"pid", "running", "exit_code"?, "signal"?} as the guest says now."""
+        return self._sbx._client.request(
+            "GET", f"/v1/sandboxes/{self._sbx.id}/commands/{self.pid}")
 
     @property
     def running(self):
-        return self._thread.is_alive()
+        return self.status()["running"]
+
+    def wait(self, timeout=None):
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            st = self.status()
+            if not st["running"]:
+                break
+            if deadline is not None and time.monotonic() >= deadline:
+                raise errors.TimeoutError(f"command {self.pid} still runs after {timeout} s")
+            time.sleep(self.POLL_S)
+        files = self._sbx.files
+        return ExecResult(st["exit_code"], files.read(self.stdout_path),
+                          files.read(self.stderr_path), False, 0.0, st.get("signal", 0))
+
+    def kill(self):
+        self._sbx._client.request(
+            "POST", f"/v1/sandboxes/{self._sbx.id}/commands/{self.pid}/kill", {},
+            expect=(204,))
+
+    def __repr__(self):
+        return f"Command(pid={self.pid}, sandbox={self._sbx.id!r})"
 
 
 def _consume(stream, on_stdout, on_stderr, on_start=None):
@@ -247,7 +234,8 @@ class Sandbox:
         Returns an ExecResult; a command that fails is not an exception,
         look at exit_code. With on_stdout/on_stderr the output is streamed
         to them (str chunks) as it is produced. background=True returns a
-        Command at once."""
+        Command at once; the command then runs on its own, whatever
+        happens to this client."""
         body = {"cmd": list(cmd) if isinstance(cmd, (list, tuple)) else cmd,
                 "encoding": "base64"}
         if env:
@@ -261,10 +249,16 @@ class Sandbox:
             body["stdin_b64"] = base64.b64encode(raw).decode()
         if auto_resume is not None:
             body["auto_resume"] = bool(auto_resume)
-        if background or on_stdout or on_stderr:
+        if background:
+            if on_stdout or on_stderr or stdin is not None:
+                raise errors.InvalidRequest("a background command takes no output callbacks "
+                                            "and no stdin (read its output files)")
+            body["background"] = True
+            body.pop("encoding")
+            return Command(self, self._client.request(
+                "POST", f"/v1/sandboxes/{self.id}/exec", body, expect=(202,)))
+        if on_stdout or on_stderr:
             body["stream"] = True
-            if background:
-                return Command(self, body, on_stdout, on_stderr)
             stream = self._client.stream("POST", f"/v1/sandboxes/{self.id}/exec", body)
             return _consume(stream, on_stdout, on_stderr)
         r = self._client.request("POST", f"/v1/sandboxes/{self.id}/exec", body,

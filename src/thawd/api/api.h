@@ -86,6 +86,10 @@ enum MHD_Result api_sandbox_exec(struct api_req *r);
 /* exec_stream.c: the streaming answer of exec; takes over p. */
 struct exec_params;
 enum MHD_Result api_exec_stream(struct api_req *r, struct exec_params *p);
+/* commands.c: exec with "background": true; takes over p. */
+enum MHD_Result api_exec_background(struct api_req *r, struct exec_params *p);
+enum MHD_Result api_command_get(struct api_req *r);
+enum MHD_Result api_command_kill(struct api_req *r);
 enum MHD_Result api_sandbox_port(struct api_req *r);
 enum MHD_Result api_sandbox_run_code(struct api_req *r);
 enum MHD_Result api_sandbox_shell(struct api_req *r);

@@ -14,6 +14,8 @@ const struct api_route api_routes[] = {
 	{ "POST", "/v1/sandboxes/{}/exec", api_sandbox_exec, false, false },
 	{ "POST", "/v1/sandboxes/{}/run_code", api_sandbox_run_code, false, false },
 	{ "GET", "/v1/sandboxes/{}/shell", api_sandbox_shell, false, false },
+	{ "GET", "/v1/sandboxes/{}/commands/{}", api_command_get, false, false },
+	{ "POST", "/v1/sandboxes/{}/commands/{}/kill", api_command_kill, false, false },
 	{ "POST", "/v1/sandboxes/{}/fork", api_sandbox_fork, false, false },
 	{ "POST", "/v1/sandboxes/{}/pause", api_sandbox_pause, false, false },
 	{ "POST", "/v1/sandboxes/{}/resume", api_sandbox_resume, false, false },

@@ -202,6 +202,8 @@ enum MHD_Result api_sandbox_exec(struct api_req *r)
 		return api_reply_error(r, err);
 	if (p.stream)
 		return api_exec_stream(r, &p);
+	if (p.background)
+		return api_exec_background(r, &p);
 	struct agent_exec_req req = {
 		.argv = (const char *const *)p.argv,
 		.env = (const char *const *)p.env,

@@ -226,9 +226,9 @@ static size_t frame_size(const struct exec_params *p)
 
 int validate_exec(json_t *body, struct exec_params *p, struct thaw_err **err)
 {
-	static const char *const fields[] = { "cmd",	   "env",	"cwd",	    "stdin",
-					      "stdin_b64", "timeout_s", "encoding", "auto_resume",
-					      "stream",	   NULL };
+	static const char *const fields[] = { "cmd",	   "env",	 "cwd",	     "stdin",
+					      "stdin_b64", "timeout_s",	 "encoding", "auto_resume",
+					      "stream",	   "background", NULL };
 	memset(p, 0, sizeof(*p));
 	json_t *cwd = json_object_get(body, "cwd");
 	json_t *enc = json_object_get(body, "encoding");
@@ -262,8 +262,13 @@ int validate_exec(json_t *body, struct exec_params *p, struct thaw_err **err)
 	}
 	p->base64_output = enc && strcmp(json_string_value(enc), "base64") == 0;
 	if (get_bool(body, "auto_resume", false, &p->auto_resume, err) < 0 ||
-	    get_bool(body, "stream", false, &p->stream, err) < 0)
+	    get_bool(body, "stream", false, &p->stream, err) < 0 ||
+	    get_bool(body, "background", false, &p->background, err) < 0)
 		goto fail;
+	if (p->background && (p->stream || p->has_stdin)) {
+		err_set(err, ERR_INVALID, "a background command takes neither stream nor stdin");
+		goto fail;
+	}
 	if (frame_size(p) > PROTO_MAX_PAYLOAD) {
 		err_set(err, ERR_INVALID, "cmd, env and cwd together exceed %u bytes",
 			PROTO_MAX_PAYLOAD);

@@ -39,7 +39,8 @@ struct exec_params {
 	uint32_t timeout_ms;
 	bool base64_output;
 	bool auto_resume;
-	bool stream; /* answer with NDJSON events as the output comes */
+	bool stream;	 /* answer with NDJSON events as the output comes */
+	bool background; /* start it, answer with its pid; it outlives the request */
 };
 
 int validate_exec(json_t *body, struct exec_params *out, struct thaw_err **err);
