@@ -140,10 +140,11 @@ def test_stat_list_mkdir_remove(sandboxes):
     for name in ("z.txt", "a b.txt", "ünï.txt"):
         assert _put(sid, f"/srv/a/{name}", name.encode())[0] == 200
     T.sh(sid, "ln -s /etc/hostname /srv/a/link")
+    T.sh(sid, "touch \"/srv/a/bad-$(printf '\\377')\"")
     st, body = T.api("GET", _url(sid, "/list", path="/srv/a"))
     assert st == 200 and body["truncated"] is False, body
     names = [e["name"] for e in body["entries"]]
-    assert names == sorted(["a b.txt", "b", "link", "z.txt", "ünï.txt"]), names
+    assert names == sorted(["a b.txt", "b", "bad-\ufffd", "link", "z.txt", "ünï.txt"]), names
     link = next(e for e in body["entries"] if e["name"] == "link")
     assert link["type"] == "symlink" and link["link_target"] == "/etc/hostname", link
     st, one = T.api("GET", _url(sid, "/stat", path="/srv/a/ünï.txt"))

@@ -72,6 +72,10 @@ struct sandbox;
 json_t *api_sandbox_json(struct host *h, struct sandbox *sb, bool detail);
 /* Replies 400 and returns false when params[0] is no sandbox id. */
 bool api_check_sandbox_id(struct api_req *r, enum MHD_Result *res);
+/* The common start of a POST on a sandbox: its id checked, then its body
+ * as a JSON object (an empty body is {} when empty_ok). NULL after
+ * replying (the caller returns *res). */
+json_t *api_sandbox_body(struct api_req *r, bool empty_ok, enum MHD_Result *res);
 
 enum MHD_Result api_health(struct api_req *r);
 /* openapi.c: the OpenAPI document, embedded (NUL-terminated). */

@@ -12,6 +12,7 @@
 #include "core/files.h"
 #include "proto.h"
 #include "timeutil.h"
+#include "utf8.h"
 
 #define LIST_MAX 100000
 
@@ -117,20 +118,31 @@ static bool common(struct api_req *r, char path[FILE_PATH_MAX + 1], bool *auto_r
 	return query_bool(r, "auto_resume", false, auto_resume, res) == 0;
 }
 
+/* Guest file names are bytes; JSON strings are UTF-8: invalid sequences
+ * become U+FFFD (jansson would refuse the string). */
+static json_t *name_json(const char *s)
+{
+	struct buf b = { 0 };
+	utf8_sanitize(s, strlen(s), &b);
+	json_t *v = json_stringn(b.len ? (const char *)b.data : "", b.len);
+	buf_free(&b);
+	return v;
+}
+
 static json_t *info_json(const struct file_info *fi, const char *path)
 {
 	char mode[8];
 	snprintf(mode, sizeof(mode), "%04o", fi->mode);
 	/* Integers: JSON reals go out with few digits (respond.c). */
-	json_t *o = json_pack("{s:s,s:s,s:I,s:s,s:I,s:I,s:I,s:I}", "name", fi->name, "type",
-			      file_type_name(fi->type), "size", (json_int_t)fi->size, "mode", mode,
-			      "uid", (json_int_t)fi->uid, "gid", (json_int_t)fi->gid, "mtime",
-			      (json_int_t)(fi->mtime_ns / 1000000000ull), "mtime_ns",
+	json_t *o = json_pack("{s:o,s:s,s:I,s:s,s:I,s:I,s:I,s:I}", "name", name_json(fi->name),
+			      "type", file_type_name(fi->type), "size", (json_int_t)fi->size,
+			      "mode", mode, "uid", (json_int_t)fi->uid, "gid", (json_int_t)fi->gid,
+			      "mtime", (json_int_t)(fi->mtime_ns / 1000000000ull), "mtime_ns",
 			      (json_int_t)fi->mtime_ns);
 	if (path)
-		json_object_set_new(o, "path", json_string(path));
+		json_object_set_new(o, "path", name_json(path));
 	if (fi->link)
-		json_object_set_new(o, "link_target", json_string(fi->link));
+		json_object_set_new(o, "link_target", name_json(fi->link));
 	return o;
 }
 
@@ -196,9 +208,7 @@ enum MHD_Result api_file_remove(struct api_req *r)
 enum MHD_Result api_file_mkdir(struct api_req *r)
 {
 	enum MHD_Result res;
-	if (!api_check_sandbox_id(r, &res))
-		return res;
-	json_t *body = api_body_object(r, &res);
+	json_t *body = api_sandbox_body(r, false, &res);
 	if (!body)
 		return res;
 	const char *path = NULL, *mode_text = NULL;

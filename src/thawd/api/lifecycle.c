@@ -11,18 +11,10 @@
 #include "core/sandbox.h"
 #include "timeutil.h"
 
-/* The body as an object; an empty body is {}. */
-static json_t *body_or_empty(struct api_req *r, enum MHD_Result *res)
-{
-	return r->body_len ? api_body_object(r, res) : json_object();
-}
-
 enum MHD_Result api_sandbox_fork(struct api_req *r)
 {
 	enum MHD_Result res;
-	if (!api_check_sandbox_id(r, &res))
-		return res;
-	json_t *body = body_or_empty(r, &res);
+	json_t *body = api_sandbox_body(r, true, &res);
 	if (!body)
 		return res;
 	struct fork_params p;
@@ -51,9 +43,7 @@ typedef int (*state_op)(struct host *h, const char *id, struct sandbox **out,
 static enum MHD_Result change_state(struct api_req *r, state_op op)
 {
 	enum MHD_Result res;
-	if (!api_check_sandbox_id(r, &res))
-		return res;
-	json_t *body = body_or_empty(r, &res);
+	json_t *body = api_sandbox_body(r, true, &res);
 	if (!body)
 		return res;
 	_cleanup_err_ struct thaw_err *err = NULL;
@@ -84,9 +74,7 @@ enum MHD_Result api_sandbox_resume(struct api_req *r)
 enum MHD_Result api_sandbox_snapshot(struct api_req *r)
 {
 	enum MHD_Result res;
-	if (!api_check_sandbox_id(r, &res))
-		return res;
-	json_t *body = api_body_object(r, &res);
+	json_t *body = api_sandbox_body(r, false, &res);
 	if (!body)
 		return res;
 	struct snapshot_params p;
@@ -107,9 +95,7 @@ enum MHD_Result api_sandbox_snapshot(struct api_req *r)
 enum MHD_Result api_sandbox_keepalive(struct api_req *r)
 {
 	enum MHD_Result res;
-	if (!api_check_sandbox_id(r, &res))
-		return res;
-	json_t *body = api_body_object(r, &res);
+	json_t *body = api_sandbox_body(r, false, &res);
 	if (!body)
 		return res;
 	int64_t timeout_s;

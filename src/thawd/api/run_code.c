@@ -71,9 +71,7 @@ static json_t *answer(const struct buf *out, struct thaw_err **err)
 enum MHD_Result api_sandbox_run_code(struct api_req *r)
 {
 	enum MHD_Result res;
-	if (!api_check_sandbox_id(r, &res))
-		return res;
-	json_t *body = api_body_object(r, &res);
+	json_t *body = api_sandbox_body(r, false, &res);
 	if (!body)
 		return res;
 	struct run_code_params p;

@@ -93,6 +93,13 @@ bool api_check_sandbox_id(struct api_req *r, enum MHD_Result *res)
 	return false;
 }
 
+json_t *api_sandbox_body(struct api_req *r, bool empty_ok, enum MHD_Result *res)
+{
+	if (!api_check_sandbox_id(r, res))
+		return NULL;
+	return empty_ok && !r->body_len ? json_object() : api_body_object(r, res);
+}
+
 enum MHD_Result api_sandbox_list(struct api_req *r)
 {
 	size_t n;
@@ -189,9 +196,7 @@ static json_t *exec_json(const struct agent_exec_result *res, bool base64)
 enum MHD_Result api_sandbox_exec(struct api_req *r)
 {
 	enum MHD_Result res;
-	if (!api_check_sandbox_id(r, &res))
-		return res;
-	json_t *body = api_body_object(r, &res);
+	json_t *body = api_sandbox_body(r, false, &res);
 	if (!body)
 		return res;
 	struct exec_params p;

@@ -7,8 +7,11 @@
 
 #include "buf.h"
 #include "cleanup.h"
+#include "core/images.h"
 #include "core/sandbox.h"
 #include "fsutil.h"
+#include "log.h"
+#include "template/catalog.h"
 #include "timeutil.h"
 #include "vmm/memcapture.h"
 #include "vmm/prefetch.h"
@@ -95,4 +98,44 @@ int capture_describe(const struct capture_req *req, const struct capture_times *
 	if (build_write_meta(req->dir, m, meta_sha256, err) < 0)
 		return -1;
 	return sync ? fs_fsync_dir(req->dir, err) : 0;
+}
+
+int capture_image(struct host *h, struct sandbox *sb, enum meta_source source, bool run_on,
+		  bool sync, char image[48], struct capture_times *t, struct thaw_err **err)
+{
+	struct template *src = NULL;
+	_cleanup_free_ char *tmp = NULL;
+	if (sandbox_source(h, sb, &src, err) < 0)
+		return -1;
+	if (image_begin(h, image, &tmp, err) < 0) {
+		catalog_put(h->catalog, src);
+		return -1;
+	}
+	struct capture_req req = { .sb = sb,
+				   .src = src,
+				   .dir = tmp,
+				   .source = source,
+				   .build_id = image,
+				   .name = sb->template_name };
+	struct template_meta m;
+	char sha[SHA256_HEX_LEN + 1];
+	int rc = capture_take(h, &req, t, err);
+	if (run_on) {
+		_cleanup_err_ struct thaw_err *cerr = NULL;
+		if (h->drv->cont(sb->vmm, &cerr) < 0)
+			log_warn("sandbox.capture", "id=%s resume_error=\"%s\"", sb->id,
+				 err_msg(cerr));
+	}
+	if (rc == 0)
+		rc = capture_describe(&req, t, false, sync, &m, sha, err);
+	if (rc == 0)
+		rc = image_publish(h, tmp, &m, sha, err);
+	catalog_put(h->catalog, src);
+	if (rc < 0) {
+		image_abort(h, image, tmp);
+		return -1;
+	}
+	log_info("sandbox.captured", "id=%s image=%s dirty_pages=%llu stopped_ms=%.1f", sb->id,
+		 image, (unsigned long long)t->dirty_pages, t->stopped_ms);
+	return 0;
 }

@@ -47,4 +47,13 @@ int capture_describe(const struct capture_req *req, const struct capture_times *
 		     bool sync, struct template_meta *m, char meta_sha256[SHA256_HEX_LEN + 1],
 		     struct thaw_err **err);
 
+/* The whole of it for an image (fork, pause): stops sb, captures it into
+ * a new image under STORE/images (pinned: the caller unpins it once a
+ * row names it), describes and publishes it; sync makes every file
+ * durable first. With run_on the guest runs again right after the take,
+ * whatever happens next; without it the guest stays stopped. On failure
+ * nothing of the image is left. */
+int capture_image(struct host *h, struct sandbox *sb, enum meta_source source, bool run_on,
+		  bool sync, char image[48], struct capture_times *t, struct thaw_err **err);
+
 #endif

@@ -37,47 +37,18 @@ static void *child_main(void *arg)
 	return NULL;
 }
 
-/* Stops, captures and lets the parent run on; publishes the image. */
+/* Stops, captures and lets the parent run on; publishes the image. The
+ * parent runs on whatever happens: a fork never costs it more than the
+ * stop. */
 static int capture_parent(struct host *h, struct sandbox *parent, char image[48],
 			  struct fork_result *out, struct thaw_err **err)
 {
-	struct template *src = NULL;
-	_cleanup_free_ char *tmp = NULL;
-	if (sandbox_source(h, parent, &src, err) < 0)
-		return -1;
-	if (image_begin(h, image, &tmp, err) < 0) {
-		catalog_put(h->catalog, src);
-		return -1;
-	}
 	uint64_t t0 = time_mono_ns();
-	struct capture_req req = { .sb = parent,
-				   .src = src,
-				   .dir = tmp,
-				   .source = SOURCE_FORK,
-				   .build_id = image,
-				   .name = parent->template_name };
 	struct capture_times t;
-	struct template_meta m;
-	char sha[SHA256_HEX_LEN + 1];
-	int rc = capture_take(h, &req, &t, err);
-	/* The parent runs on whatever happened: a fork never costs it more
-	 * than the stop. */
-	_cleanup_err_ struct thaw_err *cerr = NULL;
-	if (h->drv->cont(parent->vmm, &cerr) < 0)
-		log_warn("sandbox.fork", "id=%s resume_error=\"%s\"", parent->id, err_msg(cerr));
-	if (rc == 0)
-		rc = capture_describe(&req, &t, false, false, &m, sha, err);
-	if (rc == 0)
-		rc = image_publish(h, tmp, &m, sha, err);
-	catalog_put(h->catalog, src);
-	if (rc < 0) {
-		image_abort(h, image, tmp);
+	if (capture_image(h, parent, SOURCE_FORK, true, false, image, &t, err) < 0)
 		return -1;
-	}
 	out->stopped_ms = t.stopped_ms;
 	out->capture_ms = ns_to_ms(time_mono_ns() - t0);
-	log_info("sandbox.captured", "id=%s image=%s dirty_pages=%llu stopped_ms=%.1f", parent->id,
-		 image, (unsigned long long)t.dirty_pages, t.stopped_ms);
 	return 0;
 }
 

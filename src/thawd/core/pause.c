@@ -49,43 +49,6 @@ static enum sb_state get_state(struct sandbox *sb)
 	return s;
 }
 
-/* Writes the image: everything but the decision to stop the VMM. */
-static int capture_for_pause(struct host *h, struct sandbox *sb, char image[48], double *stopped_ms,
-			     struct thaw_err **err)
-{
-	struct template *src = NULL;
-	_cleanup_free_ char *tmp = NULL;
-	if (sandbox_source(h, sb, &src, err) < 0)
-		return -1;
-	if (image_begin(h, image, &tmp, err) < 0) {
-		catalog_put(h->catalog, src);
-		return -1;
-	}
-	struct capture_req req = { .sb = sb,
-				   .src = src,
-				   .dir = tmp,
-				   .source = SOURCE_PAUSE,
-				   .build_id = image,
-				   .name = sb->template_name };
-	struct capture_times t;
-	struct template_meta m;
-	char sha[SHA256_HEX_LEN + 1];
-	int rc = capture_take(h, &req, &t, err);
-	if (rc == 0)
-		rc = capture_describe(&req, &t, false, true, &m, sha, err);
-	if (rc == 0)
-		rc = image_publish(h, tmp, &m, sha, err);
-	catalog_put(h->catalog, src);
-	if (rc < 0) {
-		image_abort(h, image, tmp);
-		return -1;
-	}
-	*stopped_ms = t.stopped_ms;
-	log_info("sandbox.captured", "id=%s image=%s dirty_pages=%llu stopped_ms=%.1f", sb->id,
-		 image, (unsigned long long)t.dirty_pages, t.stopped_ms);
-	return 0;
-}
-
 int sandbox_pause(struct host *h, const char *id, struct sandbox **out, struct thaw_err **err)
 {
 	struct sandbox *sb;
@@ -108,10 +71,10 @@ int sandbox_pause(struct host *h, const char *id, struct sandbox **out, struct t
 	sandbox_cut_inflight(sb); /* their commands are frozen in the image */
 	pthread_mutex_unlock(&sb->lock);
 	char image[48];
-	double stopped_ms = 0;
+	struct capture_times ct = { 0 };
 	int64_t now = (int64_t)(time_real_ns() / 1000000000ull);
 	if (db_sandbox_set_state(h->db, id, "pausing", NULL, err) < 0 ||
-	    capture_for_pause(h, sb, image, &stopped_ms, err) < 0 ||
+	    capture_image(h, sb, SOURCE_PAUSE, false, true, image, &ct, err) < 0 ||
 	    db_sandbox_set_paused(h->db, id, image, now, err) < 0) {
 		/* Nothing changed for the guest but a short stop. */
 		_cleanup_err_ struct thaw_err *e2 = NULL;
@@ -139,7 +102,7 @@ int sandbox_pause(struct host *h, const char *id, struct sandbox **out, struct t
 	sandbox_release(h, sb); /* the disk clone (the image has its own) and the slot */
 	*out = next;		/* the reference sandbox_successor gave */
 	log_info("sandbox.paused", "id=%s image=%s stopped_ms=%.1f total_ms=%.1f", id, image,
-		 stopped_ms, ns_to_ms(time_mono_ns() - t0));
+		 ct.stopped_ms, ns_to_ms(time_mono_ns() - t0));
 	sandbox_unlock(h, sb);
 	if (had_image)
 		images_gc(h); /* the image it ran from, unless children use it */

@@ -343,30 +343,44 @@ int db_image_in_use(struct db *db, const char *image, int *count, struct thaw_er
 			NULL);
 }
 
-int db_sandbox_get(struct db *db, const char *id, struct sandbox_row *out, struct thaw_err **err)
+/* One row by its key: read fills out; a missing row is ERR_NOT_FOUND
+ * with "<what> <key> <missing>". */
+static int get_one(struct db *db, const char *sql, const char *key,
+		   void (*read)(sqlite3_stmt *st, void *out), void *out, const char *what,
+		   const char *missing, struct thaw_err **err)
 {
 	pthread_mutex_lock(&db->lock);
 	sqlite3_stmt *st = NULL;
-	int rc = sqlite3_prepare_v2(db->h, "SELECT " SANDBOX_COLS " FROM sandboxes WHERE id=?", -1,
-				    &st, NULL);
+	int rc = sqlite3_prepare_v2(db->h, sql, -1, &st, NULL);
 	int ret;
 	if (rc != SQLITE_OK) {
 		ret = db_fail(db, "read", err);
 	} else {
-		sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
+		sqlite3_bind_text(st, 1, key, -1, SQLITE_TRANSIENT);
 		rc = sqlite3_step(st);
 		if (rc == SQLITE_ROW) {
-			read_sandbox(st, out);
+			read(st, out);
 			ret = 0;
 		} else {
 			ret = rc == SQLITE_DONE
-				      ? err_set(err, ERR_NOT_FOUND, "sandbox %s does not exist", id)
+				      ? err_set(err, ERR_NOT_FOUND, "%s %s %s", what, key, missing)
 				      : db_fail(db, "read", err);
 		}
 	}
 	sqlite3_finalize(st);
 	pthread_mutex_unlock(&db->lock);
 	return ret;
+}
+
+static void read_sandbox_any(sqlite3_stmt *st, void *out)
+{
+	read_sandbox(st, out);
+}
+
+int db_sandbox_get(struct db *db, const char *id, struct sandbox_row *out, struct thaw_err **err)
+{
+	return get_one(db, "SELECT " SANDBOX_COLS " FROM sandboxes WHERE id=?", id,
+		       read_sandbox_any, out, "sandbox", "does not exist", err);
 }
 
 int db_build_put(struct db *db, const struct build_row *b, struct thaw_err **err)
@@ -388,32 +402,17 @@ static void read_build(sqlite3_stmt *st, struct build_row *b)
 	b->created_at = sqlite3_column_int64(st, 4);
 }
 
+static void read_build_any(sqlite3_stmt *st, void *out)
+{
+	read_build(st, out);
+}
+
 int db_build_get(struct db *db, const char *build_id, struct build_row *out, struct thaw_err **err)
 {
-	pthread_mutex_lock(&db->lock);
-	sqlite3_stmt *st = NULL;
-	int rc = sqlite3_prepare_v2(db->h,
-				    "SELECT build_id, template, kind, meta_sha256, created_at"
-				    " FROM builds WHERE build_id=?",
-				    -1, &st, NULL);
-	int ret;
-	if (rc != SQLITE_OK) {
-		ret = db_fail(db, "read", err);
-	} else {
-		sqlite3_bind_text(st, 1, build_id, -1, SQLITE_TRANSIENT);
-		rc = sqlite3_step(st);
-		if (rc == SQLITE_ROW) {
-			read_build(st, out);
-			ret = 0;
-		} else {
-			ret = rc == SQLITE_DONE ? err_set(err, ERR_NOT_FOUND,
-							  "build %s is not recorded", build_id)
-						: db_fail(db, "read", err);
-		}
-	}
-	sqlite3_finalize(st);
-	pthread_mutex_unlock(&db->lock);
-	return ret;
+	return get_one(db,
+		       "SELECT build_id, template, kind, meta_sha256, created_at"
+		       " FROM builds WHERE build_id=?",
+		       build_id, read_build_any, out, "build", "is not recorded", err);
 }
 
 int db_build_delete(struct db *db, const char *build_id, struct thaw_err **err)
@@ -498,33 +497,17 @@ static void read_template(sqlite3_stmt *st, struct template_row *t)
 	t->created_at = sqlite3_column_int64(st, 3);
 }
 
+static void read_template_any(sqlite3_stmt *st, void *out)
+{
+	read_template(st, out);
+}
+
 int db_template_get(struct db *db, const char *name, struct template_row *out,
 		    struct thaw_err **err)
 {
-	pthread_mutex_lock(&db->lock);
-	sqlite3_stmt *st = NULL;
-	int rc = sqlite3_prepare_v2(db->h,
-				    "SELECT name, build_id, meta_sha256, created_at FROM templates"
-				    " WHERE name=?",
-				    -1, &st, NULL);
-	int ret;
-	if (rc != SQLITE_OK) {
-		ret = db_fail(db, "read", err);
-	} else {
-		sqlite3_bind_text(st, 1, name, -1, SQLITE_TRANSIENT);
-		rc = sqlite3_step(st);
-		if (rc == SQLITE_ROW) {
-			read_template(st, out);
-			ret = 0;
-		} else if (rc == SQLITE_DONE) {
-			ret = err_set(err, ERR_NOT_FOUND, "template %s does not exist", name);
-		} else {
-			ret = db_fail(db, "read", err);
-		}
-	}
-	sqlite3_finalize(st);
-	pthread_mutex_unlock(&db->lock);
-	return ret;
+	return get_one(db,
+		       "SELECT name, build_id, meta_sha256, created_at FROM templates WHERE name=?",
+		       name, read_template_any, out, "template", "does not exist", err);
 }
 
 int db_template_each(struct db *db, db_template_fn fn, void *ud, struct thaw_err **err)
