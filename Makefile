@@ -62,7 +62,7 @@ PROGRAMS := $(BIN)/thawd $(BIN)/thaw $(BIN)/thaw-agent $(BIN)/thaw-bench-create 
             $(BIN)/thaw-bench-lifecycle $(BIN)/thaw-bench-slots $(BIN)/thaw-bench-disk \
             $(LIB)/libthaw.a $(LIB)/libthaw.so
 
-.PHONY: all test unit e2e demo bench clean deps format lint
+.PHONY: all test unit e2e demo bench clean deps format lint fuzz
 all: $(PROGRAMS)
 
 # Host objects: thawd, CLI, tests.
@@ -157,10 +157,13 @@ deps:
 lint:
 	scripts/lint.sh
 
+fuzz:
+	scripts/fuzz.sh
+
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')
 
 clean:
-	rm -rf build build-san
+	rm -rf build build-san build-fuzz
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

@@ -22,6 +22,9 @@ make -j"$(nproc)" SAN=1
 section "unit tests (ASan + UBSan)"
 make SAN=1 unit
 
+section "fuzzing (libFuzzer, ${THAW_FUZZ_SECONDS:-30} s per parser)"
+scripts/fuzz.sh "${THAW_FUZZ_SECONDS:-30}"
+
 section "end-to-end tests (real QEMU guests, sanitized thawd)"
 # Leaks are errors: the harness checks that thawd exits 0 after SIGTERM.
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}

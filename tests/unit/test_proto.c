@@ -380,6 +380,9 @@ static void test_type_names(void **state)
 	assert_string_equal(proto_type_name(MSG_ERROR), "ERROR");
 	assert_string_equal(proto_type_name(0), "?");
 	assert_string_equal(proto_type_name(MSG_TYPE_MAX + 1), "?");
+	/* Every type has its name (a missing one once read past the table). */
+	for (unsigned t = 1; t <= MSG_TYPE_MAX; t++)
+		assert_string_not_equal(proto_type_name((uint8_t)t), "?");
 	assert_string_equal(proto_type_name(0xff), "?");
 }
 

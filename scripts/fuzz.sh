@@ -1,0 +1,52 @@
+#!/bin/bash
+# Fuzzes the parsers of hostile input with libFuzzer (clang), each for a
+# bounded time: the guest protocol, API request bodies, template
+# metadata, recipes. Seeds are in tests/fuzz/corpus/NAME; inputs that
+# once crashed are kept in tests/fuzz/regress/NAME and replayed first.
+# A crash fails the run and leaves its input in build-fuzz/crashes/NAME.
+#   scripts/fuzz.sh [SECONDS per target, default 30] [NAME...]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+seconds=${1:-30}
+shift || true
+targets=("$@")
+[ ${#targets[@]} -gt 0 ] || targets=(proto api_json meta recipe)
+
+declare -A srcs=(
+	[proto]=""
+	[api_json]="src/thawd/api/validate.c"
+	[meta]="src/thawd/template/meta.c"
+	[recipe]="src/thawd/template/recipe.c"
+)
+out=build-fuzz
+mkdir -p "$out"
+flags=(-g -O1 -std=gnu17 -D_GNU_SOURCE -DTHAW_VERSION='"fuzz"' -fsanitize=fuzzer,address,undefined
+	-fno-sanitize-recover=undefined -Isrc/common -Isrc/thawd)
+libs=$(pkg-config --libs jansson libcrypto)
+fail=0
+for t in "${targets[@]}"; do
+	bin=$out/fuzz_$t
+	# shellcheck disable=SC2086 # word splitting of the source list is wanted
+	clang "${flags[@]}" tests/fuzz/fuzz_$t.c ${srcs[$t]} src/common/*.c $libs -lpthread -o "$bin"
+	mapfile -t regress < <(find "tests/fuzz/regress/$t" -type f ! -name '.*' 2>/dev/null)
+	if [ ${#regress[@]} -gt 0 ] && ! "$bin" "${regress[@]}" >"$out/$t.regress.log" 2>&1; then
+		echo "fuzz: $t: a regression input crashes again (log $out/$t.regress.log)"
+		fail=1
+		continue
+	fi
+	work=$(mktemp -d)
+	cp -r "tests/fuzz/corpus/$t/." "$work/" 2>/dev/null || true
+	mkdir -p "$out/crashes/$t"
+	if "$bin" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=1024 \
+		-artifact_prefix="$out/crashes/$t/" "$work" >"$out/$t.log" 2>&1; then
+		echo "fuzz: $t: $(grep -o 'Done [0-9]* runs in [0-9]* second(s)' "$out/$t.log" | tail -1)," \
+			"corpus $(ls "$work" | wc -l) inputs, no crash"
+	else
+		echo "fuzz: $t: CRASH; input in $out/crashes/$t, log $out/$t.log"
+		tail -n 30 "$out/$t.log"
+		fail=1
+	fi
+	rm -rf "$work"
+done
+exit "$fail"
