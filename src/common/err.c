@@ -6,11 +6,12 @@
 #include <string.h>
 
 static const char *const code_names[] = {
-	[ERR_INTERNAL] = "internal",	 [ERR_INVALID] = "invalid_request",
-	[ERR_NOT_FOUND] = "not_found",	 [ERR_CONFLICT] = "conflict",
+	[ERR_INTERNAL] = "internal",	     [ERR_INVALID] = "invalid_request",
+	[ERR_NOT_FOUND] = "not_found",	     [ERR_CONFLICT] = "conflict",
 	[ERR_UNAUTHORIZED] = "unauthorized", [ERR_TOO_LARGE] = "too_large",
-	[ERR_CORRUPT] = "corrupt",	 [ERR_TIMEOUT] = "timeout",
-	[ERR_UNAVAILABLE] = "unavailable", [ERR_GUEST] = "guest_error",
+	[ERR_CORRUPT] = "corrupt",	     [ERR_TIMEOUT] = "timeout",
+	[ERR_UNAVAILABLE] = "unavailable",   [ERR_GUEST] = "guest_error",
+	[ERR_LIMIT] = "limit_reached",
 };
 
 const char *err_code_name(enum err_code code)

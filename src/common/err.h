@@ -12,15 +12,16 @@
 
 enum err_code {
 	ERR_INTERNAL = 0, /* a bug or an unexpected host failure */
-	ERR_INVALID,      /* the caller's input is wrong */
-	ERR_NOT_FOUND,    /* the named thing does not exist */
-	ERR_CONFLICT,     /* the thing exists but its state forbids the operation */
+	ERR_INVALID,	  /* the caller's input is wrong */
+	ERR_NOT_FOUND,	  /* the named thing does not exist */
+	ERR_CONFLICT,	  /* the thing exists but its state forbids the operation */
 	ERR_UNAUTHORIZED, /* missing or wrong API key */
-	ERR_TOO_LARGE,    /* a body or value exceeds a limit */
-	ERR_CORRUPT,      /* stored artifacts failed validation */
-	ERR_TIMEOUT,      /* a deadline passed */
+	ERR_TOO_LARGE,	  /* a body or value exceeds a limit */
+	ERR_CORRUPT,	  /* stored artifacts failed validation */
+	ERR_TIMEOUT,	  /* a deadline passed */
 	ERR_UNAVAILABLE,  /* a dependency (VMM, guest, disk) is not usable now */
-	ERR_GUEST,        /* the guest misbehaved or broke the protocol */
+	ERR_GUEST,	  /* the guest misbehaved or broke the protocol */
+	ERR_LIMIT,	  /* a limit: too many requests or sandboxes; try later */
 };
 
 struct thaw_err {

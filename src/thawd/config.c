@@ -107,6 +107,13 @@ static int set_max_sandboxes(struct thawd_config *c, const char *v)
 	c->max_sandboxes = (int)n;
 	return rc;
 }
+static int set_rate_limit(struct thawd_config *c, const char *v)
+{
+	long n;
+	int rc = parse_int(v, 0, 1000000, &n);
+	c->rate_limit = (int)n;
+	return rc;
+}
 static int set_default_timeout(struct thawd_config *c, const char *v)
 {
 	long n;
@@ -180,24 +187,42 @@ static int set_vmm_pool_mode(struct thawd_config *c, const char *v)
 
 static const struct option_spec options[] = {
 	{ "listen", "THAW_LISTEN", "ADDR:PORT", set_listen, "API address (127.0.0.1:7420)" },
-	{ "data-dir", "THAW_DATA_DIR", "DIR", set_data, "state, templates, sandboxes (/var/lib/thaw)" },
-	{ "recipes", "THAW_RECIPES_DIR", "DIR", set_recipes, "template recipes (templates/ of the source tree)" },
-	{ "agent", "THAW_AGENT", "PATH", set_agent, "guest agent binary (thaw-agent next to thawd)" },
+	{ "data-dir", "THAW_DATA_DIR", "DIR", set_data,
+	  "state, templates, sandboxes (/var/lib/thaw)" },
+	{ "recipes", "THAW_RECIPES_DIR", "DIR", set_recipes,
+	  "template recipes (templates/ of the source tree)" },
+	{ "agent", "THAW_AGENT", "PATH", set_agent,
+	  "guest agent binary (thaw-agent next to thawd)" },
 	{ "qemu", "THAW_QEMU", "PATH", set_qemu, "QEMU binary (qemu-system-x86_64)" },
-	{ "accel", "THAW_ACCEL", "auto|kvm|tcg", set_accel, "accelerator (auto: KVM only where it is real)" },
+	{ "accel", "THAW_ACCEL", "auto|kvm|tcg", set_accel,
+	  "accelerator (auto: KVM only where it is real)" },
 	{ "store", "THAW_STORE", "auto|reflink|xfs-loop", set_store, "disk store (auto)" },
-	{ "store-size", "THAW_STORE_SIZE_GB", "GIB", set_store_size, "size of a new XFS store image (64)" },
-	{ "max-sandboxes", "THAW_MAX_SANDBOXES", "N", set_max_sandboxes, "sandboxes per host (256)" },
-	{ "default-timeout", "THAW_DEFAULT_TIMEOUT", "SECONDS", set_default_timeout, "sandbox timeout when none is asked (300; 0 = none)" },
-	{ "max-timeout", "THAW_MAX_TIMEOUT", "SECONDS", set_max_timeout, "largest timeout a client may ask (86400)" },
-	{ "max-exec-output", "THAW_MAX_EXEC_OUTPUT_MB", "MIB", set_max_output, "per stream per exec (64)" },
-	{ "slot-cidr", "THAW_SLOT_CIDR", "CIDR", set_slot_cidr, "network slots get /30s from here (10.200.0.0/16)" },
-	{ "slot-pool", "THAW_SLOT_POOL", "N", set_slot_pool, "network slots kept ready (4; 0 = build on demand)" },
-	{ "vmm-pool", "THAW_VMM_POOL", "N", set_vmm_pool, "started VMMs kept waiting per template (3; 0 = none)" },
-	{ "vmm-pool-mode", "THAW_VMM_POOL_MODE", "restored|started", set_vmm_pool_mode, "warm VMMs wait restored and probed, or only started (restored)" },
-	{ "vmm-pool-min-free", "THAW_VMM_POOL_MIN_FREE_MB", "MIB", set_vmm_pool_free, "no warm VMM started below this much available memory (1024)" },
-	{ "allow", "THAW_ALLOW", "CIDR,...", set_allow, "destinations guests may reach despite the private-range block" },
-	{ "log-level", "THAW_LOG_LEVEL", "LEVEL", set_log_level, "error|warn|notice|info|debug (notice)" },
+	{ "store-size", "THAW_STORE_SIZE_GB", "GIB", set_store_size,
+	  "size of a new XFS store image (64)" },
+	{ "max-sandboxes", "THAW_MAX_SANDBOXES", "N", set_max_sandboxes,
+	  "sandboxes per host (256)" },
+	{ "rate-limit", "THAW_RATE_LIMIT", "N", set_rate_limit,
+	  "API requests per second per key, bursts of 2 s (0 = none)" },
+	{ "default-timeout", "THAW_DEFAULT_TIMEOUT", "SECONDS", set_default_timeout,
+	  "sandbox timeout when none is asked (300; 0 = none)" },
+	{ "max-timeout", "THAW_MAX_TIMEOUT", "SECONDS", set_max_timeout,
+	  "largest timeout a client may ask (86400)" },
+	{ "max-exec-output", "THAW_MAX_EXEC_OUTPUT_MB", "MIB", set_max_output,
+	  "per stream per exec (64)" },
+	{ "slot-cidr", "THAW_SLOT_CIDR", "CIDR", set_slot_cidr,
+	  "network slots get /30s from here (10.200.0.0/16)" },
+	{ "slot-pool", "THAW_SLOT_POOL", "N", set_slot_pool,
+	  "network slots kept ready (4; 0 = build on demand)" },
+	{ "vmm-pool", "THAW_VMM_POOL", "N", set_vmm_pool,
+	  "started VMMs kept waiting per template (3; 0 = none)" },
+	{ "vmm-pool-mode", "THAW_VMM_POOL_MODE", "restored|started", set_vmm_pool_mode,
+	  "warm VMMs wait restored and probed, or only started (restored)" },
+	{ "vmm-pool-min-free", "THAW_VMM_POOL_MIN_FREE_MB", "MIB", set_vmm_pool_free,
+	  "no warm VMM started below this much available memory (1024)" },
+	{ "allow", "THAW_ALLOW", "CIDR,...", set_allow,
+	  "destinations guests may reach despite the private-range block" },
+	{ "log-level", "THAW_LOG_LEVEL", "LEVEL", set_log_level,
+	  "error|warn|notice|info|debug (notice)" },
 };
 
 static void usage(FILE *f)
@@ -206,7 +231,8 @@ static void usage(FILE *f)
 	for (size_t i = 0; i < ARRAY_SIZE(options); i++)
 		fprintf(f, "  --%s %s\n      %s [env %s]\n", options[i].name, options[i].arg,
 			options[i].help, options[i].env);
-	fprintf(f, "  --teardown\n      delete every sandbox of this data dir, unmount its store, exit\n"
+	fprintf(f, "  --teardown\n      delete every sandbox of this data dir, unmount its store, "
+		   "exit\n"
 		   "  --help, --version\n");
 }
 
@@ -270,8 +296,8 @@ static int apply(struct thawd_config *c, const struct option_spec *o, const char
 		 const char *from)
 {
 	if (o->set(c, v) < 0) {
-		fprintf(stderr, "thawd: invalid %s for %s: \"%s\" (expected %s)\n", from, o->name, v,
-			o->arg);
+		fprintf(stderr, "thawd: invalid %s for %s: \"%s\" (expected %s)\n", from, o->name,
+			v, o->arg);
 		return -1;
 	}
 	return 0;
@@ -325,9 +351,10 @@ int config_load(int argc, char **argv, struct thawd_config *c, bool *teardown)
 			continue;
 		}
 		const char *eq = strncmp(a, "--", 2) == 0 ? strchr(a, '=') : NULL;
-		_cleanup_free_ char *name = strncmp(a, "--", 2) == 0 ?
-						    xstrndup(a + 2, eq ? (size_t)(eq - a - 2) : strlen(a + 2)) :
-						    NULL;
+		_cleanup_free_ char *name =
+			strncmp(a, "--", 2) == 0
+				? xstrndup(a + 2, eq ? (size_t)(eq - a - 2) : strlen(a + 2))
+				: NULL;
 		const struct option_spec *o = name ? find_option(name) : NULL;
 		if (!o) {
 			fprintf(stderr, "thawd: unknown argument \"%s\" (see --help)\n", a);

@@ -188,6 +188,7 @@ class Thawd:
         self.cli_bin = self.bins / "thaw"
         self.log_path = self.data_dir / "thawd-e2e.log"
         self.proc = None
+        self.extra_args = []  # more thawd options (tests that need their own thawd)
         self.key = None
         self.starts = 0
         self.exit_codes = []  # (signal sent, exit code) per stop
@@ -249,13 +250,14 @@ class Thawd:
     def start(self, timeout=180):
         assert not self.running(), "thawd is already running"
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        self._log_note(f"starting {' '.join(self.argv())}")
+        self._log_note(f"starting {' '.join(self.argv(*self.extra_args))}")
         env = dict(os.environ)
         # ASan: report into the log; keep the exit code meaningful.
         env.setdefault("ASAN_OPTIONS", "abort_on_error=0:detect_leaks=1")
         env.setdefault("UBSAN_OPTIONS", "print_stacktrace=1")
         with open(self.log_path, "ab") as log:
-            self.proc = subprocess.Popen(self.argv(), stdin=subprocess.DEVNULL, stdout=log,
+            self.proc = subprocess.Popen(self.argv(*self.extra_args), stdin=subprocess.DEVNULL,
+                                         stdout=log,
                                          stderr=log, env=env, start_new_session=True)
         self.starts += 1
         deadline = time.monotonic() + timeout

@@ -51,6 +51,11 @@ class ConnectionError(ThawError, builtins.ConnectionError):  # noqa: A001
     """thawd could not be reached."""
 
 
+class LimitReached(ThawError):
+    """Too many requests with this key, or too many sandboxes on the host
+    (429): try again later."""
+
+
 class SandboxError(ThawError):
     """Anything else the server reported (5xx, a guest that misbehaved)."""
 
@@ -70,6 +75,8 @@ def from_response(status, body, what=None):
         return SandboxNotFound(message, code, status)
     if status == 409:
         return Conflict(message, code, status)
+    if status == 429:
+        return LimitReached(message, code, status)
     if status in (400, 405, 413):
         return InvalidRequest(message, code, status)
     if status == 504 or code == "timeout":

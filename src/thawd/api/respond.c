@@ -27,6 +27,8 @@ unsigned api_status_for(enum err_code code)
 		return MHD_HTTP_SERVICE_UNAVAILABLE;
 	case ERR_GUEST:
 		return MHD_HTTP_BAD_GATEWAY;
+	case ERR_LIMIT:
+		return MHD_HTTP_TOO_MANY_REQUESTS;
 	case ERR_INTERNAL:
 	default:
 		return MHD_HTTP_INTERNAL_SERVER_ERROR;
@@ -41,7 +43,8 @@ enum MHD_Result api_reply_json(struct api_req *r, unsigned status, json_t *body)
 		log_error("api.reply", "method=%s status=%u error=\"response not encodable\"",
 			  r->method, status);
 		status = MHD_HTTP_INTERNAL_SERVER_ERROR;
-		text = xstrdup("{\"error\":\"the response could not be encoded\",\"code\":\"internal\"}");
+		text = xstrdup(
+			"{\"error\":\"the response could not be encoded\",\"code\":\"internal\"}");
 	}
 	size_t len = strlen(text);
 	text[len] = '\0';
@@ -82,7 +85,8 @@ enum MHD_Result api_reply_fail(struct api_req *r, enum err_code code, const char
 
 enum MHD_Result api_reply_empty(struct api_req *r, unsigned status)
 {
-	struct MHD_Response *resp = MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT);
+	struct MHD_Response *resp =
+		MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT);
 	enum MHD_Result ret = MHD_queue_response(r->conn, status, resp);
 	MHD_destroy_response(resp);
 	return ret;

@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <openssl/crypto.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,11 +21,40 @@
 #define CONNECTION_LIMIT 512
 #define CONNECTION_TIMEOUT_S 3600
 
+/* A token bucket per API key (there is one key today): rate tokens a
+ * second, at most 2 s worth saved up. */
+struct bucket {
+	pthread_mutex_t lock;
+	double tokens;
+	uint64_t last_ns;
+};
+
 struct api_server {
 	struct MHD_Daemon *d;
 	struct host *h;
 	char *key;
+	struct bucket bucket;
 };
+
+/* Takes a token; false when the key is over its rate. */
+static bool bucket_take(struct api_server *s)
+{
+	int rate = s->h->cfg->rate_limit;
+	if (rate <= 0)
+		return true;
+	struct bucket *b = &s->bucket;
+	pthread_mutex_lock(&b->lock);
+	uint64_t now = time_mono_ns();
+	b->tokens += (double)(now - b->last_ns) / 1e9 * rate;
+	if (b->tokens > 2.0 * rate)
+		b->tokens = 2.0 * rate;
+	b->last_ns = now;
+	bool ok = b->tokens >= 1.0;
+	if (ok)
+		b->tokens -= 1.0;
+	pthread_mutex_unlock(&b->lock);
+	return ok;
+}
 
 struct conn_ctx {
 	struct buf body;
@@ -75,6 +105,10 @@ static enum MHD_Result dispatch(struct api_server *s, struct MHD_Connection *c, 
 	if (!route->public && !key_ok(s, c))
 		return api_reply_fail(&r, ERR_UNAUTHORIZED,
 				      "missing or wrong API key (send Authorization: Bearer KEY)");
+	if (!route->public && !bucket_take(s))
+		return api_reply_fail(&r, ERR_LIMIT,
+				      "more than %d requests a second with this key; slow down",
+				      s->h->cfg->rate_limit);
 	if (ctx->too_large)
 		return api_reply_fail(&r, ERR_TOO_LARGE, "request body is larger than %llu bytes",
 				      ctx->to_file ? (unsigned long long)API_MAX_UPLOAD
@@ -231,6 +265,9 @@ int api_server_start(struct host *h, const char *api_key, struct api_server **ou
 	struct api_server *s = xcalloc(1, sizeof(*s));
 	s->h = h;
 	s->key = xstrdup(api_key);
+	pthread_mutex_init(&s->bucket.lock, NULL);
+	s->bucket.tokens = 2.0 * cfg->rate_limit;
+	s->bucket.last_ns = time_mono_ns();
 	unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
 			 MHD_USE_ERROR_LOG | MHD_USE_ITC | MHD_ALLOW_UPGRADE;
 	s->d = MHD_start_daemon(flags, (uint16_t)cfg->listen_port, NULL, NULL, on_request, s,
@@ -242,6 +279,7 @@ int api_server_start(struct host *h, const char *api_key, struct api_server **ou
 				on_completed, s, MHD_OPTION_END);
 	if (!s->d) {
 		int e = errno;
+		pthread_mutex_destroy(&s->bucket.lock);
 		free(s->key);
 		free(s);
 		errno = e ? e : EADDRINUSE;
@@ -265,5 +303,6 @@ void api_server_stop(struct api_server *s)
 		close(listen_fd);
 	OPENSSL_cleanse(s->key, strlen(s->key));
 	free(s->key);
+	pthread_mutex_destroy(&s->bucket.lock);
 	free(s);
 }

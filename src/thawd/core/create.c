@@ -171,8 +171,7 @@ int sandbox_create(struct host *h, const struct create_req *req, struct sandbox 
 	if ((int)sandbox_count_live(h) >= h->cfg->max_sandboxes) {
 		if (!req->image)
 			catalog_put(h->catalog, t);
-		return err_set(err, ERR_UNAVAILABLE,
-			       "this host already runs %d sandboxes (the limit)",
+		return err_set(err, ERR_LIMIT, "this host already runs %d sandboxes (the limit)",
 			       h->cfg->max_sandboxes);
 	}
 	clk.template = time_mono_ns();

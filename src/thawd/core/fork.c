@@ -111,7 +111,7 @@ int sandbox_fork(struct host *h, const char *id, size_t count, struct fork_resul
 	}
 	if (sandbox_count_live(h) + count > (size_t)h->cfg->max_sandboxes) {
 		sandbox_unlock(h, parent);
-		return err_set(err, ERR_UNAVAILABLE,
+		return err_set(err, ERR_LIMIT,
 			       "%zu more sandboxes would pass this host's limit of %d", count,
 			       h->cfg->max_sandboxes);
 	}

@@ -24,6 +24,7 @@ struct thawd_config {
 	uint64_t store_bytes;
 	enum log_level log_level;
 	int max_sandboxes;
+	int rate_limit; /* API requests per second per key (burst: 2 s worth); 0 = none */
 	int default_timeout_s;
 	int max_timeout_s;
 	int max_exec_output_mb;
