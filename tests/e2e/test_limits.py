@@ -2,7 +2,6 @@
 (--rate-limit) and the sandboxes a host runs (--max-sandboxes). These
 need their own thawd (own data dir, own slot range), started here."""
 
-import os
 import shutil
 import signal
 import time
@@ -22,8 +21,9 @@ def limited(thawd):
                     "--slot-pool", "0"]
     d.start()
     yield d
-    d.stop(signal.SIGTERM)
-    d.teardown()
+    assert d.stop(signal.SIGTERM) == 0, d.log_tail()
+    assert d.teardown() == 0, d.log_tail()
+    assert str(d.store) not in T.mount_points(), "the limited thawd's store is still mounted"
     shutil.rmtree(data, ignore_errors=True)
 
 

@@ -305,8 +305,10 @@ class Thawd:
         namespaces and unmounts its store."""
         self._log_note("running thawd --teardown")
         with open(self.log_path, "ab") as log:
+            # The same options as the instance: its slot range above all
+            # (with the default one it would be another instance's).
             r = subprocess.run([str(self.thawd_bin), "--teardown", "--data-dir",
-                                str(self.data_dir), "--log-level", "info"],
+                                str(self.data_dir), "--log-level", "info", *self.extra_args],
                                stdin=subprocess.DEVNULL, stdout=log, stderr=log,
                                timeout=timeout)
         return r.returncode
