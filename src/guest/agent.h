@@ -38,6 +38,11 @@ int bgcmd_run(int argc, char **argv);
 /* server.c */
 int server_run(const struct agent_opts *opts);
 
+/* In a child about to run a command: in, out and err become its fds 0,
+ * 1 and 2 and nothing else of the agent stays open (its sockets, and the
+ * write end of the child's own stdin pipe, which would hide EOF). */
+void child_stdio(int in, int out, int err);
+
 /* Writes a line to stderr (the console in PID 1 mode). */
 void agent_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 

@@ -52,11 +52,7 @@ static void exec_command(char **argv, const char *dir)
 	int e = open(err, O_WRONLY | O_CREAT | O_TRUNC, 0644);
 	if (in < 0 || o < 0 || e < 0)
 		_exit(126);
-	dup2(in, 0);
-	dup2(o, 1);
-	dup2(e, 2);
-	for (int fd = 3; fd < 1024; fd++)
-		close(fd);
+	child_stdio(in, o, e);
 	/* The agent's own environment is PID 1's (nearly empty); the host
 	 * passes the command's through /usr/bin/env when it has one. */
 	setenv("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", 0);

@@ -51,7 +51,9 @@ static int parse_listen(const char *arg, struct agent_opts *o)
 
 int main(int argc, char **argv)
 {
-	struct agent_opts o = { .listen_addr = "0.0.0.0", .port = GUESTNET_AGENT_PORT, .system = true };
+	struct agent_opts o = { .listen_addr = "0.0.0.0",
+				.port = GUESTNET_AGENT_PORT,
+				.system = true };
 	bool stage2 = false;
 	for (int i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--stage2") == 0)

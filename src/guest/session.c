@@ -212,6 +212,16 @@ out:
 	return rc;
 }
 
+void child_stdio(int in, int out, int err)
+{
+	dup2(in, 0);
+	dup2(out, 1);
+	dup2(err, 2);
+	if (close_range(3, ~0u, 0) < 0)
+		for (int fd = 3; fd < 1024; fd++)
+			close(fd);
+}
+
 /* A file command runs in a fork of the agent (static, single-threaded:
  * fork is safe) with the same pipes, session and signals a program gets. */
 static int spawn_filecmd(struct session *s, struct exec_req *r)
@@ -233,15 +243,9 @@ static int spawn_filecmd(struct session *s, struct exec_req *r)
 		sigemptyset(&none);
 		sigprocmask(SIG_SETMASK, &none, NULL);
 		signal(SIGPIPE, SIG_DFL);
-		dup2(in[0], 0);
-		dup2(outp[1], 1);
-		dup2(errp[1], 2);
+		child_stdio(in[0], outp[1], errp[1]);
 		int fl = fcntl(0, F_GETFL);
 		fcntl(0, F_SETFL, fl & ~O_NONBLOCK);
-		/* Nothing of the agent stays open here: not its sockets, and
-		 * above all not the write end of our own stdin (no EOF). */
-		for (int fd = 3; fd < 1024; fd++)
-			close(fd);
 		if (r->cwd && chdir(r->cwd) < 0)
 			_exit(errno);
 		_exit(filecmd_run((int)r->argc, r->argv));
@@ -296,11 +300,7 @@ static int spawn_pty(struct session *s, const char *prog, struct exec_req *r)
 		int slave = open(name, O_RDWR);
 		if (slave < 0 || ioctl(slave, TIOCSCTTY, 0) < 0)
 			_exit(126);
-		dup2(slave, 0);
-		dup2(slave, 1);
-		dup2(slave, 2);
-		for (int fd = 3; fd < 1024; fd++)
-			close(fd);
+		child_stdio(slave, slave, slave);
 		sigset_t none;
 		sigemptyset(&none);
 		sigprocmask(SIG_SETMASK, &none, NULL);

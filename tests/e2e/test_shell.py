@@ -115,5 +115,7 @@ def test_upgrade_refusals(sandboxes):
     assert st == 404, raw
     st, _, raw = T.request("GET", f"/v1/sandboxes/{sid}/shell?rows=0", headers=up)
     assert st == 400, raw
+    st, _, raw = T.request("GET", f"/v1/sandboxes/{sid}/shell?auto_resume=maybe", headers=up)
+    assert st == 400 and b"auto_resume" in raw, raw
     st, _, raw = T.request("GET", f"/v1/sandboxes/{sid}/shell", headers=up, key="wrong")
     assert st == 401, raw

@@ -12,6 +12,7 @@
 #include "api/validate.h"
 #include "buf.h"
 #include "cleanup.h"
+#include "core/files.h"
 #include "core/sandbox.h"
 #include "proto.h"
 
@@ -26,20 +27,8 @@ static int bg_run(struct api_req *r, const char *const *argv, const char *cwd, b
 	};
 	if (sandbox_exec(r->h, r->params[0], &req, resume, res, err) < 0)
 		return -1;
-	if (res->exit_code == 0)
+	if (builtin_verdict(res, argv[0], err) == 0)
 		return 0;
-	size_t n = res->err.len;
-	while (n && res->err.data[n - 1] == '\n')
-		n--;
-	err_set(err,
-		res->exit_code == 2	? ERR_NOT_FOUND
-		: res->exit_code == 127 ? ERR_CONFLICT
-					: ERR_GUEST,
-		"%.*s", (int)n,
-		res->exit_code == 127 ? "this sandbox's guest agent has no background commands: "
-					"bake its template again"
-		: n		      ? (const char *)res->err.data
-				      : "the background command request failed");
 	agent_exec_result_free(res);
 	return -1;
 }

@@ -59,9 +59,7 @@ int api_query(struct api_req *r, const char *name, char *out, size_t size, enum 
 	return 1;
 }
 
-/* true/false/1/0; absent is dflt. */
-static int query_bool(struct api_req *r, const char *name, bool dflt, bool *out,
-		      enum MHD_Result *res)
+int api_query_bool(struct api_req *r, const char *name, bool dflt, bool *out, enum MHD_Result *res)
 {
 	char v[8];
 	int q = api_query(r, name, v, sizeof(v), res);
@@ -115,7 +113,7 @@ static bool common(struct api_req *r, char path[FILE_PATH_MAX + 1], bool *auto_r
 		*res = api_reply_error(r, err);
 		return false;
 	}
-	return query_bool(r, "auto_resume", false, auto_resume, res) == 0;
+	return api_query_bool(r, "auto_resume", false, auto_resume, res) == 0;
 }
 
 /* Guest file names are bytes; JSON strings are UTF-8: invalid sequences
@@ -196,7 +194,7 @@ enum MHD_Result api_file_remove(struct api_req *r)
 	char path[FILE_PATH_MAX + 1];
 	bool resume, recursive;
 	if (!common(r, path, &resume, &res) ||
-	    query_bool(r, "recursive", false, &recursive, &res) < 0)
+	    api_query_bool(r, "recursive", false, &recursive, &res) < 0)
 		return res;
 	_cleanup_err_ struct thaw_err *err = NULL;
 	if (sandbox_file_remove(r->h, r->params[0], path, recursive, resume, &err) < 0)
@@ -247,7 +245,7 @@ enum MHD_Result api_file_write(struct api_req *r)
 	if (!common(r, path, &resume, &res) || query_num(r, "mode", 8, 07777, &w.mode, &res) < 0 ||
 	    query_num(r, "uid", 10, 0x7fffffff, &w.uid, &res) < 0 ||
 	    query_num(r, "gid", 10, 0x7fffffff, &w.gid, &res) < 0 ||
-	    query_bool(r, "parents", false, &parents, &res) < 0)
+	    api_query_bool(r, "parents", false, &parents, &res) < 0)
 		return res;
 	w.parents = parents;
 	if (w.fd < 0)

@@ -22,9 +22,8 @@ static json_t *network_json(struct host *h)
 	return json_pack("{s:s,s:i,s:i,s:i,s:i,s:i,s:I,s:I,s:I}", "slot_cidr", h->slot_range.text,
 			 "slots", (int)st.capacity, "allocated", (int)st.allocated, "pool_depth",
 			 (int)st.depth, "pool_ready", (int)st.warm, "in_use", (int)st.in_use,
-			 "taken_from_pool",
-			 (json_int_t)st.taken_warm, "built_on_demand", (json_int_t)st.taken_cold,
-			 "reused", (json_int_t)st.reused);
+			 "taken_from_pool", (json_int_t)st.taken_warm, "built_on_demand",
+			 (json_int_t)st.taken_cold, "reused", (json_int_t)st.reused);
 }
 
 /* Counts, and the ids waiting entries will carry: an operator (or a
@@ -47,14 +46,14 @@ static json_t *warm_vmms_json(struct host *h)
 enum MHD_Result api_info(struct api_req *r)
 {
 	struct host *h = r->h;
-	json_t *o = json_pack(
-		"{s:s,s:{s:s,s:s,s:s,s:s},s:{s:s,s:s},s:{s:I,s:i},s:s,s:I}", "version", THAW_VERSION,
-		"vmm", "name", h->drv->name, "version", h->drv->version(&h->vmm), "accel",
-		accel_name(h->vmm.accel), "accel_reason", h->accel_why, "disk", "mode",
-		store_mode_name(h->store->mode), "clone", h->store->ops->name, "sandboxes", "count",
-		(json_int_t)registry_count(h), "max", h->cfg->max_sandboxes, "data_dir",
-		h->cfg->data_dir, "uptime_s",
-		(json_int_t)((time_real_ns() - h->started_at) / 1000000000ull));
+	json_t *o = json_pack("{s:s,s:{s:s,s:s,s:s,s:s},s:{s:s,s:s},s:{s:I,s:i},s:s,s:I}",
+			      "version", THAW_VERSION, "vmm", "name", h->drv->name, "version",
+			      h->drv->version(&h->vmm), "accel", accel_name(h->vmm.accel),
+			      "accel_reason", h->accel_why, "disk", "mode",
+			      store_mode_name(h->store->mode), "clone", h->store->ops->name,
+			      "sandboxes", "count", (json_int_t)registry_count(h), "max",
+			      h->cfg->max_sandboxes, "data_dir", h->cfg->data_dir, "uptime_s",
+			      (json_int_t)((time_real_ns() - h->started_at) / 1000000000ull));
 	json_object_set_new(o, "network", network_json(h));
 	json_object_set_new(o, "warm_vmms", warm_vmms_json(h));
 	return api_reply_json(r, MHD_HTTP_OK, o);

@@ -92,7 +92,8 @@ static enum MHD_Result reply(struct api_req *r, struct proxy_resp *out)
 enum MHD_Result api_sandbox_port(struct api_req *r)
 {
 	if (!id_valid_sandbox(r->params[0]))
-		return api_reply_fail(r, ERR_INVALID, "\"%.64s\" is not a sandbox id", r->params[0]);
+		return api_reply_fail(r, ERR_INVALID, "\"%.64s\" is not a sandbox id",
+				      r->params[0]);
 	int port = parse_port(r->params[1]);
 	if (port < 0)
 		return api_reply_fail(r, ERR_INVALID, "port must be a number from 1 to 65535");

@@ -128,13 +128,11 @@ enum MHD_Result api_sandbox_shell(struct api_req *r)
 	uint32_t rows, cols;
 	if (size_arg(r, "rows", 24, &rows) < 0 || size_arg(r, "cols", 80, &cols) < 0)
 		return api_reply_fail(r, ERR_INVALID, "rows and cols must be from 1 to 1000");
-	char cmd[8192], resume[8];
+	char cmd[8192];
+	bool auto_resume;
 	int has_cmd = api_query(r, "cmd", cmd, sizeof(cmd), &res);
-	int has_resume =
-		has_cmd < 0 ? -1 : api_query(r, "auto_resume", resume, sizeof(resume), &res);
-	if (has_cmd < 0 || has_resume < 0)
+	if (has_cmd < 0 || api_query_bool(r, "auto_resume", false, &auto_resume, &res) < 0)
 		return res;
-	bool auto_resume = has_resume && (!strcmp(resume, "true") || !strcmp(resume, "1"));
 	_cleanup_err_ struct thaw_err *err = NULL;
 	if (sandbox_exec_check(r->h, r->params[0], auto_resume, &err) < 0)
 		return api_reply_error(r, err);

@@ -85,27 +85,34 @@ static enum err_code code_for(int e)
 	}
 }
 
-/* The command's verdict: 0, or an error carrying the guest's message. */
-static int verdict(const struct agent_exec_result *res, const char *path, struct thaw_err **err)
+int builtin_verdict(const struct agent_exec_result *res, const char *what, struct thaw_err **err)
 {
 	if (res->exit_code == 0 && !res->timed_out && !res->signal)
 		return 0;
 	if (res->timed_out)
-		return err_set(err, ERR_TIMEOUT, "the file operation on %s timed out", path);
+		return err_set(err, ERR_TIMEOUT, "%s timed out", what);
 	if (res->exit_code == EXIT_NOT_FOUND && res->err.len &&
 	    memmem(res->err.data, res->err.len, "command not found", 17))
-		return err_set(err, ERR_CONFLICT,
-			       "this sandbox's guest agent has no file operations (older than %s): "
-			       "bake its template again",
-			       PROTO_VERSION);
+		return err_set(
+			err, ERR_CONFLICT,
+			"this sandbox's guest agent has no built-in commands (older than %s): "
+			"bake its template again",
+			PROTO_VERSION);
 	size_t n = res->err.len;
 	while (n && (res->err.data[n - 1] == '\n' || res->err.data[n - 1] == '\r'))
 		n--;
 	if (res->signal)
-		return err_set(err, ERR_GUEST, "the file operation on %s was killed (signal %d)",
-			       path, res->signal);
+		return err_set(err, ERR_GUEST, "%s was killed (signal %d)", what, res->signal);
 	return err_set(err, code_for(res->exit_code), "%.*s", (int)n,
-		       n ? (const char *)res->err.data : "the file operation failed");
+		       n ? (const char *)res->err.data : "the guest command failed");
+}
+
+/* The verdict of a file command on path. */
+static int verdict(const struct agent_exec_result *res, const char *path, struct thaw_err **err)
+{
+	char what[FILE_PATH_MAX + 32];
+	snprintf(what, sizeof(what), "the file operation on %s", path);
+	return builtin_verdict(res, what, err);
 }
 
 static int parse_info(const struct proto_frame *f, struct file_info *fi)
