@@ -136,6 +136,51 @@ static int set_max_output(struct thawd_config *c, const char *v)
 	return rc;
 }
 
+static int set_jail(struct thawd_config *c, const char *v)
+{
+	if (strcmp(v, "on") == 0)
+		c->jail = true;
+	else if (strcmp(v, "off") == 0)
+		c->jail = false;
+	else
+		return -1;
+	return 0;
+}
+static int set_uid_base(struct thawd_config *c, const char *v)
+{
+	long n;
+	/* Room for every slot of a /16 above it, and never root's. */
+	int rc = parse_int(v, 1000, 4294967294L - 65536, &n);
+	c->vmm_uid_base = (uint32_t)n;
+	return rc;
+}
+static int set_cgroups(struct thawd_config *c, const char *v)
+{
+	if (strcmp(v, "auto") == 0)
+		c->cgroups = CGROUPS_AUTO;
+	else if (strcmp(v, "on") == 0)
+		c->cgroups = CGROUPS_ON;
+	else if (strcmp(v, "off") == 0)
+		c->cgroups = CGROUPS_OFF;
+	else
+		return -1;
+	return 0;
+}
+static int set_mem_overhead(struct thawd_config *c, const char *v)
+{
+	long n;
+	int rc = parse_int(v, 16, 65536, &n);
+	c->vmm_memory_overhead_mb = (uint32_t)n;
+	return rc;
+}
+static int set_max_threads(struct thawd_config *c, const char *v)
+{
+	long n;
+	int rc = parse_int(v, 16, 100000, &n);
+	c->vmm_max_threads = (uint32_t)n;
+	return rc;
+}
+
 static int set_slot_cidr(struct thawd_config *c, const char *v)
 {
 	struct slot_range r;
@@ -219,6 +264,16 @@ static const struct option_spec options[] = {
 	  "warm VMMs wait restored and probed, or only started (restored)" },
 	{ "vmm-pool-min-free", "THAW_VMM_POOL_MIN_FREE_MB", "MIB", set_vmm_pool_free,
 	  "no warm VMM started below this much available memory (1024)" },
+	{ "jail", "THAW_JAIL", "on|off", set_jail,
+	  "each VMM as its own uid, in its own root, seccomp on (on)" },
+	{ "vmm-uid-base", "THAW_VMM_UID_BASE", "UID", set_uid_base,
+	  "VMM in slot n runs as uid and gid UID+n (1900000000)" },
+	{ "cgroups", "THAW_CGROUPS", "auto|on|off", set_cgroups,
+	  "memory, CPU and thread limits per VMM (auto: where the host has them)" },
+	{ "vmm-memory-overhead", "THAW_VMM_MEMORY_OVERHEAD_MB", "MIB", set_mem_overhead,
+	  "a VMM's memory limit is its guest RAM plus this (256)" },
+	{ "vmm-max-threads", "THAW_VMM_MAX_THREADS", "N", set_max_threads,
+	  "threads per VMM process (128)" },
 	{ "allow", "THAW_ALLOW", "CIDR,...", set_allow,
 	  "destinations guests may reach despite the private-range block" },
 	{ "log-level", "THAW_LOG_LEVEL", "LEVEL", set_log_level,
@@ -256,6 +311,11 @@ static void defaults(struct thawd_config *c)
 	c->vmm_pool = 3;
 	c->vmm_pool_restored = true;
 	c->vmm_pool_min_free_mb = 1024;
+	c->jail = true;
+	c->vmm_uid_base = 1900000000u;
+	c->cgroups = CGROUPS_AUTO;
+	c->vmm_memory_overhead_mb = 256;
+	c->vmm_max_threads = 128;
 }
 
 /* Defaults that depend on where thawd runs from: build/bin/thawd in a

@@ -12,6 +12,8 @@
 #include "net/slotaddr.h"
 #include "vmm/vmm.h"
 
+enum cgroups_mode { CGROUPS_AUTO, CGROUPS_ON, CGROUPS_OFF };
+
 struct thawd_config {
 	char *listen_addr; /* host part */
 	int listen_port;
@@ -34,6 +36,11 @@ struct thawd_config {
 	int vmm_pool;	   /* started VMMs kept waiting per template */
 	int vmm_pool_min_free_mb; /* no new warm VMM below this much available memory */
 	bool vmm_pool_restored;	  /* warm VMMs are restored ahead, not only started */
+	bool jail;		  /* VMMs jailed (vmm/jail.h); off only to debug */
+	uint32_t vmm_uid_base;	  /* VMM in slot n runs as uid/gid base + n */
+	enum cgroups_mode cgroups; /* resource limits for VMMs (vmm/cgroup.h) */
+	uint32_t vmm_memory_overhead_mb; /* a VMM's RSS may pass its guest RAM by this */
+	uint32_t vmm_max_threads;	 /* threads per VMM process */
 };
 
 struct db;
@@ -64,6 +71,7 @@ struct host {
 	struct vmmpool *vmms;
 	char *sandboxes_dir; /* STORE/sandboxes */
 	char *cache_dir;     /* STORE/cache */
+	char *jail_root;     /* DATA/jail: an empty dir each VMM's root is mounted on */
 	struct registry *reg;
 	struct supervisor *sup;
 	uint64_t started_at;

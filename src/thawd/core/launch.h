@@ -22,6 +22,10 @@ struct launch_target {
 	struct netslot *slot;
 };
 
+/* The resource limits of a VMM of template t: its RAM plus the VMM's
+ * overhead, its vCPUs' worth of CPU, the host's thread cap. */
+struct vmm_limits launch_limits(const struct host *h, const struct template *t);
+
 /* Creates dir and clones the template's root disk into it. */
 int launch_clone_disk(struct host *h, const struct template *t, const char *dir,
 		      struct thaw_err **err);

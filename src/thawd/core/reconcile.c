@@ -12,6 +12,7 @@
 #include "buf.h"
 #include "cleanup.h"
 #include "core/images.h"
+#include "vmm/cgroup.h"
 #include "core/registry.h"
 #include "core/sandbox.h"
 #include "core/slotpool.h"
@@ -258,6 +259,8 @@ static void sweep(struct host *h, struct reconcile_report *rep)
 	sweep_dir(h, run, rep);
 	catalog_gc_all(h->catalog);
 	images_gc(h);
+	if (h->vmm.cgroups)
+		cgroups_sweep(h->vmm.cgroups, false);
 }
 
 void reconcile(struct host *h, struct reconcile_report *rep)
@@ -284,4 +287,6 @@ void reconcile_teardown(struct host *h, struct reconcile_report *rep)
 	}
 	registry_list_free(h, list, n);
 	sweep(h, rep);
+	if (h->vmm.cgroups)
+		cgroups_sweep(h->vmm.cgroups, true);
 }
