@@ -181,6 +181,21 @@ static int set_max_threads(struct thawd_config *c, const char *v)
 	return rc;
 }
 
+static int set_max_memory(struct thawd_config *c, const char *v)
+{
+	long n;
+	int rc = parse_int(v, 128, 1048576, &n);
+	c->max_memory_mb = (uint32_t)n;
+	return rc;
+}
+static int set_max_vcpus(struct thawd_config *c, const char *v)
+{
+	long n;
+	int rc = parse_int(v, 1, 1024, &n);
+	c->max_vcpus = (uint32_t)n;
+	return rc;
+}
+
 static int set_slot_cidr(struct thawd_config *c, const char *v)
 {
 	struct slot_range r;
@@ -274,6 +289,10 @@ static const struct option_spec options[] = {
 	  "a VMM's memory limit is its guest RAM plus this (256)" },
 	{ "vmm-max-threads", "THAW_VMM_MAX_THREADS", "N", set_max_threads,
 	  "threads per VMM process (128)" },
+	{ "max-memory", "THAW_MAX_MEMORY_MB", "MIB", set_max_memory,
+	  "largest guest RAM a template may have (16384)" },
+	{ "max-vcpus", "THAW_MAX_VCPUS", "N", set_max_vcpus,
+	  "most vCPUs a template may have (the host's CPUs)" },
 	{ "allow", "THAW_ALLOW", "CIDR,...", set_allow,
 	  "destinations guests may reach despite the private-range block" },
 	{ "log-level", "THAW_LOG_LEVEL", "LEVEL", set_log_level,
@@ -316,6 +335,10 @@ static void defaults(struct thawd_config *c)
 	c->cgroups = CGROUPS_AUTO;
 	c->vmm_memory_overhead_mb = 256;
 	c->vmm_max_threads = 128;
+	c->max_memory_mb = 16384;
+	/* More vCPUs than the host has only make a guest slower. */
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+	c->max_vcpus = cpus > 0 ? (uint32_t)cpus : 1;
 }
 
 /* Defaults that depend on where thawd runs from: build/bin/thawd in a

@@ -81,6 +81,9 @@ def _teardown_checks(d):
     veths = T.host_veths(prefix)
     if veths:
         problems.append(f"slot veths left in the root namespace: {sorted(veths)}")
+    groups = T.cgroup_instance_dirs(prefix)
+    if groups:
+        problems.append(f"cgroups left: {groups} holding {sorted(T.vmm_cgroups(prefix))}")
     if T.nft_table_exists(prefix):
         problems.append("the instance's nftables table is still loaded")
     if str(d.store) in T.mount_points():

@@ -116,6 +116,26 @@ def nft_table_exists(prefix):
     return r.returncode == 0
 
 
+def cgroup_instance_dirs(prefix):
+    """The instance's cgroup directories (one on v2, one per controller on
+    v1) that exist."""
+    inst = prefix[:-1]
+    if os.path.exists("/sys/fs/cgroup/cgroup.controllers"):
+        cands = [f"/sys/fs/cgroup/{inst}"]
+    else:
+        cands = [f"/sys/fs/cgroup/{c}/{inst}" for c in ("memory", "cpu", "pids")]
+    return [d for d in cands if os.path.isdir(d)]
+
+
+def vmm_cgroups(prefix):
+    """Names (without the prefix) of the VMM cgroups of this instance."""
+    names = set()
+    for d in cgroup_instance_dirs(prefix):
+        names |= {e[len(prefix):] for e in os.listdir(d)
+                  if e.startswith(prefix) and os.path.isdir(os.path.join(d, e))}
+    return names
+
+
 def loop_devices_of(path):
     """Loop devices whose backing file is path."""
     r = subprocess.run(["losetup", "-j", str(path)], capture_output=True, text=True)
@@ -533,7 +553,8 @@ def host_inventory(d=None):
             return {e for e in os.listdir(path) if not e.startswith(".")}
         except FileNotFoundError:
             return set()
-    return {"vmm": vmms, "netns": nets, "veth": host_veths(p),
+    groups = {n for n in vmm_cgroups(p) if not n.startswith("bake-")}
+    return {"vmm": vmms, "netns": nets, "veth": host_veths(p), "cgroup": groups,
             "clone_dir": entries(d.sandboxes_dir),
             "run_dir": entries(d.run_dir) - {e for e in entries(d.run_dir) if e.startswith("bake-")}}
 
@@ -559,6 +580,11 @@ def inventory_problems(ids, d=None):
     for k in ("vmm", "clone_dir", "run_dir"):
         if inv[k] != expected:
             problems[k] = {"extra": sorted(inv[k] - expected), "missing": sorted(expected - inv[k])}
+    # A VMM's cgroup goes with it; one of a VMM that died on its own may
+    # wait for the janitor's sweep (10 s) while its sandbox is listed.
+    extra_groups = inv["cgroup"] - expected - set(ids)
+    if extra_groups:
+        problems["cgroup"] = {"extra": sorted(extra_groups)}
     bad_names = sorted(n for n in inv["netns"] if not (n.startswith("s") and n[1:].isdigit()))
     if bad_names or len(inv["netns"]) != allocated:
         problems["netns"] = {"names": sorted(inv["netns"]), "allocated": allocated,

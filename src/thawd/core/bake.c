@@ -290,7 +290,9 @@ static int bake_steps(struct bake *b, struct thaw_err **err)
 {
 	struct host *h = b->h;
 	stage(b, 1, "recipe", "reading recipe %s", b->name);
-	if (recipe_load(h->cfg->recipes_dir, b->name, &b->recipe, err) < 0)
+	if (recipe_load(h->cfg->recipes_dir, b->name, &b->recipe, err) < 0 ||
+	    host_check_machine(h, b->name, b->recipe.memory_mb, b->recipe.vcpus, ERR_INVALID, err) <
+		    0)
 		return -1;
 	id_new_build(b->build_id, sizeof(b->build_id));
 	_cleanup_free_ char *parent = catalog_template_dir(h->catalog, b->name);

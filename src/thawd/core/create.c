@@ -62,7 +62,7 @@ static int check_template_fits(struct host *h, const struct template *t, struct 
 			t->name, t->meta.accel, accel_name(h->vmm.accel));
 	if (strcmp(t->meta.vmm, h->drv->name) != 0)
 		return err_set(err, ERR_CONFLICT, "template %s needs VMM %s", t->name, t->meta.vmm);
-	return 0;
+	return host_check_machine(h, t->name, t->meta.memory_mb, t->meta.vcpus, ERR_CONFLICT, err);
 }
 
 static int probe_ready(struct sandbox *sb, bool booting, struct create_clock *clk,

@@ -41,6 +41,8 @@ struct thawd_config {
 	enum cgroups_mode cgroups; /* resource limits for VMMs (vmm/cgroup.h) */
 	uint32_t vmm_memory_overhead_mb; /* a VMM's RSS may pass its guest RAM by this */
 	uint32_t vmm_max_threads;	 /* threads per VMM process */
+	uint32_t max_memory_mb;		 /* largest guest RAM a template may have */
+	uint32_t max_vcpus;		 /* most vCPUs a template may have */
 };
 
 struct db;
@@ -80,6 +82,11 @@ struct host {
 };
 
 int host_open(const struct thawd_config *cfg, struct host **out, struct thaw_err **err);
+
+/* Whether a machine of this size may run here (--max-memory,
+ * --max-vcpus); `code` is the error's code when it may not. */
+int host_check_machine(const struct host *h, const char *template_name, uint32_t memory_mb,
+		       uint32_t vcpus, enum err_code code, struct thaw_err **err);
 void host_close(struct host *h);
 
 #endif

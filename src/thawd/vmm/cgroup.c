@@ -36,8 +36,7 @@ static bool is_fs(const char *path, long magic)
 	return statfs(path, &st) == 0 && (long)st.f_type == magic;
 }
 
-static int write_file(const char *dir, const char *file, const char *value,
-		      struct thaw_err **err)
+static int write_file(const char *dir, const char *file, const char *value, struct thaw_err **err)
 {
 	_cleanup_free_ char *path = xasprintf("%s/%s", dir, file);
 	_cleanup_close_ int fd = open(path, O_WRONLY | O_CLOEXEC);
@@ -119,7 +118,7 @@ int cgroups_open(const char *instance, struct cgroups **out, struct thaw_err **e
 {
 	struct cgroups *c = xcalloc(1, sizeof(*c));
 	int rc = is_fs(CG_ROOT, CGROUP2_SUPER_MAGIC) ? open_v2(c, instance, err)
-						      : open_v1(c, instance, err);
+						     : open_v1(c, instance, err);
 	if (rc < 0) {
 		cgroups_close(c);
 		return -1;
@@ -245,8 +244,7 @@ int cgroup_vmm_read(struct cgroups *c, const char *name, struct vmm_limits *lim,
 	/* v1 says "no limit" with the largest page-aligned number. */
 	if (!two && lim->memory_bytes >= (UINT64_C(1) << 62))
 		lim->memory_bytes = 0;
-	if (read_file(mem, two ? "memory.current" : "memory.usage_in_bytes", v, sizeof(v), err) <
-	    0)
+	if (read_file(mem, two ? "memory.current" : "memory.usage_in_bytes", v, sizeof(v), err) < 0)
 		return -1;
 	*memory_used = strtoull(v, NULL, 10);
 	if (read_file(cpu, two ? "cpu.max" : "cpu.cfs_quota_us", v, sizeof(v), err) < 0)

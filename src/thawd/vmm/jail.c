@@ -53,8 +53,8 @@ int jail_plan_build(const char *root, uid_t uid, gid_t gid, bool kvm, struct jai
 	out->root = xstrdup(root);
 	out->uid = uid;
 	out->gid = gid;
-	static const char *const trees[] = { "/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64",
-					     "/libx32" };
+	static const char *const trees[] = { "/usr",   "/bin",	 "/sbin",  "/lib",
+					     "/lib32", "/lib64", "/libx32" };
 	for (size_t i = 0; i < sizeof(trees) / sizeof(trees[0]); i++)
 		add_tree(out, trees[i]);
 	/* The loader finds libraries without it, but slower. */
