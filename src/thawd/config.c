@@ -286,7 +286,7 @@ static const struct option_spec options[] = {
 	{ "cgroups", "THAW_CGROUPS", "auto|on|off", set_cgroups,
 	  "memory, CPU and thread limits per VMM (auto: where the host has them)" },
 	{ "vmm-memory-overhead", "THAW_VMM_MEMORY_OVERHEAD_MB", "MIB", set_mem_overhead,
-	  "a VMM's memory limit is its guest RAM plus this (256)" },
+	  "a VMM's memory limit is its guest RAM plus this (512: TCG's 256 MiB code cache and QEMU)" },
 	{ "vmm-max-threads", "THAW_VMM_MAX_THREADS", "N", set_max_threads,
 	  "threads per VMM process (128)" },
 	{ "max-memory", "THAW_MAX_MEMORY_MB", "MIB", set_max_memory,
@@ -333,7 +333,7 @@ static void defaults(struct thawd_config *c)
 	c->jail = true;
 	c->vmm_uid_base = 1900000000u;
 	c->cgroups = CGROUPS_AUTO;
-	c->vmm_memory_overhead_mb = 256;
+	c->vmm_memory_overhead_mb = 512;
 	c->vmm_max_threads = 128;
 	c->max_memory_mb = 16384;
 	/* More vCPUs than the host has only make a guest slower. */

@@ -14,7 +14,7 @@ import thawlib as T
 UID_BASE = 1900000000  # thawd's default --vmm-uid-base
 JAIL_ENTRIES = {"bin", "dev", "etc", "lib", "lib32", "lib64", "libx32", "proc", "sbin", "usr"}
 JAIL_DEVICES = {"null", "zero", "urandom", "kvm"}
-OVERHEAD_MB = 256  # --vmm-memory-overhead default
+OVERHEAD_MB = 512  # --vmm-memory-overhead default
 MAX_THREADS = 128  # --vmm-max-threads default
 
 

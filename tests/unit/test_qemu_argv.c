@@ -243,7 +243,7 @@ static void test_machine_shape_follows_the_template(void **state)
 	const struct qemu_fd_set no_console = { .state = true };
 	argv = qemu_argv_build(&tcg, &l, &no_console);
 	assert_string_equal(argv[0], "qemu");
-	assert_string_equal(value_of(argv, "-accel"), "tcg");
+	assert_string_equal(value_of(argv, "-accel"), "tcg,tb-size=256");
 	assert_string_equal(value_of(argv, "-cpu"), "max");
 	assert_string_equal(value_of(argv, "-smp"), "8");
 	assert_string_equal(value_of(argv, "-m"), "4096M");

@@ -41,7 +41,13 @@ static void add_machine(struct argv_builder *b, const struct vmm_host *h,
 	add(b, "-global");
 	add(b, "migration.send-configuration=off");
 	add(b, "-accel");
-	add(b, "%s", h->accel == ACCEL_KVM ? "kvm" : "tcg");
+	/* TCG's translation cache would grow to 1 GiB on this kind of host
+	 * (QEMU's default), past any sane memory limit of the VMM: 256 MiB,
+	 * flushed when full, is part of the VMM's overhead allowance. */
+	if (h->accel == ACCEL_KVM)
+		add(b, "kvm");
+	else
+		add(b, "tcg,tb-size=%d", QEMU_TCG_TB_MB);
 	add(b, "-cpu");
 	add(b, "%s", m->cpu);
 	add(b, "-smp");

@@ -8,6 +8,10 @@
 
 #include "vmm.h"
 
+/* TCG's translation cache, MiB: bounded so a VMM's memory is (see
+ * --vmm-memory-overhead, which must leave room for it). */
+#define QEMU_TCG_TB_MB 256
+
 /* Every file the VMM uses is inherited at these numbers: a jailed VMM
  * can open nothing by path (vmm/jail.h). QEMU reopens the ones it wants
  * by name through /proc/self/fd/N, which checks the file's permissions
