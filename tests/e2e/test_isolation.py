@@ -178,3 +178,16 @@ def test_vmm_limits_and_their_cgroup_goes_with_the_sandbox(sandboxes, template):
                  what="the deleted sandbox's cgroup to go")
     T.check(f"cgroup {'v2' if v2 else 'v1'}: memory {mem_mb + OVERHEAD_MB} MiB, "
             f"CPU {template['vcpus']} core(s), {MAX_THREADS} threads; removed with the sandbox")
+
+
+def test_vmm_mount_namespace_holds_only_its_root(thawd, sandboxes):
+    """The jail's namespace lets go of the host's mounts (pivot_root):
+    copies of the store or of other slots' namespaces would otherwise
+    live as long as the VMM."""
+    pid = vmm_pid(sandboxes()["id"])
+    with open(f"/proc/{pid}/mountinfo") as f:
+        points = [line.split()[4] for line in f]
+    assert len(points) <= 16, points
+    assert not [p for p in points if str(thawd.data_dir) in p or "netns" in p], points
+    assert "/" in points and "/usr" in points and "/proc" in points, points
+    T.check(f"the VMM's mount namespace has {len(points)} mounts: {sorted(points)}")

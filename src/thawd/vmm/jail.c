@@ -11,10 +11,14 @@
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 #include <linux/capability.h>
 
 #include "buf.h"
+
+/* Where the host's root goes for the moment pivot_root needs it. */
+#define OLD_ROOT "/.host"
 
 static void add(struct jail_plan *p, enum jail_step_kind kind, const char *src, const char *dst)
 {
@@ -51,6 +55,7 @@ int jail_plan_build(const char *root, uid_t uid, gid_t gid, bool kvm, struct jai
 			       (unsigned)uid, (unsigned)gid);
 	memset(out, 0, sizeof(*out));
 	out->root = xstrdup(root);
+	out->old_root = xasprintf("%s" OLD_ROOT, root);
 	out->uid = uid;
 	out->gid = gid;
 	static const char *const trees[] = { "/usr",   "/bin",	 "/sbin",  "/lib",
@@ -76,6 +81,7 @@ void jail_plan_free(struct jail_plan *p)
 		free(p->step[i].dst);
 	}
 	free(p->root);
+	free(p->old_root);
 	memset(p, 0, sizeof(*p));
 }
 
@@ -160,6 +166,24 @@ static int drop_privileges(const struct jail_plan *p)
 	return prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
 }
 
+/* Makes the jail's tmpfs the root of the namespace and lets go of every
+ * other mount: copies of the host's mounts (the store, other slots'
+ * namespaces) would otherwise stay alive as long as the VMM. Hosts where
+ * pivot_root cannot work (a root on the initial ramfs) get a chroot. */
+static int switch_root(const char *root)
+{
+	if (chdir(root) < 0)
+		return -1;
+	if (syscall(SYS_pivot_root, ".", OLD_ROOT + 1) == 0) {
+		if (chdir("/") < 0 || umount2(OLD_ROOT, MNT_DETACH) < 0 || rmdir(OLD_ROOT) < 0)
+			return -1;
+		return 0;
+	}
+	if (rmdir(OLD_ROOT + 1) < 0 || chroot(".") < 0 || chdir("/") < 0)
+		return -1;
+	return 0;
+}
+
 int jail_enter(const struct jail_plan *p)
 {
 	if (unshare(CLONE_NEWNS) < 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
@@ -170,10 +194,10 @@ int jail_enter(const struct jail_plan *p)
 	for (int i = 0; i < p->nsteps; i++)
 		if (do_step(p, &p->step[i]) < 0)
 			return -1;
-	if (mount(NULL, p->root, NULL, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC,
-		  NULL) < 0)
+	if (mkdir(p->old_root, 0700) < 0 || switch_root(p->root) < 0)
 		return -1;
-	if (chdir(p->root) < 0 || chroot(".") < 0 || chdir("/") < 0)
+	if (mount(NULL, "/", NULL, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC,
+		  NULL) < 0)
 		return -1;
 	return drop_privileges(p);
 }

@@ -40,7 +40,8 @@ struct jail_step {
 };
 
 struct jail_plan {
-	char *root; /* an empty host directory: the tmpfs is mounted here */
+	char *root;	/* an empty host directory: the tmpfs is mounted here */
+	char *old_root; /* root + OLD_ROOT: where pivot_root puts the host's */
 	uid_t uid;
 	gid_t gid;
 	struct jail_step step[JAIL_MAX_STEPS];
