@@ -191,3 +191,56 @@ def test_vmm_mount_namespace_holds_only_its_root(thawd, sandboxes):
     assert not [p for p in points if str(thawd.data_dir) in p or "netns" in p], points
     assert "/" in points and "/usr" in points and "/proc" in points, points
     T.check(f"the VMM's mount namespace has {len(points)} mounts: {sorted(points)}")
+
+
+def cpu_quota_cores(pid):
+    paths = cgroup_paths(pid)
+    if os.path.exists("/sys/fs/cgroup/cgroup.controllers"):
+        quota, period = read(cgroup_dir("", paths[""]) + "/cpu.max").split()
+        return int(quota) / int(period)
+    d = cgroup_dir("cpu", paths["cpu"])
+    return int(read(f"{d}/cpu.cfs_quota_us")) / int(read(f"{d}/cpu.cfs_period_us"))
+
+
+def test_a_create_may_ask_for_less_cpu_and_keeps_it(sandboxes, template):
+    sb = sandboxes(limits={"cpus": 0.25}, timeout_s=600)
+    sid = sb["id"]
+    assert sb["limits"] == {"cpus": 0.25}, sb
+    assert cpu_quota_cores(vmm_pid(sid)) == 0.25
+    st, info = T.get(sid)
+    assert st == 200 and info["resources"]["cpus"] == 0.25, info
+    res = info["resources"]
+    assert res["memory_limit_bytes"] == (template["memory_mb"] + OVERHEAD_MB) << 20, res
+    assert 0 < res["memory_used_bytes"] < res["memory_limit_bytes"], res
+    assert T.sh(sid, "echo ok").strip() == "ok"
+    # Its fork children and its next incarnation after a pause keep it.
+    st, body = T.api("POST", f"/v1/sandboxes/{sid}/fork", {"count": 1})
+    assert st == 201, body
+    child = body["sandboxes"][0]["id"]
+    try:
+        assert cpu_quota_cores(vmm_pid(child)) == 0.25
+    finally:
+        T.delete(child)
+    assert T.api("POST", f"/v1/sandboxes/{sid}/pause")[0] == 200
+    assert T.api("POST", f"/v1/sandboxes/{sid}/resume")[0] == 200
+    assert cpu_quota_cores(vmm_pid(sid)) == 0.25
+    # A sandbox that asked nothing has its template's vCPUs.
+    other = sandboxes()["id"]
+    assert cpu_quota_cores(vmm_pid(other)) == template["vcpus"]
+    assert T.get(other)[1]["limits"] == {"cpus": None}
+    T.check("limits.cpus 0.25: quota 0.25 core, kept by a fork child and across pause/resume")
+
+
+@pytest.mark.parametrize("limits,why", [
+    ({"cpus": 0}, "0.01 to 1024"),
+    ({"cpus": "1"}, "0.01 to 1024"),
+    ({"cpus": 2000}, "0.01 to 1024"),
+    ({"memory_mb": 64}, "memory_mb"),
+    ([1], "must be an object"),
+    ({"cpus": 4}, "more than the 1 vCPU"),
+])
+def test_bad_limits_are_refused(template, limits, why):
+    if template["vcpus"] != 1 and why.startswith("more than"):
+        pytest.skip("the template has more than one vCPU")
+    st, body = T.api("POST", "/v1/sandboxes", {"limits": limits})
+    assert st == 400 and body["code"] == "invalid_request" and why in body["error"], (st, body)

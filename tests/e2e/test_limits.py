@@ -63,7 +63,7 @@ def test_templates_larger_than_the_host_allows_are_refused(small_host):
     st, events = small_host.bake(T.TEMPLATE, timeout=120)
     assert events and events[-1]["event"] == "error", events[-3:]
     last = events[-1]
-    assert last["code"] == "invalid" and "--max-memory" in last["error"] \
+    assert last["code"] == "invalid_request" and "--max-memory" in last["error"] \
         and "512 MiB" in last["error"], last
     assert time.monotonic() - t0 < 30, "the refusal came after building things"
     st, body = small_host.api("GET", "/v1/templates")

@@ -14,6 +14,7 @@
 #include "net/slot.h"
 #include "timeutil.h"
 #include "utf8.h"
+#include "vmm/cgroup.h"
 
 static json_t *time_or_null(int64_t secs)
 {
@@ -56,6 +57,22 @@ static json_t *sandbox_disk_json(struct host *h, struct sandbox *sb, enum sb_sta
 	return usage_json(&u);
 }
 
+/* What its VMM may use and uses, from its cgroup; null while paused or
+ * on a host without cgroups. */
+static json_t *sandbox_resources_json(struct host *h, struct sandbox *sb, enum sb_state state)
+{
+	struct vmm_limits l;
+	uint64_t used;
+	if (state == SB_PAUSED || !h->vmm.cgroups)
+		return json_null();
+	_cleanup_free_ char *name = xasprintf("%s%s", h->ns_prefix, sb->id);
+	if (cgroup_vmm_read(h->vmm.cgroups, name, &l, &used, NULL) < 0)
+		return json_null();
+	return json_pack("{s:I,s:I,s:f,s:I}", "memory_limit_bytes", (json_int_t)l.memory_bytes,
+			 "memory_used_bytes", (json_int_t)used, "cpus", l.cpu_millis / 1000.0,
+			 "max_threads", (json_int_t)l.pids);
+}
+
 json_t *api_sandbox_json(struct host *h, struct sandbox *sb, bool detail)
 {
 	pthread_mutex_lock(&sb->lock);
@@ -78,8 +95,14 @@ json_t *api_sandbox_json(struct host *h, struct sandbox *sb, bool detail)
 		json_object_set_new(o, "reason", reason);
 	if (sb->slot && state != SB_PAUSED)
 		json_object_set_new(o, "network", network_json(sb));
-	if (detail)
+	json_object_set_new(o, "limits",
+			    json_pack("{s:o}", "cpus",
+				      sb->cpu_millis ? json_real(sb->cpu_millis / 1000.0)
+						     : json_null()));
+	if (detail) {
 		json_object_set_new(o, "disk", sandbox_disk_json(h, sb, state));
+		json_object_set_new(o, "resources", sandbox_resources_json(h, sb, state));
+	}
 	return o;
 }
 
@@ -130,7 +153,8 @@ enum MHD_Result api_sandbox_create(struct api_req *r)
 				  .cold_boot = p.cold_boot,
 				  .use_pools = p.use_pools,
 				  .timeout_pauses = p.timeout_pauses,
-				  .auto_resume = p.auto_resume };
+				  .auto_resume = p.auto_resume,
+				  .cpu_millis = p.cpu_millis };
 	struct sandbox *sb = NULL;
 	rc = sandbox_create(r->h, &req, &sb, &err);
 	create_params_free(&p);

@@ -65,6 +65,15 @@ static int check_template_fits(struct host *h, const struct template *t, struct 
 	return host_check_machine(h, t->name, t->meta.memory_mb, t->meta.vcpus, ERR_CONFLICT, err);
 }
 
+static int check_cpu_limit(const struct template *t, uint32_t cpu_millis, struct thaw_err **err)
+{
+	if (cpu_millis > t->meta.vcpus * 1000u)
+		return err_set(err, ERR_INVALID,
+			       "limits.cpus %.3g is more than the %u vCPU(s) of template %s",
+			       cpu_millis / 1000.0, t->meta.vcpus, t->name);
+	return 0;
+}
+
 static int probe_ready(struct sandbox *sb, bool booting, struct create_clock *clk,
 		       struct thaw_err **err)
 {
@@ -84,9 +93,11 @@ static int create_steps(struct host *h, struct sandbox *sb, const struct templat
 	if (launch_clone_disk(h, t, sb->dir, err) < 0)
 		return -1;
 	clk->disk = time_mono_ns();
-	struct launch_target lt = {
-		.id = sb->id, .dir = sb->dir, .run_dir = sb->run_dir, .slot = sb->slot
-	};
+	struct launch_target lt = { .id = sb->id,
+				    .dir = sb->dir,
+				    .run_dir = sb->run_dir,
+				    .slot = sb->slot,
+				    .cpu_millis = sb->cpu_millis };
 	int rc = cold_boot ? launch_cold_boot(h, t, &lt, &sb->vmm, &clk->vmm, err)
 			   : launch_restore(h, t, &lt, &sb->vmm, &clk->vmm, err);
 	if (rc < 0 || probe_ready(sb, cold_boot, clk, err) < 0)
@@ -97,11 +108,12 @@ static int create_steps(struct host *h, struct sandbox *sb, const struct templat
 /* A warm VMM already stands in its slot on its disk: load its state (or,
  * when the pool restored it ahead, only give it its fresh identity) and
  * go. */
-static int create_from_pool(struct host *h, struct sandbox *sb, bool restored,
-			    struct create_clock *clk, struct thaw_err **err)
+static int create_from_pool(struct host *h, struct sandbox *sb, const struct template *t,
+			    bool restored, struct create_clock *clk, struct thaw_err **err)
 {
 	clk->network = clk->disk = time_mono_ns();
-	if (vmm_renice(sb->vmm, 0, err) < 0)
+	if (vmm_renice(sb->vmm, 0, err) < 0 ||
+	    launch_set_cpu_limit(h, t, sb->vmm, sb->cpu_millis, err) < 0)
 		return -1;
 	if (restored) {
 		uint64_t now = time_real_ns();
@@ -129,6 +141,7 @@ static void fill_identity(struct sandbox *sb, const struct template *t,
 	sb->timeout_at = deadline_after(req->timeout_s);
 	sb->timeout_pauses = req->timeout_pauses;
 	sb->auto_resume = req->auto_resume;
+	sb->cpu_millis = req->cpu_millis;
 	sb->metadata = xstrdup(req->metadata ? req->metadata : "{}");
 	sb->state = SB_CREATING;
 }
@@ -149,6 +162,7 @@ static int record_creating(struct host *h, struct sandbox *sb, struct thaw_err *
 		 sb->timeout_pauses ? "pause" : "delete");
 	row.timeout_s = sb->timeout_s;
 	row.auto_resume = sb->auto_resume;
+	row.cpu_millis = sb->cpu_millis;
 	return db_sandbox_insert(h->db, &row, err);
 }
 
@@ -163,7 +177,7 @@ int sandbox_create(struct host *h, const struct create_req *req, struct sandbox 
 	} else if (catalog_get(h->catalog, req->template_name, &t, err) < 0) {
 		return -1;
 	}
-	if (check_template_fits(h, t, err) < 0) {
+	if (check_template_fits(h, t, err) < 0 || check_cpu_limit(t, req->cpu_millis, err) < 0) {
 		if (!req->image)
 			catalog_put(h->catalog, t);
 		return -1;
@@ -198,7 +212,7 @@ int sandbox_create(struct host *h, const struct create_req *req, struct sandbox 
 	int rc = record_creating(h, sb, err);
 	if (rc == 0) {
 		registry_add(h, sb);
-		rc = clk.pooled ? create_from_pool(h, sb, restored, &clk, err)
+		rc = clk.pooled ? create_from_pool(h, sb, t, restored, &clk, err)
 				: create_steps(h, sb, t, req->cold_boot, req->use_pools, &clk, err);
 	}
 	if (!req->image)

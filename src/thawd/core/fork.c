@@ -67,6 +67,7 @@ static int create_children(struct host *h, const struct sandbox *parent, const c
 						   .metadata = parent->metadata,
 						   .timeout_pauses = parent->timeout_pauses,
 						   .auto_resume = parent->auto_resume,
+						   .cpu_millis = parent->cpu_millis,
 						   .use_pools = true,
 						   .image = image,
 						   .image_build = img,

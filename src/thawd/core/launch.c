@@ -12,6 +12,7 @@
 #include "log.h"
 #include "net/slot.h"
 #include "timeutil.h"
+#include "vmm/cgroup.h"
 #include "vmm/prefetch.h"
 #include "vmm/sealed_memory.h"
 
@@ -29,6 +30,24 @@ struct vmm_limits launch_limits(const struct host *h, const struct template *t)
 		.cpu_millis = t->meta.vcpus * 1000u,
 		.pids = cfg->vmm_max_threads,
 	};
+}
+
+static struct vmm_limits limits_with_cpu(const struct host *h, const struct template *t,
+					 uint32_t cpu_millis)
+{
+	struct vmm_limits l = launch_limits(h, t);
+	if (cpu_millis && cpu_millis < l.cpu_millis)
+		l.cpu_millis = cpu_millis;
+	return l;
+}
+
+int launch_set_cpu_limit(struct host *h, const struct template *t, struct vmm *v,
+			 uint32_t cpu_millis, struct thaw_err **err)
+{
+	if (!h->vmm.cgroups || !cpu_millis || !v->name)
+		return 0;
+	struct vmm_limits l = limits_with_cpu(h, t, cpu_millis);
+	return cgroup_vmm_set_limits(h->vmm.cgroups, v->name, &l, err);
 }
 
 static pthread_mutex_t memory_fd_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -97,7 +116,7 @@ static struct vmm_launch launch_base(struct host *h, const struct template *t,
 				    .tap_fd = lt->slot->tap_fd,
 				    .netns_fd = lt->slot->ns_fd,
 				    .state_fd = -1,
-				    .limits = launch_limits(h, t) };
+				    .limits = limits_with_cpu(h, t, lt->cpu_millis) };
 }
 
 static void launch_buf_free(struct launch_buf *lb)

@@ -82,6 +82,7 @@ static void fill_from_row(struct sandbox *sb, const struct sandbox_row *r)
 	snprintf(sb->image, sizeof(sb->image), "%s", r->image);
 	sb->timeout_pauses = strcmp(r->on_timeout, "pause") == 0;
 	sb->auto_resume = r->auto_resume;
+	sb->cpu_millis = r->cpu_millis;
 	sb->timeout_s = r->timeout_s;
 	sb->paused_at = r->paused_at;
 }

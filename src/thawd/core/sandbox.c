@@ -95,6 +95,7 @@ struct sandbox *sandbox_successor(struct host *h, const struct sandbox *sb)
 	n->timings = sb->timings ? xstrdup(sb->timings) : NULL;
 	n->timeout_pauses = sb->timeout_pauses;
 	n->auto_resume = sb->auto_resume;
+	n->cpu_millis = sb->cpu_millis;
 	n->timeout_s = sb->timeout_s;
 	return n;
 }

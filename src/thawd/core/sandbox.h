@@ -52,6 +52,7 @@ struct sandbox {
 	char image[48];
 	bool timeout_pauses; /* on_timeout: pause instead of delete */
 	bool auto_resume;    /* a request while paused resumes it */
+	uint32_t cpu_millis; /* CPU limit asked at create; 0: its template's vCPUs */
 
 	/* One lifecycle operation (fork, pause, resume, snapshot, delete)
 	 * at a time per incarnation; see sandbox_lock_current. */
@@ -89,6 +90,9 @@ struct create_req {
 	const char *metadata; /* JSON object text */
 	bool timeout_pauses;
 	bool auto_resume;
+	/* CPU time per second in 1/1000 of a core, at most the template's
+	 * vCPUs' worth; 0: all of them. */
+	uint32_t cpu_millis;
 	/* Boot the template's kernel and disk instead of restoring its
 	 * snapshot: the baseline that restore is measured against, and a
 	 * second path that must give the same machine. */

@@ -34,6 +34,7 @@ struct sandbox_row {
 	int64_t timeout_s;  /* the timeout it was given (resume restarts it) */
 	bool auto_resume;   /* a request for it while paused resumes it */
 	int64_t paused_at;  /* unix seconds, 0 unless paused */
+	uint32_t cpu_millis; /* CPU limit asked at create; 0: the template's vCPUs */
 };
 
 void sandbox_row_free(struct sandbox_row *r);

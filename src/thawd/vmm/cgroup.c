@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <sys/vfs.h>
 #include <unistd.h>
 #include <linux/magic.h>
@@ -269,6 +270,16 @@ void cgroup_vmm_remove(struct cgroups *c, const char *name)
 	}
 }
 
+/* A group is made before its VMM starts and joined by the VMM's child
+ * side a moment later: an empty group that young is one being started. */
+#define SWEEP_MIN_AGE_S 30
+
+static bool too_young(const char *dir)
+{
+	struct stat st;
+	return stat(dir, &st) == 0 && time(NULL) - st.st_mtime < SWEEP_MIN_AGE_S;
+}
+
 int cgroups_sweep(struct cgroups *c, bool all)
 {
 	int removed = 0;
@@ -280,6 +291,8 @@ int cgroups_sweep(struct cgroups *c, bool all)
 			if (de->d_type != DT_DIR || de->d_name[0] == '.')
 				continue;
 			_cleanup_free_ char *dir = xasprintf("%s/%s", c->dir[k], de->d_name);
+			if (!all && too_young(dir))
+				continue;
 			if (rmdir(dir) == 0 && k == 0)
 				removed++;
 		}

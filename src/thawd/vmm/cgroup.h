@@ -45,9 +45,10 @@ int cgroup_vmm_read(struct cgroups *c, const char *name, struct vmm_limits *lim,
 		    uint64_t *memory_used, struct thaw_err **err);
 /* Removes the group (best effort: a group with a live process stays). */
 void cgroup_vmm_remove(struct cgroups *c, const char *name);
-/* Removes every group of the instance that no process is in; returns
- * how many it removed. With all, also the instance's own group (the
- * teardown, once every VMM is gone). */
+/* Removes every group of the instance that no process is in, unless it
+ * was made in the last 30 s (its VMM may be starting); returns how many
+ * it removed. With all, every empty group whatever its age, and the
+ * instance's own group (the teardown, once every VMM is gone). */
 int cgroups_sweep(struct cgroups *c, bool all);
 
 #endif
