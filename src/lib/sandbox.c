@@ -84,6 +84,10 @@ static int create_body(const thaw_create_options *o, json_t *body, thaw_error **
 		json_object_set_new(body, "on_timeout", json_string("pause"));
 	if (o->auto_resume)
 		json_object_set_new(body, "auto_resume", json_true());
+	if (o->cpus < 0)
+		return tl_error_set(err, 0, TL_INVALID, "cpus must not be negative");
+	if (o->cpus > 0)
+		json_object_set_new(body, "limits", json_pack("{s:f}", "cpus", o->cpus));
 	if (o->metadata_json) {
 		json_error_t je;
 		v = json_loads(o->metadata_json, JSON_REJECT_DUPLICATES, &je);

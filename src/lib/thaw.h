@@ -156,6 +156,9 @@ typedef struct thaw_create_options {
 	bool pause_on_timeout;
 	/* An exec on the paused sandbox resumes it first instead of failing. */
 	bool auto_resume;
+	/* CPU time the sandbox may use, in cores (at most its template's
+	 * vCPUs); 0: all of its vCPUs. */
+	double cpus;
 } thaw_create_options;
 
 #define THAW_TIMEOUT_DEFAULT 0

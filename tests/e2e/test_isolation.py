@@ -244,3 +244,22 @@ def test_bad_limits_are_refused(template, limits, why):
         pytest.skip("the template has more than one vCPU")
     st, body = T.api("POST", "/v1/sandboxes", {"limits": limits})
     assert st == 400 and body["code"] == "invalid_request" and why in body["error"], (st, body)
+
+
+def test_cli_and_sdk_pass_the_cpu_limit(template):
+    r = T.run_cli("create", "--cpus", "0.5", "--timeout", "300")
+    assert r.returncode == 0, r.stderr
+    sid = r.stdout.decode().strip()
+    try:
+        assert cpu_quota_cores(vmm_pid(sid)) == 0.5
+    finally:
+        T.delete(sid)
+    bad = T.run_cli("create", "--cpus", "lots")
+    assert bad.returncode == 2 and b"--cpus" in bad.stderr, bad
+    import sys
+    sys.path.insert(0, str(T.REPO / "sdk" / "python"))
+    from thaw import Sandbox
+    d = T.current()
+    with Sandbox.create(cpus=0.3, timeout=300, api_url=d.url, api_key=d.key) as sbx:
+        assert cpu_quota_cores(vmm_pid(sbx.id)) == 0.3
+    T.check("thaw create --cpus 0.5 and Sandbox.create(cpus=0.3) set the VMM's CPU quota")

@@ -168,13 +168,16 @@ class Sandbox:
 
     @classmethod
     def create(cls, template=None, timeout=None, metadata=None, on_timeout=None,
-               auto_resume=None, api_url=None, api_key=None, client=None):
+               auto_resume=None, cpus=None, api_url=None, api_key=None, client=None):
         """Creates a sandbox and returns once its guest answers. timeout is
         its lifetime in seconds (0: none; default: the server's);
         on_timeout "delete" or "pause"; auto_resume lets an exec resume it
-        when paused."""
+        when paused; cpus limits its CPU time (in cores, at most the
+        template's vCPUs)."""
         client = client or Client(api_url, api_key)
         body = {}
+        if cpus is not None:
+            body["limits"] = {"cpus": cpus}
         for k, v in (("template", template), ("timeout_s", timeout), ("metadata", metadata),
                      ("on_timeout", on_timeout), ("auto_resume", auto_resume)):
             if v is not None:
