@@ -68,8 +68,25 @@ int jail_plan_build(const char *root, uid_t uid, gid_t gid, bool kvm, struct jai
 	static const char *const devs[] = { "/dev/null", "/dev/zero", "/dev/urandom" };
 	for (size_t i = 0; i < sizeof(devs) / sizeof(devs[0]); i++)
 		add(out, JAIL_BIND_DEV, devs[i], devs[i]);
-	if (kvm)
+	if (kvm) {
+		/* QEMU opens /dev/kvm by name: the VMM joins its group (as
+		 * distributions grant it), nothing more. */
+		struct stat st;
+		if (stat("/dev/kvm", &st) < 0) {
+			jail_plan_free(out);
+			return err_sys(err, "/dev/kvm");
+		}
+		if ((st.st_mode & 0006) != 0006 && (st.st_gid == 0 || (st.st_mode & 0060) != 0060)) {
+			jail_plan_free(out);
+			return err_set(err, ERR_UNAVAILABLE,
+				       "/dev/kvm is open to root only (mode %o, group %u): a jailed "
+				       "VMM needs it group-accessible (a kvm group)",
+				       (unsigned)(st.st_mode & 0777), (unsigned)st.st_gid);
+		}
+		if ((st.st_mode & 0006) != 0006)
+			out->kvm_gid = st.st_gid;
 		add(out, JAIL_BIND_DEV, "/dev/kvm", "/dev/kvm");
+	}
 	add(out, JAIL_PROC, "proc", "/proc");
 	return 0;
 }
@@ -154,7 +171,8 @@ static int drop_privileges(const struct jail_plan *p)
 			return -1;
 	if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0 && errno != EINVAL)
 		return -1;
-	if (setgroups(0, NULL) < 0 || setresgid(p->gid, p->gid, p->gid) < 0 ||
+	if (setgroups(p->kvm_gid ? 1 : 0, &p->kvm_gid) < 0 ||
+	    setresgid(p->gid, p->gid, p->gid) < 0 ||
 	    setresuid(p->uid, p->uid, p->uid) < 0)
 		return -1;
 	/* Leaving uid 0 for good clears every capability; check anyway. */

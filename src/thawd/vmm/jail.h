@@ -44,6 +44,8 @@ struct jail_plan {
 	char *old_root; /* root + OLD_ROOT: where pivot_root puts the host's */
 	uid_t uid;
 	gid_t gid;
+	/* Its only supplementary group: /dev/kvm's (under KVM), 0: none. */
+	gid_t kvm_gid;
 	struct jail_step step[JAIL_MAX_STEPS];
 	int nsteps;
 };
