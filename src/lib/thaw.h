@@ -133,6 +133,8 @@ typedef struct thaw_sandbox {
 	bool auto_resume;      /* an exec while paused resumes it */
 	char *json;	       /* the whole object as compact JSON, fields the
 				* struct does not name included */
+	char *owner; /* the API key that created it (forks: the forking key); NULL if not
+		      * reported */
 } thaw_sandbox;
 
 typedef struct thaw_create_options {

@@ -104,6 +104,7 @@ static void insert(struct db *db, const char *id, const char *tmpl, const char *
 	r.created_at = created;
 	r.timeout_at = created + 300;
 	r.metadata = (char *)metadata;
+	snprintf(r.owner, sizeof(r.owner), "%s", strcmp(id, "sb-aaaaaaaaaaaa") ? "" : "alice");
 	struct thaw_err *e = NULL;
 	assert_int_equal(db_sandbox_insert(db, &r, &e), 0);
 	assert_null(e);
@@ -125,6 +126,7 @@ static void test_insert_then_each_returns_every_field(void **state)
 	assert_true(r->created_at == 1000);
 	assert_true(r->timeout_at == 1300);
 	assert_string_equal(r->metadata, "{\"user\":\"ada\"}");
+	assert_string_equal(r->owner, "alice");
 	assert_true(r->vmm_pid == 0);
 	assert_true(r->vmm_start_ticks == 0);
 	assert_null(r->timings);
@@ -595,6 +597,7 @@ static void test_version_2_database_is_migrated(void **state)
 	assert_string_equal(r.parent, "");
 	assert_string_equal(r.image, "");
 	assert_false(r.auto_resume);
+	assert_string_equal(r.owner, "default"); /* rows from before keys files */
 	sandbox_row_free(&r);
 	int n = 0;
 	assert_int_equal(db_build_each(f->db, NULL, count_build, &n, &e), 0);

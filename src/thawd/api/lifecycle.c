@@ -25,7 +25,8 @@ enum MHD_Result api_sandbox_fork(struct api_req *r)
 		return api_reply_error(r, err);
 	uint64_t t0 = time_mono_ns();
 	struct fork_result fr;
-	if (sandbox_fork(r->h, r->params[0], p.count, &fr, &err) < 0)
+	struct sb_owner owner = api_owner(r); /* children belong to the forking key */
+	if (sandbox_fork(r->h, r->params[0], p.count, &owner, &fr, &err) < 0)
 		return api_reply_error(r, err);
 	json_t *arr = json_array();
 	for (size_t i = 0; i < fr.count; i++)

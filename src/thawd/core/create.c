@@ -16,6 +16,7 @@
 #include "buf.h"
 #include "cleanup.h"
 #include "core/launch.h"
+#include "core/quota.h"
 #include "core/registry.h"
 #include "core/slotpool.h"
 #include "core/supervisor.h"
@@ -144,6 +145,7 @@ static int record_creating(struct host *h, struct sandbox *sb, struct thaw_err *
 	snprintf(row.build_id, sizeof(row.build_id), "%s", sb->build_id);
 	snprintf(row.state, sizeof(row.state), "creating");
 	snprintf(row.parent, sizeof(row.parent), "%s", sb->parent);
+	snprintf(row.owner, sizeof(row.owner), "%s", sb->owner);
 	snprintf(row.image, sizeof(row.image), "%s", sb->image);
 	snprintf(row.on_timeout, sizeof(row.on_timeout), "%s",
 		 sb->timeout_pauses ? "pause" : "delete");
@@ -168,11 +170,13 @@ int sandbox_create(struct host *h, const struct create_req *req, struct sandbox 
 			catalog_put(h->catalog, t);
 		return -1;
 	}
-	if ((int)sandbox_count_live(h) >= h->cfg->max_sandboxes) {
+	/* Reserved before anything is started; given back below on failure. */
+	const char *owner = req->owner.name ? req->owner.name : KEY_NAME_DEFAULT;
+	if (!req->reserved &&
+	    quota_reserve(h->quota, owner, req->owner.max_sandboxes, 1, 1, err) < 0) {
 		if (!req->image)
 			catalog_put(h->catalog, t);
-		return err_set(err, ERR_LIMIT, "this host already runs %d sandboxes (the limit)",
-			       h->cfg->max_sandboxes);
+		return -1;
 	}
 	clk.template = time_mono_ns();
 	struct pooled_vmm *pv = req->cold_boot || !req->use_pools || req->image
@@ -185,6 +189,7 @@ int sandbox_create(struct host *h, const struct create_req *req, struct sandbox 
 		id_new_sandbox(id);
 	struct sandbox *sb = sandbox_new(h, id);
 	fill_identity(sb, t, req);
+	snprintf(sb->owner, sizeof(sb->owner), "%s", owner);
 	bool restored = false;
 	if (pv) {
 		sb->slot = pv->slot;
@@ -218,6 +223,7 @@ int sandbox_create(struct host *h, const struct create_req *req, struct sandbox 
 		sandbox_release(h, sb);
 		db_sandbox_delete(h->db, sb->id, NULL);
 		registry_remove(h, sb->id);
+		quota_release(h->quota, owner, 1, 1);
 		sandbox_unref(h, sb);
 		return req->image ? err_wrap(err, "creating a fork of %s", req->parent)
 				  : err_wrap(err, "creating sandbox from %s", req->template_name);

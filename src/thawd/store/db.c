@@ -10,7 +10,7 @@
 #include "buf.h"
 #include "cleanup.h"
 
-#define SCHEMA_VERSION 3
+#define SCHEMA_VERSION 4
 
 struct db {
 	sqlite3 *h;
@@ -57,6 +57,9 @@ static const char *const migrations[SCHEMA_VERSION] = {
 	      "  created_at INTEGER NOT NULL);"
 	      "INSERT OR IGNORE INTO builds SELECT build_id, name, 'bake', meta_sha256, created_at"
 	      "  FROM templates;",
+	/* Tenancy: every sandbox belongs to the API key that created it; the
+	 * rows of a single-key thawd belong to its key, "default". */
+	[3] = "ALTER TABLE sandboxes ADD COLUMN owner TEXT NOT NULL DEFAULT 'default';",
 };
 
 static int schema_version(sqlite3 *h)
@@ -186,7 +189,7 @@ static char *dup_col(sqlite3_stmt *st, int col)
 #define SANDBOX_COLS                                                                               \
 	"id, template, build_id, state, created_at, timeout_at, metadata, vmm_pid,"                \
 	" vmm_start_ticks, timings, reason, slot, parent, image, on_timeout, timeout_s,"           \
-	" auto_resume, paused_at"
+	" auto_resume, paused_at, owner"
 
 static void read_sandbox(sqlite3_stmt *st, struct sandbox_row *r)
 {
@@ -209,6 +212,7 @@ static void read_sandbox(sqlite3_stmt *st, struct sandbox_row *r)
 	r->timeout_s = sqlite3_column_int64(st, 15);
 	r->auto_resume = sqlite3_column_int(st, 16) != 0;
 	r->paused_at = sqlite3_column_int64(st, 17);
+	copy_col(r->owner, sizeof(r->owner), st, 18);
 }
 
 void sandbox_row_free(struct sandbox_row *r)
@@ -224,12 +228,13 @@ int db_sandbox_insert(struct db *db, const struct sandbox_row *r, struct thaw_er
 	return db_run(
 		db,
 		"INSERT INTO sandboxes (id, template, build_id, state, created_at, timeout_at,"
-		" metadata, slot, parent, image, on_timeout, timeout_s, auto_resume)"
-		" VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-		"ssssiisisssii", err, r->id, r->template_name, r->build_id, r->state, r->created_at,
+		" metadata, slot, parent, image, on_timeout, timeout_s, auto_resume, owner)"
+		" VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+		"ssssiisisssiis", err, r->id, r->template_name, r->build_id, r->state, r->created_at,
 		r->timeout_at, r->metadata ? r->metadata : "{}", r->slot,
 		r->parent[0] ? r->parent : NULL, r->image[0] ? r->image : NULL,
-		r->on_timeout[0] ? r->on_timeout : "delete", r->timeout_s, (int64_t)r->auto_resume);
+		r->on_timeout[0] ? r->on_timeout : "delete", r->timeout_s, (int64_t)r->auto_resume,
+		r->owner[0] ? r->owner : "default");
 }
 
 int db_sandbox_set_running(struct db *db, const char *id, int64_t pid, uint64_t start_ticks,

@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include "err.h"
+#include "ids.h"
 
 struct db;
 
@@ -34,6 +35,7 @@ struct sandbox_row {
 	int64_t timeout_s;  /* the timeout it was given (resume restarts it) */
 	bool auto_resume;   /* a request for it while paused resumes it */
 	int64_t paused_at;  /* unix seconds, 0 unless paused */
+	char owner[KEY_NAME_MAX + 1]; /* the API key name that owns it */
 };
 
 void sandbox_row_free(struct sandbox_row *r);
