@@ -165,15 +165,14 @@ int sandbox_create(struct host *h, const struct create_req *req, struct sandbox 
 	} else if (catalog_get(h->catalog, req->template_name, &t, err) < 0) {
 		return -1;
 	}
-	if (check_template_fits(h, t, err) < 0) {
-		if (!req->image)
-			catalog_put(h->catalog, t);
-		return -1;
-	}
-	/* Reserved before anything is started; given back below on failure. */
+	/* Reserved before anything is started (a fork child's place was
+	 * reserved by the fork); given back on every failure from here. */
 	const char *owner = req->owner.name ? req->owner.name : KEY_NAME_DEFAULT;
-	if (!req->reserved &&
-	    quota_reserve(h->quota, owner, req->owner.max_sandboxes, 1, 1, err) < 0) {
+	int fits = check_template_fits(h, t, err);
+	if (fits < 0 && req->reserved)
+		quota_release(h->quota, owner, 1, 1);
+	if (fits < 0 || (!req->reserved && quota_reserve(h->quota, owner,
+							 req->owner.max_sandboxes, 1, 1, err) < 0)) {
 		if (!req->image)
 			catalog_put(h->catalog, t);
 		return -1;
