@@ -192,6 +192,11 @@ def test_user_keys_see_and_touch_only_their_own(clean):
     assert alice.ids() == {a: "alice"}
     assert bob.ids() == {b: "bob"}
     assert ops.ids() == {a: "alice", b: "bob"}
+    st, info = alice.api("GET", "/v1/info")
+    assert st == 200 and info["key"] == {"name": "alice", "role": "user", "sandboxes": 1,
+                                         "max_sandboxes": ALICE_CAP}, info
+    st, info = ops.api("GET", "/v1/info")
+    assert info["key"]["role"] == "admin" and info["key"]["max_sandboxes"] is None, info
     # Every route on bob's sandbox answers alice exactly as for no sandbox.
     ghost = "sb-zzzzzzzzzzzz"
     routes = [("GET", "", None), ("DELETE", "", None), ("POST", "/exec", {"cmd": "true"}),

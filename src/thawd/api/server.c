@@ -87,8 +87,9 @@ static bool under_sandbox(const struct api_route *route)
 	return strncmp(route->pattern, "/v1/sandboxes/{}", 16) == 0;
 }
 
-/* What a key may do on this route: its role, its rate, the sandbox it
- * names. NULL-free: replies and returns false when it may not. */
+/* Whether the request's key may use this route now: a key at all, its
+ * rate, its role. Replies and returns false when not. (Which sandboxes
+ * it may name is api_sandbox_access's business.) */
 static bool allowed(struct api_server *s, const struct api_route *route, struct api_req *r,
 		    enum MHD_Result *res)
 {
@@ -243,11 +244,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 	if (*upload_size) {
 		/* Keep reading past the limit (discarding) so the client gets
 		 * our 413 instead of a reset connection. */
-		if (ctx->discard)
-			;
-		else if (ctx->body.len + *upload_size > ctx->max_body)
+		bool keep = !ctx->discard && !ctx->too_large;
+		if (keep && ctx->body.len + *upload_size > ctx->max_body)
 			ctx->too_large = true;
-		else if (!ctx->too_large)
+		else if (keep)
 			buf_append(&ctx->body, upload, *upload_size);
 		*upload_size = 0;
 		return MHD_YES;
