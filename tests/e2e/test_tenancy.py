@@ -357,3 +357,26 @@ def test_sdk_with_user_keys(clean):
     assert "max_sandboxes" in e.value.message, e.value
     T.check("SDK: owner shown, another key's sandbox is SandboxNotFound, template delete "
             "is Forbidden (403), alice's third sandbox LimitReached")
+
+
+def test_caps_hold_across_a_restart(clean):
+    """Counts are rebuilt from what thawd adopts: a SIGKILLed thawd comes
+    back knowing alice's sandboxes (a paused one too) and the host's."""
+    alice, bob = clean["alice"], clean["bob"]
+    a1 = alice.create()["id"]
+    alice.create()
+    st, _ = alice.api("POST", f"/v1/sandboxes/{a1}/pause")
+    assert st == 200
+    bob.create()
+    bob.create()
+    d = alice.d
+    d.restart(signal.SIGKILL)
+    assert alice.ids() == {i: "alice" for i in alice.ids()} and len(alice.ids()) == 2
+    st, body = alice.api("POST", "/v1/sandboxes", {})
+    assert_limit(st, body, f"max_sandboxes of {ALICE_CAP}", "alice after the restart")
+    st, body = bob.api("POST", "/v1/sandboxes", {})
+    assert_limit(st, body, f"--max-sandboxes of {HOST_CAP}", "bob after the restart")
+    st, info = alice.api("GET", "/v1/info")
+    assert info["key"]["sandboxes"] == 2, info
+    T.check("after SIGKILL and restart: alice's 2 (1 paused) and the host's 3 VMs are "
+            "counted again; both caps answer 429")
