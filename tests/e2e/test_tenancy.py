@@ -242,21 +242,62 @@ def test_user_keys_see_and_touch_only_their_own(clean):
 
 def test_admin_only_routes_are_403_for_users(clean):
     alice, ops = clean["alice"], clean["ops"]
-    a = alice.create()["id"]
     for method, path, body in [("POST", "/v1/templates", {"name": T.TEMPLATE}),
-                               ("DELETE", f"/v1/templates/{T.TEMPLATE}", None),
-                               ("POST", f"/v1/sandboxes/{a}/snapshot", {"template": "mine"})]:
+                               ("DELETE", f"/v1/templates/{T.TEMPLATE}", None)]:
         st, resp = alice.api(method, path, body)
         assert st == 403 and resp["code"] == "forbidden", f"{method} {path}: {st} {resp}"
         assert "admin" in resp["error"], resp
     st, ts = alice.api("GET", "/v1/templates")
-    assert st == 200 and any(t["name"] == T.TEMPLATE for t in ts["templates"]), ts
+    assert st == 200 and any(t["name"] == T.TEMPLATE and t["owner"] is None
+                             for t in ts["templates"]), ts
     st, resp = ops.api("POST", "/v1/templates", {"name": "no-such-recipe"})
     assert st != 403, f"an admin key got 403 on bake: {resp}"
     st, resp = ops.d.api("GET", "/v1/sandboxes", key="not-a-key-0123456789")
     assert st == 401, resp
-    T.check("users: bake, template delete, snapshot -> 403 forbidden; templates listed; "
-            "admins pass; wrong key 401")
+    T.check("users: bake and deleting a shared template -> 403 forbidden; shared templates "
+            "listed with owner null; admins pass; wrong key 401")
+
+
+def test_a_user_snapshot_is_private_to_its_key(clean):
+    alice, bob, ops = clean["alice"], clean["bob"], clean["ops"]
+    name = "ten-alice-snap"
+    ops.api("DELETE", f"/v1/templates/{name}")  # a leftover of an interrupted run
+    a = alice.create()["id"]
+    st, out = alice.api("POST", f"/v1/sandboxes/{a}/exec",
+                        {"cmd": "echo alice-secret > /root/secret"})
+    assert st == 200 and out["exit_code"] == 0, out
+    st, snap = alice.api("POST", f"/v1/sandboxes/{a}/snapshot", {"template": name})
+    assert st == 201, snap
+    try:
+        st, t = alice.api("GET", f"/v1/templates/{name}")
+        assert st == 200 and t["owner"] == "alice", t
+        # Bob neither sees it nor creates from it nor deletes it: as if absent.
+        st, ts = bob.api("GET", "/v1/templates")
+        assert name not in [x["name"] for x in ts["templates"]], ts
+        for method, path, body in [("GET", f"/v1/templates/{name}", None),
+                                   ("POST", "/v1/sandboxes", {"template": name}),
+                                   ("DELETE", f"/v1/templates/{name}", None)]:
+            st, resp = bob.api(method, path, body)
+            st0, resp0 = bob.api(method, path.replace(name, "ten-no-such"),
+                                 {"template": "ten-no-such"} if body else None)
+            assert st == 404 and resp["code"] == "not_found", f"bob {method} {path}: {resp}"
+            assert (st0, resp0["error"].replace("ten-no-such", name)) == (st, resp["error"]), \
+                f"bob {method} {path}: differs from a missing template: {resp} vs {resp0}"
+        # Alice creates from it (her file is there); an admin sees it.
+        st, b = alice.api("POST", "/v1/sandboxes", {"template": name, "timeout_s": 600})
+        assert st == 201 and b["owner"] == "alice", b
+        st, out = alice.api("POST", f"/v1/sandboxes/{b['id']}/exec", {"cmd": "cat /root/secret"})
+        assert st == 200 and out["stdout"] == "alice-secret\n", out
+        st, ts = ops.api("GET", "/v1/templates")
+        assert name in [x["name"] for x in ts["templates"]], ts
+        st, _ = alice.api("DELETE", f"/v1/sandboxes/{b['id']}")
+        assert st == 204
+        st, resp = alice.api("DELETE", f"/v1/templates/{name}")
+        assert st == 204, resp
+    finally:
+        ops.api("DELETE", f"/v1/templates/{name}")
+    T.check("alice's snapshot is hers: bob gets the answers for a missing template on get, "
+            "create and delete and does not list it; alice creates from it and deletes it")
 
 
 # ---- caps -----------------------------------------------------------------------

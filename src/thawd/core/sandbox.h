@@ -89,6 +89,7 @@ void sandbox_unref(struct host *h, struct sandbox *sb);
 struct sb_owner {
 	const char *name;
 	unsigned max_sandboxes; /* 0: only the host's cap */
+	bool admin;		/* may create from templates private to other keys */
 };
 
 struct create_req {
@@ -154,13 +155,14 @@ int sandbox_fork(struct host *h, const char *id, size_t count, const struct sb_o
 void fork_result_free(struct host *h, struct fork_result *r);
 
 /* Snapshot: a new template `name` (which must not exist) from the
- * running sandbox; the sandbox runs on after a short stop. */
+ * running sandbox; the sandbox runs on after a short stop. owner: the
+ * key the template is private to, NULL for a shared one. */
 struct snapshot_result {
 	struct template_meta meta;
 	double stopped_ms, total_ms;
 };
-int sandbox_snapshot(struct host *h, const char *id, const char *name, struct snapshot_result *out,
-		     struct thaw_err **err);
+int sandbox_snapshot(struct host *h, const char *id, const char *name, const char *owner,
+		     struct snapshot_result *out, struct thaw_err **err);
 
 /* Sets a new timeout from now (0: none); a paused sandbox keeps it for
  * its next resume. Returns the current incarnation. */

@@ -58,8 +58,11 @@ static const char *const migrations[SCHEMA_VERSION] = {
 	      "INSERT OR IGNORE INTO builds SELECT build_id, name, 'bake', meta_sha256, created_at"
 	      "  FROM templates;",
 	/* Tenancy: every sandbox belongs to the API key that created it; the
-	 * rows of a single-key thawd belong to its key, "default". */
-	[3] = "ALTER TABLE sandboxes ADD COLUMN owner TEXT NOT NULL DEFAULT 'default';",
+	 * rows of a single-key thawd belong to its key, "default". A template
+	 * a user key made from its sandbox is that key's (NULL: shared, as
+	 * every template was until now). */
+	[3] = "ALTER TABLE sandboxes ADD COLUMN owner TEXT NOT NULL DEFAULT 'default';"
+	      "ALTER TABLE templates ADD COLUMN owner TEXT;",
 };
 
 static int schema_version(sqlite3 *h)
@@ -487,11 +490,12 @@ int db_slot_each(struct db *db, void (*fn)(uint32_t index, void *ud), void *ud,
 int db_template_put(struct db *db, const struct template_row *t, struct thaw_err **err)
 {
 	return db_run(db,
-		      "INSERT INTO templates (name, build_id, meta_sha256, created_at)"
-		      " VALUES (?, ?, ?, ?) ON CONFLICT(name) DO UPDATE SET"
+		      "INSERT INTO templates (name, build_id, meta_sha256, created_at, owner)"
+		      " VALUES (?, ?, ?, ?, ?) ON CONFLICT(name) DO UPDATE SET"
 		      " build_id=excluded.build_id, meta_sha256=excluded.meta_sha256,"
-		      " created_at=excluded.created_at",
-		      "sssi", err, t->name, t->build_id, t->meta_sha256, t->created_at);
+		      " created_at=excluded.created_at, owner=excluded.owner",
+		      "sssis", err, t->name, t->build_id, t->meta_sha256, t->created_at,
+		      t->owner[0] ? t->owner : NULL);
 }
 
 static void read_template(sqlite3_stmt *st, struct template_row *t)
@@ -500,6 +504,7 @@ static void read_template(sqlite3_stmt *st, struct template_row *t)
 	copy_col(t->build_id, sizeof(t->build_id), st, 1);
 	copy_col(t->meta_sha256, sizeof(t->meta_sha256), st, 2);
 	t->created_at = sqlite3_column_int64(st, 3);
+	copy_col(t->owner, sizeof(t->owner), st, 4);
 }
 
 static void read_template_any(sqlite3_stmt *st, void *out)
@@ -511,7 +516,8 @@ int db_template_get(struct db *db, const char *name, struct template_row *out,
 		    struct thaw_err **err)
 {
 	return get_one(db,
-		       "SELECT name, build_id, meta_sha256, created_at FROM templates WHERE name=?",
+		       "SELECT name, build_id, meta_sha256, created_at, owner FROM templates"
+		       " WHERE name=?",
 		       name, read_template_any, out, "template", "does not exist", err);
 }
 
@@ -521,7 +527,8 @@ int db_template_each(struct db *db, db_template_fn fn, void *ud, struct thaw_err
 	sqlite3_stmt *st = NULL;
 	int rc = sqlite3_prepare_v2(
 		db->h,
-		"SELECT name, build_id, meta_sha256, created_at FROM templates ORDER BY name", -1,
+		"SELECT name, build_id, meta_sha256, created_at, owner FROM templates ORDER BY name",
+		-1,
 		&st, NULL);
 	struct template_row *rows = NULL;
 	size_t n = 0;

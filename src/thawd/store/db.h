@@ -94,6 +94,7 @@ struct template_row {
 	char build_id[48];
 	char meta_sha256[65];
 	int64_t created_at;
+	char owner[KEY_NAME_MAX + 1]; /* the user key it is private to; "" = shared */
 };
 
 int db_template_put(struct db *db, const struct template_row *t, struct thaw_err **err);
