@@ -24,7 +24,8 @@ sys.path.insert(0, str(T.REPO / "sdk" / "python"))
 import thaw  # noqa: E402
 
 SECRETS = {"ops": "ops-secret-0123456789abcdef", "alice": "alice-secret-0123456789abcdef",
-           "bob": "bob-secret-0123456789abcdef"}
+           "bob": "bob-secret-0123456789abcdef", "carol": "carol-secret-0123456789abcdef"}
+CAROL_RATE = 3
 HOST_CAP = 3
 ALICE_CAP = 2
 SLOT_CIDR = "10.204.0.0/16"
@@ -40,6 +41,8 @@ def keys_doc():
         {"name": "alice", "sha256": sha(SECRETS["alice"]), "role": "user",
          "max_sandboxes": ALICE_CAP},
         {"name": "bob", "sha256": sha(SECRETS["bob"]), "role": "user", "rate_limit": 0},
+        {"name": "carol", "sha256": sha(SECRETS["carol"]), "role": "user",
+         "rate_limit": CAROL_RATE},
     ]}
 
 
@@ -421,3 +424,19 @@ def test_caps_hold_across_a_restart(clean):
     assert info["key"]["sandboxes"] == 2, info
     T.check("after SIGKILL and restart: alice's 2 (1 paused) and the host's 3 VMs are "
             "counted again; both caps answer 429")
+
+
+def test_rate_limit_per_key(ten):
+    """carol's own rate_limit applies to her alone; bob's 0 is none."""
+    carol, bob = ten["carol"], ten["bob"]
+    codes = [carol.api("GET", "/v1/sandboxes")[0] for _ in range(20)]
+    assert codes[:2 * CAROL_RATE] == [200] * (2 * CAROL_RATE), codes  # a 2 s burst
+    assert 429 in codes, codes
+    st, body = carol.api("GET", "/v1/sandboxes")
+    if st == 429:
+        assert_limit(st, body, f"more than {CAROL_RATE} requests a second with key carol",
+                     "carol over her rate")
+    assert all(bob.api("GET", "/v1/sandboxes")[0] == 200 for _ in range(30)), \
+        "bob was limited by carol's rate"
+    T.check(f"carol (rate_limit {CAROL_RATE}): {codes.count(200)} of 20 passed, "
+            f"{codes.count(429)} got 429; bob (rate_limit 0): 30 of 30 passed")
