@@ -198,8 +198,11 @@ def test_user_keys_see_and_touch_only_their_own(clean):
     st, info = alice.api("GET", "/v1/info")
     assert st == 200 and info["key"] == {"name": "alice", "role": "user", "sandboxes": 1,
                                          "max_sandboxes": ALICE_CAP}, info
+    assert "ids" not in info["warm_vmms"] and "data_dir" not in info, \
+        "a user key sees warm VMM ids (future sandbox ids) or host paths"
     st, info = ops.api("GET", "/v1/info")
     assert info["key"]["role"] == "admin" and info["key"]["max_sandboxes"] is None, info
+    assert "ids" in info["warm_vmms"] and "data_dir" in info, info
     # Every route on bob's sandbox answers alice exactly as for no sandbox.
     ghost = "sb-zzzzzzzzzzzz"
     routes = [("GET", "", None), ("DELETE", "", None), ("POST", "/exec", {"cmd": "true"}),

@@ -70,5 +70,12 @@ enum MHD_Result api_info(struct api_req *r)
 	json_object_set_new(o, "network", network_json(h));
 	json_object_set_new(o, "warm_vmms", warm_vmms_json(h));
 	json_object_set_new(o, "key", key_json(r));
+	if (r->key->role != KEY_ADMIN) {
+		/* A warm VMM's id becomes a sandbox's id when a create takes
+		 * it: watching them would tell a tenant which ids other keys
+		 * got. The host's paths are an operator's business too. */
+		json_object_del(json_object_get(o, "warm_vmms"), "ids");
+		json_object_del(o, "data_dir");
+	}
 	return api_reply_json(r, MHD_HTTP_OK, o);
 }
