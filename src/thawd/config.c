@@ -219,6 +219,11 @@ static int set_allow(struct thawd_config *c, const char *v)
 	return set_str(&c->allow_cidrs, v);
 }
 
+static int set_keys_file(struct thawd_config *c, const char *v)
+{
+	return *v ? set_str(&c->keys_file, v) : -1;
+}
+
 static int set_vmm_pool(struct thawd_config *c, const char *v)
 {
 	long n;
@@ -263,6 +268,8 @@ static const struct option_spec options[] = {
 	  "sandboxes per host (256)" },
 	{ "rate-limit", "THAW_RATE_LIMIT", "N", set_rate_limit,
 	  "API requests per second per key, bursts of 2 s (0 = none)" },
+	{ "keys-file", "THAW_KEYS_FILE", "PATH", set_keys_file,
+	  "API keys, roles and per-key limits (JSON; default: DATA/api-key, one admin key)" },
 	{ "default-timeout", "THAW_DEFAULT_TIMEOUT", "SECONDS", set_default_timeout,
 	  "sandbox timeout when none is asked (300; 0 = none)" },
 	{ "max-timeout", "THAW_MAX_TIMEOUT", "SECONDS", set_max_timeout,
@@ -473,5 +480,6 @@ void config_free(struct thawd_config *c)
 	free(c->qemu_binary);
 	free(c->slot_cidr);
 	free(c->allow_cidrs);
+	free(c->keys_file);
 	memset(c, 0, sizeof(*c));
 }

@@ -88,6 +88,11 @@ def _teardown_checks(d):
         problems.append("the instance's nftables table is still loaded")
     if str(d.store) in T.mount_points():
         problems.append(f"store still mounted at {d.store}")
+    # The kernel detaches an autoclear loop device a moment after the
+    # unmount, later still on a busy host.
+    deadline = time.monotonic() + 30
+    while T.loop_devices_of(d.data_dir / "store.img") and time.monotonic() < deadline:
+        time.sleep(0.2)
     loops = T.loop_devices_of(d.data_dir / "store.img")
     if loops:
         problems.append(f"loop devices still back {d.data_dir / 'store.img'}: {loops}")

@@ -295,9 +295,12 @@ class Thawd:
                 raise ThawdError(f"thawd did not answer /healthz in {timeout} s; log:\n"
                                  f"{self.log_tail()}")
             time.sleep(0.05)
-        self.key = (self.data_dir / "api-key").read_text().strip()
-        os.environ["THAW_API_URL"] = self.url
-        os.environ["THAW_API_KEY"] = self.key
+        # With --keys-file there is no DATA/api-key: the test sets .key.
+        key_file = self.data_dir / "api-key"
+        if key_file.exists():
+            self.key = key_file.read_text().strip()
+            os.environ["THAW_API_URL"] = self.url
+            os.environ["THAW_API_KEY"] = self.key
         return self
 
     def stop(self, sig=signal.SIGTERM, timeout=120):
@@ -498,8 +501,14 @@ def restart_thawd(signal=signal.SIGKILL):  # noqa: A002 - the name the tests use
 
 
 def run_cli(*args, env=None, input=None, timeout=300):
-    """Runs the real thaw binary; returns CompletedProcess (bytes)."""
+    """Runs the real thaw binary against the current thawd (whatever
+    another thawd started by a test left in the environment); returns
+    CompletedProcess (bytes)."""
     e = dict(os.environ)
+    d = current()
+    e["THAW_API_URL"] = d.url
+    if d.key:
+        e["THAW_API_KEY"] = d.key
     e.update(env or {})
     return subprocess.run([str(current().cli_bin), *args], env=e, input=input,
                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=timeout)

@@ -153,7 +153,8 @@ def _read_events(events, on_stdout, on_stderr, on_start):
 
 def _status_of(code):
     return {"not_found": 404, "conflict": 409, "invalid_request": 400,
-            "timeout": 504, "unauthorized": 401}.get(code, 500)
+            "timeout": 504, "unauthorized": 401, "forbidden": 403,
+            "limit_reached": 429, "too_large": 413}.get(code, 500)
 
 
 class Sandbox:
@@ -210,6 +211,11 @@ class Sandbox:
     @property
     def state(self):
         return self._info["state"]
+
+    @property
+    def owner(self):
+        """The name of the API key that created it (forks: the forking key)."""
+        return self._info.get("owner")
 
     @property
     def info(self):

@@ -266,7 +266,7 @@ static int publish(struct bake *b, struct thaw_err **err)
 	char sum[SHA256_HEX_LEN + 1];
 	if (build_write_meta(b->tmp_dir, m, sum, err) < 0)
 		return -1;
-	return catalog_publish(b->h->catalog, b->tmp_dir, m, sum, err);
+	return catalog_publish(b->h->catalog, b->tmp_dir, m, sum, NULL, err); /* shared */
 }
 
 static void bake_cleanup(struct bake *b, bool failed)

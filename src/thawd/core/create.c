@@ -16,6 +16,7 @@
 #include "buf.h"
 #include "cleanup.h"
 #include "core/launch.h"
+#include "core/quota.h"
 #include "core/registry.h"
 #include "core/slotpool.h"
 #include "core/supervisor.h"
@@ -157,6 +158,7 @@ static int record_creating(struct host *h, struct sandbox *sb, struct thaw_err *
 	snprintf(row.build_id, sizeof(row.build_id), "%s", sb->build_id);
 	snprintf(row.state, sizeof(row.state), "creating");
 	snprintf(row.parent, sizeof(row.parent), "%s", sb->parent);
+	snprintf(row.owner, sizeof(row.owner), "%s", sb->owner);
 	snprintf(row.image, sizeof(row.image), "%s", sb->image);
 	snprintf(row.on_timeout, sizeof(row.on_timeout), "%s",
 		 sb->timeout_pauses ? "pause" : "delete");
@@ -174,19 +176,24 @@ int sandbox_create(struct host *h, const struct create_req *req, struct sandbox 
 	if (req->image) {
 		/* A fork child: the image is its parent's, loaded once for all. */
 		t = (struct template *)req->image_build;
-	} else if (catalog_get(h->catalog, req->template_name, &t, err) < 0) {
+	} else if (catalog_get_visible(h->catalog, req->template_name,
+				       req->owner.admin || !req->owner.name ? NULL : req->owner.name,
+				       &t, err) < 0) {
 		return -1;
 	}
-	if (check_template_fits(h, t, err) < 0 || check_cpu_limit(t, req->cpu_millis, err) < 0) {
+	/* Reserved before anything is started (a fork child's place was
+	 * reserved by the fork); given back on every failure from here. */
+	const char *owner = req->owner.name ? req->owner.name : KEY_NAME_DEFAULT;
+	int fits = check_template_fits(h, t, err) < 0 || check_cpu_limit(t, req->cpu_millis, err) < 0
+			   ? -1
+			   : 0;
+	if (fits < 0 && req->reserved)
+		quota_release(h->quota, owner, 1, 1);
+	if (fits < 0 || (!req->reserved && quota_reserve(h->quota, owner,
+							 req->owner.max_sandboxes, 1, 1, err) < 0)) {
 		if (!req->image)
 			catalog_put(h->catalog, t);
 		return -1;
-	}
-	if ((int)sandbox_count_live(h) >= h->cfg->max_sandboxes) {
-		if (!req->image)
-			catalog_put(h->catalog, t);
-		return err_set(err, ERR_LIMIT, "this host already runs %d sandboxes (the limit)",
-			       h->cfg->max_sandboxes);
 	}
 	clk.template = time_mono_ns();
 	struct pooled_vmm *pv = req->cold_boot || !req->use_pools || req->image
@@ -199,6 +206,7 @@ int sandbox_create(struct host *h, const struct create_req *req, struct sandbox 
 		id_new_sandbox(id);
 	struct sandbox *sb = sandbox_new(h, id);
 	fill_identity(sb, t, req);
+	snprintf(sb->owner, sizeof(sb->owner), "%s", owner);
 	bool restored = false;
 	if (pv) {
 		sb->slot = pv->slot;
@@ -232,6 +240,7 @@ int sandbox_create(struct host *h, const struct create_req *req, struct sandbox 
 		sandbox_release(h, sb);
 		db_sandbox_delete(h->db, sb->id, NULL);
 		registry_remove(h, sb->id);
+		quota_release(h->quota, owner, 1, 1);
 		sandbox_unref(h, sb);
 		return req->image ? err_wrap(err, "creating a fork of %s", req->parent)
 				  : err_wrap(err, "creating sandbox from %s", req->template_name);

@@ -12,7 +12,7 @@
 #include "buf.h"
 #include "cleanup.h"
 #include "core/images.h"
-#include "vmm/cgroup.h"
+#include "core/quota.h"
 #include "core/reconcile.h"
 #include "core/registry.h"
 #include "core/slotpool.h"
@@ -26,6 +26,7 @@
 #include "store/db.h"
 #include "template/catalog.h"
 #include "timeutil.h"
+#include "vmm/cgroup.h"
 
 static void make_prefix(struct host *h)
 {
@@ -132,6 +133,7 @@ int host_open(const struct thawd_config *cfg, struct host **out, struct thaw_err
 	h->vmm.accel = accel_resolve(cfg->accel, h->accel_why, sizeof(h->accel_why));
 	h->drv = &vmm_qemu;
 	h->reg = registry_new();
+	h->quota = quota_new((unsigned)cfg->max_sandboxes);
 	h->lock_fd = -1;
 	if (make_dirs(cfg, err) < 0 || lock_data_dir(h, err) < 0)
 		goto fail;
@@ -173,6 +175,7 @@ void host_close(struct host *h)
 	h->sup = NULL;
 	vmmpool_stop(h->vmms); /* warm VMMs are not sandboxes: they go */
 	registry_free(h, h->reg);
+	quota_free(h->quota);
 	slotpool_close(h->slots); /* after the sandboxes: they may give slots back */
 	catalog_close(h->catalog);
 	images_close(h->images);

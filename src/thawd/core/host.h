@@ -27,6 +27,7 @@ struct thawd_config {
 	enum log_level log_level;
 	int max_sandboxes;
 	int rate_limit; /* API requests per second per key (burst: 2 s worth); 0 = none */
+	char *keys_file; /* API keys (api/keys.h); NULL: DATA/api-key is the one admin key */
 	int default_timeout_s;
 	int max_timeout_s;
 	int max_exec_output_mb;
@@ -48,6 +49,7 @@ struct thawd_config {
 struct db;
 struct catalog;
 struct images;
+struct quota;
 struct registry;
 struct slotpool;
 struct supervisor;
@@ -75,6 +77,7 @@ struct host {
 	char *cache_dir;     /* STORE/cache */
 	char *jail_root;     /* DATA/jail: an empty dir each VMM's root is mounted on */
 	struct registry *reg;
+	struct quota *quota; /* sandbox caps, per key and per host */
 	struct supervisor *sup;
 	uint64_t started_at;
 	int lock_fd;   /* flock on DATA/thawd.lock: one thawd per data dir */

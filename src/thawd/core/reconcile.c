@@ -12,7 +12,7 @@
 #include "buf.h"
 #include "cleanup.h"
 #include "core/images.h"
-#include "vmm/cgroup.h"
+#include "core/quota.h"
 #include "core/registry.h"
 #include "core/sandbox.h"
 #include "core/slotpool.h"
@@ -23,6 +23,7 @@
 #include "net/slot.h"
 #include "store/db.h"
 #include "template/catalog.h"
+#include "vmm/cgroup.h"
 
 #define ADOPT_PROBE_MS 3000
 
@@ -79,6 +80,7 @@ static void fill_from_row(struct sandbox *sb, const struct sandbox_row *r)
 	sb->timings = r->timings ? xstrdup(r->timings) : NULL;
 	sb->reason = r->reason ? xstrdup(r->reason) : NULL;
 	snprintf(sb->parent, sizeof(sb->parent), "%s", r->parent);
+	snprintf(sb->owner, sizeof(sb->owner), "%s", r->owner[0] ? r->owner : KEY_NAME_DEFAULT);
 	snprintf(sb->image, sizeof(sb->image), "%s", r->image);
 	sb->timeout_pauses = strcmp(r->on_timeout, "pause") == 0;
 	sb->auto_resume = r->auto_resume;
@@ -108,6 +110,14 @@ struct adopt_ctx {
 	struct reconcile_report *rep;
 };
 
+/* Listed and counted against its owner's and the host's caps (a paused
+ * one holds no VM); a cap lowered since does not remove anything. */
+static void list_adopted(struct host *h, struct sandbox *sb)
+{
+	registry_add(h, sb);
+	quota_count(h->quota, sb->owner, 1, sb->state == SB_PAUSED ? 0 : 1);
+}
+
 static void adopt_row(const struct sandbox_row *r, void *ud)
 {
 	struct adopt_ctx *ac = ud;
@@ -119,10 +129,10 @@ static void adopt_row(const struct sandbox_row *r, void *ud)
 	bool was_paused = strcmp(r->state, "paused") == 0 || strcmp(r->state, "resuming") == 0;
 	if (strcmp(r->state, "failed") == 0) {
 		sb->state = SB_FAILED;
-		registry_add(h, sb);
+		list_adopted(h, sb);
 		ac->rep->failed_kept++;
 	} else if (was_paused && adopt_paused(h, sb, r)) {
-		registry_add(h, sb);
+		list_adopted(h, sb);
 		ac->rep->adopted++;
 		log_info("reconcile.adopted", "id=%s state=paused image=%s", r->id, r->image);
 	} else if (was_running && adopt_running(h, sb, r, &err) == 0) {
@@ -130,7 +140,7 @@ static void adopt_row(const struct sandbox_row *r, void *ud)
 		if (strcmp(r->state, "pausing") == 0)
 			db_sandbox_set_state(h->db, r->id, "running", NULL, NULL);
 		sb->state = SB_RUNNING;
-		registry_add(h, sb);
+		list_adopted(h, sb);
 		ac->rep->adopted++;
 		log_info("reconcile.adopted", "id=%s pid=%lld", r->id, (long long)r->vmm_pid);
 	} else {
