@@ -85,6 +85,11 @@ def _teardown_checks(d):
         problems.append("the instance's nftables table is still loaded")
     if str(d.store) in T.mount_points():
         problems.append(f"store still mounted at {d.store}")
+    # An autoclear loop device is released asynchronously after the
+    # unmount (the kernel defers it to a work queue): give it a moment.
+    deadline = time.monotonic() + 20
+    while T.loop_devices_of(d.data_dir / "store.img") and time.monotonic() < deadline:
+        time.sleep(0.2)
     loops = T.loop_devices_of(d.data_dir / "store.img")
     if loops:
         problems.append(f"loop devices still back {d.data_dir / 'store.img'}: {loops}")
