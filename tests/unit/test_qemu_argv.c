@@ -230,7 +230,7 @@ static void test_machine_shape_follows_the_template(void **state)
 	assert_string_equal(value_of(argv, "-qmp"), "unix:" QMP ",server=on,wait=off");
 	assert_string_equal(value_of(argv, "-drive"),
 			    "id=root,file=/var/lib/thaw/store/sb-x/rootfs.img,format=raw,if=none,"
-			    "cache=none,aio=threads");
+			    "cache=none,aio=threads,werror=report,rerror=report");
 	assert_string_equal(value_of(argv, "-chardev"),
 			    "file,id=con,path=/var/lib/thaw/run/sb-x/console.log");
 	qemu_argv_free(argv);
