@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "agent.h"
+#include "guestnet.h"
 #include "session.h"
 #include "timeutil.h"
 
@@ -32,7 +33,9 @@ struct conn {
 	int fd;
 	struct buf in, out;
 	struct session *sess;
-	bool closing; /* flush out, then close */
+	bool closing;	/* flush out, then close */
+	bool from_host; /* the peer is the host end of the guest network */
+	uint64_t seq;	/* accept order: older ones give way first */
 };
 
 struct server {
@@ -41,6 +44,7 @@ struct server {
 	struct conn *conns[MAX_CONNS];
 	/* Sessions whose connection went away: killed, kept until reaped. */
 	struct session *orphans[MAX_CONNS];
+	uint64_t accepted;
 };
 
 static int listen_on(const struct agent_opts *o)
@@ -95,16 +99,50 @@ static void conn_free(struct server *srv, int i)
 	srv->conns[i] = NULL;
 }
 
+/* Which connection gives way first when the table is full: one from
+ * inside the guest before one from the host, an idle one before one
+ * running a command, the older before the newer. */
+static bool evict_before(const struct conn *a, const struct conn *b)
+{
+	if (a->from_host != b->from_host)
+		return !a->from_host;
+	if ((a->sess == NULL) != (b->sess == NULL))
+		return a->sess == NULL;
+	return a->seq < b->seq;
+}
+
+/* A slot for a new connection. Guest processes can reach the agent's
+ * port too (it listens on every address): a table full of their idle or
+ * busy connections must not lock the host out, so when no slot is free
+ * one of them is dropped (its command killed); a host connection running
+ * a command never is. -1 when every slot is that. */
+static int free_slot(struct server *srv)
+{
+	int victim = -1;
+	for (int i = 0; i < MAX_CONNS; i++) {
+		struct conn *c = srv->conns[i];
+		if (!c)
+			return i;
+		if (c->from_host && c->sess)
+			continue;
+		if (victim < 0 || evict_before(c, srv->conns[victim]))
+			victim = i;
+	}
+	if (victim >= 0)
+		conn_free(srv, victim);
+	return victim;
+}
+
 static void accept_conns(struct server *srv)
 {
 	for (;;) {
-		int fd = accept4(srv->listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+		struct sockaddr_in peer;
+		socklen_t plen = sizeof(peer);
+		int fd = accept4(srv->listen_fd, (struct sockaddr *)&peer, &plen,
+				 SOCK_CLOEXEC | SOCK_NONBLOCK);
 		if (fd < 0)
 			return;
-		int slot = -1;
-		for (int i = 0; i < MAX_CONNS && slot < 0; i++)
-			if (!srv->conns[i])
-				slot = i;
+		int slot = free_slot(srv);
 		if (slot < 0) {
 			close(fd);
 			continue;
@@ -112,7 +150,11 @@ static void accept_conns(struct server *srv)
 		int one = 1;
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 		struct conn *c = xcalloc(1, sizeof(*c));
+		struct in_addr host;
+		inet_pton(AF_INET, GUESTNET_HOST_IP, &host);
 		c->fd = fd;
+		c->from_host = peer.sin_family == AF_INET && peer.sin_addr.s_addr == host.s_addr;
+		c->seq = ++srv->accepted;
 		srv->conns[slot] = c;
 	}
 }

@@ -209,6 +209,7 @@ class Thawd:
         self.log_path = self.data_dir / "thawd-e2e.log"
         self.proc = None
         self.extra_args = []  # more thawd options (tests that need their own thawd)
+        self.extra_env = {}  # more environment (ASAN_OPTIONS, say)
         self.key = None
         self.starts = 0
         self.exit_codes = []  # (signal sent, exit code) per stop
@@ -275,6 +276,7 @@ class Thawd:
         # ASan: report into the log; keep the exit code meaningful.
         env.setdefault("ASAN_OPTIONS", "abort_on_error=0:detect_leaks=1")
         env.setdefault("UBSAN_OPTIONS", "print_stacktrace=1")
+        env.update(self.extra_env)
         with open(self.log_path, "ab") as log:
             self.proc = subprocess.Popen(self.argv(*self.extra_args), stdin=subprocess.DEVNULL,
                                          stdout=log,
@@ -659,3 +661,79 @@ def check(msg):
     """Tests print what they checked (pytest -s shows it; a failure
     shows it with the captured output)."""
     print(f"  checked: {msg}")
+
+
+# ---- a test's own thawd ------------------------------------------------------
+
+def own_thawd(session, suffix, slot_cidr, extra=(), template=True, env=None):
+    """Starts a thawd of a test's own (data dir <session data dir>-suffix,
+    its own slot range) and makes it current; with template, code-interpreter
+    is baked there unless it is ready and baked from this tree's inputs. The
+    first bake is seeded with the session's debootstrap cache (the session
+    thawd runs, so its store is mounted), so it downloads nothing. Returns
+    the Thawd; the caller ends it with close_own_thawd()."""
+    data = Path(str(session.data_dir) + suffix)
+    d = Thawd(data, bins=session.bins)
+    d.extra_args = ["--slot-cidr", slot_cidr, *extra]
+    d.extra_env = dict(env or {})
+    if d.log_path.exists():
+        d.log_path.replace(d.log_path.with_name(d.log_path.name + ".prev"))
+    d.start()
+    set_current(d)
+    for sid in list_ids():  # left by an earlier run that did not finish
+        d.api("DELETE", f"/v1/sandboxes/{sid}")
+    if template:
+        _own_template(session, d)
+    return d
+
+
+def _own_template(session, d):
+    info = template_info()
+    stamp = d.data_dir / "e2e-agent.sha256"
+    digest = template_inputs_digest()
+    if info and info["status"] == "ready" and stamp.exists() and \
+            stamp.read_text().strip() == digest:
+        return info
+    src, dst = session.store / "cache", d.store / "cache"
+    if src.is_dir() and not any(dst.glob("rootfs-*")):
+        dst.mkdir(parents=True, exist_ok=True)
+        subprocess.run(["cp", "-a", "--reflink=auto", f"{src}/.", str(dst)], check=True)
+    st, events = d.bake(TEMPLATE, timeout=1200)
+    assert st == 200 and events and events[-1]["event"] == "done", \
+        f"baking {TEMPLATE} in {d.data_dir}: {st} {events[-3:] if events else events}"
+    stamp.write_text(digest + "\n")
+    return template_info()
+
+
+def close_own_thawd(d, session):
+    """Deletes what is left, stops d (SIGTERM), tears it down with its own
+    options and makes the session thawd current again. Returns the
+    problems found (a list of strings)."""
+    problems = []
+    if d.running():
+        for sid in list_ids():
+            st, body = d.api("DELETE", f"/v1/sandboxes/{sid}")
+            if st not in (204, 404):
+                problems.append(f"deleting {sid}: {st} {body}")
+        rc = d.stop(signal.SIGTERM)
+        if rc != 0:
+            problems.append(f"thawd exited with {rc} after SIGTERM")
+    if d.teardown() != 0:
+        problems.append("thawd --teardown failed")
+    deadline = time.monotonic() + 15
+    while vmm_processes(d.prefix) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    for what, left in (("VMMs", vmm_processes(d.prefix)), ("netns", netns_names(d.prefix)),
+                       ("veths", host_veths(d.prefix))):
+        if left:
+            problems.append(f"{what} left: {sorted(left)}")
+    if str(d.store) in mount_points():
+        problems.append(f"store still mounted at {d.store}")
+    log = d.log_text()
+    for marker in ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:"):
+        if marker in log:
+            problems.append(f"sanitizer report in {d.log_path}: {marker!r}")
+    set_current(session)
+    os.environ["THAW_API_URL"] = session.url
+    os.environ["THAW_API_KEY"] = session.key
+    return problems

@@ -232,7 +232,8 @@ static void test_machine_shape_follows_the_template(void **state)
 	assert_int_equal(count(argv, "socket,id=qmp,fd=7,server=on,wait=off"), 1);
 	assert_string_equal(value_of(argv, "-mon"), "chardev=qmp,mode=control");
 	assert_string_equal(value_of(argv, "-drive"),
-			    "id=root,file=/proc/self/fd/6,format=raw,if=none,cache=none,aio=threads");
+			    "id=root,file=/proc/self/fd/6,format=raw,if=none,cache=none,aio=threads,"
+			    "werror=report,rerror=report");
 	assert_int_equal(count(argv, "file,id=con,path=/proc/self/fd/10"), 1);
 	qemu_argv_free(argv);
 

@@ -100,6 +100,22 @@ int capture_describe(const struct capture_req *req, const struct capture_times *
 	return sync ? fs_fsync_dir(req->dir, err) : 0;
 }
 
+/* A VMM that died under the capture shows as a short read or a closed
+ * QMP socket: say what happened instead (the supervisor, or the caller's
+ * sandbox_recheck_vmm, makes the sandbox failed). */
+static int capture_failed(const struct sandbox *sb, struct thaw_err **err)
+{
+	/* A dying process closes its files before its pidfd says so. */
+	for (int i = 0; i < 20 && !vmm_exited(sb->vmm); i++)
+		usleep(5000);
+	if (!err || !vmm_exited(sb->vmm))
+		return -1;
+	err_free(*err);
+	*err = NULL;
+	return err_set(err, ERR_CONFLICT, "the VMM of sandbox %s exited during the capture",
+		       sb->id);
+}
+
 int capture_image(struct host *h, struct sandbox *sb, enum meta_source source, bool run_on,
 		  bool sync, char image[48], struct capture_times *t, struct thaw_err **err)
 {
@@ -133,7 +149,7 @@ int capture_image(struct host *h, struct sandbox *sb, enum meta_source source, b
 	catalog_put(h->catalog, src);
 	if (rc < 0) {
 		image_abort(h, image, tmp);
-		return -1;
+		return capture_failed(sb, err);
 	}
 	log_info("sandbox.captured", "id=%s image=%s dirty_pages=%llu stopped_ms=%.1f", sb->id,
 		 image, (unsigned long long)t->dirty_pages, t->stopped_ms);

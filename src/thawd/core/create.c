@@ -248,6 +248,7 @@ int sandbox_create(struct host *h, const struct create_req *req, struct sandbox 
 	pthread_mutex_lock(&sb->lock);
 	sb->state = SB_RUNNING;
 	pthread_mutex_unlock(&sb->lock);
+	sandbox_recheck_vmm(h, sb);
 	log_info("sandbox.created", "id=%s template=%s timings=%s", sb->id, sb->template_name,
 		 sb->timings);
 	*out = sb; /* the creation reference becomes the caller's */

@@ -83,6 +83,7 @@ int sandbox_pause(struct host *h, const char *id, struct sandbox **out, struct t
 			log_warn("sandbox.pause", "id=%s resume_error=\"%s\"", id, err_msg(e2));
 		db_sandbox_set_state(h->db, id, "running", NULL, NULL);
 		set_state(sb, SB_RUNNING);
+		sandbox_recheck_vmm(h, sb); /* a VMM killed during the capture */
 		sandbox_unlock(h, sb);
 		return err_wrap(err, "pausing sandbox %s", id);
 	}
@@ -162,6 +163,7 @@ int sandbox_resume(struct host *h, const char *id, struct sandbox **out, struct 
 	registry_replace(h, sb, next);
 	sb->replaced = true;
 	set_state(sb, SB_PAUSED);
+	sandbox_recheck_vmm(h, next);
 	*out = next; /* the reference sandbox_successor gave */
 	log_info("sandbox.resumed", "id=%s image=%s total_ms=%.1f timings=%s", id, sb->image,
 		 ns_to_ms(time_mono_ns() - t0), next->timings);

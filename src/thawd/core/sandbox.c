@@ -325,12 +325,17 @@ out:
 		pthread_mutex_lock(&sb->lock);
 		bool gone = sb->state == SB_DELETING;
 		bool paused = sb->state == SB_PAUSING || sb->state == SB_PAUSED;
+		bool failed = sb->state == SB_FAILED;
 		pthread_mutex_unlock(&sb->lock);
 		bool stopping = __atomic_load_n(&h->stopping, __ATOMIC_ACQUIRE);
-		if (gone || paused || stopping) {
+		if (gone || paused || failed || stopping) {
 			err_free(*err);
 			*err = NULL;
-			if (gone)
+			if (failed)
+				err_set(err, ERR_CONFLICT,
+					"sandbox %s failed while the command ran: its VMM exited",
+					id);
+			else if (gone)
 				err_set(err, ERR_NOT_FOUND,
 					"sandbox %s was deleted while the command ran", id);
 			else if (paused)
@@ -352,6 +357,12 @@ void sandbox_vmm_exited(struct host *h, const char *id)
 	struct sandbox *sb = registry_get(h, id);
 	if (!sb)
 		return;
+	if (!sb->vmm) {
+		/* A paused incarnation while a resume starts the next one: the
+		 * resume looks again once it has replaced it. */
+		sandbox_unref(h, sb);
+		return;
+	}
 	if (!vmm_exited(sb->vmm)) { /* a recycled pidfd number: not this one */
 		supervisor_watch(h->sup, id, sb->vmm->pidfd, NULL);
 		sandbox_unref(h, sb);
@@ -373,6 +384,12 @@ void sandbox_vmm_exited(struct host *h, const char *id)
 		sandbox_release(h, sb);
 	}
 	sandbox_unref(h, sb);
+}
+
+void sandbox_recheck_vmm(struct host *h, struct sandbox *sb)
+{
+	if (sb->vmm && vmm_exited(sb->vmm))
+		sandbox_vmm_exited(h, sb->id);
 }
 
 void sandbox_interrupt_all(struct host *h)

@@ -209,6 +209,11 @@ void sandbox_inflight_del(struct sandbox *sb, int slot);
 
 /* Called by the supervisor when a VMM process exits on its own. */
 void sandbox_vmm_exited(struct host *h, const char *id);
+/* The supervisor acts on an exit only while the sandbox is running: one
+ * reported while an operation held it (creating, pausing, resuming) is
+ * dropped. The operation calls this once it has made sb running (again),
+ * so that a VMM that died meanwhile still makes it failed. */
+void sandbox_recheck_vmm(struct host *h, struct sandbox *sb);
 
 /* Shutdown: every operation talking to a guest now returns at once with
  * ERR_UNAVAILABLE (the commands are killed in their guests); the

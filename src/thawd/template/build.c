@@ -126,6 +126,27 @@ bool build_unchanged(const struct template *t, const struct build_sigs *sigs)
 	return true;
 }
 
+void build_stat(const char *dir, struct build_sigs *out)
+{
+	memset(out, 0, sizeof(*out));
+	_cleanup_free_ char *meta_path = xasprintf("%s/meta.json", dir);
+	sig_of(meta_path, &out->meta); /* a missing file keeps its zeros */
+	for (int i = 0; i < MF_COUNT; i++) {
+		_cleanup_free_ char *p = xasprintf("%s/%s", dir, meta_file_name(i));
+		sig_of(p, &out->files[i]);
+	}
+}
+
+bool build_sigs_equal(const struct build_sigs *a, const struct build_sigs *b)
+{
+	if (!sig_equal(&a->meta, &b->meta))
+		return false;
+	for (int i = 0; i < MF_COUNT; i++)
+		if (!sig_equal(&a->files[i], &b->files[i]))
+			return false;
+	return true;
+}
+
 int build_write_meta(const char *dir, const struct template_meta *m,
 		     char sha256_out[SHA256_HEX_LEN + 1], struct thaw_err **err)
 {

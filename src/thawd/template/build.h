@@ -50,6 +50,10 @@ int build_load(const char *dir, const char *expect_name, const char *expect_buil
 	       struct thaw_err **err);
 /* Whether no file changed since build_load recorded sigs. */
 bool build_unchanged(const struct template *t, const struct build_sigs *sigs);
+/* What meta.json and every artifact of the build in dir look like now
+ * (zero for a file that is missing), and whether two such looks agree. */
+void build_stat(const char *dir, struct build_sigs *out);
+bool build_sigs_equal(const struct build_sigs *a, const struct build_sigs *b);
 void build_free(struct template *t);
 
 /* Writes meta.json into dir (atomically) and returns its checksum. */

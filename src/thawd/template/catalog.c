@@ -25,6 +25,18 @@ struct cached {
 	struct build_sigs sigs;
 };
 
+/* A build found corrupt, and what its files looked like just before:
+ * while none of them changes the verdict stands, so a damaged template
+ * costs a stat of its files per create, listing and pool round instead
+ * of hashing its memory file and disk again each time. */
+struct verdict {
+	char name[64];
+	char build_id[48];
+	char meta_sha256[SHA256_HEX_LEN + 1];
+	struct build_sigs sigs;
+	char msg[sizeof(((struct thaw_err *)0)->msg)];
+};
+
 struct baking {
 	char name[64];
 	char stage[128];
@@ -37,6 +49,8 @@ struct catalog {
 	char *root;
 	struct cached *cache;
 	size_t ncache;
+	struct verdict *corrupt; /* at most one per template */
+	size_t ncorrupt;
 	struct baking *bakes;
 	size_t nbakes;
 };
@@ -64,6 +78,7 @@ void catalog_close(struct catalog *c)
 		if (--c->cache[i].t->refs == 0)
 			build_free(c->cache[i].t);
 	free(c->cache);
+	free(c->corrupt);
 	free(c->bakes);
 	free(c->root);
 	pthread_cond_destroy(&c->bakes_changed);
@@ -76,12 +91,58 @@ char *catalog_template_dir(const struct catalog *c, const char *name)
 	return xasprintf("%s/%s", c->root, name);
 }
 
+static struct verdict *verdict_find(struct catalog *c, const char *name)
+{
+	for (size_t i = 0; i < c->ncorrupt; i++)
+		if (strcmp(c->corrupt[i].name, name) == 0)
+			return &c->corrupt[i];
+	return NULL;
+}
+
+/* Records (err set) or forgets (err NULL) what loading row found. */
+static void verdict_note(struct catalog *c, const struct template_row *row,
+			 const struct build_sigs *sigs, const struct thaw_err *err)
+{
+	struct verdict *v = verdict_find(c, row->name);
+	if (!err || err->code != ERR_CORRUPT) {
+		if (v)
+			*v = c->corrupt[--c->ncorrupt];
+		return;
+	}
+	if (!v) {
+		c->corrupt = xrealloc(c->corrupt, (c->ncorrupt + 1) * sizeof(*c->corrupt));
+		v = &c->corrupt[c->ncorrupt++];
+	}
+	snprintf(v->name, sizeof(v->name), "%s", row->name);
+	snprintf(v->build_id, sizeof(v->build_id), "%s", row->build_id);
+	snprintf(v->meta_sha256, sizeof(v->meta_sha256), "%s", row->meta_sha256);
+	v->sigs = *sigs;
+	snprintf(v->msg, sizeof(v->msg), "%s", err->msg);
+}
+
+static int verify_build(struct catalog *c, const struct template_row *row, const char *dir,
+			struct cached *out, struct thaw_err **err)
+{
+	struct build_sigs before;
+	build_stat(dir, &before);
+	struct verdict *v = verdict_find(c, row->name);
+	if (v && strcmp(v->build_id, row->build_id) == 0 &&
+	    strcmp(v->meta_sha256, row->meta_sha256) == 0 && build_sigs_equal(&v->sigs, &before))
+		return err_set(err, ERR_CORRUPT, "%s", v->msg);
+	_cleanup_err_ struct thaw_err *why = NULL;
+	int rc = build_load(dir, row->name, row->build_id, row->meta_sha256, &out->t, &out->sigs,
+			    &why);
+	verdict_note(c, row, &before, why);
+	if (rc < 0 && err && !*err)
+		*err = steal_pointer(&why);
+	return rc;
+}
+
 static int load_build(struct catalog *c, const struct template_row *row, struct cached *out,
 		      struct thaw_err **err)
 {
 	_cleanup_free_ char *dir = xasprintf("%s/%s/%s", c->root, row->name, row->build_id);
-	if (build_load(dir, row->name, row->build_id, row->meta_sha256, &out->t, &out->sigs, err) <
-	    0)
+	if (verify_build(c, row, dir, out, err) < 0)
 		return err_wrap(err, "template %s (build %s) is corrupt; bake it again", row->name,
 				row->build_id);
 	snprintf(out->meta_sha256, sizeof(out->meta_sha256), "%s", row->meta_sha256);

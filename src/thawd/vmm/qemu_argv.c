@@ -75,7 +75,13 @@ static void add_devices(struct argv_builder *b, const struct qemu_fd_set *fds)
 	add(b, "-serial");
 	add(b, "chardev:con");
 	add(b, "-drive");
-	add(b, "id=root,file=/proc/self/fd/%d,format=raw,if=none,cache=none,aio=threads",
+	/* werror/rerror=report: when the store is full (another sandbox
+	 * filled it, a capture took the last blocks), a write that needs a
+	 * new block fails in the guest with an I/O error. QEMU's default
+	 * (werror=enospc) stops the whole VM instead, for good: its guest,
+	 * agent included, would never answer again. */
+	add(b, "id=root,file=/proc/self/fd/%d,format=raw,if=none,cache=none,aio=threads,"
+	       "werror=report,rerror=report",
 	    QFD_DISK);
 	add(b, "-device");
 	add(b, "virtio-blk-device,drive=root");
