@@ -136,9 +136,10 @@ def thawd():
     try:
         d.start()
     except T.ThawdError as e:
-        # A data dir written by a newer thawd (another checkout's run) is
-        # refused, rightly; a test data dir is only a cache: start afresh.
-        if "schema version" not in str(e):
+        # A data dir written by a newer thawd (another checkout's run), or
+        # by a development tree whose schema never landed, is refused,
+        # rightly; a test data dir is only a cache: start afresh.
+        if "schema version" not in str(e) and "migrating the database" not in str(e):
             raise
         print(f"[e2e] {data_dir} holds a newer thawd's state; removing it and starting afresh")
         _discard_data_dir(d, data_dir)
