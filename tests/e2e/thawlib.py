@@ -297,9 +297,10 @@ class Thawd:
                 raise ThawdError(f"thawd did not answer /healthz in {timeout} s; log:\n"
                                  f"{self.log_tail()}")
             time.sleep(0.05)
-        # With --keys-file there is no DATA/api-key: the test sets .key.
+        # With --keys-file DATA/api-key is not a key (a file left by an
+        # earlier run without one may be there): the test sets .key.
         key_file = self.data_dir / "api-key"
-        if key_file.exists():
+        if key_file.exists() and "--keys-file" not in self.extra_args:
             self.key = key_file.read_text().strip()
             os.environ["THAW_API_URL"] = self.url
             os.environ["THAW_API_KEY"] = self.key

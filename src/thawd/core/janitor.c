@@ -41,7 +41,7 @@ static void *janitor_main(void *arg)
 		/* Groups of VMMs that died while nobody reaped them here (a
 		 * restart adopted them) are empty now. */
 		if (j->h->vmm.cgroups && ++j->ticks % 20 == 0)
-			cgroups_sweep(j->h->vmm.cgroups, false);
+			cgroups_sweep(j->h->vmm.cgroups, CGROUP_SWEEP_STARTING_S, false);
 		pthread_mutex_lock(&j->lock);
 	}
 	pthread_mutex_unlock(&j->lock);

@@ -255,6 +255,8 @@ static void sweep_processes(struct host *h, struct reconcile_report *rep)
 		if (proc_start_ticks(pid, &ticks) == 0) {
 			log_notice("reconcile.orphan", "vmm_pid=%d name=%s", (int)pid, name);
 			kill_if_same(pid, ticks);
+			if (h->vmm.cgroups)
+				cgroup_vmm_remove(h->vmm.cgroups, name);
 			rep->orphans++;
 		}
 	}
@@ -270,8 +272,10 @@ static void sweep(struct host *h, struct reconcile_report *rep)
 	sweep_dir(h, run, rep);
 	catalog_gc_all(h->catalog);
 	images_gc(h);
+	/* No VMM is being started while thawd reconciles: every empty group
+	 * is a leftover, however young. */
 	if (h->vmm.cgroups)
-		cgroups_sweep(h->vmm.cgroups, false);
+		cgroups_sweep(h->vmm.cgroups, 0, false);
 }
 
 void reconcile(struct host *h, struct reconcile_report *rep)
@@ -299,5 +303,5 @@ void reconcile_teardown(struct host *h, struct reconcile_report *rep)
 	registry_list_free(h, list, n);
 	sweep(h, rep);
 	if (h->vmm.cgroups)
-		cgroups_sweep(h->vmm.cgroups, true);
+		cgroups_sweep(h->vmm.cgroups, 0, true);
 }

@@ -270,17 +270,13 @@ void cgroup_vmm_remove(struct cgroups *c, const char *name)
 	}
 }
 
-/* A group is made before its VMM starts and joined by the VMM's child
- * side a moment later: an empty group that young is one being started. */
-#define SWEEP_MIN_AGE_S 30
-
-static bool too_young(const char *dir)
+static bool younger_than(const char *dir, int age_s)
 {
 	struct stat st;
-	return stat(dir, &st) == 0 && time(NULL) - st.st_mtime < SWEEP_MIN_AGE_S;
+	return age_s > 0 && stat(dir, &st) == 0 && time(NULL) - st.st_mtime < age_s;
 }
 
-int cgroups_sweep(struct cgroups *c, bool all)
+int cgroups_sweep(struct cgroups *c, int min_age_s, bool instance_too)
 {
 	int removed = 0;
 	int ndirs = c->version == 2 ? 1 : CG_COUNT;
@@ -291,12 +287,12 @@ int cgroups_sweep(struct cgroups *c, bool all)
 			if (de->d_type != DT_DIR || de->d_name[0] == '.')
 				continue;
 			_cleanup_free_ char *dir = xasprintf("%s/%s", c->dir[k], de->d_name);
-			if (!all && too_young(dir))
+			if (younger_than(dir, min_age_s))
 				continue;
 			if (rmdir(dir) == 0 && k == 0)
 				removed++;
 		}
-		if (all && rmdir(c->dir[k]) < 0 && errno != ENOENT)
+		if (instance_too && rmdir(c->dir[k]) < 0 && errno != ENOENT)
 			log_warn("cgroup.sweep", "dir=%s errno=%d", c->dir[k], errno);
 	}
 	return removed;

@@ -45,10 +45,12 @@ int cgroup_vmm_read(struct cgroups *c, const char *name, struct vmm_limits *lim,
 		    uint64_t *memory_used, struct thaw_err **err);
 /* Removes the group (best effort: a group with a live process stays). */
 void cgroup_vmm_remove(struct cgroups *c, const char *name);
-/* Removes every group of the instance that no process is in, unless it
- * was made in the last 30 s (its VMM may be starting); returns how many
- * it removed. With all, every empty group whatever its age, and the
- * instance's own group (the teardown, once every VMM is gone). */
-int cgroups_sweep(struct cgroups *c, bool all);
+/* Removes every group of the instance that no process is in and that is
+ * older than min_age_s (a group is made a moment before its VMM joins
+ * it: while VMMs may be starting, 30 s keeps their groups safe); returns
+ * how many it removed. With instance_too, also the instance's own group
+ * (the teardown, once every VMM is gone). */
+#define CGROUP_SWEEP_STARTING_S 30
+int cgroups_sweep(struct cgroups *c, int min_age_s, bool instance_too);
 
 #endif
