@@ -57,9 +57,12 @@ def test_get_and_list(sandboxes):
         assert got["timeout_at"] is not None, got
         st, one = T.get(s["id"])
         assert st == 200, one
-        # GET of one adds what it costs on disk; age may tick in between.
+        # GET of one adds what it costs on disk and what its VMM uses;
+        # age may tick in between.
         disk = one.pop("disk")
         assert disk["apparent_bytes"] >= disk["allocated_bytes"] >= disk["exclusive_bytes"], disk
+        res = one.pop("resources")
+        assert res is None or 0 < res["memory_used_bytes"] <= res["memory_limit_bytes"], res
         for d in (one, got):
             d.pop("age_s")
         assert one == got, (one, got)

@@ -48,8 +48,12 @@ static int adopt_running(struct host *h, struct sandbox *sb, const struct sandbo
 {
 	if (r->slot < 0)
 		return err_set(err, ERR_NOT_FOUND, "no network slot recorded");
-	if (h->drv->attach(sb->run_dir, (pid_t)r->vmm_pid, r->vmm_start_ticks, &sb->vmm, err) < 0 ||
-	    slotpool_attach(h->slots, (uint32_t)r->slot, &sb->slot, err) < 0)
+	if (h->drv->attach(sb->run_dir, (pid_t)r->vmm_pid, r->vmm_start_ticks, &sb->vmm, err) < 0)
+		return -1;
+	/* Its cgroup is named like it and goes with it. */
+	sb->vmm->name = xasprintf("%s%s", h->ns_prefix, sb->id);
+	sb->vmm->cgroups = h->vmm.cgroups;
+	if (slotpool_attach(h->slots, (uint32_t)r->slot, &sb->slot, err) < 0)
 		return -1;
 	/* A thawd that died in the middle of a capture (fork, pause,
 	 * snapshot) left the guest stopped: it runs on. */
