@@ -163,7 +163,9 @@ int sandbox_create(struct host *h, const struct create_req *req, struct sandbox 
 	} else if (catalog_get(h->catalog, req->template_name, &t, err) < 0) {
 		return -1;
 	}
-	if (check_template_fits(h, t, err) < 0) {
+	/* A fork's children were checked with its capture. */
+	if (check_template_fits(h, t, err) < 0 ||
+	    (!req->image && disk_store_check_room(h->store, "create a sandbox", err) < 0)) {
 		if (!req->image)
 			catalog_put(h->catalog, t);
 		return -1;
