@@ -1,7 +1,7 @@
 #!/bin/bash
 # Fuzzes the parsers of hostile input with libFuzzer (clang), each for a
 # bounded time: the guest protocol, API request bodies, template
-# metadata, recipes. Seeds are in tests/fuzz/corpus/NAME; inputs that
+# metadata, recipes, what a VMM says on QMP. Seeds are in tests/fuzz/corpus/NAME; inputs that
 # once crashed are kept in tests/fuzz/regress/NAME and replayed first.
 # A crash fails the run and leaves its input in build-fuzz/crashes/NAME.
 #   scripts/fuzz.sh [SECONDS per target, default 30] [NAME...]
@@ -11,13 +11,14 @@ cd "$(dirname "$0")/.."
 seconds=${1:-30}
 shift || true
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(proto api_json meta recipe)
+[ ${#targets[@]} -gt 0 ] || targets=(proto api_json meta recipe qmp)
 
 declare -A srcs=(
 	[proto]=""
 	[api_json]="src/thawd/api/validate.c"
 	[meta]="src/thawd/template/meta.c"
 	[recipe]="src/thawd/template/recipe.c"
+	[qmp]="src/thawd/vmm/qmp.c"
 )
 out=build-fuzz
 mkdir -p "$out"

@@ -22,8 +22,8 @@ make -j"$(nproc)" SAN=1
 section "unit tests (ASan + UBSan)"
 make SAN=1 unit
 
-section "fuzzing (libFuzzer, ${THAW_FUZZ_SECONDS:-30} s per parser)"
-scripts/fuzz.sh "${THAW_FUZZ_SECONDS:-30}"
+section "fuzzing (libFuzzer, ${THAW_FUZZ_SECONDS:-60} s per parser)"
+scripts/fuzz.sh "${THAW_FUZZ_SECONDS:-60}"
 
 section "end-to-end tests (real QEMU guests, sanitized thawd)"
 # Leaks are errors: the harness checks that thawd exits 0 after SIGTERM.

@@ -2,13 +2,15 @@
  * id=$(thaw create). */
 #include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
 
 static int create_run(struct cli *cli, int argc, char **argv)
 {
-	const char *template_name = NULL, *timeout = NULL, *metadata = NULL, *on_timeout = NULL;
+	const char *template_name = NULL, *timeout = NULL, *metadata = NULL, *on_timeout = NULL,
+		   *cpus = NULL;
 	bool auto_resume = false;
 	const struct cli_opt opts[] = {
 		{ "template", 0, OPT_VALUE, &template_name },
@@ -16,6 +18,7 @@ static int create_run(struct cli *cli, int argc, char **argv)
 		{ "on-timeout", 0, OPT_VALUE, &on_timeout },
 		{ "auto-resume", 0, OPT_FLAG, &auto_resume },
 		{ "metadata", 0, OPT_VALUE, &metadata },
+		{ "cpus", 0, OPT_VALUE, &cpus },
 		{ 0 },
 	};
 	struct cli_args a;
@@ -35,6 +38,12 @@ static int create_run(struct cli *cli, int argc, char **argv)
 		return EXIT_USAGE;
 	if (timeout)
 		o.timeout_s = secs ? secs : THAW_TIMEOUT_NONE;
+	if (cpus) {
+		char *end;
+		o.cpus = strtod(cpus, &end);
+		if (end == cpus || *end || !(o.cpus > 0))
+			return cli_usage_error(&cmd_create, "--cpus must be a positive number of cores");
+	}
 	thaw_client *c = cli_client(cli);
 	thaw_sandbox *sb = NULL;
 	thaw_error *e = NULL;
@@ -50,7 +59,7 @@ static int create_run(struct cli *cli, int argc, char **argv)
 const struct cli_command cmd_create = {
 	.name = "create",
 	.args = "[--template T] [--timeout S] [--on-timeout pause|delete] [--auto-resume] "
-		"[--metadata JSON]",
+		"[--metadata JSON] [--cpus N]",
 	.summary = "Create a sandbox and print its id.",
 	.help = "Options:\n"
 		"  --template T     the template to start from (default: the server's)\n"
@@ -58,6 +67,8 @@ const struct cli_command cmd_create = {
 		"                   (default: the server's)\n"
 		"  --on-timeout A   what the timeout does: delete (default) or pause\n"
 		"  --auto-resume    an exec on the paused sandbox resumes it\n"
-		"  --metadata JSON  a JSON object stored with the sandbox\n",
+		"  --metadata JSON  a JSON object stored with the sandbox\n"
+		"  --cpus N         CPU time it may use, in cores (e.g. 0.5; at most its\n"
+		"                   template's vCPUs; default: all of them)\n",
 	.run = create_run,
 };

@@ -30,9 +30,9 @@ static void age_of(const char *rfc3339, char *out, size_t len)
 static void ls_table(thaw_sandbox *const *list, size_t n)
 {
 	static const char *const headers[] = {
-		"ID", "TEMPLATE", "STATE", "AGE", "TIMEOUT", "PARENT"
+		"ID", "TEMPLATE", "STATE", "AGE", "TIMEOUT", "OWNER", "PARENT"
 	};
-	struct cli_table *t = cli_table_new(6, headers);
+	struct cli_table *t = cli_table_new(7, headers);
 	for (size_t i = 0; i < n; i++) {
 		const thaw_sandbox *sb = list[i];
 		char age[32], timeout[96];
@@ -41,7 +41,7 @@ static void ls_table(thaw_sandbox *const *list, size_t n)
 			 sb->timeout_at ? sb->timeout_at : "never",
 			 sb->pause_on_timeout ? " (pause)" : "");
 		const char *row[] = {
-			sb->id, sb->template_name, sb->state, age, timeout, sb->parent
+			sb->id, sb->template_name, sb->state, age, timeout, sb->owner, sb->parent
 		};
 		cli_table_add(t, row);
 	}

@@ -11,7 +11,7 @@ static const char *const code_names[] = {
 	[ERR_UNAUTHORIZED] = "unauthorized", [ERR_TOO_LARGE] = "too_large",
 	[ERR_CORRUPT] = "corrupt",	     [ERR_TIMEOUT] = "timeout",
 	[ERR_UNAVAILABLE] = "unavailable",   [ERR_GUEST] = "guest_error",
-	[ERR_LIMIT] = "limit_reached",
+	[ERR_LIMIT] = "limit_reached",	     [ERR_FORBIDDEN] = "forbidden",
 };
 
 const char *err_code_name(enum err_code code)

@@ -22,6 +22,7 @@ enum err_code {
 	ERR_UNAVAILABLE,  /* a dependency (VMM, guest, disk) is not usable now */
 	ERR_GUEST,	  /* the guest misbehaved or broke the protocol */
 	ERR_LIMIT,	  /* a limit: too many requests or sandboxes; try later */
+	ERR_FORBIDDEN,	  /* a valid key whose role may not do this */
 };
 
 struct thaw_err {

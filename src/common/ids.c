@@ -91,3 +91,14 @@ bool id_valid_build(const char *s)
 			return false;
 	return true;
 }
+
+bool id_valid_key_name(const char *s)
+{
+	if (!s || !lower_alnum(s[0]))
+		return false;
+	size_t n = 0;
+	for (; s[n]; n++)
+		if (!lower_alnum(s[n]) && s[n] != '-' && s[n] != '_')
+			return false;
+	return n <= KEY_NAME_MAX;
+}

@@ -10,6 +10,10 @@
 #define SANDBOX_ID_RANDOM 12
 #define SANDBOX_ID_LEN (sizeof(SANDBOX_ID_PREFIX) - 1 + SANDBOX_ID_RANDOM)
 #define TEMPLATE_NAME_MAX 63
+/* API key names (the owners of sandboxes): 1..32 of [a-z0-9_-],
+ * starting with a letter or digit. */
+#define KEY_NAME_MAX 32
+#define KEY_NAME_DEFAULT "default"
 
 /* Fills out (at least SANDBOX_ID_LEN + 1 bytes) with a fresh random id. */
 void id_new_sandbox(char *out);
@@ -20,6 +24,7 @@ bool id_valid_sandbox(const char *s);
 /* Template names: 1..63 of [a-z0-9-], starting with a letter or digit. */
 bool id_valid_template(const char *s);
 bool id_valid_build(const char *s);
+bool id_valid_key_name(const char *s);
 
 /* Fills buf with n random bytes from the kernel; aborts if it cannot. */
 void random_bytes(void *buf, size_t n);

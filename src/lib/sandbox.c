@@ -21,6 +21,7 @@ int tl_sandbox_parse(const json_t *o, thaw_sandbox **out, thaw_error **err)
 	sb->timeout_at = tl_json_strdup(o, "timeout_at");
 	sb->reason = tl_json_strdup(o, "reason");
 	sb->parent = tl_json_strdup(o, "parent");
+	sb->owner = tl_json_strdup(o, "owner");
 	sb->paused_at = tl_json_strdup(o, "paused_at");
 	const char *ot = json_string_value(json_object_get(o, "on_timeout"));
 	sb->pause_on_timeout = ot && strcmp(ot, "pause") == 0;
@@ -48,6 +49,7 @@ THAW_API void thaw_sandbox_free(thaw_sandbox *sb)
 	free(sb->timings_json);
 	free(sb->reason);
 	free(sb->parent);
+	free(sb->owner);
 	free(sb->paused_at);
 	free(sb->json);
 	free(sb);
@@ -84,6 +86,10 @@ static int create_body(const thaw_create_options *o, json_t *body, thaw_error **
 		json_object_set_new(body, "on_timeout", json_string("pause"));
 	if (o->auto_resume)
 		json_object_set_new(body, "auto_resume", json_true());
+	if (o->cpus < 0)
+		return tl_error_set(err, 0, TL_INVALID, "cpus must not be negative");
+	if (o->cpus > 0)
+		json_object_set_new(body, "limits", json_pack("{s:f}", "cpus", o->cpus));
 	if (o->metadata_json) {
 		json_error_t je;
 		v = json_loads(o->metadata_json, JSON_REJECT_DUPLICATES, &je);

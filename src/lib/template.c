@@ -36,6 +36,7 @@ int tl_template_parse(const json_t *o, thaw_template **out, thaw_error **err)
 	t->vcpus = tl_json_int_or_0(o, "vcpus");
 	t->boot_ms = json_number_value(json_object_get(o, "boot_ms"));
 	t->detail = tl_json_strdup(o, "detail");
+	t->owner = tl_json_strdup(o, "owner");
 	t->source = source_text(json_object_get(o, "source"));
 	t->json = tl_json_dump(o);
 	*out = t;
@@ -51,6 +52,7 @@ THAW_API void thaw_template_free(thaw_template *t)
 	free(t->build_id);
 	free(t->created_at);
 	free(t->detail);
+	free(t->owner);
 	free(t->source);
 	free(t->json);
 	free(t);

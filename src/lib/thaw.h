@@ -52,7 +52,9 @@ THAW_API int thaw_error_http_status(const thaw_error *e);
 
 /* A short machine-readable code, never NULL, owned by e. Either the
  * server's code ("not_found", "invalid_request", "conflict",
- * "unauthorized", "timeout", "unavailable", ...) or one of libthaw's own:
+ * "unauthorized", "forbidden" (the key's role may not), "limit_reached"
+ * (a rate or sandbox cap), "too_large", "timeout", "unavailable", ...) or
+ * one of libthaw's own:
  *   "transport"        the request did not complete (connection refused,
  *                      DNS failure, timeout, connection reset)
  *   "protocol"         the server's answer was not what the API promises
@@ -133,6 +135,8 @@ typedef struct thaw_sandbox {
 	bool auto_resume;      /* an exec while paused resumes it */
 	char *json;	       /* the whole object as compact JSON, fields the
 				* struct does not name included */
+	char *owner; /* the API key that created it (forks: the forking key); NULL if not
+		      * reported */
 } thaw_sandbox;
 
 typedef struct thaw_create_options {
@@ -156,6 +160,9 @@ typedef struct thaw_create_options {
 	bool pause_on_timeout;
 	/* An exec on the paused sandbox resumes it first instead of failing. */
 	bool auto_resume;
+	/* CPU time the sandbox may use, in cores (at most its template's
+	 * vCPUs); 0: all of its vCPUs. */
+	double cpus;
 } thaw_create_options;
 
 #define THAW_TIMEOUT_DEFAULT 0
@@ -372,7 +379,8 @@ typedef struct thaw_template {
 	/* "bake", or "snapshot:<sandbox id>" for a snapshot template; NULL if
 	 * not reported */
 	char *source;
-	char *json; /* the whole object as compact JSON */
+	char *json;  /* the whole object as compact JSON */
+	char *owner; /* the key a snapshot template is private to; NULL: shared */
 } thaw_template;
 
 /* GET /v1/templates. On success *out is an array of *n templates

@@ -136,6 +136,66 @@ static int set_max_output(struct thawd_config *c, const char *v)
 	return rc;
 }
 
+static int set_jail(struct thawd_config *c, const char *v)
+{
+	if (strcmp(v, "on") == 0)
+		c->jail = true;
+	else if (strcmp(v, "off") == 0)
+		c->jail = false;
+	else
+		return -1;
+	return 0;
+}
+static int set_uid_base(struct thawd_config *c, const char *v)
+{
+	long n;
+	/* Room for every slot of a /16 above it, and never root's. */
+	int rc = parse_int(v, 1000, 4294967294L - 65536, &n);
+	c->vmm_uid_base = (uint32_t)n;
+	return rc;
+}
+static int set_cgroups(struct thawd_config *c, const char *v)
+{
+	if (strcmp(v, "auto") == 0)
+		c->cgroups = CGROUPS_AUTO;
+	else if (strcmp(v, "on") == 0)
+		c->cgroups = CGROUPS_ON;
+	else if (strcmp(v, "off") == 0)
+		c->cgroups = CGROUPS_OFF;
+	else
+		return -1;
+	return 0;
+}
+static int set_mem_overhead(struct thawd_config *c, const char *v)
+{
+	long n;
+	int rc = parse_int(v, 16, 65536, &n);
+	c->vmm_memory_overhead_mb = (uint32_t)n;
+	return rc;
+}
+static int set_max_threads(struct thawd_config *c, const char *v)
+{
+	long n;
+	int rc = parse_int(v, 16, 100000, &n);
+	c->vmm_max_threads = (uint32_t)n;
+	return rc;
+}
+
+static int set_max_memory(struct thawd_config *c, const char *v)
+{
+	long n;
+	int rc = parse_int(v, 128, 1048576, &n);
+	c->max_memory_mb = (uint32_t)n;
+	return rc;
+}
+static int set_max_vcpus(struct thawd_config *c, const char *v)
+{
+	long n;
+	int rc = parse_int(v, 1, 1024, &n);
+	c->max_vcpus = (uint32_t)n;
+	return rc;
+}
+
 static int set_slot_cidr(struct thawd_config *c, const char *v)
 {
 	struct slot_range r;
@@ -157,6 +217,11 @@ static int set_allow(struct thawd_config *c, const char *v)
 		if (!strchr("0123456789./, ", *p))
 			return -1;
 	return set_str(&c->allow_cidrs, v);
+}
+
+static int set_keys_file(struct thawd_config *c, const char *v)
+{
+	return *v ? set_str(&c->keys_file, v) : -1;
 }
 
 static int set_vmm_pool(struct thawd_config *c, const char *v)
@@ -203,6 +268,8 @@ static const struct option_spec options[] = {
 	  "sandboxes per host (256)" },
 	{ "rate-limit", "THAW_RATE_LIMIT", "N", set_rate_limit,
 	  "API requests per second per key, bursts of 2 s (0 = none)" },
+	{ "keys-file", "THAW_KEYS_FILE", "PATH", set_keys_file,
+	  "API keys, roles and per-key limits (JSON; default: DATA/api-key, one admin key)" },
 	{ "default-timeout", "THAW_DEFAULT_TIMEOUT", "SECONDS", set_default_timeout,
 	  "sandbox timeout when none is asked (300; 0 = none)" },
 	{ "max-timeout", "THAW_MAX_TIMEOUT", "SECONDS", set_max_timeout,
@@ -219,6 +286,20 @@ static const struct option_spec options[] = {
 	  "warm VMMs wait restored and probed, or only started (restored)" },
 	{ "vmm-pool-min-free", "THAW_VMM_POOL_MIN_FREE_MB", "MIB", set_vmm_pool_free,
 	  "no warm VMM started below this much available memory (1024)" },
+	{ "jail", "THAW_JAIL", "on|off", set_jail,
+	  "each VMM as its own uid, in its own root, seccomp on (on)" },
+	{ "vmm-uid-base", "THAW_VMM_UID_BASE", "UID", set_uid_base,
+	  "VMM in slot n runs as uid and gid UID+n (1900000000)" },
+	{ "cgroups", "THAW_CGROUPS", "auto|on|off", set_cgroups,
+	  "memory, CPU and thread limits per VMM (auto: where the host has them)" },
+	{ "vmm-memory-overhead", "THAW_VMM_MEMORY_OVERHEAD_MB", "MIB", set_mem_overhead,
+	  "a VMM's memory limit is its guest RAM plus this (512: TCG's 256 MiB code cache and QEMU)" },
+	{ "vmm-max-threads", "THAW_VMM_MAX_THREADS", "N", set_max_threads,
+	  "threads per VMM process (128)" },
+	{ "max-memory", "THAW_MAX_MEMORY_MB", "MIB", set_max_memory,
+	  "largest guest RAM a template may have (16384)" },
+	{ "max-vcpus", "THAW_MAX_VCPUS", "N", set_max_vcpus,
+	  "most vCPUs a template may have (the host's CPUs)" },
 	{ "allow", "THAW_ALLOW", "CIDR,...", set_allow,
 	  "destinations guests may reach despite the private-range block" },
 	{ "log-level", "THAW_LOG_LEVEL", "LEVEL", set_log_level,
@@ -256,6 +337,15 @@ static void defaults(struct thawd_config *c)
 	c->vmm_pool = 3;
 	c->vmm_pool_restored = true;
 	c->vmm_pool_min_free_mb = 1024;
+	c->jail = true;
+	c->vmm_uid_base = 1900000000u;
+	c->cgroups = CGROUPS_AUTO;
+	c->vmm_memory_overhead_mb = 512;
+	c->vmm_max_threads = 128;
+	c->max_memory_mb = 16384;
+	/* More vCPUs than the host has only make a guest slower. */
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+	c->max_vcpus = cpus > 0 ? (uint32_t)cpus : 1;
 }
 
 /* Defaults that depend on where thawd runs from: build/bin/thawd in a
@@ -390,5 +480,6 @@ void config_free(struct thawd_config *c)
 	free(c->qemu_binary);
 	free(c->slot_cidr);
 	free(c->allow_cidrs);
+	free(c->keys_file);
 	memset(c, 0, sizeof(*c));
 }

@@ -2,6 +2,7 @@
 #include <curl/curl.h>
 #include <errno.h>
 #include <limits.h>
+#include <openssl/crypto.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -11,6 +12,7 @@
 #include <unistd.h>
 
 #include "api/api.h"
+#include "api/keys.h"
 #include "buf.h"
 #include "cleanup.h"
 #include "config.h"
@@ -70,14 +72,26 @@ static int run_teardown(struct host *h)
 	return 0;
 }
 
-static int serve(struct host *h, const struct thawd_config *cfg)
+/* Without a keys file, DATA/api-key is the one admin key, "default". */
+static int load_keys(const struct thawd_config *cfg, struct api_keys *keys, struct thaw_err **err)
+{
+	if (keys->n) /* the keys file, read before anything started */
+		return 0;
+	_cleanup_free_ char *key = NULL;
+	if (load_api_key(cfg->data_dir, &key, err) < 0)
+		return -1;
+	keys_single(key, keys);
+	OPENSSL_cleanse(key, strlen(key));
+	return 0;
+}
+
+static int serve(struct host *h, const struct thawd_config *cfg, struct api_keys *keys)
 {
 	_cleanup_err_ struct thaw_err *err = NULL;
-	_cleanup_free_ char *key = NULL;
 	struct janitor *jan = NULL;
 	struct api_server *api = NULL;
-	if (load_api_key(cfg->data_dir, &key, &err) < 0 || janitor_start(h, &jan, &err) < 0 ||
-	    api_server_start(h, key, &api, &err) < 0) {
+	if (load_keys(cfg, keys, &err) < 0 || janitor_start(h, &jan, &err) < 0 ||
+	    api_server_start(h, keys, &api, &err) < 0) {
 		log_error("thawd.start", "error=\"%s\"", err_msg(err));
 		janitor_stop(jan);
 		return 1;
@@ -121,12 +135,25 @@ int main(int argc, char **argv)
 	curl_global_init(CURL_GLOBAL_DEFAULT); /* before any thread: the port proxy uses it */
 	struct host *h = NULL;
 	_cleanup_err_ struct thaw_err *err = NULL;
+	/* A bad keys file stops thawd before it touches anything. */
+	struct api_keys keys = { 0 };
+	if (!teardown && cfg.keys_file && keys_load_file(cfg.keys_file, &keys, &err) < 0) {
+		log_error("thawd.start", "error=\"%s\"", err_msg(err));
+		fprintf(stderr, "thawd: %s\n", err_msg(err));
+		config_free(&cfg);
+		curl_global_cleanup();
+		return 2;
+	}
+	if (keys.n)
+		log_notice("thawd.keys", "file=%s keys=%zu", cfg.keys_file, keys.n);
 	if (host_open(&cfg, &h, &err) < 0) {
+		keys_free(&keys);
 		log_error("thawd.start", "error=\"%s\"", err_msg(err));
 		config_free(&cfg);
 		return 1;
 	}
-	rc = teardown ? run_teardown(h) : serve(h, &cfg);
+	rc = teardown ? run_teardown(h) : serve(h, &cfg, &keys);
+	keys_free(&keys);
 	host_close(h);
 	config_free(&cfg);
 	curl_global_cleanup();

@@ -81,13 +81,16 @@ def _teardown_checks(d):
     veths = T.host_veths(prefix)
     if veths:
         problems.append(f"slot veths left in the root namespace: {sorted(veths)}")
+    groups = T.cgroup_instance_dirs(prefix)
+    if groups:
+        problems.append(f"cgroups left: {groups} holding {sorted(T.vmm_cgroups(prefix))}")
     if T.nft_table_exists(prefix):
         problems.append("the instance's nftables table is still loaded")
     if str(d.store) in T.mount_points():
         problems.append(f"store still mounted at {d.store}")
-    # An autoclear loop device is released asynchronously after the
-    # unmount (the kernel defers it to a work queue): give it a moment.
-    deadline = time.monotonic() + 20
+    # The kernel detaches an autoclear loop device a moment after the
+    # unmount, later still on a busy host.
+    deadline = time.monotonic() + 30
     while T.loop_devices_of(d.data_dir / "store.img") and time.monotonic() < deadline:
         time.sleep(0.2)
     loops = T.loop_devices_of(d.data_dir / "store.img")
@@ -133,9 +136,10 @@ def thawd():
     try:
         d.start()
     except T.ThawdError as e:
-        # A data dir written by a newer thawd (another checkout's run) is
-        # refused, rightly; a test data dir is only a cache: start afresh.
-        if "schema version" not in str(e):
+        # A data dir written by a newer thawd (another checkout's run), or
+        # by a development tree whose schema never landed, is refused,
+        # rightly; a test data dir is only a cache: start afresh.
+        if "schema version" not in str(e) and "migrating the database" not in str(e):
             raise
         print(f"[e2e] {data_dir} holds a newer thawd's state; removing it and starting afresh")
         _discard_data_dir(d, data_dir)

@@ -40,3 +40,32 @@ def test_request_rate_is_limited_per_key(limited):
     assert limited.api("GET", "/v1/sandboxes")[0] == 200, "the bucket did not refill"
     T.check(f"--rate-limit 5: {codes.count(200)} of 30 back-to-back requests passed, "
             f"{codes.count(429)} got 429; refilled after a second")
+
+
+@pytest.fixture
+def small_host(thawd):
+    data = Path(str(thawd.data_dir) + "-max")
+    shutil.rmtree(data, ignore_errors=True)
+    d = T.Thawd(data, bins=thawd.bins if hasattr(thawd, "bins") else None)
+    d.extra_args = ["--max-memory", "256", "--slot-cidr", "10.208.0.0/16", "--vmm-pool", "0",
+                    "--slot-pool", "0"]
+    d.start()
+    yield d
+    assert d.stop(signal.SIGTERM) == 0, d.log_tail()
+    assert d.teardown() == 0, d.log_tail()
+    shutil.rmtree(data, ignore_errors=True)
+
+
+def test_templates_larger_than_the_host_allows_are_refused(small_host):
+    """--max-memory and --max-vcpus bound what a template may ask: the
+    bake stops at its recipe, before anything is built."""
+    t0 = time.monotonic()
+    st, events = small_host.bake(T.TEMPLATE, timeout=120)
+    assert events and events[-1]["event"] == "error", events[-3:]
+    last = events[-1]
+    assert last["code"] == "invalid_request" and "--max-memory" in last["error"] \
+        and "512 MiB" in last["error"], last
+    assert time.monotonic() - t0 < 30, "the refusal came after building things"
+    st, body = small_host.api("GET", "/v1/templates")
+    assert st == 200 and not [t for t in body["templates"] if t["status"] == "ready"], body
+    T.check(f"bake of a 512 MiB template on a --max-memory 256 host: {last['error']}")

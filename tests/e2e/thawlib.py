@@ -116,6 +116,26 @@ def nft_table_exists(prefix):
     return r.returncode == 0
 
 
+def cgroup_instance_dirs(prefix):
+    """The instance's cgroup directories (one on v2, one per controller on
+    v1) that exist."""
+    inst = prefix[:-1]
+    if os.path.exists("/sys/fs/cgroup/cgroup.controllers"):
+        cands = [f"/sys/fs/cgroup/{inst}"]
+    else:
+        cands = [f"/sys/fs/cgroup/{c}/{inst}" for c in ("memory", "cpu", "pids")]
+    return [d for d in cands if os.path.isdir(d)]
+
+
+def vmm_cgroups(prefix):
+    """Names (without the prefix) of the VMM cgroups of this instance."""
+    names = set()
+    for d in cgroup_instance_dirs(prefix):
+        names |= {e[len(prefix):] for e in os.listdir(d)
+                  if e.startswith(prefix) and os.path.isdir(os.path.join(d, e))}
+    return names
+
+
 def loop_devices_of(path):
     """Loop devices whose backing file is path."""
     r = subprocess.run(["losetup", "-j", str(path)], capture_output=True, text=True)
@@ -277,9 +297,13 @@ class Thawd:
                 raise ThawdError(f"thawd did not answer /healthz in {timeout} s; log:\n"
                                  f"{self.log_tail()}")
             time.sleep(0.05)
-        self.key = (self.data_dir / "api-key").read_text().strip()
-        os.environ["THAW_API_URL"] = self.url
-        os.environ["THAW_API_KEY"] = self.key
+        # With --keys-file DATA/api-key is not a key (a file left by an
+        # earlier run without one may be there): the test sets .key.
+        key_file = self.data_dir / "api-key"
+        if key_file.exists() and "--keys-file" not in self.extra_args:
+            self.key = key_file.read_text().strip()
+            os.environ["THAW_API_URL"] = self.url
+            os.environ["THAW_API_KEY"] = self.key
         return self
 
     def stop(self, sig=signal.SIGTERM, timeout=120):
@@ -480,8 +504,14 @@ def restart_thawd(signal=signal.SIGKILL):  # noqa: A002 - the name the tests use
 
 
 def run_cli(*args, env=None, input=None, timeout=300):
-    """Runs the real thaw binary; returns CompletedProcess (bytes)."""
+    """Runs the real thaw binary against the current thawd (whatever
+    another thawd started by a test left in the environment); returns
+    CompletedProcess (bytes)."""
     e = dict(os.environ)
+    d = current()
+    e["THAW_API_URL"] = d.url
+    if d.key:
+        e["THAW_API_KEY"] = d.key
     e.update(env or {})
     return subprocess.run([str(current().cli_bin), *args], env=e, input=input,
                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=timeout)
@@ -535,7 +565,8 @@ def host_inventory(d=None):
             return {e for e in os.listdir(path) if not e.startswith(".")}
         except FileNotFoundError:
             return set()
-    return {"vmm": vmms, "netns": nets, "veth": host_veths(p),
+    groups = {n for n in vmm_cgroups(p) if not n.startswith("bake-")}
+    return {"vmm": vmms, "netns": nets, "veth": host_veths(p), "cgroup": groups,
             "clone_dir": entries(d.sandboxes_dir),
             "run_dir": entries(d.run_dir) - {e for e in entries(d.run_dir) if e.startswith("bake-")}}
 
@@ -561,6 +592,11 @@ def inventory_problems(ids, d=None):
     for k in ("vmm", "clone_dir", "run_dir"):
         if inv[k] != expected:
             problems[k] = {"extra": sorted(inv[k] - expected), "missing": sorted(expected - inv[k])}
+    # A VMM's cgroup goes with it; one of a VMM that died on its own may
+    # wait for the janitor's sweep (10 s) while its sandbox is listed.
+    extra_groups = inv["cgroup"] - expected - set(ids)
+    if extra_groups:
+        problems["cgroup"] = {"extra": sorted(extra_groups)}
     bad_names = sorted(n for n in inv["netns"] if not (n.startswith("s") and n[1:].isdigit()))
     if bad_names or len(inv["netns"]) != allocated:
         problems["netns"] = {"names": sorted(inv["netns"]), "allocated": allocated,

@@ -66,7 +66,7 @@ static void clear_env(void)
 		"THAW_LISTEN", "THAW_DATA_DIR", "THAW_RECIPES_DIR", "THAW_AGENT", "THAW_QEMU",
 		"THAW_ACCEL", "THAW_STORE", "THAW_STORE_SIZE_GB", "THAW_MAX_SANDBOXES",
 		"THAW_DEFAULT_TIMEOUT", "THAW_MAX_TIMEOUT", "THAW_MAX_EXEC_OUTPUT_MB",
-		"THAW_LOG_LEVEL",
+		"THAW_LOG_LEVEL", "THAW_KEYS_FILE",
 	};
 	for (size_t i = 0; i < sizeof(vars) / sizeof(vars[0]); i++)
 		unsetenv(vars[i]);
@@ -137,7 +137,28 @@ static void test_load_options_and_environment(void **state)
 	assert_int_equal(c.max_sandboxes, 4);
 	assert_int_equal(c.max_timeout_s, 600);
 	assert_true(c.store_bytes == 2ull << 30);
+	assert_null(c.keys_file); /* none: DATA/api-key */
 	config_free(&c);
+	clear_env();
+}
+
+static void test_keys_file_option(void **state)
+{
+	(void)state;
+	clear_env();
+	setenv("THAW_KEYS_FILE", "/etc/thaw/keys.json", 1);
+	char *from_env[] = { (char *)"thawd", NULL };
+	struct thawd_config c;
+	bool teardown = false;
+	assert_int_equal(load(1, from_env, &c, &teardown), 0);
+	assert_string_equal(c.keys_file, "/etc/thaw/keys.json");
+	config_free(&c);
+	char *option[] = { (char *)"thawd", (char *)"--keys-file=/srv/k.json", NULL };
+	assert_int_equal(load(2, option, &c, &teardown), 0);
+	assert_string_equal(c.keys_file, "/srv/k.json"); /* the option wins */
+	config_free(&c);
+	char *empty[] = { (char *)"thawd", (char *)"--keys-file=", NULL };
+	assert_int_equal(load(2, empty, &c, &teardown), -1);
 	clear_env();
 }
 
@@ -176,6 +197,7 @@ int main(void)
 		cmocka_unit_test(test_listen_rejects_malformed),
 		cmocka_unit_test(test_load_defaults),
 		cmocka_unit_test(test_load_options_and_environment),
+		cmocka_unit_test(test_keys_file_option),
 		cmocka_unit_test(test_load_rejects_bad_arguments),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

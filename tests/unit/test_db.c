@@ -104,6 +104,7 @@ static void insert(struct db *db, const char *id, const char *tmpl, const char *
 	r.created_at = created;
 	r.timeout_at = created + 300;
 	r.metadata = (char *)metadata;
+	snprintf(r.owner, sizeof(r.owner), "%s", strcmp(id, "sb-aaaaaaaaaaaa") ? "" : "alice");
 	struct thaw_err *e = NULL;
 	assert_int_equal(db_sandbox_insert(db, &r, &e), 0);
 	assert_null(e);
@@ -125,6 +126,7 @@ static void test_insert_then_each_returns_every_field(void **state)
 	assert_true(r->created_at == 1000);
 	assert_true(r->timeout_at == 1300);
 	assert_string_equal(r->metadata, "{\"user\":\"ada\"}");
+	assert_string_equal(r->owner, "alice");
 	assert_true(r->vmm_pid == 0);
 	assert_true(r->vmm_start_ticks == 0);
 	assert_null(r->timings);
@@ -319,6 +321,7 @@ static void test_template_put_get_and_upsert(void **state)
 	struct fx *f = *state;
 	struct thaw_err *e = NULL;
 	struct template_row t = trow("code-interpreter", "20261128T011455-3k9d", 'a', 1000);
+	snprintf(t.owner, sizeof(t.owner), "alice");
 	assert_int_equal(db_template_put(f->db, &t, &e), 0);
 	struct template_row got;
 	memset(&got, 0, sizeof(got));
@@ -327,14 +330,18 @@ static void test_template_put_get_and_upsert(void **state)
 	assert_string_equal(got.build_id, "20261128T011455-3k9d");
 	assert_string_equal(got.meta_sha256, t.meta_sha256);
 	assert_true(got.created_at == 1000);
+	assert_string_equal(got.owner, "alice");
 
-	/* A new bake of the same name replaces the row. */
+	/* A new bake of the same name replaces the row, owner included
+	 * (a bake is shared). */
 	struct template_row t2 = trow("code-interpreter", "20261129T000000-zzzz", 'b', 2000);
+	t2.owner[0] = '\0';
 	assert_int_equal(db_template_put(f->db, &t2, &e), 0);
 	assert_int_equal(db_template_get(f->db, "code-interpreter", &got, &e), 0);
 	assert_string_equal(got.build_id, "20261129T000000-zzzz");
 	assert_string_equal(got.meta_sha256, t2.meta_sha256);
 	assert_true(got.created_at == 2000);
+	assert_string_equal(got.owner, "");
 	assert_null(e);
 }
 
@@ -595,6 +602,7 @@ static void test_version_2_database_is_migrated(void **state)
 	assert_string_equal(r.parent, "");
 	assert_string_equal(r.image, "");
 	assert_false(r.auto_resume);
+	assert_string_equal(r.owner, "default"); /* rows from before keys files */
 	sandbox_row_free(&r);
 	int n = 0;
 	assert_int_equal(db_build_each(f->db, NULL, count_build, &n, &e), 0);

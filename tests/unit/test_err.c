@@ -133,7 +133,8 @@ static void test_code_names(void **state)
 	assert_string_equal(err_code_name(ERR_UNAVAILABLE), "unavailable");
 	assert_string_equal(err_code_name(ERR_GUEST), "guest_error");
 	assert_string_equal(err_code_name(ERR_LIMIT), "limit_reached");
-	assert_string_equal(err_code_name((enum err_code)(ERR_LIMIT + 1)), "internal");
+	assert_string_equal(err_code_name(ERR_FORBIDDEN), "forbidden");
+	assert_string_equal(err_code_name((enum err_code)(ERR_FORBIDDEN + 1)), "internal");
 	assert_string_equal(err_code_name((enum err_code)-1), "internal");
 }
 

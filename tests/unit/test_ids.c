@@ -106,6 +106,24 @@ static int is_digits(const char *s, size_t n)
 	return 1;
 }
 
+static void test_key_names(void **state)
+{
+	(void)state;
+	assert_true(id_valid_key_name("default"));
+	assert_true(id_valid_key_name("team-a_2"));
+	assert_true(id_valid_key_name("0"));
+	assert_true(id_valid_key_name("a2345678901234567890123456789012"));
+	assert_false(id_valid_key_name("a23456789012345678901234567890123"));
+	assert_false(id_valid_key_name(""));
+	assert_false(id_valid_key_name(NULL));
+	assert_false(id_valid_key_name("-a"));
+	assert_false(id_valid_key_name("_a"));
+	assert_false(id_valid_key_name("Alice"));
+	assert_false(id_valid_key_name("a b"));
+	assert_false(id_valid_key_name("a/b"));
+	assert_false(id_valid_key_name("a\"\""));
+}
+
 static void test_new_build_ids_are_valid_and_sortable(void **state)
 {
 	(void)state;
@@ -176,6 +194,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_new_sandbox_ids_are_valid_and_distinct),
+		cmocka_unit_test(test_key_names),
 		cmocka_unit_test(test_valid_sandbox_accepts_the_documented_shape),
 		cmocka_unit_test(test_valid_sandbox_rejects_bad_ids),
 		cmocka_unit_test(test_valid_template_accepts_names),

@@ -65,7 +65,7 @@ static void test_round_trip(void **state)
 	assert_int_equal(back.n, 3);
 	assert_memory_equal(back.run, r.run, 3 * sizeof(*r.run));
 	assert_int_equal(prefetch_start(f->mem, &back, &e), 3 + 5 + 1);
-	assert_int_equal(prefetch_dir(f->dir, "memory.bin", 64 * 4096, &e), 9);
+	assert_int_equal(prefetch_dir(f->dir, f->mem, 64 * 4096, &e), 9);
 	assert_null(e);
 	page_runs_free(&r);
 	page_runs_free(&back);
@@ -80,7 +80,7 @@ static void test_no_list_is_no_prefetch(void **state)
 	assert_int_equal(e->code, ERR_NOT_FOUND);
 	err_free(e);
 	e = NULL;
-	assert_int_equal(prefetch_dir(f->dir, "memory.bin", 64 * 4096, &e), 0);
+	assert_int_equal(prefetch_dir(f->dir, f->mem, 64 * 4096, &e), 0);
 	assert_null(e);
 }
 
@@ -99,7 +99,7 @@ static void expect_refused(struct fx *f, uint64_t max_pages)
 	assert_int_equal(e->code, ERR_INVALID);
 	err_free(e);
 	e = NULL;
-	assert_int_equal(prefetch_dir(f->dir, "memory.bin", max_pages * 4096, &e), -1);
+	assert_int_equal(prefetch_dir(f->dir, f->mem, max_pages * 4096, &e), -1);
 	err_free(e);
 }
 

@@ -13,12 +13,9 @@
 #include "guestnet.h"
 #include "vmm/qemu_argv.h"
 
-#define QMP "/var/lib/thaw/run/sb-x/qmp.sock"
-#define TAP_FD 5
-#define STATE_FD 7
-
 static const struct vmm_host host_kvm = { .binary = "/usr/bin/qemu-system-x86_64",
-					  .accel = ACCEL_KVM };
+					  .accel = ACCEL_KVM,
+					  .jail = true };
 static const struct vmm_machine machine = {
 	.memory_mb = 512, .vcpus = 2, .cpu = "host", .accel = ACCEL_KVM
 };
@@ -32,27 +29,30 @@ static struct vmm_launch launch(bool restore)
 		.memory_path = "/var/lib/thaw/store/sb-x/memory.bin",
 		.memory_shared = !restore,
 		.disk_path = "/var/lib/thaw/store/sb-x/rootfs.img",
-		.tap_fd = TAP_FD,
+		.tap_fd = 11,
 		.netns_fd = 9,
 		.console_path = "/var/lib/thaw/run/sb-x/console.log",
 		.kernel = "/var/lib/thaw/templates/t/vmlinuz",
 		.initrd = "/var/lib/thaw/templates/t/initrd.img",
 		.cmdline = "console=ttyS0 quiet init=/sbin/thaw-agent",
-		.state_fd = restore ? STATE_FD : -1,
+		.state_fd = restore ? 12 : -1,
 	};
 	return l;
 }
 
+static const struct qemu_fd_set boot_fds = { .kernel = true, .console = true };
+static const struct qemu_fd_set restore_fds = { .state = true, .console = true };
+
 static char **build_boot(void)
 {
 	struct vmm_launch l = launch(false);
-	return qemu_argv_build(&host_kvm, &l, QMP, -1, TAP_FD);
+	return qemu_argv_build(&host_kvm, &l, &boot_fds);
 }
 
 static char **build_restore(void)
 {
 	struct vmm_launch l = launch(true);
-	return qemu_argv_build(&host_kvm, &l, QMP, STATE_FD, TAP_FD);
+	return qemu_argv_build(&host_kvm, &l, &restore_fds);
 }
 
 static size_t argc_of(char **argv)
@@ -103,15 +103,16 @@ static void test_cold_boot_loads_kernel_and_shares_memory(void **state)
 	(void)state;
 	char **argv = build_boot();
 	assert_string_equal(argv[0], host_kvm.binary);
-	assert_string_equal(value_of(argv, "-kernel"), "/var/lib/thaw/templates/t/vmlinuz");
-	assert_string_equal(value_of(argv, "-initrd"), "/var/lib/thaw/templates/t/initrd.img");
+	/* Files come as descriptors: a jailed VMM sees no path of the host. */
+	assert_string_equal(value_of(argv, "-kernel"), "/proc/self/fd/8");
+	assert_string_equal(value_of(argv, "-initrd"), "/proc/self/fd/9");
 	/* The command line is one argument, spaces and all. */
 	assert_string_equal(value_of(argv, "-append"), "console=ttyS0 quiet init=/sbin/thaw-agent");
 	assert_int_equal(find(argv, "-incoming"), -1);
 	const char *mem = memory_backend(argv);
 	assert_non_null(strstr(mem, ",share=on"));
 	assert_null(strstr(mem, "share=off"));
-	assert_non_null(strstr(mem, "mem-path=/var/lib/thaw/store/sb-x/memory.bin"));
+	assert_non_null(strstr(mem, "mem-path=/proc/self/fd/5,"));
 	qemu_argv_free(argv);
 }
 
@@ -205,11 +206,10 @@ static void test_tap_fd_is_passed_to_the_netdev(void **state)
 {
 	(void)state;
 	char **argv = build_restore();
-	assert_string_equal(value_of(argv, "-netdev"), "tap,id=net0,fd=5");
+	assert_string_equal(value_of(argv, "-netdev"), "tap,id=net0,fd=3");
 	qemu_argv_free(argv);
-	struct vmm_launch l = launch(false);
-	argv = qemu_argv_build(&host_kvm, &l, QMP, -1, 42);
-	assert_string_equal(value_of(argv, "-netdev"), "tap,id=net0,fd=42");
+	argv = build_boot();
+	assert_string_equal(value_of(argv, "-netdev"), "tap,id=net0,fd=3");
 	/* The guest NIC has the fixed MAC every snapshot was baked with. */
 	assert_int_equal(count(argv, "virtio-net-device,netdev=net0,mac=" GUESTNET_GUEST_MAC
 				     ",guest_announce=off"),
@@ -227,28 +227,45 @@ static void test_machine_shape_follows_the_template(void **state)
 	assert_string_equal(value_of(argv, "-m"), "512M");
 	assert_non_null(strstr(memory_backend(argv), "size=512M,"));
 	assert_string_equal(value_of(argv, "-name"), "thaw-abc123-sb-x");
-	assert_string_equal(value_of(argv, "-qmp"), "unix:" QMP ",server=on,wait=off");
+	/* QMP on the listening socket thawd bound and passed in. */
+	assert_int_equal(find(argv, "-qmp"), -1);
+	assert_int_equal(count(argv, "socket,id=qmp,fd=7,server=on,wait=off"), 1);
+	assert_string_equal(value_of(argv, "-mon"), "chardev=qmp,mode=control");
 	assert_string_equal(value_of(argv, "-drive"),
-			    "id=root,file=/var/lib/thaw/store/sb-x/rootfs.img,format=raw,if=none,"
-			    "cache=none,aio=threads,werror=report,rerror=report");
-	assert_string_equal(value_of(argv, "-chardev"),
-			    "file,id=con,path=/var/lib/thaw/run/sb-x/console.log");
+			    "id=root,file=/proc/self/fd/6,format=raw,if=none,cache=none,aio=threads,"
+			    "werror=report,rerror=report");
+	assert_int_equal(count(argv, "file,id=con,path=/proc/self/fd/10"), 1);
 	qemu_argv_free(argv);
 
 	const struct vmm_host tcg = { .binary = "qemu", .accel = ACCEL_TCG };
 	const struct vmm_machine big = { .memory_mb = 4096, .vcpus = 8, .cpu = "max" };
 	struct vmm_launch l = launch(true);
 	l.machine = &big;
-	l.console_path = NULL;
-	argv = qemu_argv_build(&tcg, &l, QMP, STATE_FD, TAP_FD);
+	const struct qemu_fd_set no_console = { .state = true };
+	argv = qemu_argv_build(&tcg, &l, &no_console);
 	assert_string_equal(argv[0], "qemu");
-	assert_string_equal(value_of(argv, "-accel"), "tcg");
+	assert_string_equal(value_of(argv, "-accel"), "tcg,tb-size=256");
 	assert_string_equal(value_of(argv, "-cpu"), "max");
 	assert_string_equal(value_of(argv, "-smp"), "8");
 	assert_string_equal(value_of(argv, "-m"), "4096M");
 	/* No console file: the serial output is discarded. */
-	assert_string_equal(value_of(argv, "-chardev"), "null,id=con");
+	assert_int_equal(count(argv, "null,id=con"), 1);
+	/* Unjailed (debugging only): no seccomp filter either. */
+	assert_int_equal(find(argv, "-sandbox"), -1);
 	qemu_argv_free(argv);
+}
+
+/* QEMU's own seccomp filter on every jailed VMM, bake and restore. */
+static void test_jailed_vmms_run_under_seccomp(void **state)
+{
+	(void)state;
+	char **v[2] = { build_boot(), build_restore() };
+	for (int k = 0; k < 2; k++) {
+		assert_string_equal(value_of(v[k], "-sandbox"),
+				    "on,obsolete=deny,elevateprivileges=deny,spawn=deny,"
+				    "resourcecontrol=deny");
+		qemu_argv_free(v[k]);
+	}
 }
 
 static void test_free_accepts_null(void **state)
@@ -271,6 +288,7 @@ int main(void)
 		cmocka_unit_test(test_tap_fd_is_passed_to_the_netdev),
 		cmocka_unit_test(test_machine_shape_follows_the_template),
 		cmocka_unit_test(test_free_accepts_null),
+		cmocka_unit_test(test_jailed_vmms_run_under_seccomp),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -22,8 +22,14 @@ class AuthError(ThawError):
     """The API key is missing or wrong (401)."""
 
 
+class Forbidden(ThawError):
+    """The key is valid but its role may not do this (403): baking, or
+    deleting a shared template, needs an admin key."""
+
+
 class NotFound(ThawError):
-    """The named thing does not exist (404)."""
+    """The named thing does not exist (404), or is another key's sandbox
+    (a user key sees its own only)."""
 
 
 class SandboxNotFound(NotFound):
@@ -52,8 +58,8 @@ class ConnectionError(ThawError, builtins.ConnectionError):  # noqa: A001
 
 
 class LimitReached(ThawError):
-    """Too many requests with this key, or too many sandboxes on the host
-    (429): try again later."""
+    """Too many requests with this key, or too many sandboxes for this key
+    (its max_sandboxes) or on the host (429): try again later."""
 
 
 class SandboxError(ThawError):
@@ -69,6 +75,8 @@ def from_response(status, body, what=None):
         code = body.get("code")
     if status == 401:
         return AuthError(message, code, status)
+    if status == 403:
+        return Forbidden(message, code, status)
     if status == 404:
         if what == "template" or "template" in message and "sandbox" not in message:
             return TemplateNotFound(message, code, status)

@@ -153,7 +153,8 @@ def _read_events(events, on_stdout, on_stderr, on_start):
 
 def _status_of(code):
     return {"not_found": 404, "conflict": 409, "invalid_request": 400,
-            "timeout": 504, "unauthorized": 401}.get(code, 500)
+            "timeout": 504, "unauthorized": 401, "forbidden": 403,
+            "limit_reached": 429, "too_large": 413}.get(code, 500)
 
 
 class Sandbox:
@@ -168,13 +169,16 @@ class Sandbox:
 
     @classmethod
     def create(cls, template=None, timeout=None, metadata=None, on_timeout=None,
-               auto_resume=None, api_url=None, api_key=None, client=None):
+               auto_resume=None, cpus=None, api_url=None, api_key=None, client=None):
         """Creates a sandbox and returns once its guest answers. timeout is
         its lifetime in seconds (0: none; default: the server's);
         on_timeout "delete" or "pause"; auto_resume lets an exec resume it
-        when paused."""
+        when paused; cpus limits its CPU time (in cores, at most the
+        template's vCPUs)."""
         client = client or Client(api_url, api_key)
         body = {}
+        if cpus is not None:
+            body["limits"] = {"cpus": cpus}
         for k, v in (("template", template), ("timeout_s", timeout), ("metadata", metadata),
                      ("on_timeout", on_timeout), ("auto_resume", auto_resume)):
             if v is not None:
@@ -207,6 +211,11 @@ class Sandbox:
     @property
     def state(self):
         return self._info["state"]
+
+    @property
+    def owner(self):
+        """The name of the API key that created it (forks: the forking key)."""
+        return self._info.get("owner")
 
     @property
     def info(self):

@@ -10,17 +10,28 @@
 #include <stddef.h>
 
 #include "core/host.h"
+#include "core/sandbox.h"
 #include "err.h"
 
+/* Body limits, chosen per route (struct api_route.max_body): bodies that
+ * carry data (exec and run_code stdin, what the port proxy forwards) up
+ * to API_MAX_BODY; control bodies (create, fork, keepalive, ...) are
+ * small JSON objects; routes that take no body refuse one past a few KiB.
+ * Over the limit: 413 too_large. */
 #define API_MAX_BODY (16u << 20)
+#define API_CONTROL_BODY (64u << 10)
+#define API_NO_BODY (4u << 10)
 /* Bodies of routes that take a file (body_to_file) go to an unnamed temp
  * file in the data dir instead of memory, up to this size. */
 #define API_MAX_UPLOAD (8ull << 30)
 #define API_MAX_PARAMS 2
 
+struct api_key;
+
 struct api_req {
 	struct MHD_Connection *conn;
 	struct host *h;
+	const struct api_key *key; /* who asks; NULL on public routes */
 	const char *method;
 	const char *url;
 	const char *params[API_MAX_PARAMS]; /* path placeholders, in order */
@@ -38,7 +49,9 @@ struct api_route {
 	const char *pattern; /* "/v1/sandboxes/{}/exec"; a final double star takes any rest */
 	api_handler handler;
 	bool public;	   /* no API key needed */
-	bool body_to_file; /* the body may be large: it goes to a temp file */
+	bool body_to_file; /* the body may be large: it goes to a temp file (API_MAX_UPLOAD) */
+	uint64_t max_body; /* the largest body taken in memory */
+	bool admin;	   /* admin keys only: others get 403 forbidden */
 };
 
 /* routes.c */
@@ -75,6 +88,17 @@ struct sandbox;
 json_t *api_sandbox_json(struct host *h, struct sandbox *sb, bool detail);
 /* Replies 400 and returns false when params[0] is no sandbox id. */
 bool api_check_sandbox_id(struct api_req *r, enum MHD_Result *res);
+/* Whether the caller's key may see sb: an admin key sees every sandbox,
+ * a user key its own. */
+bool api_key_sees(const struct api_req *r, const struct sandbox *sb);
+/* For every route under /v1/sandboxes/{id}, before the route reads the
+ * rest of its input: params[0] is a sandbox id (else 400) that exists and
+ * that the caller may see (else 404 not_found, the same answer for both:
+ * another key's sandboxes are not revealed). Replies and returns false
+ * when not. */
+bool api_sandbox_access(struct api_req *r, enum MHD_Result *res);
+/* The owner of what the request creates (its key) and its cap. */
+struct sb_owner api_owner(const struct api_req *r);
 /* The common start of a POST on a sandbox: its id checked, then its body
  * as a JSON object (an empty body is {} when empty_ok). NULL after
  * replying (the caller returns *res). */
@@ -118,7 +142,9 @@ enum MHD_Result api_template_bake(struct api_req *r);
 
 /* server.c */
 struct api_server;
-int api_server_start(struct host *h, const char *api_key, struct api_server **out,
+struct api_keys;
+/* Takes over keys (freed by api_server_stop, or here on failure). */
+int api_server_start(struct host *h, struct api_keys *keys, struct api_server **out,
 		     struct thaw_err **err);
 /* Stops taking connections, interrupts commands running in guests, waits
  * for the requests in progress to finish. */

@@ -71,9 +71,11 @@ enum MHD_Result api_exec_background(struct api_req *r, struct exec_params *p)
 static bool check_pid(struct api_req *r, enum MHD_Result *res)
 {
 	const char *s = r->params[1];
-	char *end;
-	long v = strtol(s, &end, 10);
-	if (*s && !*end && v > 1 && v <= 4194304)
+	/* Digits only: strtol alone would take " 5" or "+5", and the text
+	 * goes on to the guest as it is. */
+	size_t n = strspn(s, "0123456789");
+	long v = n && n <= 7 && !s[n] ? strtol(s, NULL, 10) : 0;
+	if (v > 1 && v <= 4194304)
 		return true;
 	*res = api_reply_fail(r, ERR_INVALID, "\"%.32s\" is not a pid", s);
 	return false;

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "api/api.h"
+#include "api/keys.h"
 #include "api/validate.h"
 #include "cleanup.h"
 #include "core/sandbox.h"
@@ -25,7 +26,8 @@ enum MHD_Result api_sandbox_fork(struct api_req *r)
 		return api_reply_error(r, err);
 	uint64_t t0 = time_mono_ns();
 	struct fork_result fr;
-	if (sandbox_fork(r->h, r->params[0], p.count, &fr, &err) < 0)
+	struct sb_owner owner = api_owner(r); /* children belong to the forking key */
+	if (sandbox_fork(r->h, r->params[0], p.count, &owner, &fr, &err) < 0)
 		return api_reply_error(r, err);
 	json_t *arr = json_array();
 	for (size_t i = 0; i < fr.count; i++)
@@ -84,7 +86,9 @@ enum MHD_Result api_sandbox_snapshot(struct api_req *r)
 	if (rc < 0)
 		return api_reply_error(r, err);
 	struct snapshot_result sr;
-	if (sandbox_snapshot(r->h, r->params[0], p.name, &sr, &err) < 0)
+	/* An admin publishes a shared template; a user's is its own. */
+	const char *owner = r->key->role == KEY_ADMIN ? NULL : r->key->name;
+	if (sandbox_snapshot(r->h, r->params[0], p.name, owner, &sr, &err) < 0)
 		return api_reply_error(r, err);
 	json_t *o = json_pack("{s:s,s:s,s:s,s:{s:f,s:f}}", "name", sr.meta.name, "build_id",
 			      sr.meta.build_id, "source_sandbox", r->params[0], "timings_ms",

@@ -1,6 +1,8 @@
 /* /healthz and /v1/info. */
 #include "api/api.h"
 #include <stdlib.h>
+#include "api/keys.h"
+#include "core/quota.h"
 #include "core/registry.h"
 #include "core/slotpool.h"
 #include "core/vmmpool.h"
@@ -43,6 +45,17 @@ static json_t *warm_vmms_json(struct host *h)
 			 (json_int_t)vs.started, "discarded", (json_int_t)vs.discarded, "ids", arr);
 }
 
+/* The asking key: its name, role and how much of its cap it holds. */
+static json_t *key_json(const struct api_req *r)
+{
+	const struct api_key *k = r->key;
+	json_t *o = json_pack("{s:s,s:s,s:i}", "name", k->name, "role", key_role_name(k->role),
+			      "sandboxes", (int)quota_owned(r->h->quota, k->name));
+	json_object_set_new(o, "max_sandboxes",
+			    k->max_sandboxes ? json_integer(k->max_sandboxes) : json_null());
+	return o;
+}
+
 enum MHD_Result api_info(struct api_req *r)
 {
 	struct host *h = r->h;
@@ -56,5 +69,13 @@ enum MHD_Result api_info(struct api_req *r)
 			      (json_int_t)((time_real_ns() - h->started_at) / 1000000000ull));
 	json_object_set_new(o, "network", network_json(h));
 	json_object_set_new(o, "warm_vmms", warm_vmms_json(h));
+	json_object_set_new(o, "key", key_json(r));
+	if (r->key->role != KEY_ADMIN) {
+		/* A warm VMM's id becomes a sandbox's id when a create takes
+		 * it: watching them would tell a tenant which ids other keys
+		 * got. The host's paths are an operator's business too. */
+		json_object_del(json_object_get(o, "warm_vmms"), "ids");
+		json_object_del(o, "data_dir");
+	}
 	return api_reply_json(r, MHD_HTTP_OK, o);
 }

@@ -16,6 +16,8 @@ unsigned api_status_for(enum err_code code)
 		return MHD_HTTP_UNAUTHORIZED;
 	case ERR_NOT_FOUND:
 		return MHD_HTTP_NOT_FOUND;
+	case ERR_FORBIDDEN:
+		return MHD_HTTP_FORBIDDEN;
 	case ERR_CONFLICT:
 	case ERR_CORRUPT:
 		return MHD_HTTP_CONFLICT;

@@ -3,42 +3,51 @@
 
 #include "api/api.h"
 
+/* Columns: method, pattern, handler, public (no key), body_to_file,
+ * max_body, admin only. */
+#define NONE API_NO_BODY
+#define CTRL API_CONTROL_BODY
+#define DATA API_MAX_BODY
 const struct api_route api_routes[] = {
-	{ "GET", "/healthz", api_health, true, false },
-	{ "GET", "/openapi.json", api_openapi, true, false },
-	{ "GET", "/v1/info", api_info, false, false },
-	{ "GET", "/v1/sandboxes", api_sandbox_list, false, false },
-	{ "POST", "/v1/sandboxes", api_sandbox_create, false, false },
-	{ "GET", "/v1/sandboxes/{}", api_sandbox_get, false, false },
-	{ "DELETE", "/v1/sandboxes/{}", api_sandbox_delete, false, false },
-	{ "POST", "/v1/sandboxes/{}/exec", api_sandbox_exec, false, false },
-	{ "POST", "/v1/sandboxes/{}/run_code", api_sandbox_run_code, false, false },
-	{ "GET", "/v1/sandboxes/{}/shell", api_sandbox_shell, false, false },
-	{ "GET", "/v1/sandboxes/{}/commands/{}", api_command_get, false, false },
-	{ "POST", "/v1/sandboxes/{}/commands/{}/kill", api_command_kill, false, false },
-	{ "POST", "/v1/sandboxes/{}/fork", api_sandbox_fork, false, false },
-	{ "POST", "/v1/sandboxes/{}/pause", api_sandbox_pause, false, false },
-	{ "POST", "/v1/sandboxes/{}/resume", api_sandbox_resume, false, false },
-	{ "POST", "/v1/sandboxes/{}/snapshot", api_sandbox_snapshot, false, false },
-	{ "POST", "/v1/sandboxes/{}/keepalive", api_sandbox_keepalive, false, false },
-	{ "GET", "/v1/sandboxes/{}/files", api_file_read, false, false },
-	{ "PUT", "/v1/sandboxes/{}/files", api_file_write, false, true },
-	{ "DELETE", "/v1/sandboxes/{}/files", api_file_remove, false, false },
-	{ "GET", "/v1/sandboxes/{}/files/stat", api_file_stat, false, false },
-	{ "GET", "/v1/sandboxes/{}/files/list", api_file_list, false, false },
-	{ "POST", "/v1/sandboxes/{}/files/mkdir", api_file_mkdir, false, false },
-	{ "GET", "/v1/sandboxes/{}/ports/{}/**", api_sandbox_port, false, false },
-	{ "HEAD", "/v1/sandboxes/{}/ports/{}/**", api_sandbox_port, false, false },
-	{ "POST", "/v1/sandboxes/{}/ports/{}/**", api_sandbox_port, false, false },
-	{ "PUT", "/v1/sandboxes/{}/ports/{}/**", api_sandbox_port, false, false },
-	{ "PATCH", "/v1/sandboxes/{}/ports/{}/**", api_sandbox_port, false, false },
-	{ "DELETE", "/v1/sandboxes/{}/ports/{}/**", api_sandbox_port, false, false },
-	{ "OPTIONS", "/v1/sandboxes/{}/ports/{}/**", api_sandbox_port, false, false },
-	{ "GET", "/v1/templates", api_template_list, false, false },
-	{ "POST", "/v1/templates", api_template_bake, false, false },
-	{ "GET", "/v1/templates/{}", api_template_get, false, false },
-	{ "DELETE", "/v1/templates/{}", api_template_delete, false, false },
+	{ "GET", "/healthz", api_health, true, false, NONE, false },
+	{ "GET", "/openapi.json", api_openapi, true, false, NONE, false },
+	{ "GET", "/v1/info", api_info, false, false, NONE, false },
+	{ "GET", "/v1/sandboxes", api_sandbox_list, false, false, NONE, false },
+	{ "POST", "/v1/sandboxes", api_sandbox_create, false, false, CTRL, false },
+	{ "GET", "/v1/sandboxes/{}", api_sandbox_get, false, false, NONE, false },
+	{ "DELETE", "/v1/sandboxes/{}", api_sandbox_delete, false, false, NONE, false },
+	{ "POST", "/v1/sandboxes/{}/exec", api_sandbox_exec, false, false, DATA, false },
+	{ "POST", "/v1/sandboxes/{}/run_code", api_sandbox_run_code, false, false, DATA, false },
+	{ "GET", "/v1/sandboxes/{}/shell", api_sandbox_shell, false, false, NONE, false },
+	{ "GET", "/v1/sandboxes/{}/commands/{}", api_command_get, false, false, NONE, false },
+	{ "POST", "/v1/sandboxes/{}/commands/{}/kill", api_command_kill, false, false, CTRL, false },
+	{ "POST", "/v1/sandboxes/{}/fork", api_sandbox_fork, false, false, CTRL, false },
+	{ "POST", "/v1/sandboxes/{}/pause", api_sandbox_pause, false, false, CTRL, false },
+	{ "POST", "/v1/sandboxes/{}/resume", api_sandbox_resume, false, false, CTRL, false },
+	{ "POST", "/v1/sandboxes/{}/snapshot", api_sandbox_snapshot, false, false, CTRL, false },
+	{ "POST", "/v1/sandboxes/{}/keepalive", api_sandbox_keepalive, false, false, CTRL, false },
+	{ "GET", "/v1/sandboxes/{}/files", api_file_read, false, false, NONE, false },
+	{ "PUT", "/v1/sandboxes/{}/files", api_file_write, false, true, NONE, false },
+	{ "DELETE", "/v1/sandboxes/{}/files", api_file_remove, false, false, NONE, false },
+	{ "GET", "/v1/sandboxes/{}/files/stat", api_file_stat, false, false, NONE, false },
+	{ "GET", "/v1/sandboxes/{}/files/list", api_file_list, false, false, NONE, false },
+	{ "POST", "/v1/sandboxes/{}/files/mkdir", api_file_mkdir, false, false, CTRL, false },
+	{ "GET", "/v1/sandboxes/{}/ports/{}/**", api_sandbox_port, false, false, DATA, false },
+	{ "HEAD", "/v1/sandboxes/{}/ports/{}/**", api_sandbox_port, false, false, DATA, false },
+	{ "POST", "/v1/sandboxes/{}/ports/{}/**", api_sandbox_port, false, false, DATA, false },
+	{ "PUT", "/v1/sandboxes/{}/ports/{}/**", api_sandbox_port, false, false, DATA, false },
+	{ "PATCH", "/v1/sandboxes/{}/ports/{}/**", api_sandbox_port, false, false, DATA, false },
+	{ "DELETE", "/v1/sandboxes/{}/ports/{}/**", api_sandbox_port, false, false, DATA, false },
+	{ "OPTIONS", "/v1/sandboxes/{}/ports/{}/**", api_sandbox_port, false, false, DATA, false },
+	{ "GET", "/v1/templates", api_template_list, false, false, NONE, false },
+	{ "POST", "/v1/templates", api_template_bake, false, false, CTRL, true },
+	{ "GET", "/v1/templates/{}", api_template_get, false, false, NONE, false },
+	/* A user key may delete its own templates (templates.c). */
+	{ "DELETE", "/v1/templates/{}", api_template_delete, false, false, NONE, false },
 };
+#undef NONE
+#undef CTRL
+#undef DATA
 
 const size_t api_route_count = sizeof(api_routes) / sizeof(api_routes[0]);
 

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "api/api.h"
+#include "api/keys.h"
 #include "api/validate.h"
 #include "cleanup.h"
 #include "core/images.h"
@@ -14,6 +15,7 @@
 #include "net/slot.h"
 #include "timeutil.h"
 #include "utf8.h"
+#include "vmm/cgroup.h"
 
 static json_t *time_or_null(int64_t secs)
 {
@@ -56,6 +58,22 @@ static json_t *sandbox_disk_json(struct host *h, struct sandbox *sb, enum sb_sta
 	return usage_json(&u);
 }
 
+/* What its VMM may use and uses, from its cgroup; null while paused or
+ * on a host without cgroups. */
+static json_t *sandbox_resources_json(struct host *h, struct sandbox *sb, enum sb_state state)
+{
+	struct vmm_limits l;
+	uint64_t used;
+	if (state == SB_PAUSED || !h->vmm.cgroups)
+		return json_null();
+	_cleanup_free_ char *name = xasprintf("%s%s", h->ns_prefix, sb->id);
+	if (cgroup_vmm_read(h->vmm.cgroups, name, &l, &used, NULL) < 0)
+		return json_null();
+	return json_pack("{s:I,s:I,s:f,s:I}", "memory_limit_bytes", (json_int_t)l.memory_bytes,
+			 "memory_used_bytes", (json_int_t)used, "cpus", l.cpu_millis / 1000.0,
+			 "max_threads", (json_int_t)l.pids);
+}
+
 json_t *api_sandbox_json(struct host *h, struct sandbox *sb, bool detail)
 {
 	pthread_mutex_lock(&sb->lock);
@@ -65,7 +83,8 @@ json_t *api_sandbox_json(struct host *h, struct sandbox *sb, bool detail)
 	pthread_mutex_unlock(&sb->lock);
 	int64_t now = (int64_t)(time_real_ns() / 1000000000ull);
 	json_t *o = json_pack(
-		"{s:s,s:s,s:s,s:s,s:o,s:I,s:o,s:I,s:s,s:b,s:o,s:o,s:o,s:o}", "id", sb->id,
+		"{s:s,s:s,s:s,s:s,s:s,s:o,s:I,s:o,s:I,s:s,s:b,s:o,s:o,s:o,s:o}", "id", sb->id,
+		"owner", sb->owner,
 		"template", sb->template_name, "build_id", sb->build_id, "state",
 		sb_state_name(state), "created_at", time_or_null(sb->created_at), "age_s",
 		(json_int_t)(now > sb->created_at ? now - sb->created_at : 0), "timeout_at",
@@ -78,9 +97,44 @@ json_t *api_sandbox_json(struct host *h, struct sandbox *sb, bool detail)
 		json_object_set_new(o, "reason", reason);
 	if (sb->slot && state != SB_PAUSED)
 		json_object_set_new(o, "network", network_json(sb));
-	if (detail)
+	json_object_set_new(o, "limits",
+			    json_pack("{s:o}", "cpus",
+				      sb->cpu_millis ? json_real(sb->cpu_millis / 1000.0)
+						     : json_null()));
+	if (detail) {
 		json_object_set_new(o, "disk", sandbox_disk_json(h, sb, state));
+		json_object_set_new(o, "resources", sandbox_resources_json(h, sb, state));
+	}
 	return o;
+}
+
+bool api_key_sees(const struct api_req *r, const struct sandbox *sb)
+{
+	return r->key && (r->key->role == KEY_ADMIN || strcmp(sb->owner, r->key->name) == 0);
+}
+
+bool api_sandbox_access(struct api_req *r, enum MHD_Result *res)
+{
+	if (!api_check_sandbox_id(r, res))
+		return false;
+	/* An id's owner never changes (incarnations keep it), so what is
+	 * checked here holds for the operation that follows. A sandbox that
+	 * does not exist gets the same 404 here, before the route checks the
+	 * rest of its input: a 400 for a missing one next to a 404 for
+	 * another key's would tell which ids exist. */
+	struct sandbox *sb = registry_get(r->h, r->params[0]);
+	bool sees = sb && api_key_sees(r, sb);
+	sandbox_unref(r->h, sb);
+	if (!sees)
+		*res = api_reply_fail(r, ERR_NOT_FOUND, "sandbox %s does not exist", r->params[0]);
+	return sees;
+}
+
+struct sb_owner api_owner(const struct api_req *r)
+{
+	return (struct sb_owner){ .name = r->key->name,
+				  .max_sandboxes = r->key->max_sandboxes,
+				  .admin = r->key->role == KEY_ADMIN };
 }
 
 bool api_check_sandbox_id(struct api_req *r, enum MHD_Result *res)
@@ -106,7 +160,8 @@ enum MHD_Result api_sandbox_list(struct api_req *r)
 	struct sandbox **list = registry_list(r->h, &n);
 	json_t *arr = json_array();
 	for (size_t i = 0; i < n; i++)
-		json_array_append_new(arr, api_sandbox_json(r->h, list[i], false));
+		if (api_key_sees(r, list[i]))
+			json_array_append_new(arr, api_sandbox_json(r->h, list[i], false));
 	registry_list_free(r->h, list, n);
 	return api_reply_json(r, MHD_HTTP_OK, json_pack("{s:o}", "sandboxes", arr));
 }
@@ -130,7 +185,9 @@ enum MHD_Result api_sandbox_create(struct api_req *r)
 				  .cold_boot = p.cold_boot,
 				  .use_pools = p.use_pools,
 				  .timeout_pauses = p.timeout_pauses,
-				  .auto_resume = p.auto_resume };
+				  .auto_resume = p.auto_resume,
+				  .cpu_millis = p.cpu_millis,
+				  .owner = api_owner(r) };
 	struct sandbox *sb = NULL;
 	rc = sandbox_create(r->h, &req, &sb, &err);
 	create_params_free(&p);

@@ -4,7 +4,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
-#include <openssl/crypto.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,6 +11,7 @@
 #include <unistd.h>
 
 #include "api/api.h"
+#include "api/keys.h"
 #include "core/sandbox.h"
 #include "buf.h"
 #include "cleanup.h"
@@ -21,8 +21,8 @@
 #define CONNECTION_LIMIT 512
 #define CONNECTION_TIMEOUT_S 3600
 
-/* A token bucket per API key (there is one key today): rate tokens a
- * second, at most 2 s worth saved up. */
+/* A token bucket per API key: its rate tokens a second, at most 2 s
+ * worth saved up. */
 struct bucket {
 	pthread_mutex_t lock;
 	double tokens;
@@ -32,17 +32,22 @@ struct bucket {
 struct api_server {
 	struct MHD_Daemon *d;
 	struct host *h;
-	char *key;
-	struct bucket bucket;
+	struct api_keys keys;
+	struct bucket *buckets; /* one per key, same order */
 };
 
-/* Takes a token; false when the key is over its rate. */
-static bool bucket_take(struct api_server *s)
+static int key_rate(const struct api_server *s, const struct api_key *k)
 {
-	int rate = s->h->cfg->rate_limit;
+	return k->rate_limit >= 0 ? k->rate_limit : s->h->cfg->rate_limit;
+}
+
+/* Takes a token; false when the key is over its rate. */
+static bool bucket_take(struct api_server *s, const struct api_key *k)
+{
+	int rate = key_rate(s, k);
 	if (rate <= 0)
 		return true;
-	struct bucket *b = &s->bucket;
+	struct bucket *b = &s->buckets[k - s->keys.keys];
 	pthread_mutex_lock(&b->lock);
 	uint64_t now = time_mono_ns();
 	b->tokens += (double)(now - b->last_ns) / 1e9 * rate;
@@ -60,21 +65,54 @@ struct conn_ctx {
 	struct buf body;
 	bool too_large;
 	uint64_t t0;
-	bool to_file; /* the route takes its body as a file */
-	bool discard; /* wrong key: the body is not kept */
+	const struct api_key *key; /* the request's key, NULL if none matched */
+	uint64_t max_body;	   /* the route's limit */
+	bool to_file;		   /* the route takes its body as a file */
+	bool discard; /* no route or no key: the body is not kept */
 	int body_fd;  /* to_file: an unnamed temp file, or -1 */
 	uint64_t body_size;
 	int write_errno; /* to_file: a write failed */
 };
 
-static bool key_ok(struct api_server *s, struct MHD_Connection *c)
+static const struct api_key *key_of(struct api_server *s, struct MHD_Connection *c)
 {
 	const char *auth = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization");
 	if (!auth || strncmp(auth, "Bearer ", 7) != 0)
+		return NULL;
+	return keys_match(&s->keys, auth + 7);
+}
+
+static bool under_sandbox(const struct api_route *route)
+{
+	return strncmp(route->pattern, "/v1/sandboxes/{}", 16) == 0;
+}
+
+/* Whether the request's key may use this route now: a key at all, its
+ * rate, its role. Replies and returns false when not. (Which sandboxes
+ * it may name is api_sandbox_access's business.) */
+static bool allowed(struct api_server *s, const struct api_route *route, struct api_req *r,
+		    enum MHD_Result *res)
+{
+	if (route->public)
+		return true;
+	if (!r->key) {
+		*res = api_reply_fail(r, ERR_UNAUTHORIZED,
+				      "missing or wrong API key (send Authorization: Bearer KEY)");
 		return false;
-	const char *given = auth + 7;
-	size_t n = strlen(s->key);
-	return strlen(given) == n && CRYPTO_memcmp(given, s->key, n) == 0;
+	}
+	if (!bucket_take(s, r->key)) {
+		*res = api_reply_fail(r, ERR_LIMIT,
+				      "more than %d requests a second with key %s; slow down",
+				      key_rate(s, r->key), r->key->name);
+		return false;
+	}
+	if (route->admin && r->key->role != KEY_ADMIN) {
+		*res = api_reply_fail(r, ERR_FORBIDDEN, "%s %s needs an admin key; key %s is a %s",
+				      r->method, route->pattern, r->key->name,
+				      key_role_name(r->key->role));
+		return false;
+	}
+	return true;
 }
 
 static enum MHD_Result dispatch(struct api_server *s, struct MHD_Connection *c, const char *url,
@@ -102,20 +140,19 @@ static enum MHD_Result dispatch(struct api_server *s, struct MHD_Connection *c, 
 		MHD_destroy_response(resp);
 		return ret;
 	}
-	if (!route->public && !key_ok(s, c))
-		return api_reply_fail(&r, ERR_UNAUTHORIZED,
-				      "missing or wrong API key (send Authorization: Bearer KEY)");
-	if (!route->public && !bucket_take(s))
-		return api_reply_fail(&r, ERR_LIMIT,
-				      "more than %d requests a second with this key; slow down",
-				      s->h->cfg->rate_limit);
+	r.key = ctx->key;
+	enum MHD_Result res;
+	if (!allowed(s, route, &r, &res))
+		return res;
 	if (ctx->too_large)
-		return api_reply_fail(&r, ERR_TOO_LARGE, "request body is larger than %llu bytes",
-				      ctx->to_file ? (unsigned long long)API_MAX_UPLOAD
-						   : (unsigned long long)API_MAX_BODY);
+		return api_reply_fail(&r, ERR_TOO_LARGE,
+				      "request body is larger than %llu bytes (the limit of %s %s)",
+				      (unsigned long long)ctx->max_body, method, route->pattern);
 	for (int i = 0; i < API_MAX_PARAMS; i++)
 		r.params[i] = params[i];
 	r.tail = tail;
+	if (under_sandbox(route) && !api_sandbox_access(&r, &res))
+		return res;
 	r.body = (const char *)ctx->body.data;
 	r.body_len = ctx->body.len;
 	r.body_fd = -1;
@@ -134,23 +171,29 @@ static enum MHD_Result dispatch(struct api_server *s, struct MHD_Connection *c, 
 	return route->handler(&r);
 }
 
-/* A route that takes a file gets its body in an unnamed temp file in
+/* Before the body: which route, which key, how much body it may have.
+ * A route that takes a file gets its body in an unnamed temp file in
  * the data dir (O_TMPFILE: gone with the last descriptor, even after a
- * crash). A request with a wrong key keeps nothing. */
-static void body_to_file_setup(struct api_server *s, struct MHD_Connection *c, const char *url,
-			       const char *method, struct conn_ctx *ctx)
+ * crash). A request with no route or a wrong key keeps nothing of its
+ * body: it gets 401/404/405 whatever it sends. */
+static void request_setup(struct api_server *s, struct MHD_Connection *c, const char *url,
+			  const char *method, struct conn_ctx *ctx)
 {
 	char params[API_MAX_PARAMS][128];
 	char allow[128];
 	const struct api_route *route = NULL;
 	const char *tail = NULL;
-	if (api_route_match(method, url, &route, params, &tail, allow, sizeof(allow)) != 1 ||
-	    !route->body_to_file)
+	ctx->max_body = API_NO_BODY;
+	if (api_route_match(method, url, &route, params, &tail, allow, sizeof(allow)) != 1) {
+		ctx->discard = true;
+		return;
+	}
+	ctx->key = route->public ? NULL : key_of(s, c);
+	ctx->discard = !route->public && !ctx->key;
+	ctx->max_body = route->body_to_file ? API_MAX_UPLOAD : route->max_body;
+	if (!route->body_to_file || ctx->discard)
 		return;
 	ctx->to_file = true;
-	ctx->discard = !route->public && !key_ok(s, c);
-	if (ctx->discard)
-		return;
 	ctx->body_fd = open(s->h->cfg->data_dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
 	if (ctx->body_fd < 0)
 		ctx->write_errno = errno;
@@ -160,7 +203,7 @@ static void store_chunk(struct conn_ctx *ctx, const char *data, size_t len)
 {
 	if (ctx->discard || ctx->write_errno || ctx->too_large)
 		return;
-	if (ctx->body_size + len > API_MAX_UPLOAD) {
+	if (ctx->body_size + len > ctx->max_body) {
 		ctx->too_large = true;
 		return;
 	}
@@ -190,7 +233,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 		ctx->t0 = time_mono_ns();
 		ctx->body_fd = -1;
 		*con_cls = ctx;
-		body_to_file_setup(s, c, url, method, ctx);
+		request_setup(s, c, url, method, ctx);
 		return MHD_YES;
 	}
 	if (*upload_size && ctx->to_file) {
@@ -201,9 +244,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 	if (*upload_size) {
 		/* Keep reading past the limit (discarding) so the client gets
 		 * our 413 instead of a reset connection. */
-		if (ctx->body.len + *upload_size > API_MAX_BODY)
+		bool keep = !ctx->discard && !ctx->too_large;
+		if (keep && ctx->body.len + *upload_size > ctx->max_body)
 			ctx->too_large = true;
-		else
+		else if (keep)
 			buf_append(&ctx->body, upload, *upload_size);
 		*upload_size = 0;
 		return MHD_YES;
@@ -253,21 +297,36 @@ static void on_mhd_error(void *cls, const char *fmt, va_list ap)
 	log_warn("api.mhd", "message=\"%s\"", msg);
 }
 
-int api_server_start(struct host *h, const char *api_key, struct api_server **out,
+static void server_free(struct api_server *s)
+{
+	for (size_t i = 0; i < s->keys.n; i++)
+		pthread_mutex_destroy(&s->buckets[i].lock);
+	free(s->buckets);
+	keys_free(&s->keys);
+	free(s);
+}
+
+int api_server_start(struct host *h, struct api_keys *keys, struct api_server **out,
 		     struct thaw_err **err)
 {
 	const struct thawd_config *cfg = h->cfg;
 	struct sockaddr_in sa = { .sin_family = AF_INET,
 				  .sin_port = htons((uint16_t)cfg->listen_port) };
-	if (inet_pton(AF_INET, cfg->listen_addr, &sa.sin_addr) != 1)
+	if (inet_pton(AF_INET, cfg->listen_addr, &sa.sin_addr) != 1) {
+		keys_free(keys);
 		return err_set(err, ERR_INVALID, "listen address %s is not an IPv4 address",
 			       cfg->listen_addr);
+	}
 	struct api_server *s = xcalloc(1, sizeof(*s));
 	s->h = h;
-	s->key = xstrdup(api_key);
-	pthread_mutex_init(&s->bucket.lock, NULL);
-	s->bucket.tokens = 2.0 * cfg->rate_limit;
-	s->bucket.last_ns = time_mono_ns();
+	s->keys = *keys;
+	*keys = (struct api_keys){ 0 };
+	s->buckets = xcalloc(s->keys.n, sizeof(*s->buckets));
+	for (size_t i = 0; i < s->keys.n; i++) {
+		pthread_mutex_init(&s->buckets[i].lock, NULL);
+		s->buckets[i].tokens = 2.0 * key_rate(s, &s->keys.keys[i]);
+		s->buckets[i].last_ns = time_mono_ns();
+	}
 	unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
 			 MHD_USE_ERROR_LOG | MHD_USE_ITC | MHD_ALLOW_UPGRADE;
 	s->d = MHD_start_daemon(flags, (uint16_t)cfg->listen_port, NULL, NULL, on_request, s,
@@ -279,9 +338,7 @@ int api_server_start(struct host *h, const char *api_key, struct api_server **ou
 				on_completed, s, MHD_OPTION_END);
 	if (!s->d) {
 		int e = errno;
-		pthread_mutex_destroy(&s->bucket.lock);
-		free(s->key);
-		free(s);
+		server_free(s);
 		errno = e ? e : EADDRINUSE;
 		return err_sys(err, "listening on %s:%d", cfg->listen_addr, cfg->listen_port);
 	}
@@ -301,8 +358,5 @@ void api_server_stop(struct api_server *s)
 	MHD_stop_daemon(s->d);
 	if (listen_fd != MHD_INVALID_SOCKET)
 		close(listen_fd);
-	OPENSSL_cleanse(s->key, strlen(s->key));
-	free(s->key);
-	pthread_mutex_destroy(&s->bucket.lock);
-	free(s);
+	server_free(s);
 }

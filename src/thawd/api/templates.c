@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "api/api.h"
+#include "api/keys.h"
 #include "api/stream.h"
 #include "api/validate.h"
 #include "buf.h"
@@ -53,7 +54,8 @@ static json_t *disk_json(struct catalog *c, const struct template_info *ti)
 
 static json_t *info_json(struct catalog *c, const struct template_info *ti)
 {
-	json_t *o = json_pack("{s:s,s:s}", "name", ti->name, "status", ti->status);
+	json_t *o = json_pack("{s:s,s:s,s:o}", "name", ti->name, "status", ti->status, "owner",
+			      ti->owner[0] ? json_string(ti->owner) : json_null());
 	if (strcmp(ti->status, "ready") == 0) {
 		json_object_update_new(o, meta_json(&ti->meta));
 		json_object_set_new(o, "disk", disk_json(c, ti));
@@ -61,6 +63,34 @@ static json_t *info_json(struct catalog *c, const struct template_info *ti)
 	if (ti->detail[0])
 		json_object_set_new(o, "detail", json_string(ti->detail));
 	return o;
+}
+
+/* Shared templates are everyone's; one a user key made from its sandbox
+ * is seen by that key and by admin keys only. */
+static bool key_sees_template(const struct api_req *r, const struct template_info *ti)
+{
+	return !ti->owner[0] || r->key->role == KEY_ADMIN || strcmp(ti->owner, r->key->name) == 0;
+}
+
+/* The template as this key may see it: ERR_NOT_FOUND for one that does
+ * not exist or is private to another key. */
+static int find_visible(struct api_req *r, const char *name, struct template_info *out,
+			struct thaw_err **err)
+{
+	struct template_info *items = NULL;
+	size_t n = 0;
+	if (catalog_list(r->h->catalog, &items, &n, err) < 0)
+		return -1;
+	int rc = -1;
+	for (size_t i = 0; i < n && rc < 0; i++)
+		if (strcmp(items[i].name, name) == 0 && key_sees_template(r, &items[i])) {
+			*out = items[i];
+			rc = 0;
+		}
+	free(items);
+	if (rc < 0)
+		return err_set(err, ERR_NOT_FOUND, "template %s does not exist", name);
+	return 0;
 }
 
 enum MHD_Result api_template_list(struct api_req *r)
@@ -72,7 +102,8 @@ enum MHD_Result api_template_list(struct api_req *r)
 		return api_reply_error(r, err);
 	json_t *arr = json_array();
 	for (size_t i = 0; i < n; i++)
-		json_array_append_new(arr, info_json(r->h->catalog, &items[i]));
+		if (key_sees_template(r, &items[i]))
+			json_array_append_new(arr, info_json(r->h->catalog, &items[i]));
 	free(items);
 	return api_reply_json(r, MHD_HTTP_OK, json_pack("{s:o}", "templates", arr));
 }
@@ -83,6 +114,15 @@ enum MHD_Result api_template_delete(struct api_req *r)
 		return api_reply_fail(r, ERR_INVALID, "\"%.64s\" is not a template name",
 				      r->params[0]);
 	_cleanup_err_ struct thaw_err *err = NULL;
+	struct template_info ti;
+	if (r->key->role != KEY_ADMIN) {
+		if (find_visible(r, r->params[0], &ti, &err) < 0)
+			return api_reply_error(r, err);
+		if (!ti.owner[0])
+			return api_reply_fail(r, ERR_FORBIDDEN,
+					      "template %s is shared: deleting it needs an admin key",
+					      r->params[0]);
+	}
 	if (catalog_delete(r->h->catalog, r->params[0], &err) < 0)
 		return api_reply_error(r, err);
 	vmmpool_poke(r->h->vmms); /* its warm VMMs go */
@@ -94,19 +134,11 @@ enum MHD_Result api_template_get(struct api_req *r)
 	if (!id_valid_template(r->params[0]))
 		return api_reply_fail(r, ERR_INVALID, "\"%.64s\" is not a template name",
 				      r->params[0]);
-	struct template_info *items = NULL;
-	size_t n = 0;
 	_cleanup_err_ struct thaw_err *err = NULL;
-	if (catalog_list(r->h->catalog, &items, &n, &err) < 0)
+	struct template_info ti;
+	if (find_visible(r, r->params[0], &ti, &err) < 0)
 		return api_reply_error(r, err);
-	json_t *found = NULL;
-	for (size_t i = 0; i < n && !found; i++)
-		if (strcmp(items[i].name, r->params[0]) == 0)
-			found = info_json(r->h->catalog, &items[i]);
-	free(items);
-	if (!found)
-		return api_reply_fail(r, ERR_NOT_FOUND, "template %s does not exist", r->params[0]);
-	return api_reply_json(r, MHD_HTTP_OK, found);
+	return api_reply_json(r, MHD_HTTP_OK, info_json(r->h->catalog, &ti));
 }
 
 /* ---- streaming bake --------------------------------------------------- */

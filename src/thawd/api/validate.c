@@ -65,11 +65,35 @@ static int plain_string(json_t *v, const char *what, struct thaw_err **err)
 	return 0;
 }
 
+/* "limits": {"cpus": 0.01 .. 1024}; the template's vCPUs bound it
+ * further (core/create.c). */
+static int get_limits(json_t *limits, uint32_t *cpu_millis, struct thaw_err **err)
+{
+	static const char *const fields[] = { "cpus", NULL };
+	*cpu_millis = 0;
+	if (!limits)
+		return 0;
+	if (!json_is_object(limits))
+		return err_set(err, ERR_INVALID, "limits must be an object");
+	if (only_fields(limits, fields, err) < 0)
+		return err_wrap(err, "in limits");
+	json_t *cpus = json_object_get(limits, "cpus");
+	if (!cpus)
+		return 0;
+	double v = json_number_value(cpus);
+	if (!json_is_number(cpus) || !(v >= 0.01 && v <= 1024))
+		return err_set(err, ERR_INVALID,
+			       "limits.cpus must be a number of cores from 0.01 to 1024");
+	*cpu_millis = (uint32_t)(v * 1000 + 0.5);
+	return 0;
+}
+
 int validate_create(json_t *body, int64_t default_timeout, int64_t max_timeout,
 		    struct create_params *out, struct thaw_err **err)
 {
-	static const char *const fields[] = { "template", "timeout_s",	"metadata",    "cold_boot",
-					      "pools",	  "on_timeout", "auto_resume", NULL };
+	static const char *const fields[] = { "template",    "timeout_s", "metadata",
+					      "cold_boot",   "pools",	  "on_timeout",
+					      "auto_resume", "limits",	  NULL };
 	memset(out, 0, sizeof(*out));
 	if (only_fields(body, fields, err) < 0)
 		return -1;
@@ -95,6 +119,8 @@ int validate_create(json_t *body, int64_t default_timeout, int64_t max_timeout,
 					   strcmp(json_string_value(ot), "pause") != 0)))
 		return err_set(err, ERR_INVALID, "on_timeout must be \"delete\" or \"pause\"");
 	out->timeout_pauses = ot && strcmp(json_string_value(ot), "pause") == 0;
+	if (get_limits(json_object_get(body, "limits"), &out->cpu_millis, err) < 0)
+		return -1;
 	json_t *md = json_object_get(body, "metadata");
 	if (md && !json_is_object(md))
 		return err_set(err, ERR_INVALID, "metadata must be an object");

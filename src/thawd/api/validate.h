@@ -24,6 +24,7 @@ struct create_params {
 	bool use_pools;
 	bool timeout_pauses; /* "on_timeout": "pause" */
 	bool auto_resume;
+	uint32_t cpu_millis; /* "limits": {"cpus": x}; 0: none asked */
 };
 
 int validate_create(json_t *body, int64_t default_timeout, int64_t max_timeout,

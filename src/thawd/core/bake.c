@@ -133,8 +133,10 @@ static int boot_vm(struct bake *b, struct thaw_err **err)
 		 host_tsc_khz(), b->recipe.cmdline_extra ? " " : "",
 		 b->recipe.cmdline_extra ? b->recipe.cmdline_extra : "");
 	struct vmm_launch l = { .name = ns,
+				.index = b->slot->index,
 				.run_dir = b->run_dir,
 				.machine = &machine,
+				.memory_fd = -1,
 				.memory_path = mem,
 				.memory_shared = true,
 				.disk_path = disk,
@@ -144,7 +146,13 @@ static int boot_vm(struct bake *b, struct thaw_err **err)
 				.kernel = kernel,
 				.initrd = initrd,
 				.cmdline = b->meta.cmdline,
-				.state_fd = -1 };
+				.state_fd = -1,
+				.limits = {
+					.memory_bytes = ((uint64_t)machine.memory_mb +
+							 b->h->cfg->vmm_memory_overhead_mb) << 20,
+					.cpu_millis = machine.vcpus * 1000u,
+					.pids = b->h->cfg->vmm_max_threads,
+				} };
 	if (fs_mkdir_p(b->run_dir, 0700, err) < 0)
 		return -1;
 	return b->h->drv->boot(&b->h->vmm, &l, &b->vmm, err);
@@ -220,6 +228,16 @@ static int snapshot(struct bake *b, struct thaw_err **err)
 		return -1;
 	vmm_free(b->vmm);
 	b->vmm = NULL;
+	/* The jailed VMM owned its memory and disk; they are the template's
+	 * now: root's, and no VMM's. */
+	const enum meta_file_role owned[] = { MF_MEMORY, MF_ROOTFS };
+	for (size_t i = 0; i < 2; i++) {
+		_cleanup_free_ char *p = xasprintf("%s/%s", b->tmp_dir, meta_file_name(owned[i]));
+		if (chown(p, 0, 0) < 0)
+			return err_sys(err, "taking %s back from the VMM", p);
+	}
+	if (chown(b->console_path, 0, 0) < 0)
+		log_debug("bake.console", "path=%s errno=%d", b->console_path, errno);
 	return fs_fsync_path(state, err);
 }
 
@@ -248,7 +266,7 @@ static int publish(struct bake *b, struct thaw_err **err)
 	char sum[SHA256_HEX_LEN + 1];
 	if (build_write_meta(b->tmp_dir, m, sum, err) < 0)
 		return -1;
-	return catalog_publish(b->h->catalog, b->tmp_dir, m, sum, err);
+	return catalog_publish(b->h->catalog, b->tmp_dir, m, sum, NULL, err); /* shared */
 }
 
 static void bake_cleanup(struct bake *b, bool failed)
@@ -272,7 +290,9 @@ static int bake_steps(struct bake *b, struct thaw_err **err)
 {
 	struct host *h = b->h;
 	stage(b, 1, "recipe", "reading recipe %s", b->name);
-	if (recipe_load(h->cfg->recipes_dir, b->name, &b->recipe, err) < 0)
+	if (recipe_load(h->cfg->recipes_dir, b->name, &b->recipe, err) < 0 ||
+	    host_check_machine(h, b->name, b->recipe.memory_mb, b->recipe.vcpus, ERR_INVALID, err) <
+		    0)
 		return -1;
 	id_new_build(b->build_id, sizeof(b->build_id));
 	_cleanup_free_ char *parent = catalog_template_dir(h->catalog, b->name);

@@ -35,7 +35,7 @@ static int take_memory(struct host *h, const struct capture_req *req, struct cap
 	uint64_t size = (uint64_t)req->src->meta.memory_mb << 20;
 	struct page_runs resident = { 0 };
 	_cleanup_free_ char *list = xasprintf("%s/%s", req->dir, PREFETCH_FILE);
-	int rc = mem_capture_dirty(req->sb->vmm->pid, base, size, fd, &resident, &st, err);
+	int rc = mem_capture_dirty(req->sb->vmm->pid, size, fd, &resident, &st, err);
 	if (rc == 0)
 		rc = prefetch_save(list, &resident, err);
 	page_runs_free(&resident);

@@ -16,6 +16,7 @@
 #include "buf.h"
 #include "cleanup.h"
 #include "core/launch.h"
+#include "core/quota.h"
 #include "core/registry.h"
 #include "core/slotpool.h"
 #include "core/supervisor.h"
@@ -62,6 +63,15 @@ static int check_template_fits(struct host *h, const struct template *t, struct 
 			t->name, t->meta.accel, accel_name(h->vmm.accel));
 	if (strcmp(t->meta.vmm, h->drv->name) != 0)
 		return err_set(err, ERR_CONFLICT, "template %s needs VMM %s", t->name, t->meta.vmm);
+	return host_check_machine(h, t->name, t->meta.memory_mb, t->meta.vcpus, ERR_CONFLICT, err);
+}
+
+static int check_cpu_limit(const struct template *t, uint32_t cpu_millis, struct thaw_err **err)
+{
+	if (cpu_millis > t->meta.vcpus * 1000u)
+		return err_set(err, ERR_INVALID,
+			       "limits.cpus %.3g is more than the %u vCPU(s) of template %s",
+			       cpu_millis / 1000.0, t->meta.vcpus, t->name);
 	return 0;
 }
 
@@ -84,9 +94,11 @@ static int create_steps(struct host *h, struct sandbox *sb, const struct templat
 	if (launch_clone_disk(h, t, sb->dir, err) < 0)
 		return -1;
 	clk->disk = time_mono_ns();
-	struct launch_target lt = {
-		.id = sb->id, .dir = sb->dir, .run_dir = sb->run_dir, .slot = sb->slot
-	};
+	struct launch_target lt = { .id = sb->id,
+				    .dir = sb->dir,
+				    .run_dir = sb->run_dir,
+				    .slot = sb->slot,
+				    .cpu_millis = sb->cpu_millis };
 	int rc = cold_boot ? launch_cold_boot(h, t, &lt, &sb->vmm, &clk->vmm, err)
 			   : launch_restore(h, t, &lt, &sb->vmm, &clk->vmm, err);
 	if (rc < 0 || probe_ready(sb, cold_boot, clk, err) < 0)
@@ -97,11 +109,12 @@ static int create_steps(struct host *h, struct sandbox *sb, const struct templat
 /* A warm VMM already stands in its slot on its disk: load its state (or,
  * when the pool restored it ahead, only give it its fresh identity) and
  * go. */
-static int create_from_pool(struct host *h, struct sandbox *sb, bool restored,
-			    struct create_clock *clk, struct thaw_err **err)
+static int create_from_pool(struct host *h, struct sandbox *sb, const struct template *t,
+			    bool restored, struct create_clock *clk, struct thaw_err **err)
 {
 	clk->network = clk->disk = time_mono_ns();
-	if (vmm_renice(sb->vmm, 0, err) < 0)
+	if (vmm_renice(sb->vmm, 0, err) < 0 ||
+	    launch_set_cpu_limit(h, t, sb->vmm, sb->cpu_millis, err) < 0)
 		return -1;
 	if (restored) {
 		uint64_t now = time_real_ns();
@@ -129,6 +142,7 @@ static void fill_identity(struct sandbox *sb, const struct template *t,
 	sb->timeout_at = deadline_after(req->timeout_s);
 	sb->timeout_pauses = req->timeout_pauses;
 	sb->auto_resume = req->auto_resume;
+	sb->cpu_millis = req->cpu_millis;
 	sb->metadata = xstrdup(req->metadata ? req->metadata : "{}");
 	sb->state = SB_CREATING;
 }
@@ -144,11 +158,13 @@ static int record_creating(struct host *h, struct sandbox *sb, struct thaw_err *
 	snprintf(row.build_id, sizeof(row.build_id), "%s", sb->build_id);
 	snprintf(row.state, sizeof(row.state), "creating");
 	snprintf(row.parent, sizeof(row.parent), "%s", sb->parent);
+	snprintf(row.owner, sizeof(row.owner), "%s", sb->owner);
 	snprintf(row.image, sizeof(row.image), "%s", sb->image);
 	snprintf(row.on_timeout, sizeof(row.on_timeout), "%s",
 		 sb->timeout_pauses ? "pause" : "delete");
 	row.timeout_s = sb->timeout_s;
 	row.auto_resume = sb->auto_resume;
+	row.cpu_millis = sb->cpu_millis;
 	return db_sandbox_insert(h->db, &row, err);
 }
 
@@ -160,21 +176,27 @@ int sandbox_create(struct host *h, const struct create_req *req, struct sandbox 
 	if (req->image) {
 		/* A fork child: the image is its parent's, loaded once for all. */
 		t = (struct template *)req->image_build;
-	} else if (catalog_get(h->catalog, req->template_name, &t, err) < 0) {
+	} else if (catalog_get_visible(h->catalog, req->template_name,
+				       req->owner.admin || !req->owner.name ? NULL : req->owner.name,
+				       &t, err) < 0) {
 		return -1;
 	}
-	/* A fork's children were checked with its capture. */
-	if (check_template_fits(h, t, err) < 0 ||
-	    (!req->image && disk_store_check_room(h->store, "create a sandbox", err) < 0)) {
+	/* Reserved before anything is started (a fork child's place was
+	 * reserved by the fork); given back on every failure from here. */
+	const char *owner = req->owner.name ? req->owner.name : KEY_NAME_DEFAULT;
+	int fits = check_template_fits(h, t, err) < 0 || check_cpu_limit(t, req->cpu_millis, err) < 0
+			   ? -1
+			   : 0;
+	/* A fork's children had their room checked with its capture. */
+	if (fits == 0 && !req->image && disk_store_check_room(h->store, "create a sandbox", err) < 0)
+		fits = -1;
+	if (fits < 0 && req->reserved)
+		quota_release(h->quota, owner, 1, 1);
+	if (fits < 0 || (!req->reserved && quota_reserve(h->quota, owner,
+							 req->owner.max_sandboxes, 1, 1, err) < 0)) {
 		if (!req->image)
 			catalog_put(h->catalog, t);
 		return -1;
-	}
-	if ((int)sandbox_count_live(h) >= h->cfg->max_sandboxes) {
-		if (!req->image)
-			catalog_put(h->catalog, t);
-		return err_set(err, ERR_LIMIT, "this host already runs %d sandboxes (the limit)",
-			       h->cfg->max_sandboxes);
 	}
 	clk.template = time_mono_ns();
 	struct pooled_vmm *pv = req->cold_boot || !req->use_pools || req->image
@@ -187,6 +209,7 @@ int sandbox_create(struct host *h, const struct create_req *req, struct sandbox 
 		id_new_sandbox(id);
 	struct sandbox *sb = sandbox_new(h, id);
 	fill_identity(sb, t, req);
+	snprintf(sb->owner, sizeof(sb->owner), "%s", owner);
 	bool restored = false;
 	if (pv) {
 		sb->slot = pv->slot;
@@ -200,7 +223,7 @@ int sandbox_create(struct host *h, const struct create_req *req, struct sandbox 
 	int rc = record_creating(h, sb, err);
 	if (rc == 0) {
 		registry_add(h, sb);
-		rc = clk.pooled ? create_from_pool(h, sb, restored, &clk, err)
+		rc = clk.pooled ? create_from_pool(h, sb, t, restored, &clk, err)
 				: create_steps(h, sb, t, req->cold_boot, req->use_pools, &clk, err);
 	}
 	if (!req->image)
@@ -220,6 +243,7 @@ int sandbox_create(struct host *h, const struct create_req *req, struct sandbox 
 		sandbox_release(h, sb);
 		db_sandbox_delete(h->db, sb->id, NULL);
 		registry_remove(h, sb->id);
+		quota_release(h->quota, owner, 1, 1);
 		sandbox_unref(h, sb);
 		return req->image ? err_wrap(err, "creating a fork of %s", req->parent)
 				  : err_wrap(err, "creating sandbox from %s", req->template_name);

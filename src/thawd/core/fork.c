@@ -17,6 +17,7 @@
 #include "core/capture.h"
 #include "core/images.h"
 #include "core/launch.h"
+#include "core/quota.h"
 #include "log.h"
 #include "template/catalog.h"
 #include "timeutil.h"
@@ -53,11 +54,14 @@ static int capture_parent(struct host *h, struct sandbox *parent, char image[48]
 }
 
 static int create_children(struct host *h, const struct sandbox *parent, const char *image,
-			   size_t count, struct fork_result *out, struct thaw_err **err)
+			   size_t count, const struct sb_owner *owner, struct fork_result *out,
+			   struct thaw_err **err)
 {
 	struct template *img = NULL;
-	if (image_load(h, image, &img, err) < 0)
+	if (image_load(h, image, &img, err) < 0) {
+		quota_release(h->quota, owner->name, (unsigned)count, (unsigned)count);
 		return -1;
+	}
 	struct child_job *jobs = xcalloc(count, sizeof(*jobs));
 	for (size_t i = 0; i < count; i++) {
 		jobs[i].h = h;
@@ -67,6 +71,9 @@ static int create_children(struct host *h, const struct sandbox *parent, const c
 						   .metadata = parent->metadata,
 						   .timeout_pauses = parent->timeout_pauses,
 						   .auto_resume = parent->auto_resume,
+						   .cpu_millis = parent->cpu_millis,
+						   .owner = *owner,
+						   .reserved = true,
 						   .use_pools = true,
 						   .image = image,
 						   .image_build = img,
@@ -95,8 +102,8 @@ static int create_children(struct host *h, const struct sandbox *parent, const c
 	return rc;
 }
 
-int sandbox_fork(struct host *h, const char *id, size_t count, struct fork_result *out,
-		 struct thaw_err **err)
+int sandbox_fork(struct host *h, const char *id, size_t count, const struct sb_owner *owner,
+		 struct fork_result *out, struct thaw_err **err)
 {
 	memset(out, 0, sizeof(*out));
 	struct sandbox *parent;
@@ -109,20 +116,23 @@ int sandbox_fork(struct host *h, const char *id, size_t count, struct fork_resul
 		sandbox_unlock(h, parent);
 		return err_set(err, ERR_CONFLICT, "sandbox %s is %s", id, sb_state_name(state));
 	}
-	if (sandbox_count_live(h) + count > (size_t)h->cfg->max_sandboxes) {
+	/* All count places at once, before the parent is stopped: each child
+	 * keeps its place or gives it back (create_req.reserved). */
+	if (quota_reserve(h->quota, owner->name, owner->max_sandboxes, (unsigned)count,
+			  (unsigned)count, err) < 0) {
 		sandbox_unlock(h, parent);
-		return err_set(err, ERR_LIMIT,
-			       "%zu more sandboxes would pass this host's limit of %d", count,
-			       h->cfg->max_sandboxes);
+		return err_wrap(err, "forking sandbox %s", id);
 	}
 	char image[48];
 	int rc = capture_parent(h, parent, image, out, err);
+	if (rc < 0)
+		quota_release(h->quota, owner->name, (unsigned)count, (unsigned)count);
 	/* The children need nothing of the parent but what it was: it may be
 	 * paused or deleted from here on. Our reference keeps its slot. */
 	sandbox_ref(h, parent);
 	sandbox_unlock(h, parent);
 	if (rc == 0)
-		rc = create_children(h, parent, image, count, out, err);
+		rc = create_children(h, parent, image, count, owner, out, err);
 	if (rc < 0) {
 		for (size_t i = 0; i < out->count; i++)
 			sandbox_delete(h, out->children[i]->id, NULL);

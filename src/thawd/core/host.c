@@ -12,6 +12,7 @@
 #include "buf.h"
 #include "cleanup.h"
 #include "core/images.h"
+#include "core/quota.h"
 #include "core/reconcile.h"
 #include "core/registry.h"
 #include "core/slotpool.h"
@@ -25,6 +26,7 @@
 #include "store/db.h"
 #include "template/catalog.h"
 #include "timeutil.h"
+#include "vmm/cgroup.h"
 
 static void make_prefix(struct host *h)
 {
@@ -77,6 +79,50 @@ static int make_dirs(const struct thawd_config *cfg, struct thaw_err **err)
 	return 0;
 }
 
+int host_check_machine(const struct host *h, const char *template_name, uint32_t memory_mb,
+		       uint32_t vcpus, enum err_code code, struct thaw_err **err)
+{
+	const struct thawd_config *cfg = h->cfg;
+	if (memory_mb > cfg->max_memory_mb)
+		return err_set(err, code,
+			       "template %s has %u MiB of RAM; this host allows at most %u "
+			       "(--max-memory)",
+			       template_name, memory_mb, cfg->max_memory_mb);
+	if (vcpus > cfg->max_vcpus)
+		return err_set(err, code,
+			       "template %s has %u vCPUs; this host allows at most %u (--max-vcpus)",
+			       template_name, vcpus, cfg->max_vcpus);
+	return 0;
+}
+
+/* The jail's mount point and the instance's cgroups. */
+static int vmm_isolation_setup(struct host *h, struct thaw_err **err)
+{
+	const struct thawd_config *cfg = h->cfg;
+	h->jail_root = xasprintf("%s/jail", cfg->data_dir);
+	if (fs_mkdir_p(h->jail_root, 0755, err) < 0)
+		return -1;
+	h->vmm.jail = cfg->jail;
+	h->vmm.uid_base = cfg->vmm_uid_base;
+	h->vmm.jail_root = h->jail_root;
+	if (!cfg->jail)
+		log_warn("host.jail", "VMMs run unjailed (--jail off): as root, seeing the host");
+	if (cfg->cgroups == CGROUPS_OFF)
+		return 0;
+	char instance[sizeof(h->ns_prefix)];
+	snprintf(instance, sizeof(instance), "%.*s", (int)strlen(h->ns_prefix) - 1, h->ns_prefix);
+	_cleanup_err_ struct thaw_err *cerr = NULL;
+	if (cgroups_open(instance, &h->vmm.cgroups, &cerr) < 0) {
+		if (cfg->cgroups == CGROUPS_ON)
+			return err_set(err, cerr->code, "%s (--cgroups on)", err_msg(cerr));
+		log_warn("host.cgroups", "VMMs run without resource limits: %s", err_msg(cerr));
+		return 0;
+	}
+	log_info("host.cgroups", "version=%s instance=%s", cgroups_version(h->vmm.cgroups),
+		 instance);
+	return 0;
+}
+
 int host_open(const struct thawd_config *cfg, struct host **out, struct thaw_err **err)
 {
 	struct host *h = xcalloc(1, sizeof(*h));
@@ -87,6 +133,7 @@ int host_open(const struct thawd_config *cfg, struct host **out, struct thaw_err
 	h->vmm.accel = accel_resolve(cfg->accel, h->accel_why, sizeof(h->accel_why));
 	h->drv = &vmm_qemu;
 	h->reg = registry_new();
+	h->quota = quota_new((unsigned)cfg->max_sandboxes);
 	h->lock_fd = -1;
 	if (make_dirs(cfg, err) < 0 || lock_data_dir(h, err) < 0)
 		goto fail;
@@ -100,7 +147,7 @@ int host_open(const struct thawd_config *cfg, struct host **out, struct thaw_err
 	h->sandboxes_dir = xasprintf("%s/sandboxes", h->store->root);
 	h->cache_dir = xasprintf("%s/cache", h->store->root);
 	if (fs_mkdir_p(h->sandboxes_dir, 0700, err) < 0 ||
-	    fs_mkdir_p(h->cache_dir, 0700, err) < 0 ||
+	    fs_mkdir_p(h->cache_dir, 0700, err) < 0 || vmm_isolation_setup(h, err) < 0 ||
 	    catalog_open(h->db, h->store->root, &h->catalog, err) < 0 ||
 	    images_open(h, &h->images, err) < 0 || slotpool_open(h, &h->slots, err) < 0 ||
 	    network_setup(h, err) < 0 || supervisor_start(h, &h->sup, err) < 0)
@@ -128,11 +175,14 @@ void host_close(struct host *h)
 	h->sup = NULL;
 	vmmpool_stop(h->vmms); /* warm VMMs are not sandboxes: they go */
 	registry_free(h, h->reg);
+	quota_free(h->quota);
 	slotpool_close(h->slots); /* after the sandboxes: they may give slots back */
 	catalog_close(h->catalog);
 	images_close(h->images);
 	disk_store_free(h->store);
 	db_close(h->db);
+	cgroups_close(h->vmm.cgroups);
+	free(h->jail_root);
 	free(h->sandboxes_dir);
 	free(h->cache_dir);
 	if (h->lock_fd >= 0)

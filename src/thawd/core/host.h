@@ -12,6 +12,8 @@
 #include "net/slotaddr.h"
 #include "vmm/vmm.h"
 
+enum cgroups_mode { CGROUPS_AUTO, CGROUPS_ON, CGROUPS_OFF };
+
 struct thawd_config {
 	char *listen_addr; /* host part */
 	int listen_port;
@@ -25,6 +27,7 @@ struct thawd_config {
 	enum log_level log_level;
 	int max_sandboxes;
 	int rate_limit; /* API requests per second per key (burst: 2 s worth); 0 = none */
+	char *keys_file; /* API keys (api/keys.h); NULL: DATA/api-key is the one admin key */
 	int default_timeout_s;
 	int max_timeout_s;
 	int max_exec_output_mb;
@@ -34,11 +37,19 @@ struct thawd_config {
 	int vmm_pool;	   /* started VMMs kept waiting per template */
 	int vmm_pool_min_free_mb; /* no new warm VMM below this much available memory */
 	bool vmm_pool_restored;	  /* warm VMMs are restored ahead, not only started */
+	bool jail;		  /* VMMs jailed (vmm/jail.h); off only to debug */
+	uint32_t vmm_uid_base;	  /* VMM in slot n runs as uid/gid base + n */
+	enum cgroups_mode cgroups; /* resource limits for VMMs (vmm/cgroup.h) */
+	uint32_t vmm_memory_overhead_mb; /* a VMM's RSS may pass its guest RAM by this */
+	uint32_t vmm_max_threads;	 /* threads per VMM process */
+	uint32_t max_memory_mb;		 /* largest guest RAM a template may have */
+	uint32_t max_vcpus;		 /* most vCPUs a template may have */
 };
 
 struct db;
 struct catalog;
 struct images;
+struct quota;
 struct registry;
 struct slotpool;
 struct supervisor;
@@ -64,7 +75,9 @@ struct host {
 	struct vmmpool *vmms;
 	char *sandboxes_dir; /* STORE/sandboxes */
 	char *cache_dir;     /* STORE/cache */
+	char *jail_root;     /* DATA/jail: an empty dir each VMM's root is mounted on */
 	struct registry *reg;
+	struct quota *quota; /* sandbox caps, per key and per host */
 	struct supervisor *sup;
 	uint64_t started_at;
 	int lock_fd;   /* flock on DATA/thawd.lock: one thawd per data dir */
@@ -72,6 +85,11 @@ struct host {
 };
 
 int host_open(const struct thawd_config *cfg, struct host **out, struct thaw_err **err);
+
+/* Whether a machine of this size may run here (--max-memory,
+ * --max-vcpus); `code` is the error's code when it may not. */
+int host_check_machine(const struct host *h, const char *template_name, uint32_t memory_mb,
+		       uint32_t vcpus, enum err_code code, struct thaw_err **err);
 void host_close(struct host *h);
 
 #endif

@@ -133,14 +133,6 @@ int image_load(struct host *h, const char *id, struct template **out, struct tha
 	struct build_sigs sigs;
 	if (build_load(dir, NULL, id, b.meta_sha256, out, &sigs, err) < 0)
 		return err_wrap(err, "image %s is corrupt", id);
-	/* A restore follows: its working set starts coming in now. */
-	_cleanup_err_ struct thaw_err *perr = NULL;
-	int64_t pages = prefetch_dir(dir, meta_file_name(MF_MEMORY),
-				     (uint64_t)(*out)->meta.memory_mb << 20, &perr);
-	if (pages < 0)
-		log_warn("image.prefetch", "image=%s error=\"%s\"", id, err_msg(perr));
-	else
-		log_debug("image.prefetch", "image=%s pages=%lld", id, (long long)pages);
 	return 0;
 }
 

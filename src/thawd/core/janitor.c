@@ -1,3 +1,4 @@
+#include "vmm/cgroup.h"
 #include "core/janitor.h"
 
 #include <errno.h>
@@ -17,6 +18,7 @@ struct janitor {
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
 	bool stop;
+	unsigned ticks;
 };
 
 static void *janitor_main(void *arg)
@@ -36,6 +38,10 @@ static void *janitor_main(void *arg)
 			break;
 		pthread_mutex_unlock(&j->lock);
 		sandbox_expire(j->h, (int64_t)time(NULL));
+		/* Groups of VMMs that died while nobody reaped them here (a
+		 * restart adopted them) are empty now. */
+		if (j->h->vmm.cgroups && ++j->ticks % 20 == 0)
+			cgroups_sweep(j->h->vmm.cgroups, CGROUP_SWEEP_STARTING_S, false);
 		pthread_mutex_lock(&j->lock);
 	}
 	pthread_mutex_unlock(&j->lock);

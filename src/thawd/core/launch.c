@@ -1,6 +1,7 @@
 #include "core/launch.h"
 
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -8,14 +9,94 @@
 #include "cleanup.h"
 #include "fsutil.h"
 #include "guestconn/agentconn.h"
+#include "log.h"
 #include "net/slot.h"
 #include "timeutil.h"
+#include "vmm/cgroup.h"
+#include "vmm/prefetch.h"
+#include "vmm/sealed_memory.h"
 
 /* The strings a vmm_launch points to. */
 struct launch_buf {
 	struct vmm_machine machine;
-	char *name, *disk;
+	char *name, *disk, *memory;
 };
+
+struct vmm_limits launch_limits(const struct host *h, const struct template *t)
+{
+	const struct thawd_config *cfg = h->cfg;
+	return (struct vmm_limits){
+		.memory_bytes = ((uint64_t)t->meta.memory_mb + cfg->vmm_memory_overhead_mb) << 20,
+		.cpu_millis = t->meta.vcpus * 1000u,
+		.pids = cfg->vmm_max_threads,
+	};
+}
+
+static struct vmm_limits limits_with_cpu(const struct host *h, const struct template *t,
+					 uint32_t cpu_millis)
+{
+	struct vmm_limits l = launch_limits(h, t);
+	if (cpu_millis && cpu_millis < l.cpu_millis)
+		l.cpu_millis = cpu_millis;
+	return l;
+}
+
+int launch_set_cpu_limit(struct host *h, const struct template *t, struct vmm *v,
+			 uint32_t cpu_millis, struct thaw_err **err)
+{
+	if (!h->vmm.cgroups || !cpu_millis || !v->name)
+		return 0;
+	struct vmm_limits l = limits_with_cpu(h, t, cpu_millis);
+	return cgroup_vmm_set_limits(h->vmm.cgroups, v->name, &l, err);
+}
+
+static pthread_mutex_t memory_fd_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* The template's sealed memory (vmm/sealed_memory.h), made by its first
+ * launch; the warm pool usually makes it before any create needs it. */
+static int template_memory_fd(const struct template *tc, int *out, struct thaw_err **err)
+{
+	struct template *t = (struct template *)tc; /* only memory_fd changes */
+	pthread_mutex_lock(&memory_fd_lock);
+	int rc = 0;
+	if (t->memory_fd < 0) {
+		uint64_t t0 = time_mono_ns(), copied = 0;
+		_cleanup_free_ char *name = xasprintf("thaw-mem:%s/%s", t->name, t->build_id);
+		rc = sealed_memory_from_file(t->paths[MF_MEMORY], name, &t->memory_fd, &copied,
+					     err);
+		if (rc == 0)
+			log_info("template.memory_sealed", "template=%s build=%s bytes=%llu ms=%.1f",
+				 t->name, t->build_id, (unsigned long long)copied,
+				 ns_to_ms(time_mono_ns() - t0));
+	}
+	if (rc == 0)
+		*out = t->memory_fd;
+	pthread_mutex_unlock(&memory_fd_lock);
+	return rc;
+}
+
+static bool is_image(const struct template *t)
+{
+	return t->meta.source == SOURCE_FORK || t->meta.source == SOURCE_PAUSE;
+}
+
+/* An image (a fork or a pause) is not shared like a template: its
+ * memory is cloned for each VMM (constant time) and the clone becomes
+ * the VMM's own, so no VMM can reach another's memory; the working set
+ * the capture recorded starts coming in while the VMM starts. */
+static int image_memory(const struct template *t, const struct launch_target *lt,
+			struct host *h, struct launch_buf *lb, struct thaw_err **err)
+{
+	lb->memory = xasprintf("%s/%s", lt->dir, meta_file_name(MF_MEMORY));
+	if (h->store->ops->clone(t->paths[MF_MEMORY], lb->memory, err) < 0)
+		return err_wrap(err, "cloning the memory of image %s", t->build_id);
+	_cleanup_err_ struct thaw_err *perr = NULL;
+	int64_t pages =
+		prefetch_dir(t->dir, lb->memory, (uint64_t)t->meta.memory_mb << 20, &perr);
+	if (pages < 0)
+		log_warn("image.prefetch", "image=%s error=\"%s\"", t->build_id, err_msg(perr));
+	return 0;
+}
 
 static struct vmm_launch launch_base(struct host *h, const struct template *t,
 				     const struct launch_target *lt, struct launch_buf *lb)
@@ -27,18 +108,22 @@ static struct vmm_launch launch_base(struct host *h, const struct template *t,
 	lb->name = xasprintf("%s%s", h->ns_prefix, lt->id);
 	lb->disk = xasprintf("%s/rootfs.img", lt->dir);
 	return (struct vmm_launch){ .name = lb->name,
+				    .index = lt->slot->index,
 				    .run_dir = lt->run_dir,
 				    .machine = &lb->machine,
+				    .memory_fd = -1,
 				    .disk_path = lb->disk,
 				    .tap_fd = lt->slot->tap_fd,
 				    .netns_fd = lt->slot->ns_fd,
-				    .state_fd = -1 };
+				    .state_fd = -1,
+				    .limits = limits_with_cpu(h, t, lt->cpu_millis) };
 }
 
 static void launch_buf_free(struct launch_buf *lb)
 {
 	free(lb->name);
 	free(lb->disk);
+	free(lb->memory);
 }
 
 #define READY_TIMEOUT_MS 10000
@@ -85,12 +170,15 @@ static int with_snapshot(struct host *h, const struct template *t, const struct 
 		return err_sys(err, "opening device state");
 	if (fs_mkdir_p(lt->run_dir, 0700, err) < 0)
 		return -1;
-	struct launch_buf lb;
+	struct launch_buf lb = { 0 };
 	struct vmm_launch l = launch_base(h, t, lt, &lb);
-	l.memory_path = t->paths[MF_MEMORY];
 	l.state_fd = state_fd;
 	l.nice = nice;
-	int rc = start(h, &l, out, tm, err);
+	int rc = is_image(t) ? image_memory(t, lt, h, &lb, err)
+			     : template_memory_fd(t, &l.memory_fd, err);
+	l.memory_path = lb.memory;
+	if (rc == 0)
+		rc = start(h, &l, out, tm, err);
 	netslot_release_tap(lt->slot); /* the VMM holds the tap now */
 	launch_buf_free(&lb);
 	return rc;
@@ -130,7 +218,7 @@ int launch_cold_boot(struct host *h, const struct template *t, const struct laun
 		return err_sys(err, "creating %s", mem);
 	if (fs_mkdir_p(lt->run_dir, 0700, err) < 0)
 		return -1;
-	struct launch_buf lb;
+	struct launch_buf lb = { 0 };
 	struct vmm_launch l = launch_base(h, t, lt, &lb);
 	l.memory_path = mem;
 	l.kernel = t->paths[MF_KERNEL];

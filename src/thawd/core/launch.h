@@ -20,7 +20,18 @@ struct launch_target {
 	const char *dir;     /* STORE/sandboxes/<id>: the disk clone lives here */
 	const char *run_dir; /* DATA/run/<id> */
 	struct netslot *slot;
+	uint32_t cpu_millis; /* CPU limit; 0: the template's vCPUs */
 };
+
+/* The resource limits of a VMM of template t: its RAM plus the VMM's
+ * overhead, its vCPUs' worth of CPU, the host's thread cap. */
+struct vmm_limits launch_limits(const struct host *h, const struct template *t);
+
+/* Gives a running VMM the limits of template t with this CPU limit (0:
+ * the template's vCPUs): a warm VMM taken by a create that asked for
+ * less. */
+int launch_set_cpu_limit(struct host *h, const struct template *t, struct vmm *v,
+			 uint32_t cpu_millis, struct thaw_err **err);
 
 /* Creates dir and clones the template's root disk into it. */
 int launch_clone_disk(struct host *h, const struct template *t, const char *dir,

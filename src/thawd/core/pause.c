@@ -23,6 +23,7 @@
 #include "cleanup.h"
 #include "core/capture.h"
 #include "core/images.h"
+#include "core/quota.h"
 #include "core/registry.h"
 #include "core/supervisor.h"
 #include "fsutil.h"
@@ -101,6 +102,7 @@ int sandbox_pause(struct host *h, const char *id, struct sandbox **out, struct t
 	sb->replaced = true;
 	set_state(sb, SB_PAUSED);
 	sandbox_release(h, sb); /* the disk clone (the image has its own) and the slot */
+	quota_release(h->quota, sb->owner, 0, 1); /* no VM now; still the owner's */
 	*out = next;		/* the reference sandbox_successor gave */
 	log_info("sandbox.paused", "id=%s image=%s stopped_ms=%.1f total_ms=%.1f", id, image,
 		 ct.stopped_ms, ns_to_ms(time_mono_ns() - t0));
@@ -126,6 +128,12 @@ int sandbox_resume(struct host *h, const char *id, struct sandbox **out, struct 
 		sandbox_unlock(h, sb);
 		return err_set(err, ERR_CONFLICT, "sandbox %s is %s", id, sb_state_name(state));
 	}
+	/* A VM again: the host's cap, reserved under its lock (the owner's
+	 * count already holds the paused sandbox). */
+	if (quota_reserve(h->quota, sb->owner, 0, 0, 1, err) < 0) {
+		sandbox_unlock(h, sb);
+		return err_wrap(err, "resuming sandbox %s", id);
+	}
 	uint64_t t0 = time_mono_ns();
 	set_state(sb, SB_RESUMING);
 	struct template *img = NULL;
@@ -146,6 +154,7 @@ int sandbox_resume(struct host *h, const char *id, struct sandbox **out, struct 
 		sandbox_unref(h, next);
 		db_sandbox_set_state(h->db, id, "paused", NULL, NULL);
 		set_state(sb, SB_PAUSED);
+		quota_release(h->quota, sb->owner, 0, 1);
 		sandbox_unlock(h, sb);
 		return err_wrap(err, "resuming sandbox %s", id);
 	}

@@ -12,6 +12,7 @@
 #include "buf.h"
 #include "cleanup.h"
 #include "core/images.h"
+#include "core/quota.h"
 #include "core/registry.h"
 #include "core/sandbox.h"
 #include "core/slotpool.h"
@@ -22,6 +23,7 @@
 #include "net/slot.h"
 #include "store/db.h"
 #include "template/catalog.h"
+#include "vmm/cgroup.h"
 
 #define ADOPT_PROBE_MS 3000
 
@@ -78,9 +80,11 @@ static void fill_from_row(struct sandbox *sb, const struct sandbox_row *r)
 	sb->timings = r->timings ? xstrdup(r->timings) : NULL;
 	sb->reason = r->reason ? xstrdup(r->reason) : NULL;
 	snprintf(sb->parent, sizeof(sb->parent), "%s", r->parent);
+	snprintf(sb->owner, sizeof(sb->owner), "%s", r->owner[0] ? r->owner : KEY_NAME_DEFAULT);
 	snprintf(sb->image, sizeof(sb->image), "%s", r->image);
 	sb->timeout_pauses = strcmp(r->on_timeout, "pause") == 0;
 	sb->auto_resume = r->auto_resume;
+	sb->cpu_millis = r->cpu_millis;
 	sb->timeout_s = r->timeout_s;
 	sb->paused_at = r->paused_at;
 }
@@ -106,6 +110,14 @@ struct adopt_ctx {
 	struct reconcile_report *rep;
 };
 
+/* Listed and counted against its owner's and the host's caps (a paused
+ * one holds no VM); a cap lowered since does not remove anything. */
+static void list_adopted(struct host *h, struct sandbox *sb)
+{
+	registry_add(h, sb);
+	quota_count(h->quota, sb->owner, 1, sb->state == SB_PAUSED ? 0 : 1);
+}
+
 static void adopt_row(const struct sandbox_row *r, void *ud)
 {
 	struct adopt_ctx *ac = ud;
@@ -117,10 +129,10 @@ static void adopt_row(const struct sandbox_row *r, void *ud)
 	bool was_paused = strcmp(r->state, "paused") == 0 || strcmp(r->state, "resuming") == 0;
 	if (strcmp(r->state, "failed") == 0) {
 		sb->state = SB_FAILED;
-		registry_add(h, sb);
+		list_adopted(h, sb);
 		ac->rep->failed_kept++;
 	} else if (was_paused && adopt_paused(h, sb, r)) {
-		registry_add(h, sb);
+		list_adopted(h, sb);
 		ac->rep->adopted++;
 		log_info("reconcile.adopted", "id=%s state=paused image=%s", r->id, r->image);
 	} else if (was_running && adopt_running(h, sb, r, &err) == 0) {
@@ -128,7 +140,7 @@ static void adopt_row(const struct sandbox_row *r, void *ud)
 		if (strcmp(r->state, "pausing") == 0)
 			db_sandbox_set_state(h->db, r->id, "running", NULL, NULL);
 		sb->state = SB_RUNNING;
-		registry_add(h, sb);
+		list_adopted(h, sb);
 		ac->rep->adopted++;
 		log_info("reconcile.adopted", "id=%s pid=%lld", r->id, (long long)r->vmm_pid);
 	} else {
@@ -243,6 +255,8 @@ static void sweep_processes(struct host *h, struct reconcile_report *rep)
 		if (proc_start_ticks(pid, &ticks) == 0) {
 			log_notice("reconcile.orphan", "vmm_pid=%d name=%s", (int)pid, name);
 			kill_if_same(pid, ticks);
+			if (h->vmm.cgroups)
+				cgroup_vmm_remove(h->vmm.cgroups, name);
 			rep->orphans++;
 		}
 	}
@@ -258,6 +272,10 @@ static void sweep(struct host *h, struct reconcile_report *rep)
 	sweep_dir(h, run, rep);
 	catalog_gc_all(h->catalog);
 	images_gc(h);
+	/* No VMM is being started while thawd reconciles: every empty group
+	 * is a leftover, however young. */
+	if (h->vmm.cgroups)
+		cgroups_sweep(h->vmm.cgroups, 0, false);
 }
 
 void reconcile(struct host *h, struct reconcile_report *rep)
@@ -284,4 +302,6 @@ void reconcile_teardown(struct host *h, struct reconcile_report *rep)
 	}
 	registry_list_free(h, list, n);
 	sweep(h, rep);
+	if (h->vmm.cgroups)
+		cgroups_sweep(h->vmm.cgroups, 0, true);
 }

@@ -17,6 +17,7 @@
 #include "cleanup.h"
 #include "core/images.h"
 #include "core/launch.h"
+#include "core/quota.h"
 #include "core/registry.h"
 #include "core/slotpool.h"
 #include "core/vmmpool.h"
@@ -89,12 +90,14 @@ struct sandbox *sandbox_successor(struct host *h, const struct sandbox *sb)
 	memcpy(n->template_name, sb->template_name, sizeof(n->template_name));
 	memcpy(n->build_id, sb->build_id, sizeof(n->build_id));
 	memcpy(n->parent, sb->parent, sizeof(n->parent));
+	memcpy(n->owner, sb->owner, sizeof(n->owner));
 	memcpy(n->image, sb->image, sizeof(n->image));
 	n->created_at = sb->created_at;
 	n->metadata = xstrdup(sb->metadata);
 	n->timings = sb->timings ? xstrdup(sb->timings) : NULL;
 	n->timeout_pauses = sb->timeout_pauses;
 	n->auto_resume = sb->auto_resume;
+	n->cpu_millis = sb->cpu_millis;
 	n->timeout_s = sb->timeout_s;
 	return n;
 }
@@ -128,19 +131,6 @@ int sandbox_source(struct host *h, const struct sandbox *sb, struct template **o
 	if (sb->image[0])
 		return image_load(h, sb->image, out, err);
 	return catalog_get_build(h->catalog, sb->template_name, sb->build_id, out, err);
-}
-
-size_t sandbox_count_live(struct host *h)
-{
-	size_t n, live = 0;
-	struct sandbox **list = registry_list(h, &n);
-	for (size_t i = 0; i < n; i++) {
-		pthread_mutex_lock(&list[i]->lock);
-		live += list[i]->state != SB_PAUSED;
-		pthread_mutex_unlock(&list[i]->lock);
-	}
-	registry_list_free(h, list, n);
-	return live;
 }
 
 void sandbox_release(struct host *h, struct sandbox *sb)
@@ -189,6 +179,8 @@ int sandbox_delete(struct host *h, const char *id, struct thaw_err **err)
 	sandbox_release(h, sb);
 	int rc = db_sandbox_delete(h->db, id, err);
 	registry_remove(h, id);
+	/* A paused one held no VM; a failed one counted as one until now. */
+	quota_release(h->quota, sb->owner, 1, was == SB_PAUSED ? 0 : 1);
 	log_info("sandbox.deleted", "id=%s", id);
 	char template_name[sizeof(sb->template_name)];
 	memcpy(template_name, sb->template_name, sizeof(template_name));

@@ -47,11 +47,13 @@ struct sandbox {
 	char *metadata;	 /* JSON object text, immutable */
 	char *timings;	 /* JSON object text, set once running */
 	char parent[32]; /* forked from; "" if created */
+	char owner[KEY_NAME_MAX + 1]; /* the API key that created it; fixed for life */
 	/* The image its memory file comes from (a fork's or its own last
 	 * pause), "" when it is its template build's. Fixed per incarnation. */
 	char image[48];
 	bool timeout_pauses; /* on_timeout: pause instead of delete */
 	bool auto_resume;    /* a request while paused resumes it */
+	uint32_t cpu_millis; /* CPU limit asked at create; 0: its template's vCPUs */
 
 	/* One lifecycle operation (fork, pause, resume, snapshot, delete)
 	 * at a time per incarnation; see sandbox_lock_current. */
@@ -83,12 +85,24 @@ struct sandbox *sandbox_new(struct host *h, const char *id);
 void sandbox_ref(struct host *h, struct sandbox *sb);
 void sandbox_unref(struct host *h, struct sandbox *sb);
 
+/* Who asks for new sandboxes: the key that will own them and its cap
+ * (core/quota.h). */
+struct sb_owner {
+	const char *name;
+	unsigned max_sandboxes; /* 0: only the host's cap */
+	bool admin;		/* may create from templates private to other keys */
+};
+
 struct create_req {
 	const char *template_name;
+	struct sb_owner owner;
 	int64_t timeout_s;    /* 0 = never */
 	const char *metadata; /* JSON object text */
 	bool timeout_pauses;
 	bool auto_resume;
+	/* CPU time per second in 1/1000 of a core, at most the template's
+	 * vCPUs' worth; 0: all of them. */
+	uint32_t cpu_millis;
 	/* Boot the template's kernel and disk instead of restoring its
 	 * snapshot: the baseline that restore is measured against, and a
 	 * second path that must give the same machine. */
@@ -102,6 +116,9 @@ struct create_req {
 	const struct template *image_build;
 	const char *parent;
 	const char *build_id; /* with image: the parent's template build */
+	/* A fork child: the fork reserved its place (core/quota.h); a create
+	 * that fails gives its place back either way. */
+	bool reserved;
 };
 
 int sandbox_create(struct host *h, const struct create_req *req, struct sandbox **out,
@@ -137,18 +154,19 @@ struct fork_result {
 	double stopped_ms; /* how long the parent was stopped */
 	double capture_ms; /* until the image was published */
 };
-int sandbox_fork(struct host *h, const char *id, size_t count, struct fork_result *out,
-		 struct thaw_err **err);
+int sandbox_fork(struct host *h, const char *id, size_t count, const struct sb_owner *owner,
+		 struct fork_result *out, struct thaw_err **err);
 void fork_result_free(struct host *h, struct fork_result *r);
 
 /* Snapshot: a new template `name` (which must not exist) from the
- * running sandbox; the sandbox runs on after a short stop. */
+ * running sandbox; the sandbox runs on after a short stop. owner: the
+ * key the template is private to, NULL for a shared one. */
 struct snapshot_result {
 	struct template_meta meta;
 	double stopped_ms, total_ms;
 };
-int sandbox_snapshot(struct host *h, const char *id, const char *name, struct snapshot_result *out,
-		     struct thaw_err **err);
+int sandbox_snapshot(struct host *h, const char *id, const char *name, const char *owner,
+		     struct snapshot_result *out, struct thaw_err **err);
 
 /* Sets a new timeout from now (0: none); a paused sandbox keeps it for
  * its next resume. Returns the current incarnation. */
@@ -179,9 +197,6 @@ int sandbox_restore_vm(struct host *h, struct sandbox *sb, const struct template
 
 /* Cuts the sockets of operations talking to the guest (sb->lock held). */
 void sandbox_cut_inflight(struct sandbox *sb);
-
-/* The number of sandboxes that hold a VM (paused ones do not). */
-size_t sandbox_count_live(struct host *h);
 
 /* Unix seconds timeout_s from now, rounded up; 0 for no timeout. */
 int64_t deadline_after(int64_t timeout_s);

@@ -26,8 +26,8 @@
 
 /* Stops, captures and lets the sandbox run on. */
 static int capture_running(struct host *h, struct sandbox *sb, const char *name,
-			   const char *build_id, const char *dir, struct snapshot_result *out,
-			   struct thaw_err **err)
+			   const char *build_id, const char *dir, const char *owner,
+			   struct snapshot_result *out, struct thaw_err **err)
 {
 	pthread_mutex_lock(&sb->lock);
 	enum sb_state state = sb->state;
@@ -58,7 +58,7 @@ static int capture_running(struct host *h, struct sandbox *sb, const char *name,
 		char sha[SHA256_HEX_LEN + 1];
 		rc = capture_describe(&req, &t, true, true, &out->meta, sha, err);
 		if (rc == 0)
-			rc = catalog_publish(h->catalog, dir, &out->meta, sha, err);
+			rc = catalog_publish(h->catalog, dir, &out->meta, sha, owner, err);
 	}
 	catalog_put(h->catalog, src);
 	catalog_put(h->catalog, base);
@@ -69,8 +69,8 @@ static int capture_running(struct host *h, struct sandbox *sb, const char *name,
 	return rc;
 }
 
-int sandbox_snapshot(struct host *h, const char *id, const char *name, struct snapshot_result *out,
-		     struct thaw_err **err)
+int sandbox_snapshot(struct host *h, const char *id, const char *name, const char *owner,
+		     struct snapshot_result *out, struct thaw_err **err)
 {
 	memset(out, 0, sizeof(*out));
 	uint64_t t0 = time_mono_ns();
@@ -94,7 +94,7 @@ int sandbox_snapshot(struct host *h, const char *id, const char *name, struct sn
 	if (sandbox_lock_current(h, id, &sb, err) < 0)
 		goto out;
 	if (fs_mkdir_p(dir, 0700, err) == 0)
-		rc = capture_running(h, sb, name, build_id, dir, out, err);
+		rc = capture_running(h, sb, name, build_id, dir, owner, out, err);
 	sandbox_ref(h, sb);
 	sandbox_unlock(h, sb);
 	/* Its clock stood still while it was stopped. */

@@ -10,7 +10,7 @@
 #include "buf.h"
 #include "cleanup.h"
 
-#define SCHEMA_VERSION 3
+#define SCHEMA_VERSION 5
 
 struct db {
 	sqlite3 *h;
@@ -57,6 +57,15 @@ static const char *const migrations[SCHEMA_VERSION] = {
 	      "  created_at INTEGER NOT NULL);"
 	      "INSERT OR IGNORE INTO builds SELECT build_id, name, 'bake', meta_sha256, created_at"
 	      "  FROM templates;",
+	/* Tenancy: every sandbox belongs to the API key that created it; the
+	 * rows of a single-key thawd belong to its key, "default". A template
+	 * a user key made from its sandbox is that key's (NULL: shared, as
+	 * every template was until now). */
+	[3] = "ALTER TABLE sandboxes ADD COLUMN owner TEXT NOT NULL DEFAULT 'default';"
+	      "ALTER TABLE templates ADD COLUMN owner TEXT;",
+	/* Limits asked for at create: CPU time, in 1/1000 of a core (0: the
+	 * template's vCPUs). */
+	[4] = "ALTER TABLE sandboxes ADD COLUMN cpu_millis INTEGER NOT NULL DEFAULT 0;",
 };
 
 static int schema_version(sqlite3 *h)
@@ -186,7 +195,7 @@ static char *dup_col(sqlite3_stmt *st, int col)
 #define SANDBOX_COLS                                                                               \
 	"id, template, build_id, state, created_at, timeout_at, metadata, vmm_pid,"                \
 	" vmm_start_ticks, timings, reason, slot, parent, image, on_timeout, timeout_s,"           \
-	" auto_resume, paused_at"
+	" auto_resume, paused_at, owner, cpu_millis"
 
 static void read_sandbox(sqlite3_stmt *st, struct sandbox_row *r)
 {
@@ -209,6 +218,8 @@ static void read_sandbox(sqlite3_stmt *st, struct sandbox_row *r)
 	r->timeout_s = sqlite3_column_int64(st, 15);
 	r->auto_resume = sqlite3_column_int(st, 16) != 0;
 	r->paused_at = sqlite3_column_int64(st, 17);
+	copy_col(r->owner, sizeof(r->owner), st, 18);
+	r->cpu_millis = (uint32_t)sqlite3_column_int64(st, 19);
 }
 
 void sandbox_row_free(struct sandbox_row *r)
@@ -224,12 +235,13 @@ int db_sandbox_insert(struct db *db, const struct sandbox_row *r, struct thaw_er
 	return db_run(
 		db,
 		"INSERT INTO sandboxes (id, template, build_id, state, created_at, timeout_at,"
-		" metadata, slot, parent, image, on_timeout, timeout_s, auto_resume)"
-		" VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-		"ssssiisisssii", err, r->id, r->template_name, r->build_id, r->state, r->created_at,
+		" metadata, slot, parent, image, on_timeout, timeout_s, auto_resume, owner, cpu_millis)"
+		" VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+		"ssssiisisssiisi", err, r->id, r->template_name, r->build_id, r->state, r->created_at,
 		r->timeout_at, r->metadata ? r->metadata : "{}", r->slot,
 		r->parent[0] ? r->parent : NULL, r->image[0] ? r->image : NULL,
-		r->on_timeout[0] ? r->on_timeout : "delete", r->timeout_s, (int64_t)r->auto_resume);
+		r->on_timeout[0] ? r->on_timeout : "delete", r->timeout_s, (int64_t)r->auto_resume,
+		r->owner[0] ? r->owner : "default", (int64_t)r->cpu_millis);
 }
 
 int db_sandbox_set_running(struct db *db, const char *id, int64_t pid, uint64_t start_ticks,
@@ -482,11 +494,12 @@ int db_slot_each(struct db *db, void (*fn)(uint32_t index, void *ud), void *ud,
 int db_template_put(struct db *db, const struct template_row *t, struct thaw_err **err)
 {
 	return db_run(db,
-		      "INSERT INTO templates (name, build_id, meta_sha256, created_at)"
-		      " VALUES (?, ?, ?, ?) ON CONFLICT(name) DO UPDATE SET"
+		      "INSERT INTO templates (name, build_id, meta_sha256, created_at, owner)"
+		      " VALUES (?, ?, ?, ?, ?) ON CONFLICT(name) DO UPDATE SET"
 		      " build_id=excluded.build_id, meta_sha256=excluded.meta_sha256,"
-		      " created_at=excluded.created_at",
-		      "sssi", err, t->name, t->build_id, t->meta_sha256, t->created_at);
+		      " created_at=excluded.created_at, owner=excluded.owner",
+		      "sssis", err, t->name, t->build_id, t->meta_sha256, t->created_at,
+		      t->owner[0] ? t->owner : NULL);
 }
 
 static void read_template(sqlite3_stmt *st, struct template_row *t)
@@ -495,6 +508,7 @@ static void read_template(sqlite3_stmt *st, struct template_row *t)
 	copy_col(t->build_id, sizeof(t->build_id), st, 1);
 	copy_col(t->meta_sha256, sizeof(t->meta_sha256), st, 2);
 	t->created_at = sqlite3_column_int64(st, 3);
+	copy_col(t->owner, sizeof(t->owner), st, 4);
 }
 
 static void read_template_any(sqlite3_stmt *st, void *out)
@@ -506,7 +520,8 @@ int db_template_get(struct db *db, const char *name, struct template_row *out,
 		    struct thaw_err **err)
 {
 	return get_one(db,
-		       "SELECT name, build_id, meta_sha256, created_at FROM templates WHERE name=?",
+		       "SELECT name, build_id, meta_sha256, created_at, owner FROM templates"
+		       " WHERE name=?",
 		       name, read_template_any, out, "template", "does not exist", err);
 }
 
@@ -516,7 +531,8 @@ int db_template_each(struct db *db, db_template_fn fn, void *ud, struct thaw_err
 	sqlite3_stmt *st = NULL;
 	int rc = sqlite3_prepare_v2(
 		db->h,
-		"SELECT name, build_id, meta_sha256, created_at FROM templates ORDER BY name", -1,
+		"SELECT name, build_id, meta_sha256, created_at, owner FROM templates ORDER BY name",
+		-1,
 		&st, NULL);
 	struct template_row *rows = NULL;
 	size_t n = 0;

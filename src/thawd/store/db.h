@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include "err.h"
+#include "ids.h"
 
 struct db;
 
@@ -34,6 +35,8 @@ struct sandbox_row {
 	int64_t timeout_s;  /* the timeout it was given (resume restarts it) */
 	bool auto_resume;   /* a request for it while paused resumes it */
 	int64_t paused_at;  /* unix seconds, 0 unless paused */
+	uint32_t cpu_millis; /* CPU limit asked at create; 0: the template's vCPUs */
+	char owner[KEY_NAME_MAX + 1]; /* the API key name that owns it */
 };
 
 void sandbox_row_free(struct sandbox_row *r);
@@ -92,6 +95,7 @@ struct template_row {
 	char build_id[48];
 	char meta_sha256[65];
 	int64_t created_at;
+	char owner[KEY_NAME_MAX + 1]; /* the user key it is private to; "" = shared */
 };
 
 int db_template_put(struct db *db, const struct template_row *t, struct thaw_err **err);

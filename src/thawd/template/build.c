@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "buf.h"
 #include "cleanup.h"
@@ -33,6 +34,8 @@ void build_free(struct template *t)
 {
 	if (!t)
 		return;
+	if (t->memory_fd >= 0)
+		close(t->memory_fd);
 	free(t->dir);
 	for (int i = 0; i < MF_COUNT; i++)
 		free(t->paths[i]);
@@ -71,6 +74,7 @@ int build_load(const char *dir, const char *expect_name, const char *expect_buil
 	       struct thaw_err **err)
 {
 	struct template *t = xcalloc(1, sizeof(*t));
+	t->memory_fd = -1;
 	t->dir = xstrdup(dir);
 	for (int i = 0; i < MF_COUNT; i++)
 		t->paths[i] = xasprintf("%s/%s", dir, meta_file_name((enum meta_file_role)i));

@@ -24,6 +24,9 @@ struct template
 	char *paths[MF_COUNT];
 	struct template_meta meta;
 	int refs; /* guarded by the owner's lock (the catalog's, or 1 and unshared) */
+	/* The sealed copy of the guest memory the VMMs map (-1 until the
+	 * first launch makes it: core/launch.c); closed by build_free. */
+	int memory_fd;
 };
 
 /* What a file looked like when it was verified; a change means verify

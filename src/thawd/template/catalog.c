@@ -170,14 +170,14 @@ static int still_valid(const struct cached *e, const struct template_row *row)
 	       strcmp(e->meta_sha256, row->meta_sha256) == 0 && build_unchanged(e->t, &e->sigs);
 }
 
-int catalog_get(struct catalog *c, const char *name, struct template **out, struct thaw_err **err)
+/* The cached (or freshly verified) build that row names. */
+static int get_row_build(struct catalog *c, const struct template_row *row, struct template **out,
+			 struct thaw_err **err)
 {
-	struct template_row row;
-	if (db_template_get(c->db, name, &row, err) < 0)
-		return -1;
+	const char *name = row->name;
 	pthread_mutex_lock(&c->lock);
 	struct cached *e = cache_find(c, name);
-	if (e && !still_valid(e, &row)) {
+	if (e && !still_valid(e, row)) {
 		cache_drop(c, e);
 		e = NULL;
 	}
@@ -185,7 +185,7 @@ int catalog_get(struct catalog *c, const char *name, struct template **out, stru
 	if (!e) {
 		struct cached fresh;
 		memset(&fresh, 0, sizeof(fresh));
-		rc = load_build(c, &row, &fresh, err);
+		rc = load_build(c, row, &fresh, err);
 		if (rc == 0) {
 			c->cache = xrealloc(c->cache, (c->ncache + 1) * sizeof(*c->cache));
 			c->cache[c->ncache++] = fresh;
@@ -198,6 +198,23 @@ int catalog_get(struct catalog *c, const char *name, struct template **out, stru
 	}
 	pthread_mutex_unlock(&c->lock);
 	return rc;
+}
+
+int catalog_get(struct catalog *c, const char *name, struct template **out, struct thaw_err **err)
+{
+	return catalog_get_visible(c, name, NULL, out, err);
+}
+
+int catalog_get_visible(struct catalog *c, const char *name, const char *viewer,
+			struct template **out, struct thaw_err **err)
+{
+	/* One read of the row: the owner checked is the build's. */
+	struct template_row row;
+	if (db_template_get(c->db, name, &row, err) < 0)
+		return -1;
+	if (viewer && row.owner[0] && strcmp(row.owner, viewer) != 0)
+		return err_set(err, ERR_NOT_FOUND, "template %s does not exist", name);
+	return get_row_build(c, &row, out, err);
 }
 
 void catalog_put(struct catalog *c, struct template *t)
@@ -272,7 +289,7 @@ bool catalog_bake_status(struct catalog *c, const char *name, char *buf, size_t 
 }
 
 int catalog_publish(struct catalog *c, const char *tmp_dir, const struct template_meta *m,
-		    const char *meta_sha256, struct thaw_err **err)
+		    const char *meta_sha256, const char *owner, struct thaw_err **err)
 {
 	_cleanup_free_ char *parent = catalog_template_dir(c, m->name);
 	_cleanup_free_ char *final = xasprintf("%s/%s", parent, m->build_id);
@@ -293,6 +310,7 @@ int catalog_publish(struct catalog *c, const char *tmp_dir, const struct templat
 	snprintf(row.name, sizeof(row.name), "%s", m->name);
 	snprintf(row.build_id, sizeof(row.build_id), "%s", m->build_id);
 	snprintf(row.meta_sha256, sizeof(row.meta_sha256), "%s", meta_sha256);
+	snprintf(row.owner, sizeof(row.owner), "%s", owner ? owner : "");
 	if (db_build_put(c->db, &b, err) < 0)
 		return -1;
 	return db_template_put(c->db, &row, err);
@@ -407,6 +425,7 @@ static void list_one(const struct template_row *row, void *ud)
 	memset(ti, 0, sizeof(*ti));
 	snprintf(ti->name, sizeof(ti->name), "%s", row->name);
 	snprintf(ti->build_id, sizeof(ti->build_id), "%s", row->build_id);
+	snprintf(ti->owner, sizeof(ti->owner), "%s", row->owner);
 	struct template *t = NULL;
 	_cleanup_err_ struct thaw_err *err = NULL;
 	if (catalog_get(lc->c, row->name, &t, &err) == 0) {

@@ -12,6 +12,7 @@
 
 #include "build.h"
 #include "err.h"
+#include "ids.h"
 #include "meta.h"
 
 struct db;
@@ -25,6 +26,10 @@ void catalog_close(struct catalog *c);
  * drops with catalog_put. ERR_NOT_FOUND when unknown, ERR_CORRUPT when
  * its metadata or device state fails verification. */
 int catalog_get(struct catalog *c, const char *name, struct template **out, struct thaw_err **err);
+/* catalog_get for a key: a template private to another key is
+ * ERR_NOT_FOUND, like one that does not exist (viewer NULL: sees all). */
+int catalog_get_visible(struct catalog *c, const char *name, const char *viewer,
+			struct template **out, struct thaw_err **err);
 void catalog_put(struct catalog *c, struct template *t);
 /* A given build of a template, current or not (an older build stays
  * while sandboxes use it). Same contract as catalog_get. */
@@ -48,9 +53,10 @@ void catalog_wait_bakes(struct catalog *c);
 /* Copies the current stage into buf; false when not baking. */
 bool catalog_bake_status(struct catalog *c, const char *name, char *buf, size_t size);
 
-/* Moves a finished build directory into place and makes it current. */
+/* Moves a finished build directory into place and makes it current;
+ * owner: the key it is private to, NULL for a shared template. */
 int catalog_publish(struct catalog *c, const char *tmp_dir, const struct template_meta *m,
-		    const char *meta_sha256, struct thaw_err **err);
+		    const char *meta_sha256, const char *owner, struct thaw_err **err);
 
 /* Removes builds of `name` that are neither current nor used by a
  * sandbox, and leftovers of interrupted bakes. */
@@ -63,7 +69,8 @@ struct template_info {
 	char build_id[48];
 	char status[16]; /* ready | baking | corrupt */
 	char detail[256];
-	struct template_meta meta; /* valid when ready */
+	char owner[KEY_NAME_MAX + 1]; /* "" = shared */
+	struct template_meta meta;    /* valid when ready */
 };
 
 /* Every known template plus templates being baked for the first time. */

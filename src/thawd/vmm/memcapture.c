@@ -15,6 +15,7 @@
 #include "cleanup.h"
 #include "fsutil.h"
 #include "timeutil.h"
+#include "vmm.h"
 
 #define PAGE 4096ull
 #define PM_PRESENT (1ull << 63)
@@ -157,14 +158,20 @@ static int capture_vma(struct copier *c, int pagemap_fd, const struct vma *v, ui
 	return 0;
 }
 
-int mem_capture_dirty(pid_t pid, const char *base_path, uint64_t size, int out_fd,
+int mem_capture_dirty(pid_t pid, uint64_t size, int out_fd,
 		      struct page_runs *resident, struct mem_capture_stats *st,
 		      struct thaw_err **err)
 {
 	memset(st, 0, sizeof(*st));
+	/* What the VMM maps is the descriptor it was given for its memory
+	 * (a template's sealed memfd, or its own clone of an image), found
+	 * through the VMM's own fd table: a thawd restarted since has made
+	 * its own sealed copies, other inodes. */
+	char fdpath[64];
+	snprintf(fdpath, sizeof(fdpath), "/proc/%d/fd/%d", (int)pid, VMM_MEMORY_FD);
 	struct stat sb;
-	if (stat(base_path, &sb) < 0)
-		return err_sys(err, "stat %s", base_path);
+	if (stat(fdpath, &sb) < 0)
+		return err_sys(err, "stat %s", fdpath);
 	_cleanup_free_ struct vma *vmas = NULL;
 	size_t n = 0;
 	if (find_vmas(pid, sb.st_dev, sb.st_ino, &vmas, &n, err) < 0)

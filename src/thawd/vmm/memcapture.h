@@ -37,13 +37,15 @@ struct mem_capture_stats {
 	double ms;
 };
 
-/* Writes into out_fd (a file that already holds base_path's content, at
- * the same offsets) every page of process pid's mappings of base_path
+/* Writes into out_fd (a file that already holds the content of the VMM's
+ * memory file, at the same offsets) every page of process pid's mappings
+ * of its memory
  * that the process has made its own, for file offsets below size. When
  * resident is not NULL it receives every page the guest had in memory,
  * read or written: its working set, what it touches first when it runs
- * again (vmm/prefetch.h). ERR_NOT_FOUND when pid does not map base_path. */
-int mem_capture_dirty(pid_t pid, const char *base_path, uint64_t size, int out_fd,
+ * again (vmm/prefetch.h). ERR_NOT_FOUND when pid does not map its memory
+ * descriptor (VMM_MEMORY_FD). */
+int mem_capture_dirty(pid_t pid, uint64_t size, int out_fd,
 		      struct page_runs *resident, struct mem_capture_stats *st,
 		      struct thaw_err **err);
 

@@ -86,11 +86,11 @@ int64_t prefetch_start(const char *path, const struct page_runs *runs, struct th
 	return pages;
 }
 
-int64_t prefetch_dir(const char *dir, const char *memory_name, uint64_t memory_bytes,
+int64_t prefetch_dir(const char *dir, const char *memory_path, uint64_t memory_bytes,
 		     struct thaw_err **err)
 {
 	_cleanup_free_ char *list = xasprintf("%s/%s", dir, PREFETCH_FILE);
-	_cleanup_free_ char *mem = xasprintf("%s/%s", dir, memory_name);
+	const char *mem = memory_path;
 	struct page_runs runs;
 	_cleanup_err_ struct thaw_err *lerr = NULL;
 	if (prefetch_load(list, memory_bytes / PAGE, &runs, &lerr) < 0) {

@@ -38,9 +38,10 @@ int prefetch_load(const char *path, uint64_t max_pages, struct page_runs *out,
  * asked for, or -1. */
 int64_t prefetch_start(const char *path, const struct page_runs *runs, struct thaw_err **err);
 
-/* The above for a capture directory: DIR/PREFETCH_FILE steering
- * DIR/memory_name. No list is not an error (returns 0). */
-int64_t prefetch_dir(const char *dir, const char *memory_name, uint64_t memory_bytes,
+/* The above for a capture directory: DIR/PREFETCH_FILE steering the
+ * file at memory_path (the capture's memory, or a clone of it). No list
+ * is not an error (returns 0). */
+int64_t prefetch_dir(const char *dir, const char *memory_path, uint64_t memory_bytes,
 		     struct thaw_err **err);
 
 #endif

@@ -11,6 +11,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "cgroup.h"
 #include "cleanup.h"
 #include "vmm.h"
 
@@ -104,8 +105,13 @@ void vmm_free(struct vmm *v)
 		return;
 	if (v->drv && v->drv->release)
 		v->drv->release(v);
+	/* A VMM that is gone leaves an empty cgroup; one that lives on (a
+	 * thawd stopping) keeps it. */
+	if (v->cgroups && v->name && v->pidfd >= 0 && vmm_exited(v))
+		cgroup_vmm_remove(v->cgroups, v->name);
 	if (v->pidfd >= 0)
 		close(v->pidfd);
 	free(v->run_dir);
+	free(v->name);
 	free(v);
 }

@@ -24,13 +24,17 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "buf.h"
+#include "cgroup.h"
 #include "cleanup.h"
 #include "guestnet.h"
+#include "jail.h"
 #include "log.h"
 #include "proc.h"
 #include "qmp.h"
@@ -41,8 +45,6 @@
 #define QMP_CONNECT_MS 15000
 #define RESTORE_WAIT_MS 30000
 #define SAVE_WAIT_MS 60000
-#define CHILD_TAP_FD 3
-#define CHILD_STATE_FD 4
 
 struct qemu_priv {
 	struct qmp *qmp;
@@ -73,78 +75,199 @@ static void append_log_tail(const char *run_dir, struct thaw_err **err)
 	err_wrap(err, "VMM log: %s", tail);
 }
 
+/* What the vfork child does before exec: only system calls from here. */
 struct child_setup {
 	const char *const *argv;
-	const char *log_path;
-	int netns_fd, tap_fd, state_fd, nice;
+	int log_fd, netns_fd, nice;
+	int fd[QFD_COUNT_END]; /* parent's descriptor for each child number; -1: none */
+	int cgroup_fd[CGROUP_MAX_FDS], ncgroup_fds;
+	const struct jail_plan *jail;
 	volatile int failed_errno;
 };
 
-/* Runs in the vfork child: only raw system calls until exec. */
 static void child_exec(struct child_setup *c)
 {
 	setsid(); /* a Ctrl-C meant for thawd must not reach the VMs */
 	if (c->nice)
 		setpriority(PRIO_PROCESS, 0, c->nice);
+	/* Into its cgroups first: everything it allocates is charged there. */
+	for (int i = 0; i < c->ncgroup_fds; i++)
+		if (write(c->cgroup_fd[i], "0\n", 2) != 2)
+			goto fail;
 	if (c->netns_fd >= 0 && setns(c->netns_fd, 0) < 0)
 		goto fail;
-	int tap = c->tap_fd >= 0 ? fcntl(c->tap_fd, F_DUPFD, 100) : -1;
-	int state = c->state_fd >= 0 ? fcntl(c->state_fd, F_DUPFD, 100) : -1;
+	/* Out of the way first, then into place: a source may sit on a
+	 * target number. */
+	int high[QFD_COUNT_END];
+	for (int n = 0; n < QFD_COUNT_END; n++) {
+		high[n] = -1;
+		if (c->fd[n] >= 0 && (high[n] = fcntl(c->fd[n], F_DUPFD, 100)) < 0)
+			goto fail;
+	}
 	int devnull = open("/dev/null", O_RDONLY);
-	int log = open(c->log_path, O_WRONLY | O_CREAT | O_APPEND, 0600);
-	if (devnull < 0 || log < 0 || dup2(devnull, 0) < 0 || dup2(log, 1) < 0 || dup2(log, 2) < 0)
+	if (devnull < 0 || dup2(devnull, 0) < 0 || dup2(c->log_fd, 1) < 0 || dup2(c->log_fd, 2) < 0)
 		goto fail;
-	if (tap >= 0 && dup2(tap, CHILD_TAP_FD) < 0)
+	for (int n = 0; n < QFD_COUNT_END; n++)
+		if (high[n] >= 0 && dup2(high[n], n) < 0)
+			goto fail;
+	close_range(QFD_COUNT_END, ~0U, 0);
+	if (c->jail && jail_enter(c->jail) < 0)
 		goto fail;
-	if (state >= 0 && dup2(state, CHILD_STATE_FD) < 0)
-		goto fail;
-	close_range(CHILD_STATE_FD + 1, ~0U, 0);
 	execvp(c->argv[0], (char *const *)c->argv);
 fail:
 	c->failed_errno = errno ? errno : EINVAL;
 	_exit(127);
 }
 
+/* The QMP socket is bound here, by thawd, and handed over listening:
+ * the jailed VMM could not create it, and thawd can connect at once. */
+static int bind_qmp(const char *path, struct thaw_err **err)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	if (strlen(path) >= sizeof(sa.sun_path))
+		return err_set(err, ERR_INVALID, "QMP socket path too long: %s", path);
+	strcpy(sa.sun_path, path);
+	unlink(path);
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(fd, 4) < 0) {
+		err_sys(err, "binding %s", path);
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/* Opens a file the VMM owns (its disk, its console, its own memory
+ * file): a jailed VMM reopens it as its own uid. */
+static int open_own(const struct vmm_host *h, uid_t uid, const char *path, int flags,
+		    struct thaw_err **err)
+{
+	int fd = open(path, flags | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return err_sys(err, "opening %s", path);
+	if (h->jail && fchown(fd, uid, uid) < 0) {
+		err_sys(err, "handing %s to the VMM", path);
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+static int open_fds(const struct vmm_host *h, const struct vmm_launch *l, uid_t uid, int fd[],
+		    struct qemu_fd_set *set, struct thaw_err **err)
+{
+	_cleanup_free_ char *qmp = qmp_path(l->run_dir);
+	set->state = l->state_fd >= 0;
+	set->kernel = l->kernel != NULL;
+	set->console = l->console_path != NULL;
+	fd[QFD_TAP] = l->tap_fd >= 0 ? fcntl(l->tap_fd, F_DUPFD_CLOEXEC, 3) : -1;
+	fd[QFD_STATE] = l->state_fd >= 0 ? fcntl(l->state_fd, F_DUPFD_CLOEXEC, 3) : -1;
+	if (l->memory_fd >= 0)
+		fd[QFD_MEMORY] = fcntl(l->memory_fd, F_DUPFD_CLOEXEC, 3);
+	else if ((fd[QFD_MEMORY] = open_own(h, uid, l->memory_path, O_RDWR | O_CREAT, err)) < 0)
+		return -1;
+	if ((fd[QFD_DISK] = open_own(h, uid, l->disk_path, O_RDWR, err)) < 0 ||
+	    (fd[QFD_QMP] = bind_qmp(qmp, err)) < 0)
+		return -1;
+	if (set->console &&
+	    (fd[QFD_CONSOLE] = open_own(h, uid, l->console_path, O_WRONLY | O_CREAT | O_APPEND,
+					err)) < 0)
+		return -1;
+	if (set->kernel) {
+		/* Read-only and shared: the jailed VMM reads them through
+		 * the descriptor (world-readable files). */
+		fd[QFD_KERNEL] = open(l->kernel, O_RDONLY | O_CLOEXEC);
+		fd[QFD_INITRD] = open(l->initrd, O_RDONLY | O_CLOEXEC);
+		if (fd[QFD_KERNEL] < 0 || fd[QFD_INITRD] < 0)
+			return err_sys(err, "opening the kernel and initrd");
+	}
+	if ((l->tap_fd >= 0 && fd[QFD_TAP] < 0) || (l->state_fd >= 0 && fd[QFD_STATE] < 0) ||
+	    fd[QFD_MEMORY] < 0)
+		return err_sys(err, "duplicating the VMM's descriptors");
+	return 0;
+}
+
+static void close_fds(int fd[])
+{
+	for (int n = 0; n < QFD_COUNT_END; n++)
+		if (fd[n] >= 0)
+			close(fd[n]);
+}
+
+/* vfork in a frame of its own: nothing of the caller's may be clobbered. */
+static __attribute__((noinline)) pid_t start_child(struct child_setup *c)
+{
+	pid_t pid = vfork();
+	if (pid == 0)
+		child_exec(c);
+	return pid;
+}
+
 static int spawn(const struct vmm_host *h, const struct vmm_launch *l, struct vmm **out,
 		 struct thaw_err **err)
 {
-	_cleanup_free_ char *qmp = qmp_path(l->run_dir);
+	uid_t uid = (uid_t)(h->uid_base + l->index);
 	_cleanup_free_ char *log = xasprintf("%s/vmm.log", l->run_dir);
-	unlink(qmp);
-	char **argv = qemu_argv_build(h, l, qmp, l->state_fd >= 0 ? CHILD_STATE_FD : -1,
-				      l->tap_fd >= 0 ? CHILD_TAP_FD : -1);
-	struct child_setup c = { .argv = (const char *const *)argv,
-				 .log_path = log,
-				 .netns_fd = l->netns_fd,
-				 .tap_fd = l->tap_fd,
-				 .state_fd = l->state_fd,
-				 .nice = l->nice };
-	pid_t pid = vfork();
-	if (pid == 0)
-		child_exec(&c);
-	qemu_argv_free(argv);
-	if (pid < 0)
-		return err_sys(err, "starting the VMM");
+	_cleanup_close_ int log_fd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+	if (log_fd < 0)
+		return err_sys(err, "opening %s", log);
+	struct child_setup c = { .log_fd = log_fd, .netns_fd = l->netns_fd, .nice = l->nice };
+	struct jail_plan plan = { 0 };
+	struct qemu_fd_set set = { 0 };
+	char **argv = NULL;
+	int rc = -1;
+	for (int n = 0; n < QFD_COUNT_END; n++)
+		c.fd[n] = -1;
+	if (open_fds(h, l, uid, c.fd, &set, err) < 0)
+		goto out;
+	if (h->jail) {
+		if (jail_plan_build(h->jail_root, uid, uid, h->accel == ACCEL_KVM, &plan, err) < 0)
+			goto out;
+		c.jail = &plan;
+	}
+	if (h->cgroups && cgroup_vmm_create(h->cgroups, l->name, &l->limits, c.cgroup_fd,
+					    &c.ncgroup_fds, err) < 0)
+		goto out;
+	argv = qemu_argv_build(h, l, &set);
+	c.argv = (const char *const *)argv;
+	pid_t pid = start_child(&c);
+	if (pid < 0) {
+		err_sys(err, "starting the VMM");
+		goto out;
+	}
 	if (c.failed_errno) {
 		waitpid(pid, NULL, 0);
 		errno = c.failed_errno;
-		return err_sys(err, "starting %s", h->binary);
+		err_sys(err, "starting %s%s", h->binary, h->jail ? " in its jail" : "");
+		goto out;
 	}
 	struct vmm *v = xcalloc(1, sizeof(*v));
 	v->drv = &vmm_qemu;
 	v->pid = pid;
 	v->pidfd = pidfd_open_pid(pid);
 	v->run_dir = xstrdup(l->run_dir);
+	v->name = xstrdup(l->name);
+	v->cgroups = h->cgroups;
 	if (v->pidfd < 0 || proc_start_ticks(pid, &v->start_ticks) < 0) {
 		err_set(err, ERR_INTERNAL, "cannot track VMM process %d (pidfd %d)", (int)pid,
 			v->pidfd);
 		kill(pid, SIGKILL);
 		waitpid(pid, NULL, 0);
 		vmm_free(v);
-		return -1;
+		goto out;
 	}
 	*out = v;
-	return 0;
+	rc = 0;
+out:
+	if (rc < 0 && h->cgroups && c.ncgroup_fds > 0)
+		cgroup_vmm_remove(h->cgroups, l->name);
+	for (int i = 0; i < c.ncgroup_fds; i++)
+		close(c.cgroup_fd[i]);
+	close_fds(c.fd);
+	jail_plan_free(&plan);
+	qemu_argv_free(argv);
+	return rc;
 }
 
 static int connect_qmp(struct vmm *v, int timeout_ms, struct thaw_err **err)
@@ -200,7 +323,7 @@ static int qemu_restore(const struct vmm_host *h, const struct vmm_launch *l, st
 			struct vmm_timings *t, struct thaw_err **err)
 {
 	struct vmm *v = NULL;
-	_cleanup_free_ char *uri = xasprintf("fd:%d", CHILD_STATE_FD);
+	_cleanup_free_ char *uri = xasprintf("fd:%d", QFD_STATE);
 	t->spawned = time_real_ns();
 	if (spawn(h, l, &v, err) < 0)
 		return -1;
@@ -254,7 +377,7 @@ fail:
 static int qemu_load(struct vmm *v, struct vmm_timings *t, struct thaw_err **err)
 {
 	struct qemu_priv *p = v->priv;
-	_cleanup_free_ char *uri = xasprintf("fd:%d", CHILD_STATE_FD);
+	_cleanup_free_ char *uri = xasprintf("fd:%d", QFD_STATE);
 	t->spawned = t->qmp_ready = time_real_ns();
 	if (qmp_send(p->qmp, "migrate-incoming", json_pack("{s:s}", "uri", uri), err) < 0 ||
 	    qmp_wait_event(p->qmp, "MIGRATION", "completed", RESTORE_WAIT_MS, &t->state_loaded,
@@ -294,14 +417,34 @@ static int qemu_is_running(struct vmm *v, bool *running, struct thaw_err **err)
 }
 
 /* Stops the guest (the block layer drains and flushes) and writes its
- * device state; the guest stays stopped. */
+ * device state; the guest stays stopped. The jailed VMM cannot open the
+ * file: thawd creates it and hands it over in a QMP fd set. */
+#define SAVE_FDSET 1
+
 static int qemu_save_state(struct vmm *v, const char *path, struct thaw_err **err)
 {
 	struct qemu_priv *p = v->priv;
-	if (qmp_call(p->qmp, "stop", NULL, SAVE_WAIT_MS, NULL, err) < 0 ||
-	    qmp_call(p->qmp, "xen-save-devices-state",
-		     json_pack("{s:s,s:b}", "filename", path, "live", 0), SAVE_WAIT_MS, NULL,
-		     err) < 0) {
+	_cleanup_close_ int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return err_sys(err, "creating %s", path);
+	_cleanup_free_ char *target = xasprintf("/dev/fdset/%d", SAVE_FDSET);
+	int rc = qmp_call(p->qmp, "stop", NULL, SAVE_WAIT_MS, NULL, err);
+	if (rc == 0)
+		rc = qmp_send_with_fd(p->qmp, "add-fd", json_pack("{s:i}", "fdset-id", SAVE_FDSET),
+				      fd, err);
+	if (rc == 0)
+		rc = qmp_wait_return(p->qmp, SAVE_WAIT_MS, NULL, err);
+	if (rc == 0) {
+		rc = qmp_call(p->qmp, "xen-save-devices-state",
+			      json_pack("{s:s,s:b}", "filename", target, "live", 0), SAVE_WAIT_MS,
+			      NULL, err);
+		/* The set must not outlive the save: the next one reuses it. */
+		_cleanup_err_ struct thaw_err *rerr = NULL;
+		if (qmp_call(p->qmp, "remove-fd", json_pack("{s:i}", "fdset-id", SAVE_FDSET),
+			     SAVE_WAIT_MS, NULL, &rerr) < 0)
+			log_warn("vmm.save_state", "remove_fd_error=\"%s\"", err_msg(rerr));
+	}
+	if (rc < 0) {
 		append_log_tail(v->run_dir, err);
 		return err_wrap(err, "saving device state");
 	}

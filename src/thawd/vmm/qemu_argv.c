@@ -41,7 +41,13 @@ static void add_machine(struct argv_builder *b, const struct vmm_host *h,
 	add(b, "-global");
 	add(b, "migration.send-configuration=off");
 	add(b, "-accel");
-	add(b, "%s", h->accel == ACCEL_KVM ? "kvm" : "tcg");
+	/* TCG's translation cache would grow to 1 GiB on this kind of host
+	 * (QEMU's default), past any sane memory limit of the VMM: 256 MiB,
+	 * flushed when full, is part of the VMM's overhead allowance. */
+	if (h->accel == ACCEL_KVM)
+		add(b, "kvm");
+	else
+		add(b, "tcg,tb-size=%d", QEMU_TCG_TB_MB);
 	add(b, "-cpu");
 	add(b, "%s", m->cpu);
 	add(b, "-smp");
@@ -49,8 +55,8 @@ static void add_machine(struct argv_builder *b, const struct vmm_host *h,
 	add(b, "-m");
 	add(b, "%uM", m->memory_mb);
 	add(b, "-object");
-	add(b, "memory-backend-file,id=mem,size=%uM,mem-path=%s,share=%s", m->memory_mb,
-	    l->memory_path, l->memory_shared ? "on" : "off");
+	add(b, "memory-backend-file,id=mem,size=%uM,mem-path=/proc/self/fd/%d,share=%s",
+	    m->memory_mb, QFD_MEMORY, l->memory_shared ? "on" : "off");
 	add(b, "-nodefaults");
 	add(b, "-no-user-config");
 	add(b, "-display");
@@ -59,11 +65,11 @@ static void add_machine(struct argv_builder *b, const struct vmm_host *h,
 	add(b, "-no-reboot");
 }
 
-static void add_devices(struct argv_builder *b, const struct vmm_launch *l, int tap_fd)
+static void add_devices(struct argv_builder *b, const struct qemu_fd_set *fds)
 {
 	add(b, "-chardev");
-	if (l->console_path)
-		add(b, "file,id=con,path=%s", l->console_path);
+	if (fds->console)
+		add(b, "file,id=con,path=/proc/self/fd/%d", QFD_CONSOLE);
 	else
 		add(b, "null,id=con");
 	add(b, "-serial");
@@ -74,13 +80,13 @@ static void add_devices(struct argv_builder *b, const struct vmm_launch *l, int 
 	 * new block fails in the guest with an I/O error. QEMU's default
 	 * (werror=enospc) stops the whole VM instead, for good: its guest,
 	 * agent included, would never answer again. */
-	add(b, "id=root,file=%s,format=raw,if=none,cache=none,aio=threads,werror=report,"
-	       "rerror=report",
-	    l->disk_path);
+	add(b, "id=root,file=/proc/self/fd/%d,format=raw,if=none,cache=none,aio=threads,"
+	       "werror=report,rerror=report",
+	    QFD_DISK);
 	add(b, "-device");
 	add(b, "virtio-blk-device,drive=root");
 	add(b, "-netdev");
-	add(b, "tap,id=net0,fd=%d", tap_fd);
+	add(b, "tap,id=net0,fd=%d", QFD_TAP);
 	add(b, "-device");
 	/* No guest announce: after a restore QEMU would otherwise make the
 	 * guest send gratuitous ARPs (a live-migration feature), a long cold
@@ -88,27 +94,36 @@ static void add_devices(struct argv_builder *b, const struct vmm_launch *l, int 
 	add(b, "virtio-net-device,netdev=net0,mac=" GUESTNET_GUEST_MAC ",guest_announce=off");
 }
 
-char **qemu_argv_build(const struct vmm_host *h, const struct vmm_launch *l, const char *qmp_path,
-		       int state_fd, int tap_fd)
+char **qemu_argv_build(const struct vmm_host *h, const struct vmm_launch *l,
+		       const struct qemu_fd_set *fds)
 {
 	struct argv_builder b = { 0 };
 	add(&b, "%s", h->binary);
 	add(&b, "-name");
 	add(&b, "%s", l->name);
 	add_machine(&b, h, l);
-	add_devices(&b, l, tap_fd);
-	add(&b, "-qmp");
-	add(&b, "unix:%s,server=on,wait=off", qmp_path);
-	if (state_fd >= 0) {
+	add_devices(&b, fds);
+	add(&b, "-chardev");
+	add(&b, "socket,id=qmp,fd=%d,server=on,wait=off", QFD_QMP);
+	add(&b, "-mon");
+	add(&b, "chardev=qmp,mode=control");
+	if (h->jail) {
+		/* QEMU's own seccomp filter, on top of the jail: no
+		 * set*id, no new processes, no scheduler or resource
+		 * changes, none of the obsolete system calls. */
+		add(&b, "-sandbox");
+		add(&b, "on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny");
+	}
+	if (fds->state) {
 		/* The kernel is already in guest RAM: loading it again would
 		 * only cost start-up time. */
 		add(&b, "-incoming");
 		add(&b, "defer");
 	} else {
 		add(&b, "-kernel");
-		add(&b, "%s", l->kernel);
+		add(&b, "/proc/self/fd/%d", QFD_KERNEL);
 		add(&b, "-initrd");
-		add(&b, "%s", l->initrd);
+		add(&b, "/proc/self/fd/%d", QFD_INITRD);
 		add(&b, "-append");
 		add(&b, "%s", l->cmdline);
 	}

@@ -4,13 +4,41 @@
 #ifndef THAW_QEMU_ARGV_H
 #define THAW_QEMU_ARGV_H
 
+#include <stdbool.h>
+
 #include "vmm.h"
 
-/* Returns a NULL-terminated argv owned by the caller (qemu_argv_free).
- * state_fd/tap_fd are the fd numbers as the child will see them (-1:
- * none). */
-char **qemu_argv_build(const struct vmm_host *h, const struct vmm_launch *l, const char *qmp_path,
-		       int state_fd, int tap_fd);
+/* TCG's translation cache, MiB: bounded so a VMM's memory is (see
+ * --vmm-memory-overhead, which must leave room for it). */
+#define QEMU_TCG_TB_MB 256
+
+/* Every file the VMM uses is inherited at these numbers: a jailed VMM
+ * can open nothing by path (vmm/jail.h). QEMU reopens the ones it wants
+ * by name through /proc/self/fd/N, which checks the file's permissions
+ * against the VMM's own uid: the template's memory is a sealed copy that
+ * no one can write, everything writable is the VMM's own. */
+enum qemu_child_fd {
+	QFD_TAP = 3,
+	QFD_STATE,   /* device state to load (restore) */
+	QFD_MEMORY,  /* guest RAM: VMM_MEMORY_FD */
+	QFD_DISK,    /* root disk */
+	QFD_QMP,     /* listening QMP socket, bound by thawd */
+	QFD_KERNEL,  /* cold boot */
+	QFD_INITRD,  /* cold boot */
+	QFD_CONSOLE, /* serial console log */
+	QFD_COUNT_END
+};
+
+_Static_assert(QFD_MEMORY == VMM_MEMORY_FD, "memory descriptor number");
+
+/* Which of them this VMM gets. */
+struct qemu_fd_set {
+	bool state, kernel, console;
+};
+
+/* Returns a NULL-terminated argv owned by the caller (qemu_argv_free). */
+char **qemu_argv_build(const struct vmm_host *h, const struct vmm_launch *l,
+		       const struct qemu_fd_set *fds);
 void qemu_argv_free(char **argv);
 
 #endif

@@ -50,17 +50,23 @@ int qmp_connect(const char *path, int timeout_ms, struct qmp **out, struct thaw_
 		fd = -1;
 		usleep(200);
 	}
-	struct qmp *q = xcalloc(1, sizeof(*q));
-	q->fd = steal_fd(&fd);
-	q->events = json_array();
-	/* The greeting is an unsolicited message: read it like an answer. */
-	q->pending = 1;
+	struct qmp *q = qmp_from_fd(steal_fd(&fd));
 	if (qmp_wait_return(q, deadline_left_ms(deadline) + 1000, NULL, err) < 0) {
 		qmp_close(q);
 		return err_wrap(err, "reading the QMP greeting");
 	}
 	*out = q;
 	return 0;
+}
+
+struct qmp *qmp_from_fd(int fd)
+{
+	struct qmp *q = xcalloc(1, sizeof(*q));
+	q->fd = fd;
+	q->events = json_array();
+	/* The greeting is an unsolicited message: read it like an answer. */
+	q->pending = 1;
+	return q;
 }
 
 void qmp_close(struct qmp *q)

@@ -16,6 +16,9 @@ struct qmp;
  * timeout_ms; reads the greeting. Does not negotiate capabilities. */
 int qmp_connect(const char *path, int timeout_ms, struct qmp **out, struct thaw_err **err);
 void qmp_close(struct qmp *q);
+/* Wraps a connected socket whose greeting is still unread (qmp_connect
+ * reads it; the fuzz harness feeds a VMM's side itself). */
+struct qmp *qmp_from_fd(int fd);
 
 /* Queues one command (args may be NULL; the reference is stolen). */
 int qmp_send(struct qmp *q, const char *cmd, json_t *args, struct thaw_err **err);

@@ -16,6 +16,10 @@
 
 enum vmm_accel { ACCEL_AUTO, ACCEL_KVM, ACCEL_TCG };
 
+/* Every VMM gets its guest memory as this inherited descriptor and keeps
+ * it open: thawd finds the mapping through /proc/PID/fd (memcapture.h). */
+#define VMM_MEMORY_FD 5
+
 int accel_parse(const char *s, enum vmm_accel *out);
 const char *accel_name(enum vmm_accel a);
 /* Resolves ACCEL_AUTO: KVM only where the CPU advertises vmx/svm and
@@ -23,9 +27,18 @@ const char *accel_name(enum vmm_accel a);
  * slower than TCG. `why` receives a one-line reason. */
 enum vmm_accel accel_resolve(enum vmm_accel want, char *why, size_t why_size);
 
+struct cgroups;
+
 struct vmm_host {
 	const char *binary;   /* e.g. qemu-system-x86_64 */
 	enum vmm_accel accel; /* resolved, never AUTO */
+	/* The jail (vmm/jail.h): off only for debugging. VMM n runs as
+	 * uid and gid uid_base + n, rooted at jail_root (an empty dir). */
+	bool jail;
+	uint32_t uid_base;
+	const char *jail_root;
+	/* Resource limits (vmm/cgroup.h); NULL: none. */
+	struct cgroups *cgroups;
 };
 
 /* What a template fixes: it must be identical at bake and at restore. */
@@ -36,10 +49,22 @@ struct vmm_machine {
 	enum vmm_accel accel;
 };
 
+/* Resource limits of one VMM. */
+struct vmm_limits {
+	uint64_t memory_bytes; /* RSS of the whole process; 0: none */
+	uint32_t cpu_millis;   /* CPU time per second, in 1/1000 of a core; 0: none */
+	uint32_t pids;	       /* threads; 0: none */
+};
+
 struct vmm_launch {
 	const char *name;    /* process name; identifies thaw's VMMs */
+	uint32_t index;	     /* unique among live VMMs (its slot): its uid */
 	const char *run_dir; /* QMP socket and VMM log live here */
 	const struct vmm_machine *machine;
+	/* Guest memory: a descriptor the caller keeps (a template's sealed
+	 * copy, which no VMM can change), else memory_path, a file of this
+	 * VMM's own. */
+	int memory_fd;
 	const char *memory_path;
 	bool memory_shared; /* bake: guest writes land in the file */
 	const char *disk_path;
@@ -53,6 +78,7 @@ struct vmm_launch {
 	/* Scheduling niceness of the VMM (warm-pool VMMs start at low
 	 * priority so they never slow a create in progress). */
 	int nice;
+	struct vmm_limits limits;
 };
 
 /* Moments of a restore, unix ns (QEMU stamps its events with the host's
@@ -67,6 +93,8 @@ struct vmm {
 	int pidfd;
 	uint64_t start_ticks; /* /proc/PID/stat starttime */
 	char *run_dir;
+	char *name;		 /* its -name; NULL when re-attached */
+	struct cgroups *cgroups; /* where its cgroup lives; not owned */
 	void *priv;
 };
 
