@@ -123,59 +123,50 @@ def _fill(store):
     return shutil.disk_usage(store).free
 
 
-def _clear_error(st, body, what):
-    assert 400 <= st < 600 and isinstance(body, dict) and body.get("error"), \
+def _refused_full(st, body, what):
+    assert st == 503 and isinstance(body, dict) and "store is full" in body.get("error", ""), \
         f"{what} on a full store: {st} {body}"
 
 
 def test_full_data_disk(art):
+    """Something else fills the store (the test: a big file beside
+    thawd's). New sandboxes, forks and pauses are refused with 503 and a
+    message, and leave nothing; a running guest that writes does not
+    freeze (a write that needs a block gets an I/O error, and its own
+    kernel may then make its root read-only) and its agent keeps
+    answering; once there is room, everything works again."""
     a = T.create(timeout_s=600)["id"]
     free = _fill(art.store)
-    outcomes = {}
     try:
         st, body = T.api("POST", "/v1/sandboxes", {"timeout_s": 600}, timeout=120)
-        outcomes["create"] = st
-        if st == 201:
-            T.sh(body["id"], ["echo", "ok"])
-            T.delete(body["id"])
-        else:
-            _clear_error(st, body, "create")
-        T.assert_host_matches([a])
+        _refused_full(st, body, "create")
         st, body = T.api("POST", f"/v1/sandboxes/{a}/fork", {"count": 1}, timeout=120)
-        outcomes["fork"] = st
-        if st == 201:
-            for c in body["sandboxes"]:
-                T.delete(c["id"])
-        else:
-            _clear_error(st, body, "fork")
-        T.assert_host_matches([a])
+        _refused_full(st, body, "fork")
         st, body = T.api("POST", f"/v1/sandboxes/{a}/pause", {}, timeout=120)
-        outcomes["pause"] = st
-        if st == 200:
-            assert T.api("POST", f"/v1/sandboxes/{a}/resume", {}, timeout=120)[0] in (200, 503)
-        else:
-            _clear_error(st, body, "pause")
+        _refused_full(st, body, "pause")
+        assert [(s["id"], s["state"]) for s in T.list_sandboxes()] == [(a, "running")]
+        T.assert_host_matches([a])
+        refused = body["error"]
         # The guest writes to its disk: it must get an error, not freeze.
         st, body = T.api("POST", f"/v1/sandboxes/{a}/exec",
                          {"cmd": "dd if=/dev/urandom of=/root/big bs=1M count=200 conv=fsync "
-                                 "2>&1 | tail -1; echo done", "timeout_s": 60}, timeout=120)
-        outcomes["guest-write"] = st
+                                 "2>&1 | tail -2; echo done", "timeout_s": 60}, timeout=120)
         assert st == 200 and "done" in body["stdout"], \
             f"a guest writing to a full store: {st} {body}"
-        st, body = T.api("POST", f"/v1/sandboxes/{a}/exec", {"cmd": ["echo", "alive"]},
-                         timeout=120)
-        assert st == 200 and body["stdout"] == "alive\n", (st, body)
-        assert [s["id"] for s in T.list_sandboxes()] == [a]
-        T.assert_host_matches([a])
+        # Whether this write needed a new block in the store depends on
+        # where the guest's file system puts it (blocks already unshared
+        # take it in place); when one did, the guest got an I/O error.
+        guest_saw = body["stdout"].strip().splitlines()[0]
+        assert T.sh(a, ["echo", "alive"]) == "alive\n"
     finally:
         for f in art.store.glob("fill*"):
             f.unlink()
-    # Room again: everything works.
-    st, body = T.get(a)
-    if body["state"] == "paused":
-        assert T.api("POST", f"/v1/sandboxes/{a}/resume", {})[0] == 200
-    T.sh(a, "rm -f /root/big; echo ok > /root/after; cat /root/after")
+    # Room again: a still answers; new sandboxes, forks and pauses work.
+    assert T.sh(a, ["echo", "ok"]) == "ok\n"
+    r = T.exec_(a, "echo ok > /root/after && cat /root/after")
+    a_disk = "writable" if r["stdout"] == "ok\n" else f"not writable ({r['stderr'].strip()[:60]})"
     b = T.create(timeout_s=600)["id"]
+    T.sh(b, "head -c 50M /dev/urandom > /root/data; sync")
     st, fork = T.api("POST", f"/v1/sandboxes/{b}/fork", {"count": 1})
     assert st == 201, fork
     st, body = T.api("POST", f"/v1/sandboxes/{b}/pause", {})
@@ -185,5 +176,7 @@ def test_full_data_disk(art):
         assert T.sh(sid, ["echo", "ok"]) == "ok\n"
         T.delete(sid)
     T.assert_host_matches([])
-    T.check(f"full store ({free >> 20} MiB left): {outcomes}; nothing half-made; after "
-            "freeing the space create, fork, pause and resume work")
+    T.check(f"full store ({free >> 20} MiB left): create, fork and pause refused with 503 "
+            f"({refused[:90]!r}); the guest's write ended ({guest_saw[:70]!r}) and its agent "
+            f"answered; after freeing the space its disk was {a_disk}, and create, fork, "
+            "pause and resume work")

@@ -67,7 +67,7 @@ def test_fork_bomb(victim):
     notes at the end of this file): a fork bomb on a 1-vCPU TCG guest may
     keep it too busy to answer for minutes. What must hold: the host and
     the bystander are unharmed, and delete works (the fixture checks
-    both). Whether exec answered again within 90 s is reported."""
+    both). Whether exec answered again within 60 s is reported."""
     st, r = T.api("POST", f"/v1/sandboxes/{victim}/exec",
                   {"cmd": "bomb() { bomb | bomb & }; bomb; sleep 60", "timeout_s": 5},
                   timeout=300)
@@ -75,10 +75,10 @@ def test_fork_bomb(victim):
     # (the host's own deadline: 504).
     assert (st == 200 and r["timed_out"]) or (st == 504 and r["code"] == "timeout"), (st, r)
     try:
-        took = f"answered after {_answers(victim, within=90):.1f} s"
+        took = f"answered after {_answers(victim, within=60):.1f} s"
         T.exec_(victim, "kill -9 -1; true", timeout=300)
     except AssertionError as e:
-        took = f"did not answer within 90 s ({str(e)[:80]})"
+        took = f"did not answer within 60 s ({str(e)[:80]})"
     assert T.healthy()
     T.check(f"fork bomb (5 s timeout, HTTP {st}): exec {took}; thawd healthy")
 

@@ -187,6 +187,9 @@ int sandbox_create(struct host *h, const struct create_req *req, struct sandbox 
 	int fits = check_template_fits(h, t, err) < 0 || check_cpu_limit(t, req->cpu_millis, err) < 0
 			   ? -1
 			   : 0;
+	/* A fork's children had their room checked with its capture. */
+	if (fits == 0 && !req->image && disk_store_check_room(h->store, "create a sandbox", err) < 0)
+		fits = -1;
 	if (fits < 0 && req->reserved)
 		quota_release(h->quota, owner, 1, 1);
 	if (fits < 0 || (!req->reserved && quota_reserve(h->quota, owner,

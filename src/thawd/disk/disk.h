@@ -40,6 +40,15 @@ int disk_store_open(const char *data_dir, enum store_mode want, uint64_t image_b
 		    struct disk_store **out, struct thaw_err **err);
 void disk_store_free(struct disk_store *s);
 
+/* Free space below which new sandboxes, forks, pauses and snapshots are
+ * refused: what is left is kept for the writes of running guests (one
+ * whose write finds no room gets an I/O error, see vmm/qemu_argv.c). */
+#define STORE_MIN_FREE_MB 512
+
+/* ERR_UNAVAILABLE, naming what (an operation), when the store has less
+ * than STORE_MIN_FREE_MB free. */
+int disk_store_check_room(const struct disk_store *s, const char *what, struct thaw_err **err);
+
 /* Unmounts the store (the loop device detaches itself). For teardown
  * only: every sandbox must be gone. */
 int disk_store_unmount(const struct disk_store *s, struct thaw_err **err);

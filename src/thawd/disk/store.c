@@ -10,6 +10,7 @@
 #include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
@@ -224,4 +225,18 @@ int disk_store_unmount(const struct disk_store *s, struct thaw_err **err)
 	if (umount2(s->root, 0) < 0)
 		return err_sys(err, "unmounting %s", s->root);
 	return 0;
+}
+
+int disk_store_check_room(const struct disk_store *s, const char *what, struct thaw_err **err)
+{
+	struct statvfs v;
+	if (statvfs(s->root, &v) < 0)
+		return err_sys(err, "statvfs %s", s->root);
+	uint64_t free_mb = ((uint64_t)v.f_bavail * v.f_frsize) >> 20;
+	if (free_mb >= STORE_MIN_FREE_MB)
+		return 0;
+	return err_set(err, ERR_UNAVAILABLE,
+		       "the store is full (%llu MiB free, %d MiB kept for running sandboxes): "
+		       "cannot %s",
+		       (unsigned long long)free_mb, STORE_MIN_FREE_MB, what);
 }
