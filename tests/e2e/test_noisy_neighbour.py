@@ -3,6 +3,7 @@ disk slows only itself: other sandboxes keep their create and exec
 latency within 2x of what they had before it started (the issue's bound),
 measured here against a baseline taken in the same test."""
 
+import os
 import statistics
 import time
 
@@ -10,6 +11,13 @@ import thawlib as T
 
 ROUNDS = 8
 PACE_S = 1.0  # between creates: the warm pool refills in between, as in service
+
+
+def cpu_seconds(pid):
+    """User + system CPU time of a process and all its threads."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def measure(quiet):
@@ -49,10 +57,17 @@ def test_a_noisy_guest_slows_only_itself(sandboxes):
                      {"cmd": ["/bin/sh", "-c", NOISE], "background": True})
     assert st == 202, body
     time.sleep(5)  # let it get going: the disk filler and the fork bomb ramp up
+    vmm = T.sandbox_resources(noisy)["vmm"]
+    cpu0, t0 = cpu_seconds(vmm), time.monotonic()
     noisy_exec, noisy_create = measure(quiet)
+    # The noise was real, and its cgroup held it to its one vCPU's worth.
+    busy = (cpu_seconds(vmm) - cpu0) / (time.monotonic() - t0)
+    assert busy > 0.5, f"the noisy guest used only {busy:.2f} of a core: no noise"
+    assert busy < 1.15, f"the noisy guest used {busy:.2f} cores, past its 1 vCPU quota"
 
     print(f"\n  exec p50: {base_exec:.1f} ms quiet, {noisy_exec:.1f} ms beside the noisy guest; "
-          f"create p50: {base_create:.1f} ms quiet, {noisy_create:.1f} ms beside it")
+          f"create p50: {base_create:.1f} ms quiet, {noisy_create:.1f} ms beside it; the noisy "
+          f"VMM used {busy:.2f} cores")
     # A few milliseconds of scheduling are noise on any machine, not the
     # neighbour's doing: the bound is 2x or +5 ms, whichever is larger.
     assert noisy_exec <= max(2 * base_exec, base_exec + 5), (base_exec, noisy_exec)
@@ -62,4 +77,4 @@ def test_a_noisy_guest_slows_only_itself(sandboxes):
     T.delete(noisy)
     T.check(f"exec {base_exec:.1f} -> {noisy_exec:.1f} ms, create {base_create:.1f} -> "
             f"{noisy_create:.1f} ms beside a guest spinning 4 loops, filling its disk and "
-            "fork-bombing")
+            f"fork-bombing ({busy:.2f} cores, its quota 1)")
