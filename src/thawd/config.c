@@ -100,41 +100,21 @@ static int set_log_level(struct thawd_config *c, const char *v)
 {
 	return log_parse_level(v, &c->log_level);
 }
-static int set_max_sandboxes(struct thawd_config *c, const char *v)
-{
-	long n;
-	int rc = parse_int(v, 1, 16384, &n);
-	c->max_sandboxes = (int)n;
-	return rc;
-}
-static int set_rate_limit(struct thawd_config *c, const char *v)
-{
-	long n;
-	int rc = parse_int(v, 0, 1000000, &n);
-	c->rate_limit = (int)n;
-	return rc;
-}
-static int set_default_timeout(struct thawd_config *c, const char *v)
-{
-	long n;
-	int rc = parse_int(v, 0, 30L * 86400, &n);
-	c->default_timeout_s = (int)n;
-	return rc;
-}
-static int set_max_timeout(struct thawd_config *c, const char *v)
-{
-	long n;
-	int rc = parse_int(v, 1, 30L * 86400, &n);
-	c->max_timeout_s = (int)n;
-	return rc;
-}
-static int set_max_output(struct thawd_config *c, const char *v)
-{
-	long n;
-	int rc = parse_int(v, 1, 1024, &n);
-	c->max_exec_output_mb = (int)n;
-	return rc;
-}
+/* An option that is one number in a range, stored in a field. */
+#define NUMBER_SETTER(fn, field, type, lo, hi)                                                     \
+	static int fn(struct thawd_config *c, const char *v)                                       \
+	{                                                                                          \
+		long n;                                                                            \
+		int rc = parse_int(v, lo, hi, &n);                                                 \
+		c->field = (type)n;                                                                \
+		return rc;                                                                         \
+	}
+
+NUMBER_SETTER(set_max_sandboxes, max_sandboxes, int, 1, 16384)
+NUMBER_SETTER(set_rate_limit, rate_limit, int, 0, 1000000)
+NUMBER_SETTER(set_default_timeout, default_timeout_s, int, 0, 30L * 86400)
+NUMBER_SETTER(set_max_timeout, max_timeout_s, int, 1, 30L * 86400)
+NUMBER_SETTER(set_max_output, max_exec_output_mb, int, 1, 1024)
 
 static int set_jail(struct thawd_config *c, const char *v)
 {
@@ -146,14 +126,8 @@ static int set_jail(struct thawd_config *c, const char *v)
 		return -1;
 	return 0;
 }
-static int set_uid_base(struct thawd_config *c, const char *v)
-{
-	long n;
-	/* Room for every slot of a /16 above it, and never root's. */
-	int rc = parse_int(v, 1000, 4294967294L - 65536, &n);
-	c->vmm_uid_base = (uint32_t)n;
-	return rc;
-}
+/* Room for every slot of a /16 above it, and never root's. */
+NUMBER_SETTER(set_uid_base, vmm_uid_base, uint32_t, 1000, 4294967294L - 65536)
 static int set_cgroups(struct thawd_config *c, const char *v)
 {
 	if (strcmp(v, "auto") == 0)
@@ -166,35 +140,11 @@ static int set_cgroups(struct thawd_config *c, const char *v)
 		return -1;
 	return 0;
 }
-static int set_mem_overhead(struct thawd_config *c, const char *v)
-{
-	long n;
-	int rc = parse_int(v, 16, 65536, &n);
-	c->vmm_memory_overhead_mb = (uint32_t)n;
-	return rc;
-}
-static int set_max_threads(struct thawd_config *c, const char *v)
-{
-	long n;
-	int rc = parse_int(v, 16, 100000, &n);
-	c->vmm_max_threads = (uint32_t)n;
-	return rc;
-}
+NUMBER_SETTER(set_mem_overhead, vmm_memory_overhead_mb, uint32_t, 16, 65536)
+NUMBER_SETTER(set_max_threads, vmm_max_threads, uint32_t, 16, 100000)
 
-static int set_max_memory(struct thawd_config *c, const char *v)
-{
-	long n;
-	int rc = parse_int(v, 128, 1048576, &n);
-	c->max_memory_mb = (uint32_t)n;
-	return rc;
-}
-static int set_max_vcpus(struct thawd_config *c, const char *v)
-{
-	long n;
-	int rc = parse_int(v, 1, 1024, &n);
-	c->max_vcpus = (uint32_t)n;
-	return rc;
-}
+NUMBER_SETTER(set_max_memory, max_memory_mb, uint32_t, 128, 1048576)
+NUMBER_SETTER(set_max_vcpus, max_vcpus, uint32_t, 1, 1024)
 
 static int set_slot_cidr(struct thawd_config *c, const char *v)
 {
@@ -203,13 +153,7 @@ static int set_slot_cidr(struct thawd_config *c, const char *v)
 		return -1;
 	return set_str(&c->slot_cidr, v);
 }
-static int set_slot_pool(struct thawd_config *c, const char *v)
-{
-	long n;
-	int rc = parse_int(v, 0, 1024, &n);
-	c->slot_pool = (int)n;
-	return rc;
-}
+NUMBER_SETTER(set_slot_pool, slot_pool, int, 0, 1024)
 static int set_allow(struct thawd_config *c, const char *v)
 {
 	/* Checked for shape here; nftables checks each address. */
@@ -224,20 +168,8 @@ static int set_keys_file(struct thawd_config *c, const char *v)
 	return *v ? set_str(&c->keys_file, v) : -1;
 }
 
-static int set_vmm_pool(struct thawd_config *c, const char *v)
-{
-	long n;
-	int rc = parse_int(v, 0, 64, &n);
-	c->vmm_pool = (int)n;
-	return rc;
-}
-static int set_vmm_pool_free(struct thawd_config *c, const char *v)
-{
-	long n;
-	int rc = parse_int(v, 0, 1 << 20, &n);
-	c->vmm_pool_min_free_mb = (int)n;
-	return rc;
-}
+NUMBER_SETTER(set_vmm_pool, vmm_pool, int, 0, 64)
+NUMBER_SETTER(set_vmm_pool_free, vmm_pool_min_free_mb, int, 0, 1 << 20)
 
 static int set_vmm_pool_mode(struct thawd_config *c, const char *v)
 {
@@ -293,7 +225,8 @@ static const struct option_spec options[] = {
 	{ "cgroups", "THAW_CGROUPS", "auto|on|off", set_cgroups,
 	  "memory, CPU and thread limits per VMM (auto: where the host has them)" },
 	{ "vmm-memory-overhead", "THAW_VMM_MEMORY_OVERHEAD_MB", "MIB", set_mem_overhead,
-	  "a VMM's memory limit is its guest RAM plus this (512: TCG's 256 MiB code cache and QEMU)" },
+	  "a VMM's memory limit is its guest RAM plus this (512: TCG's 256 MiB code cache and "
+	  "QEMU)" },
 	{ "vmm-max-threads", "THAW_VMM_MAX_THREADS", "N", set_max_threads,
 	  "threads per VMM process (128)" },
 	{ "max-memory", "THAW_MAX_MEMORY_MB", "MIB", set_max_memory,

@@ -16,7 +16,6 @@ THAW_FAULT_SEED to replay a run (the seed is printed), THAW_FAULT_OPS
 import os
 import random
 import signal
-import sqlite3
 import threading
 import time
 
@@ -111,19 +110,13 @@ def _check_agreement(what):
     return ids
 
 
-def _db_rows(d):
-    db = sqlite3.connect(f"file:{d.data_dir / 'thaw.db'}?mode=ro", uri=True, timeout=10)
-    try:
-        return [r[0] for r in db.execute("SELECT id FROM sandboxes")]
-    finally:
-        db.close()
-
 
 def _assert_empty(d):
     for sid in T.list_ids():
         T.delete(sid)
     T.assert_host_matches([], timeout=30)
-    assert _db_rows(d) == [], f"sandbox rows left in the database: {_db_rows(d)}"
+    rows = T.db_sandbox_ids(d)
+    assert rows == [], f"sandbox rows left in the database: {rows}"
     left = [p.name for p in (d.store / "images").iterdir() if not p.name.startswith(".")] \
         if (d.store / "images").exists() else []
     assert not left, f"images left with no sandbox: {left}"

@@ -3,7 +3,6 @@
 need their own thawd (own data dir, own slot range), started here."""
 
 import shutil
-import signal
 import time
 from pathlib import Path
 
@@ -12,19 +11,25 @@ import pytest
 import thawlib as T
 
 
+def own(thawd, suffix, slot_cidr, extra):
+    """A thawd of the test's own, without pools or a template, from an
+    empty data dir; ended (and its data dir removed) by done()."""
+    shutil.rmtree(Path(str(thawd.data_dir) + suffix), ignore_errors=True)
+    return T.own_thawd(thawd, suffix, slot_cidr,
+                       ["--vmm-pool", "0", "--slot-pool", "0", *extra], template=False)
+
+
+def done(d, thawd):
+    problems = T.close_own_thawd(d, thawd)
+    assert not problems, "; ".join(problems) + "\n" + d.log_tail()
+    shutil.rmtree(d.data_dir, ignore_errors=True)
+
+
 @pytest.fixture
 def limited(thawd):
-    data = Path(str(thawd.data_dir) + "-lim")
-    shutil.rmtree(data, ignore_errors=True)
-    d = T.Thawd(data, bins=thawd.bins if hasattr(thawd, "bins") else None)
-    d.extra_args = ["--rate-limit", "5", "--slot-cidr", "10.203.0.0/16", "--vmm-pool", "0",
-                    "--slot-pool", "0"]
-    d.start()
+    d = own(thawd, "-lim", "10.203.0.0/16", ["--rate-limit", "5"])
     yield d
-    assert d.stop(signal.SIGTERM) == 0, d.log_tail()
-    assert d.teardown() == 0, d.log_tail()
-    assert str(d.store) not in T.mount_points(), "the limited thawd's store is still mounted"
-    shutil.rmtree(data, ignore_errors=True)
+    done(d, thawd)
 
 
 def test_request_rate_is_limited_per_key(limited):
@@ -44,16 +49,9 @@ def test_request_rate_is_limited_per_key(limited):
 
 @pytest.fixture
 def small_host(thawd):
-    data = Path(str(thawd.data_dir) + "-max")
-    shutil.rmtree(data, ignore_errors=True)
-    d = T.Thawd(data, bins=thawd.bins if hasattr(thawd, "bins") else None)
-    d.extra_args = ["--max-memory", "256", "--slot-cidr", "10.208.0.0/16", "--vmm-pool", "0",
-                    "--slot-pool", "0"]
-    d.start()
+    d = own(thawd, "-max", "10.208.0.0/16", ["--max-memory", "256"])
     yield d
-    assert d.stop(signal.SIGTERM) == 0, d.log_tail()
-    assert d.teardown() == 0, d.log_tail()
-    shutil.rmtree(data, ignore_errors=True)
+    done(d, thawd)
 
 
 def test_templates_larger_than_the_host_allows_are_refused(small_host):

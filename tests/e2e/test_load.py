@@ -8,7 +8,6 @@ is flat: the end within a margin of what it was after a warm-up.
 Environment: THAW_LOAD_SECONDS (default 75), THAW_LOAD_CLIENTS (16)."""
 
 import os
-import sqlite3
 import sys
 
 import pytest
@@ -38,13 +37,6 @@ def loaded(thawd, template):
     assert not problems, "the load thawd: " + "; ".join(problems) + "\n" + d.log_tail()
 
 
-def _db_rows(d):
-    db = sqlite3.connect(f"file:{d.data_dir / 'thaw.db'}?mode=ro", uri=True, timeout=10)
-    try:
-        return [r[0] for r in db.execute("SELECT id FROM sandboxes")]
-    finally:
-        db.close()
-
 
 def test_concurrent_clients(loaded):
     s = load.Load(loaded.url, loaded.key, CLIENTS, SECONDS, warmup=min(20, SECONDS / 3),
@@ -54,7 +46,7 @@ def test_concurrent_clients(loaded):
     assert s["cycles"] >= CLIENTS, f"only {s['cycles']} cycles in {s['seconds']} s"
     assert T.list_ids() == [], f"sandboxes left: {T.list_ids()}"
     T.assert_host_matches([], timeout=30)
-    assert _db_rows(loaded) == [], f"database rows left: {_db_rows(loaded)}"
+    assert T.db_sandbox_ids(loaded) == [], f"database rows left: {T.db_sandbox_ids(loaded)}"
     warm, end = s["rss_kib"]["warm"], s["rss_kib"]["end"]
     allowed = warm + max(RSS_MARGIN_KIB, int(warm * RSS_MARGIN_RATIO))
     assert end <= allowed, f"thawd RSS grew from {warm} KiB after the warm-up to {end} KiB"

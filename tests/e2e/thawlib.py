@@ -15,6 +15,7 @@ import json
 import os
 import signal
 import socket
+import sqlite3
 import subprocess
 import threading
 import time
@@ -666,6 +667,15 @@ def check(msg):
 
 # ---- a test's own thawd ------------------------------------------------------
 
+def db_sandbox_ids(d):
+    """The sandbox rows of d's database, read directly (read-only)."""
+    db = sqlite3.connect(f"file:{d.data_dir / 'thaw.db'}?mode=ro", uri=True, timeout=10)
+    try:
+        return [r[0] for r in db.execute("SELECT id FROM sandboxes")]
+    finally:
+        db.close()
+
+
 def own_thawd(session, suffix, slot_cidr, extra=(), template=True, env=None):
     """Starts a thawd of a test's own (data dir <session data dir>-suffix,
     its own slot range) and makes it current; with template, code-interpreter
@@ -730,6 +740,8 @@ def close_own_thawd(d, session):
             problems.append(f"{what} left: {sorted(left)}")
     if str(d.store) in mount_points():
         problems.append(f"store still mounted at {d.store}")
+    if cgroup_instance_dirs(d.prefix):
+        problems.append(f"cgroups left: {cgroup_instance_dirs(d.prefix)}")
     log = d.log_text()
     for marker in ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:"):
         if marker in log:
