@@ -107,7 +107,9 @@ def test_background_command(sbx, client):
     r = cmd.wait(timeout=30)
     assert (r.exit_code, r.stdout, r.stderr) == (5, "done\n", "warn\n") and not cmd.running
     long = sbx.exec("exec sleep 300", background=True)
-    assert sbx.exec(f"cat /proc/{long.pid}/comm").stdout.strip() == "sleep"
+    # The pid is the shell's until it has exec'd sleep: a moment later.
+    T.wait_until(lambda: sbx.exec(f"cat /proc/{long.pid}/comm").stdout.strip() == "sleep", 10,
+                 interval=0.2, what=f"pid {long.pid} to become sleep")
     # It outlives the client that started it: a new client finds it running.
     other = Sandbox.connect(sbx.id, client=thaw.Client(client.api_url, client.api_key))
     again = thaw.Command(other, {"pid": long.pid, "stdout_path": long.stdout_path,
