@@ -16,6 +16,7 @@
 #include "fsutil.h"
 #include "guestconn/agentconn.h"
 #include "ids.h"
+#include "core/launch.h"
 #include "core/slotpool.h"
 #include "core/vmmpool.h"
 #include "net/slot.h"
@@ -147,12 +148,8 @@ static int boot_vm(struct bake *b, struct thaw_err **err)
 				.initrd = initrd,
 				.cmdline = b->meta.cmdline,
 				.state_fd = -1,
-				.limits = {
-					.memory_bytes = ((uint64_t)machine.memory_mb +
-							 b->h->cfg->vmm_memory_overhead_mb) << 20,
-					.cpu_millis = machine.vcpus * 1000u,
-					.pids = b->h->cfg->vmm_max_threads,
-				} };
+				.limits = launch_limits(b->h, machine.memory_mb,
+							machine.vcpus) };
 	if (fs_mkdir_p(b->run_dir, 0700, err) < 0)
 		return -1;
 	return b->h->drv->boot(&b->h->vmm, &l, &b->vmm, err);

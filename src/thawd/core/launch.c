@@ -22,12 +22,12 @@ struct launch_buf {
 	char *name, *disk, *memory;
 };
 
-struct vmm_limits launch_limits(const struct host *h, const struct template *t)
+struct vmm_limits launch_limits(const struct host *h, uint32_t memory_mb, uint32_t vcpus)
 {
 	const struct thawd_config *cfg = h->cfg;
 	return (struct vmm_limits){
-		.memory_bytes = ((uint64_t)t->meta.memory_mb + cfg->vmm_memory_overhead_mb) << 20,
-		.cpu_millis = t->meta.vcpus * 1000u,
+		.memory_bytes = ((uint64_t)memory_mb + cfg->vmm_memory_overhead_mb) << 20,
+		.cpu_millis = vcpus * 1000u,
 		.pids = cfg->vmm_max_threads,
 	};
 }
@@ -35,7 +35,7 @@ struct vmm_limits launch_limits(const struct host *h, const struct template *t)
 static struct vmm_limits limits_with_cpu(const struct host *h, const struct template *t,
 					 uint32_t cpu_millis)
 {
-	struct vmm_limits l = launch_limits(h, t);
+	struct vmm_limits l = launch_limits(h, t->meta.memory_mb, t->meta.vcpus);
 	if (cpu_millis && cpu_millis < l.cpu_millis)
 		l.cpu_millis = cpu_millis;
 	return l;

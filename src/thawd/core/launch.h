@@ -23,9 +23,9 @@ struct launch_target {
 	uint32_t cpu_millis; /* CPU limit; 0: the template's vCPUs */
 };
 
-/* The resource limits of a VMM of template t: its RAM plus the VMM's
- * overhead, its vCPUs' worth of CPU, the host's thread cap. */
-struct vmm_limits launch_limits(const struct host *h, const struct template *t);
+/* The resource limits of a VMM of a machine this size: its RAM plus the
+ * VMM's overhead, its vCPUs' worth of CPU, the host's thread cap. */
+struct vmm_limits launch_limits(const struct host *h, uint32_t memory_mb, uint32_t vcpus);
 
 /* Gives a running VMM the limits of template t with this CPU limit (0:
  * the template's vCPUs): a warm VMM taken by a create that asked for
