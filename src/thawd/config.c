@@ -116,29 +116,29 @@ NUMBER_SETTER(set_default_timeout, default_timeout_s, int, 0, 30L * 86400)
 NUMBER_SETTER(set_max_timeout, max_timeout_s, int, 1, 30L * 86400)
 NUMBER_SETTER(set_max_output, max_exec_output_mb, int, 1, 1024)
 
+/* The position of v in a NULL-terminated list of words, or -1. */
+static int word_index(const char *v, const char *const words[])
+{
+	for (int i = 0; words[i]; i++)
+		if (strcmp(v, words[i]) == 0)
+			return i;
+	return -1;
+}
+
 static int set_jail(struct thawd_config *c, const char *v)
 {
-	if (strcmp(v, "on") == 0)
-		c->jail = true;
-	else if (strcmp(v, "off") == 0)
-		c->jail = false;
-	else
-		return -1;
-	return 0;
+	int i = word_index(v, (const char *const[]){ "off", "on", NULL });
+	c->jail = i == 1;
+	return i < 0 ? -1 : 0;
 }
 /* Room for every slot of a /16 above it, and never root's. */
 NUMBER_SETTER(set_uid_base, vmm_uid_base, uint32_t, 1000, 4294967294L - 65536)
 static int set_cgroups(struct thawd_config *c, const char *v)
 {
-	if (strcmp(v, "auto") == 0)
-		c->cgroups = CGROUPS_AUTO;
-	else if (strcmp(v, "on") == 0)
-		c->cgroups = CGROUPS_ON;
-	else if (strcmp(v, "off") == 0)
-		c->cgroups = CGROUPS_OFF;
-	else
-		return -1;
-	return 0;
+	/* In enum cgroups_mode's order. */
+	int i = word_index(v, (const char *const[]){ "auto", "on", "off", NULL });
+	c->cgroups = i < 0 ? CGROUPS_AUTO : (enum cgroups_mode)i;
+	return i < 0 ? -1 : 0;
 }
 NUMBER_SETTER(set_mem_overhead, vmm_memory_overhead_mb, uint32_t, 16, 65536)
 NUMBER_SETTER(set_max_threads, vmm_max_threads, uint32_t, 16, 100000)
@@ -173,13 +173,9 @@ NUMBER_SETTER(set_vmm_pool_free, vmm_pool_min_free_mb, int, 0, 1 << 20)
 
 static int set_vmm_pool_mode(struct thawd_config *c, const char *v)
 {
-	if (strcmp(v, "restored") == 0)
-		c->vmm_pool_restored = true;
-	else if (strcmp(v, "started") == 0)
-		c->vmm_pool_restored = false;
-	else
-		return -1;
-	return 0;
+	int i = word_index(v, (const char *const[]){ "started", "restored", NULL });
+	c->vmm_pool_restored = i == 1;
+	return i < 0 ? -1 : 0;
 }
 
 static const struct option_spec options[] = {

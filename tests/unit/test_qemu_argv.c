@@ -11,11 +11,12 @@
 #include <cmocka.h>
 
 #include "guestnet.h"
+#include "vmm/jail.h"
 #include "vmm/qemu_argv.h"
 
 static const struct vmm_host host_kvm = { .binary = "/usr/bin/qemu-system-x86_64",
 					  .accel = ACCEL_KVM,
-					  .jail = true };
+					  .jail = &(struct jail_plan){ 0 } };
 static const struct vmm_machine machine = {
 	.memory_mb = 512, .vcpus = 2, .cpu = "host", .accel = ACCEL_KVM
 };

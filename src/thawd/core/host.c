@@ -27,6 +27,7 @@
 #include "template/catalog.h"
 #include "timeutil.h"
 #include "vmm/cgroup.h"
+#include "vmm/jail.h"
 
 static void make_prefix(struct host *h)
 {
@@ -99,14 +100,20 @@ int host_check_machine(const struct host *h, const char *template_name, uint32_t
 static int vmm_isolation_setup(struct host *h, struct thaw_err **err)
 {
 	const struct thawd_config *cfg = h->cfg;
-	h->jail_root = xasprintf("%s/jail", cfg->data_dir);
-	if (fs_mkdir_p(h->jail_root, 0755, err) < 0)
-		return -1;
-	h->vmm.jail = cfg->jail;
 	h->vmm.uid_base = cfg->vmm_uid_base;
-	h->vmm.jail_root = h->jail_root;
-	if (!cfg->jail)
+	if (cfg->jail) {
+		_cleanup_free_ char *root = xasprintf("%s/jail", cfg->data_dir);
+		struct jail_plan *plan = xcalloc(1, sizeof(*plan));
+		if (fs_mkdir_p(root, 0755, err) < 0 ||
+		    jail_plan_build(root, h->vmm.accel == ACCEL_KVM, plan, err) < 0) {
+			free(plan);
+			return -1;
+		}
+		h->jail = plan;
+		h->vmm.jail = plan;
+	} else {
 		log_warn("host.jail", "VMMs run unjailed (--jail off): as root, seeing the host");
+	}
 	if (cfg->cgroups == CGROUPS_OFF)
 		return 0;
 	char instance[sizeof(h->ns_prefix)];
@@ -182,7 +189,9 @@ void host_close(struct host *h)
 	disk_store_free(h->store);
 	db_close(h->db);
 	cgroups_close(h->vmm.cgroups);
-	free(h->jail_root);
+	if (h->jail)
+		jail_plan_free(h->jail);
+	free(h->jail);
 	free(h->sandboxes_dir);
 	free(h->cache_dir);
 	if (h->lock_fd >= 0)

@@ -75,7 +75,7 @@ struct host {
 	struct vmmpool *vmms;
 	char *sandboxes_dir; /* STORE/sandboxes */
 	char *cache_dir;     /* STORE/cache */
-	char *jail_root;     /* DATA/jail: an empty dir each VMM's root is mounted on */
+	struct jail_plan *jail; /* NULL with --jail off; its root: DATA/jail, an empty dir */
 	struct registry *reg;
 	struct quota *quota; /* sandbox caps, per key and per host */
 	struct supervisor *sup;

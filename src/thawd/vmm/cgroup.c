@@ -133,6 +133,12 @@ const char *cgroups_version(const struct cgroups *c)
 	return c->version == 2 ? "v2" : "v1";
 }
 
+/* How many of dir[] are distinct hierarchies: one on v2. */
+static int hierarchies(const struct cgroups *c)
+{
+	return c->version == 2 ? 1 : CG_COUNT;
+}
+
 static char *group_dir(const struct cgroups *c, enum controller k, const char *name)
 {
 	return xasprintf("%s/%s", c->dir[k], name);
@@ -187,7 +193,7 @@ int cgroup_vmm_create(struct cgroups *c, const char *name, const struct vmm_limi
 		      int procs_fd[CGROUP_MAX_FDS], int *n, struct thaw_err **err)
 {
 	*n = 0;
-	int ndirs = c->version == 2 ? 1 : CG_COUNT;
+	int ndirs = hierarchies(c);
 	for (int k = 0; k < ndirs; k++) {
 		_cleanup_free_ char *dir = group_dir(c, (enum controller)k, name);
 		if (make_dir(dir, err) < 0)
@@ -260,7 +266,7 @@ int cgroup_vmm_read(struct cgroups *c, const char *name, struct vmm_limits *lim,
 
 void cgroup_vmm_remove(struct cgroups *c, const char *name)
 {
-	int ndirs = c->version == 2 ? 1 : CG_COUNT;
+	int ndirs = hierarchies(c);
 	for (int k = 0; k < ndirs; k++) {
 		_cleanup_free_ char *dir = group_dir(c, (enum controller)k, name);
 		/* A process that has just been reaped may hold its group a
@@ -279,7 +285,7 @@ static bool younger_than(const char *dir, int age_s)
 int cgroups_sweep(struct cgroups *c, int min_age_s, bool instance_too)
 {
 	int removed = 0;
-	int ndirs = c->version == 2 ? 1 : CG_COUNT;
+	int ndirs = hierarchies(c);
 	for (int k = 0; k < ndirs; k++) {
 		_cleanup_closedir_ DIR *d = opendir(c->dir[k]);
 		struct dirent *de;

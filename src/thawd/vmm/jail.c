@@ -47,17 +47,11 @@ static void add_tree(struct jail_plan *p, const char *path)
 	}
 }
 
-int jail_plan_build(const char *root, uid_t uid, gid_t gid, bool kvm, struct jail_plan *out,
-		    struct thaw_err **err)
+int jail_plan_build(const char *root, bool kvm, struct jail_plan *out, struct thaw_err **err)
 {
-	if (uid == 0 || gid == 0)
-		return err_set(err, ERR_INVALID, "a VMM may not run as root (uid %u gid %u)",
-			       (unsigned)uid, (unsigned)gid);
 	memset(out, 0, sizeof(*out));
 	out->root = xstrdup(root);
 	out->old_root = xasprintf("%s" OLD_ROOT, root);
-	out->uid = uid;
-	out->gid = gid;
 	static const char *const trees[] = { "/usr",   "/bin",	 "/sbin",  "/lib",
 					     "/lib32", "/lib64", "/libx32" };
 	for (size_t i = 0; i < sizeof(trees) / sizeof(trees[0]); i++)
@@ -204,6 +198,8 @@ static int switch_root(const char *root)
 
 int jail_enter(const struct jail_plan *p)
 {
+	if (p->uid == 0 || p->gid == 0)
+		return errno = EPERM, -1;
 	if (unshare(CLONE_NEWNS) < 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
 		return -1;
 	if (mount("thaw-jail", p->root, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC,

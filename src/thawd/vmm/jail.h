@@ -50,14 +50,15 @@ struct jail_plan {
 	int nsteps;
 };
 
-/* Plans a jail for a VMM running as uid/gid, rooted at root (an existing
- * empty directory), with /dev/kvm when kvm. */
-int jail_plan_build(const char *root, uid_t uid, gid_t gid, bool kvm, struct jail_plan *out,
-		    struct thaw_err **err);
+/* Plans the jail of every VMM of a host, rooted at root (an existing
+ * empty directory), with /dev/kvm when kvm. Each VMM's copy gets its own
+ * uid and gid before jail_enter. */
+int jail_plan_build(const char *root, bool kvm, struct jail_plan *out, struct thaw_err **err);
 void jail_plan_free(struct jail_plan *p);
 
 /* In the child: builds the mount namespace, chroots, drops every
- * privilege. Returns 0, or -1 with errno set. Async-signal-safe. */
+ * privilege to p->uid/p->gid (never 0: EPERM). Returns 0, or -1 with
+ * errno set. Async-signal-safe. */
 int jail_enter(const struct jail_plan *p);
 
 #endif

@@ -213,7 +213,7 @@ static int spawn(const struct vmm_host *h, const struct vmm_launch *l, struct vm
 	if (log_fd < 0)
 		return err_sys(err, "opening %s", log);
 	struct child_setup c = { .log_fd = log_fd, .netns_fd = l->netns_fd, .nice = l->nice };
-	struct jail_plan plan = { 0 };
+	struct jail_plan plan;
 	struct qemu_fd_set set = { 0 };
 	char **argv = NULL;
 	int rc = -1;
@@ -222,8 +222,10 @@ static int spawn(const struct vmm_host *h, const struct vmm_launch *l, struct vm
 	if (open_fds(h, l, uid, c.fd, &set, err) < 0)
 		goto out;
 	if (h->jail) {
-		if (jail_plan_build(h->jail_root, uid, uid, h->accel == ACCEL_KVM, &plan, err) < 0)
-			goto out;
+		/* The host's plan with this VMM's ids: a copy on the stack. */
+		plan = *h->jail;
+		plan.uid = uid;
+		plan.gid = uid;
 		c.jail = &plan;
 	}
 	if (h->cgroups && cgroup_vmm_create(h->cgroups, l->name, &l->limits, c.cgroup_fd,
@@ -265,7 +267,6 @@ out:
 	for (int i = 0; i < c.ncgroup_fds; i++)
 		close(c.cgroup_fd[i]);
 	close_fds(c.fd);
-	jail_plan_free(&plan);
 	qemu_argv_free(argv);
 	return rc;
 }

@@ -28,15 +28,16 @@ const char *accel_name(enum vmm_accel a);
 enum vmm_accel accel_resolve(enum vmm_accel want, char *why, size_t why_size);
 
 struct cgroups;
+struct jail_plan;
 
 struct vmm_host {
 	const char *binary;   /* e.g. qemu-system-x86_64 */
 	enum vmm_accel accel; /* resolved, never AUTO */
-	/* The jail (vmm/jail.h): off only for debugging. VMM n runs as
-	 * uid and gid uid_base + n, rooted at jail_root (an empty dir). */
-	bool jail;
+	/* The jail (vmm/jail.h), the same for every VMM but its ids; NULL
+	 * (unjailed) only for debugging. VMM n runs as uid and gid
+	 * uid_base + n. */
+	const struct jail_plan *jail;
 	uint32_t uid_base;
-	const char *jail_root;
 	/* Resource limits (vmm/cgroup.h); NULL: none. */
 	struct cgroups *cgroups;
 };
