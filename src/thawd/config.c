@@ -110,7 +110,9 @@ static int set_log_level(struct thawd_config *c, const char *v)
 		return rc;                                                                         \
 	}
 
-NUMBER_SETTER(set_max_sandboxes, max_sandboxes, int, 1, 16384)
+NUMBER_SETTER(set_max_sandboxes, max_sandboxes, int, 0, 16384)
+NUMBER_SETTER(set_memory_reserve, memory_reserve_mb, uint32_t, 0, 1L << 24)
+NUMBER_SETTER(set_sandbox_memory, sandbox_memory_mb, uint32_t, 0, 1L << 20)
 NUMBER_SETTER(set_rate_limit, rate_limit, int, 0, 1000000)
 NUMBER_SETTER(set_default_timeout, default_timeout_s, int, 0, 30L * 86400)
 NUMBER_SETTER(set_max_timeout, max_timeout_s, int, 1, 30L * 86400)
@@ -193,7 +195,12 @@ static const struct option_spec options[] = {
 	{ "store-size", "THAW_STORE_SIZE_GB", "GIB", set_store_size,
 	  "size of a new XFS store image (64)" },
 	{ "max-sandboxes", "THAW_MAX_SANDBOXES", "N", set_max_sandboxes,
-	  "sandboxes per host (256)" },
+	  "sandboxes with a VM per host (0: what memory holds at --sandbox-memory each, "
+	  "within the slots and descriptors)" },
+	{ "memory-reserve", "THAW_MEMORY_RESERVE_MB", "MIB", set_memory_reserve,
+	  "creates, forks and resumes leave this much memory available, else 503 (1024)" },
+	{ "sandbox-memory", "THAW_SANDBOX_MEMORY_MB", "MIB", set_sandbox_memory,
+	  "host memory an idle sandbox costs (0: measured on the warm VMMs)" },
 	{ "rate-limit", "THAW_RATE_LIMIT", "N", set_rate_limit,
 	  "API requests per second per key, bursts of 2 s (0 = none)" },
 	{ "keys-file", "THAW_KEYS_FILE", "PATH", set_keys_file,
@@ -221,7 +228,7 @@ static const struct option_spec options[] = {
 	{ "cgroups", "THAW_CGROUPS", "auto|on|off", set_cgroups,
 	  "memory, CPU and thread limits per VMM (auto: where the host has them)" },
 	{ "vmm-memory-overhead", "THAW_VMM_MEMORY_OVERHEAD_MB", "MIB", set_mem_overhead,
-	  "a VMM's memory limit is its guest RAM plus this (512: TCG's 256 MiB code cache and "
+	  "a VMM's memory limit is its guest RAM plus this (512: TCG's 64 MiB code cache and "
 	  "QEMU)" },
 	{ "vmm-max-threads", "THAW_VMM_MAX_THREADS", "N", set_max_threads,
 	  "threads per VMM process (128)" },
@@ -257,7 +264,8 @@ static void defaults(struct thawd_config *c)
 	c->store_mode = STORE_AUTO;
 	c->store_bytes = 64ull << 30;
 	c->log_level = LOG_LVL_NOTICE;
-	c->max_sandboxes = 256;
+	c->max_sandboxes = 0;
+	c->memory_reserve_mb = 1024;
 	c->default_timeout_s = 300;
 	c->max_timeout_s = 86400;
 	c->max_exec_output_mb = 64;

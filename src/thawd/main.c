@@ -18,7 +18,9 @@
 #include "config.h"
 #include "core/host.h"
 #include "core/janitor.h"
+#include "core/quota.h"
 #include "core/reconcile.h"
+#include "fdlimit.h"
 #include "fsutil.h"
 #include "ids.h"
 #include "log.h"
@@ -83,6 +85,26 @@ static int load_keys(const struct thawd_config *cfg, struct api_keys *keys, stru
 	keys_single(key, keys);
 	OPENSSL_cleanse(key, strlen(key));
 	return 0;
+}
+
+/* Says so at start when the descriptor limit could not be raised far
+ * enough for --max-sandboxes: creates would fail with EMFILE first. */
+static void check_fd_budget(const struct host *h)
+{
+	const struct thawd_config *cfg = h->cfg;
+	/* Warm VMMs are --vmm-pool per template: allow for a few templates. */
+	uint64_t vmms = (uint64_t)quota_host_max(h->quota) + (uint64_t)cfg->vmm_pool * 4;
+	uint64_t need = FDLIMIT_BASE + FDLIMIT_PER_SANDBOX * vmms + (uint64_t)cfg->slot_pool;
+	if (h->nofile.soft && h->nofile.soft < need)
+		log_warn("thawd.fd_limit",
+			 "soft=%llu hard=%llu needed=%llu hint=\"raise the hard RLIMIT_NOFILE "
+			 "(ulimit -Hn, LimitNOFILE=) or lower --max-sandboxes\"",
+			 (unsigned long long)h->nofile.soft, (unsigned long long)h->nofile.hard,
+			 (unsigned long long)need);
+	else
+		log_info("thawd.fd_limit", "soft=%llu hard=%llu was=%llu",
+			 (unsigned long long)h->nofile.soft, (unsigned long long)h->nofile.hard,
+			 (unsigned long long)h->nofile.was_soft);
 }
 
 static int serve(struct host *h, const struct thawd_config *cfg, struct api_keys *keys)
@@ -152,6 +174,7 @@ int main(int argc, char **argv)
 		config_free(&cfg);
 		return 1;
 	}
+	check_fd_budget(h);
 	rc = teardown ? run_teardown(h) : serve(h, &cfg, &keys);
 	keys_free(&keys);
 	host_close(h);

@@ -101,7 +101,9 @@ static void test_load_defaults(void **state)
 	assert_string_equal(c.listen_addr, "127.0.0.1");
 	assert_int_equal(c.listen_port, 7420);
 	assert_string_equal(c.data_dir, "/var/lib/thaw");
-	assert_int_equal(c.max_sandboxes, 256);
+	assert_int_equal(c.max_sandboxes, 0); /* what memory holds */
+	assert_int_equal(c.memory_reserve_mb, 1024);
+	assert_int_equal(c.sandbox_memory_mb, 0);
 	assert_int_equal(c.default_timeout_s, 300);
 	assert_int_equal(c.max_timeout_s, 86400);
 	assert_int_equal(c.max_exec_output_mb, 64);

@@ -26,6 +26,7 @@ static void sample(struct template_meta *m)
 	snprintf(m->cpu, sizeof(m->cpu), "host");
 	m->memory_mb = 512;
 	m->vcpus = 2;
+	m->machine_rev = META_MACHINE_REV;
 	snprintf(m->cmdline, sizeof(m->cmdline), "console=ttyS0 quiet \"x=y\" \\ end");
 	snprintf(m->agent_version, sizeof(m->agent_version), "thaw-agent/1");
 	m->boot_ms = 812.5;
@@ -49,6 +50,7 @@ static void assert_meta_equal(const struct template_meta *a, const struct templa
 	assert_string_equal(a->cpu, b->cpu);
 	assert_int_equal(a->memory_mb, b->memory_mb);
 	assert_int_equal(a->vcpus, b->vcpus);
+	assert_int_equal(a->machine_rev, b->machine_rev);
 	assert_string_equal(a->cmdline, b->cmdline);
 	assert_string_equal(a->agent_version, b->agent_version);
 	assert_true(a->boot_ms == b->boot_ms);
@@ -348,6 +350,7 @@ static void test_rejects_out_of_range_numbers(void **state)
 	} cases[] = {
 		{ "memory_mb", 64 }, { "memory_mb", 65537 }, { "memory_mb", -512 }, { "vcpus", 0 },
 		{ "vcpus", 65 },     { "created_at", 0 },    { "created_at", -5 },
+		{ "machine_rev", 0 }, { "machine_rev", META_MACHINE_REV + 1 },
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		json_t *o = sample_json();
@@ -357,6 +360,21 @@ static void test_rejects_out_of_range_numbers(void **state)
 	json_t *o = sample_json();
 	json_object_set_new(o, "vcpus", json_real(2.0));
 	expect_corrupt(o, "vcpus");
+}
+
+/* Builds from before machine_rev have the PIT in their device state: a
+ * meta.json without the field is revision 1, not an error. */
+static void test_missing_machine_rev_is_the_first(void **state)
+{
+	(void)state;
+	json_t *o = sample_json();
+	json_object_del(o, "machine_rev");
+	char *text = json_dumps(o, JSON_COMPACT);
+	struct template_meta m;
+	assert_int_equal(parse(text, strlen(text), &m, NULL), 0);
+	assert_int_equal(m.machine_rev, 1);
+	free(text);
+	json_decref(o);
 }
 
 static void test_rejects_missing_empty_or_overlong_strings(void **state)
@@ -490,6 +508,7 @@ int main(void)
 		cmocka_unit_test(test_rejects_memory_size_inconsistent_with_memory_mb),
 		cmocka_unit_test(test_rejects_accel_other_than_kvm_or_tcg),
 		cmocka_unit_test(test_rejects_out_of_range_numbers),
+		cmocka_unit_test(test_missing_machine_rev_is_the_first),
 		cmocka_unit_test(test_rejects_missing_empty_or_overlong_strings),
 		cmocka_unit_test(test_rejects_bad_name_or_build_id),
 		cmocka_unit_test(test_rejects_duplicate_keys),

@@ -29,7 +29,7 @@ static void refused(struct quota *q, const char *owner, unsigned owner_max, unsi
 static void test_owner_cap_counts_reservations(void **state)
 {
 	(void)state;
-	struct quota *q = quota_new(100);
+	struct quota *q = quota_new(100, NULL);
 	struct thaw_err *e = NULL;
 	assert_int_equal(quota_reserve(q, "alice", 3, 1, 1, &e), 0);
 	assert_int_equal(quota_reserve(q, "alice", 3, 2, 2, &e), 0);
@@ -52,7 +52,7 @@ static void test_owner_cap_counts_reservations(void **state)
 static void test_host_cap_and_fork_of_n(void **state)
 {
 	(void)state;
-	struct quota *q = quota_new(4);
+	struct quota *q = quota_new(4, NULL);
 	struct thaw_err *e = NULL;
 	assert_int_equal(quota_reserve(q, "a", 0, 2, 2, &e), 0);
 	/* A fork of 3 needs 3 places: all or none. */
@@ -96,7 +96,7 @@ static void *race(void *arg)
 static void test_concurrent_reservations_never_overshoot(void **state)
 {
 	(void)state;
-	struct quota *q = quota_new(50);
+	struct quota *q = quota_new(50, NULL);
 	struct racer r[8];
 	pthread_t t[8];
 	for (int i = 0; i < 8; i++) {

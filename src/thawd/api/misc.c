@@ -2,10 +2,12 @@
 #include "api/api.h"
 #include <stdlib.h>
 #include "api/keys.h"
+#include "core/capacity.h"
 #include "core/quota.h"
 #include "core/registry.h"
 #include "core/slotpool.h"
 #include "core/vmmpool.h"
+#include "fdlimit.h"
 #include "timeutil.h"
 
 #ifndef THAW_VERSION
@@ -45,6 +47,31 @@ static json_t *warm_vmms_json(struct host *h)
 			 (json_int_t)vs.started, "discarded", (json_int_t)vs.discarded, "ids", arr);
 }
 
+/* thawd itself: what it holds against its limits (a descriptor per
+ * sandbox or so, a thread per API connection). */
+static json_t *process_json(struct host *h)
+{
+	return json_pack("{s:I,s:I,s:I,s:I}", "fds_open", (json_int_t)fdlimit_open_fds(),
+			 "fds_limit", (json_int_t)h->nofile.soft, "fds_limit_hard",
+			 (json_int_t)h->nofile.hard, "threads", (json_int_t)fdlimit_threads());
+}
+
+/* Admission by memory (core/capacity.h): what a sandbox costs, what is
+ * left, and where --max-sandboxes comes from. */
+static json_t *memory_json(struct host *h)
+{
+	struct capacity_stats cs;
+	capacity_stats(h->capacity, &cs);
+	return json_pack("{s:I,s:I,s:I,s:I,s:s,s:i,s:I,s:I,s:s}", "total_mb",
+			 (json_int_t)(cs.total_bytes >> 20), "available_mb",
+			 (json_int_t)(cs.available_bytes >> 20), "reserve_mb",
+			 (json_int_t)(cs.reserve_bytes >> 20), "per_sandbox_mb",
+			 (json_int_t)((cs.per_sandbox_bytes + (1 << 19)) >> 20), "per_sandbox_source",
+			 cs.per_sandbox_source, "measured_vmms", (int)cs.measured_vmms, "pending_mb",
+			 (json_int_t)(cs.pending_bytes >> 20), "refused", (json_int_t)cs.refused,
+			 "max_sandboxes_from", h->cfg->max_sandboxes ? "option" : "memory");
+}
+
 /* The asking key: its name, role and how much of its cap it holds. */
 static json_t *key_json(const struct api_req *r)
 {
@@ -65,11 +92,13 @@ enum MHD_Result api_info(struct api_req *r)
 			      "accel_reason", h->accel_why, "disk", "mode",
 			      store_mode_name(h->store->mode), "clone", h->store->ops->name,
 			      "sandboxes", "count", (json_int_t)registry_count(h), "max",
-			      h->cfg->max_sandboxes, "data_dir", h->cfg->data_dir, "uptime_s",
+			      (int)quota_host_max(h->quota), "data_dir", h->cfg->data_dir, "uptime_s",
 			      (json_int_t)((time_real_ns() - h->started_at) / 1000000000ull));
 	json_object_set_new(o, "network", network_json(h));
 	json_object_set_new(o, "warm_vmms", warm_vmms_json(h));
 	json_object_set_new(o, "key", key_json(r));
+	json_object_set_new(o, "thawd", process_json(h));
+	json_object_set_new(o, "memory", memory_json(h));
 	if (r->key->role != KEY_ADMIN) {
 		/* A warm VMM's id becomes a sandbox's id when a create takes
 		 * it: watching them would tell a tenant which ids other keys

@@ -327,8 +327,11 @@ int api_server_start(struct host *h, struct api_keys *keys, struct api_server **
 		s->buckets[i].tokens = 2.0 * key_rate(s, &s->keys.keys[i]);
 		s->buckets[i].last_ns = time_mono_ns();
 	}
+	/* MHD_USE_POLL: without it libmicrohttpd waits with select(), whose
+	 * fd_set cannot hold a descriptor past 1023; every sandbox holds a
+	 * few, so at about 200 sandboxes glibc aborted thawd on FD_SET. */
 	unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
-			 MHD_USE_ERROR_LOG | MHD_USE_ITC | MHD_ALLOW_UPGRADE;
+			 MHD_USE_POLL | MHD_USE_ERROR_LOG | MHD_USE_ITC | MHD_ALLOW_UPGRADE;
 	s->d = MHD_start_daemon(flags, (uint16_t)cfg->listen_port, NULL, NULL, on_request, s,
 				MHD_OPTION_EXTERNAL_LOGGER, on_mhd_error, s,
 				MHD_OPTION_UNESCAPE_CALLBACK, keep_escapes, s, MHD_OPTION_SOCK_ADDR,

@@ -11,6 +11,7 @@
 
 #include "buf.h"
 #include "cleanup.h"
+#include "core/capacity.h"
 #include "core/images.h"
 #include "core/quota.h"
 #include "core/reconcile.h"
@@ -130,6 +131,31 @@ static int vmm_isolation_setup(struct host *h, struct thaw_err **err)
 	return 0;
 }
 
+/* What an idle sandbox is assumed to cost until a warm VMM is weighed:
+ * under TCG its translated code is most of it. */
+#define SANDBOX_COST_TCG_MB 32
+#define SANDBOX_COST_KVM_MB 16
+
+/* The caps every create, fork and resume is admitted by: memory (core/
+ * capacity.h) and the counts (core/quota.h), whose host cap is
+ * --max-sandboxes or, by default, what memory, slots and descriptors
+ * allow. */
+static void open_admission(struct host *h)
+{
+	const struct thawd_config *cfg = h->cfg;
+	uint64_t fds = h->nofile.soft > FDLIMIT_BASE ? h->nofile.soft - FDLIMIT_BASE : 0;
+	uint64_t bound = fds / FDLIMIT_PER_SANDBOX;
+	if (bound > h->slot_range.capacity)
+		bound = h->slot_range.capacity;
+	uint32_t guess = h->vmm.accel == ACCEL_KVM ? SANDBOX_COST_KVM_MB : SANDBOX_COST_TCG_MB;
+	struct capacity_conf cc = { .reserve_bytes = (uint64_t)cfg->memory_reserve_mb << 20,
+				    .per_sandbox_bytes = (uint64_t)cfg->sandbox_memory_mb << 20,
+				    .estimate_bytes = (uint64_t)guess << 20,
+				    .other_bound = (unsigned)(bound ? bound : 1) };
+	h->capacity = capacity_new(&cc);
+	h->quota = quota_new((unsigned)cfg->max_sandboxes, h->capacity);
+}
+
 int host_open(const struct thawd_config *cfg, struct host **out, struct thaw_err **err)
 {
 	struct host *h = xcalloc(1, sizeof(*h));
@@ -140,8 +166,9 @@ int host_open(const struct thawd_config *cfg, struct host **out, struct thaw_err
 	h->vmm.accel = accel_resolve(cfg->accel, h->accel_why, sizeof(h->accel_why));
 	h->drv = &vmm_qemu;
 	h->reg = registry_new();
-	h->quota = quota_new((unsigned)cfg->max_sandboxes);
 	h->lock_fd = -1;
+	/* Before anything opens: every sandbox holds descriptors here. */
+	fdlimit_raise(&h->nofile);
 	if (make_dirs(cfg, err) < 0 || lock_data_dir(h, err) < 0)
 		goto fail;
 	make_prefix(h);
@@ -151,6 +178,7 @@ int host_open(const struct thawd_config *cfg, struct host **out, struct thaw_err
 	    db_open(dbpath, &h->db, err) < 0 ||
 	    disk_store_open(cfg->data_dir, cfg->store_mode, cfg->store_bytes, &h->store, err) < 0)
 		goto fail;
+	open_admission(h);
 	h->sandboxes_dir = xasprintf("%s/sandboxes", h->store->root);
 	h->cache_dir = xasprintf("%s/cache", h->store->root);
 	if (fs_mkdir_p(h->sandboxes_dir, 0700, err) < 0 ||
@@ -183,6 +211,7 @@ void host_close(struct host *h)
 	vmmpool_stop(h->vmms); /* warm VMMs are not sandboxes: they go */
 	registry_free(h, h->reg);
 	quota_free(h->quota);
+	capacity_free(h->capacity);
 	slotpool_close(h->slots); /* after the sandboxes: they may give slots back */
 	catalog_close(h->catalog);
 	images_close(h->images);

@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include "disk/disk.h"
+#include "fdlimit.h"
 #include "log.h"
 #include "net/slotaddr.h"
 #include "vmm/vmm.h"
@@ -25,7 +26,9 @@ struct thawd_config {
 	enum store_mode store_mode;
 	uint64_t store_bytes;
 	enum log_level log_level;
-	int max_sandboxes;
+	int max_sandboxes; /* 0: what memory, slots and descriptors allow */
+	uint32_t memory_reserve_mb; /* creates leave this much available */
+	uint32_t sandbox_memory_mb; /* an idle sandbox's cost; 0: measured */
 	int rate_limit; /* API requests per second per key (burst: 2 s worth); 0 = none */
 	char *keys_file; /* API keys (api/keys.h); NULL: DATA/api-key is the one admin key */
 	int default_timeout_s;
@@ -47,6 +50,7 @@ struct thawd_config {
 };
 
 struct db;
+struct capacity;
 struct catalog;
 struct images;
 struct quota;
@@ -77,9 +81,11 @@ struct host {
 	char *cache_dir;     /* STORE/cache */
 	struct jail_plan *jail; /* NULL with --jail off; its root: DATA/jail, an empty dir */
 	struct registry *reg;
-	struct quota *quota; /* sandbox caps, per key and per host */
+	struct quota *quota;	   /* sandbox caps, per key and per host */
+	struct capacity *capacity; /* admission by memory */
 	struct supervisor *sup;
 	uint64_t started_at;
+	struct fdlimit nofile; /* thawd's RLIMIT_NOFILE, raised at start */
 	int lock_fd;   /* flock on DATA/thawd.lock: one thawd per data dir */
 	bool stopping; /* set (atomically) when thawd shuts down */
 };

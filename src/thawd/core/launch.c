@@ -104,7 +104,8 @@ static struct vmm_launch launch_base(struct host *h, const struct template *t,
 	lb->machine = (struct vmm_machine){ .memory_mb = t->meta.memory_mb,
 					    .vcpus = t->meta.vcpus,
 					    .cpu = t->meta.cpu,
-					    .accel = h->vmm.accel };
+					    .accel = h->vmm.accel,
+					    .legacy_pit = t->meta.machine_rev < 2 };
 	lb->name = xasprintf("%s%s", h->ns_prefix, lt->id);
 	lb->disk = xasprintf("%s/rootfs.img", lt->dir);
 	return (struct vmm_launch){ .name = lb->name,

@@ -1,5 +1,7 @@
 #include "core/quota.h"
 
+#include "core/capacity.h"
+
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,18 +16,27 @@ struct owner_count {
 
 struct quota {
 	pthread_mutex_t lock; /* guards everything below */
-	unsigned host_max;
+	unsigned host_max;	/* 0: capacity_max_sandboxes */
+	struct capacity *cap; /* not owned */
 	unsigned live;
 	struct owner_count *owners; /* one entry per owner seen; few keys */
 	size_t n_owners;
 };
 
-struct quota *quota_new(unsigned host_max)
+struct quota *quota_new(unsigned host_max, struct capacity *cap)
 {
 	struct quota *q = xcalloc(1, sizeof(*q));
 	pthread_mutex_init(&q->lock, NULL);
 	q->host_max = host_max;
+	q->cap = cap;
 	return q;
+}
+
+unsigned quota_host_max(struct quota *q)
+{
+	if (q->host_max || !q->cap)
+		return q->host_max;
+	return capacity_max_sandboxes(q->cap);
 }
 
 void quota_free(struct quota *q)
@@ -55,6 +66,7 @@ static struct owner_count *owner_entry(struct quota *q, const char *owner)
 int quota_reserve(struct quota *q, const char *owner, unsigned owner_max, unsigned sandboxes,
 		  unsigned live, struct thaw_err **err)
 {
+	unsigned host_max = quota_host_max(q);
 	pthread_mutex_lock(&q->lock);
 	struct owner_count *o = owner_entry(q, owner);
 	int rc = 0;
@@ -63,11 +75,16 @@ int quota_reserve(struct quota *q, const char *owner, unsigned owner_max, unsign
 			     "key %s has %u sandboxes (creates in flight and paused ones "
 			     "included); %u more would pass its max_sandboxes of %u",
 			     owner, o->owned, sandboxes, owner_max);
-	else if (q->host_max && live && q->live + live > q->host_max)
+	else if (host_max && live && q->live + live > host_max)
 		rc = err_set(err, ERR_LIMIT,
 			     "this host runs %u sandboxes (creates in flight included); %u more "
-			     "would pass its --max-sandboxes of %u",
-			     q->live, live, q->host_max);
+			     "would pass its --max-sandboxes of %u%s",
+			     q->live, live, host_max,
+			     q->host_max ? "" : " (what its memory holds at the measured cost)");
+	/* Memory last, under the same lock: a refusal there must not have
+	 * taken a place, and two creates must not both see the last room. */
+	else if (q->cap && live && capacity_admit(q->cap, live, err) < 0)
+		rc = -1;
 	if (rc == 0) {
 		o->owned += sandboxes;
 		q->live += live;

@@ -20,13 +20,20 @@
 
 struct quota;
 
-/* host_max: the host's cap on sandboxes with a VM (0: none). */
-struct quota *quota_new(unsigned host_max);
+struct capacity;
+
+/* host_max: the host's cap on sandboxes with a VM; 0: what cap's memory
+ * holds (capacity_max_sandboxes). cap (not owned, may be NULL) also
+ * admits every new VM by memory. */
+struct quota *quota_new(unsigned host_max, struct capacity *cap);
+/* The host's cap in force now. */
+unsigned quota_host_max(struct quota *q);
 void quota_free(struct quota *q);
 
 /* Reserves `sandboxes` new sandboxes for owner (checked against
  * owner_max, 0 = no per-owner cap) and `live` new VMs on the host, both
- * or neither. ERR_LIMIT with a message naming the cap and its value. */
+ * or neither. ERR_LIMIT with a message naming the cap and its value;
+ * ERR_UNAVAILABLE when the host's memory cannot hold `live` more. */
 int quota_reserve(struct quota *q, const char *owner, unsigned owner_max, unsigned sandboxes,
 		  unsigned live, struct thaw_err **err);
 /* Gives back what a reservation or a sandbox held. */

@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +16,7 @@
 
 #include "buf.h"
 #include "cleanup.h"
+#include "core/capacity.h"
 #include "core/images.h"
 #include "core/launch.h"
 #include "core/quota.h"
@@ -28,6 +30,7 @@
 #include "store/db.h"
 #include "template/catalog.h"
 #include "timeutil.h"
+#include "vmm/cgroup.h"
 
 #define READY_TIMEOUT_MS 10000
 
@@ -352,6 +355,31 @@ out:
 
 /* ---- VMM death and timeouts ----------------------------------------- */
 
+/* Why a VMM ended on its own, for the sandbox's reason: its cgroup
+ * (read before the group goes) tells an OOM kill from any other SIGKILL. */
+static char *vmm_death_reason(struct host *h, const char *id, int status)
+{
+	bool killed = status > 0 && status < 0x100;
+	uint64_t ooms = 0;
+	_cleanup_free_ char *group = xasprintf("%s%s", h->ns_prefix, id);
+	if (killed && status == SIGKILL && h->vmm.cgroups &&
+	    cgroup_vmm_oom_kills(h->vmm.cgroups, group, &ooms, NULL) == 0 && ooms > 0) {
+		struct vmm_limits lim;
+		uint64_t used = 0;
+		memset(&lim, 0, sizeof(lim));
+		cgroup_vmm_read(h->vmm.cgroups, group, &lim, &used, NULL);
+		return xasprintf("the kernel's OOM killer ended its VMM (its memory limit is %llu "
+				 "MiB; host memory available now: %llu MiB)",
+				 (unsigned long long)(lim.memory_bytes >> 20),
+				 (unsigned long long)(mem_available_bytes() >> 20));
+	}
+	if (killed)
+		return xasprintf("the VMM was killed by signal %d (%s)", status, strsignal(status));
+	if (status >= 0)
+		return xasprintf("the VMM exited unexpectedly with status %d", status >> 8);
+	return xstrdup("the VMM exited unexpectedly");
+}
+
 void sandbox_vmm_exited(struct host *h, const char *id)
 {
 	struct sandbox *sb = registry_get(h, id);
@@ -374,7 +402,7 @@ void sandbox_vmm_exited(struct host *h, const char *id)
 	if (ours) {
 		sb->state = SB_FAILED;
 		free(sb->reason);
-		sb->reason = xasprintf("the VMM exited unexpectedly (wait status %d)", status);
+		sb->reason = vmm_death_reason(h, id, status);
 		sandbox_cut_inflight(sb);
 	}
 	pthread_mutex_unlock(&sb->lock);

@@ -11,6 +11,7 @@
 #include "buf.h"
 #include "cleanup.h"
 #include "core/host.h"
+#include "core/capacity.h"
 #include "core/launch.h"
 #include "core/slotpool.h"
 #include "fsutil.h"
@@ -72,17 +73,6 @@ static void discard(struct vmmpool *p, struct pooled_vmm *pv)
 	pthread_mutex_unlock(&p->lock);
 }
 
-static uint64_t mem_available(void)
-{
-	_cleanup_fclose_ FILE *f = fopen("/proc/meminfo", "re");
-	char line[256];
-	unsigned long long kb = 0;
-	while (f && fgets(line, sizeof(line), f))
-		if (sscanf(line, "MemAvailable: %llu kB", &kb) == 1)
-			break;
-	return kb * 1024ull;
-}
-
 /* One command through the exec path (a second connection, a spawn in
  * the guest): its code is then translated in this VMM, and the user's
  * first command does not pay for it. */
@@ -132,6 +122,9 @@ static struct pooled_vmm *start_one(struct vmmpool *p, const struct template *t)
 		    warm_exec(pv, &err) < 0)
 			goto fail;
 		pv->restored = true;
+		/* Exactly what an idle sandbox holds: the host's admission
+		 * goes by it (core/capacity.h). */
+		capacity_observe(h->capacity, pv->vmm->pid);
 	}
 	return pv;
 fail:
@@ -193,7 +186,7 @@ static bool pick(struct vmmpool *p, const struct template_info *ti, size_t nti, 
 
 static bool memory_allows(struct vmmpool *p)
 {
-	bool ok = mem_available() >= p->min_free_bytes;
+	bool ok = mem_available_bytes() >= p->min_free_bytes;
 	if (!ok && !p->low_memory_logged)
 		log_warn("vmmpool.memory", "available_below_mb=%llu: not starting warm VMMs",
 			 (unsigned long long)(p->min_free_bytes >> 20));

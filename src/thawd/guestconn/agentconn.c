@@ -466,14 +466,9 @@ static int agent_relay(struct agent_conn *c, const struct agent_exec_req *req,
 	return rc;
 }
 
-int agent_exec(struct agent_conn *c, const struct agent_exec_req *req,
-	       struct agent_exec_result *res, struct thaw_err **err)
+static int exec_collect(struct agent_conn *c, const struct agent_exec_req *req,
+			struct agent_exec_result *res, struct thaw_err **err)
 {
-	memset(res, 0, sizeof(*res));
-	if (req->relay) {
-		queue_exec(c, req);
-		return agent_relay(c, req, res, err);
-	}
 	uint64_t budget_ms =
 		req->timeout_ms ? (uint64_t)req->timeout_ms + HOST_GRACE_MS : 24ull * 3600 * 1000;
 	uint64_t deadline = time_mono_ns() + budget_ms * 1000000ull;
@@ -535,6 +530,26 @@ int agent_exec(struct agent_conn *c, const struct agent_exec_req *req,
 		}
 		buf_consume(&c->in, off);
 	}
+}
+
+int agent_exec(struct agent_conn *c, const struct agent_exec_req *req,
+	       struct agent_exec_result *res, struct thaw_err **err)
+{
+	memset(res, 0, sizeof(*res));
+	int rc;
+	if (req->relay) {
+		queue_exec(c, req);
+		rc = agent_relay(c, req, res, err);
+	} else {
+		rc = exec_collect(c, req, res, err);
+	}
+	/* Output gathered before a failure (the VMM died, the deadline
+	 * passed) is nobody's: the caller reads res only on success. */
+	if (rc < 0) {
+		agent_exec_result_free(res);
+		memset(res, 0, sizeof(*res));
+	}
+	return rc;
 }
 
 void agent_exec_result_free(struct agent_exec_result *res)

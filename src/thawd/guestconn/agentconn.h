@@ -92,7 +92,9 @@ struct agent_exec_result {
 };
 
 /* Runs a command and waits for it. A refusal by the guest (bad cwd, bad
- * request) is ERR_INVALID with the guest's message. */
+ * request) is ERR_INVALID with the guest's message. res is filled on
+ * success (free it with agent_exec_result_free); on failure it holds
+ * nothing, whatever output came before. */
 int agent_exec(struct agent_conn *c, const struct agent_exec_req *req,
 	       struct agent_exec_result *res, struct thaw_err **err);
 void agent_exec_result_free(struct agent_exec_result *res);

@@ -61,6 +61,7 @@ char *meta_to_json(const struct template_meta *m)
 			      m->cpu, "memory_mb", (int)m->memory_mb, "vcpus", (int)m->vcpus,
 			      "cmdline", m->cmdline, "agent_version", m->agent_version, "boot_ms",
 			      m->boot_ms, "snapshot_ms", m->snapshot_ms, "files", files);
+	json_object_set_new(o, "machine_rev", json_integer(m->machine_rev));
 	char *s = json_dumps(o, JSON_INDENT(2) | JSON_SORT_KEYS);
 	json_decref(o);
 	return s;
@@ -180,7 +181,7 @@ int meta_parse(const char *text, size_t len, struct template_meta *m, struct tha
 		return err_set(err, ERR_CORRUPT, "meta.json is not valid JSON: %s (line %d)",
 			       je.text, je.line);
 	}
-	uint64_t format = 0, created = 0, mem = 0, vcpus = 0;
+	uint64_t format = 0, created = 0, mem = 0, vcpus = 0, machine_rev = 1;
 	int rc = -1;
 	json_t *fmt = json_object_get(o, "format");
 	if (json_is_integer(fmt) && json_integer_value(fmt) < META_FORMAT) {
@@ -199,6 +200,8 @@ int meta_parse(const char *text, size_t len, struct template_meta *m, struct tha
 	    get_str(o, "cpu", m->cpu, sizeof(m->cpu), err) < 0 ||
 	    get_uint(o, "memory_mb", 128, 65536, &mem, err) < 0 ||
 	    get_uint(o, "vcpus", 1, 64, &vcpus, err) < 0 ||
+	    (json_object_get(o, "machine_rev") &&
+	     get_uint(o, "machine_rev", 1, META_MACHINE_REV, &machine_rev, err) < 0) ||
 	    get_str(o, "cmdline", m->cmdline, sizeof(m->cmdline), err) < 0 ||
 	    get_str(o, "agent_version", m->agent_version, sizeof(m->agent_version), err) < 0 ||
 	    parse_files(json_object_get(o, "files"), m, err) < 0)
@@ -218,6 +221,7 @@ int meta_parse(const char *text, size_t len, struct template_meta *m, struct tha
 	m->created_at = (int64_t)created;
 	m->memory_mb = (uint32_t)mem;
 	m->vcpus = (uint32_t)vcpus;
+	m->machine_rev = (uint32_t)machine_rev;
 	json_t *boot = json_object_get(o, "boot_ms"), *snap = json_object_get(o, "snapshot_ms");
 	if (!json_is_number(boot) || !json_is_number(snap)) {
 		err_set(err, ERR_CORRUPT, "meta.json: boot_ms and snapshot_ms must be numbers");

@@ -15,6 +15,13 @@
 #define META_FORMAT 2
 #define META_MAX_BYTES 65536
 
+/* The VMM's device model, which a snapshot's device state must match:
+ * 1: microvm with the i8254 PIT (builds without "machine_rev");
+ * 2: microvm without the PIT. Linux never used it (the local APIC
+ *    timer ticks), but the firmware left it counting, and QEMU woke up
+ *    36 times a second to emulate it in every idle VMM. */
+#define META_MACHINE_REV 2
+
 enum meta_file_role { MF_MEMORY, MF_STATE, MF_ROOTFS, MF_KERNEL, MF_INITRD, MF_COUNT };
 
 struct meta_file {
@@ -47,6 +54,7 @@ struct template_meta {
 	char cpu[32];
 	uint32_t memory_mb;
 	uint32_t vcpus;
+	uint32_t machine_rev; /* META_MACHINE_REV at bake; captures keep it */
 	char cmdline[1024];
 	char agent_version[64];
 	double boot_ms;

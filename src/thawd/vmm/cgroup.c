@@ -264,6 +264,25 @@ int cgroup_vmm_read(struct cgroups *c, const char *name, struct vmm_limits *lim,
 	return 0;
 }
 
+int cgroup_vmm_oom_kills(struct cgroups *c, const char *name, uint64_t *out,
+			 struct thaw_err **err)
+{
+	_cleanup_free_ char *mem = group_dir(c, CG_MEMORY, name);
+	_cleanup_free_ char *path =
+		xasprintf("%s/%s", mem, c->version == 2 ? "memory.events" : "memory.oom_control");
+	_cleanup_fclose_ FILE *f = fopen(path, "re");
+	if (!f)
+		return err_sys(err, "opening %s", path);
+	char line[128];
+	unsigned long long n;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "oom_kill %llu", &n) == 1) {
+			*out = n;
+			return 0;
+		}
+	return err_set(err, ERR_UNAVAILABLE, "%s has no oom_kill count", path);
+}
+
 void cgroup_vmm_remove(struct cgroups *c, const char *name)
 {
 	int ndirs = hierarchies(c);

@@ -23,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -75,6 +76,9 @@ static void append_log_tail(const char *run_dir, struct thaw_err **err)
 	err_wrap(err, "VMM log: %s", tail);
 }
 
+/* Descriptors a VMM may hold: QEMU needs a few dozen. */
+#define VMM_MAX_FDS 1024
+
 /* What the vfork child does before exec: only system calls from here. */
 struct child_setup {
 	const char *const *argv;
@@ -88,6 +92,17 @@ struct child_setup {
 static void child_exec(struct child_setup *c)
 {
 	setsid(); /* a Ctrl-C meant for thawd must not reach the VMs */
+	/* thawd's own limit is raised for its many sandboxes; a VMM taken
+	 * over by its guest must not be able to hold as many. */
+	struct rlimit nofile = { VMM_MAX_FDS, VMM_MAX_FDS };
+	if (setrlimit(RLIMIT_NOFILE, &nofile) < 0)
+		goto fail;
+	/* No transparent huge pages (kept across exec): QEMU asks for them
+	 * on TCG's code cache and hash table, where a 2 MiB page backs a few
+	 * KiB in use, 3 MiB more per idle VMM. Guest RAM is a private file
+	 * mapping, which never gets them. */
+	if (prctl(PR_SET_THP_DISABLE, 1, 0, 0, 0) < 0)
+		goto fail;
 	if (c->nice)
 		setpriority(PRIO_PROCESS, 0, c->nice);
 	/* Into its cgroups first: everything it allocates is charged there. */

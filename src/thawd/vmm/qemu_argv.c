@@ -36,14 +36,15 @@ static void add_machine(struct argv_builder *b, const struct vmm_host *h,
 	 * with xen-save-devices-state (see qemu.c), which writes neither the
 	 * configuration section nor the JSON description, so no loader may
 	 * expect them. */
-	add(b, "microvm,x-option-roms=off,isa-serial=on,rtc=on,memory-backend=mem,"
-	       "suppress-vmdesc=on");
+	add(b, "microvm,x-option-roms=off,isa-serial=on,rtc=on,pit=%s,memory-backend=mem,"
+	       "suppress-vmdesc=on",
+	    m->legacy_pit ? "on" : "off");
 	add(b, "-global");
 	add(b, "migration.send-configuration=off");
 	add(b, "-accel");
 	/* TCG's translation cache would grow to 1 GiB on this kind of host
-	 * (QEMU's default), past any sane memory limit of the VMM: 256 MiB,
-	 * flushed when full, is part of the VMM's overhead allowance. */
+	 * (QEMU's default), past any sane memory limit of the VMM: a bound
+	 * (qemu_argv.h), flushed when full, within its overhead allowance. */
 	if (h->accel == ACCEL_KVM)
 		add(b, "kvm");
 	else

@@ -8,9 +8,13 @@
 
 #include "vmm.h"
 
-/* TCG's translation cache, MiB: bounded so a VMM's memory is (see
- * --vmm-memory-overhead, which must leave room for it). */
-#define QEMU_TCG_TB_MB 256
+/* TCG's translation cache, MiB: QEMU's default is 1 GiB here, and the
+ * cache only grows until it is full and flushed, so its bound is what
+ * a busy VMM ends up holding. An idle restored guest has ~13 MiB of it
+ * (the restore, its first answer and one exec); 64 MiB holds that
+ * working set many times over (8 MiB thrashed: exec `true` took 10x as
+ * long) and keeps a busy sandbox's VMM 192 MiB smaller than 256 did. */
+#define QEMU_TCG_TB_MB 64
 
 /* Every file the VMM uses is inherited at these numbers: a jailed VMM
  * can open nothing by path (vmm/jail.h). QEMU reopens the ones it wants

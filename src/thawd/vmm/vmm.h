@@ -48,6 +48,9 @@ struct vmm_machine {
 	uint32_t vcpus;
 	const char *cpu; /* CPU model: "max" under TCG, "host" under KVM */
 	enum vmm_accel accel;
+	/* An i8254 PIT, as templates baked before it was dropped have in
+	 * their device state (template/meta.h, machine_rev 1). */
+	bool legacy_pit;
 };
 
 /* Resource limits of one VMM. */
