@@ -2,6 +2,7 @@
 #
 #   make            build/bin/{thawd,thaw,thaw-agent,thaw-bench-*}, build/lib/libthaw.{a,so}
 #   make SAN=1      the same with ASan+UBSan into build-san/ (the guest agent stays static)
+#   make check      the fast tier: build and unit tests (no root, no VMs; a minute or two)
 #   make test       install what is missing, then unit + end-to-end tests (scripts/test.sh)
 #   make demo       install, build, bake, start thawd, run a command in a sandbox
 #   make bench      every benchmark (bench/run.sh)
@@ -62,7 +63,7 @@ PROGRAMS := $(BIN)/thawd $(BIN)/thaw $(BIN)/thaw-agent $(BIN)/thaw-bench-create 
             $(BIN)/thaw-bench-lifecycle $(BIN)/thaw-bench-slots $(BIN)/thaw-bench-disk \
             $(LIB)/libthaw.a $(LIB)/libthaw.so
 
-.PHONY: all test unit e2e demo bench clean deps format lint fuzz
+.PHONY: all check test unit e2e demo bench clean deps format lint fuzz
 all: $(PROGRAMS)
 
 # Host objects: thawd, CLI, tests.
@@ -141,6 +142,8 @@ $(BUILD)/tests/%: tests/unit/%.c $(THAWD_OBJS) $(COMMON_OBJS)
 # Every program runs even after a failure; the target fails if any did.
 unit: $(UNIT_BINS)
 	@fail=0; for t in $(UNIT_BINS); do echo "== $$t"; $$t || fail=1; done; exit $$fail
+
+check: all unit
 
 test:
 	scripts/test.sh

@@ -36,20 +36,25 @@ def _request(url, key, method, path, body=None, timeout=120):
         conn.close()
 
 
-def thawd_pid(url):
-    """The pid of the thawd listening on url's address (from /proc)."""
-    u = urllib.parse.urlsplit(url)
-    want = f"{u.hostname}:{u.port}".encode()
+def cmdlines():
+    """(pid, argv as bytes) of every process that can be read."""
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
             continue
         try:
             with open(f"/proc/{entry}/cmdline", "rb") as f:
-                args = f.read().split(b"\0")
+                yield int(entry), f.read().split(b"\0")
         except OSError:
             continue
+
+
+def thawd_pid(url):
+    """The pid of the thawd listening on url's address (from /proc)."""
+    u = urllib.parse.urlsplit(url)
+    want = f"{u.hostname}:{u.port}".encode()
+    for pid, args in cmdlines():
         if args and args[0].endswith(b"thawd") and want in args:
-            return int(entry)
+            return pid
     return None
 
 

@@ -205,3 +205,14 @@ int fs_is_mountpoint(const char *path)
 	}
 	return 0;
 }
+
+int fd_keep_high(int fd)
+{
+	if (fd < 0 || fd >= FD_HIGH_MIN)
+		return fd;
+	int high = fcntl(fd, F_DUPFD_CLOEXEC, FD_HIGH_MIN);
+	if (high < 0)
+		return fd;
+	close(fd);
+	return high;
+}

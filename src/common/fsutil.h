@@ -31,6 +31,16 @@ int fs_fsync_dir(const char *dir, struct thaw_err **err);
 /* 1 if path exists, 0 if not. */
 int fs_exists(const char *path);
 
+/* Moves a descriptor that lives long (one a sandbox holds while it runs)
+ * to FD_HIGH_MIN or above, closing the original, and returns its new
+ * number; returns fd itself where the limit leaves no room up there.
+ * Libraries that wait with select() abort the process on a descriptor
+ * past 1023 (libnftables 1.0.6 does, on the netlink socket of every
+ * context): with what sandboxes hold kept up high, the descriptors such
+ * libraries open for a moment find room below. */
+#define FD_HIGH_MIN 1024
+int fd_keep_high(int fd);
+
 /* Size in bytes, or -1 with err. */
 long long fs_file_size(const char *path, struct thaw_err **err);
 

@@ -127,6 +127,13 @@ static int word_index(const char *v, const char *const words[])
 	return -1;
 }
 
+static int set_failpoints(struct thawd_config *c, const char *v)
+{
+	int i = word_index(v, (const char *const[]){ "off", "on", NULL });
+	c->failpoints = i == 1;
+	return i < 0 ? -1 : 0;
+}
+
 static int set_jail(struct thawd_config *c, const char *v)
 {
 	int i = word_index(v, (const char *const[]){ "off", "on", NULL });
@@ -221,6 +228,8 @@ static const struct option_spec options[] = {
 	  "warm VMMs wait restored and probed, or only started (restored)" },
 	{ "vmm-pool-min-free", "THAW_VMM_POOL_MIN_FREE_MB", "MIB", set_vmm_pool_free,
 	  "no warm VMM started below this much available memory (1024)" },
+	{ "failpoints", "THAW_FAILPOINTS", "on|off", set_failpoints,
+	  "tests only: admin keys may arm failpoints (POST /v1/debug/failpoint) (off)" },
 	{ "jail", "THAW_JAIL", "on|off", set_jail,
 	  "each VMM as its own uid, in its own root, seccomp on (on)" },
 	{ "vmm-uid-base", "THAW_VMM_UID_BASE", "UID", set_uid_base,

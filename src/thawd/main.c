@@ -20,6 +20,7 @@
 #include "core/janitor.h"
 #include "core/quota.h"
 #include "core/reconcile.h"
+#include "failpoint.h"
 #include "fdlimit.h"
 #include "fsutil.h"
 #include "ids.h"
@@ -144,6 +145,10 @@ int main(int argc, char **argv)
 	log_set_level(cfg.log_level);
 	if (teardown)
 		cfg.slot_pool = cfg.vmm_pool = 0; /* nothing to keep warm for */
+	if (cfg.failpoints && !teardown) {
+		failpoints_enable();
+		log_warn("thawd.failpoints", "note=\"admin keys may make thawd crash: tests only\"");
+	}
 	if (geteuid() != 0)
 		fprintf(stderr, "thawd: warning: not running as root; namespaces, taps and the "
 				"store mount will fail\n");

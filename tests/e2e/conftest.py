@@ -128,6 +128,7 @@ def thawd():
     others = _other_thawd_on(data_dir)
     assert not others, f"thawd already runs on {data_dir} (pids {others}); stop it first"
     d = T.Thawd(data_dir, bins=bins)
+    d.extra_args = T.instance_args(T.SESSION_SLOT_CIDR)
     if d.log_path.exists():
         # One session per log: the sanitizer check below reads all of it.
         d.log_path.replace(d.log_path.with_name(d.log_path.name + ".prev"))

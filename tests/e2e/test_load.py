@@ -27,14 +27,9 @@ RSS_MARGIN_RATIO = 0.25
 
 @pytest.fixture(scope="module")
 def loaded(thawd, template):
-    # A sanitized thawd keeps freed memory in quarantine (256 MB by
-    # default): a small one keeps its RSS meaningful.
-    d = T.own_thawd(thawd, "-load", "10.207.0.0/16", ["--vmm-pool", "2"],
-                    env={"ASAN_OPTIONS": "abort_on_error=0:detect_leaks=1:"
-                                         "quarantine_size_mb=16"})
-    yield d
-    problems = T.close_own_thawd(d, thawd)
-    assert not problems, "the load thawd: " + "; ".join(problems) + "\n" + d.log_tail()
+    with T.running_own_thawd(thawd, "-load", "10.207.0.0/16", ["--vmm-pool", "2"],
+                             env=T.SMALL_QUARANTINE) as d:
+        yield d
 
 
 

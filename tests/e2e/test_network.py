@@ -14,7 +14,7 @@ pass for isolation. A blocked connection must time out (the packet was
 dropped): "refused" would mean the packet reached a network stack.
 
 The module needs the session thawd's slot range (THAW_SLOT_CIDR, default
-10.200.0.0/16) to itself: another thaw instance on the host with the same
+10.201.0.0/16) to itself: another thaw instance on the host with the same
 range makes the slot fixture fail (see slot_range).
 
 Test networks (all removed at the end, also on failure):

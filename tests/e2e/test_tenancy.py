@@ -74,7 +74,7 @@ def ten(thawd):
     keys.write_text(json.dumps(keys_doc(), indent=1))
     d = T.Thawd(data, bins=thawd.bins)
     d.extra_args = ["--keys-file", str(keys), "--max-sandboxes", str(HOST_CAP),
-                    "--slot-cidr", SLOT_CIDR, "--vmm-pool", "0", "--slot-pool", "0",
+                    *T.instance_args(SLOT_CIDR), "--vmm-pool", "0", "--slot-pool", "0",
                     "--max-timeout", "3600"]
     saved = {k: os.environ.get(k) for k in ("THAW_API_URL", "THAW_API_KEY")}
     d.start()

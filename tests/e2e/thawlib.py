@@ -9,6 +9,7 @@ api(), create(), exec_(), delete() and restart_thawd() talk to it.
 """
 
 import base64
+import contextlib
 import hashlib
 import http.client
 import json
@@ -676,6 +677,24 @@ def db_sandbox_ids(d):
         db.close()
 
 
+# The session thawd's slot range: not thawd's default (10.200.0.0/16), so
+# that `make test` runs beside the thawd `make demo` left running.
+SESSION_SLOT_CIDR = os.environ.get("THAW_SLOT_CIDR", "10.201.0.0/16")
+
+
+def instance_args(slot_cidr):
+    """Options that keep one thaw instance off another's on this host: its
+    slot range, and a VMM uid range of its own (from the range's second
+    octet; never thawd's default of 1900000000, the demo's)."""
+    octet = int(slot_cidr.split(".")[1])
+    return ["--slot-cidr", slot_cidr, "--vmm-uid-base", str(1900000000 + (octet % 64 + 1) * 65536)]
+
+
+# A sanitized thawd keeps freed memory in quarantine (256 MB by default):
+# a small one keeps its RSS meaningful where a test measures it.
+SMALL_QUARANTINE = {"ASAN_OPTIONS": "abort_on_error=0:detect_leaks=1:quarantine_size_mb=16"}
+
+
 def own_thawd(session, suffix, slot_cidr, extra=(), template=True, env=None):
     """Starts a thawd of a test's own (data dir <session data dir>-suffix,
     its own slot range) and makes it current; with template, code-interpreter
@@ -685,7 +704,7 @@ def own_thawd(session, suffix, slot_cidr, extra=(), template=True, env=None):
     the Thawd; the caller ends it with close_own_thawd()."""
     data = Path(str(session.data_dir) + suffix)
     d = Thawd(data, bins=session.bins)
-    d.extra_args = ["--slot-cidr", slot_cidr, *extra]
+    d.extra_args = [*instance_args(slot_cidr), *extra]
     d.extra_env = dict(env or {})
     if d.log_path.exists():
         d.log_path.replace(d.log_path.with_name(d.log_path.name + ".prev"))
@@ -714,6 +733,16 @@ def _own_template(session, d):
         f"baking {TEMPLATE} in {d.data_dir}: {st} {events[-3:] if events else events}"
     stamp.write_text(digest + "\n")
     return template_info()
+
+
+@contextlib.contextmanager
+def running_own_thawd(session, suffix, slot_cidr, extra=(), template=True, env=None):
+    """own_thawd() for a with-block (a module fixture's body): at its end
+    close_own_thawd(), and an assertion that it found nothing wrong."""
+    d = own_thawd(session, suffix, slot_cidr, extra, template, env)
+    yield d
+    problems = close_own_thawd(d, session)
+    assert not problems, f"the thawd{suffix}: " + "; ".join(problems) + "\n" + d.log_tail()
 
 
 def close_own_thawd(d, session):

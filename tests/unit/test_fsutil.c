@@ -13,6 +13,9 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <fcntl.h>
+#include <sys/resource.h>
+#include <unistd.h>
 
 #include "buf.h"
 #include "fsutil.h"
@@ -352,6 +355,35 @@ static void test_is_mountpoint(void **state)
 
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
+/* A long-lived descriptor goes to 1024 or above (the original closed),
+ * unless the limit leaves no room there: then it stays where it was. */
+static void test_keep_high_moves_past_select_range(void **state)
+{
+	(void)state;
+	struct rlimit was;
+	assert_int_equal(getrlimit(RLIMIT_NOFILE, &was), 0);
+	struct rlimit room = { 4096, was.rlim_max < 4096 ? was.rlim_max : 4096 };
+	if (room.rlim_max <= FD_HIGH_MIN)
+		skip();
+	room.rlim_cur = room.rlim_max;
+	assert_int_equal(setrlimit(RLIMIT_NOFILE, &room), 0);
+	int fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	assert_true(fd >= 0 && fd < FD_HIGH_MIN);
+	int high = fd_keep_high(fd);
+	assert_true(high >= FD_HIGH_MIN);
+	assert_int_equal(fcntl(fd, F_GETFD), -1); /* the original is closed */
+	assert_true(fcntl(high, F_GETFD) & FD_CLOEXEC);
+	assert_int_equal(fd_keep_high(high), high);
+	close(high);
+	struct rlimit low = { 256, room.rlim_max };
+	assert_int_equal(setrlimit(RLIMIT_NOFILE, &low), 0);
+	fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	assert_int_equal(fd_keep_high(fd), fd);
+	close(fd);
+	assert_int_equal(fd_keep_high(-1), -1);
+	setrlimit(RLIMIT_NOFILE, &was);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -371,6 +403,7 @@ int main(void)
 		T(test_rm_rf_of_a_missing_path_succeeds),
 		T(test_exists_size_and_fsync),
 		T(test_is_mountpoint),
+		cmocka_unit_test(test_keep_high_moves_past_select_range),
 	};
 	/* The mode checks assume the usual umask. */
 	umask(022);

@@ -105,6 +105,9 @@ struct sb_owner api_owner(const struct api_req *r);
 json_t *api_sandbox_body(struct api_req *r, bool empty_ok, enum MHD_Result *res);
 
 enum MHD_Result api_health(struct api_req *r);
+/* debug.c: failpoints, for fault tests (thawd --failpoints) */
+enum MHD_Result api_failpoint_arm(struct api_req *r);
+enum MHD_Result api_failpoint_get(struct api_req *r);
 /* openapi.c: the OpenAPI document, embedded (NUL-terminated). */
 extern const char api_openapi_json[], api_openapi_json_end[];
 enum MHD_Result api_openapi(struct api_req *r);

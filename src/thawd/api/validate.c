@@ -338,6 +338,24 @@ int validate_bake(json_t *body, struct bake_params *out, struct thaw_err **err)
 	return 0;
 }
 
+int validate_failpoint(json_t *body, struct failpoint_params *out, struct thaw_err **err)
+{
+	static const char *const fields[] = { "name", "action", NULL };
+	if (only_fields(body, fields, err) < 0)
+		return -1;
+	json_t *n = json_object_get(body, "name"), *a = json_object_get(body, "action");
+	if (!n || !a)
+		return err_set(err, ERR_INVALID, "name and action are required");
+	if (plain_string(n, "name", err) < 0 || plain_string(a, "action", err) < 0)
+		return -1;
+	if (json_string_length(n) >= sizeof(out->name) ||
+	    json_string_length(a) >= sizeof(out->action))
+		return err_set(err, ERR_INVALID, "no such failpoint or action");
+	snprintf(out->name, sizeof(out->name), "%s", json_string_value(n));
+	snprintf(out->action, sizeof(out->action), "%s", json_string_value(a));
+	return 0;
+}
+
 int validate_fork(json_t *body, struct fork_params *out, struct thaw_err **err)
 {
 	static const char *const fields[] = { "count", NULL };

@@ -53,6 +53,14 @@ struct bake_params {
 
 int validate_bake(json_t *body, struct bake_params *out, struct thaw_err **err);
 
+/* POST /v1/debug/failpoint (failpoint.h) */
+struct failpoint_params {
+	char name[32];
+	char action[16];
+};
+
+int validate_failpoint(json_t *body, struct failpoint_params *out, struct thaw_err **err);
+
 #define FORK_MAX_COUNT 16
 
 struct fork_params {

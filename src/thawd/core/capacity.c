@@ -142,8 +142,8 @@ int capacity_admit(struct capacity *c, unsigned count, struct thaw_err **err)
 		rc = err_set(err, ERR_UNAVAILABLE,
 			     "not enough memory on this host: %llu MiB available (%llu MiB of it "
 			     "promised to operations starting now), %llu MiB kept free "
-			     "(--memory-reserve), and %u sandbox%s need about %llu MiB; try again "
-			     "later or delete sandboxes",
+			     "(--memory-reserve), and room for %u more sandbox%s takes about %llu "
+			     "MiB; try again later or delete sandboxes",
 			     (unsigned long long)(avail >> 20), (unsigned long long)(pending >> 20),
 			     (unsigned long long)(c->conf.reserve_bytes >> 20), count,
 			     count == 1 ? "" : "es", (unsigned long long)(need >> 20));

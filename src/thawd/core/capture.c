@@ -10,6 +10,7 @@
 #include "core/images.h"
 #include "core/sandbox.h"
 #include "fsutil.h"
+#include "failpoint.h"
 #include "log.h"
 #include "template/catalog.h"
 #include "timeutil.h"
@@ -137,6 +138,10 @@ int capture_image(struct host *h, struct sandbox *sb, enum meta_source source, b
 	struct template_meta m;
 	char sha[SHA256_HEX_LEN + 1];
 	int rc = capture_take(h, &req, t, err);
+	if (rc == 0 && source == SOURCE_FORK)
+		failpoint("fork.stopped", sb->vmm);
+	else if (rc == 0 && source == SOURCE_PAUSE)
+		failpoint("pause.stopped", sb->vmm);
 	if (run_on) {
 		_cleanup_err_ struct thaw_err *cerr = NULL;
 		if (h->drv->cont(sb->vmm, &cerr) < 0)

@@ -21,6 +21,7 @@
 #include "core/slotpool.h"
 #include "core/supervisor.h"
 #include "core/vmmpool.h"
+#include "failpoint.h"
 #include "log.h"
 #include "net/slot.h"
 #include "store/db.h"
@@ -83,9 +84,10 @@ static int probe_ready(struct sandbox *sb, bool booting, struct create_clock *cl
 	return rc;
 }
 
+/* failpoint_name: passed once the VM runs (failpoint.h); NULL: none. */
 static int create_steps(struct host *h, struct sandbox *sb, const struct template *t,
-			bool cold_boot, bool use_pools, struct create_clock *clk,
-			struct thaw_err **err)
+			bool cold_boot, bool use_pools, const char *failpoint_name,
+			struct create_clock *clk, struct thaw_err **err)
 {
 	bool warm;
 	if (slotpool_take(h->slots, use_pools, &sb->slot, &warm, err) < 0)
@@ -101,6 +103,8 @@ static int create_steps(struct host *h, struct sandbox *sb, const struct templat
 				    .cpu_millis = sb->cpu_millis };
 	int rc = cold_boot ? launch_cold_boot(h, t, &lt, &sb->vmm, &clk->vmm, err)
 			   : launch_restore(h, t, &lt, &sb->vmm, &clk->vmm, err);
+	if (rc == 0 && failpoint_name)
+		failpoint(failpoint_name, sb->vmm);
 	if (rc < 0 || probe_ready(sb, cold_boot, clk, err) < 0)
 		return -1;
 	return supervisor_watch(h->sup, sb->id, sb->vmm->pidfd, err);
@@ -122,6 +126,7 @@ static int create_from_pool(struct host *h, struct sandbox *sb, const struct tem
 	} else if (h->drv->load(sb->vmm, &clk->vmm, err) < 0) {
 		return -1;
 	}
+	failpoint("create.restored", sb->vmm);
 	if (probe_ready(sb, false, clk, err) < 0)
 		return -1;
 	return supervisor_watch(h->sup, sb->id, sb->vmm->pidfd, err);
@@ -222,17 +227,23 @@ int sandbox_create(struct host *h, const struct create_req *req, struct sandbox 
 	 * it in state "creating" and removes whatever exists. */
 	int rc = record_creating(h, sb, err);
 	if (rc == 0) {
+		failpoint("create.recorded", sb->vmm);
 		registry_add(h, sb);
 		rc = clk.pooled ? create_from_pool(h, sb, t, restored, &clk, err)
-				: create_steps(h, sb, t, req->cold_boot, req->use_pools, &clk, err);
+				: create_steps(h, sb, t, req->cold_boot, req->use_pools,
+					       req->image ? "fork.child" : "create.restored", &clk,
+					       err);
 	}
 	if (!req->image)
 		catalog_put(h->catalog, t);
 	if (rc == 0) {
+		failpoint("create.ready", sb->vmm);
 		sb->timings = timings_json(&clk, time_mono_ns());
 		rc = db_sandbox_set_running(h->db, sb->id, sb->vmm->pid, sb->vmm->start_ticks,
 					    sb->slot->index, sb->timings, err);
 	}
+	if (rc == 0)
+		failpoint("create.running", sb->vmm);
 	if (rc < 0) {
 		/* A file or process missing inside thawd is not the client's
 		 * "not found": the template was found, the host failed. */
@@ -264,7 +275,7 @@ int sandbox_restore_vm(struct host *h, struct sandbox *sb, const struct template
 	struct create_clock clk = { .t0 = time_mono_ns() };
 	clk.template = clk.t0;
 	if (check_template_fits(h, t, err) < 0 ||
-	    create_steps(h, sb, t, false, true, &clk, err) < 0)
+	    create_steps(h, sb, t, false, true, NULL, &clk, err) < 0)
 		return -1;
 	free(sb->timings);
 	sb->timings = timings_json(&clk, time_mono_ns());

@@ -18,6 +18,7 @@
 #include "core/images.h"
 #include "core/launch.h"
 #include "core/quota.h"
+#include "failpoint.h"
 #include "log.h"
 #include "template/catalog.h"
 #include "timeutil.h"
@@ -125,6 +126,8 @@ int sandbox_fork(struct host *h, const char *id, size_t count, const struct sb_o
 	}
 	char image[48];
 	int rc = capture_parent(h, parent, image, out, err);
+	if (rc == 0)
+		failpoint("fork.captured", parent->vmm);
 	if (rc < 0)
 		quota_release(h->quota, owner->name, (unsigned)count, (unsigned)count);
 	/* The children need nothing of the parent but what it was: it may be

@@ -41,6 +41,7 @@ struct thawd_config {
 	int vmm_pool_min_free_mb; /* no new warm VMM below this much available memory */
 	bool vmm_pool_restored;	  /* warm VMMs are restored ahead, not only started */
 	bool jail;		  /* VMMs jailed (vmm/jail.h); off only to debug */
+	bool failpoints;	  /* fault tests may arm failpoints (failpoint.h) */
 	uint32_t vmm_uid_base;	  /* VMM in slot n runs as uid/gid base + n */
 	enum cgroups_mode cgroups; /* resource limits for VMMs (vmm/cgroup.h) */
 	uint32_t vmm_memory_overhead_mb; /* a VMM's RSS may pass its guest RAM by this */

@@ -26,6 +26,7 @@
 #include "core/quota.h"
 #include "core/registry.h"
 #include "core/supervisor.h"
+#include "failpoint.h"
 #include "fsutil.h"
 #include "log.h"
 #include "net/slot.h"
@@ -74,9 +75,14 @@ int sandbox_pause(struct host *h, const char *id, struct sandbox **out, struct t
 	char image[48];
 	struct capture_times ct = { 0 };
 	int64_t now = (int64_t)(time_real_ns() / 1000000000ull);
-	if (db_sandbox_set_state(h->db, id, "pausing", NULL, err) < 0 ||
-	    capture_image(h, sb, SOURCE_PAUSE, false, true, image, &ct, err) < 0 ||
-	    db_sandbox_set_paused(h->db, id, image, now, err) < 0) {
+	int rc = db_sandbox_set_state(h->db, id, "pausing", NULL, err);
+	if (rc == 0)
+		rc = capture_image(h, sb, SOURCE_PAUSE, false, true, image, &ct, err);
+	if (rc == 0) {
+		failpoint("pause.captured", sb->vmm);
+		rc = db_sandbox_set_paused(h->db, id, image, now, err);
+	}
+	if (rc < 0) {
 		/* Nothing changed for the guest but a short stop. */
 		_cleanup_err_ struct thaw_err *e2 = NULL;
 		if (h->drv->cont(sb->vmm, &e2) < 0)
@@ -88,6 +94,7 @@ int sandbox_pause(struct host *h, const char *id, struct sandbox **out, struct t
 		return err_wrap(err, "pausing sandbox %s", id);
 	}
 	image_unpin(h, image); /* the row names it now */
+	failpoint("pause.recorded", sb->vmm);
 	/* The image is durable and recorded: the VMM may go. */
 	supervisor_unwatch(h->sup, id);
 	_cleanup_err_ struct thaw_err *qerr = NULL;
@@ -140,10 +147,14 @@ int sandbox_resume(struct host *h, const char *id, struct sandbox **out, struct 
 	struct sandbox *next = sandbox_successor(h, sb);
 	next->state = SB_RESUMING;
 	int rc = db_sandbox_set_state(h->db, id, "resuming", NULL, err);
-	if (rc == 0)
+	if (rc == 0) {
+		failpoint("resume.recorded", NULL);
 		rc = image_load(h, sb->image, &img, err);
+	}
 	if (rc == 0)
 		rc = sandbox_restore_vm(h, next, img, err);
+	if (rc == 0)
+		failpoint("resume.restored", next->vmm);
 	build_free(img);
 	int64_t timeout_at = deadline_after(sb->timeout_s);
 	if (rc == 0)

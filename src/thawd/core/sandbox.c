@@ -24,6 +24,7 @@
 #include "core/slotpool.h"
 #include "core/vmmpool.h"
 #include "core/supervisor.h"
+#include "failpoint.h"
 #include "fsutil.h"
 #include "log.h"
 #include "net/slot.h"
@@ -179,7 +180,9 @@ int sandbox_delete(struct host *h, const char *id, struct thaw_err **err)
 		return err_set(err, ERR_CONFLICT, "sandbox %s is still being created", id);
 	}
 	db_sandbox_set_state(h->db, id, "deleting", NULL, NULL);
+	failpoint("delete.recorded", sb->vmm);
 	sandbox_release(h, sb);
+	failpoint("delete.released", NULL);
 	int rc = db_sandbox_delete(h->db, id, err);
 	registry_remove(h, id);
 	/* A paused one held no VM; a failed one counted as one until now. */
@@ -320,6 +323,7 @@ int sandbox_exec(struct host *h, const char *id, const struct agent_exec_req *re
 	}
 	if (slot < 0)
 		goto out;
+	failpoint("exec.connected", sb->vmm);
 	rc = agent_exec(c, req, res, err);
 	sandbox_inflight_del(sb, slot);
 out:

@@ -14,6 +14,7 @@
 #include "core/host.h"
 #include "core/sandbox.h"
 #include "log.h"
+#include "fsutil.h"
 
 struct watch {
 	int fd; /* our dup of the pidfd */
@@ -114,7 +115,7 @@ void supervisor_stop(struct supervisor *s)
 
 int supervisor_watch(struct supervisor *s, const char *id, int pidfd, struct thaw_err **err)
 {
-	int fd = fcntl(pidfd, F_DUPFD_CLOEXEC, 3);
+	int fd = fd_keep_high(fcntl(pidfd, F_DUPFD_CLOEXEC, 3));
 	if (fd < 0)
 		return err_sys(err, "duplicating pidfd");
 	pthread_mutex_lock(&s->lock);

@@ -14,6 +14,7 @@
 #include "buf.h"
 #include "cleanup.h"
 #include "log.h"
+#include "fsutil.h"
 
 /* Like iproute2: make the run dir a shared mount point so a namespace
  * mounted later shows up in every mount namespace. */
@@ -100,7 +101,7 @@ int netns_open(const char *name, int *out_fd, struct thaw_err **err)
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return err_sys(err, "opening %s", path);
-	*out_fd = fd;
+	*out_fd = fd_keep_high(fd); /* held as long as the slot */
 	return 0;
 }
 

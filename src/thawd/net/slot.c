@@ -19,6 +19,7 @@
 #include "net/netns.h"
 #include "net/nft.h"
 #include "net/nl.h"
+#include "fsutil.h"
 
 #define SLOT_VETH "veth0"
 
@@ -42,7 +43,7 @@ static int tap_open(const char *name, int *out, struct thaw_err **err)
 	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", name);
 	if (ioctl(fd, TUNSETIFF, &ifr) < 0)
 		return err_sys(err, "creating tap %s", name);
-	*out = steal_fd(&fd);
+	*out = fd_keep_high(steal_fd(&fd)); /* held until its VMM takes it */
 	return 0;
 }
 

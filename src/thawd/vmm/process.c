@@ -14,10 +14,12 @@
 #include "cgroup.h"
 #include "cleanup.h"
 #include "vmm.h"
+#include "fsutil.h"
 
 int pidfd_open_pid(pid_t pid)
 {
-	return (int)syscall(SYS_pidfd_open, pid, 0);
+	/* Held for the VMM's whole life. */
+	return fd_keep_high((int)syscall(SYS_pidfd_open, pid, 0));
 }
 
 int proc_start_ticks(pid_t pid, uint64_t *out)

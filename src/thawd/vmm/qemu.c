@@ -92,11 +92,6 @@ struct child_setup {
 static void child_exec(struct child_setup *c)
 {
 	setsid(); /* a Ctrl-C meant for thawd must not reach the VMs */
-	/* thawd's own limit is raised for its many sandboxes; a VMM taken
-	 * over by its guest must not be able to hold as many. */
-	struct rlimit nofile = { VMM_MAX_FDS, VMM_MAX_FDS };
-	if (setrlimit(RLIMIT_NOFILE, &nofile) < 0)
-		goto fail;
 	/* No transparent huge pages (kept across exec): QEMU asks for them
 	 * on TCG's code cache and hash table, where a 2 MiB page backs a few
 	 * KiB in use, 3 MiB more per idle VMM. Guest RAM is a private file
@@ -126,6 +121,12 @@ static void child_exec(struct child_setup *c)
 		if (high[n] >= 0 && dup2(high[n], n) < 0)
 			goto fail;
 	close_range(QFD_COUNT_END, ~0U, 0);
+	/* thawd's own limit is raised for its many sandboxes; a VMM taken
+	 * over by its guest must not be able to hold as many. (Only now: the
+	 * child held thawd's descriptors until close_range.) */
+	struct rlimit nofile = { VMM_MAX_FDS, VMM_MAX_FDS };
+	if (setrlimit(RLIMIT_NOFILE, &nofile) < 0)
+		goto fail;
 	if (c->jail && jail_enter(c->jail) < 0)
 		goto fail;
 	execvp(c->argv[0], (char *const *)c->argv);

@@ -13,6 +13,7 @@
 #include "buf.h"
 #include "cleanup.h"
 #include "timeutil.h"
+#include "fsutil.h"
 
 #define QMP_MAX_LINE (4u << 20)
 #define QMP_MAX_EVENTS 64
@@ -61,6 +62,7 @@ int qmp_connect(const char *path, int timeout_ms, struct qmp **out, struct thaw_
 
 struct qmp *qmp_from_fd(int fd)
 {
+	fd = fd_keep_high(fd); /* held for the VMM's whole life */
 	struct qmp *q = xcalloc(1, sizeof(*q));
 	q->fd = fd;
 	q->events = json_array();
