@@ -14,21 +14,21 @@ enum fp_action { FP_NONE, FP_CRASH, FP_KILL_VMM };
 
 /* Where each operation can be cut, in the order it passes them. */
 static const char *const names[] = {
-	"create.recorded",	/* its row says "creating"; nothing runs yet */
-	"create.restored",	/* the VMM runs the guest, not yet probed */
-	"create.ready",		/* the guest answered; the row still says creating */
-	"create.running",	/* the row says running; the client has no answer */
-	"exec.connected",	/* connected to the guest agent, command not sent */
-	"fork.stopped",		/* the parent's guest captured, still stopped */
-	"fork.captured",	/* the image is published, the parent runs again */
-	"fork.child",		/* a child's VM runs, not yet probed; its row: creating */
-	"pause.stopped",	/* the guest captured and stopped; no image yet */
-	"pause.captured",	/* the image is durable; the row says pausing */
-	"pause.recorded",	/* the row says paused; the VMM still runs */
-	"resume.recorded",	/* the row says resuming; no VMM yet */
-	"resume.restored",	/* the new VMM runs the guest; the row says resuming */
-	"delete.recorded",	/* the row says deleting; everything still exists */
-	"delete.released",	/* VMM, slot and disk gone; the row is still there */
+	"create.recorded", /* its row says "creating"; nothing runs yet */
+	"create.restored", /* the VMM runs the guest, not yet probed */
+	"create.ready",	   /* the guest answered; the row still says creating */
+	"create.running",  /* the row says running; the client has no answer */
+	"exec.connected",  /* connected to the guest agent, command not sent */
+	"fork.stopped",	   /* the parent's guest captured, still stopped */
+	"fork.captured",   /* the image is published, the parent runs again */
+	"fork.child",	   /* a child's VM runs, not yet probed; its row: creating */
+	"pause.stopped",   /* the guest captured and stopped; no image yet */
+	"pause.captured",  /* the image is durable; the row says pausing */
+	"pause.recorded",  /* the row says paused; the VMM still runs */
+	"resume.recorded", /* the row says resuming; no VMM yet */
+	"resume.restored", /* the new VMM runs the guest; the row says resuming */
+	"delete.recorded", /* the row says deleting; everything still exists */
+	"delete.released", /* VMM, slot and disk gone; the row is still there */
 	NULL,
 };
 

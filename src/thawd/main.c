@@ -147,7 +147,8 @@ int main(int argc, char **argv)
 		cfg.slot_pool = cfg.vmm_pool = 0; /* nothing to keep warm for */
 	if (cfg.failpoints && !teardown) {
 		failpoints_enable();
-		log_warn("thawd.failpoints", "note=\"admin keys may make thawd crash: tests only\"");
+		log_warn("thawd.failpoints",
+			 "note=\"admin keys may make thawd crash: tests only\"");
 	}
 	if (geteuid() != 0)
 		fprintf(stderr, "thawd: warning: not running as root; namespaces, taps and the "

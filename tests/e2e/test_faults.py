@@ -420,3 +420,23 @@ def test_vmm_killed_at_every_failpoint(flt, rng):
     _assert_empty(flt)
     T.check(f"a VMM killed at each of {len(order)} failpoints: {', '.join(seen)}; "
             "nothing leaked")
+
+
+def test_exec_output_of_a_killed_vmm_is_freed(flt):
+    """A command has written output (held by thawd for its answer) when
+    its VMM dies: the exec fails, and what it gathered is freed (the leak
+    check of the fault thawd's sanitizer run, at close, would see it)."""
+    sid = T.create(timeout_s=600)["id"]
+    pid = _vmm_pid(flt, sid)
+    th, result = _in_thread(lambda: _post(f"/v1/sandboxes/{sid}/exec",
+                                          {"cmd": "head -c 300000 /dev/zero | tr '\\0' x; "
+                                                  "echo; sleep 60"}))
+    time.sleep(3)  # the output is written at once, and reaches thawd; then it sleeps
+    os.kill(pid, signal.SIGKILL)
+    th.join(60)
+    assert not th.is_alive(), "the exec hung after its VMM died"
+    st, body = result["answer"]
+    assert st >= 400, f"the exec of a dead VMM answered {st}"
+    assert _settled_state(sid) == "failed"
+    T.delete(sid)
+    T.check(f"exec with 300 kB of output gathered, VMM killed: {st} {body['error'][:80]}")

@@ -348,9 +348,15 @@ static void test_rejects_out_of_range_numbers(void **state)
 		const char *key;
 		json_int_t v;
 	} cases[] = {
-		{ "memory_mb", 64 }, { "memory_mb", 65537 }, { "memory_mb", -512 }, { "vcpus", 0 },
-		{ "vcpus", 65 },     { "created_at", 0 },    { "created_at", -5 },
-		{ "machine_rev", 0 }, { "machine_rev", META_MACHINE_REV + 1 },
+		{ "memory_mb", 64 },
+		{ "memory_mb", 65537 },
+		{ "memory_mb", -512 },
+		{ "vcpus", 0 },
+		{ "vcpus", 65 },
+		{ "created_at", 0 },
+		{ "created_at", -5 },
+		{ "machine_rev", 0 },
+		{ "machine_rev", META_MACHINE_REV + 1 },
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		json_t *o = sample_json();

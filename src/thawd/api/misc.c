@@ -66,10 +66,11 @@ static json_t *memory_json(struct host *h)
 			 (json_int_t)(cs.total_bytes >> 20), "available_mb",
 			 (json_int_t)(cs.available_bytes >> 20), "reserve_mb",
 			 (json_int_t)(cs.reserve_bytes >> 20), "per_sandbox_mb",
-			 (json_int_t)((cs.per_sandbox_bytes + (1 << 19)) >> 20), "per_sandbox_source",
-			 cs.per_sandbox_source, "measured_vmms", (int)cs.measured_vmms, "pending_mb",
-			 (json_int_t)(cs.pending_bytes >> 20), "refused", (json_int_t)cs.refused,
-			 "max_sandboxes_from", h->cfg->max_sandboxes ? "option" : "memory");
+			 (json_int_t)((cs.per_sandbox_bytes + (1 << 19)) >> 20),
+			 "per_sandbox_source", cs.per_sandbox_source, "measured_vmms",
+			 (int)cs.measured_vmms, "pending_mb", (json_int_t)(cs.pending_bytes >> 20),
+			 "refused", (json_int_t)cs.refused, "max_sandboxes_from",
+			 h->cfg->max_sandboxes ? "option" : "memory");
 }
 
 /* The asking key: its name, role and how much of its cap it holds. */
@@ -86,14 +87,14 @@ static json_t *key_json(const struct api_req *r)
 enum MHD_Result api_info(struct api_req *r)
 {
 	struct host *h = r->h;
-	json_t *o = json_pack("{s:s,s:{s:s,s:s,s:s,s:s},s:{s:s,s:s},s:{s:I,s:i},s:s,s:I}",
-			      "version", THAW_VERSION, "vmm", "name", h->drv->name, "version",
-			      h->drv->version(&h->vmm), "accel", accel_name(h->vmm.accel),
-			      "accel_reason", h->accel_why, "disk", "mode",
-			      store_mode_name(h->store->mode), "clone", h->store->ops->name,
-			      "sandboxes", "count", (json_int_t)registry_count(h), "max",
-			      (int)quota_host_max(h->quota), "data_dir", h->cfg->data_dir, "uptime_s",
-			      (json_int_t)((time_real_ns() - h->started_at) / 1000000000ull));
+	json_t *o = json_pack(
+		"{s:s,s:{s:s,s:s,s:s,s:s},s:{s:s,s:s},s:{s:I,s:i},s:s,s:I}", "version",
+		THAW_VERSION, "vmm", "name", h->drv->name, "version", h->drv->version(&h->vmm),
+		"accel", accel_name(h->vmm.accel), "accel_reason", h->accel_why, "disk", "mode",
+		store_mode_name(h->store->mode), "clone", h->store->ops->name, "sandboxes", "count",
+		(json_int_t)registry_count(h), "max", (int)quota_host_max(h->quota), "data_dir",
+		h->cfg->data_dir, "uptime_s",
+		(json_int_t)((time_real_ns() - h->started_at) / 1000000000ull));
 	json_object_set_new(o, "network", network_json(h));
 	json_object_set_new(o, "warm_vmms", warm_vmms_json(h));
 	json_object_set_new(o, "key", key_json(r));

@@ -22,7 +22,7 @@ struct capacity {
 	pthread_mutex_t lock; /* guards everything below */
 	struct capacity_conf conf;
 	uint64_t total;
-	double mean;	 /* measured cost, bytes */
+	double mean;	  /* measured cost, bytes */
 	unsigned weighed; /* VMMs measured */
 	struct pending pending[MAX_PENDING];
 	size_t npending;
@@ -198,8 +198,8 @@ void capacity_stats(struct capacity *c, struct capacity_stats *out)
 		.reserve_bytes = c->conf.reserve_bytes,
 		.per_sandbox_bytes = per_sandbox(c),
 		.per_sandbox_source = c->conf.per_sandbox_bytes ? "option"
-				      : c->weighed		 ? "measured"
-								 : "estimate",
+				      : c->weighed		? "measured"
+								: "estimate",
 		.measured_vmms = c->weighed,
 		.pending_bytes = pending_bytes(c, time_mono_ns()),
 		.refused = c->refused,

@@ -26,10 +26,10 @@
 struct capacity;
 
 struct capacity_conf {
-	uint64_t reserve_bytes;	     /* kept free for running guests and the host */
-	uint64_t per_sandbox_bytes;  /* 0: measured (estimate until then) */
-	uint64_t estimate_bytes;     /* the cost assumed until one is measured */
-	unsigned other_bound;	     /* slots, descriptors: the most whatever memory says */
+	uint64_t reserve_bytes;	    /* kept free for running guests and the host */
+	uint64_t per_sandbox_bytes; /* 0: measured (estimate until then) */
+	uint64_t estimate_bytes;    /* the cost assumed until one is measured */
+	unsigned other_bound;	    /* slots, descriptors: the most whatever memory says */
 };
 
 struct capacity *capacity_new(const struct capacity_conf *conf);

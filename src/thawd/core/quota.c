@@ -16,7 +16,7 @@ struct owner_count {
 
 struct quota {
 	pthread_mutex_t lock; /* guards everything below */
-	unsigned host_max;	/* 0: capacity_max_sandboxes */
+	unsigned host_max;    /* 0: capacity_max_sandboxes */
 	struct capacity *cap; /* not owned */
 	unsigned live;
 	struct owner_count *owners; /* one entry per owner seen; few keys */

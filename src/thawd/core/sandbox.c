@@ -366,7 +366,7 @@ static char *vmm_death_reason(struct host *h, const char *id, int status)
 	bool killed = status > 0 && status < 0x100;
 	uint64_t ooms = 0;
 	_cleanup_free_ char *group = xasprintf("%s%s", h->ns_prefix, id);
-	if (killed && status == SIGKILL && h->vmm.cgroups &&
+	if (status == SIGKILL && h->vmm.cgroups &&
 	    cgroup_vmm_oom_kills(h->vmm.cgroups, group, &ooms, NULL) == 0 && ooms > 0) {
 		struct vmm_limits lim;
 		uint64_t used = 0;

@@ -264,8 +264,7 @@ int cgroup_vmm_read(struct cgroups *c, const char *name, struct vmm_limits *lim,
 	return 0;
 }
 
-int cgroup_vmm_oom_kills(struct cgroups *c, const char *name, uint64_t *out,
-			 struct thaw_err **err)
+int cgroup_vmm_oom_kills(struct cgroups *c, const char *name, uint64_t *out, struct thaw_err **err)
 {
 	_cleanup_free_ char *mem = group_dir(c, CG_MEMORY, name);
 	_cleanup_free_ char *path =

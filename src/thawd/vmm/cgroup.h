@@ -45,8 +45,7 @@ int cgroup_vmm_read(struct cgroups *c, const char *name, struct vmm_limits *lim,
 		    uint64_t *memory_used, struct thaw_err **err);
 /* How many of the group's processes an OOM killer ended (the kernel's,
  * for the whole host or for the group's limit). */
-int cgroup_vmm_oom_kills(struct cgroups *c, const char *name, uint64_t *out,
-			 struct thaw_err **err);
+int cgroup_vmm_oom_kills(struct cgroups *c, const char *name, uint64_t *out, struct thaw_err **err);
 /* Removes the group (best effort: a group with a live process stays). */
 void cgroup_vmm_remove(struct cgroups *c, const char *name);
 /* Removes every group of the instance that no process is in and that is

@@ -86,6 +86,7 @@ struct child_setup {
 	int fd[QFD_COUNT_END]; /* parent's descriptor for each child number; -1: none */
 	int cgroup_fd[CGROUP_MAX_FDS], ncgroup_fds;
 	const struct jail_plan *jail;
+	pid_t parent; /* thawd */
 	volatile int failed_errno;
 };
 
@@ -129,6 +130,14 @@ static void child_exec(struct child_setup *c)
 		goto fail;
 	if (c->jail && jail_enter(c->jail) < 0)
 		goto fail;
+	/* A thawd killed while this child was being set up (its vfork
+	 * wait is killable) must not leave a VMM behind: its next start
+	 * sweeps VMMs by their -name, which this process does not show
+	 * until it has exec'd. */
+	if (getppid() != c->parent) {
+		errno = ECHILD;
+		goto fail;
+	}
 	execvp(c->argv[0], (char *const *)c->argv);
 fail:
 	c->failed_errno = errno ? errno : EINVAL;
@@ -228,7 +237,9 @@ static int spawn(const struct vmm_host *h, const struct vmm_launch *l, struct vm
 	_cleanup_close_ int log_fd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
 	if (log_fd < 0)
 		return err_sys(err, "opening %s", log);
-	struct child_setup c = { .log_fd = log_fd, .netns_fd = l->netns_fd, .nice = l->nice };
+	struct child_setup c = {
+		.log_fd = log_fd, .netns_fd = l->netns_fd, .nice = l->nice, .parent = getpid()
+	};
 	struct jail_plan plan;
 	struct qemu_fd_set set = { 0 };
 	char **argv = NULL;
