@@ -28,7 +28,9 @@ static json_t *meta_json(const struct template_meta *m)
 	json_t *source = json_pack("{s:s}", "kind", meta_source_name(m->source));
 	if (m->source_sandbox[0])
 		json_object_set_new(source, "sandbox", json_string(m->source_sandbox));
-	return json_pack("{s:s,s:s,s:o,s:i,s:i,s:s,s:s,s:s,s:f,s:f,s:{s:I,s:I,s:I}}", "build_id",
+	/* machine_rev below META_MACHINE_REV: baked with devices since
+	 * dropped (an idle VMM of it costs more); baking again updates it. */
+	json_t *o = json_pack("{s:s,s:s,s:o,s:i,s:i,s:s,s:s,s:s,s:f,s:f,s:{s:I,s:I,s:I}}", "build_id",
 			 m->build_id, "created_at", created, "source", source, "memory_mb",
 			 (int)m->memory_mb, "vcpus", (int)m->vcpus, "accel", m->accel,
 			 "vmm_version", m->vmm_version, "agent_version", m->agent_version,
@@ -36,6 +38,8 @@ static json_t *meta_json(const struct template_meta *m)
 			 (json_int_t)m->files[MF_MEMORY].size, "rootfs",
 			 (json_int_t)m->files[MF_ROOTFS].size, "state",
 			 (json_int_t)m->files[MF_STATE].size);
+	json_object_set_new(o, "machine_rev", json_integer(m->machine_rev));
+	return o;
 }
 
 /* What the current build costs on disk; a snapshot template shares most
