@@ -24,7 +24,7 @@
 #include "guestnet.h"
 #include "net/slot.h"
 #include "net/slotaddr.h"
-#include "store/db.h"
+#include "db/db.h"
 #include "timeutil.h"
 
 #include "percentile.h"

@@ -20,9 +20,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
 	struct thaw_err *err = NULL;
 	switch (data[0] % 7) {
 	case 0: {
-		struct create_params p;
+		struct create_req p;
 		if (validate_create(body, 300, 86400, &p, &err) == 0)
-			create_params_free(&p);
+			create_req_free(&p);
 		break;
 	}
 	case 1: {

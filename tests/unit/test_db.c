@@ -1,4 +1,4 @@
-/* src/thawd/store/db.c against a real SQLite file in a mkdtemp dir. */
+/* src/thawd/db/db.c against a real SQLite file in a mkdtemp dir. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -13,7 +13,7 @@
 
 #include "buf.h"
 #include "fsutil.h"
-#include "store/db.h"
+#include "db/db.h"
 #include "testutil.h"
 
 struct fx {

@@ -37,7 +37,7 @@ static void assert_invalid(struct thaw_err *e, const char *mentions)
 
 /* ---- create ---- */
 
-static void create_ok(const char *body, struct create_params *p)
+static void create_ok(const char *body, struct create_req *p)
 {
 	json_t *j = J(body);
 	struct thaw_err *e = NULL;
@@ -52,7 +52,7 @@ static void create_rejects(const char *body, const char *mentions)
 {
 	json_t *j = J(body);
 	struct thaw_err *e = NULL;
-	struct create_params p;
+	struct create_req p;
 	assert_int_equal(validate_create(j, DEF_TIMEOUT, MAX_TIMEOUT, &p, &e), -1);
 	assert_invalid(e, mentions);
 	assert_null(p.metadata);
@@ -63,23 +63,23 @@ static void create_rejects(const char *body, const char *mentions)
 static void test_create_defaults(void **state)
 {
 	(void)state;
-	struct create_params p;
+	struct create_req p;
 	create_ok("{}", &p);
 	assert_string_equal(p.template_name, DEFAULT_TEMPLATE);
 	assert_string_equal(p.template_name, "code-interpreter");
 	assert_int_equal(p.timeout_s, DEF_TIMEOUT);
 	assert_string_equal(p.metadata, "{}");
-	create_params_free(&p);
+	create_req_free(&p);
 	assert_null(p.metadata);
 	create_ok("{\"timeout_s\": null}", &p);
 	assert_int_equal(p.timeout_s, DEF_TIMEOUT);
-	create_params_free(&p);
+	create_req_free(&p);
 }
 
 static void test_create_takes_given_values(void **state)
 {
 	(void)state;
-	struct create_params p;
+	struct create_req p;
 	create_ok("{\"template\": \"py-3\", \"timeout_s\": 42,"
 		  " \"metadata\": {\"z\": [1, 2], \"a\": \"x\"}}",
 		  &p);
@@ -87,19 +87,19 @@ static void test_create_takes_given_values(void **state)
 	assert_int_equal(p.timeout_s, 42);
 	/* Compact, keys sorted. */
 	assert_string_equal(p.metadata, "{\"a\":\"x\",\"z\":[1,2]}");
-	create_params_free(&p);
+	create_req_free(&p);
 }
 
 static void test_create_timeout_range(void **state)
 {
 	(void)state;
-	struct create_params p;
+	struct create_req p;
 	create_ok("{\"timeout_s\": 0}", &p);
 	assert_int_equal(p.timeout_s, 0);
-	create_params_free(&p);
+	create_req_free(&p);
 	create_ok("{\"timeout_s\": 3600}", &p);
 	assert_int_equal(p.timeout_s, MAX_TIMEOUT);
-	create_params_free(&p);
+	create_req_free(&p);
 	create_rejects("{\"timeout_s\": 3601}", "timeout_s");
 	create_rejects("{\"timeout_s\": -1}", "timeout_s");
 	create_rejects("{\"timeout_s\": 9223372036854775807}", "timeout_s");
@@ -162,12 +162,12 @@ static json_t *metadata_of(size_t n)
 static void test_create_metadata_size_limit(void **state)
 {
 	(void)state;
-	struct create_params p;
+	struct create_req p;
 	struct thaw_err *e = NULL;
 	json_t *at_limit = metadata_of(METADATA_MAX_BYTES - 8);
 	assert_int_equal(validate_create(at_limit, DEF_TIMEOUT, MAX_TIMEOUT, &p, &e), 0);
 	assert_int_equal(strlen(p.metadata), METADATA_MAX_BYTES);
-	create_params_free(&p);
+	create_req_free(&p);
 	json_decref(at_limit);
 
 	json_t *over = metadata_of(METADATA_MAX_BYTES - 7);
@@ -478,7 +478,7 @@ static void test_exec_rejects_unknown_fields(void **state)
 /* Known bug: validate_exec bounds the argument count but not the size of
  * the EXEC frame the request turns into. A command over PROTO_MAX_PAYLOAD
  * (1 MiB) passes validation (the API accepts 16 MiB bodies), the host
- * builds the frame anyway (agentconn.c queue_exec), and the guest drops
+ * builds the frame anyway (guestconn/agent.c queue_exec), and the guest drops
  * the connection on the oversized header (guest/server.c) so the client
  * gets a guest error instead of a 4xx. */
 static void test_exec_larger_than_one_protocol_frame_is_rejected(void **state)
@@ -545,15 +545,15 @@ static void test_bake_rejects_bad_bodies(void **state)
 static void test_create_lifecycle_options(void **state)
 {
 	(void)state;
-	struct create_params p;
+	struct create_req p;
 	create_ok("{}", &p);
 	assert_false(p.timeout_pauses);
 	assert_false(p.auto_resume);
-	create_params_free(&p);
+	create_req_free(&p);
 	create_ok("{\"on_timeout\": \"pause\", \"auto_resume\": true}", &p);
 	assert_true(p.timeout_pauses);
 	assert_true(p.auto_resume);
-	create_params_free(&p);
+	create_req_free(&p);
 	create_rejects("{\"on_timeout\": \"stop\"}", "on_timeout");
 	create_rejects("{\"on_timeout\": 1}", "on_timeout");
 	create_rejects("{\"auto_resume\": \"yes\"}", "auto_resume");

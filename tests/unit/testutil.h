@@ -35,14 +35,4 @@ static inline void rng_fill(struct rng *r, void *buf, size_t n)
 		p[i] = (uint8_t)rng_next(r);
 }
 
-/* Tests that demonstrate a known, reported defect in src/ fail until it is
- * fixed. They run only with THAW_UNIT_KNOWN_BUGS=1 so that `make unit`
- * stays green; otherwise cmocka reports them as skipped. */
-#define KNOWN_BUG_GATE()                                                        \
-	do {                                                                    \
-		const char *kb_ = getenv("THAW_UNIT_KNOWN_BUGS");               \
-		if (!kb_ || strcmp(kb_, "1") != 0)                              \
-			skip();                                                 \
-	} while (0)
-
 #endif

@@ -9,6 +9,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "ops/ops.h"
 #include "core/host.h"
 #include "core/sandbox.h"
 #include "err.h"

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ops/ops.h"
 #include "api/api.h"
 #include "api/stream.h"
 #include "api/validate.h"

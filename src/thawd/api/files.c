@@ -9,7 +9,7 @@
 #include "api/stream.h"
 #include "buf.h"
 #include "cleanup.h"
-#include "core/files.h"
+#include "ops/files.h"
 #include "proto.h"
 #include "timeutil.h"
 #include "utf8.h"

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ops/ops.h"
 #include "api/api.h"
 #include "api/keys.h"
 #include "api/validate.h"

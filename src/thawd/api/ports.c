@@ -6,7 +6,7 @@
 
 #include "api/api.h"
 #include "cleanup.h"
-#include "core/proxy.h"
+#include "ops/proxy.h"
 #include "ids.h"
 
 struct collect {

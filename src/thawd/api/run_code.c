@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ops/ops.h"
 #include "api/api.h"
 #include "buf.h"
 #include "cleanup.h"

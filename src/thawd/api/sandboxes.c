@@ -3,19 +3,18 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ops/ops.h"
 #include "api/api.h"
 #include "api/keys.h"
 #include "api/validate.h"
+#include "ops/measure.h"
 #include "cleanup.h"
-#include "core/images.h"
 #include "core/registry.h"
 #include "core/sandbox.h"
-#include "disk/usage.h"
 #include "guestnet.h"
 #include "net/slot.h"
 #include "timeutil.h"
 #include "utf8.h"
-#include "vmm/cgroup.h"
 
 static json_t *time_or_null(int64_t secs)
 {
@@ -39,39 +38,25 @@ static json_t *network_json(struct sandbox *sb)
 			 "guest_ip", GUESTNET_GUEST_IP);
 }
 
-static json_t *usage_json(const struct disk_usage *u)
+/* Its disk (clone or image) and its VMM's cgroup; null where unknown. */
+static void usage_json(struct host *h, struct sandbox *sb, enum sb_state state, json_t *o)
 {
-	return json_pack("{s:I,s:I,s:I}", "apparent_bytes", (json_int_t)u->apparent,
-			 "allocated_bytes", (json_int_t)u->allocated, "exclusive_bytes",
-			 (json_int_t)u->exclusive);
-}
-
-/* What it costs on disk: its disk clone while it runs, its image (all
- * of it is its own) while paused. */
-static json_t *sandbox_disk_json(struct host *h, struct sandbox *sb, enum sb_state state)
-{
-	_cleanup_free_ char *path =
-		state == SB_PAUSED ? image_dir(h, sb->image) : xasprintf("%s/rootfs.img", sb->dir);
-	struct disk_usage u;
-	if (disk_usage_of(path, &u, NULL) < 0)
-		return json_null();
-	return usage_json(&u);
-}
-
-/* What its VMM may use and uses, from its cgroup; null while paused or
- * on a host without cgroups. */
-static json_t *sandbox_resources_json(struct host *h, struct sandbox *sb, enum sb_state state)
-{
-	struct vmm_limits l;
-	uint64_t used;
-	if (state == SB_PAUSED || !h->vmm.cgroups)
-		return json_null();
-	_cleanup_free_ char *name = xasprintf("%s%s", h->ns_prefix, sb->id);
-	if (cgroup_vmm_read(h->vmm.cgroups, name, &l, &used, NULL) < 0)
-		return json_null();
-	return json_pack("{s:I,s:I,s:f,s:I}", "memory_limit_bytes", (json_int_t)l.memory_bytes,
-			 "memory_used_bytes", (json_int_t)used, "cpus", l.cpu_millis / 1000.0,
-			 "max_threads", (json_int_t)l.pids);
+	struct sandbox_measures u;
+	sandbox_measure(h, sb, state, &u);
+	json_object_set_new(o, "disk",
+			    !u.has_disk ? json_null()
+					: json_pack("{s:I,s:I,s:I}", "apparent_bytes",
+						    (json_int_t)u.disk.apparent, "allocated_bytes",
+						    (json_int_t)u.disk.allocated, "exclusive_bytes",
+						    (json_int_t)u.disk.exclusive));
+	json_object_set_new(o, "resources",
+			    !u.has_resources
+				    ? json_null()
+				    : json_pack("{s:I,s:I,s:f,s:I}", "memory_limit_bytes",
+						(json_int_t)u.limits.memory_bytes, "memory_used_bytes",
+						(json_int_t)u.memory_used, "cpus",
+						u.limits.cpu_millis / 1000.0, "max_threads",
+						(json_int_t)u.limits.pids));
 }
 
 json_t *api_sandbox_json(struct host *h, struct sandbox *sb, bool detail)
@@ -101,10 +86,8 @@ json_t *api_sandbox_json(struct host *h, struct sandbox *sb, bool detail)
 			    json_pack("{s:o}", "cpus",
 				      sb->cpu_millis ? json_real(sb->cpu_millis / 1000.0)
 						     : json_null()));
-	if (detail) {
-		json_object_set_new(o, "disk", sandbox_disk_json(h, sb, state));
-		json_object_set_new(o, "resources", sandbox_resources_json(h, sb, state));
-	}
+	if (detail)
+		usage_json(h, sb, state, o);
 	return o;
 }
 
@@ -172,25 +155,17 @@ enum MHD_Result api_sandbox_create(struct api_req *r)
 	json_t *body = r->body_len ? api_body_object(r, &res) : json_object();
 	if (!body)
 		return res;
-	struct create_params p;
+	struct create_req req;
 	_cleanup_err_ struct thaw_err *err = NULL;
 	const struct thawd_config *cfg = r->h->cfg;
-	int rc = validate_create(body, cfg->default_timeout_s, cfg->max_timeout_s, &p, &err);
+	int rc = validate_create(body, cfg->default_timeout_s, cfg->max_timeout_s, &req, &err);
 	json_decref(body);
 	if (rc < 0)
 		return api_reply_error(r, err);
-	struct create_req req = { .template_name = p.template_name,
-				  .timeout_s = p.timeout_s,
-				  .metadata = p.metadata,
-				  .cold_boot = p.cold_boot,
-				  .use_pools = p.use_pools,
-				  .timeout_pauses = p.timeout_pauses,
-				  .auto_resume = p.auto_resume,
-				  .cpu_millis = p.cpu_millis,
-				  .owner = api_owner(r) };
+	req.owner = api_owner(r);
 	struct sandbox *sb = NULL;
 	rc = sandbox_create(r->h, &req, &sb, &err);
-	create_params_free(&p);
+	create_req_free(&req);
 	if (rc < 0)
 		return api_reply_error(r, err);
 	json_t *o = api_sandbox_json(r->h, sb, false);

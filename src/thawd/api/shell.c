@@ -11,6 +11,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "ops/ops.h"
 #include "api/api.h"
 #include "api/stream.h"
 #include "buf.h"

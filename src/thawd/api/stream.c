@@ -99,11 +99,6 @@ void api_stream_end(struct api_stream *s)
 	pthread_mutex_unlock(&s->lock);
 }
 
-bool api_stream_cancelled(struct api_stream *s)
-{
-	return __atomic_load_n(&s->cancelled, __ATOMIC_ACQUIRE);
-}
-
 const bool *api_stream_cancel_flag(struct api_stream *s)
 {
 	return &s->cancelled;

@@ -8,8 +8,8 @@
  *
  * A client that goes away is noticed even while nothing is produced: the
  * reader checks the client's socket while it waits. The stream is then
- * cancelled: emit returns at once and api_stream_cancelled says so; the
- * producer stops at its next check. */
+ * cancelled: emit returns at once, and the producer, which watches the
+ * flag api_stream_cancel_flag gives, stops at its next check. */
 #ifndef THAW_API_STREAM_H
 #define THAW_API_STREAM_H
 
@@ -40,7 +40,6 @@ void api_stream_fail(struct api_stream *s);
 void api_stream_emit(struct api_stream *s, json_t *event);
 /* No more events: the response ends after what is queued. */
 void api_stream_end(struct api_stream *s);
-bool api_stream_cancelled(struct api_stream *s);
 /* A flag the producer may poll without the stream's lock (it stays
  * valid while the producer holds its reference). */
 const bool *api_stream_cancel_flag(struct api_stream *s);

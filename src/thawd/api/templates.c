@@ -12,7 +12,7 @@
 #include "api/validate.h"
 #include "buf.h"
 #include "cleanup.h"
-#include "core/bake.h"
+#include "ops/bake.h"
 #include "core/vmmpool.h"
 #include "disk/usage.h"
 #include "ids.h"

@@ -89,7 +89,7 @@ static int get_limits(json_t *limits, uint32_t *cpu_millis, struct thaw_err **er
 }
 
 int validate_create(json_t *body, int64_t default_timeout, int64_t max_timeout,
-		    struct create_params *out, struct thaw_err **err)
+		    struct create_req *out, struct thaw_err **err)
 {
 	static const char *const fields[] = { "template",    "timeout_s", "metadata",
 					      "cold_boot",   "pools",	  "on_timeout",
@@ -126,17 +126,11 @@ int validate_create(json_t *body, int64_t default_timeout, int64_t max_timeout,
 		return err_set(err, ERR_INVALID, "metadata must be an object");
 	out->metadata = md ? json_dumps(md, JSON_COMPACT | JSON_SORT_KEYS) : strdup("{}");
 	if (!out->metadata || strlen(out->metadata) > METADATA_MAX_BYTES) {
-		create_params_free(out);
+		create_req_free(out);
 		return err_set(err, ERR_INVALID, "metadata must serialize to at most %d bytes",
 			       METADATA_MAX_BYTES);
 	}
 	return 0;
-}
-
-void create_params_free(struct create_params *p)
-{
-	free(p->metadata);
-	p->metadata = NULL;
 }
 
 bool valid_env_name(const char *s)

@@ -9,6 +9,7 @@
 
 #include "buf.h"
 #include "err.h"
+#include "ops/requests.h"
 
 #define DEFAULT_TEMPLATE "code-interpreter"
 #define METADATA_MAX_BYTES 16384
@@ -16,20 +17,9 @@
 #define EXEC_MAX_TIMEOUT_S 86400
 #define EXEC_MAX_ARGS 4096
 
-struct create_params {
-	char template_name[64];
-	int64_t timeout_s;
-	char *metadata; /* JSON text, owned */
-	bool cold_boot;
-	bool use_pools;
-	bool timeout_pauses; /* "on_timeout": "pause" */
-	bool auto_resume;
-	uint32_t cpu_millis; /* "limits": {"cpus": x}; 0: none asked */
-};
-
+/* Fills everything but the owner (the request's key). */
 int validate_create(json_t *body, int64_t default_timeout, int64_t max_timeout,
-		    struct create_params *out, struct thaw_err **err);
-void create_params_free(struct create_params *p);
+		    struct create_req *out, struct thaw_err **err);
 
 struct exec_params {
 	char **argv; /* NULL-terminated, owned */

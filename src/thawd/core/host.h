@@ -91,12 +91,9 @@ struct host {
 	bool stopping; /* set (atomically) when thawd shuts down */
 };
 
-int host_open(const struct thawd_config *cfg, struct host **out, struct thaw_err **err);
-
 /* Whether a machine of this size may run here (--max-memory,
  * --max-vcpus); `code` is the error's code when it may not. */
 int host_check_machine(const struct host *h, const char *template_name, uint32_t memory_mb,
 		       uint32_t vcpus, enum err_code code, struct thaw_err **err);
-void host_close(struct host *h);
 
 #endif

@@ -13,7 +13,7 @@
 #include "ids.h"
 #include "log.h"
 #include "vmm/prefetch.h"
-#include "store/db.h"
+#include "db/db.h"
 
 #define TMP_PREFIX ".tmp-"
 

@@ -8,7 +8,7 @@
 #include "buf.h"
 #include "cleanup.h"
 #include "fsutil.h"
-#include "guestconn/agentconn.h"
+#include "guestconn/agent.h"
 #include "log.h"
 #include "net/slot.h"
 #include "timeutil.h"

@@ -10,7 +10,7 @@
 #include "core/host.h"
 #include "log.h"
 #include "net/slot.h"
-#include "store/db.h"
+#include "db/db.h"
 
 struct slotpool {
 	struct host *h;

@@ -11,8 +11,7 @@
 #include <unistd.h>
 
 #include "buf.h"
-#include "core/host.h"
-#include "core/sandbox.h"
+#include "ids.h"
 #include "log.h"
 #include "fsutil.h"
 
@@ -22,7 +21,8 @@ struct watch {
 };
 
 struct supervisor {
-	struct host *h;
+	supervisor_exit_fn on_exit;
+	void *ud;
 	int ep;
 	int stop_fd;
 	pthread_t thread;
@@ -62,15 +62,17 @@ static void *supervisor_main(void *arg)
 				return NULL;
 			char id[SANDBOX_ID_LEN + 1];
 			if (take_watch(s, ev[i].data.fd, id) == 0)
-				sandbox_vmm_exited(s->h, id);
+				s->on_exit(s->ud, id);
 		}
 	}
 }
 
-int supervisor_start(struct host *h, struct supervisor **out, struct thaw_err **err)
+int supervisor_start(supervisor_exit_fn on_exit, void *ud, struct supervisor **out,
+		     struct thaw_err **err)
 {
 	struct supervisor *s = xcalloc(1, sizeof(*s));
-	s->h = h;
+	s->on_exit = on_exit;
+	s->ud = ud;
 	pthread_mutex_init(&s->lock, NULL);
 	s->ep = epoll_create1(EPOLL_CLOEXEC);
 	s->stop_fd = eventfd(0, EFD_CLOEXEC);

@@ -15,7 +15,7 @@
 #include "core/launch.h"
 #include "core/slotpool.h"
 #include "fsutil.h"
-#include "guestconn/agentconn.h"
+#include "guestconn/agent.h"
 #include "log.h"
 #include "net/slot.h"
 #include "template/catalog.h"

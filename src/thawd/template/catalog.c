@@ -15,7 +15,7 @@
 #include "ids.h"
 #include "log.h"
 #include "sha256.h"
-#include "store/db.h"
+#include "db/db.h"
 
 #define TMP_PREFIX ".tmp-"
 

@@ -13,7 +13,7 @@
  * run); "paused" is written after the image is durable and before the
  * VMM is ended; "resuming" comes back paused, since the paused image is
  * never written by the VMM that maps it. */
-#include "core/sandbox.h"
+#include "ops/ops.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,33 +30,18 @@
 #include "fsutil.h"
 #include "log.h"
 #include "net/slot.h"
-#include "store/db.h"
+#include "db/db.h"
 #include "template/catalog.h"
 #include "timeutil.h"
 
 #define QUIT_WAIT_MS 5000
-
-static void set_state(struct sandbox *sb, enum sb_state s)
-{
-	pthread_mutex_lock(&sb->lock);
-	sb->state = s;
-	pthread_mutex_unlock(&sb->lock);
-}
-
-static enum sb_state get_state(struct sandbox *sb)
-{
-	pthread_mutex_lock(&sb->lock);
-	enum sb_state s = sb->state;
-	pthread_mutex_unlock(&sb->lock);
-	return s;
-}
 
 int sandbox_pause(struct host *h, const char *id, struct sandbox **out, struct thaw_err **err)
 {
 	struct sandbox *sb;
 	if (sandbox_lock_current(h, id, &sb, err) < 0)
 		return -1;
-	enum sb_state state = get_state(sb);
+	enum sb_state state = sandbox_state(sb);
 	if (state == SB_PAUSED) {
 		sandbox_ref(h, sb);
 		*out = sb;
@@ -68,27 +53,26 @@ int sandbox_pause(struct host *h, const char *id, struct sandbox **out, struct t
 		return err_set(err, ERR_CONFLICT, "sandbox %s is %s", id, sb_state_name(state));
 	}
 	uint64_t t0 = time_mono_ns();
-	pthread_mutex_lock(&sb->lock);
-	sb->state = SB_PAUSING;
-	sandbox_cut_inflight(sb); /* their commands are frozen in the image */
-	pthread_mutex_unlock(&sb->lock);
+	/* Requests in flight end: their commands are frozen in the image. */
+	if (sandbox_set_state(h, sb, &(struct sb_change){ .to = SB_PAUSING }, err) < 0) {
+		sandbox_unlock(h, sb);
+		return err_wrap(err, "pausing sandbox %s", id);
+	}
 	char image[48];
 	struct capture_times ct = { 0 };
 	int64_t now = (int64_t)(time_real_ns() / 1000000000ull);
-	int rc = db_sandbox_set_state(h->db, id, "pausing", NULL, err);
-	if (rc == 0)
-		rc = capture_image(h, sb, SOURCE_PAUSE, false, true, image, &ct, err);
+	int rc = capture_image(h, sb, SOURCE_PAUSE, false, true, image, &ct, err);
 	if (rc == 0) {
 		failpoint("pause.captured", sb->vmm);
-		rc = db_sandbox_set_paused(h->db, id, image, now, err);
+		struct sb_change paused = { .to = SB_PAUSED, .image = image, .paused_at = now };
+		rc = sandbox_set_state(h, sb, &paused, err);
 	}
 	if (rc < 0) {
 		/* Nothing changed for the guest but a short stop. */
 		_cleanup_err_ struct thaw_err *e2 = NULL;
 		if (h->drv->cont(sb->vmm, &e2) < 0)
 			log_warn("sandbox.pause", "id=%s resume_error=\"%s\"", id, err_msg(e2));
-		db_sandbox_set_state(h->db, id, "running", NULL, NULL);
-		set_state(sb, SB_RUNNING);
+		sandbox_set_state(h, sb, &(struct sb_change){ .to = SB_RUNNING }, NULL);
 		sandbox_recheck_vmm(h, sb); /* a VMM killed during the capture */
 		sandbox_unlock(h, sb);
 		return err_wrap(err, "pausing sandbox %s", id);
@@ -106,8 +90,7 @@ int sandbox_pause(struct host *h, const char *id, struct sandbox **out, struct t
 	next->paused_at = now;
 	bool had_image = sb->image[0] != '\0';
 	registry_replace(h, sb, next);
-	sb->replaced = true;
-	set_state(sb, SB_PAUSED);
+	sandbox_retire(sb);
 	sandbox_release(h, sb); /* the disk clone (the image has its own) and the slot */
 	quota_release(h->quota, sb->owner, 0, 1); /* no VM now; still the owner's */
 	*out = next;		/* the reference sandbox_successor gave */
@@ -116,68 +99,5 @@ int sandbox_pause(struct host *h, const char *id, struct sandbox **out, struct t
 	sandbox_unlock(h, sb);
 	if (had_image)
 		images_gc(h); /* the image it ran from, unless children use it */
-	return 0;
-}
-
-int sandbox_resume(struct host *h, const char *id, struct sandbox **out, struct thaw_err **err)
-{
-	struct sandbox *sb;
-	if (sandbox_lock_current(h, id, &sb, err) < 0)
-		return -1;
-	enum sb_state state = get_state(sb);
-	if (state == SB_RUNNING) {
-		sandbox_ref(h, sb);
-		*out = sb;
-		sandbox_unlock(h, sb);
-		return 0;
-	}
-	if (state != SB_PAUSED) {
-		sandbox_unlock(h, sb);
-		return err_set(err, ERR_CONFLICT, "sandbox %s is %s", id, sb_state_name(state));
-	}
-	/* A VM again: the host's cap, reserved under its lock (the owner's
-	 * count already holds the paused sandbox). */
-	if (quota_reserve(h->quota, sb->owner, 0, 0, 1, err) < 0) {
-		sandbox_unlock(h, sb);
-		return err_wrap(err, "resuming sandbox %s", id);
-	}
-	uint64_t t0 = time_mono_ns();
-	set_state(sb, SB_RESUMING);
-	struct template *img = NULL;
-	struct sandbox *next = sandbox_successor(h, sb);
-	next->state = SB_RESUMING;
-	int rc = db_sandbox_set_state(h->db, id, "resuming", NULL, err);
-	if (rc == 0) {
-		failpoint("resume.recorded", NULL);
-		rc = image_load(h, sb->image, &img, err);
-	}
-	if (rc == 0)
-		rc = sandbox_restore_vm(h, next, img, err);
-	if (rc == 0)
-		failpoint("resume.restored", next->vmm);
-	build_free(img);
-	int64_t timeout_at = deadline_after(sb->timeout_s);
-	if (rc == 0)
-		rc = db_sandbox_set_resumed(h->db, id, next->vmm->pid, next->vmm->start_ticks,
-					    next->slot->index, timeout_at, err);
-	if (rc < 0) {
-		sandbox_release(h, next);
-		sandbox_unref(h, next);
-		db_sandbox_set_state(h->db, id, "paused", NULL, NULL);
-		set_state(sb, SB_PAUSED);
-		quota_release(h->quota, sb->owner, 0, 1);
-		sandbox_unlock(h, sb);
-		return err_wrap(err, "resuming sandbox %s", id);
-	}
-	next->timeout_at = timeout_at;
-	next->state = SB_RUNNING;
-	registry_replace(h, sb, next);
-	sb->replaced = true;
-	set_state(sb, SB_PAUSED);
-	sandbox_recheck_vmm(h, next);
-	*out = next; /* the reference sandbox_successor gave */
-	log_info("sandbox.resumed", "id=%s image=%s total_ms=%.1f timings=%s", id, sb->image,
-		 ns_to_ms(time_mono_ns() - t0), next->timings);
-	sandbox_unlock(h, sb);
 	return 0;
 }

@@ -1,4 +1,5 @@
-#include "core/files.h"
+#include "ops/ops.h"
+#include "ops/files.h"
 
 #include <errno.h>
 #include <stdio.h>

@@ -5,7 +5,7 @@
  * checksummed, synced and published like a bake's. Creates from the new
  * template restore it exactly like a baked one: the memory file mapped
  * lazily, never copied up front. */
-#include "core/sandbox.h"
+#include "ops/ops.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,7 +20,7 @@
 #include "fsutil.h"
 #include "ids.h"
 #include "log.h"
-#include "store/db.h"
+#include "db/db.h"
 #include "template/catalog.h"
 #include "timeutil.h"
 

@@ -1,7 +1,7 @@
 /* The host side of the guest agent protocol (see common/proto.h): one
  * TCP connection into a sandbox's network namespace per operation. */
-#ifndef THAW_AGENTCONN_H
-#define THAW_AGENTCONN_H
+#ifndef THAW_GUEST_AGENT_H
+#define THAW_GUEST_AGENT_H
 
 #include <stdbool.h>
 #include <stddef.h>

@@ -15,7 +15,7 @@
 
 #include "core/host.h"
 #include "err.h"
-#include "guestconn/agentconn.h"
+#include "guestconn/agent.h"
 
 #define FILE_PATH_MAX 4096
 

@@ -1,4 +1,5 @@
-#include "core/reconcile.h"
+#include "ops/ops.h"
+#include "ops/reconcile.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -18,10 +19,10 @@
 #include "core/slotpool.h"
 #include "core/supervisor.h"
 #include "fsutil.h"
-#include "guestconn/agentconn.h"
+#include "guestconn/agent.h"
 #include "net/netns.h"
 #include "net/slot.h"
-#include "store/db.h"
+#include "db/db.h"
 #include "template/catalog.h"
 #include "vmm/cgroup.h"
 
@@ -93,20 +94,13 @@ static void fill_from_row(struct sandbox *sb, const struct sandbox_row *r)
 	sb->paused_at = r->paused_at;
 }
 
-/* A paused sandbox is its image; one that was resuming when thawd died
- * is still paused (the image is never written by the VMM that maps
- * it; what that VMM had started is swept as an orphan). */
-static bool adopt_paused(struct host *h, struct sandbox *sb, const struct sandbox_row *r)
+/* A paused sandbox is its image: kept while the image is there. */
+static int image_present(struct host *h, const struct sandbox_row *r, struct thaw_err **err)
 {
 	struct build_row b;
-	if (!r->image[0] || db_build_get(h->db, r->image, &b, NULL) < 0)
-		return false;
-	if (strcmp(r->state, "resuming") == 0) {
-		db_sandbox_set_state(h->db, r->id, "paused", NULL, NULL);
-		log_notice("reconcile.resume_undone", "id=%s", r->id);
-	}
-	sb->state = SB_PAUSED;
-	return true;
+	if (!r->image[0])
+		return err_set(err, ERR_NOT_FOUND, "no image recorded");
+	return db_build_get(h->db, r->image, &b, err);
 }
 
 struct adopt_ctx {
@@ -122,6 +116,33 @@ static void list_adopted(struct host *h, struct sandbox *sb)
 	quota_count(h->quota, sb->owner, 1, sb->state == SB_PAUSED ? 0 : 1);
 }
 
+/* Whether the restart rule of the row's state keeps the sandbox (then in
+ * the state the rule says it becomes). */
+static bool keep_by_rule(struct host *h, struct sandbox *sb, const struct sandbox_row *r,
+			 const struct sb_restart_rule *rule, struct thaw_err **err)
+{
+	int rc;
+	switch (rule->action) {
+	case RESTART_KEEP:
+		rc = 0;
+		break;
+	case RESTART_ADOPT_IMAGE:
+		rc = image_present(h, r, err);
+		break;
+	case RESTART_ADOPT_VM:
+		rc = adopt_running(h, sb, r, err);
+		break;
+	default:
+		return false;
+	}
+	if (rc == 0 && rule->becomes != sb->state) {
+		log_notice("reconcile.undone", "id=%s from=%s to=%s why=\"%s\"", r->id, r->state,
+			   sb_state_name(rule->becomes), rule->why);
+		rc = sandbox_set_state(h, sb, &(struct sb_change){ .to = rule->becomes }, err);
+	}
+	return rc == 0;
+}
+
 static void adopt_row(const struct sandbox_row *r, void *ud)
 {
 	struct adopt_ctx *ac = ud;
@@ -129,27 +150,23 @@ static void adopt_row(const struct sandbox_row *r, void *ud)
 	struct sandbox *sb = sandbox_new(h, r->id);
 	fill_from_row(sb, r);
 	_cleanup_err_ struct thaw_err *err = NULL;
-	bool was_running = strcmp(r->state, "running") == 0 || strcmp(r->state, "pausing") == 0;
-	bool was_paused = strcmp(r->state, "paused") == 0 || strcmp(r->state, "resuming") == 0;
-	if (strcmp(r->state, "failed") == 0) {
-		sb->state = SB_FAILED;
+	enum sb_state found = SB_CREATING;
+	const struct sb_restart_rule *rule = NULL;
+	if (sb_state_parse(r->state, &found, &err) == 0) {
+		sb->state = found; /* as the row says: the rule decides from there */
+		rule = sb_restart_rule(found);
+	}
+	if (rule && keep_by_rule(h, sb, r, rule, &err)) {
 		list_adopted(h, sb);
-		ac->rep->failed_kept++;
-	} else if (was_paused && adopt_paused(h, sb, r)) {
-		list_adopted(h, sb);
-		ac->rep->adopted++;
-		log_info("reconcile.adopted", "id=%s state=paused image=%s", r->id, r->image);
-	} else if (was_running && adopt_running(h, sb, r, &err) == 0) {
-		/* A pause that did not get as far as "paused" never happened. */
-		if (strcmp(r->state, "pausing") == 0)
-			db_sandbox_set_state(h->db, r->id, "running", NULL, NULL);
-		sb->state = SB_RUNNING;
-		list_adopted(h, sb);
-		ac->rep->adopted++;
-		log_info("reconcile.adopted", "id=%s pid=%lld", r->id, (long long)r->vmm_pid);
+		if (sb->state == SB_FAILED)
+			ac->rep->failed_kept++;
+		else
+			ac->rep->adopted++;
+		log_info("reconcile.adopted", "id=%s state=%s pid=%lld image=%s", r->id,
+			 sb_state_name(sb->state), (long long)r->vmm_pid, r->image);
 	} else {
 		log_notice("reconcile.cleanup", "id=%s state=%s reason=\"%s\"", r->id, r->state,
-			   err ? err_msg(err) : "interrupted");
+			   err ? err_msg(err) : rule ? rule->why : "unknown state");
 		if (!sb->vmm)
 			kill_if_same((pid_t)r->vmm_pid, r->vmm_start_ticks);
 		/* A slot it had but we could not attach is freed by the sweep. */

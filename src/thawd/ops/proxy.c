@@ -1,4 +1,4 @@
-#include "core/proxy.h"
+#include "ops/proxy.h"
 
 #include <curl/curl.h>
 #include <pthread.h>

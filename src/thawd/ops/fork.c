@@ -5,7 +5,7 @@
  * in parallel, like creates (fresh clock, entropy and hostname each).
  * They map the image's memory file privately, so they share its page
  * cache with each other and diverge from there page by page. */
-#include "core/sandbox.h"
+#include "ops/ops.h"
 
 #include <pthread.h>
 #include <stdio.h>
@@ -25,8 +25,8 @@
 
 struct child_job {
 	struct host *h;
-	struct create_req req;
-	struct sandbox *sb;
+	struct sandbox *sb; /* the child; NULL once a failed start freed it */
+	const struct template *image;
 	struct thaw_err *err;
 	pthread_t thread;
 };
@@ -34,9 +34,36 @@ struct child_job {
 static void *child_main(void *arg)
 {
 	struct child_job *j = arg;
-	if (sandbox_create(j->h, &j->req, &j->sb, &j->err) < 0)
+	struct vm_clock clk = { .t0 = time_mono_ns() };
+	clk.template = clk.t0;
+	struct vm_start vs = { .from = j->image, .use_pools = true, .failpoint = "fork.child" };
+	if (sandbox_start_new(j->h, j->sb, &vs, &clk, &j->err) < 0)
 		j->sb = NULL;
 	return NULL;
+}
+
+/* A child as its parent was: its template build, metadata, timeouts and
+ * limits; its memory from the image; the forking key's. */
+static struct sandbox *child_of(struct host *h, const struct sandbox *parent, const char *image,
+				const char *owner)
+{
+	char id[SANDBOX_ID_LEN + 1];
+	id_new_sandbox(id);
+	struct sandbox *sb = sandbox_new(h, id);
+	memcpy(sb->template_name, parent->template_name, sizeof(sb->template_name));
+	memcpy(sb->build_id, parent->build_id, sizeof(sb->build_id));
+	snprintf(sb->image, sizeof(sb->image), "%s", image);
+	snprintf(sb->parent, sizeof(sb->parent), "%s", parent->id);
+	snprintf(sb->owner, sizeof(sb->owner), "%s", owner);
+	sb->created_at = (int64_t)(time_real_ns() / 1000000000ull);
+	sb->timeout_s = parent->timeout_s;
+	sb->timeout_at = deadline_after(parent->timeout_s);
+	sb->timeout_pauses = parent->timeout_pauses;
+	sb->auto_resume = parent->auto_resume;
+	sb->cpu_millis = parent->cpu_millis;
+	sb->metadata = xstrdup(parent->metadata);
+	sb->state = SB_CREATING;
+	return sb;
 }
 
 /* Stops, captures and lets the parent run on; publishes the image. The
@@ -54,6 +81,8 @@ static int capture_parent(struct host *h, struct sandbox *parent, char image[48]
 	return 0;
 }
 
+/* The children, restored from the image in parallel. Each had its place
+ * reserved by the fork; one that fails gives it back. */
 static int create_children(struct host *h, const struct sandbox *parent, const char *image,
 			   size_t count, const struct sb_owner *owner, struct fork_result *out,
 			   struct thaw_err **err)
@@ -65,20 +94,8 @@ static int create_children(struct host *h, const struct sandbox *parent, const c
 	}
 	struct child_job *jobs = xcalloc(count, sizeof(*jobs));
 	for (size_t i = 0; i < count; i++) {
-		jobs[i].h = h;
-		jobs[i].req = (struct create_req){ .template_name = parent->template_name,
-						   .build_id = parent->build_id,
-						   .timeout_s = parent->timeout_s,
-						   .metadata = parent->metadata,
-						   .timeout_pauses = parent->timeout_pauses,
-						   .auto_resume = parent->auto_resume,
-						   .cpu_millis = parent->cpu_millis,
-						   .owner = *owner,
-						   .reserved = true,
-						   .use_pools = true,
-						   .image = image,
-						   .image_build = img,
-						   .parent = parent->id };
+		jobs[i] = (struct child_job){ .h = h, .image = img };
+		jobs[i].sb = child_of(h, parent, image, owner->name);
 		if (pthread_create(&jobs[i].thread, NULL, child_main, &jobs[i]) != 0)
 			child_main(&jobs[i]);
 	}
@@ -118,7 +135,7 @@ int sandbox_fork(struct host *h, const char *id, size_t count, const struct sb_o
 		return err_set(err, ERR_CONFLICT, "sandbox %s is %s", id, sb_state_name(state));
 	}
 	/* All count places at once, before the parent is stopped: each child
-	 * keeps its place or gives it back (create_req.reserved). */
+	 * keeps its place or gives it back (sandbox_start_new). */
 	if (quota_reserve(h->quota, owner->name, owner->max_sandboxes, (unsigned)count,
 			  (unsigned)count, err) < 0) {
 		sandbox_unlock(h, parent);

@@ -14,7 +14,7 @@
 #include "buf.h"
 #include "cleanup.h"
 #include "fsutil.h"
-#include "guestconn/agentconn.h"
+#include "guestconn/agent.h"
 #include "ids.h"
 #include "core/launch.h"
 #include "core/slotpool.h"

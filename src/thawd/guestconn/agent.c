@@ -1,4 +1,4 @@
-#include "agentconn.h"
+#include "agent.h"
 
 #include <arpa/inet.h>
 #include <errno.h>

@@ -1,5 +1,6 @@
+#include "ops/ops.h"
 #include "vmm/cgroup.h"
-#include "core/janitor.h"
+#include "ops/janitor.h"
 
 #include <errno.h>
 #include <pthread.h>

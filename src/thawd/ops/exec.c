@@ -1,0 +1,136 @@
+/* Exec: a command in a running sandbox (resumed first when it is paused
+ * and asks for that), through the guest agent; delete, pause and thawd's
+ * shutdown cut it short by shutting its connection down. */
+#include "ops/ops.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "buf.h"
+#include "cleanup.h"
+#include "core/registry.h"
+#include "log.h"
+#include "failpoint.h"
+#include "guestconn/agent.h"
+
+#define READY_TIMEOUT_MS 10000
+
+static bool still_running(void *ud)
+{
+	struct sandbox *sb = ud;
+	pthread_mutex_lock(&sb->lock);
+	bool running = sb->state == SB_RUNNING;
+	pthread_mutex_unlock(&sb->lock);
+	return running;
+}
+
+/* Whether a request may go to sb now (0), after a resume (*resume), or
+ * not at all (-1, with the reason). */
+static int request_state(struct sandbox *sb, bool auto_resume, bool *resume,
+			 enum sb_state *state_out, struct thaw_err **err)
+{
+	pthread_mutex_lock(&sb->lock);
+	enum sb_state state = sb->state;
+	bool resumable = state == SB_PAUSED || state == SB_PAUSING || state == SB_RESUMING;
+	*resume = resumable && (auto_resume || sb->auto_resume);
+	int rc = 0;
+	if (state != SB_RUNNING && !*resume && resumable)
+		rc = err_set(err, ERR_CONFLICT,
+			     "sandbox %s is %s: resume it first, or ask for auto_resume", sb->id,
+			     sb_state_name(state));
+	else if (state != SB_RUNNING && !*resume)
+		rc = err_set(err, ERR_CONFLICT, "sandbox %s is %s%s%s", sb->id,
+			     sb_state_name(state), sb->reason ? ": " : "",
+			     sb->reason ? sb->reason : "");
+	pthread_mutex_unlock(&sb->lock);
+	*state_out = state;
+	return rc;
+}
+
+int sandbox_exec_check(struct host *h, const char *id, bool auto_resume, struct thaw_err **err)
+{
+	struct sandbox *sb = registry_get(h, id);
+	if (!sb)
+		return err_set(err, ERR_NOT_FOUND, "sandbox %s does not exist", id);
+	bool resume;
+	enum sb_state state;
+	int rc = request_state(sb, auto_resume, &resume, &state, err);
+	sandbox_unref(h, sb);
+	return rc;
+}
+
+/* The running incarnation of id: resumed first when it is paused and
+ * the caller or the sandbox asks for that. */
+static int running_for_request(struct host *h, const char *id, bool auto_resume,
+			       struct sandbox **out, struct thaw_err **err)
+{
+	struct sandbox *sb = registry_get(h, id);
+	if (!sb)
+		return err_set(err, ERR_NOT_FOUND, "sandbox %s does not exist", id);
+	bool resume;
+	enum sb_state state;
+	int rc = request_state(sb, auto_resume, &resume, &state, err);
+	if (rc == 0 && state == SB_RUNNING) {
+		*out = sb;
+		return 0;
+	}
+	sandbox_unref(h, sb);
+	if (rc < 0)
+		return -1;
+	return sandbox_resume(h, id, out, err);
+}
+
+int sandbox_exec(struct host *h, const char *id, const struct agent_exec_req *req, bool auto_resume,
+		 struct agent_exec_result *res, struct thaw_err **err)
+{
+	struct sandbox *sb;
+	if (running_for_request(h, id, auto_resume, &sb, err) < 0)
+		return -1;
+	struct agent_conn *c = NULL;
+	int rc = -1, slot = -1;
+	if (agent_connect(sb->slot, READY_TIMEOUT_MS, AGENT_ATTEMPT_RESTORED_MS, still_running, sb,
+			  &c, err) < 0)
+		goto out;
+	slot = sandbox_inflight_add(sb, agent_conn_fd(c), err);
+	/* Shutdown may have swept the in-flight list just before we joined. */
+	if (slot >= 0 && __atomic_load_n(&h->stopping, __ATOMIC_ACQUIRE)) {
+		sandbox_inflight_del(sb, slot);
+		slot = -1;
+		err_set(err, ERR_UNAVAILABLE, "thawd is stopping");
+	}
+	if (slot < 0)
+		goto out;
+	failpoint("exec.connected", sb->vmm);
+	rc = agent_exec(c, req, res, err);
+	sandbox_inflight_del(sb, slot);
+out:
+	agent_close(c);
+	if (rc < 0 && err) {
+		pthread_mutex_lock(&sb->lock);
+		bool gone = sb->state == SB_DELETING;
+		bool paused = sb->state == SB_PAUSING || sb->state == SB_PAUSED;
+		bool failed = sb->state == SB_FAILED;
+		pthread_mutex_unlock(&sb->lock);
+		bool stopping = __atomic_load_n(&h->stopping, __ATOMIC_ACQUIRE);
+		if (gone || paused || failed || stopping) {
+			err_free(*err);
+			*err = NULL;
+			if (failed)
+				err_set(err, ERR_CONFLICT,
+					"sandbox %s failed while the command ran: its VMM exited",
+					id);
+			else if (gone)
+				err_set(err, ERR_NOT_FOUND,
+					"sandbox %s was deleted while the command ran", id);
+			else if (paused)
+				err_set(err, ERR_CONFLICT,
+					"sandbox %s was paused while the command ran", id);
+			else
+				err_set(err, ERR_UNAVAILABLE,
+					"thawd is stopping; the command was interrupted");
+		}
+	}
+	sandbox_unref(h, sb);
+	return rc;
+}

@@ -1,0 +1,40 @@
+/* Keepalive: a new timeout from now; a paused sandbox keeps it for its
+ * next resume. */
+#include "ops/ops.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "buf.h"
+#include "cleanup.h"
+#include "core/registry.h"
+#include "log.h"
+#include "db/db.h"
+
+int sandbox_keepalive(struct host *h, const char *id, int64_t timeout_s, struct sandbox **out,
+		      struct thaw_err **err)
+{
+	struct sandbox *sb;
+	if (sandbox_lock_current(h, id, &sb, err) < 0)
+		return -1;
+	pthread_mutex_lock(&sb->lock);
+	enum sb_state state = sb->state;
+	pthread_mutex_unlock(&sb->lock);
+	if (state != SB_RUNNING && state != SB_PAUSED) {
+		sandbox_unlock(h, sb);
+		return err_set(err, ERR_CONFLICT, "sandbox %s is %s", id, sb_state_name(state));
+	}
+	int64_t timeout_at = state == SB_RUNNING ? deadline_after(timeout_s) : 0;
+	int rc = db_sandbox_set_timeout(h->db, id, timeout_at, timeout_s, err);
+	if (rc == 0) {
+		pthread_mutex_lock(&sb->lock);
+		sb->timeout_s = timeout_s;
+		sb->timeout_at = timeout_at;
+		pthread_mutex_unlock(&sb->lock);
+		sandbox_ref(h, sb);
+		*out = sb;
+	}
+	sandbox_unlock(h, sb);
+	return rc;
+}

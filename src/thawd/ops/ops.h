@@ -1,0 +1,96 @@
+/* The operations on sandboxes: one file each in ops/ (sandbox_<verb> in
+ * ops/<verb>.c), called by the API (api/) and by thawd's own threads
+ * (expire from the janitor, vmm_exited from the supervisor). They work on
+ * the mechanisms in core/, vmm/, net/, disk/ and db/, and never on each
+ * other's internals.
+ *
+ * Ownership: an operation that returns a sandbox returns a new reference
+ * (sandbox_unref); the registry keeps its own. */
+#ifndef THAW_OPS_H
+#define THAW_OPS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "core/host.h"
+#include "core/sandbox.h"
+#include "core/vmstart.h"
+#include "guestconn/agent.h"
+#include "ops/requests.h"
+#include "template/meta.h"
+
+/* Creates a sandbox from a template, restored (never booted unless it
+ * asks for cold_boot), running when this returns. The owner's place and
+ * the host's are reserved first and given back on failure. */
+int sandbox_create(struct host *h, const struct create_req *req, struct sandbox **out,
+		   struct thaw_err **err);
+
+/* ERR_NOT_FOUND for an unknown id, ERR_CONFLICT while it is created. */
+int sandbox_delete(struct host *h, const char *id, struct thaw_err **err);
+
+/* Runs a command; res is filled on success. A paused sandbox is resumed
+ * first when auto_resume (or the sandbox's own setting) says so, and is
+ * ERR_CONFLICT otherwise. */
+/* What sandbox_exec would say before running anything: 0 when the
+ * sandbox runs (or is paused and will be resumed), else why not. */
+int sandbox_exec_check(struct host *h, const char *id, bool auto_resume, struct thaw_err **err);
+int sandbox_exec(struct host *h, const char *id, const struct agent_exec_req *req, bool auto_resume,
+		 struct agent_exec_result *res, struct thaw_err **err);
+
+/* Pause: the guest is captured into an image (memory, device state,
+ * disk), its VMM exits and its slot goes back: a paused sandbox costs
+ * disk only. Resume restores it from that image, processes and all, with
+ * a fresh clock and entropy, and restarts its timeout. Both return the
+ * sandbox's new incarnation (a new reference) and are no-ops on a
+ * sandbox that is already in the asked-for state. */
+int sandbox_pause(struct host *h, const char *id, struct sandbox **out, struct thaw_err **err);
+int sandbox_resume(struct host *h, const char *id, struct sandbox **out, struct thaw_err **err);
+
+/* Fork: count children that start as copies of the running parent at
+ * one instant (memory, processes, disk); the parent runs on after a
+ * short stop. All or nothing: on failure no child is left. */
+struct fork_result {
+	struct sandbox **children; /* count references */
+	size_t count;
+	double stopped_ms; /* how long the parent was stopped */
+	double capture_ms; /* until the image was published */
+};
+int sandbox_fork(struct host *h, const char *id, size_t count, const struct sb_owner *owner,
+		 struct fork_result *out, struct thaw_err **err);
+void fork_result_free(struct host *h, struct fork_result *r);
+
+/* Snapshot: a new template `name` (which must not exist) from the
+ * running sandbox; the sandbox runs on after a short stop. owner: the
+ * key the template is private to, NULL for a shared one. */
+struct snapshot_result {
+	struct template_meta meta;
+	double stopped_ms, total_ms;
+};
+int sandbox_snapshot(struct host *h, const char *id, const char *name, const char *owner,
+		     struct snapshot_result *out, struct thaw_err **err);
+
+/* Sets a new timeout from now (0: none); a paused sandbox keeps it for
+ * its next resume. Returns the current incarnation. */
+int sandbox_keepalive(struct host *h, const char *id, int64_t timeout_s, struct sandbox **out,
+		      struct thaw_err **err);
+
+/* create.c, for fork children too: records sb (new, identity filled,
+ * its place reserved) as creating, starts its VM (core/vmstart.h) and
+ * makes it running. On failure nothing of it is left and its place is
+ * given back. Takes the creation reference: on success it is the
+ * caller's again. */
+int sandbox_start_new(struct host *h, struct sandbox *sb, const struct vm_start *vs,
+		      struct vm_clock *clk, struct thaw_err **err);
+
+/* Called by the supervisor when a VMM process exits on its own. */
+void sandbox_vmm_exited(struct host *h, const char *id);
+/* The supervisor acts on an exit only while the sandbox is running: one
+ * reported while an operation held it (creating, pausing, resuming) is
+ * dropped. The operation calls this once it has made sb running (again),
+ * so that a VMM that died meanwhile still makes it failed. */
+void sandbox_recheck_vmm(struct host *h, struct sandbox *sb);
+
+/* Deletes running sandboxes whose timeout has passed. */
+void sandbox_expire(struct host *h, int64_t now);
+
+#endif

@@ -1,0 +1,43 @@
+/* What callers ask of the operations: plain data, filled by the API's
+ * validators (api/validate.c) and by thawd's own callers. */
+#ifndef THAW_REQUESTS_H
+#define THAW_REQUESTS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdlib.h>
+
+/* Who asks for new sandboxes: the key that will own them and its cap
+ * (core/quota.h). Set from the request's key, never from its body. */
+struct sb_owner {
+	const char *name;
+	unsigned max_sandboxes; /* 0: only the host's cap */
+	bool admin;		/* may create from templates private to other keys */
+};
+
+struct create_req {
+	char template_name[64];
+	struct sb_owner owner;
+	int64_t timeout_s; /* 0 = never */
+	char *metadata;	   /* JSON object text, owned (create_req_free) */
+	bool timeout_pauses;
+	bool auto_resume;
+	/* CPU time per second in 1/1000 of a core, at most the template's
+	 * vCPUs' worth; 0: all of them. */
+	uint32_t cpu_millis;
+	/* Boot the template's kernel and disk instead of restoring its
+	 * snapshot: the baseline that restore is measured against, and a
+	 * second path that must give the same machine. */
+	bool cold_boot;
+	/* false: build the network slot and start the VMM now even when the
+	 * warm pools have them ready (to measure what the pools save). */
+	bool use_pools;
+};
+
+static inline void create_req_free(struct create_req *r)
+{
+	free(r->metadata);
+	r->metadata = NULL;
+}
+
+#endif
