@@ -5,10 +5,18 @@
 # once crashed are kept in tests/fuzz/regress/NAME and replayed first.
 # A crash fails the run and leaves its input in build-fuzz/crashes/NAME.
 #   scripts/fuzz.sh [SECONDS per target, default 30] [NAME...]
+#   scripts/fuzz.sh --replay [NAME...]   every seed and regression input once
+#                                        (make check: no fuzzing, seconds)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-seconds=${1:-30}
+replay=0
+if [ "${1:-}" = "--replay" ]; then
+	replay=1
+	seconds=0
+else
+	seconds=${1:-30}
+fi
 shift || true
 targets=("$@")
 [ ${#targets[@]} -gt 0 ] || targets=(proto api_json meta recipe qmp)
@@ -34,6 +42,16 @@ for t in "${targets[@]}"; do
 	if [ ${#regress[@]} -gt 0 ] && ! "$bin" "${regress[@]}" >"$out/$t.regress.log" 2>&1; then
 		echo "fuzz: $t: a regression input crashes again (log $out/$t.regress.log)"
 		fail=1
+		continue
+	fi
+	if [ "$replay" -eq 1 ]; then
+		mapfile -t seeds < <(find "tests/fuzz/corpus/$t" -type f ! -name '.*' 2>/dev/null)
+		if [ ${#seeds[@]} -gt 0 ] && ! "$bin" "${seeds[@]}" >"$out/$t.replay.log" 2>&1; then
+			echo "fuzz: $t: a seed input crashes (log $out/$t.replay.log)"
+			fail=1
+		else
+			echo "fuzz: $t: ${#regress[@]} regression and ${#seeds[@]} seed inputs replayed"
+		fi
 		continue
 	fi
 	work=$(mktemp -d)

@@ -6,7 +6,7 @@ set -euo pipefail
 packages=(
 	# build; clang only checks (scripts/lint.sh)
 	gcc make pkg-config clang
-	# libraries (see README: why each one is there)
+	# libraries (docs/architecture.md says why each one is there)
 	libmicrohttpd-dev libjansson-dev libcurl4-openssl-dev libsqlite3-dev
 	libssl-dev libmnl-dev libnftables-dev libcmocka-dev
 	# running VMs and building templates

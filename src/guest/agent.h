@@ -28,22 +28,31 @@ int netcfg_setup(void);
 /* reseed.c: apply a HELLO (clock, entropy, hostname); fills the reply */
 int reseed_apply(const struct proto_frame *hello, bool system, struct buf *reply);
 
-/* filecmd.c: runs a built-in file command (argv[0] starts with
+/* builtins.c: runs a built-in command (argv[0] starts with
  * FILE_CMD_PREFIX) with stdio on the session's pipes; returns its exit
- * status. */
-int filecmd_run(int argc, char **argv);
-/* bgcmd.c: thaw:bg-start, -status, -kill (proto.h). */
-int bgcmd_run(int argc, char **argv);
+ * status. The built-ins themselves: filecmd.c (files), runcode.c (the
+ * code interpreter's client), bgcmd.c (background commands). */
+int builtin_run(int argc, char **argv);
+int builtin_file_read(int argc, char **argv);
+int builtin_file_stat(int argc, char **argv);
+int builtin_file_list(int argc, char **argv);
+int builtin_file_remove(int argc, char **argv);
+int builtin_file_mkdir(int argc, char **argv);
+int builtin_file_write(int argc, char **argv);
+int builtin_run_code(int argc, char **argv);
+int builtin_bg_start(int argc, char **argv);
+int builtin_bg_status(int argc, char **argv);
+int builtin_bg_kill(int argc, char **argv);
 
 /* server.c */
 int server_run(const struct agent_opts *opts);
 
-/* In a child about to run a command: in, out and err become its fds 0,
+/* child.c: in a child about to run a command: in, out and err become its fds 0,
  * 1 and 2 and nothing else of the agent stays open (its sockets, and the
  * write end of the child's own stdin pipe, which would hide EOF). */
 void child_stdio(int in, int out, int err);
 
-/* Writes a line to stderr (the console in PID 1 mode). */
+/* log.c: writes a line to stderr (the console in PID 1 mode). */
 void agent_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 #endif

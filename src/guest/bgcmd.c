@@ -172,16 +172,33 @@ static int kill_cmd(pid_t pid)
 	return 0;
 }
 
-int bgcmd_run(int argc, char **argv)
+/* CMD... */
+int builtin_bg_start(int argc, char **argv)
 {
-	const char *cmd = argv[0] + strlen(FILE_CMD_PREFIX);
+	(void)argc;
+	return start(argv + 1);
+}
+
+/* PID */
+int builtin_bg_status(int argc, char **argv)
+{
+	(void)argc;
 	pid_t pid;
-	if (!strcmp(cmd, "bg-start") && argc >= 2)
-		return start(argv + 1);
-	if (!strcmp(cmd, "bg-status") && argc == 2 && parse_pid(argv[1], &pid) == 0)
-		return status(pid);
-	if (!strcmp(cmd, "bg-kill") && argc == 2 && parse_pid(argv[1], &pid) == 0)
-		return kill_cmd(pid);
-	fprintf(stderr, "bad background command request\n");
-	return EINVAL;
+	if (parse_pid(argv[1], &pid) < 0) {
+		fprintf(stderr, "bad background command request\n");
+		return EINVAL;
+	}
+	return status(pid);
+}
+
+/* PID */
+int builtin_bg_kill(int argc, char **argv)
+{
+	(void)argc;
+	pid_t pid;
+	if (parse_pid(argv[1], &pid) < 0) {
+		fprintf(stderr, "bad background command request\n");
+		return EINVAL;
+	}
+	return kill_cmd(pid);
 }

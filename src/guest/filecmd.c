@@ -12,9 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/un.h>
 #include <unistd.h>
 
 #include "agent.h"
@@ -274,68 +272,59 @@ static int flag_arg(const char *s)
 	return strcmp(s, "1") == 0 ? 1 : strcmp(s, "0") == 0 ? 0 : -1;
 }
 
-/* Relays stdin to the code interpreter and its answer to stdout. */
-static int run_code_cmd(void)
+/* Every file command's first argument is an absolute guest path. */
+static int need_path(char **argv)
 {
-	int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	struct sockaddr_un a = { .sun_family = AF_UNIX };
-	snprintf(a.sun_path, sizeof(a.sun_path), "%s", RUN_CODE_SOCKET);
-	if (s < 0 || connect(s, (struct sockaddr *)&a, sizeof(a)) < 0) {
-		int e = errno;
-		fprintf(stderr, "no code interpreter runs in this sandbox (%s: %s)\n",
-			RUN_CODE_SOCKET, strerror(e));
-		return e == ENOENT || e == ECONNREFUSED ? ENOENT : e;
-	}
-	static char buf[COPY_CHUNK];
-	for (;;) {
-		ssize_t n = read(0, buf, sizeof(buf));
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return fail("read", "stdin", errno);
-		if (n == 0)
-			break;
-		if (write_all(s, buf, (size_t)n) < 0)
-			return fail("write", RUN_CODE_SOCKET, errno);
-	}
-	shutdown(s, SHUT_WR);
-	for (;;) {
-		ssize_t n = read(s, buf, sizeof(buf));
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return n < 0 ? fail("read", RUN_CODE_SOCKET, errno) : 0;
-		if (write_all(1, buf, (size_t)n) < 0)
-			return EPIPE;
-	}
+	return argv[1][0] == '/' ? 0 : fail(argv[0], argv[1], EINVAL);
 }
 
-int filecmd_run(int argc, char **argv)
+int builtin_file_read(int argc, char **argv)
 {
-	const char *cmd = argv[0] + strlen(FILE_CMD_PREFIX);
-	if (!strcmp(cmd, "run-code") && argc == 1)
-		return run_code_cmd();
-	if (!strncmp(cmd, "bg-", 3))
-		return bgcmd_run(argc, argv);
-	if (argc < 2 || argv[1][0] != '/')
-		return fail(argv[0], argc < 2 ? "" : argv[1], EINVAL);
-	const char *path = argv[1];
-	if (!strcmp(cmd, "file-read") && argc == 2)
-		return read_cmd(path);
-	if (!strcmp(cmd, "file-stat") && argc == 2)
-		return stat_cmd(path);
-	if (!strcmp(cmd, "file-list") && argc == 2)
-		return list_cmd(path);
-	if (!strcmp(cmd, "file-remove") && argc == 3 && flag_arg(argv[2]) >= 0)
-		return remove_cmd(path, flag_arg(argv[2]));
-	long mode = -1;
-	if (!strcmp(cmd, "file-mkdir") && argc == 4 && parse_num(argv[2], 8, 07777, &mode) >= 0 &&
-	    flag_arg(argv[3]) >= 0)
-		return mkdir_cmd(path, mode, flag_arg(argv[3]));
-	struct write_args w = { .path = path, .mode = -1, .uid = -1, .gid = -1 };
-	if (!strcmp(cmd, "file-write") && argc == 6 && parse_num(argv[2], 8, 07777, &w.mode) >= 0 &&
-	    parse_num(argv[3], 10, 0x7fffffff, &w.uid) >= 0 &&
-	    parse_num(argv[4], 10, 0x7fffffff, &w.gid) >= 0 && (w.parents = flag_arg(argv[5])) >= 0)
-		return write_cmd(&w);
-	return fail("unknown file command", argv[0], EINVAL);
+	(void)argc;
+	return need_path(argv) ?: read_cmd(argv[1]);
+}
+
+int builtin_file_stat(int argc, char **argv)
+{
+	(void)argc;
+	return need_path(argv) ?: stat_cmd(argv[1]);
+}
+
+int builtin_file_list(int argc, char **argv)
+{
+	(void)argc;
+	return need_path(argv) ?: list_cmd(argv[1]);
+}
+
+/* PATH RECURSIVE(0|1) */
+int builtin_file_remove(int argc, char **argv)
+{
+	(void)argc;
+	int recursive = flag_arg(argv[2]);
+	if (recursive < 0)
+		return fail(argv[0], argv[2], EINVAL);
+	return need_path(argv) ?: remove_cmd(argv[1], recursive);
+}
+
+/* PATH MODE(octal) PARENTS(0|1) */
+int builtin_file_mkdir(int argc, char **argv)
+{
+	(void)argc;
+	long mode;
+	int parents = flag_arg(argv[3]);
+	if (parse_num(argv[2], 8, 07777, &mode) < 0 || parents < 0)
+		return fail(argv[0], argv[1], EINVAL);
+	return need_path(argv) ?: mkdir_cmd(argv[1], mode, parents);
+}
+
+/* PATH MODE(octal, -1) UID GID (-1: the old file's) PARENTS(0|1) */
+int builtin_file_write(int argc, char **argv)
+{
+	(void)argc;
+	struct write_args w = { .path = argv[1], .mode = -1, .uid = -1, .gid = -1 };
+	if (parse_num(argv[2], 8, 07777, &w.mode) < 0 ||
+	    parse_num(argv[3], 10, 0x7fffffff, &w.uid) < 0 ||
+	    parse_num(argv[4], 10, 0x7fffffff, &w.gid) < 0 || (w.parents = flag_arg(argv[5])) < 0)
+		return fail(argv[0], argv[1], EINVAL);
+	return need_path(argv) ?: write_cmd(&w);
 }

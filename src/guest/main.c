@@ -7,23 +7,6 @@
 #include "agent.h"
 #include "guestnet.h"
 
-void agent_log(const char *fmt, ...)
-{
-	char line[1024];
-	va_list ap;
-	va_start(ap, fmt);
-	int n = vsnprintf(line, sizeof(line) - 1, fmt, ap);
-	va_end(ap);
-	if (n < 0)
-		return;
-	if ((size_t)n > sizeof(line) - 2)
-		n = (int)sizeof(line) - 2;
-	line[n++] = '\n';
-	ssize_t w = write(2, "thaw-agent: ", 12);
-	w = write(2, line, (size_t)n);
-	(void)w;
-}
-
 static void usage(void)
 {
 	fputs("usage: thaw-agent                       (as PID 1 in a thaw VM)\n"

@@ -212,16 +212,6 @@ out:
 	return rc;
 }
 
-void child_stdio(int in, int out, int err)
-{
-	dup2(in, 0);
-	dup2(out, 1);
-	dup2(err, 2);
-	if (close_range(3, ~0u, 0) < 0)
-		for (int fd = 3; fd < 1024; fd++)
-			close(fd);
-}
-
 /* A file command runs in a fork of the agent (static, single-threaded:
  * fork is safe) with the same pipes, session and signals a program gets. */
 static int spawn_filecmd(struct session *s, struct exec_req *r)
@@ -248,7 +238,7 @@ static int spawn_filecmd(struct session *s, struct exec_req *r)
 		fcntl(0, F_SETFL, fl & ~O_NONBLOCK);
 		if (r->cwd && chdir(r->cwd) < 0)
 			_exit(errno);
-		_exit(filecmd_run((int)r->argc, r->argv));
+		_exit(builtin_run((int)r->argc, r->argv));
 	}
 	int e = pid < 0 ? errno : 0;
 	close(in[0]);

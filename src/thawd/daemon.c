@@ -1,34 +1,34 @@
 /* The composition root: opens every subsystem of the host agent in order
  * (data dir lock, database, store, network, supervisor), reconciles
  * what a previous thawd left, starts the pools; closes them in reverse. */
-#include "ops/ops.h"
 #include "daemon.h"
 
 #include <fcntl.h>
 #include <limits.h>
-#include <sys/file.h>
-#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "buf.h"
 #include "cleanup.h"
 #include "core/capacity.h"
 #include "core/images.h"
 #include "core/quota.h"
-#include "ops/reconcile.h"
 #include "core/registry.h"
 #include "core/slotpool.h"
-#include "core/vmmpool.h"
 #include "core/supervisor.h"
+#include "core/vmmpool.h"
+#include "db/db.h"
 #include "fsutil.h"
 #include "net/nft.h"
 #include "net/nl.h"
 #include "net/rangecheck.h"
+#include "ops/ops.h"
+#include "ops/reconcile.h"
 #include "sha256.h"
-#include "db/db.h"
 #include "template/catalog.h"
 #include "timeutil.h"
 #include "vmm/cgroup.h"

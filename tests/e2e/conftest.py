@@ -18,7 +18,6 @@ Environment:
 
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import time
@@ -47,61 +46,11 @@ def _other_thawd_on(data_dir):
 
 
 def _teardown_checks(d):
-    """Deletes what is left, stops thawd, runs --teardown and asserts
-    nothing of this instance remains."""
-    problems = []
-    if d.running():
-        try:
-            left = T.list_ids()
-            for sid in left:
-                st, body = d.api("DELETE", f"/v1/sandboxes/{sid}")
-                if st != 204:
-                    problems.append(f"deleting leftover {sid} answered {st}: {body}")
-            if left:
-                print(f"\n[e2e] deleted {len(left)} sandbox(es) left by tests: {left}")
-        except Exception as e:  # noqa: BLE001 - reported below
-            problems.append(f"listing/deleting leftovers failed: {e!r}")
-        rc = d.stop(signal.SIGTERM)
-        if rc != 0:
-            problems.append(f"thawd exited with {rc} after SIGTERM")
-    rc = d.teardown()
-    if rc != 0:
-        problems.append(f"thawd --teardown exited with {rc}")
-    prefix = d.prefix
-    # The kernel may need a moment to finish a SIGKILLed VMM.
-    deadline = time.monotonic() + 15
-    while T.vmm_processes(prefix) and time.monotonic() < deadline:
-        time.sleep(0.2)
-    vmms = T.vmm_processes(prefix)
-    if vmms:
-        problems.append(f"VMM processes left: {vmms}")
-    nets = T.netns_names(prefix)
-    if nets:
-        problems.append(f"network namespaces left: {sorted(nets)}")
-    veths = T.host_veths(prefix)
-    if veths:
-        problems.append(f"slot veths left in the root namespace: {sorted(veths)}")
-    groups = T.cgroup_instance_dirs(prefix)
-    if groups:
-        problems.append(f"cgroups left: {groups} holding {sorted(T.vmm_cgroups(prefix))}")
-    if T.nft_table_exists(prefix):
-        problems.append("the instance's nftables table is still loaded")
-    if str(d.store) in T.mount_points():
-        problems.append(f"store still mounted at {d.store}")
-    # The kernel detaches an autoclear loop device a moment after the
-    # unmount, later still on a busy host.
-    deadline = time.monotonic() + 30
-    while T.loop_devices_of(d.data_dir / "store.img") and time.monotonic() < deadline:
-        time.sleep(0.2)
-    loops = T.loop_devices_of(d.data_dir / "store.img")
-    if loops:
-        problems.append(f"loop devices still back {d.data_dir / 'store.img'}: {loops}")
-    log = d.log_text()
-    for marker in ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:"):
-        if marker in log:
-            problems.append(f"sanitizer report in {d.log_path}: {marker!r}")
+    """Deletes what is left, stops thawd, runs --teardown and returns what
+    of this instance remains (thawlib.stop_and_teardown)."""
+    problems = T.stop_and_teardown(d)
     print(f"\n[e2e] teardown: thawd started {d.starts} time(s), stops {d.exit_codes}; "
-          f"leak check {'FAILED' if problems else 'clean'} (prefix {prefix})")
+          f"leak check {'FAILED' if problems else 'clean'} (prefix {d.prefix})")
     return problems
 
 
@@ -111,6 +60,21 @@ def _discard_data_dir(d, data_dir):
     for dev in T.loop_devices_of(data_dir / "store.img"):
         subprocess.run(["losetup", "-d", dev], capture_output=True)
     shutil.rmtree(data_dir, ignore_errors=True)
+
+
+def pytest_configure(config):
+    for name, what in (("vm", "needs real guests (a thawd and a baked template)"),
+                       ("own_thawd", "starts a thawd of its own besides the session's"),
+                       ("slow", "takes over a minute")):
+        config.addinivalue_line("markers", f"{name}: {what}")
+
+
+def pytest_collection_modifyitems(config, items):
+    """Every test that uses the template (directly or through a fixture
+    that does) runs real guests."""
+    for item in items:
+        if "template" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.vm)
 
 
 @pytest.fixture(scope="session")
@@ -221,8 +185,9 @@ def sandboxes(template):
 def pytest_runtest_makereport(item, call):
     outcome = yield
     rep = outcome.get_result()
-    if rep.failed and T._current is not None:
-        rep.sections.append(("thawd log (last 50 lines)", T._current.log_tail(50)))
+    d = T.current_or_none()
+    if rep.failed and d is not None:
+        rep.sections.append(("thawd log (last 50 lines)", d.log_tail(50)))
 
 
 def pytest_configure(config):

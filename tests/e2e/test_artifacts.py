@@ -21,6 +21,8 @@ import thawlib as T
 
 SNAP = "art-snap"
 
+pytestmark = pytest.mark.own_thawd
+
 
 @pytest.fixture(scope="module")
 def art(thawd, template):

@@ -40,6 +40,8 @@ ONLY = set(filter(None, os.environ.get("THAW_FAULT_OPS", "").split(",")))
 TYPICAL = {"create": 1.5, "exec": 0.4, "fork": 2.5, "pause": 1.5, "resume": 2.0,
            "delete": 0.5}
 
+pytestmark = [pytest.mark.own_thawd, pytest.mark.slow]
+
 
 @pytest.fixture(scope="module")
 def flt(thawd, template):
@@ -286,7 +288,7 @@ def _ready_target(point, ids, rng):
 
 
 # Where each crash leaves the operation's sandbox once thawd is back,
-# from the order of its writes (README, "Crash safety"): a create's row
+# from the order of its writes (docs/architecture.md, "Fork, pause/resume, snapshot" and "Restart safety"): a create's row
 # says "creating" until create.running; "pausing" comes back running,
 # "paused" stays, "resuming" comes back paused; "deleting" is finished.
 AFTER_CRASH = {

@@ -11,6 +11,8 @@ import pytest
 import thawlib as T
 
 
+pytestmark = pytest.mark.own_thawd
+
 def own(thawd, suffix, slot_cidr, extra):
     """A thawd of the test's own, without pools or a template, from an
     empty data dir; ended (and its data dir removed) by done()."""

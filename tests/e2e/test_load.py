@@ -17,6 +17,8 @@ import thawlib as T
 sys.path.insert(0, str(T.REPO / "bench"))
 import load  # noqa: E402
 
+pytestmark = [pytest.mark.own_thawd, pytest.mark.slow]
+
 SECONDS = float(os.environ.get("THAW_LOAD_SECONDS", "75"))
 CLIENTS = int(os.environ.get("THAW_LOAD_CLIENTS", "16"))
 # RSS may grow this much from the warm-up to the end (allocator caches,

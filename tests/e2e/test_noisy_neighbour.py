@@ -7,10 +7,14 @@ import os
 import statistics
 import time
 
+import pytest
+
 import thawlib as T
 
 ROUNDS = 8
 PACE_S = 1.0  # between creates: the warm pool refills in between, as in service
+
+pytestmark = pytest.mark.slow
 
 
 def cpu_seconds(pid):

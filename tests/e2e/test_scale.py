@@ -27,6 +27,8 @@ import thawlib as T
 sys.path.insert(0, str(T.REPO / "bench"))
 import density  # noqa: E402
 
+pytestmark = [pytest.mark.own_thawd, pytest.mark.slow]
+
 SANDBOXES = int(os.environ.get("THAW_SCALE_SANDBOXES", "300"))
 # thawd's descriptor budget (src/thawd/fdlimit.h): 64 of its own plus 4
 # per VMM (pidfd, the supervisor's copy, the slot's namespace, QMP).

@@ -23,6 +23,8 @@ import thawlib as T
 sys.path.insert(0, str(T.REPO / "sdk" / "python"))
 import thaw  # noqa: E402
 
+pytestmark = pytest.mark.own_thawd
+
 SECRETS = {"ops": "ops-secret-0123456789abcdef", "alice": "alice-secret-0123456789abcdef",
            "bob": "bob-secret-0123456789abcdef", "carol": "carol-secret-0123456789abcdef"}
 CAROL_RATE = 3

@@ -40,7 +40,7 @@ static void test_every_transition(void **state)
 	assert_false(sb_state_may_become((enum sb_state)-1, SB_RUNNING));
 }
 
-/* What a restart does with each state (the crash rules of the README). */
+/* What a restart does with each state (docs/architecture.md, "Restart safety"). */
 static void test_every_restart_rule(void **state)
 {
 	(void)state;

@@ -14,13 +14,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "ops/ops.h"
 #include "api/api.h"
 #include "api/stream.h"
 #include "api/validate.h"
 #include "buf.h"
 #include "cleanup.h"
 #include "core/sandbox.h"
+#include "ops/ops.h"
 #include "utf8.h"
 
 struct exec_job {

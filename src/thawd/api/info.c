@@ -1,6 +1,7 @@
 /* /healthz and /v1/info. */
-#include "api/api.h"
 #include <stdlib.h>
+
+#include "api/api.h"
 #include "api/keys.h"
 #include "core/capacity.h"
 #include "core/quota.h"

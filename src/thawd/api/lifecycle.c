@@ -5,12 +5,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "ops/ops.h"
 #include "api/api.h"
 #include "api/keys.h"
 #include "api/validate.h"
 #include "cleanup.h"
 #include "core/sandbox.h"
+#include "ops/ops.h"
 #include "timeutil.h"
 
 enum MHD_Result api_sandbox_fork(struct api_req *r)

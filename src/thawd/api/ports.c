@@ -6,8 +6,8 @@
 
 #include "api/api.h"
 #include "cleanup.h"
-#include "ops/proxy.h"
 #include "ids.h"
+#include "ops/proxy.h"
 
 struct collect {
 	struct buf text; /* query string, or header lines */

@@ -8,11 +8,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "ops/ops.h"
 #include "api/api.h"
 #include "buf.h"
 #include "cleanup.h"
 #include "core/sandbox.h"
+#include "ops/ops.h"
 #include "proto.h"
 #include "timeutil.h"
 

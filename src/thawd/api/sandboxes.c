@@ -3,16 +3,16 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "ops/ops.h"
 #include "api/api.h"
 #include "api/keys.h"
 #include "api/validate.h"
-#include "ops/measure.h"
 #include "cleanup.h"
 #include "core/registry.h"
 #include "core/sandbox.h"
 #include "guestnet.h"
 #include "net/slot.h"
+#include "ops/measure.h"
+#include "ops/ops.h"
 #include "timeutil.h"
 #include "utf8.h"
 

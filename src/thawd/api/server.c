@@ -12,9 +12,9 @@
 
 #include "api/api.h"
 #include "api/keys.h"
-#include "core/sandbox.h"
 #include "buf.h"
 #include "cleanup.h"
+#include "core/sandbox.h"
 #include "log.h"
 #include "timeutil.h"
 

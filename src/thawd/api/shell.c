@@ -11,13 +11,13 @@
 #include <string.h>
 #include <strings.h>
 
-#include "ops/ops.h"
 #include "api/api.h"
 #include "api/stream.h"
 #include "buf.h"
 #include "cleanup.h"
 #include "core/sandbox.h"
 #include "log.h"
+#include "ops/ops.h"
 
 #define SHELL_PROTOCOL "thaw-shell"
 #define DEFAULT_SHELL "if command -v bash >/dev/null; then exec bash -l; else exec sh -l; fi"

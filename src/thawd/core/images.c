@@ -9,11 +9,11 @@
 
 #include "buf.h"
 #include "cleanup.h"
+#include "db/db.h"
 #include "fsutil.h"
 #include "ids.h"
 #include "log.h"
 #include "vmm/prefetch.h"
-#include "db/db.h"
 
 #define TMP_PREFIX ".tmp-"
 

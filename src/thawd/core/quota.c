@@ -1,13 +1,12 @@
 #include "core/quota.h"
 
-#include "core/capacity.h"
-
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "buf.h"
+#include "core/capacity.h"
 
 struct owner_count {
 	char *name;

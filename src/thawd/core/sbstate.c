@@ -23,7 +23,7 @@ static const unsigned allowed[SB_STATE_COUNT] = {
 	[SB_DELETING] = 0,
 };
 
-/* The order of the writes makes these right (README, "Crash safety"):
+/* The order of the writes makes these right (docs/architecture.md, "Fork, pause/resume, snapshot" and "Restart safety"):
  * a row is "running" only once its VM answered, "paused" only once its
  * image is durable, and the VMM that "resuming" starts maps the image
  * without ever writing it. */

@@ -8,9 +8,9 @@
 
 #include "buf.h"
 #include "core/host.h"
+#include "db/db.h"
 #include "log.h"
 #include "net/slot.h"
-#include "db/db.h"
 
 struct slotpool {
 	struct host *h;

@@ -2,8 +2,8 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <stdio.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -11,9 +11,9 @@
 #include <unistd.h>
 
 #include "buf.h"
+#include "fsutil.h"
 #include "ids.h"
 #include "log.h"
-#include "fsutil.h"
 
 struct watch {
 	int fd; /* our dup of the pidfd */

@@ -10,8 +10,8 @@
 
 #include "buf.h"
 #include "cleanup.h"
-#include "core/host.h"
 #include "core/capacity.h"
+#include "core/host.h"
 #include "core/launch.h"
 #include "core/slotpool.h"
 #include "fsutil.h"

@@ -12,10 +12,10 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "net/slot.h"
 #include "cleanup.h"
 #include "guestnet.h"
 #include "ids.h"
+#include "net/slot.h"
 #include "proto.h"
 #include "timeutil.h"
 

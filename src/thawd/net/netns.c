@@ -13,8 +13,8 @@
 
 #include "buf.h"
 #include "cleanup.h"
-#include "log.h"
 #include "fsutil.h"
+#include "log.h"
 
 /* Like iproute2: make the run dir a shared mount point so a namespace
  * mounted later shows up in every mount namespace. */

@@ -13,13 +13,13 @@
 
 #include "buf.h"
 #include "cleanup.h"
+#include "fsutil.h"
 #include "guestnet.h"
 #include "log.h"
 #include "net/conntrack.h"
 #include "net/netns.h"
 #include "net/nft.h"
 #include "net/nl.h"
-#include "fsutil.h"
 
 #define SLOT_VETH "veth0"
 

@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,16 +10,14 @@
 #include <unistd.h>
 #include <x86intrin.h>
 
-#include <stdarg.h>
-
 #include "buf.h"
 #include "cleanup.h"
-#include "fsutil.h"
-#include "guestconn/agent.h"
-#include "ids.h"
 #include "core/launch.h"
 #include "core/slotpool.h"
 #include "core/vmmpool.h"
+#include "fsutil.h"
+#include "guestconn/agent.h"
+#include "ids.h"
 #include "net/slot.h"
 #include "proc.h"
 #include "sha256.h"

@@ -6,8 +6,6 @@
  * timed; the timings are part of the answer. A warm VMM from the pool
  * (core/vmmpool.c) skips most of that; a fork child restores from its
  * parent's image instead of a template build. */
-#include "ops/ops.h"
-
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,10 +19,11 @@
 #include "core/slotpool.h"
 #include "core/supervisor.h"
 #include "core/vmmpool.h"
+#include "db/db.h"
 #include "failpoint.h"
 #include "log.h"
 #include "net/slot.h"
-#include "db/db.h"
+#include "ops/ops.h"
 #include "template/catalog.h"
 #include "timeutil.h"
 

@@ -1,20 +1,19 @@
 /* Delete: the sandbox's VMM, slot, disk clone (or image, when paused) and
  * row go, in an order a crash at any point can finish: the row says
  * "deleting" first, and a restart removes what such a row names. */
-#include "ops/ops.h"
-
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "buf.h"
 #include "cleanup.h"
-#include "core/registry.h"
-#include "log.h"
 #include "core/images.h"
 #include "core/quota.h"
+#include "core/registry.h"
 #include "db/db.h"
 #include "failpoint.h"
+#include "log.h"
+#include "ops/ops.h"
 #include "template/catalog.h"
 
 int sandbox_delete(struct host *h, const char *id, struct thaw_err **err)

@@ -1,8 +1,6 @@
 /* Exec: a command in a running sandbox (resumed first when it is paused
  * and asks for that), through the guest agent; delete, pause and thawd's
  * shutdown cut it short by shutting its connection down. */
-#include "ops/ops.h"
-
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,9 +8,10 @@
 #include "buf.h"
 #include "cleanup.h"
 #include "core/registry.h"
-#include "log.h"
 #include "failpoint.h"
 #include "guestconn/agent.h"
+#include "log.h"
+#include "ops/ops.h"
 
 #define READY_TIMEOUT_MS 10000
 

@@ -1,7 +1,5 @@
 /* Expire: sandboxes whose timeout has passed are deleted, or paused when
  * they asked for that (the janitor calls this twice a second). */
-#include "ops/ops.h"
-
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,6 +8,7 @@
 #include "cleanup.h"
 #include "core/registry.h"
 #include "log.h"
+#include "ops/ops.h"
 
 void sandbox_expire(struct host *h, int64_t now)
 {

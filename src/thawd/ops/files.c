@@ -1,4 +1,3 @@
-#include "ops/ops.h"
 #include "ops/files.h"
 
 #include <errno.h>
@@ -8,6 +7,7 @@
 
 #include "buf.h"
 #include "core/sandbox.h"
+#include "ops/ops.h"
 #include "proto.h"
 
 #define META_TIMEOUT_MS 60000	    /* stat, list, mkdir, remove */

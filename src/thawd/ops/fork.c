@@ -5,8 +5,6 @@
  * in parallel, like creates (fresh clock, entropy and hostname each).
  * They map the image's memory file privately, so they share its page
  * cache with each other and diverge from there page by page. */
-#include "ops/ops.h"
-
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,6 +18,7 @@
 #include "core/quota.h"
 #include "failpoint.h"
 #include "log.h"
+#include "ops/ops.h"
 #include "template/catalog.h"
 #include "timeutil.h"
 

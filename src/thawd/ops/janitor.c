@@ -1,5 +1,3 @@
-#include "ops/ops.h"
-#include "vmm/cgroup.h"
 #include "ops/janitor.h"
 
 #include <errno.h>
@@ -10,6 +8,8 @@
 
 #include "buf.h"
 #include "core/sandbox.h"
+#include "ops/ops.h"
+#include "vmm/cgroup.h"
 
 #define TICK_MS 500
 

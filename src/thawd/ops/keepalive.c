@@ -1,7 +1,5 @@
 /* Keepalive: a new timeout from now; a paused sandbox keeps it for its
  * next resume. */
-#include "ops/ops.h"
-
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,8 +7,9 @@
 #include "buf.h"
 #include "cleanup.h"
 #include "core/registry.h"
-#include "log.h"
 #include "db/db.h"
+#include "log.h"
+#include "ops/ops.h"
 
 int sandbox_keepalive(struct host *h, const char *id, int64_t timeout_s, struct sandbox **out,
 		      struct thaw_err **err)

@@ -13,8 +13,6 @@
  * run); "paused" is written after the image is durable and before the
  * VMM is ended; "resuming" comes back paused, since the paused image is
  * never written by the VMM that maps it. */
-#include "ops/ops.h"
-
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,11 +24,12 @@
 #include "core/quota.h"
 #include "core/registry.h"
 #include "core/supervisor.h"
+#include "db/db.h"
 #include "failpoint.h"
 #include "fsutil.h"
 #include "log.h"
 #include "net/slot.h"
-#include "db/db.h"
+#include "ops/ops.h"
 #include "template/catalog.h"
 #include "timeutil.h"
 

@@ -1,4 +1,3 @@
-#include "ops/ops.h"
 #include "ops/reconcile.h"
 
 #include <dirent.h>
@@ -18,11 +17,12 @@
 #include "core/sandbox.h"
 #include "core/slotpool.h"
 #include "core/supervisor.h"
+#include "db/db.h"
 #include "fsutil.h"
 #include "guestconn/agent.h"
 #include "net/netns.h"
 #include "net/slot.h"
-#include "db/db.h"
+#include "ops/ops.h"
 #include "template/catalog.h"
 #include "vmm/cgroup.h"
 

@@ -3,8 +3,6 @@
  * and entropy); the image stays as the memory file the VMM maps. A crash
  * while "resuming" comes back paused: the paused image is never written
  * by the VMM that maps it. */
-#include "ops/ops.h"
-
 #include <stdio.h>
 #include <string.h>
 
@@ -14,6 +12,7 @@
 #include "db/db.h"
 #include "failpoint.h"
 #include "log.h"
+#include "ops/ops.h"
 #include "template/catalog.h"
 #include "timeutil.h"
 

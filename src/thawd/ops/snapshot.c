@@ -5,8 +5,6 @@
  * checksummed, synced and published like a bake's. Creates from the new
  * template restore it exactly like a baked one: the memory file mapped
  * lazily, never copied up front. */
-#include "ops/ops.h"
-
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,10 +15,11 @@
 #include "core/capture.h"
 #include "core/launch.h"
 #include "core/vmmpool.h"
+#include "db/db.h"
 #include "fsutil.h"
 #include "ids.h"
 #include "log.h"
-#include "db/db.h"
+#include "ops/ops.h"
 #include "template/catalog.h"
 #include "timeutil.h"
 

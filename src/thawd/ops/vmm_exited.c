@@ -2,21 +2,19 @@
  * failed, with the reason, and frees what it held; the supervisor calls
  * sandbox_vmm_exited, and an operation that held the sandbox while the
  * VMM died calls sandbox_recheck_vmm once it lets go. */
-#include "ops/ops.h"
-
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "buf.h"
 #include "cleanup.h"
-#include "core/registry.h"
-#include "log.h"
-#include <signal.h>
-
 #include "core/capacity.h"
+#include "core/registry.h"
 #include "core/supervisor.h"
 #include "db/db.h"
+#include "log.h"
+#include "ops/ops.h"
 #include "vmm/cgroup.h"
 
 /* Why a VMM ended on its own, for the sandbox's reason: its cgroup

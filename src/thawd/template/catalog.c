@@ -11,11 +11,11 @@
 
 #include "buf.h"
 #include "cleanup.h"
+#include "db/db.h"
 #include "fsutil.h"
 #include "ids.h"
 #include "log.h"
 #include "sha256.h"
-#include "db/db.h"
 
 #define TMP_PREFIX ".tmp-"
 

@@ -4,14 +4,14 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <linux/magic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <sys/vfs.h>
+#include <time.h>
 #include <unistd.h>
-#include <linux/magic.h>
 
 #include "buf.h"
 #include "cleanup.h"

@@ -1,20 +1,20 @@
 /* Process handling shared by all VMM drivers. */
 #include <dirent.h>
 #include <errno.h>
-#include <sys/resource.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "cgroup.h"
 #include "cleanup.h"
-#include "vmm.h"
 #include "fsutil.h"
+#include "vmm.h"
 
 int pidfd_open_pid(pid_t pid)
 {

@@ -38,8 +38,8 @@
 #include "jail.h"
 #include "log.h"
 #include "proc.h"
-#include "qmp.h"
 #include "qemu_argv.h"
+#include "qmp.h"
 #include "timeutil.h"
 #include "vmm.h"
 

@@ -12,8 +12,8 @@
 
 #include "buf.h"
 #include "cleanup.h"
-#include "timeutil.h"
 #include "fsutil.h"
+#include "timeutil.h"
 
 #define QMP_MAX_LINE (4u << 20)
 #define QMP_MAX_EVENTS 64
