@@ -176,3 +176,26 @@ def test_lifecycle_commands(template):
     finally:
         T.api("DELETE", f"/v1/sandboxes/{sid}")
     T.check("thaw pause/resume/keepalive/fork/snapshot/templates rm and exec --auto-resume")
+
+
+def test_files_ls_mkdir_rm(cli_sandbox):
+    """thaw files, through libthaw's thaw_file_list, _mkdir and _remove."""
+    r = T.run_cli("files", "mkdir", "-p", cli_sandbox, "/root/cli/a/b")
+    assert r.returncode == 0 and r.stdout == b"/root/cli/a/b\n", r
+    T.sh(cli_sandbox, "printf 12345 > /root/cli/f; ln -s f /root/cli/l")
+    r = T.run_cli("files", "ls", cli_sandbox, "/root/cli")
+    assert r.returncode == 0, r
+    rows = [line.split() for line in r.stdout.decode().splitlines()]
+    assert rows[0] == ["TYPE", "MODE", "OWNER", "SIZE", "NAME", "TARGET"], rows
+    assert [(x[0], x[4]) for x in rows[1:]] == [("dir", "a"), ("file", "f"), ("symlink", "l")]
+    assert rows[2][3] == "5" and rows[3][5] == "f", rows
+    r = T.run_cli("files", "rm", cli_sandbox, "/root/cli/a")
+    assert r.returncode == 1 and b"not empty" in r.stderr and b"409" in r.stderr, r
+    r = T.run_cli("files", "rm", "-r", cli_sandbox, "/root/cli/a")
+    assert r.returncode == 0, r
+    assert T.sh(cli_sandbox, "ls /root/cli") == "f\nl\n"
+    r = T.run_cli("files", "ls", cli_sandbox, "relative/path")
+    assert r.returncode == 1 and b"absolute" in r.stderr, r
+    r = T.run_cli("files", "mkdir", "-r", cli_sandbox, "/x")
+    assert r.returncode == 2, r
+    T.check("thaw files mkdir -p / ls / rm (409 when not empty, -r) / refusals")
