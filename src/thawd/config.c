@@ -9,7 +9,6 @@
 
 #include "buf.h"
 #include "cleanup.h"
-#include "fsutil.h"
 
 #ifndef THAW_VERSION
 #define THAW_VERSION "dev"

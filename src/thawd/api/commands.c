@@ -10,7 +10,6 @@
 
 #include "api/api.h"
 #include "api/validate.h"
-#include "cleanup.h"
 #include "ops/commands.h"
 #include "proto.h"
 

@@ -3,7 +3,6 @@
  * other thawd both answer 403. */
 #include "api/api.h"
 #include "api/validate.h"
-#include "cleanup.h"
 #include "failpoint.h"
 
 static json_t *status_json(void)

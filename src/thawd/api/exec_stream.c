@@ -18,8 +18,6 @@
 #include "api/stream.h"
 #include "api/validate.h"
 #include "buf.h"
-#include "cleanup.h"
-#include "core/sandbox.h"
 #include "ops/ops.h"
 #include "utf8.h"
 

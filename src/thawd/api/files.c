@@ -8,7 +8,6 @@
 #include "api/api.h"
 #include "api/stream.h"
 #include "buf.h"
-#include "cleanup.h"
 #include "ops/files.h"
 #include "proto.h"
 #include "timeutil.h"

@@ -8,7 +8,6 @@
 #include "api/api.h"
 #include "api/keys.h"
 #include "api/validate.h"
-#include "cleanup.h"
 #include "core/sandbox.h"
 #include "ops/ops.h"
 #include "timeutil.h"

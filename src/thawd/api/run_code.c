@@ -10,7 +10,6 @@
 
 #include "api/api.h"
 #include "buf.h"
-#include "cleanup.h"
 #include "core/sandbox.h"
 #include "ops/ops.h"
 #include "proto.h"

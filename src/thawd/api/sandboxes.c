@@ -6,7 +6,6 @@
 #include "api/api.h"
 #include "api/keys.h"
 #include "api/validate.h"
-#include "cleanup.h"
 #include "core/registry.h"
 #include "core/sandbox.h"
 #include "guestnet.h"

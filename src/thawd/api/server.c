@@ -13,7 +13,6 @@
 #include "api/api.h"
 #include "api/keys.h"
 #include "buf.h"
-#include "cleanup.h"
 #include "core/sandbox.h"
 #include "log.h"
 #include "timeutil.h"

@@ -14,7 +14,6 @@
 #include "api/api.h"
 #include "api/stream.h"
 #include "buf.h"
-#include "cleanup.h"
 #include "core/sandbox.h"
 #include "log.h"
 #include "ops/ops.h"

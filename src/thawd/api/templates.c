@@ -15,7 +15,6 @@
 #include "core/vmmpool.h"
 #include "disk/usage.h"
 #include "ids.h"
-#include "log.h"
 #include "ops/bake.h"
 #include "template/catalog.h"
 #include "template/recipe.h"

@@ -13,7 +13,6 @@
 #include "fsutil.h"
 #include "ids.h"
 #include "log.h"
-#include "vmm/prefetch.h"
 
 #define TMP_PREFIX ".tmp-"
 

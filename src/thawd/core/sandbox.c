@@ -15,23 +15,16 @@
 #include <unistd.h>
 
 #include "buf.h"
-#include "cleanup.h"
-#include "core/capacity.h"
 #include "core/images.h"
-#include "core/launch.h"
-#include "core/quota.h"
 #include "core/registry.h"
 #include "core/slotpool.h"
 #include "core/supervisor.h"
-#include "core/vmmpool.h"
 #include "db/db.h"
-#include "failpoint.h"
 #include "fsutil.h"
 #include "log.h"
 #include "net/slot.h"
 #include "template/catalog.h"
 #include "timeutil.h"
-#include "vmm/cgroup.h"
 
 #define READY_TIMEOUT_MS 10000
 

@@ -17,7 +17,6 @@
 #include "fsutil.h"
 #include "guestconn/agent.h"
 #include "log.h"
-#include "net/slot.h"
 #include "template/catalog.h"
 #include "vmm/vmm.h"
 

@@ -8,7 +8,6 @@
 #include <string.h>
 
 #include "buf.h"
-#include "cleanup.h"
 
 #define SCHEMA_VERSION 5
 

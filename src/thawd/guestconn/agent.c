@@ -12,7 +12,6 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "cleanup.h"
 #include "guestnet.h"
 #include "ids.h"
 #include "net/slot.h"

@@ -12,17 +12,12 @@
 #include <string.h>
 
 #include "buf.h"
-#include "cleanup.h"
-#include "core/launch.h"
 #include "core/quota.h"
 #include "core/registry.h"
-#include "core/slotpool.h"
-#include "core/supervisor.h"
 #include "core/vmmpool.h"
 #include "db/db.h"
 #include "failpoint.h"
 #include "log.h"
-#include "net/slot.h"
 #include "ops/ops.h"
 #include "template/catalog.h"
 #include "timeutil.h"

@@ -5,8 +5,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "buf.h"
-#include "cleanup.h"
 #include "core/images.h"
 #include "core/quota.h"
 #include "core/registry.h"

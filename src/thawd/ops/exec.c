@@ -5,12 +5,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "buf.h"
-#include "cleanup.h"
 #include "core/registry.h"
 #include "failpoint.h"
 #include "guestconn/agent.h"
-#include "log.h"
 #include "ops/ops.h"
 
 #define READY_TIMEOUT_MS 10000

@@ -4,8 +4,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "buf.h"
-#include "cleanup.h"
 #include "core/registry.h"
 #include "log.h"
 #include "ops/ops.h"

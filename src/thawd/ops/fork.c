@@ -11,7 +11,6 @@
 #include <string.h>
 
 #include "buf.h"
-#include "cleanup.h"
 #include "core/capture.h"
 #include "core/images.h"
 #include "core/launch.h"
@@ -19,7 +18,6 @@
 #include "failpoint.h"
 #include "log.h"
 #include "ops/ops.h"
-#include "template/catalog.h"
 #include "timeutil.h"
 
 struct child_job {

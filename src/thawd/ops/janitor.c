@@ -7,7 +7,6 @@
 #include <time.h>
 
 #include "buf.h"
-#include "core/sandbox.h"
 #include "ops/ops.h"
 #include "vmm/cgroup.h"
 

@@ -4,11 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "buf.h"
-#include "cleanup.h"
-#include "core/registry.h"
 #include "db/db.h"
-#include "log.h"
 #include "ops/ops.h"
 
 int sandbox_keepalive(struct host *h, const char *id, int64_t timeout_s, struct sandbox **out,

@@ -17,20 +17,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "buf.h"
-#include "cleanup.h"
 #include "core/capture.h"
 #include "core/images.h"
 #include "core/quota.h"
 #include "core/registry.h"
 #include "core/supervisor.h"
-#include "db/db.h"
 #include "failpoint.h"
-#include "fsutil.h"
 #include "log.h"
-#include "net/slot.h"
 #include "ops/ops.h"
-#include "template/catalog.h"
 #include "timeutil.h"
 
 #define QUIT_WAIT_MS 5000

@@ -21,7 +21,6 @@
 #include "fsutil.h"
 #include "guestconn/agent.h"
 #include "net/netns.h"
-#include "net/slot.h"
 #include "ops/ops.h"
 #include "template/catalog.h"
 #include "vmm/cgroup.h"

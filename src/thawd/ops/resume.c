@@ -9,11 +9,9 @@
 #include "core/images.h"
 #include "core/quota.h"
 #include "core/registry.h"
-#include "db/db.h"
 #include "failpoint.h"
 #include "log.h"
 #include "ops/ops.h"
-#include "template/catalog.h"
 #include "timeutil.h"
 
 int sandbox_resume(struct host *h, const char *id, struct sandbox **out, struct thaw_err **err)

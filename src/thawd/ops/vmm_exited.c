@@ -12,7 +12,6 @@
 #include "core/capacity.h"
 #include "core/registry.h"
 #include "core/supervisor.h"
-#include "db/db.h"
 #include "log.h"
 #include "ops/ops.h"
 #include "vmm/cgroup.h"

@@ -34,7 +34,6 @@
 #include "buf.h"
 #include "cgroup.h"
 #include "cleanup.h"
-#include "guestnet.h"
 #include "jail.h"
 #include "log.h"
 #include "proc.h"
