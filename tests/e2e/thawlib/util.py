@@ -88,7 +88,7 @@ def template_inputs_digest():
     """One digest of what a bake puts into the template from this tree:
     the guest agent binary, the recipe directory, build-rootfs.sh."""
     h = hashlib.sha256(sha256_file(agent_path()).encode())
-    templates = Path(__file__).resolve().parents[2] / "templates"
+    templates = REPO / "templates"
     files = [templates / "build-rootfs.sh"] + sorted(
         p for p in (templates / TEMPLATE).rglob("*") if p.is_file())
     for p in files:
