@@ -1,5 +1,5 @@
 /* ANY /v1/sandboxes/{id}/ports/{port}/path...: a service listening inside
- * a sandbox, reached through thawd (core/proxy.c). */
+ * a sandbox, reached through thawd (ops/proxy.c). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -53,7 +53,7 @@ static int parse_port(const char *s)
 	return (*end || end == s || s[0] == '+' || s[0] == '-' || v < 1 || v > 65535) ? -1 : (int)v;
 }
 
-/* The guest's response headers, minus hop-by-hop ones (core/proxy.c). */
+/* The guest's response headers, minus hop-by-hop ones (ops/proxy.c). */
 static void copy_headers(struct MHD_Response *resp, const struct buf *headers)
 {
 	const char *p = headers->len ? (const char *)headers->data : "";

@@ -66,7 +66,7 @@ static int plain_string(json_t *v, const char *what, struct thaw_err **err)
 }
 
 /* "limits": {"cpus": 0.01 .. 1024}; the template's vCPUs bound it
- * further (core/create.c). */
+ * further (ops/create.c). */
 static int get_limits(json_t *limits, uint32_t *cpu_millis, struct thaw_err **err)
 {
 	static const char *const fields[] = { "cpus", NULL };

@@ -1,11 +1,11 @@
-/* Create = restore, never a boot. It takes a network slot, clones the
- * template disk copy-on-write, starts the VMM with the template's memory
- * mapped privately and its device state loaded, and returns only once
- * the guest agent has answered over the guest network, after taking
- * the host's clock, fresh entropy and its own hostname. Every stage is
- * timed; the timings are part of the answer. A warm VMM from the pool
- * (core/vmmpool.c) skips most of that; a fork child restores from its
- * parent's image instead of a template build. */
+/* Create = restore, never a boot: the template is looked up and the
+ * caps reserved (refused before anything starts), a warm VMM is taken
+ * from the pool when one waits, and the sandbox is recorded as creating,
+ * given its VM (core/vmstart.c: slot, disk clone, VMM, the readiness
+ * probe that hands the guest the host's clock, fresh entropy and its
+ * hostname) and made running. Every stage is timed; the timings are part
+ * of the answer. Fork children take the same path from sandbox_start_new
+ * on, with the fork's image for a template. */
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
