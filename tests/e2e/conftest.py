@@ -62,13 +62,6 @@ def _discard_data_dir(d, data_dir):
     shutil.rmtree(data_dir, ignore_errors=True)
 
 
-def pytest_configure(config):
-    for name, what in (("vm", "needs real guests (a thawd and a baked template)"),
-                       ("own_thawd", "starts a thawd of its own besides the session's"),
-                       ("slow", "takes over a minute")):
-        config.addinivalue_line("markers", f"{name}: {what}")
-
-
 def pytest_collection_modifyitems(config, items):
     """Every test that uses the template (directly or through a fixture
     that does) runs real guests."""
