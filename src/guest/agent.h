@@ -43,6 +43,11 @@ int builtin_run_code(int argc, char **argv);
 int builtin_bg_start(int argc, char **argv);
 int builtin_bg_status(int argc, char **argv);
 int builtin_bg_kill(int argc, char **argv);
+/* cmdio.c: a built-in's failure: "WHAT PATH: reason" on stderr; returns
+ * the errno as its exit status (EIO when it does not fit). */
+int cmd_fail(const char *what, const char *path, int e);
+/* All of data to fd (EINTR retried); -1 with errno on failure. */
+int cmd_write_all(int fd, const void *data, size_t len);
 
 /* server.c */
 int server_run(const struct agent_opts *opts);

@@ -19,27 +19,6 @@
 
 #define COPY_CHUNK 65536
 
-static int fail(const char *what, const char *path, int e)
-{
-	fprintf(stderr, "%s %s: %s\n", what, path, strerror(e));
-	return e > 0 && e < 256 ? e : EIO;
-}
-
-static int write_all(int fd, const void *data, size_t len)
-{
-	const char *p = data;
-	while (len) {
-		ssize_t n = write(fd, p, len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -1;
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
 static uint8_t ftype_of(mode_t m)
 {
 	return S_ISREG(m)   ? FTYPE_FILE
@@ -71,7 +50,7 @@ static int print_info(const char *name, const struct stat *st, int dirfd, const 
 		}
 	}
 	proto_end(&b, start);
-	int rc = write_all(1, b.data, b.len);
+	int rc = cmd_write_all(1, b.data, b.len);
 	buf_free(&b);
 	return rc;
 }
@@ -86,7 +65,7 @@ static int stat_cmd(const char *path)
 {
 	struct stat st;
 	if (lstat(path, &st) < 0)
-		return fail("stat", path, errno);
+		return cmd_fail("stat", path, errno);
 	return print_info(base_name(path), &st, AT_FDCWD, path) < 0 ? EIO : 0;
 }
 
@@ -94,11 +73,11 @@ static int read_cmd(const char *path)
 {
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
-		return fail("open", path, errno);
+		return cmd_fail("open", path, errno);
 	struct stat st;
 	if (fstat(fd, &st) == 0 && S_ISDIR(st.st_mode)) {
 		close(fd);
-		return fail("read", path, EISDIR);
+		return cmd_fail("read", path, EISDIR);
 	}
 	static char buf[COPY_CHUNK];
 	for (;;) {
@@ -106,10 +85,10 @@ static int read_cmd(const char *path)
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0)
-			return fail("read", path, errno);
+			return cmd_fail("read", path, errno);
 		if (n == 0)
 			break;
-		if (write_all(1, buf, (size_t)n) < 0)
+		if (cmd_write_all(1, buf, (size_t)n) < 0)
 			return EPIPE; /* the host went away */
 	}
 	close(fd);
@@ -166,26 +145,26 @@ static int write_cmd(const struct write_args *a)
 	snprintf(dir, sizeof(dir), "%s", a->path);
 	char *slash = strrchr(dir, '/');
 	if (!slash || !slash[1])
-		return fail("write", a->path, EINVAL);
+		return cmd_fail("write", a->path, EINVAL);
 	*slash = '\0';
 	if (!dir[0])
 		snprintf(dir, sizeof(dir), "/");
 	if (a->parents) {
 		int e = mkdirs(dir, 0755);
 		if (e)
-			return fail("mkdir", dir, e);
+			return cmd_fail("mkdir", dir, e);
 	}
 	struct stat old;
 	bool exists = stat(a->path, &old) == 0;
 	if (exists && S_ISDIR(old.st_mode))
-		return fail("write", a->path, EISDIR);
+		return cmd_fail("write", a->path, EISDIR);
 	mode_t mode = a->mode >= 0 ? (mode_t)a->mode : exists ? old.st_mode & 07777 : 0644;
 	uid_t uid = a->uid >= 0 ? (uid_t)a->uid : exists ? old.st_uid : 0;
 	gid_t gid = a->gid >= 0 ? (gid_t)a->gid : exists ? old.st_gid : 0;
 	snprintf(tmp, sizeof(tmp), "%s/.thaw-write-XXXXXX", dir);
 	int fd = mkostemp(tmp, O_CLOEXEC);
 	if (fd < 0)
-		return fail("create in", dir, errno);
+		return cmd_fail("create in", dir, errno);
 	static char buf[COPY_CHUNK];
 	int e = 0;
 	for (;;) {
@@ -196,7 +175,7 @@ static int write_cmd(const struct write_args *a)
 			e = n < 0 ? errno : 0;
 			break;
 		}
-		if (write_all(fd, buf, (size_t)n) < 0) {
+		if (cmd_write_all(fd, buf, (size_t)n) < 0) {
 			e = errno;
 			break;
 		}
@@ -209,7 +188,7 @@ static int write_cmd(const struct write_args *a)
 		e = errno;
 	if (e) {
 		unlink(tmp);
-		return fail("write", a->path, e);
+		return cmd_fail("write", a->path, e);
 	}
 	return stat_cmd(a->path);
 }
@@ -218,7 +197,7 @@ static int list_cmd(const char *path)
 {
 	DIR *d = opendir(path);
 	if (!d)
-		return fail("list", path, errno);
+		return cmd_fail("list", path, errno);
 	struct dirent *de;
 	int rc = 0;
 	while ((de = readdir(d)) && rc == 0) {
@@ -245,13 +224,13 @@ static int remove_cmd(const char *path, int recursive)
 {
 	struct stat st;
 	if (lstat(path, &st) < 0)
-		return fail("remove", path, errno);
+		return cmd_fail("remove", path, errno);
 	if (!S_ISDIR(st.st_mode))
-		return unlink(path) < 0 ? fail("remove", path, errno) : 0;
+		return unlink(path) < 0 ? cmd_fail("remove", path, errno) : 0;
 	if (!recursive)
-		return rmdir(path) < 0 ? fail("remove", path, errno) : 0;
+		return rmdir(path) < 0 ? cmd_fail("remove", path, errno) : 0;
 	int e = nftw(path, remove_one, 32, FTW_DEPTH | FTW_PHYS);
-	return e ? fail("remove", path, e > 0 ? e : errno) : 0;
+	return e ? cmd_fail("remove", path, e > 0 ? e : errno) : 0;
 }
 
 static int mkdir_cmd(const char *path, long mode, int parents)
@@ -260,9 +239,9 @@ static int mkdir_cmd(const char *path, long mode, int parents)
 	if (parents) {
 		int e = mkdirs(path, m);
 		if (e)
-			return fail("mkdir", path, e);
+			return cmd_fail("mkdir", path, e);
 	} else if (mkdir(path, m) < 0) {
-		return fail("mkdir", path, errno);
+		return cmd_fail("mkdir", path, errno);
 	}
 	return stat_cmd(path);
 }
@@ -275,7 +254,7 @@ static int flag_arg(const char *s)
 /* Every file command's first argument is an absolute guest path. */
 static int need_path(char **argv)
 {
-	return argv[1][0] == '/' ? 0 : fail(argv[0], argv[1], EINVAL);
+	return argv[1][0] == '/' ? 0 : cmd_fail(argv[0], argv[1], EINVAL);
 }
 
 int builtin_file_read(int argc, char **argv)
@@ -302,7 +281,7 @@ int builtin_file_remove(int argc, char **argv)
 	(void)argc;
 	int recursive = flag_arg(argv[2]);
 	if (recursive < 0)
-		return fail(argv[0], argv[2], EINVAL);
+		return cmd_fail(argv[0], argv[2], EINVAL);
 	return need_path(argv) ?: remove_cmd(argv[1], recursive);
 }
 
@@ -313,7 +292,7 @@ int builtin_file_mkdir(int argc, char **argv)
 	long mode;
 	int parents = flag_arg(argv[3]);
 	if (parse_num(argv[2], 8, 07777, &mode) < 0 || parents < 0)
-		return fail(argv[0], argv[1], EINVAL);
+		return cmd_fail(argv[0], argv[1], EINVAL);
 	return need_path(argv) ?: mkdir_cmd(argv[1], mode, parents);
 }
 
@@ -325,6 +304,6 @@ int builtin_file_write(int argc, char **argv)
 	if (parse_num(argv[2], 8, 07777, &w.mode) < 0 ||
 	    parse_num(argv[3], 10, 0x7fffffff, &w.uid) < 0 ||
 	    parse_num(argv[4], 10, 0x7fffffff, &w.gid) < 0 || (w.parents = flag_arg(argv[5])) < 0)
-		return fail(argv[0], argv[1], EINVAL);
+		return cmd_fail(argv[0], argv[1], EINVAL);
 	return need_path(argv) ?: write_cmd(&w);
 }

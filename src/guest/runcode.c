@@ -12,27 +12,6 @@
 
 #define COPY_CHUNK 65536
 
-static int fail(const char *what, const char *path, int e)
-{
-	fprintf(stderr, "%s %s: %s\n", what, path, strerror(e));
-	return e > 0 && e < 256 ? e : EIO;
-}
-
-static int write_all(int fd, const void *data, size_t len)
-{
-	const char *p = data;
-	while (len) {
-		ssize_t n = write(fd, p, len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -1;
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
 /* Relays stdin to the code interpreter and its answer to stdout. */
 int builtin_run_code(int argc, char **argv)
 {
@@ -53,11 +32,11 @@ int builtin_run_code(int argc, char **argv)
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0)
-			return fail("read", "stdin", errno);
+			return cmd_fail("read", "stdin", errno);
 		if (n == 0)
 			break;
-		if (write_all(s, buf, (size_t)n) < 0)
-			return fail("write", RUN_CODE_SOCKET, errno);
+		if (cmd_write_all(s, buf, (size_t)n) < 0)
+			return cmd_fail("write", RUN_CODE_SOCKET, errno);
 	}
 	shutdown(s, SHUT_WR);
 	for (;;) {
@@ -65,8 +44,8 @@ int builtin_run_code(int argc, char **argv)
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0)
-			return n < 0 ? fail("read", RUN_CODE_SOCKET, errno) : 0;
-		if (write_all(1, buf, (size_t)n) < 0)
+			return n < 0 ? cmd_fail("read", RUN_CODE_SOCKET, errno) : 0;
+		if (cmd_write_all(1, buf, (size_t)n) < 0)
 			return EPIPE;
 	}
 }

@@ -44,16 +44,31 @@ static int request_state(struct sandbox *sb, bool auto_resume, bool *resume,
 	return rc;
 }
 
-int sandbox_exec_check(struct host *h, const char *id, bool auto_resume, struct thaw_err **err)
+/* Looks id up and asks request_state; on success *out is a reference
+ * and *state its state. */
+static int lookup_for_request(struct host *h, const char *id, bool auto_resume,
+			      struct sandbox **out, enum sb_state *state, struct thaw_err **err)
 {
 	struct sandbox *sb = registry_get(h, id);
 	if (!sb)
 		return err_set(err, ERR_NOT_FOUND, "sandbox %s does not exist", id);
 	bool resume;
+	if (request_state(sb, auto_resume, &resume, state, err) < 0) {
+		sandbox_unref(h, sb);
+		return -1;
+	}
+	*out = sb;
+	return 0;
+}
+
+int sandbox_exec_check(struct host *h, const char *id, bool auto_resume, struct thaw_err **err)
+{
+	struct sandbox *sb;
 	enum sb_state state;
-	int rc = request_state(sb, auto_resume, &resume, &state, err);
+	if (lookup_for_request(h, id, auto_resume, &sb, &state, err) < 0)
+		return -1;
 	sandbox_unref(h, sb);
-	return rc;
+	return 0;
 }
 
 /* The running incarnation of id: resumed first when it is paused and
@@ -61,19 +76,15 @@ int sandbox_exec_check(struct host *h, const char *id, bool auto_resume, struct 
 static int running_for_request(struct host *h, const char *id, bool auto_resume,
 			       struct sandbox **out, struct thaw_err **err)
 {
-	struct sandbox *sb = registry_get(h, id);
-	if (!sb)
-		return err_set(err, ERR_NOT_FOUND, "sandbox %s does not exist", id);
-	bool resume;
+	struct sandbox *sb;
 	enum sb_state state;
-	int rc = request_state(sb, auto_resume, &resume, &state, err);
-	if (rc == 0 && state == SB_RUNNING) {
+	if (lookup_for_request(h, id, auto_resume, &sb, &state, err) < 0)
+		return -1;
+	if (state == SB_RUNNING) {
 		*out = sb;
 		return 0;
 	}
 	sandbox_unref(h, sb);
-	if (rc < 0)
-		return -1;
 	return sandbox_resume(h, id, out, err);
 }
 
