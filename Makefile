@@ -48,20 +48,28 @@ COMMON_SRCS := $(wildcard src/common/*.c)
 GUEST_COMMON := src/common/buf.c src/common/proto.c
 GUEST_SRCS  := $(wildcard src/guest/*.c)
 THAWD_SRCS  := $(filter-out src/thawd/main.c,$(wildcard src/thawd/*.c src/thawd/*/*.c))
+# Object storage (S3 and file://): shared by thawd and the lazy layer.
+OBJSTORE_SRCS := $(wildcard src/objstore/*.c)
+LAZYFS_SRCS := $(wildcard src/lazyfs/*.c)
 LIBTHAW_SRCS := $(wildcard src/lib/*.c)
 CLI_SRCS    := $(wildcard src/cli/*.c)
 UNIT_SRCS   := $(wildcard tests/unit/test_*.c)
+# Programs the end-to-end tests drive against real servers (S3).
+IT_SRCS     := $(wildcard tests/it/*.c)
 
 COMMON_OBJS := $(COMMON_SRCS:%.c=$(OBJ)/%.o)
-THAWD_OBJS  := $(THAWD_SRCS:%.c=$(OBJ)/%.o)
+THAWD_OBJS  := $(THAWD_SRCS:%.c=$(OBJ)/%.o) $(OBJSTORE_SRCS:%.c=$(OBJ)/%.o)
+OBJSTORE_OBJS := $(OBJSTORE_SRCS:%.c=$(OBJ)/%.o)
+LAZYFS_OBJS := $(LAZYFS_SRCS:%.c=$(OBJ)/%.o)
 LIBTHAW_OBJS := $(LIBTHAW_SRCS:%.c=$(OBJ)/%.pic.o)
 CLI_OBJS    := $(CLI_SRCS:%.c=$(OBJ)/%.o)
 GUEST_OBJS  := $(GUEST_SRCS:%.c=$(OBJ)/guest-static/%.o) $(GUEST_COMMON:%.c=$(OBJ)/guest-static/%.o)
 UNIT_BINS   := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
+IT_BINS     := $(IT_SRCS:tests/it/%.c=$(BUILD)/tests/it/%)
 
 PROGRAMS := $(BIN)/thawd $(BIN)/thaw $(BIN)/thaw-agent $(BIN)/thaw-bench-create \
             $(BIN)/thaw-bench-lifecycle $(BIN)/thaw-bench-slots $(BIN)/thaw-bench-disk \
-            $(LIB)/libthaw.a $(LIB)/libthaw.so
+            $(BIN)/thaw-lazyfs $(LIB)/libthaw.a $(LIB)/libthaw.so $(IT_BINS)
 
 .PHONY: all check test unit e2e demo bench clean deps format lint fuzz
 all: $(PROGRAMS)
@@ -70,7 +78,12 @@ all: $(PROGRAMS)
 $(OBJ)/%.o: %.c
 	$(call say,CC,$<)
 	@mkdir -p $(dir $@)
-	$(Q)$(CC) $(HOST_CFLAGS) -Isrc/thawd -Isrc/lib -c $< -o $@
+	$(Q)$(CC) $(HOST_CFLAGS) -Isrc/thawd -Isrc/lib -Isrc/objstore -c $< -o $@
+
+# The lazy layer is the one user of libfuse3.
+FUSE_CFLAGS := $(shell pkg-config --cflags fuse3 2>/dev/null)
+FUSE_LIBS   := $(shell pkg-config --libs fuse3 2>/dev/null)
+$(LAZYFS_OBJS): HOST_CFLAGS += $(FUSE_CFLAGS)
 
 # The OpenAPI document is assembled into thawd (.incbin).
 $(OBJ)/src/thawd/api/openapi.o: docs/openapi.json
@@ -94,6 +107,11 @@ $(BIN)/thawd: $(OBJ)/src/thawd/main.o $(THAWD_OBJS) $(COMMON_OBJS)
 	$(call say,LD,$@)
 	@mkdir -p $(dir $@)
 	$(Q)$(CC) $(SANFLAGS) $(link_inputs) -o $@ $(HOST_LIBS)
+
+$(BIN)/thaw-lazyfs: $(LAZYFS_OBJS) $(OBJSTORE_OBJS) $(COMMON_OBJS)
+	$(call say,LD,$@)
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) $(SANFLAGS) $(link_inputs) -o $@ $(HOST_LIBS) $(FUSE_LIBS)
 
 $(LIB)/libthaw.a: $(LIBTHAW_OBJS)
 	$(call say,AR,$@)
@@ -137,7 +155,12 @@ $(BIN)/thaw-agent: $(GUEST_OBJS)
 $(BUILD)/tests/%: tests/unit/%.c $(THAWD_OBJS) $(COMMON_OBJS)
 	$(call say,LD,$@)
 	@mkdir -p $(dir $@)
-	$(Q)$(CC) $(HOST_CFLAGS) -Isrc/thawd -Isrc/lib $(link_inputs) -o $@ $(HOST_LIBS) -lcmocka
+	$(Q)$(CC) $(HOST_CFLAGS) -Isrc/thawd -Isrc/lib -Isrc/objstore $(link_inputs) -o $@ $(HOST_LIBS) -lcmocka
+
+$(BUILD)/tests/it/%: tests/it/%.c $(OBJSTORE_OBJS) $(COMMON_OBJS)
+	$(call say,LD,$@)
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) $(HOST_CFLAGS) -Isrc/objstore $(link_inputs) -o $@ $(HOST_LIBS)
 
 # Every program runs even after a failure; the target fails if any did.
 unit: $(UNIT_BINS)

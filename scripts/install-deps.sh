@@ -8,9 +8,9 @@ packages=(
 	gcc make pkg-config clang
 	# libraries (docs/architecture.md says why each one is there)
 	libmicrohttpd-dev libjansson-dev libcurl4-openssl-dev libsqlite3-dev
-	libssl-dev libmnl-dev libnftables-dev libcmocka-dev
+	libssl-dev libmnl-dev libnftables-dev libcmocka-dev libfuse3-dev
 	# running VMs and building templates
-	qemu-system-x86 debootstrap xfsprogs cpio gzip util-linux iproute2 procps nftables
+	qemu-system-x86 qemu-utils fuse3 debootstrap xfsprogs cpio gzip util-linux iproute2 procps nftables
 	# end-to-end tests
 	python3 python3-pytest python3-pip
 )
@@ -24,6 +24,10 @@ missing=()
 for p in "${packages[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
+
+# The S3 server the tests start (npm's s3rver) needs node and npm; a
+# host with another node (e.g. NodeSource's, which carries npm) keeps it.
+command -v npm >/dev/null 2>&1 || missing+=(nodejs npm)
 
 # Templates download the kernel package with apt-get download: package
 # lists must exist even when nothing is missing.

@@ -8,10 +8,10 @@ cd "$(dirname "$0")/.."
 
 pkgs="libmicrohttpd jansson libcurl sqlite3 libcrypto libmnl libnftables"
 flags=(-fsyntax-only -w -std=gnu17 -D_GNU_SOURCE -DTHAW_VERSION='"lint"'
-	-Isrc/common -Isrc/thawd -Isrc/lib -Isrc/guest $(pkg-config --cflags $pkgs))
+	-Isrc/common -Isrc/thawd -Isrc/lib -Isrc/guest -Isrc/objstore $(pkg-config --cflags $pkgs) $(pkg-config --cflags fuse3 2>/dev/null))
 fail=0
 n=0
-for f in $(git ls-files -co --exclude-standard 'src/*.c' 'tests/unit/*.c' 'bench/*.c'); do
+for f in $(git ls-files -co --exclude-standard 'src/*.c' 'tests/unit/*.c' 'tests/it/*.c' 'bench/*.c'); do
 	n=$((n + 1))
 	clang "${flags[@]}" "$f" || fail=1
 done

@@ -186,6 +186,38 @@ static int set_vmm_pool_mode(struct thawd_config *c, const char *v)
 	return i < 0 ? -1 : 0;
 }
 
+static int set_s3_endpoint(struct thawd_config *c, const char *v)
+{
+	if (strncmp(v, "http://", 7) != 0 && strncmp(v, "https://", 8) != 0 &&
+	    strncmp(v, "file:///", 8) != 0)
+		return -1;
+	return set_str(&c->s3_endpoint, v);
+}
+static int set_s3_bucket(struct thawd_config *c, const char *v)
+{
+	/* S3's bucket naming rules: 3-63 of lowercase, digits, '.', '-'. */
+	size_t n = strlen(v);
+	if (n < 3 || n > 63 || strspn(v, "abcdefghijklmnopqrstuvwxyz0123456789.-") != n)
+		return -1;
+	return set_str(&c->s3_bucket, v);
+}
+static int set_s3_region(struct thawd_config *c, const char *v)
+{
+	size_t n = strlen(v);
+	if (n < 1 || n > 32 || strspn(v, "abcdefghijklmnopqrstuvwxyz0123456789-") != n)
+		return -1;
+	return set_str(&c->s3_region, v);
+}
+static int set_s3_credentials(struct thawd_config *c, const char *v)
+{
+	return *v ? set_str(&c->s3_credentials_file, v) : -1;
+}
+static int set_lazyfs(struct thawd_config *c, const char *v)
+{
+	return *v ? set_str(&c->lazyfs_binary, v) : -1;
+}
+NUMBER_SETTER(set_chunk_cache, chunk_cache_mb, uint32_t, 64, 1L << 24)
+
 static const struct option_spec options[] = {
 	{ "listen", "THAW_LISTEN", "ADDR:PORT", set_listen, "API address (127.0.0.1:7420)" },
 	{ "data-dir", "THAW_DATA_DIR", "DIR", set_data,
@@ -246,6 +278,20 @@ static const struct option_spec options[] = {
 	  "most vCPUs a template may have (the host's CPUs)" },
 	{ "allow", "THAW_ALLOW", "CIDR,...", set_allow,
 	  "destinations guests may reach despite the private-range block" },
+	{ "s3-endpoint", "THAW_S3_ENDPOINT", "URL", set_s3_endpoint,
+	  "object store shared by hosts: http(s)://host[:port] of any S3-compatible store, or "
+	  "file:///dir (none: artifacts stay local)" },
+	{ "s3-bucket", "THAW_S3_BUCKET", "NAME", set_s3_bucket, "the object store's bucket" },
+	{ "s3-region", "THAW_S3_REGION", "NAME", set_s3_region,
+	  "the bucket's region, for request signing (us-east-1)" },
+	{ "s3-credentials-file", "THAW_S3_CREDENTIALS_FILE", "PATH", set_s3_credentials,
+	  "access key and secret, two lines (default: AWS_ACCESS_KEY_ID and "
+	  "AWS_SECRET_ACCESS_KEY from the environment)" },
+	{ "chunk-cache", "THAW_CHUNK_CACHE_MB", "MIB", set_chunk_cache,
+	  "local cache of streamed memory and disk windows; least recently used ones are "
+	  "evicted above it (16384)" },
+	{ "lazyfs", "THAW_LAZYFS", "PATH", set_lazyfs,
+	  "the lazy layer that streams artifacts (thaw-lazyfs next to thawd)" },
 	{ "log-level", "THAW_LOG_LEVEL", "LEVEL", set_log_level,
 	  "error|warn|notice|info|debug (notice)" },
 };
@@ -288,6 +334,7 @@ static void defaults(struct thawd_config *c)
 	c->vmm_memory_overhead_mb = 512;
 	c->vmm_max_threads = 128;
 	c->max_memory_mb = 16384;
+	c->chunk_cache_mb = 16384;
 	/* More vCPUs than the host has only make a guest slower. */
 	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
 	c->max_vcpus = cpus > 0 ? (uint32_t)cpus : 1;
@@ -308,6 +355,8 @@ static void exe_relative_defaults(struct thawd_config *c)
 	*slash = '\0';
 	if (!c->agent_path)
 		c->agent_path = xasprintf("%s/thaw-agent", exe);
+	if (!c->lazyfs_binary)
+		c->lazyfs_binary = xasprintf("%s/thaw-lazyfs", exe);
 	if (!c->recipes_dir) {
 		char *tree = xasprintf("%s/../../templates", exe);
 		char real[PATH_MAX];
@@ -410,6 +459,14 @@ int config_load(int argc, char **argv, struct thawd_config *c, bool *teardown)
 		fprintf(stderr, "thawd: --default-timeout is larger than --max-timeout\n");
 		goto fail;
 	}
+	if (c->s3_endpoint && !c->s3_bucket && strncmp(c->s3_endpoint, "file://", 7) != 0) {
+		fprintf(stderr, "thawd: --s3-endpoint needs --s3-bucket\n");
+		goto fail;
+	}
+	if (!c->s3_endpoint && (c->s3_bucket || c->s3_credentials_file)) {
+		fprintf(stderr, "thawd: --s3-bucket and --s3-credentials-file need --s3-endpoint\n");
+		goto fail;
+	}
 	return 0;
 fail:
 	config_free(c);
@@ -426,5 +483,10 @@ void config_free(struct thawd_config *c)
 	free(c->slot_cidr);
 	free(c->allow_cidrs);
 	free(c->keys_file);
+	free(c->s3_endpoint);
+	free(c->s3_bucket);
+	free(c->s3_region);
+	free(c->s3_credentials_file);
+	free(c->lazyfs_binary);
 	memset(c, 0, sizeof(*c));
 }

@@ -26,6 +26,7 @@
 #include "net/nft.h"
 #include "ops/janitor.h"
 #include "ops/reconcile.h"
+#include "remote/remote.h"
 #include "template/catalog.h"
 
 /* The key clients present. Created once, 0600, never logged. */
@@ -67,6 +68,8 @@ static int run_teardown(struct host *h)
 		log_warn("thawd.teardown", "error=\"%s\"", err_msg(err));
 	err_free(err);
 	err = NULL;
+	/* Its chunk cache is in the store. */
+	remote_close(h, true);
 	if (disk_store_unmount(h->store, &err) < 0) {
 		log_error("thawd.teardown", "error=\"%s\"", err_msg(err));
 		return 1;

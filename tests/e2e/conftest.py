@@ -119,6 +119,18 @@ def thawd():
 
 
 @pytest.fixture(scope="session")
+def s3():
+    """A real S3 server (s3rver, thawlib.s3) with one bucket, for the
+    session; needs no thawd, no root and no VMs."""
+    from thawlib.s3 import S3rver
+    if not shutil.which("node") or not shutil.which("npm"):
+        pytest.skip("s3rver needs node and npm (apt-get install nodejs npm)")
+    server = S3rver().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
 def template(thawd):
     """code-interpreter, ready: baked now unless it already is (or
     THAW_E2E_REBAKE is set)."""

@@ -9,6 +9,7 @@
 #include "core/slotpool.h"
 #include "core/vmmpool.h"
 #include "fdlimit.h"
+#include "remote/remote.h"
 #include "timeutil.h"
 
 #ifndef THAW_VERSION
@@ -101,6 +102,8 @@ enum MHD_Result api_info(struct api_req *r)
 	json_object_set_new(o, "key", key_json(r));
 	json_object_set_new(o, "thawd", process_json(h));
 	json_object_set_new(o, "memory", memory_json(h));
+	json_t *os = remote_info_json(h);
+	json_object_set_new(o, "object_store", os ? os : json_null());
 	if (r->key->role != KEY_ADMIN) {
 		/* A warm VMM's id becomes a sandbox's id when a create takes
 		 * it: watching them would tell a tenant which ids other keys

@@ -8,7 +8,9 @@
 #include "api/api.h"
 #include "api/keys.h"
 #include "api/validate.h"
+#include "core/registry.h"
 #include "core/sandbox.h"
+#include "ids.h"
 #include "ops/ops.h"
 #include "timeutil.h"
 
@@ -71,6 +73,47 @@ enum MHD_Result api_sandbox_pause(struct api_req *r)
 enum MHD_Result api_sandbox_resume(struct api_req *r)
 {
 	return change_state(r, sandbox_resume);
+}
+
+/* {"image": ID, "owner": KEY?, "resume": true?}: records the sandbox
+ * another host paused as paused here (its image streamed from the object
+ * store), then resumes it unless "resume" is false. */
+enum MHD_Result api_sandbox_adopt(struct api_req *r)
+{
+	enum MHD_Result res;
+	if (!api_check_sandbox_id(r, &res))
+		return res;
+	json_t *body = api_body_object(r, &res);
+	if (!body)
+		return res;
+	const char *image = NULL, *owner = NULL;
+	int resume = 1;
+	json_error_t jerr;
+	_cleanup_err_ struct thaw_err *err = NULL;
+	if (json_unpack_ex(body, &jerr, JSON_STRICT, "{s:s,s?s,s?b}", "image", &image, "owner",
+			   &owner, "resume", &resume) < 0 ||
+	    (owner && !id_valid_key_name(owner))) {
+		json_decref(body);
+		return api_reply_fail(r, ERR_INVALID,
+				      "body: {\"image\": image id, \"owner\": key name (optional), "
+				      "\"resume\": bool (optional)} expected (%s)",
+				      jerr.text);
+	}
+	uint64_t t0 = time_mono_ns();
+	int rc = sandbox_adopt(r->h, r->params[0], image, owner, &err);
+	json_decref(body);
+	if (rc < 0)
+		return api_reply_error(r, err);
+	struct sandbox *sb = NULL;
+	rc = resume ? sandbox_resume(r->h, r->params[0], &sb, &err)
+		    : ((sb = registry_get(r->h, r->params[0])) ? 0 : -1);
+	if (rc < 0)
+		return err ? api_reply_error(r, err)
+			   : api_reply_fail(r, ERR_NOT_FOUND, "sandbox %s is gone", r->params[0]);
+	json_t *o = api_sandbox_json(r->h, sb, false);
+	json_object_set_new(o, "duration_ms", json_real(ns_to_ms(time_mono_ns() - t0)));
+	sandbox_unref(r->h, sb);
+	return api_reply_json(r, MHD_HTTP_CREATED, o);
 }
 
 enum MHD_Result api_sandbox_snapshot(struct api_req *r)

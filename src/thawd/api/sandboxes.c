@@ -7,6 +7,7 @@
 #include "api/keys.h"
 #include "api/validate.h"
 #include "core/registry.h"
+#include "remote/remote.h"
 #include "core/sandbox.h"
 #include "guestnet.h"
 #include "net/slot.h"
@@ -81,6 +82,16 @@ json_t *api_sandbox_json(struct host *h, struct sandbox *sb, bool detail)
 		json_object_set_new(o, "reason", reason);
 	if (sb->slot && state != SB_PAUSED)
 		json_object_set_new(o, "network", network_json(sb));
+	/* A paused sandbox's image, and whether other hosts can resume it
+	 * (its upload to the object store has finished). */
+	char image[sizeof(sb->image)];
+	pthread_mutex_lock(&sb->lock);
+	snprintf(image, sizeof(image), "%s", sb->image);
+	pthread_mutex_unlock(&sb->lock);
+	if (state == SB_PAUSED && image[0])
+		json_object_set_new(o, "image",
+				    json_pack("{s:s,s:b}", "id", image, "in_object_store",
+					      remote_image_published(h, image)));
 	json_object_set_new(o, "limits",
 			    json_pack("{s:o}", "cpus",
 				      sb->cpu_millis ? json_real(sb->cpu_millis / 1000.0)

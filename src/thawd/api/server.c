@@ -83,7 +83,9 @@ static const struct api_key *key_of(struct api_server *s, struct MHD_Connection 
 
 static bool under_sandbox(const struct api_route *route)
 {
-	return strncmp(route->pattern, "/v1/sandboxes/{}", 16) == 0;
+	/* Adopt names a sandbox this host does not have yet (admin only). */
+	return strncmp(route->pattern, "/v1/sandboxes/{}", 16) == 0 &&
+	       strcmp(route->pattern, "/v1/sandboxes/{}/adopt") != 0;
 }
 
 /* Whether the request's key may use this route now: a key at all, its

@@ -15,7 +15,9 @@
 #include "core/vmmpool.h"
 #include "disk/usage.h"
 #include "ids.h"
+#include "log.h"
 #include "ops/bake.h"
+#include "remote/remote.h"
 #include "template/catalog.h"
 #include "template/recipe.h"
 #include "timeutil.h"
@@ -55,13 +57,17 @@ static json_t *disk_json(struct catalog *c, const struct template_info *ti)
 			 (json_int_t)u.exclusive);
 }
 
-static json_t *info_json(struct catalog *c, const struct template_info *ti)
+static json_t *info_json(struct host *h, const struct template_info *ti)
 {
+	struct catalog *c = h->catalog;
 	json_t *o = json_pack("{s:s,s:s,s:o}", "name", ti->name, "status", ti->status, "owner",
 			      ti->owner[0] ? json_string(ti->owner) : json_null());
 	if (strcmp(ti->status, "ready") == 0) {
 		json_object_update_new(o, meta_json(&ti->meta));
 		json_object_set_new(o, "disk", disk_json(c, ti));
+		_cleanup_free_ char *parent = catalog_template_dir(c, ti->name);
+		_cleanup_free_ char *dir = xasprintf("%s/%s", parent, ti->build_id);
+		json_object_set_new(o, "artifacts", remote_build_json(h, dir));
 	}
 	if (ti->detail[0])
 		json_object_set_new(o, "detail", json_string(ti->detail));
@@ -75,6 +81,16 @@ static bool key_sees_template(const struct api_req *r, const struct template_inf
 	return !ti->owner[0] || r->key->role == KEY_ADMIN || strcmp(ti->owner, r->key->name) == 0;
 }
 
+/* Templates other hosts published appear here as soon as they are
+ * asked for (at most one listing of the store every 2 s); a store that
+ * does not answer leaves the list as this host has it. */
+static void refresh_from_store(struct api_req *r)
+{
+	_cleanup_err_ struct thaw_err *err = NULL;
+	if (r->h->remote && remote_sync(r->h, &err) < 0)
+		log_warn("remote.sync_failed", "error=\"%s\"", err_msg(err));
+}
+
 /* The template as this key may see it: ERR_NOT_FOUND for one that does
  * not exist or is private to another key. */
 static int find_visible(struct api_req *r, const char *name, struct template_info *out,
@@ -82,6 +98,7 @@ static int find_visible(struct api_req *r, const char *name, struct template_inf
 {
 	struct template_info *items = NULL;
 	size_t n = 0;
+	refresh_from_store(r);
 	if (catalog_list(r->h->catalog, &items, &n, err) < 0)
 		return -1;
 	int rc = -1;
@@ -101,12 +118,13 @@ enum MHD_Result api_template_list(struct api_req *r)
 	struct template_info *items = NULL;
 	size_t n = 0;
 	_cleanup_err_ struct thaw_err *err = NULL;
+	refresh_from_store(r);
 	if (catalog_list(r->h->catalog, &items, &n, &err) < 0)
 		return api_reply_error(r, err);
 	json_t *arr = json_array();
 	for (size_t i = 0; i < n; i++)
 		if (key_sees_template(r, &items[i]))
-			json_array_append_new(arr, info_json(r->h->catalog, &items[i]));
+			json_array_append_new(arr, info_json(r->h, &items[i]));
 	free(items);
 	return api_reply_json(r, MHD_HTTP_OK, json_pack("{s:o}", "templates", arr));
 }
@@ -141,7 +159,7 @@ enum MHD_Result api_template_get(struct api_req *r)
 	struct template_info ti;
 	if (find_visible(r, r->params[0], &ti, &err) < 0)
 		return api_reply_error(r, err);
-	return api_reply_json(r, MHD_HTTP_OK, info_json(r->h->catalog, &ti));
+	return api_reply_json(r, MHD_HTTP_OK, info_json(r->h, &ti));
 }
 
 /* ---- streaming bake --------------------------------------------------- */

@@ -49,6 +49,13 @@ int capture_take(struct host *h, const struct capture_req *req, struct capture_t
 		 struct thaw_err **err)
 {
 	memset(t, 0, sizeof(*t));
+	/* Its disk is a qcow2 overlay over a base in the object store, which
+	 * an image (a raw disk clone) cannot describe yet. */
+	if (req->src->streamed)
+		return err_set(err, ERR_CONFLICT,
+			       "sandbox %s runs from a template streamed from the object store; "
+			       "pause, fork and snapshot of such sandboxes are not supported yet",
+			       req->sb->id);
 	uint64_t t0 = time_mono_ns();
 	_cleanup_free_ char *state = path_in(req->dir, MF_STATE);
 	_cleanup_free_ char *disk = path_in(req->dir, MF_ROOTFS);

@@ -48,6 +48,13 @@ struct thawd_config {
 	uint32_t vmm_max_threads;	 /* threads per VMM process */
 	uint32_t max_memory_mb;		 /* largest guest RAM a template may have */
 	uint32_t max_vcpus;		 /* most vCPUs a template may have */
+	/* Object storage shared by hosts (remote/): none without an endpoint. */
+	char *s3_endpoint;
+	char *s3_bucket;
+	char *s3_region;
+	char *s3_credentials_file;
+	uint32_t chunk_cache_mb; /* the lazy layer's cache evicts above this */
+	char *lazyfs_binary;
 };
 
 struct db;
@@ -56,6 +63,7 @@ struct catalog;
 struct images;
 struct quota;
 struct registry;
+struct remote;
 struct slotpool;
 struct supervisor;
 struct vmmpool;
@@ -85,6 +93,7 @@ struct host {
 	struct quota *quota;	   /* sandbox caps, per key and per host */
 	struct capacity *capacity; /* admission by memory */
 	struct supervisor *sup;
+	struct remote *remote; /* object storage and the lazy layer; NULL without */
 	uint64_t started_at;
 	struct fdlimit nofile; /* thawd's RLIMIT_NOFILE, raised at start */
 	int lock_fd;   /* flock on DATA/thawd.lock: one thawd per data dir */

@@ -11,6 +11,7 @@
 #include "guestconn/agent.h"
 #include "log.h"
 #include "net/slot.h"
+#include "remote/remote.h"
 #include "timeutil.h"
 #include "vmm/cgroup.h"
 #include "vmm/prefetch.h"
@@ -20,6 +21,7 @@
 struct launch_buf {
 	struct vmm_machine machine;
 	char *name, *disk, *memory;
+	char *disk_base; /* a streamed build's disk, under the VMM's overlay */
 };
 
 struct vmm_limits launch_limits(const struct host *h, uint32_t memory_mb, uint32_t vcpus)
@@ -98,6 +100,24 @@ static int image_memory(const struct template *t, const struct launch_target *lt
 	return 0;
 }
 
+/* A build imported from the object store: its memory and disk base are
+ * the lazy layer's files, which fetch each window when a VMM first
+ * touches it; the kernel's page cache then shares the pages between
+ * every VMM that maps the memory (never written: MAP_PRIVATE, and the
+ * lazy layer refuses writes). Each VMM's disk is its own qcow2 overlay
+ * over the base (launch_clone_disk). */
+static int streamed_files(struct host *h, const struct template *t, int *memory_fd,
+			  struct launch_buf *lb, struct thaw_err **err)
+{
+	_cleanup_free_ char *memory = NULL;
+	if (remote_build_paths(h, t->dir, &memory, &lb->disk_base, err) < 0)
+		return -1;
+	*memory_fd = open(memory, O_RDWR | O_CLOEXEC);
+	if (*memory_fd < 0)
+		return err_sys(err, "opening the streamed memory of %s (the lazy layer)", t->name);
+	return 0;
+}
+
 static struct vmm_launch launch_base(struct host *h, const struct template *t,
 				     const struct launch_target *lt, struct launch_buf *lb)
 {
@@ -125,6 +145,7 @@ static void launch_buf_free(struct launch_buf *lb)
 	free(lb->name);
 	free(lb->disk);
 	free(lb->memory);
+	free(lb->disk_base);
 }
 
 #define READY_TIMEOUT_MS 10000
@@ -151,8 +172,12 @@ int launch_clone_disk(struct host *h, const struct template *t, const char *dir,
 		      struct thaw_err **err)
 {
 	_cleanup_free_ char *disk = xasprintf("%s/rootfs.img", dir);
+	/* A streamed build's disk is not here: the VMM gets an empty qcow2
+	 * overlay over it, and its writes stay on this host. */
+	_cleanup_free_ char *overlay =
+		t->streamed ? xasprintf("%s/%s", t->dir, BUILD_OVERLAY_FILE) : NULL;
 	if (fs_mkdir_p(dir, 0700, err) < 0 ||
-	    h->store->ops->clone(t->paths[MF_ROOTFS], disk, err) < 0)
+	    h->store->ops->clone(overlay ? overlay : t->paths[MF_ROOTFS], disk, err) < 0)
 		return -1;
 	return 0;
 }
@@ -175,9 +200,14 @@ static int with_snapshot(struct host *h, const struct template *t, const struct 
 	struct vmm_launch l = launch_base(h, t, lt, &lb);
 	l.state_fd = state_fd;
 	l.nice = nice;
-	int rc = is_image(t) ? image_memory(t, lt, h, &lb, err)
-			     : template_memory_fd(t, &l.memory_fd, err);
+	_cleanup_close_ int streamed_fd = -1;
+	int rc = t->streamed  ? streamed_files(h, t, &streamed_fd, &lb, err)
+		 : is_image(t) ? image_memory(t, lt, h, &lb, err)
+			       : template_memory_fd(t, &l.memory_fd, err);
+	if (t->streamed)
+		l.memory_fd = streamed_fd;
 	l.memory_path = lb.memory;
+	l.disk_base_path = lb.disk_base;
 	if (rc == 0)
 		rc = start(h, &l, out, tm, err);
 	netslot_release_tap(lt->slot); /* the VMM holds the tap now */

@@ -20,6 +20,7 @@
 #include "ids.h"
 #include "net/slot.h"
 #include "proc.h"
+#include "remote/remote.h"
 #include "sha256.h"
 #include "template/catalog.h"
 #include "template/recipe.h"
@@ -273,9 +274,11 @@ static int publish(struct bake *b, struct thaw_err **err)
 	m->machine_rev = META_MACHINE_REV;
 	m->source = SOURCE_BAKE;
 	char sum[SHA256_HEX_LEN + 1];
-	if (build_write_meta(b->tmp_dir, m, sum, err) < 0)
+	if (build_write_meta(b->tmp_dir, m, sum, err) < 0 ||
+	    catalog_publish(b->h->catalog, b->tmp_dir, m, sum, NULL, err) < 0) /* shared */
 		return -1;
-	return catalog_publish(b->h->catalog, b->tmp_dir, m, sum, NULL, err); /* shared */
+	remote_publish_later(b->h, m->name, m->build_id, NULL);
+	return 0;
 }
 
 static void bake_cleanup(struct bake *b, bool failed)

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "buf.h"
+#include "cleanup.h"
 #include "core/quota.h"
 #include "core/registry.h"
 #include "core/vmmpool.h"
@@ -19,6 +20,7 @@
 #include "failpoint.h"
 #include "log.h"
 #include "ops/ops.h"
+#include "remote/remote.h"
 #include "template/catalog.h"
 #include "timeutil.h"
 
@@ -115,10 +117,15 @@ int sandbox_create(struct host *h, const struct create_req *req, struct sandbox 
 {
 	struct vm_clock clk = { .t0 = time_mono_ns() };
 	struct template *t = NULL;
-	if (catalog_get_visible(h->catalog, req->template_name,
-				req->owner.admin || !req->owner.name ? NULL : req->owner.name, &t,
-				err) < 0)
-		return -1;
+	const char *viewer = req->owner.admin || !req->owner.name ? NULL : req->owner.name;
+	_cleanup_err_ struct thaw_err *gerr = NULL;
+	if (catalog_get_visible(h->catalog, req->template_name, viewer, &t, &gerr) < 0) {
+		/* Another host may have baked it: look in the object store. */
+		if (gerr->code != ERR_NOT_FOUND || !h->remote || remote_sync(h, NULL) < 0 ||
+		    catalog_get_visible(h->catalog, req->template_name, viewer, &t, NULL) < 0) {
+			return err_set(err, gerr->code, "%s", err_msg(gerr));
+		}
+	}
 	/* Refused before anything is reserved or started. */
 	const char *owner = req->owner.name ? req->owner.name : KEY_NAME_DEFAULT;
 	if (vm_check_fits(h, t, err) < 0 || check_cpu_limit(t, req->cpu_millis, err) < 0 ||

@@ -7,7 +7,10 @@
 #include <time.h>
 
 #include "buf.h"
+#include "cleanup.h"
+#include "log.h"
 #include "ops/ops.h"
+#include "remote/remote.h"
 #include "vmm/cgroup.h"
 
 #define TICK_MS 500
@@ -40,6 +43,12 @@ static void *janitor_main(void *arg)
 		sandbox_expire(j->h, (int64_t)time(NULL));
 		/* Groups of VMMs that died while nobody reaped them here (a
 		 * restart adopted them) are empty now. */
+		/* Templates other hosts published, uploads that failed. */
+		if (j->h->remote && j->ticks % 20 == 10) {
+			_cleanup_err_ struct thaw_err *err = NULL;
+			if (remote_sync(j->h, &err) < 0)
+				log_warn("remote.sync_failed", "error=\"%s\"", err_msg(err));
+		}
 		if (j->h->vmm.cgroups && ++j->ticks % 20 == 0)
 			cgroups_sweep(j->h->vmm.cgroups, CGROUP_SWEEP_STARTING_S, false);
 		pthread_mutex_lock(&j->lock);

@@ -45,6 +45,11 @@ int sandbox_exec(struct host *h, const char *id, const struct agent_exec_req *re
  * sandbox that is already in the asked-for state. */
 int sandbox_pause(struct host *h, const char *id, struct sandbox **out, struct thaw_err **err);
 int sandbox_resume(struct host *h, const char *id, struct sandbox **out, struct thaw_err **err);
+/* Records a sandbox another host paused (its image in the object store)
+ * as paused here under the same id (ops/adopt.c); owner NULL: the one
+ * its image names. */
+int sandbox_adopt(struct host *h, const char *id, const char *image_id, const char *owner,
+		  struct thaw_err **err);
 
 /* Fork: count children that start as copies of the running parent at
  * one instant (memory, processes, disk); the parent runs on after a

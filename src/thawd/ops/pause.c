@@ -25,6 +25,7 @@
 #include "failpoint.h"
 #include "log.h"
 #include "ops/ops.h"
+#include "remote/remote.h"
 #include "timeutil.h"
 
 #define QUIT_WAIT_MS 5000
@@ -89,6 +90,8 @@ int sandbox_pause(struct host *h, const char *id, struct sandbox **out, struct t
 	*out = next;		/* the reference sandbox_successor gave */
 	log_info("sandbox.paused", "id=%s image=%s stopped_ms=%.1f total_ms=%.1f", id, image,
 		 ct.stopped_ms, ns_to_ms(time_mono_ns() - t0));
+	/* Other hosts can resume it once its image is in the store. */
+	remote_upload_image_later(h, image, next->template_name, next->build_id, next->owner);
 	sandbox_unlock(h, sb);
 	if (had_image)
 		images_gc(h); /* the image it ran from, unless children use it */

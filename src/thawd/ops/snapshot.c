@@ -20,6 +20,7 @@
 #include "ids.h"
 #include "log.h"
 #include "ops/ops.h"
+#include "remote/remote.h"
 #include "template/catalog.h"
 #include "timeutil.h"
 
@@ -58,6 +59,8 @@ static int capture_running(struct host *h, struct sandbox *sb, const char *name,
 		rc = capture_describe(&req, &t, true, true, &out->meta, sha, err);
 		if (rc == 0)
 			rc = catalog_publish(h->catalog, dir, &out->meta, sha, owner, err);
+		if (rc == 0)
+			remote_publish_later(h, out->meta.name, out->meta.build_id, owner);
 	}
 	catalog_put(h->catalog, src);
 	catalog_put(h->catalog, base);

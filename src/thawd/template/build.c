@@ -30,6 +30,19 @@ static int64_t ctime_ns(const struct file_sig *s)
 	return s->ctime.tv_sec * 1000000000ll + s->ctime.tv_nsec;
 }
 
+bool build_dir_streamed(const char *dir)
+{
+	_cleanup_free_ char *p = xasprintf("%s/%s", dir, BUILD_MANIFEST_FILE);
+	return fs_exists(p);
+}
+
+/* What is checked of a file: for a streamed build its memory and disk
+ * are the lazy layer's (checked window by window there). */
+static bool checked_here(bool streamed, int role)
+{
+	return !streamed || (role != MF_MEMORY && role != MF_ROOTFS);
+}
+
 void build_free(struct template *t)
 {
 	if (!t)
@@ -94,6 +107,7 @@ int build_load(const char *dir, const char *expect_name, const char *expect_buil
 	}
 	if (meta_parse(text, len, &t->meta, err) < 0)
 		goto fail;
+	t->streamed = build_dir_streamed(dir);
 	if (strcmp(t->meta.build_id, expect_build) != 0 ||
 	    (expect_name && strcmp(t->meta.name, expect_name) != 0)) {
 		err_set(err, ERR_CORRUPT, "meta.json describes another build");
@@ -101,7 +115,7 @@ int build_load(const char *dir, const char *expect_name, const char *expect_buil
 	}
 	for (int i = 0; i < MF_COUNT; i++)
 		if (t->meta.files[i].size && /* 0: absent, see meta.h */
-		    verify_file(t, (enum meta_file_role)i, &sigs->files[i], err) < 0)
+		    checked_here(t->streamed, i) && verify_file(t, (enum meta_file_role)i, &sigs->files[i], err) < 0)
 			goto fail;
 	snprintf(t->name, sizeof(t->name), "%s", t->meta.name);
 	snprintf(t->build_id, sizeof(t->build_id), "%s", t->meta.build_id);
@@ -120,7 +134,7 @@ bool build_unchanged(const struct template *t, const struct build_sigs *sigs)
 	if (sig_of(meta_path, &s) < 0 || !sig_equal(&s, &sigs->meta))
 		return false;
 	for (int i = 0; i < MF_COUNT; i++)
-		if (t->meta.files[i].size &&
+		if (t->meta.files[i].size && checked_here(t->streamed, i) &&
 		    (sig_of(t->paths[i], &s) < 0 || !sig_equal(&s, &sigs->files[i])))
 			return false;
 	return true;
@@ -131,7 +145,10 @@ void build_stat(const char *dir, struct build_sigs *out)
 	memset(out, 0, sizeof(*out));
 	_cleanup_free_ char *meta_path = xasprintf("%s/meta.json", dir);
 	sig_of(meta_path, &out->meta); /* a missing file keeps its zeros */
+	bool streamed = build_dir_streamed(dir);
 	for (int i = 0; i < MF_COUNT; i++) {
+		if (!checked_here(streamed, i))
+			continue;
 		_cleanup_free_ char *p = xasprintf("%s/%s", dir, meta_file_name(i));
 		sig_of(p, &out->files[i]);
 	}

@@ -27,7 +27,17 @@ struct template
 	/* The sealed copy of the guest memory the VMMs map (-1 until the
 	 * first launch makes it: core/launch.c); closed by build_free. */
 	int memory_fd;
+	/* Imported from the object store (remote/): memory.bin and
+	 * rootfs.img lead to the lazy layer, which checks every window it
+	 * serves against the manifest; they are not verified here. */
+	bool streamed;
 };
+
+/* An imported build keeps its manifest in its directory. */
+#define BUILD_MANIFEST_FILE "manifest.json"
+/* The empty qcow2 overlay each sandbox of a streamed build starts from. */
+#define BUILD_OVERLAY_FILE "overlay.qcow2"
+bool build_dir_streamed(const char *dir);
 
 /* What a file looked like when it was verified; a change means verify
  * again. ctime cannot be set from user space, unlike mtime. */

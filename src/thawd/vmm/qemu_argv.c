@@ -75,17 +75,38 @@ static void add_devices(struct argv_builder *b, const struct qemu_fd_set *fds)
 		add(b, "null,id=con");
 	add(b, "-serial");
 	add(b, "chardev:con");
-	add(b, "-drive");
 	/* werror/rerror=report: when the store is full (another sandbox
 	 * filled it, a capture took the last blocks), a write that needs a
 	 * new block fails in the guest with an I/O error. QEMU's default
 	 * (werror=enospc) stops the whole VM instead, for good: its guest,
 	 * agent included, would never answer again. */
-	add(b, "id=root,file=/proc/self/fd/%d,format=raw,if=none,cache=none,aio=threads,"
-	       "werror=report,rerror=report",
-	    QFD_DISK);
-	add(b, "-device");
-	add(b, "virtio-blk-device,drive=root");
+	if (fds->disk_base) {
+		/* The overlay names its base only by path; the jailed VMM sees
+		 * no path, so the chain is spelled out with descriptors. The
+		 * base goes through the page cache (the lazy layer's file
+		 * cannot be opened O_DIRECT), the overlay does not. */
+		add(b, "-blockdev");
+		add(b, "driver=file,node-name=base-file,filename=/proc/self/fd/%d,read-only=on,"
+		       "aio=threads",
+		    QFD_DISK_BASE);
+		add(b, "-blockdev");
+		add(b, "driver=raw,node-name=base,file=base-file,read-only=on");
+		add(b, "-blockdev");
+		add(b, "driver=file,node-name=root-file,filename=/proc/self/fd/%d,aio=threads,"
+		       "cache.direct=on",
+		    QFD_DISK);
+		add(b, "-blockdev");
+		add(b, "driver=qcow2,node-name=root,file=root-file,backing=base,cache.direct=on");
+		add(b, "-device");
+		add(b, "virtio-blk-device,drive=root,werror=report,rerror=report");
+	} else {
+		add(b, "-drive");
+		add(b, "id=root,file=/proc/self/fd/%d,format=raw,if=none,cache=none,aio=threads,"
+		       "werror=report,rerror=report",
+		    QFD_DISK);
+		add(b, "-device");
+		add(b, "virtio-blk-device,drive=root");
+	}
 	add(b, "-netdev");
 	add(b, "tap,id=net0,fd=%d", QFD_TAP);
 	add(b, "-device");

@@ -30,6 +30,7 @@ enum qemu_child_fd {
 	QFD_KERNEL,  /* cold boot */
 	QFD_INITRD,  /* cold boot */
 	QFD_CONSOLE, /* serial console log */
+	QFD_DISK_BASE, /* read-only base under a qcow2 root disk */
 	QFD_COUNT_END
 };
 
@@ -37,7 +38,7 @@ _Static_assert(QFD_MEMORY == VMM_MEMORY_FD, "memory descriptor number");
 
 /* Which of them this VMM gets. */
 struct qemu_fd_set {
-	bool state, kernel, console;
+	bool state, kernel, console, disk_base;
 };
 
 /* Returns a NULL-terminated argv owned by the caller (qemu_argv_free). */

@@ -72,6 +72,9 @@ struct vmm_launch {
 	const char *memory_path;
 	bool memory_shared; /* bake: guest writes land in the file */
 	const char *disk_path;
+	/* When set, disk_path is a qcow2 overlay over this raw base, which
+	 * the VMM only reads (a streamed build's disk, remote/). */
+	const char *disk_base_path;
 	int tap_fd;
 	int netns_fd;		  /* the VMM process joins this namespace */
 	const char *console_path; /* guest serial console; NULL discards it */

@@ -196,6 +196,21 @@ def db_sandbox_ids(d):
         db.close()
 
 
+def lazyfs_processes(mount):
+    """Pids of thaw-lazyfs processes serving mount."""
+    pids = []
+    for p in Path("/proc").iterdir():
+        if not p.name.isdigit():
+            continue
+        try:
+            argv = (p / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if argv and argv[0].endswith(b"thaw-lazyfs") and str(mount).encode() in argv:
+            pids.append(int(p.name))
+    return pids
+
+
 def leftovers(d):
     """What of instance d is still on the host once it stopped and ran
     --teardown: VMMs, namespaces, slot veths, cgroups, its nftables table,
@@ -218,6 +233,13 @@ def leftovers(d):
         problems.append("the instance's nftables table is still loaded")
     if str(d.store) in mount_points():
         problems.append(f"store still mounted at {d.store}")
+    # The lazy layer (with an object store): its process and its mount.
+    lazy = d.data_dir / "lazy"
+    if str(lazy) in mount_points():
+        problems.append(f"the lazy layer is still mounted at {lazy}")
+    lazyfs = lazyfs_processes(lazy)
+    if lazyfs:
+        problems.append(f"thaw-lazyfs processes left: {lazyfs}")
     # The kernel detaches an autoclear loop device a moment after the
     # unmount, later still on a busy host.
     image = d.data_dir / "store.img"

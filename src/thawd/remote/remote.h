@@ -1,0 +1,88 @@
+/* Artifacts in object storage (docs/artifacts.md): what makes a template
+ * built on one host restorable on every host that shares the bucket.
+ *
+ * With --s3-endpoint, thawd publishes every template build (bake,
+ * snapshot) to the store, data objects first and the manifest last, and
+ * imports the builds other hosts published: their small files (device
+ * state, kernel, initrd) are downloaded and checked, their memory and
+ * disk stay in the store and are streamed on demand by the lazy layer
+ * (remote/lazy.h). Without it, none of this runs and h->remote is NULL. */
+#ifndef THAW_REMOTE_H
+#define THAW_REMOTE_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "err.h"
+#include "ids.h"
+#include "template/meta.h"
+
+struct host;
+struct template;
+struct remote;
+
+/* Opens the store and starts the lazy layer when the configuration names
+ * a store; leaves h->remote NULL otherwise. */
+int remote_open(struct host *h, struct thaw_err **err);
+/* teardown: also ends the lazy layer (thawd --teardown); otherwise it
+ * keeps serving the VMMs that outlive this thawd. */
+void remote_close(struct host *h, bool teardown);
+
+/* Uploads the published build in dir (unless the store has it already):
+ * data objects, then the manifest. owner: the key a snapshot template
+ * is private to (NULL: shared). */
+int remote_publish_build(struct host *h, const char *dir, const char *owner,
+			 struct thaw_err **err);
+
+/* Uploads a sandbox image (a pause) in dir, unless the store has it:
+ * only the windows that differ from the template build it was restored
+ * from (template_name/build_id); the manifest names the template's
+ * objects for the others. */
+int remote_publish_image(struct host *h, const char *dir, const char *image_id,
+			 const char *template_name, const char *build_id, const char *owner,
+			 struct thaw_err **err);
+
+/* remote_publish_image on the uploader thread (a pause does not wait
+ * for it), tried again with backoff when it fails. */
+void remote_upload_image_later(struct host *h, const char *image_id, const char *template_name,
+			       const char *build_id, const char *owner);
+/* Whether this thawd has put the image in the store. */
+bool remote_image_published(struct host *h, const char *image_id);
+
+/* remote_publish_build for a build just published in the catalog; a
+ * failure is logged, and the janitor's remote_sync retries it: the
+ * build is usable on this host whatever happens to its upload. */
+void remote_publish_later(struct host *h, const char *name, const char *build_id,
+			  const char *owner);
+
+/* Imports every template build another host published that is newer
+ * than this host's current build of the same name. Cheap when nothing
+ * changed (one listing); at most one runs at a time. */
+int remote_sync(struct host *h, struct thaw_err **err);
+
+/* A paused sandbox's image that another host published, imported here
+ * (its memory and disk streamed) as STORE/images/<image_id>, ready for
+ * a resume; what its manifest says of it. */
+struct remote_image {
+	char template_name[64], build_id[48]; /* the template it was restored from */
+	char owner[KEY_NAME_MAX + 1];	      /* "" when the manifest names none */
+	uint32_t memory_mb;
+};
+int remote_import_image(struct host *h, const char *image_id, struct remote_image *out,
+			struct thaw_err **err);
+
+/* Whether a build's memory and disk are streamed (it was imported). */
+bool remote_build_is_streamed(const char *dir);
+/* For a streamed build: the lazy layer's paths of its memory and disk
+ * base (new strings), or -1 (the lazy layer is not running). */
+int remote_build_paths(struct host *h, const char *dir, char **memory, char **rootfs,
+		       struct thaw_err **err);
+
+/* object_store{...} for GET /v1/info; NULL without a store. */
+json_t *remote_info_json(struct host *h);
+/* Where a template build's artifacts are, for GET /v1/templates:
+ * {location: local|remote|local+remote, cached_percent, ...}. */
+json_t *remote_build_json(struct host *h, const char *dir);
+
+#endif

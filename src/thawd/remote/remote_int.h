@@ -1,0 +1,58 @@
+/* What the remote/ files share; nothing outside remote/ includes it. */
+#ifndef THAW_REMOTE_INT_H
+#define THAW_REMOTE_INT_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "manifest.h"
+#include "objstore.h"
+#include "remote/lazy.h"
+
+struct remote {
+	struct objstore *os;
+	struct lazy *lazy;
+	char *tmp_dir; /* STORE/tmp: packed upload objects */
+	pthread_mutex_t sync_lock; /* one remote_sync at a time */
+	uint64_t last_sync_ns;
+	uint64_t imports, publishes;
+	/* The image uploader (uploader.c). */
+	pthread_mutex_t up_lock;
+	pthread_cond_t up_cond;
+	pthread_t up_thread;
+	bool up_started, up_stop;
+	struct upload_job *up_head, *up_tail;
+	char (*posted)[160]; /* manifest keys known in the store, oldest first */
+	size_t nposted;
+};
+
+/* The set of manifests known to be in the store (put or seen by this
+ * thawd): what GET /v1/templates and /v1/sandboxes say is published. */
+void remote_note_published(struct remote *r, const char *manifest_key);
+bool remote_is_published(struct remote *r, const char *manifest_key);
+
+struct template;
+struct host;
+/* Restores the template local once through the lazy layer from the
+ * objects m names (uploaded already) and sets m's memory prefetch list to
+ * the windows it touched, in order (trace.c). */
+int remote_record_trace(struct host *h, const struct template *local, struct manifest *m,
+			struct thaw_err **err);
+/* The memory prefetch list of an image from the working set its capture
+ * recorded in dir (vmm/prefetch.h); none recorded: an empty list. */
+int remote_trace_from_capture(const char *dir, struct manifest *m, struct thaw_err **err);
+
+int remote_uploader_start(struct host *h, struct thaw_err **err);
+void remote_uploader_stop(struct remote *r);
+
+/* The bucket's keys for a template build (new strings). */
+char *remote_manifest_key(const char *name, const char *build_id);
+char *remote_image_key(const char *image_id);
+/* The lazy layer's id of a template build: "<name>.<build_id>". */
+char *remote_lazy_id(const char *name, const char *build_id);
+
+/* The copy of the manifest an imported build keeps in its directory. */
+#define REMOTE_MANIFEST_FILE "manifest.json"
+
+#endif

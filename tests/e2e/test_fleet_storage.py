@@ -1,0 +1,342 @@
+"""Templates and paused sandboxes in object storage, restored on hosts that
+never had their files (docs/artifacts.md).
+
+Two thawd instances are two hosts: their own data dirs, caches, slot
+ranges, ports and VMM uids, one bucket on a real S3 server (s3rver)
+reached through a fault proxy that checks every request's SigV4
+signature and injects latency, errors, resets and stalls. Host A bakes;
+host B starts with an empty data dir and streams what A published."""
+
+import os
+import shutil
+import signal
+import threading
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+from thawlib import *  # noqa: F401,F403
+from thawlib.faultproxy import FaultProxy
+
+pytestmark = [pytest.mark.vm, pytest.mark.own_thawd, pytest.mark.slow]
+
+MEMORY_BYTES = 512 << 20
+
+
+@pytest.fixture(scope="module")
+def store(s3):
+    """The fault proxy in front of s3rver, checking signatures."""
+    p = FaultProxy(upstream=(s3.host, s3.port)).start()
+    p.set_sigv4(s3.access_key, s3.secret_key, s3.region)
+    yield p
+    p.stop()
+
+
+def store_args(store, s3):
+    return ["--s3-endpoint", store.endpoint, "--s3-bucket", s3.bucket, "--s3-region", s3.region,
+            # Creates here measure streaming, not the warm pool.
+            "--vmm-pool", "0"]
+
+
+def fresh_data_dir(session, suffix, extra):
+    """A host that has never seen anything: what an earlier run left in its
+    data dir is torn down and removed."""
+    data = Path(str(session.data_dir) + suffix)
+    if data.exists():
+        old = Thawd(data, bins=session.bins)
+        old.extra_args = list(extra)
+        old.teardown()
+        shutil.rmtree(data)
+
+
+@pytest.fixture(scope="module")
+def host_a(thawd, s3, store):
+    extra = store_args(store, s3)
+    d = own_thawd(thawd, "-fleet-a", "10.213.0.0/16", extra=extra, env=s3.env())
+    yield d
+    problems = close_own_thawd(d, thawd)
+    assert not problems, problems
+
+
+@pytest.fixture(scope="module")
+def host_b(thawd, s3, store, host_a):
+    extra = store_args(store, s3)
+    fresh_data_dir(thawd, "-fleet-b", instance_args("10.214.0.0/16") + extra)
+    d = own_thawd(thawd, "-fleet-b", "10.214.0.0/16", extra=extra, template=False,
+                  env=s3.env())
+    set_current(thawd)
+    yield d
+    problems = close_own_thawd(d, thawd)
+    assert not problems, problems
+
+
+def wait_for(what, fn, timeout=240, every=0.5):
+    deadline = time.monotonic() + timeout
+    while True:
+        v = fn()
+        if v:
+            return v
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(every)
+
+
+def template_of(d, name):
+    st, body = d.api("GET", f"/v1/templates/{name}")
+    return body if st == 200 else None
+
+
+def published(d, name):
+    t = template_of(d, name)
+    return t if t and t.get("artifacts", {}).get("location") == "local+remote" else None
+
+
+def info(d):
+    st, body = d.api("GET", "/v1/info")
+    assert st == 200, body
+    return body
+
+
+def make(d, template=TEMPLATE, timeout=180, **kw):
+    st, body = d.api("POST", "/v1/sandboxes", {"template": template, **kw}, timeout=timeout)
+    return st, body
+
+
+def exec_out(d, sid, script, timeout=90):
+    st, body = d.api("POST", f"/v1/sandboxes/{sid}/exec", {"cmd": script}, timeout=timeout)
+    assert st == 200, body
+    return body
+
+
+def drop(d, sid):
+    st, body = d.api("DELETE", f"/v1/sandboxes/{sid}")
+    assert st in (200, 204, 404), body
+
+
+def snapshot_on_a(host_a, sid=None):
+    """A fresh snapshot template on A (a new artifact no host has
+    cached), published to the store before this returns."""
+    own = sid is None
+    if own:
+        st, sb = make(host_a)
+        assert st == 201, sb
+        sid = sb["id"]
+    name = "fleet-" + uuid.uuid4().hex[:8]
+    exec_out(host_a, sid, f"echo {name} > /root/snapshot-marker")
+    st, body = host_a.api("POST", f"/v1/sandboxes/{sid}/snapshot", {"name": name}, timeout=300)
+    assert st in (200, 201), body
+    if own:
+        drop(host_a, sid)
+    wait_for(f"{name} in the store", lambda: published(host_a, name), timeout=120)
+    return name
+
+
+def test_host_a_publishes_its_template(host_a):
+    t = wait_for("A's template in the store", lambda: published(host_a, TEMPLATE))
+    assert t["status"] == "ready"
+    i = info(host_a)["object_store"]
+    assert i["endpoint"].startswith("http://127.0.0.1:") and i["bucket"]
+    assert i["lazy_layer_alive"] is True
+
+
+def test_host_b_lists_the_template_as_remote(host_a, host_b):
+    wait_for("A's template in the store", lambda: published(host_a, TEMPLATE))
+    t = wait_for("B lists A's template", lambda: template_of(host_b, TEMPLATE), timeout=60)
+    assert t["status"] == "ready", t
+    assert t["artifacts"]["location"] == "remote", t["artifacts"]
+    # Nothing of its memory or disk was fetched to list it.
+    assert t["artifacts"].get("cached_percent", 0) == 0, t["artifacts"]
+
+
+def test_create_on_a_host_without_the_files(host_a, host_b, store):
+    wait_for("B lists A's template", lambda: template_of(host_b, TEMPLATE), timeout=60)
+    before = info(host_b)["object_store"]
+    st, sb = make(host_b)
+    assert st == 201, sb
+    sid = sb["id"]
+    try:
+        out = exec_out(host_b, sid, "echo streamed; python3 -c 'print(6*7)'")
+        assert out["exit_code"] == 0 and out["stdout"] == "streamed\n42\n", out
+        # A write lands in the sandbox's own overlay and reads back.
+        st, _ = host_b.api("PUT", f"/v1/sandboxes/{sid}/files?path=/root/w.txt",
+                           b"written on B")
+        assert st in (200, 204)
+        st, _, raw = host_b.request("GET", f"/v1/sandboxes/{sid}/files?path=/root/w.txt")
+        assert st == 200 and raw == b"written on B"
+        st, rc = host_b.api("POST", f"/v1/sandboxes/{sid}/run_code",
+                            {"code": "sum(range(10))", "language": "python"})
+        assert st == 200 and "45" in str(rc), rc
+        after = info(host_b)["object_store"]
+        fetched = after["bytes_fetched"] - before["bytes_fetched"]
+        assert after["gets"] > before["gets"], (before, after)
+        # Only what the guest touched came over, and no all-zero window.
+        assert 0 < fetched < MEMORY_BYTES // 2, (before, after)
+        assert after["zero_windows_skipped"] >= before["zero_windows_skipped"]
+        t = template_of(host_b, TEMPLATE)
+        assert 0 < t["artifacts"]["cached_percent"] < 100, t["artifacts"]
+    finally:
+        drop(host_b, sid)
+
+    # The second create on the same host needs nothing from the store.
+    gets = store.counts().get("GET", 0)
+    st, sb = make(host_b)
+    assert st == 201, sb
+    try:
+        out = exec_out(host_b, sb["id"], "cat /etc/hostname")
+        assert out["stdout"].strip() == sb["id"]
+        assert store.counts().get("GET", 0) == gets, "the second create fetched from the store"
+    finally:
+        drop(host_b, sb["id"])
+
+
+def test_snapshot_on_a_creates_on_b(host_a, host_b):
+    name = snapshot_on_a(host_a)
+    st, sb = make(host_b, template=name)
+    assert st == 201, sb
+    try:
+        out = exec_out(host_b, sb["id"], "cat /root/snapshot-marker")
+        assert out["stdout"].strip() == name
+    finally:
+        drop(host_b, sb["id"])
+
+
+def test_pause_on_a_resumes_on_b(host_a, host_b):
+    st, sb = make(host_a)
+    assert st == 201, sb
+    sid = sb["id"]
+    exec_out(host_a, sid, "echo kept > /root/paused.txt; "
+             "nohup sleep 86400 >/dev/null 2>&1 & echo $! > /root/sleep.pid")
+    st, paused = host_a.api("POST", f"/v1/sandboxes/{sid}/pause", {})
+    assert st == 200 and paused["state"] == "paused", paused
+    image = paused["image"]["id"]
+
+    def uploaded():
+        st, body = host_a.api("GET", f"/v1/sandboxes/{sid}")
+        return st == 200 and body.get("image", {}).get("in_object_store")
+
+    wait_for("the paused image in the store", uploaded, timeout=180)
+    t0 = time.monotonic()
+    st, body = host_b.api("POST", f"/v1/sandboxes/{sid}/adopt", {"image": image}, timeout=300)
+    took = time.monotonic() - t0
+    assert st == 201, body
+    assert body["state"] == "running" and body["id"] == sid, body
+    try:
+        out = exec_out(host_b, sid, "cat /root/paused.txt; kill -0 $(cat /root/sleep.pid) "
+                       "&& echo alive")
+        assert out["stdout"] == "kept\nalive\n", out
+        # Adopting twice is refused.
+        st, again = host_b.api("POST", f"/v1/sandboxes/{sid}/adopt", {"image": image})
+        assert st == 409, again
+        print(f"\nresume on the other host: {took * 1000:.0f} ms")
+    finally:
+        drop(host_b, sid)
+        drop(host_a, sid)
+
+
+def test_adopt_needs_an_admin_and_a_real_image(host_b):
+    st, body = host_b.api("POST", "/v1/sandboxes/sb-aaaaaaaaaaaa/adopt",
+                          {"image": "20990101T000000-zzzz"})
+    assert st in (400, 404), body
+    st, body = host_b.api("POST", "/v1/sandboxes/sb-x/adopt", {"images": 1})
+    assert st == 400, body
+
+
+def test_store_errors_during_a_cold_create_are_retried(host_a, host_b, store):
+    name = snapshot_on_a(host_a)
+    template_of(host_b, name)  # imported (small files only)
+    store.fail_next(3, status=503, method="GET", path="/data/")
+    store.reset_next(1, method="GET", path="/data/")
+    try:
+        st, sb = make(host_b, template=name)
+        assert st == 201, sb
+        out = exec_out(host_b, sb["id"], "cat /root/snapshot-marker")
+        assert out["stdout"].strip() == name
+        drop(host_b, sb["id"])
+    finally:
+        store.clear()
+
+
+def test_a_stalled_store_fails_the_create_in_bounded_time(host_a, host_b, store):
+    name = snapshot_on_a(host_a)
+    assert template_of(host_b, name)
+    before = set(live_ids(host_b))
+    store.stall_next(1000, method="GET", path="/data/", seconds=120)
+    try:
+        t0 = time.monotonic()
+        st, body = make(host_b, template=name, timeout=120)
+        took = time.monotonic() - t0
+        assert st >= 500, body
+        assert took < 30, f"the create took {took:.1f} s to fail"
+        assert "error" in body, body
+    finally:
+        store.clear()
+    # Nothing of it is left, and the same create works once the store answers.
+    wait_for("the failed sandbox to go", lambda: set(live_ids(host_b)) <= before,
+             timeout=60)
+    st, sb = make(host_b, template=name)
+    assert st == 201, sb
+    drop(host_b, sb["id"])
+
+
+def live_ids(d):
+    st, body = d.api("GET", "/v1/sandboxes")
+    assert st == 200, body
+    return [s["id"] for s in body["sandboxes"] if s["state"] != "failed"]
+
+
+def test_lazy_layer_killed_mid_restore(host_a, host_b, store):
+    name = snapshot_on_a(host_a)
+    assert template_of(host_b, name)
+    pid_file = host_b.data_dir / "logs" / "lazyfs.log.pid"
+    starts = info(host_b)["object_store"]["lazy_layer_starts"]
+    store.set_latency(200)  # a slow store keeps the restore in flight
+    result = {}
+
+    def run():
+        result["r"] = make(host_b, template=name, timeout=120)
+
+    t = threading.Thread(target=run)
+    t0 = time.monotonic()
+    t.start()
+    try:
+        time.sleep(1.0)
+        os.kill(int(pid_file.read_text()), signal.SIGKILL)
+        t.join(60)
+        assert not t.is_alive(), "the create hung after the lazy layer died"
+    finally:
+        store.set_latency(0)
+    took = time.monotonic() - t0
+    assert took < 40, took
+    st, body = result["r"]
+    if st == 201:  # it had every page it needed before the kill
+        drop(host_b, body["id"])
+    wait_for("a new lazy layer",
+             lambda: info(host_b)["object_store"]["lazy_layer_starts"] > starts, timeout=30)
+    assert info(host_b)["object_store"]["lazy_layer_alive"]
+    st, sb = make(host_b, template=name)
+    assert st == 201, sb
+    out = exec_out(host_b, sb["id"], "cat /root/snapshot-marker")
+    assert out["stdout"].strip() == name
+    drop(host_b, sb["id"])
+
+
+def test_upload_failure_publishes_nothing_then_retries(host_a, host_b, store):
+    st, sb = make(host_a)
+    assert st == 201, sb
+    name = "fleet-up-" + uuid.uuid4().hex[:6]
+    store.fail_next(10000, status=500, method="PUT")
+    try:
+        st, body = host_a.api("POST", f"/v1/sandboxes/{sb['id']}/snapshot", {"name": name},
+                              timeout=300)
+        # The snapshot itself is made here; only its upload failed.
+        assert st in (200, 201), body
+        assert template_of(host_a, name)["artifacts"]["location"] == "local"
+        assert template_of(host_b, name) is None, "a half-published template was listed"
+    finally:
+        store.clear()
+        drop(host_a, sb["id"])
+    # The janitor's sync publishes it once the store takes writes.
+    wait_for(f"{name} published after the store recovered", lambda: published(host_a, name),
+             timeout=120)
+    assert wait_for(f"B lists {name}", lambda: template_of(host_b, name), timeout=60)
