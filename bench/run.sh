@@ -1,7 +1,8 @@
 #!/bin/bash
 # All benchmarks (make bench): sandbox creation through the API, the
 # lifecycle (fork, pause/resume, snapshot templates), network slots, disk
-# clones. Reports go to bench/results/.
+# clones, templates streamed from object storage (Fleet I; skipped without
+# node and npm, or with THAW_BENCH_FLEET=0). Reports go to bench/results/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 data_dir=${THAW_DATA_DIR:-/var/lib/thaw}
@@ -23,4 +24,13 @@ if [ -d "$data_dir/store" ]; then
 	build/bin/thaw-bench-disk "$data_dir/store" 30 | tee bench/results/disk.txt
 else
 	echo "bench: no store in $data_dir yet (start thawd once); disk benchmark skipped"
+fi
+
+echo
+if [ "${THAW_BENCH_FLEET:-1}" = 0 ]; then
+	echo "bench: THAW_BENCH_FLEET=0: fleet benchmark skipped"
+elif command -v node >/dev/null && command -v npm >/dev/null; then
+	bench/fleet.sh
+else
+	echo "bench: the fleet benchmark needs node and npm (s3rver); skipped"
 fi

@@ -247,7 +247,7 @@ static void open_file(fuse_req_t req, struct artifact *a, enum node_kind k,
 	if (which == MANIFEST_MEMORY && !a->prefetch_started)
 		first = a->prefetch_started = true;
 	pthread_mutex_unlock(&fs->ns.mu);
-	if (first)
+	if (first && !fs->no_prefetch)
 		fetch_prefetch(&fs->fetch, a);
 	fi->keep_cache = 1;
 	fi->fh = (uint64_t)(uintptr_t)a; /* the ref from ns_by_ino, until release */

@@ -221,6 +221,9 @@ struct lazyfs {
 	struct fetcher fetch;
 	pthread_mutex_t snaps_mu;
 	struct snap *snaps; /* open .stats, .trace and directory handles */
+	/* THAW_LAZYFS_PREFETCH=off: manifests' prefetch lists are ignored
+	 * (the benchmark's "without the trace"). */
+	bool no_prefetch;
 };
 
 /* Frees the handles the kernel never released (at exit). */

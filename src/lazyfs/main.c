@@ -209,6 +209,8 @@ static int run(const struct options *o, struct lazyfs *fs, struct thaw_err **err
 		err_set(err, ERR_INTERNAL, "daemonizing");
 		goto signals;
 	}
+	const char *pf = getenv("THAW_LAZYFS_PREFETCH");
+	fs->no_prefetch = pf && strcmp(pf, "off") == 0;
 	/* Threads start after the fork of fuse_daemonize. */
 	if (fetcher_start(&fs->fetch, &fs->ns, fs->fetch.store, fs->cache, (unsigned)o->max_fetches,
 			  err) < 0 ||

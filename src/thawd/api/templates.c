@@ -93,24 +93,38 @@ static void refresh_from_store(struct api_req *r)
 
 /* The template as this key may see it: ERR_NOT_FOUND for one that does
  * not exist or is private to another key. */
-static int find_visible(struct api_req *r, const char *name, struct template_info *out,
-			struct thaw_err **err)
+static int find_listed(struct api_req *r, const char *name, struct template_info *out,
+		       struct thaw_err **err)
 {
 	struct template_info *items = NULL;
 	size_t n = 0;
-	refresh_from_store(r);
 	if (catalog_list(r->h->catalog, &items, &n, err) < 0)
 		return -1;
-	int rc = -1;
-	for (size_t i = 0; i < n && rc < 0; i++)
+	int rc = 1;
+	for (size_t i = 0; i < n && rc > 0; i++)
 		if (strcmp(items[i].name, name) == 0 && key_sees_template(r, &items[i])) {
 			*out = items[i];
 			rc = 0;
 		}
 	free(items);
-	if (rc < 0)
+	return rc;
+}
+
+static int find_visible(struct api_req *r, const char *name, struct template_info *out,
+			struct thaw_err **err)
+{
+	int rc = find_listed(r, name, out, err);
+	if (rc > 0 && r->h->remote) {
+		/* Another host may have published it a moment ago. */
+		_cleanup_err_ struct thaw_err *serr = NULL;
+		if (remote_sync_template(r->h, name, &serr) < 0)
+			log_warn("remote.sync_failed", "template=%s error=\"%s\"", name,
+				 err_msg(serr));
+		rc = find_listed(r, name, out, err);
+	}
+	if (rc > 0)
 		return err_set(err, ERR_NOT_FOUND, "template %s does not exist", name);
-	return 0;
+	return rc;
 }
 
 enum MHD_Result api_template_list(struct api_req *r)

@@ -16,6 +16,7 @@
 #include "core/images.h"
 #include "db/db.h"
 #include "fsutil.h"
+#include "ids.h"
 #include "log.h"
 #include "proc.h"
 #include "remote/remote.h"
@@ -220,20 +221,13 @@ static void publish_missing(struct host *h, const struct listing *l)
 	free(items);
 }
 
-int remote_sync(struct host *h, struct thaw_err **err)
+/* Lists prefix and imports what is newer than this host has. */
+static int sync_prefix(struct host *h, const char *prefix, bool publish, struct thaw_err **err)
 {
 	struct remote *r = h->remote;
-	if (!r)
-		return 0;
-	pthread_mutex_lock(&r->sync_lock);
-	int rc = 0;
-	uint64_t now = time_mono_ns();
-	if (r->last_sync_ns && now - r->last_sync_ns < SYNC_MIN_INTERVAL_NS)
-		goto out;
 	struct listing l = { .r = r };
-	rc = objstore_list(r->os, "templates/", on_key, &l, err);
+	int rc = objstore_list(r->os, prefix, on_key, &l, err);
 	if (rc == 0) {
-		r->last_sync_ns = now;
 		for (size_t i = 0; i < l.n; i++) {
 			if (!newer_than_local(h, &l.v[i]))
 				continue;
@@ -248,12 +242,41 @@ int remote_sync(struct host *h, struct thaw_err **err)
 			log_notice("remote.imported", "template=%s build=%s ms=%.0f", l.v[i].name,
 				   l.v[i].build_id, ns_to_ms(time_mono_ns() - t0));
 		}
-		publish_missing(h, &l);
+		if (publish)
+			publish_missing(h, &l);
 	}
 	free(l.v);
-out:
-	pthread_mutex_unlock(&r->sync_lock);
 	return rc < 0 ? err_wrap(err, "listing the object store's templates") : 0;
+}
+
+int remote_sync(struct host *h, struct thaw_err **err)
+{
+	struct remote *r = h->remote;
+	if (!r)
+		return 0;
+	pthread_mutex_lock(&r->sync_lock);
+	int rc = 0;
+	uint64_t now = time_mono_ns();
+	if (!r->last_sync_ns || now - r->last_sync_ns >= SYNC_MIN_INTERVAL_NS) {
+		rc = sync_prefix(h, "templates/", true, err);
+		if (rc == 0)
+			r->last_sync_ns = now;
+	}
+	pthread_mutex_unlock(&r->sync_lock);
+	return rc;
+}
+
+int remote_sync_template(struct host *h, const char *name, struct thaw_err **err)
+{
+	if (!h->remote)
+		return 0;
+	if (!id_valid_template(name))
+		return err_set(err, ERR_INVALID, "template name must be 1-63 of [a-z0-9-]");
+	_cleanup_free_ char *prefix = xasprintf("templates/%s/", name);
+	pthread_mutex_lock(&h->remote->sync_lock);
+	int rc = sync_prefix(h, prefix, false, err);
+	pthread_mutex_unlock(&h->remote->sync_lock);
+	return rc;
 }
 
 bool remote_build_is_streamed(const char *dir)
@@ -320,7 +343,8 @@ json_t *remote_build_json(struct host *h, const char *dir)
 	_cleanup_free_ char *stats = lazy_stats(r->lazy, id);
 	json_t *c = stats ? json_loads(stats, 0, NULL) : NULL;
 	if (json_is_object(c)) {
-		json_t *pct = json_object_get(c, "cached_percent");
+		/* The memory's share is what decides how cold a create is. */
+		json_t *pct = json_object_get(json_object_get(c, "memory"), "cached_percent");
 		if (pct)
 			json_object_set(o, "cached_percent", pct);
 		json_object_set_new(o, "cache", c);

@@ -22,7 +22,7 @@
 #include "timeutil.h"
 
 #define READY_TIMEOUT_MS 10000
-#define STOP_GRACE_MS 5000
+#define STOP_GRACE_MS 10000
 #define RESTART_BACKOFF_MS 1000
 #define STATS_MAX (1u << 20)
 
@@ -221,7 +221,8 @@ static char **env_copy(const char *const *env)
 	while (env && env[n])
 		n++;
 	/* PATH, and the sanitizers' settings for a sanitized build. */
-	static const char *const pass[] = { "ASAN_OPTIONS", "UBSAN_OPTIONS", "LSAN_OPTIONS" };
+	static const char *const pass[] = { "ASAN_OPTIONS", "UBSAN_OPTIONS", "LSAN_OPTIONS",
+					    "THAW_LAZYFS_PREFETCH" };
 	char **out = xcalloc(n + 2 + ARRAY_SIZE(pass), sizeof(char *));
 	size_t k = 0;
 	for (size_t i = 0; i < n; i++)
@@ -308,8 +309,13 @@ void lazy_stop(struct lazy *l, bool end_it)
 	if (end_it && l->pid > 0) {
 		kill(l->pid, SIGTERM);
 		struct pollfd p = { .fd = l->pidfd, .events = POLLIN };
-		if (poll(&p, 1, STOP_GRACE_MS) <= 0)
+		if (poll(&p, 1, STOP_GRACE_MS) <= 0) {
+			log_warn("lazy.stop", "pid=%d did not end within %d ms of SIGTERM; killing it",
+				 (int)l->pid, STOP_GRACE_MS);
 			kill(l->pid, SIGKILL);
+			/* Until it is gone: its cache files keep the store busy. */
+			poll(&p, 1, STOP_GRACE_MS);
+		}
 		reap(l);
 		unmount_stale(l);
 		unlink(l->pid_path);

@@ -29,7 +29,7 @@ struct lazy;
  * whenever it ends. */
 int lazy_start(const struct lazy_conf *c, struct lazy **out, struct thaw_err **err);
 /* Stops watching it. end_it (teardown): also ends it (SIGTERM, then
- * SIGKILL after 5 s) and unmounts; otherwise it keeps serving the VMMs
+ * SIGKILL after 10 s) and unmounts; otherwise it keeps serving the VMMs
  * that outlive thawd, and the next thawd adopts it. */
 void lazy_stop(struct lazy *l, bool end_it);
 

@@ -72,6 +72,10 @@ struct remote_image {
 int remote_import_image(struct host *h, const char *image_id, struct remote_image *out,
 			struct thaw_err **err);
 
+/* remote_sync for one template (a create that names a template this
+ * host does not have): one listing of its builds, never skipped. */
+int remote_sync_template(struct host *h, const char *name, struct thaw_err **err);
+
 /* Whether a build's memory and disk are streamed (it was imported). */
 bool remote_build_is_streamed(const char *dir);
 /* For a streamed build: the lazy layer's paths of its memory and disk

@@ -160,7 +160,7 @@ class Thawd:
             r = subprocess.run([str(self.thawd_bin), "--teardown", "--data-dir",
                                 str(self.data_dir), "--log-level", "info", *self.extra_args],
                                stdin=subprocess.DEVNULL, stdout=log, stderr=log,
-                               timeout=timeout)
+                               timeout=timeout, env={**os.environ, **self.extra_env})
         return r.returncode
 
     # HTTP -----------------------------------------------------------------
