@@ -68,6 +68,7 @@ TEMPLATE_2G = "code-interpreter-2g"
 DEFAULT_TEMPLATES = ["code-interpreter", TEMPLATE_2G]
 DATA_A = "/var/tmp/thaw-bf-a"
 DATA_B = "/var/tmp/thaw-bf-b"
+LOGS_B = "/var/tmp/thaw-bf-logs"  # each host B's logs, kept until the next run
 # Slot ranges and VMM uid ranges of their own: the demo uses 10.200 and
 # uid block 0, the e2e tests 10.201-10.214 and blocks 10-23.
 SLOT_A, SLOT_B = "10.221.0.0/16", "10.222.0.0/16"
@@ -372,10 +373,13 @@ class Host:
                                   env={**os.environ, **self.store_env},
                                   timeout=300).returncode
 
-    def wipe(self):
+    def wipe(self, keep_logs=None):
         """Tears down whatever an instance left in the data dir and removes
-        it: the next start is a host that has never seen anything."""
+        it (its logs copied to keep_logs first): the next start is a host
+        that has never seen anything."""
         problems = self.stop()
+        if keep_logs and (self.data_dir / "logs").is_dir():
+            shutil.copytree(self.data_dir / "logs", keep_logs, dirs_exist_ok=True)
         if self.data_dir.exists():
             real = os.path.realpath(self.data_dir)
             with open("/proc/mounts") as f:
@@ -506,6 +510,7 @@ class Fleet:
         self.recipes = None
         self.errors = []
         self.problems = []
+        self.nb = 0  # hosts B started
 
     # hosts
 
@@ -513,11 +518,17 @@ class Fleet:
         env = {} if trace else {"THAW_LAZYFS_PREFETCH": "off"}
         return Host("B", DATA_B, SLOT_B, UID_B, self.recipes, self.store, "b", env)
 
+    def wipe_b(self):
+        if self.b:
+            tag = "trace" if not self.b.env else "no-trace"
+            self.problems += self.b.wipe(f"{LOGS_B}/{self.nb:02d}-{tag}")
+            self.b = None
+
     def fresh_b(self, trace, templates):
         """A new host B with an empty data dir that has listed the templates
         (imported them: manifests and small files)."""
-        if self.b:
-            self.problems += self.b.wipe()
+        self.wipe_b()
+        self.nb += 1
         self.b = self.host_b(trace)
         self.problems += self.b.wipe()  # what an earlier run left
         self.b.start()
@@ -758,16 +769,14 @@ class Fleet:
             log(f"{t}: {self.density} idle sandboxes on B (streamed), then on A (local)")
             res["memory_streamed"] = self.memory(self.b, t, self.density)
             res["memory_local"] = self.memory(self.a, t, self.density)
-        self.problems += self.b.wipe()
-        self.b = None
+        self.wipe_b()
         return res
 
     def cleanup(self):
         """Every host stopped and torn down (B's data dir removed), the
         store and its proxies stopped, the recipes dir removed; each step
         runs whatever the one before it did."""
-        if self.b:
-            _step(self.problems, "removing host B", self.b.wipe)
+        _step(self.problems, "removing host B", self.wipe_b)
         if self.a:
             _step(self.problems, "stopping host A", self.a.stop)
         if self.store:
@@ -779,6 +788,7 @@ class Fleet:
         started = datetime.datetime.now().astimezone().isoformat(timespec="seconds")
         results = []
         counts = {}
+        shutil.rmtree(LOGS_B, ignore_errors=True)
         try:
             self.recipes = make_recipes(self.templates)
             self.store = Store()
@@ -958,7 +968,8 @@ def report(r):
                          f"GETs p50 {fmt(rs['gets_p50'])}"))
         out.append("")
         out.append(f"stages p50, ms (server): cold with trace {short_stages(ct['stages_p50'])}; "
-                   f"without {short_stages(cn['stages_p50'])}; local "
+                   f"without {short_stages(cn['stages_p50'])}; second create "
+                   f"{short_stages(t['second']['stages_p50'])}; local "
                    f"{short_stages(t['local_stages_p50'])}")
         out.append(f"after the prefetcher settled: {mib(ct['bytes_after_settle_p50'])} MiB fetched "
                    f"with the trace ({fmt(ct['prefetched_p50'])} windows prefetched), "

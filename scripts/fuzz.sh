@@ -1,7 +1,8 @@
 #!/bin/bash
 # Fuzzes the parsers of hostile input with libFuzzer (clang), each for a
 # bounded time: the guest protocol, API request bodies, template
-# metadata, recipes, what a VMM says on QMP. Seeds are in tests/fuzz/corpus/NAME; inputs that
+# metadata, recipes, what a VMM says on QMP, artifact manifests and the
+# object store's XML answers. Seeds are in tests/fuzz/corpus/NAME; inputs that
 # once crashed are kept in tests/fuzz/regress/NAME and replayed first.
 # A crash fails the run and leaves its input in build-fuzz/crashes/NAME.
 #   scripts/fuzz.sh [SECONDS per target, default 30] [NAME...]
@@ -19,7 +20,7 @@ else
 fi
 shift || true
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(proto api_json meta recipe qmp)
+[ ${#targets[@]} -gt 0 ] || targets=(proto api_json meta recipe qmp manifest s3xml)
 
 declare -A srcs=(
 	[proto]=""
@@ -27,12 +28,14 @@ declare -A srcs=(
 	[meta]="src/thawd/template/meta.c"
 	[recipe]="src/thawd/template/recipe.c"
 	[qmp]="src/thawd/vmm/qmp.c"
+	[manifest]="$(echo src/objstore/*.c)"
+	[s3xml]="src/objstore/s3xml.c"
 )
 out=build-fuzz
 mkdir -p "$out"
 flags=(-g -O1 -std=gnu17 -D_GNU_SOURCE -DTHAW_VERSION='"fuzz"' -fsanitize=fuzzer,address,undefined
-	-fno-sanitize-recover=undefined -Isrc/common -Isrc/thawd)
-libs=$(pkg-config --libs jansson libcrypto)
+	-fno-sanitize-recover=undefined -Isrc/common -Isrc/thawd -Isrc/objstore)
+libs=$(pkg-config --libs jansson libcrypto libcurl)
 fail=0
 for t in "${targets[@]}"; do
 	bin=$out/fuzz_$t

@@ -6,8 +6,13 @@
 
 static void templates_row(struct cli_table *t, const thaw_template *tp)
 {
-	char memory[32], boot[32];
+	char memory[32], boot[32], where[48];
 	snprintf(memory, sizeof(memory), "%d MiB", tp->memory_mb);
+	if (tp->location && tp->cached_percent >= 0)
+		snprintf(where, sizeof(where), "%s (%.0f%% cached)", tp->location,
+			 tp->cached_percent);
+	else
+		snprintf(where, sizeof(where), "%s", tp->location ? tp->location : "");
 	snprintf(boot, sizeof(boot), "%.0f", tp->boot_ms);
 	const char *row[] = { tp->name,
 			      tp->status,
@@ -15,6 +20,7 @@ static void templates_row(struct cli_table *t, const thaw_template *tp)
 			      tp->build_id,
 			      tp->memory_mb > 0 ? memory : NULL,
 			      tp->boot_ms > 0 ? boot : NULL,
+			      where[0] ? where : NULL,
 			      tp->detail };
 	cli_table_add(t, row);
 }
@@ -42,8 +48,8 @@ static int templates_rm(struct cli *cli, const struct cli_args *a)
 
 static int templates_run(struct cli *cli, int argc, char **argv)
 {
-	static const char *const headers[] = { "NAME",	 "STATUS",  "SOURCE", "BUILD",
-					       "MEMORY", "BOOT_MS", "DETAIL" };
+	static const char *const headers[] = { "NAME",	 "STATUS",  "SOURCE",	 "BUILD",
+					       "MEMORY", "BOOT_MS", "ARTIFACTS", "DETAIL" };
 	struct cli_args a;
 	int rc =
 		cli_parse(&cmd_templates, (const struct cli_opt[]){ { 0 } }, false, argc, argv, &a);
@@ -61,7 +67,7 @@ static int templates_run(struct cli *cli, int argc, char **argv)
 		return EXIT_FAIL;
 	if (thaw_template_list(c, &list, &n, &e) < 0)
 		return cli_fail(e);
-	struct cli_table *t = cli_table_new(7, headers);
+	struct cli_table *t = cli_table_new(8, headers);
 	for (size_t i = 0; i < n; i++)
 		templates_row(t, list[i]);
 	cli_table_print(t);
@@ -74,7 +80,9 @@ const struct cli_command cmd_templates = {
 	.args = "[rm NAME...]",
 	.summary = "List the templates, or delete unused ones.",
 	.help = "  thaw templates           list them: status, where each came from (bake or\n"
-		"                           the sandbox it was snapshotted from), size\n"
+		"                           the sandbox it was snapshotted from), size, where\n"
+		"                           its files are (local, local+remote: also in the\n"
+		"                           object store, remote: streamed from it)\n"
 		"  thaw templates rm NAME   delete templates no sandbox uses\n",
 	.run = templates_run,
 };

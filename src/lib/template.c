@@ -38,6 +38,10 @@ int tl_template_parse(const json_t *o, thaw_template **out, thaw_error **err)
 	t->detail = tl_json_strdup(o, "detail");
 	t->owner = tl_json_strdup(o, "owner");
 	t->source = source_text(json_object_get(o, "source"));
+	json_t *art = json_object_get(o, "artifacts");
+	t->location = tl_json_strdup(art, "location");
+	json_t *pct = json_object_get(art, "cached_percent");
+	t->cached_percent = json_is_number(pct) ? json_number_value(pct) : -1;
 	t->json = tl_json_dump(o);
 	*out = t;
 	return 0;
@@ -54,6 +58,7 @@ THAW_API void thaw_template_free(thaw_template *t)
 	free(t->detail);
 	free(t->owner);
 	free(t->source);
+	free(t->location);
 	free(t->json);
 	free(t);
 }

@@ -381,6 +381,10 @@ typedef struct thaw_template {
 	char *source;
 	char *json;  /* the whole object as compact JSON */
 	char *owner; /* the key a snapshot template is private to; NULL: shared */
+	/* Where its files are: "local", "local+remote" (also in the object
+	 * store), "remote" (streamed from it); NULL if not reported. */
+	char *location;
+	double cached_percent; /* remote: of its memory, in this host's cache; else -1 */
 } thaw_template;
 
 /* GET /v1/templates. On success *out is an array of *n templates

@@ -10,6 +10,7 @@ host B starts with an empty data dir and streams what A published."""
 import os
 import shutil
 import signal
+import subprocess
 import threading
 import time
 import uuid
@@ -148,6 +149,13 @@ def test_host_b_lists_the_template_as_remote(host_a, host_b):
     assert t["artifacts"]["location"] == "remote", t["artifacts"]
     # Nothing of its memory or disk was fetched to list it.
     assert t["artifacts"].get("cached_percent", 0) == 0, t["artifacts"]
+    # The CLI says where the files are.
+    r = subprocess.run([str(host_b.cli_bin), "templates"], capture_output=True, text=True,
+                       env={**os.environ, "THAW_API_URL": host_b.url,
+                            "THAW_API_KEY": host_b.key}, timeout=60)
+    assert r.returncode == 0, r.stderr
+    line = next(ln for ln in r.stdout.splitlines() if ln.startswith(TEMPLATE + " "))
+    assert "remote (0% cached)" in line, r.stdout
 
 
 def test_create_on_a_host_without_the_files(host_a, host_b, store):
