@@ -27,9 +27,9 @@ struct objstore_config {
 
 /* What a handle has done since it was opened (monotonic counters). */
 struct objstore_stats {
-	uint64_t gets, bytes_fetched;	 /* successful GETs (whole or ranged) */
-	uint64_t puts, bytes_uploaded;	 /* objects completed (multipart: once) */
-	uint64_t retries, errors;	 /* attempts retried; operations failed */
+	uint64_t gets, bytes_fetched;  /* successful GETs (whole or ranged) */
+	uint64_t puts, bytes_uploaded; /* objects completed (multipart: once) */
+	uint64_t retries, errors;      /* attempts retried; operations failed */
 };
 
 struct objstore;

@@ -464,7 +464,8 @@ int config_load(int argc, char **argv, struct thawd_config *c, bool *teardown)
 		goto fail;
 	}
 	if (!c->s3_endpoint && (c->s3_bucket || c->s3_credentials_file)) {
-		fprintf(stderr, "thawd: --s3-bucket and --s3-credentials-file need --s3-endpoint\n");
+		fprintf(stderr,
+			"thawd: --s3-bucket and --s3-credentials-file need --s3-endpoint\n");
 		goto fail;
 	}
 	return 0;

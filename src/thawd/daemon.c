@@ -180,8 +180,8 @@ int host_open(const struct thawd_config *cfg, struct host **out, struct thaw_err
 	    fs_mkdir_p(h->cache_dir, 0700, err) < 0 || vmm_isolation_setup(h, err) < 0 ||
 	    catalog_open(h->db, h->store->root, &h->catalog, err) < 0 ||
 	    images_open(h, &h->images, err) < 0 || remote_open(h, err) < 0 ||
-	    slotpool_open(h, &h->slots, err) < 0 ||
-	    network_setup(h, err) < 0 || supervisor_start(on_vmm_exit, h, &h->sup, err) < 0)
+	    slotpool_open(h, &h->slots, err) < 0 || network_setup(h, err) < 0 ||
+	    supervisor_start(on_vmm_exit, h, &h->sup, err) < 0)
 		goto fail;
 	struct reconcile_report rep;
 	reconcile(h, &rep);
@@ -209,7 +209,7 @@ void host_close(struct host *h)
 	quota_free(h->quota);
 	capacity_free(h->capacity);
 	slotpool_close(h->slots); /* after the sandboxes: they may give slots back */
-	remote_close(h, false); /* the lazy layer keeps serving surviving VMMs */
+	remote_close(h, false);	  /* the lazy layer keeps serving surviving VMMs */
 	catalog_close(h->catalog);
 	images_close(h->images);
 	disk_store_free(h->store);

@@ -9,11 +9,12 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
 {
 	const char *doc = (const char *)data;
-	static const char *const tags[] = { "Contents", "Key", "Size", "NextContinuationToken",
+	static const char *const tags[] = { "Contents", "Key",	"Size",	  "NextContinuationToken",
 					    "UploadId", "Code", "Message" };
 	for (size_t t = 0; t < sizeof(tags) / sizeof(tags[0]); t++) {
 		size_t pos = 0, start, n;
-		for (int i = 0; i < 64 && s3xml_next(doc, len, &pos, tags[t], &start, &n) == 1; i++) {
+		for (int i = 0; i < 64 && s3xml_next(doc, len, &pos, tags[t], &start, &n) == 1;
+		     i++) {
 			if (start > len || n > len - start)
 				abort();
 			char *text = NULL;

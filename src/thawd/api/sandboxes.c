@@ -53,9 +53,9 @@ static void usage_json(struct host *h, struct sandbox *sb, enum sb_state state, 
 			    !u.has_resources
 				    ? json_null()
 				    : json_pack("{s:I,s:I,s:f,s:I}", "memory_limit_bytes",
-						(json_int_t)u.limits.memory_bytes, "memory_used_bytes",
-						(json_int_t)u.memory_used, "cpus",
-						u.limits.cpu_millis / 1000.0, "max_threads",
+						(json_int_t)u.limits.memory_bytes,
+						"memory_used_bytes", (json_int_t)u.memory_used,
+						"cpus", u.limits.cpu_millis / 1000.0, "max_threads",
 						(json_int_t)u.limits.pids));
 }
 
@@ -69,9 +69,8 @@ json_t *api_sandbox_json(struct host *h, struct sandbox *sb, bool detail)
 	int64_t now = (int64_t)(time_real_ns() / 1000000000ull);
 	json_t *o = json_pack(
 		"{s:s,s:s,s:s,s:s,s:s,s:o,s:I,s:o,s:I,s:s,s:b,s:o,s:o,s:o,s:o}", "id", sb->id,
-		"owner", sb->owner,
-		"template", sb->template_name, "build_id", sb->build_id, "state",
-		sb_state_name(state), "created_at", time_or_null(sb->created_at), "age_s",
+		"owner", sb->owner, "template", sb->template_name, "build_id", sb->build_id,
+		"state", sb_state_name(state), "created_at", time_or_null(sb->created_at), "age_s",
 		(json_int_t)(now > sb->created_at ? now - sb->created_at : 0), "timeout_at",
 		time_or_null(timeout_at), "timeout_s", (json_int_t)timeout_s, "on_timeout",
 		sb->timeout_pauses ? "pause" : "delete", "auto_resume", sb->auto_resume, "parent",
@@ -92,10 +91,10 @@ json_t *api_sandbox_json(struct host *h, struct sandbox *sb, bool detail)
 		json_object_set_new(o, "image",
 				    json_pack("{s:s,s:b}", "id", image, "in_object_store",
 					      remote_image_published(h, image)));
-	json_object_set_new(o, "limits",
-			    json_pack("{s:o}", "cpus",
-				      sb->cpu_millis ? json_real(sb->cpu_millis / 1000.0)
-						     : json_null()));
+	json_object_set_new(
+		o, "limits",
+		json_pack("{s:o}", "cpus",
+			  sb->cpu_millis ? json_real(sb->cpu_millis / 1000.0) : json_null()));
 	if (detail)
 		usage_json(h, sb, state, o);
 	return o;

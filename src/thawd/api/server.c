@@ -67,8 +67,8 @@ struct conn_ctx {
 	const struct api_key *key; /* the request's key, NULL if none matched */
 	uint64_t max_body;	   /* the route's limit */
 	bool to_file;		   /* the route takes its body as a file */
-	bool discard; /* no route or no key: the body is not kept */
-	int body_fd;  /* to_file: an unnamed temp file, or -1 */
+	bool discard;		   /* no route or no key: the body is not kept */
+	int body_fd;		   /* to_file: an unnamed temp file, or -1 */
 	uint64_t body_size;
 	int write_errno; /* to_file: a write failed */
 };

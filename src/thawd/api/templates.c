@@ -31,14 +31,14 @@ static json_t *meta_json(const struct template_meta *m)
 		json_object_set_new(source, "sandbox", json_string(m->source_sandbox));
 	/* machine_rev below META_MACHINE_REV: baked with devices since
 	 * dropped (an idle VMM of it costs more); baking again updates it. */
-	json_t *o = json_pack("{s:s,s:s,s:o,s:i,s:i,s:s,s:s,s:s,s:f,s:f,s:{s:I,s:I,s:I}}", "build_id",
-			 m->build_id, "created_at", created, "source", source, "memory_mb",
-			 (int)m->memory_mb, "vcpus", (int)m->vcpus, "accel", m->accel,
-			 "vmm_version", m->vmm_version, "agent_version", m->agent_version,
-			 "boot_ms", m->boot_ms, "snapshot_ms", m->snapshot_ms, "bytes", "memory",
-			 (json_int_t)m->files[MF_MEMORY].size, "rootfs",
-			 (json_int_t)m->files[MF_ROOTFS].size, "state",
-			 (json_int_t)m->files[MF_STATE].size);
+	json_t *o = json_pack(
+		"{s:s,s:s,s:o,s:i,s:i,s:s,s:s,s:s,s:f,s:f,s:{s:I,s:I,s:I}}", "build_id",
+		m->build_id, "created_at", created, "source", source, "memory_mb",
+		(int)m->memory_mb, "vcpus", (int)m->vcpus, "accel", m->accel, "vmm_version",
+		m->vmm_version, "agent_version", m->agent_version, "boot_ms", m->boot_ms,
+		"snapshot_ms", m->snapshot_ms, "bytes", "memory",
+		(json_int_t)m->files[MF_MEMORY].size, "rootfs",
+		(json_int_t)m->files[MF_ROOTFS].size, "state", (json_int_t)m->files[MF_STATE].size);
 	json_object_set_new(o, "machine_rev", json_integer(m->machine_rev));
 	return o;
 }
@@ -154,9 +154,10 @@ enum MHD_Result api_template_delete(struct api_req *r)
 		if (find_visible(r, r->params[0], &ti, &err) < 0)
 			return api_reply_error(r, err);
 		if (!ti.owner[0])
-			return api_reply_fail(r, ERR_FORBIDDEN,
-					      "template %s is shared: deleting it needs an admin key",
-					      r->params[0]);
+			return api_reply_fail(
+				r, ERR_FORBIDDEN,
+				"template %s is shared: deleting it needs an admin key",
+				r->params[0]);
 	}
 	if (catalog_delete(r->h->catalog, r->params[0], &err) < 0)
 		return api_reply_error(r, err);

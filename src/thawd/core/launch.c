@@ -67,9 +67,9 @@ static int template_memory_fd(const struct template *tc, int *out, struct thaw_e
 		rc = sealed_memory_from_file(t->paths[MF_MEMORY], name, &t->memory_fd, &copied,
 					     err);
 		if (rc == 0)
-			log_info("template.memory_sealed", "template=%s build=%s bytes=%llu ms=%.1f",
-				 t->name, t->build_id, (unsigned long long)copied,
-				 ns_to_ms(time_mono_ns() - t0));
+			log_info("template.memory_sealed",
+				 "template=%s build=%s bytes=%llu ms=%.1f", t->name, t->build_id,
+				 (unsigned long long)copied, ns_to_ms(time_mono_ns() - t0));
 	}
 	if (rc == 0)
 		*out = t->memory_fd;
@@ -86,15 +86,14 @@ static bool is_image(const struct template *t)
  * memory is cloned for each VMM (constant time) and the clone becomes
  * the VMM's own, so no VMM can reach another's memory; the working set
  * the capture recorded starts coming in while the VMM starts. */
-static int image_memory(const struct template *t, const struct launch_target *lt,
-			struct host *h, struct launch_buf *lb, struct thaw_err **err)
+static int image_memory(const struct template *t, const struct launch_target *lt, struct host *h,
+			struct launch_buf *lb, struct thaw_err **err)
 {
 	lb->memory = xasprintf("%s/%s", lt->dir, meta_file_name(MF_MEMORY));
 	if (h->store->ops->clone(t->paths[MF_MEMORY], lb->memory, err) < 0)
 		return err_wrap(err, "cloning the memory of image %s", t->build_id);
 	_cleanup_err_ struct thaw_err *perr = NULL;
-	int64_t pages =
-		prefetch_dir(t->dir, lb->memory, (uint64_t)t->meta.memory_mb << 20, &perr);
+	int64_t pages = prefetch_dir(t->dir, lb->memory, (uint64_t)t->meta.memory_mb << 20, &perr);
 	if (pages < 0)
 		log_warn("image.prefetch", "image=%s error=\"%s\"", t->build_id, err_msg(perr));
 	return 0;
@@ -201,7 +200,7 @@ static int with_snapshot(struct host *h, const struct template *t, const struct 
 	l.state_fd = state_fd;
 	l.nice = nice;
 	_cleanup_close_ int streamed_fd = -1;
-	int rc = t->streamed  ? streamed_files(h, t, &streamed_fd, &lb, err)
+	int rc = t->streamed   ? streamed_files(h, t, &streamed_fd, &lb, err)
 		 : is_image(t) ? image_memory(t, lt, h, &lb, err)
 			       : template_memory_fd(t, &l.memory_fd, err);
 	if (t->streamed)

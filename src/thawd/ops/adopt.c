@@ -60,7 +60,9 @@ int sandbox_adopt(struct host *h, const char *id, const char *image_id, const ch
 	snprintf(sb->template_name, sizeof(sb->template_name), "%s", ri.template_name);
 	snprintf(sb->build_id, sizeof(sb->build_id), "%s", ri.build_id);
 	snprintf(sb->owner, sizeof(sb->owner), "%s",
-		 owner ? owner : ri.owner[0] ? ri.owner : KEY_NAME_DEFAULT);
+		 owner	       ? owner
+		 : ri.owner[0] ? ri.owner
+			       : KEY_NAME_DEFAULT);
 	snprintf(sb->image, sizeof(sb->image), "%s", image_id);
 	sb->created_at = sb->paused_at = (int64_t)(time_real_ns() / 1000000000ull);
 	sb->metadata = xstrdup("{}");

@@ -160,8 +160,7 @@ static int boot_vm(struct bake *b, struct thaw_err **err)
 				.initrd = initrd,
 				.cmdline = b->meta.cmdline,
 				.state_fd = -1,
-				.limits = launch_limits(b->h, machine.memory_mb,
-							machine.vcpus) };
+				.limits = launch_limits(b->h, machine.memory_mb, machine.vcpus) };
 	if (fs_mkdir_p(b->run_dir, 0700, err) < 0)
 		return -1;
 	return b->h->drv->boot(&b->h->vmm, &l, &b->vmm, err);

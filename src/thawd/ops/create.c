@@ -121,7 +121,8 @@ int sandbox_create(struct host *h, const struct create_req *req, struct sandbox 
 	_cleanup_err_ struct thaw_err *gerr = NULL;
 	if (catalog_get_visible(h->catalog, req->template_name, viewer, &t, &gerr) < 0) {
 		/* Another host may have baked it: look in the object store. */
-		if (gerr->code != ERR_NOT_FOUND || !h->remote || remote_sync_template(h, req->template_name, NULL) < 0 ||
+		if (gerr->code != ERR_NOT_FOUND || !h->remote ||
+		    remote_sync_template(h, req->template_name, NULL) < 0 ||
 		    catalog_get_visible(h->catalog, req->template_name, viewer, &t, NULL) < 0) {
 			return err_set(err, gerr->code, "%s", err_msg(gerr));
 		}

@@ -87,7 +87,7 @@ int sandbox_pause(struct host *h, const char *id, struct sandbox **out, struct t
 	sandbox_retire(sb);
 	sandbox_release(h, sb); /* the disk clone (the image has its own) and the slot */
 	quota_release(h->quota, sb->owner, 0, 1); /* no VM now; still the owner's */
-	*out = next;		/* the reference sandbox_successor gave */
+	*out = next;				  /* the reference sandbox_successor gave */
 	log_info("sandbox.paused", "id=%s image=%s stopped_ms=%.1f total_ms=%.1f", id, image,
 		 ct.stopped_ms, ns_to_ms(time_mono_ns() - t0));
 	/* Other hosts can resume it once its image is in the store. */

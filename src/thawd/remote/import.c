@@ -109,8 +109,8 @@ static int make_overlay(const char *dir, const char *base, uint64_t size, struct
 	_cleanup_free_ char *out = xasprintf("%s/%s", dir, BUILD_OVERLAY_FILE);
 	char sz[32];
 	snprintf(sz, sizeof(sz), "%llu", (unsigned long long)size);
-	const char *argv[] = { "qemu-img", "create", "-q", "-f", "qcow2", "-u", "-F", "raw",
-			       "-b", base, out, sz, NULL };
+	const char *argv[] = { "qemu-img", "create", "-q", "-f", "qcow2", "-u", "-F",
+			       "raw",	   "-b",     base, out,	 sz,	  NULL };
 	if (proc_run(argv, NULL, NULL, NULL, err) < 0)
 		return err_wrap(err, "creating the disk overlay");
 	return fs_fsync_path(out, err);
@@ -234,11 +234,12 @@ static int sync_prefix(struct host *h, const char *prefix, bool publish, struct 
 			_cleanup_err_ struct thaw_err *ierr = NULL;
 			uint64_t t0 = time_mono_ns();
 			if (import_build(h, &l.v[i], &ierr) < 0) {
-				log_warn("remote.import_failed", "template=%s build=%s error=\"%s\"",
-					 l.v[i].name, l.v[i].build_id, err_msg(ierr));
+				log_warn("remote.import_failed",
+					 "template=%s build=%s error=\"%s\"", l.v[i].name,
+					 l.v[i].build_id, err_msg(ierr));
 				continue;
 			}
-			r->imports++;
+			__atomic_fetch_add(&r->imports, 1, __ATOMIC_RELAXED);
 			log_notice("remote.imported", "template=%s build=%s ms=%.0f", l.v[i].name,
 				   l.v[i].build_id, ns_to_ms(time_mono_ns() - t0));
 		}
@@ -326,7 +327,8 @@ json_t *remote_build_json(struct host *h, const char *dir)
 			_cleanup_free_ char *key = remote_manifest_key(n, build + 1);
 			published = remote_is_published(h->remote, key);
 		}
-		json_object_set_new(o, "location", json_string(published ? "local+remote" : "local"));
+		json_object_set_new(o, "location",
+				    json_string(published ? "local+remote" : "local"));
 		return o;
 	}
 	json_object_set_new(o, "location", json_string("remote"));

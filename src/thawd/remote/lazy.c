@@ -117,9 +117,9 @@ static int spawn(struct lazy *l, struct thaw_err **err)
 	char cache_mb[16], low_mb[16];
 	snprintf(cache_mb, sizeof(cache_mb), "%u", l->conf.cache_mb);
 	snprintf(low_mb, sizeof(low_mb), "%u", l->conf.cache_mb / 10 * 9);
-	const char *argv[] = { l->binary, "--mount", l->mount_dir, "--cache", l->cache_dir,
-			       "--cache-high-mib", cache_mb, "--cache-low-mib", low_mb,
-			       "--foreground", NULL };
+	const char *argv[] = { l->binary,    "--mount",		 l->mount_dir, "--cache",
+			       l->cache_dir, "--cache-high-mib", cache_mb,     "--cache-low-mib",
+			       low_mb,	     "--foreground",	 NULL };
 	_cleanup_close_ int log_fd =
 		open(l->log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
 	if (log_fd < 0)
@@ -155,12 +155,12 @@ static int spawn(struct lazy *l, struct thaw_err **err)
 				       l->log_path);
 		}
 		if (time_mono_ns() > deadline)
-			return err_set(err, ERR_TIMEOUT, "the lazy layer did not mount %s within %d ms",
-				       l->mount_dir, READY_TIMEOUT_MS);
+			return err_set(err, ERR_TIMEOUT,
+				       "the lazy layer did not mount %s within %d ms", l->mount_dir,
+				       READY_TIMEOUT_MS);
 		usleep(10000);
 	}
-	log_info("lazy.started", "pid=%d mount=%s cache=%s", (int)pid, l->mount_dir,
-		 l->cache_dir);
+	log_info("lazy.started", "pid=%d mount=%s cache=%s", (int)pid, l->mount_dir, l->cache_dir);
 	return 0;
 }
 
@@ -193,8 +193,9 @@ static void *watch(void *arg)
 			break;
 		pthread_mutex_lock(&l->lock);
 		if (pidfd >= 0 && p[1].revents) {
-			log_error("lazy.exited", "pid=%d: VMMs faulting pages through it end; "
-						 "starting a new one",
+			log_error("lazy.exited",
+				  "pid=%d: VMMs faulting pages through it end; "
+				  "starting a new one",
 				  (int)l->pid);
 			reap(l);
 			unmount_stale(l);
@@ -310,7 +311,8 @@ void lazy_stop(struct lazy *l, bool end_it)
 		kill(l->pid, SIGTERM);
 		struct pollfd p = { .fd = l->pidfd, .events = POLLIN };
 		if (poll(&p, 1, STOP_GRACE_MS) <= 0) {
-			log_warn("lazy.stop", "pid=%d did not end within %d ms of SIGTERM; killing it",
+			log_warn("lazy.stop",
+				 "pid=%d did not end within %d ms of SIGTERM; killing it",
 				 (int)l->pid, STOP_GRACE_MS);
 			kill(l->pid, SIGKILL);
 			/* Until it is gone: its cache files keep the store busy. */
@@ -334,8 +336,7 @@ static bool id_valid(const char *id)
 	       strspn(id, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") == n;
 }
 
-int lazy_register(struct lazy *l, const char *id, const char *manifest_json,
-		  struct thaw_err **err)
+int lazy_register(struct lazy *l, const char *id, const char *manifest_json, struct thaw_err **err)
 {
 	if (!id_valid(id))
 		return err_set(err, ERR_INVALID, "artifact id \"%s\" is not valid", id);
@@ -359,12 +360,18 @@ char *lazy_stats(const struct lazy *l, const char *id)
 	return text;
 }
 
-unsigned lazy_generation(const struct lazy *l)
+unsigned lazy_generation(struct lazy *l)
 {
-	return l->generation;
+	pthread_mutex_lock(&l->lock);
+	unsigned g = l->generation;
+	pthread_mutex_unlock(&l->lock);
+	return g;
 }
 
-bool lazy_alive(const struct lazy *l)
+bool lazy_alive(struct lazy *l)
 {
-	return l->pid > 0 && answers(l);
+	pthread_mutex_lock(&l->lock);
+	bool running = l->pid > 0;
+	pthread_mutex_unlock(&l->lock);
+	return running && answers(l);
 }

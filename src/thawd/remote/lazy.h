@@ -14,11 +14,11 @@
 #include "err.h"
 
 struct lazy_conf {
-	const char *binary;    /* thaw-lazyfs */
-	const char *mount_dir; /* DATA/lazy */
-	const char *cache_dir; /* STORE/chunks */
-	const char *log_path;  /* its stderr */
-	uint32_t cache_mb;     /* eviction above this */
+	const char *binary;	/* thaw-lazyfs */
+	const char *mount_dir;	/* DATA/lazy */
+	const char *cache_dir;	/* STORE/chunks */
+	const char *log_path;	/* its stderr */
+	uint32_t cache_mb;	/* eviction above this */
 	const char *const *env; /* the store's configuration, "K=V" */
 };
 
@@ -34,15 +34,14 @@ int lazy_start(const struct lazy_conf *c, struct lazy **out, struct thaw_err **e
 void lazy_stop(struct lazy *l, bool end_it);
 
 /* Makes artifact id (a manifest's JSON text) servable: MOUNT/<id>/... */
-int lazy_register(struct lazy *l, const char *id, const char *manifest_json,
-		  struct thaw_err **err);
+int lazy_register(struct lazy *l, const char *id, const char *manifest_json, struct thaw_err **err);
 /* The path of a served file ("memory", "rootfs"); the caller frees. */
 char *lazy_path(const struct lazy *l, const char *id, const char *file);
 /* The JSON text of MOUNT/.stats (or MOUNT/<id>/.stats with id), or NULL
  * when the lazy layer does not answer. */
 char *lazy_stats(const struct lazy *l, const char *id);
 /* How many times it was started (1 after lazy_start). */
-unsigned lazy_generation(const struct lazy *l);
-bool lazy_alive(const struct lazy *l);
+unsigned lazy_generation(struct lazy *l);
+bool lazy_alive(struct lazy *l);
 
 #endif

@@ -114,9 +114,9 @@ static int pack_file(struct manifest *m, struct manifest_file *f, const struct m
 /* One artifact being published. */
 struct publish {
 	struct host *h;
-	const char *dir;		/* its build directory */
-	const char *data_prefix;	/* "data/<name>/<build>" or "data/images/<id>" */
-	const struct manifest *parent;	/* an image's template; NULL for a template */
+	const char *dir;	       /* its build directory */
+	const char *data_prefix;       /* "data/<name>/<build>" or "data/images/<id>" */
+	const struct manifest *parent; /* an image's template; NULL for a template */
 	struct manifest m;
 };
 
@@ -265,15 +265,14 @@ static int publish_dir(struct publish *p, const char *mkey, const char *owner,
 		rc = put_manifest(p->h, &p->m, mkey, err);
 	if (rc == 0) {
 		remote_note_published(r, mkey);
-		r->publishes++;
+		__atomic_fetch_add(&r->publishes, 1, __ATOMIC_RELAXED);
 		log_published(&p->m, kind == MANIFEST_IMAGE ? "image" : "template", t0);
 	}
 	manifest_free(&p->m);
 	return rc;
 }
 
-int remote_publish_build(struct host *h, const char *dir, const char *owner,
-			 struct thaw_err **err)
+int remote_publish_build(struct host *h, const char *dir, const char *owner, struct thaw_err **err)
 {
 	if (!h->remote || remote_build_is_streamed(dir))
 		return 0; /* no store, or it came from the store */
@@ -316,18 +315,16 @@ int remote_publish_image(struct host *h, const char *dir, const char *image_id,
 			 err_msg(perr));
 	_cleanup_free_ char *prefix = xasprintf("data/images/%s", image_id);
 	_cleanup_free_ char *mkey = remote_image_key(image_id);
-	struct publish p = { .h = h,
-			     .dir = dir,
-			     .data_prefix = prefix,
-			     .parent = have_parent ? &parent : NULL };
+	struct publish p = {
+		.h = h, .dir = dir, .data_prefix = prefix, .parent = have_parent ? &parent : NULL
+	};
 	int rc = publish_dir(&p, mkey, owner, MANIFEST_IMAGE, err);
 	if (have_parent)
 		manifest_free(&parent);
 	return rc < 0 ? err_wrap(err, "publishing image %s to the object store", image_id) : 0;
 }
 
-void remote_publish_later(struct host *h, const char *name, const char *build_id,
-			  const char *owner)
+void remote_publish_later(struct host *h, const char *name, const char *build_id, const char *owner)
 {
 	if (!h->remote)
 		return;

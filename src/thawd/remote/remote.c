@@ -87,7 +87,8 @@ int remote_open(struct host *h, struct thaw_err **err)
 	/* The lazy layer gets the store's configuration in its environment,
 	 * never on a command line (which every user of the host can read). */
 	_cleanup_free_ char *e_endpoint = xasprintf("THAW_S3_ENDPOINT=%s", cfg->s3_endpoint);
-	_cleanup_free_ char *e_bucket = xasprintf("THAW_S3_BUCKET=%s", cfg->s3_bucket ? cfg->s3_bucket : "");
+	_cleanup_free_ char *e_bucket =
+		xasprintf("THAW_S3_BUCKET=%s", cfg->s3_bucket ? cfg->s3_bucket : "");
 	_cleanup_free_ char *e_region = xasprintf("THAW_S3_REGION=%s", region);
 	_cleanup_free_ char *e_key = xasprintf("AWS_ACCESS_KEY_ID=%s", key ? key : "");
 	_cleanup_free_ char *e_secret = xasprintf("AWS_SECRET_ACCESS_KEY=%s", secret ? secret : "");
@@ -138,7 +139,8 @@ static json_t *lazy_counters(struct remote *r)
 static uint64_t counter(json_t *o, const char *name)
 {
 	json_t *v = json_object_get(o, name);
-	return json_is_integer(v) && json_integer_value(v) > 0 ? (uint64_t)json_integer_value(v) : 0;
+	return json_is_integer(v) && json_integer_value(v) > 0 ? (uint64_t)json_integer_value(v)
+							       : 0;
 }
 
 json_t *remote_info_json(struct host *h)
@@ -154,13 +156,19 @@ json_t *remote_info_json(struct host *h)
 		"{s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:b, s:I}", "endpoint",
 		objstore_endpoint(r->os), "bucket", objstore_bucket(r->os), "gets",
 		(json_int_t)(s.gets + counter(lz, "gets")), "bytes_fetched",
-		(json_int_t)(s.bytes_fetched + counter(lz, "bytes_fetched")), "zero_windows_skipped",
-		(json_int_t)counter(lz, "zero_windows_skipped"), "cache_hits",
-		(json_int_t)counter(lz, "cache_hits"), "cache_bytes",
+		(json_int_t)(s.bytes_fetched + counter(lz, "bytes_fetched")),
+		"zero_windows_skipped", (json_int_t)counter(lz, "zero_windows_skipped"),
+		"cache_hits", (json_int_t)counter(lz, "cache_hits"), "cache_bytes",
 		(json_int_t)counter(lz, "cache_bytes"), "uploads", (json_int_t)s.puts,
 		"bytes_uploaded", (json_int_t)s.bytes_uploaded, "errors",
 		(json_int_t)(s.errors + counter(lz, "fetch_errors")), "lazy_layer_alive",
 		lazy_alive(r->lazy), "lazy_layer_starts", (json_int_t)lazy_generation(r->lazy));
+	json_object_set_new(
+		o, "published",
+		json_integer((json_int_t)__atomic_load_n(&r->publishes, __ATOMIC_RELAXED)));
+	json_object_set_new(
+		o, "imported",
+		json_integer((json_int_t)__atomic_load_n(&r->imports, __ATOMIC_RELAXED)));
 	json_object_set(o, "lazy_layer", lz);
 	json_decref(lz);
 	return o;

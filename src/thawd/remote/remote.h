@@ -32,8 +32,7 @@ void remote_close(struct host *h, bool teardown);
 /* Uploads the published build in dir (unless the store has it already):
  * data objects, then the manifest. owner: the key a snapshot template
  * is private to (NULL: shared). */
-int remote_publish_build(struct host *h, const char *dir, const char *owner,
-			 struct thaw_err **err);
+int remote_publish_build(struct host *h, const char *dir, const char *owner, struct thaw_err **err);
 
 /* Uploads a sandbox image (a pause) in dir, unless the store has it:
  * only the windows that differ from the template build it was restored

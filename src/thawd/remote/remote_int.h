@@ -13,10 +13,10 @@
 struct remote {
 	struct objstore *os;
 	struct lazy *lazy;
-	char *tmp_dir; /* STORE/tmp: packed upload objects */
+	char *tmp_dir;		   /* STORE/tmp: packed upload objects */
 	pthread_mutex_t sync_lock; /* one remote_sync at a time */
 	uint64_t last_sync_ns;
-	uint64_t imports, publishes;
+	uint64_t imports, publishes; /* atomics: artifacts imported, published */
 	/* The image uploader (uploader.c). */
 	pthread_mutex_t up_lock;
 	pthread_cond_t up_cond;

@@ -85,8 +85,8 @@ static int make_view(struct remote *r, const struct template *local, const char 
 	_cleanup_free_ char *overlay = xasprintf("%s/%s", view, BUILD_OVERLAY_FILE);
 	char size[32];
 	snprintf(size, sizeof(size), "%llu", (unsigned long long)local->meta.files[MF_ROOTFS].size);
-	const char *argv[] = { "qemu-img", "create", "-q", "-f", "qcow2", "-u", "-F", "raw", "-b",
-			       disk, overlay, size, NULL };
+	const char *argv[] = { "qemu-img", "create", "-q", "-f",    "qcow2", "-u", "-F",
+			       "raw",	   "-b",     disk, overlay, size,    NULL };
 	if (fs_mkdir_p(view, 0700, err) < 0 ||
 	    fs_write_atomic(copy, text, strlen(text), 0600, err) < 0 ||
 	    proc_run(argv, NULL, NULL, NULL, err) < 0 || lazy_register(r->lazy, id, text, err) < 0)
@@ -188,7 +188,8 @@ int remote_trace_from_capture(const char *dir, struct manifest *m, struct thaw_e
 	uint32_t last = UINT32_MAX;
 	for (size_t i = 0; i < runs.n; i++)
 		for (uint64_t w = runs.run[i][0] / per_window;
-		     w <= (runs.run[i][0] + runs.run[i][1] - 1) / per_window && w < f->nwindows; w++)
+		     w <= (runs.run[i][0] + runs.run[i][1] - 1) / per_window && w < f->nwindows;
+		     w++)
 			if (w != last && f->w[w].object) {
 				/* Runs are sorted: a window repeats only right after itself. */
 				f->prefetch[f->nprefetch++] = (uint32_t)w;

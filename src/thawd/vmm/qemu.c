@@ -192,16 +192,15 @@ static int open_fds(const struct vmm_host *h, const struct vmm_launch *l, uid_t 
 	else if ((fd[QFD_MEMORY] = open_own(h, uid, l->memory_path, O_RDWR | O_CREAT, err)) < 0)
 		return -1;
 	/* Read-only, through the lazy layer: never handed to the VMM's uid. */
-	if (l->disk_base_path && (fd[QFD_DISK_BASE] = open(l->disk_base_path,
-							   O_RDONLY | O_CLOEXEC)) < 0)
+	if (l->disk_base_path &&
+	    (fd[QFD_DISK_BASE] = open(l->disk_base_path, O_RDONLY | O_CLOEXEC)) < 0)
 		return err_sys(err, "opening the disk base %s", l->disk_base_path);
 	set->disk_base = l->disk_base_path != NULL;
 	if ((fd[QFD_DISK] = open_own(h, uid, l->disk_path, O_RDWR, err)) < 0 ||
 	    (fd[QFD_QMP] = bind_qmp(qmp, err)) < 0)
 		return -1;
-	if (set->console &&
-	    (fd[QFD_CONSOLE] = open_own(h, uid, l->console_path, O_WRONLY | O_CREAT | O_APPEND,
-					err)) < 0)
+	if (set->console && (fd[QFD_CONSOLE] = open_own(h, uid, l->console_path,
+							O_WRONLY | O_CREAT | O_APPEND, err)) < 0)
 		return -1;
 	if (set->kernel) {
 		/* Read-only and shared: the jailed VMM reads them through

@@ -36,8 +36,9 @@ static void add_machine(struct argv_builder *b, const struct vmm_host *h,
 	 * with xen-save-devices-state (see qemu.c), which writes neither the
 	 * configuration section nor the JSON description, so no loader may
 	 * expect them. */
-	add(b, "microvm,x-option-roms=off,isa-serial=on,rtc=on,pit=%s,memory-backend=mem,"
-	       "suppress-vmdesc=on",
+	add(b,
+	    "microvm,x-option-roms=off,isa-serial=on,rtc=on,pit=%s,memory-backend=mem,"
+	    "suppress-vmdesc=on",
 	    m->legacy_pit ? "on" : "off");
 	add(b, "-global");
 	add(b, "migration.send-configuration=off");
@@ -86,14 +87,16 @@ static void add_devices(struct argv_builder *b, const struct qemu_fd_set *fds)
 		 * base goes through the page cache (the lazy layer's file
 		 * cannot be opened O_DIRECT), the overlay does not. */
 		add(b, "-blockdev");
-		add(b, "driver=file,node-name=base-file,filename=/proc/self/fd/%d,read-only=on,"
-		       "aio=threads",
+		add(b,
+		    "driver=file,node-name=base-file,filename=/proc/self/fd/%d,read-only=on,"
+		    "aio=threads",
 		    QFD_DISK_BASE);
 		add(b, "-blockdev");
 		add(b, "driver=raw,node-name=base,file=base-file,read-only=on");
 		add(b, "-blockdev");
-		add(b, "driver=file,node-name=root-file,filename=/proc/self/fd/%d,aio=threads,"
-		       "cache.direct=on",
+		add(b,
+		    "driver=file,node-name=root-file,filename=/proc/self/fd/%d,aio=threads,"
+		    "cache.direct=on",
 		    QFD_DISK);
 		add(b, "-blockdev");
 		add(b, "driver=qcow2,node-name=root,file=root-file,backing=base,cache.direct=on");
@@ -101,8 +104,9 @@ static void add_devices(struct argv_builder *b, const struct qemu_fd_set *fds)
 		add(b, "virtio-blk-device,drive=root,werror=report,rerror=report");
 	} else {
 		add(b, "-drive");
-		add(b, "id=root,file=/proc/self/fd/%d,format=raw,if=none,cache=none,aio=threads,"
-		       "werror=report,rerror=report",
+		add(b,
+		    "id=root,file=/proc/self/fd/%d,format=raw,if=none,cache=none,aio=threads,"
+		    "werror=report,rerror=report",
 		    QFD_DISK);
 		add(b, "-device");
 		add(b, "virtio-blk-device,drive=root");
