@@ -7,7 +7,8 @@
 # and stops and tears down all of it at the end. Arguments go to fleet.py
 # (--samples, --templates, --skip-2g, --density, --rebake). Report:
 # bench/results/fleet.txt and fleet.json. Needs root, node and npm; about
-# 15 minutes on the 2-core development machine, more when host A has not
+# 20 minutes on the 2-core development machine with the defaults (10
+# samples, both templates, 50 idle sandboxes), more when host A has not
 # baked the templates yet.
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -22,7 +22,6 @@
 #include "sha256.h"
 
 #define BM_MAGIC "THAWBM01"
-#define BM_HEADER 16
 #define BM_MAX_BYTES (BM_HEADER + MANIFEST_MAX_WINDOWS / 8)
 
 int64_t cache_now_ns(void)
@@ -181,6 +180,8 @@ int cache_open(const char *cache_dir, uint64_t high, uint64_t low, struct cache 
 	pthread_mutex_init(&c->mu, NULL);
 	pthread_mutex_init(&c->evict_mu, NULL);
 	pthread_cond_init(&c->evict_cv, NULL);
+	pthread_mutex_init(&c->flush_mu, NULL);
+	pthread_cond_init(&c->flush_cv, NULL);
 	if (fs_mkdir_p(c->dir, 0700, err) < 0 || cache_scan(c, err) < 0) {
 		cache_close(c);
 		return err_wrap(err, "opening the cache in %s", cache_dir);
@@ -207,6 +208,8 @@ void cache_close(struct cache *c)
 	pthread_mutex_destroy(&c->mu);
 	pthread_mutex_destroy(&c->evict_mu);
 	pthread_cond_destroy(&c->evict_cv);
+	pthread_mutex_destroy(&c->flush_mu);
+	pthread_cond_destroy(&c->flush_cv);
 	free(c->dir);
 	free(c);
 }
@@ -299,14 +302,16 @@ int cache_store(struct cache *c, struct cobj *o, size_t idx, const void *data, u
 	off_t off = (off_t)idx * o->window_bytes;
 	if (fs_pwrite_all(o->data_fd, data, len, off, err) < 0)
 		return -1;
-	if (fdatasync(o->data_fd) < 0)
-		return err_sys(err, "syncing the data of %s", o->hash);
+	/* Not synced here: two fdatasyncs per window cost a cold restore
+	 * more than the fetch itself. The bit goes to disk only after the
+	 * bytes (flush.c); a crash before that costs a fetch, never a
+	 * window marked present that is not. */
 	pthread_mutex_lock(&o->mu);
-	int rc = cache_sync_bit(o, idx, true, err);
+	o->w[idx].dirty = CW_WRITTEN;
 	pthread_mutex_unlock(&o->mu);
-	if (rc == 0)
-		c->bytes += len;
-	return rc;
+	c->bytes += len;
+	flush_kick(c);
+	return 0;
 }
 
 int cache_drop(struct cache *c, struct cobj *o, size_t idx, struct thaw_err **err)
@@ -316,6 +321,7 @@ int cache_drop(struct cache *c, struct cobj *o, size_t idx, struct thaw_err **er
 	w->state = CW_ABSENT;
 	w->tag = 0;
 	w->len = 0;
+	w->dirty = CW_CLEAN; /* never marked on disk now */
 	c->bytes -= len;
 	/* The bit goes first: a crash between the two leaves bytes no bit names. */
 	if (cache_sync_bit(o, idx, false, err) < 0)

@@ -37,6 +37,9 @@ extern struct lazy_counters lazy_ctr;
 
 /* ---- the chunk cache (cache.c) ------------------------------------------- */
 
+/* A bitmap file: magic and window size, then one bit per window. */
+#define BM_HEADER 16
+
 enum cwin_state { CW_ABSENT, CW_BUSY, CW_PRESENT };
 
 /* One window of a cached object. */
@@ -48,7 +51,12 @@ struct cwin {
 	uint32_t users;	  /* readers and fetchers using it right now */
 	uint8_t state;	  /* enum cwin_state */
 	bool ondisk;	  /* what the bitmap on disk says */
+	uint8_t dirty;	  /* enum cwin_dirty: bytes written, bit not yet on disk */
 };
+
+/* A window's way to the disk (flush.c): written, then synced and marked
+ * by the flusher, off the path of the read that fetched it. */
+enum cwin_dirty { CW_CLEAN, CW_WRITTEN, CW_SYNCING };
 
 /* A cached object: CACHE/objects/<hash>.data and .bitmap. Created once,
  * freed only at exit (pointers to it stay valid). */
@@ -76,6 +84,12 @@ struct cache {
 	bool evict_wanted, stopping;
 	pthread_t evictor;
 	bool evictor_started;
+	/* the flusher (flush.c) */
+	pthread_mutex_t flush_mu;
+	pthread_cond_t flush_cv;
+	bool flush_wanted, flush_stopping;
+	pthread_t flusher;
+	bool flusher_started;
 };
 
 int cache_open(const char *cache_dir, uint64_t high, uint64_t low, struct cache **out,
@@ -88,8 +102,9 @@ int cache_obj(struct cache *c, const char *key, uint32_t window_bytes, size_t nw
 	      struct cobj **out, struct thaw_err **err);
 /* An artifact naming o is gone (the ref cache_obj took). */
 void cache_obj_put(struct cache *c, struct cobj *o);
-/* Writes a window's bytes durably, then marks it (window held CW_BUSY by
- * the caller). Returns 0 or -1 with err. */
+/* Writes a window's bytes (window held CW_BUSY by the caller): readers
+ * may use them at once, from the page cache; the flusher syncs them and
+ * only then sets the window's bit on disk. Returns 0 or -1 with err. */
 int cache_store(struct cache *c, struct cobj *o, size_t idx, const void *data, uint32_t len,
 		struct thaw_err **err);
 /* Sets the bitmap bit of idx to what o->w[idx] says (o->mu held). */
@@ -102,6 +117,15 @@ int cache_pread(struct cobj *o, size_t idx, uint64_t off, void *buf, size_t len)
 void cache_pin_file(const struct manifest *m, const struct manifest_file *f,
 		    struct cobj *const *objs, int delta);
 int64_t cache_now_ns(void);
+
+/* ---- durability (flush.c) ---------------------------------------------- */
+
+/* The flusher thread: syncs written windows' bytes, then their bits,
+ * one fdatasync per object per round, shortly after they are written. */
+int flush_start(struct cache *c, struct thaw_err **err);
+void flush_kick(struct cache *c);
+/* Flushes what is left and ends the thread. */
+void flush_stop(struct cache *c);
 
 /* ---- eviction (evict.c) ------------------------------------------------ */
 

@@ -214,7 +214,7 @@ static int run(const struct options *o, struct lazyfs *fs, struct thaw_err **err
 	/* Threads start after the fork of fuse_daemonize. */
 	if (fetcher_start(&fs->fetch, &fs->ns, fs->fetch.store, fs->cache, (unsigned)o->max_fetches,
 			  err) < 0 ||
-	    evict_start(fs->cache, err) < 0)
+	    evict_start(fs->cache, err) < 0 || flush_start(fs->cache, err) < 0)
 		goto stop;
 	log_notice("lazyfs.started",
 		   "mount=%s cache=%s max_fetches=%llu high_mib=%llu low_mib=%llu", o->mount,
@@ -228,6 +228,7 @@ static int run(const struct options *o, struct lazyfs *fs, struct thaw_err **err
 stop:
 	fetcher_stop(&fs->fetch);
 	evict_stop(fs->cache);
+	flush_stop(fs->cache); /* last: what the fetches wrote becomes durable */
       signals:
 	fuse_remove_signal_handlers(se);
 unmount:

@@ -431,7 +431,7 @@ int config_load(int argc, char **argv, struct thawd_config *c, bool *teardown)
 			return 1;
 		}
 		if (strcmp(a, "--teardown") == 0) {
-			*teardown = true;
+			*teardown = c->teardown = true;
 			continue;
 		}
 		const char *eq = strncmp(a, "--", 2) == 0 ? strchr(a, '=') : NULL;

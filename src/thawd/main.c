@@ -69,7 +69,7 @@ static int run_teardown(struct host *h)
 	err_free(err);
 	err = NULL;
 	/* Its chunk cache is in the store. */
-	remote_close(h, true);
+	remote_teardown(h->cfg);
 	if (disk_store_unmount(h->store, &err) < 0) {
 		log_error("thawd.teardown", "error=\"%s\"", err_msg(err));
 		return 1;

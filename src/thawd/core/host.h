@@ -55,6 +55,7 @@ struct thawd_config {
 	char *s3_credentials_file;
 	uint32_t chunk_cache_mb; /* the lazy layer's cache evicts above this */
 	char *lazyfs_binary;
+	bool teardown; /* thawd --teardown: nothing is started, everything ends */
 };
 
 struct db;

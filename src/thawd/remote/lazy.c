@@ -128,7 +128,13 @@ static int spawn(struct lazy *l, struct thaw_err **err)
 	if (pid < 0)
 		return err_sys(err, "starting %s", l->binary);
 	if (pid == 0) {
-		/* Its own session: it outlives thawd with the VMMs it serves. */
+		/* Its own session: it outlives thawd with the VMMs it serves.
+		 * thawd blocks SIGTERM and SIGINT (a thread waits for them),
+		 * and a blocked mask survives exec: unblock, or the lazy layer
+		 * could never be asked to stop. */
+		sigset_t none;
+		sigemptyset(&none);
+		sigprocmask(SIG_SETMASK, &none, NULL);
 		setsid();
 		int null = open("/dev/null", O_RDONLY);
 		if (null < 0 || dup2(null, 0) < 0 || dup2(log_fd, 1) < 0 || dup2(log_fd, 2) < 0)
@@ -327,6 +333,33 @@ void lazy_stop(struct lazy *l, bool end_it)
 		close(l->pidfd);
 	}
 	lazy_free(l);
+}
+
+void lazy_teardown(const char *mount_dir, const char *log_path)
+{
+	/* A struct lazy for the checks adopt and stop make, nothing started. */
+	struct lazy l = { .mount_dir = (char *)mount_dir, .pidfd = -1 };
+	_cleanup_free_ char *pid_path = xasprintf("%s.pid", log_path);
+	l.pid_path = pid_path;
+	pthread_mutex_init(&l.lock, NULL);
+	_cleanup_free_ char *text = NULL;
+	size_t len = 0;
+	long pid = fs_read_file(pid_path, 64, &text, &len, NULL) == 0 ? strtol(text, NULL, 10) : 0;
+	if (pid > 1 && is_our_lazyfs(&l, (pid_t)pid) && (l.pidfd = pidfd_open_((pid_t)pid)) >= 0) {
+		kill((pid_t)pid, SIGTERM);
+		struct pollfd p = { .fd = l.pidfd, .events = POLLIN };
+		if (poll(&p, 1, STOP_GRACE_MS) <= 0) {
+			log_warn("lazy.stop", "pid=%ld did not end within %d ms of SIGTERM; killing it",
+				 pid, STOP_GRACE_MS);
+			kill((pid_t)pid, SIGKILL);
+			poll(&p, 1, STOP_GRACE_MS);
+		}
+		close(l.pidfd);
+		log_info("lazy.ended", "pid=%ld", pid);
+	}
+	unmount_stale(&l);
+	unlink(pid_path);
+	pthread_mutex_destroy(&l.lock);
 }
 
 static bool id_valid(const char *id)

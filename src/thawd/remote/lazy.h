@@ -33,6 +33,10 @@ int lazy_start(const struct lazy_conf *c, struct lazy **out, struct thaw_err **e
  * that outlive thawd, and the next thawd adopts it. */
 void lazy_stop(struct lazy *l, bool end_it);
 
+/* thawd --teardown: ends the lazy layer that serves mount_dir (found by
+ * its pid file next to log_path) and unmounts it; needs no store. */
+void lazy_teardown(const char *mount_dir, const char *log_path);
+
 /* Makes artifact id (a manifest's JSON text) servable: MOUNT/<id>/... */
 int lazy_register(struct lazy *l, const char *id, const char *manifest_json, struct thaw_err **err);
 /* The path of a served file ("memory", "rootfs"); the caller frees. */

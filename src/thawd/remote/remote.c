@@ -57,8 +57,8 @@ static void remote_free(struct remote *r)
 int remote_open(struct host *h, struct thaw_err **err)
 {
 	const struct thawd_config *cfg = h->cfg;
-	if (!cfg->s3_endpoint)
-		return 0;
+	if (!cfg->s3_endpoint || cfg->teardown)
+		return 0; /* a teardown ends the lazy layer without the store */
 	_cleanup_free_ char *key = NULL, *secret = NULL;
 	if (cfg->s3_credentials_file) {
 		if (read_credentials(cfg->s3_credentials_file, &key, &secret, err) < 0)
@@ -116,6 +116,13 @@ int remote_open(struct host *h, struct thaw_err **err)
 	log_info("remote.open", "endpoint=%s bucket=%s region=%s", cfg->s3_endpoint,
 		 cfg->s3_bucket ? cfg->s3_bucket : "", region);
 	return 0;
+}
+
+void remote_teardown(const struct thawd_config *cfg)
+{
+	_cleanup_free_ char *mount = xasprintf("%s/lazy", cfg->data_dir);
+	_cleanup_free_ char *log = xasprintf("%s/logs/lazyfs.log", cfg->data_dir);
+	lazy_teardown(mount, log);
 }
 
 void remote_close(struct host *h, bool teardown)

@@ -29,6 +29,11 @@ int remote_open(struct host *h, struct thaw_err **err);
  * keeps serving the VMMs that outlive this thawd. */
 void remote_close(struct host *h, bool teardown);
 
+/* thawd --teardown: ends this data dir's lazy layer, if one runs, with or
+ * without a store configured. */
+struct thawd_config;
+void remote_teardown(const struct thawd_config *cfg);
+
 /* Uploads the published build in dir (unless the store has it already):
  * data objects, then the manifest. owner: the key a snapshot template
  * is private to (NULL: shared). */
