@@ -25,6 +25,12 @@ int log_parse_level(const char *s, enum log_level *out)
 	return -1;
 }
 
+const char *log_level_name(enum log_level level)
+{
+	size_t i = (size_t)level;
+	return i < sizeof(level_names) / sizeof(level_names[0]) ? level_names[i] : "notice";
+}
+
 int log_enabled(enum log_level level)
 {
 	return level <= current_level;
@@ -40,9 +46,9 @@ void log_emit(enum log_level level, const char *event, const char *fmt, ...)
 	gmtime_r(&ts.tv_sec, &tm);
 	char line[2048];
 	int n = snprintf(line, sizeof(line),
-			 "ts=%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ level=%s event=%s", tm.tm_year + 1900,
-			 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-			 ts.tv_nsec / 1000000, level_names[level], event);
+			 "ts=%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ level=%s event=%s",
+			 tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
+			 tm.tm_sec, ts.tv_nsec / 1000000, level_names[level], event);
 	if (fmt && *fmt && n > 0 && (size_t)n < sizeof(line) - 2) {
 		line[n++] = ' ';
 		va_list ap;

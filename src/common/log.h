@@ -12,6 +12,8 @@ void log_set_level(enum log_level level);
 /* Parses "error|warn|notice|info|debug"; returns -1 when unknown. */
 int log_parse_level(const char *s, enum log_level *out);
 int log_enabled(enum log_level level);
+/* "error", "warn", ...: what log_parse_level reads. */
+const char *log_level_name(enum log_level level);
 
 void log_emit(enum log_level level, const char *event, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));

@@ -19,15 +19,28 @@ struct prefetch_job {
 	struct artifact *a;
 	size_t next; /* in a's memory prefetch list */
 	unsigned inflight;
+	bool *listed; /* per memory window: in the prefetch list */
 	struct prefetch_job *link;
 };
+
+/* Windows of a prefetch that lie next to each other in their object go
+ * in one ranged GET, up to this many: the store's latency is paid per
+ * request, and a restore's hot windows come in runs. */
+#define PREFETCH_RUN_MAX 16
+
+/* Prefetch may take all but this many of the GETs: a guest's fault (or
+ * QEMU's first read of a disk) never waits for a whole round of prefetch
+ * GETs to finish. */
+#define DEMAND_RESERVED 2
 
 static bool gate_enter(struct fetcher *f, bool demand)
 {
 	pthread_mutex_lock(&f->mu);
 	if (demand)
 		f->demand_waiting++;
-	while (f->in_use >= f->max || (!demand && f->demand_waiting && !f->stopping))
+	unsigned prefetch_max = f->max > DEMAND_RESERVED ? f->max - DEMAND_RESERVED : 1;
+	while (demand ? f->in_use >= f->max
+		      : (f->in_use >= prefetch_max || (f->demand_waiting && !f->stopping)))
 		pthread_cond_wait(&f->cv, &f->mu);
 	if (demand)
 		f->demand_waiting--;
@@ -75,8 +88,12 @@ static int fetch_one(struct fetcher *f, struct cobj *o, size_t idx, const struct
 	if (!gate_enter(f, demand))
 		return -1;
 	lazy_ctr.gets++;
+	int64_t t0 = cache_now_ns();
 	int rc = objstore_get_range(f->store, w->object, w->offset, len, buf, &e);
 	gate_leave(f);
+	log_debug("lazyfs.fetched", "object=%s window=%llu demand=%d get_ms=%.1f", w->object,
+		  (unsigned long long)(w->offset / (len ? len : 1)), demand,
+		  (double)(cache_now_ns() - t0) / 1e6);
 	if (rc < 0) {
 		lazy_ctr.fetch_errors++;
 		log_error("lazyfs.fetch_failed", "object=%s offset=%llu len=%u error=\"%s\"",
@@ -196,29 +213,105 @@ int fetch_demand(struct fetcher *f, struct cobj *o, const struct manifest *m,
 	return rc;
 }
 
-static void prefetch_one(struct fetcher *f, struct artifact *a, size_t i)
+/* GETs windows first..first+n-1 of o (adjacent in the object, all held
+ * CW_BUSY by the caller) with one ranged request; each is checked against
+ * its own SHA-256 and stored on its own. ok[k] says which made it. */
+static void fetch_run(struct fetcher *f, struct cobj *o, const struct manifest *m,
+		      const struct manifest_file *mf, const size_t *file_idx, size_t n, bool *ok)
 {
-	const struct manifest_window *w = &a->m.files[MANIFEST_MEMORY].w[i];
+	const struct manifest_window *w0 = &mf->w[file_idx[0]];
+	uint64_t total = 0;
+	for (size_t k = 0; k < n; k++) {
+		ok[k] = false;
+		total += manifest_window_len(m, mf, file_idx[k]);
+	}
+	_cleanup_free_ uint8_t *buf = xmalloc(total ? total : 1);
+	_cleanup_err_ struct thaw_err *e = NULL;
+	if (!gate_enter(f, false))
+		return;
+	lazy_ctr.gets++;
+	int64_t t0 = cache_now_ns();
+	int rc = objstore_get_range(f->store, w0->object, w0->offset, total, buf, &e);
+	gate_leave(f);
+	log_debug("lazyfs.fetched", "object=%s window=%llu windows=%zu demand=0 get_ms=%.1f",
+		  w0->object, (unsigned long long)(w0->offset / m->window_bytes), n,
+		  (double)(cache_now_ns() - t0) / 1e6);
+	if (rc < 0) {
+		lazy_ctr.fetch_errors++;
+		log_error("lazyfs.fetch_failed", "object=%s offset=%llu len=%llu error=\"%s\"",
+			  w0->object, (unsigned long long)w0->offset, (unsigned long long)total,
+			  err_msg(e));
+		return;
+	}
+	lazy_ctr.bytes_fetched += total;
+	uint64_t at = 0;
+	for (size_t k = 0; k < n; k++) {
+		const struct manifest_window *w = &mf->w[file_idx[k]];
+		uint32_t len = (uint32_t)manifest_window_len(m, mf, file_idx[k]);
+		size_t idx = w->offset / m->window_bytes;
+		_cleanup_err_ struct thaw_err *se = NULL;
+		if (!sha_matches(buf + at, len, w->sha256)) {
+			lazy_ctr.fetch_errors++;
+			log_error("lazyfs.fetch_corrupt",
+				  "object=%s offset=%llu len=%u why=\"sha256 mismatch\"", w->object,
+				  (unsigned long long)w->offset, len);
+		} else if (cache_store(f->cache, o, idx, buf + at, len, &se) < 0) {
+			lazy_ctr.fetch_errors++;
+			log_error("lazyfs.cache_write_failed", "object=%s error=\"%s\"", w->object,
+				  err_msg(se));
+		} else {
+			ok[k] = true;
+		}
+		at += len;
+	}
+	if ((uint64_t)f->cache->bytes > f->cache->high)
+		evict_kick(f->cache);
+}
+
+/* Prefetches memory window i and the listed windows after it that sit
+ * next to it in the same object and nobody has or fetches yet. */
+static void prefetch_one(struct fetcher *f, struct prefetch_job *job, size_t i)
+{
+	struct artifact *a = job->a;
+	const struct manifest_file *mf = &a->m.files[MANIFEST_MEMORY];
+	const struct manifest_window *w = &mf->w[i];
 	if (!w->object)
 		return;
 	struct cobj *o = a->objs[w->object_index];
-	size_t idx = w->offset / a->m.window_bytes;
-	uint32_t len = (uint32_t)manifest_window_len(&a->m, &a->m.files[MANIFEST_MEMORY], i);
+	size_t run[PREFETCH_RUN_MAX];
+	bool ok[PREFETCH_RUN_MAX];
+	size_t n = 0;
 	pthread_mutex_lock(&o->mu);
-	if (o->w[idx].state != CW_ABSENT) {
-		pthread_mutex_unlock(&o->mu);
-		return;
+	for (size_t j = i; j < mf->nwindows && n < PREFETCH_RUN_MAX; j++) {
+		const struct manifest_window *wj = &mf->w[j];
+		if (j > i && (!job->listed[j] || wj->object != w->object ||
+			      wj->offset != w->offset + (uint64_t)(j - i) * a->m.window_bytes))
+			break;
+		size_t idx = wj->offset / a->m.window_bytes;
+		if (o->w[idx].state != CW_ABSENT)
+			break;
+		o->w[idx].state = CW_BUSY;
+		o->w[idx].users++;
+		run[n++] = j;
+		/* Only a file's last window is short: nothing follows it. */
+		if (manifest_window_len(&a->m, mf, j) < a->m.window_bytes)
+			break;
 	}
-	o->w[idx].state = CW_BUSY;
-	o->w[idx].users++;
 	pthread_mutex_unlock(&o->mu);
-	int rc = fetch_one(f, o, idx, w, len, false);
+	if (!n)
+		return;
+	fetch_run(f, o, &a->m, mf, run, n, ok);
 	pthread_mutex_lock(&o->mu);
-	settle(f, o, idx, rc == 0, tag_of(w->sha256), len);
-	o->w[idx].users--;
+	for (size_t k = 0; k < n; k++) {
+		const struct manifest_window *wk = &mf->w[run[k]];
+		size_t idx = wk->offset / a->m.window_bytes;
+		settle(f, o, idx, ok[k], tag_of(wk->sha256),
+		       (uint32_t)manifest_window_len(&a->m, mf, run[k]));
+		o->w[idx].users--;
+		if (ok[k])
+			lazy_ctr.prefetched++;
+	}
 	pthread_mutex_unlock(&o->mu);
-	if (rc == 0)
-		lazy_ctr.prefetched++;
 }
 
 static void *prefetch_worker(void *arg)
@@ -240,11 +333,12 @@ static void *prefetch_worker(void *arg)
 		}
 		job->inflight++;
 		pthread_mutex_unlock(&f->mu);
-		prefetch_one(f, job->a, i);
+		prefetch_one(f, job, i);
 		pthread_mutex_lock(&f->mu);
 		if (--job->inflight == 0 && job->next >= n) {
 			pthread_mutex_unlock(&f->mu);
 			ns_unref(f->ns, job->a);
+			free(job->listed);
 			free(job);
 			pthread_mutex_lock(&f->mu);
 		}
@@ -258,6 +352,10 @@ void fetch_prefetch(struct fetcher *f, struct artifact *a)
 	if (!a->m.files[MANIFEST_MEMORY].nprefetch || !f->nworkers)
 		return;
 	struct prefetch_job *job = xcalloc(1, sizeof(*job));
+	const struct manifest_file *mf = &a->m.files[MANIFEST_MEMORY];
+	job->listed = xcalloc(mf->nwindows, sizeof(bool));
+	for (size_t k = 0; k < mf->nprefetch; k++)
+		job->listed[mf->prefetch[k]] = true;
 	ns_ref(f->ns, a);
 	job->a = a;
 	pthread_mutex_lock(&f->mu);
@@ -308,6 +406,7 @@ void fetcher_stop(struct fetcher *f)
 		struct prefetch_job *job = f->jobs;
 		f->jobs = job->link;
 		ns_unref(f->ns, job->a);
+		free(job->listed);
 		free(job);
 	}
 	free(f->workers);

@@ -446,7 +446,20 @@ static void op_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info 
 	fuse_reply_err(req, 0);
 }
 
+/* The kernel's readahead on these files. A guest's fault then reads its
+ * own page and the kernel brings no neighbours: a neighbour in another
+ * window would make the lazy layer fetch that window for nothing (and
+ * put it in the prefetch trace). The pages come from the chunk cache,
+ * so one request per fault costs little; every later VMM of the
+ * template finds them in the page cache. */
+static void op_init(void *userdata, struct fuse_conn_info *conn)
+{
+	struct lazyfs *fs = userdata;
+	conn->max_readahead = fs->readahead_bytes;
+}
+
 const struct fuse_lowlevel_ops lazyfs_ops = {
+	.init = op_init,
 	.lookup = op_lookup,
 	.forget = op_forget,
 	.forget_multi = op_forget_multi,

@@ -248,6 +248,7 @@ struct lazyfs {
 	/* THAW_LAZYFS_PREFETCH=off: manifests' prefetch lists are ignored
 	 * (the benchmark's "without the trace"). */
 	bool no_prefetch;
+	unsigned readahead_bytes; /* the kernel's, per file (op_init) */
 };
 
 /* Frees the handles the kernel never released (at exit). */

@@ -22,7 +22,7 @@
 
 struct options {
 	const char *mount, *cache, *log_level;
-	uint64_t max_fetches, high_mib, low_mib;
+	uint64_t max_fetches, high_mib, low_mib, readahead_kib;
 	bool foreground, low_given;
 };
 
@@ -45,6 +45,8 @@ static const struct opt {
 	  "N    evict when the cache holds more (default 8192)" },
 	{ "cache-low-mib", OPT_UINT, offsetof(struct options, low_mib), 0, 1u << 30,
 	  "N    evict down to this (default 3/4 of the high mark)" },
+	{ "readahead-kib", OPT_UINT, offsetof(struct options, readahead_kib), 0, 4096,
+	  "N    the kernel's readahead on served files (default 0: a fault reads its own page)" },
 	{ "foreground", OPT_FLAG, offsetof(struct options, foreground), 0, 0,
 	  "     do not daemonize" },
 	{ "log-level", OPT_PATH, offsetof(struct options, log_level), 0, 0,
@@ -209,6 +211,7 @@ static int run(const struct options *o, struct lazyfs *fs, struct thaw_err **err
 		err_set(err, ERR_INTERNAL, "daemonizing");
 		goto signals;
 	}
+	fs->readahead_bytes = (unsigned)o->readahead_kib << 10;
 	const char *pf = getenv("THAW_LAZYFS_PREFETCH");
 	fs->no_prefetch = pf && strcmp(pf, "off") == 0;
 	/* Threads start after the fork of fuse_daemonize. */

@@ -217,6 +217,15 @@ static int set_lazyfs(struct thawd_config *c, const char *v)
 	return *v ? set_str(&c->lazyfs_binary, v) : -1;
 }
 NUMBER_SETTER(set_chunk_cache, chunk_cache_mb, uint32_t, 64, 1L << 24)
+static int set_stream_window(struct thawd_config *c, const char *v)
+{
+	long kib;
+	/* A power of two the manifest format takes (64 KiB to 64 MiB). */
+	if (parse_int(v, 64, 65536, &kib) < 0 || (kib & (kib - 1)) != 0)
+		return -1;
+	c->stream_window_kib = (uint32_t)kib;
+	return 0;
+}
 
 static const struct option_spec options[] = {
 	{ "listen", "THAW_LISTEN", "ADDR:PORT", set_listen, "API address (127.0.0.1:7420)" },
@@ -290,6 +299,10 @@ static const struct option_spec options[] = {
 	{ "chunk-cache", "THAW_CHUNK_CACHE_MB", "MIB", set_chunk_cache,
 	  "local cache of streamed memory and disk windows; least recently used ones are "
 	  "evicted above it (16384)" },
+	{ "stream-window-kib", "THAW_STREAM_WINDOW_KIB", "KIB", set_stream_window,
+	  "the unit in which published memory and disks are stored, fetched, checked and cached: "
+	  "a power of two from 64 to 65536 (1024: a restore then fetches ~9 % of a 512 MiB "
+	  "template's memory; 4096 fetches ~16 %, with fewer requests)" },
 	{ "lazyfs", "THAW_LAZYFS", "PATH", set_lazyfs,
 	  "the lazy layer that streams artifacts (thaw-lazyfs next to thawd)" },
 	{ "log-level", "THAW_LOG_LEVEL", "LEVEL", set_log_level,
@@ -335,6 +348,7 @@ static void defaults(struct thawd_config *c)
 	c->vmm_max_threads = 128;
 	c->max_memory_mb = 16384;
 	c->chunk_cache_mb = 16384;
+	c->stream_window_kib = 1024;
 	/* More vCPUs than the host has only make a guest slower. */
 	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
 	c->max_vcpus = cpus > 0 ? (uint32_t)cpus : 1;

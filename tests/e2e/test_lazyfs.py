@@ -431,11 +431,14 @@ def test_prefetch_on_first_open(env):
     assert env.stats()["gets"] == 0
     with open(env.path("pf"), "rb"):
         wait_for(lambda: env.stats()["prefetched"] == 3, what="prefetch")
-    assert env.stats()["gets"] == 3
+    # 5 and 6 lie next to each other in the object: one ranged GET for
+    # both, unless another prefetch worker took 6 first.
+    gets = env.stats()["gets"]
+    assert gets in (2, 3)
     for w in (5, 0, 6):
         assert pread(env.path("pf"), w * WB, WB) == mem[w * WB:(w + 1) * WB]
     s = env.stats()
-    assert s["gets"] == 3 and s["cache_hits"] >= 3
+    assert s["gets"] == gets and s["cache_hits"] >= 3
     assert env.trace("pf") == [5, 0, 6]  # prefetching touches nothing
     env.stop()
 

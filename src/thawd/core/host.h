@@ -54,6 +54,7 @@ struct thawd_config {
 	char *s3_region;
 	char *s3_credentials_file;
 	uint32_t chunk_cache_mb; /* the lazy layer's cache evicts above this */
+	uint32_t stream_window_kib; /* window of published artifacts */
 	char *lazyfs_binary;
 	bool teardown; /* thawd --teardown: nothing is started, everything ends */
 };

@@ -28,7 +28,7 @@
 
 struct lazy {
 	struct lazy_conf conf;
-	char *mount_dir, *cache_dir, *binary, *log_path, *pid_path;
+	char *mount_dir, *cache_dir, *binary, *log_path, *pid_path, *log_level;
 	char **env;
 	pthread_mutex_t lock;
 	pid_t pid;
@@ -117,9 +117,10 @@ static int spawn(struct lazy *l, struct thaw_err **err)
 	char cache_mb[16], low_mb[16];
 	snprintf(cache_mb, sizeof(cache_mb), "%u", l->conf.cache_mb);
 	snprintf(low_mb, sizeof(low_mb), "%u", l->conf.cache_mb / 10 * 9);
-	const char *argv[] = { l->binary,    "--mount",		 l->mount_dir, "--cache",
-			       l->cache_dir, "--cache-high-mib", cache_mb,     "--cache-low-mib",
-			       low_mb,	     "--foreground",	 NULL };
+	const char *argv[] = { l->binary,    "--mount",		 l->mount_dir,	"--cache",
+			       l->cache_dir, "--cache-high-mib", cache_mb,	"--cache-low-mib",
+			       low_mb,	     "--foreground",	 "--log-level", l->log_level,
+			       NULL };
 	_cleanup_close_ int log_fd =
 		open(l->log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
 	if (log_fd < 0)
@@ -251,6 +252,7 @@ static void lazy_free(struct lazy *l)
 	free(l->binary);
 	free(l->log_path);
 	free(l->pid_path);
+	free(l->log_level);
 	if (l->stop_fd >= 0)
 		close(l->stop_fd);
 	pthread_mutex_destroy(&l->lock);
@@ -266,6 +268,7 @@ int lazy_start(const struct lazy_conf *c, struct lazy **out, struct thaw_err **e
 	l->cache_dir = xstrdup(c->cache_dir);
 	l->binary = xstrdup(c->binary);
 	l->log_path = xstrdup(c->log_path);
+	l->log_level = xstrdup(c->log_level ? c->log_level : "notice");
 	l->pid_path = xasprintf("%s.pid", c->log_path);
 	l->env = env_copy(c->env);
 	l->pidfd = -1;
@@ -349,8 +352,9 @@ void lazy_teardown(const char *mount_dir, const char *log_path)
 		kill((pid_t)pid, SIGTERM);
 		struct pollfd p = { .fd = l.pidfd, .events = POLLIN };
 		if (poll(&p, 1, STOP_GRACE_MS) <= 0) {
-			log_warn("lazy.stop", "pid=%ld did not end within %d ms of SIGTERM; killing it",
-				 pid, STOP_GRACE_MS);
+			log_warn("lazy.stop",
+				 "pid=%ld did not end within %d ms of SIGTERM; killing it", pid,
+				 STOP_GRACE_MS);
 			kill((pid_t)pid, SIGKILL);
 			poll(&p, 1, STOP_GRACE_MS);
 		}

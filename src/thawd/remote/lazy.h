@@ -19,6 +19,7 @@ struct lazy_conf {
 	const char *cache_dir;	/* STORE/chunks */
 	const char *log_path;	/* its stderr */
 	uint32_t cache_mb;	/* eviction above this */
+	const char *log_level;	/* thawd's own */
 	const char *const *env; /* the store's configuration, "K=V" */
 };
 

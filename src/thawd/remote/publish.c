@@ -22,8 +22,6 @@
 #include "template/catalog.h"
 #include "timeutil.h"
 
-#define WINDOW_BYTES (4u << 20)
-
 static bool all_zero(const uint8_t *p, size_t n)
 {
 	/* Word at a time: the memory file is mostly zero pages. */
@@ -253,10 +251,14 @@ static int publish_dir(struct publish *p, const char *mkey, const char *owner,
 				  .build_id = xstrdup(meta.build_id),
 				  .created_at = meta.created_at,
 				  .meta_json = xstrdup(meta_text),
-				  .window_bytes = WINDOW_BYTES,
+				  .window_bytes = p->h->cfg->stream_window_kib << 10,
 				  .owner = owner ? xstrdup(owner) : NULL };
-	if (p->parent)
+	if (p->parent) {
 		p->m.parent = remote_manifest_key(p->parent->name, p->parent->build_id);
+		/* The parent's windows are shared, so its window size is the
+		 * image's, whatever --stream-window-kib says now. */
+		p->m.window_bytes = p->parent->window_bytes;
+	}
 	int rc = upload_all(p, &meta, err);
 	if (rc == 0)
 		rc = kind == MANIFEST_IMAGE ? remote_trace_from_capture(p->dir, &p->m, err)

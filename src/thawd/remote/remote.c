@@ -101,6 +101,7 @@ int remote_open(struct host *h, struct thaw_err **err)
 				.cache_dir = cache,
 				.log_path = log,
 				.cache_mb = cfg->chunk_cache_mb,
+				.log_level = log_level_name(cfg->log_level),
 				.env = env };
 	if (lazy_start(&lc, &r->lazy, err) < 0) {
 		remote_free(r);
