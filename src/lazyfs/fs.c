@@ -106,7 +106,11 @@ static void fill_attr(struct stat *st, fuse_ino_t ino, const struct artifact *a)
 	st->st_mode = S_IFREG | 0444;
 	st->st_blksize = 4096;
 	if (ino == INO_ROOT || (a && kind_of(ino) == NODE_DIR)) {
-		st->st_mode = S_IFDIR | 0555;
+		/* Root's only: a template's memory is nobody else's to read on
+		 * this host. VMMs never walk these paths; they get descriptors
+		 * thawd opened, and reopening one through /proc/self/fd checks
+		 * only the file's own mode. */
+		st->st_mode = S_IFDIR | 0700;
 		st->st_nlink = 2;
 	}
 	if (!a)
@@ -348,6 +352,39 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		fuse_reply_buf(req, buf, end - (uint64_t)off);
 }
 
+/* SEEK_DATA and SEEK_HOLE from the manifest: all-zero windows are holes.
+ * A reader that copies only data (thawd's sealed copy of a template's
+ * memory) then never reads, and the lazy layer never serves, a zero. */
+static void op_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,
+		     struct fuse_file_info *fi)
+{
+	if (!is_data(ino) || (whence != SEEK_DATA && whence != SEEK_HOLE)) {
+		fuse_reply_err(req, EINVAL);
+		return;
+	}
+	struct artifact *a = (struct artifact *)(uintptr_t)fi->fh;
+	enum manifest_wfile which = kind_of(ino) == NODE_MEMORY ? MANIFEST_MEMORY : MANIFEST_ROOTFS;
+	const struct manifest_file *f = &a->m.files[which];
+	uint64_t wb = a->m.window_bytes;
+	if (off < 0 || (uint64_t)off >= f->size) {
+		fuse_reply_err(req, ENXIO);
+		return;
+	}
+	bool want_data = whence == SEEK_DATA;
+	for (size_t i = (size_t)((uint64_t)off / wb); i < f->nwindows; i++) {
+		bool data = f->w[i].object != NULL;
+		if (data == want_data) {
+			uint64_t at = (uint64_t)i * wb;
+			fuse_reply_lseek(req, (off_t)(at > (uint64_t)off ? at : (uint64_t)off));
+			return;
+		}
+	}
+	if (want_data)
+		fuse_reply_err(req, ENXIO); /* only a hole is left */
+	else
+		fuse_reply_lseek(req, (off_t)f->size); /* the end is a hole */
+}
+
 static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off,
 		     struct fuse_file_info *fi)
 {
@@ -467,6 +504,7 @@ const struct fuse_lowlevel_ops lazyfs_ops = {
 	.setattr = op_setattr,
 	.open = op_open,
 	.read = op_read,
+	.lseek = op_lseek,
 	.write = op_write,
 	.release = op_release,
 	.opendir = op_opendir,

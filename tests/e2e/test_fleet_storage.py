@@ -203,6 +203,41 @@ def test_create_on_a_host_without_the_files(host_a, host_b, store):
         drop(host_b, sb["id"])
 
 
+def memory_mapping(d, sid):
+    """What the sandbox's VMM maps its guest RAM from."""
+    pid = vmm_processes(d.prefix)[d.prefix + sid]
+    for line in open(f"/proc/{pid}/maps"):
+        if "thaw-mem:" in line or "/memory" in line:
+            return line.split(None, 5)[-1].strip()
+    return None
+
+
+def test_streamed_template_gets_its_sealed_memory(host_a, host_b):
+    """After a create, the janitor copies the streamed template's memory
+    (its non-zero windows, through the lazy layer) into the sealed memfd a
+    local template has: later VMMs map that, and share its pages like
+    local ones."""
+    wait_for("B lists A's template", lambda: template_of(host_b, TEMPLATE), timeout=60)
+    st, first = make(host_b)
+    assert st == 201, first
+    try:
+        wait_for("every memory window cached",
+                 lambda: template_of(host_b, TEMPLATE)["artifacts"]["cached_percent"] == 100,
+                 timeout=120)
+        time.sleep(1)  # the copy is sealed right after its last window
+        st, sb = make(host_b)
+        assert st == 201, sb
+        try:
+            where = memory_mapping(host_b, sb["id"])
+            assert where and "thaw-mem:" in where, where
+            out = exec_out(host_b, sb["id"], "echo sealed")
+            assert out["stdout"] == "sealed\n"
+        finally:
+            drop(host_b, sb["id"])
+    finally:
+        drop(host_b, first["id"])
+
+
 def test_snapshot_on_a_creates_on_b(host_a, host_b):
     name = snapshot_on_a(host_a)
     st, sb = make(host_b, template=name)
@@ -353,3 +388,43 @@ def test_upload_failure_publishes_nothing_then_retries(host_a, host_b, store):
     wait_for(f"{name} published after the store recovered", lambda: published(host_a, name),
              timeout=120)
     assert wait_for(f"B lists {name}", lambda: template_of(host_b, name), timeout=60)
+
+
+def test_thawd_killed_mid_streamed_create_recovers(host_a, host_b, store):
+    """SIGKILL of thawd while a create streams from a slow store: the
+    restart adopts the lazy layer (same process, same mount) and its
+    cache, removes the half-made sandbox, and creates again."""
+    name = snapshot_on_a(host_a)
+    assert template_of(host_b, name)
+    lazy_pid = int((host_b.data_dir / "logs" / "lazyfs.log.pid").read_text())
+    store.set_latency(150)
+    result = {}
+
+    def run():
+        try:
+            result["r"] = make(host_b, template=name, timeout=60)
+        except OSError as e:  # the connection dies with thawd
+            result["r"] = (None, str(e))
+
+    t = threading.Thread(target=run)
+    t.start()
+    try:
+        time.sleep(0.8)
+        host_b.restart(signal.SIGKILL)
+        t.join(60)
+        assert not t.is_alive()
+    finally:
+        store.set_latency(0)
+    # The lazy layer outlived thawd and was adopted, not replaced.
+    assert int((host_b.data_dir / "logs" / "lazyfs.log.pid").read_text()) == lazy_pid
+    i = info(host_b)["object_store"]
+    assert i["lazy_layer_alive"] and i["lazy_layer_starts"] == 1, i
+    st, body = result["r"]
+    if st == 201:  # it finished before the kill
+        drop(host_b, body["id"])
+    wait_for("no half-made sandbox", lambda: not live_ids(host_b), timeout=60)
+    st, sb = make(host_b, template=name)
+    assert st == 201, sb
+    out = exec_out(host_b, sb["id"], "cat /root/snapshot-marker")
+    assert out["stdout"].strip() == name
+    drop(host_b, sb["id"])

@@ -221,6 +221,27 @@ def test_zero_windows_read_without_fetch(env):
     env.stop()
 
 
+def test_zero_windows_are_holes_to_lseek(env):
+    """SEEK_DATA/SEEK_HOLE follow the manifest (thawd copies a streamed
+    template's memory by its data only), without fetching anything."""
+    env.artifact("h", make_data(9, 6, zero=(0, 2, 3), tail=0))
+    env.start()
+    fd = os.open(env.path("h"), os.O_RDONLY)
+    try:
+        assert os.lseek(fd, 0, os.SEEK_DATA) == 1 * WB
+        assert os.lseek(fd, WB, os.SEEK_HOLE) == 2 * WB
+        assert os.lseek(fd, 2 * WB + 5, os.SEEK_DATA) == 4 * WB
+        assert os.lseek(fd, 4 * WB, os.SEEK_HOLE) == 6 * WB  # the end
+        assert os.lseek(fd, 4 * WB + 7, os.SEEK_DATA) == 4 * WB + 7
+        with pytest.raises(OSError) as e:
+            os.lseek(fd, 6 * WB, os.SEEK_DATA)
+        assert e.value.errno == errno.ENXIO
+    finally:
+        os.close(fd)
+    assert env.stats()["gets"] == 0
+    env.stop()
+
+
 def test_wrong_sha256_is_eio_and_never_cached(env):
     mem = make_data(3, 4)
     env.artifact("bad", mem, bad=(2,))

@@ -105,15 +105,52 @@ static int image_memory(const struct template *t, const struct launch_target *lt
  * every VMM that maps the memory (never written: MAP_PRIVATE, and the
  * lazy layer refuses writes). Each VMM's disk is its own qcow2 overlay
  * over the base (launch_clone_disk). */
-static int streamed_files(struct host *h, const struct template *t, int *memory_fd,
+static int streamed_files(struct host *h, const struct template *tc, int *memory_fd,
 			  struct launch_buf *lb, struct thaw_err **err)
 {
+	struct template *t = (struct template *)tc; /* only the promotion fields change */
 	_cleanup_free_ char *memory = NULL;
 	if (remote_build_paths(h, t->dir, &memory, &lb->disk_base, err) < 0)
 		return -1;
-	*memory_fd = open(memory, O_RDWR | O_CLOEXEC);
+	/* Once the janitor has made the sealed copy, VMMs map it, as for a
+	 * local template: its zero pages cost nothing and its pages are
+	 * shared without the lazy layer in the way. */
+	pthread_mutex_lock(&memory_fd_lock);
+	*memory_fd = t->memory_fd >= 0 ? fcntl(t->memory_fd, F_DUPFD_CLOEXEC, 3) : -1;
+	if (t->memory_fd < 0 && !is_image(t))
+		t->promote_wanted = true;
+	pthread_mutex_unlock(&memory_fd_lock);
+	if (*memory_fd < 0)
+		*memory_fd = open(memory, O_RDWR | O_CLOEXEC);
 	if (*memory_fd < 0)
 		return err_sys(err, "opening the streamed memory of %s (the lazy layer)", t->name);
+	return 0;
+}
+
+int launch_promote_streamed(struct host *h, struct template *t, struct thaw_err **err)
+{
+	pthread_mutex_lock(&memory_fd_lock);
+	bool wanted = t->streamed && t->promote_wanted && t->memory_fd < 0;
+	pthread_mutex_unlock(&memory_fd_lock);
+	if (!wanted)
+		return 0;
+	uint64_t t0 = time_mono_ns(), copied = 0;
+	_cleanup_free_ char *memory = NULL, *disk = NULL;
+	_cleanup_free_ char *name = xasprintf("thaw-mem:%s/%s", t->name, t->build_id);
+	int fd = -1;
+	/* The lazy layer says which windows are holes (SEEK_DATA): only the
+	 * others are read, fetched first if this host has not yet. */
+	if (remote_build_paths(h, t->dir, &memory, &disk, err) < 0 ||
+	    sealed_memory_from_file(memory, name, &fd, &copied, err) < 0)
+		return err_wrap(err, "the sealed memory of streamed template %s", t->name);
+	pthread_mutex_lock(&memory_fd_lock);
+	if (t->memory_fd < 0)
+		t->memory_fd = steal_fd(&fd);
+	pthread_mutex_unlock(&memory_fd_lock);
+	if (fd >= 0)
+		close(fd);
+	log_info("template.memory_sealed", "template=%s build=%s bytes=%llu ms=%.1f streamed=1",
+		 t->name, t->build_id, (unsigned long long)copied, ns_to_ms(time_mono_ns() - t0));
 	return 0;
 }
 

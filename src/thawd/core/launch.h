@@ -33,6 +33,12 @@ struct vmm_limits launch_limits(const struct host *h, uint32_t memory_mb, uint32
 int launch_set_cpu_limit(struct host *h, const struct template *t, struct vmm *v,
 			 uint32_t cpu_millis, struct thaw_err **err);
 
+/* A streamed template (remote/) that creates have used gets the sealed
+ * copy of its memory a local template has, read through the lazy layer
+ * (which fetches what this host lacks): later VMMs map it instead of the
+ * lazy layer's file. Does nothing for others, or when done. */
+int launch_promote_streamed(struct host *h, struct template *t, struct thaw_err **err);
+
 /* Creates dir and clones the template's root disk into it. */
 int launch_clone_disk(struct host *h, const struct template *t, const char *dir,
 		      struct thaw_err **err);

@@ -4,13 +4,16 @@
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 #include "buf.h"
 #include "cleanup.h"
+#include "core/launch.h"
 #include "log.h"
 #include "ops/ops.h"
 #include "remote/remote.h"
+#include "template/catalog.h"
 #include "vmm/cgroup.h"
 
 #define TICK_MS 500
@@ -23,6 +26,28 @@ struct janitor {
 	bool stop;
 	unsigned ticks;
 };
+
+/* Streamed templates that creates used get their sealed memory
+ * (core/launch.h): their next VMMs share pages like a local template's. */
+static void promote_streamed(struct host *h)
+{
+	struct template_info *items = NULL;
+	size_t n = 0;
+	if (catalog_list(h->catalog, &items, &n, NULL) < 0)
+		return;
+	for (size_t i = 0; i < n; i++) {
+		struct template *t = NULL;
+		if (strcmp(items[i].status, "ready") != 0 ||
+		    catalog_get(h->catalog, items[i].name, &t, NULL) < 0)
+			continue;
+		_cleanup_err_ struct thaw_err *err = NULL;
+		if (launch_promote_streamed(h, t, &err) < 0)
+			log_warn("template.promote_failed", "template=%s error=\"%s\"", t->name,
+				 err_msg(err));
+		catalog_put(h->catalog, t);
+	}
+	free(items);
+}
 
 static void *janitor_main(void *arg)
 {
@@ -43,13 +68,16 @@ static void *janitor_main(void *arg)
 		sandbox_expire(j->h, (int64_t)time(NULL));
 		/* Groups of VMMs that died while nobody reaped them here (a
 		 * restart adopted them) are empty now. */
+		j->ticks++; /* every 20 ticks (10 s), a round of each chore below */
+		if (j->h->remote && j->ticks % 20 == 5)
+			promote_streamed(j->h);
 		/* Templates other hosts published, uploads that failed. */
 		if (j->h->remote && j->ticks % 20 == 10) {
 			_cleanup_err_ struct thaw_err *err = NULL;
 			if (remote_sync(j->h, &err) < 0)
 				log_warn("remote.sync_failed", "error=\"%s\"", err_msg(err));
 		}
-		if (j->h->vmm.cgroups && ++j->ticks % 20 == 0)
+		if (j->h->vmm.cgroups && j->ticks % 20 == 0)
 			cgroups_sweep(j->h->vmm.cgroups, CGROUP_SWEEP_STARTING_S, false);
 		pthread_mutex_lock(&j->lock);
 	}

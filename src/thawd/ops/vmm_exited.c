@@ -34,6 +34,15 @@ static char *vmm_death_reason(struct host *h, const char *id, int status)
 				 (unsigned long long)(lim.memory_bytes >> 20),
 				 (unsigned long long)(mem_available_bytes() >> 20));
 	}
+	/* A page of a streamed template that the lazy layer could not
+	 * deliver (the store failed, a window did not match its hash, the
+	 * lazy layer died) is SIGBUS for the VMM touching it. */
+	if (status == SIGBUS && h->remote)
+		return xasprintf(
+			"the VMM was killed by signal %d (%s): a page of its memory or disk "
+			"could not be read; when it streams from the object store, see the "
+			"lazy layer's log (DATA/logs/lazyfs.log) and object_store.errors",
+			status, strsignal(status));
 	if (killed)
 		return xasprintf("the VMM was killed by signal %d (%s)", status, strsignal(status));
 	if (status >= 0)

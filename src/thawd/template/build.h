@@ -31,6 +31,10 @@ struct template
 	 * rootfs.img lead to the lazy layer, which checks every window it
 	 * serves against the manifest; they are not verified here. */
 	bool streamed;
+	/* A streamed template a create has used: the janitor gives it a
+	 * sealed copy of its memory (launch_promote_streamed), guarded like
+	 * memory_fd. */
+	bool promote_wanted;
 };
 
 /* An imported build keeps its manifest in its directory. */
