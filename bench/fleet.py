@@ -59,7 +59,7 @@ sys.path.insert(0, str(REPO / "tests" / "e2e"))
 from density import Api, meminfo, rollup, vmm_pids  # noqa: E402  (bench/)
 from thawlib.faultproxy import FaultProxy  # noqa: E402
 from thawlib.s3 import S3rver  # noqa: E402
-from thawlib.util import free_port, instance_prefix  # noqa: E402
+from thawlib.util import free_port, instance_prefix, wait_until  # noqa: E402
 
 BIN = REPO / "build" / "bin"
 OBJSTORE_IT = REPO / "build" / "tests" / "it" / "objstore_it"
@@ -103,14 +103,11 @@ def dist(xs):
 
 
 def wait_for(what, fn, timeout, every=0.5):
-    deadline = time.monotonic() + timeout
-    while True:
-        v = fn()
-        if v:
-            return v
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"timed out after {timeout:.0f} s waiting for {what}")
-        time.sleep(every)
+    """thawlib's wait_until, failing the way the rest of this script does."""
+    try:
+        return wait_until(fn, timeout, interval=every, what=what)
+    except AssertionError as e:
+        raise RuntimeError(str(e)) from None
 
 
 # ---- the store: s3rver behind one recording fault proxy per host -----------

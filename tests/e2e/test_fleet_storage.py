@@ -74,14 +74,8 @@ def host_b(thawd, s3, store, host_a):
     assert not problems, problems
 
 
-def wait_for(what, fn, timeout=240, every=0.5):
-    deadline = time.monotonic() + timeout
-    while True:
-        v = fn()
-        if v:
-            return v
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(every)
+def wait_for(what, fn, timeout=240):
+    return wait_until(fn, timeout, interval=0.5, what=what)
 
 
 def template_of(d, name):

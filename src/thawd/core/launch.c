@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "buf.h"
@@ -110,7 +111,7 @@ static int streamed_files(struct host *h, const struct template *tc, int *memory
 {
 	struct template *t = (struct template *)tc; /* only the promotion fields change */
 	_cleanup_free_ char *memory = NULL;
-	if (remote_build_paths(h, t->dir, &memory, &lb->disk_base, err) < 0)
+	if (remote_build_paths(h, t, &memory, &lb->disk_base, err) < 0)
 		return -1;
 	/* Once the janitor has made the sealed copy, VMMs map it, as for a
 	 * local template: its zero pages cost nothing and its pages are
@@ -140,7 +141,7 @@ int launch_promote_streamed(struct host *h, struct template *t, struct thaw_err 
 	int fd = -1;
 	/* The lazy layer says which windows are holes (SEEK_DATA): only the
 	 * others are read, fetched first if this host has not yet. */
-	if (remote_build_paths(h, t->dir, &memory, &disk, err) < 0 ||
+	if (remote_build_paths(h, t, &memory, &disk, err) < 0 ||
 	    sealed_memory_from_file(memory, name, &fd, &copied, err) < 0)
 		return err_wrap(err, "the sealed memory of streamed template %s", t->name);
 	pthread_mutex_lock(&memory_fd_lock);
@@ -202,6 +203,22 @@ int launch_probe(struct netslot *slot, struct vmm *vmm, const char *hostname, bo
 		rc = agent_hello(c, hostname, HELLO_TIMEOUT_MS, &hello, err);
 	agent_close(c);
 	return rc < 0 ? err_wrap(err, "readiness probe") : 0;
+}
+
+int launch_first_command(struct netslot *slot, struct vmm *vmm, struct thaw_err **err)
+{
+	const char *argv[] = { "true", NULL };
+	struct agent_exec_req req = { .argv = argv, .timeout_ms = 30000, .max_output = 4096 };
+	struct agent_exec_result res;
+	struct agent_conn *c = NULL;
+	memset(&res, 0, sizeof(res));
+	int rc = agent_connect(slot, READY_TIMEOUT_MS, AGENT_ATTEMPT_RESTORED_MS, vmm_alive, vmm,
+			       &c, err);
+	if (rc == 0)
+		rc = agent_exec(c, &req, &res, err);
+	agent_close(c);
+	agent_exec_result_free(&res);
+	return rc;
 }
 
 int launch_clone_disk(struct host *h, const struct template *t, const char *dir,

@@ -60,4 +60,10 @@ int launch_cold_boot(struct host *h, const struct template *t, const struct laun
 int launch_probe(struct netslot *slot, struct vmm *vmm, const char *hostname, bool booting,
 		 uint64_t *connected_ns, struct thaw_err **err);
 
+/* One command (`true`) through the exec path: a second connection and a
+ * spawn in the guest, so that the emulator has translated that path
+ * before a user's first command (warm VMMs), or so that a restore has
+ * touched what a first command touches (the prefetch trace). */
+int launch_first_command(struct netslot *slot, struct vmm *vmm, struct thaw_err **err);
+
 #endif

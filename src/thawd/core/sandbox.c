@@ -94,6 +94,28 @@ void sandbox_retire(struct sandbox *sb)
 	sb->replaced = true;
 }
 
+int sandbox_insert_row(struct host *h, const struct sandbox *sb, struct thaw_err **err)
+{
+	struct sandbox_row row = { .created_at = sb->created_at,
+				   .timeout_at = sb->timeout_at,
+				   .metadata = sb->metadata,
+				   .slot = -1, /* recorded once running */
+				   .timeout_s = sb->timeout_s,
+				   .auto_resume = sb->auto_resume,
+				   .cpu_millis = sb->cpu_millis,
+				   .paused_at = sb->paused_at };
+	snprintf(row.id, sizeof(row.id), "%s", sb->id);
+	snprintf(row.template_name, sizeof(row.template_name), "%s", sb->template_name);
+	snprintf(row.build_id, sizeof(row.build_id), "%s", sb->build_id);
+	snprintf(row.state, sizeof(row.state), "%s", sb_state_name(sb->state));
+	snprintf(row.parent, sizeof(row.parent), "%s", sb->parent);
+	snprintf(row.owner, sizeof(row.owner), "%s", sb->owner);
+	snprintf(row.image, sizeof(row.image), "%s", sb->image);
+	snprintf(row.on_timeout, sizeof(row.on_timeout), "%s",
+		 sb->timeout_pauses ? "pause" : "delete");
+	return db_sandbox_insert(h->db, &row, err);
+}
+
 struct sandbox *sandbox_new(struct host *h, const char *id)
 {
 	struct sandbox *sb = xcalloc(1, sizeof(*sb));

@@ -70,6 +70,10 @@ struct sandbox {
 };
 
 struct sandbox *sandbox_new(struct host *h, const char *id);
+/* The sandbox's first row, in its current state (creating for a create,
+ * paused for an adopted one): before anything of it exists, so that a
+ * restart finds whatever a crash left. */
+int sandbox_insert_row(struct host *h, const struct sandbox *sb, struct thaw_err **err);
 void sandbox_ref(struct host *h, struct sandbox *sb);
 void sandbox_unref(struct host *h, struct sandbox *sb);
 

@@ -15,7 +15,6 @@
 #include "core/launch.h"
 #include "core/slotpool.h"
 #include "fsutil.h"
-#include "guestconn/agent.h"
 #include "log.h"
 #include "template/catalog.h"
 #include "vmm/vmm.h"
@@ -72,25 +71,6 @@ static void discard(struct vmmpool *p, struct pooled_vmm *pv)
 	pthread_mutex_unlock(&p->lock);
 }
 
-/* One command through the exec path (a second connection, a spawn in
- * the guest): its code is then translated in this VMM, and the user's
- * first command does not pay for it. */
-static int warm_exec(struct pooled_vmm *pv, struct thaw_err **err)
-{
-	const char *argv[] = { "true", NULL };
-	struct agent_exec_req req = { .argv = argv, .timeout_ms = 30000, .max_output = 4096 };
-	struct agent_exec_result res;
-	struct agent_conn *c = NULL;
-	memset(&res, 0, sizeof(res));
-	int rc = agent_connect(pv->slot, 10000, AGENT_ATTEMPT_RESTORED_MS, vmm_alive, pv->vmm, &c,
-			       err);
-	if (rc == 0)
-		rc = agent_exec(c, &req, &res, err);
-	agent_close(c);
-	agent_exec_result_free(&res);
-	return rc;
-}
-
 /* Starts one entry for t; NULL on failure (logged). */
 static struct pooled_vmm *start_one(struct vmmpool *p, const struct template *t)
 {
@@ -118,7 +98,7 @@ static struct pooled_vmm *start_one(struct vmmpool *p, const struct template *t)
 		struct vmm_timings tm;
 		if (h->drv->load(pv->vmm, &tm, &err) < 0 ||
 		    launch_probe(pv->slot, pv->vmm, pv->id, false, NULL, &err) < 0 ||
-		    warm_exec(pv, &err) < 0)
+		    launch_first_command(pv->slot, pv->vmm, &err) < 0)
 			goto fail;
 		pv->restored = true;
 		/* Exactly what an idle sandbox holds: the host's admission

@@ -10,29 +10,11 @@
 #include "core/images.h"
 #include "core/quota.h"
 #include "core/registry.h"
-#include "db/db.h"
 #include "ids.h"
 #include "log.h"
 #include "ops/ops.h"
 #include "remote/remote.h"
 #include "timeutil.h"
-
-static int record_paused(struct host *h, struct sandbox *sb, struct thaw_err **err)
-{
-	struct sandbox_row row = { .created_at = sb->created_at,
-				   .metadata = sb->metadata,
-				   .slot = -1,
-				   .paused_at = sb->paused_at,
-				   .timeout_s = sb->timeout_s };
-	snprintf(row.id, sizeof(row.id), "%s", sb->id);
-	snprintf(row.template_name, sizeof(row.template_name), "%s", sb->template_name);
-	snprintf(row.build_id, sizeof(row.build_id), "%s", sb->build_id);
-	snprintf(row.state, sizeof(row.state), "%s", sb_state_name(SB_PAUSED));
-	snprintf(row.owner, sizeof(row.owner), "%s", sb->owner);
-	snprintf(row.image, sizeof(row.image), "%s", sb->image);
-	snprintf(row.on_timeout, sizeof(row.on_timeout), "delete");
-	return db_sandbox_insert(h->db, &row, err);
-}
 
 int sandbox_adopt(struct host *h, const char *id, const char *image_id, const char *owner,
 		  struct thaw_err **err)
@@ -67,7 +49,7 @@ int sandbox_adopt(struct host *h, const char *id, const char *image_id, const ch
 	sb->created_at = sb->paused_at = (int64_t)(time_real_ns() / 1000000000ull);
 	sb->metadata = xstrdup("{}");
 	sb->state = SB_PAUSED;
-	rc = record_paused(h, sb, err);
+	rc = sandbox_insert_row(h, sb, err);
 	if (rc == 0) {
 		registry_add(h, sb);
 		quota_count(h->quota, sb->owner, 1, 0);

@@ -50,33 +50,12 @@ static void fill_identity(struct sandbox *sb, const struct template *t,
 	sb->state = SB_CREATING;
 }
 
-static int record_creating(struct host *h, struct sandbox *sb, struct thaw_err **err)
-{
-	struct sandbox_row row = { .created_at = sb->created_at,
-				   .timeout_at = sb->timeout_at,
-				   .metadata = sb->metadata,
-				   .slot = -1 /* recorded once running */ };
-	snprintf(row.id, sizeof(row.id), "%s", sb->id);
-	snprintf(row.template_name, sizeof(row.template_name), "%s", sb->template_name);
-	snprintf(row.build_id, sizeof(row.build_id), "%s", sb->build_id);
-	snprintf(row.state, sizeof(row.state), "%s", sb_state_name(SB_CREATING));
-	snprintf(row.parent, sizeof(row.parent), "%s", sb->parent);
-	snprintf(row.owner, sizeof(row.owner), "%s", sb->owner);
-	snprintf(row.image, sizeof(row.image), "%s", sb->image);
-	snprintf(row.on_timeout, sizeof(row.on_timeout), "%s",
-		 sb->timeout_pauses ? "pause" : "delete");
-	row.timeout_s = sb->timeout_s;
-	row.auto_resume = sb->auto_resume;
-	row.cpu_millis = sb->cpu_millis;
-	return db_sandbox_insert(h->db, &row, err);
-}
-
 int sandbox_start_new(struct host *h, struct sandbox *sb, const struct vm_start *vs,
 		      struct vm_clock *clk, struct thaw_err **err)
 {
 	/* The row comes first: if thawd dies from here on, the restart finds
 	 * it in state "creating" and removes whatever exists. */
-	int rc = record_creating(h, sb, err);
+	int rc = sandbox_insert_row(h, sb, err);
 	if (rc == 0) {
 		failpoint("create.recorded", sb->vmm);
 		registry_add(h, sb);

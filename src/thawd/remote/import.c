@@ -18,7 +18,6 @@
 #include "fsutil.h"
 #include "ids.h"
 #include "log.h"
-#include "proc.h"
 #include "remote/remote.h"
 #include "remote/remote_int.h"
 #include "sha256.h"
@@ -101,21 +100,6 @@ static int check_runnable(struct host *h, const struct template_meta *meta, stru
 	return host_check_machine(h, meta->name, meta->memory_mb, meta->vcpus, ERR_CONFLICT, err);
 }
 
-static int make_overlay(const char *dir, const char *base, uint64_t size, struct thaw_err **err)
-{
-	/* -u: the base is not opened (nothing is fetched); the overlay names
-	 * it only for a reader's information: QEMU is handed the base as a
-	 * descriptor (vmm/qemu_argv.c). */
-	_cleanup_free_ char *out = xasprintf("%s/%s", dir, BUILD_OVERLAY_FILE);
-	char sz[32];
-	snprintf(sz, sizeof(sz), "%llu", (unsigned long long)size);
-	const char *argv[] = { "qemu-img", "create", "-q", "-f", "qcow2", "-u", "-F",
-			       "raw",	   "-b",     base, out,	 sz,	  NULL };
-	if (proc_run(argv, NULL, NULL, NULL, err) < 0)
-		return err_wrap(err, "creating the disk overlay");
-	return fs_fsync_path(out, err);
-}
-
 static int fill_build_dir(struct host *h, const struct manifest *m, const char *text,
 			  const char *dir, struct thaw_err **err)
 {
@@ -137,35 +121,56 @@ static int fill_build_dir(struct host *h, const struct manifest *m, const char *
 	_cleanup_free_ char *meta = xasprintf("%s/meta.json", dir);
 	if (symlink(mem, mem_link) < 0 || symlink(disk, disk_link) < 0)
 		return err_sys(err, "linking the streamed files");
-	if (make_overlay(dir, disk, m->files[MANIFEST_ROOTFS].size, err) < 0 ||
+	if (remote_make_overlay(dir, disk, m->files[MANIFEST_ROOTFS].size, err) < 0 ||
 	    fs_write_atomic(meta, m->meta_json, strlen(m->meta_json), 0600, err) < 0 ||
 	    fs_write_atomic(copy, text, strlen(text), 0600, err) < 0)
 		return -1;
 	return lazy_register(r->lazy, id, text, err);
 }
 
+/* The manifest at key, parsed, with its build's meta, when it is of kind
+ * and build_id, agrees with its meta and can run here. On success the
+ * caller frees *text and *m; on failure they are NULL and empty. */
+static int fetch_manifest(struct host *h, const char *key, enum manifest_kind kind,
+			  const char *build_id, char **text, struct manifest *m,
+			  struct template_meta *meta, struct thaw_err **err)
+{
+	size_t len = 0;
+	if (objstore_get_all(h->remote->os, key, MANIFEST_TEXT_MAX, text, &len, err) < 0)
+		return -1;
+	int rc = manifest_parse(*text, len, m, err);
+	if (rc < 0) {
+		free(steal_pointer(text));
+		return err_wrap(err, "%s", key);
+	}
+	rc = meta_parse(m->meta_json, strlen(m->meta_json), meta, err);
+	if (rc == 0 && (m->kind != kind || strcmp(m->build_id, build_id) != 0 ||
+			strcmp(meta->build_id, build_id) != 0 || strcmp(meta->name, m->name) != 0 ||
+			meta->files[MF_MEMORY].size != m->files[MANIFEST_MEMORY].size ||
+			meta->files[MF_ROOTFS].size != m->files[MANIFEST_ROOTFS].size ||
+			!m->blobs[MANIFEST_STATE].present))
+		rc = err_set(err, ERR_CORRUPT, "%s describes another %s than its key", key,
+			     manifest_kind_name(kind));
+	if (rc == 0)
+		rc = check_runnable(h, meta, err);
+	if (rc < 0) {
+		manifest_free(m);
+		free(steal_pointer(text));
+	}
+	return rc;
+}
+
 static int import_build(struct host *h, const struct found *f, struct thaw_err **err)
 {
-	struct remote *r = h->remote;
 	_cleanup_free_ char *key = remote_manifest_key(f->name, f->build_id);
 	_cleanup_free_ char *text = NULL;
-	size_t len = 0;
-	if (objstore_get_all(r->os, key, MANIFEST_TEXT_MAX, &text, &len, err) < 0)
-		return -1;
 	struct manifest m;
-	if (manifest_parse(text, len, &m, err) < 0)
-		return err_wrap(err, "%s", key);
 	struct template_meta meta;
-	int rc = meta_parse(m.meta_json, strlen(m.meta_json), &meta, err);
-	if (rc == 0 && (m.kind != MANIFEST_TEMPLATE || strcmp(m.name, f->name) != 0 ||
-			strcmp(m.build_id, f->build_id) != 0 || strcmp(meta.name, f->name) != 0 ||
-			strcmp(meta.build_id, f->build_id) != 0 ||
-			meta.files[MF_MEMORY].size != m.files[MANIFEST_MEMORY].size ||
-			meta.files[MF_ROOTFS].size != m.files[MANIFEST_ROOTFS].size ||
-			!m.blobs[MANIFEST_STATE].present))
-		rc = err_set(err, ERR_CORRUPT, "%s describes another build than its key", key);
-	if (rc == 0)
-		rc = check_runnable(h, &meta, err);
+	if (fetch_manifest(h, key, MANIFEST_TEMPLATE, f->build_id, &text, &m, &meta, err) < 0)
+		return -1;
+	int rc = strcmp(m.name, f->name) == 0
+			 ? 0
+			 : err_set(err, ERR_CORRUPT, "%s names template %s", key, m.name);
 	_cleanup_free_ char *parent = catalog_template_dir(h->catalog, f->name);
 	_cleanup_free_ char *tmp = xasprintf("%s/.tmp-import-%s", parent, f->build_id);
 	if (rc == 0) {
@@ -285,7 +290,7 @@ bool remote_build_is_streamed(const char *dir)
 	return build_dir_streamed(dir);
 }
 
-int remote_build_paths(struct host *h, const char *dir, char **memory, char **rootfs,
+int remote_build_paths(struct host *h, const struct template *t, char **memory, char **rootfs,
 		       struct thaw_err **err)
 {
 	struct remote *r = h->remote;
@@ -293,19 +298,19 @@ int remote_build_paths(struct host *h, const char *dir, char **memory, char **ro
 		return err_set(err, ERR_UNAVAILABLE,
 			       "this template is streamed from an object store, and thawd runs "
 			       "without one (--s3-endpoint)");
-	/* The lazy layer's cache (and its list of manifests) may have been
-	 * wiped since the import: hand it the manifest again. */
-	_cleanup_free_ char *copy = xasprintf("%s/%s", dir, BUILD_MANIFEST_FILE);
-	_cleanup_free_ char *text = NULL;
-	size_t len = 0;
-	struct manifest m;
-	if (fs_read_file(copy, MANIFEST_TEXT_MAX, &text, &len, err) < 0 ||
-	    manifest_parse(text, len, &m, err) < 0)
-		return err_wrap(err, "the manifest of %s", dir);
-	_cleanup_free_ char *id = remote_lazy_id(m.name, m.build_id);
-	manifest_free(&m);
-	if (lazy_register(r->lazy, id, text, err) < 0)
-		return -1;
+	/* The manifest's name and build id are the build's (import checked
+	 * them), so the id needs no manifest read on this, the create path. */
+	_cleanup_free_ char *id = remote_lazy_id(t->name, t->build_id);
+	if (!lazy_registered(r->lazy, id)) {
+		/* The lazy layer's cache (and its manifests) was wiped since
+		 * the import: hand it the build's copy again. */
+		_cleanup_free_ char *copy = xasprintf("%s/%s", t->dir, BUILD_MANIFEST_FILE);
+		_cleanup_free_ char *text = NULL;
+		size_t len = 0;
+		if (fs_read_file(copy, MANIFEST_TEXT_MAX, &text, &len, err) < 0 ||
+		    lazy_register(r->lazy, id, text, err) < 0)
+			return err_wrap(err, "the manifest of %s", t->dir);
+	}
 	*memory = lazy_path(r->lazy, id, "memory");
 	*rootfs = lazy_path(r->lazy, id, "rootfs");
 	return 0;
@@ -313,36 +318,24 @@ int remote_build_paths(struct host *h, const char *dir, char **memory, char **ro
 
 json_t *remote_build_json(struct host *h, const char *dir)
 {
-	bool streamed = remote_build_is_streamed(dir);
+	const char *build = NULL;
+	_cleanup_free_ char *n = remote_split_build_dir(dir, &build);
 	json_t *o = json_object();
-	if (!streamed) {
-		/* dir: STORE/templates/<name>/<build> */
-		const char *build = strrchr(dir, '/');
-		const char *name = build;
-		while (name && name > dir && name[-1] != '/')
-			name--;
-		bool published = false;
-		if (h->remote && build && name < build) {
-			_cleanup_free_ char *n = xstrndup(name, (size_t)(build - name));
-			_cleanup_free_ char *key = remote_manifest_key(n, build + 1);
-			published = remote_is_published(h->remote, key);
-		}
+	if (!n) {
+		json_object_set_new(o, "location", json_string("local"));
+		return o;
+	}
+	struct remote *r = h->remote;
+	if (!remote_build_is_streamed(dir)) {
+		_cleanup_free_ char *key = remote_manifest_key(n, build);
+		bool published = r && remote_is_published(r, key);
 		json_object_set_new(o, "location",
 				    json_string(published ? "local+remote" : "local"));
 		return o;
 	}
 	json_object_set_new(o, "location", json_string("remote"));
-	struct remote *r = h->remote;
-	_cleanup_free_ char *copy = xasprintf("%s/%s", dir, BUILD_MANIFEST_FILE);
-	_cleanup_free_ char *text = NULL;
-	size_t len = 0;
-	struct manifest m;
-	if (!r || fs_read_file(copy, MANIFEST_TEXT_MAX, &text, &len, NULL) < 0 ||
-	    manifest_parse(text, len, &m, NULL) < 0)
-		return o;
-	_cleanup_free_ char *id = remote_lazy_id(m.name, m.build_id);
-	manifest_free(&m);
-	_cleanup_free_ char *stats = lazy_stats(r->lazy, id);
+	_cleanup_free_ char *id = remote_lazy_id(n, build);
+	_cleanup_free_ char *stats = r ? lazy_stats(r->lazy, id) : NULL;
 	json_t *c = stats ? json_loads(stats, 0, NULL) : NULL;
 	if (json_is_object(c)) {
 		/* The memory's share is what decides how cold a create is. */
@@ -365,25 +358,15 @@ int remote_import_image(struct host *h, const char *image_id, struct remote_imag
 	memset(out, 0, sizeof(*out));
 	_cleanup_free_ char *key = remote_image_key(image_id);
 	_cleanup_free_ char *text = NULL;
-	size_t len = 0;
-	if (objstore_get_all(r->os, key, MANIFEST_TEXT_MAX, &text, &len, err) < 0)
-		return err_wrap(err, "image %s", image_id);
 	struct manifest m;
-	if (manifest_parse(text, len, &m, err) < 0)
-		return err_wrap(err, "%s", key);
 	struct template_meta meta;
-	int rc = meta_parse(m.meta_json, strlen(m.meta_json), &meta, err);
+	if (fetch_manifest(h, key, MANIFEST_IMAGE, image_id, &text, &m, &meta, err) < 0)
+		return err_wrap(err, "image %s", image_id);
 	char tname[64], tbuild[48], rest[32];
-	if (rc == 0 && (m.kind != MANIFEST_IMAGE || strcmp(m.build_id, image_id) != 0 ||
-			strcmp(meta.build_id, image_id) != 0 ||
-			meta.files[MF_MEMORY].size != m.files[MANIFEST_MEMORY].size ||
-			meta.files[MF_ROOTFS].size != m.files[MANIFEST_ROOTFS].size ||
-			!m.blobs[MANIFEST_STATE].present || !m.parent ||
-			sscanf(m.parent, "templates/%63[a-z0-9-]/%47[A-Za-z0-9-]/%31s", tname,
-			       tbuild, rest) != 3))
-		rc = err_set(err, ERR_CORRUPT, "%s describes another image than its key", key);
-	if (rc == 0)
-		rc = check_runnable(h, &meta, err);
+	int rc = 0;
+	if (!m.parent || sscanf(m.parent, "templates/%63[a-z0-9-]/%47[A-Za-z0-9-]/%31s", tname,
+				tbuild, rest) != 3)
+		rc = err_set(err, ERR_CORRUPT, "%s names no template it was made from", key);
 	_cleanup_free_ char *final = image_dir(h, image_id);
 	_cleanup_free_ char *tmp = NULL;
 	if (rc == 0 && fs_exists(final))

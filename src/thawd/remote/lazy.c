@@ -82,26 +82,51 @@ static void write_pid(const struct lazy *l, pid_t pid)
 		log_warn("lazy.pidfile", "error=\"%s\"", err_msg(err));
 }
 
-/* A lazy layer a previous thawd started is still serving its VMMs:
- * keep it (its page cache and open files are theirs). */
-static bool adopt(struct lazy *l)
+/* The lazy layer the pid file names, with a pidfd on it, when it is
+ * still one serving our mount point; 0 otherwise. */
+static pid_t find_running(const struct lazy *l, int *pidfd)
 {
 	_cleanup_free_ char *text = NULL;
 	size_t len = 0;
 	if (fs_read_file(l->pid_path, 64, &text, &len, NULL) < 0)
-		return false;
+		return 0;
 	long pid = strtol(text, NULL, 10);
-	if (pid <= 1 || !is_our_lazyfs(l, (pid_t)pid) || !answers(l))
+	if (pid <= 1 || !is_our_lazyfs(l, (pid_t)pid) || (*pidfd = pidfd_open_((pid_t)pid)) < 0)
+		return 0;
+	return (pid_t)pid;
+}
+
+/* A lazy layer a previous thawd started is still serving its VMMs:
+ * keep it (its page cache and open files are theirs). */
+static bool adopt(struct lazy *l)
+{
+	int fd = -1;
+	pid_t pid = find_running(l, &fd);
+	if (!pid || !answers(l)) {
+		if (fd >= 0)
+			close(fd);
 		return false;
-	int fd = pidfd_open_((pid_t)pid);
-	if (fd < 0)
-		return false;
-	l->pid = (pid_t)pid;
+	}
+	l->pid = pid;
 	l->pidfd = fd;
 	l->ours = false;
 	l->generation++;
-	log_info("lazy.adopted", "pid=%ld mount=%s", pid, l->mount_dir);
+	log_info("lazy.adopted", "pid=%d mount=%s", (int)pid, l->mount_dir);
 	return true;
+}
+
+/* SIGTERM, then SIGKILL after STOP_GRACE_MS, and returns once it is gone:
+ * its cache files keep the store busy until then. */
+static void end_process(pid_t pid, int pidfd)
+{
+	kill(pid, SIGTERM);
+	struct pollfd p = { .fd = pidfd, .events = POLLIN };
+	if (poll(&p, 1, STOP_GRACE_MS) > 0)
+		return;
+	log_warn("lazy.stop", "pid=%d did not end within %d ms of SIGTERM; killing it", (int)pid,
+		 STOP_GRACE_MS);
+	kill(pid, SIGKILL);
+	poll(&p, 1, STOP_GRACE_MS);
 }
 
 static void unmount_stale(const struct lazy *l)
@@ -317,16 +342,7 @@ void lazy_stop(struct lazy *l, bool end_it)
 		pthread_join(l->watcher, NULL);
 	}
 	if (end_it && l->pid > 0) {
-		kill(l->pid, SIGTERM);
-		struct pollfd p = { .fd = l->pidfd, .events = POLLIN };
-		if (poll(&p, 1, STOP_GRACE_MS) <= 0) {
-			log_warn("lazy.stop",
-				 "pid=%d did not end within %d ms of SIGTERM; killing it",
-				 (int)l->pid, STOP_GRACE_MS);
-			kill(l->pid, SIGKILL);
-			/* Until it is gone: its cache files keep the store busy. */
-			poll(&p, 1, STOP_GRACE_MS);
-		}
+		end_process(l->pid, l->pidfd);
 		reap(l);
 		unmount_stale(l);
 		unlink(l->pid_path);
@@ -341,29 +357,16 @@ void lazy_stop(struct lazy *l, bool end_it)
 void lazy_teardown(const char *mount_dir, const char *log_path)
 {
 	/* A struct lazy for the checks adopt and stop make, nothing started. */
-	struct lazy l = { .mount_dir = (char *)mount_dir, .pidfd = -1 };
 	_cleanup_free_ char *pid_path = xasprintf("%s.pid", log_path);
-	l.pid_path = pid_path;
-	pthread_mutex_init(&l.lock, NULL);
-	_cleanup_free_ char *text = NULL;
-	size_t len = 0;
-	long pid = fs_read_file(pid_path, 64, &text, &len, NULL) == 0 ? strtol(text, NULL, 10) : 0;
-	if (pid > 1 && is_our_lazyfs(&l, (pid_t)pid) && (l.pidfd = pidfd_open_((pid_t)pid)) >= 0) {
-		kill((pid_t)pid, SIGTERM);
-		struct pollfd p = { .fd = l.pidfd, .events = POLLIN };
-		if (poll(&p, 1, STOP_GRACE_MS) <= 0) {
-			log_warn("lazy.stop",
-				 "pid=%ld did not end within %d ms of SIGTERM; killing it", pid,
-				 STOP_GRACE_MS);
-			kill((pid_t)pid, SIGKILL);
-			poll(&p, 1, STOP_GRACE_MS);
-		}
+	struct lazy l = { .mount_dir = (char *)mount_dir, .pid_path = pid_path, .pidfd = -1 };
+	pid_t pid = find_running(&l, &l.pidfd);
+	if (pid) {
+		end_process(pid, l.pidfd);
 		close(l.pidfd);
-		log_info("lazy.ended", "pid=%ld", pid);
+		log_info("lazy.ended", "pid=%d", (int)pid);
 	}
 	unmount_stale(&l);
 	unlink(pid_path);
-	pthread_mutex_destroy(&l.lock);
 }
 
 static bool id_valid(const char *id)
@@ -379,6 +382,12 @@ int lazy_register(struct lazy *l, const char *id, const char *manifest_json, str
 		return err_set(err, ERR_INVALID, "artifact id \"%s\" is not valid", id);
 	_cleanup_free_ char *path = xasprintf("%s/manifests/%s.json", l->cache_dir, id);
 	return fs_write_atomic(path, manifest_json, strlen(manifest_json), 0600, err);
+}
+
+bool lazy_registered(const struct lazy *l, const char *id)
+{
+	_cleanup_free_ char *path = xasprintf("%s/manifests/%s.json", l->cache_dir, id);
+	return fs_exists(path);
 }
 
 char *lazy_path(const struct lazy *l, const char *id, const char *file)

@@ -40,6 +40,8 @@ void lazy_teardown(const char *mount_dir, const char *log_path);
 
 /* Makes artifact id (a manifest's JSON text) servable: MOUNT/<id>/... */
 int lazy_register(struct lazy *l, const char *id, const char *manifest_json, struct thaw_err **err);
+/* Whether artifact id's manifest is in the lazy layer's cache. */
+bool lazy_registered(const struct lazy *l, const char *id);
 /* The path of a served file ("memory", "rootfs"); the caller frees. */
 char *lazy_path(const struct lazy *l, const char *id, const char *file);
 /* The JSON text of MOUNT/.stats (or MOUNT/<id>/.stats with id), or NULL

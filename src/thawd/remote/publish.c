@@ -278,18 +278,15 @@ int remote_publish_build(struct host *h, const char *dir, const char *owner, str
 {
 	if (!h->remote || remote_build_is_streamed(dir))
 		return 0; /* no store, or it came from the store */
-	const char *build = strrchr(dir, '/');
-	const char *name_end = build;
-	while (name_end > dir && name_end[-1] != '/')
-		name_end--;
-	if (!build || name_end == dir)
+	const char *build = NULL;
+	_cleanup_free_ char *name = remote_split_build_dir(dir, &build);
+	if (!name)
 		return err_set(err, ERR_INTERNAL, "%s is not a build directory", dir);
-	_cleanup_free_ char *name = xstrndup(name_end, (size_t)(build - name_end));
-	_cleanup_free_ char *prefix = xasprintf("data/%s/%s", name, build + 1);
-	_cleanup_free_ char *mkey = remote_manifest_key(name, build + 1);
+	_cleanup_free_ char *prefix = xasprintf("data/%s/%s", name, build);
+	_cleanup_free_ char *mkey = remote_manifest_key(name, build);
 	struct publish p = { .h = h, .dir = dir, .data_prefix = prefix };
 	if (publish_dir(&p, mkey, owner, MANIFEST_TEMPLATE, err) < 0)
-		return err_wrap(err, "publishing %s/%s to the object store", name, build + 1);
+		return err_wrap(err, "publishing %s/%s to the object store", name, build);
 	return 0;
 }
 

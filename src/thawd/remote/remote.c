@@ -9,11 +9,42 @@
 #include "core/host.h"
 #include "fsutil.h"
 #include "log.h"
+#include "proc.h"
 #include "remote/remote_int.h"
+#include "template/build.h"
 
 char *remote_manifest_key(const char *name, const char *build_id)
 {
 	return xasprintf("templates/%s/%s/manifest.json", name, build_id);
+}
+
+char *remote_split_build_dir(const char *dir, const char **build_id)
+{
+	const char *build = strrchr(dir, '/');
+	if (!build || build == dir)
+		return NULL;
+	const char *name = build;
+	while (name > dir && name[-1] != '/')
+		name--;
+	if (name == build || !build[1])
+		return NULL;
+	*build_id = build + 1;
+	return xstrndup(name, (size_t)(build - name));
+}
+
+int remote_make_overlay(const char *dir, const char *base, uint64_t size, struct thaw_err **err)
+{
+	/* -u: the base is not opened (nothing is fetched); the overlay names
+	 * it only for a reader's information: QEMU is handed the base as a
+	 * descriptor (vmm/qemu_argv.c). */
+	_cleanup_free_ char *out = xasprintf("%s/%s", dir, BUILD_OVERLAY_FILE);
+	char sz[32];
+	snprintf(sz, sizeof(sz), "%llu", (unsigned long long)size);
+	const char *argv[] = { "qemu-img", "create", "-q", "-f", "qcow2", "-u", "-F",
+			       "raw",	   "-b",     base, out,	 sz,	  NULL };
+	if (proc_run(argv, NULL, NULL, NULL, err) < 0)
+		return err_wrap(err, "creating the disk overlay");
+	return fs_fsync_path(out, err);
 }
 
 char *remote_image_key(const char *image_id)

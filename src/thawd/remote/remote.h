@@ -84,7 +84,7 @@ int remote_sync_template(struct host *h, const char *name, struct thaw_err **err
 bool remote_build_is_streamed(const char *dir);
 /* For a streamed build: the lazy layer's paths of its memory and disk
  * base (new strings), or -1 (the lazy layer is not running). */
-int remote_build_paths(struct host *h, const char *dir, char **memory, char **rootfs,
+int remote_build_paths(struct host *h, const struct template *t, char **memory, char **rootfs,
 		       struct thaw_err **err);
 
 /* object_store{...} for GET /v1/info; NULL without a store. */

@@ -49,6 +49,12 @@ void remote_uploader_stop(struct remote *r);
 /* The bucket's keys for a template build (new strings). */
 char *remote_manifest_key(const char *name, const char *build_id);
 char *remote_image_key(const char *image_id);
+/* dir/overlay.qcow2: an empty qcow2 overlay over base (a streamed disk)
+ * of size bytes, made without reading base. */
+int remote_make_overlay(const char *dir, const char *base, uint64_t size, struct thaw_err **err);
+/* STORE/templates/<name>/<build>: the name (new string) and *build_id
+ * (inside dir), or NULL when dir is not shaped so. */
+char *remote_split_build_dir(const char *dir, const char **build_id);
 /* The lazy layer's id of a template build: "<name>.<build_id>". */
 char *remote_lazy_id(const char *name, const char *build_id);
 

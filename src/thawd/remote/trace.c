@@ -19,10 +19,8 @@
 #include "core/launch.h"
 #include "core/slotpool.h"
 #include "fsutil.h"
-#include "guestconn/agent.h"
 #include "ids.h"
 #include "log.h"
-#include "proc.h"
 #include "remote/remote_int.h"
 #include "template/build.h"
 #include "timeutil.h"
@@ -58,21 +56,6 @@ static int parse_trace(const char *text, struct manifest_file *f, struct thaw_er
 	return 0;
 }
 
-static int first_command(struct netslot *slot, struct vmm *vmm, struct thaw_err **err)
-{
-	const char *argv[] = { "true", NULL };
-	struct agent_exec_req req = { .argv = argv, .timeout_ms = 30000, .max_output = 4096 };
-	struct agent_exec_result res;
-	struct agent_conn *c = NULL;
-	memset(&res, 0, sizeof(res));
-	int rc = agent_connect(slot, 10000, AGENT_ATTEMPT_RESTORED_MS, vmm_alive, vmm, &c, err);
-	if (rc == 0)
-		rc = agent_exec(c, &req, &res, err);
-	agent_close(c);
-	agent_exec_result_free(&res);
-	return rc;
-}
-
 /* A build directory that sees the uploaded objects through the lazy
  * layer: the manifest, an overlay over the streamed disk; the device
  * state is the local build's. */
@@ -82,14 +65,10 @@ static int make_view(struct remote *r, const struct template *local, const char 
 	_cleanup_free_ char *id = remote_lazy_id(local->name, local->build_id);
 	_cleanup_free_ char *disk = lazy_path(r->lazy, id, "rootfs");
 	_cleanup_free_ char *copy = xasprintf("%s/%s", view, BUILD_MANIFEST_FILE);
-	_cleanup_free_ char *overlay = xasprintf("%s/%s", view, BUILD_OVERLAY_FILE);
-	char size[32];
-	snprintf(size, sizeof(size), "%llu", (unsigned long long)local->meta.files[MF_ROOTFS].size);
-	const char *argv[] = { "qemu-img", "create", "-q", "-f",    "qcow2", "-u", "-F",
-			       "raw",	   "-b",     disk, overlay, size,    NULL };
 	if (fs_mkdir_p(view, 0700, err) < 0 ||
 	    fs_write_atomic(copy, text, strlen(text), 0600, err) < 0 ||
-	    proc_run(argv, NULL, NULL, NULL, err) < 0 || lazy_register(r->lazy, id, text, err) < 0)
+	    remote_make_overlay(view, disk, local->meta.files[MF_ROOTFS].size, err) < 0 ||
+	    lazy_register(r->lazy, id, text, err) < 0)
 		return -1;
 	*out = *local;
 	out->dir = xstrdup(view);
@@ -121,7 +100,7 @@ static int restore_once(struct host *h, const struct template *view, const char 
 	if (rc == 0)
 		rc = launch_probe(slot, vmm, id, false, NULL, err);
 	if (rc == 0)
-		rc = first_command(slot, vmm, err);
+		rc = launch_first_command(slot, vmm, err);
 	if (vmm) {
 		vmm_kill(vmm);
 		vmm_free(vmm);
