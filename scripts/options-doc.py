@@ -22,7 +22,7 @@ def options(thawd):
     text += subprocess.run([thawd, "--help"], capture_output=True, text=True).stdout
     rows, lines = [], text.splitlines()
     for i, line in enumerate(lines):
-        m = re.match(r"^  (--[a-z-]+)(?: (\S+))?$", line)
+        m = re.match(r"^  (--[a-z0-9-]+)(?: (\S+))?$", line)
         if not m or i + 1 >= len(lines):
             continue
         desc = lines[i + 1].strip()

@@ -180,6 +180,39 @@ int fs_exists(const char *path)
 	return access(path, F_OK) == 0;
 }
 
+#define COPY_CHUNK (4u << 20)
+
+int fs_copy_data(int src, int dst, uint64_t size, uint64_t *copied, struct thaw_err **err)
+{
+	_cleanup_free_ char *buf = xmalloc(COPY_CHUNK);
+	off_t off = 0;
+	*copied = 0;
+	while ((uint64_t)off < size) {
+		off_t data = lseek(src, off, SEEK_DATA);
+		if (data < 0 && errno == ENXIO)
+			break; /* only a hole is left */
+		off_t hole = data < 0 ? -1 : lseek(src, data, SEEK_HOLE);
+		if (data < 0 || hole < 0)
+			return err_sys(err, "finding the data of the file to copy");
+		if ((uint64_t)hole > size)
+			hole = (off_t)size;
+		for (off_t pos = data; pos < hole;) {
+			size_t want = (size_t)(hole - pos) < COPY_CHUNK ? (size_t)(hole - pos)
+									: COPY_CHUNK;
+			ssize_t n = pread(src, buf, want, pos);
+			if (n <= 0)
+				return n < 0 ? err_sys(err, "reading the file to copy")
+					     : err_set(err, ERR_CORRUPT, "the file to copy shrank");
+			if (fs_pwrite_all(dst, buf, (size_t)n, pos, err) < 0)
+				return -1;
+			pos += n;
+			*copied += (uint64_t)n;
+		}
+		off = hole;
+	}
+	return 0;
+}
+
 long long fs_file_size(const char *path, struct thaw_err **err)
 {
 	struct stat st;

@@ -3,6 +3,7 @@
 #define THAW_FSUTIL_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 #include "err.h"
@@ -40,6 +41,12 @@ int fs_exists(const char *path);
  * libraries open for a moment find room below. */
 #define FD_HIGH_MIN 1024
 int fd_keep_high(int fd);
+
+/* Copies the first size bytes of src into dst at the same offsets, only
+ * where src has data (SEEK_DATA): holes stay holes in dst (which must
+ * read as zeros there already: new, or truncated to size). *copied: the
+ * bytes of data copied. */
+int fs_copy_data(int src, int dst, uint64_t size, uint64_t *copied, struct thaw_err **err);
 
 /* Size in bytes, or -1 with err. */
 long long fs_file_size(const char *path, struct thaw_err **err);

@@ -15,6 +15,7 @@
 struct entry {
 	char *key;
 	uint64_t size;
+	int64_t modified;
 };
 
 struct walk {
@@ -33,13 +34,13 @@ static void push_dir(struct walk *w, char *rel)
 	w->dirs[w->ndirs++] = rel;
 }
 
-static void add_found(struct walk *w, char *key, uint64_t size)
+static void add_found(struct walk *w, char *key, uint64_t size, int64_t modified)
 {
 	if (w->nfound == w->capfound) {
 		w->capfound = w->capfound ? w->capfound * 2 : 64;
 		w->found = xrealloc(w->found, w->capfound * sizeof(*w->found));
 	}
-	w->found[w->nfound++] = (struct entry){ key, size };
+	w->found[w->nfound++] = (struct entry){ key, size, modified };
 }
 
 static void walk_free(struct walk *w)
@@ -88,7 +89,7 @@ static int read_dir(struct objstore *s, struct walk *w, const char *rel, const c
 		if (S_ISDIR(st.st_mode))
 			push_dir(w, key);
 		else if (S_ISREG(st.st_mode) && !strncmp(key, prefix, strlen(prefix)))
-			add_found(w, key, (uint64_t)st.st_size);
+			add_found(w, key, (uint64_t)st.st_size, (int64_t)st.st_mtime);
 		else
 			free(key);
 	}
@@ -119,7 +120,7 @@ int filestore_list(struct objstore *s, const char *prefix, objstore_list_fn fn, 
 	if (rc == 0 && w.nfound)
 		qsort(w.found, w.nfound, sizeof(*w.found), by_key);
 	for (size_t i = 0; rc == 0 && i < w.nfound; i++)
-		if (fn(w.found[i].key, w.found[i].size, ctx) < 0)
+		if (fn(w.found[i].key, w.found[i].size, w.found[i].modified, ctx) < 0)
 			rc = err_set(err, ERR_INTERNAL, "stopped by the caller at %s",
 				     w.found[i].key);
 	walk_free(&w);

@@ -63,8 +63,10 @@ int objstore_get_all(struct objstore *s, const char *key, size_t max, char **out
 /* ERR_NOT_FOUND when the object does not exist. */
 int objstore_head(struct objstore *s, const char *key, uint64_t *size, struct thaw_err **err);
 /* Calls fn for every object whose key starts with prefix, in key order
- * (all pages); fn returning -1 stops the listing, which then fails. */
-typedef int (*objstore_list_fn)(const char *key, uint64_t size, void *ctx);
+ * (all pages); fn returning -1 stops the listing, which then fails.
+ * modified: when the object was written, in seconds since the epoch (-1
+ * when the store did not say). */
+typedef int (*objstore_list_fn)(const char *key, uint64_t size, int64_t modified, void *ctx);
 int objstore_list(struct objstore *s, const char *prefix, objstore_list_fn fn, void *ctx,
 		  struct thaw_err **err);
 /* Deleting a missing object succeeds. */

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "cleanup.h"
 #include "objstore_int.h"
@@ -31,15 +32,43 @@ static int parse_size(const char *doc, size_t start, size_t n, uint64_t *out)
 	return 0;
 }
 
-/* One <Contents> element: Key and Size. */
-static int parse_entry(const char *doc, size_t start, size_t n, char **key, uint64_t *size)
+/* LastModified, "2026-12-06T09:13:56.628Z" (ISO 8601, UTC): seconds. */
+static int parse_time(const char *doc, size_t start, size_t n, int64_t *out)
 {
-	size_t pos = 0, ks, kn, ss, sn;
+	_cleanup_free_ char *txt = NULL;
+	if (n == 0 || n > 40 || s3xml_text(doc + start, n, 40, &txt) < 0)
+		return -1;
+	struct tm tm = { 0 };
+	const char *end = strptime(txt, "%Y-%m-%dT%H:%M:%S", &tm);
+	if (!end)
+		return -1;
+	if (*end == '.')
+		for (end++; *end >= '0' && *end <= '9'; end++)
+			;
+	if (strcmp(end, "Z") && strcmp(end, "+00:00"))
+		return -1;
+	time_t t = timegm(&tm);
+	if (t < 0)
+		return -1;
+	*out = (int64_t)t;
+	return 0;
+}
+
+/* One <Contents> element: Key, Size and LastModified (-1 when absent). */
+static int parse_entry(const char *doc, size_t start, size_t n, char **key, uint64_t *size,
+		       int64_t *modified)
+{
+	size_t pos = 0, ks, kn, ss, sn, ms, mn;
 	const char *e = doc + start;
 	if (s3xml_next(e, n, &pos, "Key", &ks, &kn) != 1)
 		return -1;
 	pos = 0;
 	if (s3xml_next(e, n, &pos, "Size", &ss, &sn) != 1 || parse_size(e, ss, sn, size) < 0)
+		return -1;
+	pos = 0;
+	*modified = -1;
+	int found = s3xml_next(e, n, &pos, "LastModified", &ms, &mn);
+	if (found < 0 || (found == 1 && parse_time(e, ms, mn, modified) < 0))
 		return -1;
 	return s3xml_text(e + ks, kn, KEY_MAX, key);
 }
@@ -70,7 +99,8 @@ int s3_list_parse(const char *doc, size_t len, const char *prefix, char **last, 
 	while ((rc = s3xml_next(doc, len, &pos, "Contents", &start, &n)) == 1) {
 		_cleanup_free_ char *key = NULL;
 		uint64_t size;
-		if (parse_entry(doc, start, n, &key, &size) < 0)
+		int64_t modified;
+		if (parse_entry(doc, start, n, &key, &size, &modified) < 0)
 			return err_set(err, ERR_CORRUPT, "malformed listing entry");
 		if (strncmp(key, prefix, strlen(prefix)) || (*last && strcmp(key, *last) <= 0))
 			return err_set(err, ERR_CORRUPT,
@@ -79,7 +109,7 @@ int s3_list_parse(const char *doc, size_t len, const char *prefix, char **last, 
 				       key);
 		free(*last);
 		*last = xstrdup(key);
-		if (fn(key, size, ctx) < 0)
+		if (fn(key, size, modified, ctx) < 0)
 			return err_set(err, ERR_INTERNAL, "stopped by the caller at %s", key);
 	}
 	if (rc < 0)

@@ -9,6 +9,7 @@
 
 #include "buf.h"
 #include "cleanup.h"
+#include "template/meta.h"
 
 #ifndef THAW_VERSION
 #define THAW_VERSION "dev"
@@ -212,11 +213,19 @@ static int set_s3_credentials(struct thawd_config *c, const char *v)
 {
 	return *v ? set_str(&c->s3_credentials_file, v) : -1;
 }
+static int set_cpu_model(struct thawd_config *c, const char *v)
+{
+	return meta_cpu_valid(v) ? set_str(&c->cpu_model, v) : -1;
+}
 static int set_lazyfs(struct thawd_config *c, const char *v)
 {
 	return *v ? set_str(&c->lazyfs_binary, v) : -1;
 }
 NUMBER_SETTER(set_chunk_cache, chunk_cache_mb, uint32_t, 64, 1L << 24)
+NUMBER_SETTER(set_s3_gc_interval, s3_gc_interval_s, uint32_t, 0, 30L * 86400)
+/* At least an hour: a shorter grace could take the objects of an upload
+ * whose manifest is not up yet. */
+NUMBER_SETTER(set_s3_gc_grace, s3_gc_grace_s, uint32_t, 3600, 365L * 86400)
 static int set_stream_window(struct thawd_config *c, const char *v)
 {
 	long kib;
@@ -238,6 +247,10 @@ static const struct option_spec options[] = {
 	{ "qemu", "THAW_QEMU", "PATH", set_qemu, "QEMU binary (qemu-system-x86_64)" },
 	{ "accel", "THAW_ACCEL", "auto|kvm|tcg", set_accel,
 	  "accelerator (auto: KVM only where it is real)" },
+	{ "cpu-model", "THAW_CPU_MODEL", "NAME", set_cpu_model,
+	  "CPU model of new bakes: a QEMU model every host of the fleet has (e.g. "
+	  "Skylake-Server-v4, EPYC-v3), so that other hosts can restore them (host under KVM: "
+	  "this host only; max under TCG)" },
 	{ "store", "THAW_STORE", "auto|reflink|xfs-loop", set_store, "disk store (auto)" },
 	{ "store-size", "THAW_STORE_SIZE_GB", "GIB", set_store_size,
 	  "size of a new XFS store image (64)" },
@@ -303,6 +316,12 @@ static const struct option_spec options[] = {
 	  "the unit in which published memory and disks are stored, fetched, checked and cached: "
 	  "a power of two from 64 to 65536 (1024: a restore then fetches ~9 % of a 512 MiB "
 	  "template's memory; 4096 fetches ~16 %, with fewer requests)" },
+	{ "s3-gc-interval", "THAW_S3_GC_INTERVAL", "SECONDS", set_s3_gc_interval,
+	  "how often this host collects the bucket: objects no manifest names are deleted "
+	  "(21600; 0 = never)" },
+	{ "s3-gc-grace", "THAW_S3_GC_GRACE", "SECONDS", set_s3_gc_grace,
+	  "an object no manifest names is deleted only once older than this, longer than any "
+	  "upload takes (86400; at least 3600)" },
 	{ "lazyfs", "THAW_LAZYFS", "PATH", set_lazyfs,
 	  "the lazy layer that streams artifacts (thaw-lazyfs next to thawd)" },
 	{ "log-level", "THAW_LOG_LEVEL", "LEVEL", set_log_level,
@@ -349,6 +368,8 @@ static void defaults(struct thawd_config *c)
 	c->max_memory_mb = 16384;
 	c->chunk_cache_mb = 16384;
 	c->stream_window_kib = 1024;
+	c->s3_gc_interval_s = 21600;
+	c->s3_gc_grace_s = 86400;
 	/* More vCPUs than the host has only make a guest slower. */
 	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
 	c->max_vcpus = cpus > 0 ? (uint32_t)cpus : 1;
@@ -501,6 +522,7 @@ void config_free(struct thawd_config *c)
 	free(c->s3_endpoint);
 	free(c->s3_bucket);
 	free(c->s3_region);
+	free(c->cpu_model);
 	free(c->s3_credentials_file);
 	free(c->lazyfs_binary);
 	memset(c, 0, sizeof(*c));

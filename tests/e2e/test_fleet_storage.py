@@ -7,6 +7,7 @@ reached through a fault proxy that checks every request's SigV4
 signature and injects latency, errors, resets and stalls. Host A bakes;
 host B starts with an empty data dir and streams what A published."""
 
+import json
 import os
 import shutil
 import signal
@@ -18,6 +19,7 @@ from pathlib import Path
 
 import pytest
 
+import thawlib as T
 from thawlib import *  # noqa: F401,F403
 from thawlib.faultproxy import FaultProxy
 
@@ -183,7 +185,16 @@ def test_create_on_a_host_without_the_files(host_a, host_b, store):
 
     # The second create on the same host needs nothing from the store
     # (the lazy layer's GETs: both hosts also list the bucket now and then).
-    gets = info(host_b)["object_store"]["lazy_layer"]["gets"]
+    # The janitor's sealed copy of the memory, made in the background after
+    # the first create, fetches the windows the guest did not touch: wait
+    # for it to finish first.
+    wait_for("the memory cached (the sealed copy)",
+             lambda: template_of(host_b, TEMPLATE)["artifacts"]["cached_percent"] == 100,
+             timeout=120)
+    gets = None
+    while gets != info(host_b)["object_store"]["lazy_layer"]["gets"]:
+        gets = info(host_b)["object_store"]["lazy_layer"]["gets"]
+        time.sleep(1)
     st, sb = make(host_b)
     assert st == 201, sb
     try:
@@ -274,6 +285,102 @@ def test_pause_on_a_resumes_on_b(host_a, host_b):
     finally:
         drop(host_b, sid)
         drop(host_a, sid)
+
+
+def pause_and_upload(d, sid):
+    """Pauses sid on d and waits for its image in the store: (image id,
+    bytes this host uploaded meanwhile)."""
+    before = info(d)["object_store"]["bytes_uploaded"]
+    st, paused = d.api("POST", f"/v1/sandboxes/{sid}/pause", {}, timeout=300)
+    assert st == 200 and paused["state"] == "paused", paused
+
+    def uploaded():
+        st, body = d.api("GET", f"/v1/sandboxes/{sid}")
+        return st == 200 and body.get("image", {}).get("in_object_store")
+
+    wait_for("the paused image in the store", uploaded, timeout=180)
+    return paused["image"]["id"], info(d)["object_store"]["bytes_uploaded"] - before
+
+
+CHECK = ("cat /root/one.txt /root/two.txt 2>/dev/null; sha256sum /root/blob | cut -c1-16; "
+         "kill -0 $(cat /root/sleep.pid) && echo alive")
+
+
+def test_streamed_sandbox_pauses_forks_snapshots_and_moves_on(host_a, host_b):
+    """A sandbox of a template host B streams (its memory and disk are not
+    on B) is forked, snapshot, paused and resumed like any other; paused
+    again, it uploads only what changed since its last pause; it moves to
+    A and back, paused on each host, with its processes and files."""
+    wait_for("B lists A's template", lambda: template_of(host_b, TEMPLATE), timeout=60)
+    st, sb = make(host_b)
+    assert st == 201, sb
+    sid = sb["id"]
+    snap = "fleet-" + uuid.uuid4().hex[:8]
+    try:
+        out = exec_out(host_b, sid, "echo one > /root/one.txt; "
+                       "head -c 16M /dev/urandom > /root/blob; sync; "
+                       "nohup sleep 86400 >/dev/null 2>&1 & echo $! > /root/sleep.pid; "
+                       "sha256sum /root/blob | cut -c1-16")
+        blob = out["stdout"].strip()
+        want = f"one\n{blob}\nalive\n"
+
+        # Fork: the children are local images' sandboxes.
+        st, fk = host_b.api("POST", f"/v1/sandboxes/{sid}/fork", {"count": 1}, timeout=300)
+        assert st == 201, fk
+        child = fk["sandboxes"][0]["id"]
+        try:
+            assert exec_out(host_b, child, CHECK)["stdout"] == want
+        finally:
+            drop(host_b, child)
+
+        # Pause and resume on B; then pause again: only the change goes up.
+        image1, up1 = pause_and_upload(host_b, sid)
+        st, body = host_b.api("POST", f"/v1/sandboxes/{sid}/resume", {}, timeout=300)
+        assert st == 200 and body["state"] == "running", body
+        assert exec_out(host_b, sid, CHECK)["stdout"] == want
+        exec_out(host_b, sid, "echo two > /root/two.txt; sync")
+        want = f"one\ntwo\n{blob}\nalive\n"
+        image2, up2 = pause_and_upload(host_b, sid)
+        assert image2 != image1
+        # The 16 MiB of disk (and its page cache) went up with the first
+        # image only.
+        assert up1 > 16 << 20, (up1, up2)
+        assert up2 < up1 - (12 << 20), (up1, up2)
+
+        # To A, paused there (A streams the image), and back to B.
+        st, body = host_a.api("POST", f"/v1/sandboxes/{sid}/adopt", {"image": image2},
+                              timeout=300)
+        assert st == 201 and body["state"] == "running", body
+        drop(host_b, sid)
+        assert exec_out(host_a, sid, CHECK)["stdout"] == want
+        exec_out(host_a, sid, "echo three >> /root/two.txt; sync")
+        want = f"one\ntwo\nthree\n{blob}\nalive\n"
+        image3, up3 = pause_and_upload(host_a, sid)
+        assert up3 < up1 - (12 << 20), (up1, up3)
+        st, body = host_b.api("POST", f"/v1/sandboxes/{sid}/adopt", {"image": image3},
+                              timeout=300)
+        assert st == 201 and body["state"] == "running", body
+        drop(host_a, sid)
+        assert exec_out(host_b, sid, CHECK)["stdout"] == want
+
+        # Snapshot of the adopted (streamed) sandbox: a template here.
+        st, body = host_b.api("POST", f"/v1/sandboxes/{sid}/snapshot", {"template": snap},
+                              timeout=300)
+        assert st in (200, 201), body
+        st, made = make(host_b, template=snap)
+        assert st == 201, made
+        try:
+            out = exec_out(host_b, made["id"], "cat /root/one.txt /root/two.txt")
+            assert out["stdout"] == "one\ntwo\nthree\n", out
+        finally:
+            drop(host_b, made["id"])
+        wait_for(f"{snap} in the store", lambda: published(host_b, snap), timeout=120)
+        print(f"\nuploaded: first pause {up1 >> 20} MiB, second {up2 >> 20} MiB, "
+              f"on the other host {up3 >> 20} MiB")
+    finally:
+        drop(host_b, sid)
+        drop(host_a, sid)
+        host_b.api("DELETE", f"/v1/templates/{snap}")
 
 
 def test_adopt_needs_an_admin_and_a_real_image(host_b):
@@ -422,3 +529,55 @@ def test_thawd_killed_mid_streamed_create_recovers(host_a, host_b, store):
     out = exec_out(host_b, sb["id"], "cat /root/snapshot-marker")
     assert out["stdout"].strip() == name
     drop(host_b, sb["id"])
+
+
+def bucket(s3, *args):
+    """tests/it/objstore_it straight on the bucket (no proxy): stdout."""
+    exe = T.bin_dir().parent / "tests" / "it" / "objstore_it"
+    env = dict(os.environ)
+    env.update(s3.env())
+    r = subprocess.run([str(exe), *map(str, args)], env=env, capture_output=True, timeout=120)
+    assert r.returncode == 0, r.stderr.decode(errors="replace")
+    return r.stdout.decode()
+
+
+def bucket_keys(s3, prefix):
+    return [line.split()[0] for line in bucket(s3, "list", prefix).splitlines()
+            if not line.startswith("count ")]
+
+
+def test_bucket_collector_deletes_only_what_no_manifest_names(host_a, host_b, s3):
+    """The collector deletes an object no manifest names once it is older
+    than the grace period, and nothing any manifest names."""
+    orphan = f"data/gc-{uuid.uuid4().hex[:8]}/memory"
+    bucket(s3, "putstr", orphan, "left by an upload that never finished")
+    gc = "/v1/object-store/gc"
+    st, r = host_b.api("POST", gc, {})  # the configured grace: a day
+    assert st == 200, r
+    assert r["deleted"] == 0 and r["young"] >= 1 and r["live"] > 0 and r["manifests"] >= 2, r
+    st, r = host_b.api("POST", gc, {"grace_s": 0, "dry_run": True})
+    assert st == 200 and r["deleted"] >= 1 and r["dry_run"], r
+    assert orphan in bucket_keys(s3, "data/gc-")
+    st, r = host_b.api("POST", gc, {"grace_s": 0})
+    assert st == 200 and r["deleted"] >= 1, r
+    assert orphan not in bucket_keys(s3, "data/gc-")
+    assert info(host_b)["object_store"]["gc"]["deleted"] >= r["deleted"]
+    # Every object a manifest names is still there.
+    data = set(bucket_keys(s3, "data/"))
+    manifests = [k for p in ("templates/", "images/") for k in bucket_keys(s3, p)
+                 if k.endswith("/manifest.json")]
+    assert len(manifests) == r["manifests"], (manifests, r)
+    for key in manifests:
+        m = json.loads(bucket(s3, "getall", key, 256 << 20, "-"))
+        named = {w["object"] for f in ("memory", "rootfs")
+                 for w in m["files"][f]["windows"] if w}
+        named |= {m["files"][b]["object"] for b in ("state", "kernel", "initrd")
+                  if b in m["files"]}
+        assert named <= data, (key, named - data)
+    # And a host still creates from them.
+    st, sb = make(host_b)
+    assert st == 201, sb
+    drop(host_b, sb["id"])
+    for body in ({"grace_s": -1}, {"grace": 1}, {"dry_run": "yes"}):
+        st, r = host_b.api("POST", gc, body)
+        assert st == 400, (body, r)

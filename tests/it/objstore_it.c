@@ -21,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -94,8 +95,16 @@ static int cmd_head(struct objstore *s, char **a, struct thaw_err **err)
 	return 0;
 }
 
-static int print_entry(const char *key, uint64_t size, void *ctx)
+static int print_entry(const char *key, uint64_t size, int64_t modified, void *ctx)
 {
+	/* The store says when each object was written (the bucket's
+	 * collector relies on it): within a day of now, here. */
+	int64_t now = (int64_t)time(NULL);
+	if (modified < now - 86400 || modified > now + 86400) {
+		fprintf(stderr, "%s: modified %lld is not a time near now\n", key,
+			(long long)modified);
+		return -1;
+	}
 	(*(size_t *)ctx)++;
 	printf("%s %llu\n", key, (unsigned long long)size);
 	return 0;

@@ -192,12 +192,41 @@ static void test_load_rejects_bad_arguments(void **state)
 	config_free(&c);
 }
 
+static void test_cpu_model_and_bucket_collector(void **state)
+{
+	(void)state;
+	struct thawd_config c;
+	bool teardown = false;
+	clear_env();
+	char *none[] = { (char *)"thawd", NULL };
+	assert_int_equal(load(1, none, &c, &teardown), 0);
+	assert_null(c.cpu_model); /* host under KVM, max under TCG */
+	assert_int_equal(c.s3_gc_interval_s, 21600);
+	assert_int_equal(c.s3_gc_grace_s, 86400);
+	config_free(&c);
+	char *named[] = { (char *)"thawd", (char *)"--cpu-model=Skylake-Server-v4",
+			  (char *)"--s3-gc-interval=0", (char *)"--s3-gc-grace=7200", NULL };
+	assert_int_equal(load(4, named, &c, &teardown), 0);
+	assert_string_equal(c.cpu_model, "Skylake-Server-v4");
+	assert_int_equal(c.s3_gc_interval_s, 0);
+	assert_int_equal(c.s3_gc_grace_s, 7200);
+	config_free(&c);
+	/* A model, never QEMU properties; a grace shorter than an upload. */
+	static const char *const bad[] = { "--cpu-model=max,+avx512f", "--cpu-model=",
+					   "--s3-gc-grace=60", "--s3-gc-interval=-1" };
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		char *argv[] = { (char *)"thawd", (char *)bad[i], NULL };
+		assert_int_equal(load(2, argv, &c, &teardown), -1);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_listen_accepts_host_and_port),
 		cmocka_unit_test(test_listen_rejects_malformed),
 		cmocka_unit_test(test_load_defaults),
+		cmocka_unit_test(test_cpu_model_and_bucket_collector),
 		cmocka_unit_test(test_load_options_and_environment),
 		cmocka_unit_test(test_keys_file_option),
 		cmocka_unit_test(test_load_rejects_bad_arguments),

@@ -411,6 +411,21 @@ static void test_rejects_missing_empty_or_overlong_strings(void **state)
 	expect_corrupt(o, "cmdline");
 }
 
+static void test_rejects_cpu_properties(void **state)
+{
+	(void)state;
+	/* The value becomes QEMU's -cpu: a model, never a property list. */
+	static const char *const bad[] = { "max,+avx512f", "host,kvm=off", "Skylake Server",
+					   "a/b" };
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		json_t *o = sample_json();
+		json_object_set_new(o, "cpu", json_string(bad[i]));
+		expect_corrupt(o, "cpu");
+	}
+	assert_true(meta_cpu_valid("Skylake-Server-v4"));
+	assert_true(meta_cpu_valid("EPYC-v3"));
+}
+
 static void test_rejects_bad_name_or_build_id(void **state)
 {
 	(void)state;
@@ -517,6 +532,7 @@ int main(void)
 		cmocka_unit_test(test_missing_machine_rev_is_the_first),
 		cmocka_unit_test(test_rejects_missing_empty_or_overlong_strings),
 		cmocka_unit_test(test_rejects_bad_name_or_build_id),
+		cmocka_unit_test(test_rejects_cpu_properties),
 		cmocka_unit_test(test_rejects_duplicate_keys),
 		cmocka_unit_test(test_rejects_non_objects_and_trailing_garbage),
 		cmocka_unit_test(test_rejects_malformed_timings),

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -223,17 +224,21 @@ static void test_file_invalid_keys(void **state)
 	assert_false(fs_exists(path));
 }
 
-static int collect(const char *key, uint64_t size, void *ctx)
+static int collect(const char *key, uint64_t size, int64_t modified, void *ctx)
 {
 	struct buf *b = ctx;
+	/* The file backend's times are the files' (now, give or take). */
+	int64_t now = (int64_t)time(NULL);
+	assert_true(modified > now - 3600 && modified <= now + 1);
 	buf_printf(b, "%s=%llu;", key, (unsigned long long)size);
 	return 0;
 }
 
-static int stop_at_second(const char *key, uint64_t size, void *ctx)
+static int stop_at_second(const char *key, uint64_t size, int64_t modified, void *ctx)
 {
 	(void)key;
 	(void)size;
+	(void)modified;
 	return ++*(int *)ctx == 2 ? -1 : 0;
 }
 
@@ -415,9 +420,14 @@ static void test_query_encoding(void **state)
 	buf_free(&b);
 }
 
-static int count_keys(const char *key, uint64_t size, void *ctx)
+static int count_keys(const char *key, uint64_t size, int64_t modified, void *ctx)
 {
-	return collect(key, size, ctx);
+	struct buf *b = ctx;
+	buf_printf(b, "%s=%llu", key, (unsigned long long)size);
+	if (modified >= 0)
+		buf_printf(b, "@%lld", (long long)modified);
+	buf_printf(b, ";");
+	return 0;
 }
 
 static void test_list_parse(void **state)
@@ -426,6 +436,7 @@ static void test_list_parse(void **state)
 	const char *page = "<?xml version=\"1.0\"?><ListBucketResult><Name>b</Name>"
 			   "<KeyCount>2</KeyCount><IsTruncated>true</IsTruncated>"
 			   "<Contents><Key>p/a&amp;</Key><ETag>&quot;e&quot;</ETag>"
+			   "<LastModified>2026-12-06T09:13:56.628Z</LastModified>"
 			   "<Size>12</Size></Contents>"
 			   "<Contents><Key>p/b</Key><Size>0</Size></Contents>"
 			   "<NextContinuationToken>t/+=</NextContinuationToken></ListBucketResult>";
@@ -434,7 +445,7 @@ static void test_list_parse(void **state)
 	struct thaw_err *e = NULL;
 	assert_int_equal(s3_list_parse(page, strlen(page), "p/", &last, count_keys, &b, &next, &e),
 			 0);
-	assert_string_equal(buf_cstr(&b), "p/a&=12;p/b=0;");
+	assert_string_equal(buf_cstr(&b), "p/a&=12@1796548436;p/b=0;");
 	assert_string_equal(next, "t/+=");
 	assert_string_equal(last, "p/b");
 	free(next);
@@ -455,6 +466,11 @@ static void test_list_parse(void **state)
 		"<ListBucketResult><Contents><Key>p/a</Key><Size>1x</Size></Contents>"
 		"</ListBucketResult>",
 		"<ListBucketResult><Contents><Key>p/a</Key></Contents></ListBucketResult>",
+		"<ListBucketResult><Contents><Key>p/a</Key><Size>1</Size>"
+		"<LastModified>yesterday</LastModified></Contents></ListBucketResult>",
+		"<ListBucketResult><Contents><Key>p/a</Key><Size>1</Size>"
+		"<LastModified>2026-12-06T09:13:56+05:00</LastModified></Contents>"
+		"</ListBucketResult>",
 		"<ListBucketResult><Contents><Key>q/a</Key><Size>1</Size></Contents>"
 		"</ListBucketResult>",
 		"<ListBucketResult><Contents><Key>p/a</Key><Size>1</Size>",

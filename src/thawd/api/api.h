@@ -113,6 +113,8 @@ enum MHD_Result api_failpoint_get(struct api_req *r);
 extern const char api_openapi_json[], api_openapi_json_end[];
 enum MHD_Result api_openapi(struct api_req *r);
 enum MHD_Result api_info(struct api_req *r);
+/* store.c: the bucket's collector, now */
+enum MHD_Result api_store_gc(struct api_req *r);
 enum MHD_Result api_sandbox_list(struct api_req *r);
 enum MHD_Result api_sandbox_create(struct api_req *r);
 enum MHD_Result api_sandbox_get(struct api_req *r);

@@ -14,6 +14,7 @@ const struct api_route api_routes[] = {
 	{ "GET", "/v1/info", api_info, false, false, NONE, false },
 	{ "GET", "/v1/debug/failpoint", api_failpoint_get, false, false, NONE, true },
 	{ "POST", "/v1/debug/failpoint", api_failpoint_arm, false, false, CTRL, true },
+	{ "POST", "/v1/object-store/gc", api_store_gc, false, false, CTRL, true },
 	{ "GET", "/v1/sandboxes", api_sandbox_list, false, false, NONE, false },
 	{ "POST", "/v1/sandboxes", api_sandbox_create, false, false, CTRL, false },
 	{ "GET", "/v1/sandboxes/{}", api_sandbox_get, false, false, NONE, false },

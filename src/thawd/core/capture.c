@@ -9,9 +9,11 @@
 #include "cleanup.h"
 #include "core/images.h"
 #include "core/sandbox.h"
+#include "disk/overlay.h"
 #include "failpoint.h"
 #include "fsutil.h"
 #include "log.h"
+#include "remote/remote.h"
 #include "template/catalog.h"
 #include "timeutil.h"
 #include "vmm/memcapture.h"
@@ -22,11 +24,24 @@ static char *path_in(const char *dir, enum meta_file_role role)
 	return xasprintf("%s/%s", dir, meta_file_name(role));
 }
 
-static int take_memory(struct host *h, const struct capture_req *req, struct capture_times *t,
-		       struct thaw_err **err)
+/* What a capture of a streamed build's sandbox copies: the memory and
+ * disk it ran over are in the object store, so a capture starts from the
+ * build's local copies (remote_build_local_copies), made by the first
+ * capture while the guest still runs. */
+struct capture_bases {
+	char *memory, *disk; /* NULL: the build's own files */
+};
+
+static void capture_bases_free(struct capture_bases *b)
+{
+	free(b->memory);
+	free(b->disk);
+}
+
+static int take_memory(struct host *h, const struct capture_req *req, const char *base,
+		       struct capture_times *t, struct thaw_err **err)
 {
 	_cleanup_free_ char *dst = path_in(req->dir, MF_MEMORY);
-	const char *base = req->src->paths[MF_MEMORY];
 	if (h->store->ops->clone(base, dst, err) < 0)
 		return -1;
 	_cleanup_close_ int fd = open(dst, O_RDWR | O_CLOEXEC);
@@ -49,26 +64,31 @@ int capture_take(struct host *h, const struct capture_req *req, struct capture_t
 		 struct thaw_err **err)
 {
 	memset(t, 0, sizeof(*t));
-	/* Its disk is a qcow2 overlay over a base in the object store, which
-	 * an image (a raw disk clone) cannot describe yet. */
-	if (req->src->streamed)
-		return err_set(err, ERR_CONFLICT,
-			       "sandbox %s runs from a template streamed from the object store; "
-			       "pause, fork and snapshot of such sandboxes are not supported yet",
-			       req->sb->id);
+	struct capture_bases bases = { 0 };
+	if (req->src->streamed &&
+	    remote_build_local_copies(h, req->src, &bases.memory, &bases.disk, err) < 0)
+		return err_wrap(err, "capturing sandbox %s", req->sb->id);
 	uint64_t t0 = time_mono_ns();
 	_cleanup_free_ char *state = path_in(req->dir, MF_STATE);
-	_cleanup_free_ char *disk = path_in(req->dir, MF_ROOTFS);
+	/* A streamed build's sandbox writes into a qcow2 overlay: its clone
+	 * is flattened onto the disk's local copy once the guest runs again
+	 * (capture_describe). */
+	_cleanup_free_ char *disk =
+		req->src->streamed ? xasprintf("%s/%s", req->dir, CAPTURE_OVERLAY_FILE)
+				   : path_in(req->dir, MF_ROOTFS);
 	_cleanup_free_ char *live_disk = xasprintf("%s/rootfs.img", req->sb->dir);
-	if (h->drv->save_state(req->sb->vmm, state, err) < 0)
-		return err_wrap(err, "capturing sandbox %s", req->sb->id);
+	int rc = h->drv->save_state(req->sb->vmm, state, err);
 	uint64_t t1 = time_mono_ns();
-	if (take_memory(h, req, t, err) < 0)
-		return err_wrap(err, "capturing sandbox %s", req->sb->id);
+	if (rc == 0)
+		rc = take_memory(h, req, bases.memory ? bases.memory : req->src->paths[MF_MEMORY], t,
+				 err);
 	uint64_t t2 = time_mono_ns();
-	if (h->store->ops->clone(live_disk, disk, err) < 0)
-		return err_wrap(err, "capturing the disk of sandbox %s", req->sb->id);
+	if (rc == 0)
+		rc = h->store->ops->clone(live_disk, disk, err);
 	uint64_t t3 = time_mono_ns();
+	capture_bases_free(&bases);
+	if (rc < 0)
+		return err_wrap(err, "capturing sandbox %s", req->sb->id);
 	t->state_ms = ns_to_ms(t1 - t0);
 	t->memory_ms = ns_to_ms(t2 - t1);
 	t->disk_ms = ns_to_ms(t3 - t2);
@@ -82,10 +102,38 @@ int capture_take(struct host *h, const struct capture_req *req, struct capture_t
 	return 0;
 }
 
-int capture_describe(const struct capture_req *req, const struct capture_times *t, bool hash,
-		     bool sync, struct template_meta *m, char meta_sha256[SHA256_HEX_LEN + 1],
-		     struct thaw_err **err)
+/* The disk of a streamed build's sandbox, as a raw disk like any image's:
+ * the build's local copy of its disk plus what the overlay clone holds. */
+static int flatten_disk(struct host *h, const struct capture_req *req, struct thaw_err **err)
 {
+	_cleanup_free_ char *overlay = xasprintf("%s/%s", req->dir, CAPTURE_OVERLAY_FILE);
+	_cleanup_free_ char *disk = path_in(req->dir, MF_ROOTFS);
+	struct capture_bases bases = { 0 };
+	uint64_t t0 = time_mono_ns(), written = 0;
+	int rc = remote_build_local_copies(h, req->src, &bases.memory, &bases.disk, err);
+	if (rc == 0)
+		rc = h->store->ops->clone(bases.disk, disk, err);
+	capture_bases_free(&bases);
+	_cleanup_close_ int fd = rc == 0 ? open(disk, O_RDWR | O_CLOEXEC) : -1;
+	if (rc == 0 && fd < 0)
+		rc = err_sys(err, "opening %s", disk);
+	if (rc == 0)
+		rc = overlay_flatten(overlay, fd, req->src->meta.files[MF_ROOTFS].size, &written,
+				     err);
+	if (rc < 0)
+		return err_wrap(err, "the disk of sandbox %s", req->sb->id);
+	unlink(overlay);
+	log_info("sandbox.disk_flattened", "id=%s bytes=%llu ms=%.1f", req->sb->id,
+		 (unsigned long long)written, ns_to_ms(time_mono_ns() - t0));
+	return 0;
+}
+
+int capture_describe(struct host *h, const struct capture_req *req, const struct capture_times *t,
+		     bool hash, bool sync, struct template_meta *m,
+		     char meta_sha256[SHA256_HEX_LEN + 1], struct thaw_err **err)
+{
+	if (req->src->streamed && flatten_disk(h, req, err) < 0)
+		return -1;
 	/* The machine is the source's: same memory size, CPU, VMM. */
 	*m = req->src->meta;
 	snprintf(m->name, sizeof(m->name), "%s", req->name);
@@ -156,7 +204,7 @@ int capture_image(struct host *h, struct sandbox *sb, enum meta_source source, b
 				 err_msg(cerr));
 	}
 	if (rc == 0)
-		rc = capture_describe(&req, t, false, sync, &m, sha, err);
+		rc = capture_describe(h, &req, t, false, sync, &m, sha, err);
 	if (rc == 0)
 		rc = image_publish(h, tmp, &m, sha, err);
 	catalog_put(h->catalog, src);

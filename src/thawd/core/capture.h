@@ -8,7 +8,14 @@
  * wrote, vmm/memcapture.h) and the disk (a reflink clone). The guest is
  * left stopped; the caller lets it run on (vmm_driver.cont) or ends it.
  * capture_describe then writes meta.json, with the checksums and fsyncs
- * the use asks for, after the guest runs again. */
+ * the use asks for, after the guest runs again.
+ *
+ * A sandbox of a streamed build (remote/) runs over memory and a disk
+ * base that are in the object store; its captures are complete local
+ * builds all the same: the memory is cloned from the build's local copy
+ * (remote_build_local_copies, made by the first capture before the guest
+ * stops), and the disk is the clone of the sandbox's qcow2 overlay,
+ * flattened onto the local copy of the base by capture_describe. */
 #ifndef THAW_CAPTURE_H
 #define THAW_CAPTURE_H
 
@@ -32,6 +39,9 @@ struct capture_req {
 	const struct template *kernel_from;
 };
 
+/* Where capture_take leaves a streamed build's sandbox's disk overlay. */
+#define CAPTURE_OVERLAY_FILE "rootfs.overlay"
+
 struct capture_times {
 	double state_ms, memory_ms, disk_ms, stopped_ms; /* stopped_ms: all of take */
 	uint64_t dirty_pages;
@@ -43,9 +53,9 @@ int capture_take(struct host *h, const struct capture_req *req, struct capture_t
 
 /* hash: checksum memory and disk too (template builds; seconds for
  * large files). sync: fsync every file (pause, snapshot). */
-int capture_describe(const struct capture_req *req, const struct capture_times *t, bool hash,
-		     bool sync, struct template_meta *m, char meta_sha256[SHA256_HEX_LEN + 1],
-		     struct thaw_err **err);
+int capture_describe(struct host *h, const struct capture_req *req, const struct capture_times *t,
+		     bool hash, bool sync, struct template_meta *m,
+		     char meta_sha256[SHA256_HEX_LEN + 1], struct thaw_err **err);
 
 /* The whole of it for an image (fork, pause): stops sb, captures it into
  * a new image under STORE/images (pinned: the caller unpins it once a

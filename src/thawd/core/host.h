@@ -55,7 +55,10 @@ struct thawd_config {
 	char *s3_credentials_file;
 	uint32_t chunk_cache_mb; /* the lazy layer's cache evicts above this */
 	uint32_t stream_window_kib; /* window of published artifacts */
+	uint32_t s3_gc_interval_s;  /* the bucket's collector runs this often (0: never) */
+	uint32_t s3_gc_grace_s;	    /* unnamed objects older than this are deleted */
 	char *lazyfs_binary;
+	char *cpu_model; /* of bakes; NULL: host under KVM, max under TCG */
 	bool teardown; /* thawd --teardown: nothing is started, everything ends */
 };
 

@@ -118,11 +118,21 @@ static unsigned host_tsc_khz(void)
 	return (unsigned)((c1 - c0) * 1000000ull / (t1 - t0));
 }
 
+/* A named model (--cpu-model) lets other hosts restore the template;
+ * -cpu host gives the guest every feature of this CPU, and only this
+ * kind of CPU can restore it. TCG emulates "max" on any host. */
+static const char *bake_cpu_model(const struct host *h)
+{
+	if (h->cfg->cpu_model)
+		return h->cfg->cpu_model;
+	return h->vmm.accel == ACCEL_KVM ? "host" : "max";
+}
+
 static void fill_machine(struct bake *b, struct vmm_machine *m)
 {
 	m->memory_mb = b->recipe.memory_mb;
 	m->vcpus = b->recipe.vcpus;
-	m->cpu = b->h->vmm.accel == ACCEL_KVM ? "host" : "max";
+	m->cpu = bake_cpu_model(b->h);
 	m->accel = b->h->vmm.accel;
 	m->legacy_pit = false; /* META_MACHINE_REV */
 }
@@ -267,7 +277,7 @@ static int publish(struct bake *b, struct thaw_err **err)
 	snprintf(m->vmm, sizeof(m->vmm), "%s", b->h->drv->name);
 	snprintf(m->vmm_version, sizeof(m->vmm_version), "%s", b->h->drv->version(&b->h->vmm));
 	snprintf(m->accel, sizeof(m->accel), "%s", accel_name(b->h->vmm.accel));
-	snprintf(m->cpu, sizeof(m->cpu), "%s", b->h->vmm.accel == ACCEL_KVM ? "host" : "max");
+	snprintf(m->cpu, sizeof(m->cpu), "%s", bake_cpu_model(b->h));
 	m->memory_mb = b->recipe.memory_mb;
 	m->vcpus = b->recipe.vcpus;
 	m->machine_rev = META_MACHINE_REV;

@@ -5,7 +5,9 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "buf.h"
 #include "cleanup.h"
@@ -14,6 +16,7 @@
 #include "ops/ops.h"
 #include "remote/remote.h"
 #include "template/catalog.h"
+#include "timeutil.h"
 #include "vmm/cgroup.h"
 
 #define TICK_MS 500
@@ -25,7 +28,21 @@ struct janitor {
 	pthread_cond_t cond;
 	bool stop;
 	unsigned ticks;
+	uint64_t next_gc_ns; /* CLOCK_MONOTONIC; 0: no collector */
 };
+
+/* The bucket's collector, every --s3-gc-interval (remote/gc.c). */
+static void collect_bucket(struct janitor *j)
+{
+	uint32_t every = j->h->cfg->s3_gc_interval_s;
+	if (!j->h->remote || !every || time_mono_ns() < j->next_gc_ns)
+		return;
+	j->next_gc_ns = time_mono_ns() + (uint64_t)every * 1000000000ull;
+	struct remote_gc_result g;
+	_cleanup_err_ struct thaw_err *err = NULL;
+	if (remote_gc(j->h, j->h->cfg->s3_gc_grace_s, false, &g, &err) < 0)
+		log_warn("remote.gc_failed", "error=\"%s\"", err_msg(err));
+}
 
 /* Streamed templates that creates used get their sealed memory
  * (core/launch.h): their next VMMs share pages like a local template's. */
@@ -77,6 +94,8 @@ static void *janitor_main(void *arg)
 			if (remote_sync(j->h, &err) < 0)
 				log_warn("remote.sync_failed", "error=\"%s\"", err_msg(err));
 		}
+		if (j->ticks % 20 == 15)
+			collect_bucket(j);
 		if (j->h->vmm.cgroups && j->ticks % 20 == 0)
 			cgroups_sweep(j->h->vmm.cgroups, CGROUP_SWEEP_STARTING_S, false);
 		pthread_mutex_lock(&j->lock);
@@ -89,6 +108,13 @@ int janitor_start(struct host *h, struct janitor **out, struct thaw_err **err)
 {
 	struct janitor *j = xcalloc(1, sizeof(*j));
 	j->h = h;
+	/* Hosts that share a bucket started together collect it at
+	 * different times: the first run comes after half to one interval. */
+	uint64_t every = (uint64_t)h->cfg->s3_gc_interval_s * 1000000000ull;
+	uint64_t r = 0;
+	if (getrandom(&r, sizeof(r), 0) != sizeof(r))
+		r = (uint64_t)getpid();
+	j->next_gc_ns = time_mono_ns() + every / 2 + (every ? r % (every / 2 + 1) : 0);
 	pthread_mutex_init(&j->lock, NULL);
 	pthread_condattr_t ca;
 	pthread_condattr_init(&ca);

@@ -83,6 +83,11 @@ int sandbox_pause(struct host *h, const char *id, struct sandbox **out, struct t
 	next->state = SB_PAUSED;
 	next->paused_at = now;
 	bool had_image = sb->image[0] != '\0';
+	struct image_origin from = { 0 };
+	snprintf(from.template_name, sizeof(from.template_name), "%s", next->template_name);
+	snprintf(from.build_id, sizeof(from.build_id), "%s", next->build_id);
+	snprintf(from.base_image, sizeof(from.base_image), "%s", sb->image);
+	snprintf(from.owner, sizeof(from.owner), "%s", next->owner);
 	registry_replace(h, sb, next);
 	sandbox_retire(sb);
 	sandbox_release(h, sb); /* the disk clone (the image has its own) and the slot */
@@ -91,7 +96,7 @@ int sandbox_pause(struct host *h, const char *id, struct sandbox **out, struct t
 	log_info("sandbox.paused", "id=%s image=%s stopped_ms=%.1f total_ms=%.1f", id, image,
 		 ct.stopped_ms, ns_to_ms(time_mono_ns() - t0));
 	/* Other hosts can resume it once its image is in the store. */
-	remote_upload_image_later(h, image, next->template_name, next->build_id, next->owner);
+	remote_upload_image_later(h, image, &from);
 	sandbox_unlock(h, sb);
 	if (had_image)
 		images_gc(h); /* the image it ran from, unless children use it */

@@ -56,7 +56,7 @@ static int capture_running(struct host *h, struct sandbox *sb, const char *name,
 	/* The checksums take seconds; the sandbox runs meanwhile. */
 	if (rc == 0) {
 		char sha[SHA256_HEX_LEN + 1];
-		rc = capture_describe(&req, &t, true, true, &out->meta, sha, err);
+		rc = capture_describe(h, &req, &t, true, true, &out->meta, sha, err);
 		if (rc == 0)
 			rc = catalog_publish(h->catalog, dir, &out->meta, sha, owner, err);
 		if (rc == 0)

@@ -43,9 +43,10 @@ struct listing {
 
 /* templates/<name>/<build_id>/manifest.json: the newest build of each
  * name (build ids start with their UTC time, so they sort by age). */
-static int on_key(const char *key, uint64_t size, void *ctx)
+static int on_key(const char *key, uint64_t size, int64_t modified, void *ctx)
 {
 	(void)size;
+	(void)modified;
 	struct listing *l = ctx;
 	char name[64], build[48], rest[32];
 	if (sscanf(key, "templates/%63[a-z0-9-]/%47[A-Za-z0-9-]/%31s", name, build, rest) != 3 ||
@@ -95,7 +96,7 @@ static int check_runnable(struct host *h, const struct template_meta *meta, stru
 	if (strcmp(meta->cpu, "host") == 0)
 		return err_set(err, ERR_CONFLICT,
 			       "template %s was baked with -cpu host, which only the host it was "
-			       "baked on can restore; bake it with a named CPU model",
+			       "baked on can restore; bake it with a named CPU model (thawd --cpu-model)",
 			       meta->name);
 	return host_check_machine(h, meta->name, meta->memory_mb, meta->vcpus, ERR_CONFLICT, err);
 }

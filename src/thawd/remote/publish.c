@@ -114,7 +114,8 @@ struct publish {
 	struct host *h;
 	const char *dir;	       /* its build directory */
 	const char *data_prefix;       /* "data/<name>/<build>" or "data/images/<id>" */
-	const struct manifest *parent; /* an image's template; NULL for a template */
+	const char *parent_key;	       /* an image's template's manifest; NULL for a template */
+	const struct manifest *base;   /* windows an image need not upload (NULL: none) */
 	struct manifest m;
 };
 
@@ -130,7 +131,7 @@ static int upload_windowed(struct publish *p, enum manifest_wfile which, const c
 		return err_sys(err, "creating %s", tmp);
 	unlink(tmp); /* gone however this ends */
 	uint64_t len = 0;
-	const struct manifest_file *pf = p->parent ? &p->parent->files[which] : NULL;
+	const struct manifest_file *pf = p->base ? &p->base->files[which] : NULL;
 	if (pack_file(&p->m, &p->m.files[which], pf, path, key, fd, &len, err) < 0)
 		return err_wrap(err, "packing the %s", fname);
 	if (len == 0)
@@ -253,12 +254,12 @@ static int publish_dir(struct publish *p, const char *mkey, const char *owner,
 				  .meta_json = xstrdup(meta_text),
 				  .window_bytes = p->h->cfg->stream_window_kib << 10,
 				  .owner = owner ? xstrdup(owner) : NULL };
-	if (p->parent) {
-		p->m.parent = remote_manifest_key(p->parent->name, p->parent->build_id);
-		/* The parent's windows are shared, so its window size is the
-		 * image's, whatever --stream-window-kib says now. */
-		p->m.window_bytes = p->parent->window_bytes;
-	}
+	if (p->parent_key)
+		p->m.parent = xstrdup(p->parent_key);
+	/* The base's windows are shared, so its window size is the image's,
+	 * whatever --stream-window-kib says now. */
+	if (p->base)
+		p->m.window_bytes = p->base->window_bytes;
 	int rc = upload_all(p, &meta, err);
 	if (rc == 0)
 		rc = kind == MANIFEST_IMAGE ? remote_trace_from_capture(p->dir, &p->m, err)
@@ -290,36 +291,44 @@ int remote_publish_build(struct host *h, const char *dir, const char *owner, str
 	return 0;
 }
 
-int remote_publish_image(struct host *h, const char *dir, const char *image_id,
-			 const char *template_name, const char *build_id, const char *owner,
-			 struct thaw_err **err)
+/* The manifest at key, parsed, or false (logged: the image then
+ * uploads the windows it would have shared). */
+static bool get_base(struct host *h, const char *image_id, const char *key, struct manifest *m)
 {
-	struct remote *r = h->remote;
-	if (!r)
+	_cleanup_free_ char *text = NULL;
+	size_t len = 0;
+	_cleanup_err_ struct thaw_err *err = NULL;
+	if (objstore_get_all(h->remote->os, key, MANIFEST_TEXT_MAX, &text, &len, &err) == 0 &&
+	    manifest_parse(text, len, m, &err) == 0)
+		return true;
+	log_warn("remote.image_base", "image=%s base=%s error=\"%s\"", image_id, key,
+		 err_msg(err));
+	return false;
+}
+
+int remote_publish_image(struct host *h, const char *dir, const char *image_id,
+			 const struct image_origin *from, struct thaw_err **err)
+{
+	if (!h->remote)
 		return 0;
-	/* The template it was restored from: its windows are not uploaded
-	 * again. It is in the store unless its upload failed; then the image
-	 * carries everything itself. */
-	_cleanup_free_ char *pkey = remote_manifest_key(template_name, build_id);
-	_cleanup_free_ char *ptext = NULL;
-	size_t plen = 0;
-	struct manifest parent;
-	bool have_parent = false;
-	_cleanup_err_ struct thaw_err *perr = NULL;
-	if (objstore_get_all(r->os, pkey, MANIFEST_TEXT_MAX, &ptext, &plen, &perr) == 0 &&
-	    manifest_parse(ptext, plen, &parent, &perr) == 0)
-		have_parent = true;
-	else
-		log_warn("remote.image_parent", "image=%s parent=%s error=\"%s\"", image_id, pkey,
-			 err_msg(perr));
+	/* Windows the base has are not uploaded again: the image the sandbox
+	 * last ran from has every window of the template it did not change,
+	 * so it is the better base when the store has it. */
+	_cleanup_free_ char *pkey = remote_manifest_key(from->template_name, from->build_id);
+	_cleanup_free_ char *bkey = from->base_image[0] ? remote_image_key(from->base_image) : NULL;
+	struct manifest base;
+	bool have_base = (bkey && get_base(h, image_id, bkey, &base)) ||
+			 get_base(h, image_id, pkey, &base);
 	_cleanup_free_ char *prefix = xasprintf("data/images/%s", image_id);
 	_cleanup_free_ char *mkey = remote_image_key(image_id);
-	struct publish p = {
-		.h = h, .dir = dir, .data_prefix = prefix, .parent = have_parent ? &parent : NULL
-	};
-	int rc = publish_dir(&p, mkey, owner, MANIFEST_IMAGE, err);
-	if (have_parent)
-		manifest_free(&parent);
+	struct publish p = { .h = h,
+			     .dir = dir,
+			     .data_prefix = prefix,
+			     .parent_key = pkey,
+			     .base = have_base ? &base : NULL };
+	int rc = publish_dir(&p, mkey, from->owner[0] ? from->owner : NULL, MANIFEST_IMAGE, err);
+	if (have_base)
+		manifest_free(&base);
 	return rc < 0 ? err_wrap(err, "publishing image %s to the object store", image_id) : 0;
 }
 

@@ -82,6 +82,7 @@ static void remote_free(struct remote *r)
 	objstore_close(r->os);
 	free(r->tmp_dir);
 	pthread_mutex_destroy(&r->sync_lock);
+	pthread_mutex_destroy(&r->gc_lock);
 	free(r);
 }
 
@@ -105,6 +106,7 @@ int remote_open(struct host *h, struct thaw_err **err)
 	const char *region = cfg->s3_region ? cfg->s3_region : "us-east-1";
 	struct remote *r = xcalloc(1, sizeof(*r));
 	pthread_mutex_init(&r->sync_lock, NULL);
+	pthread_mutex_init(&r->gc_lock, NULL);
 	struct objstore_config oc = { .endpoint = cfg->s3_endpoint,
 				      .bucket = cfg->s3_bucket,
 				      .region = region,
@@ -208,6 +210,13 @@ json_t *remote_info_json(struct host *h)
 	json_object_set_new(
 		o, "imported",
 		json_integer((json_int_t)__atomic_load_n(&r->imports, __ATOMIC_RELAXED)));
+	json_object_set_new(
+		o, "gc",
+		json_pack("{s:I, s:I, s:I}", "runs",
+			  (json_int_t)__atomic_load_n(&r->gc_runs, __ATOMIC_RELAXED), "deleted",
+			  (json_int_t)__atomic_load_n(&r->gc_deleted, __ATOMIC_RELAXED),
+			  "bytes_deleted",
+			  (json_int_t)__atomic_load_n(&r->gc_bytes_deleted, __ATOMIC_RELAXED)));
 	json_object_set(o, "lazy_layer", lz);
 	json_decref(lz);
 	return o;

@@ -39,18 +39,27 @@ void remote_teardown(const struct thawd_config *cfg);
  * is private to (NULL: shared). */
 int remote_publish_build(struct host *h, const char *dir, const char *owner, struct thaw_err **err);
 
+/* Where a sandbox image comes from: the template build its sandbox was
+ * restored from (the image's parent in the store) and the image it last
+ * ran from, if any (a resumed sandbox's). */
+struct image_origin {
+	char template_name[64], build_id[48];
+	char base_image[48];		/* "" when none */
+	char owner[KEY_NAME_MAX + 1]; /* "" when the image is shared */
+};
+
 /* Uploads a sandbox image (a pause) in dir, unless the store has it:
- * only the windows that differ from the template build it was restored
- * from (template_name/build_id); the manifest names the template's
+ * only the windows that differ from its base image (when that is in the
+ * store: a sandbox paused again uploads what changed since its last
+ * pause) or else from its template build; the manifest names their
  * objects for the others. */
 int remote_publish_image(struct host *h, const char *dir, const char *image_id,
-			 const char *template_name, const char *build_id, const char *owner,
-			 struct thaw_err **err);
+			 const struct image_origin *from, struct thaw_err **err);
 
 /* remote_publish_image on the uploader thread (a pause does not wait
  * for it), tried again with backoff when it fails. */
-void remote_upload_image_later(struct host *h, const char *image_id, const char *template_name,
-			       const char *build_id, const char *owner);
+void remote_upload_image_later(struct host *h, const char *image_id,
+			       const struct image_origin *from);
 /* Whether this thawd has put the image in the store. */
 bool remote_image_published(struct host *h, const char *image_id);
 
@@ -86,6 +95,27 @@ bool remote_build_is_streamed(const char *dir);
  * base (new strings), or -1 (the lazy layer is not running). */
 int remote_build_paths(struct host *h, const struct template *t, char **memory, char **rootfs,
 		       struct thaw_err **err);
+
+/* For a streamed build: local files with the whole of its memory and
+ * its disk (DIR/memory.local, DIR/rootfs.local; new strings), made by
+ * the first call through the lazy layer and kept with the build. The
+ * captures of its sandboxes clone them (core/capture.c). */
+int remote_build_local_copies(struct host *h, const struct template *t, char **memory,
+			      char **rootfs, struct thaw_err **err);
+
+/* The bucket's collector (gc.c): deletes the objects under data/ that no
+ * manifest in the bucket names and that are older than grace_s; with
+ * dry_run only counts them. Any manifest it cannot read stops it before
+ * it deletes anything. ERR_CONFLICT when one runs already. */
+struct remote_gc_result {
+	size_t manifests, objects; /* manifests read, data objects listed */
+	size_t live, young;	   /* named by a manifest; unnamed but within grace */
+	size_t deleted;		   /* (or would be, dry_run) */
+	uint64_t bytes_deleted;
+	double ms;
+};
+int remote_gc(struct host *h, int64_t grace_s, bool dry_run, struct remote_gc_result *out,
+	      struct thaw_err **err);
 
 /* object_store{...} for GET /v1/info; NULL without a store. */
 json_t *remote_info_json(struct host *h);

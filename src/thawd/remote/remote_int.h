@@ -15,6 +15,8 @@ struct remote {
 	struct lazy *lazy;
 	char *tmp_dir;		   /* STORE/tmp: packed upload objects */
 	pthread_mutex_t sync_lock; /* one remote_sync at a time */
+	pthread_mutex_t gc_lock;   /* one remote_gc at a time */
+	uint64_t gc_runs, gc_deleted, gc_bytes_deleted; /* atomics */
 	uint64_t last_sync_ns;
 	uint64_t imports, publishes; /* atomics: artifacts imported, published */
 	/* The image uploader (uploader.c). */

@@ -24,7 +24,8 @@
 #define REMEMBERED 4096
 
 struct upload_job {
-	char image[48], template_name[64], build_id[48], owner[64];
+	char image[48];
+	struct image_origin from;
 	struct upload_job *next;
 };
 
@@ -50,8 +51,7 @@ static void *uploader_main(void *arg)
 			if (!fs_exists(dir))
 				break; /* deleted meanwhile: nothing to keep */
 			_cleanup_err_ struct thaw_err *err = NULL;
-			if (remote_publish_image(h, dir, j->image, j->template_name, j->build_id,
-						 j->owner[0] ? j->owner : NULL, &err) == 0) {
+			if (remote_publish_image(h, dir, j->image, &j->from, &err) == 0) {
 				done = true;
 				break;
 			}
@@ -103,17 +103,15 @@ void remote_uploader_stop(struct remote *r)
 	r->up_started = false;
 }
 
-void remote_upload_image_later(struct host *h, const char *image_id, const char *template_name,
-			       const char *build_id, const char *owner)
+void remote_upload_image_later(struct host *h, const char *image_id,
+			       const struct image_origin *from)
 {
 	struct remote *r = h->remote;
 	if (!r)
 		return;
 	struct upload_job *j = xcalloc(1, sizeof(*j));
 	snprintf(j->image, sizeof(j->image), "%s", image_id);
-	snprintf(j->template_name, sizeof(j->template_name), "%s", template_name);
-	snprintf(j->build_id, sizeof(j->build_id), "%s", build_id);
-	snprintf(j->owner, sizeof(j->owner), "%s", owner ? owner : "");
+	j->from = *from;
 	pthread_mutex_lock(&r->up_lock);
 	if (r->up_tail)
 		r->up_tail->next = j;

@@ -171,6 +171,13 @@ static int parse_files(json_t *files, struct template_meta *m, struct thaw_err *
 	return 0;
 }
 
+bool meta_cpu_valid(const char *cpu)
+{
+	size_t n = strlen(cpu);
+	return n >= 1 && n < sizeof(((struct template_meta *)0)->cpu) &&
+	       strspn(cpu, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-") == n;
+}
+
 int meta_parse(const char *text, size_t len, struct template_meta *m, struct thaw_err **err)
 {
 	memset(m, 0, sizeof(*m));
@@ -208,6 +215,11 @@ int meta_parse(const char *text, size_t len, struct template_meta *m, struct tha
 		goto out;
 	if (!id_valid_template(m->name) || !id_valid_build(m->build_id)) {
 		err_set(err, ERR_CORRUPT, "meta.json: malformed name or build_id");
+		goto out;
+	}
+	/* Handed to QEMU as -cpu: a model name, never properties. */
+	if (!meta_cpu_valid(m->cpu)) {
+		err_set(err, ERR_CORRUPT, "meta.json: cpu must be a CPU model name ([A-Za-z0-9._-])");
 		goto out;
 	}
 	if (strcmp(m->accel, "kvm") != 0 && strcmp(m->accel, "tcg") != 0) {

@@ -4,6 +4,7 @@
 #ifndef THAW_META_H
 #define THAW_META_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "err.h"
@@ -69,6 +70,9 @@ const char *meta_file_role_name(enum meta_file_role role);
 /* Returns a new JSON text. */
 char *meta_to_json(const struct template_meta *m);
 /* ERR_CORRUPT on anything malformed or missing. */
+/* A CPU model name QEMU takes as -cpu ("host", "max", "Skylake-Server-v4"):
+ * letters, digits, '.', '_', '-', shorter than meta.cpu. */
+bool meta_cpu_valid(const char *cpu);
 int meta_parse(const char *text, size_t len, struct template_meta *out, struct thaw_err **err);
 
 #endif

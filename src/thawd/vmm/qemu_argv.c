@@ -2,6 +2,7 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <string.h>
 #include <stdlib.h>
 
 #include "buf.h"
@@ -51,7 +52,10 @@ static void add_machine(struct argv_builder *b, const struct vmm_host *h,
 	else
 		add(b, "tcg,tb-size=%d", QEMU_TCG_TB_MB);
 	add(b, "-cpu");
-	add(b, "%s", m->cpu);
+	/* Under KVM a named model must be had whole: enforce makes QEMU
+	 * refuse, naming the missing features, rather than hand the guest a
+	 * CPU without some that the snapshot was taken with. */
+	add(b, "%s%s", m->cpu, h->accel == ACCEL_KVM && strcmp(m->cpu, "host") ? ",enforce" : "");
 	add(b, "-smp");
 	add(b, "%u", m->vcpus);
 	add(b, "-m");
