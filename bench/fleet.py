@@ -261,6 +261,10 @@ class Store:
 # ---- a host: one thawd instance -------------------------------------------
 
 
+# The hosts' --stream-window-kib (None: thawd's default); set by main().
+WINDOW_KIB = None
+
+
 class Host:
     def __init__(self, name, data_dir, slot_cidr, uid_base, recipes, store, role, env=None):
         self.name = name
@@ -268,6 +272,8 @@ class Host:
         self.port = free_port()
         self.opts = ["--slot-cidr", slot_cidr, "--vmm-uid-base", str(uid_base),
                      *store.thawd_args(role)]
+        if WINDOW_KIB:
+            self.opts += ["--stream-window-kib", str(WINDOW_KIB)]
         self.recipes = recipes
         self.env = env or {}
         self.proxy = store.proxies[role]
@@ -1017,8 +1023,12 @@ def main():
     ap.add_argument("--density", type=int, default=50,
                     help="idle sandboxes per host for the memory comparison (0: skip)")
     ap.add_argument("--rebake", action="store_true", help="bake on A even when baked")
+    ap.add_argument("--window-kib", type=int,
+                    help="the hosts' --stream-window-kib (default: thawd's)")
     ap.add_argument("--json")
     a = ap.parse_args()
+    global WINDOW_KIB
+    WINDOW_KIB = a.window_kib
     templates = [t for t in a.templates.split(",") if t]
     if a.skip_2g:
         templates = [t for t in templates if t != TEMPLATE_2G]

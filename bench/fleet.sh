@@ -5,7 +5,7 @@
 # fault proxies: +20 ms per request, SigV4 checked) and two thawd hosts
 # (data dirs /var/tmp/thaw-bf-a and -b, slots 10.221/16 and 10.222/16),
 # and stops and tears down all of it at the end. Arguments go to fleet.py
-# (--samples, --templates, --skip-2g, --density, --rebake). Report:
+# (--samples, --templates, --skip-2g, --density, --rebake, --window-kib). Report:
 # bench/results/fleet.txt and fleet.json. Needs root, node and npm; about
 # 20 minutes on the 2-core development machine with the defaults (10
 # samples, both templates, 50 idle sandboxes), more when host A has not
