@@ -24,7 +24,7 @@ endif
 PKGS    := libmicrohttpd jansson libcurl sqlite3 libcrypto libmnl libnftables
 WARN    := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wformat=2 -Wvla
 CSTD    := -std=gnu17 -D_GNU_SOURCE -DTHAW_VERSION=\"$(VERSION)\"
-CFLAGS  += $(CSTD) $(WARN) $(OPT) -MMD -MP -Isrc/common
+CFLAGS  += $(CSTD) $(WARN) $(OPT) -MMD -MP -Isrc/common -Isrc
 HOST_CFLAGS := $(CFLAGS) $(SANFLAGS) $(shell pkg-config --cflags $(PKGS) 2>/dev/null) -pthread
 HOST_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -pthread
 
@@ -48,6 +48,8 @@ COMMON_SRCS := $(wildcard src/common/*.c)
 GUEST_COMMON := src/common/buf.c src/common/proto.c
 GUEST_SRCS  := $(wildcard src/guest/*.c)
 THAWD_SRCS  := $(filter-out src/thawd/main.c,$(wildcard src/thawd/*.c src/thawd/*/*.c))
+# The HTTP API machinery: shared by thawd and thaw-control.
+HTTPAPI_SRCS := $(wildcard src/httpapi/*.c)
 # Object storage (S3 and file://): shared by thawd and the lazy layer.
 OBJSTORE_SRCS := $(wildcard src/objstore/*.c)
 LAZYFS_SRCS := $(wildcard src/lazyfs/*.c)
@@ -58,7 +60,8 @@ UNIT_SRCS   := $(wildcard tests/unit/test_*.c)
 IT_SRCS     := $(wildcard tests/it/*.c)
 
 COMMON_OBJS := $(COMMON_SRCS:%.c=$(OBJ)/%.o)
-THAWD_OBJS  := $(THAWD_SRCS:%.c=$(OBJ)/%.o) $(OBJSTORE_SRCS:%.c=$(OBJ)/%.o)
+HTTPAPI_OBJS := $(HTTPAPI_SRCS:%.c=$(OBJ)/%.o)
+THAWD_OBJS  := $(THAWD_SRCS:%.c=$(OBJ)/%.o) $(OBJSTORE_SRCS:%.c=$(OBJ)/%.o) $(HTTPAPI_OBJS)
 OBJSTORE_OBJS := $(OBJSTORE_SRCS:%.c=$(OBJ)/%.o)
 LAZYFS_OBJS := $(LAZYFS_SRCS:%.c=$(OBJ)/%.o)
 LIBTHAW_OBJS := $(LIBTHAW_SRCS:%.c=$(OBJ)/%.pic.o)

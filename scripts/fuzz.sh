@@ -34,7 +34,7 @@ declare -A srcs=(
 out=build-fuzz
 mkdir -p "$out"
 flags=(-g -O1 -std=gnu17 -D_GNU_SOURCE -DTHAW_VERSION='"fuzz"' -fsanitize=fuzzer,address,undefined
-	-fno-sanitize-recover=undefined -Isrc/common -Isrc/thawd -Isrc/objstore)
+	-fno-sanitize-recover=undefined -Isrc/common -Isrc -Isrc/thawd -Isrc/objstore)
 libs=$(pkg-config --libs jansson libcrypto libcurl)
 fail=0
 for t in "${targets[@]}"; do

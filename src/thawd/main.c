@@ -12,7 +12,7 @@
 #include <unistd.h>
 
 #include "api/api.h"
-#include "api/keys.h"
+#include "httpapi/keys.h"
 #include "buf.h"
 #include "cleanup.h"
 #include "config.h"
@@ -117,7 +117,7 @@ static int serve(struct host *h, const struct thawd_config *cfg, struct api_keys
 	struct janitor *jan = NULL;
 	struct api_server *api = NULL;
 	if (load_keys(cfg, keys, &err) < 0 || janitor_start(h, &jan, &err) < 0 ||
-	    api_server_start(h, keys, &api, &err) < 0) {
+	    thawd_api_start(h, keys, &api, &err) < 0) {
 		log_error("thawd.start", "error=\"%s\"", err_msg(err));
 		janitor_stop(jan);
 		return 1;

@@ -1,4 +1,4 @@
-/* src/thawd/api/keys.c: the keys file, strictly validated, and the
+/* src/httpapi/keys.c: the keys file, strictly validated, and the
  * lookup of a presented secret. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -10,7 +10,7 @@
 
 #include <cmocka.h>
 
-#include "api/keys.h"
+#include "httpapi/keys.h"
 #include "sha256.h"
 
 static char *digest_of(const char *secret)

@@ -1,4 +1,4 @@
-/* src/thawd/api/routes.c: the routing table and api_route_match. */
+/* src/thawd/api/routes.c (thawd's routing table) and src/httpapi/routes.c (api_route_match). */
 #include <setjmp.h>
 #include <stdbool.h>
 #include <stdarg.h>
@@ -26,7 +26,7 @@ static struct match route(const char *method, const char *path)
 	struct match m;
 	memset(&m, 0, sizeof(m));
 	memset(m.allow, 'Z', sizeof(m.allow));
-	m.rc = api_route_match(method, path, &m.route, m.params, &m.tail, m.allow, sizeof(m.allow));
+	m.rc = api_route_match(api_routes, api_route_count, method, path, &m.route, m.params, &m.tail, m.allow, sizeof(m.allow));
 	return m;
 }
 
@@ -150,12 +150,12 @@ static void test_allow_is_truncated_to_its_buffer(void **state)
 	/* Exact-size heap buffers: ASan sees any write past them. */
 	char *allow = malloc(4);
 	assert_non_null(allow);
-	assert_int_equal(api_route_match("PUT", "/v1/sandboxes", &r, params, &tail, allow, 4), -1);
+	assert_int_equal(api_route_match(api_routes, api_route_count, "PUT", "/v1/sandboxes", &r, params, &tail, allow, 4), -1);
 	assert_string_equal(allow, "GET");
 	free(allow);
 	allow = malloc(1);
 	assert_non_null(allow);
-	assert_int_equal(api_route_match("PUT", "/v1/sandboxes", &r, params, &tail, allow, 1), -1);
+	assert_int_equal(api_route_match(api_routes, api_route_count, "PUT", "/v1/sandboxes", &r, params, &tail, allow, 1), -1);
 	assert_string_equal(allow, "");
 	free(allow);
 }

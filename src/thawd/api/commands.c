@@ -17,7 +17,7 @@ enum MHD_Result api_exec_background(struct api_req *r, struct exec_params *p)
 {
 	long pid = 0;
 	_cleanup_err_ struct thaw_err *err = NULL;
-	int rc = sandbox_command_start(r->h, r->params[0], p->argv, p->env, p->cwd, p->auto_resume,
+	int rc = sandbox_command_start(api_host(r), r->params[0], p->argv, p->env, p->cwd, p->auto_resume,
 				       &pid, &err);
 	exec_params_free(p);
 	if (rc < 0)
@@ -52,7 +52,7 @@ enum MHD_Result api_command_get(struct api_req *r)
 		return mres;
 	struct command_status st;
 	_cleanup_err_ struct thaw_err *err = NULL;
-	if (sandbox_command_status(r->h, r->params[0], pid, &st, &err) < 0)
+	if (sandbox_command_status(api_host(r), r->params[0], pid, &st, &err) < 0)
 		return api_reply_error(r, err);
 	json_t *o = json_pack("{s:I,s:b}", "pid", (json_int_t)st.pid, "running", st.running);
 	if (!st.running)
@@ -69,7 +69,7 @@ enum MHD_Result api_command_kill(struct api_req *r)
 	if (!api_check_sandbox_id(r, &mres) || !check_pid(r, &pid, &mres))
 		return mres;
 	_cleanup_err_ struct thaw_err *err = NULL;
-	if (sandbox_command_kill(r->h, r->params[0], pid, &err) < 0)
+	if (sandbox_command_kill(api_host(r), r->params[0], pid, &err) < 0)
 		return api_reply_error(r, err);
 	return api_reply_empty(r, MHD_HTTP_NO_CONTENT);
 }

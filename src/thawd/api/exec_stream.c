@@ -114,13 +114,13 @@ static void *exec_thread(void *arg)
 enum MHD_Result api_exec_stream(struct api_req *r, struct exec_params *p)
 {
 	_cleanup_err_ struct thaw_err *err = NULL;
-	if (sandbox_exec_check(r->h, r->params[0], p->auto_resume, &err) < 0) {
+	if (sandbox_exec_check(api_host(r), r->params[0], p->auto_resume, &err) < 0) {
 		exec_params_free(p);
 		return api_reply_error(r, err);
 	}
 	struct exec_job *j = xcalloc(1, sizeof(*j));
 	j->stream = api_stream_new();
-	j->h = r->h;
+	j->h = api_host(r);
 	snprintf(j->id, sizeof(j->id), "%s", r->params[0]);
 	j->p = *p; /* the job owns the parameters now */
 	memset(p, 0, sizeof(*p));

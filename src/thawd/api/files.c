@@ -15,69 +15,6 @@
 
 #define LIST_MAX 100000
 
-static int hexval(char c)
-{
-	return c >= '0' && c <= '9'   ? c - '0'
-	       : c >= 'a' && c <= 'f' ? c - 'a' + 10
-	       : c >= 'A' && c <= 'F' ? c - 'A' + 10
-				      : -1;
-}
-
-/* A query parameter, percent-decoded ('+' is a space, as in forms):
- * 1 present, 0 absent, -1 malformed (reply given). The server keeps
- * escapes in URLs (server.c), so they are decoded here, and %00 refused. */
-int api_query(struct api_req *r, const char *name, char *out, size_t size, enum MHD_Result *res)
-{
-	const char *v = MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, name);
-	if (!v)
-		return 0;
-	size_t o = 0;
-	for (const char *p = v; *p; p++) {
-		char c = *p;
-		if (c == '+') {
-			c = ' ';
-		} else if (c == '%') {
-			int hi = hexval(p[1]), lo = hi < 0 ? -1 : hexval(p[2]);
-			if (hi < 0 || lo < 0 || (hi == 0 && lo == 0)) {
-				*res = api_reply_fail(r, ERR_INVALID,
-						      "query parameter %s has a bad %% escape",
-						      name);
-				return -1;
-			}
-			c = (char)(hi << 4 | lo);
-			p += 2;
-		}
-		if (o + 1 >= size) {
-			*res = api_reply_fail(r, ERR_INVALID, "query parameter %s is too long",
-					      name);
-			return -1;
-		}
-		out[o++] = c;
-	}
-	out[o] = '\0';
-	return 1;
-}
-
-int api_query_bool(struct api_req *r, const char *name, bool dflt, bool *out, enum MHD_Result *res)
-{
-	char v[8];
-	int q = api_query(r, name, v, sizeof(v), res);
-	if (q < 0)
-		return -1;
-	*out = dflt;
-	if (q == 0)
-		return 0;
-	if (!strcmp(v, "true") || !strcmp(v, "1"))
-		*out = true;
-	else if (!strcmp(v, "false") || !strcmp(v, "0"))
-		*out = false;
-	else {
-		*res = api_reply_fail(r, ERR_INVALID, "%s must be true or false", name);
-		return -1;
-	}
-	return 0;
-}
-
 /* A number in base up to max, or -1 when absent. */
 static int query_num(struct api_req *r, const char *name, int base, long max, long *out,
 		     enum MHD_Result *res)
@@ -152,7 +89,7 @@ enum MHD_Result api_file_stat(struct api_req *r)
 		return res;
 	struct file_info fi;
 	_cleanup_err_ struct thaw_err *err = NULL;
-	if (sandbox_file_stat(r->h, r->params[0], path, resume, &fi, &err) < 0)
+	if (sandbox_file_stat(api_host(r), r->params[0], path, resume, &fi, &err) < 0)
 		return api_reply_error(r, err);
 	json_t *o = info_json(&fi, path);
 	file_info_free(&fi);
@@ -174,7 +111,7 @@ enum MHD_Result api_file_list(struct api_req *r)
 	struct file_info *v = NULL;
 	size_t n = 0;
 	_cleanup_err_ struct thaw_err *err = NULL;
-	if (sandbox_file_list(r->h, r->params[0], path, resume, LIST_MAX, &v, &n, &truncated,
+	if (sandbox_file_list(api_host(r), r->params[0], path, resume, LIST_MAX, &v, &n, &truncated,
 			      &err) < 0)
 		return api_reply_error(r, err);
 	qsort(v, n, sizeof(*v), by_name);
@@ -196,7 +133,7 @@ enum MHD_Result api_file_remove(struct api_req *r)
 	    api_query_bool(r, "recursive", false, &recursive, &res) < 0)
 		return res;
 	_cleanup_err_ struct thaw_err *err = NULL;
-	if (sandbox_file_remove(r->h, r->params[0], path, recursive, resume, &err) < 0)
+	if (sandbox_file_remove(api_host(r), r->params[0], path, recursive, resume, &err) < 0)
 		return api_reply_error(r, err);
 	return api_reply_empty(r, MHD_HTTP_NO_CONTENT);
 }
@@ -226,7 +163,7 @@ enum MHD_Result api_file_mkdir(struct api_req *r)
 	struct file_info fi;
 	int rc = err ? -1 : 0;
 	if (rc == 0)
-		rc = sandbox_file_mkdir(r->h, r->params[0], path, mode, parents, resume, &fi, &err);
+		rc = sandbox_file_mkdir(api_host(r), r->params[0], path, mode, parents, resume, &fi, &err);
 	json_t *o = rc == 0 ? info_json(&fi, path) : NULL;
 	json_decref(body);
 	if (rc < 0)
@@ -252,7 +189,7 @@ enum MHD_Result api_file_write(struct api_req *r)
 	struct file_info fi;
 	_cleanup_err_ struct thaw_err *err = NULL;
 	uint64_t t0 = time_mono_ns();
-	if (sandbox_file_write(r->h, r->params[0], &w, resume, &fi, &err) < 0)
+	if (sandbox_file_write(api_host(r), r->params[0], &w, resume, &fi, &err) < 0)
 		return api_reply_error(r, err);
 	json_t *o = info_json(&fi, path);
 	json_object_set_new(o, "duration_ms", json_real(ns_to_ms(time_mono_ns() - t0)));
@@ -300,7 +237,7 @@ enum MHD_Result api_file_read(struct api_req *r)
 	}
 	struct file_info fi;
 	_cleanup_err_ struct thaw_err *err = NULL;
-	if (sandbox_file_stat(r->h, r->params[0], j->path, j->resume, &fi, &err) < 0) {
+	if (sandbox_file_stat(api_host(r), r->params[0], j->path, j->resume, &fi, &err) < 0) {
 		free(j);
 		return api_reply_error(r, err);
 	}
@@ -317,7 +254,7 @@ enum MHD_Result api_file_read(struct api_req *r)
 				      "%.200s is a directory: list it with /files/list", shown);
 	}
 	j->stream = api_stream_new();
-	j->h = r->h;
+	j->h = api_host(r);
 	snprintf(j->id, sizeof(j->id), "%s", r->params[0]);
 	const char *headers[] = { "X-Thaw-File-Size", size, "X-Thaw-File-Mode", mode, NULL };
 	enum MHD_Result ret =

@@ -2,7 +2,7 @@
 #include <stdlib.h>
 
 #include "api/api.h"
-#include "api/keys.h"
+#include "httpapi/keys.h"
 #include "core/capacity.h"
 #include "core/quota.h"
 #include "core/registry.h"
@@ -80,7 +80,7 @@ static json_t *key_json(const struct api_req *r)
 {
 	const struct api_key *k = r->key;
 	json_t *o = json_pack("{s:s,s:s,s:i}", "name", k->name, "role", key_role_name(k->role),
-			      "sandboxes", (int)quota_owned(r->h->quota, k->name));
+			      "sandboxes", (int)quota_owned(api_host(r)->quota, k->name));
 	json_object_set_new(o, "max_sandboxes",
 			    k->max_sandboxes ? json_integer(k->max_sandboxes) : json_null());
 	return o;
@@ -88,7 +88,7 @@ static json_t *key_json(const struct api_req *r)
 
 enum MHD_Result api_info(struct api_req *r)
 {
-	struct host *h = r->h;
+	struct host *h = api_host(r);
 	json_t *o = json_pack(
 		"{s:s,s:{s:s,s:s,s:s,s:s},s:{s:s,s:s},s:{s:I,s:i},s:s,s:I}", "version",
 		THAW_VERSION, "vmm", "name", h->drv->name, "version", h->drv->version(&h->vmm),

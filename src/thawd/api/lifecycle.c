@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "api/api.h"
-#include "api/keys.h"
+#include "httpapi/keys.h"
 #include "api/validate.h"
 #include "core/registry.h"
 #include "core/sandbox.h"
@@ -29,15 +29,15 @@ enum MHD_Result api_sandbox_fork(struct api_req *r)
 	uint64_t t0 = time_mono_ns();
 	struct fork_result fr;
 	struct sb_owner owner = api_owner(r); /* children belong to the forking key */
-	if (sandbox_fork(r->h, r->params[0], p.count, &owner, &fr, &err) < 0)
+	if (sandbox_fork(api_host(r), r->params[0], p.count, &owner, &fr, &err) < 0)
 		return api_reply_error(r, err);
 	json_t *arr = json_array();
 	for (size_t i = 0; i < fr.count; i++)
-		json_array_append_new(arr, api_sandbox_json(r->h, fr.children[i], false));
+		json_array_append_new(arr, api_sandbox_json(api_host(r), fr.children[i], false));
 	json_t *o = json_pack("{s:s,s:o,s:{s:f,s:f,s:f}}", "parent", r->params[0], "sandboxes", arr,
 			      "timings_ms", "parent_stopped", fr.stopped_ms, "capture",
 			      fr.capture_ms, "total", ns_to_ms(time_mono_ns() - t0));
-	fork_result_free(r->h, &fr);
+	fork_result_free(api_host(r), &fr);
 	return api_reply_json(r, MHD_HTTP_CREATED, o);
 }
 
@@ -57,11 +57,11 @@ static enum MHD_Result change_state(struct api_req *r, state_op op)
 		return api_reply_error(r, err);
 	uint64_t t0 = time_mono_ns();
 	struct sandbox *sb = NULL;
-	if (op(r->h, r->params[0], &sb, &err) < 0)
+	if (op(api_host(r), r->params[0], &sb, &err) < 0)
 		return api_reply_error(r, err);
-	json_t *o = api_sandbox_json(r->h, sb, false);
+	json_t *o = api_sandbox_json(api_host(r), sb, false);
 	json_object_set_new(o, "duration_ms", json_real(ns_to_ms(time_mono_ns() - t0)));
-	sandbox_unref(r->h, sb);
+	sandbox_unref(api_host(r), sb);
 	return api_reply_json(r, MHD_HTTP_OK, o);
 }
 
@@ -100,19 +100,19 @@ enum MHD_Result api_sandbox_adopt(struct api_req *r)
 				      jerr.text);
 	}
 	uint64_t t0 = time_mono_ns();
-	int rc = sandbox_adopt(r->h, r->params[0], image, owner, &err);
+	int rc = sandbox_adopt(api_host(r), r->params[0], image, owner, &err);
 	json_decref(body);
 	if (rc < 0)
 		return api_reply_error(r, err);
 	struct sandbox *sb = NULL;
-	rc = resume ? sandbox_resume(r->h, r->params[0], &sb, &err)
-		    : ((sb = registry_get(r->h, r->params[0])) ? 0 : -1);
+	rc = resume ? sandbox_resume(api_host(r), r->params[0], &sb, &err)
+		    : ((sb = registry_get(api_host(r), r->params[0])) ? 0 : -1);
 	if (rc < 0)
 		return err ? api_reply_error(r, err)
 			   : api_reply_fail(r, ERR_NOT_FOUND, "sandbox %s is gone", r->params[0]);
-	json_t *o = api_sandbox_json(r->h, sb, false);
+	json_t *o = api_sandbox_json(api_host(r), sb, false);
 	json_object_set_new(o, "duration_ms", json_real(ns_to_ms(time_mono_ns() - t0)));
-	sandbox_unref(r->h, sb);
+	sandbox_unref(api_host(r), sb);
 	return api_reply_json(r, MHD_HTTP_CREATED, o);
 }
 
@@ -131,7 +131,7 @@ enum MHD_Result api_sandbox_snapshot(struct api_req *r)
 	struct snapshot_result sr;
 	/* An admin publishes a shared template; a user's is its own. */
 	const char *owner = r->key->role == KEY_ADMIN ? NULL : r->key->name;
-	if (sandbox_snapshot(r->h, r->params[0], p.name, owner, &sr, &err) < 0)
+	if (sandbox_snapshot(api_host(r), r->params[0], p.name, owner, &sr, &err) < 0)
 		return api_reply_error(r, err);
 	json_t *o = json_pack("{s:s,s:s,s:s,s:{s:f,s:f}}", "name", sr.meta.name, "build_id",
 			      sr.meta.build_id, "source_sandbox", r->params[0], "timings_ms",
@@ -147,14 +147,14 @@ enum MHD_Result api_sandbox_keepalive(struct api_req *r)
 		return res;
 	int64_t timeout_s;
 	_cleanup_err_ struct thaw_err *err = NULL;
-	int rc = validate_keepalive(body, r->h->cfg->max_timeout_s, &timeout_s, &err);
+	int rc = validate_keepalive(body, api_host(r)->cfg->max_timeout_s, &timeout_s, &err);
 	json_decref(body);
 	if (rc < 0)
 		return api_reply_error(r, err);
 	struct sandbox *sb = NULL;
-	if (sandbox_keepalive(r->h, r->params[0], timeout_s, &sb, &err) < 0)
+	if (sandbox_keepalive(api_host(r), r->params[0], timeout_s, &sb, &err) < 0)
 		return api_reply_error(r, err);
-	json_t *o = api_sandbox_json(r->h, sb, false);
-	sandbox_unref(r->h, sb);
+	json_t *o = api_sandbox_json(api_host(r), sb, false);
+	sandbox_unref(api_host(r), sb);
 	return api_reply_json(r, MHD_HTTP_OK, o);
 }

@@ -109,7 +109,7 @@ enum MHD_Result api_sandbox_port(struct api_req *r)
 				 .body_len = r->body_len };
 	struct proxy_resp out;
 	_cleanup_err_ struct thaw_err *err = NULL;
-	int rc = sandbox_proxy(r->h, r->params[0], &req, &out, &err);
+	int rc = sandbox_proxy(api_host(r), r->params[0], &req, &out, &err);
 	collect_free(&query);
 	collect_free(&headers);
 	if (rc < 0)

@@ -94,7 +94,7 @@ enum MHD_Result api_sandbox_run_code(struct api_req *r)
 				      .max_output = RUN_CODE_MAX_ANSWER };
 	struct agent_exec_result out;
 	uint64_t t0 = time_mono_ns();
-	int rc = sandbox_exec(r->h, r->params[0], &req, p.auto_resume, &out, &err);
+	int rc = sandbox_exec(api_host(r), r->params[0], &req, p.auto_resume, &out, &err);
 	free(req_text);
 	if (rc < 0)
 		return api_reply_error(r, err);

@@ -4,7 +4,7 @@
 #include <string.h>
 
 #include "api/api.h"
-#include "api/keys.h"
+#include "httpapi/keys.h"
 #include "api/validate.h"
 #include "core/registry.h"
 #include "remote/remote.h"
@@ -114,9 +114,9 @@ bool api_sandbox_access(struct api_req *r, enum MHD_Result *res)
 	 * does not exist gets the same 404 here, before the route checks the
 	 * rest of its input: a 400 for a missing one next to a 404 for
 	 * another key's would tell which ids exist. */
-	struct sandbox *sb = registry_get(r->h, r->params[0]);
+	struct sandbox *sb = registry_get(api_host(r), r->params[0]);
 	bool sees = sb && api_key_sees(r, sb);
-	sandbox_unref(r->h, sb);
+	sandbox_unref(api_host(r), sb);
 	if (!sees)
 		*res = api_reply_fail(r, ERR_NOT_FOUND, "sandbox %s does not exist", r->params[0]);
 	return sees;
@@ -149,12 +149,12 @@ json_t *api_sandbox_body(struct api_req *r, bool empty_ok, enum MHD_Result *res)
 enum MHD_Result api_sandbox_list(struct api_req *r)
 {
 	size_t n;
-	struct sandbox **list = registry_list(r->h, &n);
+	struct sandbox **list = registry_list(api_host(r), &n);
 	json_t *arr = json_array();
 	for (size_t i = 0; i < n; i++)
 		if (api_key_sees(r, list[i]))
-			json_array_append_new(arr, api_sandbox_json(r->h, list[i], false));
-	registry_list_free(r->h, list, n);
+			json_array_append_new(arr, api_sandbox_json(api_host(r), list[i], false));
+	registry_list_free(api_host(r), list, n);
 	return api_reply_json(r, MHD_HTTP_OK, json_pack("{s:o}", "sandboxes", arr));
 }
 
@@ -166,19 +166,19 @@ enum MHD_Result api_sandbox_create(struct api_req *r)
 		return res;
 	struct create_req req;
 	_cleanup_err_ struct thaw_err *err = NULL;
-	const struct thawd_config *cfg = r->h->cfg;
+	const struct thawd_config *cfg = api_host(r)->cfg;
 	int rc = validate_create(body, cfg->default_timeout_s, cfg->max_timeout_s, &req, &err);
 	json_decref(body);
 	if (rc < 0)
 		return api_reply_error(r, err);
 	req.owner = api_owner(r);
 	struct sandbox *sb = NULL;
-	rc = sandbox_create(r->h, &req, &sb, &err);
+	rc = sandbox_create(api_host(r), &req, &sb, &err);
 	create_req_free(&req);
 	if (rc < 0)
 		return api_reply_error(r, err);
-	json_t *o = api_sandbox_json(r->h, sb, false);
-	sandbox_unref(r->h, sb);
+	json_t *o = api_sandbox_json(api_host(r), sb, false);
+	sandbox_unref(api_host(r), sb);
 	return api_reply_json(r, MHD_HTTP_CREATED, o);
 }
 
@@ -187,11 +187,11 @@ enum MHD_Result api_sandbox_get(struct api_req *r)
 	enum MHD_Result res;
 	if (!api_check_sandbox_id(r, &res))
 		return res;
-	struct sandbox *sb = registry_get(r->h, r->params[0]);
+	struct sandbox *sb = registry_get(api_host(r), r->params[0]);
 	if (!sb)
 		return api_reply_fail(r, ERR_NOT_FOUND, "sandbox %s does not exist", r->params[0]);
-	json_t *o = api_sandbox_json(r->h, sb, true);
-	sandbox_unref(r->h, sb);
+	json_t *o = api_sandbox_json(api_host(r), sb, true);
+	sandbox_unref(api_host(r), sb);
 	return api_reply_json(r, MHD_HTTP_OK, o);
 }
 
@@ -201,7 +201,7 @@ enum MHD_Result api_sandbox_delete(struct api_req *r)
 	if (!api_check_sandbox_id(r, &res))
 		return res;
 	_cleanup_err_ struct thaw_err *err = NULL;
-	if (sandbox_delete(r->h, r->params[0], &err) < 0)
+	if (sandbox_delete(api_host(r), r->params[0], &err) < 0)
 		return api_reply_error(r, err);
 	return api_reply_empty(r, MHD_HTTP_NO_CONTENT);
 }
@@ -258,10 +258,10 @@ enum MHD_Result api_sandbox_exec(struct api_req *r)
 		.stdin_len = p.stdin_data.len,
 		.has_stdin = p.has_stdin,
 		.timeout_ms = p.timeout_ms,
-		.max_output = (size_t)r->h->cfg->max_exec_output_mb << 20,
+		.max_output = (size_t)api_host(r)->cfg->max_exec_output_mb << 20,
 	};
 	struct agent_exec_result out;
-	rc = sandbox_exec(r->h, r->params[0], &req, p.auto_resume, &out, &err);
+	rc = sandbox_exec(api_host(r), r->params[0], &req, p.auto_resume, &out, &err);
 	bool base64 = p.base64_output;
 	exec_params_free(&p);
 	if (rc < 0)

@@ -134,10 +134,10 @@ enum MHD_Result api_sandbox_shell(struct api_req *r)
 	if (has_cmd < 0 || api_query_bool(r, "auto_resume", false, &auto_resume, &res) < 0)
 		return res;
 	_cleanup_err_ struct thaw_err *err = NULL;
-	if (sandbox_exec_check(r->h, r->params[0], auto_resume, &err) < 0)
+	if (sandbox_exec_check(api_host(r), r->params[0], auto_resume, &err) < 0)
 		return api_reply_error(r, err);
 	struct shell_job *j = xcalloc(1, sizeof(*j));
-	j->h = r->h;
+	j->h = api_host(r);
 	snprintf(j->id, sizeof(j->id), "%s", r->params[0]);
 	j->cmd = xstrdup(has_cmd && *cmd ? cmd : DEFAULT_SHELL);
 	j->rows = rows;

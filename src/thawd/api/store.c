@@ -11,7 +11,7 @@ enum MHD_Result api_store_gc(struct api_req *r)
 	json_t *body = api_body_object(r, &res);
 	if (!body)
 		return res;
-	json_int_t grace = r->h->cfg->s3_gc_grace_s;
+	json_int_t grace = api_host(r)->cfg->s3_gc_grace_s;
 	int dry_run = 0;
 	json_error_t jerr;
 	int rc = json_unpack_ex(body, &jerr, JSON_STRICT, "{s?I,s?b}", "grace_s", &grace,
@@ -24,7 +24,7 @@ enum MHD_Result api_store_gc(struct api_req *r)
 				      rc < 0 ? ": " : "", rc < 0 ? jerr.text : "");
 	struct remote_gc_result g;
 	_cleanup_err_ struct thaw_err *err = NULL;
-	if (remote_gc(r->h, (int64_t)grace, dry_run, &g, &err) < 0)
+	if (remote_gc(api_host(r), (int64_t)grace, dry_run, &g, &err) < 0)
 		return api_reply_error(r, err);
 	return api_reply_json(
 		r, MHD_HTTP_OK,

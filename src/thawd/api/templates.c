@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "api/api.h"
-#include "api/keys.h"
+#include "httpapi/keys.h"
 #include "api/stream.h"
 #include "api/validate.h"
 #include "buf.h"
@@ -87,7 +87,7 @@ static bool key_sees_template(const struct api_req *r, const struct template_inf
 static void refresh_from_store(struct api_req *r)
 {
 	_cleanup_err_ struct thaw_err *err = NULL;
-	if (r->h->remote && remote_sync(r->h, &err) < 0)
+	if (api_host(r)->remote && remote_sync(api_host(r), &err) < 0)
 		log_warn("remote.sync_failed", "error=\"%s\"", err_msg(err));
 }
 
@@ -98,7 +98,7 @@ static int find_listed(struct api_req *r, const char *name, struct template_info
 {
 	struct template_info *items = NULL;
 	size_t n = 0;
-	if (catalog_list(r->h->catalog, &items, &n, err) < 0)
+	if (catalog_list(api_host(r)->catalog, &items, &n, err) < 0)
 		return -1;
 	int rc = 1;
 	for (size_t i = 0; i < n && rc > 0; i++)
@@ -114,10 +114,10 @@ static int find_visible(struct api_req *r, const char *name, struct template_inf
 			struct thaw_err **err)
 {
 	int rc = find_listed(r, name, out, err);
-	if (rc > 0 && r->h->remote) {
+	if (rc > 0 && api_host(r)->remote) {
 		/* Another host may have published it a moment ago. */
 		_cleanup_err_ struct thaw_err *serr = NULL;
-		if (remote_sync_template(r->h, name, &serr) < 0)
+		if (remote_sync_template(api_host(r), name, &serr) < 0)
 			log_warn("remote.sync_failed", "template=%s error=\"%s\"", name,
 				 err_msg(serr));
 		rc = find_listed(r, name, out, err);
@@ -133,12 +133,12 @@ enum MHD_Result api_template_list(struct api_req *r)
 	size_t n = 0;
 	_cleanup_err_ struct thaw_err *err = NULL;
 	refresh_from_store(r);
-	if (catalog_list(r->h->catalog, &items, &n, &err) < 0)
+	if (catalog_list(api_host(r)->catalog, &items, &n, &err) < 0)
 		return api_reply_error(r, err);
 	json_t *arr = json_array();
 	for (size_t i = 0; i < n; i++)
 		if (key_sees_template(r, &items[i]))
-			json_array_append_new(arr, info_json(r->h, &items[i]));
+			json_array_append_new(arr, info_json(api_host(r), &items[i]));
 	free(items);
 	return api_reply_json(r, MHD_HTTP_OK, json_pack("{s:o}", "templates", arr));
 }
@@ -159,9 +159,9 @@ enum MHD_Result api_template_delete(struct api_req *r)
 				"template %s is shared: deleting it needs an admin key",
 				r->params[0]);
 	}
-	if (catalog_delete(r->h->catalog, r->params[0], &err) < 0)
+	if (catalog_delete(api_host(r)->catalog, r->params[0], &err) < 0)
 		return api_reply_error(r, err);
-	vmmpool_poke(r->h->vmms); /* its warm VMMs go */
+	vmmpool_poke(api_host(r)->vmms); /* its warm VMMs go */
 	return api_reply_empty(r, MHD_HTTP_NO_CONTENT);
 }
 
@@ -174,7 +174,7 @@ enum MHD_Result api_template_get(struct api_req *r)
 	struct template_info ti;
 	if (find_visible(r, r->params[0], &ti, &err) < 0)
 		return api_reply_error(r, err);
-	return api_reply_json(r, MHD_HTTP_OK, info_json(r->h, &ti));
+	return api_reply_json(r, MHD_HTTP_OK, info_json(api_host(r), &ti));
 }
 
 /* ---- streaming bake --------------------------------------------------- */
@@ -241,11 +241,11 @@ enum MHD_Result api_template_bake(struct api_req *r)
 	_cleanup_err_ struct thaw_err *err = NULL;
 	int rc = validate_bake(body, &p, &err);
 	json_decref(body);
-	if (rc < 0 || precheck(r->h, p.name, &err) < 0)
+	if (rc < 0 || precheck(api_host(r), p.name, &err) < 0)
 		return api_reply_error(r, err);
 	struct bake_job *j = xcalloc(1, sizeof(*j));
 	j->stream = api_stream_new();
-	j->h = r->h;
+	j->h = api_host(r);
 	snprintf(j->name, sizeof(j->name), "%s", p.name);
 	enum MHD_Result ret = api_stream_reply(r, j->stream);
 	if (api_thread_detached(bake_thread, j) < 0) {

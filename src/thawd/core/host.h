@@ -30,7 +30,7 @@ struct thawd_config {
 	uint32_t memory_reserve_mb; /* creates leave this much available */
 	uint32_t sandbox_memory_mb; /* an idle sandbox's cost; 0: measured */
 	int rate_limit; /* API requests per second per key (burst: 2 s worth); 0 = none */
-	char *keys_file; /* API keys (api/keys.h); NULL: DATA/api-key is the one admin key */
+	char *keys_file; /* API keys (httpapi/keys.h); NULL: DATA/api-key is the one admin key */
 	int default_timeout_s;
 	int max_timeout_s;
 	int max_exec_output_mb;

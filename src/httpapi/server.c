@@ -1,5 +1,6 @@
 /* libmicrohttpd glue: body accumulation with a size limit, API key
- * check, routing, and one access log line per request at info level. */
+ * check, routing by the program's table, and one access log line per
+ * request at debug level. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -10,10 +11,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "api/api.h"
-#include "api/keys.h"
 #include "buf.h"
-#include "core/sandbox.h"
+#include "httpapi/httpapi.h"
+#include "httpapi/keys.h"
 #include "log.h"
 #include "timeutil.h"
 
@@ -30,14 +30,14 @@ struct bucket {
 
 struct api_server {
 	struct MHD_Daemon *d;
-	struct host *h;
+	struct api_service svc;
 	struct api_keys keys;
 	struct bucket *buckets; /* one per key, same order */
 };
 
 static int key_rate(const struct api_server *s, const struct api_key *k)
 {
-	return k->rate_limit >= 0 ? k->rate_limit : s->h->cfg->rate_limit;
+	return k->rate_limit >= 0 ? k->rate_limit : s->svc.rate_limit;
 }
 
 /* Takes a token; false when the key is over its rate. */
@@ -81,16 +81,9 @@ static const struct api_key *key_of(struct api_server *s, struct MHD_Connection 
 	return keys_match(&s->keys, auth + 7);
 }
 
-static bool under_sandbox(const struct api_route *route)
-{
-	/* Adopt names a sandbox this host does not have yet (admin only). */
-	return strncmp(route->pattern, "/v1/sandboxes/{}", 16) == 0 &&
-	       strcmp(route->pattern, "/v1/sandboxes/{}/adopt") != 0;
-}
-
 /* Whether the request's key may use this route now: a key at all, its
  * rate, its role. Replies and returns false when not. (Which sandboxes
- * it may name is api_sandbox_access's business.) */
+ * it may name is the program's business: api_service.admit.) */
 static bool allowed(struct api_server *s, const struct api_route *route, struct api_req *r,
 		    enum MHD_Result *res)
 {
@@ -119,12 +112,13 @@ static bool allowed(struct api_server *s, const struct api_route *route, struct 
 static enum MHD_Result dispatch(struct api_server *s, struct MHD_Connection *c, const char *url,
 				const char *method, struct conn_ctx *ctx)
 {
-	struct api_req r = { .conn = c, .h = s->h, .method = method, .url = url };
+	struct api_req r = { .conn = c, .app = s->svc.app, .method = method, .url = url };
 	char params[API_MAX_PARAMS][128];
 	char allow[128];
 	const struct api_route *route = NULL;
 	const char *tail = NULL;
-	int m = api_route_match(method, url, &route, params, &tail, allow, sizeof(allow));
+	int m = api_route_match(s->svc.routes, s->svc.nroutes, method, url, &route, params, &tail,
+				allow, sizeof(allow));
 	if (m == 0)
 		return api_reply_fail(&r, ERR_NOT_FOUND, "no such endpoint: %s %s", method, url);
 	if (m < 0) {
@@ -152,7 +146,7 @@ static enum MHD_Result dispatch(struct api_server *s, struct MHD_Connection *c, 
 	for (int i = 0; i < API_MAX_PARAMS; i++)
 		r.params[i] = params[i];
 	r.tail = tail;
-	if (under_sandbox(route) && !api_sandbox_access(&r, &res))
+	if (s->svc.admit && !s->svc.admit(&r, route, &res))
 		return res;
 	r.body = (const char *)ctx->body.data;
 	r.body_len = ctx->body.len;
@@ -174,7 +168,7 @@ static enum MHD_Result dispatch(struct api_server *s, struct MHD_Connection *c, 
 
 /* Before the body: which route, which key, how much body it may have.
  * A route that takes a file gets its body in an unnamed temp file in
- * the data dir (O_TMPFILE: gone with the last descriptor, even after a
+ * the upload dir (O_TMPFILE: gone with the last descriptor, even after a
  * crash). A request with no route or a wrong key keeps nothing of its
  * body: it gets 401/404/405 whatever it sends. */
 static void request_setup(struct api_server *s, struct MHD_Connection *c, const char *url,
@@ -185,7 +179,8 @@ static void request_setup(struct api_server *s, struct MHD_Connection *c, const 
 	const struct api_route *route = NULL;
 	const char *tail = NULL;
 	ctx->max_body = API_NO_BODY;
-	if (api_route_match(method, url, &route, params, &tail, allow, sizeof(allow)) != 1) {
+	if (api_route_match(s->svc.routes, s->svc.nroutes, method, url, &route, params, &tail, allow,
+			    sizeof(allow)) != 1) {
 		ctx->discard = true;
 		return;
 	}
@@ -195,7 +190,7 @@ static void request_setup(struct api_server *s, struct MHD_Connection *c, const 
 	if (!route->body_to_file || ctx->discard)
 		return;
 	ctx->to_file = true;
-	ctx->body_fd = open(s->h->cfg->data_dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+	ctx->body_fd = open(s->svc.upload_dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
 	if (ctx->body_fd < 0)
 		ctx->write_errno = errno;
 }
@@ -307,19 +302,18 @@ static void server_free(struct api_server *s)
 	free(s);
 }
 
-int api_server_start(struct host *h, struct api_keys *keys, struct api_server **out,
-		     struct thaw_err **err)
+int api_server_start(const struct api_service *svc, struct api_keys *keys,
+		     struct api_server **out, struct thaw_err **err)
 {
-	const struct thawd_config *cfg = h->cfg;
 	struct sockaddr_in sa = { .sin_family = AF_INET,
-				  .sin_port = htons((uint16_t)cfg->listen_port) };
-	if (inet_pton(AF_INET, cfg->listen_addr, &sa.sin_addr) != 1) {
+				  .sin_port = htons((uint16_t)svc->listen_port) };
+	if (inet_pton(AF_INET, svc->listen_addr, &sa.sin_addr) != 1) {
 		keys_free(keys);
 		return err_set(err, ERR_INVALID, "listen address %s is not an IPv4 address",
-			       cfg->listen_addr);
+			       svc->listen_addr);
 	}
 	struct api_server *s = xcalloc(1, sizeof(*s));
-	s->h = h;
+	s->svc = *svc;
 	s->keys = *keys;
 	*keys = (struct api_keys){ 0 };
 	s->buckets = xcalloc(s->keys.n, sizeof(*s->buckets));
@@ -333,7 +327,7 @@ int api_server_start(struct host *h, struct api_keys *keys, struct api_server **
 	 * few, so at about 200 sandboxes glibc aborted thawd on FD_SET. */
 	unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
 			 MHD_USE_POLL | MHD_USE_ERROR_LOG | MHD_USE_ITC | MHD_ALLOW_UPGRADE;
-	s->d = MHD_start_daemon(flags, (uint16_t)cfg->listen_port, NULL, NULL, on_request, s,
+	s->d = MHD_start_daemon(flags, (uint16_t)svc->listen_port, NULL, NULL, on_request, s,
 				MHD_OPTION_EXTERNAL_LOGGER, on_mhd_error, s,
 				MHD_OPTION_UNESCAPE_CALLBACK, keep_escapes, s, MHD_OPTION_SOCK_ADDR,
 				(struct sockaddr *)&sa, MHD_OPTION_CONNECTION_LIMIT,
@@ -344,7 +338,7 @@ int api_server_start(struct host *h, struct api_keys *keys, struct api_server **
 		int e = errno;
 		server_free(s);
 		errno = e ? e : EADDRINUSE;
-		return err_sys(err, "listening on %s:%d", cfg->listen_addr, cfg->listen_port);
+		return err_sys(err, "listening on %s:%d", svc->listen_addr, svc->listen_port);
 	}
 	*out = s;
 	return 0;
@@ -354,11 +348,12 @@ void api_server_stop(struct api_server *s)
 {
 	if (!s)
 		return;
-	/* Stop accepting first, then make every exec return: stopping the
+	/* Stop accepting first, then make every request return: stopping the
 	 * daemon joins the connection threads, which would otherwise wait
-	 * for commands that may run for hours. */
+	 * (thawd: for commands that may run for hours). */
 	MHD_socket listen_fd = MHD_quiesce_daemon(s->d);
-	sandbox_interrupt_all(s->h);
+	if (s->svc.interrupt)
+		s->svc.interrupt(s->svc.app);
 	MHD_stop_daemon(s->d);
 	if (listen_fd != MHD_INVALID_SOCKET)
 		close(listen_fd);

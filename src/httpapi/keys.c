@@ -1,4 +1,4 @@
-#include "api/keys.h"
+#include "httpapi/keys.h"
 
 #include <jansson.h>
 #include <openssl/crypto.h>

@@ -2,7 +2,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "api/api.h"
+#include "httpapi/httpapi.h"
 #include "buf.h"
 #include "log.h"
 #include "utf8.h"

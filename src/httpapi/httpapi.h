@@ -1,0 +1,114 @@
+/* The HTTP/JSON API machinery that thawd and thaw-control share
+ * (libmicrohttpd, one thread per connection: handlers may block): body
+ * limits and accumulation, API keys and their rates and roles, routing
+ * by a table, error replies (the one place error codes become HTTP
+ * statuses), query parameters. A program brings its route table and its
+ * handlers (thawd: src/thawd/api/) in an api_service; this layer knows
+ * nothing of sandboxes or hosts. */
+#ifndef THAW_HTTPAPI_H
+#define THAW_HTTPAPI_H
+
+#include <jansson.h>
+#include <microhttpd.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "err.h"
+
+/* Body limits, chosen per route (struct api_route.max_body): bodies that
+ * carry data (exec and run_code stdin, what the port proxy forwards) up
+ * to API_MAX_BODY; control bodies (create, fork, keepalive, ...) are
+ * small JSON objects; routes that take no body refuse one past a few KiB.
+ * Over the limit: 413 too_large. */
+#define API_MAX_BODY (16u << 20)
+#define API_CONTROL_BODY (64u << 10)
+#define API_NO_BODY (4u << 10)
+/* Bodies of routes that take a file (body_to_file) go to an unnamed temp
+ * file in the data dir instead of memory, up to this size. */
+#define API_MAX_UPLOAD (8ull << 30)
+#define API_MAX_PARAMS 2
+
+struct api_key;
+
+struct api_req {
+	struct MHD_Connection *conn;
+	void *app; /* the program's context (api_service.app) */
+	const struct api_key *key; /* who asks; NULL on public routes */
+	const char *method;
+	const char *url;
+	const char *params[API_MAX_PARAMS]; /* path placeholders, in order */
+	const char *tail; /* what a route ending in a double star matched: "/..." or "/" */
+	const char *body;
+	size_t body_len;
+	int body_fd; /* body_to_file routes: the body, at offset 0; else -1 */
+	uint64_t body_size;
+};
+
+typedef enum MHD_Result (*api_handler)(struct api_req *r);
+
+struct api_route {
+	const char *method;
+	const char *pattern; /* "/v1/sandboxes/{}/exec"; a final double star takes any rest */
+	api_handler handler;
+	bool public;	   /* no API key needed */
+	bool body_to_file; /* the body may be large: it goes to a temp file (API_MAX_UPLOAD) */
+	uint64_t max_body; /* the largest body taken in memory */
+	bool admin;	   /* admin keys only: others get 403 forbidden */
+};
+
+/* routes.c: matches a path against a route table: 1 found (route and
+ * params set), 0 unknown path, -1 path known but not for this method
+ * (allow lists the methods). */
+int api_route_match(const struct api_route *routes, size_t n, const char *method,
+		    const char *path, const struct api_route **route,
+		    char params[API_MAX_PARAMS][128], const char **tail, char *allow,
+		    size_t allow_size);
+
+/* respond.c: the only place that maps error codes to HTTP statuses */
+unsigned api_status_for(enum err_code code);
+enum MHD_Result api_reply_json(struct api_req *r, unsigned status, json_t *body);
+enum MHD_Result api_reply_error(struct api_req *r, const struct thaw_err *e);
+enum MHD_Result api_reply_fail(struct api_req *r, enum err_code code, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+enum MHD_Result api_reply_empty(struct api_req *r, unsigned status);
+/* Parses the body as a JSON object; on failure replies 400 and returns
+ * NULL (the caller returns *result). */
+json_t *api_body_object(struct api_req *r, enum MHD_Result *result);
+
+/* query.c: a query parameter, percent-decoded ('+' is a space, %00 is
+ * refused): 1 present, 0 absent, -1 malformed (reply given in *res). */
+int api_query(struct api_req *r, const char *name, char *out, size_t size, enum MHD_Result *res);
+/* A query flag: true/false/1/0, absent is dflt; anything else is a 400
+ * (reply given in *res, returns -1). */
+int api_query_bool(struct api_req *r, const char *name, bool dflt, bool *out, enum MHD_Result *res);
+
+/* server.c: a program's API. */
+struct api_keys;
+struct api_service {
+	const struct api_route *routes;
+	size_t nroutes;
+	void *app; /* handed to handlers as api_req.app */
+	const char *listen_addr;
+	int listen_port;
+	const char *upload_dir; /* where body_to_file bodies go (O_TMPFILE) */
+	int rate_limit;		/* requests a second for keys without their own */
+	/* Called after the key, its rate and role were checked and before
+	 * the body is handed over; replies and returns false to stop the
+	 * request there. NULL: none. */
+	bool (*admit)(struct api_req *r, const struct api_route *route, enum MHD_Result *res);
+	/* Called when the server stops, after it stopped taking connections:
+	 * makes the requests in progress return (NULL: none). */
+	void (*interrupt)(void *app);
+};
+
+struct api_server;
+/* Takes over keys (freed by api_server_stop, or here on failure); svc
+ * is copied. */
+int api_server_start(const struct api_service *svc, struct api_keys *keys,
+		     struct api_server **out, struct thaw_err **err);
+/* Stops taking connections, interrupts what runs (svc.interrupt), waits
+ * for the requests in progress to finish. */
+void api_server_stop(struct api_server *s);
+
+#endif

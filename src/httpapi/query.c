@@ -1,0 +1,67 @@
+#include <stdbool.h>
+#include <string.h>
+
+#include "httpapi/httpapi.h"
+
+static int hexval(char c)
+{
+	return c >= '0' && c <= '9'   ? c - '0'
+	       : c >= 'a' && c <= 'f' ? c - 'a' + 10
+	       : c >= 'A' && c <= 'F' ? c - 'A' + 10
+				      : -1;
+}
+
+/* A query parameter, percent-decoded ('+' is a space, as in forms):
+ * 1 present, 0 absent, -1 malformed (reply given). The server keeps
+ * escapes in URLs (server.c), so they are decoded here, and %00 refused. */
+int api_query(struct api_req *r, const char *name, char *out, size_t size, enum MHD_Result *res)
+{
+	const char *v = MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, name);
+	if (!v)
+		return 0;
+	size_t o = 0;
+	for (const char *p = v; *p; p++) {
+		char c = *p;
+		if (c == '+') {
+			c = ' ';
+		} else if (c == '%') {
+			int hi = hexval(p[1]), lo = hi < 0 ? -1 : hexval(p[2]);
+			if (hi < 0 || lo < 0 || (hi == 0 && lo == 0)) {
+				*res = api_reply_fail(r, ERR_INVALID,
+						      "query parameter %s has a bad %% escape",
+						      name);
+				return -1;
+			}
+			c = (char)(hi << 4 | lo);
+			p += 2;
+		}
+		if (o + 1 >= size) {
+			*res = api_reply_fail(r, ERR_INVALID, "query parameter %s is too long",
+					      name);
+			return -1;
+		}
+		out[o++] = c;
+	}
+	out[o] = '\0';
+	return 1;
+}
+
+int api_query_bool(struct api_req *r, const char *name, bool dflt, bool *out, enum MHD_Result *res)
+{
+	char v[8];
+	int q = api_query(r, name, v, sizeof(v), res);
+	if (q < 0)
+		return -1;
+	*out = dflt;
+	if (q == 0)
+		return 0;
+	if (!strcmp(v, "true") || !strcmp(v, "1"))
+		*out = true;
+	else if (!strcmp(v, "false") || !strcmp(v, "0"))
+		*out = false;
+	else {
+		*res = api_reply_fail(r, ERR_INVALID, "%s must be true or false", name);
+		return -1;
+	}
+	return 0;
+}
