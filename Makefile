@@ -1,6 +1,6 @@
 # thaw: build, test, demo. Plain make; no generated build files.
 #
-#   make            build/bin/{thawd,thaw,thaw-agent,thaw-bench-*}, build/lib/libthaw.{a,so}
+#   make            build/bin/{thawd,thaw-control,thaw-lazyfs,thaw,thaw-agent,thaw-bench-*}, build/lib/libthaw.{a,so}
 #   make SAN=1      the same with ASan+UBSan into build-san/ (the guest agent stays static)
 #   make check      the fast tier: build and unit tests (no root, no VMs; a minute or two)
 #   make test       install what is missing, then unit + end-to-end tests (scripts/test.sh)
@@ -50,6 +50,8 @@ GUEST_SRCS  := $(wildcard src/guest/*.c)
 THAWD_SRCS  := $(filter-out src/thawd/main.c,$(wildcard src/thawd/*.c src/thawd/*/*.c))
 # The HTTP API machinery: shared by thawd and thaw-control.
 HTTPAPI_SRCS := $(wildcard src/httpapi/*.c)
+# The fleet's control plane (PostgreSQL through libpq).
+CONTROL_SRCS := $(wildcard src/control/*.c src/control/*/*.c)
 # Object storage (S3 and file://): shared by thawd and the lazy layer.
 OBJSTORE_SRCS := $(wildcard src/objstore/*.c)
 LAZYFS_SRCS := $(wildcard src/lazyfs/*.c)
@@ -61,6 +63,7 @@ IT_SRCS     := $(wildcard tests/it/*.c)
 
 COMMON_OBJS := $(COMMON_SRCS:%.c=$(OBJ)/%.o)
 HTTPAPI_OBJS := $(HTTPAPI_SRCS:%.c=$(OBJ)/%.o)
+CONTROL_OBJS := $(CONTROL_SRCS:%.c=$(OBJ)/%.o)
 THAWD_OBJS  := $(THAWD_SRCS:%.c=$(OBJ)/%.o) $(OBJSTORE_SRCS:%.c=$(OBJ)/%.o) $(HTTPAPI_OBJS)
 OBJSTORE_OBJS := $(OBJSTORE_SRCS:%.c=$(OBJ)/%.o)
 LAZYFS_OBJS := $(LAZYFS_SRCS:%.c=$(OBJ)/%.o)
@@ -72,7 +75,7 @@ IT_BINS     := $(IT_SRCS:tests/it/%.c=$(BUILD)/tests/it/%)
 
 PROGRAMS := $(BIN)/thawd $(BIN)/thaw $(BIN)/thaw-agent $(BIN)/thaw-bench-create \
             $(BIN)/thaw-bench-lifecycle $(BIN)/thaw-bench-slots $(BIN)/thaw-bench-disk \
-            $(BIN)/thaw-lazyfs $(LIB)/libthaw.a $(LIB)/libthaw.so $(IT_BINS)
+            $(BIN)/thaw-lazyfs $(BIN)/thaw-control $(LIB)/libthaw.a $(LIB)/libthaw.so $(IT_BINS)
 
 .PHONY: all check test unit e2e demo bench clean deps format lint fuzz
 all: $(PROGRAMS)
@@ -110,6 +113,16 @@ $(BIN)/thawd: $(OBJ)/src/thawd/main.o $(THAWD_OBJS) $(COMMON_OBJS)
 	$(call say,LD,$@)
 	@mkdir -p $(dir $@)
 	$(Q)$(CC) $(SANFLAGS) $(link_inputs) -o $@ $(HOST_LIBS)
+
+# The control plane is the one user of libpq.
+PQ_CFLAGS := $(shell pkg-config --cflags libpq 2>/dev/null)
+PQ_LIBS   := $(shell pkg-config --libs libpq 2>/dev/null)
+$(CONTROL_OBJS): HOST_CFLAGS += $(PQ_CFLAGS)
+
+$(BIN)/thaw-control: $(CONTROL_OBJS) $(HTTPAPI_OBJS) $(COMMON_OBJS)
+	$(call say,LD,$@)
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) $(SANFLAGS) $(link_inputs) -o $@ $(HOST_LIBS) $(PQ_LIBS)
 
 $(BIN)/thaw-lazyfs: $(LAZYFS_OBJS) $(OBJSTORE_OBJS) $(COMMON_OBJS)
 	$(call say,LD,$@)

@@ -8,11 +8,11 @@ packages=(
 	gcc make pkg-config clang
 	# libraries (docs/architecture.md says why each one is there)
 	libmicrohttpd-dev libjansson-dev libcurl4-openssl-dev libsqlite3-dev
-	libssl-dev libmnl-dev libnftables-dev libcmocka-dev libfuse3-dev
+	libssl-dev libmnl-dev libnftables-dev libcmocka-dev libfuse3-dev libpq-dev
 	# running VMs and building templates
 	qemu-system-x86 qemu-utils fuse3 debootstrap xfsprogs cpio gzip util-linux iproute2 procps nftables
-	# end-to-end tests
-	python3 python3-pytest python3-pip
+	# end-to-end tests (the fleet's tests start a private PostgreSQL)
+	python3 python3-pytest python3-pip postgresql-15 postgresql-client-15
 )
 
 if [ "$(id -u)" -ne 0 ]; then

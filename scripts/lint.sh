@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 
 pkgs="libmicrohttpd jansson libcurl sqlite3 libcrypto libmnl libnftables"
 flags=(-fsyntax-only -w -std=gnu17 -D_GNU_SOURCE -DTHAW_VERSION='"lint"'
-	-Isrc/common -Isrc -Isrc/thawd -Isrc/lib -Isrc/guest -Isrc/objstore $(pkg-config --cflags $pkgs) $(pkg-config --cflags fuse3 2>/dev/null))
+	-Isrc/common -Isrc -Isrc/thawd -Isrc/lib -Isrc/guest -Isrc/objstore $(pkg-config --cflags $pkgs) $(pkg-config --cflags fuse3 libpq 2>/dev/null))
 fail=0
 n=0
 for f in $(git ls-files -co --exclude-standard 'src/*.c' 'tests/unit/*.c' 'tests/it/*.c' 'bench/*.c'); do

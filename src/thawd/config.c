@@ -9,6 +9,7 @@
 
 #include "buf.h"
 #include "cleanup.h"
+#include "ids.h"
 #include "template/meta.h"
 
 #ifndef THAW_VERSION
@@ -217,6 +218,28 @@ static int set_cpu_model(struct thawd_config *c, const char *v)
 {
 	return meta_cpu_valid(v) ? set_str(&c->cpu_model, v) : -1;
 }
+static int set_join(struct thawd_config *c, const char *v)
+{
+	if (strncmp(v, "http://", 7) != 0 && strncmp(v, "https://", 8) != 0)
+		return -1;
+	return set_str(&c->join_url, v);
+}
+static int set_host_name(struct thawd_config *c, const char *v)
+{
+	return id_valid_template(v) ? set_str(&c->host_name, v) : -1;
+}
+static int set_advertise(struct thawd_config *c, const char *v)
+{
+	char *addr = NULL;
+	int port = 0;
+	int rc = config_parse_listen(v, &addr, &port);
+	free(addr);
+	return rc == 0 ? set_str(&c->advertise, v) : -1;
+}
+static int set_fleet_secret(struct thawd_config *c, const char *v)
+{
+	return *v ? set_str(&c->fleet_secret_file, v) : -1;
+}
 static int set_lazyfs(struct thawd_config *c, const char *v)
 {
 	return *v ? set_str(&c->lazyfs_binary, v) : -1;
@@ -322,6 +345,15 @@ static const struct option_spec options[] = {
 	{ "s3-gc-grace", "THAW_S3_GC_GRACE", "SECONDS", set_s3_gc_grace,
 	  "an object no manifest names is deleted only once older than this, longer than any "
 	  "upload takes (86400; at least 3600)" },
+	{ "join", "THAW_JOIN", "URL", set_join,
+	  "the control plane of a fleet to join (thaw-control): this host registers there and "
+	  "heartbeats every 2 s (none: a host on its own)" },
+	{ "host-name", "THAW_HOST_NAME", "NAME", set_host_name,
+	  "this host's name in the fleet, [a-z0-9-] (the machine's host name)" },
+	{ "advertise", "THAW_ADVERTISE", "ADDR:PORT", set_advertise,
+	  "where the control plane reaches this host (the --listen address)" },
+	{ "fleet-secret-file", "THAW_FLEET_SECRET_FILE", "PATH", set_fleet_secret,
+	  "the secret hosts present to the control plane, one line (needed with --join)" },
 	{ "lazyfs", "THAW_LAZYFS", "PATH", set_lazyfs,
 	  "the lazy layer that streams artifacts (thaw-lazyfs next to thawd)" },
 	{ "log-level", "THAW_LOG_LEVEL", "LEVEL", set_log_level,
@@ -445,6 +477,48 @@ static int check_data_dir(struct thawd_config *c)
 	return 0;
 }
 
+/* --join needs the secret; the name defaults to the machine's, the
+ * address to --listen (which must then be one others can reach). */
+static int check_fleet(struct thawd_config *c)
+{
+	if (!c->join_url) {
+		if (c->host_name || c->advertise || c->fleet_secret_file) {
+			fprintf(stderr, "thawd: --host-name, --advertise and --fleet-secret-file "
+					"need --join\n");
+			return -1;
+		}
+		return 0;
+	}
+	if (!c->fleet_secret_file) {
+		fprintf(stderr, "thawd: --join needs --fleet-secret-file\n");
+		return -1;
+	}
+	if (!c->host_name) {
+		char name[256] = "";
+		gethostname(name, sizeof(name) - 1);
+		for (char *p = name; *p; p++)
+			*p = (*p >= 'A' && *p <= 'Z') ? (char)(*p - 'A' + 'a')
+			     : ((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9')) ? *p
+											  : '-';
+		name[63] = '\0';
+		if (!id_valid_template(name)) {
+			fprintf(stderr, "thawd: this machine's host name is not a fleet name: "
+					"give --host-name\n");
+			return -1;
+		}
+		c->host_name = xstrdup(name);
+	}
+	if (!c->advertise) {
+		if (!strcmp(c->listen_addr, "0.0.0.0")) {
+			fprintf(stderr, "thawd: --listen 0.0.0.0 is no address for the control plane: "
+					"give --advertise\n");
+			return -1;
+		}
+		c->advertise = xasprintf("%s:%d", c->listen_addr, c->listen_port);
+	}
+	return 0;
+}
+
 int config_load(int argc, char **argv, struct thawd_config *c, bool *teardown)
 {
 	defaults(c);
@@ -498,6 +572,8 @@ int config_load(int argc, char **argv, struct thawd_config *c, bool *teardown)
 		fprintf(stderr, "thawd: --s3-endpoint needs --s3-bucket\n");
 		goto fail;
 	}
+	if (check_fleet(c) < 0)
+		goto fail;
 	if (!c->s3_endpoint && (c->s3_bucket || c->s3_credentials_file)) {
 		fprintf(stderr,
 			"thawd: --s3-bucket and --s3-credentials-file need --s3-endpoint\n");
@@ -523,6 +599,10 @@ void config_free(struct thawd_config *c)
 	free(c->s3_bucket);
 	free(c->s3_region);
 	free(c->cpu_model);
+	free(c->join_url);
+	free(c->host_name);
+	free(c->advertise);
+	free(c->fleet_secret_file);
 	free(c->s3_credentials_file);
 	free(c->lazyfs_binary);
 	memset(c, 0, sizeof(*c));

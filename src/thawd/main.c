@@ -20,6 +20,7 @@
 #include "daemon.h"
 #include "failpoint.h"
 #include "fdlimit.h"
+#include "fleet/join.h"
 #include "fsutil.h"
 #include "ids.h"
 #include "log.h"
@@ -116,9 +117,11 @@ static int serve(struct host *h, const struct thawd_config *cfg, struct api_keys
 	_cleanup_err_ struct thaw_err *err = NULL;
 	struct janitor *jan = NULL;
 	struct api_server *api = NULL;
+	struct fleet_join *fleet = NULL;
 	if (load_keys(cfg, keys, &err) < 0 || janitor_start(h, &jan, &err) < 0 ||
-	    thawd_api_start(h, keys, &api, &err) < 0) {
+	    thawd_api_start(h, keys, &api, &err) < 0 || fleet_join_start(h, &fleet, &err) < 0) {
 		log_error("thawd.start", "error=\"%s\"", err_msg(err));
+		api_server_stop(api);
 		janitor_stop(jan);
 		return 1;
 	}
@@ -132,6 +135,7 @@ static int serve(struct host *h, const struct thawd_config *cfg, struct api_keys
 	int sig = 0;
 	sigwait(&stop, &sig);
 	log_notice("thawd.stopping", "signal=%d", sig);
+	fleet_join_stop(fleet);
 	api_server_stop(api);
 	janitor_stop(jan);
 	catalog_wait_bakes(h->catalog);

@@ -131,6 +131,16 @@ def s3():
 
 
 @pytest.fixture(scope="session")
+def postgres():
+    """A real PostgreSQL (Debian's postgresql-15, thawlib.pg): a private
+    cluster for the session, on its own port; needs no thawd and no VMs."""
+    from thawlib.pg import Postgres
+    server = Postgres().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
 def template(thawd):
     """code-interpreter, ready: baked now unless it already is (or
     THAW_E2E_REBAKE is set)."""

@@ -59,6 +59,9 @@ struct thawd_config {
 	uint32_t s3_gc_grace_s;	    /* unnamed objects older than this are deleted */
 	char *lazyfs_binary;
 	char *cpu_model; /* of bakes; NULL: host under KVM, max under TCG */
+	/* A fleet (fleet/join.h): the control plane to join, this host's name
+	 * there, where the control plane reaches it, the shared secret. */
+	char *join_url, *host_name, *advertise, *fleet_secret_file;
 	bool teardown; /* thawd --teardown: nothing is started, everything ends */
 };
 

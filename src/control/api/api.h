@@ -1,0 +1,26 @@
+/* thaw-control's HTTP API on the shared machinery (src/httpapi/): the
+ * route table (routes.c) and its handlers, one file per resource. */
+#ifndef THAW_CONTROL_API_H
+#define THAW_CONTROL_API_H
+
+#include "control/control.h"
+#include "httpapi/httpapi.h"
+
+static inline struct control *api_control(const struct api_req *r)
+{
+	return (struct control *)r->app;
+}
+
+extern const struct api_route control_routes[];
+extern const size_t control_route_count;
+
+enum MHD_Result control_health(struct api_req *r);
+enum MHD_Result control_info(struct api_req *r);
+/* hosts.c: the fleet's hosts, for operators (admin keys) */
+enum MHD_Result control_hosts_list(struct api_req *r);
+enum MHD_Result control_host_drain(struct api_req *r);
+/* fleet.c: what hosts call (the fleet secret, not an API key) */
+enum MHD_Result control_fleet_register(struct api_req *r);
+enum MHD_Result control_fleet_heartbeat(struct api_req *r);
+
+#endif

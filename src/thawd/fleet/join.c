@@ -1,0 +1,236 @@
+#include "fleet/join.h"
+
+#include <ctype.h>
+#include <curl/curl.h>
+#include <jansson.h>
+#include <openssl/crypto.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/statvfs.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "buf.h"
+#include "cleanup.h"
+#include "core/capacity.h"
+#include "core/quota.h"
+#include "core/registry.h"
+#include "fsutil.h"
+#include "ids.h"
+#include "log.h"
+#include "template/catalog.h"
+
+#define BEAT_MS 2000
+#define REQUEST_TIMEOUT_MS 5000
+
+struct fleet_join {
+	struct host *h;
+	char *secret_header; /* "Authorization: Bearer ..." */
+	char *register_url, *beat_url;
+	pthread_t thread;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	bool stop, started;
+};
+
+static char *cpu_model(void)
+{
+	_cleanup_fclose_ FILE *f = fopen("/proc/cpuinfo", "re");
+	char line[512];
+	while (f && fgets(line, sizeof(line), f)) {
+		if (strncmp(line, "model name", 10) != 0)
+			continue;
+		char *v = strchr(line, ':');
+		if (!v)
+			break;
+		for (v++; *v == ' '; v++)
+			;
+		v[strcspn(v, "\n")] = '\0';
+		/* Printable and short: the control plane checks it so. */
+		for (char *p = v; *p; p++)
+			if ((unsigned char)*p < 0x20 || (unsigned char)*p > 0x7e)
+				*p = '?';
+		return xstrndup(v, 128);
+	}
+	return xstrdup("unknown");
+}
+
+static json_t *templates_json(struct host *h)
+{
+	json_t *a = json_array();
+	struct template_info *items = NULL;
+	size_t n = 0;
+	if (catalog_list(h->catalog, &items, &n, NULL) == 0)
+		for (size_t i = 0; i < n; i++)
+			if (!strcmp(items[i].status, "ready"))
+				json_array_append_new(a, json_string(items[i].name));
+	free(items);
+	return a;
+}
+
+static json_t *used_json(struct host *h)
+{
+	struct statvfs st;
+	uint64_t free_mb = statvfs(h->store->root, &st) == 0
+				   ? (uint64_t)st.f_bavail * st.f_frsize >> 20
+				   : 0;
+	return json_pack("{s:I,s:I,s:I}", "sandboxes", (json_int_t)registry_count(h),
+			 "memory_available_mb", (json_int_t)(mem_available_bytes() >> 20),
+			 "disk_free_mb", (json_int_t)free_mb);
+}
+
+static json_t *report_json(struct host *h)
+{
+	const struct thawd_config *cfg = h->cfg;
+	struct statvfs st;
+	uint64_t disk_mb = statvfs(h->store->root, &st) == 0
+				   ? (uint64_t)st.f_blocks * st.f_frsize >> 20
+				   : 0;
+	_cleanup_free_ char *cpu = cpu_model();
+	return json_pack("{s:s,s:s,s:s,s:s,s:s,s:{s:I,s:I,s:I,s:I},s:o,s:o}", "name",
+			 cfg->host_name, "address", cfg->advertise, "cpu_model", cpu,
+			 "qemu_version", h->drv->version(&h->vmm), "accel",
+			 accel_name(h->vmm.accel), "capacity", "memory_mb",
+			 (json_int_t)(mem_total_bytes() >> 20), "vcpus",
+			 (json_int_t)sysconf(_SC_NPROCESSORS_ONLN), "max_sandboxes",
+			 (json_int_t)quota_host_max(h->quota), "disk_mb", (json_int_t)disk_mb,
+			 "used", used_json(h), "templates", templates_json(h));
+}
+
+static size_t discard(char *p, size_t size, size_t n, void *ud)
+{
+	(void)p;
+	(void)ud;
+	return size * n;
+}
+
+/* POSTs body (taken) to url: the HTTP status, or 0 when there was no
+ * answer. */
+static long post(struct fleet_join *j, CURL *c, const char *url, json_t *body)
+{
+	_cleanup_free_ char *text = json_dumps(body, JSON_COMPACT);
+	json_decref(body);
+	struct curl_slist *hdr = curl_slist_append(NULL, "Content-Type: application/json");
+	hdr = curl_slist_append(hdr, j->secret_header);
+	curl_easy_setopt(c, CURLOPT_URL, url);
+	curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdr);
+	curl_easy_setopt(c, CURLOPT_POSTFIELDS, text ? text : "{}");
+	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long)REQUEST_TIMEOUT_MS);
+	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, discard);
+	long status = 0;
+	if (curl_easy_perform(c) == CURLE_OK)
+		curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+	curl_slist_free_all(hdr);
+	return status;
+}
+
+/* Waits ms or until stopped; false when stopped. */
+static bool wait_ms(struct fleet_join *j, unsigned ms)
+{
+	struct timespec until;
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += ms / 1000;
+	until.tv_nsec += (long)(ms % 1000) * 1000000L;
+	if (until.tv_nsec >= 1000000000L) {
+		until.tv_sec++;
+		until.tv_nsec -= 1000000000L;
+	}
+	pthread_mutex_lock(&j->lock);
+	while (!j->stop && pthread_cond_timedwait(&j->cond, &j->lock, &until) == 0)
+		;
+	bool go_on = !j->stop;
+	pthread_mutex_unlock(&j->lock);
+	return go_on;
+}
+
+static void *join_main(void *arg)
+{
+	struct fleet_join *j = arg;
+	CURL *c = curl_easy_init();
+	bool registered = false;
+	long last = -1;
+	do {
+		long st = registered ? post(j, c, j->beat_url,
+					    json_pack("{s:o,s:o}", "used", used_json(j->h),
+						      "templates", templates_json(j->h)))
+				     : post(j, c, j->register_url, report_json(j->h));
+		if (st == 404 && registered) {
+			registered = false; /* the control plane forgot this host */
+			continue;
+		}
+		if (!registered && st == 200) {
+			registered = true;
+			log_notice("fleet.joined", "control=%s host=%s", j->h->cfg->join_url,
+				   j->h->cfg->host_name);
+		}
+		/* Only changes are news: a control plane that is away says so
+		 * once, and once again when it is back. */
+		bool ok = st >= 200 && st < 300;
+		if (ok && !(last >= 200 && last < 300))
+			log_notice("fleet.control", "status=%ld registered=%d", st, registered);
+		else if (!ok && st != last)
+			log_warn("fleet.control", "status=%ld registered=%d hint=\"%s\"", st,
+				 registered, st ? "refused" : "no answer");
+		last = st;
+	} while (wait_ms(j, BEAT_MS));
+	curl_easy_cleanup(c);
+	return NULL;
+}
+
+int fleet_join_start(struct host *h, struct fleet_join **out, struct thaw_err **err)
+{
+	const struct thawd_config *cfg = h->cfg;
+	*out = NULL;
+	if (!cfg->join_url)
+		return 0;
+	_cleanup_free_ char *secret = NULL;
+	if (fs_read_file(cfg->fleet_secret_file, 4096, &secret, NULL, err) < 0)
+		return err_wrap(err, "the fleet secret");
+	secret[strcspn(secret, "\r\n")] = '\0';
+	if (strlen(secret) < 16) {
+		OPENSSL_cleanse(secret, strlen(secret));
+		return err_set(err, ERR_INVALID, "%s holds no usable fleet secret (16+ characters)",
+			       cfg->fleet_secret_file);
+	}
+	struct fleet_join *j = xcalloc(1, sizeof(*j));
+	j->h = h;
+	j->secret_header = xasprintf("Authorization: Bearer %s", secret);
+	OPENSSL_cleanse(secret, strlen(secret));
+	const char *base = cfg->join_url;
+	size_t n = strlen(base);
+	while (n && base[n - 1] == '/')
+		n--;
+	j->register_url = xasprintf("%.*s/v1/fleet/hosts", (int)n, base);
+	j->beat_url = xasprintf("%.*s/v1/fleet/hosts/%s/heartbeat", (int)n, base, cfg->host_name);
+	pthread_mutex_init(&j->lock, NULL);
+	pthread_cond_init(&j->cond, NULL);
+	if (pthread_create(&j->thread, NULL, join_main, j) != 0) {
+		fleet_join_stop(j);
+		return err_set(err, ERR_INTERNAL, "starting the fleet heartbeat");
+	}
+	j->started = true;
+	*out = j;
+	return 0;
+}
+
+void fleet_join_stop(struct fleet_join *j)
+{
+	if (!j)
+		return;
+	if (j->started) {
+		pthread_mutex_lock(&j->lock);
+		j->stop = true;
+		pthread_cond_signal(&j->cond);
+		pthread_mutex_unlock(&j->lock);
+		pthread_join(j->thread, NULL);
+	}
+	pthread_cond_destroy(&j->cond);
+	pthread_mutex_destroy(&j->lock);
+	OPENSSL_cleanse(j->secret_header, strlen(j->secret_header));
+	free(j->secret_header);
+	free(j->register_url);
+	free(j->beat_url);
+	free(j);
+}
