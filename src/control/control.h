@@ -11,6 +11,7 @@ struct control {
 	const struct control_config *cfg;
 	struct pg *pg;
 	unsigned char fleet_digest[32]; /* SHA-256 of the fleet secret */
+	char *fleet_secret; /* what the control plane presents to hosts (their admin key) */
 };
 
 #endif

@@ -83,8 +83,29 @@ static int invalid(struct thaw_err **err, const char *what)
 	return err_set(err, ERR_INVALID, "host report: %s", what);
 }
 
+#define SANDBOXES_MAX 65536
+
+static bool ids_ok(json_t *a)
+{
+	if (!json_is_array(a) || json_array_size(a) > SANDBOXES_MAX)
+		return false;
+	size_t i;
+	json_t *v;
+	json_array_foreach(a, i, v)
+	{
+		if (!json_is_string(v) || !id_valid_sandbox(json_string_value(v)))
+			return false;
+	}
+	return true;
+}
+
 static int check_beat(json_t *b, struct thaw_err **err)
 {
+	json_t *sb = json_object_get(b, "sandboxes");
+	if (sb && (!json_is_object(sb) || json_object_size(sb) != 3 ||
+		   !ids_ok(json_object_get(sb, "running")) ||
+		   !ids_ok(json_object_get(sb, "paused")) || !ids_ok(json_object_get(sb, "other"))))
+		return invalid(err, "sandboxes must be {running: [ids], paused: [ids], other: [ids]}");
 	json_t *used = json_object_get(b, "used"), *t = json_object_get(b, "templates");
 	if (used && !counts_ok(used, used_keys))
 		return invalid(err, "used must be {sandboxes, memory_available_mb, disk_free_mb} "
@@ -96,8 +117,10 @@ static int check_beat(json_t *b, struct thaw_err **err)
 
 static int check_report(json_t *r, struct thaw_err **err)
 {
-	static const char *const fields[] = { "name", "address", "cpu_model", "qemu_version",
-					      "accel", "capacity", "used", "templates", NULL };
+	static const char *const fields[] = { "name",	  "address",   "cpu_model",
+					      "qemu_version", "accel",	   "capacity",
+					      "used",	      "templates", "sandboxes",
+					      NULL };
 	if (!json_is_object(r))
 		return invalid(err, "a JSON object expected");
 	const char *k;
@@ -163,6 +186,39 @@ int hosts_register(struct pg *p, json_t *report, struct thaw_err **err)
 	return rc;
 }
 
+/* What the host has is the truth about its sandboxes: lost ones it
+ * still has come back with the state it reports; rows of sandboxes it no
+ * longer has (deleted there, expired) go, except ones placed in the last
+ * seconds (their create may have answered after this beat was taken). */
+static int reconcile(struct pg *p, const char *name, json_t *sb, struct thaw_err **err)
+{
+	_cleanup_free_ char *running = json_dumps(json_object_get(sb, "running"), JSON_COMPACT);
+	_cleanup_free_ char *paused = json_dumps(json_object_get(sb, "paused"), JSON_COMPACT);
+	_cleanup_free_ char *other = json_dumps(json_object_get(sb, "other"), JSON_COMPACT);
+	const char *q[] = { name, running, paused, other };
+	PGresult *r = NULL;
+	if (pg_exec(p,
+		    "WITH have AS ("
+		    " SELECT jsonb_array_elements_text($2::jsonb) AS id, 'running' AS state"
+		    " UNION ALL SELECT jsonb_array_elements_text($3::jsonb), 'paused'"
+		    " UNION ALL SELECT jsonb_array_elements_text($4::jsonb), 'other'),"
+		    " back AS (UPDATE sandboxes s SET state = have.state, reason = NULL,"
+		    "  updated_at = now() FROM have WHERE s.host = $1 AND s.id = have.id"
+		    "  AND s.state = 'lost' AND have.state <> 'other' RETURNING s.id),"
+		    " gone AS (DELETE FROM sandboxes s WHERE s.host = $1"
+		    "  AND s.created_at < now() - interval '30 seconds'"
+		    "  AND s.id NOT IN (SELECT id FROM have) RETURNING s.id)"
+		    " SELECT 'back', id FROM back UNION ALL SELECT 'gone', id FROM gone",
+		    4, q, &r, err) < 0)
+		return -1;
+	for (int i = 0; i < PQntuples(r); i++)
+		log_notice(strcmp(PQgetvalue(r, i, 0), "back") ? "control.sandbox_gone"
+							       : "control.sandbox_back",
+			   "id=%s host=%s", PQgetvalue(r, i, 1), name);
+	PQclear(r);
+	return 0;
+}
+
 int hosts_heartbeat(struct pg *p, const char *name, json_t *beat, struct thaw_err **err)
 {
 	if (!json_is_object(beat) || check_beat(beat, err) < 0)
@@ -185,7 +241,8 @@ int hosts_heartbeat(struct pg *p, const char *name, json_t *beat, struct thaw_er
 	PQclear(r);
 	if (n == 0)
 		return err_set(err, ERR_NOT_FOUND, "host %s is not registered", name);
-	return 0;
+	json_t *sb = json_object_get(beat, "sandboxes");
+	return sb ? reconcile(p, name, sb, err) : 0;
 }
 
 int hosts_sweep(struct pg *p, int *n, struct thaw_err **err)

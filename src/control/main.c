@@ -2,11 +2,13 @@
  * Starts: options, the fleet secret and the keys (a bad file stops it
  * before anything), PostgreSQL (waited for, then the schema migrated),
  * the API, the host sweeper; stops on SIGTERM or SIGINT. */
+#include <curl/curl.h>
 #include <openssl/crypto.h>
 #include <openssl/sha.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -15,6 +17,7 @@
 #include "control/api/api.h"
 #include "control/config.h"
 #include "control/hosts.h"
+#include "control/sandboxes.h"
 #include "control/schema.h"
 #include "fsutil.h"
 #include "httpapi/keys.h"
@@ -23,7 +26,8 @@
 
 #define DB_WAIT_S 30
 
-static int load_secret(const char *path, unsigned char digest[32], struct thaw_err **err)
+static int load_secret(const char *path, unsigned char digest[32], char **secret,
+		       struct thaw_err **err)
 {
 	_cleanup_free_ char *text = NULL;
 	if (fs_read_file(path, 4096, &text, NULL, err) < 0)
@@ -36,7 +40,7 @@ static int load_secret(const char *path, unsigned char digest[32], struct thaw_e
 			       path);
 	}
 	SHA256((const unsigned char *)text, n, digest);
-	OPENSSL_cleanse(text, n);
+	*secret = steal_pointer(&text);
 	return 0;
 }
 
@@ -87,7 +91,7 @@ static void *sweep_main(void *arg)
 		pthread_mutex_unlock(&s->lock);
 		int n = 0;
 		_cleanup_err_ struct thaw_err *err = NULL;
-		if (hosts_sweep(s->ctl->pg, &n, &err) < 0)
+		if (hosts_sweep(s->ctl->pg, &n, &err) < 0 || sandboxes_sweep(s->ctl->pg, &err) < 0)
 			log_warn("control.sweep_failed", "error=\"%s\"", err_msg(err));
 		pthread_mutex_lock(&s->lock);
 	}
@@ -149,10 +153,11 @@ int main(int argc, char **argv)
 	sigaddset(&block, SIGTERM);
 	pthread_sigmask(SIG_BLOCK, &block, NULL);
 	signal(SIGPIPE, SIG_IGN);
+	curl_global_init(CURL_GLOBAL_DEFAULT); /* before any thread: the relay uses it */
 	struct control ctl = { .cfg = &cfg };
 	struct api_keys keys = { 0 };
 	_cleanup_err_ struct thaw_err *err = NULL;
-	if (load_secret(cfg.fleet_secret_file, ctl.fleet_digest, &err) < 0 ||
+	if (load_secret(cfg.fleet_secret_file, ctl.fleet_digest, &ctl.fleet_secret, &err) < 0 ||
 	    keys_load_file(cfg.keys_file, &keys, &err) < 0) {
 		fprintf(stderr, "thaw-control: %s\n", err_msg(err));
 		control_config_free(&cfg);
@@ -160,13 +165,18 @@ int main(int argc, char **argv)
 	}
 	if (open_database(&cfg, &ctl.pg, &err) < 0) {
 		log_error("control.start", "error=\"%s\"", err_msg(err));
+		OPENSSL_cleanse(ctl.fleet_secret, strlen(ctl.fleet_secret));
+		free(ctl.fleet_secret);
 		keys_free(&keys);
 		control_config_free(&cfg);
 		return 1;
 	}
 	rc = serve(&ctl, &keys);
+	OPENSSL_cleanse(ctl.fleet_secret, strlen(ctl.fleet_secret));
+	free(ctl.fleet_secret);
 	keys_free(&keys);
 	pg_close(ctl.pg);
 	control_config_free(&cfg);
+	curl_global_cleanup();
 	return rc;
 }

@@ -179,7 +179,7 @@ int pg_transaction(struct pg *p, long long lock_key, pg_tx_fn fn, void *ctx,
 		PQreset(c->c);
 	char lock[96];
 	snprintf(lock, sizeof(lock), "BEGIN; SELECT pg_advisory_xact_lock(%lld)", lock_key);
-	int rc = pg_conn_exec(c, lock, 0, NULL, NULL, err);
+	int rc = pg_conn_exec(c, lock_key ? lock : "BEGIN", 0, NULL, NULL, err);
 	if (rc == 0)
 		rc = fn(c, ctx, err);
 	if (rc == 0)

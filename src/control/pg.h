@@ -26,10 +26,10 @@ void pg_close(struct pg *p);
 int pg_exec(struct pg *p, const char *sql, int nparams, const char *const *params,
 	    PGresult **res, struct thaw_err **err);
 
-/* Runs the statements of a migration-like script (several statements,
- * no parameters) in one transaction after taking an advisory lock, so
- * that control-plane instances starting at once take turns. fn runs
- * inside the transaction on the same connection (pg_conn_exec). */
+/* Runs fn in one transaction on one connection (pg_conn_exec), after
+ * taking the advisory lock lock_key (0: none) for the transaction's
+ * length, so that instances doing the same thing take turns; fn failing
+ * rolls it back. */
 struct pg_conn;
 typedef int (*pg_tx_fn)(struct pg_conn *c, void *ctx, struct thaw_err **err);
 int pg_transaction(struct pg *p, long long lock_key, pg_tx_fn fn, void *ctx,

@@ -26,6 +26,27 @@ static const char *const migrations[CONTROL_SCHEMA_VERSION] = {
 	" last_heartbeat timestamptz NOT NULL DEFAULT now(),"
 	" state_since timestamptz NOT NULL DEFAULT now());"
 	"CREATE INDEX hosts_heartbeat ON hosts (last_heartbeat) WHERE state <> 'down';",
+	/* 2: sandboxes, each on one host (the host's own database has the
+	 * rest of it); lost: its host went down. placements: creates in
+	 * flight, holding their place against the owner's cap and the
+	 * host's capacity until the host answers (an instance that died
+	 * mid-create leaves one: swept after PLACEMENT_TTL). */
+	"CREATE TABLE sandboxes ("
+	" id text PRIMARY KEY CHECK (id ~ '^sb-[a-z0-9]{12}$'),"
+	" owner text NOT NULL,"
+	" host text NOT NULL REFERENCES hosts (name),"
+	" template text NOT NULL,"
+	" state text NOT NULL CHECK (state IN ('running', 'paused', 'lost')),"
+	" reason text,"
+	" created_at timestamptz NOT NULL DEFAULT now(),"
+	" updated_at timestamptz NOT NULL DEFAULT now());"
+	"CREATE INDEX sandboxes_owner ON sandboxes (owner);"
+	"CREATE INDEX sandboxes_host ON sandboxes (host);"
+	"CREATE TABLE placements ("
+	" token text PRIMARY KEY,"
+	" owner text NOT NULL,"
+	" host text NOT NULL REFERENCES hosts (name),"
+	" created_at timestamptz NOT NULL DEFAULT now());",
 };
 
 static int migrate(struct pg_conn *c, void *ctx, struct thaw_err **err)

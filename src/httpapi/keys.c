@@ -190,6 +190,24 @@ void keys_single(const char *secret, struct api_keys *out)
 	k->rate_limit = -1;
 }
 
+int keys_add(struct api_keys *k, const char *name, const char *secret, enum key_role role,
+	     struct thaw_err **err)
+{
+	for (size_t i = 0; i < k->n; i++)
+		if (!strcmp(k->keys[i].name, name))
+			return err_set(err, ERR_CONFLICT, "there is a key named %s already", name);
+	if (k->n >= KEYS_MAX)
+		return err_set(err, ERR_LIMIT, "more than %d keys", KEYS_MAX);
+	k->keys = xrealloc(k->keys, (k->n + 1) * sizeof(*k->keys));
+	struct api_key *n = &k->keys[k->n++];
+	memset(n, 0, sizeof(*n));
+	snprintf(n->name, sizeof(n->name), "%s", name);
+	SHA256((const unsigned char *)secret, strlen(secret), n->digest);
+	n->role = role;
+	n->rate_limit = 0; /* the control plane's requests are its users' */
+	return 0;
+}
+
 const struct api_key *keys_match(const struct api_keys *k, const char *secret)
 {
 	unsigned char digest[32];

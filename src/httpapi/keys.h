@@ -49,6 +49,10 @@ void keys_single(const char *secret, struct api_keys *out);
 /* The key whose secret this is, or NULL; compares against every key in
  * constant time (no early exit, CRYPTO_memcmp on digests). */
 const struct api_key *keys_match(const struct api_keys *k, const char *secret);
+/* One more key with this secret (no rate limit). ERR_CONFLICT when the
+ * name is taken. */
+int keys_add(struct api_keys *k, const char *name, const char *secret, enum key_role role,
+	     struct thaw_err **err);
 void keys_free(struct api_keys *k);
 
 const char *key_role_name(enum key_role r);

@@ -14,6 +14,7 @@
 #include "buf.h"
 #include "httpapi/httpapi.h"
 #include "httpapi/keys.h"
+#include "ids.h"
 #include "log.h"
 #include "timeutil.h"
 
@@ -69,6 +70,7 @@ struct conn_ctx {
 	bool to_file;		   /* the route takes its body as a file */
 	bool discard;		   /* no route or no key: the body is not kept */
 	int body_fd;		   /* to_file: an unnamed temp file, or -1 */
+	struct api_key acting;	   /* an admin key acting for a user (Thaw-On-Behalf-Of) */
 	uint64_t body_size;
 	int write_errno; /* to_file: a write failed */
 };
@@ -109,6 +111,28 @@ static bool allowed(struct api_server *s, const struct api_route *route, struct 
 	return true;
 }
 
+/* An admin key (the fleet's control plane) acting for one of its users:
+ * with Thaw-On-Behalf-Of: NAME the request is that user's from here on (a
+ * user key of that name, no limits of its own: the control plane keeps
+ * them), so what it may see and do is decided here as for the user. A
+ * user key cannot act for anyone. */
+static bool delegate(struct api_req *r, struct conn_ctx *ctx, enum MHD_Result *res)
+{
+	const char *as = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Thaw-On-Behalf-Of");
+	if (!as || !r->key)
+		return true;
+	if (r->key->role != KEY_ADMIN || !id_valid_key_name(as)) {
+		*res = api_reply_fail(r, r->key->role != KEY_ADMIN ? ERR_FORBIDDEN : ERR_INVALID,
+				      "Thaw-On-Behalf-Of: an admin key may name an API key");
+		return false;
+	}
+	memset(&ctx->acting, 0, sizeof(ctx->acting));
+	snprintf(ctx->acting.name, sizeof(ctx->acting.name), "%s", as);
+	ctx->acting.role = KEY_USER;
+	r->key = &ctx->acting;
+	return true;
+}
+
 static enum MHD_Result dispatch(struct api_server *s, struct MHD_Connection *c, const char *url,
 				const char *method, struct conn_ctx *ctx)
 {
@@ -137,7 +161,7 @@ static enum MHD_Result dispatch(struct api_server *s, struct MHD_Connection *c, 
 	}
 	r.key = ctx->key;
 	enum MHD_Result res;
-	if (!allowed(s, route, &r, &res))
+	if (!allowed(s, route, &r, &res) || !delegate(&r, ctx, &res))
 		return res;
 	if (ctx->too_large)
 		return api_reply_fail(&r, ERR_TOO_LARGE,

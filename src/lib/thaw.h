@@ -402,6 +402,30 @@ THAW_API void thaw_template_free(thaw_template *t);
 /* Frees a list from thaw_template_list and its n templates; NULL is allowed. */
 THAW_API void thaw_template_list_free(thaw_template **list, size_t n);
 
+/* ---- a fleet's hosts (thaw-control only) --------------------------------- */
+
+/* A host as the control plane describes it; plain data owned by the caller. */
+typedef struct thaw_host {
+	char *name;
+	char *state;	      /* "up", "down", "draining" */
+	char *address;	      /* HOST:PORT; NULL if not reported */
+	char *accel;	      /* "kvm" or "tcg"; NULL if not reported */
+	char *cpu_model;      /* NULL if not reported */
+	char *last_heartbeat; /* RFC 3339; NULL if not reported */
+	int memory_mb, vcpus, max_sandboxes; /* capacity; 0 if not reported */
+	int sandboxes;			     /* running there at its last heartbeat */
+	int templates;			     /* templates it holds */
+	char *json;			     /* the whole object as compact JSON */
+} thaw_host;
+
+/* GET /v1/hosts (admin keys, on thaw-control). *out is an array of *n
+ * hosts (possibly 0: NULL), freed with thaw_host_list_free. */
+THAW_API int thaw_host_list(thaw_client *client, thaw_host ***out, size_t *n, thaw_error **err);
+/* POST /v1/hosts/{name}/drain: no new sandboxes on it. */
+THAW_API int thaw_host_drain(thaw_client *client, const char *name, thaw_error **err);
+THAW_API void thaw_host_free(thaw_host *h);
+THAW_API void thaw_host_list_free(thaw_host **list, size_t n);
+
 /* One progress event of a bake. The strings are owned by libthaw and
  * valid only during the callback. */
 typedef struct thaw_bake_progress {

@@ -79,17 +79,27 @@ static int run_teardown(struct host *h)
 	return 0;
 }
 
-/* Without a keys file, DATA/api-key is the one admin key, "default". */
+/* Without a keys file, DATA/api-key is the one admin key, "default". A
+ * host in a fleet also takes the control plane's requests: the fleet
+ * secret is its admin key "control" (tenants' keys live in the control
+ * plane, not here). */
 static int load_keys(const struct thawd_config *cfg, struct api_keys *keys, struct thaw_err **err)
 {
-	if (keys->n) /* the keys file, read before anything started */
+	if (!keys->n) { /* else the keys file, read before anything started */
+		_cleanup_free_ char *key = NULL;
+		if (load_api_key(cfg->data_dir, &key, err) < 0)
+			return -1;
+		keys_single(key, keys);
+		OPENSSL_cleanse(key, strlen(key));
+	}
+	if (!cfg->join_url)
 		return 0;
-	_cleanup_free_ char *key = NULL;
-	if (load_api_key(cfg->data_dir, &key, err) < 0)
+	_cleanup_free_ char *secret = NULL;
+	if (fleet_secret_read(cfg->fleet_secret_file, &secret, err) < 0)
 		return -1;
-	keys_single(key, keys);
-	OPENSSL_cleanse(key, strlen(key));
-	return 0;
+	int rc = keys_add(keys, "control", secret, KEY_ADMIN, err);
+	OPENSSL_cleanse(secret, strlen(secret));
+	return rc;
 }
 
 /* Says so at start when the descriptor limit could not be raised far

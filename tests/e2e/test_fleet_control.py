@@ -1,7 +1,9 @@
 """The fleet's control plane (thaw-control, docs/fleet.md) on a real
 PostgreSQL: two control-plane instances on one database, two thawd hosts
-that join it (one through each instance), and what happens when a host,
-a control-plane instance or PostgreSQL goes away."""
+that join it (one through each instance) and share one bucket on a real
+S3 server (host 1 bakes the template, host 2 streams it), sandboxes
+placed and every request routed through either instance, and what
+happens when a host, a control-plane instance or PostgreSQL goes away."""
 
 import hashlib
 import json
@@ -22,7 +24,9 @@ from thawlib import close_own_thawd, own_thawd, set_current, wait_until
 pytestmark = [pytest.mark.own_thawd]
 
 ADMIN = "fleet-admin-key-0123456789"
-USER = "fleet-user-key-0123456789"
+USER = "fleet-user-key-0123456789"  # alice, at most ALICE_CAP sandboxes
+BOB = "fleet-bob-key-0123456789"
+ALICE_CAP = 3
 SECRET = "fleet-secret-0123456789abcdef"
 
 
@@ -94,7 +98,9 @@ def fleet(postgres):
     Path(work, "secret").write_text(SECRET + "\n")
     Path(work, "keys.json").write_text(json.dumps({"keys": [
         {"name": "ops", "sha256": hashlib.sha256(ADMIN.encode()).hexdigest(), "role": "admin"},
-        {"name": "alice", "sha256": hashlib.sha256(USER.encode()).hexdigest(), "role": "user"},
+        {"name": "alice", "sha256": hashlib.sha256(USER.encode()).hexdigest(), "role": "user",
+         "max_sandboxes": ALICE_CAP},
+        {"name": "bob", "sha256": hashlib.sha256(BOB.encode()).hexdigest(), "role": "user"},
     ]}))
     db = postgres.create_db("fleet_" + os.urandom(4).hex())
     controls = [Control(db, work, "control-1").start(), Control(db, work, "control-2").start()]
@@ -106,13 +112,17 @@ def fleet(postgres):
 
 
 @pytest.fixture(scope="module")
-def hosts(thawd, fleet):
+def hosts(thawd, fleet, s3):
+    """Host 1 bakes the template (its data dir is the fleet storage tests'
+    host A, which then finds it baked), host 2 streams it from the store."""
     controls, work = fleet
     made = []
-    for i, (c, cidr) in enumerate(zip(controls, ("10.231.0.0/16", "10.232.0.0/16"))):
+    store = ["--s3-endpoint", s3.endpoint, "--s3-bucket", s3.bucket, "--s3-region", s3.region]
+    for i, (c, suffix, cidr) in enumerate(zip(controls, ("-fleet-a", "-fleet-h2"),
+                                              ("10.213.0.0/16", "10.232.0.0/16"))):
         extra = ["--join", c.url, "--host-name", f"fleet-h{i + 1}",
-                 "--fleet-secret-file", str(Path(work, "secret")), "--vmm-pool", "0"]
-        made.append(own_thawd(thawd, f"-fleet-h{i + 1}", cidr, extra=extra, template=False))
+                 "--fleet-secret-file", str(Path(work, "secret")), "--vmm-pool", "0", *store]
+        made.append(own_thawd(thawd, suffix, cidr, extra=extra, template=i == 0, env=s3.env()))
     set_current(thawd)
     yield made
     problems = [p for d in made for p in close_own_thawd(d, thawd)]
@@ -251,3 +261,213 @@ def test_a_newer_schema_is_refused(postgres, fleet):
     c.start(wait=False)
     rc = c.proc.wait(timeout=30)
     assert rc == 1 and "version 99" in c.log(), (rc, c.log())
+
+
+# ---- sandboxes through the control plane -----------------------------------
+
+
+def exec_through(c, sid, cmd, key=USER, **kw):
+    st, body = c.call("POST", f"/v1/sandboxes/{sid}/exec", {"cmd": cmd, **kw}, key=key,
+                      timeout=120)
+    assert st == 200, body
+    return body
+
+
+def raw(c, method, path, data=None, key=USER, headers=None, timeout=120):
+    h = {"Authorization": f"Bearer {key}", **(headers or {})}
+    req = urllib.request.Request(c.url + path, data=data, method=method, headers=h)
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as r:
+            return r.status, r.read()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read()
+
+
+def template_everywhere(controls):
+    """Both hosts hold the template (host 2 imported it from the store)."""
+    def check():
+        h = controls[0].hosts()
+        return all("code-interpreter" in h[n]["templates_cached"] and h[n]["state"] == "up"
+                   for n in ("fleet-h1", "fleet-h2"))
+    wait_until(check, 60, interval=0.5, what="the template on both hosts")
+
+
+def drop_all(c, key=ADMIN):
+    st, body = c.call("GET", "/v1/sandboxes", key=key)
+    for sb in body["sandboxes"]:
+        c.call("DELETE", f"/v1/sandboxes/{sb['id']}", key=ADMIN, timeout=120)
+
+
+def test_a_sandbox_through_either_instance(fleet, hosts):
+    controls, _ = fleet
+    a, b = controls
+    template_everywhere(controls)
+    st, sb = a.call("POST", "/v1/sandboxes", {"template": "code-interpreter"}, key=USER,
+                    timeout=180)
+    assert st == 201 and sb["host"] in ("fleet-h1", "fleet-h2") and sb["owner"] == "alice", sb
+    sid = sb["id"]
+    try:
+        st, got = b.call("GET", f"/v1/sandboxes/{sid}", key=USER)
+        assert st == 200 and got["id"] == sid and got["host"] == sb["host"], got
+        assert exec_through(b, sid, "echo routed")["stdout"] == "routed\n"
+        # A streamed exec comes through as it is written (NDJSON).
+        st, body = raw(b, "POST", f"/v1/sandboxes/{sid}/exec",
+                       json.dumps({"cmd": "echo one; sleep 1; echo two", "stream": True}).encode(),
+                       headers={"Content-Type": "application/json"})
+        events = [json.loads(line) for line in body.decode().splitlines() if line]
+        assert st == 200 and events[-1]["type"] == "exit", events
+        assert "".join(e.get("data", "") for e in events if e["type"] == "stdout") == \
+            "one\ntwo\n", events
+        # Files both ways (the upload goes through a temp file, the
+        # download streams), byte for byte.
+        blob = os.urandom(5 << 20)
+        st, _ = raw(a, "PUT", f"/v1/sandboxes/{sid}/files?path=/root/blob.bin", blob)
+        assert st in (200, 204), st
+        st, back = raw(b, "GET", f"/v1/sandboxes/{sid}/files?path=/root/blob.bin")
+        assert st == 200 and back == blob, (st, len(back))
+        st, rc = a.call("POST", f"/v1/sandboxes/{sid}/run_code",
+                        {"code": "6 * 7", "language": "python"}, key=USER, timeout=120)
+        assert st == 200 and "42" in json.dumps(rc), rc
+        # Pause and resume; the list follows.
+        st, p = a.call("POST", f"/v1/sandboxes/{sid}/pause", {}, key=USER, timeout=120)
+        assert st == 200 and p["state"] == "paused", p
+        listed = {x["id"]: x for x in b.call("GET", "/v1/sandboxes", key=USER)[1]["sandboxes"]}
+        assert listed[sid]["state"] == "paused", listed
+        st, p = b.call("POST", f"/v1/sandboxes/{sid}/resume", {}, key=USER, timeout=120)
+        assert st == 200 and p["state"] == "running", p
+        assert exec_through(a, sid, "cat /root/blob.bin | wc -c")["stdout"].strip() == \
+            str(5 << 20)
+        # Another user sees nothing of it, through either instance.
+        assert b.call("GET", f"/v1/sandboxes/{sid}", key=BOB)[0] == 404
+        assert a.call("POST", f"/v1/sandboxes/{sid}/exec", {"cmd": "true"}, key=BOB)[0] == 404
+        assert sid not in [x["id"] for x in a.call("GET", "/v1/sandboxes", key=BOB)[1]
+                           ["sandboxes"]]
+        # Admin-only routes stay admin-only through the control plane.
+        assert a.call("POST", f"/v1/sandboxes/{sid}/adopt", {"image": "x"}, key=USER)[0] in \
+            (403, 404, 405)
+        st, t = a.call("GET", "/v1/templates", key=USER)
+        assert st == 200 and any(x["name"] == "code-interpreter" for x in t["templates"]), t
+    finally:
+        st, _ = b.call("DELETE", f"/v1/sandboxes/{sid}", key=USER, timeout=120)
+    assert st == 204
+    assert a.call("GET", f"/v1/sandboxes/{sid}", key=USER)[0] == 404
+    T.check("create, get, exec (plain and streamed), files both ways, run_code, pause, "
+            "resume, delete through two control-plane instances; other keys see nothing")
+
+
+def test_creates_spread_and_caps_are_exact(fleet, hosts):
+    controls, _ = fleet
+    template_everywhere(controls)
+    drop_all(controls[0])
+    # The emptier host gets the next sandbox: four creates, two each.
+    made = []
+    for i in range(4):
+        st, sb = controls[i % 2].call("POST", "/v1/sandboxes", {}, key=ADMIN, timeout=180)
+        assert st == 201, sb
+        made.append(sb)
+    per_host = {h: sum(1 for s in made if s["host"] == h) for h in ("fleet-h1", "fleet-h2")}
+    assert per_host == {"fleet-h1": 2, "fleet-h2": 2}, per_host
+    drop_all(controls[0])
+    # Alice's cap of 3 holds with 6 creates at once through both instances.
+    import concurrent.futures as cf
+    with cf.ThreadPoolExecutor(6) as ex:
+        res = list(ex.map(lambda i: controls[i % 2].call("POST", "/v1/sandboxes", {}, key=USER,
+                                                         timeout=300), range(6)))
+    codes = sorted(st for st, _ in res)
+    assert codes == [201] * ALICE_CAP + [429] * (6 - ALICE_CAP), res
+    listed = controls[1].call("GET", "/v1/sandboxes", key=USER)[1]["sandboxes"]
+    assert len(listed) == ALICE_CAP, listed
+    drop_all(controls[0])
+    T.check(f"4 creates spread 2/2; 6 concurrent creates against a cap of {ALICE_CAP}: "
+            f"exactly {ALICE_CAP} made")
+
+
+def test_sandboxes_of_a_dead_host_are_lost(thawd, fleet, hosts):
+    controls, _ = fleet
+    template_everywhere(controls)
+    drop_all(controls[0])
+    # Alice at her cap, with one or two of them on the host that dies.
+    made = [controls[0].call("POST", "/v1/sandboxes", {}, key=USER, timeout=180)[1]
+            for _ in range(ALICE_CAP)]
+    on2 = [s for s in made if s["host"] == "fleet-h2"]
+    assert len(on2) in (1, 2) and all("id" in s for s in made), made
+    assert controls[0].call("POST", "/v1/sandboxes", {}, key=USER)[0] == 429
+    hosts[1].stop(signal.SIGKILL)
+    try:
+        t0 = time.monotonic()
+        wait_until(lambda: controls[1].call("GET", f"/v1/sandboxes/{on2[0]['id']}",
+                                            key=USER)[1].get("state") == "lost",
+                   15, interval=0.2, what="the sandbox lost")
+        took = time.monotonic() - t0
+        st, lost = controls[0].call("GET", f"/v1/sandboxes/{on2[0]['id']}", key=USER)
+        assert lost["reason"].startswith("its host fleet-h2 stopped answering"), lost
+        st, body = controls[0].call("POST", f"/v1/sandboxes/{on2[0]['id']}/exec",
+                                    {"cmd": "true"}, key=USER)
+        assert st == 409 and "lost" in body["error"], body
+        # Lost sandboxes do not count against the cap: there is room again.
+        st, extra = controls[0].call("POST", "/v1/sandboxes", {}, key=USER, timeout=180)
+        assert st == 201 and extra["host"] == "fleet-h1", extra
+    finally:
+        hosts[1].start()
+        set_current(thawd)
+    # The host came back with its sandbox (its VMM outlived thawd, and the
+    # new thawd adopted it): no longer lost.
+    wait_until(lambda: controls[1].call("GET", f"/v1/sandboxes/{on2[0]['id']}",
+                                        key=USER)[1].get("state") == "running",
+               30, interval=0.5, what="the sandbox back")
+    assert exec_through(controls[1], on2[0]["id"], "echo back")["stdout"] == "back\n"
+    assert controls[1].call("DELETE", f"/v1/sandboxes/{on2[0]['id']}", key=USER,
+                            timeout=120)[0] == 204
+    drop_all(controls[0])
+    T.check(f"the sandbox of a SIGKILLed host was lost after {took:.1f} s, with the reason; "
+            "running again when the host came back")
+
+
+def test_thaw_hosts_in_the_cli(fleet, hosts):
+    controls, _ = fleet
+    wait_until(both_up(controls), 20, what="both hosts up")
+    env = dict(os.environ, THAW_API_URL=controls[1].url, THAW_API_KEY=ADMIN)
+    r = subprocess.run([str(T.bin_dir() / "thaw"), "hosts"], env=env, capture_output=True,
+                       text=True, timeout=30)
+    assert r.returncode == 0, r.stderr
+    rows = {line.split()[0]: line.split() for line in r.stdout.splitlines()[1:] if line}
+    assert rows["fleet-h1"][1] == "up" and rows["fleet-h2"][1] == "up", r.stdout
+    r = subprocess.run([str(T.bin_dir() / "thaw"), "hosts"],
+                       env=dict(env, THAW_API_KEY=USER), capture_output=True, text=True,
+                       timeout=30)
+    assert r.returncode != 0 and "admin" in r.stderr, (r.stdout, r.stderr)
+
+
+def test_the_shell_through_the_control_plane(fleet, hosts):
+    """thaw shell (the CLI on a local pseudo-terminal) through the control
+    plane: the upgrade is made on the host and the bytes joined."""
+    import pty
+    import select
+    controls, _ = fleet
+    template_everywhere(controls)
+    st, sb = controls[0].call("POST", "/v1/sandboxes", {}, key=USER, timeout=180)
+    assert st == 201, sb
+    try:
+        pid, fd = pty.fork()
+        if pid == 0:
+            os.environ.update(THAW_API_URL=controls[1].url, THAW_API_KEY=USER)
+            os.execv(str(T.bin_dir() / "thaw"),
+                     ["thaw", "shell", "-c", "echo via-$((6*7)); exit 3", sb["id"]])
+        seen, code = b"", None
+        deadline = time.monotonic() + 60
+        while code is None and time.monotonic() < deadline:
+            r, _, _ = select.select([fd], [], [], 0.2)
+            if r:
+                try:
+                    seen += os.read(fd, 65536)
+                except OSError:
+                    pass
+            done, status = os.waitpid(pid, os.WNOHANG)
+            if done:
+                code = os.waitstatus_to_exitcode(status)
+        assert code == 3 and b"via-42" in seen, (code, seen[-500:])
+        # Without the upgrade headers: refused here, not relayed.
+        assert controls[0].call("GET", f"/v1/sandboxes/{sb['id']}/shell", key=USER)[0] == 400
+        assert controls[0].call("GET", f"/v1/sandboxes/{sb['id']}/shell", key=BOB)[0] == 404
+    finally:
+        controls[0].call("DELETE", f"/v1/sandboxes/{sb['id']}", key=USER, timeout=120)

@@ -19,6 +19,14 @@ enum MHD_Result control_info(struct api_req *r);
 /* hosts.c: the fleet's hosts, for operators (admin keys) */
 enum MHD_Result control_hosts_list(struct api_req *r);
 enum MHD_Result control_host_drain(struct api_req *r);
+/* sandboxes.c: the sandbox API, placed and routed */
+enum MHD_Result control_sandbox_create(struct api_req *r);
+enum MHD_Result control_sandbox_list(struct api_req *r);
+enum MHD_Result control_sandbox_call(struct api_req *r);
+enum MHD_Result control_sandbox_relay(struct api_req *r);
+enum MHD_Result control_sandbox_shell(struct api_req *r);
+/* templates.c: answered by any host that is up */
+enum MHD_Result control_templates(struct api_req *r);
 /* fleet.c: what hosts call (the fleet secret, not an API key) */
 enum MHD_Result control_fleet_register(struct api_req *r);
 enum MHD_Result control_fleet_heartbeat(struct api_req *r);

@@ -5,9 +5,44 @@
  * hosts present the fleet secret instead (fleet.c checks it). */
 #define NONE (4u << 10)
 #define CTRL (64u << 10)
+#define DATA (16u << 20)
+/* The sandbox routes are thawd's (src/thawd/api/routes.c), same limits
+ * and same admin flags: the control plane calls hosts with its own admin
+ * key, so what a route needs is checked here, before the relay. */
+#define CALL control_sandbox_call
+#define RELAY control_sandbox_relay
 const struct api_route control_routes[] = {
 	{ "GET", "/healthz", control_health, true, false, NONE, false },
 	{ "GET", "/v1/info", control_info, false, false, NONE, false },
+	{ "GET", "/v1/sandboxes", control_sandbox_list, false, false, NONE, false },
+	{ "POST", "/v1/sandboxes", control_sandbox_create, false, false, CTRL, false },
+	{ "GET", "/v1/sandboxes/{}", CALL, false, false, NONE, false },
+	{ "DELETE", "/v1/sandboxes/{}", CALL, false, false, NONE, false },
+	{ "POST", "/v1/sandboxes/{}/pause", CALL, false, false, CTRL, false },
+	{ "POST", "/v1/sandboxes/{}/resume", CALL, false, false, CTRL, false },
+	{ "POST", "/v1/sandboxes/{}/exec", RELAY, false, false, DATA, false },
+	{ "POST", "/v1/sandboxes/{}/run_code", RELAY, false, false, DATA, false },
+	{ "GET", "/v1/sandboxes/{}/shell", control_sandbox_shell, false, false, NONE, false },
+	{ "GET", "/v1/sandboxes/{}/commands/{}", RELAY, false, false, NONE, false },
+	{ "POST", "/v1/sandboxes/{}/commands/{}/kill", RELAY, false, false, CTRL, false },
+	{ "POST", "/v1/sandboxes/{}/fork", RELAY, false, false, CTRL, false },
+	{ "POST", "/v1/sandboxes/{}/snapshot", RELAY, false, false, CTRL, false },
+	{ "POST", "/v1/sandboxes/{}/keepalive", RELAY, false, false, CTRL, false },
+	{ "GET", "/v1/sandboxes/{}/files", RELAY, false, false, NONE, false },
+	{ "PUT", "/v1/sandboxes/{}/files", RELAY, false, true, NONE, false },
+	{ "DELETE", "/v1/sandboxes/{}/files", RELAY, false, false, NONE, false },
+	{ "GET", "/v1/sandboxes/{}/files/stat", RELAY, false, false, NONE, false },
+	{ "GET", "/v1/sandboxes/{}/files/list", RELAY, false, false, NONE, false },
+	{ "POST", "/v1/sandboxes/{}/files/mkdir", RELAY, false, false, CTRL, false },
+	{ "GET", "/v1/sandboxes/{}/ports/{}/**", RELAY, false, false, DATA, false },
+	{ "HEAD", "/v1/sandboxes/{}/ports/{}/**", RELAY, false, false, DATA, false },
+	{ "POST", "/v1/sandboxes/{}/ports/{}/**", RELAY, false, false, DATA, false },
+	{ "PUT", "/v1/sandboxes/{}/ports/{}/**", RELAY, false, false, DATA, false },
+	{ "PATCH", "/v1/sandboxes/{}/ports/{}/**", RELAY, false, false, DATA, false },
+	{ "DELETE", "/v1/sandboxes/{}/ports/{}/**", RELAY, false, false, DATA, false },
+	{ "OPTIONS", "/v1/sandboxes/{}/ports/{}/**", RELAY, false, false, DATA, false },
+	{ "GET", "/v1/templates", control_templates, false, false, NONE, false },
+	{ "GET", "/v1/templates/{}", control_templates, false, false, NONE, false },
 	{ "GET", "/v1/hosts", control_hosts_list, false, false, NONE, true },
 	{ "POST", "/v1/hosts/{}/drain", control_host_drain, false, false, CTRL, true },
 	{ "POST", "/v1/fleet/hosts", control_fleet_register, true, false, CTRL, false },
@@ -16,5 +51,8 @@ const struct api_route control_routes[] = {
 };
 #undef NONE
 #undef CTRL
+#undef DATA
+#undef CALL
+#undef RELAY
 
 const size_t control_route_count = sizeof(control_routes) / sizeof(control_routes[0]);

@@ -167,11 +167,29 @@ enum MHD_Result api_sandbox_create(struct api_req *r)
 	struct create_req req;
 	_cleanup_err_ struct thaw_err *err = NULL;
 	const struct thawd_config *cfg = api_host(r)->cfg;
+	/* An admin key (the fleet's control plane) creates on a tenant's
+	 * behalf: the sandbox is that key's, within this host's cap (the
+	 * tenant's own cap is the control plane's to keep). */
+	json_t *for_owner = json_object_get(body, "owner");
+	char owner[KEY_NAME_MAX + 1] = "";
+	if (for_owner && (!json_is_string(for_owner) ||
+			  !id_valid_key_name(json_string_value(for_owner)))) {
+		json_decref(body);
+		return api_reply_fail(r, ERR_INVALID, "owner must be an API key name");
+	}
+	if (for_owner && r->key->role != KEY_ADMIN) {
+		json_decref(body);
+		return api_reply_fail(r, ERR_FORBIDDEN, "only admin keys create for another owner");
+	}
+	if (for_owner)
+		snprintf(owner, sizeof(owner), "%s", json_string_value(for_owner));
 	int rc = validate_create(body, cfg->default_timeout_s, cfg->max_timeout_s, &req, &err);
 	json_decref(body);
 	if (rc < 0)
 		return api_reply_error(r, err);
 	req.owner = api_owner(r);
+	if (owner[0])
+		req.owner = (struct sb_owner){ .name = owner };
 	struct sandbox *sb = NULL;
 	rc = sandbox_create(api_host(r), &req, &sb, &err);
 	create_req_free(&req);

@@ -91,9 +91,12 @@ static int get_limits(json_t *limits, uint32_t *cpu_millis, struct thaw_err **er
 int validate_create(json_t *body, int64_t default_timeout, int64_t max_timeout,
 		    struct create_req *out, struct thaw_err **err)
 {
+	/* "owner" is the API's (admin keys: api/sandboxes.c), not the
+	 * operation's. */
 	static const char *const fields[] = { "template",    "timeout_s", "metadata",
 					      "cold_boot",   "pools",	  "on_timeout",
-					      "auto_resume", "limits",	  NULL };
+					      "auto_resume", "limits",	  "owner",
+					      NULL };
 	memset(out, 0, sizeof(*out));
 	if (only_fields(body, fields, err) < 0)
 		return -1;

@@ -16,6 +16,7 @@
 #include "core/capacity.h"
 #include "core/quota.h"
 #include "core/registry.h"
+#include "core/sandbox.h"
 #include "fsutil.h"
 #include "ids.h"
 #include "log.h"
@@ -67,6 +68,26 @@ static json_t *templates_json(struct host *h)
 				json_array_append_new(a, json_string(items[i].name));
 	free(items);
 	return a;
+}
+
+/* The sandboxes this host has, by state: the control plane brings back
+ * those it had given up for lost and forgets those that are gone. */
+static json_t *sandboxes_json(struct host *h)
+{
+	json_t *running = json_array(), *paused = json_array(), *other = json_array();
+	size_t n = 0;
+	struct sandbox **all = registry_list(h, &n);
+	for (size_t i = 0; i < n; i++) {
+		enum sb_state st = sandbox_state(all[i]);
+		if (st == SB_RUNNING)
+			json_array_append_new(running, json_string(all[i]->id));
+		else if (st == SB_PAUSED)
+			json_array_append_new(paused, json_string(all[i]->id));
+		else /* on its way somewhere (pausing, creating...) or failed */
+			json_array_append_new(other, json_string(all[i]->id));
+	}
+	registry_list_free(h, all, n);
+	return json_pack("{s:o,s:o,s:o}", "running", running, "paused", paused, "other", other);
 }
 
 static json_t *used_json(struct host *h)
@@ -153,8 +174,9 @@ static void *join_main(void *arg)
 	long last = -1;
 	do {
 		long st = registered ? post(j, c, j->beat_url,
-					    json_pack("{s:o,s:o}", "used", used_json(j->h),
-						      "templates", templates_json(j->h)))
+					    json_pack("{s:o,s:o,s:o}", "used", used_json(j->h),
+						      "templates", templates_json(j->h),
+						      "sandboxes", sandboxes_json(j->h)))
 				     : post(j, c, j->register_url, report_json(j->h));
 		if (st == 404 && registered) {
 			registered = false; /* the control plane forgot this host */
@@ -179,6 +201,22 @@ static void *join_main(void *arg)
 	return NULL;
 }
 
+int fleet_secret_read(const char *path, char **out, struct thaw_err **err)
+{
+	char *secret = NULL;
+	if (fs_read_file(path, 4096, &secret, NULL, err) < 0)
+		return err_wrap(err, "the fleet secret");
+	secret[strcspn(secret, "\r\n")] = '\0';
+	if (strlen(secret) < 16) {
+		OPENSSL_cleanse(secret, strlen(secret));
+		free(secret);
+		return err_set(err, ERR_INVALID, "%s holds no usable fleet secret (16+ characters)",
+			       path);
+	}
+	*out = secret;
+	return 0;
+}
+
 int fleet_join_start(struct host *h, struct fleet_join **out, struct thaw_err **err)
 {
 	const struct thawd_config *cfg = h->cfg;
@@ -186,14 +224,8 @@ int fleet_join_start(struct host *h, struct fleet_join **out, struct thaw_err **
 	if (!cfg->join_url)
 		return 0;
 	_cleanup_free_ char *secret = NULL;
-	if (fs_read_file(cfg->fleet_secret_file, 4096, &secret, NULL, err) < 0)
-		return err_wrap(err, "the fleet secret");
-	secret[strcspn(secret, "\r\n")] = '\0';
-	if (strlen(secret) < 16) {
-		OPENSSL_cleanse(secret, strlen(secret));
-		return err_set(err, ERR_INVALID, "%s holds no usable fleet secret (16+ characters)",
-			       cfg->fleet_secret_file);
-	}
+	if (fleet_secret_read(cfg->fleet_secret_file, &secret, err) < 0)
+		return -1;
 	struct fleet_join *j = xcalloc(1, sizeof(*j));
 	j->h = h;
 	j->secret_header = xasprintf("Authorization: Bearer %s", secret);

@@ -1,0 +1,226 @@
+/* The /v1 sandbox API through the control plane: a create is placed on a
+ * host and recorded; every later request is sent to the sandbox's host
+ * (the owner checked here: a user key reaches its own sandboxes only)
+ * and its answer relayed back as it comes. */
+#include <stdio.h>
+#include <string.h>
+
+#include "buf.h"
+#include "cleanup.h"
+#include "control/api/api.h"
+#include "control/relay.h"
+#include "control/sandboxes.h"
+#include "httpapi/keys.h"
+#include "ids.h"
+#include "log.h"
+#include "timeutil.h"
+
+static bool is_admin(const struct api_req *r)
+{
+	return r->key->role == KEY_ADMIN;
+}
+
+/* How the control plane reaches a host for this request: its own admin
+ * key, acting for the caller unless the caller is an admin (the host
+ * then applies the user's visibility itself). */
+static struct relay_target target(const struct api_req *r, const char *address,
+				  const char *path_query)
+{
+	return (struct relay_target){ .address = address,
+				      .path_query = path_query,
+				      .credential = api_control(r)->fleet_secret,
+				      .on_behalf_of = is_admin(r) ? NULL : r->key->name };
+}
+
+/* The sandbox's route when the key may use it; else replies 404 (another
+ * key's sandbox is not revealed) and returns false. */
+static bool route_of(struct api_req *r, struct sandbox_route *rt, enum MHD_Result *res)
+{
+	_cleanup_err_ struct thaw_err *err = NULL;
+	if (!id_valid_sandbox(r->params[0])) {
+		*res = api_reply_fail(r, ERR_INVALID,
+				      "\"%.64s\" is not a sandbox id (sb- and 12 characters)",
+				      r->params[0]);
+		return false;
+	}
+	if (sandbox_find(api_control(r)->pg, r->params[0], rt, &err) < 0 ||
+	    (!is_admin(r) && strcmp(rt->owner, r->key->name) != 0)) {
+		*res = err && err->code != ERR_NOT_FOUND
+			       ? api_reply_error(r, err)
+			       : api_reply_fail(r, ERR_NOT_FOUND, "sandbox %s does not exist",
+						r->params[0]);
+		return false;
+	}
+	return true;
+}
+
+static json_t *lost_json(const char *id, const struct sandbox_route *rt)
+{
+	return json_pack("{s:s,s:s,s:s,s:s,s:s}", "id", id, "state", "lost", "host", rt->host,
+			 "owner", rt->owner, "reason", rt->reason);
+}
+
+/* A host's JSON answer passed on with "host" added (objects only). */
+static enum MHD_Result pass_json(struct api_req *r, long status, struct buf *b, const char *host)
+{
+	json_t *o = json_loadb(b->data ? (const char *)b->data : "", b->len, 0, NULL);
+	if (!o && status == MHD_HTTP_NO_CONTENT)
+		return api_reply_empty(r, MHD_HTTP_NO_CONTENT);
+	if (!o)
+		return api_reply_fail(r, ERR_GUEST, "host %s answered %ld without JSON", host,
+				      status);
+	if (json_is_object(o) && status < 300)
+		json_object_set_new(o, "host", json_string(host));
+	return api_reply_json(r, (unsigned)status, o);
+}
+
+enum MHD_Result control_sandbox_create(struct api_req *r)
+{
+	struct control *ctl = api_control(r);
+	enum MHD_Result res;
+	json_t *body = r->body_len ? api_body_object(r, &res) : json_object();
+	if (!body)
+		return res;
+	/* The host validates the rest; what the control plane needs here is
+	 * the template (for placement) and whose it will be (the host records
+	 * the owner it is told: "owner" from an admin, else the caller). */
+	json_t *t = json_object_get(body, "template"), *own = json_object_get(body, "owner");
+	const char *tmpl = json_is_string(t) ? json_string_value(t) : "code-interpreter";
+	if ((t && !json_is_string(t)) || !id_valid_template(tmpl)) {
+		json_decref(body);
+		return api_reply_fail(r, ERR_INVALID, "template must be 1-63 characters of [a-z0-9-]");
+	}
+	if (own && (!is_admin(r) || !json_is_string(own) ||
+		    !id_valid_key_name(json_string_value(own)))) {
+		json_decref(body);
+		return api_reply_fail(r, is_admin(r) ? ERR_INVALID : ERR_FORBIDDEN,
+				      "owner: an admin key may name an API key");
+	}
+	char owner[KEY_NAME_MAX + 1], tmpl_name[64];
+	snprintf(owner, sizeof(owner), "%s", own ? json_string_value(own) : r->key->name);
+	snprintf(tmpl_name, sizeof(tmpl_name), "%s", tmpl);
+	if (own)
+		json_object_set_new(body, "owner", json_string(owner));
+	_cleanup_free_ char *fwd = json_dumps(body, JSON_COMPACT);
+	json_decref(body);
+	struct placement pl;
+	_cleanup_err_ struct thaw_err *err = NULL;
+	uint64_t t0 = time_mono_ns();
+	if (sandbox_place(ctl->pg, owner, own ? 0 : r->key->max_sandboxes, tmpl_name, &pl, &err) <
+	    0)
+		return api_reply_error(r, err);
+	uint64_t t1 = time_mono_ns();
+	_cleanup_buf_ struct buf out = { 0 };
+	struct relay_target to = target(r, pl.address, "/v1/sandboxes");
+	long st = relay_call(&to, "POST", fwd, strlen(fwd), &out, &err);
+	uint64_t t2 = time_mono_ns();
+	json_t *made = st == MHD_HTTP_CREATED ? json_loadb((const char *)out.data, out.len, 0, NULL)
+					      : NULL;
+	const char *id = json_string_value(json_object_get(made, "id"));
+	const char *state = json_string_value(json_object_get(made, "state"));
+	if (!id || !id_valid_sandbox(id) || !state) {
+		sandbox_unplace(ctl->pg, &pl);
+		json_decref(made);
+		if (st == 0)
+			return api_reply_error(r, err);
+		if (st != MHD_HTTP_CREATED)
+			return pass_json(r, st, &out, pl.host);
+		return api_reply_fail(r, ERR_GUEST, "host %s answered a create without an id",
+				      pl.host);
+	}
+	if (sandbox_placed(ctl->pg, &pl, id, owner, tmpl_name,
+			   strcmp(state, "paused") ? "running" : "paused", &err) < 0) {
+		/* Made on the host but not recorded: it must not run unseen. */
+		_cleanup_free_ char *path = xasprintf("/v1/sandboxes/%s", id);
+		_cleanup_buf_ struct buf ignored = { 0 };
+		struct relay_target undo = target(r, pl.address, path);
+		undo.on_behalf_of = NULL;
+		relay_call(&undo, "DELETE", NULL, 0, &ignored, NULL);
+		sandbox_unplace(ctl->pg, &pl);
+		json_decref(made);
+		return api_reply_error(r, err);
+	}
+	json_object_set_new(made, "host", json_string(pl.host));
+	/* What the control plane added to the host's create. */
+	json_object_set_new(made, "control_timings_ms",
+			    json_pack("{s:f,s:f,s:f}", "placement", ns_to_ms(t1 - t0), "host",
+				      ns_to_ms(t2 - t1), "record", ns_to_ms(time_mono_ns() - t2)));
+	log_info("control.sandbox_created", "id=%s host=%s owner=%s", id, pl.host, owner);
+	return api_reply_json(r, MHD_HTTP_CREATED, made);
+}
+
+enum MHD_Result control_sandbox_list(struct api_req *r)
+{
+	json_t *a = NULL;
+	_cleanup_err_ struct thaw_err *err = NULL;
+	if (sandbox_list(api_control(r)->pg, is_admin(r) ? NULL : r->key->name, &a, &err) < 0)
+		return api_reply_error(r, err);
+	return api_reply_json(r, MHD_HTTP_OK, json_pack("{s:o}", "sandboxes", a));
+}
+
+/* GET, DELETE, pause, resume: the host's answer, and the record kept in
+ * step with it. */
+enum MHD_Result control_sandbox_call(struct api_req *r)
+{
+	struct control *ctl = api_control(r);
+	struct sandbox_route rt;
+	enum MHD_Result res;
+	if (!route_of(r, &rt, &res))
+		return res;
+	bool del = !strcmp(r->method, "DELETE");
+	_cleanup_err_ struct thaw_err *err = NULL;
+	if (!strcmp(rt.state, "lost")) {
+		if (!del)
+			return strcmp(r->method, "GET")
+				       ? api_reply_fail(r, ERR_CONFLICT, "sandbox %s is lost: %s",
+							r->params[0], rt.reason)
+				       : api_reply_json(r, MHD_HTTP_OK, lost_json(r->params[0], &rt));
+		if (sandbox_forget(ctl->pg, r->params[0], &err) < 0)
+			return api_reply_error(r, err);
+		return api_reply_empty(r, MHD_HTTP_NO_CONTENT);
+	}
+	_cleanup_buf_ struct buf out = { 0 };
+	struct relay_target t = target(r, rt.address, r->url);
+	long st = relay_call(&t, r->method, r->body_len ? r->body : NULL, r->body_len, &out, &err);
+	if (st == 0)
+		return api_reply_error(r, err);
+	if (del && (st == MHD_HTTP_NO_CONTENT || st == MHD_HTTP_NOT_FOUND))
+		sandbox_forget(ctl->pg, r->params[0], NULL);
+	if (!del && st < 300) {
+		json_t *o = json_loadb((const char *)out.data, out.len, 0, NULL);
+		const char *state = json_string_value(json_object_get(o, "state"));
+		if (state && (!strcmp(state, "running") || !strcmp(state, "paused")))
+			sandbox_set_state(ctl->pg, r->params[0], state, NULL);
+		json_decref(o);
+	}
+	return pass_json(r, st, &out, rt.host);
+}
+
+static enum MHD_Result add_arg(void *cls, enum MHD_ValueKind kind, const char *key,
+			       const char *value)
+{
+	(void)kind;
+	struct buf *b = cls;
+	bool first = !memchr(b->data, '?', b->len);
+	buf_printf(b, "%s%s%s%s", first ? "?" : "&", key, value ? "=" : "", value ? value : "");
+	return MHD_YES;
+}
+
+/* Everything else under a sandbox: relayed, streamed. */
+enum MHD_Result control_sandbox_relay(struct api_req *r)
+{
+	struct sandbox_route rt;
+	enum MHD_Result res;
+	if (!route_of(r, &rt, &res))
+		return res;
+	if (!strcmp(rt.state, "lost"))
+		return api_reply_fail(r, ERR_CONFLICT, "sandbox %s is lost: %s", r->params[0],
+				      rt.reason);
+	/* The query travels as the client sent it: the server keeps escapes
+	 * (httpapi/server.c), so the arguments are still in their raw form. */
+	_cleanup_buf_ struct buf pq = { 0 };
+	buf_append_str(&pq, r->url);
+	MHD_get_connection_values(r->conn, MHD_GET_ARGUMENT_KIND, add_arg, &pq);
+	struct relay_target t = target(r, rt.address, buf_cstr(&pq));
+	return relay_request(r, &t);
+}

@@ -1,0 +1,246 @@
+/* GET /v1/sandboxes/{id}/shell through the control plane: the client's
+ * upgrade is made on the sandbox's host first (the control plane's key,
+ * acting for the caller), and once the host has switched protocols both
+ * connections are joined: bytes are copied both ways, unread and
+ * unchanged (the guest agent's frames; thawd checks them), until either
+ * side closes. A host that refuses the shell (no such sandbox, paused,
+ * bad size) has its answer passed on as it is. */
+#include <errno.h>
+#include <netdb.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "buf.h"
+#include "cleanup.h"
+#include "control/api/api.h"
+#include "control/sandboxes.h"
+#include "httpapi/keys.h"
+#include "ids.h"
+#include "log.h"
+
+#define HEAD_MAX (16u << 10)
+#define HOST_TIMEOUT_MS 30000
+
+struct joint {
+	int host; /* the socket to the host, past its 101 */
+	int client;
+	struct MHD_UpgradeResponseHandle *urh;
+	char *early; /* what the host sent after its headers */
+	size_t early_len;
+};
+
+static int write_all(int fd, const char *p, size_t n)
+{
+	while (n) {
+		ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return -1;
+		p += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+static void *pump(void *arg)
+{
+	struct joint *j = arg;
+	char buf[16384];
+	bool ok = write_all(j->client, j->early, j->early_len) == 0;
+	while (ok) {
+		struct pollfd p[2] = { { .fd = j->client, .events = POLLIN },
+				       { .fd = j->host, .events = POLLIN } };
+		if (poll(p, 2, -1) < 0) {
+			ok = errno == EINTR;
+			continue;
+		}
+		for (int i = 0; i < 2 && ok; i++) {
+			if (!(p[i].revents & (POLLIN | POLLHUP | POLLERR)))
+				continue;
+			ssize_t n = recv(p[i].fd, buf, sizeof(buf), 0);
+			ok = n > 0 && write_all(i ? j->client : j->host, buf, (size_t)n) == 0;
+		}
+	}
+	close(j->host);
+	MHD_upgrade_action(j->urh, MHD_UPGRADE_ACTION_CLOSE);
+	free(j->early);
+	free(j);
+	return NULL;
+}
+
+static void on_upgrade(void *cls, struct MHD_Connection *conn, void *req_cls, const char *extra,
+		       size_t extra_len, MHD_socket sock, struct MHD_UpgradeResponseHandle *urh)
+{
+	(void)conn;
+	(void)req_cls;
+	struct joint *j = cls;
+	j->client = sock;
+	j->urh = urh;
+	pthread_t t;
+	/* What the client sent after its request (its first keystrokes). */
+	if (write_all(j->host, extra, extra_len) < 0 ||
+	    pthread_create(&t, NULL, pump, j) != 0) {
+		close(j->host);
+		MHD_upgrade_action(urh, MHD_UPGRADE_ACTION_CLOSE);
+		free(j->early);
+		free(j);
+		return;
+	}
+	pthread_detach(t);
+}
+
+static int dial(const char *address, struct thaw_err **err)
+{
+	const char *colon = strrchr(address, ':');
+	if (!colon)
+		return err_set(err, ERR_INTERNAL, "host address %s has no port", address);
+	_cleanup_free_ char *name = xstrndup(address, (size_t)(colon - address));
+	struct addrinfo hints = { .ai_socktype = SOCK_STREAM }, *ai = NULL;
+	if (getaddrinfo(name, colon + 1, &hints, &ai) != 0 || !ai)
+		return err_set(err, ERR_GUEST, "host %s: cannot resolve", address);
+	int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	struct timeval tv = { HOST_TIMEOUT_MS / 1000, 0 };
+	if (fd >= 0) {
+		setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+		setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	}
+	if (fd < 0 || connect(fd, ai->ai_addr, ai->ai_addrlen) < 0) {
+		int e = errno;
+		freeaddrinfo(ai);
+		if (fd >= 0)
+			close(fd);
+		return err_set(err, ERR_GUEST, "host %s: %s", address, strerror(e));
+	}
+	freeaddrinfo(ai);
+	return fd;
+}
+
+/* Reads the host's answer up to the end of its headers: the status, and
+ * in *head all that was read (headers and whatever followed). */
+static int read_head(int fd, struct buf *head, size_t *body_at, struct thaw_err **err)
+{
+	char chunk[4096];
+	for (;;) {
+		const char *end = head->len ? memmem(head->data, head->len, "\r\n\r\n", 4) : NULL;
+		if (end) {
+			*body_at = (size_t)(end + 4 - (const char *)head->data);
+			int status = 0;
+			if (sscanf((const char *)head->data, "HTTP/1.%*d %d", &status) != 1)
+				return err_set(err, ERR_GUEST, "the host's answer is not HTTP");
+			return status;
+		}
+		if (head->len >= HEAD_MAX)
+			return err_set(err, ERR_GUEST, "the host's headers are too long");
+		ssize_t n = recv(fd, chunk, sizeof(chunk), 0);
+		if (n <= 0)
+			return err_set(err, ERR_GUEST, "the host closed the shell before answering");
+		buf_append(head, chunk, (size_t)n);
+	}
+}
+
+static enum MHD_Result add_arg(void *cls, enum MHD_ValueKind kind, const char *key,
+			       const char *value)
+{
+	(void)kind;
+	struct buf *b = cls;
+	bool first = !memchr(b->data, '?', b->len);
+	if (!strpbrk(key, " \r\n") && (!value || !strpbrk(value, " \r\n")))
+		buf_printf(b, "%s%s%s%s", first ? "?" : "&", key, value ? "=" : "",
+			   value ? value : "");
+	return MHD_YES;
+}
+
+/* The host's refusal, passed on (its JSON error body). */
+static enum MHD_Result refused(struct api_req *r, int fd, int status, struct buf *head,
+			       size_t body_at)
+{
+	const char *cl = strcasestr((const char *)head->data, "\r\nContent-Length:");
+	size_t want = cl ? strtoul(cl + 17, NULL, 10) : 0;
+	if (want > HEAD_MAX)
+		want = HEAD_MAX;
+	char chunk[4096];
+	while (head->len - body_at < want) {
+		ssize_t n = recv(fd, chunk, sizeof(chunk), 0);
+		if (n <= 0)
+			break;
+		buf_append(head, chunk, (size_t)n);
+	}
+	json_t *o = json_loadb((const char *)head->data + body_at, head->len - body_at, 0, NULL);
+	if (!o)
+		return api_reply_fail(r, ERR_GUEST, "the host refused the shell with %d", status);
+	return api_reply_json(r, (unsigned)status, o);
+}
+
+enum MHD_Result control_sandbox_shell(struct api_req *r)
+{
+	struct control *ctl = api_control(r);
+	struct sandbox_route rt;
+	_cleanup_err_ struct thaw_err *err = NULL;
+	if (!id_valid_sandbox(r->params[0]))
+		return api_reply_fail(r, ERR_INVALID, "not a sandbox id");
+	if (sandbox_find(ctl->pg, r->params[0], &rt, &err) < 0 ||
+	    (r->key->role != KEY_ADMIN && strcmp(rt.owner, r->key->name) != 0))
+		return err && err->code != ERR_NOT_FOUND
+			       ? api_reply_error(r, err)
+			       : api_reply_fail(r, ERR_NOT_FOUND, "sandbox %s does not exist",
+						r->params[0]);
+	if (!strcmp(rt.state, "lost"))
+		return api_reply_fail(r, ERR_CONFLICT, "sandbox %s is lost: %s", r->params[0],
+				      rt.reason);
+	const char *up = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Upgrade");
+	const char *conn = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Connection");
+	if (!up || strcasecmp(up, "thaw-shell") || !conn || !strcasestr(conn, "upgrade"))
+		return api_reply_fail(r, ERR_INVALID,
+				      "a shell needs Connection: Upgrade and Upgrade: thaw-shell");
+	int fd = dial(rt.address, &err);
+	if (fd < 0)
+		return api_reply_error(r, err);
+	_cleanup_buf_ struct buf req = { 0 };
+	buf_printf(&req, "GET %s", r->url);
+	MHD_get_connection_values(r->conn, MHD_GET_ARGUMENT_KIND, add_arg, &req);
+	buf_printf(&req,
+		   " HTTP/1.1\r\nHost: %s\r\nAuthorization: Bearer %s\r\nConnection: Upgrade\r\n"
+		   "Upgrade: thaw-shell\r\n",
+		   rt.address, ctl->fleet_secret);
+	if (r->key->role != KEY_ADMIN)
+		buf_printf(&req, "Thaw-On-Behalf-Of: %s\r\n", r->key->name);
+	buf_append_str(&req, "\r\n");
+	_cleanup_buf_ struct buf head = { 0 };
+	size_t body_at = 0;
+	int status = write_all(fd, (const char *)req.data, req.len) < 0
+			     ? err_set(&err, ERR_GUEST, "host %s: cannot send", rt.address)
+			     : read_head(fd, &head, &body_at, &err);
+	if (status != 101) {
+		enum MHD_Result ret = status < 0 ? api_reply_error(r, err)
+						 : refused(r, fd, status, &head, body_at);
+		close(fd);
+		return ret;
+	}
+	struct timeval none = { 0, 0 }; /* a shell may sit idle for hours */
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &none, sizeof(none));
+	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &none, sizeof(none));
+	struct joint *j = xcalloc(1, sizeof(*j));
+	j->host = fd;
+	j->early_len = head.len - body_at;
+	j->early = xmalloc(j->early_len + 1);
+	memcpy(j->early, (const char *)head.data + body_at, j->early_len);
+	struct MHD_Response *resp = MHD_create_response_for_upgrade(on_upgrade, j);
+	if (!resp) {
+		close(fd);
+		free(j->early);
+		free(j);
+		return api_reply_fail(r, ERR_INTERNAL, "cannot upgrade this connection");
+	}
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_UPGRADE, "thaw-shell");
+	enum MHD_Result ret = MHD_queue_response(r->conn, MHD_HTTP_SWITCHING_PROTOCOLS, resp);
+	MHD_destroy_response(resp);
+	log_info("control.shell", "id=%s host=%s", r->params[0], rt.host);
+	return ret;
+}

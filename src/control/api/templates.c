@@ -1,0 +1,31 @@
+/* Templates through the control plane: every host lists the same ones
+ * (they are in the shared object store), so any host that is up answers. */
+#include <string.h>
+
+#include "buf.h"
+#include "cleanup.h"
+#include "control/api/api.h"
+#include "control/relay.h"
+#include "httpapi/keys.h"
+
+enum MHD_Result control_templates(struct api_req *r)
+{
+	struct control *ctl = api_control(r);
+	PGresult *res = NULL;
+	_cleanup_err_ struct thaw_err *err = NULL;
+	if (pg_exec(ctl->pg,
+		    "SELECT address FROM hosts WHERE state = 'up' ORDER BY random() LIMIT 1", 0,
+		    NULL, &res, &err) < 0)
+		return api_reply_error(r, err);
+	if (PQntuples(res) == 0) {
+		PQclear(res);
+		return api_reply_fail(r, ERR_UNAVAILABLE, "no host is up");
+	}
+	_cleanup_free_ char *address = xstrdup(PQgetvalue(res, 0, 0));
+	PQclear(res);
+	struct relay_target t = { .address = address,
+				  .path_query = r->url,
+				  .credential = ctl->fleet_secret,
+				  .on_behalf_of = r->key->role == KEY_ADMIN ? NULL : r->key->name };
+	return relay_request(r, &t);
+}

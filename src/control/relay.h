@@ -1,0 +1,33 @@
+/* Relaying a request to a host and its answer back, as it comes: the
+ * host's answer is streamed through a pipe into the client's response
+ * (MHD reads the pipe, libcurl writes it on a thread of its own), so an
+ * exec that prints for an hour or a 4 GiB file download never sits in
+ * the control plane's memory; a client that goes away ends the transfer
+ * to the host. The request body is the one the API layer took (in memory,
+ * or a temp file for uploads). */
+#ifndef THAW_CONTROL_RELAY_H
+#define THAW_CONTROL_RELAY_H
+
+#include "httpapi/httpapi.h"
+
+struct relay_target {
+	const char *address;  /* the host's HOST:PORT */
+	const char *path_query; /* "/v1/sandboxes/ID/exec?x=y", as the client sent it */
+	const char *credential; /* the fleet secret: the control plane's key on hosts */
+	const char *on_behalf_of; /* the user key's name (NULL: an admin asks) */
+};
+
+/* Answers r with what the host answers (status, headers but hop-by-hop
+ * ones, body streamed); 502 when the host cannot be reached, 504 when it
+ * does not answer within the relay's deadline. */
+enum MHD_Result relay_request(struct api_req *r, const struct relay_target *t);
+
+/* The same, but the whole answer (at most RELAY_CALL_MAX) into *out, for the
+ * control plane's own use (create, delete, state changes): the status,
+ * or 0 when the host could not be reached (*err says why). */
+struct buf;
+#define RELAY_CALL_MAX (16u << 20)
+long relay_call(const struct relay_target *t, const char *method, const char *body,
+		size_t body_len, struct buf *out, struct thaw_err **err);
+
+#endif

@@ -1,0 +1,207 @@
+#include "control/sandboxes.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "buf.h"
+#include "cleanup.h"
+#include "log.h"
+
+/* A create takes seconds; a placement this old belongs to an instance
+ * that died mid-create. */
+#define PLACEMENT_TTL_S 300
+
+struct place_ctx {
+	const char *owner, *tmpl;
+	unsigned max;
+	struct placement *out;
+};
+
+static int place_tx(struct pg_conn *c, void *arg, struct thaw_err **err)
+{
+	struct place_ctx *x = arg;
+	const char *own[] = { x->owner };
+	PGresult *r = NULL;
+	if (pg_conn_exec(c, "SELECT pg_advisory_xact_lock(hashtext('owner:' || $1))", 1, own,
+			 NULL, err) < 0)
+		return -1;
+	if (x->max) {
+		if (pg_conn_exec(c,
+				 "SELECT (SELECT count(*) FROM sandboxes WHERE owner = $1 AND "
+				 "state <> 'lost') + (SELECT count(*) FROM placements WHERE owner = $1)",
+				 1, own, &r, err) < 0)
+			return -1;
+		long long n = atoll(PQgetvalue(r, 0, 0));
+		PQclear(r);
+		if (n >= (long long)x->max)
+			return err_set(err, ERR_LIMIT, "key %s has %lld of its %u sandboxes", x->owner,
+				       n, x->max);
+	}
+	/* Three hosts with room, picked at random (not all of them: two
+	 * instances placing at once then rarely pick the same full host). */
+	const char *tp[] = { x->tmpl };
+	if (pg_conn_exec(
+		    c,
+		    "SELECT name, address, room, cached FROM (SELECT h.name, h.address, "
+		    "COALESCE((h.info->'capacity'->>'max_sandboxes')::bigint, 0) "
+		    "- (SELECT count(*) FROM sandboxes s WHERE s.host = h.name AND s.state = 'running') "
+		    "- (SELECT count(*) FROM placements p WHERE p.host = h.name) AS room, "
+		    "h.templates ? $1 AS cached FROM hosts h WHERE h.state = 'up') c "
+		    "WHERE room > 0 ORDER BY random() LIMIT 3",
+		    1, tp, &r, err) < 0)
+		return -1;
+	int best = -1;
+	long long best_room = 0;
+	bool best_cached = false;
+	for (int i = 0; i < PQntuples(r); i++) {
+		long long room = atoll(PQgetvalue(r, i, 2));
+		bool cached = PQgetvalue(r, i, 3)[0] == 't';
+		if (best < 0 || (cached && !best_cached) ||
+		    (cached == best_cached && room > best_room)) {
+			best = i;
+			best_room = room;
+			best_cached = cached;
+		}
+	}
+	if (best < 0) {
+		PQclear(r);
+		return err_set(err, ERR_UNAVAILABLE, "no host is up with room for a sandbox");
+	}
+	snprintf(x->out->host, sizeof(x->out->host), "%s", PQgetvalue(r, best, 0));
+	snprintf(x->out->address, sizeof(x->out->address), "%s", PQgetvalue(r, best, 1));
+	PQclear(r);
+	unsigned char raw[16];
+	random_bytes(raw, sizeof(raw));
+	for (int i = 0; i < 16; i++)
+		snprintf(x->out->token + 2 * i, 3, "%02x", raw[i]);
+	const char *ins[] = { x->out->token, x->owner, x->out->host };
+	return pg_conn_exec(c, "INSERT INTO placements (token, owner, host) VALUES ($1, $2, $3)",
+			    3, ins, NULL, err);
+}
+
+int sandbox_place(struct pg *p, const char *owner, unsigned max, const char *tmpl,
+		  struct placement *out, struct thaw_err **err)
+{
+	memset(out, 0, sizeof(*out));
+	struct place_ctx x = { .owner = owner, .tmpl = tmpl, .max = max, .out = out };
+	return pg_transaction(p, 0, place_tx, &x, err);
+}
+
+struct placed_ctx {
+	const struct placement *pl;
+	const char *id, *owner, *tmpl, *state;
+};
+
+static int placed_tx(struct pg_conn *c, void *arg, struct thaw_err **err)
+{
+	struct placed_ctx *x = arg;
+	const char *del[] = { x->pl->token };
+	const char *ins[] = { x->id, x->owner, x->pl->host, x->tmpl, x->state };
+	if (pg_conn_exec(c, "DELETE FROM placements WHERE token = $1", 1, del, NULL, err) < 0)
+		return -1;
+	return pg_conn_exec(c,
+			    "INSERT INTO sandboxes (id, owner, host, template, state) "
+			    "VALUES ($1, $2, $3, $4, $5)",
+			    5, ins, NULL, err);
+}
+
+int sandbox_placed(struct pg *p, const struct placement *pl, const char *id, const char *owner,
+		   const char *tmpl, const char *state, struct thaw_err **err)
+{
+	struct placed_ctx x = { pl, id, owner, tmpl, state };
+	return pg_transaction(p, 0, placed_tx, &x, err);
+}
+
+void sandbox_unplace(struct pg *p, const struct placement *pl)
+{
+	const char *q[] = { pl->token };
+	_cleanup_err_ struct thaw_err *err = NULL;
+	if (pg_exec(p, "DELETE FROM placements WHERE token = $1", 1, q, NULL, &err) < 0)
+		log_warn("control.unplace_failed", "host=%s error=\"%s\"", pl->host, err_msg(err));
+}
+
+int sandbox_find(struct pg *p, const char *id, struct sandbox_route *out, struct thaw_err **err)
+{
+	memset(out, 0, sizeof(*out));
+	const char *q[] = { id };
+	PGresult *r = NULL;
+	if (pg_exec(p,
+		    "SELECT s.host, h.address, s.owner, s.state, COALESCE(s.reason, '') "
+		    "FROM sandboxes s JOIN hosts h ON h.name = s.host WHERE s.id = $1",
+		    1, q, &r, err) < 0)
+		return -1;
+	int n = PQntuples(r);
+	if (n == 1) {
+		snprintf(out->host, sizeof(out->host), "%s", PQgetvalue(r, 0, 0));
+		snprintf(out->address, sizeof(out->address), "%s", PQgetvalue(r, 0, 1));
+		snprintf(out->owner, sizeof(out->owner), "%s", PQgetvalue(r, 0, 2));
+		snprintf(out->state, sizeof(out->state), "%s", PQgetvalue(r, 0, 3));
+		snprintf(out->reason, sizeof(out->reason), "%s", PQgetvalue(r, 0, 4));
+	}
+	PQclear(r);
+	return n == 1 ? 0 : err_set(err, ERR_NOT_FOUND, "sandbox %s does not exist", id);
+}
+
+int sandbox_set_state(struct pg *p, const char *id, const char *state, struct thaw_err **err)
+{
+	const char *q[] = { id, state };
+	return pg_exec(p,
+		       "UPDATE sandboxes SET state = $2, updated_at = now() "
+		       "WHERE id = $1 AND state <> 'lost'",
+		       2, q, NULL, err);
+}
+
+int sandbox_forget(struct pg *p, const char *id, struct thaw_err **err)
+{
+	const char *q[] = { id };
+	return pg_exec(p, "DELETE FROM sandboxes WHERE id = $1", 1, q, NULL, err);
+}
+
+int sandbox_list(struct pg *p, const char *owner, json_t **out, struct thaw_err **err)
+{
+	const char *q[] = { owner };
+	PGresult *r = NULL;
+	if (pg_exec(p,
+		    "SELECT id, owner, host, template, state, reason, "
+		    "to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"') "
+		    "FROM sandboxes WHERE $1::text IS NULL OR owner = $1 ORDER BY created_at, id",
+		    1, q, &r, err) < 0)
+		return -1;
+	json_t *a = json_array();
+	for (int i = 0; i < PQntuples(r); i++) {
+		json_t *o = json_pack("{s:s,s:s,s:s,s:s,s:s,s:s}", "id", PQgetvalue(r, i, 0),
+				      "owner", PQgetvalue(r, i, 1), "host", PQgetvalue(r, i, 2),
+				      "template", PQgetvalue(r, i, 3), "state", PQgetvalue(r, i, 4),
+				      "created_at", PQgetvalue(r, i, 6));
+		if (!PQgetisnull(r, i, 5))
+			json_object_set_new(o, "reason", json_string(PQgetvalue(r, i, 5)));
+		json_array_append_new(a, o);
+	}
+	PQclear(r);
+	*out = a;
+	return 0;
+}
+
+int sandboxes_sweep(struct pg *p, struct thaw_err **err)
+{
+	char ttl[16];
+	snprintf(ttl, sizeof(ttl), "%d", PLACEMENT_TTL_S);
+	const char *q[] = { ttl };
+	PGresult *r = NULL;
+	if (pg_exec(p,
+		    "UPDATE sandboxes s SET state = 'lost', updated_at = now(), reason = "
+		    "'its host ' || h.name || ' stopped answering at ' || "
+		    "to_char(h.last_heartbeat AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') "
+		    "FROM hosts h WHERE h.name = s.host AND h.state = 'down' AND s.state = 'running' "
+		    "RETURNING s.id, s.host",
+		    0, NULL, &r, err) < 0)
+		return -1;
+	for (int i = 0; i < PQntuples(r); i++)
+		log_warn("control.sandbox_lost", "id=%s host=%s", PQgetvalue(r, i, 0),
+			 PQgetvalue(r, i, 1));
+	PQclear(r);
+	return pg_exec(p,
+		       "DELETE FROM placements WHERE created_at < now() - make_interval(secs => $1)",
+		       1, q, NULL, err);
+}

@@ -1,0 +1,51 @@
+/* The fleet's sandboxes in PostgreSQL: which host each runs on, whose it
+ * is, and the placement of new ones. The host keeps everything else (its
+ * own database); the control plane keeps what routing and caps need. */
+#ifndef THAW_CONTROL_SANDBOXES_H
+#define THAW_CONTROL_SANDBOXES_H
+
+#include <jansson.h>
+#include <stdbool.h>
+
+#include "control/pg.h"
+#include "ids.h"
+
+/* A create in flight: where it goes, and the token that holds its place. */
+struct placement {
+	char token[33];
+	char host[64];
+	char address[256];
+};
+
+/* Chooses a host for a sandbox of template for owner, within the owner's
+ * cap (max: 0 = none) counted exactly across instances (a per-owner lock
+ * in the transaction that counts and reserves), among hosts that are up
+ * and have room (their max_sandboxes less what runs and what is being
+ * placed there): the best of a few picked at random, those that hold the
+ * template first, then the emptiest. ERR_LIMIT over the cap,
+ * ERR_UNAVAILABLE when no host has room. */
+int sandbox_place(struct pg *p, const char *owner, unsigned max, const char *tmpl,
+		  struct placement *out, struct thaw_err **err);
+/* The host made it: the placement becomes the sandbox's row. */
+int sandbox_placed(struct pg *p, const struct placement *pl, const char *id, const char *owner,
+		   const char *tmpl, const char *state, struct thaw_err **err);
+/* The host did not: the place is given back. */
+void sandbox_unplace(struct pg *p, const struct placement *pl);
+
+struct sandbox_route {
+	char host[64], address[256], owner[KEY_NAME_MAX + 1], state[16];
+	char reason[256];
+};
+/* Where sandbox id is. ERR_NOT_FOUND when the fleet has no such sandbox. */
+int sandbox_find(struct pg *p, const char *id, struct sandbox_route *out, struct thaw_err **err);
+/* After a state change the host reported (pause, resume). */
+int sandbox_set_state(struct pg *p, const char *id, const char *state, struct thaw_err **err);
+int sandbox_forget(struct pg *p, const char *id, struct thaw_err **err);
+/* GET /v1/sandboxes: owner's (NULL: all) as {id, owner, host, template,
+ * state, reason?, created_at}. */
+int sandbox_list(struct pg *p, const char *owner, json_t **out, struct thaw_err **err);
+/* The sandboxes of hosts that are down become lost (their caps free);
+ * placements older than the TTL are dropped. */
+int sandboxes_sweep(struct pg *p, struct thaw_err **err);
+
+#endif
