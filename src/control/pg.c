@@ -175,18 +175,30 @@ int pg_transaction(struct pg *p, long long lock_key, pg_tx_fn fn, void *ctx,
 		   struct thaw_err **err)
 {
 	struct pg_conn *c = take(p);
-	if (PQstatus(c->c) != CONNECTION_OK)
-		PQreset(c->c);
 	char lock[96];
 	snprintf(lock, sizeof(lock), "BEGIN; SELECT pg_advisory_xact_lock(%lld)", lock_key);
-	int rc = pg_conn_exec(c, lock_key ? lock : "BEGIN", 0, NULL, NULL, err);
+	const char *begin = lock_key ? lock : "BEGIN";
+	/* A connection the server dropped (a restart) shows only when used:
+	 * nothing is done yet at BEGIN, so it is reset and BEGIN tried again. */
+	PGresult *r = NULL;
+	int rc = run(c->c, begin, 0, NULL, &r);
+	if (rc < 0 && PQstatus(c->c) != CONNECTION_OK) {
+		PQclear(r);
+		r = NULL;
+		PQreset(c->c);
+		log_warn("control.db_reconnect", "ok=%d", PQstatus(c->c) == CONNECTION_OK);
+		rc = run(c->c, begin, 0, NULL, &r);
+	}
+	if (rc < 0)
+		rc = result_err(r, c->c, err);
+	PQclear(r);
 	if (rc == 0)
 		rc = fn(c, ctx, err);
 	if (rc == 0)
 		rc = pg_conn_exec(c, "COMMIT", 0, NULL, NULL, err);
 	if (rc < 0) {
-		PGresult *r = PQexec(c->c, "ROLLBACK");
-		PQclear(r);
+		PGresult *rb = PQexec(c->c, "ROLLBACK");
+		PQclear(rb);
 	}
 	give(p, c);
 	return rc;

@@ -249,6 +249,14 @@ def test_a_control_plane_instance_killed_and_postgres_restarted(fleet, hosts, po
         h = c.hosts()
         assert h["fleet-h1"]["state"] == "up" and h["fleet-h2"]["state"] == "up", h
         assert h["fleet-h1"]["heartbeat_age_ms"] < 5000, h
+    # Every pooled connection was cut: creates (a transaction each) work
+    # through both instances all the same.
+    template_everywhere(controls)
+    for c in controls:
+        for _ in range(2):
+            st, sb = c.call("POST", "/v1/sandboxes", {}, key=ADMIN, timeout=180)
+            assert st == 201, sb
+            assert c.call("DELETE", f"/v1/sandboxes/{sb['id']}", timeout=120)[0] == 204
     T.check("one control-plane instance SIGKILLed, PostgreSQL restarted: served throughout")
 
 

@@ -150,6 +150,14 @@ int launch_promote_streamed(struct host *h, struct template *t, struct thaw_err 
 	pthread_mutex_unlock(&memory_fd_lock);
 	if (fd >= 0)
 		close(fd);
+	/* The copy read every data window through the lazy layer: the page
+	 * cache of its file now holds a second copy of the memory, needed
+	 * only where VMMs started before the copy map it (those pages stay). */
+	int lazy = open(memory, O_RDONLY | O_CLOEXEC);
+	if (lazy >= 0) {
+		posix_fadvise(lazy, 0, 0, POSIX_FADV_DONTNEED);
+		close(lazy);
+	}
 	log_info("template.memory_sealed", "template=%s build=%s bytes=%llu ms=%.1f streamed=1",
 		 t->name, t->build_id, (unsigned long long)copied, ns_to_ms(time_mono_ns() - t0));
 	return 0;
