@@ -4,16 +4,17 @@ through thaw-control instead of straight to its host, measured in one run
 on one machine.
 
 It starts a private PostgreSQL (tests/e2e/thawlib/pg.py), one thaw-control
-and one thawd host that joins it (data dir /var/tmp/thaw-bc-a: the
-template is baked there once and kept), then alternates, sample by sample:
+and one thawd host that joins it (the fleet benchmark's host A data dir,
+/var/tmp/thaw-bf-a: the template is baked there once and kept), then
+alternates, sample by sample:
 - create: POST /v1/sandboxes straight to the host (its admin key) and
   through the control plane (a user key; the control plane places it,
   records it, relays the host's answer), each sandbox deleted at once;
   the control plane's own part is in its answer (control_timings_ms:
   placement, host, record);
 - exec `true` on one sandbox, straight and through the control plane.
-Both hosts' warm pools are on (the default): the create is the 6 ms path
-where an overhead shows most.
+The host's warm pool is on (the default) and full before every create:
+each is the few-ms path, where an overhead shows most.
 
     bench/control.py [--samples 30] [--json FILE]
 
@@ -42,9 +43,11 @@ from thawlib.pg import Postgres  # noqa: E402
 from thawlib.util import free_port, wait_until  # noqa: E402
 
 BIN = REPO / "build" / "bin"
-DATA = Path("/var/tmp/thaw-bc-a")
-SLOT = "10.223.0.0/16"
-UID = 1900000000 + 42 * 65536
+# The fleet benchmark's host A (bench/fleet.py): its template is baked
+# there and kept between runs; its slot and uid ranges.
+DATA = Path("/var/tmp/thaw-bf-a")
+SLOT = "10.221.0.0/16"
+UID = 1900000000 + 40 * 65536
 TEMPLATE = "code-interpreter"
 USER_KEY = "bench-user-key-0123456789"
 ADMIN_KEY = "bench-admin-key-0123456789"
@@ -153,16 +156,33 @@ class World:
         shutil.rmtree(self.work, ignore_errors=True)
 
 
+def pool_full(w, timeout=10):
+    """Waits until the host's warm pool is full again: every create is
+    then the warm path, straight or through the control plane alike."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        st, info = w.direct.call("GET", "/v1/info")
+        pool = (info or {}).get("warm_vmms", {})
+        if st == 200 and pool.get("ready", 0) >= pool.get("per_template", 1):
+            return
+        time.sleep(0.05)
+
+
 def measure(w, samples):
     r = {"create_direct": [], "create_via": [], "placement": [], "host_part": [],
-         "exec_direct": [], "exec_via": []}
+         "exec_direct": [], "exec_via": [], "server_direct": [], "server_via": [],
+         "warm_direct": 0, "warm_via": 0}
     for i in range(samples):
         for via in (i % 2 == 0, i % 2 == 1):
             api = w.via if via else w.direct
+            pool_full(w)
             ms, (st, sb) = timed(lambda: api.call("POST", "/v1/sandboxes", {}))
             if st != 201:
                 raise RuntimeError(f"create ({'via' if via else 'direct'}): {st} {sb}")
             r["create_via" if via else "create_direct"].append(ms)
+            tm = sb.get("timings_ms", {})
+            r["server_via" if via else "server_direct"].append(tm.get("total", 0))
+            r["warm_via" if via else "warm_direct"] += bool(tm.get("warm_vmm"))
             if via:
                 r["placement"].append(sb["control_timings_ms"]["placement"])
                 r["host_part"].append(sb["control_timings_ms"]["host"])

@@ -34,3 +34,12 @@ elif command -v node >/dev/null && command -v npm >/dev/null; then
 else
 	echo "bench: the fleet benchmark needs node and npm (s3rver); skipped"
 fi
+
+echo
+# After the fleet benchmark: it bakes the template in the data dir this
+# one reuses.
+if ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
+	bench/control.py --json bench/results/control.json | tee bench/results/control.txt
+else
+	echo "bench: the control plane benchmark needs PostgreSQL (postgresql-15); skipped"
+fi
