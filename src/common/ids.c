@@ -102,3 +102,10 @@ bool id_valid_key_name(const char *s)
 			return false;
 	return n <= KEY_NAME_MAX;
 }
+
+bool id_valid_idem_key(const char *s)
+{
+	size_t n = s ? strlen(s) : 0;
+	return n >= 1 && n <= IDEM_KEY_MAX &&
+	       strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._:-") == n;
+}

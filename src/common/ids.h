@@ -25,6 +25,9 @@ bool id_valid_sandbox(const char *s);
 bool id_valid_template(const char *s);
 bool id_valid_build(const char *s);
 bool id_valid_key_name(const char *s);
+/* An Idempotency-Key: 1-128 of [A-Za-z0-9._:-]. */
+#define IDEM_KEY_MAX 128
+bool id_valid_idem_key(const char *s);
 
 /* Fills buf with n random bytes from the kernel; aborts if it cannot. */
 void random_bytes(void *buf, size_t n);

@@ -140,6 +140,10 @@ static struct curl_slist *identity(struct curl_slist *h, const struct relay_targ
 		_cleanup_free_ char *as = xasprintf("Thaw-On-Behalf-Of: %s", t->on_behalf_of);
 		h = curl_slist_append(h, as);
 	}
+	if (t->idempotency_key) {
+		_cleanup_free_ char *k = xasprintf("Idempotency-Key: %s", t->idempotency_key);
+		h = curl_slist_append(h, k);
+	}
 	return curl_slist_append(h, "Expect:");
 }
 

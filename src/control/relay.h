@@ -15,6 +15,7 @@ struct relay_target {
 	const char *path_query; /* "/v1/sandboxes/ID/exec?x=y", as the client sent it */
 	const char *credential; /* the fleet secret: the control plane's key on hosts */
 	const char *on_behalf_of; /* the user key's name (NULL: an admin asks) */
+	const char *idempotency_key; /* sent as Idempotency-Key (NULL: none) */
 };
 
 /* Answers r with what the host answers (status, headers but hop-by-hop

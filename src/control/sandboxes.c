@@ -13,7 +13,7 @@
 #define PLACEMENT_TTL_S 300
 
 struct place_ctx {
-	const char *owner, *tmpl;
+	const char *owner, *tmpl, *idem;
 	unsigned max;
 	struct placement *out;
 };
@@ -26,6 +26,23 @@ static int place_tx(struct pg_conn *c, void *arg, struct thaw_err **err)
 	if (pg_conn_exec(c, "SELECT pg_advisory_xact_lock(hashtext('owner:' || $1))", 1, own,
 			 NULL, err) < 0)
 		return -1;
+	if (x->idem) {
+		const char *q[] = { x->owner, x->idem };
+		if (pg_conn_exec(c,
+				 "SELECT p.token, p.host, h.address FROM placements p JOIN hosts h "
+				 "ON h.name = p.host WHERE p.owner = $1 AND p.idem = $2",
+				 2, q, &r, err) < 0)
+			return -1;
+		bool again = PQntuples(r) == 1;
+		if (again) {
+			snprintf(x->out->token, sizeof(x->out->token), "%s", PQgetvalue(r, 0, 0));
+			snprintf(x->out->host, sizeof(x->out->host), "%s", PQgetvalue(r, 0, 1));
+			snprintf(x->out->address, sizeof(x->out->address), "%s", PQgetvalue(r, 0, 2));
+		}
+		PQclear(r);
+		if (again)
+			return 0;
+	}
 	if (x->max) {
 		if (pg_conn_exec(c,
 				 "SELECT (SELECT count(*) FROM sandboxes WHERE owner = $1 AND "
@@ -75,42 +92,58 @@ static int place_tx(struct pg_conn *c, void *arg, struct thaw_err **err)
 	random_bytes(raw, sizeof(raw));
 	for (int i = 0; i < 16; i++)
 		snprintf(x->out->token + 2 * i, 3, "%02x", raw[i]);
-	const char *ins[] = { x->out->token, x->owner, x->out->host };
-	return pg_conn_exec(c, "INSERT INTO placements (token, owner, host) VALUES ($1, $2, $3)",
-			    3, ins, NULL, err);
+	const char *ins[] = { x->out->token, x->owner, x->out->host, x->idem };
+	return pg_conn_exec(c,
+			    "INSERT INTO placements (token, owner, host, idem) VALUES ($1, $2, $3, $4)",
+			    4, ins, NULL, err);
 }
 
 int sandbox_place(struct pg *p, const char *owner, unsigned max, const char *tmpl,
-		  struct placement *out, struct thaw_err **err)
+		  const char *idem, struct placement *out, struct thaw_err **err)
 {
 	memset(out, 0, sizeof(*out));
-	struct place_ctx x = { .owner = owner, .tmpl = tmpl, .max = max, .out = out };
+	struct place_ctx x = { .owner = owner, .tmpl = tmpl, .idem = idem, .max = max, .out = out };
 	return pg_transaction(p, 0, place_tx, &x, err);
 }
 
 struct placed_ctx {
 	const struct placement *pl;
-	const char *id, *owner, *tmpl, *state;
+	const char *id, *owner, *tmpl, *state, *idem;
 };
 
 static int placed_tx(struct pg_conn *c, void *arg, struct thaw_err **err)
 {
 	struct placed_ctx *x = arg;
 	const char *del[] = { x->pl->token };
-	const char *ins[] = { x->id, x->owner, x->pl->host, x->tmpl, x->state };
+	const char *ins[] = { x->id, x->owner, x->pl->host, x->tmpl, x->state, x->idem };
 	if (pg_conn_exec(c, "DELETE FROM placements WHERE token = $1", 1, del, NULL, err) < 0)
 		return -1;
 	return pg_conn_exec(c,
-			    "INSERT INTO sandboxes (id, owner, host, template, state) "
-			    "VALUES ($1, $2, $3, $4, $5)",
-			    5, ins, NULL, err);
+			    "INSERT INTO sandboxes (id, owner, host, template, state, idem) "
+			    "VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (id) DO NOTHING",
+			    6, ins, NULL, err);
 }
 
 int sandbox_placed(struct pg *p, const struct placement *pl, const char *id, const char *owner,
-		   const char *tmpl, const char *state, struct thaw_err **err)
+		   const char *tmpl, const char *state, const char *idem, struct thaw_err **err)
 {
-	struct placed_ctx x = { pl, id, owner, tmpl, state };
+	struct placed_ctx x = { pl, id, owner, tmpl, state, idem };
 	return pg_transaction(p, 0, placed_tx, &x, err);
+}
+
+int sandbox_by_idem(struct pg *p, const char *owner, const char *idem, char id[SANDBOX_ID_LEN + 1],
+		    struct thaw_err **err)
+{
+	const char *q[] = { owner, idem };
+	PGresult *r = NULL;
+	if (pg_exec(p, "SELECT id FROM sandboxes WHERE owner = $1 AND idem = $2", 2, q, &r, err) <
+	    0)
+		return -1;
+	int n = PQntuples(r);
+	if (n == 1)
+		snprintf(id, SANDBOX_ID_LEN + 1, "%s", PQgetvalue(r, 0, 0));
+	PQclear(r);
+	return n == 1 ? 1 : 0;
 }
 
 void sandbox_unplace(struct pg *p, const struct placement *pl)

@@ -24,11 +24,18 @@ struct placement {
  * placed there): the best of a few picked at random, those that hold the
  * template first, then the emptiest. ERR_LIMIT over the cap,
  * ERR_UNAVAILABLE when no host has room. */
+/* idem (NULL: none): the client's Idempotency-Key; a create in flight
+ * under it (another instance's, or one whose instance died) is reused:
+ * same token, same host, which then answers with what it made. */
 int sandbox_place(struct pg *p, const char *owner, unsigned max, const char *tmpl,
-		  struct placement *out, struct thaw_err **err);
-/* The host made it: the placement becomes the sandbox's row. */
+		  const char *idem, struct placement *out, struct thaw_err **err);
+/* The host made it: the placement becomes the sandbox's row (a row that
+ * is there already, recorded by another instance, is kept). */
 int sandbox_placed(struct pg *p, const struct placement *pl, const char *id, const char *owner,
-		   const char *tmpl, const char *state, struct thaw_err **err);
+		   const char *tmpl, const char *state, const char *idem, struct thaw_err **err);
+/* The sandbox a create under (owner, idem) made, if the fleet has it. */
+int sandbox_by_idem(struct pg *p, const char *owner, const char *idem, char id[SANDBOX_ID_LEN + 1],
+		    struct thaw_err **err);
 /* The host did not: the place is given back. */
 void sandbox_unplace(struct pg *p, const struct placement *pl);
 

@@ -47,6 +47,14 @@ static const char *const migrations[CONTROL_SCHEMA_VERSION] = {
 	" owner text NOT NULL,"
 	" host text NOT NULL REFERENCES hosts (name),"
 	" created_at timestamptz NOT NULL DEFAULT now());",
+	/* 3: idempotent creates: the client's Idempotency-Key on the create
+	 * in flight (a retry through any instance resends it to the same
+	 * host, which answers with the sandbox it made) and on the sandbox
+	 * it made (a later retry is answered from here). */
+	"ALTER TABLE placements ADD COLUMN idem text;"
+	"ALTER TABLE sandboxes ADD COLUMN idem text;"
+	"CREATE UNIQUE INDEX placements_idem ON placements (owner, idem) WHERE idem IS NOT NULL;"
+	"CREATE UNIQUE INDEX sandboxes_idem ON sandboxes (owner, idem) WHERE idem IS NOT NULL;",
 };
 
 static int migrate(struct pg_conn *c, void *ctx, struct thaw_err **err)

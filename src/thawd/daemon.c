@@ -15,6 +15,7 @@
 #include "buf.h"
 #include "cleanup.h"
 #include "core/capacity.h"
+#include "core/idempotency.h"
 #include "core/images.h"
 #include "core/quota.h"
 #include "core/registry.h"
@@ -149,6 +150,7 @@ static void open_admission(struct host *h)
 				    .other_bound = (unsigned)(bound ? bound : 1) };
 	h->capacity = capacity_new(&cc);
 	h->quota = quota_new((unsigned)cfg->max_sandboxes, h->capacity);
+	h->idem = idem_new();
 }
 
 int host_open(const struct thawd_config *cfg, struct host **out, struct thaw_err **err)
@@ -207,6 +209,7 @@ void host_close(struct host *h)
 	vmmpool_stop(h->vmms); /* warm VMMs are not sandboxes: they go */
 	registry_free(h, h->reg);
 	quota_free(h->quota);
+	idem_free(h->idem);
 	capacity_free(h->capacity);
 	slotpool_close(h->slots); /* after the sandboxes: they may give slots back */
 	remote_close(h, false);	  /* the lazy layer keeps serving surviving VMMs */

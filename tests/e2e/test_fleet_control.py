@@ -86,6 +86,19 @@ class Control:
         except OSError as e:
             return 0, str(e)
 
+    def call_h(self, method, path, body=None, key=ADMIN, headers=None, timeout=180):
+        h = {"Content-Type": "application/json", "Authorization": f"Bearer {key}",
+             **(headers or {})}
+        req = urllib.request.Request(self.url + path, data=json.dumps(body or {}).encode(),
+                                     method=method, headers=h)
+        try:
+            with urllib.request.urlopen(req, timeout=timeout) as r:
+                return r.status, json.loads(r.read() or b"null")
+        except urllib.error.HTTPError as e:
+            return e.code, json.loads(e.read() or b"null")
+        except OSError as e:
+            return 0, str(e)
+
     def hosts(self):
         st, body = self.call("GET", "/v1/hosts")
         assert st == 200, body
@@ -479,3 +492,56 @@ def test_the_shell_through_the_control_plane(fleet, hosts):
         assert controls[0].call("GET", f"/v1/sandboxes/{sb['id']}/shell", key=BOB)[0] == 404
     finally:
         controls[0].call("DELETE", f"/v1/sandboxes/{sb['id']}", key=USER, timeout=120)
+
+
+def test_idempotent_creates(fleet, hosts):
+    """A create retried with its Idempotency-Key gets the sandbox the first
+    one made, whichever instance it reaches, however many at once; a
+    control-plane instance SIGKILLed mid-create leaves the retry one
+    sandbox. The host honours the key too (its own clients retry)."""
+    import concurrent.futures as cf
+    controls, _ = fleet
+    template_everywhere(controls)
+    drop_all(controls[0])
+    key = "retry-" + os.urandom(6).hex()
+
+    def create(c, k, body=None):
+        return c.call_h("POST", "/v1/sandboxes", body or {}, key=ADMIN,
+                        headers={"Idempotency-Key": k})
+
+    st, first = create(controls[0], key)
+    assert st == 201, first
+    st, again = create(controls[1], key)
+    assert st == 201 and again["id"] == first["id"], (first, again)
+    with cf.ThreadPoolExecutor(4) as ex:
+        res = list(ex.map(lambda i: create(controls[i % 2], key + "-b"), range(4)))
+    assert {st for st, _ in res} == {201} and len({b["id"] for _, b in res}) == 1, res
+    assert create(controls[0], "bad key!")[0] == 400
+    listed = controls[0].call("GET", "/v1/sandboxes")[1]["sandboxes"]
+    assert len(listed) == 2, listed
+    drop_all(controls[0])
+
+    # An instance killed while the host is creating: the retry through the
+    # other instance goes to the same host with the same key.
+    slow = {"pools": False}
+    k2 = "crash-" + os.urandom(6).hex()
+    with cf.ThreadPoolExecutor(1) as ex:
+        fut = ex.submit(create, controls[0], k2, slow)
+        time.sleep(0.05)
+        controls[0].stop(signal.SIGKILL)
+        fut.result()
+    st, sb = create(controls[1], k2, slow)
+    assert st == 201, sb
+    on_hosts = [s["id"] for d in hosts for s in d.api("GET", "/v1/sandboxes")[1]["sandboxes"]]
+    assert on_hosts == [sb["id"]], (on_hosts, sb)
+    controls[0].start()
+    drop_all(controls[1])
+    # The host itself: the key's sandbox, once.
+    d = hosts[0]
+    st, a = d.api("POST", "/v1/sandboxes", {}, headers={"Idempotency-Key": k2 + "-h"})
+    st2, b = d.api("POST", "/v1/sandboxes", {}, headers={"Idempotency-Key": k2 + "-h"})
+    assert st == st2 == 201 and a["id"] == b["id"], (a, b)
+    assert d.api("POST", "/v1/sandboxes", {}, headers={"Idempotency-Key": "x y"})[0] == 400
+    d.api("DELETE", f"/v1/sandboxes/{a['id']}")
+    T.check("Idempotency-Key: one sandbox per key through both instances, 4 at once, and "
+            "after an instance was SIGKILLed mid-create; on a host alone too")

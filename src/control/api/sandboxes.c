@@ -74,6 +74,27 @@ static enum MHD_Result pass_json(struct api_req *r, long status, struct buf *b, 
 	return api_reply_json(r, (unsigned)status, o);
 }
 
+/* A create under an Idempotency-Key that made a sandbox the fleet still
+ * has: answered with that sandbox (what the host says of it now). */
+static bool made_before(struct api_req *r, const char *owner, const char *idem,
+			enum MHD_Result *res)
+{
+	struct control *ctl = api_control(r);
+	char id[SANDBOX_ID_LEN + 1];
+	struct sandbox_route rt;
+	_cleanup_err_ struct thaw_err *err = NULL;
+	if (sandbox_by_idem(ctl->pg, owner, idem, id, &err) != 1 ||
+	    sandbox_find(ctl->pg, id, &rt, &err) < 0 || !strcmp(rt.state, "lost"))
+		return false;
+	_cleanup_free_ char *path = xasprintf("/v1/sandboxes/%s", id);
+	_cleanup_buf_ struct buf out = { 0 };
+	struct relay_target t = target(r, rt.address, path);
+	if (relay_call(&t, "GET", NULL, 0, &out, &err) != MHD_HTTP_OK)
+		return false;
+	*res = pass_json(r, MHD_HTTP_CREATED, &out, rt.host);
+	return true;
+}
+
 enum MHD_Result control_sandbox_create(struct api_req *r)
 {
 	struct control *ctl = api_control(r);
@@ -99,6 +120,19 @@ enum MHD_Result control_sandbox_create(struct api_req *r)
 	char owner[KEY_NAME_MAX + 1], tmpl_name[64];
 	snprintf(owner, sizeof(owner), "%s", own ? json_string_value(own) : r->key->name);
 	snprintf(tmpl_name, sizeof(tmpl_name), "%s", tmpl);
+	const char *idem = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Idempotency-Key");
+	if (idem && !id_valid_idem_key(idem)) {
+		json_decref(body);
+		return api_reply_fail(r, ERR_INVALID,
+				      "Idempotency-Key must be 1-%d of [A-Za-z0-9._:-]", IDEM_KEY_MAX);
+	}
+	if (idem) {
+		enum MHD_Result done;
+		if (made_before(r, owner, idem, &done)) {
+			json_decref(body);
+			return done;
+		}
+	}
 	if (own)
 		json_object_set_new(body, "owner", json_string(owner));
 	_cleanup_free_ char *fwd = json_dumps(body, JSON_COMPACT);
@@ -106,12 +140,13 @@ enum MHD_Result control_sandbox_create(struct api_req *r)
 	struct placement pl;
 	_cleanup_err_ struct thaw_err *err = NULL;
 	uint64_t t0 = time_mono_ns();
-	if (sandbox_place(ctl->pg, owner, own ? 0 : r->key->max_sandboxes, tmpl_name, &pl, &err) <
-	    0)
+	if (sandbox_place(ctl->pg, owner, own ? 0 : r->key->max_sandboxes, tmpl_name, idem, &pl,
+			  &err) < 0)
 		return api_reply_error(r, err);
 	uint64_t t1 = time_mono_ns();
 	_cleanup_buf_ struct buf out = { 0 };
 	struct relay_target to = target(r, pl.address, "/v1/sandboxes");
+	to.idempotency_key = idem;
 	long st = relay_call(&to, "POST", fwd, strlen(fwd), &out, &err);
 	uint64_t t2 = time_mono_ns();
 	json_t *made = st == MHD_HTTP_CREATED ? json_loadb((const char *)out.data, out.len, 0, NULL)
@@ -119,7 +154,10 @@ enum MHD_Result control_sandbox_create(struct api_req *r)
 	const char *id = json_string_value(json_object_get(made, "id"));
 	const char *state = json_string_value(json_object_get(made, "state"));
 	if (!id || !id_valid_sandbox(id) || !state) {
-		sandbox_unplace(ctl->pg, &pl);
+		/* Under a key, a create the host may have made (no answer) keeps
+		 * its placement: the retry goes to the same host, which knows. */
+		if (!idem || st != 0)
+			sandbox_unplace(ctl->pg, &pl);
 		json_decref(made);
 		if (st == 0)
 			return api_reply_error(r, err);
@@ -129,7 +167,7 @@ enum MHD_Result control_sandbox_create(struct api_req *r)
 				      pl.host);
 	}
 	if (sandbox_placed(ctl->pg, &pl, id, owner, tmpl_name,
-			   strcmp(state, "paused") ? "running" : "paused", &err) < 0) {
+			   strcmp(state, "paused") ? "running" : "paused", idem, &err) < 0) {
 		/* Made on the host but not recorded: it must not run unseen. */
 		_cleanup_free_ char *path = xasprintf("/v1/sandboxes/%s", id);
 		_cleanup_buf_ struct buf ignored = { 0 };

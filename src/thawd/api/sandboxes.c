@@ -5,6 +5,8 @@
 
 #include "api/api.h"
 #include "httpapi/keys.h"
+#include "core/idempotency.h"
+#include "core/registry.h"
 #include "api/validate.h"
 #include "core/registry.h"
 #include "remote/remote.h"
@@ -158,6 +160,38 @@ enum MHD_Result api_sandbox_list(struct api_req *r)
 	return api_reply_json(r, MHD_HTTP_OK, json_pack("{s:o}", "sandboxes", arr));
 }
 
+/* A create under an Idempotency-Key: the sandbox an earlier request with
+ * the key made (while it exists), else a new one; a request with the key
+ * in flight is waited for. */
+#define IDEM_WAIT_MS 300000
+static int create_once(struct api_req *r, const struct create_req *req, const char *key,
+		       struct sandbox **out, struct thaw_err **err)
+{
+	struct host *h = api_host(r);
+	const char *owner = req->owner.name ? req->owner.name : KEY_NAME_DEFAULT;
+	if (!id_valid_idem_key(key))
+		return err_set(err, ERR_INVALID,
+			       "Idempotency-Key must be 1-%d of [A-Za-z0-9._:-]", IDEM_KEY_MAX);
+	char id[SANDBOX_ID_LEN + 1];
+	for (int round = 0; round < 2; round++) {
+		int got = idem_begin(h->idem, owner, key, IDEM_WAIT_MS, id);
+		if (got < 0)
+			return err_set(err, ERR_TIMEOUT, "a create with this Idempotency-Key is still "
+							 "running");
+		if (got == 1) {
+			*out = registry_get(h, id);
+			if (*out)
+				return 0;
+			idem_forget(h->idem, owner, key); /* deleted since: a new one */
+			continue;
+		}
+		int rc = sandbox_create(h, req, out, err);
+		idem_end(h->idem, owner, key, rc == 0 ? (*out)->id : NULL);
+		return rc;
+	}
+	return err_set(err, ERR_CONFLICT, "the Idempotency-Key's sandbox keeps going away");
+}
+
 enum MHD_Result api_sandbox_create(struct api_req *r)
 {
 	enum MHD_Result res;
@@ -190,11 +224,19 @@ enum MHD_Result api_sandbox_create(struct api_req *r)
 	req.owner = api_owner(r);
 	if (owner[0])
 		req.owner = (struct sb_owner){ .name = owner };
+	const char *key = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Idempotency-Key");
 	struct sandbox *sb = NULL;
-	rc = sandbox_create(api_host(r), &req, &sb, &err);
-	create_req_free(&req);
-	if (rc < 0)
-		return api_reply_error(r, err);
+	if (key) {
+		rc = create_once(r, &req, key, &sb, &err);
+		create_req_free(&req);
+		if (rc < 0)
+			return api_reply_error(r, err);
+	} else {
+		rc = sandbox_create(api_host(r), &req, &sb, &err);
+		create_req_free(&req);
+		if (rc < 0)
+			return api_reply_error(r, err);
+	}
 	json_t *o = api_sandbox_json(api_host(r), sb, false);
 	sandbox_unref(api_host(r), sb);
 	return api_reply_json(r, MHD_HTTP_CREATED, o);

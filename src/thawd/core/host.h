@@ -99,6 +99,7 @@ struct host {
 	struct jail_plan *jail; /* NULL with --jail off; its root: DATA/jail, an empty dir */
 	struct registry *reg;
 	struct quota *quota;	   /* sandbox caps, per key and per host */
+	struct idem_table *idem;   /* creates' Idempotency-Keys (core/idempotency.h) */
 	struct capacity *capacity; /* admission by memory */
 	struct supervisor *sup;
 	struct remote *remote; /* object storage and the lazy layer; NULL without */
