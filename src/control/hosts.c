@@ -1,4 +1,5 @@
 #include "control/hosts.h"
+#include "control/sandboxes.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -219,8 +220,10 @@ static int reconcile(struct pg *p, const char *name, json_t *sb, struct thaw_err
 	return 0;
 }
 
-int hosts_heartbeat(struct pg *p, const char *name, json_t *beat, struct thaw_err **err)
+int hosts_heartbeat(struct pg *p, const char *name, json_t *beat, json_t **moved,
+		    struct thaw_err **err)
 {
+	*moved = NULL;
 	if (!json_is_object(beat) || check_beat(beat, err) < 0)
 		return json_is_object(beat) ? -1 : invalid(err, "a JSON object expected");
 	_cleanup_free_ char *used_s = dump(json_object_get(beat, "used"), "{}");
@@ -242,7 +245,19 @@ int hosts_heartbeat(struct pg *p, const char *name, json_t *beat, struct thaw_er
 	if (n == 0)
 		return err_set(err, ERR_NOT_FOUND, "host %s is not registered", name);
 	json_t *sb = json_object_get(beat, "sandboxes");
-	return sb ? reconcile(p, name, sb, err) : 0;
+	if (!sb) {
+		*moved = json_array();
+		return 0;
+	}
+	if (reconcile(p, name, sb, err) < 0)
+		return -1;
+	json_t *all = json_array();
+	json_array_extend(all, json_object_get(sb, "running"));
+	json_array_extend(all, json_object_get(sb, "paused"));
+	json_array_extend(all, json_object_get(sb, "other"));
+	int rc = sandboxes_elsewhere(p, name, all, moved, err);
+	json_decref(all);
+	return rc;
 }
 
 int hosts_sweep(struct pg *p, int *n, struct thaw_err **err)

@@ -20,10 +20,13 @@
  * registers again (a restart) keeps a draining state and counts one
  * more incarnation. */
 int hosts_register(struct pg *p, json_t *report, struct thaw_err **err);
-/* A heartbeat ({used{}, templates[]}) from host name: ERR_NOT_FOUND when
- * the control plane does not know it (it registers again). A down host
- * that beats is up again. */
-int hosts_heartbeat(struct pg *p, const char *name, json_t *beat, struct thaw_err **err);
+/* A heartbeat ({used{}, templates[], sandboxes{}}) from host name:
+ * ERR_NOT_FOUND when the control plane does not know it (it registers
+ * again). A down host that beats is up again. *moved: the sandboxes it
+ * reported that live on another host now (adopted there while it was
+ * away): it deletes its copies (a new array; empty when none). */
+int hosts_heartbeat(struct pg *p, const char *name, json_t *beat, json_t **moved,
+		    struct thaw_err **err);
 /* Marks down every host whose lease passed; *n: how many. */
 int hosts_sweep(struct pg *p, int *n, struct thaw_err **err);
 /* Every host as GET /v1/hosts shows it (a new array). */

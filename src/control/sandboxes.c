@@ -160,7 +160,8 @@ int sandbox_find(struct pg *p, const char *id, struct sandbox_route *out, struct
 	const char *q[] = { id };
 	PGresult *r = NULL;
 	if (pg_exec(p,
-		    "SELECT s.host, h.address, s.owner, s.state, COALESCE(s.reason, '') "
+		    "SELECT s.host, h.address, s.owner, s.state, COALESCE(s.reason, ''), h.state, "
+		    "COALESCE(s.image, ''), s.template "
 		    "FROM sandboxes s JOIN hosts h ON h.name = s.host WHERE s.id = $1",
 		    1, q, &r, err) < 0)
 		return -1;
@@ -171,18 +172,66 @@ int sandbox_find(struct pg *p, const char *id, struct sandbox_route *out, struct
 		snprintf(out->owner, sizeof(out->owner), "%s", PQgetvalue(r, 0, 2));
 		snprintf(out->state, sizeof(out->state), "%s", PQgetvalue(r, 0, 3));
 		snprintf(out->reason, sizeof(out->reason), "%s", PQgetvalue(r, 0, 4));
+		snprintf(out->host_state, sizeof(out->host_state), "%s", PQgetvalue(r, 0, 5));
+		snprintf(out->image, sizeof(out->image), "%s", PQgetvalue(r, 0, 6));
+		snprintf(out->tmpl, sizeof(out->tmpl), "%s", PQgetvalue(r, 0, 7));
 	}
 	PQclear(r);
 	return n == 1 ? 0 : err_set(err, ERR_NOT_FOUND, "sandbox %s does not exist", id);
 }
 
-int sandbox_set_state(struct pg *p, const char *id, const char *state, struct thaw_err **err)
+int sandbox_set_state(struct pg *p, const char *id, const char *state, const char *image,
+		      struct thaw_err **err)
 {
-	const char *q[] = { id, state };
+	const char *q[] = { id, state, image };
 	return pg_exec(p,
-		       "UPDATE sandboxes SET state = $2, updated_at = now() "
-		       "WHERE id = $1 AND state <> 'lost'",
-		       2, q, NULL, err);
+		       "UPDATE sandboxes SET state = $2, image = COALESCE($3, image), "
+		       "updated_at = now() WHERE id = $1 AND state <> 'lost'",
+		       3, q, NULL, err);
+}
+
+struct moved_ctx {
+	const struct placement *pl;
+	const char *id, *state;
+};
+
+static int moved_tx(struct pg_conn *c, void *arg, struct thaw_err **err)
+{
+	struct moved_ctx *x = arg;
+	const char *del[] = { x->pl->token };
+	const char *up[] = { x->id, x->pl->host, x->state };
+	if (pg_conn_exec(c, "DELETE FROM placements WHERE token = $1", 1, del, NULL, err) < 0)
+		return -1;
+	return pg_conn_exec(c,
+			    "UPDATE sandboxes SET host = $2, state = $3, reason = NULL, "
+			    "updated_at = now() WHERE id = $1",
+			    3, up, NULL, err);
+}
+
+int sandbox_moved(struct pg *p, const struct placement *pl, const char *id, const char *state,
+		  struct thaw_err **err)
+{
+	struct moved_ctx x = { pl, id, state };
+	return pg_transaction(p, 0, moved_tx, &x, err);
+}
+
+int sandboxes_elsewhere(struct pg *p, const char *name, json_t *reported, json_t **out,
+			struct thaw_err **err)
+{
+	_cleanup_free_ char *ids = json_dumps(reported, JSON_COMPACT);
+	const char *q[] = { name, ids };
+	PGresult *r = NULL;
+	if (pg_exec(p,
+		    "SELECT s.id FROM sandboxes s WHERE s.host <> $1 AND s.id IN "
+		    "(SELECT jsonb_array_elements_text($2::jsonb))",
+		    2, q, &r, err) < 0)
+		return -1;
+	json_t *a = json_array();
+	for (int i = 0; i < PQntuples(r); i++)
+		json_array_append_new(a, json_string(PQgetvalue(r, i, 0)));
+	PQclear(r);
+	*out = a;
+	return 0;
 }
 
 int sandbox_forget(struct pg *p, const char *id, struct thaw_err **err)

@@ -42,11 +42,24 @@ void sandbox_unplace(struct pg *p, const struct placement *pl);
 struct sandbox_route {
 	char host[64], address[256], owner[KEY_NAME_MAX + 1], state[16];
 	char reason[256];
+	char host_state[16]; /* its host's: up, down, draining */
+	char image[48];	     /* a paused sandbox's image; "" if none recorded */
+	char tmpl[64];
 };
 /* Where sandbox id is. ERR_NOT_FOUND when the fleet has no such sandbox. */
 int sandbox_find(struct pg *p, const char *id, struct sandbox_route *out, struct thaw_err **err);
-/* After a state change the host reported (pause, resume). */
-int sandbox_set_state(struct pg *p, const char *id, const char *state, struct thaw_err **err);
+/* After a state change the host reported (pause, resume); image: the
+ * paused sandbox's (NULL: unchanged). */
+int sandbox_set_state(struct pg *p, const char *id, const char *state, const char *image,
+		      struct thaw_err **err);
+/* The sandbox now lives on the placement's host (another host adopted
+ * it): its row follows, the placement goes. */
+int sandbox_moved(struct pg *p, const struct placement *pl, const char *id, const char *state,
+		  struct thaw_err **err);
+/* Of the sandboxes host name reports, those the fleet knows on another
+ * host (moved while it was away): a new JSON array of ids. */
+int sandboxes_elsewhere(struct pg *p, const char *name, json_t *reported, json_t **out,
+			struct thaw_err **err);
 int sandbox_forget(struct pg *p, const char *id, struct thaw_err **err);
 /* GET /v1/sandboxes: owner's (NULL: all) as {id, owner, host, template,
  * state, reason?, created_at}. */

@@ -55,6 +55,9 @@ static const char *const migrations[CONTROL_SCHEMA_VERSION] = {
 	"ALTER TABLE sandboxes ADD COLUMN idem text;"
 	"CREATE UNIQUE INDEX placements_idem ON placements (owner, idem) WHERE idem IS NOT NULL;"
 	"CREATE UNIQUE INDEX sandboxes_idem ON sandboxes (owner, idem) WHERE idem IS NOT NULL;",
+	/* 4: a paused sandbox's image (its host's pause answer): what another
+	 * host adopts from the object store when its own host is down. */
+	"ALTER TABLE sandboxes ADD COLUMN image text;",
 };
 
 static int migrate(struct pg_conn *c, void *ctx, struct thaw_err **err)

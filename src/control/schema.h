@@ -8,7 +8,7 @@
 
 #include "control/pg.h"
 
-#define CONTROL_SCHEMA_VERSION 3
+#define CONTROL_SCHEMA_VERSION 4
 
 int schema_migrate(struct pg *p, struct thaw_err **err);
 

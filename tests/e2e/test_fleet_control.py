@@ -217,7 +217,7 @@ def test_a_drained_host_stays_draining(fleet):
     assert st == 200 and body["state"] == "draining", body
     # Its heartbeats and a new registration (a restart) keep it draining.
     assert a.call("POST", "/v1/fleet/hosts/fleet-drained/heartbeat",
-                  {"used": {"sandboxes": 1}}, key=SECRET)[0] == 204
+                  {"used": {"sandboxes": 1}}, key=SECRET)[0] == 200
     assert a.call("POST", "/v1/fleet/hosts", report("fleet-drained"), key=SECRET)[0] == 200
     h = a.hosts()["fleet-drained"]
     assert h["state"] == "draining" and h["incarnation"] == 2, h
@@ -545,3 +545,45 @@ def test_idempotent_creates(fleet, hosts):
     d.api("DELETE", f"/v1/sandboxes/{a['id']}")
     T.check("Idempotency-Key: one sandbox per key through both instances, 4 at once, and "
             "after an instance was SIGKILLed mid-create; on a host alone too")
+
+
+def test_a_paused_sandbox_of_a_dead_host_resumes_elsewhere(thawd, fleet, hosts):
+    """Paused on host 2, which then dies: the resume (through the control
+    plane) is an adopt on host 1 from the image in the object store, with
+    the sandbox's processes and files; host 2, back, drops its copy."""
+    controls, _ = fleet
+    template_everywhere(controls)
+    drop_all(controls[0])
+    made = [controls[0].call("POST", "/v1/sandboxes", {}, key=USER, timeout=180)[1]
+            for _ in range(2)]
+    sid = [s for s in made if s["host"] == "fleet-h2"][0]["id"]
+    exec_through(controls[0], sid, "echo kept > /root/moved.txt; "
+                 "nohup sleep 86400 >/dev/null 2>&1 & echo $! > /root/sleep.pid")
+    st, p = controls[1].call("POST", f"/v1/sandboxes/{sid}/pause", {}, key=USER, timeout=180)
+    assert st == 200 and p["state"] == "paused", p
+    wait_until(lambda: controls[0].call("GET", f"/v1/sandboxes/{sid}", key=USER)[1]
+               .get("image", {}).get("in_object_store"), 120, interval=0.5,
+               what="the image in the store")
+    hosts[1].stop(signal.SIGKILL)
+    try:
+        wait_until(lambda: controls[0].hosts()["fleet-h2"]["state"] == "down", 15,
+                   interval=0.2, what="fleet-h2 down")
+        t0 = time.monotonic()
+        st, r = controls[1].call("POST", f"/v1/sandboxes/{sid}/resume", {}, key=USER,
+                                 timeout=300)
+        took = time.monotonic() - t0
+        assert st == 200 and r["state"] == "running" and r["host"] == "fleet-h1", r
+        out = exec_through(controls[0], sid, "cat /root/moved.txt; "
+                           "kill -0 $(cat /root/sleep.pid) && echo alive")
+        assert out["stdout"] == "kept\nalive\n", out
+    finally:
+        hosts[1].start()
+        set_current(thawd)
+    # Back, host 2 is told that the sandbox lives elsewhere and drops it.
+    wait_until(lambda: hosts[1].api("GET", f"/v1/sandboxes/{sid}")[0] == 404, 30,
+               interval=0.5, what="host 2's copy gone")
+    st, got = controls[1].call("GET", f"/v1/sandboxes/{sid}", key=USER)
+    assert st == 200 and got["host"] == "fleet-h1" and got["state"] == "running", got
+    drop_all(controls[0])
+    T.check(f"a sandbox paused on a host that died resumed on the other in {took:.2f} s, "
+            "processes and files intact; the returning host dropped its copy")

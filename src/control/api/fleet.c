@@ -53,9 +53,10 @@ enum MHD_Result control_fleet_heartbeat(struct api_req *r)
 	if (!body)
 		return res;
 	_cleanup_err_ struct thaw_err *err = NULL;
-	int rc = hosts_heartbeat(api_control(r)->pg, r->params[0], body, &err);
+	json_t *moved = NULL;
+	int rc = hosts_heartbeat(api_control(r)->pg, r->params[0], body, &moved, &err);
 	json_decref(body);
 	if (rc < 0)
 		return api_reply_error(r, err);
-	return api_reply_empty(r, MHD_HTTP_NO_CONTENT);
+	return api_reply_json(r, MHD_HTTP_OK, json_pack("{s:o}", "moved", moved));
 }

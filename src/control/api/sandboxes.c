@@ -196,6 +196,52 @@ enum MHD_Result control_sandbox_list(struct api_req *r)
 	return api_reply_json(r, MHD_HTTP_OK, json_pack("{s:o}", "sandboxes", a));
 }
 
+/* A paused sandbox whose host is down or draining resumes on another
+ * host: that host adopts its image from the object store (the host that
+ * paused it uploaded it) and the row moves with it. The sandbox keeps its
+ * id, processes and files. */
+static enum MHD_Result resume_elsewhere(struct api_req *r, const struct sandbox_route *rt)
+{
+	struct control *ctl = api_control(r);
+	const char *id = r->params[0];
+	if (!rt->image[0])
+		return api_reply_fail(r, ERR_UNAVAILABLE,
+				      "sandbox %s is paused on host %s, which is %s, and no image of "
+				      "it is recorded",
+				      id, rt->host, rt->host_state);
+	struct placement pl;
+	_cleanup_err_ struct thaw_err *err = NULL;
+	if (sandbox_place(ctl->pg, rt->owner, 0, rt->tmpl, NULL, &pl, &err) < 0)
+		return api_reply_error(r, err);
+	_cleanup_free_ char *path = xasprintf("/v1/sandboxes/%s/adopt", id);
+	json_t *body = json_pack("{s:s,s:s}", "image", rt->image, "owner", rt->owner);
+	_cleanup_free_ char *text = json_dumps(body, JSON_COMPACT);
+	json_decref(body);
+	/* adopt is an admin route: the control plane's own key, the owner in
+	 * the body. */
+	struct relay_target t = { .address = pl.address,
+				  .path_query = path,
+				  .credential = ctl->fleet_secret };
+	_cleanup_buf_ struct buf out = { 0 };
+	long st = relay_call(&t, "POST", text, strlen(text), &out, &err);
+	if (st != MHD_HTTP_CREATED) {
+		sandbox_unplace(ctl->pg, &pl);
+		if (st == 0)
+			return api_reply_error(r, err);
+		if (st == MHD_HTTP_NOT_FOUND)
+			return api_reply_fail(r, ERR_UNAVAILABLE,
+					      "sandbox %s is paused on host %s (%s) and its image %s "
+					      "is not in the object store",
+					      id, rt->host, rt->host_state, rt->image);
+		return pass_json(r, st, &out, pl.host);
+	}
+	if (sandbox_moved(ctl->pg, &pl, id, "running", &err) < 0)
+		return api_reply_error(r, err);
+	log_notice("control.sandbox_moved", "id=%s from=%s to=%s image=%s", id, rt->host, pl.host,
+		   rt->image);
+	return pass_json(r, MHD_HTTP_OK, &out, pl.host);
+}
+
 /* GET, DELETE, pause, resume: the host's answer, and the record kept in
  * step with it. */
 enum MHD_Result control_sandbox_call(struct api_req *r)
@@ -217,6 +263,9 @@ enum MHD_Result control_sandbox_call(struct api_req *r)
 			return api_reply_error(r, err);
 		return api_reply_empty(r, MHD_HTTP_NO_CONTENT);
 	}
+	bool resume = strstr(r->url, "/resume") != NULL;
+	if (resume && !strcmp(rt.state, "paused") && strcmp(rt.host_state, "up"))
+		return resume_elsewhere(r, &rt);
 	_cleanup_buf_ struct buf out = { 0 };
 	struct relay_target t = target(r, rt.address, r->url);
 	long st = relay_call(&t, r->method, r->body_len ? r->body : NULL, r->body_len, &out, &err);
@@ -227,8 +276,11 @@ enum MHD_Result control_sandbox_call(struct api_req *r)
 	if (!del && st < 300) {
 		json_t *o = json_loadb((const char *)out.data, out.len, 0, NULL);
 		const char *state = json_string_value(json_object_get(o, "state"));
+		const char *image = json_string_value(
+			json_object_get(json_object_get(o, "image"), "id"));
 		if (state && (!strcmp(state, "running") || !strcmp(state, "paused")))
-			sandbox_set_state(ctl->pg, r->params[0], state, NULL);
+			sandbox_set_state(ctl->pg, r->params[0], state,
+					  image && id_valid_build(image) ? image : NULL, NULL);
 		json_decref(o);
 	}
 	return pass_json(r, st, &out, rt.host);

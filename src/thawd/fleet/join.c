@@ -20,6 +20,7 @@
 #include "fsutil.h"
 #include "ids.h"
 #include "log.h"
+#include "ops/ops.h"
 #include "template/catalog.h"
 
 #define BEAT_MS 2000
@@ -119,17 +120,23 @@ static json_t *report_json(struct host *h)
 			 "used", used_json(h), "templates", templates_json(h));
 }
 
-static size_t discard(char *p, size_t size, size_t n, void *ud)
+/* The answer's body, bounded (a heartbeat's answer is a list of ids). */
+#define ANSWER_MAX (4u << 20)
+
+static size_t keep(char *p, size_t size, size_t n, void *ud)
 {
-	(void)p;
-	(void)ud;
+	struct buf *b = ud;
+	if (b->len + size * n > ANSWER_MAX)
+		return 0;
+	buf_append(b, p, size * n);
 	return size * n;
 }
 
 /* POSTs body (taken) to url: the HTTP status, or 0 when there was no
- * answer. */
-static long post(struct fleet_join *j, CURL *c, const char *url, json_t *body)
+ * answer; the answer's body in *answer. */
+static long post(struct fleet_join *j, CURL *c, const char *url, json_t *body, struct buf *answer)
 {
+	buf_reset(answer);
 	_cleanup_free_ char *text = json_dumps(body, JSON_COMPACT);
 	json_decref(body);
 	struct curl_slist *hdr = curl_slist_append(NULL, "Content-Type: application/json");
@@ -139,7 +146,8 @@ static long post(struct fleet_join *j, CURL *c, const char *url, json_t *body)
 	curl_easy_setopt(c, CURLOPT_POSTFIELDS, text ? text : "{}");
 	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long)REQUEST_TIMEOUT_MS);
 	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, discard);
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, keep);
+	curl_easy_setopt(c, CURLOPT_WRITEDATA, answer);
 	long status = 0;
 	if (curl_easy_perform(c) == CURLE_OK)
 		curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
@@ -166,18 +174,47 @@ static bool wait_ms(struct fleet_join *j, unsigned ms)
 	return go_on;
 }
 
+/* Sandboxes that live on another host now (adopted there from their
+ * image while this one was away): this host's copies go. Only ids this
+ * host has are acted on. */
+static void drop_moved(struct fleet_join *j, const struct buf *answer)
+{
+	json_t *o = json_loadb(answer->data ? (const char *)answer->data : "", answer->len, 0, NULL);
+	json_t *moved = json_object_get(o, "moved");
+	size_t i;
+	json_t *v;
+	json_array_foreach(moved, i, v)
+	{
+		const char *id = json_string_value(v);
+		struct sandbox *sb = id && id_valid_sandbox(id) ? registry_get(j->h, id) : NULL;
+		if (!sb)
+			continue;
+		sandbox_unref(j->h, sb);
+		_cleanup_err_ struct thaw_err *err = NULL;
+		if (sandbox_delete(j->h, id, &err) < 0)
+			log_warn("fleet.moved_delete_failed", "id=%s error=\"%s\"", id, err_msg(err));
+		else
+			log_notice("fleet.moved_deleted", "id=%s", id);
+	}
+	json_decref(o);
+}
+
 static void *join_main(void *arg)
 {
 	struct fleet_join *j = arg;
 	CURL *c = curl_easy_init();
 	bool registered = false;
 	long last = -1;
+	_cleanup_buf_ struct buf answer = { 0 };
 	do {
 		long st = registered ? post(j, c, j->beat_url,
 					    json_pack("{s:o,s:o,s:o}", "used", used_json(j->h),
 						      "templates", templates_json(j->h),
-						      "sandboxes", sandboxes_json(j->h)))
-				     : post(j, c, j->register_url, report_json(j->h));
+						      "sandboxes", sandboxes_json(j->h)),
+					    &answer)
+				     : post(j, c, j->register_url, report_json(j->h), &answer);
+		if (registered && st == 200)
+			drop_moved(j, &answer);
 		if (st == 404 && registered) {
 			registered = false; /* the control plane forgot this host */
 			continue;
