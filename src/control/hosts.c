@@ -251,10 +251,11 @@ int hosts_heartbeat(struct pg *p, const char *name, json_t *beat, json_t **moved
 	}
 	if (reconcile(p, name, sb, err) < 0)
 		return -1;
+	/* Settled ones only: a sandbox on its way somewhere (being adopted
+	 * here, say) is not judged until it gets there. */
 	json_t *all = json_array();
 	json_array_extend(all, json_object_get(sb, "running"));
 	json_array_extend(all, json_object_get(sb, "paused"));
-	json_array_extend(all, json_object_get(sb, "other"));
 	int rc = sandboxes_elsewhere(p, name, all, moved, err);
 	json_decref(all);
 	return rc;

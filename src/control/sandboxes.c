@@ -215,14 +215,25 @@ int sandbox_moved(struct pg *p, const struct placement *pl, const char *id, cons
 	return pg_transaction(p, 0, moved_tx, &x, err);
 }
 
+int sandbox_move_back(struct pg *p, const char *id, const char *host, struct thaw_err **err)
+{
+	const char *q[] = { id, host };
+	return pg_exec(p, "UPDATE sandboxes SET host = $2, updated_at = now() WHERE id = $1", 2, q,
+		       NULL, err);
+}
+
 int sandboxes_elsewhere(struct pg *p, const char *name, json_t *reported, json_t **out,
 			struct thaw_err **err)
 {
 	_cleanup_free_ char *ids = json_dumps(reported, JSON_COMPACT);
 	const char *q[] = { name, ids };
 	PGresult *r = NULL;
+	/* Only where the other host is up: while a sandbox moves (adopted
+	 * from a host that is down or draining), the new host has it before
+	 * its row says so, and must keep it. */
 	if (pg_exec(p,
-		    "SELECT s.id FROM sandboxes s WHERE s.host <> $1 AND s.id IN "
+		    "SELECT s.id FROM sandboxes s JOIN hosts h ON h.name = s.host "
+		    "WHERE s.host <> $1 AND h.state = 'up' AND s.id IN "
 		    "(SELECT jsonb_array_elements_text($2::jsonb))",
 		    2, q, &r, err) < 0)
 		return -1;

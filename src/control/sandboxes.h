@@ -56,8 +56,10 @@ int sandbox_set_state(struct pg *p, const char *id, const char *state, const cha
  * it): its row follows, the placement goes. */
 int sandbox_moved(struct pg *p, const struct placement *pl, const char *id, const char *state,
 		  struct thaw_err **err);
+/* A move that failed: the row names its old host again. */
+int sandbox_move_back(struct pg *p, const char *id, const char *host, struct thaw_err **err);
 /* Of the sandboxes host name reports, those the fleet knows on another
- * host (moved while it was away): a new JSON array of ids. */
+ * host that is up (moved while it was away): a new JSON array of ids. */
 int sandboxes_elsewhere(struct pg *p, const char *name, json_t *reported, json_t **out,
 			struct thaw_err **err);
 int sandbox_forget(struct pg *p, const char *id, struct thaw_err **err);

@@ -222,10 +222,20 @@ static enum MHD_Result resume_elsewhere(struct api_req *r, const struct sandbox_
 	struct relay_target t = { .address = pl.address,
 				  .path_query = path,
 				  .credential = ctl->fleet_secret };
+	/* The row moves first: the new host lists the sandbox in its
+	 * heartbeats while it adopts it, and a host holding a sandbox whose
+	 * row names another host that is up is told to drop it. */
+	if (sandbox_moved(ctl->pg, &pl, id, "paused", &err) < 0) {
+		sandbox_unplace(ctl->pg, &pl);
+		return api_reply_error(r, err);
+	}
 	_cleanup_buf_ struct buf out = { 0 };
 	long st = relay_call(&t, "POST", text, strlen(text), &out, &err);
 	if (st != MHD_HTTP_CREATED) {
-		sandbox_unplace(ctl->pg, &pl);
+		_cleanup_err_ struct thaw_err *back = NULL;
+		if (sandbox_move_back(ctl->pg, id, rt->host, &back) < 0)
+			log_warn("control.move_back_failed", "id=%s error=\"%s\"", id,
+				 err_msg(back));
 		if (st == 0)
 			return api_reply_error(r, err);
 		if (st == MHD_HTTP_NOT_FOUND)
@@ -235,8 +245,7 @@ static enum MHD_Result resume_elsewhere(struct api_req *r, const struct sandbox_
 					      id, rt->host, rt->host_state, rt->image);
 		return pass_json(r, st, &out, pl.host);
 	}
-	if (sandbox_moved(ctl->pg, &pl, id, "running", &err) < 0)
-		return api_reply_error(r, err);
+	sandbox_set_state(ctl->pg, id, "running", NULL, NULL);
 	log_notice("control.sandbox_moved", "id=%s from=%s to=%s image=%s", id, rt->host, pl.host,
 		   rt->image);
 	return pass_json(r, MHD_HTTP_OK, &out, pl.host);
