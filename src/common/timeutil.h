@@ -23,6 +23,21 @@ static inline double ns_to_ms(uint64_t ns)
 	return (double)ns / 1e6;
 }
 
+/* The time ms milliseconds from now on clock clk, for the timed waits
+ * (pthread_cond_timedwait on a condition variable of that clock). */
+static inline struct timespec time_after_ms(clockid_t clk, unsigned ms)
+{
+	struct timespec ts;
+	clock_gettime(clk, &ts);
+	ts.tv_sec += ms / 1000;
+	ts.tv_nsec += (long)(ms % 1000) * 1000000L;
+	if (ts.tv_nsec >= 1000000000L) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000L;
+	}
+	return ts;
+}
+
 /* Formats a unix time (seconds) as RFC 3339 UTC into out[32]. */
 static inline void time_format_rfc3339(int64_t secs, char out[32])
 {

@@ -82,9 +82,7 @@ static void *sweep_main(void *arg)
 	struct sweeper *s = arg;
 	pthread_mutex_lock(&s->lock);
 	while (!s->stop) {
-		struct timespec until;
-		clock_gettime(CLOCK_REALTIME, &until);
-		until.tv_sec += 1;
+		struct timespec until = time_after_ms(CLOCK_REALTIME, 1000);
 		pthread_cond_timedwait(&s->cond, &s->lock, &until);
 		if (s->stop)
 			break;

@@ -14,6 +14,7 @@
 #include "buf.h"
 #include "cleanup.h"
 #include "log.h"
+#include "timeutil.h"
 
 /* No answer at all (headers) within this: 504. A long answer (an exec
  * printing for hours) is not bounded here: the host bounds its commands. */
@@ -257,9 +258,7 @@ enum MHD_Result relay_request(struct api_req *r, const struct relay_target *t)
 		return api_reply_fail(r, ERR_INTERNAL, "cannot start the relay");
 	}
 	pthread_detach(th);
-	struct timespec until;
-	clock_gettime(CLOCK_REALTIME, &until);
-	until.tv_sec += HEADERS_TIMEOUT_S;
+	struct timespec until = time_after_ms(CLOCK_REALTIME, HEADERS_TIMEOUT_S * 1000);
 	pthread_mutex_lock(&rl->lock);
 	while (!rl->headers_done && !rl->finished)
 		if (pthread_cond_timedwait(&rl->cond, &rl->lock, &until) != 0)

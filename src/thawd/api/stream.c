@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "buf.h"
+#include "timeutil.h"
 
 #define HIGH_WATER (1u << 20)
 /* How often a waiting reader looks whether the client is still there. */
@@ -113,14 +114,6 @@ static bool client_gone(int fd)
 	return poll(&p, 1, 0) > 0 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR));
 }
 
-static void deadline_in(struct timespec *ts, int ms)
-{
-	clock_gettime(CLOCK_REALTIME, ts);
-	ts->tv_nsec += (long)ms * 1000000L;
-	ts->tv_sec += ts->tv_nsec / 1000000000L;
-	ts->tv_nsec %= 1000000000L;
-}
-
 /* libmicrohttpd calls this in the connection's thread: blocking is fine. */
 static ssize_t stream_read(void *cls, uint64_t pos, char *out, size_t max)
 {
@@ -128,8 +121,7 @@ static ssize_t stream_read(void *cls, uint64_t pos, char *out, size_t max)
 	struct api_stream *s = cls;
 	pthread_mutex_lock(&s->lock);
 	while (s->pending.len == 0 && !s->done && !s->cancelled) {
-		struct timespec ts;
-		deadline_in(&ts, CLIENT_CHECK_MS);
+		struct timespec ts = time_after_ms(CLOCK_REALTIME, CLIENT_CHECK_MS);
 		if (pthread_cond_timedwait(&s->cond, &s->lock, &ts) == ETIMEDOUT &&
 		    client_gone(s->client_fd))
 			cancel_locked(s);

@@ -84,14 +84,7 @@ static void prune(struct idem_table *t, uint64_t now)
 int idem_begin(struct idem_table *t, const char *owner, const char *key, int wait_ms,
 	       char id[SANDBOX_ID_LEN + 1])
 {
-	struct timespec until;
-	clock_gettime(CLOCK_MONOTONIC, &until);
-	until.tv_sec += wait_ms / 1000;
-	until.tv_nsec += (long)(wait_ms % 1000) * 1000000L;
-	if (until.tv_nsec >= 1000000000L) {
-		until.tv_sec++;
-		until.tv_nsec -= 1000000000L;
-	}
+	struct timespec until = time_after_ms(CLOCK_MONOTONIC, (unsigned)wait_ms);
 	pthread_mutex_lock(&t->lock);
 	int rc = 0;
 	for (;;) {

@@ -20,6 +20,7 @@
 #include "fsutil.h"
 #include "ids.h"
 #include "log.h"
+#include "timeutil.h"
 #include "ops/ops.h"
 #include "template/catalog.h"
 
@@ -158,14 +159,7 @@ static long post(struct fleet_join *j, CURL *c, const char *url, json_t *body, s
 /* Waits ms or until stopped; false when stopped. */
 static bool wait_ms(struct fleet_join *j, unsigned ms)
 {
-	struct timespec until;
-	clock_gettime(CLOCK_REALTIME, &until);
-	until.tv_sec += ms / 1000;
-	until.tv_nsec += (long)(ms % 1000) * 1000000L;
-	if (until.tv_nsec >= 1000000000L) {
-		until.tv_sec++;
-		until.tv_nsec -= 1000000000L;
-	}
+	struct timespec until = time_after_ms(CLOCK_REALTIME, ms);
 	pthread_mutex_lock(&j->lock);
 	while (!j->stop && pthread_cond_timedwait(&j->cond, &j->lock, &until) == 0)
 		;

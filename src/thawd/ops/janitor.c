@@ -71,13 +71,7 @@ static void *janitor_main(void *arg)
 	struct janitor *j = arg;
 	pthread_mutex_lock(&j->lock);
 	while (!j->stop) {
-		struct timespec until;
-		clock_gettime(CLOCK_MONOTONIC, &until);
-		until.tv_nsec += TICK_MS * 1000000L;
-		if (until.tv_nsec >= 1000000000L) {
-			until.tv_sec++;
-			until.tv_nsec -= 1000000000L;
-		}
+		struct timespec until = time_after_ms(CLOCK_MONOTONIC, TICK_MS);
 		pthread_cond_timedwait(&j->cond, &j->lock, &until);
 		if (j->stop)
 			break;
