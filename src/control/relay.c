@@ -7,12 +7,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "buf.h"
 #include "cleanup.h"
+#include "http_hop.h"
 #include "log.h"
 #include "timeutil.h"
 
@@ -20,19 +20,6 @@
  * printing for hours) is not bounded here: the host bounds its commands. */
 #define HEADERS_TIMEOUT_S 330
 #define CONNECT_TIMEOUT_MS 3000
-
-static const char *const hop[] = { "connection",	  "keep-alive", "proxy-authenticate",
-				   "proxy-authorization", "te",		"trailer",
-				   "transfer-encoding",	  "upgrade",	"host",
-				   "content-length",	  "authorization", NULL };
-
-static bool is_hop(const char *name, size_t len)
-{
-	for (size_t i = 0; hop[i]; i++)
-		if (strlen(hop[i]) == len && strncasecmp(name, hop[i], len) == 0)
-			return true;
-	return false;
-}
 
 /* One relayed request; freed by whichever of the two sides (the handler,
  * the transfer thread) lets go last. */
@@ -90,7 +77,7 @@ static size_t on_header(char *p, size_t size, size_t n, void *ud)
 		}
 	} else {
 		const char *colon = memchr(p, ':', len);
-		if (colon && !is_hop(p, (size_t)(colon - p)))
+		if (colon && !http_hop_header(p, (size_t)(colon - p)))
 			buf_append(&rl->headers, p, len);
 	}
 	pthread_mutex_unlock(&rl->lock);

@@ -6,6 +6,7 @@
 
 #include "api/api.h"
 #include "cleanup.h"
+#include "http_hop.h"
 #include "ids.h"
 #include "ops/proxy.h"
 
@@ -30,7 +31,7 @@ static enum MHD_Result add_header(void *cls, enum MHD_ValueKind kind, const char
 {
 	(void)kind;
 	struct collect *h = cls;
-	if (proxy_hop_header(key, strlen(key)))
+	if (http_hop_header(key, strlen(key)))
 		return MHD_YES;
 	h->lines = xrealloc(h->lines, (h->n + 2) * sizeof(char *));
 	h->lines[h->n++] = xasprintf("%s: %s", key, value ? value : "");

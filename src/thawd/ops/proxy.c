@@ -5,7 +5,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -13,24 +12,10 @@
 #include "core/registry.h"
 #include "core/sandbox.h"
 #include "guestnet.h"
+#include "http_hop.h"
 #include "net/slot.h"
 
 #define PROXY_TIMEOUT_S 300
-
-static const char *const hop_headers[] = { "connection",	  "keep-alive",
-					   "proxy-authenticate",  "proxy-authorization",
-					   "te",		  "trailer",
-					   "transfer-encoding",	  "upgrade",
-					   "host",		  "content-length",
-					   "authorization",	  NULL };
-
-int proxy_hop_header(const char *name, size_t len)
-{
-	for (size_t i = 0; hop_headers[i]; i++)
-		if (strlen(hop_headers[i]) == len && strncasecmp(name, hop_headers[i], len) == 0)
-			return 1;
-	return 0;
-}
 
 struct transfer {
 	struct sandbox *sb;
@@ -87,7 +72,7 @@ static size_t take_header(char *data, size_t size, size_t n, void *ud)
 	const char *colon = memchr(data, ':', len);
 	if (len >= 5 && strncmp(data, "HTTP/", 5) == 0)
 		buf_reset(&t->out->headers); /* a new response (after a 1xx) */
-	else if (colon && !proxy_hop_header(data, (size_t)(colon - data)))
+	else if (colon && !http_hop_header(data, (size_t)(colon - data)))
 		buf_append(&t->out->headers, data, len);
 	return len;
 }

@@ -36,7 +36,4 @@ int sandbox_proxy(struct host *h, const char *id, const struct proxy_req *req,
 		  struct proxy_resp *out, struct thaw_err **err);
 void proxy_resp_free(struct proxy_resp *r);
 
-/* True for headers that describe one hop, never forwarded. */
-int proxy_hop_header(const char *name, size_t len);
-
 #endif
