@@ -25,6 +25,15 @@ enum MHD_Result control_sandbox_list(struct api_req *r);
 enum MHD_Result control_sandbox_call(struct api_req *r);
 enum MHD_Result control_sandbox_relay(struct api_req *r);
 enum MHD_Result control_sandbox_shell(struct api_req *r);
+/* The route of the sandbox the request names, when the key may use it and
+ * it is not lost; else replies (400, 404 as for any unknown id, 409 lost)
+ * and returns false. */
+struct sandbox_route;
+bool control_sandbox_live(struct api_req *r, struct sandbox_route *rt, enum MHD_Result *res);
+/* Appends the request's path and query as the client sent them (the
+ * server keeps escapes, httpapi/server.c: the arguments are still raw). */
+struct buf;
+void control_path_query(struct api_req *r, struct buf *out);
 /* templates.c: answered by any host that is up */
 enum MHD_Result control_templates(struct api_req *r);
 /* fleet.c: what hosts call (the fleet secret, not an API key) */

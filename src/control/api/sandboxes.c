@@ -295,14 +295,34 @@ enum MHD_Result control_sandbox_call(struct api_req *r)
 	return pass_json(r, st, &out, rt.host);
 }
 
+bool control_sandbox_live(struct api_req *r, struct sandbox_route *rt, enum MHD_Result *res)
+{
+	if (!route_of(r, rt, res))
+		return false;
+	if (strcmp(rt->state, "lost") != 0)
+		return true;
+	*res = api_reply_fail(r, ERR_CONFLICT, "sandbox %s is lost: %s", r->params[0], rt->reason);
+	return false;
+}
+
 static enum MHD_Result add_arg(void *cls, enum MHD_ValueKind kind, const char *key,
 			       const char *value)
 {
 	(void)kind;
 	struct buf *b = cls;
 	bool first = !memchr(b->data, '?', b->len);
-	buf_printf(b, "%s%s%s%s", first ? "?" : "&", key, value ? "=" : "", value ? value : "");
+	/* Raw arguments hold no space or line break (they came in a request
+	 * line); one that did would break the request line it goes into. */
+	if (!strpbrk(key, " \r\n") && (!value || !strpbrk(value, " \r\n")))
+		buf_printf(b, "%s%s%s%s", first ? "?" : "&", key, value ? "=" : "",
+			   value ? value : "");
 	return MHD_YES;
+}
+
+void control_path_query(struct api_req *r, struct buf *out)
+{
+	buf_append_str(out, r->url);
+	MHD_get_connection_values(r->conn, MHD_GET_ARGUMENT_KIND, add_arg, out);
 }
 
 /* Everything else under a sandbox: relayed, streamed. */
@@ -310,16 +330,10 @@ enum MHD_Result control_sandbox_relay(struct api_req *r)
 {
 	struct sandbox_route rt;
 	enum MHD_Result res;
-	if (!route_of(r, &rt, &res))
+	if (!control_sandbox_live(r, &rt, &res))
 		return res;
-	if (!strcmp(rt.state, "lost"))
-		return api_reply_fail(r, ERR_CONFLICT, "sandbox %s is lost: %s", r->params[0],
-				      rt.reason);
-	/* The query travels as the client sent it: the server keeps escapes
-	 * (httpapi/server.c), so the arguments are still in their raw form. */
 	_cleanup_buf_ struct buf pq = { 0 };
-	buf_append_str(&pq, r->url);
-	MHD_get_connection_values(r->conn, MHD_GET_ARGUMENT_KIND, add_arg, &pq);
+	control_path_query(r, &pq);
 	struct relay_target t = target(r, rt.address, buf_cstr(&pq));
 	return relay_request(r, &t);
 }

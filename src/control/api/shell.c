@@ -21,7 +21,6 @@
 #include "control/api/api.h"
 #include "control/sandboxes.h"
 #include "httpapi/keys.h"
-#include "ids.h"
 #include "log.h"
 
 #define HEAD_MAX (16u << 10)
@@ -145,18 +144,6 @@ static int read_head(int fd, struct buf *head, size_t *body_at, struct thaw_err 
 	}
 }
 
-static enum MHD_Result add_arg(void *cls, enum MHD_ValueKind kind, const char *key,
-			       const char *value)
-{
-	(void)kind;
-	struct buf *b = cls;
-	bool first = !memchr(b->data, '?', b->len);
-	if (!strpbrk(key, " \r\n") && (!value || !strpbrk(value, " \r\n")))
-		buf_printf(b, "%s%s%s%s", first ? "?" : "&", key, value ? "=" : "",
-			   value ? value : "");
-	return MHD_YES;
-}
-
 /* The host's refusal, passed on (its JSON error body). */
 static enum MHD_Result refused(struct api_req *r, int fd, int status, struct buf *head,
 			       size_t body_at)
@@ -183,17 +170,9 @@ enum MHD_Result control_sandbox_shell(struct api_req *r)
 	struct control *ctl = api_control(r);
 	struct sandbox_route rt;
 	_cleanup_err_ struct thaw_err *err = NULL;
-	if (!id_valid_sandbox(r->params[0]))
-		return api_reply_fail(r, ERR_INVALID, "not a sandbox id");
-	if (sandbox_find(ctl->pg, r->params[0], &rt, &err) < 0 ||
-	    (r->key->role != KEY_ADMIN && strcmp(rt.owner, r->key->name) != 0))
-		return err && err->code != ERR_NOT_FOUND
-			       ? api_reply_error(r, err)
-			       : api_reply_fail(r, ERR_NOT_FOUND, "sandbox %s does not exist",
-						r->params[0]);
-	if (!strcmp(rt.state, "lost"))
-		return api_reply_fail(r, ERR_CONFLICT, "sandbox %s is lost: %s", r->params[0],
-				      rt.reason);
+	enum MHD_Result res;
+	if (!control_sandbox_live(r, &rt, &res))
+		return res;
 	const char *up = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Upgrade");
 	const char *conn = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Connection");
 	if (!up || strcasecmp(up, "thaw-shell") || !conn || !strcasestr(conn, "upgrade"))
@@ -203,8 +182,8 @@ enum MHD_Result control_sandbox_shell(struct api_req *r)
 	if (fd < 0)
 		return api_reply_error(r, err);
 	_cleanup_buf_ struct buf req = { 0 };
-	buf_printf(&req, "GET %s", r->url);
-	MHD_get_connection_values(r->conn, MHD_GET_ARGUMENT_KIND, add_arg, &req);
+	buf_append_str(&req, "GET ");
+	control_path_query(r, &req);
 	buf_printf(&req,
 		   " HTTP/1.1\r\nHost: %s\r\nAuthorization: Bearer %s\r\nConnection: Upgrade\r\n"
 		   "Upgrade: thaw-shell\r\n",
