@@ -260,15 +260,7 @@ def test_pause_on_a_resumes_on_b(host_a, host_b):
     sid = sb["id"]
     exec_out(host_a, sid, "echo kept > /root/paused.txt; "
              "nohup sleep 86400 >/dev/null 2>&1 & echo $! > /root/sleep.pid")
-    st, paused = host_a.api("POST", f"/v1/sandboxes/{sid}/pause", {})
-    assert st == 200 and paused["state"] == "paused", paused
-    image = paused["image"]["id"]
-
-    def uploaded():
-        st, body = host_a.api("GET", f"/v1/sandboxes/{sid}")
-        return st == 200 and body.get("image", {}).get("in_object_store")
-
-    wait_for("the paused image in the store", uploaded, timeout=180)
+    image, _ = pause_and_upload(host_a, sid)
     t0 = time.monotonic()
     st, body = host_b.api("POST", f"/v1/sandboxes/{sid}/adopt", {"image": image}, timeout=300)
     took = time.monotonic() - t0
