@@ -19,9 +19,9 @@
 #include "control/hosts.h"
 #include "control/sandboxes.h"
 #include "control/schema.h"
-#include "fsutil.h"
 #include "httpapi/keys.h"
 #include "log.h"
+#include "secret.h"
 #include "timeutil.h"
 
 #define DB_WAIT_S 30
@@ -29,18 +29,9 @@
 static int load_secret(const char *path, unsigned char digest[32], char **secret,
 		       struct thaw_err **err)
 {
-	_cleanup_free_ char *text = NULL;
-	if (fs_read_file(path, 4096, &text, NULL, err) < 0)
-		return err_wrap(err, "the fleet secret");
-	text[strcspn(text, "\r\n")] = '\0';
-	size_t n = strlen(text);
-	if (n < 16) {
-		OPENSSL_cleanse(text, n);
-		return err_set(err, ERR_INVALID, "%s holds no usable fleet secret (16+ characters)",
-			       path);
-	}
-	SHA256((const unsigned char *)text, n, digest);
-	*secret = steal_pointer(&text);
+	if (secret_read(path, "fleet secret", secret, err) < 0)
+		return -1;
+	SHA256((const unsigned char *)*secret, strlen(*secret), digest);
 	return 0;
 }
 

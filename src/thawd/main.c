@@ -28,6 +28,7 @@
 #include "ops/janitor.h"
 #include "ops/reconcile.h"
 #include "remote/remote.h"
+#include "secret.h"
 #include "template/catalog.h"
 
 /* The key clients present. Created once, 0600, never logged. */
@@ -95,7 +96,7 @@ static int load_keys(const struct thawd_config *cfg, struct api_keys *keys, stru
 	if (!cfg->join_url)
 		return 0;
 	_cleanup_free_ char *secret = NULL;
-	if (fleet_secret_read(cfg->fleet_secret_file, &secret, err) < 0)
+	if (secret_read(cfg->fleet_secret_file, "fleet secret", &secret, err) < 0)
 		return -1;
 	int rc = keys_add(keys, "control", secret, KEY_ADMIN, err);
 	OPENSSL_cleanse(secret, strlen(secret));

@@ -17,9 +17,9 @@
 #include "core/quota.h"
 #include "core/registry.h"
 #include "core/sandbox.h"
-#include "fsutil.h"
 #include "ids.h"
 #include "log.h"
+#include "secret.h"
 #include "timeutil.h"
 #include "ops/ops.h"
 #include "template/catalog.h"
@@ -232,22 +232,6 @@ static void *join_main(void *arg)
 	return NULL;
 }
 
-int fleet_secret_read(const char *path, char **out, struct thaw_err **err)
-{
-	char *secret = NULL;
-	if (fs_read_file(path, 4096, &secret, NULL, err) < 0)
-		return err_wrap(err, "the fleet secret");
-	secret[strcspn(secret, "\r\n")] = '\0';
-	if (strlen(secret) < 16) {
-		OPENSSL_cleanse(secret, strlen(secret));
-		free(secret);
-		return err_set(err, ERR_INVALID, "%s holds no usable fleet secret (16+ characters)",
-			       path);
-	}
-	*out = secret;
-	return 0;
-}
-
 int fleet_join_start(struct host *h, struct fleet_join **out, struct thaw_err **err)
 {
 	const struct thawd_config *cfg = h->cfg;
@@ -255,7 +239,7 @@ int fleet_join_start(struct host *h, struct fleet_join **out, struct thaw_err **
 	if (!cfg->join_url)
 		return 0;
 	_cleanup_free_ char *secret = NULL;
-	if (fleet_secret_read(cfg->fleet_secret_file, &secret, err) < 0)
+	if (secret_read(cfg->fleet_secret_file, "fleet secret", &secret, err) < 0)
 		return -1;
 	struct fleet_join *j = xcalloc(1, sizeof(*j));
 	j->h = h;

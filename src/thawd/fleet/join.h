@@ -11,10 +11,6 @@
 
 struct fleet_join;
 
-/* The fleet secret (--fleet-secret-file: one line, 16+ characters), a
- * new string; the caller wipes it (OPENSSL_cleanse) and frees it. */
-int fleet_secret_read(const char *path, char **out, struct thaw_err **err);
-
 /* Reads the fleet secret and starts the thread; nothing without --join. */
 int fleet_join_start(struct host *h, struct fleet_join **out, struct thaw_err **err);
 void fleet_join_stop(struct fleet_join *j);
