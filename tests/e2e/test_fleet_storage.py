@@ -296,6 +296,14 @@ def pause_and_upload(d, sid):
     return paused["image"]["id"], info(d)["object_store"]["bytes_uploaded"] - before
 
 
+def move(sid, image, to, away_from):
+    """The sandbox adopted (and running) on host to from its image; the
+    host it left forgets it."""
+    st, body = to.api("POST", f"/v1/sandboxes/{sid}/adopt", {"image": image}, timeout=300)
+    assert st == 201 and body["state"] == "running", body
+    drop(away_from, sid)
+
+
 CHECK = ("cat /root/one.txt /root/two.txt 2>/dev/null; sha256sum /root/blob | cut -c1-16; "
          "kill -0 $(cat /root/sleep.pid) && echo alive")
 
@@ -342,19 +350,13 @@ def test_streamed_sandbox_pauses_forks_snapshots_and_moves_on(host_a, host_b):
         assert up2 < up1 - (12 << 20), (up1, up2)
 
         # To A, paused there (A streams the image), and back to B.
-        st, body = host_a.api("POST", f"/v1/sandboxes/{sid}/adopt", {"image": image2},
-                              timeout=300)
-        assert st == 201 and body["state"] == "running", body
-        drop(host_b, sid)
+        move(sid, image2, to=host_a, away_from=host_b)
         assert exec_out(host_a, sid, CHECK)["stdout"] == want
         exec_out(host_a, sid, "echo three >> /root/two.txt; sync")
         want = f"one\ntwo\nthree\n{blob}\nalive\n"
         image3, up3 = pause_and_upload(host_a, sid)
         assert up3 < up1 - (12 << 20), (up1, up3)
-        st, body = host_b.api("POST", f"/v1/sandboxes/{sid}/adopt", {"image": image3},
-                              timeout=300)
-        assert st == 201 and body["state"] == "running", body
-        drop(host_a, sid)
+        move(sid, image3, to=host_b, away_from=host_a)
         assert exec_out(host_b, sid, CHECK)["stdout"] == want
 
         # Snapshot of the adopted (streamed) sandbox: a template here.
