@@ -14,11 +14,12 @@ Environment:
                       a newer thawd wrote is removed and started afresh)
   THAW_E2E_REBAKE=1   bake code-interpreter even when it is ready
   THAW_E2E_CLEAN=1    remove the data dir at the end
+  THAW_E2E_KEEP_HOSTS=1  keep the data dirs of tests' own thawds (removed
+                      after their module by default: ~1 GiB each)
 """
 
 import os
 import shutil
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -52,14 +53,6 @@ def _teardown_checks(d):
     print(f"\n[e2e] teardown: thawd started {d.starts} time(s), stops {d.exit_codes}; "
           f"leak check {'FAILED' if problems else 'clean'} (prefix {d.prefix})")
     return problems
-
-
-def _discard_data_dir(d, data_dir):
-    """Unmounts the store, frees its loop device and removes the dir."""
-    subprocess.run(["umount", str(d.store)], capture_output=True)
-    for dev in T.loop_devices_of(data_dir / "store.img"):
-        subprocess.run(["losetup", "-d", dev], capture_output=True)
-    shutil.rmtree(data_dir, ignore_errors=True)
 
 
 def pytest_collection_modifyitems(config, items):
@@ -100,7 +93,7 @@ def thawd():
         if "schema version" not in str(e) and "migrating the database" not in str(e):
             raise
         print(f"[e2e] {data_dir} holds a newer thawd's state; removing it and starting afresh")
-        _discard_data_dir(d, data_dir)
+        T.remove_data_dir(d)
         d.start()
     T.set_current(d)
     left = T.list_ids()

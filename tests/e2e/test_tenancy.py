@@ -97,6 +97,7 @@ def ten(thawd):
         assert str(d.store) not in T.mount_points(), "the tenancy thawd's store is still mounted"
         assert not T.vmm_processes(d.prefix), "VMMs of the tenancy thawd are left"
         assert not T.netns_names(d.prefix), "namespaces of the tenancy thawd are left"
+        T.discard_own_data_dir(d)
 
 
 def _all_ids(d):

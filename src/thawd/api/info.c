@@ -97,6 +97,12 @@ enum MHD_Result api_info(struct api_req *r)
 		(json_int_t)registry_count(h), "max", (int)quota_host_max(h->quota), "data_dir",
 		h->cfg->data_dir, "uptime_s",
 		(json_int_t)((time_real_ns() - h->started_at) / 1000000000ull));
+	uint64_t disk_total_mb = 0, disk_free_mb = 0;
+	if (disk_store_space(h->store, &disk_total_mb, &disk_free_mb) == 0) {
+		json_t *disk = json_object_get(o, "disk");
+		json_object_set_new(disk, "size_mb", json_integer((json_int_t)disk_total_mb));
+		json_object_set_new(disk, "free_mb", json_integer((json_int_t)disk_free_mb));
+	}
 	json_object_set_new(o, "network", network_json(h));
 	json_object_set_new(o, "warm_vmms", warm_vmms_json(h));
 	json_object_set_new(o, "key", key_json(r));

@@ -177,7 +177,7 @@ int capture_image(struct host *h, struct sandbox *sb, enum meta_source source, b
 {
 	struct template *src = NULL;
 	_cleanup_free_ char *tmp = NULL;
-	if (disk_store_check_room(h->store, "take a capture", err) < 0 ||
+	if (disk_store_check_room(h->store, 0, "take a capture", err) < 0 ||
 	    sandbox_source(h, sb, &src, err) < 0)
 		return -1;
 	if (image_begin(h, image, &tmp, err) < 0) {

@@ -20,6 +20,7 @@
 #include "fsutil.h"
 #include "log.h"
 #include "proc.h"
+#include "timeutil.h"
 
 static const char *const mode_names[] = { "auto", "reflink", "xfs-loop" };
 
@@ -135,6 +136,10 @@ static int mount_xfs_store(struct disk_store *s, uint64_t bytes, struct thaw_err
 	_cleanup_close_ int lfd = -1; /* closing it unmounted detaches the device */
 	if (loop_attach(s->image, dev, sizeof(dev), &lfd, err) < 0)
 		return -1;
+	/* No online discard: XFS frees a deleted file's blocks in the
+	 * background and discards them at a later log commit, up to ~30 s
+	 * after; the janitor's trim (disk_store_trim_freed) gives them
+	 * back within seconds, in one batch. */
 	if (mount(dev, s->root, "xfs", MS_NOATIME, NULL) < 0)
 		return err_sys(err, "mounting %s on %s", dev, s->root);
 	log_notice("store.mounted", "image=%s dev=%s root=%s", s->image, dev, s->root);
@@ -189,6 +194,54 @@ static int choose_mode(struct disk_store *s, enum store_mode want, uint64_t byte
 	return mount_xfs_store(s, bytes, err);
 }
 
+/* What the image holds on the disk below beyond what its XFS uses: blocks
+ * freed inside but still allocated in the sparse file (and the log and
+ * metadata, a constant the last trim measured). */
+static int store_slack_mb(const struct disk_store *s, uint64_t *out)
+{
+	struct statvfs v;
+	struct stat st;
+	if (statvfs(s->root, &v) < 0 || stat(s->image, &st) < 0)
+		return -1;
+	uint64_t used = ((uint64_t)(v.f_blocks - v.f_bfree) * v.f_frsize) >> 20;
+	uint64_t held = ((uint64_t)st.st_blocks * 512) >> 20;
+	*out = held > used ? held - used : 0;
+	return 0;
+}
+
+/* Gives the disk below a loop-mounted store every block its XFS holds
+ * free (FITRIM). At open too: what was deleted while no thawd trimmed
+ * (an older one, a crash) still takes room in the image. */
+static void store_trim(struct disk_store *s)
+{
+	uint64_t before = 0;
+	if (s->mode != STORE_XFS_LOOP || store_slack_mb(s, &before) < 0)
+		return;
+	uint64_t t0 = time_mono_ns();
+	_cleanup_close_ int fd = open(s->root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	struct fstrim_range range = { .start = 0, .len = UINT64_MAX, .minlen = 0 };
+	if (fd < 0 || ioctl(fd, FITRIM, &range) < 0) {
+		log_info("store.trim_failed", "root=%s errno=%d", s->root, errno);
+		return;
+	}
+	if (store_slack_mb(s, &s->slack_mb_at_trim) < 0)
+		s->slack_mb_at_trim = before;
+	log_info("store.trimmed", "root=%s given_back_mb=%llu ms=%.1f", s->root,
+		 (unsigned long long)(before > s->slack_mb_at_trim ? before - s->slack_mb_at_trim
+								    : 0),
+		 ns_to_ms(time_mono_ns() - t0));
+}
+
+#define TRIM_AFTER_MB 64
+
+void disk_store_trim_freed(struct disk_store *s)
+{
+	uint64_t slack;
+	if (s->mode == STORE_XFS_LOOP && store_slack_mb(s, &slack) == 0 &&
+	    slack >= s->slack_mb_at_trim + TRIM_AFTER_MB)
+		store_trim(s);
+}
+
 int disk_store_open(const char *data_dir, enum store_mode want, uint64_t image_bytes,
 		    struct disk_store **out, struct thaw_err **err)
 {
@@ -205,6 +258,7 @@ int disk_store_open(const char *data_dir, enum store_mode want, uint64_t image_b
 		return err_set(err, ERR_UNAVAILABLE, "the store at %s/store cannot reflink",
 			       data_dir);
 	}
+	store_trim(s);
 	*out = s;
 	return 0;
 }
@@ -227,14 +281,52 @@ int disk_store_unmount(const struct disk_store *s, struct thaw_err **err)
 	return 0;
 }
 
-int disk_store_check_room(const struct disk_store *s, const char *what, struct thaw_err **err)
+static int space_of(const char *path, uint64_t *total_mb, uint64_t *free_mb)
 {
 	struct statvfs v;
-	if (statvfs(s->root, &v) < 0)
-		return err_sys(err, "statvfs %s", s->root);
-	uint64_t free_mb = ((uint64_t)v.f_bavail * v.f_frsize) >> 20;
-	if (free_mb >= STORE_MIN_FREE_MB)
+	if (statvfs(path, &v) < 0)
+		return -1;
+	*total_mb = ((uint64_t)v.f_blocks * v.f_frsize) >> 20;
+	*free_mb = ((uint64_t)v.f_bavail * v.f_frsize) >> 20;
+	return 0;
+}
+
+int disk_store_space(const struct disk_store *s, uint64_t *total_mb, uint64_t *free_mb)
+{
+	if (space_of(s->root, total_mb, free_mb) < 0)
+		return -1;
+	if (s->mode != STORE_XFS_LOOP)
 		return 0;
+	/* The image's own blocks are in the disk's "used": the room the
+	 * store can still grow into is the disk's free space. */
+	_cleanup_free_ char *dir = xstrdup(s->image);
+	char *slash = strrchr(dir, '/');
+	if (slash)
+		*slash = '\0';
+	uint64_t disk_total, disk_free;
+	if (space_of(slash ? dir : ".", &disk_total, &disk_free) < 0)
+		return -1;
+	if (disk_total < *total_mb)
+		*total_mb = disk_total;
+	if (disk_free < *free_mb)
+		*free_mb = disk_free;
+	return 0;
+}
+
+int disk_store_check_room(const struct disk_store *s, uint64_t need_mb, const char *what,
+			  struct thaw_err **err)
+{
+	uint64_t total_mb, free_mb;
+	if (disk_store_space(s, &total_mb, &free_mb) < 0)
+		return err_sys(err, "reading the free space of %s", s->root);
+	if (free_mb >= STORE_MIN_FREE_MB + need_mb)
+		return 0;
+	if (need_mb)
+		return err_set(err, ERR_UNAVAILABLE,
+			       "the store is full (%llu MiB free; %llu MiB needed and %d MiB kept "
+			       "for running sandboxes): cannot %s",
+			       (unsigned long long)free_mb, (unsigned long long)need_mb,
+			       STORE_MIN_FREE_MB, what);
 	return err_set(err, ERR_UNAVAILABLE,
 		       "the store is full (%llu MiB free, %d MiB kept for running sandboxes): "
 		       "cannot %s",

@@ -7,7 +7,6 @@
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -94,10 +93,8 @@ static json_t *sandboxes_json(struct host *h)
 
 static json_t *used_json(struct host *h)
 {
-	struct statvfs st;
-	uint64_t free_mb = statvfs(h->store->root, &st) == 0
-				   ? (uint64_t)st.f_bavail * st.f_frsize >> 20
-				   : 0;
+	uint64_t total_mb = 0, free_mb = 0;
+	disk_store_space(h->store, &total_mb, &free_mb); /* 0s if unreadable */
 	return json_pack("{s:I,s:I,s:I}", "sandboxes", (json_int_t)registry_count(h),
 			 "memory_available_mb", (json_int_t)(mem_available_bytes() >> 20),
 			 "disk_free_mb", (json_int_t)free_mb);
@@ -106,10 +103,8 @@ static json_t *used_json(struct host *h)
 static json_t *report_json(struct host *h)
 {
 	const struct thawd_config *cfg = h->cfg;
-	struct statvfs st;
-	uint64_t disk_mb = statvfs(h->store->root, &st) == 0
-				   ? (uint64_t)st.f_blocks * st.f_frsize >> 20
-				   : 0;
+	uint64_t disk_mb = 0, free_mb = 0;
+	disk_store_space(h->store, &disk_mb, &free_mb); /* 0s if unreadable */
 	_cleanup_free_ char *cpu = cpu_model();
 	return json_pack("{s:s,s:s,s:s,s:s,s:s,s:{s:I,s:I,s:I,s:I},s:o,s:o}", "name",
 			 cfg->host_name, "address", cfg->advertise, "cpu_model", cpu,

@@ -313,7 +313,10 @@ static int bake_steps(struct bake *b, struct thaw_err **err)
 	stage(b, 1, "recipe", "reading recipe %s", b->name);
 	if (recipe_load(h->cfg->recipes_dir, b->name, &b->recipe, err) < 0 ||
 	    host_check_machine(h, b->name, b->recipe.memory_mb, b->recipe.vcpus, ERR_INVALID, err) <
-		    0)
+		    0 ||
+	    /* Its memory file at least: refused now, not after minutes of
+	     * building, with a half-written build left to clean up. */
+	    disk_store_check_room(h->store, b->recipe.memory_mb, "bake a template", err) < 0)
 		return -1;
 	id_new_build(b->build_id, sizeof(b->build_id));
 	_cleanup_free_ char *parent = catalog_template_dir(h->catalog, b->name);

@@ -109,7 +109,7 @@ int sandbox_create(struct host *h, const struct create_req *req, struct sandbox 
 	/* Refused before anything is reserved or started. */
 	const char *owner = req->owner.name ? req->owner.name : KEY_NAME_DEFAULT;
 	if (vm_check_fits(h, t, err) < 0 || check_cpu_limit(t, req->cpu_millis, err) < 0 ||
-	    disk_store_check_room(h->store, "create a sandbox", err) < 0 ||
+	    disk_store_check_room(h->store, 0, "create a sandbox", err) < 0 ||
 	    quota_reserve(h->quota, owner, req->owner.max_sandboxes, 1, 1, err) < 0) {
 		catalog_put(h->catalog, t);
 		return -1;

@@ -12,6 +12,7 @@
 #include "buf.h"
 #include "cleanup.h"
 #include "core/launch.h"
+#include "disk/disk.h"
 #include "log.h"
 #include "ops/ops.h"
 #include "remote/remote.h"
@@ -90,6 +91,8 @@ static void *janitor_main(void *arg)
 		}
 		if (j->ticks % 20 == 15)
 			collect_bucket(j);
+		if (j->ticks % 4 == 2) /* 2 s */
+			disk_store_trim_freed(j->h->store);
 		if (j->h->vmm.cgroups && j->ticks % 20 == 0)
 			cgroups_sweep(j->h->vmm.cgroups, CGROUP_SWEEP_STARTING_S, false);
 		pthread_mutex_lock(&j->lock);

@@ -5,6 +5,7 @@ import contextlib
 import http.client
 import json
 import os
+import shutil
 import signal
 import subprocess
 import time
@@ -324,11 +325,31 @@ def stop_and_teardown(d):
     return problems + leftovers(d)
 
 
+def discard_own_data_dir(d):
+    """Removes a stopped, torn-down own thawd's data dir: each holds a
+    template of its own (~1 GiB), and a whole run of them once filled a CI
+    machine's disk. A rerun bakes again from the session's debootstrap
+    cache (~15 s). THAW_E2E_KEEP_HOSTS=1 keeps them (to look inside)."""
+    if os.environ.get("THAW_E2E_KEEP_HOSTS") != "1":
+        remove_data_dir(d)
+
+
+def remove_data_dir(d):
+    """Unmounts d's store, frees its loop device and removes the dir."""
+    subprocess.run(["umount", str(d.store)], capture_output=True)
+    for dev in loop_devices_of(d.data_dir / "store.img"):
+        subprocess.run(["losetup", "-d", dev], capture_output=True)
+    shutil.rmtree(d.data_dir, ignore_errors=True)
+
+
 def close_own_thawd(d, session):
-    """stop_and_teardown(d), then makes the session thawd current again.
-    Returns the problems found (a list of strings)."""
+    """stop_and_teardown(d), then makes the session thawd current again;
+    the data dir is removed unless something was found wrong (then it is
+    kept as evidence). Returns the problems found (a list of strings)."""
     problems = stop_and_teardown(d)
     set_current(session)
     os.environ["THAW_API_URL"] = session.url
     os.environ["THAW_API_KEY"] = session.key
+    if not problems:
+        discard_own_data_dir(d)
     return problems
