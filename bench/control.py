@@ -16,10 +16,20 @@ alternates, sample by sample:
 The host's warm pool is on (the default) and full before every create:
 each is the few-ms path, where an overhead shows most.
 
-    bench/control.py [--samples 30] [--json FILE]
+Then a second host joins (data dir /var/tmp/thaw-bf-b, the fleet
+benchmark's host B, wiped first) and the fork across hosts is timed: a
+parent made through the control plane dirties 100 MiB of its memory
+(/dev/shm), and --fork-samples times a fork of one child with "spread"
+(so on the other host: the parent's host exports the image to the store,
+the other starts the child from it); each child is checked and deleted.
+Both hosts share one bucket on a real S3 server (s3rver) behind a proxy
+that adds 20 ms to every request, a realistic store round trip.
 
-Needs root, a built tree (make) and PostgreSQL 15. Progress goes to
-stderr, the report to stdout. Everything started is stopped at the end.
+    bench/control.py [--samples 30] [--fork-samples 8] [--json FILE]
+
+Needs root, a built tree (make), PostgreSQL 15 and node + npm (s3rver).
+Progress goes to stderr, the report to stdout. Everything started is
+stopped at the end.
 """
 
 import argparse
@@ -39,7 +49,9 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests" / "e2e"))
 
 from density import Api  # noqa: E402  (bench/)
+from thawlib.faultproxy import FaultProxy  # noqa: E402
 from thawlib.pg import Postgres  # noqa: E402
+from thawlib.s3 import S3rver  # noqa: E402
 from thawlib.util import free_port, wait_until  # noqa: E402
 
 BIN = REPO / "build" / "bin"
@@ -48,11 +60,18 @@ BIN = REPO / "build" / "bin"
 DATA = Path("/var/tmp/thaw-bf-a")
 SLOT = "10.221.0.0/16"
 UID = 1900000000 + 40 * 65536
+# The second host, for the fork across hosts: the fleet benchmark's B.
+DATA_B = Path("/var/tmp/thaw-bf-b")
+SLOT_B = "10.222.0.0/16"
+UID_B = 1900000000 + 41 * 65536
+STORE_RTT_MS = 20
+DIRTY_MIB = 100
 TEMPLATE = "code-interpreter"
 USER_KEY = "bench-user-key-0123456789"
 ADMIN_KEY = "bench-admin-key-0123456789"
 SECRET = "bench-fleet-secret-0123456789"
-TARGETS = {"placement_p50_ms": 5.0, "create_added_p50_ms": 3.0, "exec_added_p50_ms": 2.0}
+TARGETS = {"placement_p50_ms": 5.0, "create_added_p50_ms": 3.0, "exec_added_p50_ms": 2.0,
+           "cross_host_fork_p50_ms": 1500.0}
 
 
 def log(msg):
@@ -80,10 +99,33 @@ class World:
         self.pg = None
         self.control = None
         self.host = None
+        self.host_b = None
+        self.s3 = None
+        self.proxy = None
         self.host_port = free_port()
         self.control_port = free_port()
 
+    def _store(self):
+        self.s3 = S3rver(bucket="thaw-bench-control").start()
+        self.proxy = FaultProxy((self.s3.host, self.s3.port)).start()
+        self.proxy.set_latency(STORE_RTT_MS)
+        return ["--s3-endpoint", self.proxy.endpoint, "--s3-bucket", self.s3.bucket,
+                "--s3-region", self.s3.region]
+
+    def _thawd(self, data, port, slot, uid, name, store):
+        env = {**os.environ, **self.s3.env(self.proxy.endpoint)}
+        return subprocess.Popen(
+            [str(BIN / "thawd"), "--data-dir", str(data), "--listen", f"127.0.0.1:{port}",
+             "--recipes", str(REPO / "templates"), "--agent", str(BIN / "thaw-agent"),
+             "--slot-cidr", slot, "--vmm-uid-base", str(uid), "--join",
+             f"http://127.0.0.1:{self.control_port}", "--host-name", name,
+             "--fleet-secret-file", str(self.work / "secret"), *store],
+            stdout=open(Path(data) / "thawd-bench.log", "ab"), stderr=subprocess.STDOUT,
+            env=env, start_new_session=True)
+
     def start(self):
+        store = self._store()
+        self.store_args = store
         self.pg = Postgres().start()
         db = self.pg.create_db("bench")
         (self.work / "secret").write_text(SECRET + "\n")
@@ -99,14 +141,7 @@ class World:
             stdout=open(self.work / "control.log", "wb"), stderr=subprocess.STDOUT,
             start_new_session=True)
         DATA.mkdir(parents=True, exist_ok=True)
-        self.host = subprocess.Popen(
-            [str(BIN / "thawd"), "--data-dir", str(DATA), "--listen",
-             f"127.0.0.1:{self.host_port}", "--recipes", str(REPO / "templates"),
-             "--agent", str(BIN / "thaw-agent"), "--slot-cidr", SLOT, "--vmm-uid-base",
-             str(UID), "--join", f"http://127.0.0.1:{self.control_port}",
-             "--host-name", "bench-a", "--fleet-secret-file", str(self.work / "secret")],
-            stdout=open(DATA / "thawd-bench.log", "ab"), stderr=subprocess.STDOUT,
-            start_new_session=True)
+        self.host = self._thawd(DATA, self.host_port, SLOT, UID, "bench-a", store)
         host_url = f"http://127.0.0.1:{self.host_port}"
         self.direct = Api(host_url, None)
         wait_until(lambda: self._up(), 120, interval=0.2, what="thawd answers")
@@ -121,9 +156,39 @@ class World:
         except OSError:
             return False
 
-    def _joined(self):
+    def _joined(self, name="bench-a"):
         st, body = self.ops.call("GET", "/v1/hosts")
-        return st == 200 and any(h["state"] == "up" for h in body["hosts"])
+        return st == 200 and any(h["name"] == name and h["state"] == "up"
+                                 for h in body["hosts"])
+
+    def published(self):
+        """Waits until host A's template build is in the store: its upload
+        must not run beside the measurements."""
+        def done():
+            st, t = self.direct.call("GET", f"/v1/templates/{TEMPLATE}")
+            return st == 200 and t.get("artifacts", {}).get("location") == "local+remote"
+        wait_until(done, 900, interval=1, what="the template in the object store")
+
+    def start_b(self):
+        """The second host: a fresh data dir; it imports the template from
+        the store (its memory and disk streamed)."""
+        self._teardown(DATA_B, SLOT_B, UID_B)
+        shutil.rmtree(DATA_B, ignore_errors=True)
+        DATA_B.mkdir(parents=True)
+        self.host_b = self._thawd(DATA_B, free_port(), SLOT_B, UID_B, "bench-b",
+                                  self.store_args)
+        wait_until(lambda: self._joined("bench-b"), 120, interval=0.2, what="host B joined")
+
+        def cached():
+            st, body = self.ops.call("GET", "/v1/hosts")
+            return st == 200 and all(TEMPLATE in h["templates_cached"] for h in body["hosts"])
+        wait_until(cached, 120, interval=0.5, what="the template listed on host B")
+
+    @staticmethod
+    def _teardown(data, slot, uid):
+        subprocess.run([str(BIN / "thawd"), "--data-dir", str(data), "--slot-cidr", slot,
+                        "--vmm-uid-base", str(uid), "--teardown"],
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
     def template(self):
         st, body = self.direct.call("GET", f"/v1/templates/{TEMPLATE}")
@@ -140,7 +205,7 @@ class World:
             raise RuntimeError(f"bake: {resp.status} {events[-3:]}")
 
     def stop(self):
-        for p in (self.host, self.control):
+        for p in (self.host, self.host_b, self.control):
             if p and p.poll() is None:
                 p.send_signal(signal.SIGTERM)
                 try:
@@ -148,11 +213,16 @@ class World:
                 except subprocess.TimeoutExpired:
                     p.kill()
         if self.host:
-            subprocess.run([str(BIN / "thawd"), "--data-dir", str(DATA), "--slot-cidr", SLOT,
-                            "--vmm-uid-base", str(UID), "--teardown"],
-                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            self._teardown(DATA, SLOT, UID)
+        if self.host_b:
+            self._teardown(DATA_B, SLOT_B, UID_B)
+            shutil.rmtree(DATA_B, ignore_errors=True)  # ~1 GiB; wiped at every run
         if self.pg:
             self.pg.stop()
+        if self.proxy:
+            self.proxy.stop()
+        if self.s3:
+            self.s3.stop()
         shutil.rmtree(self.work, ignore_errors=True)
 
 
@@ -202,6 +272,41 @@ def measure(w, samples):
     return r
 
 
+def measure_fork(w, samples):
+    """Forks of one child onto the other host, from a parent that dirtied
+    DIRTY_MIB of its memory."""
+    r = {"fork_wall": [], "fork_export": [], "fork_children": [], "fork_stopped": []}
+    st, parent = w.via.call("POST", "/v1/sandboxes", {"timeout_s": 3600})
+    if st != 201:
+        raise RuntimeError(f"parent: {st} {parent}")
+    pid = parent["id"]
+    st, out = w.via.call("POST", f"/v1/sandboxes/{pid}/exec",
+                         {"cmd": f"head -c {DIRTY_MIB}M /dev/urandom > /dev/shm/dirty",
+                          "timeout_s": 120})
+    if st != 200 or out["exit_code"] != 0:
+        raise RuntimeError(f"dirtying the parent: {st} {out}")
+    for i in range(samples):
+        ms, (st, fk) = timed(lambda: w.via.call("POST", f"/v1/sandboxes/{pid}/fork",
+                                                {"count": 1, "spread": True}))
+        if st != 201:
+            raise RuntimeError(f"fork: {st} {fk}")
+        child = fk["sandboxes"][0]
+        if child["host"] == parent["host"]:
+            raise RuntimeError(f"the child stayed on {child['host']}: {fk}")
+        st, out = w.via.call("POST", f"/v1/sandboxes/{child['id']}/exec",
+                             {"cmd": "stat -c %s /dev/shm/dirty"})
+        if st != 200 or out["stdout"].strip() != str(DIRTY_MIB << 20):
+            raise RuntimeError(f"the child's memory: {st} {out}")
+        r["fork_wall"].append(ms)
+        r["fork_export"].append(fk["timings_ms"]["export"])
+        r["fork_children"].append(fk["timings_ms"]["remote_children"])
+        w.via.call("DELETE", f"/v1/sandboxes/{child['id']}")
+        log(f"fork sample {i + 1}/{samples}: {ms:.0f} ms (export "
+            f"{fk['timings_ms']['export']:.0f} ms) {parent['host']} -> {child['host']}")
+    w.via.call("DELETE", f"/v1/sandboxes/{pid}")
+    return r
+
+
 def report(r, samples):
     lines = [f"Control plane overhead, {time.strftime('%Y-%m-%d')}, this machine; "
              f"{samples} samples per row, direct and through alternating", "",
@@ -213,10 +318,18 @@ def report(r, samples):
                      ("exec_direct", "exec true, straight to the host"),
                      ("exec_via", "exec true through thaw-control")):
         lines.append(f"| {label} | {pct(r[k], 50):.2f} | {pct(r[k], 99):.2f} |")
+    if r.get("fork_wall"):
+        for k, label in (("fork_wall", f"fork across hosts, parent dirtied {DIRTY_MIB} MiB "
+                                       f"(store +{STORE_RTT_MS} ms per request)"),
+                         ("fork_export", "  its export (capture + upload of what differs)"),
+                         ("fork_children", "  the child started on the other host")):
+            lines.append(f"| {label} | {pct(r[k], 50):.0f} | {pct(r[k], 99):.0f} |")
     added_create = pct(r["create_via"], 50) - pct(r["create_direct"], 50)
     added_exec = pct(r["exec_via"], 50) - pct(r["exec_direct"], 50)
     got = {"placement_p50_ms": pct(r["placement"], 50), "create_added_p50_ms": added_create,
            "exec_added_p50_ms": added_exec}
+    if r.get("fork_wall"):
+        got["cross_host_fork_p50_ms"] = pct(r["fork_wall"], 50)
     lines.append("")
     for k, v in got.items():
         ok = "PASS" if v <= TARGETS[k] else "FAIL"
@@ -227,6 +340,8 @@ def report(r, samples):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--samples", type=int, default=30)
+    ap.add_argument("--fork-samples", type=int, default=8,
+                    help="forks across hosts (0: no second host)")
     ap.add_argument("--json")
     a = ap.parse_args()
     if os.geteuid() != 0:
@@ -240,8 +355,12 @@ def main():
     try:
         w.start()
         w.template()
+        w.published()
         time.sleep(3)  # the warm pool refills after the bake
         r = measure(w, a.samples)
+        if a.fork_samples:
+            w.start_b()
+            r.update(measure_fork(w, a.fork_samples))
         text, got = report(r, a.samples)
         print(text)
         if a.json:

@@ -7,6 +7,7 @@
 
 #include "buf.h"
 #include "cleanup.h"
+#include "ids.h"
 
 struct option_spec {
 	const char *name, *env, *arg;
@@ -94,6 +95,10 @@ static int set_rate(struct control_config *c, const char *v)
 	c->rate_limit = (int)n;
 	return 0;
 }
+static int set_print_host_key(struct control_config *c, const char *v)
+{
+	return id_valid_template(v) ? set_str(&c->print_host_key, v) : -1;
+}
 static int set_log_level(struct control_config *c, const char *v)
 {
 	return log_parse_level(v, &c->log_level);
@@ -118,14 +123,18 @@ static const struct option_spec options[] = {
 	  "API requests per second per key, bursts of 2 s (0 = none)" },
 	{ "log-level", "THAW_LOG_LEVEL", "LEVEL", set_log_level,
 	  "error|warn|notice|info|debug (notice)" },
+	{ "print-host-key", NULL, "NAME", set_print_host_key,
+	  "print host NAME's key (for its thawd --fleet-secret-file: that host then never holds "
+	  "the fleet secret) and exit; needs only --fleet-secret-file" },
 };
 
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: thaw-control [OPTIONS]\n\n");
 	for (size_t i = 0; i < ARRAY_SIZE(options); i++)
-		fprintf(f, "  --%s %s\n      %s [env %s]\n", options[i].name, options[i].arg,
-			options[i].help, options[i].env);
+		fprintf(f, "  --%s %s\n      %s%s%s%s\n", options[i].name, options[i].arg,
+			options[i].help, options[i].env ? " [env " : "",
+			options[i].env ? options[i].env : "", options[i].env ? "]" : "");
 	fprintf(f, "  --help, --version\n");
 }
 
@@ -158,7 +167,7 @@ int control_config_load(int argc, char **argv, struct control_config *c)
 	c->db_connections = 8;
 	c->log_level = LOG_LVL_NOTICE;
 	for (size_t i = 0; i < ARRAY_SIZE(options); i++) {
-		const char *v = getenv(options[i].env);
+		const char *v = options[i].env ? getenv(options[i].env) : NULL;
 		if (v && *v && apply(c, &options[i], v, "environment value") < 0)
 			goto fail;
 	}
@@ -192,6 +201,8 @@ int control_config_load(int argc, char **argv, struct control_config *c)
 		if (apply(c, o, v, "value") < 0)
 			goto fail;
 	}
+	if (c->print_host_key && c->fleet_secret_file)
+		return 0;
 	if (!c->database_url || !c->keys_file || !c->fleet_secret_file) {
 		fprintf(stderr, "thaw-control: --database, --keys-file and --fleet-secret-file are "
 				"required (see --help)\n");
@@ -212,5 +223,6 @@ void control_config_free(struct control_config *c)
 	free(c->s3_endpoint);
 	free(c->s3_bucket);
 	free(c->s3_region);
+	free(c->print_host_key);
 	memset(c, 0, sizeof(*c));
 }

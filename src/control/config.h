@@ -15,6 +15,7 @@ struct control_config {
 	unsigned db_connections;
 	int rate_limit;
 	enum log_level log_level;
+	char *print_host_key; /* --print-host-key NAME: print it and exit */
 };
 
 /* 0: loaded; 1: --help or --version printed; -1: a usage error printed. */

@@ -10,8 +10,9 @@
 struct control {
 	const struct control_config *cfg;
 	struct pg *pg;
-	unsigned char fleet_digest[32]; /* SHA-256 of the fleet secret */
-	char *fleet_secret; /* what the control plane presents to hosts (their admin key) */
+	/* Every host's key derives from it (hostkey.h): what a host presents,
+	 * and what the control plane presents to that host. */
+	char *fleet_secret;
 };
 
 #endif

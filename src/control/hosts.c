@@ -257,6 +257,9 @@ int hosts_heartbeat(struct pg *p, const char *name, json_t *beat, json_t **moved
 	json_array_extend(all, json_object_get(sb, "running"));
 	json_array_extend(all, json_object_get(sb, "paused"));
 	int rc = sandboxes_elsewhere(p, name, all, moved, err);
+	json_array_extend(all, json_object_get(sb, "other"));
+	if (rc == 0)
+		rc = sandboxes_forgotten_gone(p, name, all, err);
 	json_decref(all);
 	return rc;
 }

@@ -4,7 +4,6 @@
  * the API, the host sweeper; stops on SIGTERM or SIGINT. */
 #include <curl/curl.h>
 #include <openssl/crypto.h>
-#include <openssl/sha.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -20,20 +19,12 @@
 #include "control/sandboxes.h"
 #include "control/schema.h"
 #include "httpapi/keys.h"
+#include "hostkey.h"
 #include "log.h"
 #include "secret.h"
 #include "timeutil.h"
 
 #define DB_WAIT_S 30
-
-static int load_secret(const char *path, unsigned char digest[32], char **secret,
-		       struct thaw_err **err)
-{
-	if (secret_read(path, "fleet secret", secret, err) < 0)
-		return -1;
-	SHA256((const unsigned char *)*secret, strlen(*secret), digest);
-	return 0;
-}
 
 /* PostgreSQL may come up after this process (one unit file starting
  * both): waited for, then the schema is brought up to date. */
@@ -129,6 +120,26 @@ static int serve(struct control *ctl, struct api_keys *keys)
 	return 0;
 }
 
+/* thaw-control --print-host-key NAME */
+static int print_host_key(struct control_config *cfg)
+{
+	_cleanup_err_ struct thaw_err *err = NULL;
+	char *secret = NULL;
+	if (secret_read(cfg->fleet_secret_file, "fleet secret", &secret, &err) < 0) {
+		fprintf(stderr, "thaw-control: %s\n", err_msg(err));
+		control_config_free(cfg);
+		return 2;
+	}
+	char key[HOST_KEY_LEN + 1];
+	host_key_derive(secret, cfg->print_host_key, key);
+	printf("%s\n", key);
+	OPENSSL_cleanse(key, sizeof(key));
+	OPENSSL_cleanse(secret, strlen(secret));
+	free(secret);
+	control_config_free(cfg);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	struct control_config cfg;
@@ -146,7 +157,9 @@ int main(int argc, char **argv)
 	struct control ctl = { .cfg = &cfg };
 	struct api_keys keys = { 0 };
 	_cleanup_err_ struct thaw_err *err = NULL;
-	if (load_secret(cfg.fleet_secret_file, ctl.fleet_digest, &ctl.fleet_secret, &err) < 0 ||
+	if (cfg.print_host_key)
+		return print_host_key(&cfg);
+	if (secret_read(cfg.fleet_secret_file, "fleet secret", &ctl.fleet_secret, &err) < 0 ||
 	    keys_load_file(cfg.keys_file, &keys, &err) < 0) {
 		fprintf(stderr, "thaw-control: %s\n", err_msg(err));
 		control_config_free(&cfg);

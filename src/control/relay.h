@@ -8,12 +8,13 @@
 #ifndef THAW_CONTROL_RELAY_H
 #define THAW_CONTROL_RELAY_H
 
+#include "hostkey.h"
 #include "httpapi/httpapi.h"
 
 struct relay_target {
 	const char *address;  /* the host's HOST:PORT */
 	const char *path_query; /* "/v1/sandboxes/ID/exec?x=y", as the client sent it */
-	const char *credential; /* the fleet secret: the control plane's key on hosts */
+	char credential[HOST_KEY_LEN + 1]; /* the host's key (hostkey.h) */
 	const char *on_behalf_of; /* the user key's name (NULL: an admin asks) */
 	const char *idempotency_key; /* sent as Idempotency-Key (NULL: none) */
 };

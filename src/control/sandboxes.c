@@ -15,8 +15,18 @@
 struct place_ctx {
 	const char *owner, *tmpl, *idem;
 	unsigned max;
+	const struct place_hint *hint; /* NULL: none */
 	struct placement *out;
 };
+
+/* How much a host is wanted by the hint: the near host first (or last,
+ * to spread), any other in between. */
+static int hint_rank(const struct place_hint *hint, const char *name)
+{
+	if (!hint || !hint->near || strcmp(hint->near, name) != 0)
+		return 1;
+	return hint->spread ? 0 : 2;
+}
 
 static int place_tx(struct pg_conn *c, void *arg, struct thaw_err **err)
 {
@@ -57,7 +67,10 @@ static int place_tx(struct pg_conn *c, void *arg, struct thaw_err **err)
 	}
 	/* Three hosts with room, picked at random (not all of them: two
 	 * instances placing at once then rarely pick the same full host). */
-	const char *tp[] = { x->tmpl };
+	/* A hinted host is always among them when it has room (a fork's
+	 * parent's host: first; or, to spread, so that it is the last
+	 * resort and not left out). */
+	const char *tp[] = { x->tmpl, x->hint && x->hint->near ? x->hint->near : "" };
 	if (pg_conn_exec(
 		    c,
 		    "SELECT name, address, room, cached FROM (SELECT h.name, h.address, "
@@ -65,18 +78,23 @@ static int place_tx(struct pg_conn *c, void *arg, struct thaw_err **err)
 		    "- (SELECT count(*) FROM sandboxes s WHERE s.host = h.name AND s.state = 'running') "
 		    "- (SELECT count(*) FROM placements p WHERE p.host = h.name) AS room, "
 		    "h.templates ? $1 AS cached FROM hosts h WHERE h.state = 'up') c "
-		    "WHERE room > 0 ORDER BY random() LIMIT 3",
-		    1, tp, &r, err) < 0)
+		    "WHERE room > 0 ORDER BY name = $2 DESC, random() LIMIT 4",
+		    2, tp, &r, err) < 0)
 		return -1;
-	int best = -1;
+	int best = -1, best_rank = 0;
 	long long best_room = 0;
 	bool best_cached = false;
 	for (int i = 0; i < PQntuples(r); i++) {
+		int rank = hint_rank(x->hint, PQgetvalue(r, i, 0));
 		long long room = atoll(PQgetvalue(r, i, 2));
 		bool cached = PQgetvalue(r, i, 3)[0] == 't';
-		if (best < 0 || (cached && !best_cached) ||
-		    (cached == best_cached && room > best_room)) {
+		if (!x->hint && i == 3)
+			break; /* a create: three at random */
+		if (best < 0 || rank > best_rank ||
+		    (rank == best_rank &&
+		     ((cached && !best_cached) || (cached == best_cached && room > best_room)))) {
 			best = i;
+			best_rank = rank;
 			best_room = room;
 			best_cached = cached;
 		}
@@ -99,10 +117,13 @@ static int place_tx(struct pg_conn *c, void *arg, struct thaw_err **err)
 }
 
 int sandbox_place(struct pg *p, const char *owner, unsigned max, const char *tmpl,
-		  const char *idem, struct placement *out, struct thaw_err **err)
+		  const char *idem, const struct place_hint *hint, struct placement *out,
+		  struct thaw_err **err)
 {
 	memset(out, 0, sizeof(*out));
-	struct place_ctx x = { .owner = owner, .tmpl = tmpl, .idem = idem, .max = max, .out = out };
+	struct place_ctx x = {
+		.owner = owner, .tmpl = tmpl, .idem = idem, .max = max, .hint = hint, .out = out
+	};
 	return pg_transaction(p, 0, place_tx, &x, err);
 }
 
@@ -231,9 +252,12 @@ int sandboxes_elsewhere(struct pg *p, const char *name, json_t *reported, json_t
 	/* Only where the other host is up: while a sandbox moves (adopted
 	 * from a host that is down or draining), the new host has it before
 	 * its row says so, and must keep it. */
+	/* And those deleted while lost here (forgotten): gone for good. */
 	if (pg_exec(p,
 		    "SELECT s.id FROM sandboxes s JOIN hosts h ON h.name = s.host "
 		    "WHERE s.host <> $1 AND h.state = 'up' AND s.id IN "
+		    "(SELECT jsonb_array_elements_text($2::jsonb)) "
+		    "UNION SELECT id FROM forgotten WHERE host = $1 AND id IN "
 		    "(SELECT jsonb_array_elements_text($2::jsonb))",
 		    2, q, &r, err) < 0)
 		return -1;
@@ -249,6 +273,17 @@ int sandbox_forget(struct pg *p, const char *id, struct thaw_err **err)
 {
 	const char *q[] = { id };
 	return pg_exec(p, "DELETE FROM sandboxes WHERE id = $1", 1, q, NULL, err);
+}
+
+int sandbox_forget_lost(struct pg *p, const char *id, const char *host, struct thaw_err **err)
+{
+	const char *q[] = { id, host };
+	/* One statement: the row goes and the tombstone comes together. */
+	return pg_exec(p,
+		       "WITH gone AS (DELETE FROM sandboxes WHERE id = $1 RETURNING id) "
+		       "INSERT INTO forgotten (id, host) SELECT id, $2 FROM gone "
+		       "ON CONFLICT (id) DO UPDATE SET host = EXCLUDED.host, at = now()",
+		       2, q, NULL, err);
 }
 
 int sandbox_list(struct pg *p, const char *owner, json_t **out, struct thaw_err **err)
@@ -294,7 +329,21 @@ int sandboxes_sweep(struct pg *p, struct thaw_err **err)
 		log_warn("control.sandbox_lost", "id=%s host=%s", PQgetvalue(r, i, 0),
 			 PQgetvalue(r, i, 1));
 	PQclear(r);
+	if (pg_exec(p, "DELETE FROM forgotten WHERE at < now() - interval '7 days'", 0, NULL,
+		    NULL, err) < 0)
+		return -1;
 	return pg_exec(p,
 		       "DELETE FROM placements WHERE created_at < now() - make_interval(secs => $1)",
 		       1, q, NULL, err);
+}
+
+int sandboxes_forgotten_gone(struct pg *p, const char *host, json_t *reported,
+			     struct thaw_err **err)
+{
+	_cleanup_free_ char *ids = json_dumps(reported, JSON_COMPACT);
+	const char *q[] = { host, ids };
+	return pg_exec(p,
+		       "DELETE FROM forgotten WHERE host = $1 AND id NOT IN "
+		       "(SELECT jsonb_array_elements_text($2::jsonb))",
+		       2, q, NULL, err);
 }

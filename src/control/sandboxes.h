@@ -27,8 +27,15 @@ struct placement {
 /* idem (NULL: none): the client's Idempotency-Key; a create in flight
  * under it (another instance's, or one whose instance died) is reused:
  * same token, same host, which then answers with what it made. */
+/* hint (NULL: none): a fork's children go to near (its parent's host)
+ * when it has room, or, with spread, to any other host first. */
+struct place_hint {
+	const char *near;
+	bool spread;
+};
 int sandbox_place(struct pg *p, const char *owner, unsigned max, const char *tmpl,
-		  const char *idem, struct placement *out, struct thaw_err **err);
+		  const char *idem, const struct place_hint *hint, struct placement *out,
+		  struct thaw_err **err);
 /* The host made it: the placement becomes the sandbox's row (a row that
  * is there already, recorded by another instance, is kept). */
 int sandbox_placed(struct pg *p, const struct placement *pl, const char *id, const char *owner,
@@ -59,10 +66,18 @@ int sandbox_moved(struct pg *p, const struct placement *pl, const char *id, cons
 /* A move that failed: the row names its old host again. */
 int sandbox_move_back(struct pg *p, const char *id, const char *host, struct thaw_err **err);
 /* Of the sandboxes host name reports, those the fleet knows on another
- * host that is up (moved while it was away): a new JSON array of ids. */
+ * host that is up (moved while it was away) and those deleted while they
+ * were lost there: a new JSON array of ids, for the host to delete. */
 int sandboxes_elsewhere(struct pg *p, const char *name, json_t *reported, json_t **out,
 			struct thaw_err **err);
 int sandbox_forget(struct pg *p, const char *id, struct thaw_err **err);
+/* A lost sandbox deleted by its user: its row goes, a tombstone for its
+ * host stays (sandboxes_elsewhere names it when that host comes back). */
+int sandbox_forget_lost(struct pg *p, const char *id, const char *host, struct thaw_err **err);
+/* The host reports all it has (reported: every id): tombstones of ids it
+ * no longer has go. */
+int sandboxes_forgotten_gone(struct pg *p, const char *host, json_t *reported,
+			     struct thaw_err **err);
 /* GET /v1/sandboxes: owner's (NULL: all) as {id, owner, host, template,
  * state, reason?, created_at}. */
 int sandbox_list(struct pg *p, const char *owner, json_t **out, struct thaw_err **err);

@@ -58,6 +58,15 @@ static const char *const migrations[CONTROL_SCHEMA_VERSION] = {
 	/* 4: a paused sandbox's image (its host's pause answer): what another
 	 * host adopts from the object store when its own host is down. */
 	"ALTER TABLE sandboxes ADD COLUMN image text;",
+	/* 5: lost sandboxes a user deleted, per host: if that host comes
+	 * back with one, its heartbeat's answer tells it to delete it (else
+	 * it would run on, unseen and uncounted). Dropped once the host no
+	 * longer reports it, or after a week. */
+	"CREATE TABLE forgotten ("
+	" id text PRIMARY KEY,"
+	" host text NOT NULL,"
+	" at timestamptz NOT NULL DEFAULT now());"
+	"CREATE INDEX forgotten_host ON forgotten (host);",
 };
 
 static int migrate(struct pg_conn *c, void *ctx, struct thaw_err **err)

@@ -8,7 +8,7 @@
 
 #include "control/pg.h"
 
-#define CONTROL_SCHEMA_VERSION 4
+#define CONTROL_SCHEMA_VERSION 5
 
 int schema_migrate(struct pg *p, struct thaw_err **err);
 

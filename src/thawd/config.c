@@ -353,7 +353,8 @@ static const struct option_spec options[] = {
 	{ "advertise", "THAW_ADVERTISE", "ADDR:PORT", set_advertise,
 	  "where the control plane reaches this host (the --listen address)" },
 	{ "fleet-secret-file", "THAW_FLEET_SECRET_FILE", "PATH", set_fleet_secret,
-	  "the secret hosts present to the control plane, one line (needed with --join)" },
+	  "this host's key (thaw-control --print-host-key NAME) or the fleet secret to derive "
+	  "it from, one line (needed with --join)" },
 	{ "lazyfs", "THAW_LAZYFS", "PATH", set_lazyfs,
 	  "the lazy layer that streams artifacts (thaw-lazyfs next to thawd)" },
 	{ "log-level", "THAW_LOG_LEVEL", "LEVEL", set_log_level,
@@ -491,6 +492,13 @@ static int check_fleet(struct thawd_config *c)
 	}
 	if (!c->fleet_secret_file) {
 		fprintf(stderr, "thawd: --join needs --fleet-secret-file\n");
+		return -1;
+	}
+	/* A host's API is the control plane's (and its operator's admin
+	 * key): tenants' keys would let them around the fleet's caps. */
+	if (c->keys_file) {
+		fprintf(stderr, "thawd: a fleet host takes no --keys-file: tenants' keys go to "
+				"thaw-control, which alone calls the host\n");
 		return -1;
 	}
 	if (!c->host_name) {

@@ -81,9 +81,9 @@ static int run_teardown(struct host *h)
 }
 
 /* Without a keys file, DATA/api-key is the one admin key, "default". A
- * host in a fleet also takes the control plane's requests: the fleet
- * secret is its admin key "control" (tenants' keys live in the control
- * plane, not here). */
+ * host in a fleet also takes the control plane's requests: its host key
+ * is its admin key "control" (tenants' keys live in the control plane,
+ * not here: config.c refuses --keys-file with --join). */
 static int load_keys(const struct thawd_config *cfg, struct api_keys *keys, struct thaw_err **err)
 {
 	if (!keys->n) { /* else the keys file, read before anything started */
@@ -95,11 +95,11 @@ static int load_keys(const struct thawd_config *cfg, struct api_keys *keys, stru
 	}
 	if (!cfg->join_url)
 		return 0;
-	_cleanup_free_ char *secret = NULL;
-	if (secret_read(cfg->fleet_secret_file, "fleet secret", &secret, err) < 0)
+	char key[HOST_KEY_LEN + 1];
+	if (fleet_credential(cfg, key, err) < 0)
 		return -1;
-	int rc = keys_add(keys, "control", secret, KEY_ADMIN, err);
-	OPENSSL_cleanse(secret, strlen(secret));
+	int rc = keys_add(keys, "control", key, KEY_ADMIN, err);
+	OPENSSL_cleanse(key, sizeof(key));
 	return rc;
 }
 

@@ -3,7 +3,11 @@ PostgreSQL: two control-plane instances on one database, two thawd hosts
 that join it (one through each instance) and share one bucket on a real
 S3 server (host 1 bakes the template, host 2 streams it), sandboxes
 placed and every request routed through either instance, and what
-happens when a host, a control-plane instance or PostgreSQL goes away."""
+happens when a host, a control-plane instance or PostgreSQL goes away.
+
+Each host runs in a network namespace of its own with its own address on
+a bridge (thawlib.fleetnet): the control plane and the store's proxy
+listen on the bridge, and a host can be cut off from them."""
 
 import hashlib
 import json
@@ -20,6 +24,8 @@ import pytest
 
 import thawlib as T
 from thawlib import close_own_thawd, own_thawd, set_current, wait_until
+from thawlib.faultproxy import FaultProxy
+from thawlib.fleetnet import FleetNet
 
 pytestmark = [pytest.mark.own_thawd]
 
@@ -27,22 +33,33 @@ ADMIN = "fleet-admin-key-0123456789"
 USER = "fleet-user-key-0123456789"  # alice, at most ALICE_CAP sandboxes
 BOB = "fleet-bob-key-0123456789"
 ALICE_CAP = 3
+CAROL = "fleet-carol-key-0123456789"  # at most CAROL_CAP, for the 500 creates
+CAROL_CAP = 24
 SECRET = "fleet-secret-0123456789abcdef"
+
+
+def host_key(name):
+    """A host's own key (src/common/hostkey.h): HMAC-SHA256 of its name
+    under the fleet secret."""
+    import hmac
+    return "thk1-" + hmac.new(SECRET.encode(), b"thaw host key v1:" + name.encode(),
+                              hashlib.sha256).hexdigest()
 
 
 class Control:
     """One thaw-control process."""
 
-    def __init__(self, url, workdir, name):
+    def __init__(self, url, workdir, name, addr="127.0.0.1"):
         self.db = url
         self.dir = Path(workdir)
         self.name = name
+        self.addr = addr
         self.port = T.free_port()
         self.proc = None
 
     @property
     def url(self):
-        return f"http://127.0.0.1:{self.port}"
+        return f"http://{self.addr}:{self.port}"
 
     @property
     def log_path(self):
@@ -51,7 +68,7 @@ class Control:
     def start(self, wait=True):
         with open(self.log_path, "ab") as log:
             self.proc = subprocess.Popen(
-                [str(T.bin_dir() / "thaw-control"), "--listen", f"127.0.0.1:{self.port}",
+                [str(T.bin_dir() / "thaw-control"), "--listen", f"{self.addr}:{self.port}",
                  "--database", self.db, "--keys-file", str(self.dir / "keys.json"),
                  "--fleet-secret-file", str(self.dir / "secret"), "--log-level", "info"],
                 stdout=log, stderr=log, stdin=subprocess.DEVNULL, start_new_session=True)
@@ -106,7 +123,15 @@ class Control:
 
 
 @pytest.fixture(scope="module")
-def fleet(postgres):
+def net():
+    """The hosts' network: a bridge here, a namespace per host."""
+    n = FleetNet(2).create()
+    yield n
+    n.remove()
+
+
+@pytest.fixture(scope="module")
+def fleet(postgres, net):
     work = tempfile.mkdtemp(prefix="thaw-fleet-")
     Path(work, "secret").write_text(SECRET + "\n")
     Path(work, "keys.json").write_text(json.dumps({"keys": [
@@ -114,9 +139,12 @@ def fleet(postgres):
         {"name": "alice", "sha256": hashlib.sha256(USER.encode()).hexdigest(), "role": "user",
          "max_sandboxes": ALICE_CAP},
         {"name": "bob", "sha256": hashlib.sha256(BOB.encode()).hexdigest(), "role": "user"},
+        {"name": "carol", "sha256": hashlib.sha256(CAROL.encode()).hexdigest(), "role": "user",
+         "max_sandboxes": CAROL_CAP},
     ]}))
     db = postgres.create_db("fleet_" + os.urandom(4).hex())
-    controls = [Control(db, work, "control-1").start(), Control(db, work, "control-2").start()]
+    controls = [Control(db, work, "control-1", net.gateway).start(),
+                Control(db, work, "control-2", net.gateway).start()]
     yield controls, work
     for c in controls:
         c.stop()
@@ -125,20 +153,30 @@ def fleet(postgres):
 
 
 @pytest.fixture(scope="module")
-def hosts(thawd, fleet, s3):
-    """Host 1 bakes the template (its data dir is the fleet storage tests'
-    host A, which then finds it baked), host 2 streams it from the store."""
+def hosts(thawd, fleet, s3, net):
+    """Host 1 bakes the template, host 2 streams it from the store. Host 1
+    is given the fleet secret (it derives its key), host 2 only its own
+    key (thaw-control --print-host-key)."""
     controls, work = fleet
+    Path(work, "h2.key").write_text(host_key("fleet-h2") + "\n")
     made = []
-    store = ["--s3-endpoint", s3.endpoint, "--s3-bucket", s3.bucket, "--s3-region", s3.region]
-    for i, (c, suffix, cidr) in enumerate(zip(controls, ("-fleet-a", "-fleet-h2"),
-                                              ("10.213.0.0/16", "10.232.0.0/16"))):
-        extra = ["--join", c.url, "--host-name", f"fleet-h{i + 1}",
-                 "--fleet-secret-file", str(Path(work, "secret")), "--vmm-pool", "0", *store]
-        made.append(own_thawd(thawd, suffix, cidr, extra=extra, template=i == 0, env=s3.env()))
-    set_current(thawd)
-    yield made
-    problems = [p for d in made for p in close_own_thawd(d, thawd)]
+    # The store as the hosts see it: a proxy on the bridge.
+    proxy = FaultProxy((s3.host, s3.port), host=net.gateway).start()
+    store = ["--s3-endpoint", proxy.endpoint, "--s3-bucket", s3.bucket, "--s3-region",
+             s3.region]
+    try:
+        for i, (c, suffix, cidr) in enumerate(zip(controls, ("-fleet-a", "-fleet-h2"),
+                                                  ("10.213.0.0/16", "10.232.0.0/16"))):
+            extra = ["--join", c.url, "--host-name", f"fleet-h{i + 1}",
+                     "--fleet-secret-file", str(Path(work, "secret" if i == 0 else "h2.key")),
+                     "--vmm-pool", "0", *store]
+            made.append(own_thawd(thawd, suffix, cidr, extra=extra, template=i == 0,
+                                  env=s3.env(proxy.endpoint), netns=net.hosts[i]))
+        set_current(thawd)
+        yield made
+    finally:
+        problems = [p for d in made for p in close_own_thawd(d, thawd)]
+        proxy.stop()
     assert not problems, problems
 
 
@@ -159,14 +197,28 @@ def test_hosts_join_through_either_instance(fleet, hosts):
     assert set(listed) == set(controls[1].hosts()), (listed, controls[1].hosts())
     for i, d in enumerate(hosts):
         h = listed[f"fleet-h{i + 1}"]
-        assert h["address"] == f"127.0.0.1:{d.port}", h
+        assert h["address"] == f"{d.addr}:{d.port}" and d.addr.startswith("10.239."), h
         assert h["accel"] in ("tcg", "kvm") and h["qemu_version"], h
         assert h["capacity"]["memory_mb"] > 1000 and h["capacity"]["vcpus"] >= 1, h
         assert h["capacity"]["max_sandboxes"] > 0 and h["capacity"]["disk_mb"] > 0, h
         assert h["used"]["sandboxes"] == 0 and h["used"]["memory_available_mb"] > 0, h
         assert h["heartbeat_age_ms"] < 5000, h
         assert h["last_heartbeat"].endswith("Z") and h["incarnation"] >= 1, h
-    T.check("two hosts joined, one through each control-plane instance; both list both")
+    # A host's API takes its own key (the control plane's), not the fleet
+    # secret, not another host's key; a fleet host takes no tenants' keys.
+    h1, h2 = hosts
+    assert h1.api("GET", "/v1/info", key=host_key("fleet-h1"))[0] == 200
+    assert h2.api("GET", "/v1/info", key=host_key("fleet-h2"))[0] == 200
+    assert h1.api("GET", "/v1/info", key=SECRET)[0] == 401
+    assert h2.api("GET", "/v1/info", key=host_key("fleet-h1"))[0] == 401
+    out = subprocess.run([str(h1.thawd_bin), "--data-dir", "/nonexistent",
+                          "--join", controls[0].url, "--fleet-secret-file", "/dev/null",
+                          "--keys-file", "/dev/null"],
+                         capture_output=True, text=True, timeout=10)
+    assert out.returncode != 0 and "no --keys-file" in out.stderr, out
+    T.check("two hosts joined, one through each control-plane instance (one holding the "
+            "fleet secret, one only its own key); both list both; each host's API takes "
+            "only its own key")
 
 
 def report(name="fleet-fake", **over):
@@ -187,7 +239,8 @@ def report(name="fleet-fake", **over):
 ])
 def test_bad_host_reports_are_refused(fleet, bad):
     controls, _ = fleet
-    st, body = controls[0].call("POST", "/v1/fleet/hosts", report(**bad), key=SECRET)
+    st, body = controls[0].call("POST", "/v1/fleet/hosts", report(**bad),
+                                key=host_key(bad.get("name", "fleet-fake")))
     assert st == 400 and body["code"] == "invalid_request", (bad, st, body)
     assert "fleet-fake" not in controls[0].hosts() or bad.get("name") != "fleet-fake"
 
@@ -199,12 +252,24 @@ def test_keys_and_the_fleet_secret_are_kept_apart(fleet):
     assert c.call("GET", "/v1/hosts", key=None)[0] == 401
     st, body = c.call("GET", "/v1/hosts", key=USER)
     assert st == 403 and body["code"] == "forbidden", body
-    # A host's secret is no API key, an admin key is no host's secret.
+    # A host's key is no API key, an admin key is no host's key; each host
+    # presents its own (the fleet secret itself opens nothing).
+    assert c.call("GET", "/v1/hosts", key=host_key("fleet-fake"))[0] == 401
     assert c.call("GET", "/v1/hosts", key=SECRET)[0] == 401
     assert c.call("POST", "/v1/fleet/hosts", report(), key=ADMIN)[0] == 401
     assert c.call("POST", "/v1/fleet/hosts", report(), key=None)[0] == 401
-    st, body = c.call("POST", "/v1/fleet/hosts/fleet-nobody/heartbeat", {}, key=SECRET)
+    assert c.call("POST", "/v1/fleet/hosts", report(), key=SECRET)[0] == 401
+    assert c.call("POST", "/v1/fleet/hosts", report(), key=host_key("fleet-other"))[0] == 401
+    st, body = c.call("POST", "/v1/fleet/hosts/fleet-nobody/heartbeat", {},
+                      key=host_key("fleet-nobody"))
     assert st == 404, body
+    assert c.call("POST", "/v1/fleet/hosts/fleet-nobody/heartbeat", {},
+                  key=host_key("fleet-fake"))[0] == 401
+    # thaw-control prints a host's key for its own file.
+    out = subprocess.run([str(T.bin_dir() / "thaw-control"), "--fleet-secret-file",
+                          str(c.dir / "secret"), "--print-host-key", "fleet-h2"],
+                         capture_output=True, text=True, timeout=10)
+    assert out.returncode == 0 and out.stdout.strip() == host_key("fleet-h2"), out
     assert c.call("POST", "/v1/hosts/fleet-nobody/drain", {})[0] == 404
     assert c.call("POST", "/v1/hosts/Bad_Name/drain", {})[0] == 400
 
@@ -212,35 +277,82 @@ def test_keys_and_the_fleet_secret_are_kept_apart(fleet):
 def test_a_drained_host_stays_draining(fleet):
     controls, _ = fleet
     a, b = controls
-    assert a.call("POST", "/v1/fleet/hosts", report("fleet-drained"), key=SECRET)[0] == 200
+    assert a.call("POST", "/v1/fleet/hosts", report("fleet-drained"),
+                  key=host_key("fleet-drained"))[0] == 200
     st, body = b.call("POST", "/v1/hosts/fleet-drained/drain", {})
     assert st == 200 and body["state"] == "draining", body
     # Its heartbeats and a new registration (a restart) keep it draining.
     assert a.call("POST", "/v1/fleet/hosts/fleet-drained/heartbeat",
-                  {"used": {"sandboxes": 1}}, key=SECRET)[0] == 200
-    assert a.call("POST", "/v1/fleet/hosts", report("fleet-drained"), key=SECRET)[0] == 200
+                  {"used": {"sandboxes": 1}}, key=host_key("fleet-drained"))[0] == 200
+    assert a.call("POST", "/v1/fleet/hosts", report("fleet-drained"),
+                  key=host_key("fleet-drained"))[0] == 200
     h = a.hosts()["fleet-drained"]
     assert h["state"] == "draining" and h["incarnation"] == 2, h
 
 
-def test_a_killed_host_is_down_within_10_s_and_back_when_it_returns(thawd, fleet, hosts):
+def test_a_killed_host_is_down_within_10_s_and_back_when_it_returns(thawd, fleet, hosts,
+                                                                    net):
     controls, _ = fleet
     wait_until(both_up(controls), 20, what="both hosts up")
     d = hosts[1]
     before = controls[0].hosts()["fleet-h2"]["incarnation"]
     d.stop(signal.SIGKILL)
+    net.hosts[1].cut()
     t0 = time.monotonic()
-    wait_until(lambda: controls[0].hosts()["fleet-h2"]["state"] == "down", 15,
-               interval=0.2, what="fleet-h2 down")
-    took = time.monotonic() - t0
-    assert took <= 10.5, f"down after {took:.1f} s"
-    assert controls[1].hosts()["fleet-h1"]["state"] == "up"
-    d.start()
-    set_current(thawd)
+    try:
+        wait_until(lambda: controls[0].hosts()["fleet-h2"]["state"] == "down", 15,
+                   interval=0.2, what="fleet-h2 down")
+        took = time.monotonic() - t0
+        assert took <= 10.5, f"down after {took:.1f} s"
+        assert controls[1].hosts()["fleet-h1"]["state"] == "up"
+    finally:
+        net.hosts[1].mend()
+        d.start()
+        set_current(thawd)
     wait_until(lambda: controls[1].hosts()["fleet-h2"]["state"] == "up", 15,
                what="fleet-h2 up again")
     assert controls[1].hosts()["fleet-h2"]["incarnation"] == before + 1
-    T.check(f"a SIGKILLed host was down after {took:.1f} s; up again when it came back")
+    T.check(f"a SIGKILLed host, its link cut, was down after {took:.1f} s; up again when it "
+            "came back")
+
+
+def test_a_host_cut_off_the_network_is_down_and_back(fleet, hosts, net):
+    """A partition, not a crash: host 2's thawd and its sandbox run on,
+    but its link is down. The control plane marks it down within 10 s and
+    its sandbox lost; when the link comes back, the host's next heartbeat
+    makes it up again (no new registration) with its sandbox running."""
+    controls, _ = fleet
+    template_everywhere(controls)
+    drop_all(controls[0])
+    made = [controls[0].call("POST", "/v1/sandboxes", {}, key=ADMIN, timeout=180)[1]
+            for _ in range(2)]
+    sid = [s for s in made if s["host"] == "fleet-h2"][0]["id"]
+    before = controls[0].hosts()["fleet-h2"]["incarnation"]
+    net.hosts[1].cut()
+    t0 = time.monotonic()
+    try:
+        wait_until(lambda: controls[1].hosts()["fleet-h2"]["state"] == "down", 15,
+                   interval=0.2, what="fleet-h2 down")
+        took = time.monotonic() - t0
+        assert took <= 10.5, f"down after {took:.1f} s"
+        wait_until(lambda: controls[0].call("GET", f"/v1/sandboxes/{sid}")[1]
+                   .get("state") == "lost", 5, interval=0.2, what="its sandbox lost")
+        # What the control plane cannot reach answers at once, not after
+        # a hang: the request is refused as lost.
+        st, body = controls[0].call("POST", f"/v1/sandboxes/{sid}/exec", {"cmd": "true"})
+        assert st == 409, body
+    finally:
+        net.hosts[1].mend()
+    wait_until(lambda: controls[0].hosts()["fleet-h2"]["state"] == "up", 15, interval=0.2,
+               what="fleet-h2 up again")
+    assert controls[0].hosts()["fleet-h2"]["incarnation"] == before
+    wait_until(lambda: controls[1].call("GET", f"/v1/sandboxes/{sid}")[1].get("state")
+               == "running", 15, interval=0.2, what="its sandbox running again")
+    assert exec_through(controls[1], sid, "echo reachable", key=ADMIN)["stdout"] == \
+        "reachable\n"
+    drop_all(controls[0])
+    T.check(f"a host cut off the network (thawd running) was down after {took:.1f} s, its "
+            "sandbox lost; once the link was back it was up with its sandbox running")
 
 
 def test_a_control_plane_instance_killed_and_postgres_restarted(fleet, hosts, postgres):
@@ -587,3 +699,131 @@ def test_a_paused_sandbox_of_a_dead_host_resumes_elsewhere(thawd, fleet, hosts):
     drop_all(controls[0])
     T.check(f"a sandbox paused on a host that died resumed on the other in {took:.2f} s, "
             "processes and files intact; the returning host dropped its copy")
+
+
+def test_fork_across_hosts(fleet, hosts):
+    """A fork whose children are placed on the other host ("spread"): the
+    parent's host exports its image to the object store once, the other
+    host starts both children from it (one import). The children have the
+    parent's files and processes, are routed through either instance and
+    count against the forking key's cap; a fork without spread stays on
+    the parent's host."""
+    controls, _ = fleet
+    a, b = controls
+    template_everywhere(controls)
+    drop_all(a)
+    st, parent = a.call("POST", "/v1/sandboxes", {"metadata": {"job": "fork-e2e"}}, key=USER,
+                        timeout=180)
+    assert st == 201, parent
+    pid, home = parent["id"], parent["host"]
+    token = os.urandom(8).hex()
+    exec_through(a, pid, f"echo {token} > /root/state.txt; "
+                 "nohup sleep 86400 >/dev/null 2>&1 & echo $! > /root/sleep.pid")
+    t0 = time.monotonic()
+    st, fk = b.call("POST", f"/v1/sandboxes/{pid}/fork", {"count": 2, "spread": True},
+                    key=USER, timeout=300)
+    took = time.monotonic() - t0
+    assert st == 201 and len(fk["sandboxes"]) == 2, fk
+    kids = fk["sandboxes"]
+    for k in kids:
+        assert k["host"] != home and k["parent"] == pid and k["owner"] == "alice", k
+        assert k["state"] == "running" and k["metadata"] == {"job": "fork-e2e"}, k
+        out = exec_through(a if kids.index(k) else b, k["id"],
+                           "cat /root/state.txt; kill -0 $(cat /root/sleep.pid) && echo alive")
+        assert out["stdout"] == f"{token}\nalive\n", out
+        for c in controls:
+            st, got = c.call("GET", f"/v1/sandboxes/{k['id']}", key=USER)
+            assert st == 200 and got["host"] == k["host"], got
+    # The children diverge from each other and from the parent.
+    exec_through(a, kids[0]["id"], "echo child0 > /root/state.txt")
+    assert exec_through(b, kids[1]["id"], "cat /root/state.txt")["stdout"] == f"{token}\n"
+    assert exec_through(b, pid, "cat /root/state.txt")["stdout"] == f"{token}\n"
+    # Alice is at her cap of 3: another child is refused, nothing is made.
+    st, body = a.call("POST", f"/v1/sandboxes/{pid}/fork", {"count": 1}, key=USER, timeout=120)
+    assert st == 429, body
+    assert len(a.call("GET", "/v1/sandboxes", key=USER)[1]["sandboxes"]) == ALICE_CAP
+    # Without spread, a child stays on its parent's host.
+    assert a.call("DELETE", f"/v1/sandboxes/{kids[0]['id']}", key=USER, timeout=120)[0] == 204
+    st, fk2 = a.call("POST", f"/v1/sandboxes/{pid}/fork", {"count": 1}, key=USER, timeout=300)
+    assert st == 201 and fk2["sandboxes"][0]["host"] == home, fk2
+    assert fk2["timings_ms"]["export"] == 0, fk2
+    # Bad bodies are refused before anything happens.
+    for bad in ({"count": 0}, {"count": 17}, {"spread": "yes"}, {"other": 1}):
+        assert a.call("POST", f"/v1/sandboxes/{pid}/fork", bad, key=USER)[0] == 400, bad
+    drop_all(a)
+    assert a.call("GET", "/v1/sandboxes", key=USER)[1]["sandboxes"] == []
+    T.check(f"a fork of 2 children onto the other host took {took:.2f} s "
+            f"(export {fk['timings_ms']['export']:.0f} ms, children "
+            f"{fk['timings_ms']['remote_children']:.0f} ms): files and processes there, "
+            "routed through both instances, cap exact; without spread the child stayed home")
+
+
+def test_500_concurrent_creates_keep_caps_exact(fleet, hosts):
+    """500 creates at once (100 client threads, alternating instances) by
+    a key whose cap is CAROL_CAP: exactly that many are made and the rest
+    answered 429; no sandbox is on two hosts or unknown to PostgreSQL, and
+    each host has exactly the sandboxes its rows say."""
+    import concurrent.futures as cf
+    controls, _ = fleet
+    template_everywhere(controls)
+    drop_all(controls[0])
+    t0 = time.monotonic()
+    with cf.ThreadPoolExecutor(100) as ex:
+        res = list(ex.map(lambda i: controls[i % 2].call("POST", "/v1/sandboxes", {},
+                                                         key=CAROL, timeout=600),
+                          range(500)))
+    took = time.monotonic() - t0
+    made = [sb for st, sb in res if st == 201]
+    codes = {}
+    for st, _ in res:
+        codes[st] = codes.get(st, 0) + 1
+    assert codes == {201: CAROL_CAP, 429: 500 - CAROL_CAP}, codes
+    ids = [sb["id"] for sb in made]
+    assert len(set(ids)) == CAROL_CAP, ids
+    rows = {s["id"]: s for s in controls[1].call("GET", "/v1/sandboxes", key=CAROL)[1]
+            ["sandboxes"]}
+    assert set(rows) == set(ids), (sorted(rows), sorted(ids))
+    for i, d in enumerate(hosts):
+        name = f"fleet-h{i + 1}"
+        on_host = {s["id"] for s in d.api("GET", "/v1/sandboxes", key=host_key(name))[1]
+                   ["sandboxes"]}
+        assert on_host == {sid for sid, s in rows.items() if s["host"] == name}, \
+            (name, on_host, rows)
+    per_host = {h: sum(1 for s in rows.values() if s["host"] == h)
+                for h in ("fleet-h1", "fleet-h2")}
+    # Carol at her cap, another create through either instance: 429.
+    assert controls[0].call("POST", "/v1/sandboxes", {}, key=CAROL)[0] == 429
+    drop_all(controls[0])
+    assert controls[0].call("GET", "/v1/sandboxes", key=CAROL)[1]["sandboxes"] == []
+    T.check(f"500 concurrent creates against a cap of {CAROL_CAP} in {took:.1f} s: exactly "
+            f"{CAROL_CAP} made ({per_host}), {500 - CAROL_CAP} refused with 429; each host "
+            "has exactly the sandboxes PostgreSQL places there")
+
+
+def test_a_sandbox_deleted_while_lost_goes_when_its_host_returns(thawd, fleet, hosts):
+    """Its host died; the user deleted the lost sandbox; the host comes
+    back with it (its VMM outlived thawd): the heartbeat's answer has the
+    host delete it, instead of it running on unseen and uncounted."""
+    controls, _ = fleet
+    template_everywhere(controls)
+    drop_all(controls[0])
+    made = [controls[0].call("POST", "/v1/sandboxes", {}, key=ADMIN, timeout=180)[1]
+            for _ in range(2)]
+    sid = [s for s in made if s["host"] == "fleet-h2"][0]["id"]
+    hosts[1].stop(signal.SIGKILL)
+    try:
+        wait_until(lambda: controls[0].call("GET", f"/v1/sandboxes/{sid}")[1].get("state")
+                   == "lost", 15, interval=0.2, what="the sandbox lost")
+        assert controls[1].call("DELETE", f"/v1/sandboxes/{sid}", timeout=60)[0] == 204
+        assert controls[0].call("GET", f"/v1/sandboxes/{sid}")[0] == 404
+    finally:
+        hosts[1].start()
+        set_current(thawd)
+    wait_until(lambda: hosts[1].api("GET", f"/v1/sandboxes/{sid}",
+                                    key=host_key("fleet-h2"))[0] == 404,
+               30, interval=0.5, what="the returning host's copy deleted")
+    assert controls[0].call("GET", f"/v1/sandboxes/{sid}")[0] == 404
+    T.assert_gone(sid, hosts[1])
+    drop_all(controls[0])
+    T.check("a sandbox deleted while its host was down was deleted on the host when it "
+            "came back")

@@ -4,6 +4,7 @@
 #define THAW_CONTROL_API_H
 
 #include "control/control.h"
+#include "control/relay.h"
 #include "httpapi/httpapi.h"
 
 static inline struct control *api_control(const struct api_req *r)
@@ -30,6 +31,16 @@ enum MHD_Result control_sandbox_shell(struct api_req *r);
  * and returns false. */
 struct sandbox_route;
 bool control_sandbox_live(struct api_req *r, struct sandbox_route *rt, enum MHD_Result *res);
+/* How the control plane reaches a host for r: that host's key, acting
+ * for the caller unless the caller is an admin. */
+struct relay_target control_target(const struct api_req *r, const char *host, const char *address,
+				   const char *path_query);
+/* A host's JSON answer passed on, with "host" added to objects. */
+struct buf;
+enum MHD_Result control_pass_json(struct api_req *r, long status, struct buf *b,
+				  const char *host);
+/* fork.c: children placed like creates, on the parent's host or others */
+enum MHD_Result control_sandbox_fork(struct api_req *r);
 /* Appends the request's path and query as the client sent them (the
  * server keeps escapes, httpapi/server.c: the arguments are still raw). */
 struct buf;

@@ -1,39 +1,43 @@
-/* What hosts call: join (register) and heartbeat. They present the fleet
- * secret (Authorization: Bearer SECRET), never an API key: a tenant's key
- * cannot pose as a host, and a host's secret opens nothing else. */
-#include <openssl/crypto.h>
-#include <openssl/sha.h>
+/* What hosts call: join (register) and heartbeat. Each host presents its
+ * own key (Authorization: Bearer KEY, hostkey.h: derived from the fleet
+ * secret and its name), never an API key: a tenant's key cannot pose as
+ * a host, and one host's key can pose as no other. */
 #include <string.h>
 
 #include "cleanup.h"
 #include "control/api/api.h"
 #include "control/hosts.h"
+#include "hostkey.h"
 #include "ids.h"
 
-static bool is_host(struct api_req *r, enum MHD_Result *res)
+static bool is_host(struct api_req *r, const char *name, enum MHD_Result *res)
 {
 	const char *auth = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Authorization");
-	unsigned char d[32];
-	bool ok = false;
-	if (auth && strncmp(auth, "Bearer ", 7) == 0) {
-		SHA256((const unsigned char *)auth + 7, strlen(auth + 7), d);
-		ok = CRYPTO_memcmp(d, api_control(r)->fleet_digest, sizeof(d)) == 0;
-	}
+	bool ok = auth && strncmp(auth, "Bearer ", 7) == 0 && name && id_valid_template(name) &&
+		  host_key_check(api_control(r)->fleet_secret, name, auth + 7);
 	if (!ok)
 		*res = api_reply_fail(r, ERR_UNAUTHORIZED,
-				      "hosts present the fleet secret (Authorization: Bearer "
-				      "SECRET, thawd --fleet-secret-file)");
+				      "a host presents its own key (Authorization: Bearer KEY: "
+				      "thawd --fleet-secret-file with the fleet secret or "
+				      "thaw-control --print-host-key NAME)");
 	return ok;
 }
 
 enum MHD_Result control_fleet_register(struct api_req *r)
 {
 	enum MHD_Result res;
-	if (!is_host(r, &res))
-		return res;
 	json_t *body = api_body_object(r, &res);
 	if (!body)
 		return res;
+	const char *name = json_string_value(json_object_get(body, "name"));
+	if (!name || !id_valid_template(name)) {
+		json_decref(body);
+		return api_reply_fail(r, ERR_INVALID, "name: 1-63 characters of [a-z0-9-]");
+	}
+	if (!is_host(r, name, &res)) {
+		json_decref(body);
+		return res;
+	}
 	_cleanup_err_ struct thaw_err *err = NULL;
 	int rc = hosts_register(api_control(r)->pg, body, &err);
 	json_decref(body);
@@ -45,10 +49,10 @@ enum MHD_Result control_fleet_register(struct api_req *r)
 enum MHD_Result control_fleet_heartbeat(struct api_req *r)
 {
 	enum MHD_Result res;
-	if (!is_host(r, &res))
-		return res;
 	if (!id_valid_template(r->params[0]))
 		return api_reply_fail(r, ERR_INVALID, "a host name is 1-63 characters of [a-z0-9-]");
+	if (!is_host(r, r->params[0], &res))
+		return res;
 	json_t *body = api_body_object(r, &res);
 	if (!body)
 		return res;

@@ -25,7 +25,7 @@ const struct api_route control_routes[] = {
 	{ "GET", "/v1/sandboxes/{}/shell", control_sandbox_shell, false, false, NONE, false },
 	{ "GET", "/v1/sandboxes/{}/commands/{}", RELAY, false, false, NONE, false },
 	{ "POST", "/v1/sandboxes/{}/commands/{}/kill", RELAY, false, false, CTRL, false },
-	{ "POST", "/v1/sandboxes/{}/fork", RELAY, false, false, CTRL, false },
+	{ "POST", "/v1/sandboxes/{}/fork", control_sandbox_fork, false, false, CTRL, false },
 	{ "POST", "/v1/sandboxes/{}/snapshot", RELAY, false, false, CTRL, false },
 	{ "POST", "/v1/sandboxes/{}/keepalive", RELAY, false, false, CTRL, false },
 	{ "GET", "/v1/sandboxes/{}/files", RELAY, false, false, NONE, false },

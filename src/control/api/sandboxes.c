@@ -23,13 +23,14 @@ static bool is_admin(const struct api_req *r)
 /* How the control plane reaches a host for this request: its own admin
  * key, acting for the caller unless the caller is an admin (the host
  * then applies the user's visibility itself). */
-static struct relay_target target(const struct api_req *r, const char *address,
-				  const char *path_query)
+struct relay_target control_target(const struct api_req *r, const char *host, const char *address,
+				   const char *path_query)
 {
-	return (struct relay_target){ .address = address,
-				      .path_query = path_query,
-				      .credential = api_control(r)->fleet_secret,
-				      .on_behalf_of = is_admin(r) ? NULL : r->key->name };
+	struct relay_target t = { .address = address,
+				  .path_query = path_query,
+				  .on_behalf_of = is_admin(r) ? NULL : r->key->name };
+	host_key_derive(api_control(r)->fleet_secret, host, t.credential);
+	return t;
 }
 
 /* The sandbox's route when the key may use it; else replies 404 (another
@@ -61,7 +62,7 @@ static json_t *lost_json(const char *id, const struct sandbox_route *rt)
 }
 
 /* A host's JSON answer passed on with "host" added (objects only). */
-static enum MHD_Result pass_json(struct api_req *r, long status, struct buf *b, const char *host)
+enum MHD_Result control_pass_json(struct api_req *r, long status, struct buf *b, const char *host)
 {
 	json_t *o = json_loadb(b->data ? (const char *)b->data : "", b->len, 0, NULL);
 	if (!o && status == MHD_HTTP_NO_CONTENT)
@@ -88,10 +89,10 @@ static bool made_before(struct api_req *r, const char *owner, const char *idem,
 		return false;
 	_cleanup_free_ char *path = xasprintf("/v1/sandboxes/%s", id);
 	_cleanup_buf_ struct buf out = { 0 };
-	struct relay_target t = target(r, rt.address, path);
+	struct relay_target t = control_target(r, rt.host, rt.address, path);
 	if (relay_call(&t, "GET", NULL, 0, &out, &err) != MHD_HTTP_OK)
 		return false;
-	*res = pass_json(r, MHD_HTTP_CREATED, &out, rt.host);
+	*res = control_pass_json(r, MHD_HTTP_CREATED, &out, rt.host);
 	return true;
 }
 
@@ -140,12 +141,12 @@ enum MHD_Result control_sandbox_create(struct api_req *r)
 	struct placement pl;
 	_cleanup_err_ struct thaw_err *err = NULL;
 	uint64_t t0 = time_mono_ns();
-	if (sandbox_place(ctl->pg, owner, own ? 0 : r->key->max_sandboxes, tmpl_name, idem, &pl,
+	if (sandbox_place(ctl->pg, owner, own ? 0 : r->key->max_sandboxes, tmpl_name, idem, NULL, &pl,
 			  &err) < 0)
 		return api_reply_error(r, err);
 	uint64_t t1 = time_mono_ns();
 	_cleanup_buf_ struct buf out = { 0 };
-	struct relay_target to = target(r, pl.address, "/v1/sandboxes");
+	struct relay_target to = control_target(r, pl.host, pl.address, "/v1/sandboxes");
 	to.idempotency_key = idem;
 	long st = relay_call(&to, "POST", fwd, strlen(fwd), &out, &err);
 	uint64_t t2 = time_mono_ns();
@@ -162,7 +163,7 @@ enum MHD_Result control_sandbox_create(struct api_req *r)
 		if (st == 0)
 			return api_reply_error(r, err);
 		if (st != MHD_HTTP_CREATED)
-			return pass_json(r, st, &out, pl.host);
+			return control_pass_json(r, st, &out, pl.host);
 		return api_reply_fail(r, ERR_GUEST, "host %s answered a create without an id",
 				      pl.host);
 	}
@@ -171,7 +172,7 @@ enum MHD_Result control_sandbox_create(struct api_req *r)
 		/* Made on the host but not recorded: it must not run unseen. */
 		_cleanup_free_ char *path = xasprintf("/v1/sandboxes/%s", id);
 		_cleanup_buf_ struct buf ignored = { 0 };
-		struct relay_target undo = target(r, pl.address, path);
+		struct relay_target undo = control_target(r, pl.host, pl.address, path);
 		undo.on_behalf_of = NULL;
 		relay_call(&undo, "DELETE", NULL, 0, &ignored, NULL);
 		sandbox_unplace(ctl->pg, &pl);
@@ -211,7 +212,7 @@ static enum MHD_Result resume_elsewhere(struct api_req *r, const struct sandbox_
 				      id, rt->host, rt->host_state);
 	struct placement pl;
 	_cleanup_err_ struct thaw_err *err = NULL;
-	if (sandbox_place(ctl->pg, rt->owner, 0, rt->tmpl, NULL, &pl, &err) < 0)
+	if (sandbox_place(ctl->pg, rt->owner, 0, rt->tmpl, NULL, NULL, &pl, &err) < 0)
 		return api_reply_error(r, err);
 	_cleanup_free_ char *path = xasprintf("/v1/sandboxes/%s/adopt", id);
 	json_t *body = json_pack("{s:s,s:s}", "image", rt->image, "owner", rt->owner);
@@ -219,9 +220,8 @@ static enum MHD_Result resume_elsewhere(struct api_req *r, const struct sandbox_
 	json_decref(body);
 	/* adopt is an admin route: the control plane's own key, the owner in
 	 * the body. */
-	struct relay_target t = { .address = pl.address,
-				  .path_query = path,
-				  .credential = ctl->fleet_secret };
+	struct relay_target t = { .address = pl.address, .path_query = path };
+	host_key_derive(ctl->fleet_secret, pl.host, t.credential);
 	/* The row moves first: the new host lists the sandbox in its
 	 * heartbeats while it adopts it, and a host holding a sandbox whose
 	 * row names another host that is up is told to drop it. */
@@ -243,12 +243,12 @@ static enum MHD_Result resume_elsewhere(struct api_req *r, const struct sandbox_
 					      "sandbox %s is paused on host %s (%s) and its image %s "
 					      "is not in the object store",
 					      id, rt->host, rt->host_state, rt->image);
-		return pass_json(r, st, &out, pl.host);
+		return control_pass_json(r, st, &out, pl.host);
 	}
 	sandbox_set_state(ctl->pg, id, "running", NULL, NULL);
 	log_notice("control.sandbox_moved", "id=%s from=%s to=%s image=%s", id, rt->host, pl.host,
 		   rt->image);
-	return pass_json(r, MHD_HTTP_OK, &out, pl.host);
+	return control_pass_json(r, MHD_HTTP_OK, &out, pl.host);
 }
 
 /* GET, DELETE, pause, resume: the host's answer, and the record kept in
@@ -268,7 +268,7 @@ enum MHD_Result control_sandbox_call(struct api_req *r)
 				       ? api_reply_fail(r, ERR_CONFLICT, "sandbox %s is lost: %s",
 							r->params[0], rt.reason)
 				       : api_reply_json(r, MHD_HTTP_OK, lost_json(r->params[0], &rt));
-		if (sandbox_forget(ctl->pg, r->params[0], &err) < 0)
+		if (sandbox_forget_lost(ctl->pg, r->params[0], rt.host, &err) < 0)
 			return api_reply_error(r, err);
 		return api_reply_empty(r, MHD_HTTP_NO_CONTENT);
 	}
@@ -276,7 +276,7 @@ enum MHD_Result control_sandbox_call(struct api_req *r)
 	if (resume && !strcmp(rt.state, "paused") && strcmp(rt.host_state, "up"))
 		return resume_elsewhere(r, &rt);
 	_cleanup_buf_ struct buf out = { 0 };
-	struct relay_target t = target(r, rt.address, r->url);
+	struct relay_target t = control_target(r, rt.host, rt.address, r->url);
 	long st = relay_call(&t, r->method, r->body_len ? r->body : NULL, r->body_len, &out, &err);
 	if (st == 0)
 		return api_reply_error(r, err);
@@ -292,7 +292,7 @@ enum MHD_Result control_sandbox_call(struct api_req *r)
 					  image && id_valid_build(image) ? image : NULL, NULL);
 		json_decref(o);
 	}
-	return pass_json(r, st, &out, rt.host);
+	return control_pass_json(r, st, &out, rt.host);
 }
 
 bool control_sandbox_live(struct api_req *r, struct sandbox_route *rt, enum MHD_Result *res)
@@ -334,6 +334,6 @@ enum MHD_Result control_sandbox_relay(struct api_req *r)
 		return res;
 	_cleanup_buf_ struct buf pq = { 0 };
 	control_path_query(r, &pq);
-	struct relay_target t = target(r, rt.address, buf_cstr(&pq));
+	struct relay_target t = control_target(r, rt.host, rt.address, buf_cstr(&pq));
 	return relay_request(r, &t);
 }

@@ -5,6 +5,7 @@
  * unchanged (the guest agent's frames; thawd checks them), until either
  * side closes. A host that refuses the shell (no such sandbox, paused,
  * bad size) has its answer passed on as it is. */
+#include <openssl/crypto.h>
 #include <errno.h>
 #include <netdb.h>
 #include <poll.h>
@@ -184,10 +185,13 @@ enum MHD_Result control_sandbox_shell(struct api_req *r)
 	_cleanup_buf_ struct buf req = { 0 };
 	buf_append_str(&req, "GET ");
 	control_path_query(r, &req);
+	char key[HOST_KEY_LEN + 1];
+	host_key_derive(ctl->fleet_secret, rt.host, key);
 	buf_printf(&req,
 		   " HTTP/1.1\r\nHost: %s\r\nAuthorization: Bearer %s\r\nConnection: Upgrade\r\n"
 		   "Upgrade: thaw-shell\r\n",
-		   rt.address, ctl->fleet_secret);
+		   rt.address, key);
+	OPENSSL_cleanse(key, sizeof(key));
 	if (r->key->role != KEY_ADMIN)
 		buf_printf(&req, "Thaw-On-Behalf-Of: %s\r\n", r->key->name);
 	buf_append_str(&req, "\r\n");

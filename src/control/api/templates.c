@@ -14,7 +14,7 @@ enum MHD_Result control_templates(struct api_req *r)
 	PGresult *res = NULL;
 	_cleanup_err_ struct thaw_err *err = NULL;
 	if (pg_exec(ctl->pg,
-		    "SELECT address FROM hosts WHERE state = 'up' ORDER BY random() LIMIT 1", 0,
+		    "SELECT address, name FROM hosts WHERE state = 'up' ORDER BY random() LIMIT 1", 0,
 		    NULL, &res, &err) < 0)
 		return api_reply_error(r, err);
 	if (PQntuples(res) == 0) {
@@ -22,10 +22,8 @@ enum MHD_Result control_templates(struct api_req *r)
 		return api_reply_fail(r, ERR_UNAVAILABLE, "no host is up");
 	}
 	_cleanup_free_ char *address = xstrdup(PQgetvalue(res, 0, 0));
+	_cleanup_free_ char *host = xstrdup(PQgetvalue(res, 0, 1));
 	PQclear(res);
-	struct relay_target t = { .address = address,
-				  .path_query = r->url,
-				  .credential = ctl->fleet_secret,
-				  .on_behalf_of = r->key->role == KEY_ADMIN ? NULL : r->key->name };
+	struct relay_target t = control_target(r, host, address, r->url);
 	return relay_request(r, &t);
 }

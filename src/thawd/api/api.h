@@ -79,6 +79,7 @@ enum MHD_Result api_sandbox_fork(struct api_req *r);
 enum MHD_Result api_sandbox_pause(struct api_req *r);
 enum MHD_Result api_sandbox_resume(struct api_req *r);
 enum MHD_Result api_sandbox_adopt(struct api_req *r);
+enum MHD_Result api_sandbox_export(struct api_req *r);
 enum MHD_Result api_sandbox_snapshot(struct api_req *r);
 enum MHD_Result api_sandbox_keepalive(struct api_req *r);
 enum MHD_Result api_template_delete(struct api_req *r);

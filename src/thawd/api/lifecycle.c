@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "api/api.h"
+#include "cleanup.h"
 #include "httpapi/keys.h"
 #include "api/validate.h"
 #include "core/registry.h"
@@ -77,7 +78,10 @@ enum MHD_Result api_sandbox_resume(struct api_req *r)
 
 /* {"image": ID, "owner": KEY?, "resume": true?}: records the sandbox
  * another host paused as paused here (its image streamed from the object
- * store), then resumes it unless "resume" is false. */
+ * store), then resumes it unless "resume" is false.
+ * {"image": ID, "parent": SANDBOX, "owner": KEY?, "timeout_s": N?,
+ *  "metadata": {...}?}: starts the sandbox as a fork child of parent (on
+ * another host, which exported the image) instead. */
 enum MHD_Result api_sandbox_adopt(struct api_req *r)
 {
 	enum MHD_Result res;
@@ -86,25 +90,50 @@ enum MHD_Result api_sandbox_adopt(struct api_req *r)
 	json_t *body = api_body_object(r, &res);
 	if (!body)
 		return res;
-	const char *image = NULL, *owner = NULL;
+	const char *image = NULL, *owner = NULL, *parent = NULL;
 	int resume = 1;
+	json_t *timeout = NULL, *metadata = NULL;
 	json_error_t jerr;
 	_cleanup_err_ struct thaw_err *err = NULL;
-	if (json_unpack_ex(body, &jerr, JSON_STRICT, "{s:s,s?s,s?b}", "image", &image, "owner",
-			   &owner, "resume", &resume) < 0 ||
-	    (owner && !id_valid_key_name(owner))) {
+	const struct thawd_config *cfg = api_host(r)->cfg;
+	if (json_unpack_ex(body, &jerr, JSON_STRICT, "{s:s,s?s,s?b,s?s,s?o,s?o}", "image", &image,
+			   "owner", &owner, "resume", &resume, "parent", &parent, "timeout_s",
+			   &timeout, "metadata", &metadata) < 0 ||
+	    (owner && !id_valid_key_name(owner)) || (parent && !id_valid_sandbox(parent)) ||
+	    (timeout && (!json_is_integer(timeout) || json_integer_value(timeout) < 0 ||
+			 json_integer_value(timeout) > cfg->max_timeout_s)) ||
+	    (metadata && !json_is_object(metadata)) || (!parent && (timeout || metadata))) {
 		json_decref(body);
 		return api_reply_fail(r, ERR_INVALID,
 				      "body: {\"image\": image id, \"owner\": key name (optional), "
-				      "\"resume\": bool (optional)} expected (%s)",
-				      jerr.text);
+				      "\"resume\": bool (optional)} or {\"image\", \"parent\": "
+				      "sandbox id, \"owner\"?, \"timeout_s\": 0-%lld?, "
+				      "\"metadata\": {}?} expected (%s)",
+				      (long long)cfg->max_timeout_s, jerr.text);
 	}
 	uint64_t t0 = time_mono_ns();
+	struct sandbox *sb = NULL;
+	if (parent) {
+		_cleanup_free_ char *meta = metadata ? json_dumps(metadata, JSON_COMPACT) : NULL;
+		struct child_spec spec = { .image = image,
+					   .parent = parent,
+					   .owner = owner,
+					   .timeout_s = timeout ? json_integer_value(timeout)
+								: cfg->default_timeout_s,
+					   .metadata = meta };
+		int rc = sandbox_adopt_child(api_host(r), r->params[0], &spec, &sb, &err);
+		json_decref(body);
+		if (rc < 0)
+			return api_reply_error(r, err);
+		json_t *o = api_sandbox_json(api_host(r), sb, false);
+		json_object_set_new(o, "duration_ms", json_real(ns_to_ms(time_mono_ns() - t0)));
+		sandbox_unref(api_host(r), sb);
+		return api_reply_json(r, MHD_HTTP_CREATED, o);
+	}
 	int rc = sandbox_adopt(api_host(r), r->params[0], image, owner, &err);
 	json_decref(body);
 	if (rc < 0)
 		return api_reply_error(r, err);
-	struct sandbox *sb = NULL;
 	rc = resume ? sandbox_resume(api_host(r), r->params[0], &sb, &err)
 		    : ((sb = registry_get(api_host(r), r->params[0])) ? 0 : -1);
 	if (rc < 0)
@@ -114,6 +143,30 @@ enum MHD_Result api_sandbox_adopt(struct api_req *r)
 	json_object_set_new(o, "duration_ms", json_real(ns_to_ms(time_mono_ns() - t0)));
 	sandbox_unref(api_host(r), sb);
 	return api_reply_json(r, MHD_HTTP_CREATED, o);
+}
+
+/* {} -> {"image": ID, "timings_ms": {...}}: the running sandbox captured
+ * into an image that is in the object store when this answers (a fork
+ * whose children start on other hosts). */
+enum MHD_Result api_sandbox_export(struct api_req *r)
+{
+	enum MHD_Result res;
+	json_t *body = api_sandbox_body(r, true, &res);
+	if (!body)
+		return res;
+	_cleanup_err_ struct thaw_err *err = NULL;
+	int rc = validate_empty(body, &err);
+	json_decref(body);
+	if (rc < 0)
+		return api_reply_error(r, err);
+	struct export_result ex;
+	if (sandbox_export(api_host(r), r->params[0], &ex, &err) < 0)
+		return api_reply_error(r, err);
+	return api_reply_json(r, MHD_HTTP_CREATED,
+			      json_pack("{s:s,s:s,s:{s:f,s:f,s:f}}", "sandbox", r->params[0],
+					"image", ex.image, "timings_ms", "parent_stopped",
+					ex.stopped_ms, "capture", ex.capture_ms, "upload",
+					ex.upload_ms));
 }
 
 enum MHD_Result api_sandbox_snapshot(struct api_req *r)

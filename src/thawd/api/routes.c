@@ -29,6 +29,8 @@ const struct api_route api_routes[] = {
 	{ "POST", "/v1/sandboxes/{}/resume", api_sandbox_resume, false, false, CTRL, false },
 	/* Another host's paused sandbox, from its image in the object store. */
 	{ "POST", "/v1/sandboxes/{}/adopt", api_sandbox_adopt, false, false, CTRL, true },
+	/* Its image into the object store, for fork children on other hosts. */
+	{ "POST", "/v1/sandboxes/{}/export", api_sandbox_export, false, false, CTRL, true },
 	{ "POST", "/v1/sandboxes/{}/snapshot", api_sandbox_snapshot, false, false, CTRL, false },
 	{ "POST", "/v1/sandboxes/{}/keepalive", api_sandbox_keepalive, false, false, CTRL, false },
 	{ "GET", "/v1/sandboxes/{}/files", api_file_read, false, false, NONE, false },

@@ -227,19 +227,33 @@ static void *join_main(void *arg)
 	return NULL;
 }
 
+int fleet_credential(const struct thawd_config *cfg, char out[HOST_KEY_LEN + 1],
+		     struct thaw_err **err)
+{
+	_cleanup_free_ char *secret = NULL;
+	if (secret_read(cfg->fleet_secret_file, "fleet secret", &secret, err) < 0)
+		return -1;
+	if (host_key_form(secret))
+		memcpy(out, secret, HOST_KEY_LEN + 1);
+	else
+		host_key_derive(secret, cfg->host_name, out);
+	OPENSSL_cleanse(secret, strlen(secret));
+	return 0;
+}
+
 int fleet_join_start(struct host *h, struct fleet_join **out, struct thaw_err **err)
 {
 	const struct thawd_config *cfg = h->cfg;
 	*out = NULL;
 	if (!cfg->join_url)
 		return 0;
-	_cleanup_free_ char *secret = NULL;
-	if (secret_read(cfg->fleet_secret_file, "fleet secret", &secret, err) < 0)
+	char key[HOST_KEY_LEN + 1];
+	if (fleet_credential(cfg, key, err) < 0)
 		return -1;
 	struct fleet_join *j = xcalloc(1, sizeof(*j));
 	j->h = h;
-	j->secret_header = xasprintf("Authorization: Bearer %s", secret);
-	OPENSSL_cleanse(secret, strlen(secret));
+	j->secret_header = xasprintf("Authorization: Bearer %s", key);
+	OPENSSL_cleanse(key, sizeof(key));
 	const char *base = cfg->join_url;
 	size_t n = strlen(base);
 	while (n && base[n - 1] == '/')

@@ -51,6 +51,29 @@ int sandbox_resume(struct host *h, const char *id, struct sandbox **out, struct 
 int sandbox_adopt(struct host *h, const char *id, const char *image_id, const char *owner,
 		  struct thaw_err **err);
 
+/* Export (ops/export.c): the running sandbox captured into an image that
+ * is in the object store when this returns, for children on other hosts
+ * (sandbox_adopt_child); the sandbox runs on after a short stop. */
+struct export_result {
+	char image[48];
+	double stopped_ms, capture_ms, upload_ms;
+};
+int sandbox_export(struct host *h, const char *id, struct export_result *out,
+		   struct thaw_err **err);
+
+/* A fork child on this host of a parent on another (ops/adopt.c): the
+ * image another host exported is imported (memory and disk streamed)
+ * and sandbox id starts from it as a fork child of parent would (fresh
+ * clock, entropy, hostname; its own timeout). Its place is reserved
+ * here; on failure nothing of it is left. *out: a new reference. */
+struct child_spec {
+	const char *image, *parent, *owner;
+	int64_t timeout_s;
+	const char *metadata; /* JSON object text; NULL: {} */
+};
+int sandbox_adopt_child(struct host *h, const char *id, const struct child_spec *spec,
+			struct sandbox **out, struct thaw_err **err);
+
 /* Fork: count children that start as copies of the running parent at
  * one instant (memory, processes, disk); the parent runs on after a
  * short stop. All or nothing: on failure no child is left. */

@@ -368,6 +368,12 @@ int remote_import_image(struct host *h, const char *image_id, struct remote_imag
 	if (!m.parent || sscanf(m.parent, "templates/%63[a-z0-9-]/%47[A-Za-z0-9-]/%31s", tname,
 				tbuild, rest) != 3)
 		rc = err_set(err, ERR_CORRUPT, "%s names no template it was made from", key);
+	if (rc == 0) { /* told even when the image is here already (ERR_CONFLICT) */
+		snprintf(out->template_name, sizeof(out->template_name), "%s", tname);
+		snprintf(out->build_id, sizeof(out->build_id), "%s", tbuild);
+		snprintf(out->owner, sizeof(out->owner), "%s", m.owner ? m.owner : "");
+		out->memory_mb = meta.memory_mb;
+	}
 	_cleanup_free_ char *final = image_dir(h, image_id);
 	_cleanup_free_ char *tmp = NULL;
 	if (rc == 0 && fs_exists(final))
@@ -385,14 +391,8 @@ int remote_import_image(struct host *h, const char *image_id, struct remote_imag
 		sha256_hex(m.meta_json, strlen(m.meta_json), sum);
 		rc = image_publish(h, tmp, &meta, sum, err);
 	}
-	if (rc == 0) {
-		snprintf(out->template_name, sizeof(out->template_name), "%s", tname);
-		snprintf(out->build_id, sizeof(out->build_id), "%s", tbuild);
-		snprintf(out->owner, sizeof(out->owner), "%s", m.owner ? m.owner : "");
-		out->memory_mb = meta.memory_mb;
-	} else if (tmp) {
+	if (rc < 0 && tmp)
 		fs_rm_rf(tmp, NULL);
-	}
 	manifest_free(&m);
 	return rc < 0 ? err_wrap(err, "importing image %s", image_id) : 0;
 }

@@ -82,6 +82,7 @@ struct remote_image {
 	char owner[KEY_NAME_MAX + 1];	      /* "" when the manifest names none */
 	uint32_t memory_mb;
 };
+/* ERR_CONFLICT when the image is here already (*out filled all the same). */
 int remote_import_image(struct host *h, const char *image_id, struct remote_image *out,
 			struct thaw_err **err);
 

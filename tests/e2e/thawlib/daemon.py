@@ -35,6 +35,11 @@ class Thawd:
         self.proc = None
         self.extra_args = []  # more thawd options (tests that need their own thawd)
         self.extra_env = {}  # more environment (ASAN_OPTIONS, say)
+        # A host in a network namespace of its own (thawlib.fleetnet): it
+        # runs there (nsenter --net: the mounts stay the machine's) and
+        # listens on its address there.
+        self.netns = None
+        self.addr = "127.0.0.1"
         self.key = None
         self.starts = 0
         self.exit_codes = []  # (signal sent, exit code) per stop
@@ -42,7 +47,7 @@ class Thawd:
     # paths ----------------------------------------------------------------
     @property
     def url(self):
-        return f"http://127.0.0.1:{self.port}"
+        return f"http://{self.addr}:{self.port}"
 
     @property
     def prefix(self):
@@ -64,9 +69,12 @@ class Thawd:
         return self.store / "templates" / name
 
     def argv(self, *extra):
-        return [str(self.thawd_bin), "--listen", f"127.0.0.1:{self.port}",
+        return [*self._in_netns(), str(self.thawd_bin), "--listen", f"{self.addr}:{self.port}",
                 "--data-dir", str(self.data_dir), "--recipes", str(REPO / "templates"),
                 "--agent", str(agent_path()), "--log-level", "info", *extra]
+
+    def _in_netns(self):
+        return ["nsenter", f"--net=/run/netns/{self.netns}", "--"] if self.netns else []
 
     # process --------------------------------------------------------------
     def running(self):
@@ -158,7 +166,7 @@ class Thawd:
         with open(self.log_path, "ab") as log:
             # The same options as the instance: its slot range above all
             # (with the default one it would be another instance's).
-            r = subprocess.run([str(self.thawd_bin), "--teardown", "--data-dir",
+            r = subprocess.run([*self._in_netns(), str(self.thawd_bin), "--teardown", "--data-dir",
                                 str(self.data_dir), "--log-level", "info", *self.extra_args],
                                stdin=subprocess.DEVNULL, stdout=log, stderr=log,
                                timeout=timeout, env={**os.environ, **self.extra_env})
@@ -185,7 +193,7 @@ class Thawd:
                 data = body
             hdrs["Content-Type"] = "application/json"
         hdrs.update(headers or {})
-        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
+        conn = http.client.HTTPConnection(self.addr, self.port, timeout=timeout)
         try:
             conn.request(method, path, body=data, headers=hdrs)
             resp = conn.getresponse()
@@ -202,7 +210,7 @@ class Thawd:
     def bake(self, name, on_event=None, timeout=900):
         """POST /v1/templates and follow the NDJSON stream. Returns
         (status, events) on a stream or (status, json) on a refusal."""
-        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
+        conn = http.client.HTTPConnection(self.addr, self.port, timeout=timeout)
         try:
             conn.request("POST", "/v1/templates", body=json.dumps({"name": name}).encode(),
                          headers={"Authorization": f"Bearer {self.key}",
@@ -252,15 +260,18 @@ def instance_args(slot_cidr):
 SMALL_QUARANTINE = {"ASAN_OPTIONS": "abort_on_error=0:detect_leaks=1:quarantine_size_mb=16"}
 
 
-def own_thawd(session, suffix, slot_cidr, extra=(), template=True, env=None):
+def own_thawd(session, suffix, slot_cidr, extra=(), template=True, env=None, netns=None):
     """Starts a thawd of a test's own (data dir <session data dir>-suffix,
     its own slot range) and makes it current; with template, code-interpreter
     is baked there unless it is ready and baked from this tree's inputs. The
     first bake is seeded with the session's debootstrap cache (the session
     thawd runs, so its store is mounted), so it downloads nothing. Returns
-    the Thawd; the caller ends it with close_own_thawd()."""
+    the Thawd; the caller ends it with close_own_thawd(). netns: a
+    fleetnet.Host to run it in (its namespace and address)."""
     data = Path(str(session.data_dir) + suffix)
     d = Thawd(data, bins=session.bins)
+    if netns:
+        d.netns, d.addr = netns.name, netns.addr
     d.extra_args = [*instance_args(slot_cidr), *extra]
     d.extra_env = dict(env or {})
     if d.log_path.exists():
