@@ -233,7 +233,9 @@ def pool_full(w, timeout=10):
     while time.monotonic() < deadline:
         st, info = w.direct.call("GET", "/v1/info")
         pool = (info or {}).get("warm_vmms", {})
-        if st == 200 and pool.get("ready", 0) >= pool.get("per_template", 1):
+        # This template's: "ready" counts every template's warm VMMs.
+        if st == 200 and pool.get("ready_by_template", {}).get(TEMPLATE, 0) >= \
+                pool.get("per_template", 1):
             return
         time.sleep(0.05)
 
@@ -275,7 +277,8 @@ def measure(w, samples):
 def measure_fork(w, samples):
     """Forks of one child onto the other host, from a parent that dirtied
     DIRTY_MIB of its memory."""
-    r = {"fork_wall": [], "fork_export": [], "fork_children": [], "fork_stopped": []}
+    r = {"fork_wall": [], "fork_export": [], "fork_children": [], "fork_stopped": [],
+         "fork_capture": [], "fork_upload": []}
     st, parent = w.via.call("POST", "/v1/sandboxes", {"timeout_s": 3600})
     if st != 201:
         raise RuntimeError(f"parent: {st} {parent}")
@@ -300,6 +303,10 @@ def measure_fork(w, samples):
         r["fork_wall"].append(ms)
         r["fork_export"].append(fk["timings_ms"]["export"])
         r["fork_children"].append(fk["timings_ms"]["remote_children"])
+        parts = fk["timings_ms"].get("export_parts", {})
+        r["fork_stopped"].append(parts.get("parent_stopped", 0))
+        r["fork_capture"].append(parts.get("capture", 0))
+        r["fork_upload"].append(parts.get("upload", 0))
         w.via.call("DELETE", f"/v1/sandboxes/{child['id']}")
         log(f"fork sample {i + 1}/{samples}: {ms:.0f} ms (export "
             f"{fk['timings_ms']['export']:.0f} ms) {parent['host']} -> {child['host']}")
@@ -322,6 +329,9 @@ def report(r, samples):
         for k, label in (("fork_wall", f"fork across hosts, parent dirtied {DIRTY_MIB} MiB "
                                        f"(store +{STORE_RTT_MS} ms per request)"),
                          ("fork_export", "  its export (capture + upload of what differs)"),
+                         ("fork_stopped", "    the parent stopped"),
+                         ("fork_capture", "    the capture"),
+                         ("fork_upload", "    the upload (hashing windows, putting the new)"),
                          ("fork_children", "  the child started on the other host")):
             lines.append(f"| {label} | {pct(r[k], 50):.0f} | {pct(r[k], 99):.0f} |")
     added_create = pct(r["create_via"], 50) - pct(r["create_direct"], 50)
@@ -351,6 +361,8 @@ def main():
         if not p.exists():
             log(f"{p} is missing: run make first")
             return 1
+    # A SIGTERM (timeout, ^C of a wrapper) still stops what was started.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     w = World()
     try:
         w.start()

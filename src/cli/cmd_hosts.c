@@ -1,19 +1,21 @@
 /* thaw hosts: a fleet's hosts (through thaw-control; admin keys), and
- * thaw hosts drain NAME. */
+ * thaw hosts drain NAME, thaw hosts remove NAME. */
 #include <stdio.h>
 #include <string.h>
 
 #include "cli.h"
 
-static int hosts_drain(struct cli *cli, const struct cli_args *a)
+/* drain NAME or remove NAME: prints the name when done. */
+static int hosts_act(struct cli *cli, const struct cli_args *a,
+		     int (*act)(thaw_client *, const char *, thaw_error **))
 {
 	if (a->npos != 2)
-		return cli_usage_error(&cmd_hosts, "drain needs one host name");
+		return cli_usage_error(&cmd_hosts, "%s needs one host name", a->pos[0]);
 	thaw_client *c = cli_client(cli);
 	thaw_error *e = NULL;
 	if (!c)
 		return EXIT_FAIL;
-	if (thaw_host_drain(c, a->pos[1], &e) < 0)
+	if (act(c, a->pos[1], &e) < 0)
 		return cli_fail(e);
 	printf("%s\n", a->pos[1]);
 	return EXIT_OK;
@@ -29,7 +31,9 @@ static int hosts_run(struct cli *cli, int argc, char **argv)
 	if (rc != 0 || (rc = cli_want_args(&cmd_hosts, &a, 0, (size_t)argc)) != 0)
 		return cli_parse_exit(&cmd_hosts, rc);
 	if (a.npos > 0 && strcmp(a.pos[0], "drain") == 0)
-		return hosts_drain(cli, &a);
+		return hosts_act(cli, &a, thaw_host_drain);
+	if (a.npos > 0 && strcmp(a.pos[0], "remove") == 0)
+		return hosts_act(cli, &a, thaw_host_remove);
 	if (a.npos > 0)
 		return cli_usage_error(&cmd_hosts, "unknown subcommand '%s'", a.pos[0]);
 	thaw_client *c = cli_client(cli);
@@ -59,7 +63,8 @@ static int hosts_run(struct cli *cli, int argc, char **argv)
 
 const struct cli_command cmd_hosts = {
 	.name = "hosts",
-	.args = "[drain NAME]",
-	.summary = "A fleet's hosts and their state (thaw-control, admin keys); drain one.",
+	.args = "[drain NAME | remove NAME]",
+	.summary = "A fleet's hosts and their state (thaw-control, admin keys); drain one, or "
+		   "remove one that is down and empty.",
 	.run = hosts_run,
 };

@@ -350,3 +350,55 @@ int hosts_drain(struct pg *p, const char *name, struct thaw_err **err)
 	log_notice("control.host_draining", "host=%s", name);
 	return 0;
 }
+
+static int remove_tx(struct pg_conn *c, void *arg, struct thaw_err **err)
+{
+	const char *name = arg;
+	const char *q[] = { name };
+	PGresult *r = NULL;
+	if (pg_conn_exec(c, "SELECT state FROM hosts WHERE name = $1 FOR UPDATE", 1, q, &r, err) <
+	    0)
+		return -1;
+	if (PQntuples(r) == 0) {
+		PQclear(r);
+		return err_set(err, ERR_NOT_FOUND, "no host named %s", name);
+	}
+	bool down = strcmp(PQgetvalue(r, 0, 0), "down") == 0;
+	PQclear(r);
+	if (!down)
+		return err_set(err, ERR_CONFLICT,
+			       "host %s is not down: drain it, stop its thawd, and remove it once "
+			       "it is down (a host that still beats would only join again)",
+			       name);
+	if (pg_conn_exec(c,
+			 "SELECT count(*) FILTER (WHERE state = 'running'), "
+			 "count(*) FILTER (WHERE state = 'paused') FROM sandboxes WHERE host = $1",
+			 1, q, &r, err) < 0)
+		return -1;
+	long running = atol(PQgetvalue(r, 0, 0)), paused = atol(PQgetvalue(r, 0, 1));
+	PQclear(r);
+	if (running || paused)
+		return err_set(err, ERR_CONFLICT,
+			       "host %s still has %ld running and %ld paused sandboxes: resume the "
+			       "paused ones (they move) and delete the rest first",
+			       name, running, paused);
+	/* Its lost sandboxes cannot come back through it any more: their
+	 * rows go, as tombstones in case the machine joins again with them. */
+	if (pg_conn_exec(c,
+			 "WITH gone AS (DELETE FROM sandboxes WHERE host = $1 RETURNING id) "
+			 "INSERT INTO forgotten (id, host) SELECT id, $1 FROM gone "
+			 "ON CONFLICT (id) DO NOTHING",
+			 1, q, NULL, err) < 0)
+		return -1;
+	if (pg_conn_exec(c, "DELETE FROM placements WHERE host = $1", 1, q, NULL, err) < 0)
+		return -1;
+	return pg_conn_exec(c, "DELETE FROM hosts WHERE name = $1", 1, q, NULL, err);
+}
+
+int hosts_remove(struct pg *p, const char *name, struct thaw_err **err)
+{
+	if (pg_transaction(p, 0, remove_tx, (void *)name, err) < 0)
+		return -1;
+	log_notice("control.host_removed", "host=%s", name);
+	return 0;
+}

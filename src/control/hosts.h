@@ -33,5 +33,9 @@ int hosts_sweep(struct pg *p, int *n, struct thaw_err **err);
 int hosts_list(struct pg *p, json_t **out, struct thaw_err **err);
 /* No new placements on it; ERR_NOT_FOUND for an unknown host. */
 int hosts_drain(struct pg *p, const char *name, struct thaw_err **err);
+/* A decommissioned host: only once it is down and holds no running or
+ * paused sandbox (ERR_CONFLICT); its lost sandboxes' rows go with it (as
+ * tombstones: should it join again with them, it deletes them). */
+int hosts_remove(struct pg *p, const char *name, struct thaw_err **err);
 
 #endif

@@ -127,29 +127,18 @@ int sandbox_place(struct pg *p, const char *owner, unsigned max, const char *tmp
 	return pg_transaction(p, 0, place_tx, &x, err);
 }
 
-struct placed_ctx {
-	const struct placement *pl;
-	const char *id, *owner, *tmpl, *state, *idem;
-};
-
-static int placed_tx(struct pg_conn *c, void *arg, struct thaw_err **err)
-{
-	struct placed_ctx *x = arg;
-	const char *del[] = { x->pl->token };
-	const char *ins[] = { x->id, x->owner, x->pl->host, x->tmpl, x->state, x->idem };
-	if (pg_conn_exec(c, "DELETE FROM placements WHERE token = $1", 1, del, NULL, err) < 0)
-		return -1;
-	return pg_conn_exec(c,
-			    "INSERT INTO sandboxes (id, owner, host, template, state, idem) "
-			    "VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (id) DO NOTHING",
-			    6, ins, NULL, err);
-}
-
 int sandbox_placed(struct pg *p, const struct placement *pl, const char *id, const char *owner,
 		   const char *tmpl, const char *state, const char *idem, struct thaw_err **err)
 {
-	struct placed_ctx x = { pl, id, owner, tmpl, state, idem };
-	return pg_transaction(p, 0, placed_tx, &x, err);
+	/* One statement, so one round trip and atomic without BEGIN/COMMIT
+	 * (a create's every millisecond shows); safe to repeat after a
+	 * dropped connection. */
+	const char *q[] = { pl->token, id, owner, pl->host, tmpl, state, idem };
+	return pg_exec(p,
+		       "WITH placed AS (DELETE FROM placements WHERE token = $1) "
+		       "INSERT INTO sandboxes (id, owner, host, template, state, idem) "
+		       "VALUES ($2, $3, $4, $5, $6, $7) ON CONFLICT (id) DO NOTHING",
+		       7, q, NULL, err);
 }
 
 int sandbox_by_idem(struct pg *p, const char *owner, const char *idem, char id[SANDBOX_ID_LEN + 1],

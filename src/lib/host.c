@@ -63,6 +63,16 @@ THAW_API int thaw_host_list(thaw_client *client, thaw_host ***out, size_t *n, th
 			    n, err);
 }
 
+THAW_API int thaw_host_remove(thaw_client *client, const char *name, thaw_error **err)
+{
+	if (tl_check_id(name, "host name", err) < 0)
+		return -1;
+	char path[192];
+	snprintf(path, sizeof(path), "/v1/hosts/%s", name);
+	struct tl_request req = { .method = "DELETE", .path = path, .expect = 204 };
+	return tl_http_call(client, &req, NULL, err);
+}
+
 THAW_API int thaw_host_drain(thaw_client *client, const char *name, thaw_error **err)
 {
 	if (tl_check_id(name, "host name", err) < 0)

@@ -423,6 +423,9 @@ typedef struct thaw_host {
 THAW_API int thaw_host_list(thaw_client *client, thaw_host ***out, size_t *n, thaw_error **err);
 /* POST /v1/hosts/{name}/drain: no new sandboxes on it. */
 THAW_API int thaw_host_drain(thaw_client *client, const char *name, thaw_error **err);
+/* DELETE /v1/hosts/{name}: a host that is down and holds no running or
+ * paused sandbox leaves the fleet. */
+THAW_API int thaw_host_remove(thaw_client *client, const char *name, thaw_error **err);
 THAW_API void thaw_host_free(thaw_host *h);
 THAW_API void thaw_host_list_free(thaw_host **list, size_t n);
 

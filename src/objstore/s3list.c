@@ -2,6 +2,7 @@
  * page after page, each answer checked (keys in order, under the prefix,
  * sizes that are numbers, a token whenever the listing is truncated). */
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -73,6 +74,25 @@ static int parse_entry(const char *doc, size_t start, size_t n, char **key, uint
 	return s3xml_text(e + ks, kn, KEY_MAX, key);
 }
 
+/* Whether key comes after last in a listing. S3 lists in byte order; a
+ * store that walks directories (s3rver) lists "a/x" before "a-b/y", as
+ * if '/' sorted before every other byte: either order is taken. What is
+ * refused is a key at or before the last one in both: a page repeated,
+ * which would list forever. */
+static bool key_after(const char *key, const char *last)
+{
+	if (strcmp(key, last) > 0)
+		return true;
+	for (;; key++, last++) {
+		unsigned char k = *key == '/' ? 1 : (unsigned char)*key;
+		unsigned char l = *last == '/' ? 1 : (unsigned char)*last;
+		if (k != l)
+			return k > l;
+		if (!k)
+			return false;
+	}
+}
+
 static int truncated(const char *doc, size_t len, int *out)
 {
 	_cleanup_free_ char *v = NULL;
@@ -102,7 +122,7 @@ int s3_list_parse(const char *doc, size_t len, const char *prefix, char **last, 
 		int64_t modified;
 		if (parse_entry(doc, start, n, &key, &size, &modified) < 0)
 			return err_set(err, ERR_CORRUPT, "malformed listing entry");
-		if (strncmp(key, prefix, strlen(prefix)) || (*last && strcmp(key, *last) <= 0))
+		if (strncmp(key, prefix, strlen(prefix)) || (*last && !key_after(key, *last)))
 			return err_set(err, ERR_CORRUPT,
 				       "listing out of order or outside the "
 				       "prefix at \"%.64s\"",

@@ -420,8 +420,8 @@ def template_everywhere(controls):
     """Both hosts hold the template (host 2 imported it from the store)."""
     def check():
         h = controls[0].hosts()
-        return all("code-interpreter" in h[n]["templates_cached"] and h[n]["state"] == "up"
-                   for n in ("fleet-h1", "fleet-h2"))
+        return all("code-interpreter" in h.get(n, {}).get("templates_cached", ())
+                   and h[n]["state"] == "up" for n in ("fleet-h1", "fleet-h2"))
     wait_until(check, 60, interval=0.5, what="the template on both hosts")
 
 
@@ -719,12 +719,22 @@ def test_fork_across_hosts(fleet, hosts):
     token = os.urandom(8).hex()
     exec_through(a, pid, f"echo {token} > /root/state.txt; "
                  "nohup sleep 86400 >/dev/null 2>&1 & echo $! > /root/sleep.pid")
+    home_d = hosts[int(home[-1]) - 1]
+
+    def same_blocks():
+        st, info = home_d.api("GET", "/v1/info", key=host_key(home))
+        return info["object_store"]["windows_same_blocks"]
+    same_before = same_blocks()
     t0 = time.monotonic()
     st, fk = b.call("POST", f"/v1/sandboxes/{pid}/fork", {"count": 2, "spread": True},
                     key=USER, timeout=300)
     took = time.monotonic() - t0
     assert st == 201 and len(fk["sandboxes"]) == 2, fk
     kids = fk["sandboxes"]
+    # The export read only what the parent changed: every other window of
+    # its memory and disk was found in the blocks it was cloned from.
+    reused = same_blocks() - same_before
+    assert reused > 100, reused
     for k in kids:
         assert k["host"] != home and k["parent"] == pid and k["owner"] == "alice", k
         assert k["state"] == "running" and k["metadata"] == {"job": "fork-e2e"}, k
@@ -754,7 +764,8 @@ def test_fork_across_hosts(fleet, hosts):
     assert a.call("GET", "/v1/sandboxes", key=USER)[1]["sandboxes"] == []
     T.check(f"a fork of 2 children onto the other host took {took:.2f} s "
             f"(export {fk['timings_ms']['export']:.0f} ms, children "
-            f"{fk['timings_ms']['remote_children']:.0f} ms): files and processes there, "
+            f"{fk['timings_ms']['remote_children']:.0f} ms; {reused} windows taken from the "
+            "blocks the image shares with its template, unread): files and processes there, "
             "routed through both instances, cap exact; without spread the child stayed home")
 
 
@@ -827,3 +838,31 @@ def test_a_sandbox_deleted_while_lost_goes_when_its_host_returns(thawd, fleet, h
     drop_all(controls[0])
     T.check("a sandbox deleted while its host was down was deleted on the host when it "
             "came back")
+
+
+def test_a_host_that_is_down_and_empty_is_removed(fleet):
+    """Removal is for a decommissioned machine: refused while the host
+    is up (it would only join again) or holds sandboxes; once it is down
+    and empty, `thaw hosts remove` takes it out of the fleet."""
+    controls, _ = fleet
+    a, b = controls
+    assert a.call("POST", "/v1/fleet/hosts", report("fleet-gone"),
+                  key=host_key("fleet-gone"))[0] == 200
+    st, body = b.call("DELETE", "/v1/hosts/fleet-gone")
+    assert st == 409 and "not down" in body["error"], body
+    assert b.call("DELETE", "/v1/hosts/fleet-gone", key=USER)[0] == 403
+    assert b.call("DELETE", "/v1/hosts/fleet-nobody")[0] == 404
+    assert b.call("DELETE", "/v1/hosts/Bad_Name")[0] == 400
+    wait_until(lambda: a.hosts()["fleet-gone"]["state"] == "down", 15, interval=0.5,
+               what="fleet-gone down")
+    env = dict(os.environ, THAW_API_URL=b.url, THAW_API_KEY=ADMIN)
+    r = subprocess.run([str(T.bin_dir() / "thaw"), "hosts", "remove", "fleet-gone"], env=env,
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode == 0 and r.stdout.strip() == "fleet-gone", (r.stdout, r.stderr)
+    assert "fleet-gone" not in a.hosts()
+    # Should the machine come back, it simply joins again.
+    assert a.call("POST", "/v1/fleet/hosts", report("fleet-gone"),
+                  key=host_key("fleet-gone"))[0] == 200
+    assert a.hosts()["fleet-gone"]["incarnation"] == 1
+    assert b.call("POST", "/v1/hosts/fleet-gone/drain", {})[0] == 200  # no placements on it
+    T.check("a host is removed only once down and empty (409 while up); thaw hosts remove")

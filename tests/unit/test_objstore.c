@@ -457,6 +457,33 @@ static void test_list_parse(void **state)
 	assert_int_equal(e->code, ERR_CORRUPT);
 	err_free(e);
 	free(last);
+	/* Byte order ("a-b/" first) and a directory walk's order ("a/"
+	 * first, s3rver's) are both taken; going back is not. */
+	const char *walk = "<ListBucketResult><IsTruncated>false</IsTruncated>"
+			   "<Contents><Key>p/a/x</Key><Size>1</Size></Contents>"
+			   "<Contents><Key>p/a-b/y</Key><Size>1</Size></Contents>"
+			   "<Contents><Key>p/a0</Key><Size>1</Size></Contents></ListBucketResult>";
+	const char *bytes = "<ListBucketResult><IsTruncated>false</IsTruncated>"
+			    "<Contents><Key>p/a-b/y</Key><Size>1</Size></Contents>"
+			    "<Contents><Key>p/a/x</Key><Size>1</Size></Contents>"
+			    "<Contents><Key>p/a0</Key><Size>1</Size></Contents></ListBucketResult>";
+	const char *back = "<ListBucketResult><IsTruncated>false</IsTruncated>"
+			   "<Contents><Key>p/a0</Key><Size>1</Size></Contents>"
+			   "<Contents><Key>p/a/x</Key><Size>1</Size></Contents></ListBucketResult>";
+	last = NULL;
+	e = NULL;
+	assert_int_equal(s3_list_parse(walk, strlen(walk), "p/", &last, count_keys, &b, &next, &e), 0);
+	free(last);
+	last = NULL;
+	assert_int_equal(s3_list_parse(bytes, strlen(bytes), "p/", &last, count_keys, &b, &next, &e),
+			 0);
+	free(last);
+	last = NULL;
+	assert_int_equal(s3_list_parse(back, strlen(back), "p/", &last, count_keys, &b, &next, &e),
+			 -1);
+	assert_int_equal(e->code, ERR_CORRUPT);
+	err_free(e);
+	free(last);
 	const char *bad[] = {
 		"<Error><Code>x</Code></Error>",
 		"<ListBucketResult><IsTruncated>true</IsTruncated></ListBucketResult>",

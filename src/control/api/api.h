@@ -20,6 +20,7 @@ enum MHD_Result control_info(struct api_req *r);
 /* hosts.c: the fleet's hosts, for operators (admin keys) */
 enum MHD_Result control_hosts_list(struct api_req *r);
 enum MHD_Result control_host_drain(struct api_req *r);
+enum MHD_Result control_host_remove(struct api_req *r);
 /* sandboxes.c: the sandbox API, placed and routed */
 enum MHD_Result control_sandbox_create(struct api_req *r);
 enum MHD_Result control_sandbox_list(struct api_req *r);
@@ -47,6 +48,7 @@ struct buf;
 void control_path_query(struct api_req *r, struct buf *out);
 /* templates.c: answered by any host that is up */
 enum MHD_Result control_templates(struct api_req *r);
+enum MHD_Result control_template_bake(struct api_req *r);
 /* fleet.c: what hosts call (the fleet secret, not an API key) */
 enum MHD_Result control_fleet_register(struct api_req *r);
 enum MHD_Result control_fleet_heartbeat(struct api_req *r);

@@ -144,7 +144,8 @@ static int fork_local(struct api_req *r, const struct sandbox_route *rt, struct 
 /* Children on other hosts: the image goes to the object store once, then
  * every target starts its children from it at the same time. */
 static int fork_remote(struct api_req *r, const struct sandbox_route *rt, const char *owner,
-		       struct child *c, unsigned n, double *export_ms, struct thaw_err **err)
+		       struct child *c, unsigned n, double *export_ms, json_t **export_detail,
+		       struct thaw_err **err)
 {
 	_cleanup_free_ char *path = xasprintf("/v1/sandboxes/%s", r->params[0]);
 	json_t *parent = call_host(r, rt, "GET", path, NULL, false, err);
@@ -162,6 +163,9 @@ static int fork_remote(struct api_req *r, const struct sandbox_route *rt, const 
 	json_t *ex = call_host(r, rt, "POST", epath, "{}", true, err);
 	*export_ms = ns_to_ms(time_mono_ns() - t0);
 	const char *image = json_string_value(json_object_get(ex, "image"));
+	json_t *detail = json_object_get(ex, "timings_ms");
+	if (json_is_object(detail))
+		*export_detail = json_incref(detail);
 	if (!image || !id_valid_build(image)) {
 		json_decref(ex);
 		json_decref(settings);
@@ -261,10 +265,12 @@ enum MHD_Result control_sandbox_fork(struct api_req *r)
 	}
 	uint64_t t1 = time_mono_ns();
 	double export_ms = 0;
+	json_t *export_detail = NULL;
 	int rc = local ? fork_local(r, &rt, c, local, &err) : 0;
 	uint64_t t2 = time_mono_ns();
 	if (rc == 0 && local < count)
-		rc = fork_remote(r, &rt, owner, c + local, count - local, &export_ms, &err);
+		rc = fork_remote(r, &rt, owner, c + local, count - local, &export_ms,
+				 &export_detail, &err);
 	uint64_t t3 = time_mono_ns();
 	for (unsigned i = 0; rc == 0 && i < count; i++) {
 		const char *st = json_string_value(json_object_get(c[i].made, "state"));
@@ -279,6 +285,7 @@ enum MHD_Result control_sandbox_fork(struct api_req *r)
 				sandbox_forget(ctl->pg, c[i].id, NULL);
 		undo(r, c, count);
 		children_free(c, count);
+		json_decref(export_detail);
 		return api_reply_error(r, err);
 	}
 	json_t *kids = json_array();
@@ -289,10 +296,13 @@ enum MHD_Result control_sandbox_fork(struct api_req *r)
 	log_info("control.forked", "parent=%s host=%s local=%u remote=%u", r->params[0], rt.host,
 		 local, count - local);
 	children_free(c, count);
-	return api_reply_json(
-		r, MHD_HTTP_CREATED,
-		json_pack("{s:s,s:o,s:{s:f,s:f,s:f,s:f,s:f}}", "parent", r->params[0], "sandboxes",
-			  kids, "timings_ms", "placement", ns_to_ms(t1 - t0), "local_fork",
-			  ns_to_ms(t2 - t1), "export", export_ms, "remote_children",
-			  ns_to_ms(t3 - t2) - export_ms, "total", ns_to_ms(time_mono_ns() - t0)));
+	json_t *timings = json_pack("{s:f,s:f,s:f,s:f,s:f}", "placement", ns_to_ms(t1 - t0),
+				    "local_fork", ns_to_ms(t2 - t1), "export", export_ms,
+				    "remote_children", ns_to_ms(t3 - t2) - export_ms, "total",
+				    ns_to_ms(time_mono_ns() - t0));
+	if (export_detail) /* the parent's host's own: stopped, capture, upload */
+		json_object_set_new(timings, "export_parts", export_detail);
+	return api_reply_json(r, MHD_HTTP_CREATED,
+			      json_pack("{s:s,s:o,s:o}", "parent", r->params[0], "sandboxes", kids,
+					"timings_ms", timings));
 }

@@ -1,5 +1,8 @@
 /* Templates through the control plane: every host lists the same ones
- * (they are in the shared object store), so any host that is up answers. */
+ * (they are in the shared object store), so any host that is up answers;
+ * a bake goes to the emptiest host that is up, whose progress streams
+ * back, and which publishes the build to the store: every other host
+ * then imports it (listed, its memory and disk streamed). */
 #include <string.h>
 
 #include "buf.h"
@@ -8,14 +11,19 @@
 #include "control/relay.h"
 #include "httpapi/keys.h"
 
-enum MHD_Result control_templates(struct api_req *r)
+/* One host that is up: at random, or (emptiest) the one running the
+ * fewest sandboxes. */
+static enum MHD_Result relay_to_a_host(struct api_req *r, bool emptiest)
 {
 	struct control *ctl = api_control(r);
 	PGresult *res = NULL;
 	_cleanup_err_ struct thaw_err *err = NULL;
 	if (pg_exec(ctl->pg,
-		    "SELECT address, name FROM hosts WHERE state = 'up' ORDER BY random() LIMIT 1", 0,
-		    NULL, &res, &err) < 0)
+		    emptiest ? "SELECT address, name FROM hosts WHERE state = 'up' ORDER BY "
+			       "COALESCE((used->>'sandboxes')::bigint, 0), random() LIMIT 1"
+			     : "SELECT address, name FROM hosts WHERE state = 'up' ORDER BY random() "
+			       "LIMIT 1",
+		    0, NULL, &res, &err) < 0)
 		return api_reply_error(r, err);
 	if (PQntuples(res) == 0) {
 		PQclear(res);
@@ -26,4 +34,14 @@ enum MHD_Result control_templates(struct api_req *r)
 	PQclear(res);
 	struct relay_target t = control_target(r, host, address, r->url);
 	return relay_request(r, &t);
+}
+
+enum MHD_Result control_templates(struct api_req *r)
+{
+	return relay_to_a_host(r, false);
+}
+
+enum MHD_Result control_template_bake(struct api_req *r)
+{
+	return relay_to_a_host(r, true);
 }

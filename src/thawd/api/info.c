@@ -10,6 +10,7 @@
 #include "core/vmmpool.h"
 #include "fdlimit.h"
 #include "remote/remote.h"
+#include "template/catalog.h"
 #include "timeutil.h"
 
 #ifndef THAW_VERSION
@@ -44,9 +45,19 @@ static json_t *warm_vmms_json(struct host *h)
 	for (size_t i = 0; i < n; i++)
 		json_array_append_new(arr, json_string(ids[i]));
 	free(ids);
-	return json_pack("{s:i,s:i,s:I,s:I,s:I,s:o}", "per_template", (int)vs.depth, "ready",
-			 (int)vs.ready, "taken", (json_int_t)vs.taken, "started",
-			 (json_int_t)vs.started, "discarded", (json_int_t)vs.discarded, "ids", arr);
+	json_t *by = json_object();
+	struct template_info *ti = NULL;
+	size_t nti = 0;
+	if (catalog_list(h->catalog, &ti, &nti, NULL) == 0) {
+		for (size_t i = 0; i < nti; i++)
+			json_object_set_new(by, ti[i].name,
+					    json_integer(vmmpool_ready_for(h->vmms, ti[i].name)));
+		free(ti);
+	}
+	return json_pack("{s:i,s:i,s:o,s:I,s:I,s:I,s:o}", "per_template", (int)vs.depth, "ready",
+			 (int)vs.ready, "ready_by_template", by, "taken", (json_int_t)vs.taken,
+			 "started", (json_int_t)vs.started, "discarded", (json_int_t)vs.discarded,
+			 "ids", arr);
 }
 
 /* thawd itself: what it holds against its limits (a descriptor per

@@ -295,6 +295,16 @@ void vmmpool_stats(struct vmmpool *p, struct vmmpool_stats *out)
 	pthread_mutex_unlock(&p->lock);
 }
 
+unsigned vmmpool_ready_for(struct vmmpool *p, const char *template_name)
+{
+	unsigned k = 0;
+	pthread_mutex_lock(&p->lock);
+	for (size_t i = 0; i < p->n; i++)
+		k += strcmp(p->items[i]->template_name, template_name) == 0;
+	pthread_mutex_unlock(&p->lock);
+	return k;
+}
+
 char (*vmmpool_ids(struct vmmpool *p, size_t *n))[SANDBOX_ID_LEN + 1]
 {
 	pthread_mutex_lock(&p->lock);

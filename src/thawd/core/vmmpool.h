@@ -57,6 +57,9 @@ struct vmmpool_stats {
 	uint64_t taken, started, discarded;
 };
 void vmmpool_stats(struct vmmpool *p, struct vmmpool_stats *out);
+/* Warm VMMs waiting for template_name (any build): "ready" counts every
+ * template's, and a create takes only its own template's. */
+unsigned vmmpool_ready_for(struct vmmpool *p, const char *template_name);
 /* The ids waiting entries (and the one being started) will carry, for
  * inventories; free the array. */
 char (*vmmpool_ids(struct vmmpool *p, size_t *n))[SANDBOX_ID_LEN + 1];

@@ -68,11 +68,22 @@ static int on_key(const char *key, uint64_t size, int64_t modified, void *ctx)
 	return 0;
 }
 
-static int fetch_blob(struct remote *r, const struct manifest_blob *b, const char *path,
-		      struct thaw_err **err)
+/* local (NULL: none): a file here that may hold the same bytes (an
+ * image's kernel is its template's, which this host has): taken when its
+ * checksum says so, instead of a download. */
+static int fetch_blob(struct remote *r, const struct manifest_blob *b, const char *local,
+		      const char *path, struct thaw_err **err)
 {
 	_cleanup_free_ char *data = NULL;
 	size_t len = 0;
+	if (local && fs_read_file(local, (size_t)b->size, &data, &len, NULL) == 0) {
+		char sum[SHA256_HEX_LEN + 1];
+		sha256_hex(data, len, sum);
+		if (len == b->size && strcmp(sum, b->sha256_hex) == 0)
+			return fs_write_atomic(path, data, len, 0644, err);
+		free(data);
+		data = NULL;
+	}
 	if (objstore_get_all(r->os, b->object, (size_t)b->size, &data, &len, err) < 0)
 		return -1;
 	char sum[SHA256_HEX_LEN + 1];
@@ -101,8 +112,10 @@ static int check_runnable(struct host *h, const struct template_meta *meta, stru
 	return host_check_machine(h, meta->name, meta->memory_mb, meta->vcpus, ERR_CONFLICT, err);
 }
 
+/* local_dir (NULL: none): a build here whose small files may be the same
+ * (an image's template build). */
 static int fill_build_dir(struct host *h, const struct manifest *m, const char *text,
-			  const char *dir, struct thaw_err **err)
+			  const char *dir, const char *local_dir, struct thaw_err **err)
 {
 	struct remote *r = h->remote;
 	static const enum meta_file_role blob_role[] = { MF_STATE, MF_KERNEL, MF_INITRD };
@@ -110,7 +123,10 @@ static int fill_build_dir(struct host *h, const struct manifest *m, const char *
 		if (!m->blobs[i].present)
 			continue;
 		_cleanup_free_ char *p = xasprintf("%s/%s", dir, meta_file_name(blob_role[i]));
-		if (fetch_blob(r, &m->blobs[i], p, err) < 0)
+		_cleanup_free_ char *local =
+			local_dir ? xasprintf("%s/%s", local_dir, meta_file_name(blob_role[i]))
+				  : NULL;
+		if (fetch_blob(r, &m->blobs[i], local, p, err) < 0)
 			return err_wrap(err, "downloading the %s", manifest_blob_name(i));
 	}
 	_cleanup_free_ char *id = remote_lazy_id(m->name, m->build_id);
@@ -179,7 +195,7 @@ static int import_build(struct host *h, const struct found *f, struct thaw_err *
 		rc = fs_mkdir_p(tmp, 0700, err);
 	}
 	if (rc == 0)
-		rc = fill_build_dir(h, &m, text, tmp, err);
+		rc = fill_build_dir(h, &m, text, tmp, NULL, err);
 	if (rc == 0) {
 		char sum[SHA256_HEX_LEN + 1];
 		sha256_hex(m.meta_json, strlen(m.meta_json), sum);
@@ -384,8 +400,10 @@ int remote_import_image(struct host *h, const char *image_id, struct remote_imag
 		fs_rm_rf(tmp, NULL);
 		rc = fs_mkdir_p(tmp, 0700, err);
 	}
+	_cleanup_free_ char *tdir = rc == 0 ? catalog_template_dir(h->catalog, tname) : NULL;
+	_cleanup_free_ char *local = tdir ? xasprintf("%s/%s", tdir, tbuild) : NULL;
 	if (rc == 0)
-		rc = fill_build_dir(h, &m, text, tmp, err);
+		rc = fill_build_dir(h, &m, text, tmp, local, err);
 	if (rc == 0) {
 		char sum[SHA256_HEX_LEN + 1];
 		sha256_hex(m.meta_json, strlen(m.meta_json), sum);

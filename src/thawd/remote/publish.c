@@ -13,6 +13,8 @@
 
 #include "buf.h"
 #include "cleanup.h"
+#include "core/images.h"
+#include "disk/sameblocks.h"
 #include "core/host.h"
 #include "fsutil.h"
 #include "log.h"
@@ -64,9 +66,28 @@ static bool same_as_parent(struct manifest *m, const struct manifest_file *pf, s
  * non-zero windows one after another into packed_fd; the object that
  * packed_fd becomes is key. With a parent (pf), windows it has already
  * are not packed. */
+/* Window i of f is in the very blocks of the base's local file (a clone
+ * nobody wrote there since): the base's window is taken as it is, without
+ * reading or hashing (an image of a sandbox that changed 100 MiB of a
+ * 2.5 GiB memory and disk reads 100 MiB, not 2.5 GiB). */
+static bool same_as_base_blocks(struct manifest *m, const struct manifest_file *pf, size_t i,
+				int fd, int base_fd, off_t off, size_t len,
+				struct manifest_window *w)
+{
+	if (base_fd < 0 || !pf || i >= pf->nwindows || !same_blocks(fd, base_fd, off, len))
+		return false;
+	const struct manifest_window *p = &pf->w[i];
+	if (p->object) {
+		memcpy(w->sha256, p->sha256, sizeof(w->sha256));
+		w->object = manifest_add_object(m, p->object, &w->object_index);
+		w->offset = p->offset;
+	} /* else the base's window is all zero, and so is this one */
+	return true;
+}
+
 static int pack_file(struct manifest *m, struct manifest_file *f, const struct manifest_file *pf,
-		     const char *path, const char *key, int packed_fd, uint64_t *packed_len,
-		     struct thaw_err **err)
+		     int base_fd, const char *path, const char *key, int packed_fd,
+		     uint64_t *packed_len, uint64_t *same, struct thaw_err **err)
 {
 	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
 	struct stat st;
@@ -77,6 +98,10 @@ static int pack_file(struct manifest *m, struct manifest_file *f, const struct m
 	f->size = (uint64_t)st.st_size;
 	f->nwindows = (size_t)((f->size + m->window_bytes - 1) / m->window_bytes);
 	f->w = xcalloc(f->nwindows, sizeof(*f->w));
+	struct stat bst;
+	if (pf && (pf->size != f->size || base_fd < 0 || fstat(base_fd, &bst) < 0 ||
+		   (uint64_t)bst.st_size != f->size))
+		base_fd = -1; /* not the same shape: every window is read */
 	_cleanup_free_ uint8_t *buf = xmalloc(m->window_bytes);
 	uint64_t out = 0;
 	for (size_t i = 0; i < f->nwindows; i++) {
@@ -86,6 +111,10 @@ static int pack_file(struct manifest *m, struct manifest_file *f, const struct m
 		w->object_index = MANIFEST_NO_OBJECT;
 		if (is_hole(fd, off, len))
 			continue;
+		if (same_as_base_blocks(m, pf, i, fd, base_fd, off, len, w)) {
+			(*same)++;
+			continue;
+		}
 		ssize_t n = pread(fd, buf, len, off);
 		if (n != (ssize_t)len)
 			return err_sys(err, "reading %s", path);
@@ -116,8 +145,23 @@ struct publish {
 	const char *data_prefix;       /* "data/<name>/<build>" or "data/images/<id>" */
 	const char *parent_key;	       /* an image's template's manifest; NULL for a template */
 	const struct manifest *base;   /* windows an image need not upload (NULL: none) */
+	const char *base_dir;	       /* the base's local build dir, where known (NULL) */
 	struct manifest m;
 };
+
+/* The base's local copy of a file, which its captures clone (a streamed
+ * build's DIR/memory.local, else DIR/memory): -1 when there is none. */
+static int open_base_file(const char *dir, enum manifest_wfile which)
+{
+	enum meta_file_role role = which == MANIFEST_MEMORY ? MF_MEMORY : MF_ROOTFS;
+	_cleanup_free_ char *local = xasprintf(
+		"%s/%s", dir, which == MANIFEST_MEMORY ? "memory.local" : "rootfs.local");
+	int fd = open(local, O_RDONLY | O_CLOEXEC);
+	if (fd >= 0)
+		return fd;
+	_cleanup_free_ char *plain = xasprintf("%s/%s", dir, meta_file_name(role));
+	return open(plain, O_RDONLY | O_CLOEXEC);
+}
 
 static int upload_windowed(struct publish *p, enum manifest_wfile which, const char *path,
 			   struct thaw_err **err)
@@ -132,7 +176,11 @@ static int upload_windowed(struct publish *p, enum manifest_wfile which, const c
 	unlink(tmp); /* gone however this ends */
 	uint64_t len = 0;
 	const struct manifest_file *pf = p->base ? &p->base->files[which] : NULL;
-	if (pack_file(&p->m, &p->m.files[which], pf, path, key, fd, &len, err) < 0)
+	_cleanup_close_ int base_fd = pf && p->base_dir ? open_base_file(p->base_dir, which) : -1;
+	uint64_t same = 0;
+	int rc = pack_file(&p->m, &p->m.files[which], pf, base_fd, path, key, fd, &len, &same, err);
+	__atomic_fetch_add(&r->windows_same_blocks, same, __ATOMIC_RELAXED);
+	if (rc < 0)
 		return err_wrap(err, "packing the %s", fname);
 	if (len == 0)
 		return 0; /* nothing of its own: no object */
@@ -174,6 +222,16 @@ static int upload_all(struct publish *p, const struct template_meta *meta, struc
 			if (sha256_file(path, sum, err) < 0)
 				return -1;
 			sha = sum;
+		}
+		/* An image's kernel and initrd are its template's: named, not
+		 * uploaded again (14 MiB for each image of the default one). */
+		const struct manifest_blob *bb = p->base ? &p->base->blobs[i] : NULL;
+		if (bb && bb->present && bb->size == mf->size && !strcmp(bb->sha256_hex, sha)) {
+			struct manifest_blob *b = &p->m.blobs[i];
+			*b = (struct manifest_blob){ .present = true, .size = bb->size,
+						     .object = xstrdup(bb->object) };
+			snprintf(b->sha256_hex, sizeof(b->sha256_hex), "%s", sha);
+			continue;
 		}
 		if (upload_blob(p, (enum manifest_blob_role)i, path, sha, err) < 0)
 			return -1;
@@ -317,15 +375,20 @@ int remote_publish_image(struct host *h, const char *dir, const char *image_id,
 	_cleanup_free_ char *pkey = remote_manifest_key(from->template_name, from->build_id);
 	_cleanup_free_ char *bkey = from->base_image[0] ? remote_image_key(from->base_image) : NULL;
 	struct manifest base;
-	bool have_base = (bkey && get_base(h, image_id, bkey, &base)) ||
-			 get_base(h, image_id, pkey, &base);
+	bool from_image = bkey && get_base(h, image_id, bkey, &base);
+	bool have_base = from_image || get_base(h, image_id, pkey, &base);
+	/* Where the base's files are here: what the capture cloned. */
+	_cleanup_free_ char *tdir = catalog_template_dir(h->catalog, from->template_name);
+	_cleanup_free_ char *base_dir = from_image ? image_dir(h, from->base_image)
+						   : xasprintf("%s/%s", tdir, from->build_id);
 	_cleanup_free_ char *prefix = xasprintf("data/images/%s", image_id);
 	_cleanup_free_ char *mkey = remote_image_key(image_id);
 	struct publish p = { .h = h,
 			     .dir = dir,
 			     .data_prefix = prefix,
 			     .parent_key = pkey,
-			     .base = have_base ? &base : NULL };
+			     .base = have_base ? &base : NULL,
+			     .base_dir = have_base ? base_dir : NULL };
 	int rc = publish_dir(&p, mkey, from->owner[0] ? from->owner : NULL, MANIFEST_IMAGE, err);
 	if (have_base)
 		manifest_free(&base);

@@ -207,6 +207,9 @@ json_t *remote_info_json(struct host *h)
 	json_object_set_new(
 		o, "published",
 		json_integer((json_int_t)__atomic_load_n(&r->publishes, __ATOMIC_RELAXED)));
+	json_object_set_new(o, "windows_same_blocks",
+			    json_integer((json_int_t)__atomic_load_n(&r->windows_same_blocks,
+								     __ATOMIC_RELAXED)));
 	json_object_set_new(
 		o, "imported",
 		json_integer((json_int_t)__atomic_load_n(&r->imports, __ATOMIC_RELAXED)));

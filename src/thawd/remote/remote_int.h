@@ -19,6 +19,9 @@ struct remote {
 	uint64_t gc_runs, gc_deleted, gc_bytes_deleted; /* atomics */
 	uint64_t last_sync_ns;
 	uint64_t imports, publishes; /* atomics: artifacts imported, published */
+	/* atomic: image windows found in the very blocks of their base's
+	 * local file, neither read nor hashed nor uploaded (publish.c) */
+	uint64_t windows_same_blocks;
 	/* The image uploader (uploader.c). */
 	pthread_mutex_t up_lock;
 	pthread_cond_t up_cond;
