@@ -866,3 +866,38 @@ def test_a_host_that_is_down_and_empty_is_removed(fleet):
     assert a.hosts()["fleet-gone"]["incarnation"] == 1
     assert b.call("POST", "/v1/hosts/fleet-gone/drain", {})[0] == 200  # no placements on it
     T.check("a host is removed only once down and empty (409 while up); thaw hosts remove")
+
+
+def test_a_bake_through_the_control_plane(fleet, hosts):
+    """POST /v1/templates through thaw-control: an admin's bake runs on
+    the emptiest host, its progress streamed back as it happens; the build
+    goes to the store and the other host imports it. Last in the module:
+    every host's template changes."""
+    controls, _ = fleet
+    template_everywhere(controls)
+    drop_all(controls[0])
+    st, _ = raw(controls[1], "POST", "/v1/templates", json.dumps({"name": "code-interpreter"})
+                .encode(), headers={"Content-Type": "application/json"})
+    assert st == 403, st
+    t0 = time.monotonic()
+    st, body = raw(controls[1], "POST", "/v1/templates",
+                   json.dumps({"name": "code-interpreter"}).encode(), key=ADMIN,
+                   headers={"Content-Type": "application/json"}, timeout=900)
+    took = time.monotonic() - t0
+    events = [json.loads(line) for line in body.decode().splitlines() if line.strip()]
+    assert st == 200 and events[-1]["event"] == "done", events[-3:]
+    assert any(e["event"] == "progress" for e in events), events[:3]
+    build = events[-1]["template"]["build_id"]
+
+    def everywhere():
+        for i, d in enumerate(hosts):
+            st, t = d.api("GET", "/v1/templates/code-interpreter", key=host_key(f"fleet-h{i + 1}"))
+            if st != 200 or t.get("build_id") != build:
+                return False
+        return True
+    wait_until(everywhere, 120, interval=1, what="the new build on both hosts")
+    st, sb = controls[0].call("POST", "/v1/sandboxes", {}, key=USER, timeout=180)
+    assert st == 201 and sb["build_id"] == build, sb
+    drop_all(controls[0])
+    T.check(f"a bake through the control plane ({len(events)} events streamed, {took:.0f} s): "
+            "the new build reached both hosts and the next create used it")
