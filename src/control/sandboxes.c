@@ -70,16 +70,24 @@ static int place_tx(struct pg_conn *c, void *arg, struct thaw_err **err)
 	/* A hinted host is always among them when it has room (a fork's
 	 * parent's host: first; or, to spread, so that it is the last
 	 * resort and not left out). */
-	const char *tp[] = { x->tmpl, x->hint && x->hint->near ? x->hint->near : "" };
+	/* Host names are [a-z0-9-]: a text[] literal needs no quoting. */
+	_cleanup_buf_ struct buf excl = { 0 };
+	buf_append_str(&excl, "{");
+	for (size_t i = 0; x->hint && i < x->hint->nexclude; i++)
+		buf_printf(&excl, "%s%s", i ? "," : "", x->hint->exclude[i]);
+	buf_append_str(&excl, "}");
+	const char *tp[] = { x->tmpl, x->hint && x->hint->near ? x->hint->near : "",
+			     buf_cstr(&excl) };
 	if (pg_conn_exec(
 		    c,
 		    "SELECT name, address, room, cached FROM (SELECT h.name, h.address, "
 		    "COALESCE((h.info->'capacity'->>'max_sandboxes')::bigint, 0) "
 		    "- (SELECT count(*) FROM sandboxes s WHERE s.host = h.name AND s.state = 'running') "
 		    "- (SELECT count(*) FROM placements p WHERE p.host = h.name) AS room, "
-		    "h.templates ? $1 AS cached FROM hosts h WHERE h.state = 'up') c "
+		    "h.templates ? $1 AS cached FROM hosts h WHERE h.state = 'up' "
+		    "AND NOT (h.name = ANY ($3::text[]))) c "
 		    "WHERE room > 0 ORDER BY name = $2 DESC, random() LIMIT 4",
-		    2, tp, &r, err) < 0)
+		    3, tp, &r, err) < 0)
 		return -1;
 	int best = -1, best_rank = 0;
 	long long best_room = 0;

@@ -28,10 +28,13 @@ struct placement {
  * under it (another instance's, or one whose instance died) is reused:
  * same token, same host, which then answers with what it made. */
 /* hint (NULL: none): a fork's children go to near (its parent's host)
- * when it has room, or, with spread, to any other host first. */
+ * when it has room, or, with spread, to any other host first; hosts in
+ * exclude are not chosen (a create they refused). */
 struct place_hint {
 	const char *near;
 	bool spread;
+	const char *const *exclude; /* hosts not to choose (they refused) */
+	size_t nexclude;
 };
 int sandbox_place(struct pg *p, const char *owner, unsigned max, const char *tmpl,
 		  const char *idem, const struct place_hint *hint, struct placement *out,

@@ -111,10 +111,11 @@ def thawd():
         f"\nthawd log (last 50 lines):\n{d.log_tail()}"
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def s3():
-    """A real S3 server (s3rver, thawlib.s3) with one bucket, for the
-    session; needs no thawd, no root and no VMs."""
+    """A real S3 server (s3rver, thawlib.s3) with one bucket, for a test
+    module; needs no thawd, no root and no VMs. Per module, not per
+    session: a fleet module's bakes and images leave gigabytes in it."""
     from thawlib.s3 import S3rver
     if not shutil.which("node") or not shutil.which("npm"):
         pytest.skip("s3rver needs node and npm (apt-get install nodejs npm)")

@@ -96,6 +96,9 @@ static bool made_before(struct api_req *r, const char *owner, const char *idem,
 	return true;
 }
 
+/* Hosts a create tries before it gives the last refusal to the client. */
+#define CREATE_HOSTS 3
+
 enum MHD_Result control_sandbox_create(struct api_req *r)
 {
 	struct control *ctl = api_control(r);
@@ -140,16 +143,36 @@ enum MHD_Result control_sandbox_create(struct api_req *r)
 	json_decref(body);
 	struct placement pl;
 	_cleanup_err_ struct thaw_err *err = NULL;
-	uint64_t t0 = time_mono_ns();
-	if (sandbox_place(ctl->pg, owner, own ? 0 : r->key->max_sandboxes, tmpl_name, idem, NULL, &pl,
-			  &err) < 0)
-		return api_reply_error(r, err);
-	uint64_t t1 = time_mono_ns();
 	_cleanup_buf_ struct buf out = { 0 };
-	struct relay_target to = control_target(r, pl.host, pl.address, "/v1/sandboxes");
-	to.idempotency_key = idem;
-	long st = relay_call(&to, "POST", fwd, strlen(fwd), &out, &err);
-	uint64_t t2 = time_mono_ns();
+	uint64_t t0 = time_mono_ns(), t1 = 0, t2 = 0;
+	long st = 0;
+	/* A host that refuses (it cannot run the template: another CPU
+	 * model or accelerator, its store or memory full, its own cap: 409,
+	 * 503, 429) made nothing: the next host is tried, up to
+	 * CREATE_HOSTS in all. */
+	const char *tried[CREATE_HOSTS];
+	char tried_names[CREATE_HOSTS][64];
+	struct place_hint hint = { .exclude = tried };
+	for (;;) {
+		if (sandbox_place(ctl->pg, owner, own ? 0 : r->key->max_sandboxes, tmpl_name, idem,
+				  hint.nexclude ? &hint : NULL, &pl, &err) < 0)
+			return api_reply_error(r, err);
+		t1 = time_mono_ns();
+		buf_free(&out);
+		struct relay_target to = control_target(r, pl.host, pl.address, "/v1/sandboxes");
+		to.idempotency_key = idem;
+		st = relay_call(&to, "POST", fwd, strlen(fwd), &out, &err);
+		t2 = time_mono_ns();
+		bool refused = st == MHD_HTTP_CONFLICT || st == MHD_HTTP_SERVICE_UNAVAILABLE ||
+			       st == MHD_HTTP_TOO_MANY_REQUESTS;
+		if (!refused || hint.nexclude + 1 >= CREATE_HOSTS)
+			break;
+		log_info("control.create_elsewhere", "host=%s status=%ld", pl.host, st);
+		sandbox_unplace(ctl->pg, &pl);
+		snprintf(tried_names[hint.nexclude], sizeof(tried_names[0]), "%s", pl.host);
+		tried[hint.nexclude] = tried_names[hint.nexclude];
+		hint.nexclude++;
+	}
 	json_t *made = st == MHD_HTTP_CREATED ? json_loadb((const char *)out.data, out.len, 0, NULL)
 					      : NULL;
 	const char *id = json_string_value(json_object_get(made, "id"));

@@ -285,6 +285,16 @@ def own_thawd(session, suffix, slot_cidr, extra=(), template=True, env=None, net
     return d
 
 
+def seed_build_cache(session, d):
+    """d's rootfs build cache from the session thawd's (its store is
+    mounted while it runs): a bake on d then downloads nothing (the tests
+    have no internet)."""
+    src, dst = session.store / "cache", d.store / "cache"
+    if src.is_dir() and not any(dst.glob("rootfs-*")):
+        dst.mkdir(parents=True, exist_ok=True)
+        subprocess.run(["cp", "-a", "--reflink=auto", f"{src}/.", str(dst)], check=True)
+
+
 def _own_template(session, d):
     info = template_info()
     stamp = d.data_dir / "e2e-agent.sha256"
@@ -292,10 +302,7 @@ def _own_template(session, d):
     if info and info["status"] == "ready" and stamp.exists() and \
             stamp.read_text().strip() == digest:
         return info
-    src, dst = session.store / "cache", d.store / "cache"
-    if src.is_dir() and not any(dst.glob("rootfs-*")):
-        dst.mkdir(parents=True, exist_ok=True)
-        subprocess.run(["cp", "-a", "--reflink=auto", f"{src}/.", str(dst)], check=True)
+    seed_build_cache(session, d)
     st, events = d.bake(TEMPLATE, timeout=1200)
     assert st == 200 and events and events[-1]["event"] == "done", \
         f"baking {TEMPLATE} in {d.data_dir}: {st} {events[-3:] if events else events}"
