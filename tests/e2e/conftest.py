@@ -199,5 +199,21 @@ def pytest_runtest_makereport(item, call):
         rep.sections.append(("thawd log (last 50 lines)", d.log_tail(50)))
 
 
+# What a whole run takes on its disk at its peak (the fleet modules:
+# two or three hosts' stores and an S3 server's objects at once): measured
+# 7.7 GiB on a clean clone, 2026-12-06.
+DISK_PEAK_GIB = 8
+
+
 def pytest_configure(config):
     config.addinivalue_line("markers", "slow: takes tens of seconds (the re-bake)")
+    # Said up front: a full disk fails a run late and far from its cause.
+    probe = T.default_data_dir().parent
+    try:
+        v = os.statvfs(probe if probe.is_dir() else "/")
+        free_gib = v.f_bavail * v.f_frsize / (1 << 30)
+    except OSError:
+        return
+    if free_gib < DISK_PEAK_GIB + 1:
+        print(f"\n[e2e] WARNING: {free_gib:.1f} GiB free on {probe}; a whole run needs about "
+              f"{DISK_PEAK_GIB} GiB at its peak", file=sys.stderr)
