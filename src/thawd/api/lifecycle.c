@@ -45,17 +45,27 @@ enum MHD_Result api_sandbox_fork(struct api_req *r)
 typedef int (*state_op)(struct host *h, const char *id, struct sandbox **out,
 			struct thaw_err **err);
 
-static enum MHD_Result change_state(struct api_req *r, state_op op)
+/* The body of a route that takes none ({} or nothing); false when the
+ * request has been answered (*res). */
+static bool empty_body(struct api_req *r, enum MHD_Result *res)
 {
-	enum MHD_Result res;
-	json_t *body = api_sandbox_body(r, true, &res);
+	json_t *body = api_sandbox_body(r, true, res);
 	if (!body)
-		return res;
+		return false;
 	_cleanup_err_ struct thaw_err *err = NULL;
 	int rc = validate_empty(body, &err);
 	json_decref(body);
 	if (rc < 0)
-		return api_reply_error(r, err);
+		*res = api_reply_error(r, err);
+	return rc == 0;
+}
+
+static enum MHD_Result change_state(struct api_req *r, state_op op)
+{
+	enum MHD_Result res;
+	if (!empty_body(r, &res))
+		return res;
+	_cleanup_err_ struct thaw_err *err = NULL;
 	uint64_t t0 = time_mono_ns();
 	struct sandbox *sb = NULL;
 	if (op(api_host(r), r->params[0], &sb, &err) < 0)
@@ -151,14 +161,9 @@ enum MHD_Result api_sandbox_adopt(struct api_req *r)
 enum MHD_Result api_sandbox_export(struct api_req *r)
 {
 	enum MHD_Result res;
-	json_t *body = api_sandbox_body(r, true, &res);
-	if (!body)
+	if (!empty_body(r, &res))
 		return res;
 	_cleanup_err_ struct thaw_err *err = NULL;
-	int rc = validate_empty(body, &err);
-	json_decref(body);
-	if (rc < 0)
-		return api_reply_error(r, err);
 	struct export_result ex;
 	if (sandbox_export(api_host(r), r->params[0], &ex, &err) < 0)
 		return api_reply_error(r, err);

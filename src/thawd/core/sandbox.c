@@ -202,6 +202,23 @@ void sandbox_unlock(struct host *h, struct sandbox *sb)
 	sandbox_unref(h, sb);
 }
 
+int sandbox_lock_running(struct host *h, const char *id, struct sandbox **out,
+			 struct thaw_err **err)
+{
+	struct sandbox *sb;
+	if (sandbox_lock_current(h, id, &sb, err) < 0)
+		return -1;
+	pthread_mutex_lock(&sb->lock);
+	enum sb_state state = sb->state;
+	pthread_mutex_unlock(&sb->lock);
+	if (state != SB_RUNNING) {
+		sandbox_unlock(h, sb);
+		return err_set(err, ERR_CONFLICT, "sandbox %s is %s", id, sb_state_name(state));
+	}
+	*out = sb;
+	return 0;
+}
+
 int sandbox_source(struct host *h, const struct sandbox *sb, struct template **out,
 		   struct thaw_err **err)
 {

@@ -111,6 +111,10 @@ int sandbox_set_state_from(struct host *h, struct sandbox *sb, enum sb_state exp
 int sandbox_lock_current(struct host *h, const char *id, struct sandbox **out,
 			 struct thaw_err **err);
 void sandbox_unlock(struct host *h, struct sandbox *sb);
+/* sandbox_lock_current, for operations that need it running (fork,
+ * export): ERR_CONFLICT, naming its state, and nothing held otherwise. */
+int sandbox_lock_running(struct host *h, const char *id, struct sandbox **out,
+			 struct thaw_err **err);
 
 /* sb's successor is listed in its place (registry_replace): operations
  * still holding sb look the id up again. Its op_lock is held. */

@@ -122,15 +122,8 @@ int sandbox_fork(struct host *h, const char *id, size_t count, const struct sb_o
 {
 	memset(out, 0, sizeof(*out));
 	struct sandbox *parent;
-	if (sandbox_lock_current(h, id, &parent, err) < 0)
+	if (sandbox_lock_running(h, id, &parent, err) < 0)
 		return -1;
-	pthread_mutex_lock(&parent->lock);
-	enum sb_state state = parent->state;
-	pthread_mutex_unlock(&parent->lock);
-	if (state != SB_RUNNING) {
-		sandbox_unlock(h, parent);
-		return err_set(err, ERR_CONFLICT, "sandbox %s is %s", id, sb_state_name(state));
-	}
 	/* All count places at once, before the parent is stopped: each child
 	 * keeps its place or gives it back (sandbox_start_new). */
 	if (quota_reserve(h->quota, owner->name, owner->max_sandboxes, (unsigned)count,
