@@ -301,19 +301,15 @@ def test_a_killed_host_is_down_within_10_s_and_back_when_it_returns(thawd, fleet
     before = controls[0].hosts()["fleet-h2"]["incarnation"]
     d.stop(signal.SIGKILL)
     net.hosts[1].cut()
-    t0 = time.monotonic()
     try:
-        wait_until(lambda: controls[0].hosts()["fleet-h2"]["state"] == "down", 15,
-                   interval=0.2, what="fleet-h2 down")
-        took = time.monotonic() - t0
+        took = host_becomes(controls[0], "fleet-h2", "down")
         assert took <= 10.5, f"down after {took:.1f} s"
         assert controls[1].hosts()["fleet-h1"]["state"] == "up"
     finally:
         net.hosts[1].mend()
         d.start()
         set_current(thawd)
-    wait_until(lambda: controls[1].hosts()["fleet-h2"]["state"] == "up", 15,
-               what="fleet-h2 up again")
+    host_becomes(controls[1], "fleet-h2", "up")
     assert controls[1].hosts()["fleet-h2"]["incarnation"] == before + 1
     T.check(f"a SIGKILLed host, its link cut, was down after {took:.1f} s; up again when it "
             "came back")
@@ -327,16 +323,11 @@ def test_a_host_cut_off_the_network_is_down_and_back(fleet, hosts, net):
     controls, _ = fleet
     template_everywhere(controls)
     drop_all(controls[0])
-    made = [controls[0].call("POST", "/v1/sandboxes", {}, key=ADMIN, timeout=180)[1]
-            for _ in range(len(HOSTS))]
-    sid = [s for s in made if s["host"] == "fleet-h2"][0]["id"]
+    sid = one_on_host_2(controls[0], ADMIN)
     before = controls[0].hosts()["fleet-h2"]["incarnation"]
     net.hosts[1].cut()
-    t0 = time.monotonic()
     try:
-        wait_until(lambda: controls[1].hosts()["fleet-h2"]["state"] == "down", 15,
-                   interval=0.2, what="fleet-h2 down")
-        took = time.monotonic() - t0
+        took = host_becomes(controls[1], "fleet-h2", "down")
         assert took <= 10.5, f"down after {took:.1f} s"
         wait_until(lambda: controls[0].call("GET", f"/v1/sandboxes/{sid}")[1]
                    .get("state") == "lost", 5, interval=0.2, what="its sandbox lost")
@@ -346,8 +337,7 @@ def test_a_host_cut_off_the_network_is_down_and_back(fleet, hosts, net):
         assert st == 409, body
     finally:
         net.hosts[1].mend()
-    wait_until(lambda: controls[0].hosts()["fleet-h2"]["state"] == "up", 15, interval=0.2,
-               what="fleet-h2 up again")
+    host_becomes(controls[0], "fleet-h2", "up")
     assert controls[0].hosts()["fleet-h2"]["incarnation"] == before
     wait_until(lambda: controls[1].call("GET", f"/v1/sandboxes/{sid}")[1].get("state")
                == "running", 15, interval=0.2, what="its sandbox running again")
@@ -432,6 +422,22 @@ def drop_all(c, key=ADMIN):
     st, body = c.call("GET", "/v1/sandboxes", key=key)
     for sb in body["sandboxes"]:
         c.call("DELETE", f"/v1/sandboxes/{sb['id']}", key=ADMIN, timeout=120)
+
+
+def one_on_host_2(c, key):
+    """From an empty fleet, one sandbox per host (the emptiest host gets
+    each next one): the id of the one on fleet-h2."""
+    made = [c.call("POST", "/v1/sandboxes", {}, key=key, timeout=180)[1] for _ in HOSTS]
+    return [s for s in made if s["host"] == "fleet-h2"][0]["id"]
+
+
+def host_becomes(c, name, state):
+    """Waits (15 s at most) until c lists host name in state; the seconds
+    that took."""
+    t0 = time.monotonic()
+    wait_until(lambda: c.hosts()[name]["state"] == state, 15, interval=0.2,
+               what=f"{name} {state}")
+    return time.monotonic() - t0
 
 
 def test_a_sandbox_through_either_instance(fleet, hosts):
@@ -670,9 +676,7 @@ def test_a_paused_sandbox_of_a_dead_host_resumes_elsewhere(thawd, fleet, hosts):
     controls, _ = fleet
     template_everywhere(controls)
     drop_all(controls[0])
-    made = [controls[0].call("POST", "/v1/sandboxes", {}, key=USER, timeout=180)[1]
-            for _ in range(len(HOSTS))]
-    sid = [s for s in made if s["host"] == "fleet-h2"][0]["id"]
+    sid = one_on_host_2(controls[0], USER)
     exec_through(controls[0], sid, "echo kept > /root/moved.txt; "
                  "nohup sleep 86400 >/dev/null 2>&1 & echo $! > /root/sleep.pid")
     st, p = controls[1].call("POST", f"/v1/sandboxes/{sid}/pause", {}, key=USER, timeout=180)
@@ -682,8 +686,7 @@ def test_a_paused_sandbox_of_a_dead_host_resumes_elsewhere(thawd, fleet, hosts):
                what="the image in the store")
     hosts[1].stop(signal.SIGKILL)
     try:
-        wait_until(lambda: controls[0].hosts()["fleet-h2"]["state"] == "down", 15,
-                   interval=0.2, what="fleet-h2 down")
+        host_becomes(controls[0], "fleet-h2", "down")
         t0 = time.monotonic()
         st, r = controls[1].call("POST", f"/v1/sandboxes/{sid}/resume", {}, key=USER,
                                  timeout=300)
@@ -823,9 +826,7 @@ def test_a_sandbox_deleted_while_lost_goes_when_its_host_returns(thawd, fleet, h
     controls, _ = fleet
     template_everywhere(controls)
     drop_all(controls[0])
-    made = [controls[0].call("POST", "/v1/sandboxes", {}, key=ADMIN, timeout=180)[1]
-            for _ in range(len(HOSTS))]
-    sid = [s for s in made if s["host"] == "fleet-h2"][0]["id"]
+    sid = one_on_host_2(controls[0], ADMIN)
     hosts[1].stop(signal.SIGKILL)
     try:
         wait_until(lambda: controls[0].call("GET", f"/v1/sandboxes/{sid}")[1].get("state")
@@ -858,8 +859,7 @@ def test_a_host_that_is_down_and_empty_is_removed(fleet):
     assert b.call("DELETE", "/v1/hosts/fleet-gone", key=USER)[0] == 403
     assert b.call("DELETE", "/v1/hosts/fleet-nobody")[0] == 404
     assert b.call("DELETE", "/v1/hosts/Bad_Name")[0] == 400
-    wait_until(lambda: a.hosts()["fleet-gone"]["state"] == "down", 15, interval=0.5,
-               what="fleet-gone down")
+    host_becomes(a, "fleet-gone", "down")
     env = dict(os.environ, THAW_API_URL=b.url, THAW_API_KEY=ADMIN)
     r = subprocess.run([str(T.bin_dir() / "thaw"), "hosts", "remove", "fleet-gone"], env=env,
                        capture_output=True, text=True, timeout=30)
