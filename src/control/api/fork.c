@@ -1,12 +1,13 @@
 /* Fork through the control plane. The children are placed like creates
  * (the forking key's cap counted exactly across instances) and may land
  * on hosts other than their parent's: by default on the parent's host
- * while it has room, with "spread": true on the others first. Children
- * on the parent's host come from its own fork (one capture, restored
- * from the local image); for the others the parent's host exports the
- * image to the object store once, and each target host starts its
- * children from it, all targets at once. All or nothing, as on a host:
- * when a child fails, those made are deleted. */
+ * while it has room, with "spread": true on the others first. When all
+ * of them are on the parent's host, its own fork makes them (one capture,
+ * restored from the local image). Otherwise the parent's host exports the
+ * image to the object store once and every host starts its children from
+ * that one image (the parent's host from its local copy), all at once:
+ * every child is a copy of the same instant. All or nothing, as on a
+ * host: when a child fails, those made are deleted. */
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -141,7 +142,7 @@ static int fork_local(struct api_req *r, const struct sandbox_route *rt, struct 
 	return 0;
 }
 
-/* Children on other hosts: the image goes to the object store once, then
+/* Children on any hosts: the image goes to the object store once, then
  * every target starts its children from it at the same time. */
 static int fork_remote(struct api_req *r, const struct sandbox_route *rt, const char *owner,
 		       struct child *c, unsigned n, double *export_ms, json_t **export_detail,
@@ -254,24 +255,15 @@ enum MHD_Result control_sandbox_fork(struct api_req *r)
 		}
 		c[i].placed = true;
 	}
-	/* The parent's host's children first in the array. */
 	unsigned local = 0;
-	for (unsigned i = 0; i < count; i++) {
-		if (strcmp(c[i].pl.host, rt.host) == 0) {
-			struct child tmp = c[local];
-			c[local++] = c[i];
-			c[i] = tmp;
-		}
-	}
+	for (unsigned i = 0; i < count; i++)
+		local += strcmp(c[i].pl.host, rt.host) == 0;
 	uint64_t t1 = time_mono_ns();
 	double export_ms = 0;
 	json_t *export_detail = NULL;
-	int rc = local ? fork_local(r, &rt, c, local, &err) : 0;
-	uint64_t t2 = time_mono_ns();
-	if (rc == 0 && local < count)
-		rc = fork_remote(r, &rt, owner, c + local, count - local, &export_ms,
-				 &export_detail, &err);
-	uint64_t t3 = time_mono_ns();
+	int rc = local == count ? fork_local(r, &rt, c, count, &err)
+				: fork_remote(r, &rt, owner, c, count, &export_ms, &export_detail, &err);
+	double work_ms = ns_to_ms(time_mono_ns() - t1);
 	for (unsigned i = 0; rc == 0 && i < count; i++) {
 		const char *st = json_string_value(json_object_get(c[i].made, "state"));
 		rc = sandbox_placed(ctl->pg, &c[i].pl, c[i].id, owner, rt.tmpl,
@@ -296,9 +288,10 @@ enum MHD_Result control_sandbox_fork(struct api_req *r)
 	log_info("control.forked", "parent=%s host=%s local=%u remote=%u", r->params[0], rt.host,
 		 local, count - local);
 	children_free(c, count);
+	bool exported = local < count;
 	json_t *timings = json_pack("{s:f,s:f,s:f,s:f,s:f}", "placement", ns_to_ms(t1 - t0),
-				    "local_fork", ns_to_ms(t2 - t1), "export", export_ms,
-				    "remote_children", ns_to_ms(t3 - t2) - export_ms, "total",
+				    "local_fork", exported ? 0.0 : work_ms, "export", export_ms,
+				    "remote_children", exported ? work_ms - export_ms : 0.0, "total",
 				    ns_to_ms(time_mono_ns() - t0));
 	if (export_detail) /* the parent's host's own: stopped, capture, upload */
 		json_object_set_new(timings, "export_parts", export_detail);

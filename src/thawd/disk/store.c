@@ -210,8 +210,9 @@ static int store_slack_mb(const struct disk_store *s, uint64_t *out)
 }
 
 /* Gives the disk below a loop-mounted store every block its XFS holds
- * free (FITRIM). At open too: what was deleted while no thawd trimmed
- * (an older one, a crash) still takes room in the image. */
+ * free (FITRIM). Not at open: the janitor's first round (slack_mb_at_trim
+ * starts at 0) trims what was deleted while no thawd trimmed (an older
+ * one, a crash), off the start-up path. */
 static void store_trim(struct disk_store *s)
 {
 	uint64_t before = 0;
@@ -258,7 +259,6 @@ int disk_store_open(const char *data_dir, enum store_mode want, uint64_t image_b
 		return err_set(err, ERR_UNAVAILABLE, "the store at %s/store cannot reflink",
 			       data_dir);
 	}
-	store_trim(s);
 	*out = s;
 	return 0;
 }

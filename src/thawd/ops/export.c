@@ -3,8 +3,9 @@
  * from the build or image it runs from), so that another host can start
  * children from it: the control plane's fork across hosts. The sandbox
  * is stopped only for the capture, as for a fork, and runs on whatever
- * happens. The image is not recorded here: once it is in the store the
- * local copy is the collector's. */
+ * happens. No row names the image here: the children this host starts
+ * from it (adopt with a parent) use the local copy and their rows keep
+ * it; without any, the collector's next round removes it. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,15 +38,8 @@ int sandbox_export(struct host *h, const char *id, struct export_result *out,
 			       "thawd runs without an object store (--s3-endpoint): an image "
 			       "cannot leave this host");
 	struct sandbox *sb;
-	if (sandbox_lock_current(h, id, &sb, err) < 0)
+	if (sandbox_lock_running(h, id, &sb, err) < 0)
 		return -1;
-	pthread_mutex_lock(&sb->lock);
-	enum sb_state state = sb->state;
-	pthread_mutex_unlock(&sb->lock);
-	if (state != SB_RUNNING) {
-		sandbox_unlock(h, sb);
-		return err_set(err, ERR_CONFLICT, "sandbox %s is %s", id, sb_state_name(state));
-	}
 	uint64_t t0 = time_mono_ns();
 	struct image_origin from;
 	origin_of(sb, &from);
@@ -65,7 +59,6 @@ int sandbox_export(struct host *h, const char *id, struct export_result *out,
 		rc = remote_publish_image(h, dir, out->image, &from, err);
 		out->upload_ms = ns_to_ms(time_mono_ns() - t1);
 		image_unpin(h, out->image);
-		images_gc(h); /* the local copy: no row names it */
 	}
 	sandbox_unref(h, sb);
 	if (rc < 0)
