@@ -11,6 +11,9 @@ packages=(
 	libssl-dev libmnl-dev libnftables-dev libcmocka-dev libfuse3-dev libpq-dev
 	# running VMs and building templates
 	qemu-system-x86 qemu-utils fuse3 debootstrap xfsprogs cpio gzip util-linux iproute2 procps nftables
+	# thaw's guest kernel (templates/build-kernel.sh): its source and what
+	# compiling it needs
+	linux-source-6.1 flex bison bc libelf-dev
 	# end-to-end tests (the fleet's tests start a private PostgreSQL)
 	python3 python3-pytest python3-pip postgresql-15 postgresql-client-15
 )

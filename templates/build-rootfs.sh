@@ -1,7 +1,9 @@
 #!/bin/bash
-# Builds what a template boots: kernel, initramfs (the guest agent plus
-# the kernel modules it needs to reach the root disk) and an ext4 root
-# image. Called by thawd during a bake:
+# Builds what a template boots: a kernel and an ext4 root image, plus,
+# for Debian's cloud kernel (recipe kernel=debian-cloud), an initramfs
+# with the guest agent and the modules it needs to reach the root disk.
+# thaw's own kernel (kernel=thaw, the default; build-kernel.sh) has its
+# drivers built in and boots without one. Called by thawd during a bake:
 #
 #   build-rootfs.sh RECIPE_DIR OUT_DIR CACHE_DIR AGENT_BINARY DISK_MB
 #
@@ -12,7 +14,7 @@ set -euo pipefail
 
 recipe_dir=$1 out=$2 cache=$3 agent=$4 disk_mb=$5
 suite=bookworm mirror=http://deb.debian.org/debian variant=minbase packages="" modules=""
-kernel_package=linux-image-cloud-amd64
+kernel=thaw kernel_package=linux-image-cloud-amd64
 # shellcheck source=/dev/null
 . "$recipe_dir/recipe.conf"
 mirror=${THAW_DEBIAN_MIRROR:-$mirror}
@@ -105,19 +107,32 @@ initramfs() {
 
 rootfs_tree
 tree=$(cat "$out/.tree")
-kernel_tree
-kdir=$(cat "$out/.kernel")
-rm -f "$out/.tree" "$out/.kernel"
-
-cp "$kdir"/boot/vmlinuz-* "$out/vmlinuz"
-initramfs "$kdir"
-# The agent also lives on the root disk: stage 1 in the initramfs execs it
-# from there once the disk is mounted.
+rm -f "$out/.tree"
+case $kernel in
+thaw)
+	"$(dirname "$0")/build-kernel.sh" "$out/vmlinuz" "$out/.kernel-id"
+	;;
+debian-cloud)
+	kernel_tree
+	kdir=$(cat "$out/.kernel")
+	rm -f "$out/.kernel"
+	cp "$kdir"/boot/vmlinuz-* "$out/vmlinuz"
+	echo "debian-cloud $(basename "$kdir"/boot/vmlinuz-* | sed 's/^vmlinuz-//')" >"$out/.kernel-id"
+	initramfs "$kdir"
+	;;
+*)
+	say "unknown kernel \"$kernel\" (thaw or debian-cloud)"
+	exit 1
+	;;
+esac
+# The agent lives on the root disk: thaw's kernel starts it there as
+# init; stage 1 in the cloud kernel's initramfs execs it from there once
+# the disk is mounted.
 install -m 0755 "$agent" "$tree/usr/sbin/thaw-agent"
 # The recipe's own files (RECIPE/rootfs/...) go over the tree.
 if [ -d "$recipe_dir/rootfs" ]; then
 	cp -a "$recipe_dir/rootfs/." "$tree/"
-	say "root files: $(find "$recipe_dir/rootfs" -type f | wc -l) from the recipe"
+	say "root files: $(find "$recipe_dir/rootfs/" -type f | wc -l) from the recipe"
 fi
 say "root image: ext4, ${disk_mb} MiB (sparse)"
 # No lazy init: otherwise the guest kernel would zero inode tables in the

@@ -19,6 +19,8 @@ struct agent_opts {
 };
 
 /* boot.c */
+/* True when PID 1 runs from an initramfs rather than the root disk. */
+bool boot_from_initramfs(void);
 void boot_stage1(void) __attribute__((noreturn));
 void boot_stage2(void);
 

@@ -1,10 +1,12 @@
 /* System bring-up for PID 1.
  *
- * Stage 1 runs from the initramfs: the Debian cloud kernel has its virtio
- * drivers as modules, so we load them, mount the root disk and move into
- * it, then exec the agent binary that lives on the root disk. Stage 2
- * mounts the pseudo file systems a userland expects and configures the
- * network. Nothing here may exit: PID 1 exiting panics the kernel. */
+ * Stage 1 runs from the initramfs, with Debian's cloud kernel only: that
+ * kernel has its virtio drivers as modules, so we load them, mount the
+ * root disk and move into it, then exec the agent binary that lives on
+ * the root disk. thaw's kernel mounts the root disk itself and starts
+ * the agent there. Stage 2 mounts the pseudo file systems a userland
+ * expects and configures the network. Nothing here may exit: PID 1
+ * exiting panics the kernel. */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -12,7 +14,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
+#include <linux/magic.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -77,6 +81,13 @@ static void hang(const char *why)
 		pause();
 }
 
+bool boot_from_initramfs(void)
+{
+	struct statfs st;
+	return statfs("/", &st) == 0 &&
+	       (st.f_type == RAMFS_MAGIC || st.f_type == TMPFS_MAGIC);
+}
+
 void boot_stage1(void)
 {
 	mount("devtmpfs", "/dev", "devtmpfs", MS_NOSUID, "mode=0755");
@@ -110,6 +121,8 @@ struct mount_spec {
 static const struct mount_spec stage2_mounts[] = {
 	{ "proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL },
 	{ "sysfs", "/sys", "sysfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL },
+	/* Per-command limits (pids, memory, cpu) live in cgroup v2. */
+	{ "cgroup2", "/sys/fs/cgroup", "cgroup2", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL },
 	{ "devpts", "/dev/pts", "devpts", MS_NOSUID | MS_NOEXEC, "gid=5,mode=620,ptmxmode=666" },
 	{ "tmpfs", "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777" },
 	{ "tmpfs", "/run", "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755" },
@@ -119,6 +132,10 @@ static const struct mount_spec stage2_mounts[] = {
 void boot_stage2(void)
 {
 	console_stdio();
+	/* A kernel that mounted the root disk itself mounted it with
+	 * atime updates: every read would be a write in every clone. */
+	if (mount(NULL, "/", NULL, MS_REMOUNT | MS_NOATIME, NULL) < 0)
+		agent_log("stage2: remounting / noatime: %s", strerror(errno));
 	for (size_t i = 0; i < sizeof(stage2_mounts) / sizeof(stage2_mounts[0]); i++) {
 		const struct mount_spec *m = &stage2_mounts[i];
 		mkdir(m->target, 0755);

@@ -55,8 +55,14 @@ int main(int argc, char **argv)
 			return 2;
 		}
 	}
-	if (getpid() == 1 && !stage2)
-		boot_stage1();
+	/* From an initramfs (a kernel with its drivers as modules): stage 1
+	 * loads them and execs us again from the root disk with --stage2.
+	 * A kernel that mounts the root disk itself starts us there. */
+	if (getpid() == 1 && !stage2) {
+		if (boot_from_initramfs())
+			boot_stage1();
+		stage2 = true;
+	}
 	if (stage2)
 		boot_stage2();
 	for (;;) {

@@ -130,6 +130,50 @@ def test_bake_refusals(thawd):
     T.check("bake of an unknown recipe -> 404 JSON before any stream; Bad/Name -> 400")
 
 
+def test_default_template_boots_thaws_kernel_without_initramfs(thawd, template):
+    info = T.template_info()
+    assert info["kernel"].startswith("thaw 6."), info
+    assert info["machine_rev"] == 3, info
+    build = _build_dir(thawd)
+    assert (build / "vmlinuz").stat().st_size > 1 << 20 and not (build / "initrd.img").exists()
+    sid = T.create(timeout_s=120)["id"]
+    out = T.sh(sid, "uname -r; cat /proc/cmdline; ls /sys/fs/cgroup/cgroup.controllers; "
+                    "test -e /proc/modules && echo modules || echo no-modules")
+    release, cmdline, controllers, modules = out.split("\n")[:4]
+    assert release.startswith(info["kernel"].split()[1]), (release, info)
+    assert "root=/dev/vda" in cmdline and "virtio_mmio.device=" in cmdline, cmdline
+    assert controllers == "/sys/fs/cgroup/cgroup.controllers" and modules == "no-modules", out
+    T.delete(sid)
+    T.check(f"{info['kernel']}: no initramfs, no modules, devices from the command line, "
+            "cgroup v2 mounted")
+
+
+@pytest.mark.slow
+def test_the_cloud_kernel_stays_a_recipe_option(thawd, template):
+    """kernel=debian-cloud: Debian's kernel, its virtio drivers loaded from
+    an initramfs, found through ACPI (machine_rev 2). Baked, restored,
+    used, and deleted again (its files are a second template's worth)."""
+    name = "code-interpreter-cloud"
+    st, events = thawd.bake(name)
+    assert st == 200 and events[-1]["event"] == "done", events[-3:]
+    try:
+        info = T.template_info(name)
+        assert info["kernel"].startswith("debian-cloud "), info
+        assert info["machine_rev"] == 2, info
+        build = thawd.template_dir(name) / info["build_id"]
+        assert (build / "initrd.img").stat().st_size > 0
+        st, sb = T.api("POST", "/v1/sandboxes", {"template": name, "timeout_s": 120})
+        assert st == 201, sb
+        assert T.sh(sb["id"], "uname -r").strip().endswith("-cloud-amd64")
+        assert T.sh(sb["id"], ["python3", "-c", "print(6 * 7)"]) == "42\n"
+        T.delete(sb["id"])
+    finally:
+        st, body = T.api("DELETE", f"/v1/templates/{name}")
+        assert st in (200, 204), (st, body)
+    T.check(f"{name}: {info['kernel']} (machine_rev 2, initramfs) baked, ran python3, "
+            "deleted")
+
+
 @pytest.mark.slow
 def test_rebake_new_build_old_sandboxes_keep_working(thawd, template):
     """ONE test for the whole re-bake (about 15-20 s with a warm cache)."""

@@ -41,7 +41,7 @@ static struct vmm_launch launch(bool restore)
 	return l;
 }
 
-static const struct qemu_fd_set boot_fds = { .kernel = true, .console = true };
+static const struct qemu_fd_set boot_fds = { .kernel = true, .initrd = true, .console = true };
 static const struct qemu_fd_set restore_fds = { .state = true, .console = true };
 
 static char **build_boot(void)
@@ -256,9 +256,8 @@ static void test_machine_shape_follows_the_template(void **state)
 	qemu_argv_free(argv);
 }
 
-/* A template's device model is what its snapshot holds: no i8254 PIT,
- * whose emulation woke every idle VMM 36 times a second, except for
- * builds baked with it (machine_rev 1). */
+/* A template's device model is what its snapshot holds: an i8254 PIT
+ * only where the template's model has one (machine_rev 1 and 3). */
 static void test_the_pit_only_for_templates_that_have_one(void **state)
 {
 	(void)state;
@@ -270,10 +269,44 @@ static void test_the_pit_only_for_templates_that_have_one(void **state)
 	assert_non_null(strstr(value_of(argv, "-machine"), ",pit=off,"));
 	qemu_argv_free(argv);
 	const struct vmm_machine legacy = { .memory_mb = 512, .vcpus = 1, .cpu = "max",
-					    .legacy_pit = true };
+					    .pit = true };
 	l.machine = &legacy;
 	argv = qemu_argv_build(&tcg, &l, &fds);
 	assert_non_null(strstr(value_of(argv, "-machine"), ",pit=on,"));
+	qemu_argv_free(argv);
+}
+
+/* thaw's kernel: no ACPI (QEMU names the devices on the kernel command
+ * line). A kernel that needs ACPI (debian-cloud, machine_rev 2) has it.
+ * Both keep the serial console. */
+static void test_acpi_only_for_kernels_that_need_it(void **state)
+{
+	(void)state;
+	const struct vmm_host tcg = { .binary = "qemu", .accel = ACCEL_TCG };
+	const struct qemu_fd_set fds = { .state = true, .console = true };
+	struct vmm_launch l = launch(true);
+	char **argv = qemu_argv_build(&tcg, &l, &fds);
+	assert_non_null(strstr(value_of(argv, "-machine"), ",acpi=off,"));
+	assert_string_equal(value_of(argv, "-serial"), "chardev:con");
+	qemu_argv_free(argv);
+	const struct vmm_machine acpi = { .memory_mb = 512, .vcpus = 1, .cpu = "max", .acpi = true };
+	l.machine = &acpi;
+	argv = qemu_argv_build(&tcg, &l, &fds);
+	assert_non_null(strstr(value_of(argv, "-machine"), ",acpi=on,"));
+	assert_string_equal(value_of(argv, "-serial"), "chardev:con");
+	qemu_argv_free(argv);
+}
+
+/* A kernel with its drivers built in boots without an initrd. */
+static void test_no_initrd_when_the_build_has_none(void **state)
+{
+	(void)state;
+	const struct qemu_fd_set fds = { .kernel = true, .console = true };
+	struct vmm_launch l = launch(false);
+	l.initrd = NULL;
+	char **argv = qemu_argv_build(&host_kvm, &l, &fds);
+	assert_string_equal(value_of(argv, "-kernel"), "/proc/self/fd/8");
+	assert_int_equal(find(argv, "-initrd"), -1);
 	qemu_argv_free(argv);
 }
 
@@ -311,6 +344,8 @@ int main(void)
 		cmocka_unit_test(test_machine_shape_follows_the_template),
 		cmocka_unit_test(test_free_accepts_null),
 		cmocka_unit_test(test_the_pit_only_for_templates_that_have_one),
+		cmocka_unit_test(test_acpi_only_for_kernels_that_need_it),
+		cmocka_unit_test(test_no_initrd_when_the_build_has_none),
 		cmocka_unit_test(test_jailed_vmms_run_under_seccomp),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -105,6 +105,23 @@ static void test_comments_blank_lines_and_indentation(void **state)
 	recipe_free(&r);
 }
 
+static void test_kernel_choice(void **state)
+{
+	(void)state;
+	struct recipe r;
+	parse_ok("", &r);
+	assert_int_equal(r.kernel, RECIPE_KERNEL_THAW);
+	recipe_free(&r);
+	parse_ok("kernel=debian-cloud\n", &r);
+	assert_int_equal(r.kernel, RECIPE_KERNEL_DEBIAN_CLOUD);
+	recipe_free(&r);
+	parse_ok("kernel=\"thaw\"\n", &r);
+	assert_int_equal(r.kernel, RECIPE_KERNEL_THAW);
+	recipe_free(&r);
+	parse_fails("kernel=debian\n", "kernel must be thaw or debian-cloud");
+	parse_fails("kernel=\n", "kernel must be");
+}
+
 static void test_other_keys_belong_to_the_build_script(void **state)
 {
 	(void)state;
@@ -250,6 +267,7 @@ int main(void)
 		cmocka_unit_test(test_values_plain_and_quoted),
 		cmocka_unit_test(test_only_matching_quotes_are_stripped),
 		cmocka_unit_test(test_comments_blank_lines_and_indentation),
+		cmocka_unit_test(test_kernel_choice),
 		cmocka_unit_test(test_other_keys_belong_to_the_build_script),
 		cmocka_unit_test(test_last_value_wins),
 		cmocka_unit_test(test_numbers_at_the_edges_of_their_ranges),

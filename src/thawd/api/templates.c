@@ -29,8 +29,9 @@ static json_t *meta_json(const struct template_meta *m)
 	json_t *source = json_pack("{s:s}", "kind", meta_source_name(m->source));
 	if (m->source_sandbox[0])
 		json_object_set_new(source, "sandbox", json_string(m->source_sandbox));
-	/* machine_rev below META_MACHINE_REV: baked with devices since
-	 * dropped (an idle VMM of it costs more); baking again updates it. */
+	/* machine_rev 1: baked with devices since dropped (an idle VMM of it
+	 * costs more); baking again updates it. 2: a kernel that needs ACPI
+	 * (debian-cloud); 3: thaw's kernel on the smallest model. */
 	json_t *o = json_pack(
 		"{s:s,s:s,s:o,s:i,s:i,s:s,s:s,s:s,s:f,s:f,s:{s:I,s:I,s:I}}", "build_id",
 		m->build_id, "created_at", created, "source", source, "memory_mb",
@@ -40,6 +41,8 @@ static json_t *meta_json(const struct template_meta *m)
 		(json_int_t)m->files[MF_MEMORY].size, "rootfs",
 		(json_int_t)m->files[MF_ROOTFS].size, "state", (json_int_t)m->files[MF_STATE].size);
 	json_object_set_new(o, "machine_rev", json_integer(m->machine_rev));
+	if (m->kernel[0])
+		json_object_set_new(o, "kernel", json_string(m->kernel));
 	return o;
 }
 

@@ -95,6 +95,8 @@ int capture_take(struct host *h, const struct capture_req *req, struct capture_t
 	t->stopped_ms = ns_to_ms(t3 - t0);
 	/* The kernel is not part of the instant: it never changes. */
 	for (int r = MF_KERNEL; req->kernel_from && r <= MF_INITRD; r++) {
+		if (!req->kernel_from->meta.files[r].size)
+			continue; /* no initrd (thaw's kernel) */
 		_cleanup_free_ char *dst = path_in(req->dir, (enum meta_file_role)r);
 		if (h->store->ops->clone(req->kernel_from->paths[r], dst, err) < 0)
 			return -1;
@@ -145,7 +147,8 @@ int capture_describe(struct host *h, const struct capture_req *req, const struct
 	memset(m->files, 0, sizeof(m->files));
 	for (int r = 0; r < MF_COUNT; r++) {
 		bool big = r == MF_MEMORY || r == MF_ROOTFS;
-		if ((r == MF_KERNEL || r == MF_INITRD) && !req->kernel_from)
+		if ((r == MF_KERNEL || r == MF_INITRD) &&
+		    (!req->kernel_from || !req->kernel_from->meta.files[r].size))
 			continue;
 		if (build_describe_file(req->dir, (enum meta_file_role)r, hash || !big, sync, m,
 					err) < 0)

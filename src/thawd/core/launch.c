@@ -170,7 +170,8 @@ static struct vmm_launch launch_base(struct host *h, const struct template *t,
 					    .vcpus = t->meta.vcpus,
 					    .cpu = t->meta.cpu,
 					    .accel = h->vmm.accel,
-					    .legacy_pit = t->meta.machine_rev < 2 };
+					    .pit = t->meta.machine_rev != META_MACHINE_ACPI,
+					    .acpi = t->meta.machine_rev <= META_MACHINE_ACPI };
 	lb->name = xasprintf("%s%s", h->ns_prefix, lt->id);
 	lb->disk = xasprintf("%s/rootfs.img", lt->dir);
 	return (struct vmm_launch){ .name = lb->name,
@@ -314,7 +315,7 @@ int launch_cold_boot(struct host *h, const struct template *t, const struct laun
 	struct vmm_launch l = launch_base(h, t, lt, &lb);
 	l.memory_path = mem;
 	l.kernel = t->paths[MF_KERNEL];
-	l.initrd = t->paths[MF_INITRD];
+	l.initrd = t->meta.files[MF_INITRD].size ? t->paths[MF_INITRD] : NULL;
 	l.cmdline = t->meta.cmdline;
 	tm->spawned = time_real_ns();
 	int rc = h->drv->boot(&h->vmm, &l, out, err);

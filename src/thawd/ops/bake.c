@@ -48,6 +48,16 @@
 	"cgroup_disable=memory hardened_usercopy=off randomize_kstack_offset=off preempt=none "    \
 	"transparent_hugepage=never psi=0 sysctl.vm.compaction_proactiveness=0"
 
+/* thaw's kernel (templates/kernel/thaw.config) has no PCI, LSM, audit,
+ * IPv6, watchdog, THP, PSI, compaction or preemption choice to turn off:
+ * what is left are the options it has. It mounts the root disk itself
+ * and starts the agent as init (no initramfs). The memory controller is built in and stays off until
+ * a template asks for it (recipe cmdline): its accounting runs on every
+ * page fault. */
+#define THAW_KERNEL_CMDLINE                                                                        \
+	"console=ttyS0 loglevel=4 mitigations=off panic=-1 reboot=t init_on_alloc=0 tsc=reliable " \
+	"cgroup_disable=memory root=/dev/vda rootfstype=ext4 rw init=/usr/sbin/thaw-agent"
+
 /* Under TCG only: no address space randomisation in the guest. TCG finds
  * a translation by the guest's virtual address, so with ASLR every new
  * process translates its loader and libraries again: each exec grew the
@@ -105,6 +115,18 @@ static int build_rootfs(struct bake *b, struct thaw_err **err)
 			       cfg->agent_path);
 	if (proc_run(argv, NULL, script_line, b, err) < 0)
 		return err_wrap(err, "building the root file system");
+	/* The script names the kernel it put there (one line); it is not
+	 * one of the build's files. */
+	_cleanup_free_ char *id_path = xasprintf("%s/.kernel-id", b->tmp_dir);
+	_cleanup_free_ char *id = NULL;
+	if (fs_read_file(id_path, sizeof(b->meta.kernel), &id, NULL, NULL) == 0) {
+		id[strcspn(id, "\n")] = '\0';
+		for (char *c = id; *c; c++)
+			if (*c < 0x20 || *c > 0x7e)
+				*c = '?';
+		snprintf(b->meta.kernel, sizeof(b->meta.kernel), "%s", id);
+	}
+	unlink(id_path);
 	return 0;
 }
 
@@ -128,13 +150,21 @@ static const char *bake_cpu_model(const struct host *h)
 	return h->vmm.accel == ACCEL_KVM ? "host" : "max";
 }
 
+/* The device model follows the kernel: Debian's finds its devices
+ * through ACPI, thaw's is built for the smallest model. */
+static uint32_t bake_machine_rev(const struct bake *b)
+{
+	return b->recipe.kernel == RECIPE_KERNEL_THAW ? META_MACHINE_REV : META_MACHINE_ACPI;
+}
+
 static void fill_machine(struct bake *b, struct vmm_machine *m)
 {
 	m->memory_mb = b->recipe.memory_mb;
 	m->vcpus = b->recipe.vcpus;
 	m->cpu = bake_cpu_model(b->h);
 	m->accel = b->h->vmm.accel;
-	m->legacy_pit = false; /* META_MACHINE_REV */
+	m->pit = bake_machine_rev(b) == META_MACHINE_REV;
+	m->acpi = bake_machine_rev(b) <= META_MACHINE_ACPI;
 }
 
 static int boot_vm(struct bake *b, struct thaw_err **err)
@@ -151,8 +181,14 @@ static int boot_vm(struct bake *b, struct thaw_err **err)
 	_cleanup_free_ char *disk = xasprintf("%s/%s", b->tmp_dir, meta_file_name(MF_ROOTFS));
 	_cleanup_free_ char *kernel = xasprintf("%s/%s", b->tmp_dir, meta_file_name(MF_KERNEL));
 	_cleanup_free_ char *initrd = xasprintf("%s/%s", b->tmp_dir, meta_file_name(MF_INITRD));
+	bool thaw_kernel = b->recipe.kernel == RECIPE_KERNEL_THAW;
+	if (!fs_exists(initrd)) {
+		free(initrd);
+		initrd = NULL;
+	}
 	snprintf(b->meta.cmdline, sizeof(b->meta.cmdline), "%s%s tsc_early_khz=%u%s%s",
-		 BASE_CMDLINE, machine.accel == ACCEL_TCG ? TCG_CMDLINE : "", host_tsc_khz(),
+		 thaw_kernel ? THAW_KERNEL_CMDLINE : BASE_CMDLINE,
+		 machine.accel == ACCEL_TCG ? TCG_CMDLINE : "", host_tsc_khz(),
 		 b->recipe.cmdline_extra ? " " : "",
 		 b->recipe.cmdline_extra ? b->recipe.cmdline_extra : "");
 	struct vmm_launch l = { .name = ns,
@@ -261,10 +297,15 @@ static int snapshot(struct bake *b, struct thaw_err **err)
 
 static int checksum_all(struct bake *b, struct thaw_err **err)
 {
-	for (int i = 0; i < MF_COUNT; i++)
+	for (int i = 0; i < MF_COUNT; i++) {
+		_cleanup_free_ char *p = xasprintf("%s/%s", b->tmp_dir,
+						   meta_file_name((enum meta_file_role)i));
+		if (i == MF_INITRD && !fs_exists(p))
+			continue; /* thaw's kernel boots without one */
 		if (build_describe_file(b->tmp_dir, (enum meta_file_role)i, true, true, &b->meta,
 					err) < 0)
 			return -1;
+	}
 	return 0;
 }
 
@@ -280,7 +321,7 @@ static int publish(struct bake *b, struct thaw_err **err)
 	snprintf(m->cpu, sizeof(m->cpu), "%s", bake_cpu_model(b->h));
 	m->memory_mb = b->recipe.memory_mb;
 	m->vcpus = b->recipe.vcpus;
-	m->machine_rev = META_MACHINE_REV;
+	m->machine_rev = bake_machine_rev(b);
 	m->source = SOURCE_BAKE;
 	char sum[SHA256_HEX_LEN + 1];
 	if (build_write_meta(b->tmp_dir, m, sum, err) < 0 ||

@@ -62,6 +62,8 @@ char *meta_to_json(const struct template_meta *m)
 			      "cmdline", m->cmdline, "agent_version", m->agent_version, "boot_ms",
 			      m->boot_ms, "snapshot_ms", m->snapshot_ms, "files", files);
 	json_object_set_new(o, "machine_rev", json_integer(m->machine_rev));
+	if (m->kernel[0])
+		json_object_set_new(o, "kernel", json_string(m->kernel));
 	char *s = json_dumps(o, JSON_INDENT(2) | JSON_SORT_KEYS);
 	json_decref(o);
 	return s;
@@ -137,11 +139,12 @@ static int parse_source(json_t *o, struct template_meta *m, struct thaw_err **er
 	return 0;
 }
 
-/* Fork and pause images restore and never boot: they carry no kernel. */
+/* Fork and pause images restore and never boot: they carry no kernel.
+ * A kernel with its drivers built in (thaw's) boots without an initrd. */
 static bool may_be_absent(const struct template_meta *m, enum meta_file_role role)
 {
-	return (role == MF_KERNEL || role == MF_INITRD) &&
-	       (m->source == SOURCE_FORK || m->source == SOURCE_PAUSE);
+	return role == MF_INITRD ||
+	       (role == MF_KERNEL && (m->source == SOURCE_FORK || m->source == SOURCE_PAUSE));
 }
 
 static int parse_files(json_t *files, struct template_meta *m, struct thaw_err **err)
@@ -209,6 +212,8 @@ int meta_parse(const char *text, size_t len, struct template_meta *m, struct tha
 	    get_uint(o, "vcpus", 1, 64, &vcpus, err) < 0 ||
 	    (json_object_get(o, "machine_rev") &&
 	     get_uint(o, "machine_rev", 1, META_MACHINE_REV, &machine_rev, err) < 0) ||
+	    (json_object_get(o, "kernel") &&
+	     get_str(o, "kernel", m->kernel, sizeof(m->kernel), err) < 0) ||
 	    get_str(o, "cmdline", m->cmdline, sizeof(m->cmdline), err) < 0 ||
 	    get_str(o, "agent_version", m->agent_version, sizeof(m->agent_version), err) < 0 ||
 	    parse_files(json_object_get(o, "files"), m, err) < 0)

@@ -20,13 +20,23 @@
  * 1: microvm with the i8254 PIT (builds without "machine_rev");
  * 2: microvm without the PIT. Linux never used it (the local APIC
  *    timer ticks), but the firmware left it counting, and QEMU woke up
- *    36 times a second to emulate it in every idle VMM. */
-#define META_MACHINE_REV 2
+ *    36 times a second to emulate it in every idle VMM. Still what a
+ *    kernel that finds its devices through ACPI gets (debian-cloud);
+ * 3: no ACPI (virtio-mmio devices named on the kernel command line, the
+ *    CPUs and interrupt routing in the firmware's MP table). The PIT is
+ *    back: without ACPI's PM timer it is the only clock Linux can check
+ *    the local APIC timer against on a CPU without a TSC-deadline timer
+ *    (TCG); Linux stops it once the APIC timer runs. Needs a kernel built
+ *    for it (thaw's, templates/kernel/; docs/guest-kernel.md). */
+#define META_MACHINE_ACPI 2
+#define META_MACHINE_REV 3
 
 enum meta_file_role { MF_MEMORY, MF_STATE, MF_ROOTFS, MF_KERNEL, MF_INITRD, MF_COUNT };
 
 struct meta_file {
-	uint64_t size; /* 0: absent (kernel and initrd of a fork or pause image) */
+	/* 0: absent (kernel and initrd of a fork or pause image; the initrd
+	 * of a kernel that mounts its root disk itself) */
+	uint64_t size;
 	/* "" for a memory file or disk captured from a running sandbox for
 	 * a fork or a pause: hashing 512 MB is not worth it for an image
 	 * that lives as long as its sandboxes. Such a file is trusted while
@@ -55,7 +65,11 @@ struct template_meta {
 	char cpu[32];
 	uint32_t memory_mb;
 	uint32_t vcpus;
-	uint32_t machine_rev; /* META_MACHINE_REV at bake; captures keep it */
+	uint32_t machine_rev; /* set at bake (above); captures keep it */
+	/* What the build boots, e.g. "thaw 6.1.192 c0ffee12" (kernel
+	 * source version and configuration hash) or "debian-cloud
+	 * 6.1.0-41-cloud-amd64"; "" from builds that did not record it. */
+	char kernel[96];
 	char cmdline[1024];
 	char agent_version[64];
 	double boot_ms;

@@ -46,7 +46,15 @@ static int apply(struct recipe *r, const char *key, const char *v, struct thaw_e
 		return parse_u32(key, v, 256, 1024 * 1024, &r->disk_mb, err);
 	if (strcmp(key, "settle_ms") == 0)
 		return parse_u32(key, v, 0, 60000, &r->settle_ms, err);
-	if (strcmp(key, "description") == 0) {
+	if (strcmp(key, "kernel") == 0) {
+		if (strcmp(v, "thaw") == 0)
+			r->kernel = RECIPE_KERNEL_THAW;
+		else if (strcmp(v, "debian-cloud") == 0)
+			r->kernel = RECIPE_KERNEL_DEBIAN_CLOUD;
+		else
+			return err_set(err, ERR_INVALID,
+				       "recipe: kernel must be thaw or debian-cloud, not \"%.40s\"", v);
+	} else if (strcmp(key, "description") == 0) {
 		free(r->description);
 		r->description = xstrdup(v);
 	} else if (strcmp(key, "cmdline") == 0) {
@@ -76,6 +84,7 @@ int recipe_parse(const char *text, struct recipe *r, struct thaw_err **err)
 	r->vcpus = 1;
 	r->disk_mb = 2048;
 	r->settle_ms = 2000;
+	r->kernel = RECIPE_KERNEL_THAW;
 	_cleanup_free_ char *copy = xstrdup(text);
 	int lineno = 0;
 	for (char *line = copy, *next; line; line = next) {

@@ -4,9 +4,21 @@
 #ifndef THAW_RECIPE_H
 #define THAW_RECIPE_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "err.h"
+
+/* Which kernel a template boots (recipe key "kernel"). */
+enum recipe_kernel {
+	/* thaw's own (templates/kernel/): drivers built in, no initramfs,
+	 * a device model without ACPI (template/meta.h, machine_rev 3). */
+	RECIPE_KERNEL_THAW,
+	/* Debian's cloud kernel: modules (loaded from an initramfs) for
+	 * templates that need them; it finds its devices through ACPI
+	 * (machine_rev 2). */
+	RECIPE_KERNEL_DEBIAN_CLOUD,
+};
 
 struct recipe {
 	char *dir;	   /* the recipe's directory */
@@ -15,6 +27,7 @@ struct recipe {
 	uint32_t vcpus;
 	uint32_t disk_mb;
 	uint32_t settle_ms; /* quiet time between agent ready and snapshot */
+	enum recipe_kernel kernel;
 	char *cmdline_extra;
 	/* Shell command run in the guest before the snapshot, so that what it
 	 * reads is in the snapshot's page cache instead of on every clone's

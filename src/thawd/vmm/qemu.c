@@ -184,6 +184,7 @@ static int open_fds(const struct vmm_host *h, const struct vmm_launch *l, uid_t 
 	_cleanup_free_ char *qmp = qmp_path(l->run_dir);
 	set->state = l->state_fd >= 0;
 	set->kernel = l->kernel != NULL;
+	set->initrd = l->kernel != NULL && l->initrd != NULL;
 	set->console = l->console_path != NULL;
 	fd[QFD_TAP] = l->tap_fd >= 0 ? fcntl(l->tap_fd, F_DUPFD_CLOEXEC, 3) : -1;
 	fd[QFD_STATE] = l->state_fd >= 0 ? fcntl(l->state_fd, F_DUPFD_CLOEXEC, 3) : -1;
@@ -206,8 +207,9 @@ static int open_fds(const struct vmm_host *h, const struct vmm_launch *l, uid_t 
 		/* Read-only and shared: the jailed VMM reads them through
 		 * the descriptor (world-readable files). */
 		fd[QFD_KERNEL] = open(l->kernel, O_RDONLY | O_CLOEXEC);
-		fd[QFD_INITRD] = open(l->initrd, O_RDONLY | O_CLOEXEC);
-		if (fd[QFD_KERNEL] < 0 || fd[QFD_INITRD] < 0)
+		if (set->initrd)
+			fd[QFD_INITRD] = open(l->initrd, O_RDONLY | O_CLOEXEC);
+		if (fd[QFD_KERNEL] < 0 || (set->initrd && fd[QFD_INITRD] < 0))
 			return err_sys(err, "opening the kernel and initrd");
 	}
 	if ((l->tap_fd >= 0 && fd[QFD_TAP] < 0) || (l->state_fd >= 0 && fd[QFD_STATE] < 0) ||

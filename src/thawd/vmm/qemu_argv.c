@@ -37,10 +37,16 @@ static void add_machine(struct argv_builder *b, const struct vmm_host *h,
 	 * with xen-save-devices-state (see qemu.c), which writes neither the
 	 * configuration section nor the JSON description, so no loader may
 	 * expect them. */
+	/* Each device is one more thing saved and restored, and some tick.
+	 * Without ACPI, QEMU names the virtio-mmio devices on the kernel
+	 * command line itself (auto-kernel-cmdline). The RTC stays: without
+	 * one, Linux waits a whole second at boot for a clock that never
+	 * answers, and starts in 1970. So does the serial console: a virtio
+	 * console's driver polls and woke every idle guest. */
 	add(b,
-	    "microvm,x-option-roms=off,isa-serial=on,rtc=on,pit=%s,memory-backend=mem,"
-	    "suppress-vmdesc=on",
-	    m->legacy_pit ? "on" : "off");
+	    "microvm,x-option-roms=off,isa-serial=on,rtc=on,acpi=%s,pit=%s,"
+	    "memory-backend=mem,suppress-vmdesc=on",
+	    m->acpi ? "on" : "off", m->pit ? "on" : "off");
 	add(b, "-global");
 	add(b, "migration.send-configuration=off");
 	add(b, "-accel");
@@ -152,8 +158,10 @@ char **qemu_argv_build(const struct vmm_host *h, const struct vmm_launch *l,
 	} else {
 		add(&b, "-kernel");
 		add(&b, "/proc/self/fd/%d", QFD_KERNEL);
-		add(&b, "-initrd");
-		add(&b, "/proc/self/fd/%d", QFD_INITRD);
+		if (fds->initrd) {
+			add(&b, "-initrd");
+			add(&b, "/proc/self/fd/%d", QFD_INITRD);
+		}
 		add(&b, "-append");
 		add(&b, "%s", l->cmdline);
 	}

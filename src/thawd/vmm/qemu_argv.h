@@ -38,7 +38,7 @@ _Static_assert(QFD_MEMORY == VMM_MEMORY_FD, "memory descriptor number");
 
 /* Which of them this VMM gets. */
 struct qemu_fd_set {
-	bool state, kernel, console, disk_base;
+	bool state, kernel, initrd, console, disk_base;
 };
 
 /* Returns a NULL-terminated argv owned by the caller (qemu_argv_free). */

@@ -48,9 +48,16 @@ struct vmm_machine {
 	uint32_t vcpus;
 	const char *cpu; /* CPU model: "max" under TCG, "host" under KVM */
 	enum vmm_accel accel;
-	/* An i8254 PIT, as templates baked before it was dropped have in
-	 * their device state (template/meta.h, machine_rev 1). */
-	bool legacy_pit;
+	/* An i8254 PIT (template/meta.h): machine_rev 1 had it for
+	 * nothing; machine_rev 3 has it because, without ACPI's PM timer,
+	 * it is what Linux calibrates and checks the local APIC timer
+	 * against when the CPU has no TSC-deadline timer (TCG). Linux then
+	 * stops it: it wakes no idle VMM. */
+	bool pit;
+	/* ACPI: how a kernel like Debian's finds the virtio devices
+	 * (machine_rev 2 and older). Without it, QEMU names them on the
+	 * kernel command line (thaw's kernel, machine_rev 3). */
+	bool acpi;
 };
 
 /* Resource limits of one VMM. */
@@ -78,7 +85,7 @@ struct vmm_launch {
 	int tap_fd;
 	int netns_fd;		  /* the VMM process joins this namespace */
 	const char *console_path; /* guest serial console; NULL discards it */
-	/* Cold boot. */
+	/* Cold boot; initrd NULL: none (the kernel mounts its root). */
 	const char *kernel, *initrd, *cmdline;
 	/* Restore: device state to load, -1 for a cold boot. */
 	int state_fd;
