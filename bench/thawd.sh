@@ -61,7 +61,7 @@ fi
 
 if ! $thaw templates | awk -v t="$template" '$1 == t && $2 == "ready" { f = 1 } END { exit !f }'
 then
-	log "template $template is not ready: baking it (about a minute)"
+	log "template $template is not ready: baking it (a minute; minutes when it compiles the guest kernel first)"
 	$thaw bake "$template"
 fi
 

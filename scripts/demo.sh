@@ -35,7 +35,7 @@ else
 fi
 export THAW_API_KEY=${THAW_API_KEY:-$(cat "$data_dir/api-key")}
 
-step "baking the default template (code-interpreter)"
+step "baking the default template (code-interpreter; the first bake on a machine also compiles the guest kernel: a few minutes)"
 if $thaw templates | awk '$1 == "code-interpreter" && $2 == "ready" { found = 1 } END { exit !found }'; then
 	echo "already baked; re-bake with: $thaw bake code-interpreter"
 else
