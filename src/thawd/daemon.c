@@ -3,6 +3,7 @@
  * what a previous thawd left, starts the pools; closes them in reverse. */
 #include "daemon.h"
 
+#include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
@@ -64,16 +65,28 @@ static int network_setup(struct host *h, struct thaw_err **err)
 
 /* One thawd per data dir: two would reconcile each other's sandboxes
  * away. The lock lives as long as the process (the fd is never closed
- * before exit), and the kernel drops it when thawd dies. */
+ * before exit), and the kernel drops it when thawd dies; but a VMM child
+ * forked just before thawd was killed holds every descriptor, the lock's
+ * too, until it closes them on its way to exec (cgroup and namespace
+ * moves first: milliseconds). A thawd restarted at once waits that out;
+ * a thawd that really runs still holds it after DATA_DIR_LOCK_WAIT_MS. */
+#define DATA_DIR_LOCK_WAIT_MS 2000
+
 static int lock_data_dir(struct host *h, struct thaw_err **err)
 {
 	_cleanup_free_ char *path = xasprintf("%s/thawd.lock", h->cfg->data_dir);
 	h->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
 	if (h->lock_fd < 0)
 		return err_sys(err, "opening %s", path);
-	if (flock(h->lock_fd, LOCK_EX | LOCK_NB) < 0)
-		return err_set(err, ERR_CONFLICT, "another thawd already runs with data dir %s",
-			       h->cfg->data_dir);
+	for (int waited = 0; flock(h->lock_fd, LOCK_EX | LOCK_NB) < 0; waited += 20) {
+		if (errno != EWOULDBLOCK)
+			return err_sys(err, "locking %s", path);
+		if (waited >= DATA_DIR_LOCK_WAIT_MS)
+			return err_set(err, ERR_CONFLICT,
+				       "another thawd already runs with data dir %s",
+				       h->cfg->data_dir);
+		usleep(20000);
+	}
 	return 0;
 }
 

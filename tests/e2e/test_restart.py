@@ -229,6 +229,22 @@ def _create_round(thawd, rounds):
             T.delete(sid)
 
 
+def test_a_second_thawd_on_the_data_dir_is_refused(thawd, clean_start):
+    """The data dir's lock: a second thawd waits a moment (a killed one's
+    last VMM child may still hold the lock on its way to exec), then
+    refuses, and the running one is untouched."""
+    t0 = time.monotonic()
+    r = subprocess.run([str(thawd.thawd_bin), "--listen", "127.0.0.1:1", "--data-dir",
+                        str(thawd.data_dir), "--slot-pool", "0", "--vmm-pool", "0"],
+                       stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60)
+    took = time.monotonic() - t0
+    out = r.stdout + r.stderr
+    assert r.returncode != 0 and "another thawd already runs with data dir" in out, out
+    assert took >= 1.9, f"refused after {took:.2f} s, without waiting for a dying one"
+    assert thawd.running() and T.api("GET", "/v1/info")[0] == 200
+    T.check(f"a second thawd on the data dir: refused after {took:.1f} s; the first runs on")
+
+
 def test_sigterm_is_prompt_with_a_long_exec_running(thawd, clean_start):
     sid = T.create(timeout_s=1200)["id"]
     result = {}
