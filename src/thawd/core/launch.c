@@ -170,8 +170,8 @@ static struct vmm_launch launch_base(struct host *h, const struct template *t,
 					    .vcpus = t->meta.vcpus,
 					    .cpu = t->meta.cpu,
 					    .accel = h->vmm.accel,
-					    .pit = t->meta.machine_rev != META_MACHINE_ACPI,
-					    .acpi = t->meta.machine_rev <= META_MACHINE_ACPI };
+					    .pit = meta_machine_has_pit(t->meta.machine_rev),
+					    .acpi = meta_machine_has_acpi(t->meta.machine_rev) };
 	lb->name = xasprintf("%s%s", h->ns_prefix, lt->id);
 	lb->disk = xasprintf("%s/rootfs.img", lt->dir);
 	return (struct vmm_launch){ .name = lb->name,

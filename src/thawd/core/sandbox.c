@@ -202,21 +202,27 @@ void sandbox_unlock(struct host *h, struct sandbox *sb)
 	sandbox_unref(h, sb);
 }
 
-int sandbox_lock_running(struct host *h, const char *id, struct sandbox **out,
-			 struct thaw_err **err)
+int sandbox_lock_in(struct host *h, const char *id, unsigned states, struct sandbox **out,
+		    enum sb_state *state, struct thaw_err **err)
 {
 	struct sandbox *sb;
 	if (sandbox_lock_current(h, id, &sb, err) < 0)
 		return -1;
-	pthread_mutex_lock(&sb->lock);
-	enum sb_state state = sb->state;
-	pthread_mutex_unlock(&sb->lock);
-	if (state != SB_RUNNING) {
+	enum sb_state found = sandbox_state(sb);
+	if (!(states & SB_BIT(found))) {
 		sandbox_unlock(h, sb);
-		return err_set(err, ERR_CONFLICT, "sandbox %s is %s", id, sb_state_name(state));
+		return err_set(err, ERR_CONFLICT, "sandbox %s is %s", id, sb_state_name(found));
 	}
+	if (state)
+		*state = found;
 	*out = sb;
 	return 0;
+}
+
+int sandbox_lock_running(struct host *h, const char *id, struct sandbox **out,
+			 struct thaw_err **err)
+{
+	return sandbox_lock_in(h, id, SB_BIT(SB_RUNNING), out, NULL, err);
 }
 
 int sandbox_source(struct host *h, const struct sandbox *sb, struct template **out,

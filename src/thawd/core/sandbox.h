@@ -111,8 +111,13 @@ int sandbox_set_state_from(struct host *h, struct sandbox *sb, enum sb_state exp
 int sandbox_lock_current(struct host *h, const char *id, struct sandbox **out,
 			 struct thaw_err **err);
 void sandbox_unlock(struct host *h, struct sandbox *sb);
-/* sandbox_lock_current, for operations that need it running (fork,
- * export): ERR_CONFLICT, naming its state, and nothing held otherwise. */
+/* sandbox_lock_current, for operations that need it in one of states
+ * (SB_BIT(SB_RUNNING) | ...): ERR_CONFLICT, naming its state, and nothing
+ * held otherwise. *state (if not NULL): the state it was found in. */
+#define SB_BIT(s) (1u << (s))
+int sandbox_lock_in(struct host *h, const char *id, unsigned states, struct sandbox **out,
+		    enum sb_state *state, struct thaw_err **err);
+/* sandbox_lock_in for the running state only (fork, export). */
 int sandbox_lock_running(struct host *h, const char *id, struct sandbox **out,
 			 struct thaw_err **err);
 

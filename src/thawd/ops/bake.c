@@ -163,8 +163,8 @@ static void fill_machine(struct bake *b, struct vmm_machine *m)
 	m->vcpus = b->recipe.vcpus;
 	m->cpu = bake_cpu_model(b->h);
 	m->accel = b->h->vmm.accel;
-	m->pit = bake_machine_rev(b) == META_MACHINE_REV;
-	m->acpi = bake_machine_rev(b) <= META_MACHINE_ACPI;
+	m->pit = meta_machine_has_pit(bake_machine_rev(b));
+	m->acpi = meta_machine_has_acpi(bake_machine_rev(b));
 }
 
 static int boot_vm(struct bake *b, struct thaw_err **err)
@@ -297,15 +297,13 @@ static int snapshot(struct bake *b, struct thaw_err **err)
 
 static int checksum_all(struct bake *b, struct thaw_err **err)
 {
-	for (int i = 0; i < MF_COUNT; i++) {
-		_cleanup_free_ char *p = xasprintf("%s/%s", b->tmp_dir,
-						   meta_file_name((enum meta_file_role)i));
-		if (i == MF_INITRD && !fs_exists(p))
-			continue; /* thaw's kernel boots without one */
-		if (build_describe_file(b->tmp_dir, (enum meta_file_role)i, true, true, &b->meta,
+	_cleanup_free_ char *initrd = xasprintf("%s/%s", b->tmp_dir, meta_file_name(MF_INITRD));
+	bool has_initrd = fs_exists(initrd); /* thaw's kernel boots without one */
+	for (int i = 0; i < MF_COUNT; i++)
+		if ((i != MF_INITRD || has_initrd) &&
+		    build_describe_file(b->tmp_dir, (enum meta_file_role)i, true, true, &b->meta,
 					err) < 0)
 			return -1;
-	}
 	return 0;
 }
 

@@ -11,15 +11,9 @@ int sandbox_keepalive(struct host *h, const char *id, int64_t timeout_s, struct 
 		      struct thaw_err **err)
 {
 	struct sandbox *sb;
-	if (sandbox_lock_current(h, id, &sb, err) < 0)
+	enum sb_state state;
+	if (sandbox_lock_in(h, id, SB_BIT(SB_RUNNING) | SB_BIT(SB_PAUSED), &sb, &state, err) < 0)
 		return -1;
-	pthread_mutex_lock(&sb->lock);
-	enum sb_state state = sb->state;
-	pthread_mutex_unlock(&sb->lock);
-	if (state != SB_RUNNING && state != SB_PAUSED) {
-		sandbox_unlock(h, sb);
-		return err_set(err, ERR_CONFLICT, "sandbox %s is %s", id, sb_state_name(state));
-	}
 	int64_t timeout_at = state == SB_RUNNING ? deadline_after(timeout_s) : 0;
 	int rc = db_sandbox_set_timeout(h->db, id, timeout_at, timeout_s, err);
 	if (rc == 0) {

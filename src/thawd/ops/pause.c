@@ -33,18 +33,14 @@
 int sandbox_pause(struct host *h, const char *id, struct sandbox **out, struct thaw_err **err)
 {
 	struct sandbox *sb;
-	if (sandbox_lock_current(h, id, &sb, err) < 0)
+	enum sb_state state;
+	if (sandbox_lock_in(h, id, SB_BIT(SB_RUNNING) | SB_BIT(SB_PAUSED), &sb, &state, err) < 0)
 		return -1;
-	enum sb_state state = sandbox_state(sb);
 	if (state == SB_PAUSED) {
 		sandbox_ref(h, sb);
 		*out = sb;
 		sandbox_unlock(h, sb);
 		return 0;
-	}
-	if (state != SB_RUNNING) {
-		sandbox_unlock(h, sb);
-		return err_set(err, ERR_CONFLICT, "sandbox %s is %s", id, sb_state_name(state));
 	}
 	uint64_t t0 = time_mono_ns();
 	/* Requests in flight end: their commands are frozen in the image. */

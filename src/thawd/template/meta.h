@@ -31,6 +31,17 @@
 #define META_MACHINE_ACPI 2
 #define META_MACHINE_REV 3
 
+/* The devices each model above has that others lack. */
+static inline bool meta_machine_has_pit(uint32_t rev)
+{
+	return rev != META_MACHINE_ACPI;
+}
+
+static inline bool meta_machine_has_acpi(uint32_t rev)
+{
+	return rev <= META_MACHINE_ACPI;
+}
+
 enum meta_file_role { MF_MEMORY, MF_STATE, MF_ROOTFS, MF_KERNEL, MF_INITRD, MF_COUNT };
 
 struct meta_file {
