@@ -1,13 +1,25 @@
 #!/usr/bin/env python3
-"""run_code benchmark: the round trip of run_code("1+1") in the warm
-code interpreter, side by side with exec("true") and with starting
-python3 fresh (exec("python3 -c 1")) in the same sandbox, in the same
-run. Target: run_code p50 at least 5x faster than a fresh python3.
+"""run_code benchmark, each row against starting python3 fresh in the
+same sandbox, in the same run (interleaved, so all rows see the same
+machine):
+
+  1. run_code("1+1") in the warm interpreter / exec("true") /
+     exec("python3 -c 1"): the round trip (target: run_code >= 5x faster).
+  2. A matplotlib chart through run_code (a PNG result) / the same chart
+     by a fresh python3 (import matplotlib, plot, savefig): rich output.
+  3. A context restart (a fresh interpreter state with numpy, pandas and
+     matplotlib imported) / a fresh python3 importing them.
+  4. The first import of pandas in a new sandbox's interpreter.
+  5. The template: its root disk (allocated), the memory file's non-zero
+     part, and the restore working set (pages of the memory file a VMM
+     has faulted in: ready, after run_code("1+1"), after a chart).
 
 Uses the Python SDK (sdk/python) against $THAW_API_URL / $THAW_API_KEY.
-Usage: bench/run_code.py [--n 30] [--template code-interpreter] [--strict]"""
+Usage: bench/run_code.py [--n 30] [--template code-interpreter] [--json F] [--strict]"""
 
 import argparse
+import glob
+import json
 import os
 import sys
 import time
@@ -15,6 +27,15 @@ import time
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "sdk",
                                 "python"))
 from thaw import Sandbox  # noqa: E402
+from thaw.client import Client  # noqa: E402
+
+CHART = ("import matplotlib.pyplot as plt\n"
+         "fig, ax = plt.subplots()\n"
+         "ax.plot(range(100), [i * i for i in range(100)])\n"
+         "plt.show()")
+CHART_FRESH = ("import matplotlib\nmatplotlib.use('Agg')\n" + CHART.replace(
+    "plt.show()", "import io\nfig.savefig(io.BytesIO(), format='png')"))
+HEAVY = "import numpy, pandas, matplotlib.pyplot"
 
 
 def pct(v, p):
@@ -23,52 +44,136 @@ def pct(v, p):
     return s[k]
 
 
-def timed(fn, n):
-    out = []
+def timed(fn):
+    t0 = time.monotonic()
+    fn()
+    return (time.monotonic() - t0) * 1000
+
+
+def vmm_pid(sandbox_id):
+    for p in glob.glob("/proc/[0-9]*/cmdline"):
+        try:
+            argv = open(p, "rb").read().split(b"\0")
+        except OSError:
+            continue
+        if b"-name" in argv and argv[argv.index(b"-name") + 1].endswith(sandbox_id.encode()):
+            return int(p.split("/")[2])
+    raise RuntimeError(f"no VMM for {sandbox_id}")
+
+
+def guest_ram_rss_mib(pid, memory_mb):
+    """Resident MiB of the guest-RAM mapping: the memory file's pages the
+    VMM has faulted in (read, or copied on write)."""
+    size, best = None, 0
+    for line in open(f"/proc/{pid}/smaps"):
+        if line.startswith("Size:"):
+            size = int(line.split()[1])
+        elif line.startswith("Rss:") and size == memory_mb * 1024:
+            best = max(best, int(line.split()[1]))
+    return best / 1024
+
+
+def template_figures(template, n):
+    info = Client().request("GET", f"/v1/templates/{template}")
+    ready, after_1, after_chart = [], [], []
     for _ in range(n):
-        t0 = time.monotonic()
-        fn()
-        out.append((time.monotonic() - t0) * 1000)
-    return out
+        with Sandbox.create(template=template, timeout=300,
+                            metadata={"thaw_bench": "run_code"}) as sbx:
+            pid = vmm_pid(sbx.id)
+            ready.append(guest_ram_rss_mib(pid, info["memory_mb"]))
+            sbx.run_code("1+1")
+            after_1.append(guest_ram_rss_mib(pid, info["memory_mb"]))
+            sbx.run_code(CHART)
+            after_chart.append(guest_ram_rss_mib(pid, info["memory_mb"]))
+    return {"memory_mb": info["memory_mb"],
+            "rootfs_allocated_mib": info["disk"]["allocated_bytes"] / 2**20,
+            "working_set_mib": {"ready": pct(ready, 50), "after_run_code": pct(after_1, 50),
+                                "after_chart": pct(after_chart, 50)}}
+
+
+def ok_exec(sbx, argv):
+    r = sbx.exec(argv)
+    assert r.exit_code == 0, r
 
 
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--n", type=int, default=30)
     ap.add_argument("--template", default="code-interpreter")
+    ap.add_argument("--json")
     ap.add_argument("--strict", action="store_true")
     a = ap.parse_args()
-    with Sandbox.create(template=a.template, timeout=600,
+    n_heavy = max(5, a.n // 3)  # the fresh python3 rows take seconds under TCG
+    with Sandbox.create(template=a.template, timeout=1200,
                         metadata={"thaw_bench": "run_code"}) as sbx:
-        first = timed(lambda: sbx.run_code("1+1"), 1)[0]
+        first = timed(lambda: sbx.run_code("1+1"))
+        first_import = float(sbx.run_code(
+            "import time\nt = time.perf_counter()\nimport pandas\n"
+            "(time.perf_counter() - t) * 1000").text)
+        ctx = sbx.create_code_context()
 
         def run_code():
-            r = sbx.run_code("1+1")
-            assert r.result == "2", r
+            assert sbx.run_code("1+1").text == "2"
 
-        def exec_true():
-            assert sbx.exec("true").exit_code == 0
+        def chart():
+            ex = sbx.run_code(CHART)
+            assert ex.error is None and ex.results and ex.results[0].png, ex
 
-        def python_fresh():
-            assert sbx.exec(["python3", "-c", "1"]).exit_code == 0
+        def restart():
+            sbx.restart_code_context(ctx)
 
-        # Interleaved so that all three see the same machine.
-        rows = {"run_code(\"1+1\") (warm interpreter)": [], "exec(\"true\")": [],
-                "exec(\"python3 -c 1\") (fresh interpreter)": []}
-        fns = list(zip(rows.values(), (run_code, exec_true, python_fresh)))
-        for _ in range(a.n):
-            for samples, fn in fns:
-                samples.extend(timed(fn, 1))
-    print(f"run_code benchmark: template {a.template}, n={a.n} each, interleaved; "
-          f"first run_code in a new sandbox {first:.1f} ms\n")
-    print(f"{'milliseconds (client wall time)':44} {'n':>4} {'p50':>8} {'p99':>8}")
-    for label, v in rows.items():
-        print(f"{label:44} {len(v):4} {pct(v, 50):8.1f} {pct(v, 99):8.1f}")
-    rc, _, fresh = (pct(v, 50) for v in rows.values())
-    ratio = fresh / rc
-    ok = ratio >= 5
-    print(f"\nfresh python3 / run_code (p50): {ratio:.1f}x  target >= 5x: "
-          f"{'PASS' if ok else 'MISS'}")
+        groups = [
+            ("round trip", a.n, [
+                ("run_code(\"1+1\") (warm interpreter)", run_code),
+                ("exec(\"true\")", lambda: ok_exec(sbx, "true")),
+                ("exec(\"python3 -c 1\") (fresh interpreter)",
+                 lambda: ok_exec(sbx, ["python3", "-c", "1"]))]),
+            ("a matplotlib chart as PNG", n_heavy, [
+                ("run_code(chart) -> png result", chart),
+                ("exec(python3: import matplotlib, plot, savefig)",
+                 lambda: ok_exec(sbx, ["python3", "-c", CHART_FRESH]))]),
+            ("a fresh interpreter with numpy+pandas+matplotlib", n_heavy, [
+                ("restart a context (pre-forked)", restart),
+                ("exec(python3 -c 'import numpy, pandas, matplotlib.pyplot')",
+                 lambda: ok_exec(sbx, ["python3", "-c", HEAVY]))]),
+        ]
+        rows = {}
+        for _, n, fns in groups:
+            for label, _ in fns:
+                rows[label] = []
+            for _ in range(n):
+                for label, fn in fns:
+                    rows[label].append(timed(fn))
+    tf = template_figures(a.template, 3)
+    print(f"run_code benchmark: template {a.template}, interleaved per group; first run_code "
+          f"in a new sandbox {first:.1f} ms; first `import pandas` in it {first_import:.3f} ms\n")
+    print(f"{'milliseconds (client wall time)':58} {'n':>4} {'p50':>8} {'p99':>8}")
+    ws = tf["working_set_mib"]
+    print(f"template: {tf['memory_mb']} MiB of memory; its files allocate "
+          f"{tf['rootfs_allocated_mib']:.0f} MiB (root disk, memory file, kernel); restore "
+          f"working set (p50 of 3) {ws['ready']:.1f} MiB ready, {ws['after_run_code']:.1f} "
+          f"after run_code(\"1+1\"), {ws['after_chart']:.1f} after a chart\n")
+    summary = {"first_run_code_ms": first, "first_import_pandas_ms": first_import, "rows": {},
+               "template": tf}
+    for title, _, fns in groups:
+        print(f"-- {title}")
+        for label, _ in fns:
+            v = rows[label]
+            summary["rows"][label] = {"n": len(v), "p50": pct(v, 50), "p99": pct(v, 99)}
+            print(f"  {label:56} {len(v):4} {pct(v, 50):8.1f} {pct(v, 99):8.1f}")
+    ratios = []
+    for title, _, fns in groups:
+        warm, fresh = pct(rows[fns[0][0]], 50), pct(rows[fns[-1][0]], 50)
+        ratios.append((title, fresh / warm))
+    print()
+    for title, r in ratios:
+        print(f"fresh python3 / thaw (p50), {title}: {r:.1f}x")
+    ok = ratios[0][1] >= 5
+    print(f"round trip target >= 5x: {'PASS' if ok else 'MISS'}")
+    summary["ratios"] = dict(ratios)
+    if a.json:
+        with open(a.json, "w") as f:
+            json.dump(summary, f, indent=1)
     return 1 if a.strict and not ok else 0
 
 

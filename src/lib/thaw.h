@@ -256,6 +256,56 @@ THAW_API int thaw_sandbox_exec_stream(thaw_client *client, const char *id,
 				      const thaw_exec_options *opts, thaw_output_fn on_output,
 				      void *userdata, thaw_exec_result **out, thaw_error **err);
 
+/* ---- code interpreter --------------------------------------------------- */
+
+/* POST /v1/sandboxes/{id}/run_code options. */
+typedef struct thaw_run_code_options {
+	const char *code; /* Python source */
+	/* A context of the interpreter (POST .../contexts); NULL: "default". */
+	const char *context;
+	/* "KEY=VALUE" strings for this cell only, NULL-terminated; may be NULL. */
+	const char *const *env;
+	int timeout_s; /* 0: the server's default */
+	bool auto_resume;
+} thaw_run_code_options;
+
+/* One display result of a cell (the value of its last expression, a
+ * matplotlib figure, display(obj)). Each format is NULL when absent;
+ * png, jpeg and pdf are base64; json is the JSON value as text. Valid
+ * only during the callback. */
+typedef struct thaw_code_result {
+	bool is_main_result;
+	const char *text, *html, *markdown, *svg, *png, *jpeg, *pdf, *latex, *javascript, *json;
+} thaw_code_result;
+
+/* Called as the cell runs: on_output for printed text (stream 1 stdout,
+ * 2 stderr), on_result for each result. Non-zero from either stops
+ * waiting (the cell runs on in the sandbox). Either may be NULL. */
+typedef struct thaw_code_handlers {
+	int (*on_output)(int stream, const char *text, size_t len, void *userdata);
+	int (*on_result)(const thaw_code_result *result, void *userdata);
+	void *userdata;
+} thaw_code_handlers;
+
+/* How the cell ended: error_name is NULL when the code raised nothing. */
+typedef struct thaw_code_execution {
+	char *error_name, *error_value, *error_traceback;
+	size_t n_results;
+	double duration_ms;
+} thaw_code_execution;
+
+/* Runs a cell in the sandbox's code interpreter, streamed to handlers.
+ * An exception in the code is a success of this call (see *out); a
+ * sandbox without an interpreter fails with "conflict". */
+THAW_API int thaw_sandbox_run_code(thaw_client *client, const char *id,
+				   const thaw_run_code_options *opts,
+				   const thaw_code_handlers *handlers, thaw_code_execution **out,
+				   thaw_error **err);
+THAW_API void thaw_code_execution_free(thaw_code_execution *ex);
+/* Decodes a base64 result field (png, jpeg, pdf): *out (free()) holds
+ * *out_len bytes. -1 when in is not base64. */
+THAW_API int thaw_base64_decode(const char *in, void **out, size_t *out_len);
+
 /* ---- lifecycle ---------------------------------------------------------- */
 
 /* The most children one fork makes. */

@@ -7,6 +7,7 @@ import time
 
 from . import errors
 from .client import Client
+from .code import Context, Execution, context_id, read_stream
 from .files import Files
 
 _ID_CHARS = set("abcdefghijklmnopqrstuvwxyz0123456789-")
@@ -46,32 +47,6 @@ class ExecResult:
     def __repr__(self):
         return (f"ExecResult(exit_code={self.exit_code}, timed_out={self.timed_out}, "
                 f"stdout={self.stdout[:60]!r}, stderr={self.stderr[:60]!r})")
-
-
-class Execution:
-    """What run_code did: stdout, stderr, result (repr of a final
-    expression, or None) and error (None, or an object with name, value
-    and traceback when the code raised)."""
-
-    class Error:
-        def __init__(self, d):
-            self.name = d.get("name", "")
-            self.value = d.get("value", "")
-            self.traceback = d.get("traceback", "")
-
-        def __repr__(self):
-            return f"{self.name}: {self.value}"
-
-    def __init__(self, d):
-        self.stdout = d.get("stdout", "")
-        self.stderr = d.get("stderr", "")
-        self.result = d.get("result")
-        self.error = Execution.Error(d["error"]) if d.get("error") else None
-        self.duration_ms = d.get("duration_ms", 0.0)
-
-    def __repr__(self):
-        return (f"Execution(result={self.result!r}, error={self.error!r}, "
-                f"stdout={self.stdout[:60]!r})")
 
 
 class Command:
@@ -276,19 +251,67 @@ class Sandbox:
                           base64.b64decode(r["stderr"]), r.get("timed_out", False),
                           r.get("duration_ms", 0.0), r.get("signal", 0))
 
-    def run_code(self, code, language="python", timeout=None, auto_resume=None):
+    def run_code(self, code, language="python", context=None, env=None, timeout=None,
+                 on_stdout=None, on_stderr=None, on_result=None, on_error=None,
+                 auto_resume=None):
         """Runs code in the template's code interpreter: already running
         and warm in the snapshot, its state kept between calls (x = 1, then
-        x + 1 gives "2"). Returns an Execution; an exception in the code is
-        Execution.error, not a Python exception here."""
+        x + 1 gives "2"). Returns an Execution: results (rich: text, html,
+        png of matplotlib figures, ...), logs, error; an exception in the
+        code is Execution.error, not a Python exception here. context: a
+        Context (or its id) from create_code_context; env: variables for
+        this call only. With any on_* callback the cell is streamed: they
+        are called as output and results come."""
         body = {"code": code, "language": language}
+        if context is not None:
+            body["context"] = context_id(context)
+        if env:
+            body["env"] = {str(k): str(v) for k, v in env.items()}
         if timeout is not None:
             body["timeout_s"] = int(timeout)
         if auto_resume is not None:
             body["auto_resume"] = bool(auto_resume)
-        return Execution(self._client.request(
-            "POST", f"/v1/sandboxes/{self.id}/run_code", body,
-            timeout=(timeout or 60) + self._client.timeout))
+        path = f"/v1/sandboxes/{self.id}/run_code"
+        if on_stdout or on_stderr or on_result or on_error:
+            body["stream"] = True
+            stream = self._client.stream("POST", path, body)
+            try:
+                return read_stream(stream.events(), on_stdout, on_stderr, on_result, on_error)
+            finally:
+                stream.close()
+        return Execution.from_answer(self._client.request(
+            "POST", path, body, timeout=(timeout or 60) + self._client.timeout))
+
+    def create_code_context(self, cwd=None, env=None, language="python"):
+        """A new, independent interpreter state (forked from the warm,
+        clean interpreter: milliseconds)."""
+        body = {"language": language}
+        if cwd:
+            body["cwd"] = cwd
+        if env:
+            body["env"] = {str(k): str(v) for k, v in env.items()}
+        return Context(self._client.request("POST", f"/v1/sandboxes/{self.id}/contexts", body,
+                                            expect=(201,)))
+
+    def list_code_contexts(self):
+        r = self._client.request("GET", f"/v1/sandboxes/{self.id}/contexts")
+        return [Context(c) for c in r["contexts"]]
+
+    def restart_code_context(self, context="default"):
+        """The context's state thrown away and started fresh (same id)."""
+        return Context(self._client.request(
+            "POST", f"/v1/sandboxes/{self.id}/contexts/{context_id(context)}/restart", {}))
+
+    def remove_code_context(self, context):
+        self._client.request("DELETE",
+                             f"/v1/sandboxes/{self.id}/contexts/{context_id(context)}",
+                             expect=(204,))
+
+    def interrupt_code_context(self, context="default"):
+        """KeyboardInterrupt in the context's running cell; its state stays."""
+        return self._client.request(
+            "POST", f"/v1/sandboxes/{self.id}/contexts/{context_id(context)}/interrupt",
+            {})["interrupted"]
 
     def run(self, *argv, **kw):
         """exec of an argv given as arguments: sbx.run("ls", "-l", "/")."""

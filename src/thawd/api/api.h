@@ -68,6 +68,12 @@ enum MHD_Result api_command_get(struct api_req *r);
 enum MHD_Result api_command_kill(struct api_req *r);
 enum MHD_Result api_sandbox_port(struct api_req *r);
 enum MHD_Result api_sandbox_run_code(struct api_req *r);
+/* contexts.c: the code interpreter's contexts */
+enum MHD_Result api_context_create(struct api_req *r);
+enum MHD_Result api_context_list(struct api_req *r);
+enum MHD_Result api_context_delete(struct api_req *r);
+enum MHD_Result api_context_restart(struct api_req *r);
+enum MHD_Result api_context_interrupt(struct api_req *r);
 enum MHD_Result api_sandbox_shell(struct api_req *r);
 enum MHD_Result api_file_read(struct api_req *r);
 enum MHD_Result api_file_write(struct api_req *r);

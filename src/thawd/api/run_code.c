@@ -1,71 +1,111 @@
 /* POST /v1/sandboxes/{id}/run_code {"code", "language", "timeout_s",
- * "auto_resume"}: code run by the template's code interpreter, a Python
- * process that was already running (and warm) in the snapshot, keeping
- * its state between calls. The guest agent relays the request to it
- * (thaw:run-code); the interpreter enforces the timeout itself, so a
- * runaway call does not block the next one. */
+ * "context", "env", "stream", "auto_resume"}: a cell run by the
+ * template's code interpreter (ops/run_code.c), which was already running
+ * and warm in the snapshot and keeps each context's state between calls.
+ *
+ * The answer is the whole cell: {"results": [{"text", "html", "png", ...,
+ * "is_main_result"}], "stdout", "stderr", "error", "result" (the main
+ * result's text, as before results existed), "duration_ms"}. With
+ * "stream": true it is NDJSON events as the cell runs (stdout, stderr,
+ * result, error), then {"type": "end", "duration_ms"}; a failure of the
+ * sandbox rather than of the code is an error event with a "code". */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "api/api.h"
-#include "buf.h"
-#include "core/sandbox.h"
+#include "api/stream.h"
+#include "api/validate.h"
+#include "guestconn/interp.h"
 #include "ops/ops.h"
-#include "proto.h"
 #include "timeutil.h"
 
-#define RUN_CODE_DEFAULT_TIMEOUT_S 60
-#define RUN_CODE_MAX_TIMEOUT_S 3600
-#define RUN_CODE_GRACE_MS 5000		/* the interpreter times out first */
-#define RUN_CODE_MAX_ANSWER (48u << 20) /* its output is capped at 2 x 16 MiB */
-
-struct run_code_params {
-	const char *code;
-	int timeout_s;
-	int auto_resume;
-};
-
-static int parse(json_t *body, struct run_code_params *p, struct thaw_err **err)
+static void collect(json_t *event, void *ud)
 {
-	const char *language = "python";
-	json_error_t je;
-	p->timeout_s = RUN_CODE_DEFAULT_TIMEOUT_S;
-	p->auto_resume = 0;
-	if (json_unpack_ex(body, &je, JSON_STRICT, "{s:s,s?s,s?i,s?b}", "code", &p->code,
-			   "language", &language, "timeout_s", &p->timeout_s, "auto_resume",
-			   &p->auto_resume) < 0)
-		return err_set(err, ERR_INVALID,
-			       "run_code wants {\"code\": str, \"language\", \"timeout_s\", "
-			       "\"auto_resume\"}: %s",
-			       je.text);
-	if (strcmp(language, "python") != 0)
-		return err_set(err, ERR_INVALID,
-			       "language must be \"python\" (the only one so far)");
-	if (p->timeout_s < 1 || p->timeout_s > RUN_CODE_MAX_TIMEOUT_S)
-		return err_set(err, ERR_INVALID, "timeout_s must be from 1 to %d",
-			       RUN_CODE_MAX_TIMEOUT_S);
-	return 0;
+	interp_answer_add(ud, event);
 }
 
-/* The interpreter's answer, checked: four known fields, nothing else. */
-static json_t *answer(const struct buf *out, struct thaw_err **err)
+static enum MHD_Result run_whole(struct api_req *r, struct run_code_req *req)
 {
-	json_error_t je;
-	json_t *a = json_loadb((const char *)out->data, out->len, JSON_REJECT_DUPLICATES, &je);
-	json_t *so = json_object_get(a, "stdout"), *se = json_object_get(a, "stderr");
-	json_t *res = json_object_get(a, "result"), *e = json_object_get(a, "error");
-	if (!json_is_object(a) || !json_is_string(so) || !json_is_string(se) ||
-	    !(json_is_string(res) || json_is_null(res)) ||
-	    !(json_is_object(e) || json_is_null(e))) {
-		json_decref(a);
-		err_set(err, ERR_GUEST, "the code interpreter gave a malformed answer");
-		return NULL;
+	struct interp_answer a;
+	interp_answer_init(&a);
+	req->on_event = collect;
+	req->ud = &a;
+	_cleanup_err_ struct thaw_err *err = NULL;
+	uint64_t t0 = time_mono_ns();
+	int rc = sandbox_run_code(api_host(r), r->params[0], req, &err);
+	json_t *o = rc == 0 ? interp_answer_json(&a) : NULL;
+	interp_answer_free(&a);
+	if (!o)
+		return api_reply_error(r, err);
+	json_object_set_new(o, "duration_ms", json_real(ns_to_ms(time_mono_ns() - t0)));
+	return api_reply_json(r, MHD_HTTP_OK, o);
+}
+
+struct cell_stream {
+	struct api_stream *stream;
+	struct host *h;
+	char id[32];
+	json_t *body; /* owns what req points into */
+	struct run_code_req req;
+};
+
+static void emit(json_t *event, void *ud)
+{
+	struct cell_stream *c = ud;
+	/* The interpreter's end is replaced by ours, which counts the whole
+	 * request and also ends a failed one. */
+	if (strcmp(json_string_value(json_object_get(event, "type")), "end") != 0)
+		api_stream_emit(c->stream, json_incref(event));
+}
+
+static void *cell_thread(void *arg)
+{
+	struct cell_stream *c = arg;
+	_cleanup_err_ struct thaw_err *err = NULL;
+	uint64_t t0 = time_mono_ns();
+	if (sandbox_run_code(c->h, c->id, &c->req, &err) < 0)
+		api_stream_emit(c->stream,
+				json_pack("{s:s,s:s,s:s,s:s,s:s}", "type", "error", "name",
+					  "SandboxError", "value", err_msg(err), "traceback", "",
+					  "code", err_code_name(err ? err->code : ERR_INTERNAL)));
+	api_stream_emit(c->stream, json_pack("{s:s,s:f}", "type", "end", "duration_ms",
+					     ns_to_ms(time_mono_ns() - t0)));
+	api_stream_end(c->stream);
+	api_stream_unref(c->stream);
+	json_decref(c->body);
+	free(c);
+	return NULL;
+}
+
+static enum MHD_Result run_streamed(struct api_req *r, json_t *body, struct run_code_req *req)
+{
+	_cleanup_err_ struct thaw_err *err = NULL;
+	if (sandbox_exec_check(api_host(r), r->params[0], req->auto_resume, &err) < 0) {
+		json_decref(body);
+		return api_reply_error(r, err);
 	}
-	json_t *o = json_pack("{s:O,s:O,s:O,s:O}", "stdout", so, "stderr", se, "result", res,
-			      "error", e);
-	json_decref(a);
-	return o;
+	struct cell_stream *c = xcalloc(1, sizeof(*c));
+	c->stream = api_stream_new();
+	c->h = api_host(r);
+	snprintf(c->id, sizeof(c->id), "%s", r->params[0]);
+	c->body = body;
+	c->req = *req;
+	c->req.on_event = emit;
+	c->req.ud = c;
+	c->req.cancel = api_stream_cancel_flag(c->stream);
+	enum MHD_Result ret = api_stream_reply(r, c->stream);
+	if (api_thread_detached(cell_thread, c) < 0) {
+		api_stream_emit(c->stream, json_pack("{s:s,s:s,s:s,s:s,s:s}", "type", "error",
+						     "name", "SandboxError", "value",
+						     "cannot start a thread", "traceback", "",
+						     "code", err_code_name(ERR_UNAVAILABLE)));
+		api_stream_end(c->stream);
+		api_stream_unref(c->stream);
+		json_decref(body);
+		free(c);
+	}
+	return ret;
 }
 
 enum MHD_Result api_sandbox_run_code(struct api_req *r)
@@ -76,44 +116,18 @@ enum MHD_Result api_sandbox_run_code(struct api_req *r)
 		return res;
 	struct run_code_params p;
 	_cleanup_err_ struct thaw_err *err = NULL;
-	if (parse(body, &p, &err) < 0) {
+	if (validate_run_code(body, &p, &err) < 0) {
 		json_decref(body);
 		return api_reply_error(r, err);
 	}
-	json_t *req_json = json_pack("{s:s,s:i}", "code", p.code, "timeout_s", p.timeout_s);
-	char *req_text = json_dumps(req_json, JSON_COMPACT);
-	json_decref(req_json);
+	struct run_code_req req = { .code = p.code,
+				    .context = p.context,
+				    .timeout_s = p.timeout_s,
+				    .env = p.env,
+				    .auto_resume = p.auto_resume };
+	if (p.stream)
+		return run_streamed(r, body, &req); /* owns body */
+	enum MHD_Result ret = run_whole(r, &req);
 	json_decref(body);
-	const char *argv[] = { FILE_CMD_PREFIX "run-code", NULL };
-	struct agent_exec_req req = { .argv = argv,
-				      .stdin_data = (const uint8_t *)req_text,
-				      .stdin_len = strlen(req_text),
-				      .has_stdin = true,
-				      .timeout_ms =
-					      (uint32_t)p.timeout_s * 1000u + RUN_CODE_GRACE_MS,
-				      .max_output = RUN_CODE_MAX_ANSWER };
-	struct agent_exec_result out;
-	uint64_t t0 = time_mono_ns();
-	int rc = sandbox_exec(api_host(r), r->params[0], &req, p.auto_resume, &out, &err);
-	free(req_text);
-	if (rc < 0)
-		return api_reply_error(r, err);
-	json_t *o = NULL;
-	if (out.exit_code == 127)
-		err_set(&err, ERR_CONFLICT,
-			"this sandbox's guest agent cannot run code (older than "
-			"%s): bake its template again",
-			PROTO_VERSION);
-	else if (out.exit_code != 0 || out.timed_out)
-		err_set(&err, ERR_CONFLICT, "%s",
-			out.timed_out ? "the code interpreter did not answer in time"
-			: out.err.len ? buf_cstr(&out.err)
-				      : "this sandbox's template has no code interpreter");
-	else
-		o = answer(&out.out, &err);
-	agent_exec_result_free(&out);
-	if (!o)
-		return api_reply_error(r, err);
-	json_object_set_new(o, "duration_ms", json_real(ns_to_ms(time_mono_ns() - t0)));
-	return api_reply_json(r, MHD_HTTP_OK, o);
+	return ret;
 }

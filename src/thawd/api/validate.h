@@ -75,4 +75,34 @@ int validate_empty(json_t *body, struct thaw_err **err);
 /* Environment variable names: [A-Za-z_][A-Za-z0-9_]*, at most 255. */
 bool valid_env_name(const char *s);
 
+/* validate_code.c: run_code and the code interpreter's contexts. The
+ * strings and objects point into the body (borrowed). */
+#define RUN_CODE_DEFAULT_TIMEOUT_S 60
+#define RUN_CODE_MAX_TIMEOUT_S 3600
+#define CONTEXT_ID_MAX 64
+#define ENV_MAX_VARS 256
+
+struct run_code_params {
+	const char *code;
+	const char *context; /* NULL: the default context */
+	json_t *env;	     /* NULL or an object of strings */
+	int timeout_s;
+	bool auto_resume;
+	bool stream;
+};
+
+int validate_run_code(json_t *body, struct run_code_params *p, struct thaw_err **err);
+
+struct context_params {
+	const char *cwd; /* NULL: the interpreter's default */
+	json_t *env;
+};
+
+int validate_context_create(json_t *body, struct context_params *p, struct thaw_err **err);
+/* 1-CONTEXT_ID_MAX characters of [A-Za-z0-9_-]. */
+bool valid_context_id(const char *s);
+/* NULL, null or an object of at most ENV_MAX_VARS valid names to strings
+ * without NUL; `what` names it in the error. */
+int validate_env_object(json_t *env, const char *what, struct thaw_err **err);
+
 #endif

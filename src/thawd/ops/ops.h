@@ -37,6 +37,19 @@ int sandbox_exec_check(struct host *h, const char *id, bool auto_resume, struct 
 int sandbox_exec(struct host *h, const char *id, const struct agent_exec_req *req, bool auto_resume,
 		 struct agent_exec_result *res, struct thaw_err **err);
 
+/* run_code (ops/run_code.c): a cell run by the code interpreter of the
+ * sandbox's template; each checked event of its answer goes to
+ * req->on_event (borrowed) as it comes, the "end" event last. Fails when
+ * the sandbox has no interpreter, the interpreter misbehaved or stopped
+ * before its "end", or exec itself fails. */
+int sandbox_run_code(struct host *h, const char *id, const struct run_code_req *req,
+		     struct thaw_err **err);
+/* A context operation ({"op": "create_context", ...}): the interpreter's
+ * answer in *reply (a new reference); its refusals as errors
+ * (ERR_NOT_FOUND for an unknown context). */
+int sandbox_interp_op(struct host *h, const char *id, json_t *op, bool auto_resume,
+		      json_t **reply, struct thaw_err **err);
+
 /* Pause: the guest is captured into an image (memory, device state,
  * disk), its VMM exits and its slot goes back: a paused sandbox costs
  * disk only. Resume restores it from that image, processes and all, with

@@ -7,12 +7,26 @@
 #include <stdint.h>
 #include <stdlib.h>
 
+#include <jansson.h>
+
 /* Who asks for new sandboxes: the key that will own them and its cap
  * (core/quota.h). Set from the request's key, never from its body. */
 struct sb_owner {
 	const char *name;
 	unsigned max_sandboxes; /* 0: only the host's cap */
 	bool admin;		/* may create from templates private to other keys */
+};
+
+/* A run_code cell (ops/run_code.c). */
+struct run_code_req {
+	const char *code;
+	const char *context; /* NULL: "default" */
+	int timeout_s;
+	json_t *env; /* borrowed object of strings, or NULL */
+	bool auto_resume;
+	void (*on_event)(json_t *event, void *ud);
+	void *ud;
+	const bool *cancel; /* stops waiting when it turns true */
 };
 
 struct create_req {
