@@ -26,6 +26,7 @@ A management answer is one JSON line; a refusal is {"error": {"name",
 "value"}}. A request without "op" is "run" (the first protocol)."""
 
 import contextlib
+import gc
 import json
 import os
 import signal
@@ -275,4 +276,10 @@ def read_request(conn):
 if __name__ == "__main__":
     sys.setrecursionlimit(10000)
     preload()
+    # Everything imported so far lives as long as the process: out of the
+    # collector's sight, a collection in a context does not walk (and so
+    # fault in, in a fresh clone) the pages of numpy's, pandas' and
+    # matplotlib's objects. Forked workers inherit the frozen generation.
+    gc.collect()
+    gc.freeze()
     Server().serve()
