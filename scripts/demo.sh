@@ -50,6 +50,16 @@ echo "created $id in $(( ($(date +%s%N) - start) / 1000000 )) ms"
 step "running python3 -c 'print(2 ** 10)' in $id"
 $thaw exec "$id" -- python3 -c 'print(2 ** 10)'
 
+step "run_code in $id: a pandas DataFrame plotted with matplotlib, back as a PNG"
+chart_dir=${THAW_DEMO_OUT:-$data_dir/demo}
+mkdir -p "$chart_dir"
+$thaw run-code --out-dir "$chart_dir" "$id" -c "$(printf '%s\n' \
+	'import pandas as pd, matplotlib.pyplot as plt' \
+	'df = pd.DataFrame({"n": range(1, 11)}); df["n_squared"] = df.n ** 2' \
+	'df.plot(x="n", y="n_squared", title="made in a thaw sandbox")' \
+	'plt.show()' \
+	'df.describe().loc["mean"]')"
+
 step "deleting $id"
 $thaw rm "$id"
 
