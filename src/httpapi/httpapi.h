@@ -79,6 +79,9 @@ json_t *api_body_object(struct api_req *r, enum MHD_Result *result);
 /* query.c: a query parameter, percent-decoded ('+' is a space, %00 is
  * refused): 1 present, 0 absent, -1 malformed (reply given in *res). */
 int api_query(struct api_req *r, const char *name, char *out, size_t size, enum MHD_Result *res);
+/* The same decoding of a raw name or value (from MHD_get_connection_values):
+ * 0, -1 for a bad escape (or %00), -2 when it does not fit in size. */
+int api_query_decode(const char *raw, char *out, size_t size);
 /* A query flag: true/false/1/0, absent is dflt; anything else is a 400
  * (reply given in *res, returns -1). */
 int api_query_bool(struct api_req *r, const char *name, bool dflt, bool *out, enum MHD_Result *res);
