@@ -182,6 +182,21 @@ THAW_API int thaw_sandbox_get(thaw_client *client, const char *id, thaw_sandbox 
 THAW_API int thaw_sandbox_list(thaw_client *client, thaw_sandbox ***out, size_t *n,
 			       thaw_error **err);
 
+typedef struct thaw_list_options {
+	const char *state;	   /* "running", "paused", ...; NULL: any */
+	const char *template_name; /* NULL: any */
+	const char *owner;	   /* an API key name (admin keys; a user key only its own) */
+	/* "KEY=VALUE" metadata filters, NULL-terminated, all of which must
+	 * match; NULL: none. */
+	const char *const *metadata;
+} thaw_list_options;
+
+/* GET /v1/sandboxes?filters: the sandboxes that match opts (NULL: all), in
+ * the server's order (creation time, then id), every page followed. *out
+ * as from thaw_sandbox_list. */
+THAW_API int thaw_sandbox_list_where(thaw_client *client, const thaw_list_options *opts,
+				     thaw_sandbox ***out, size_t *n, thaw_error **err);
+
 /* DELETE /v1/sandboxes/{id}: stops the VM and removes its files. */
 THAW_API int thaw_sandbox_delete(thaw_client *client, const char *id, thaw_error **err);
 

@@ -72,6 +72,31 @@ def test_ls_shows_the_id(cli_sandbox):
     T.check("thaw ls (table and --json) shows the sandbox as running")
 
 
+def test_ls_filters(template):
+    tag = f"cli-ls-{id(template)}"
+    made = [T.create(timeout_s=600, metadata={"tag": tag, "n": str(i)})["id"] for i in range(3)]
+    try:
+        st, body = T.api("POST", f"/v1/sandboxes/{made[2]}/pause", {})
+        assert st == 200, body
+        r = T.run_cli("ls", "--metadata", f"tag={tag}", "--json")
+        assert r.returncode == 0, r
+        assert sorted(s["id"] for s in __import__("json").loads(r.stdout)) == sorted(made)
+        r = T.run_cli("ls", "--metadata", f"tag={tag}", "--metadata", "n=1", "--json")
+        assert [s["id"] for s in __import__("json").loads(r.stdout)] == [made[1]], r
+        r = T.run_cli("ls", "--metadata", f"tag={tag}", "--state", "paused",
+                      "--template", T.TEMPLATE)
+        assert r.returncode == 0 and made[2].encode() in r.stdout, r
+        assert made[0].encode() not in r.stdout and made[1].encode() not in r.stdout, r
+        r = T.run_cli("ls", "--state", "sleeping")
+        assert r.returncode != 0 and b"state" in r.stderr, r
+        r = T.run_cli("ls", "--metadata", "novalue")
+        assert r.returncode != 0 and b"KEY=VALUE" in r.stderr, r
+    finally:
+        for sid in made:
+            T.api("DELETE", f"/v1/sandboxes/{sid}")
+    T.check("thaw ls --metadata K=V (twice: AND), --state, --template; bad filters fail")
+
+
 def test_rm_then_exec_fails(template):
     sid = T.run_cli("create").stdout.decode().strip()
     r = T.run_cli("rm", sid)
