@@ -18,10 +18,10 @@
 static void test_token_round_trip(void **state)
 {
 	(void)state;
-	char tok[SBLIST_TOKEN_MAX], id[SANDBOX_ID_LEN + 1];
+	char tok[PAGE_TOKEN_MAX], id[SANDBOX_ID_LEN + 1];
 	int64_t created = 0;
-	sblist_token(1765000000, "sb-abcdefghijkm", tok);
-	assert_int_equal(sblist_token_parse(tok, &created, id, NULL), 0);
+	page_token_make(1765000000, "sb-abcdefghijkm", tok);
+	assert_int_equal(page_token_parse(tok, &created, id, NULL), 0);
 	assert_int_equal(created, 1765000000);
 	assert_string_equal(id, "sb-abcdefghijkm");
 }
@@ -29,7 +29,7 @@ static void test_token_round_trip(void **state)
 static void test_bad_tokens_refused(void **state)
 {
 	(void)state;
-	char tok[SBLIST_TOKEN_MAX], id[SANDBOX_ID_LEN + 1];
+	char tok[PAGE_TOKEN_MAX], id[SANDBOX_ID_LEN + 1];
 	int64_t created;
 	const char *bad[] = {
 		"",
@@ -45,23 +45,23 @@ static void test_bad_tokens_refused(void **state)
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		struct thaw_err *err = NULL;
-		assert_int_equal(sblist_token_parse(bad[i], &created, id, &err), -1);
+		assert_int_equal(page_token_parse(bad[i], &created, id, &err), -1);
 		assert_int_equal(err->code, ERR_INVALID);
 		err_free(err);
 	}
 	/* Random bytes never crash it. */
 	struct rng r = { 42 };
 	for (int n = 0; n < 2000; n++) {
-		size_t len = rng_below(&r, SBLIST_TOKEN_MAX + 8);
-		char s[SBLIST_TOKEN_MAX + 16];
+		size_t len = rng_below(&r, PAGE_TOKEN_MAX + 8);
+		char s[PAGE_TOKEN_MAX + 16];
 		for (size_t i = 0; i < len; i++)
 			s[i] = "0123456789abcdef.x"[rng_below(&r, 18)];
 		s[len] = '\0';
-		sblist_token_parse(s, &created, id, NULL);
+		page_token_parse(s, &created, id, NULL);
 	}
 	memset(tok, 'a', sizeof(tok) - 1);
 	tok[sizeof(tok) - 1] = '\0';
-	assert_int_equal(sblist_token_parse(tok, &created, id, NULL), -1);
+	assert_int_equal(page_token_parse(tok, &created, id, NULL), -1);
 }
 
 static void test_params(void **state)
@@ -161,9 +161,9 @@ static void test_paging_through_a_changing_list(void **state)
 		pages++;
 		if (k <= shown)
 			break;
-		char tok[SBLIST_TOKEN_MAX];
-		sblist_token(page[shown - 1]->created, page[shown - 1]->id, tok);
-		assert_int_equal(sblist_token_parse(tok, &q.after_created, q.after_id, NULL), 0);
+		char tok[PAGE_TOKEN_MAX];
+		page_token_make(page[shown - 1]->created, page[shown - 1]->id, tok);
+		assert_int_equal(page_token_parse(tok, &q.after_created, q.after_id, NULL), 0);
 		q.has_after = true;
 		/* Between pages: one deleted, one created (anywhere in the order). */
 		size_t victim = rng_below(&r, (uint32_t)n);

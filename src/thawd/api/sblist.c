@@ -87,7 +87,7 @@ int sblist_param(struct sblist_query *q, const char *name, const char *value,
 		return 0;
 	}
 	if (strcmp(name, "next") == 0) {
-		if (sblist_token_parse(value, &q->after_created, q->after_id, err) < 0)
+		if (page_token_parse(value, &q->after_created, q->after_id, err) < 0)
 			return -1;
 		q->has_after = true;
 		return 0;
@@ -96,46 +96,6 @@ int sblist_param(struct sblist_query *q, const char *name, const char *value,
 		       "unknown query parameter \"%.64s\" (state, template, owner, "
 		       "metadata.KEY, limit, next)",
 		       name);
-}
-
-void sblist_token(int64_t created, const char *id, char out[SBLIST_TOKEN_MAX])
-{
-	char plain[SBLIST_TOKEN_MAX / 2 + 1];
-	int n = snprintf(plain, sizeof(plain), "%lld.%s", (long long)created, id);
-	out[0] = '\0';
-	for (size_t i = 0; i < (size_t)n && 2 * i + 2 < SBLIST_TOKEN_MAX; i++)
-		snprintf(out + 2 * i, 3, "%02x", (unsigned char)plain[i]);
-}
-
-static int hexval(char c)
-{
-	return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
-}
-
-int sblist_token_parse(const char *token, int64_t *created, char id[SANDBOX_ID_LEN + 1],
-		       struct thaw_err **err)
-{
-	size_t n = strlen(token);
-	char plain[SBLIST_TOKEN_MAX / 2 + 1];
-	if (n == 0 || n % 2 || n >= SBLIST_TOKEN_MAX)
-		return err_set(err, ERR_INVALID, "next is not a token from this API");
-	for (size_t i = 0; i < n / 2; i++) {
-		int hi = hexval(token[2 * i]), lo = hexval(token[2 * i + 1]);
-		if (hi < 0 || lo < 0 || (hi == 0 && lo == 0))
-			return err_set(err, ERR_INVALID, "next is not a token from this API");
-		plain[i] = (char)(hi << 4 | lo);
-	}
-	plain[n / 2] = '\0';
-	char *dot = strchr(plain, '.'), *end;
-	if (!dot || dot == plain)
-		return err_set(err, ERR_INVALID, "next is not a token from this API");
-	*dot = '\0';
-	long long c = strtoll(plain, &end, 10);
-	if (*end || plain[0] == '-' || plain[0] == '+' || !id_valid_sandbox(dot + 1))
-		return err_set(err, ERR_INVALID, "next is not a token from this API");
-	*created = c;
-	snprintf(id, SANDBOX_ID_LEN + 1, "%s", dot + 1);
-	return 0;
 }
 
 int sblist_cmp(int64_t created_a, const char *id_a, int64_t created_b, const char *id_b)
@@ -261,8 +221,8 @@ enum MHD_Result api_sandbox_list(struct api_req *r)
 		json_array_append_new(arr, api_sandbox_json(api_host(r), v[i].sb, false));
 	json_t *next = json_null();
 	if (count > shown) {
-		char tok[SBLIST_TOKEN_MAX];
-		sblist_token(v[shown - 1].sb->created_at, v[shown - 1].sb->id, tok);
+		char tok[PAGE_TOKEN_MAX];
+		page_token_make(v[shown - 1].sb->created_at, v[shown - 1].sb->id, tok);
 		next = json_string(tok);
 	}
 	free(v);

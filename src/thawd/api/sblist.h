@@ -5,8 +5,7 @@
  * A page's "next" token names the last sandbox it showed; the next page
  * starts after that place in the order, so a sandbox that exists while
  * a client pages through is shown exactly once, whatever is created or
- * deleted meanwhile. The token is opaque to clients (hex of
- * "CREATED.ID"), and checked like any input. */
+ * deleted meanwhile. The token: common/pagetoken.h. */
 #ifndef THAW_API_SBLIST_H
 #define THAW_API_SBLIST_H
 
@@ -17,13 +16,13 @@
 #include "core/sbstate.h"
 #include "err.h"
 #include "ids.h"
+#include "pagetoken.h"
 
 #define SBLIST_LIMIT_MAX 1000
 /* As many as a page may hold: a client that knows no pages (every
  * client before them) still gets a whole list up to that many. */
 #define SBLIST_LIMIT_DEFAULT SBLIST_LIMIT_MAX
 #define SBLIST_META_MAX 16 /* metadata.KEY filters in one query */
-#define SBLIST_TOKEN_MAX (2 * (20 + 1 + SANDBOX_ID_LEN) + 1)
 
 struct sblist_query {
 	int state;		   /* enum sb_state, or -1: any */
@@ -43,10 +42,6 @@ void sblist_query_free(struct sblist_query *q);
  * metadata.KEY) into q; any other name, or a bad value, is ERR_INVALID. */
 int sblist_param(struct sblist_query *q, const char *name, const char *value,
 		 struct thaw_err **err);
-
-void sblist_token(int64_t created, const char *id, char out[SBLIST_TOKEN_MAX]);
-int sblist_token_parse(const char *token, int64_t *created, char id[SANDBOX_ID_LEN + 1],
-		       struct thaw_err **err);
 
 /* Where a sandbox is in the order: <0, 0, >0 as a comes before b. */
 int sblist_cmp(int64_t created_a, const char *id_a, int64_t created_b, const char *id_b);
