@@ -100,6 +100,13 @@ struct api_service {
 	 * the body is handed over; replies and returns false to stop the
 	 * request there. NULL: none. */
 	bool (*admit)(struct api_req *r, const struct api_route *route, enum MHD_Result *res);
+	/* For a public route that takes a file (body_to_file): whether its
+	 * body may be stored, decided from the URL and headers before the
+	 * body arrives (params: the path's placeholders), so that a request
+	 * no key vouches for cannot fill the upload dir. false: the body is
+	 * dropped and the handler runs without it. NULL: stored. */
+	bool (*public_body)(void *app, struct MHD_Connection *conn, const struct api_route *route,
+			    const char *const *params);
 	/* Called when the server stops, after it stopped taking connections:
 	 * makes the requests in progress return (NULL: none). */
 	void (*interrupt)(void *app);

@@ -7,6 +7,8 @@ too; and the SDK's methods for each."""
 import base64
 import http.client
 import json
+import os
+import socket
 import sys
 import threading
 import time
@@ -381,6 +383,41 @@ def test_signed_url_expires(sid):
     st, _, raw = T.request("GET", s["url"], key=None)
     assert st == 403 and b"expired" in raw, (st, raw)
     T.check("a 1 s URL works at once and is 403 two seconds later")
+
+
+def _spooled_uploads(d):
+    """thawd's open upload temp files (O_TMPFILE in its data dir)."""
+    fds = Path(f"/proc/{d.proc.pid}/fd")
+    n = 0
+    for fd in fds.iterdir():
+        try:
+            target = os.readlink(fd)
+        except OSError:
+            continue
+        n += target.startswith(str(d.data_dir) + "/#") and target.endswith("(deleted)")
+    return n
+
+
+def test_an_unsigned_upload_is_never_spooled(sid):
+    """A PUT to the signed route stores its body (up to 8 GiB on disk) only
+    when its signature holds, decided before the body arrives: without a
+    key, nobody can fill the host's disk."""
+    d = T.current()
+    good = _sign(sid, "/root/sig/spool.bin", "write")["url"]
+    forged = _swap(good, signature="1" * 64)
+    counts = {}
+    for what, url in (("forged", forged), ("signed", good)):
+        s = socket.create_connection((d.addr, d.port), timeout=30)
+        try:
+            s.sendall(f"PUT {url} HTTP/1.1\r\nHost: x\r\nContent-Length: {1 << 30}\r\n"
+                      "Content-Type: application/octet-stream\r\n\r\n".encode())
+            s.sendall(b"\0" * (4 << 20))
+            time.sleep(1)
+            counts[what] = _spooled_uploads(d)
+        finally:
+            s.close()
+    assert counts == {"forged": 0, "signed": 1}, counts
+    T.check(f"upload temp files open while 4 MiB were sent: {counts}")
 
 
 @pytest.mark.parametrize("body,status,words", [

@@ -38,8 +38,11 @@ const struct api_route control_routes[] = {
 	{ "POST", "/v1/sandboxes/{}/files/batch", RELAY, false, false, DATA, false },
 	{ "GET", "/v1/sandboxes/{}/files/watch", RELAY, false, false, NONE, false },
 	{ "POST", "/v1/sandboxes/{}/files/sign", RELAY, false, false, CTRL, false },
+	/* Public (the host checks the signature; its key is not here): an
+	 * upload no key vouches for is taken in memory, at most 16 MiB, never
+	 * spooled to disk. */
 	{ "GET", "/v1/sandboxes/{}/files/signed", control_sandbox_signed, true, false, NONE, false },
-	{ "PUT", "/v1/sandboxes/{}/files/signed", control_sandbox_signed, true, true, NONE, false },
+	{ "PUT", "/v1/sandboxes/{}/files/signed", control_sandbox_signed, true, false, DATA, false },
 	{ "GET", "/v1/sandboxes/{}/ports/{}/**", RELAY, false, false, DATA, false },
 	{ "HEAD", "/v1/sandboxes/{}/ports/{}/**", RELAY, false, false, DATA, false },
 	{ "POST", "/v1/sandboxes/{}/ports/{}/**", RELAY, false, false, DATA, false },

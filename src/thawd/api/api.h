@@ -93,6 +93,10 @@ enum MHD_Result api_file_watch(struct api_req *r);
 enum MHD_Result api_file_sign(struct api_req *r);
 enum MHD_Result api_file_signed_read(struct api_req *r);
 enum MHD_Result api_file_signed_write(struct api_req *r);
+/* api_service.public_body: a signed upload's body is stored only when its
+ * signature holds (app: the host). */
+bool api_file_signed_body(void *app, struct MHD_Connection *conn, const struct api_route *route,
+			  const char *const *params);
 enum MHD_Result api_sandbox_fork(struct api_req *r);
 enum MHD_Result api_sandbox_pause(struct api_req *r);
 enum MHD_Result api_sandbox_resume(struct api_req *r);

@@ -23,6 +23,7 @@
 #include "buf.h"
 #include "cleanup.h"
 #include "core/registry.h"
+#include "log.h"
 #include "ops/files.h"
 #include "timeutil.h"
 #include "urlsign.h"
@@ -38,7 +39,8 @@ static const char *signing_key(struct host *h, struct thaw_err **err)
 	pthread_mutex_lock(&key_lock);
 	if (!key) {
 		_cleanup_free_ char *path = xasprintf("%s/url-signing.key", h->cfg->data_dir);
-		urlsign_key_load(path, &key, err);
+		if (urlsign_key_load(path, &key, err) < 0)
+			log_warn("files.sign_key", "error=\"%s\"", err_msg(err ? *err : NULL));
 	}
 	const char *k = key;
 	pthread_mutex_unlock(&key_lock);
@@ -113,7 +115,13 @@ enum MHD_Result api_file_sign(struct api_req *r)
 	return api_reply_json(r, MHD_HTTP_OK, o);
 }
 
-static const char *const signed_params[] = { "path", "op", "expires", "signature" };
+/* A signed request's four parameters, decoded. */
+struct signed_req {
+	char path[FILE_PATH_MAX + 1], op[8], expires[24], sig[URLSIGN_MAC_LEN + 2];
+	int extra; /* parameters besides the four */
+};
+
+static const char *const signed_names[] = { "path", "op", "expires", "signature" };
 
 static enum MHD_Result count_unsigned(void *cls, enum MHD_ValueKind kind, const char *k,
 				      const char *v)
@@ -121,39 +129,52 @@ static enum MHD_Result count_unsigned(void *cls, enum MHD_ValueKind kind, const 
 	(void)kind;
 	(void)v;
 	size_t i = 0;
-	while (i < 4 && strcmp(k, signed_params[i]) != 0)
+	while (i < 4 && strcmp(k, signed_names[i]) != 0)
 		i++;
-	*(int *)cls += i == 4;
+	((struct signed_req *)cls)->extra += i == 4;
 	return MHD_YES;
+}
+
+/* Whether the request carries a valid, unexpired signature of id, op
+ * and its path (in q->path); nothing is replied. */
+static bool signed_valid(struct host *h, struct MHD_Connection *conn, const char *id,
+			 const char *want_op, struct signed_req *q)
+{
+	memset(q, 0, sizeof(*q));
+	MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND, count_unsigned, q);
+	char *out[] = { q->path, q->op, q->expires, q->sig };
+	size_t size[] = { sizeof(q->path), sizeof(q->op), sizeof(q->expires), sizeof(q->sig) };
+	for (int i = 0; i < 4; i++) {
+		const char *raw = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND,
+							      signed_names[i]);
+		if (!raw || api_query_decode(raw, out[i], size[i]) < 0)
+			return false;
+	}
+	char *end;
+	long long expires = strtoll(q->expires, &end, 10);
+	_cleanup_err_ struct thaw_err *err = NULL;
+	const char *k = signing_key(h, &err);
+	return k && !q->extra && q->expires[0] && !*end && id_valid_sandbox(id) &&
+	       strcmp(q->op, want_op) == 0 && urlsign_check(k, id, q->op, expires, q->path, q->sig) &&
+	       expires >= now_s();
+}
+
+bool api_file_signed_body(void *app, struct MHD_Connection *conn, const struct api_route *route,
+			  const char *const *params)
+{
+	(void)route;
+	struct signed_req q;
+	return signed_valid(app, conn, params[0], "write", &q);
 }
 
 /* The signature, the expiry, and then the sandbox: a refused URL says
  * only 403, whatever was wrong with it. */
 static bool signed_ok(struct api_req *r, const char *want_op, enum MHD_Result *res)
 {
-	char path[FILE_PATH_MAX + 1], op[8], exp_text[24], sig[URLSIGN_MAC_LEN + 2];
-	int extra = 0;
-	MHD_get_connection_values(r->conn, MHD_GET_ARGUMENT_KIND, count_unsigned, &extra);
+	struct signed_req q;
 	if (!api_check_sandbox_id(r, res))
 		return false;
-	int qp = api_query(r, "path", path, sizeof(path), res);
-	int qo = qp < 0 ? -1 : api_query(r, "op", op, sizeof(op), res);
-	int qe = qo < 0 ? -1 : api_query(r, "expires", exp_text, sizeof(exp_text), res);
-	int qs = qe < 0 ? -1 : api_query(r, "signature", sig, sizeof(sig), res);
-	if (qs < 0)
-		return false;
-	char *end = NULL;
-	long long expires = qe == 1 ? strtoll(exp_text, &end, 10) : 0;
-	bool well_formed = !extra && qp == 1 && qo == 1 && qe == 1 && qs == 1 && *exp_text &&
-			   end && !*end;
-	_cleanup_err_ struct thaw_err *err = NULL;
-	const char *k = signing_key(api_host(r), &err);
-	if (!k) {
-		*res = api_reply_error(r, err);
-		return false;
-	}
-	if (!well_formed || strcmp(op, want_op) != 0 ||
-	    !urlsign_check(k, r->params[0], op, expires, path, sig) || expires < now_s()) {
+	if (!signed_valid(api_host(r), r->conn, r->params[0], want_op, &q)) {
 		*res = api_reply_fail(r, ERR_FORBIDDEN,
 				      "the signed URL is invalid, altered or expired");
 		return false;

@@ -38,6 +38,7 @@ int thawd_api_start(struct host *h, struct api_keys *keys, struct api_server **o
 				   .upload_dir = cfg->data_dir,
 				   .rate_limit = cfg->rate_limit,
 				   .admit = admit,
+				   .public_body = api_file_signed_body,
 				   .interrupt = interrupt };
 	return api_server_start(&svc, keys, out, err);
 }
