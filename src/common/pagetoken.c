@@ -19,7 +19,7 @@ static int hexval(char c)
 }
 
 int page_token_parse(const char *token, int64_t *when, char id[SANDBOX_ID_LEN + 1],
-		       struct thaw_err **err)
+		     struct thaw_err **err)
 {
 	size_t n = strlen(token);
 	char plain[PAGE_TOKEN_MAX / 2 + 1];
@@ -43,4 +43,3 @@ int page_token_parse(const char *token, int64_t *when, char id[SANDBOX_ID_LEN + 
 	snprintf(id, SANDBOX_ID_LEN + 1, "%s", dot + 1);
 	return 0;
 }
-

@@ -17,7 +17,9 @@
  *   gone      the watched path itself was removed or moved: the end
  * With RECURSIVE, every directory below PATH is watched too, and each new
  * one as it appears (a directory created and filled before its watch is
- * added loses those first events: inotify's own limit). */
+ * added loses those first events: inotify's own limit). A watched
+ * subdirectory renamed within the tree keeps reporting under its old
+ * path: its watch is not renamed with it. */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -32,8 +34,8 @@
 #include "agent.h"
 
 #define WATCHES_MAX 8192 /* directories watched at most (recursive) */
-#define WATCH_MASK                                                                        \
-	(IN_CREATE | IN_MODIFY | IN_DELETE | IN_MOVED_FROM | IN_MOVED_TO | IN_DELETE_SELF | \
+#define WATCH_MASK                                                                                 \
+	(IN_CREATE | IN_MODIFY | IN_DELETE | IN_MOVED_FROM | IN_MOVED_TO | IN_DELETE_SELF |        \
 	 IN_MOVE_SELF | IN_ONLYDIR | IN_DONT_FOLLOW)
 
 struct watch {

@@ -34,14 +34,14 @@ static void test_bad_tokens_refused(void **state)
 	const char *bad[] = {
 		"",
 		"zz",
-		"abc",						 /* odd length */
-		"00",						 /* a NUL */
-		"31",						 /* "1": no dot */
-		"2e73622d6162636465666768696a6b6d",		 /* ".sb-...": no time */
-		"2d312e73622d6162636465666768696a6b6d",		 /* "-1.sb-..." */
-		"312e78",					 /* "1.x": no id */
-		"31782e73622d6162636465666768696a6b6d",		 /* "1x.sb-..." */
-		"312E73622D6162636465666768696A6B6D",		 /* upper case */
+		"abc",					/* odd length */
+		"00",					/* a NUL */
+		"31",					/* "1": no dot */
+		"2e73622d6162636465666768696a6b6d",	/* ".sb-...": no time */
+		"2d312e73622d6162636465666768696a6b6d", /* "-1.sb-..." */
+		"312e78",				/* "1.x": no id */
+		"31782e73622d6162636465666768696a6b6d", /* "1x.sb-..." */
+		"312E73622D6162636465666768696A6B6D",	/* upper case */
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		struct thaw_err *err = NULL;
@@ -76,9 +76,9 @@ static void test_params(void **state)
 	assert_int_equal(q.limit, 7);
 	assert_int_equal(sblist_param(&q, "metadata.team", "a b", NULL), 0);
 	assert_int_equal(sblist_param(&q, "template", "code-interpreter", NULL), 0);
-	const char *bad[][2] = { { "state", "sleeping" }, { "limit", "0" },    { "limit", "1001" },
-				 { "limit", "1x" },	  { "limit", "" },     { "owner", "a b" },
-				 { "template", "../x" }, { "metadata.", "x" }, { "sort", "id" },
+	const char *bad[][2] = { { "state", "sleeping" }, { "limit", "0" },	{ "limit", "1001" },
+				 { "limit", "1x" },	  { "limit", "" },	{ "owner", "a b" },
+				 { "template", "../x" },  { "metadata.", "x" }, { "sort", "id" },
 				 { "next", "zz" } };
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		struct thaw_err *err = NULL;
@@ -149,8 +149,8 @@ static void test_paging_through_a_changing_list(void **state)
 		struct fake *page[2 * N];
 		size_t k = 0;
 		for (size_t i = 0; i < n; i++)
-			if (f[i].alive && sblist_match(&q, "o", "t", SB_RUNNING, f[i].created,
-						       f[i].id, "{}"))
+			if (f[i].alive &&
+			    sblist_match(&q, "o", "t", SB_RUNNING, f[i].created, f[i].id, "{}"))
 				page[k++] = &f[i];
 		qsort(page, k, sizeof(page[0]), fake_cmp);
 		size_t shown = k < q.limit ? k : q.limit;

@@ -36,8 +36,8 @@ static void test_every_field_counts(void **state)
 	assert_false(urlsign_check(KEY, SB, "read", 1700000001, "/root/a b", MAC));
 	assert_false(urlsign_check(KEY, SB, "read", 1700000000, "/root/a c", MAC));
 	assert_false(urlsign_check(KEY, SB, "read", 1700000000, "/root/../root/a b", MAC));
-	assert_false(urlsign_check("another-key-0123456789", SB, "read", 1700000000, "/root/a b",
-				   MAC));
+	assert_false(
+		urlsign_check("another-key-0123456789", SB, "read", 1700000000, "/root/a b", MAC));
 	/* A newline in the path cannot pose as another field: the path is last. */
 	assert_false(urlsign_check(KEY, SB, "read\n1700000000", 0, "/root/a b", MAC));
 }

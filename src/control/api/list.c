@@ -31,8 +31,10 @@ static int one_param(struct list_params *q, const char *name, const char *v, str
 		snprintf(q->state, sizeof(q->state), "%.*s", (int)sizeof(q->state) - 1, v);
 	} else if (!strcmp(name, "template")) {
 		if (!id_valid_template(v))
-			return err_set(err, ERR_INVALID, "template \"%.64s\" is no template name", v);
-		snprintf(q->template_name, sizeof(q->template_name), "%.*s", (int)sizeof(q->template_name) - 1, v);
+			return err_set(err, ERR_INVALID, "template \"%.64s\" is no template name",
+				       v);
+		snprintf(q->template_name, sizeof(q->template_name), "%.*s",
+			 (int)sizeof(q->template_name) - 1, v);
 	} else if (!strcmp(name, "owner")) {
 		if (!id_valid_key_name(v))
 			return err_set(err, ERR_INVALID, "owner must be an API key name");
@@ -85,7 +87,9 @@ enum MHD_Result control_sandbox_list(struct api_req *r)
 		return api_reply_fail(r, ERR_FORBIDDEN,
 				      "only admin keys list another owner's sandboxes");
 	struct sandbox_list_query lq = {
-		.owner = q.owner[0] ? q.owner : admin ? NULL : r->key->name,
+		.owner = q.owner[0] ? q.owner
+			 : admin    ? NULL
+				    : r->key->name,
 		.state = q.state[0] ? q.state : NULL,
 		.template_name = q.template_name[0] ? q.template_name : NULL,
 		.after_us = q.after_us,

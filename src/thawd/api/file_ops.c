@@ -68,8 +68,8 @@ static int batch_file_parse(json_t *f, size_t i, struct batch_file *out, struct 
 		char *end;
 		out->mode = strtol(mode, &end, 8);
 		if (!*mode || *end || out->mode < 0 || out->mode > 07777)
-			return err_set(err, ERR_INVALID, "files[%zu].mode must be octal, like \"0644\"",
-				       i);
+			return err_set(err, ERR_INVALID,
+				       "files[%zu].mode must be octal, like \"0644\"", i);
 	}
 	if (base64_decode(data, strlen(data), &out->data) < 0)
 		return err_set(err, ERR_INVALID, "files[%zu].data is not base64", i);
@@ -99,7 +99,8 @@ static int batch_parse(json_t *body, struct batch_file **out, size_t *n, bool *p
 		return err_set(err, ERR_INVALID, "files must be an array");
 	size_t count = json_array_size(files);
 	if (count == 0 || count > BATCH_FILES_MAX)
-		return err_set(err, ERR_INVALID, "files must hold 1 to %d entries", BATCH_FILES_MAX);
+		return err_set(err, ERR_INVALID, "files must hold 1 to %d entries",
+			       BATCH_FILES_MAX);
 	struct batch_file *v = xcalloc(count, sizeof(*v));
 	for (size_t i = 0; i < count; i++) {
 		if (batch_file_parse(json_array_get(files, i), i, &v[i], err) < 0) {
@@ -138,7 +139,8 @@ static json_t *batch_one(struct api_req *r, const struct batch_file *f, bool par
 	struct file_info fi;
 	if (fd < 0 || sandbox_file_write(api_host(r), r->params[0], &w, resume, &fi, &err) < 0)
 		return json_pack("{s:s,s:b,s:s,s:s}", "path", f->path, "ok", false, "error",
-				 err_msg(err), "code", err_code_name(err ? err->code : ERR_INTERNAL));
+				 err_msg(err), "code",
+				 err_code_name(err ? err->code : ERR_INTERNAL));
 	json_t *o = api_file_info_json(&fi, f->path);
 	json_object_set_new(o, "ok", json_true());
 	file_info_free(&fi);

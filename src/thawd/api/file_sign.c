@@ -56,8 +56,8 @@ static int64_t now_s(void)
 static void url_escape(struct buf *out, const char *s)
 {
 	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-		if ((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') ||
-		    strchr("-._~/", *p))
+		if ((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') ||
+		    (*p >= '0' && *p <= '9') || strchr("-._~/", *p))
 			buf_append(out, p, 1);
 		else
 			buf_printf(out, "%%%02X", *p);
@@ -94,8 +94,7 @@ enum MHD_Result api_file_sign(struct api_req *r)
 	int64_t in = 0;
 	_cleanup_err_ struct thaw_err *err = NULL;
 	const char *k = NULL;
-	if (sign_parse(body, &path, &op, &in, &err) < 0 ||
-	    !(k = signing_key(api_host(r), &err))) {
+	if (sign_parse(body, &path, &op, &in, &err) < 0 || !(k = signing_key(api_host(r), &err))) {
 		json_decref(body);
 		return api_reply_error(r, err);
 	}
@@ -145,8 +144,8 @@ static bool signed_valid(struct host *h, struct MHD_Connection *conn, const char
 	char *out[] = { q->path, q->op, q->expires, q->sig };
 	size_t size[] = { sizeof(q->path), sizeof(q->op), sizeof(q->expires), sizeof(q->sig) };
 	for (int i = 0; i < 4; i++) {
-		const char *raw = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND,
-							      signed_names[i]);
+		const char *raw =
+			MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, signed_names[i]);
 		if (!raw || api_query_decode(raw, out[i], size[i]) < 0)
 			return false;
 	}
@@ -155,8 +154,8 @@ static bool signed_valid(struct host *h, struct MHD_Connection *conn, const char
 	_cleanup_err_ struct thaw_err *err = NULL;
 	const char *k = signing_key(h, &err);
 	return k && !q->extra && q->expires[0] && !*end && id_valid_sandbox(id) &&
-	       strcmp(q->op, want_op) == 0 && urlsign_check(k, id, q->op, expires, q->path, q->sig) &&
-	       expires >= now_s();
+	       strcmp(q->op, want_op) == 0 &&
+	       urlsign_check(k, id, q->op, expires, q->path, q->sig) && expires >= now_s();
 }
 
 bool api_file_signed_body(void *app, struct MHD_Connection *conn, const struct api_route *route,

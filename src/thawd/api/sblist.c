@@ -64,8 +64,7 @@ static int param_state(struct sblist_query *q, const char *value, struct thaw_er
 	return 0;
 }
 
-int sblist_param(struct sblist_query *q, const char *name, const char *value,
-		 struct thaw_err **err)
+int sblist_param(struct sblist_query *q, const char *name, const char *value, struct thaw_err **err)
 {
 	if (strncmp(name, META_PREFIX, strlen(META_PREFIX)) == 0)
 		return param_meta(q, name + strlen(META_PREFIX), value, err);
@@ -171,7 +170,8 @@ struct listed {
 
 static int by_place(const void *a, const void *b)
 {
-	const struct sandbox *x = ((const struct listed *)a)->sb, *y = ((const struct listed *)b)->sb;
+	const struct sandbox *x = ((const struct listed *)a)->sb,
+			     *y = ((const struct listed *)b)->sb;
 	return sblist_cmp(x->created_at, x->id, y->created_at, y->id);
 }
 
@@ -209,8 +209,9 @@ enum MHD_Result api_sandbox_list(struct api_req *r)
 	}
 	if (q.owner[0] && r->key->role != KEY_ADMIN && strcmp(q.owner, r->key->name) != 0) {
 		sblist_query_free(&q);
-		return api_reply_fail(r, ERR_FORBIDDEN, "only admin keys list another owner's "
-							"sandboxes");
+		return api_reply_fail(r, ERR_FORBIDDEN,
+				      "only admin keys list another owner's "
+				      "sandboxes");
 	}
 	size_t n, count;
 	struct sandbox **list = registry_list(api_host(r), &n);
@@ -228,5 +229,6 @@ enum MHD_Result api_sandbox_list(struct api_req *r)
 	free(v);
 	registry_list_free(api_host(r), list, n);
 	sblist_query_free(&q);
-	return api_reply_json(r, MHD_HTTP_OK, json_pack("{s:o,s:o}", "sandboxes", arr, "next", next));
+	return api_reply_json(r, MHD_HTTP_OK,
+			      json_pack("{s:o,s:o}", "sandboxes", arr, "next", next));
 }

@@ -25,8 +25,8 @@
 #define SBLIST_META_MAX 16 /* metadata.KEY filters in one query */
 
 struct sblist_query {
-	int state;		   /* enum sb_state, or -1: any */
-	char template_name[64];	   /* "": any */
+	int state;		      /* enum sb_state, or -1: any */
+	char template_name[64];	      /* "": any */
 	char owner[KEY_NAME_MAX + 1]; /* "": any the key sees */
 	size_t nmeta;
 	char *meta_key[SBLIST_META_MAX], *meta_value[SBLIST_META_MAX]; /* owned */

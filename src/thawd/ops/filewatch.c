@@ -17,14 +17,14 @@
 struct watch_ctx {
 	file_watch_fn on_event;
 	void *ud;
-	struct buf pending;    /* a record split across chunks */
-	char *rename_to;       /* a "rename" waiting for its "from" */
-	bool broken;	       /* the guest sent what is no record: ignore the rest */
-	struct buf err;	       /* stderr, for the verdict */
+	struct buf pending; /* a record split across chunks */
+	char *rename_to;    /* a "rename" waiting for its "from" */
+	bool broken;	    /* the guest sent what is no record: ignore the rest */
+	struct buf err;	    /* stderr, for the verdict */
 };
 
-static const char *const types[] = { "ready", "create", "write", "remove",
-				     "rename", "from", "overflow", "gone" };
+static const char *const types[] = { "ready",  "create", "write",    "remove",
+				     "rename", "from",	 "overflow", "gone" };
 
 static bool known_type(const char *t)
 {
@@ -69,7 +69,8 @@ static void watch_output(int stream, const uint8_t *data, size_t len, void *ud)
 	struct watch_ctx *x = ud;
 	if (stream != STREAM_STDOUT) {
 		if (x->err.len < STDERR_MAX)
-			buf_append(&x->err, data, len < STDERR_MAX - x->err.len ? len : STDERR_MAX - x->err.len);
+			buf_append(&x->err, data,
+				   len < STDERR_MAX - x->err.len ? len : STDERR_MAX - x->err.len);
 		return;
 	}
 	if (x->broken)
