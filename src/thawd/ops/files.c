@@ -102,6 +102,15 @@ int builtin_verdict(const struct agent_exec_result *res, const char *what, struc
 			"this sandbox's guest agent has no built-in commands (older than %s): "
 			"bake its template again",
 			PROTO_VERSION);
+	/* An agent with built-ins, but older than this one (a template baked
+	 * before thaw:file-move, or before file-list took a depth). */
+	if (res->exit_code == EINVAL && res->err.len &&
+	    (memmem(res->err.data, res->err.len, "unknown built-in command", 24) ||
+	     memmem(res->err.data, res->err.len, "argument(s), not", 16)))
+		return err_set(err, ERR_CONFLICT,
+			       "%s: this sandbox's guest agent is too old for it (its template "
+			       "was baked by an older thaw): bake its template again",
+			       what);
 	size_t n = res->err.len;
 	while (n && (res->err.data[n - 1] == '\n' || res->err.data[n - 1] == '\r'))
 		n--;

@@ -36,9 +36,9 @@ const char *file_type_name(int type);
 
 /* What a built-in guest command (thaw:file-*, thaw:bg-*) ended with: 0,
  * or an error from its errno exit status and stderr message (ENOENT is
- * ERR_NOT_FOUND, ...); an agent too old to know the command is
- * ERR_CONFLICT with "bake its template again". what names the operation
- * in messages. */
+ * ERR_NOT_FOUND, ...); an agent too old to know the command (or its
+ * arguments) is ERR_CONFLICT with "bake its template again". what names
+ * the operation in messages. */
 int builtin_verdict(const struct agent_exec_result *res, const char *what, struct thaw_err **err);
 
 /* Checks a guest path: absolute, at most FILE_PATH_MAX bytes. */
