@@ -1,9 +1,10 @@
 #!/bin/bash
 # Fuzzes the parsers of hostile input with libFuzzer (clang), each for a
 # bounded time: the guest protocol, API request bodies, template
-# metadata, recipes, what a VMM says on QMP, artifact manifests and the
-# object store's XML answers. Seeds are in tests/fuzz/corpus/NAME; inputs that
-# once crashed are kept in tests/fuzz/regress/NAME and replayed first.
+# metadata, recipes, what a VMM says on QMP, artifact manifests, the
+# object store's XML answers and the sandbox list's page tokens. Seeds
+# are in tests/fuzz/corpus/NAME; inputs that once crashed are kept in
+# tests/fuzz/regress/NAME and replayed first.
 # A crash fails the run and leaves its input in build-fuzz/crashes/NAME.
 #   scripts/fuzz.sh [SECONDS per target, default 30] [NAME...]
 #   scripts/fuzz.sh --replay [NAME...]   every seed and regression input once
@@ -20,7 +21,7 @@ else
 fi
 shift || true
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(proto api_json meta recipe qmp manifest s3xml)
+[ ${#targets[@]} -gt 0 ] || targets=(proto api_json meta recipe qmp manifest s3xml pagetoken)
 
 declare -A srcs=(
 	[proto]=""
@@ -30,6 +31,7 @@ declare -A srcs=(
 	[qmp]="src/thawd/vmm/qmp.c"
 	[manifest]="$(echo src/objstore/*.c)"
 	[s3xml]="src/objstore/s3xml.c"
+	[pagetoken]=""
 )
 out=build-fuzz
 mkdir -p "$out"

@@ -37,7 +37,9 @@ int page_token_parse(const char *token, int64_t *when, char id[SANDBOX_ID_LEN + 
 		return err_set(err, ERR_INVALID, "next is not a token from this API");
 	*dot = '\0';
 	long long c = strtoll(plain, &end, 10);
-	if (*end || plain[0] == '-' || plain[0] == '+' || !id_valid_sandbox(dot + 1))
+	/* Digits only, no leading zero: one spelling per place. */
+	if (*end || plain[0] == '-' || plain[0] == '+' || plain[0] == ' ' ||
+	    (plain[0] == '0' && plain[1]) || !id_valid_sandbox(dot + 1))
 		return err_set(err, ERR_INVALID, "next is not a token from this API");
 	*when = c;
 	snprintf(id, SANDBOX_ID_LEN + 1, "%s", dot + 1);
