@@ -343,6 +343,8 @@ typedef struct thaw_file_info {
 	double mtime;	   /* seconds since the epoch */
 	char *link_target; /* symlinks; NULL otherwise */
 	char *json;	   /* the server's object as compact JSON */
+	char *path;	   /* absolute; NULL when the server sent none */
+	char *owner, *group; /* names in the guest's /etc/passwd and /etc/group; NULL if none */
 } thaw_file_info;
 
 THAW_API void thaw_file_info_free(thaw_file_info *fi);
@@ -372,6 +374,17 @@ THAW_API int thaw_file_stat(thaw_client *client, const char *id, const char *pat
 /* The entries of a directory, sorted by name. */
 THAW_API int thaw_file_list(thaw_client *client, const char *id, const char *path,
 			    thaw_file_info ***out, size_t *n, thaw_error **err);
+/* The tree below a directory, depth levels deep (1: thaw_file_list; up
+ * to 10), sorted by path; name is each entry's last component, path its
+ * absolute path. Symlinks are listed, never followed. */
+THAW_API int thaw_file_list_depth(thaw_client *client, const char *id, const char *path, int depth,
+				  thaw_file_info ***out, size_t *n, thaw_error **err);
+/* POST .../files/move: renames from to to (rename(2) in the guest); an
+ * existing to is replaced only with overwrite (else "conflict"), and a
+ * move across file systems is a "conflict" (nothing moved). out (may be
+ * NULL): what to is now. */
+THAW_API int thaw_file_move(thaw_client *client, const char *id, const char *from, const char *to,
+			    bool overwrite, thaw_file_info **out, thaw_error **err);
 THAW_API int thaw_file_remove(thaw_client *client, const char *id, const char *path, bool recursive,
 			      thaw_error **err);
 /* mode -1: 0755. out may be NULL. */

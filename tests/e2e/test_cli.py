@@ -224,3 +224,28 @@ def test_files_ls_mkdir_rm(cli_sandbox):
     r = T.run_cli("files", "mkdir", "-r", cli_sandbox, "/x")
     assert r.returncode == 2, r
     T.check("thaw files mkdir -p / ls / rm (409 when not empty, -r) / refusals")
+
+
+def test_files_mv_and_ls_depth(cli_sandbox):
+    """thaw files mv (thaw_file_move) and ls -d (thaw_file_list_depth), with
+    owner names."""
+    T.sh(cli_sandbox, "mkdir -p /root/mv/d/e && printf x > /root/mv/a && printf y > /root/mv/b "
+                      "&& : > /root/mv/d/e/deep && chown 65534:0 /root/mv/b")
+    r = T.run_cli("files", "mv", cli_sandbox, "/root/mv/a", "/root/mv/c")
+    assert (r.returncode, r.stdout) == (0, b"/root/mv/c\n"), r
+    r = T.run_cli("files", "mv", cli_sandbox, "/root/mv/c", "/root/mv/b")
+    assert r.returncode == 1 and b"409" in r.stderr and b"exists" in r.stderr, r
+    r = T.run_cli("files", "mv", "-f", cli_sandbox, "/root/mv/c", "/root/mv/b")
+    assert r.returncode == 0, r
+    assert T.sh(cli_sandbox, "cat /root/mv/b; ls /root/mv") == "xb\nd\n"
+    r = T.run_cli("files", "ls", "-d", "3", cli_sandbox, "/root/mv")
+    assert r.returncode == 0, r
+    rows = [line.split() for line in r.stdout.decode().splitlines()[1:]]
+    assert [(x[0], x[2], x[4]) for x in rows] == [
+        ("file", "root:root", "b"), ("dir", "root:root", "d"), ("dir", "root:root", "d/e"),
+        ("file", "root:root", "d/e/deep")], rows
+    for bad in (["files", "ls", "-d", "11", cli_sandbox, "/root"],
+                ["files", "mv", cli_sandbox, "/root/mv/b"],
+                ["files", "mv", "-r", cli_sandbox, "/a", "/b"]):
+        assert T.run_cli(*bad).returncode == 2, bad
+    T.check("thaw files mv (409 without -f, replaces with -f), ls -d 3 by path with owner names")
