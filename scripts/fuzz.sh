@@ -2,9 +2,9 @@
 # Fuzzes the parsers of hostile input with libFuzzer (clang), each for a
 # bounded time: the guest protocol, API request bodies, template
 # metadata, recipes, what a VMM says on QMP, artifact manifests, the
-# object store's XML answers and the code interpreter's events. Seeds are
-# in tests/fuzz/corpus/NAME; inputs that once crashed are kept in
-# tests/fuzz/regress/NAME and replayed first.
+# object store's XML answers, the sandbox list's page tokens and the code
+# interpreter's events. Seeds are in tests/fuzz/corpus/NAME; inputs that
+# once crashed are kept in tests/fuzz/regress/NAME and replayed first.
 # A crash fails the run and leaves its input in build-fuzz/crashes/NAME.
 #   scripts/fuzz.sh [SECONDS per target, default 30] [NAME...]
 #   scripts/fuzz.sh --replay [NAME...]   every seed and regression input once
@@ -21,7 +21,7 @@ else
 fi
 shift || true
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(proto api_json meta recipe qmp manifest s3xml interp)
+[ ${#targets[@]} -gt 0 ] || targets=(proto api_json meta recipe qmp manifest s3xml pagetoken interp)
 
 declare -A srcs=(
 	[proto]=""
@@ -31,6 +31,7 @@ declare -A srcs=(
 	[qmp]="src/thawd/vmm/qmp.c"
 	[manifest]="$(echo src/objstore/*.c)"
 	[s3xml]="src/objstore/s3xml.c"
+	[pagetoken]=""
 	[interp]="src/thawd/guestconn/interp.c"
 )
 out=build-fuzz

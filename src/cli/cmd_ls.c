@@ -67,18 +67,32 @@ static void ls_json(thaw_sandbox *const *list, size_t n)
 static int ls_run(struct cli *cli, int argc, char **argv)
 {
 	bool json = false;
-	const struct cli_opt opts[] = { { "json", 0, OPT_FLAG, &json }, { 0 } };
+	thaw_list_options lo = { 0 };
+	struct cli_list meta = { 0 };
+	const struct cli_opt opts[] = { { "json", 0, OPT_FLAG, &json },
+					{ "state", 0, OPT_VALUE, &lo.state },
+					{ "template", 0, OPT_VALUE, &lo.template_name },
+					{ "owner", 0, OPT_VALUE, &lo.owner },
+					{ "metadata", 0, OPT_LIST, &meta },
+					{ 0 } };
 	struct cli_args a;
 	int rc = cli_parse(&cmd_ls, opts, false, argc, argv, &a);
-	if (rc != 0 || (rc = cli_want_args(&cmd_ls, &a, 0, 0)) != 0)
+	if (rc != 0 || (rc = cli_want_args(&cmd_ls, &a, 0, 0)) != 0) {
+		cli_list_free(&meta);
 		return cli_parse_exit(&cmd_ls, rc);
+	}
+	lo.metadata = meta.items;
 	thaw_client *c = cli_client(cli);
 	thaw_sandbox **list = NULL;
 	size_t n = 0;
 	thaw_error *e = NULL;
-	if (!c)
+	if (!c) {
+		cli_list_free(&meta);
 		return EXIT_FAIL;
-	if (thaw_sandbox_list(c, &list, &n, &e) < 0)
+	}
+	rc = thaw_sandbox_list_where(c, &lo, &list, &n, &e);
+	cli_list_free(&meta);
+	if (rc < 0)
 		return cli_fail(e);
 	if (json)
 		ls_json(list, n);
@@ -90,9 +104,13 @@ static int ls_run(struct cli *cli, int argc, char **argv)
 
 const struct cli_command cmd_ls = {
 	.name = "ls",
-	.args = "[--json]",
+	.args = "[--state S] [--template T] [--owner KEY] [--metadata K=V]... [--json]",
 	.summary = "List the sandboxes.",
 	.help = "Options:\n"
-		"  --json  print the sandbox objects as a JSON array\n",
+		"  --state S        only those in state S (running, paused, ...)\n"
+		"  --template T     only those made from template T\n"
+		"  --owner KEY      only those of API key KEY (admin keys)\n"
+		"  --metadata K=V   only those whose metadata K is V (repeatable: all must match)\n"
+		"  --json           print the sandbox objects as a JSON array\n",
 	.run = ls_run,
 };

@@ -74,6 +74,10 @@ enum proto_tag {
 	T_PTY = 25,	    /* u8: EXEC on a new pseudo-terminal (stdout and stderr merged) */
 	T_ROWS = 26,	    /* u32: terminal rows (EXEC with T_PTY, RESIZE) */
 	T_COLS = 27,	    /* u32: terminal columns */
+	/* Numbered apart from the others so that tags added beside them do
+	 * not collide. */
+	T_OWNER = 40, /* str: a file's owner's name (FILE_INFO), when the guest knows it */
+	T_GROUP = 41, /* str: its group's name */
 };
 
 enum proto_ftype { FTYPE_FILE = 1, FTYPE_DIR = 2, FTYPE_SYMLINK = 3, FTYPE_OTHER = 4 };
@@ -89,7 +93,15 @@ enum proto_ftype { FTYPE_FILE = 1, FTYPE_DIR = 2, FTYPE_SYMLINK = 3, FTYPE_OTHER
  *                                               to keep the file's own or
  *                                               0644/0/0; PARENTS 0 or 1)
  *   thaw:file-stat PATH                         lstat
- *   thaw:file-list PATH                         one frame per entry
+ *   thaw:file-list PATH [DEPTH MAX]             one frame per entry; with
+ *                                               DEPTH (1-10) the tree that
+ *                                               deep (T_NAME the path below
+ *                                               PATH), stopping after MAX+1
+ *   thaw:file-move FROM TO OVERWRITE            rename(2); then FILE_INFO of TO
+ *   thaw:file-watch PATH RECURSIVE              inotify events until killed:
+ *                                               records "TYPE\tPATH\0" (see
+ *                                               filewatch.c), NUL-ended since
+ *                                               a path may hold a newline
  *   thaw:file-remove PATH RECURSIVE             unlink, rmdir or a tree
  *   thaw:file-mkdir PATH MODE PARENTS
  * background commands, which outlive the connection that started them
@@ -107,6 +119,7 @@ enum proto_ftype { FTYPE_FILE = 1, FTYPE_DIR = 2, FTYPE_SYMLINK = 3, FTYPE_OTHER
 #define RUN_CODE_SOCKET "/run/thaw/interp.sock"
 #define BG_DIR "/run/thaw/bg"
 #define FILE_CMD_PREFIX "thaw:"
+#define FILE_LIST_DEPTH_MAX 10
 
 #define PROTO_ENTROPY_MIN 16
 #define PROTO_ENTROPY_MAX 512

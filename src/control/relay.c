@@ -122,8 +122,12 @@ static void *transfer_main(void *arg)
 
 static struct curl_slist *identity(struct curl_slist *h, const struct relay_target *t)
 {
-	_cleanup_free_ char *auth = xasprintf("Authorization: Bearer %s", t->credential);
-	h = curl_slist_append(h, auth);
+	/* No credential: a request the host takes without a key (a signed
+	 * file URL), relayed as anonymous as it came. */
+	if (t->credential[0]) {
+		_cleanup_free_ char *auth = xasprintf("Authorization: Bearer %s", t->credential);
+		h = curl_slist_append(h, auth);
+	}
 	if (t->on_behalf_of) {
 		_cleanup_free_ char *as = xasprintf("Thaw-On-Behalf-Of: %s", t->on_behalf_of);
 		h = curl_slist_append(h, as);

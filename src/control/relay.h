@@ -14,7 +14,7 @@
 struct relay_target {
 	const char *address;  /* the host's HOST:PORT */
 	const char *path_query; /* "/v1/sandboxes/ID/exec?x=y", as the client sent it */
-	char credential[HOST_KEY_LEN + 1]; /* the host's key (hostkey.h) */
+	char credential[HOST_KEY_LEN + 1]; /* the host's key (hostkey.h); "": none */
 	const char *on_behalf_of; /* the user key's name (NULL: an admin asks) */
 	const char *idempotency_key; /* sent as Idempotency-Key (NULL: none) */
 };

@@ -283,18 +283,31 @@ int sandbox_forget_lost(struct pg *p, const char *id, const char *host, struct t
 		       2, q, NULL, err);
 }
 
-int sandbox_list(struct pg *p, const char *owner, json_t **out, struct thaw_err **err)
+int sandbox_list(struct pg *p, const struct sandbox_list_query *q, json_t **out, int64_t *next_us,
+		 char next_id[SANDBOX_ID_LEN + 1], struct thaw_err **err)
 {
-	const char *q[] = { owner };
+	char after[24], limit[16];
+	snprintf(after, sizeof(after), "%lld", (long long)q->after_us);
+	snprintf(limit, sizeof(limit), "%d", q->limit + 1); /* one more: is there a next page? */
+	const char *v[] = { q->owner, q->state, q->template_name, q->after_id ? after : NULL,
+			    q->after_id, limit };
 	PGresult *r = NULL;
+	/* extract(epoch) is numeric (exact) from PostgreSQL 14: the token's
+	 * microseconds compare as the rows order. */
 	if (pg_exec(p,
 		    "SELECT id, owner, host, template, state, reason, "
-		    "to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"') "
-		    "FROM sandboxes WHERE $1::text IS NULL OR owner = $1 ORDER BY created_at, id",
-		    1, q, &r, err) < 0)
+		    "to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), "
+		    "floor(extract(epoch FROM created_at) * 1000000)::bigint "
+		    "FROM sandboxes WHERE ($1::text IS NULL OR owner = $1) "
+		    "AND ($2::text IS NULL OR state = $2) AND ($3::text IS NULL OR template = $3) "
+		    "AND ($4::bigint IS NULL OR "
+		    "(floor(extract(epoch FROM created_at) * 1000000)::bigint, id) > ($4::bigint, $5)) "
+		    "ORDER BY created_at, id LIMIT $6::int",
+		    6, v, &r, err) < 0)
 		return -1;
 	json_t *a = json_array();
-	for (int i = 0; i < PQntuples(r); i++) {
+	int n = PQntuples(r), shown = n > q->limit ? q->limit : n;
+	for (int i = 0; i < shown; i++) {
 		json_t *o = json_pack("{s:s,s:s,s:s,s:s,s:s,s:s}", "id", PQgetvalue(r, i, 0),
 				      "owner", PQgetvalue(r, i, 1), "host", PQgetvalue(r, i, 2),
 				      "template", PQgetvalue(r, i, 3), "state", PQgetvalue(r, i, 4),
@@ -302,6 +315,11 @@ int sandbox_list(struct pg *p, const char *owner, json_t **out, struct thaw_err 
 		if (!PQgetisnull(r, i, 5))
 			json_object_set_new(o, "reason", json_string(PQgetvalue(r, i, 5)));
 		json_array_append_new(a, o);
+	}
+	next_id[0] = '\0';
+	if (n > shown) {
+		*next_us = strtoll(PQgetvalue(r, shown - 1, 7), NULL, 10);
+		snprintf(next_id, SANDBOX_ID_LEN + 1, "%s", PQgetvalue(r, shown - 1, 0));
 	}
 	PQclear(r);
 	*out = a;

@@ -81,9 +81,19 @@ int sandbox_forget_lost(struct pg *p, const char *id, const char *host, struct t
  * no longer has go. */
 int sandboxes_forgotten_gone(struct pg *p, const char *host, json_t *reported,
 			     struct thaw_err **err);
-/* GET /v1/sandboxes: owner's (NULL: all) as {id, owner, host, template,
- * state, reason?, created_at}. */
-int sandbox_list(struct pg *p, const char *owner, json_t **out, struct thaw_err **err);
+/* GET /v1/sandboxes: a page of those that pass the filters (NULL: any),
+ * in the order (created_at, id), after the place (after_us, after_id)
+ * when after_id is set, at most limit, as {id, owner, host, template,
+ * state, reason?, created_at}. *next_us and next_id: the last one's place
+ * when more follow; next_id "" on the last page. */
+struct sandbox_list_query {
+	const char *owner, *state, *template_name;
+	int64_t after_us; /* created_at in microseconds since the epoch */
+	const char *after_id;
+	int limit;
+};
+int sandbox_list(struct pg *p, const struct sandbox_list_query *q, json_t **out, int64_t *next_us,
+		 char next_id[SANDBOX_ID_LEN + 1], struct thaw_err **err);
 /* The sandboxes of hosts that are down become lost (their caps free);
  * placements older than the TTL are dropped. */
 int sandboxes_sweep(struct pg *p, struct thaw_err **err);

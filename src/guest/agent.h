@@ -41,6 +41,13 @@ int builtin_file_list(int argc, char **argv);
 int builtin_file_remove(int argc, char **argv);
 int builtin_file_mkdir(int argc, char **argv);
 int builtin_file_write(int argc, char **argv);
+int builtin_file_move(int argc, char **argv);
+/* filewatch.c */
+int builtin_file_watch(int argc, char **argv);
+/* idnames.c: a uid's or gid's name in the guest's /etc/passwd or
+ * /etc/group, or NULL. */
+const char *idnames_user(unsigned uid);
+const char *idnames_group(unsigned gid);
 int builtin_run_code(int argc, char **argv);
 int builtin_bg_start(int argc, char **argv);
 int builtin_bg_status(int argc, char **argv);

@@ -19,10 +19,12 @@ struct builtin {
 static const struct builtin builtins[] = {
 	{ "file-read", 2, false, builtin_file_read },
 	{ "file-stat", 2, false, builtin_file_stat },
-	{ "file-list", 2, false, builtin_file_list },
+	{ "file-list", 2, true, builtin_file_list },
 	{ "file-remove", 3, false, builtin_file_remove },
 	{ "file-mkdir", 4, false, builtin_file_mkdir },
 	{ "file-write", 6, false, builtin_file_write },
+	{ "file-move", 4, false, builtin_file_move },
+	{ "file-watch", 3, false, builtin_file_watch },
 	{ "run-code", 1, false, builtin_run_code },
 	{ "bg-start", 2, true, builtin_bg_start },
 	{ "bg-status", 2, false, builtin_bg_status },

@@ -39,6 +39,12 @@ static int print_info(const char *name, const struct stat *st, int dirfd, const 
 	proto_put_u32(&b, T_MODE, (uint32_t)(st->st_mode & 07777));
 	proto_put_u32(&b, T_UID, (uint32_t)st->st_uid);
 	proto_put_u32(&b, T_GID, (uint32_t)st->st_gid);
+	const char *owner = idnames_user((unsigned)st->st_uid);
+	const char *group = idnames_group((unsigned)st->st_gid);
+	if (owner)
+		proto_put_str(&b, T_OWNER, owner);
+	if (group)
+		proto_put_str(&b, T_GROUP, group);
 	proto_put_u64(&b, T_MTIME_NS,
 		      (uint64_t)st->st_mtim.tv_sec * 1000000000ull + (uint64_t)st->st_mtim.tv_nsec);
 	if (S_ISLNK(st->st_mode)) {
@@ -193,24 +199,103 @@ static int write_cmd(const struct write_args *a)
 	return stat_cmd(a->path);
 }
 
-static int list_cmd(const char *path)
+/* A directory still to list: its path below the listed one ("" for
+ * the listed one itself) and how deep it is (0 for the listed one). */
+struct pending_dir {
+	char *rel;
+	int level;
+};
+
+struct tree_walk {
+	const char *root;
+	int depth;	   /* levels listed: 1 is the directory's own entries */
+	long max, printed; /* stops after max + 1: the host sees it was cut */
+	struct pending_dir *q;
+	size_t head, tail, cap;
+};
+
+static int walk_push(struct tree_walk *w, const char *rel, int level)
 {
-	DIR *d = opendir(path);
+	if (w->tail == w->cap) {
+		size_t cap = w->cap ? 2 * w->cap : 64;
+		struct pending_dir *q = realloc(w->q, cap * sizeof(*q));
+		if (!q)
+			return ENOMEM;
+		w->q = q;
+		w->cap = cap;
+	}
+	char *copy = strdup(rel);
+	if (!copy)
+		return ENOMEM;
+	w->q[w->tail++] = (struct pending_dir){ .rel = copy, .level = level };
+	return 0;
+}
+
+/* One directory's entries, printed with their path below the root;
+ * subdirectories go on the queue while the depth allows. */
+static int walk_dir(struct tree_walk *w, const struct pending_dir *pd)
+{
+	char dir[PATH_MAX], rel[PATH_MAX];
+	if (snprintf(dir, sizeof(dir), "%s/%s", w->root, pd->rel) >= (int)sizeof(dir))
+		return 0; /* too deep a name to open: left out */
+	DIR *d = opendir(pd->level ? dir : w->root);
 	if (!d)
-		return cmd_fail("list", path, errno);
+		return pd->level ? 0 : cmd_fail("list", w->root, errno);
 	struct dirent *de;
 	int rc = 0;
-	while ((de = readdir(d)) && rc == 0) {
+	while (rc == 0 && w->printed <= w->max && (de = readdir(d))) {
 		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
 			continue;
 		struct stat st;
 		if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
 			continue; /* removed meanwhile */
-		if (print_info(de->d_name, &st, dirfd(d), de->d_name) < 0)
+		if (snprintf(rel, sizeof(rel), "%s%s%s", pd->rel, pd->level ? "/" : "",
+			     de->d_name) >= (int)sizeof(rel))
+			continue;
+		if (print_info(rel, &st, dirfd(d), de->d_name) < 0)
 			rc = EPIPE;
+		w->printed++;
+		/* Symlinks are listed, never followed (lstat): no loops. */
+		if (rc == 0 && S_ISDIR(st.st_mode) && pd->level + 1 < w->depth)
+			rc = walk_push(w, rel, pd->level + 1);
 	}
 	closedir(d);
 	return rc;
+}
+
+/* Breadth first, with a queue rather than recursion: the tree is the
+ * guest's, of any depth, and the walk stops at depth levels or after
+ * max + 1 entries, whichever comes first. */
+static int list_cmd(const char *path, int depth, long max)
+{
+	struct tree_walk w = { .root = path, .depth = depth, .max = max };
+	int rc = walk_push(&w, "", 0);
+	while (rc == 0 && w.head < w.tail && w.printed <= w.max) {
+		rc = walk_dir(&w, &w.q[w.head]);
+		free(w.q[w.head++].rel);
+	}
+	while (w.head < w.tail)
+		free(w.q[w.head++].rel);
+	free(w.q);
+	return rc;
+}
+
+/* FROM TO: rename(2), refusing to replace TO unless overwrite. Across
+ * file systems rename fails with EXDEV; the host turns that into a clear
+ * error rather than copying behind the caller's back. */
+static int move_cmd(const char *from, const char *to, int overwrite)
+{
+	int rc = overwrite ? rename(from, to) : renameat2(AT_FDCWD, from, AT_FDCWD, to, RENAME_NOREPLACE);
+	if (rc < 0 && !overwrite && (errno == EINVAL || errno == ENOSYS)) {
+		/* A file system without RENAME_NOREPLACE: check, then rename. */
+		struct stat st;
+		if (lstat(to, &st) == 0)
+			return cmd_fail("move to", to, EEXIST);
+		rc = rename(from, to);
+	}
+	if (rc < 0)
+		return cmd_fail("move", from, errno);
+	return stat_cmd(to);
 }
 
 static int remove_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
@@ -269,10 +354,24 @@ int builtin_file_stat(int argc, char **argv)
 	return need_path(argv) ?: stat_cmd(argv[1]);
 }
 
+/* PATH [DEPTH MAX]: without them the directory's own entries, all. */
 int builtin_file_list(int argc, char **argv)
 {
+	long depth = 1, max = LONG_MAX - 1;
+	if (argc != 2 && (argc != 4 || parse_num(argv[2], 10, FILE_LIST_DEPTH_MAX, &depth) != 0 ||
+			  depth < 1 || parse_num(argv[3], 10, LONG_MAX - 1, &max) != 0))
+		return cmd_fail(argv[0], argv[1], EINVAL);
+	return need_path(argv) ?: list_cmd(argv[1], (int)depth, max);
+}
+
+/* FROM TO OVERWRITE(0|1) */
+int builtin_file_move(int argc, char **argv)
+{
 	(void)argc;
-	return need_path(argv) ?: list_cmd(argv[1]);
+	int overwrite = flag_arg(argv[3]);
+	if (overwrite < 0 || argv[2][0] != '/')
+		return cmd_fail(argv[0], argv[2], EINVAL);
+	return need_path(argv) ?: move_cmd(argv[1], argv[2], overwrite);
 }
 
 /* PATH RECURSIVE(0|1) */

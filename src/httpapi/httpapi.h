@@ -79,6 +79,9 @@ json_t *api_body_object(struct api_req *r, enum MHD_Result *result);
 /* query.c: a query parameter, percent-decoded ('+' is a space, %00 is
  * refused): 1 present, 0 absent, -1 malformed (reply given in *res). */
 int api_query(struct api_req *r, const char *name, char *out, size_t size, enum MHD_Result *res);
+/* The same decoding of a raw name or value (from MHD_get_connection_values):
+ * 0, -1 for a bad escape (or %00), -2 when it does not fit in size. */
+int api_query_decode(const char *raw, char *out, size_t size);
 /* A query flag: true/false/1/0, absent is dflt; anything else is a 400
  * (reply given in *res, returns -1). */
 int api_query_bool(struct api_req *r, const char *name, bool dflt, bool *out, enum MHD_Result *res);
@@ -97,6 +100,13 @@ struct api_service {
 	 * the body is handed over; replies and returns false to stop the
 	 * request there. NULL: none. */
 	bool (*admit)(struct api_req *r, const struct api_route *route, enum MHD_Result *res);
+	/* For a public route that takes a file (body_to_file): whether its
+	 * body may be stored, decided from the URL and headers before the
+	 * body arrives (params: the path's placeholders), so that a request
+	 * no key vouches for cannot fill the upload dir. false: the body is
+	 * dropped and the handler runs without it. NULL: stored. */
+	bool (*public_body)(void *app, struct MHD_Connection *conn, const struct api_route *route,
+			    const char *const *params);
 	/* Called when the server stops, after it stopped taking connections:
 	 * makes the requests in progress return (NULL: none). */
 	void (*interrupt)(void *app);

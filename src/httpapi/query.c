@@ -11,6 +11,28 @@ static int hexval(char c)
 				      : -1;
 }
 
+int api_query_decode(const char *raw, char *out, size_t size)
+{
+	size_t o = 0;
+	for (const char *p = raw; *p; p++) {
+		char c = *p;
+		if (c == '+') {
+			c = ' ';
+		} else if (c == '%') {
+			int hi = hexval(p[1]), lo = hi < 0 ? -1 : hexval(p[2]);
+			if (hi < 0 || lo < 0 || (hi == 0 && lo == 0))
+				return -1;
+			c = (char)(hi << 4 | lo);
+			p += 2;
+		}
+		if (o + 1 >= size)
+			return -2;
+		out[o++] = c;
+	}
+	out[o] = '\0';
+	return 0;
+}
+
 /* A query parameter, percent-decoded ('+' is a space, as in forms):
  * 1 present, 0 absent, -1 malformed (reply given). The server keeps
  * escapes in URLs (server.c), so they are decoded here, and %00 refused. */
@@ -19,31 +41,12 @@ int api_query(struct api_req *r, const char *name, char *out, size_t size, enum 
 	const char *v = MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, name);
 	if (!v)
 		return 0;
-	size_t o = 0;
-	for (const char *p = v; *p; p++) {
-		char c = *p;
-		if (c == '+') {
-			c = ' ';
-		} else if (c == '%') {
-			int hi = hexval(p[1]), lo = hi < 0 ? -1 : hexval(p[2]);
-			if (hi < 0 || lo < 0 || (hi == 0 && lo == 0)) {
-				*res = api_reply_fail(r, ERR_INVALID,
-						      "query parameter %s has a bad %% escape",
-						      name);
-				return -1;
-			}
-			c = (char)(hi << 4 | lo);
-			p += 2;
-		}
-		if (o + 1 >= size) {
-			*res = api_reply_fail(r, ERR_INVALID, "query parameter %s is too long",
-					      name);
-			return -1;
-		}
-		out[o++] = c;
-	}
-	out[o] = '\0';
-	return 1;
+	int rc = api_query_decode(v, out, size);
+	if (rc == -1)
+		*res = api_reply_fail(r, ERR_INVALID, "query parameter %s has a bad %% escape", name);
+	else if (rc < 0)
+		*res = api_reply_fail(r, ERR_INVALID, "query parameter %s is too long", name);
+	return rc < 0 ? -1 : 1;
 }
 
 int api_query_bool(struct api_req *r, const char *name, bool dflt, bool *out, enum MHD_Result *res)

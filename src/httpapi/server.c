@@ -194,7 +194,8 @@ static enum MHD_Result dispatch(struct api_server *s, struct MHD_Connection *c, 
  * A route that takes a file gets its body in an unnamed temp file in
  * the upload dir (O_TMPFILE: gone with the last descriptor, even after a
  * crash). A request with no route or a wrong key keeps nothing of its
- * body: it gets 401/404/405 whatever it sends. */
+ * body: it gets 401/404/405 whatever it sends; nor does an upload to a
+ * public route that the program's public_body refuses. */
 static void request_setup(struct api_server *s, struct MHD_Connection *c, const char *url,
 			  const char *method, struct conn_ctx *ctx)
 {
@@ -210,6 +211,10 @@ static void request_setup(struct api_server *s, struct MHD_Connection *c, const 
 	}
 	ctx->key = route->public ? NULL : key_of(s, c);
 	ctx->discard = !route->public && !ctx->key;
+	if (route->public && route->body_to_file && s->svc.public_body) {
+		const char *const p[API_MAX_PARAMS] = { params[0], params[1] };
+		ctx->discard = !s->svc.public_body(s->svc.app, c, route, p);
+	}
 	ctx->max_body = route->body_to_file ? API_MAX_UPLOAD : route->max_body;
 	if (!route->body_to_file || ctx->discard)
 		return;

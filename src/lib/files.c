@@ -14,6 +14,9 @@ THAW_API void thaw_file_info_free(thaw_file_info *fi)
 	free(fi->type);
 	free(fi->link_target);
 	free(fi->json);
+	free(fi->path);
+	free(fi->owner);
+	free(fi->group);
 	free(fi);
 }
 
@@ -42,6 +45,9 @@ static int info_parse(const json_t *o, void **out, thaw_error **err)
 	fi->gid = (unsigned)json_integer_value(json_object_get(o, "gid"));
 	fi->mtime = json_number_value(json_object_get(o, "mtime"));
 	fi->link_target = tl_json_strdup(o, "link_target");
+	fi->path = tl_json_strdup(o, "path");
+	fi->owner = tl_json_strdup(o, "owner");
+	fi->group = tl_json_strdup(o, "group");
 	fi->json = tl_json_dump(o);
 	*out = fi;
 	return 0;
@@ -183,6 +189,42 @@ THAW_API int thaw_file_remove(thaw_client *client, const char *id, const char *p
 	struct tl_request req = { .method = "DELETE", .path = url, .expect = 204 };
 	int rc = tl_http_call(client, &req, NULL, err);
 	free(url);
+	return rc;
+}
+
+THAW_API int thaw_file_list_depth(thaw_client *client, const char *id, const char *path, int depth,
+				  thaw_file_info ***out, size_t *n, thaw_error **err)
+{
+	if (depth < 1 || depth > 10)
+		return tl_error_set(err, 0, TL_INVALID, "depth must be 1 to 10");
+	char extra[32];
+	snprintf(extra, sizeof(extra), "&depth=%d", depth);
+	char *url = files_url(client, id, "/list", path, extra, err);
+	if (!url)
+		return -1;
+	int rc = tl_list_call(client, url, "entries", info_parse, info_free, (void ***)out, n, err);
+	free(url);
+	return rc;
+}
+
+THAW_API int thaw_file_move(thaw_client *client, const char *id, const char *from, const char *to,
+			    bool overwrite, thaw_file_info **out, thaw_error **err)
+{
+	if (tl_check_id(id, "sandbox id", err) < 0)
+		return -1;
+	json_t *f = NULL, *t = NULL;
+	if (tl_json_from_str(from ? from : "", "the source path", &f, err) < 0)
+		return -1;
+	if (tl_json_from_str(to ? to : "", "the target path", &t, err) < 0) {
+		json_decref(f);
+		return -1;
+	}
+	json_t *body = json_pack("{s:o,s:o,s:b}", "from", f, "to", t, "overwrite", overwrite);
+	char url[192];
+	snprintf(url, sizeof(url), "/v1/sandboxes/%s/files/move", id);
+	struct tl_request req = { .method = "POST", .path = url, .body = body, .expect = 200 };
+	int rc = info_call(client, &req, out, err);
+	json_decref(body);
 	return rc;
 }
 

@@ -144,21 +144,11 @@ THAW_API int thaw_sandbox_get(thaw_client *client, const char *id, thaw_sandbox 
 	return tl_sandbox_call(client, &req, out, err);
 }
 
-static int sandbox_item(const json_t *o, void **out, thaw_error **err)
-{
-	return tl_sandbox_parse(o, (thaw_sandbox **)out, err);
-}
-
-static void sandbox_item_free(void *item)
-{
-	thaw_sandbox_free(item);
-}
-
+/* Every page (list.c), so that a list longer than one page stays whole. */
 THAW_API int thaw_sandbox_list(thaw_client *client, thaw_sandbox ***out, size_t *n,
 			       thaw_error **err)
 {
-	return tl_list_call(client, "/v1/sandboxes", "sandboxes", sandbox_item, sandbox_item_free,
-			    (void ***)out, n, err);
+	return thaw_sandbox_list_where(client, NULL, out, n, err);
 }
 
 THAW_API int thaw_sandbox_delete(thaw_client *client, const char *id, thaw_error **err)

@@ -182,6 +182,21 @@ THAW_API int thaw_sandbox_get(thaw_client *client, const char *id, thaw_sandbox 
 THAW_API int thaw_sandbox_list(thaw_client *client, thaw_sandbox ***out, size_t *n,
 			       thaw_error **err);
 
+typedef struct thaw_list_options {
+	const char *state;	   /* "running", "paused", ...; NULL: any */
+	const char *template_name; /* NULL: any */
+	const char *owner;	   /* an API key name (admin keys; a user key only its own) */
+	/* "KEY=VALUE" metadata filters, NULL-terminated, all of which must
+	 * match; NULL: none. */
+	const char *const *metadata;
+} thaw_list_options;
+
+/* GET /v1/sandboxes?filters: the sandboxes that match opts (NULL: all), in
+ * the server's order (creation time, then id), every page followed. *out
+ * as from thaw_sandbox_list. */
+THAW_API int thaw_sandbox_list_where(thaw_client *client, const thaw_list_options *opts,
+				     thaw_sandbox ***out, size_t *n, thaw_error **err);
+
 /* DELETE /v1/sandboxes/{id}: stops the VM and removes its files. */
 THAW_API int thaw_sandbox_delete(thaw_client *client, const char *id, thaw_error **err);
 
@@ -378,6 +393,8 @@ typedef struct thaw_file_info {
 	double mtime;	   /* seconds since the epoch */
 	char *link_target; /* symlinks; NULL otherwise */
 	char *json;	   /* the server's object as compact JSON */
+	char *path;	   /* absolute; NULL when the server sent none */
+	char *owner, *group; /* names in the guest's /etc/passwd and /etc/group; NULL if none */
 } thaw_file_info;
 
 THAW_API void thaw_file_info_free(thaw_file_info *fi);
@@ -407,6 +424,17 @@ THAW_API int thaw_file_stat(thaw_client *client, const char *id, const char *pat
 /* The entries of a directory, sorted by name. */
 THAW_API int thaw_file_list(thaw_client *client, const char *id, const char *path,
 			    thaw_file_info ***out, size_t *n, thaw_error **err);
+/* The tree below a directory, depth levels deep (1: thaw_file_list; up
+ * to 10), sorted by path; name is each entry's last component, path its
+ * absolute path. Symlinks are listed, never followed. */
+THAW_API int thaw_file_list_depth(thaw_client *client, const char *id, const char *path, int depth,
+				  thaw_file_info ***out, size_t *n, thaw_error **err);
+/* POST .../files/move: renames from to to (rename(2) in the guest); an
+ * existing to is replaced only with overwrite (else "conflict"), and a
+ * move across file systems is a "conflict" (nothing moved). out (may be
+ * NULL): what to is now. */
+THAW_API int thaw_file_move(thaw_client *client, const char *id, const char *from, const char *to,
+			    bool overwrite, thaw_file_info **out, thaw_error **err);
 THAW_API int thaw_file_remove(thaw_client *client, const char *id, const char *path, bool recursive,
 			      thaw_error **err);
 /* mode -1: 0755. out may be NULL. */

@@ -72,6 +72,31 @@ def test_ls_shows_the_id(cli_sandbox):
     T.check("thaw ls (table and --json) shows the sandbox as running")
 
 
+def test_ls_filters(template):
+    tag = f"cli-ls-{id(template)}"
+    made = [T.create(timeout_s=600, metadata={"tag": tag, "n": str(i)})["id"] for i in range(3)]
+    try:
+        st, body = T.api("POST", f"/v1/sandboxes/{made[2]}/pause", {})
+        assert st == 200, body
+        r = T.run_cli("ls", "--metadata", f"tag={tag}", "--json")
+        assert r.returncode == 0, r
+        assert sorted(s["id"] for s in __import__("json").loads(r.stdout)) == sorted(made)
+        r = T.run_cli("ls", "--metadata", f"tag={tag}", "--metadata", "n=1", "--json")
+        assert [s["id"] for s in __import__("json").loads(r.stdout)] == [made[1]], r
+        r = T.run_cli("ls", "--metadata", f"tag={tag}", "--state", "paused",
+                      "--template", T.TEMPLATE)
+        assert r.returncode == 0 and made[2].encode() in r.stdout, r
+        assert made[0].encode() not in r.stdout and made[1].encode() not in r.stdout, r
+        r = T.run_cli("ls", "--state", "sleeping")
+        assert r.returncode != 0 and b"state" in r.stderr, r
+        r = T.run_cli("ls", "--metadata", "novalue")
+        assert r.returncode != 0 and b"KEY=VALUE" in r.stderr, r
+    finally:
+        for sid in made:
+            T.api("DELETE", f"/v1/sandboxes/{sid}")
+    T.check("thaw ls --metadata K=V (twice: AND), --state, --template; bad filters fail")
+
+
 def test_rm_then_exec_fails(template):
     sid = T.run_cli("create").stdout.decode().strip()
     r = T.run_cli("rm", sid)
@@ -199,3 +224,28 @@ def test_files_ls_mkdir_rm(cli_sandbox):
     r = T.run_cli("files", "mkdir", "-r", cli_sandbox, "/x")
     assert r.returncode == 2, r
     T.check("thaw files mkdir -p / ls / rm (409 when not empty, -r) / refusals")
+
+
+def test_files_mv_and_ls_depth(cli_sandbox):
+    """thaw files mv (thaw_file_move) and ls -d (thaw_file_list_depth), with
+    owner names."""
+    T.sh(cli_sandbox, "mkdir -p /root/mv/d/e && printf x > /root/mv/a && printf y > /root/mv/b "
+                      "&& : > /root/mv/d/e/deep && chown 65534:0 /root/mv/b")
+    r = T.run_cli("files", "mv", cli_sandbox, "/root/mv/a", "/root/mv/c")
+    assert (r.returncode, r.stdout) == (0, b"/root/mv/c\n"), r
+    r = T.run_cli("files", "mv", cli_sandbox, "/root/mv/c", "/root/mv/b")
+    assert r.returncode == 1 and b"409" in r.stderr and b"exists" in r.stderr, r
+    r = T.run_cli("files", "mv", "-f", cli_sandbox, "/root/mv/c", "/root/mv/b")
+    assert r.returncode == 0, r
+    assert T.sh(cli_sandbox, "cat /root/mv/b; ls /root/mv") == "xb\nd\n"
+    r = T.run_cli("files", "ls", "-d", "3", cli_sandbox, "/root/mv")
+    assert r.returncode == 0, r
+    rows = [line.split() for line in r.stdout.decode().splitlines()[1:]]
+    assert [(x[0], x[2], x[4]) for x in rows] == [
+        ("file", "root:root", "b"), ("dir", "root:root", "d"), ("dir", "root:root", "d/e"),
+        ("file", "root:root", "d/e/deep")], rows
+    for bad in (["files", "ls", "-d", "11", cli_sandbox, "/root"],
+                ["files", "mv", cli_sandbox, "/root/mv/b"],
+                ["files", "mv", "-r", cli_sandbox, "/a", "/b"]):
+        assert T.run_cli(*bad).returncode == 2, bad
+    T.check("thaw files mv (409 without -f, replaces with -f), ls -d 3 by path with owner names")

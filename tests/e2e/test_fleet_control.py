@@ -400,7 +400,7 @@ def exec_through(c, sid, cmd, key=USER, **kw):
 
 
 def raw(c, method, path, data=None, key=USER, headers=None, timeout=120):
-    h = {"Authorization": f"Bearer {key}", **(headers or {})}
+    h = {**({"Authorization": f"Bearer {key}"} if key else {}), **(headers or {})}
     req = urllib.request.Request(c.url + path, data=data, method=method, headers=h)
     try:
         with urllib.request.urlopen(req, timeout=timeout) as r:
@@ -495,6 +495,72 @@ def test_a_sandbox_through_either_instance(fleet, hosts):
     assert a.call("GET", f"/v1/sandboxes/{sid}", key=USER)[0] == 404
     T.check("create, get, exec (plain and streamed), files both ways, run_code, pause, "
             "resume, delete through two control-plane instances; other keys see nothing")
+
+
+def test_lists_and_new_file_routes_through_the_control_plane(fleet, hosts):
+    """The list's filters and pages from PostgreSQL; move, batch, watch and
+    signed URLs relayed to the sandbox's host (a signed URL without a key)."""
+    import base64
+    import http.client
+    import urllib.parse
+    controls, _ = fleet
+    a, b = controls
+    template_everywhere(controls)
+    drop_all(a)
+    made = [a.call("POST", "/v1/sandboxes", {}, key=USER, timeout=180)[1]["id"] for _ in range(3)]
+    try:
+        seen, q = [], {"limit": 2}
+        while True:
+            st, page = b.call("GET", "/v1/sandboxes?" + urllib.parse.urlencode(q), key=USER)
+            assert st == 200 and len(page["sandboxes"]) <= 2, page
+            seen += [x["id"] for x in page["sandboxes"]]
+            if not page["next"]:
+                break
+            q["next"] = page["next"]
+        assert sorted(seen) == sorted(made) and len(seen) == 3, seen
+        st, p = a.call("POST", f"/v1/sandboxes/{made[0]}/pause", {}, key=USER, timeout=120)
+        assert st == 200, p
+        st, page = a.call("GET", "/v1/sandboxes?state=paused", key=USER)
+        assert [x["id"] for x in page["sandboxes"]] == [made[0]], page
+        assert a.call("GET", "/v1/sandboxes?owner=bob", key=USER)[0] == 403
+        st, page = a.call("GET", "/v1/sandboxes?owner=alice&template=code-interpreter", key=ADMIN)
+        assert st == 200 and len(page["sandboxes"]) == 3, page
+        for bad in ("metadata.x=1", "next=zz", "limit=0", "sort=id", "state=sleeping"):
+            st, err = a.call("GET", f"/v1/sandboxes?{bad}", key=USER)
+            assert st == 400, (bad, st, err)
+        sid = made[1]
+        st, res = a.call("POST", f"/v1/sandboxes/{sid}/files/batch",
+                         {"files": [{"path": "/root/f1", "data": base64.b64encode(b"one").decode()}]},
+                         key=USER, timeout=60)
+        assert st == 200 and res["written"] == 1, res
+        st, mv = b.call("POST", f"/v1/sandboxes/{sid}/files/move",
+                        {"from": "/root/f1", "to": "/root/f2"}, key=USER, timeout=60)
+        assert st == 200 and mv["path"] == "/root/f2", mv
+        st, sig = a.call("POST", f"/v1/sandboxes/{sid}/files/sign",
+                         {"path": "/root/f2", "operation": "read"}, key=USER, timeout=60)
+        assert st == 200, sig
+        st, body = raw(b, "GET", sig["url"], key=None)
+        assert st == 200 and body == b"one", (st, body)
+        st, _ = raw(b, "GET", sig["url"].replace("f2", "f1"), key=None)
+        assert st == 403
+        assert b.call("POST", f"/v1/sandboxes/{sid}/files/sign",
+                      {"path": "/root/f2", "operation": "read"}, key=BOB)[0] == 404
+        # A watch streams through the relay.
+        u = urllib.parse.urlsplit(a.url)
+        conn = http.client.HTTPConnection(u.hostname, u.port, timeout=60)
+        conn.request("GET", f"/v1/sandboxes/{sid}/files/watch?path=/root",
+                     headers={"Authorization": f"Bearer {USER}"})
+        resp = conn.getresponse()
+        assert resp.status == 200
+        assert json.loads(resp.readline())["type"] == "ready"
+        exec_through(b, sid, "touch /root/through")
+        ev = json.loads(resp.readline())
+        assert ev == {"type": "create", "path": "/root/through"}, ev
+        conn.close()
+    finally:
+        drop_all(a)
+    T.check("control plane: list pages and filters (metadata refused), batch, move, "
+            "sign, a signed GET without a key (403 when altered), watch relayed")
 
 
 def test_creates_spread_and_caps_are_exact(fleet, hosts):

@@ -249,6 +249,20 @@ def test_user_keys_see_and_touch_only_their_own(clean):
             "none; lists show own sandboxes only; the admin sees, execs, forks, deletes all")
 
 
+def test_list_owner_filter_is_the_admins(clean):
+    alice, bob, ops = clean["alice"], clean["bob"], clean["ops"]
+    a = alice.create()["id"]
+    b = bob.create()["id"]
+    st, err = alice.api("GET", "/v1/sandboxes?owner=bob")
+    assert st == 403 and "admin" in err["error"], (st, err)
+    st, body = alice.api("GET", "/v1/sandboxes?owner=alice")
+    assert st == 200 and [s["id"] for s in body["sandboxes"]] == [a], body
+    for who, sid in (("alice", a), ("bob", b)):
+        st, body = ops.api("GET", f"/v1/sandboxes?owner={who}")
+        assert st == 200 and [s["id"] for s in body["sandboxes"]] == [sid], body
+    T.check("owner=: 403 for a user naming another, its own for itself, any for the admin")
+
+
 def test_admin_only_routes_are_403_for_users(clean):
     alice, ops = clean["alice"], clean["ops"]
     for method, path, body in [("POST", "/v1/templates", {"name": T.TEMPLATE}),

@@ -68,13 +68,21 @@ static void test_exact_paths_match(void **state)
 	expect("POST", "/v1/templates", api_template_bake, NULL);
 }
 
-static void test_only_healthz_and_openapi_are_public(void **state)
+/* And a signed file URL's GET and PUT, which check their signature
+ * instead of a key (file_sign.c): no other method on that path. */
+static void test_only_healthz_openapi_and_signed_files_are_public(void **state)
 {
 	(void)state;
 	for (size_t i = 0; i < api_route_count; i++) {
-		bool open = strcmp(api_routes[i].pattern, "/healthz") == 0 ||
-			    strcmp(api_routes[i].pattern, "/openapi.json") == 0;
-		assert_int_equal(api_routes[i].public, open);
+		const struct api_route *rt = &api_routes[i];
+		bool signed_file = strcmp(rt->pattern, "/v1/sandboxes/{}/files/signed") == 0 &&
+				   ((strcmp(rt->method, "GET") == 0 &&
+				     rt->handler == api_file_signed_read) ||
+				    (strcmp(rt->method, "PUT") == 0 &&
+				     rt->handler == api_file_signed_write));
+		bool open = strcmp(rt->pattern, "/healthz") == 0 ||
+			    strcmp(rt->pattern, "/openapi.json") == 0 || signed_file;
+		assert_int_equal(rt->public, open);
 	}
 }
 
@@ -318,7 +326,7 @@ int main(void)
 		cmocka_unit_test(test_openapi_matches_the_routing_table),
 		cmocka_unit_test(test_port_routes_take_the_rest_of_the_path),
 		cmocka_unit_test(test_exact_paths_match),
-		cmocka_unit_test(test_only_healthz_and_openapi_are_public),
+		cmocka_unit_test(test_only_healthz_openapi_and_signed_files_are_public),
 		cmocka_unit_test(test_placeholder_captures_the_id),
 		cmocka_unit_test(test_every_route_is_reachable),
 		cmocka_unit_test(test_unknown_paths_return_0),

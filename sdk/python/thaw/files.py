@@ -1,6 +1,8 @@
 """sbx.files: files inside a sandbox. Bytes move as raw HTTP bodies,
 streamed both ways (upload/download never hold a file in memory)."""
 
+import base64
+import contextlib
 import io
 import json
 import os
@@ -97,10 +99,63 @@ class Files:
         except errors.NotFound:
             return False
 
-    def list(self, path):
-        """The entries of a directory (dicts: name, type, size, mode, uid,
-        gid, mtime, link_target), sorted by name."""
-        return self._sbx._client.request("GET", self._url("/list", path=path))["entries"]
+    def list(self, path, depth=1):
+        """The entries of a directory (dicts: name, path, type, size, mode,
+        uid, gid, owner, group, mtime, link_target), sorted by path. depth
+        (1-10) lists the tree that deep: 2 adds the subdirectories'
+        entries, and so on; symlinks are never followed."""
+        return self._sbx._client.request(
+            "GET", self._url("/list", path=path, depth=None if depth == 1 else depth))["entries"]
+
+    def move(self, src, dst, overwrite=False):
+        """Renames src to dst in the guest (rename(2)); an existing dst is
+        replaced only with overwrite (else Conflict). A move across file
+        systems is a Conflict too (nothing moved). Returns dst's stat."""
+        return self._sbx._client.request(
+            "POST", f"/v1/sandboxes/{self._sbx.id}/files/move",
+            {"from": src, "to": dst, "overwrite": bool(overwrite)})
+
+    def write_many(self, files, parents=False):
+        """Writes several files in one request: files maps a path to its
+        data (bytes or str), or to (data, mode). Each is written as write()
+        writes one; one failing does not stop the others. Returns one dict
+        per file, in order: its stat and "ok": True, or "ok": False with
+        "error" and "code". The request body is at most 16 MiB (base64)."""
+        body = []
+        for path, v in files.items():
+            data, mode = v if isinstance(v, tuple) else (v, None)
+            if isinstance(data, str):
+                data = data.encode()
+            f = {"path": path, "data": base64.b64encode(data).decode()}
+            if mode is not None:
+                f["mode"] = format(mode, "04o")
+            body.append(f)
+        return self._sbx._client.request(
+            "POST", f"/v1/sandboxes/{self._sbx.id}/files/batch",
+            {"files": body, "parents": bool(parents)})["files"]
+
+    @contextlib.contextmanager
+    def watch(self, path, recursive=False):
+        """Watches a directory: a context manager giving an iterator of
+        events (dicts: "type" ready/create/write/remove/rename/overflow/
+        gone, "path" absolute, "from" on a rename), as they happen. The
+        first is "ready": changes after it are reported. Leaving the block
+        ends the watch in the guest."""
+        stream = self._sbx._client.stream(
+            "GET", self._url("/watch", path=path, recursive="true" if recursive else "false"),
+            None)
+        try:
+            yield stream.events()
+        finally:
+            stream.close()
+
+    def sign_url(self, path, operation="read", expires_in_s=3600):
+        """A URL (path and query, on this client's server) that reads
+        (GET) or writes (PUT) this one file without an API key until it
+        expires; anyone holding it can. Returns the URL."""
+        return self._sbx._client.request(
+            "POST", f"/v1/sandboxes/{self._sbx.id}/files/sign",
+            {"path": path, "operation": operation, "expires_in_s": int(expires_in_s)})["url"]
 
     def remove(self, path, recursive=False):
         self._sbx._client.request("DELETE",

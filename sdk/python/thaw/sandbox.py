@@ -4,6 +4,7 @@ resume, snapshot, keepalive; delete (also as a context manager)."""
 import base64
 import shlex
 import time
+import urllib.parse
 
 from . import errors
 from .client import Client
@@ -169,9 +170,25 @@ class Sandbox:
         return cls(info, client)
 
     @classmethod
-    def list(cls, api_url=None, api_key=None, client=None):
+    def list(cls, state=None, template=None, metadata=None, owner=None, limit=None,
+             api_url=None, api_key=None, client=None):
+        """Every sandbox the key sees that matches the filters (state,
+        template, owner: admin keys only, metadata: a dict of KEY: VALUE,
+        all of which must match), in creation order, as a list. The server
+        answers in pages of limit (1-1000; default 1000); this follows
+        them all."""
         client = client or Client(api_url, api_key)
-        return [cls(i, client) for i in client.request("GET", "/v1/sandboxes")["sandboxes"]]
+        q = {"state": state, "template": template, "owner": owner, "limit": limit}
+        q = {k: v for k, v in q.items() if v is not None}
+        for k, v in (metadata or {}).items():
+            q[f"metadata.{k}"] = v
+        out = []
+        while True:
+            page = client.request("GET", "/v1/sandboxes?" + urllib.parse.urlencode(q))
+            out.extend(cls(i, client) for i in page["sandboxes"])
+            if not page.get("next"):
+                return out
+            q["next"] = page["next"]
 
     # ---- state --------------------------------------------------------
 

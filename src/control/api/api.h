@@ -27,6 +27,8 @@ enum MHD_Result control_sandbox_list(struct api_req *r);
 enum MHD_Result control_sandbox_call(struct api_req *r);
 enum MHD_Result control_sandbox_relay(struct api_req *r);
 enum MHD_Result control_sandbox_shell(struct api_req *r);
+/* GET and PUT .../files/signed (public: the host checks the signature). */
+enum MHD_Result control_sandbox_signed(struct api_req *r);
 /* The route of the sandbox the request names, when the key may use it and
  * it is not lost; else replies (400, 404 as for any unknown id, 409 lost)
  * and returns false. */

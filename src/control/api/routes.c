@@ -39,6 +39,15 @@ const struct api_route control_routes[] = {
 	{ "GET", "/v1/sandboxes/{}/files/stat", RELAY, false, false, NONE, false },
 	{ "GET", "/v1/sandboxes/{}/files/list", RELAY, false, false, NONE, false },
 	{ "POST", "/v1/sandboxes/{}/files/mkdir", RELAY, false, false, CTRL, false },
+	{ "POST", "/v1/sandboxes/{}/files/move", RELAY, false, false, CTRL, false },
+	{ "POST", "/v1/sandboxes/{}/files/batch", RELAY, false, false, DATA, false },
+	{ "GET", "/v1/sandboxes/{}/files/watch", RELAY, false, false, NONE, false },
+	{ "POST", "/v1/sandboxes/{}/files/sign", RELAY, false, false, CTRL, false },
+	/* Public (the host checks the signature; its key is not here): an
+	 * upload no key vouches for is taken in memory, at most 16 MiB, never
+	 * spooled to disk. */
+	{ "GET", "/v1/sandboxes/{}/files/signed", control_sandbox_signed, true, false, NONE, false },
+	{ "PUT", "/v1/sandboxes/{}/files/signed", control_sandbox_signed, true, false, DATA, false },
 	{ "GET", "/v1/sandboxes/{}/ports/{}/**", RELAY, false, false, DATA, false },
 	{ "HEAD", "/v1/sandboxes/{}/ports/{}/**", RELAY, false, false, DATA, false },
 	{ "POST", "/v1/sandboxes/{}/ports/{}/**", RELAY, false, false, DATA, false },

@@ -211,15 +211,6 @@ enum MHD_Result control_sandbox_create(struct api_req *r)
 	return api_reply_json(r, MHD_HTTP_CREATED, made);
 }
 
-enum MHD_Result control_sandbox_list(struct api_req *r)
-{
-	json_t *a = NULL;
-	_cleanup_err_ struct thaw_err *err = NULL;
-	if (sandbox_list(api_control(r)->pg, is_admin(r) ? NULL : r->key->name, &a, &err) < 0)
-		return api_reply_error(r, err);
-	return api_reply_json(r, MHD_HTTP_OK, json_pack("{s:o}", "sandboxes", a));
-}
-
 /* A paused sandbox whose host is down or draining resumes on another
  * host: that host adopts its image from the object store (the host that
  * paused it uploaded it) and the row moves with it. The sandbox keeps its
@@ -358,5 +349,29 @@ enum MHD_Result control_sandbox_relay(struct api_req *r)
 	_cleanup_buf_ struct buf pq = { 0 };
 	control_path_query(r, &pq);
 	struct relay_target t = control_target(r, rt.host, rt.address, buf_cstr(&pq));
+	return relay_request(r, &t);
+}
+
+/* GET and PUT .../files/signed: public here as on the host, which checks
+ * the URL's signature (its key never leaves the host). This side only
+ * finds the sandbox's host, for any caller, and relays the request as it
+ * came: without a key or a user, so the host grants it nothing a signed
+ * URL does not. */
+enum MHD_Result control_sandbox_signed(struct api_req *r)
+{
+	if (!id_valid_sandbox(r->params[0]))
+		return api_reply_fail(r, ERR_INVALID,
+				      "\"%.64s\" is not a sandbox id (sb- and 12 characters)",
+				      r->params[0]);
+	struct sandbox_route rt;
+	_cleanup_err_ struct thaw_err *err = NULL;
+	if (sandbox_find(api_control(r)->pg, r->params[0], &rt, &err) < 0)
+		return err->code == ERR_NOT_FOUND
+			       ? api_reply_fail(r, ERR_NOT_FOUND, "sandbox %s does not exist",
+						r->params[0])
+			       : api_reply_error(r, err);
+	_cleanup_buf_ struct buf pq = { 0 };
+	control_path_query(r, &pq);
+	struct relay_target t = { .address = rt.address, .path_query = buf_cstr(&pq) };
 	return relay_request(r, &t);
 }

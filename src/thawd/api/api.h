@@ -9,6 +9,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "ops/files.h"
 #include "ops/ops.h"
 #include "core/host.h"
 #include "core/sandbox.h"
@@ -81,6 +82,27 @@ enum MHD_Result api_file_remove(struct api_req *r);
 enum MHD_Result api_file_stat(struct api_req *r);
 enum MHD_Result api_file_list(struct api_req *r);
 enum MHD_Result api_file_mkdir(struct api_req *r);
+/* files.c, for the other file routes: the sandbox id, the query's
+ * "path" (checked) and "auto_resume"; false after replying. */
+bool api_file_common(struct api_req *r, char path[FILE_PATH_MAX + 1], bool *auto_resume,
+		     enum MHD_Result *res);
+/* A file's metadata as the API shows it (path, when given, added). */
+json_t *api_file_info_json(const struct file_info *fi, const char *path);
+/* file_ops.c: POST .../files/move and .../files/batch */
+enum MHD_Result api_file_move(struct api_req *r);
+enum MHD_Result api_file_batch(struct api_req *r);
+/* file_watch.c: GET .../files/watch, an NDJSON stream of events */
+enum MHD_Result api_file_watch(struct api_req *r);
+/* file_sign.c: POST .../files/sign makes a URL that reads or writes one
+ * file without a key until it expires; GET and PUT .../files/signed
+ * serve it (public routes: the signature is their only check). */
+enum MHD_Result api_file_sign(struct api_req *r);
+enum MHD_Result api_file_signed_read(struct api_req *r);
+enum MHD_Result api_file_signed_write(struct api_req *r);
+/* api_service.public_body: a signed upload's body is stored only when its
+ * signature holds (app: the host). */
+bool api_file_signed_body(void *app, struct MHD_Connection *conn, const struct api_route *route,
+			  const char *const *params);
 enum MHD_Result api_sandbox_fork(struct api_req *r);
 enum MHD_Result api_sandbox_pause(struct api_req *r);
 enum MHD_Result api_sandbox_resume(struct api_req *r);

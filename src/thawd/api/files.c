@@ -8,6 +8,7 @@
 #include "api/api.h"
 #include "api/stream.h"
 #include "buf.h"
+#include "cleanup.h"
 #include "ops/files.h"
 #include "proto.h"
 #include "timeutil.h"
@@ -27,16 +28,17 @@ static int query_num(struct api_req *r, const char *name, int base, long max, lo
 	char *end;
 	long n = strtol(v, &end, base);
 	if (!v[0] || *end || n < 0 || n > max) {
-		*res = api_reply_fail(r, ERR_INVALID, "%s must be a %s number up to %lo", name,
-				      base == 8 ? "octal" : "decimal", max);
+		*res = api_reply_fail(r, ERR_INVALID,
+				      base == 8 ? "%s must be an octal number up to %lo"
+						: "%s must be a decimal number up to %ld",
+				      name, max);
 		return -1;
 	}
 	*out = n;
 	return 0;
 }
 
-/* The sandbox id, the path and auto_resume, common to every route. */
-static bool common(struct api_req *r, char path[FILE_PATH_MAX + 1], bool *auto_resume,
+bool api_file_common(struct api_req *r, char path[FILE_PATH_MAX + 1], bool *auto_resume,
 		   enum MHD_Result *res)
 {
 	if (!api_check_sandbox_id(r, res))
@@ -63,7 +65,7 @@ static json_t *name_json(const char *s)
 	return v;
 }
 
-static json_t *info_json(const struct file_info *fi, const char *path)
+json_t *api_file_info_json(const struct file_info *fi, const char *path)
 {
 	char mode[8];
 	snprintf(mode, sizeof(mode), "%04o", fi->mode);
@@ -77,6 +79,9 @@ static json_t *info_json(const struct file_info *fi, const char *path)
 		json_object_set_new(o, "path", name_json(path));
 	if (fi->link)
 		json_object_set_new(o, "link_target", name_json(fi->link));
+	/* null where the guest has no name for the id */
+	json_object_set_new(o, "owner", fi->owner ? name_json(fi->owner) : json_null());
+	json_object_set_new(o, "group", fi->group ? name_json(fi->group) : json_null());
 	return o;
 }
 
@@ -85,13 +90,13 @@ enum MHD_Result api_file_stat(struct api_req *r)
 	enum MHD_Result res;
 	char path[FILE_PATH_MAX + 1];
 	bool resume;
-	if (!common(r, path, &resume, &res))
+	if (!api_file_common(r, path, &resume, &res))
 		return res;
 	struct file_info fi;
 	_cleanup_err_ struct thaw_err *err = NULL;
 	if (sandbox_file_stat(api_host(r), r->params[0], path, resume, &fi, &err) < 0)
 		return api_reply_error(r, err);
-	json_t *o = info_json(&fi, path);
+	json_t *o = api_file_info_json(&fi, path);
 	file_info_free(&fi);
 	return api_reply_json(r, MHD_HTTP_OK, o);
 }
@@ -101,27 +106,46 @@ static int by_name(const void *a, const void *b)
 	return strcmp(((const struct file_info *)a)->name, ((const struct file_info *)b)->name);
 }
 
+/* A listing's entry: its name, and its path (a deeper listing names
+ * entries by their path below the listed directory). */
+static json_t *entry_json(struct file_info *fi, const char *dir)
+{
+	json_t *o = api_file_info_json(fi, NULL);
+	const char *slash = strrchr(fi->name, '/');
+	if (slash)
+		json_object_set_new(o, "name", name_json(slash + 1));
+	_cleanup_free_ char *p = xasprintf("%s%s%s", dir, strcmp(dir, "/") ? "/" : "", fi->name);
+	json_object_set_new(o, "path", name_json(p));
+	return o;
+}
+
 enum MHD_Result api_file_list(struct api_req *r)
 {
 	enum MHD_Result res;
 	char path[FILE_PATH_MAX + 1];
 	bool resume, truncated;
-	if (!common(r, path, &resume, &res))
+	long depth;
+	if (!api_file_common(r, path, &resume, &res) ||
+	    query_num(r, "depth", 10, FILE_LIST_DEPTH_MAX, &depth, &res) < 0)
 		return res;
+	if (depth == 0)
+		return api_reply_fail(r, ERR_INVALID, "depth must be 1 to %d", FILE_LIST_DEPTH_MAX);
+	if (depth < 0)
+		depth = 1;
 	struct file_info *v = NULL;
 	size_t n = 0;
 	_cleanup_err_ struct thaw_err *err = NULL;
-	if (sandbox_file_list(api_host(r), r->params[0], path, resume, LIST_MAX, &v, &n, &truncated,
-			      &err) < 0)
+	if (sandbox_file_list(api_host(r), r->params[0], path, (int)depth, resume, LIST_MAX, &v, &n,
+			      &truncated, &err) < 0)
 		return api_reply_error(r, err);
 	qsort(v, n, sizeof(*v), by_name);
 	json_t *arr = json_array();
 	for (size_t i = 0; i < n; i++)
-		json_array_append_new(arr, info_json(&v[i], NULL));
+		json_array_append_new(arr, entry_json(&v[i], path));
 	file_infos_free(v, n);
-	return api_reply_json(
-		r, MHD_HTTP_OK,
-		json_pack("{s:s,s:o,s:b}", "path", path, "entries", arr, "truncated", truncated));
+	return api_reply_json(r, MHD_HTTP_OK,
+			      json_pack("{s:s,s:I,s:o,s:b}", "path", path, "depth",
+					(json_int_t)depth, "entries", arr, "truncated", truncated));
 }
 
 enum MHD_Result api_file_remove(struct api_req *r)
@@ -129,7 +153,7 @@ enum MHD_Result api_file_remove(struct api_req *r)
 	enum MHD_Result res;
 	char path[FILE_PATH_MAX + 1];
 	bool resume, recursive;
-	if (!common(r, path, &resume, &res) ||
+	if (!api_file_common(r, path, &resume, &res) ||
 	    api_query_bool(r, "recursive", false, &recursive, &res) < 0)
 		return res;
 	_cleanup_err_ struct thaw_err *err = NULL;
@@ -164,7 +188,7 @@ enum MHD_Result api_file_mkdir(struct api_req *r)
 	int rc = err ? -1 : 0;
 	if (rc == 0)
 		rc = sandbox_file_mkdir(api_host(r), r->params[0], path, mode, parents, resume, &fi, &err);
-	json_t *o = rc == 0 ? info_json(&fi, path) : NULL;
+	json_t *o = rc == 0 ? api_file_info_json(&fi, path) : NULL;
 	json_decref(body);
 	if (rc < 0)
 		return api_reply_error(r, err);
@@ -178,7 +202,7 @@ enum MHD_Result api_file_write(struct api_req *r)
 	char path[FILE_PATH_MAX + 1];
 	bool resume, parents;
 	struct file_write_req w = { .path = path, .fd = r->body_fd };
-	if (!common(r, path, &resume, &res) || query_num(r, "mode", 8, 07777, &w.mode, &res) < 0 ||
+	if (!api_file_common(r, path, &resume, &res) || query_num(r, "mode", 8, 07777, &w.mode, &res) < 0 ||
 	    query_num(r, "uid", 10, 0x7fffffff, &w.uid, &res) < 0 ||
 	    query_num(r, "gid", 10, 0x7fffffff, &w.gid, &res) < 0 ||
 	    api_query_bool(r, "parents", false, &parents, &res) < 0)
@@ -191,7 +215,7 @@ enum MHD_Result api_file_write(struct api_req *r)
 	uint64_t t0 = time_mono_ns();
 	if (sandbox_file_write(api_host(r), r->params[0], &w, resume, &fi, &err) < 0)
 		return api_reply_error(r, err);
-	json_t *o = info_json(&fi, path);
+	json_t *o = api_file_info_json(&fi, path);
 	json_object_set_new(o, "duration_ms", json_real(ns_to_ms(time_mono_ns() - t0)));
 	file_info_free(&fi);
 	return api_reply_json(r, MHD_HTTP_OK, o);
@@ -231,7 +255,7 @@ enum MHD_Result api_file_read(struct api_req *r)
 {
 	enum MHD_Result res;
 	struct read_job *j = xcalloc(1, sizeof(*j));
-	if (!common(r, j->path, &j->resume, &res)) {
+	if (!api_file_common(r, j->path, &j->resume, &res)) {
 		free(j);
 		return res;
 	}

@@ -46,6 +46,14 @@ const struct api_route api_routes[] = {
 	{ "GET", "/v1/sandboxes/{}/files/stat", api_file_stat, false, false, NONE, false },
 	{ "GET", "/v1/sandboxes/{}/files/list", api_file_list, false, false, NONE, false },
 	{ "POST", "/v1/sandboxes/{}/files/mkdir", api_file_mkdir, false, false, CTRL, false },
+	{ "POST", "/v1/sandboxes/{}/files/move", api_file_move, false, false, CTRL, false },
+	{ "POST", "/v1/sandboxes/{}/files/batch", api_file_batch, false, false, DATA, false },
+	{ "GET", "/v1/sandboxes/{}/files/watch", api_file_watch, false, false, NONE, false },
+	{ "POST", "/v1/sandboxes/{}/files/sign", api_file_sign, false, false, CTRL, false },
+	/* Public: a signed URL is its own authority (file_sign.c); these two
+	 * are the only routes under a sandbox that take no key. */
+	{ "GET", "/v1/sandboxes/{}/files/signed", api_file_signed_read, true, false, NONE, false },
+	{ "PUT", "/v1/sandboxes/{}/files/signed", api_file_signed_write, true, true, NONE, false },
 	{ "GET", "/v1/sandboxes/{}/ports/{}/**", api_sandbox_port, false, false, DATA, false },
 	{ "HEAD", "/v1/sandboxes/{}/ports/{}/**", api_sandbox_port, false, false, DATA, false },
 	{ "POST", "/v1/sandboxes/{}/ports/{}/**", api_sandbox_port, false, false, DATA, false },

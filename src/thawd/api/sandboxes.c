@@ -148,18 +148,6 @@ json_t *api_sandbox_body(struct api_req *r, bool empty_ok, enum MHD_Result *res)
 	return empty_ok && !r->body_len ? json_object() : api_body_object(r, res);
 }
 
-enum MHD_Result api_sandbox_list(struct api_req *r)
-{
-	size_t n;
-	struct sandbox **list = registry_list(api_host(r), &n);
-	json_t *arr = json_array();
-	for (size_t i = 0; i < n; i++)
-		if (api_key_sees(r, list[i]))
-			json_array_append_new(arr, api_sandbox_json(api_host(r), list[i], false));
-	registry_list_free(api_host(r), list, n);
-	return api_reply_json(r, MHD_HTTP_OK, json_pack("{s:o}", "sandboxes", arr));
-}
-
 /* A create under an Idempotency-Key: the sandbox an earlier request with
  * the key made (while it exists), else a new one; a request with the key
  * in flight is waited for. */

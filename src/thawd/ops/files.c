@@ -22,6 +22,8 @@ void file_info_free(struct file_info *fi)
 {
 	free(fi->name);
 	free(fi->link);
+	free(fi->owner);
+	free(fi->group);
 	memset(fi, 0, sizeof(*fi));
 }
 
@@ -76,6 +78,7 @@ static enum err_code code_for(int e)
 	case EROFS:
 	case EBUSY:
 	case ETXTBSY:
+	case EXDEV:
 		return ERR_CONFLICT;
 	case ENOSPC:
 	case EDQUOT:
@@ -99,6 +102,15 @@ int builtin_verdict(const struct agent_exec_result *res, const char *what, struc
 			"this sandbox's guest agent has no built-in commands (older than %s): "
 			"bake its template again",
 			PROTO_VERSION);
+	/* An agent with built-ins, but older than this one (a template baked
+	 * before thaw:file-move, or before file-list took a depth). */
+	if (res->exit_code == EINVAL && res->err.len &&
+	    (memmem(res->err.data, res->err.len, "unknown built-in command", 24) ||
+	     memmem(res->err.data, res->err.len, "argument(s), not", 16)))
+		return err_set(err, ERR_CONFLICT,
+			       "%s: this sandbox's guest agent is too old for it (its template "
+			       "was baked by an older thaw): bake its template again",
+			       what);
 	size_t n = res->err.len;
 	while (n && (res->err.data[n - 1] == '\n' || res->err.data[n - 1] == '\r'))
 		n--;
@@ -129,6 +141,10 @@ static int parse_info(const struct proto_frame *f, struct file_info *fi)
 			bad = proto_tlv_str(&t, &fi->name);
 		else if (t.tag == T_LINK && !fi->link)
 			bad = proto_tlv_str(&t, &fi->link);
+		else if (t.tag == T_OWNER && !fi->owner)
+			bad = proto_tlv_str(&t, &fi->owner);
+		else if (t.tag == T_GROUP && !fi->group)
+			bad = proto_tlv_str(&t, &fi->group);
 		else if (t.tag == T_FTYPE)
 			bad = proto_tlv_u8(&t, &type);
 		else if (t.tag == T_SIZE)
@@ -208,20 +224,12 @@ static int run(struct host *h, const char *id, const char *const *argv, bool aut
 	return 0;
 }
 
-/* A command whose stdout is exactly one FILE_INFO. */
-static int run_one_info(struct host *h, const char *id, const char *const *argv, bool auto_resume,
-			const struct agent_exec_req *extra, struct file_info *out,
-			struct thaw_err **err)
+/* A command's stdout that is exactly one FILE_INFO, into out. */
+static int one_info(const struct buf *stdout_buf, struct file_info *out, struct thaw_err **err)
 {
-	if (file_path_check(argv[1], err) < 0)
-		return -1;
-	struct agent_exec_result res;
-	if (run(h, id, argv, auto_resume, extra, &res, err) < 0)
-		return -1;
 	struct file_info *v = NULL;
 	size_t n = 0;
-	int rc = parse_infos(&res.out, 1, &v, &n, NULL, err);
-	agent_exec_result_free(&res);
+	int rc = parse_infos(stdout_buf, 1, &v, &n, NULL, err);
 	if (rc == 0 && n != 1)
 		rc = err_set(err, ERR_GUEST, "the guest agent sent no file metadata");
 	if (rc == 0) {
@@ -233,6 +241,21 @@ static int run_one_info(struct host *h, const char *id, const char *const *argv,
 	return rc;
 }
 
+/* A command whose stdout is exactly one FILE_INFO. */
+static int run_one_info(struct host *h, const char *id, const char *const *argv, bool auto_resume,
+			const struct agent_exec_req *extra, struct file_info *out,
+			struct thaw_err **err)
+{
+	if (file_path_check(argv[1], err) < 0)
+		return -1;
+	struct agent_exec_result res;
+	if (run(h, id, argv, auto_resume, extra, &res, err) < 0)
+		return -1;
+	int rc = one_info(&res.out, out, err);
+	agent_exec_result_free(&res);
+	return rc;
+}
+
 int sandbox_file_stat(struct host *h, const char *id, const char *path, bool auto_resume,
 		      struct file_info *out, struct thaw_err **err)
 {
@@ -240,19 +263,53 @@ int sandbox_file_stat(struct host *h, const char *id, const char *path, bool aut
 	return run_one_info(h, id, argv, auto_resume, NULL, out, err);
 }
 
-int sandbox_file_list(struct host *h, const char *id, const char *path, bool auto_resume,
+int sandbox_file_list(struct host *h, const char *id, const char *path, int depth, bool auto_resume,
 		      size_t max, struct file_info **out, size_t *n, bool *truncated,
 		      struct thaw_err **err)
 {
 	if (file_path_check(path, err) < 0)
 		return -1;
-	const char *argv[] = { FILE_CMD_PREFIX "file-list", path, NULL };
+	if (depth < 1 || depth > FILE_LIST_DEPTH_MAX)
+		return err_set(err, ERR_INVALID, "depth must be 1 to %d", FILE_LIST_DEPTH_MAX);
+	/* Depth 1 asks as agents before thaw:file-list took a depth did. */
+	char d[16], m[32];
+	snprintf(d, sizeof(d), "%d", depth);
+	snprintf(m, sizeof(m), "%zu", max);
+	const char *argv[] = { FILE_CMD_PREFIX "file-list", path, depth > 1 ? d : NULL, m, NULL };
 	struct agent_exec_result res;
 	if (run(h, id, argv, auto_resume, NULL, &res, err) < 0)
 		return -1;
 	int rc = parse_infos(&res.out, max, out, n, truncated, err);
 	if (rc == 0 && res.out_truncated && truncated)
 		*truncated = true;
+	agent_exec_result_free(&res);
+	return rc;
+}
+
+int sandbox_file_move(struct host *h, const char *id, const char *from, const char *to,
+		      bool overwrite, bool auto_resume, struct file_info *out, struct thaw_err **err)
+{
+	if (file_path_check(from, err) < 0 || file_path_check(to, err) < 0)
+		return -1;
+	if (strcmp(from, "/") == 0)
+		return err_set(err, ERR_INVALID, "refusing to move /");
+	const char *argv[] = { FILE_CMD_PREFIX "file-move", from, to, overwrite ? "1" : "0", NULL };
+	struct agent_exec_result res;
+	if (sandbox_exec(h, id, &(struct agent_exec_req){ .argv = argv,
+							  .timeout_ms = META_TIMEOUT_MS,
+							  .max_output = META_MAX_OUTPUT },
+			 auto_resume, &res, err) < 0)
+		return -1;
+	if (res.exit_code == EXDEV) {
+		agent_exec_result_free(&res);
+		return err_set(err, ERR_CONFLICT,
+			       "%.200s and %.200s are on different file systems: a move cannot cross "
+			       "them (read and write the file, then remove it)",
+			       from, to);
+	}
+	int rc = verdict(&res, from, err);
+	if (rc == 0)
+		rc = one_info(&res.out, out, err);
 	agent_exec_result_free(&res);
 	return rc;
 }
