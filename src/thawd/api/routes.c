@@ -19,6 +19,8 @@ const struct api_route api_routes[] = {
 	{ "POST", "/v1/sandboxes", api_sandbox_create, false, false, CTRL, false },
 	{ "GET", "/v1/sandboxes/{}", api_sandbox_get, false, false, NONE, false },
 	{ "DELETE", "/v1/sandboxes/{}", api_sandbox_delete, false, false, NONE, false },
+	{ "PATCH", "/v1/sandboxes/{}", api_sandbox_patch, false, false, CTRL, false },
+	{ "POST", "/v1/sandboxes/{}/network", api_sandbox_network, false, false, CTRL, false },
 	{ "POST", "/v1/sandboxes/{}/exec", api_sandbox_exec, false, false, DATA, false },
 	{ "POST", "/v1/sandboxes/{}/run_code", api_sandbox_run_code, false, false, DATA, false },
 	{ "GET", "/v1/sandboxes/{}/shell", api_sandbox_shell, false, false, NONE, false },

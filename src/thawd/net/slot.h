@@ -46,10 +46,16 @@ int netslot_attach(const struct slot_host *sh, uint32_t index, struct netslot **
 		   struct thaw_err **err);
 
 /* Makes a used slot as good as new for the next VM: forgets the old
- * guest's connections (in the slot and in the root namespace) and gives
- * it a fresh tap (the old one went away
- * with its VMM). */
+ * guest's connections (in the slot and in the root namespace) and its
+ * egress policy, and gives it a fresh tap (the old one went away with
+ * its VMM). */
 int netslot_reset(struct netslot *s, struct thaw_err **err);
+
+struct netpolicy;
+
+/* Replaces the slot's egress policy (netpolicy.h) with p in one nftables
+ * transaction. A slot given back (netslot_reset) has none. */
+int netslot_set_policy(struct netslot *s, const struct netpolicy *p, struct thaw_err **err);
 
 /* Closes thawd's copy of the tap (the VMM keeps its own). */
 void netslot_release_tap(struct netslot *s);

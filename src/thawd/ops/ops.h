@@ -10,6 +10,7 @@
 #define THAW_OPS_H
 
 #include <stdbool.h>
+#include <jansson.h>
 #include <stdint.h>
 
 #include "core/host.h"
@@ -101,6 +102,19 @@ int sandbox_snapshot(struct host *h, const char *id, const char *name, const cha
  * its next resume. Returns the current incarnation. */
 int sandbox_keepalive(struct host *h, const char *id, int64_t timeout_s, struct sandbox **out,
 		      struct thaw_err **err);
+
+/* Replaces the egress policy of a running or paused sandbox (ERR_CONFLICT
+ * in other states): recorded, then enforced on its slot at once (a
+ * paused one's at its resume). *out: the sandbox, a new reference. */
+struct netpolicy;
+int sandbox_set_network(struct host *h, const char *id, const struct netpolicy *p,
+			struct sandbox **out, struct thaw_err **err);
+
+/* The environment sandbox id gives every command thawd starts in it: a
+ * new reference to a JSON object of strings (json_decref), {} when it
+ * has none. ERR_NOT_FOUND for an unknown id. For exec, shells and
+ * run_code: the command's own env goes on top. */
+int sandbox_env_get(struct host *h, const char *id, json_t **env_out, struct thaw_err **err);
 
 /* create.c, for fork children too: records sb (new, identity filled,
  * its place reserved) as creating, starts its VM (core/vmstart.h) and
