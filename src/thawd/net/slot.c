@@ -151,6 +151,7 @@ int netslot_attach(const struct slot_host *sh, uint32_t index, struct netslot **
 		free(s);
 		return -1;
 	}
+	s->has_policy = true; /* whatever its last sandbox had, until set */
 	*out = s;
 	return 0;
 }
@@ -177,9 +178,11 @@ int netslot_reset(struct netslot *s, struct thaw_err **err)
 	struct nl *nl = NULL;
 	_cleanup_free_ char *unpolicy = netpolicy_nft_remove_script();
 	/* The last sandbox's policy must not follow the slot to the next. */
-	int rc = nft_run(unpolicy, err);
-	if (rc == 0)
+	int rc = s->has_policy ? nft_run(unpolicy, err) : 0;
+	if (rc == 0) {
+		s->has_policy = false;
 		rc = conntrack_flush(err);
+	}
 	if (rc == 0)
 		rc = nl_open(&nl, err);
 	/* The old tap vanished with its VMM, unless one still holds it. */
@@ -194,13 +197,20 @@ int netslot_reset(struct netslot *s, struct thaw_err **err)
 
 int netslot_set_policy(struct netslot *s, const struct netpolicy *p, struct thaw_err **err)
 {
-	_cleanup_free_ char *script = netpolicy_nft_script(p, GUESTNET_TAP_NAME);
+	bool none = netpolicy_is_default(p);
+	if (none && !s->has_policy)
+		return 0;
+	_cleanup_free_ char *script = none ? netpolicy_nft_remove_script()
+					   : netpolicy_nft_script(p, GUESTNET_TAP_NAME);
 	int saved = -1;
 	if (netns_enter(s->ns_fd, &saved, err) < 0)
 		return err_wrap(err, "setting the network policy of slot %u", s->index);
 	int rc = nft_run(script, err);
 	netns_leave(saved);
-	return rc < 0 ? err_wrap(err, "setting the network policy of slot %u", s->index) : 0;
+	if (rc < 0)
+		return err_wrap(err, "setting the network policy of slot %u", s->index);
+	s->has_policy = !none;
+	return 0;
 }
 
 void netslot_release_tap(struct netslot *s)
