@@ -7,6 +7,7 @@
 
 #include "cleanup.h"
 #include "db/db.h"
+#include "failpoint.h"
 #include "log.h"
 #include "net/netpolicy.h"
 #include "net/slot.h"
@@ -23,6 +24,8 @@ int sandbox_set_network(struct host *h, const char *id, const struct netpolicy *
 	_cleanup_free_ char *text = netpolicy_to_text(p);
 	_cleanup_free_ char *old_text = netpolicy_to_text(old);
 	int rc = db_sandbox_set_network(h->db, id, text, err);
+	if (rc == 0)
+		failpoint("network.recorded", sb->vmm);
 	if (rc == 0 && state == SB_RUNNING && sb->slot) {
 		rc = netslot_set_policy(sb->slot, p, err);
 		if (rc < 0 && db_sandbox_set_network(h->db, id, old_text, NULL) < 0)
