@@ -720,10 +720,15 @@ def test_fork_across_hosts(fleet, hosts):
     a, b = controls
     template_everywhere(controls)
     drop_all(a)
-    st, parent = a.call("POST", "/v1/sandboxes", {"metadata": {"job": "fork-e2e"}}, key=USER,
+    policy = {"internet": False, "allow": ["1.2.3.4/32:443"], "deny": []}
+    st, parent = a.call("POST", "/v1/sandboxes", {"metadata": {"job": "fork-e2e"},
+                                                   "env": {"JOB": "fork-e2e"}}, key=USER,
                         timeout=180)
     assert st == 201, parent
     pid, home = parent["id"], parent["host"]
+    # The policy, changed through the control plane (relayed to the host).
+    st, got = b.call("PATCH", f"/v1/sandboxes/{pid}", {"network": policy}, key=USER)
+    assert st == 200 and got["network"]["internet"] is False, (st, got)
     token = os.urandom(8).hex()
     exec_through(a, pid, f"echo {token} > /root/state.txt; "
                  "nohup sleep 86400 >/dev/null 2>&1 & echo $! > /root/sleep.pid")
@@ -746,6 +751,9 @@ def test_fork_across_hosts(fleet, hosts):
     for k in kids:
         assert k["host"] != home and k["parent"] == pid and k["owner"] == "alice", k
         assert k["state"] == "running" and k["metadata"] == {"job": "fork-e2e"}, k
+        # Env and network policy go with the child to its host.
+        assert k["env"] == {"JOB": "fork-e2e"}, k
+        assert {f: k["network"][f] for f in policy} == policy, k["network"]
         out = exec_through(a if kids.index(k) else b, k["id"],
                            "cat /root/state.txt; kill -0 $(cat /root/sleep.pid) && echo alive")
         assert out["stdout"] == f"{token}\nalive\n", out

@@ -17,6 +17,7 @@
 #include "core/sandbox.h"
 #include "ids.h"
 #include "log.h"
+#include "net/netpolicy.h"
 #include "ops/ops.h"
 #include "remote/remote.h"
 #include "timeutil.h"
@@ -121,6 +122,8 @@ int sandbox_adopt_child(struct host *h, const char *id, const struct child_spec 
 	sb->timeout_s = spec->timeout_s;
 	sb->timeout_at = deadline_after(spec->timeout_s);
 	sb->metadata = xstrdup(spec->metadata ? spec->metadata : "{}");
+	sb->env = spec->env ? xstrdup(spec->env) : NULL;
+	sb->netpolicy = spec->network ? netpolicy_copy(spec->network) : netpolicy_default();
 	sb->state = SB_CREATING;
 	struct vm_start vs = { .from = img, .use_pools = true, .failpoint = "fork.child" };
 	int rc = sandbox_start_new(h, sb, &vs, &clk, err);

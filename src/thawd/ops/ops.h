@@ -67,10 +67,15 @@ int sandbox_export(struct host *h, const char *id, struct export_result *out,
  * and sandbox id starts from it as a fork child of parent would (fresh
  * clock, entropy, hostname; its own timeout). Its place is reserved
  * here; on failure nothing of it is left. *out: a new reference. */
+struct netpolicy;
 struct child_spec {
 	const char *image, *parent, *owner;
 	int64_t timeout_s;
 	const char *metadata; /* JSON object text; NULL: {} */
+	/* The parent's, as its host reported them: NULL: the default
+	 * policy, no env (JSON object text). */
+	const struct netpolicy *network;
+	const char *env;
 };
 int sandbox_adopt_child(struct host *h, const char *id, const struct child_spec *spec,
 			struct sandbox **out, struct thaw_err **err);
@@ -106,7 +111,6 @@ int sandbox_keepalive(struct host *h, const char *id, int64_t timeout_s, struct 
 /* Replaces the egress policy of a running or paused sandbox (ERR_CONFLICT
  * in other states): recorded, then enforced on its slot at once (a
  * paused one's at its resume). *out: the sandbox, a new reference. */
-struct netpolicy;
 int sandbox_set_network(struct host *h, const char *id, const struct netpolicy *p,
 			struct sandbox **out, struct thaw_err **err);
 
