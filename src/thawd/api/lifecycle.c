@@ -93,8 +93,24 @@ enum MHD_Result api_sandbox_resume(struct api_req *r)
  * {"image": ID, "parent": SANDBOX, "owner": KEY?, "timeout_s": N?,
  *  "metadata": {...}?}: starts the sandbox as a fork child of parent (on
  * another host, which exported the image) instead. */
+/* "network" and "env" of an adopt (its old host's or its parent's),
+ * checked as a create's would be. */
+static int adopt_settings(json_t *body, struct netpolicy **net, char **env, struct thaw_err **err)
+{
+	json_t *n = json_object_get(body, "network");
+	*net = NULL;
+	if ((n && validate_network(n, net, err) < 0))
+		return -1;
+	if (validate_sandbox_env(json_object_get(body, "env"), env, err) < 0) {
+		netpolicy_free(*net);
+		*net = NULL;
+		return -1;
+	}
+	return 0;
+}
+
 /* The fork child form of adopt: the parent's settings as its host
- * reported them, checked as a create's would be. */
+ * reported them. */
 static int adopt_child(struct api_req *r, json_t *body, struct sandbox **out,
 		       struct thaw_err **err)
 {
@@ -102,9 +118,7 @@ static int adopt_child(struct api_req *r, json_t *body, struct sandbox **out,
 	json_t *timeout = json_object_get(body, "timeout_s"), *md = json_object_get(body, "metadata");
 	struct netpolicy *net = NULL;
 	_cleanup_free_ char *env = NULL;
-	json_t *n = json_object_get(body, "network");
-	if ((n && validate_network(n, &net, err) < 0) ||
-	    validate_sandbox_env(json_object_get(body, "env"), &env, err) < 0)
+	if (adopt_settings(body, &net, &env, err) < 0)
 		return err_wrap(err, "adopting fork child %s", r->params[0]);
 	_cleanup_free_ char *meta = md ? json_dumps(md, JSON_COMPACT) : NULL;
 	struct child_spec spec = {
@@ -143,13 +157,14 @@ enum MHD_Result api_sandbox_adopt(struct api_req *r)
 	    (timeout && (!json_is_integer(timeout) || json_integer_value(timeout) < 0 ||
 			 json_integer_value(timeout) > cfg->max_timeout_s)) ||
 	    (metadata && !json_is_object(metadata)) ||
-	    (!parent && (timeout || metadata || network || env))) {
+	    (!parent && (timeout || metadata))) {
 		json_decref(body);
 		return api_reply_fail(r, ERR_INVALID,
 				      "body: {\"image\": image id, \"owner\": key name (optional), "
-				      "\"resume\": bool (optional)} or {\"image\", \"parent\": "
-				      "sandbox id, \"owner\"?, \"timeout_s\": 0-%lld?, "
-				      "\"metadata\": {}?, \"network\": {}?, \"env\": {}?} expected (%s)",
+				      "\"resume\": bool (optional), \"network\": {}?, \"env\": {}?} or "
+				      "{\"image\", \"parent\": sandbox id, \"owner\"?, \"timeout_s\": "
+				      "0-%lld?, \"metadata\": {}?, \"network\": {}?, \"env\": {}?} "
+				      "expected (%s)",
 				      (long long)cfg->max_timeout_s, jerr.text);
 	}
 	uint64_t t0 = time_mono_ns();
@@ -164,7 +179,12 @@ enum MHD_Result api_sandbox_adopt(struct api_req *r)
 		sandbox_unref(api_host(r), sb);
 		return api_reply_json(r, MHD_HTTP_CREATED, o);
 	}
-	int rc = sandbox_adopt(api_host(r), r->params[0], image, owner, &err);
+	struct netpolicy *net = NULL;
+	_cleanup_free_ char *env_text = NULL;
+	int rc = adopt_settings(body, &net, &env_text, &err);
+	if (rc == 0)
+		rc = sandbox_adopt(api_host(r), r->params[0], image, owner, net, env_text, &err);
+	netpolicy_free(net);
 	json_decref(body);
 	if (rc < 0)
 		return api_reply_error(r, err);

@@ -48,9 +48,11 @@ int sandbox_pause(struct host *h, const char *id, struct sandbox **out, struct t
 int sandbox_resume(struct host *h, const char *id, struct sandbox **out, struct thaw_err **err);
 /* Records a sandbox another host paused (its image in the object store)
  * as paused here under the same id (ops/adopt.c); owner NULL: the one
- * its image names. */
+ * its image names; network and env (JSON object text) as its old host
+ * had them, NULL: the default policy, no env. */
+struct netpolicy;
 int sandbox_adopt(struct host *h, const char *id, const char *image_id, const char *owner,
-		  struct thaw_err **err);
+		  const struct netpolicy *network, const char *env, struct thaw_err **err);
 
 /* Export (ops/export.c): the running sandbox captured into an image that
  * is in the object store when this returns, for children on other hosts
@@ -67,7 +69,6 @@ int sandbox_export(struct host *h, const char *id, struct export_result *out,
  * and sandbox id starts from it as a fork child of parent would (fresh
  * clock, entropy, hostname; its own timeout). Its place is reserved
  * here; on failure nothing of it is left. *out: a new reference. */
-struct netpolicy;
 struct child_spec {
 	const char *image, *parent, *owner;
 	int64_t timeout_s;
