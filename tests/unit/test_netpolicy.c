@@ -160,9 +160,9 @@ static void test_script(void **state)
 {
 	(void)state;
 	struct thaw_err *e = NULL;
-	struct netpolicy *p =
-		from("{\"internet\":false,\"allow\":[\"10.0.0.0/8:80\"],\"deny\":[\"10.1.0.0/16\"]}",
-		     &e);
+	struct netpolicy *p = from(
+		"{\"internet\":false,\"allow\":[\"10.0.0.0/8:80\"],\"deny\":[\"10.1.0.0/16\"]}",
+		&e);
 	char *s = netpolicy_nft_script(p, "tap0");
 	const char *add = strstr(s, "add table inet " NETPOLICY_TABLE);
 	const char *del = strstr(s, "delete table inet " NETPOLICY_TABLE);

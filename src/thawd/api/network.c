@@ -14,8 +14,7 @@
 #include "ops/ops.h"
 
 /* Sets policy v (validated here) on the sandbox; *out the sandbox. */
-static int set_network(struct api_req *r, json_t *v, struct sandbox **out,
-		       struct thaw_err **err)
+static int set_network(struct api_req *r, json_t *v, struct sandbox **out, struct thaw_err **err)
 {
 	struct netpolicy *p = NULL;
 	if (validate_network(v, &p, err) < 0)

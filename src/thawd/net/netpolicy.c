@@ -230,12 +230,11 @@ char *netpolicy_nft_script(const struct netpolicy *p, const char *guest_if)
 	struct buf b = { 0 };
 	/* "add" then "delete" then the new table: one transaction that also
 	 * works when the table does not exist yet. */
-	buf_printf(&b,
-		   "add table inet " NETPOLICY_TABLE "\n"
-		   "delete table inet " NETPOLICY_TABLE "\n"
-		   "table inet " NETPOLICY_TABLE " {\n"
-		   " chain egress {\n"
-		   "  type filter hook forward priority filter; policy accept;\n");
+	buf_printf(&b, "add table inet " NETPOLICY_TABLE "\n"
+		       "delete table inet " NETPOLICY_TABLE "\n"
+		       "table inet " NETPOLICY_TABLE " {\n"
+		       " chain egress {\n"
+		       "  type filter hook forward priority filter; policy accept;\n");
 	rules_nft(&b, guest_if, p->allow, p->n_allow, "accept");
 	rules_nft(&b, guest_if, p->deny, p->n_deny, "drop");
 	if (!p->internet)

@@ -30,8 +30,8 @@ int sandbox_env_get(struct host *h, const char *id, json_t **env_out, struct tha
 	sandbox_unref(h, sb);
 	if (!env || !env_ok(env)) {
 		json_decref(env);
-		return err_set(err, ERR_CORRUPT, "the stored environment of sandbox %s is not valid",
-			       id);
+		return err_set(err, ERR_CORRUPT,
+			       "the stored environment of sandbox %s is not valid", id);
 	}
 	*env_out = env;
 	return 0;
