@@ -100,8 +100,8 @@ static int create_run(struct cli *cli, int argc, char **argv)
 const struct cli_command cmd_create = {
 	.name = "create",
 	.args = "[--template T] [--timeout S] [--on-timeout pause|delete] [--auto-resume] "
-		"[--metadata JSON] [--cpus N] [--env K=V]... [--no-internet] [--allow CIDR[:PORT]]... "
-		"[--deny CIDR[:PORT]]...",
+		"[--metadata JSON] [--cpus N] [--env K=V]... [--no-internet] "
+		"[--allow CIDR[:PORT]]... [--deny CIDR[:PORT]]...",
 	.summary = "Create a sandbox and print its id.",
 	.help = "Options:\n"
 		"  --template T     the template to start from (default: the server's)\n"

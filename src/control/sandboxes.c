@@ -208,14 +208,14 @@ int sandbox_set_state(struct pg *p, const char *id, const char *state, const cha
 		       3, q, NULL, err);
 }
 
-int sandbox_set_settings(struct pg *p, const char *id, const char *settings,
-			 struct thaw_err **err)
+int sandbox_set_settings(struct pg *p, const char *id, const char *settings, struct thaw_err **err)
 {
 	const char *q[] = { id, settings };
-	return pg_exec(p,
-		       "UPDATE sandboxes SET settings = COALESCE(settings, '{}'::jsonb) || $2::jsonb "
-		       "WHERE id = $1",
-		       2, q, NULL, err);
+	return pg_exec(
+		p,
+		"UPDATE sandboxes SET settings = COALESCE(settings, '{}'::jsonb) || $2::jsonb "
+		"WHERE id = $1",
+		2, q, NULL, err);
 }
 
 int sandbox_settings(struct pg *p, const char *id, json_t **out, struct thaw_err **err)

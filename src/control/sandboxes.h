@@ -64,8 +64,7 @@ int sandbox_set_state(struct pg *p, const char *id, const char *state, const cha
 		      struct thaw_err **err);
 /* Merges settings (a JSON object text: "env" and/or "network", as its
  * host reported them) into what the fleet keeps for sandbox id. */
-int sandbox_set_settings(struct pg *p, const char *id, const char *settings,
-			 struct thaw_err **err);
+int sandbox_set_settings(struct pg *p, const char *id, const char *settings, struct thaw_err **err);
 /* What sandbox_set_settings kept: a new JSON object ({} when nothing). */
 int sandbox_settings(struct pg *p, const char *id, json_t **out, struct thaw_err **err);
 

@@ -529,8 +529,8 @@ static void test_network_and_env_rows(void **state)
 	assert_string_equal(r.network, w.network);
 	assert_string_equal(r.env, "{\"A\":\"1\"}");
 	sandbox_row_free(&r);
-	assert_int_equal(db_sandbox_set_network(f->db, "sb-bbbbbbbbbbbb", "{\"internet\":true}", &e),
-			 0);
+	assert_int_equal(
+		db_sandbox_set_network(f->db, "sb-bbbbbbbbbbbb", "{\"internet\":true}", &e), 0);
 	struct rows rows;
 	list(f->db, &rows);
 	assert_int_equal(rows.n, 2);
@@ -685,9 +685,8 @@ static void test_open_in_a_missing_directory_fails(void **state)
 		T(test_newer_schema_is_refused),
 #define LIFECYCLE_TESTS                                                                            \
 	T(test_pause_then_resume_rows), T(test_get_unknown_sandbox_is_not_found),                  \
-		T(test_network_and_env_rows),                                                      \
-		T(test_builds_put_get_each_delete), T(test_template_in_use_and_delete),            \
-		T(test_version_2_database_is_migrated),
+		T(test_network_and_env_rows), T(test_builds_put_get_each_delete),                  \
+		T(test_template_in_use_and_delete), T(test_version_2_database_is_migrated),
 
 int main(void)
 {

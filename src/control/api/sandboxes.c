@@ -242,7 +242,8 @@ static json_t *policy_of(json_t *net)
 static void record_settings(struct api_req *r, json_t *o, const char *state)
 {
 	bool is_policy = strstr(r->url, "/network") != NULL;
-	bool wanted = is_policy || !strcmp(r->method, "PATCH") || (state && !strcmp(state, "paused"));
+	bool wanted =
+		is_policy || !strcmp(r->method, "PATCH") || (state && !strcmp(state, "paused"));
 	if (!json_is_object(o) || !wanted)
 		return;
 	json_t *net = is_policy ? o : json_object_get(o, "network");

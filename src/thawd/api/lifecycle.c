@@ -111,11 +111,11 @@ static int adopt_settings(json_t *body, struct netpolicy **net, char **env, stru
 
 /* The fork child form of adopt: the parent's settings as its host
  * reported them. */
-static int adopt_child(struct api_req *r, json_t *body, struct sandbox **out,
-		       struct thaw_err **err)
+static int adopt_child(struct api_req *r, json_t *body, struct sandbox **out, struct thaw_err **err)
 {
 	const struct thawd_config *cfg = api_host(r)->cfg;
-	json_t *timeout = json_object_get(body, "timeout_s"), *md = json_object_get(body, "metadata");
+	json_t *timeout = json_object_get(body, "timeout_s"),
+	       *md = json_object_get(body, "metadata");
 	struct netpolicy *net = NULL;
 	_cleanup_free_ char *env = NULL;
 	if (adopt_settings(body, &net, &env, err) < 0)
@@ -156,16 +156,16 @@ enum MHD_Result api_sandbox_adopt(struct api_req *r)
 	    (owner && !id_valid_key_name(owner)) || (parent && !id_valid_sandbox(parent)) ||
 	    (timeout && (!json_is_integer(timeout) || json_integer_value(timeout) < 0 ||
 			 json_integer_value(timeout) > cfg->max_timeout_s)) ||
-	    (metadata && !json_is_object(metadata)) ||
-	    (!parent && (timeout || metadata))) {
+	    (metadata && !json_is_object(metadata)) || (!parent && (timeout || metadata))) {
 		json_decref(body);
-		return api_reply_fail(r, ERR_INVALID,
-				      "body: {\"image\": image id, \"owner\": key name (optional), "
-				      "\"resume\": bool (optional), \"network\": {}?, \"env\": {}?} or "
-				      "{\"image\", \"parent\": sandbox id, \"owner\"?, \"timeout_s\": "
-				      "0-%lld?, \"metadata\": {}?, \"network\": {}?, \"env\": {}?} "
-				      "expected (%s)",
-				      (long long)cfg->max_timeout_s, jerr.text);
+		return api_reply_fail(
+			r, ERR_INVALID,
+			"body: {\"image\": image id, \"owner\": key name (optional), "
+			"\"resume\": bool (optional), \"network\": {}?, \"env\": {}?} or "
+			"{\"image\", \"parent\": sandbox id, \"owner\"?, \"timeout_s\": "
+			"0-%lld?, \"metadata\": {}?, \"network\": {}?, \"env\": {}?} "
+			"expected (%s)",
+			(long long)cfg->max_timeout_s, jerr.text);
 	}
 	uint64_t t0 = time_mono_ns();
 	struct sandbox *sb = NULL;

@@ -138,10 +138,9 @@ int validate_create(json_t *body, int64_t default_timeout, int64_t max_timeout,
 {
 	/* "owner" is the API's (admin keys: api/sandboxes.c), not the
 	 * operation's. */
-	static const char *const fields[] = { "template",    "timeout_s", "metadata",
-					      "cold_boot",   "pools",	  "on_timeout",
-					      "auto_resume", "limits",	  "owner",
-					      "network",     "env",	  NULL };
+	static const char *const fields[] = { "template", "timeout_s",	"metadata",    "cold_boot",
+					      "pools",	  "on_timeout", "auto_resume", "limits",
+					      "owner",	  "network",	"env",	       NULL };
 	memset(out, 0, sizeof(*out));
 	if (only_fields(body, fields, err) < 0)
 		return -1;
@@ -375,8 +374,7 @@ static bool env_has(char *const *v, size_t from, const char *key)
 	return false;
 }
 
-int exec_params_add_sandbox_env(struct exec_params *p, json_t *sandbox_env,
-				struct thaw_err **err)
+int exec_params_add_sandbox_env(struct exec_params *p, json_t *sandbox_env, struct thaw_err **err)
 {
 	char **out = NULL;
 	size_t n = 0;

@@ -46,8 +46,7 @@ void exec_params_free(struct exec_params *p);
  * under the request's own: base defaults, then the sandbox's, then the
  * request's env, each name once. ERR_INVALID when the frame grows too
  * large. */
-int exec_params_add_sandbox_env(struct exec_params *p, json_t *sandbox_env,
-				struct thaw_err **err);
+int exec_params_add_sandbox_env(struct exec_params *p, json_t *sandbox_env, struct thaw_err **err);
 /* The base environment with the sandbox's on top, for commands without a
  * request env (shells); free with exec_env_free. */
 char **exec_env_default(json_t *sandbox_env);

@@ -243,10 +243,11 @@ int db_sandbox_insert(struct db *db, const struct sandbox_row *r, struct thaw_er
 	return db_run(
 		db,
 		"INSERT INTO sandboxes (id, template, build_id, state, created_at, timeout_at,"
-		" metadata, slot, parent, image, on_timeout, timeout_s, auto_resume, owner, cpu_millis,"
+		" metadata, slot, parent, image, on_timeout, timeout_s, auto_resume, owner, "
+		"cpu_millis,"
 		" network, env) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-		"ssssiisisssiisiss", err, r->id, r->template_name, r->build_id, r->state, r->created_at,
-		r->timeout_at, r->metadata ? r->metadata : "{}", r->slot,
+		"ssssiisisssiisiss", err, r->id, r->template_name, r->build_id, r->state,
+		r->created_at, r->timeout_at, r->metadata ? r->metadata : "{}", r->slot,
 		r->parent[0] ? r->parent : NULL, r->image[0] ? r->image : NULL,
 		r->on_timeout[0] ? r->on_timeout : "delete", r->timeout_s, (int64_t)r->auto_resume,
 		r->owner[0] ? r->owner : "default", (int64_t)r->cpu_millis, r->network, r->env);

@@ -37,8 +37,8 @@ struct sandbox_row {
 	int64_t paused_at;  /* unix seconds, 0 unless paused */
 	uint32_t cpu_millis; /* CPU limit asked at create; 0: the template's vCPUs */
 	char owner[KEY_NAME_MAX + 1]; /* the API key name that owns it */
-	char *network; /* egress policy, JSON text, owned, NULL: the default */
-	char *env;     /* JSON object text, owned, NULL: none */
+	char *network;		      /* egress policy, JSON text, owned, NULL: the default */
+	char *env;		      /* JSON object text, owned, NULL: none */
 };
 
 void sandbox_row_free(struct sandbox_row *r);

@@ -200,8 +200,8 @@ int netslot_set_policy(struct netslot *s, const struct netpolicy *p, struct thaw
 	bool none = netpolicy_is_default(p);
 	if (none && !s->has_policy)
 		return 0;
-	_cleanup_free_ char *script = none ? netpolicy_nft_remove_script()
-					   : netpolicy_nft_script(p, GUESTNET_TAP_NAME);
+	_cleanup_free_ char *script =
+		none ? netpolicy_nft_remove_script() : netpolicy_nft_script(p, GUESTNET_TAP_NAME);
 	int saved = -1;
 	if (netns_enter(s->ns_fd, &saved, err) < 0)
 		return err_wrap(err, "setting the network policy of slot %u", s->index);
