@@ -208,6 +208,31 @@ int sandbox_set_state(struct pg *p, const char *id, const char *state, const cha
 		       3, q, NULL, err);
 }
 
+int sandbox_set_settings(struct pg *p, const char *id, const char *settings, struct thaw_err **err)
+{
+	const char *q[] = { id, settings };
+	return pg_exec(
+		p,
+		"UPDATE sandboxes SET settings = COALESCE(settings, '{}'::jsonb) || $2::jsonb "
+		"WHERE id = $1",
+		2, q, NULL, err);
+}
+
+int sandbox_settings(struct pg *p, const char *id, json_t **out, struct thaw_err **err)
+{
+	const char *q[] = { id };
+	PGresult *r = NULL;
+	if (pg_exec(p, "SELECT COALESCE(settings, '{}'::jsonb)::text FROM sandboxes WHERE id = $1",
+		    1, q, &r, err) < 0)
+		return -1;
+	json_t *v = PQntuples(r) == 1 ? json_loads(PQgetvalue(r, 0, 0), 0, NULL) : NULL;
+	PQclear(r);
+	*out = json_is_object(v) ? v : json_object();
+	if (v && !json_is_object(v))
+		json_decref(v);
+	return 0;
+}
+
 struct moved_ctx {
 	const struct placement *pl;
 	const char *id, *state;

@@ -62,6 +62,12 @@ int sandbox_find(struct pg *p, const char *id, struct sandbox_route *out, struct
  * paused sandbox's (NULL: unchanged). */
 int sandbox_set_state(struct pg *p, const char *id, const char *state, const char *image,
 		      struct thaw_err **err);
+/* Merges settings (a JSON object text: "env" and/or "network", as its
+ * host reported them) into what the fleet keeps for sandbox id. */
+int sandbox_set_settings(struct pg *p, const char *id, const char *settings, struct thaw_err **err);
+/* What sandbox_set_settings kept: a new JSON object ({} when nothing). */
+int sandbox_settings(struct pg *p, const char *id, json_t **out, struct thaw_err **err);
+
 /* The sandbox now lives on the placement's host (another host adopted
  * it): its row follows, the placement goes. */
 int sandbox_moved(struct pg *p, const struct placement *pl, const char *id, const char *state,

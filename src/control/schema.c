@@ -67,6 +67,11 @@ static const char *const migrations[CONTROL_SCHEMA_VERSION] = {
 	" host text NOT NULL,"
 	" at timestamptz NOT NULL DEFAULT now());"
 	"CREATE INDEX forgotten_host ON forgotten (host);",
+	/* 6: what a paused sandbox's host said of its environment and network
+	 * policy ({"env": {...}, "network": {...}}, either key may be
+	 * missing): a host that adopts it when its own is down starts it
+	 * with them. */
+	"ALTER TABLE sandboxes ADD COLUMN settings jsonb;",
 };
 
 static int migrate(struct pg_conn *c, void *ctx, struct thaw_err **err)

@@ -8,7 +8,7 @@
 
 #include "control/pg.h"
 
-#define CONTROL_SCHEMA_VERSION 5
+#define CONTROL_SCHEMA_VERSION 6
 
 int schema_migrate(struct pg *p, struct thaw_err **err);
 

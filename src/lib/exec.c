@@ -31,7 +31,7 @@ static int cmd_json(const thaw_exec_options *o, json_t **out, thaw_error **err)
 
 /* "KEY=VALUE" strings to {"KEY":"VALUE"}; a later duplicate wins. The
  * server checks the names; here only the shape. */
-static int env_json(const char *const *env, json_t **out, thaw_error **err)
+int tl_env_json(const char *const *env, json_t **out, thaw_error **err)
 {
 	json_t *obj = json_object();
 	for (size_t i = 0; env[i]; i++) {
@@ -62,7 +62,7 @@ static int optional_json(const thaw_exec_options *o, json_t *body, thaw_error **
 {
 	json_t *v = NULL;
 	if (o->env) {
-		if (env_json(o->env, &v, err) < 0)
+		if (tl_env_json(o->env, &v, err) < 0)
 			return -1;
 		json_object_set_new(body, "env", v);
 	}

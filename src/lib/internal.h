@@ -81,6 +81,12 @@ char *tl_json_dump(const json_t *v);
  * what. */
 int tl_json_from_str(const char *s, const char *what, json_t **out, thaw_error **err);
 /* Checks that id can be put in a URL path as one segment. */
+/* "KEY=VALUE" strings to {"KEY": "VALUE"} (a later duplicate wins); the
+ * server checks the names. */
+int tl_env_json(const char *const *env, json_t **out, thaw_error **err);
+/* A policy's JSON body (internet, allow, deny); NULL p: the default. */
+int tl_network_json(const thaw_network_policy *p, json_t **out, thaw_error **err);
+
 int tl_check_id(const char *id, const char *what, thaw_error **err);
 
 /* http.c */

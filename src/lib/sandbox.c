@@ -101,6 +101,16 @@ static int create_body(const thaw_create_options *o, json_t *body, thaw_error **
 		}
 		json_object_set_new(body, "metadata", v);
 	}
+	if (o->network) {
+		if (tl_network_json(o->network, &v, err) < 0)
+			return -1;
+		json_object_set_new(body, "network", v);
+	}
+	if (o->env) {
+		if (tl_env_json(o->env, &v, err) < 0)
+			return -1;
+		json_object_set_new(body, "env", v);
+	}
 	return 0;
 }
 

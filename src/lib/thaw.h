@@ -139,6 +139,18 @@ typedef struct thaw_sandbox {
 		      * reported */
 } thaw_sandbox;
 
+/* A sandbox's egress policy (docs/api.md, "Network policy"): a packet
+ * its guest sends is accepted when an allow entry matches, else dropped
+ * when a deny entry matches, else accepted unless no_internet. Entries
+ * are IPv4 "CIDR[:port]" ("10.1.0.0/16", "1.2.3.4:443"); the server
+ * checks them. The host-wide rules apply underneath. A zeroed struct is
+ * the default policy (internet, no lists). */
+typedef struct thaw_network_policy {
+	bool no_internet;
+	const char *const *allow; /* NULL-terminated; NULL: none */
+	const char *const *deny;  /* NULL-terminated; NULL: none */
+} thaw_network_policy;
+
 typedef struct thaw_create_options {
 	/* Template name; NULL: the server's default template. */
 	const char *template_name;
@@ -163,6 +175,11 @@ typedef struct thaw_create_options {
 	/* CPU time the sandbox may use, in cores (at most its template's
 	 * vCPUs); 0: all of its vCPUs. */
 	double cpus;
+	/* Its egress policy; NULL: the default. */
+	const thaw_network_policy *network;
+	/* "KEY=VALUE" strings, NULL-terminated: the environment of every
+	 * command in the sandbox (a command's own env wins); NULL: none. */
+	const char *const *env;
 } thaw_create_options;
 
 #define THAW_TIMEOUT_DEFAULT 0
@@ -358,6 +375,12 @@ THAW_API int thaw_sandbox_snapshot(thaw_client *client, const char *id, const ch
  * at timeout_s seconds from now (0: never). out as for thaw_sandbox_pause. */
 THAW_API int thaw_sandbox_keepalive(thaw_client *client, const char *id, int timeout_s,
 				    thaw_sandbox **out, thaw_error **err);
+
+/* PATCH /v1/sandboxes/{id}: replaces the egress policy of a running or
+ * paused sandbox (p NULL: the default). out as for thaw_sandbox_pause. */
+THAW_API int thaw_sandbox_set_network(thaw_client *client, const char *id,
+				      const thaw_network_policy *p, thaw_sandbox **out,
+				      thaw_error **err);
 
 /* ---- interactive shell ------------------------------------------------- */
 

@@ -29,6 +29,7 @@ static const char *const names[] = {
 	"resume.restored", /* the new VMM runs the guest; the row says resuming */
 	"delete.recorded", /* the row says deleting; everything still exists */
 	"delete.released", /* VMM, slot and disk gone; the row is still there */
+	"network.recorded", /* the row has the new policy; the slot the old one */
 	NULL,
 };
 

@@ -252,7 +252,7 @@ def test_unknown_route_is_404(thawd, path):
 @pytest.mark.parametrize("method,path,allowed", [
     ("PUT", "/v1/sandboxes", {"GET", "POST"}),
     ("DELETE", "/v1/sandboxes", {"GET", "POST"}),
-    ("PATCH", f"/v1/sandboxes/{BAD_ID}", {"GET", "DELETE"}),
+    ("PUT", f"/v1/sandboxes/{BAD_ID}", {"GET", "DELETE", "PATCH"}),
     ("GET", f"/v1/sandboxes/{BAD_ID}/exec", {"POST"}),
     ("DELETE", "/v1/templates", {"GET", "POST"}),
     ("PUT", "/v1/templates/code-interpreter", {"GET", "DELETE"}),

@@ -33,6 +33,30 @@ def test_create_prints_only_an_id(template):
     T.check(f"thaw create printed just {sid!r} and the sandbox exists with its metadata")
 
 
+def test_create_env_and_network_options_then_network(template):
+    r = T.run_cli("create", "--timeout", "600", "-e", "GREETING=hi there", "--env", "B=2",
+                  "--no-internet", "--allow", "1.2.3.4:80", "--allow", "9.9.9.0/24",
+                  "--deny", "5.6.7.8")
+    assert r.returncode == 0 and ID_RE.match(r.stdout), r
+    sid = r.stdout.decode().strip()
+    try:
+        st, body = T.get(sid)
+        assert body["env"] == {"GREETING": "hi there", "B": "2"}, body
+        n = body["network"]
+        assert (n["internet"], n["allow"], n["deny"]) == \
+            (False, ["1.2.3.4/32:80", "9.9.9.0/24"], ["5.6.7.8/32"]), n
+        assert _cli("exec", sid, "--", "sh", "-c", 'echo "$GREETING/$B"') == "hi there/2\n"
+        out = _cli("network", "--deny", "1.1.1.1:53", sid)
+        assert out == f"{sid} internet=yes deny 1.1.1.1:53\n", out
+        n = T.get(sid)[1]["network"]
+        assert (n["internet"], n["allow"], n["deny"]) == (True, [], ["1.1.1.1/32:53"]), n
+        r = T.run_cli("network", "--allow", "1.2.3.4/33", sid)
+        assert r.returncode == 1 and b"prefix" in r.stderr, r
+    finally:
+        T.delete(sid)
+    T.check("thaw create --env/--no-internet/--allow/--deny and thaw network reach the API")
+
+
 def test_exec_argv(cli_sandbox):
     r = T.run_cli("exec", cli_sandbox, "--", "python3", "-c", "print(2 ** 10)")
     assert (r.returncode, r.stdout, r.stderr) == (0, b"1024\n", b""), r
@@ -131,7 +155,9 @@ def test_templates_shows_ready(template):
                                   ["keepalive", "sb-aaaaaaaaaaaa"],
                                   ["keepalive", "sb-aaaaaaaaaaaa", "-5"],
                                   ["templates", "rm"], ["templates", "frob"],
-                                  ["create", "--on-timeout", "stop"]],
+                                  ["create", "--on-timeout", "stop"],
+                                  ["create", "--env", "NOEQUALS"], ["create", "--allow"],
+                                  ["network"], ["network", "--bogus", "sb-aaaaaaaaaaaa"]],
                          ids=lambda a: " ".join(a) or "(none)")
 def test_bad_usage_exits_2(thawd, args):
     r = T.run_cli(*args)

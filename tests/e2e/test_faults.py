@@ -76,6 +76,7 @@ def _op_call(op, sid):
         "pause": lambda: _post(f"/v1/sandboxes/{sid}/pause"),
         "resume": lambda: _post(f"/v1/sandboxes/{sid}/resume"),
         "delete": lambda: T.api("DELETE", f"/v1/sandboxes/{sid}", timeout=120),
+        "network": lambda: _post(f"/v1/sandboxes/{sid}/network", {"internet": False}),
     }[op]
 
 
@@ -298,6 +299,8 @@ AFTER_CRASH = {
     "pause.stopped": "running", "pause.captured": "running", "pause.recorded": "paused",
     "resume.recorded": "paused", "resume.restored": "paused",
     "delete.recorded": "gone", "delete.released": "gone",
+    # The row has the policy: the restart's reconcile puts it on the slot.
+    "network.recorded": "running",
 }
 
 
@@ -337,6 +340,9 @@ def test_thawd_crash_at_every_failpoint(flt, rng):
             assert not new, f"{what}: sandboxes appeared: {new}"
             got = _state_of(sid, listed)
         assert got == AFTER_CRASH[point], f"{what}: {got}, expected {AFTER_CRASH[point]}"
+        if point == "network.recorded":
+            net = T.get(sid)[1]["network"]
+            assert net["internet"] is False, f"{what}: the recorded policy is gone: {net}"
         ids = _check_agreement(what)
         seen.append(f"{point}={got}")
         while len(ids) > 3:

@@ -424,10 +424,11 @@ def drop_all(c, key=ADMIN):
         c.call("DELETE", f"/v1/sandboxes/{sb['id']}", key=ADMIN, timeout=120)
 
 
-def one_on_host_2(c, key):
+def one_on_host_2(c, key, body=None):
     """From an empty fleet, one sandbox per host (the emptiest host gets
-    each next one): the id of the one on fleet-h2."""
-    made = [c.call("POST", "/v1/sandboxes", {}, key=key, timeout=180)[1] for _ in HOSTS]
+    each next one), each created with body: the id of the one on fleet-h2."""
+    made = [c.call("POST", "/v1/sandboxes", body or {}, key=key, timeout=180)[1]
+            for _ in HOSTS]
     return [s for s in made if s["host"] == "fleet-h2"][0]["id"]
 
 
@@ -738,15 +739,20 @@ def test_idempotent_creates(fleet, hosts):
 def test_a_paused_sandbox_of_a_dead_host_resumes_elsewhere(thawd, fleet, hosts):
     """Paused on host 2, which then dies: the resume (through the control
     plane) is an adopt on host 1 from the image in the object store, with
-    the sandbox's processes and files; host 2, back, drops its copy."""
+    the sandbox's processes and files, its env and its network policy (as
+    changed while paused); host 2, back, drops its copy."""
     controls, _ = fleet
     template_everywhere(controls)
     drop_all(controls[0])
-    sid = one_on_host_2(controls[0], USER)
+    sid = one_on_host_2(controls[0], USER, {"env": {"MOVED": "yes"},
+                                            "network": {"deny": ["1.2.3.4"]}})
     exec_through(controls[0], sid, "echo kept > /root/moved.txt; "
                  "nohup sleep 86400 >/dev/null 2>&1 & echo $! > /root/sleep.pid")
     st, p = controls[1].call("POST", f"/v1/sandboxes/{sid}/pause", {}, key=USER, timeout=180)
     assert st == 200 and p["state"] == "paused", p
+    policy = {"internet": False, "allow": ["5.6.7.8/32:443"], "deny": []}
+    st, got = controls[0].call("POST", f"/v1/sandboxes/{sid}/network", policy, key=USER)
+    assert st == 200 and {f: got[f] for f in policy} == policy, (st, got)
     wait_until(lambda: controls[0].call("GET", f"/v1/sandboxes/{sid}", key=USER)[1]
                .get("image", {}).get("in_object_store"), 120, interval=0.5,
                what="the image in the store")
@@ -762,6 +768,9 @@ def test_a_paused_sandbox_of_a_dead_host_resumes_elsewhere(thawd, fleet, hosts):
         out = exec_through(controls[0], sid, "cat /root/moved.txt; "
                            "kill -0 $(cat /root/sleep.pid) && echo alive")
         assert out["stdout"] == "kept\nalive\n", out
+        assert r["env"] == {"MOVED": "yes"}, r
+        assert {f: r["network"][f] for f in policy} == policy, r["network"]
+        assert exec_through(controls[0], sid, "echo $MOVED")["stdout"] == "yes\n"
     finally:
         hosts[1].start()
         set_current(thawd)
@@ -786,10 +795,15 @@ def test_fork_across_hosts(fleet, hosts):
     a, b = controls
     template_everywhere(controls)
     drop_all(a)
-    st, parent = a.call("POST", "/v1/sandboxes", {"metadata": {"job": "fork-e2e"}}, key=USER,
+    policy = {"internet": False, "allow": ["1.2.3.4/32:443"], "deny": []}
+    st, parent = a.call("POST", "/v1/sandboxes", {"metadata": {"job": "fork-e2e"},
+                                                   "env": {"JOB": "fork-e2e"}}, key=USER,
                         timeout=180)
     assert st == 201, parent
     pid, home = parent["id"], parent["host"]
+    # The policy, changed through the control plane (relayed to the host).
+    st, got = b.call("PATCH", f"/v1/sandboxes/{pid}", {"network": policy}, key=USER)
+    assert st == 200 and got["network"]["internet"] is False, (st, got)
     token = os.urandom(8).hex()
     exec_through(a, pid, f"echo {token} > /root/state.txt; "
                  "nohup sleep 86400 >/dev/null 2>&1 & echo $! > /root/sleep.pid")
@@ -812,6 +826,9 @@ def test_fork_across_hosts(fleet, hosts):
     for k in kids:
         assert k["host"] != home and k["parent"] == pid and k["owner"] == "alice", k
         assert k["state"] == "running" and k["metadata"] == {"job": "fork-e2e"}, k
+        # Env and network policy go with the child to its host.
+        assert k["env"] == {"JOB": "fork-e2e"}, k
+        assert {f: k["network"][f] for f in policy} == policy, k["network"]
         out = exec_through(a if kids.index(k) else b, k["id"],
                            "cat /root/state.txt; kill -0 $(cat /root/sleep.pid) && echo alive")
         assert out["stdout"] == f"{token}\nalive\n", out

@@ -274,3 +274,18 @@ def test_cli_run_code_writes_images(sandboxes, tmp_path):
     p = T.run_cli("run-code", sid)
     assert p.returncode == 2, p
     T.check("thaw run-code prints text, writes result-1.png, exits 1 with the traceback")
+
+
+def test_sandbox_env_reaches_the_interpreter(sandboxes):
+    sid = sandboxes(env={"SB_TOKEN": "from-create", "SHARED": "sandbox"})["id"]
+    code = "import os\n(os.environ.get('SB_TOKEN'), os.environ.get('SHARED'))"
+    assert _run(sid, code)["result"] == "('from-create', 'sandbox')"
+    r = _run(sid, code, env={"SHARED": "call"})
+    assert r["result"] == "('from-create', 'call')", r
+    st, ctx = T.api("POST", f"/v1/sandboxes/{sid}/contexts", {})
+    assert _run(sid, code, context=ctx["id"])["result"] == "('from-create', 'sandbox')"
+    out = _run(sid, "import subprocess\nsubprocess.run(['sh', '-c', 'echo $SB_TOKEN'], "
+               "capture_output=True, text=True).stdout")
+    assert out["result"] == "'from-create\\n'", out
+    T.check("env given at create is seen by every context and by what a cell starts; "
+            "a call's env wins")

@@ -161,6 +161,24 @@ def test_lifecycle_calls(client):
     T.check("pause/exec auto_resume/resume/keepalive/fork/snapshot/delete_template via the SDK")
 
 
+def test_env_and_network(client):
+    with Sandbox.create(client=client, env={"GREETING": "hi"},
+                        network={"internet": False, "allow": ["1.2.3.4:443"]}) as sbx:
+        assert sbx.env == {"GREETING": "hi"}
+        assert sbx.network == {"internet": False, "allow": ["1.2.3.4/32:443"], "deny": []}
+        assert sbx.exec("echo $GREETING").stdout == "hi\n"
+        assert sbx.exec("echo $GREETING", env={"GREETING": "mine"}).stdout == "mine\n"
+        sbx.set_network(deny=["5.6.7.0/24"])
+        assert sbx.network == {"internet": True, "allow": [], "deny": ["5.6.7.0/24"]}
+        assert sbx.refresh().network == sbx.network
+        with pytest.raises(thaw.ThawError) as e:
+            sbx.set_network(allow=["1.2.3.4:0"])
+        assert e.value.status == 400 and "port" in str(e.value), e.value
+    with pytest.raises(thaw.ThawError) as e:
+        Sandbox.create(client=client, env={"1BAD": "x"})
+    assert e.value.status == 400, e.value
+
+
 def test_threads_share_a_client(client, sbx):
     results = []
 

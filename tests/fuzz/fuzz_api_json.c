@@ -1,5 +1,6 @@
 /* libFuzzer: request bodies (api/validate.c). The first byte picks the
- * validator, the rest is the body as the server would parse it. Each
+ * validator, the rest is the body as the server would parse it
+ * (create covers network policies too). Each
  * either accepts (and its result frees cleanly) or refuses with an
  * error; nothing crashes, leaks or reads out of bounds. */
 #include <jansson.h>
@@ -26,9 +27,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
 		break;
 	}
 	case 1: {
+		/* The body's own env doubles as the sandbox's (the merge). */
 		struct exec_params p;
-		if (validate_exec(body, &p, &err) == 0)
+		json_t *env = json_object_get(body, "env");
+		if (validate_exec(body, &p, &err) == 0) {
+			if (json_is_object(env))
+				exec_params_add_sandbox_env(&p, env, &err);
 			exec_params_free(&p);
+		}
 		break;
 	}
 	case 2: {

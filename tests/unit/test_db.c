@@ -74,6 +74,8 @@ static void collect(const struct sandbox_row *r, void *ud)
 	c->metadata = dup_or_null(r->metadata);
 	c->timings = dup_or_null(r->timings);
 	c->reason = dup_or_null(r->reason);
+	c->network = dup_or_null(r->network);
+	c->env = dup_or_null(r->env);
 }
 
 static void rows_free(struct rows *rows)
@@ -502,6 +504,43 @@ static void test_pause_then_resume_rows(void **state)
 	assert_null(e);
 }
 
+/* Env and network policy: NULL when not given (the defaults), kept as
+ * given, the policy replaced on its own. */
+static void test_network_and_env_rows(void **state)
+{
+	struct fx *f = *state;
+	insert(f->db, "sb-aaaaaaaaaaaa", "t", "b", 1, NULL);
+	struct thaw_err *e = NULL;
+	struct sandbox_row r;
+	assert_int_equal(db_sandbox_get(f->db, "sb-aaaaaaaaaaaa", &r, &e), 0);
+	assert_null(r.network);
+	assert_null(r.env);
+	sandbox_row_free(&r);
+	struct sandbox_row w;
+	memset(&w, 0, sizeof(w));
+	snprintf(w.id, sizeof(w.id), "sb-bbbbbbbbbbbb");
+	snprintf(w.state, sizeof(w.state), "creating");
+	w.slot = -1;
+	w.created_at = 2; /* listed after the first */
+	w.network = "{\"internet\":false,\"allow\":[],\"deny\":[]}";
+	w.env = "{\"A\":\"1\"}";
+	assert_int_equal(db_sandbox_insert(f->db, &w, &e), 0);
+	assert_int_equal(db_sandbox_get(f->db, "sb-bbbbbbbbbbbb", &r, &e), 0);
+	assert_string_equal(r.network, w.network);
+	assert_string_equal(r.env, "{\"A\":\"1\"}");
+	sandbox_row_free(&r);
+	assert_int_equal(
+		db_sandbox_set_network(f->db, "sb-bbbbbbbbbbbb", "{\"internet\":true}", &e), 0);
+	struct rows rows;
+	list(f->db, &rows);
+	assert_int_equal(rows.n, 2);
+	assert_string_equal(rows.r[1].network, "{\"internet\":true}");
+	assert_string_equal(rows.r[1].env, "{\"A\":\"1\"}"); /* untouched */
+	assert_null(rows.r[0].network);
+	rows_free(&rows);
+	assert_null(e);
+}
+
 static void test_get_unknown_sandbox_is_not_found(void **state)
 {
 	struct fx *f = *state;
@@ -646,8 +685,8 @@ static void test_open_in_a_missing_directory_fails(void **state)
 		T(test_newer_schema_is_refused),
 #define LIFECYCLE_TESTS                                                                            \
 	T(test_pause_then_resume_rows), T(test_get_unknown_sandbox_is_not_found),                  \
-		T(test_builds_put_get_each_delete), T(test_template_in_use_and_delete),            \
-		T(test_version_2_database_is_migrated),
+		T(test_network_and_env_rows), T(test_builds_put_get_each_delete),                  \
+		T(test_template_in_use_and_delete), T(test_version_2_database_is_migrated),
 
 int main(void)
 {

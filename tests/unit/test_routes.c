@@ -140,7 +140,7 @@ static void test_wrong_method_fills_allow(void **state)
 	(void)state;
 	expect_allow("PUT", "/v1/sandboxes", "GET, POST");
 	expect_allow("DELETE", "/v1/templates", "GET, POST");
-	expect_allow("PATCH", "/v1/sandboxes/sb-x", "GET, DELETE");
+	expect_allow("PUT", "/v1/sandboxes/sb-x", "GET, DELETE, PATCH");
 	expect_allow("GET", "/v1/sandboxes/sb-x/exec", "POST");
 	expect_allow("POST", "/healthz", "GET");
 	expect_allow("PUT", "/v1/templates/x", "GET, DELETE");

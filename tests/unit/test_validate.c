@@ -646,6 +646,104 @@ static void test_empty_body_takes_no_fields(void **state)
 	json_decref(j);
 }
 
+/* ---- sandbox env and network at create, and the env merge ---- */
+
+static void create_bad(const char *body, const char *mentions)
+{
+	json_t *v = J(body);
+	struct create_req r;
+	struct thaw_err *e = NULL;
+	assert_int_equal(validate_create(v, DEF_TIMEOUT, MAX_TIMEOUT, &r, &e), -1);
+	assert_invalid(e, mentions);
+	err_free(e);
+	json_decref(v);
+}
+
+static void test_create_env_and_network(void **state)
+{
+	(void)state;
+	json_t *v = J("{\"env\":{\"B\":\"2\",\"A\":\"1\"},"
+		      "\"network\":{\"internet\":false,\"allow\":[\"10.0.0.1:80\"]}}");
+	struct create_req r;
+	struct thaw_err *e = NULL;
+	assert_int_equal(validate_create(v, DEF_TIMEOUT, MAX_TIMEOUT, &r, &e), 0);
+	assert_string_equal(r.env, "{\"A\":\"1\",\"B\":\"2\"}");
+	assert_non_null(r.network);
+	assert_false(r.network->internet);
+	assert_int_equal(r.network->n_allow, 1);
+	create_req_free(&r);
+	json_decref(v);
+	create_bad("{\"env\":[]}", "env must be an object");
+	create_bad("{\"env\":{\"1A\":\"x\"}}", "env name \"1A\"");
+	create_bad("{\"env\":{\"A-B\":\"x\"}}", "not valid");
+	create_bad("{\"env\":{\"A\":1}}", "every env value");
+	create_bad("{\"env\":{\"A\":\"a\\u0000b\"}}", "NUL");
+	create_bad("{\"network\":{\"allow\":[\"300.1.1.1\"]}}", "network.allow[0]");
+	create_bad("{\"network\":{\"bogus\":1}}", "unknown field \"bogus\"");
+	create_bad("{\"network\":true}", "network must be an object");
+	/* Bounded: count and size. */
+	json_t *big = json_object();
+	for (int i = 0; i <= SANDBOX_ENV_MAX_VARS; i++) {
+		char k[16];
+		snprintf(k, sizeof(k), "V%d", i);
+		json_object_set_new(big, k, json_string("x"));
+	}
+	char *out = NULL;
+	assert_int_equal(validate_sandbox_env(big, &out, &e), -1);
+	assert_invalid(e, "more than");
+	err_free(e);
+	e = NULL;
+	json_object_clear(big);
+	char *huge = calloc(1, SANDBOX_ENV_MAX_BYTES + 1);
+	memset(huge, 'x', SANDBOX_ENV_MAX_BYTES);
+	json_object_set_new(big, "H", json_string(huge));
+	free(huge);
+	assert_int_equal(validate_sandbox_env(big, &out, &e), -1);
+	assert_invalid(e, "bytes");
+	err_free(e);
+	json_decref(big);
+}
+
+static bool env_contains(char **env, const char *kv)
+{
+	for (size_t i = 0; env && env[i]; i++)
+		if (strcmp(env[i], kv) == 0)
+			return true;
+	return false;
+}
+
+/* Base defaults, then the sandbox's, then the request's: each name once. */
+static void test_sandbox_env_merge(void **state)
+{
+	(void)state;
+	json_t *body = J("{\"cmd\":\"true\",\"env\":{\"MINE\":\"cmd\",\"HOME\":\"/cmd\"}}");
+	json_t *sbenv = J("{\"MINE\":\"sb\",\"ONLY_SB\":\"sb\",\"PATH\":\"/sb/bin\","
+			  "\"HOME\":\"/sb\"}");
+	struct exec_params p;
+	struct thaw_err *e = NULL;
+	const char *v;
+	assert_int_equal(validate_exec(body, &p, &e), 0);
+	assert_int_equal(exec_params_add_sandbox_env(&p, sbenv, &e), 0);
+	assert_true(env_contains(p.env, "MINE=cmd"));
+	assert_true(env_contains(p.env, "ONLY_SB=sb"));
+	assert_true(env_contains(p.env, "PATH=/sb/bin"));
+	assert_true(env_contains(p.env, "HOME=/cmd"));
+	assert_true(env_contains(p.env, "LANG=C.UTF-8"));
+	const char *names[] = { "MINE", "ONLY_SB", "PATH", "HOME", "LANG", "TERM" };
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		assert_int_equal(env_count(p.env, names[i], &v), 1);
+	exec_params_free(&p);
+
+	char **shell = exec_env_default(sbenv);
+	assert_true(env_contains(shell, "MINE=sb"));
+	assert_true(env_contains(shell, "PATH=/sb/bin"));
+	assert_true(env_contains(shell, "TERM=xterm-256color"));
+	assert_int_equal(env_count(shell, "PATH", &v), 1);
+	exec_env_free(shell);
+	json_decref(body);
+	json_decref(sbenv);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -681,6 +779,8 @@ int main(void)
 		cmocka_unit_test(test_snapshot_name),
 		cmocka_unit_test(test_keepalive_timeout),
 		cmocka_unit_test(test_empty_body_takes_no_fields),
+		cmocka_unit_test(test_create_env_and_network),
+		cmocka_unit_test(test_sandbox_env_merge),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -145,18 +145,24 @@ class Sandbox:
 
     @classmethod
     def create(cls, template=None, timeout=None, metadata=None, on_timeout=None,
-               auto_resume=None, cpus=None, api_url=None, api_key=None, client=None):
+               auto_resume=None, cpus=None, env=None, network=None, api_url=None,
+               api_key=None, client=None):
         """Creates a sandbox and returns once its guest answers. timeout is
         its lifetime in seconds (0: none; default: the server's);
         on_timeout "delete" or "pause"; auto_resume lets an exec resume it
         when paused; cpus limits its CPU time (in cores, at most the
-        template's vCPUs)."""
+        template's vCPUs); env ({"NAME": "value"}) is the environment of
+        every command in it (a command's own env wins); network is its
+        egress policy, {"internet": bool, "allow": [...], "deny": [...]}
+        with IPv4 "CIDR[:port]" entries (allow, then deny, then internet;
+        see set_network)."""
         client = client or Client(api_url, api_key)
         body = {}
         if cpus is not None:
             body["limits"] = {"cpus": cpus}
         for k, v in (("template", template), ("timeout_s", timeout), ("metadata", metadata),
-                     ("on_timeout", on_timeout), ("auto_resume", auto_resume)):
+                     ("on_timeout", on_timeout), ("auto_resume", auto_resume),
+                     ("env", env), ("network", network)):
             if v is not None:
                 body[k] = v
         info = client.request("POST", "/v1/sandboxes", body, expect=(201,), what="template")
@@ -368,6 +374,28 @@ class Sandbox:
         """Restarts the timeout at timeout seconds from now (0: never)."""
         self._info = self._client.request("POST", f"/v1/sandboxes/{self.id}/keepalive",
                                           {"timeout_s": int(timeout)})
+        return self
+
+    @property
+    def env(self):
+        """The environment it was created with ({} for none)."""
+        return dict(self._info.get("env") or {})
+
+    @property
+    def network(self):
+        """Its egress policy, normalized: {"internet", "allow", "deny"}."""
+        n = self._info.get("network") or {}
+        return {k: n[k] for k in ("internet", "allow", "deny") if k in n}
+
+    def set_network(self, internet=True, allow=(), deny=()):
+        """Replaces its egress policy while it runs or is paused: a packet
+        its guest sends is accepted when an allow entry matches, else
+        dropped when a deny entry matches, else accepted if internet.
+        Entries are IPv4 "CIDR[:port]" strings (a port: TCP and UDP to it).
+        The host's own rules (private ranges, metadata) still apply."""
+        body = {"network": {"internet": bool(internet), "allow": list(allow),
+                            "deny": list(deny)}}
+        self._info = self._client.request("PATCH", f"/v1/sandboxes/{self.id}", body)
         return self
 
     def delete(self):

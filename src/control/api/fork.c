@@ -38,7 +38,7 @@ struct child {
 struct remote_start {
 	const struct api_req *r;
 	const char *parent, *image, *owner;
-	json_t *settings; /* {"timeout_s", "metadata"} of the parent */
+	json_t *settings; /* {"timeout_s", "metadata", "network", "env"} of the parent */
 	struct child *c;
 };
 
@@ -46,10 +46,12 @@ static void *start_remote(void *arg)
 {
 	struct remote_start *rs = arg;
 	struct child *c = rs->c;
-	json_t *body = json_pack("{s:s,s:s,s:s,s:O,s:O}", "image", rs->image, "parent",
+	json_t *body = json_pack("{s:s,s:s,s:s,s:O,s:O,s:O,s:O}", "image", rs->image, "parent",
 				 rs->parent, "owner", rs->owner, "timeout_s",
 				 json_object_get(rs->settings, "timeout_s"), "metadata",
-				 json_object_get(rs->settings, "metadata"));
+				 json_object_get(rs->settings, "metadata"), "network",
+				 json_object_get(rs->settings, "network"), "env",
+				 json_object_get(rs->settings, "env"));
 	_cleanup_free_ char *text = json_dumps(body, JSON_COMPACT);
 	json_decref(body);
 	_cleanup_free_ char *path = xasprintf("/v1/sandboxes/%s/adopt", c->id);
@@ -142,6 +144,26 @@ static int fork_local(struct api_req *r, const struct sandbox_route *rt, struct 
 	return 0;
 }
 
+/* What a child takes from its parent's answer: its timeout, metadata,
+ * environment and network policy (the policy's fields only: slot and
+ * netns are the parent's host's). The child's host checks them again. */
+static json_t *child_settings(json_t *parent)
+{
+	json_t *timeout = json_object_get(parent, "timeout_s");
+	json_t *metadata = json_object_get(parent, "metadata");
+	json_t *env = json_object_get(parent, "env");
+	json_t *net = json_object_get(parent, "network");
+	json_t *policy = json_object();
+	static const char *const fields[] = { "internet", "allow", "deny" };
+	for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++)
+		if (json_object_get(net, fields[i]))
+			json_object_set(policy, fields[i], json_object_get(net, fields[i]));
+	return json_pack("{s:I,s:o,s:o,s:o}", "timeout_s",
+			 json_is_integer(timeout) ? json_integer_value(timeout) : 0, "metadata",
+			 json_is_object(metadata) ? json_incref(metadata) : json_object(), "env",
+			 json_is_object(env) ? json_incref(env) : json_object(), "network", policy);
+}
+
 /* Children on any hosts: the image goes to the object store once, then
  * every target starts its children from it at the same time. */
 static int fork_remote(struct api_req *r, const struct sandbox_route *rt, const char *owner,
@@ -152,12 +174,7 @@ static int fork_remote(struct api_req *r, const struct sandbox_route *rt, const 
 	json_t *parent = call_host(r, rt, "GET", path, NULL, false, err);
 	if (!parent)
 		return -1;
-	json_t *timeout = json_object_get(parent, "timeout_s");
-	json_t *metadata = json_object_get(parent, "metadata");
-	json_t *settings = json_pack("{s:I,s:o}", "timeout_s",
-				     json_is_integer(timeout) ? json_integer_value(timeout) : 0,
-				     "metadata",
-				     json_is_object(metadata) ? json_incref(metadata) : json_object());
+	json_t *settings = child_settings(parent);
 	json_decref(parent);
 	uint64_t t0 = time_mono_ns();
 	_cleanup_free_ char *epath = xasprintf("/v1/sandboxes/%s/export", r->params[0]);

@@ -18,6 +18,9 @@ const struct api_route control_routes[] = {
 	{ "POST", "/v1/sandboxes", control_sandbox_create, false, false, CTRL, false },
 	{ "GET", "/v1/sandboxes/{}", CALL, false, false, NONE, false },
 	{ "DELETE", "/v1/sandboxes/{}", CALL, false, false, NONE, false },
+	/* CALL: the control plane keeps the policy (record_settings). */
+	{ "PATCH", "/v1/sandboxes/{}", CALL, false, false, CTRL, false },
+	{ "POST", "/v1/sandboxes/{}/network", CALL, false, false, CTRL, false },
 	{ "POST", "/v1/sandboxes/{}/pause", CALL, false, false, CTRL, false },
 	{ "POST", "/v1/sandboxes/{}/resume", CALL, false, false, CTRL, false },
 	{ "POST", "/v1/sandboxes/{}/exec", RELAY, false, false, DATA, false },

@@ -215,6 +215,43 @@ enum MHD_Result control_sandbox_create(struct api_req *r)
  * host: that host adopts its image from the object store (the host that
  * paused it uploaded it) and the row moves with it. The sandbox keeps its
  * id, processes and files. */
+/* The policy fields of a host's network answer (not its slot). */
+static json_t *policy_of(json_t *net)
+{
+	json_t *p = json_object();
+	static const char *const fields[] = { "internet", "allow", "deny" };
+	for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++)
+		if (json_object_get(net, fields[i]))
+			json_object_set(p, fields[i], json_object_get(net, fields[i]));
+	return p;
+}
+
+/* Keeps what a host said of a sandbox's env and network policy when it
+ * may be needed without that host: a paused sandbox's (its pause, a GET),
+ * and every policy change (PATCH answers the sandbox, POST .../network
+ * the policy). resume_elsewhere hands them to the adopting host. */
+static void record_settings(struct api_req *r, json_t *o, const char *state)
+{
+	bool is_policy = strstr(r->url, "/network") != NULL;
+	bool wanted =
+		is_policy || !strcmp(r->method, "PATCH") || (state && !strcmp(state, "paused"));
+	if (!json_is_object(o) || !wanted)
+		return;
+	json_t *net = is_policy ? o : json_object_get(o, "network");
+	json_t *env = json_object_get(o, "env");
+	json_t *keep = json_object();
+	if (json_is_boolean(json_object_get(net, "internet")))
+		json_object_set_new(keep, "network", policy_of(net));
+	if (!is_policy && json_is_object(env))
+		json_object_set(keep, "env", env);
+	_cleanup_free_ char *text = json_dumps(keep, JSON_COMPACT);
+	json_decref(keep);
+	_cleanup_err_ struct thaw_err *err = NULL;
+	if (text && sandbox_set_settings(api_control(r)->pg, r->params[0], text, &err) < 0)
+		log_warn("control.settings_not_kept", "id=%s error=\"%s\"", r->params[0],
+			 err_msg(err));
+}
+
 static enum MHD_Result resume_elsewhere(struct api_req *r, const struct sandbox_route *rt)
 {
 	struct control *ctl = api_control(r);
@@ -230,6 +267,16 @@ static enum MHD_Result resume_elsewhere(struct api_req *r, const struct sandbox_
 		return api_reply_error(r, err);
 	_cleanup_free_ char *path = xasprintf("/v1/sandboxes/%s/adopt", id);
 	json_t *body = json_pack("{s:s,s:s}", "image", rt->image, "owner", rt->owner);
+	/* Its env and network policy go with it (its host is not there to
+	 * ask). */
+	json_t *settings = NULL;
+	if (sandbox_settings(ctl->pg, id, &settings, &err) < 0) {
+		sandbox_unplace(ctl->pg, &pl);
+		json_decref(body);
+		return api_reply_error(r, err);
+	}
+	json_object_update(body, settings);
+	json_decref(settings);
 	_cleanup_free_ char *text = json_dumps(body, JSON_COMPACT);
 	json_decref(body);
 	/* adopt is an admin route: the control plane's own key, the owner in
@@ -304,6 +351,7 @@ enum MHD_Result control_sandbox_call(struct api_req *r)
 		if (state && (!strcmp(state, "running") || !strcmp(state, "paused")))
 			sandbox_set_state(ctl->pg, r->params[0], state,
 					  image && id_valid_build(image) ? image : NULL, NULL);
+		record_settings(r, o, state);
 		json_decref(o);
 	}
 	return control_pass_json(r, st, &out, rt.host);

@@ -59,6 +59,9 @@ enum MHD_Result api_sandbox_list(struct api_req *r);
 enum MHD_Result api_sandbox_create(struct api_req *r);
 enum MHD_Result api_sandbox_get(struct api_req *r);
 enum MHD_Result api_sandbox_delete(struct api_req *r);
+/* network.c: a sandbox's egress policy, replaced. */
+enum MHD_Result api_sandbox_patch(struct api_req *r);
+enum MHD_Result api_sandbox_network(struct api_req *r);
 enum MHD_Result api_sandbox_exec(struct api_req *r);
 /* exec_stream.c: the streaming answer of exec; takes over p. */
 struct exec_params;

@@ -12,6 +12,7 @@
 #include "core/registry.h"
 #include "core/sandbox.h"
 #include "ids.h"
+#include "net/netpolicy.h"
 #include "ops/ops.h"
 #include "timeutil.h"
 
@@ -92,6 +93,48 @@ enum MHD_Result api_sandbox_resume(struct api_req *r)
  * {"image": ID, "parent": SANDBOX, "owner": KEY?, "timeout_s": N?,
  *  "metadata": {...}?}: starts the sandbox as a fork child of parent (on
  * another host, which exported the image) instead. */
+/* "network" and "env" of an adopt (its old host's or its parent's),
+ * checked as a create's would be. */
+static int adopt_settings(json_t *body, struct netpolicy **net, char **env, struct thaw_err **err)
+{
+	json_t *n = json_object_get(body, "network");
+	*net = NULL;
+	if ((n && validate_network(n, net, err) < 0))
+		return -1;
+	if (validate_sandbox_env(json_object_get(body, "env"), env, err) < 0) {
+		netpolicy_free(*net);
+		*net = NULL;
+		return -1;
+	}
+	return 0;
+}
+
+/* The fork child form of adopt: the parent's settings as its host
+ * reported them. */
+static int adopt_child(struct api_req *r, json_t *body, struct sandbox **out, struct thaw_err **err)
+{
+	const struct thawd_config *cfg = api_host(r)->cfg;
+	json_t *timeout = json_object_get(body, "timeout_s"),
+	       *md = json_object_get(body, "metadata");
+	struct netpolicy *net = NULL;
+	_cleanup_free_ char *env = NULL;
+	if (adopt_settings(body, &net, &env, err) < 0)
+		return err_wrap(err, "adopting fork child %s", r->params[0]);
+	_cleanup_free_ char *meta = md ? json_dumps(md, JSON_COMPACT) : NULL;
+	struct child_spec spec = {
+		.image = json_string_value(json_object_get(body, "image")),
+		.parent = json_string_value(json_object_get(body, "parent")),
+		.owner = json_string_value(json_object_get(body, "owner")),
+		.timeout_s = timeout ? json_integer_value(timeout) : cfg->default_timeout_s,
+		.metadata = meta,
+		.network = net,
+		.env = env,
+	};
+	int rc = sandbox_adopt_child(api_host(r), r->params[0], &spec, out, err);
+	netpolicy_free(net);
+	return rc;
+}
+
 enum MHD_Result api_sandbox_adopt(struct api_req *r)
 {
 	enum MHD_Result res;
@@ -102,36 +145,32 @@ enum MHD_Result api_sandbox_adopt(struct api_req *r)
 		return res;
 	const char *image = NULL, *owner = NULL, *parent = NULL;
 	int resume = 1;
-	json_t *timeout = NULL, *metadata = NULL;
+	json_t *timeout = NULL, *metadata = NULL, *network = NULL, *env = NULL;
 	json_error_t jerr;
 	_cleanup_err_ struct thaw_err *err = NULL;
 	const struct thawd_config *cfg = api_host(r)->cfg;
-	if (json_unpack_ex(body, &jerr, JSON_STRICT, "{s:s,s?s,s?b,s?s,s?o,s?o}", "image", &image,
-			   "owner", &owner, "resume", &resume, "parent", &parent, "timeout_s",
-			   &timeout, "metadata", &metadata) < 0 ||
+	if (json_unpack_ex(body, &jerr, JSON_STRICT, "{s:s,s?s,s?b,s?s,s?o,s?o,s?o,s?o}", "image",
+			   &image, "owner", &owner, "resume", &resume, "parent", &parent,
+			   "timeout_s", &timeout, "metadata", &metadata, "network", &network, "env",
+			   &env) < 0 ||
 	    (owner && !id_valid_key_name(owner)) || (parent && !id_valid_sandbox(parent)) ||
 	    (timeout && (!json_is_integer(timeout) || json_integer_value(timeout) < 0 ||
 			 json_integer_value(timeout) > cfg->max_timeout_s)) ||
 	    (metadata && !json_is_object(metadata)) || (!parent && (timeout || metadata))) {
 		json_decref(body);
-		return api_reply_fail(r, ERR_INVALID,
-				      "body: {\"image\": image id, \"owner\": key name (optional), "
-				      "\"resume\": bool (optional)} or {\"image\", \"parent\": "
-				      "sandbox id, \"owner\"?, \"timeout_s\": 0-%lld?, "
-				      "\"metadata\": {}?} expected (%s)",
-				      (long long)cfg->max_timeout_s, jerr.text);
+		return api_reply_fail(
+			r, ERR_INVALID,
+			"body: {\"image\": image id, \"owner\": key name (optional), "
+			"\"resume\": bool (optional), \"network\": {}?, \"env\": {}?} or "
+			"{\"image\", \"parent\": sandbox id, \"owner\"?, \"timeout_s\": "
+			"0-%lld?, \"metadata\": {}?, \"network\": {}?, \"env\": {}?} "
+			"expected (%s)",
+			(long long)cfg->max_timeout_s, jerr.text);
 	}
 	uint64_t t0 = time_mono_ns();
 	struct sandbox *sb = NULL;
 	if (parent) {
-		_cleanup_free_ char *meta = metadata ? json_dumps(metadata, JSON_COMPACT) : NULL;
-		struct child_spec spec = { .image = image,
-					   .parent = parent,
-					   .owner = owner,
-					   .timeout_s = timeout ? json_integer_value(timeout)
-								: cfg->default_timeout_s,
-					   .metadata = meta };
-		int rc = sandbox_adopt_child(api_host(r), r->params[0], &spec, &sb, &err);
+		int rc = adopt_child(r, body, &sb, &err);
 		json_decref(body);
 		if (rc < 0)
 			return api_reply_error(r, err);
@@ -140,7 +179,12 @@ enum MHD_Result api_sandbox_adopt(struct api_req *r)
 		sandbox_unref(api_host(r), sb);
 		return api_reply_json(r, MHD_HTTP_CREATED, o);
 	}
-	int rc = sandbox_adopt(api_host(r), r->params[0], image, owner, &err);
+	struct netpolicy *net = NULL;
+	_cleanup_free_ char *env_text = NULL;
+	int rc = adopt_settings(body, &net, &env_text, &err);
+	if (rc == 0)
+		rc = sandbox_adopt(api_host(r), r->params[0], image, owner, net, env_text, &err);
+	netpolicy_free(net);
 	json_decref(body);
 	if (rc < 0)
 		return api_reply_error(r, err);

@@ -12,6 +12,7 @@
 #include "remote/remote.h"
 #include "core/sandbox.h"
 #include "guestnet.h"
+#include "net/netpolicy.h"
 #include "net/slot.h"
 #include "ops/measure.h"
 #include "ops/ops.h"
@@ -33,11 +34,20 @@ static json_t *parse_or_null(const char *text)
 	return v ? v : json_null();
 }
 
-/* Where the sandbox lives on the host: `ip netns exec NETNS ...` works. */
-static json_t *network_json(struct sandbox *sb)
+/* Its egress policy (internet, allow, deny: net/netpolicy.h) and, while
+ * it has a slot, where it lives on the host: `ip netns exec NETNS ...`
+ * works. */
+static json_t *network_json(struct sandbox *sb, bool has_slot)
 {
-	return json_pack("{s:i,s:s,s:s}", "slot", (int)sb->slot->index, "netns", sb->slot->name,
-			 "guest_ip", GUESTNET_GUEST_IP);
+	struct netpolicy *p = sandbox_netpolicy(sb);
+	json_t *o = netpolicy_to_json(p);
+	netpolicy_free(p);
+	if (has_slot) {
+		json_object_set_new(o, "slot", json_integer((json_int_t)sb->slot->index));
+		json_object_set_new(o, "netns", json_string(sb->slot->name));
+		json_object_set_new(o, "guest_ip", json_string(GUESTNET_GUEST_IP));
+	}
+	return o;
 }
 
 /* Its disk (clone or image) and its VMM's cgroup; null where unknown. */
@@ -81,8 +91,8 @@ json_t *api_sandbox_json(struct host *h, struct sandbox *sb, bool detail)
 		parse_or_null(sb->timings));
 	if (reason)
 		json_object_set_new(o, "reason", reason);
-	if (sb->slot && state != SB_PAUSED)
-		json_object_set_new(o, "network", network_json(sb));
+	json_object_set_new(o, "network", network_json(sb, sb->slot && state != SB_PAUSED));
+	json_object_set_new(o, "env", sb->env ? parse_or_null(sb->env) : json_object());
 	/* A paused sandbox's image, and whether other hosts can resume it
 	 * (its upload to the object store has finished). */
 	char image[sizeof(sb->image)];
@@ -294,6 +304,17 @@ enum MHD_Result api_sandbox_exec(struct api_req *r)
 	json_decref(body);
 	if (rc < 0)
 		return api_reply_error(r, err);
+	/* The sandbox's environment under the request's own, for every kind
+	 * of exec below. */
+	json_t *sbenv = NULL;
+	rc = sandbox_env_get(api_host(r), r->params[0], &sbenv, &err);
+	if (rc == 0)
+		rc = exec_params_add_sandbox_env(&p, sbenv, &err);
+	json_decref(sbenv);
+	if (rc < 0) {
+		exec_params_free(&p);
+		return api_reply_error(r, err);
+	}
 	if (p.stream)
 		return api_exec_stream(r, &p);
 	if (p.background)

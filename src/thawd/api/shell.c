@@ -13,6 +13,7 @@
 
 #include "api/api.h"
 #include "api/stream.h"
+#include "api/validate.h"
 #include "buf.h"
 #include "core/sandbox.h"
 #include "log.h"
@@ -25,6 +26,7 @@ struct shell_job {
 	struct host *h;
 	char id[32];
 	char *cmd;
+	char **env; /* the base environment under the sandbox's */
 	uint32_t rows, cols;
 	bool resume;
 	struct MHD_UpgradeResponseHandle *urh;
@@ -36,6 +38,7 @@ struct shell_job {
 static void job_free(struct shell_job *j)
 {
 	free(j->cmd);
+	exec_env_free(j->env);
 	free(j->pre);
 	free(j);
 }
@@ -44,10 +47,8 @@ static void *shell_thread(void *arg)
 {
 	struct shell_job *j = arg;
 	const char *argv[] = { "/bin/sh", "-c", j->cmd, NULL };
-	const char *env[] = { "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-			      "HOME=/root", "LANG=C.UTF-8", "TERM=xterm-256color", NULL };
 	struct agent_exec_req req = { .argv = argv,
-				      .env = env,
+				      .env = (const char *const *)j->env,
 				      .cwd = "/root",
 				      .has_stdin = true,
 				      .pty = true,
@@ -134,9 +135,13 @@ enum MHD_Result api_sandbox_shell(struct api_req *r)
 	if (has_cmd < 0 || api_query_bool(r, "auto_resume", false, &auto_resume, &res) < 0)
 		return res;
 	_cleanup_err_ struct thaw_err *err = NULL;
-	if (sandbox_exec_check(api_host(r), r->params[0], auto_resume, &err) < 0)
+	json_t *sbenv = NULL;
+	if (sandbox_exec_check(api_host(r), r->params[0], auto_resume, &err) < 0 ||
+	    sandbox_env_get(api_host(r), r->params[0], &sbenv, &err) < 0)
 		return api_reply_error(r, err);
 	struct shell_job *j = xcalloc(1, sizeof(*j));
+	j->env = exec_env_default(sbenv);
+	json_decref(sbenv);
 	j->h = api_host(r);
 	snprintf(j->id, sizeof(j->id), "%s", r->params[0]);
 	j->cmd = xstrdup(has_cmd && *cmd ? cmd : DEFAULT_SHELL);

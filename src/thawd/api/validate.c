@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "ids.h"
+#include "net/netpolicy.h"
 #include "proto.h"
 #include "utf8.h"
 
@@ -88,15 +89,58 @@ static int get_limits(json_t *limits, uint32_t *cpu_millis, struct thaw_err **er
 	return 0;
 }
 
+int validate_sandbox_env(json_t *env, char **out, struct thaw_err **err)
+{
+	*out = NULL;
+	if (!env || json_is_null(env))
+		return 0;
+	if (!json_is_object(env))
+		return err_set(err, ERR_INVALID, "env must be an object of strings");
+	if (json_object_size(env) > SANDBOX_ENV_MAX_VARS)
+		return err_set(err, ERR_INVALID, "env has more than %d variables",
+			       SANDBOX_ENV_MAX_VARS);
+	const char *key;
+	json_t *v;
+	json_object_foreach(env, key, v)
+	{
+		if (!valid_env_name(key))
+			return err_set(err, ERR_INVALID, "env name \"%.64s\" is not valid", key);
+		if (plain_string(v, "every env value", err) < 0)
+			return -1;
+	}
+	char *text = json_dumps(env, JSON_COMPACT | JSON_SORT_KEYS);
+	if (!text || strlen(text) > SANDBOX_ENV_MAX_BYTES) {
+		free(text);
+		return err_set(err, ERR_INVALID, "env must serialize to at most %d bytes",
+			       SANDBOX_ENV_MAX_BYTES);
+	}
+	*out = text;
+	return 0;
+}
+
+int validate_network(json_t *v, struct netpolicy **out, struct thaw_err **err)
+{
+	return netpolicy_from_json(v, out, err);
+}
+
+/* "network" and "env" of a create: what every command and packet of the
+ * sandbox will get. */
+static int create_extras(json_t *body, struct create_req *out, struct thaw_err **err)
+{
+	json_t *net = json_object_get(body, "network");
+	if (net && validate_network(net, &out->network, err) < 0)
+		return -1;
+	return validate_sandbox_env(json_object_get(body, "env"), &out->env, err);
+}
+
 int validate_create(json_t *body, int64_t default_timeout, int64_t max_timeout,
 		    struct create_req *out, struct thaw_err **err)
 {
 	/* "owner" is the API's (admin keys: api/sandboxes.c), not the
 	 * operation's. */
-	static const char *const fields[] = { "template",    "timeout_s", "metadata",
-					      "cold_boot",   "pools",	  "on_timeout",
-					      "auto_resume", "limits",	  "owner",
-					      NULL };
+	static const char *const fields[] = { "template", "timeout_s",	"metadata",    "cold_boot",
+					      "pools",	  "on_timeout", "auto_resume", "limits",
+					      "owner",	  "network",	"env",	       NULL };
 	memset(out, 0, sizeof(*out));
 	if (only_fields(body, fields, err) < 0)
 		return -1;
@@ -132,6 +176,10 @@ int validate_create(json_t *body, int64_t default_timeout, int64_t max_timeout,
 		create_req_free(out);
 		return err_set(err, ERR_INVALID, "metadata must serialize to at most %d bytes",
 			       METADATA_MAX_BYTES);
+	}
+	if (create_extras(body, out, err) < 0) {
+		create_req_free(out);
+		return -1;
 	}
 	return 0;
 }
@@ -197,6 +245,7 @@ static int parse_env(json_t *env, struct exec_params *p, struct thaw_err **err)
 		if (!env || !json_object_get(env, key))
 			strv_push(&p->env, &n, xstrdup(base_env[i]));
 	}
+	p->env_base = n;
 	if (!env)
 		return 0;
 	if (!json_is_object(env))
@@ -308,6 +357,65 @@ static void strv_free(char **v)
 	for (size_t i = 0; v && v[i]; i++)
 		free(v[i]);
 	free(v);
+}
+
+/* Whether "K=V" has the name key. */
+static bool env_is(const char *entry, const char *key)
+{
+	size_t n = strlen(key);
+	return strncmp(entry, key, n) == 0 && entry[n] == '=';
+}
+
+static bool env_has(char *const *v, size_t from, const char *key)
+{
+	for (size_t i = from; v && v[i]; i++)
+		if (env_is(v[i], key))
+			return true;
+	return false;
+}
+
+int exec_params_add_sandbox_env(struct exec_params *p, json_t *sandbox_env, struct thaw_err **err)
+{
+	char **out = NULL;
+	size_t n = 0;
+	for (size_t i = 0; i < p->env_base && p->env[i]; i++) {
+		char key[64];
+		snprintf(key, sizeof(key), "%.*s", (int)strcspn(p->env[i], "="), p->env[i]);
+		if (!sandbox_env || !json_object_get(sandbox_env, key))
+			strv_push(&out, &n, xstrdup(p->env[i]));
+	}
+	const char *key;
+	json_t *v;
+	json_object_foreach(sandbox_env, key, v)
+	{
+		if (json_is_string(v) && !env_has(p->env, p->env_base, key))
+			strv_push(&out, &n, xasprintf("%s=%s", key, json_string_value(v)));
+	}
+	size_t base = n;
+	for (size_t i = p->env_base; p->env && p->env[i]; i++)
+		strv_push(&out, &n, xstrdup(p->env[i]));
+	strv_free(p->env);
+	p->env = out;
+	p->env_base = base;
+	if (frame_size(p) > PROTO_MAX_PAYLOAD)
+		return err_set(err, ERR_INVALID,
+			       "cmd, env (with the sandbox's) and cwd together exceed %u bytes",
+			       PROTO_MAX_PAYLOAD);
+	return 0;
+}
+
+char **exec_env_default(json_t *sandbox_env)
+{
+	struct exec_params p;
+	memset(&p, 0, sizeof(p));
+	parse_env(NULL, &p, NULL);
+	exec_params_add_sandbox_env(&p, sandbox_env, NULL);
+	return p.env;
+}
+
+void exec_env_free(char **env)
+{
+	strv_free(env);
 }
 
 void exec_params_free(struct exec_params *p)

@@ -16,6 +16,8 @@
 #define EXEC_DEFAULT_TIMEOUT_S 60
 #define EXEC_MAX_TIMEOUT_S 86400
 #define EXEC_MAX_ARGS 4096
+#define SANDBOX_ENV_MAX_VARS 256
+#define SANDBOX_ENV_MAX_BYTES 32768
 
 /* Fills everything but the owner (the request's key). */
 int validate_create(json_t *body, int64_t default_timeout, int64_t max_timeout,
@@ -24,6 +26,9 @@ int validate_create(json_t *body, int64_t default_timeout, int64_t max_timeout,
 struct exec_params {
 	char **argv; /* NULL-terminated, owned */
 	char **env;  /* "K=V", NULL-terminated, owned; base entries first */
+	/* How many of env are defaults (the base environment, and the
+	 * sandbox's once added) that the request's own entries override. */
+	size_t env_base;
 	char *cwd;
 	struct buf stdin_data;
 	bool has_stdin;
@@ -36,6 +41,24 @@ struct exec_params {
 
 int validate_exec(json_t *body, struct exec_params *out, struct thaw_err **err);
 void exec_params_free(struct exec_params *p);
+
+/* The sandbox's environment (an object of strings, sandbox_env_get)
+ * under the request's own: base defaults, then the sandbox's, then the
+ * request's env, each name once. ERR_INVALID when the frame grows too
+ * large. */
+int exec_params_add_sandbox_env(struct exec_params *p, json_t *sandbox_env, struct thaw_err **err);
+/* The base environment with the sandbox's on top, for commands without a
+ * request env (shells); free with exec_env_free. */
+char **exec_env_default(json_t *sandbox_env);
+void exec_env_free(char **env);
+
+/* "env" of a create: an object of at most SANDBOX_ENV_MAX_VARS strings
+ * with valid names, SANDBOX_ENV_MAX_BYTES in all; *out its JSON text
+ * (NULL when absent). */
+int validate_sandbox_env(json_t *env, char **out, struct thaw_err **err);
+/* "network" (net/netpolicy.h): *out a new policy. */
+struct netpolicy;
+int validate_network(json_t *v, struct netpolicy **out, struct thaw_err **err);
 
 struct bake_params {
 	char name[64];

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "buf.h"
+#include "cleanup.h"
 #include "core/images.h"
 #include "core/registry.h"
 #include "core/slotpool.h"
@@ -22,6 +23,7 @@
 #include "db/db.h"
 #include "fsutil.h"
 #include "log.h"
+#include "net/netpolicy.h"
 #include "net/slot.h"
 #include "template/catalog.h"
 #include "timeutil.h"
@@ -89,6 +91,14 @@ int sandbox_set_state_from(struct host *h, struct sandbox *sb, enum sb_state exp
 	return change_state(h, sb, &expect, c, err);
 }
 
+struct netpolicy *sandbox_netpolicy(struct sandbox *sb)
+{
+	pthread_mutex_lock(&sb->lock);
+	struct netpolicy *p = sb->netpolicy ? netpolicy_copy(sb->netpolicy) : netpolicy_default();
+	pthread_mutex_unlock(&sb->lock);
+	return p;
+}
+
 void sandbox_retire(struct sandbox *sb)
 {
 	sb->replaced = true;
@@ -103,7 +113,10 @@ int sandbox_insert_row(struct host *h, const struct sandbox *sb, struct thaw_err
 				   .timeout_s = sb->timeout_s,
 				   .auto_resume = sb->auto_resume,
 				   .cpu_millis = sb->cpu_millis,
-				   .paused_at = sb->paused_at };
+				   .paused_at = sb->paused_at,
+				   .env = sb->env };
+	_cleanup_free_ char *network = sb->netpolicy ? netpolicy_to_text(sb->netpolicy) : NULL;
+	row.network = network;
 	snprintf(row.id, sizeof(row.id), "%s", sb->id);
 	snprintf(row.template_name, sizeof(row.template_name), "%s", sb->template_name);
 	snprintf(row.build_id, sizeof(row.build_id), "%s", sb->build_id);
@@ -152,6 +165,8 @@ void sandbox_unref(struct host *h, struct sandbox *sb)
 	else
 		netslot_close(sb->slot); /* the VM runs on, for the next thawd */
 	free(sb->metadata);
+	free(sb->env);
+	netpolicy_free(sb->netpolicy);
 	free(sb->timings);
 	free(sb->reason);
 	free(sb->dir);
@@ -171,6 +186,8 @@ struct sandbox *sandbox_successor(struct host *h, const struct sandbox *sb)
 	memcpy(n->image, sb->image, sizeof(n->image));
 	n->created_at = sb->created_at;
 	n->metadata = xstrdup(sb->metadata);
+	n->env = sb->env ? xstrdup(sb->env) : NULL;
+	n->netpolicy = sandbox_netpolicy((struct sandbox *)sb); /* takes its lock only */
 	n->timings = sb->timings ? xstrdup(sb->timings) : NULL;
 	n->timeout_pauses = sb->timeout_pauses;
 	n->auto_resume = sb->auto_resume;

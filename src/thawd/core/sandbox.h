@@ -42,6 +42,9 @@ struct sandbox {
 	bool timeout_pauses; /* on_timeout: pause instead of delete */
 	bool auto_resume;    /* a request while paused resumes it */
 	uint32_t cpu_millis; /* CPU limit asked at create; 0: its template's vCPUs */
+	/* Environment of every command thawd starts in it: a JSON object of
+	 * strings, immutable; NULL: none. Fork children inherit it. */
+	char *env;
 
 	/* One lifecycle operation (fork, pause, resume, snapshot, delete)
 	 * at a time per incarnation; see sandbox_lock_current. */
@@ -54,6 +57,11 @@ struct sandbox {
 	int64_t timeout_at;
 	int64_t timeout_s; /* what keepalive and resume restart the deadline with */
 	int64_t paused_at;
+	/* Its egress policy (net/netpolicy.h), owned, never NULL once the
+	 * sandbox is listed; replaced whole (sandbox_set_network) and read
+	 * under this lock. The row holds it first; a slot holds it while the
+	 * sandbox runs. */
+	struct netpolicy *netpolicy;
 	/* Sockets of operations talking to the guest now: delete shuts them
 	 * down so that nobody waits on a VM that is gone. */
 	int inflight[SB_MAX_INFLIGHT];
@@ -120,6 +128,10 @@ int sandbox_lock_in(struct host *h, const char *id, unsigned states, struct sand
 /* sandbox_lock_in for the running state only (fork, export). */
 int sandbox_lock_running(struct host *h, const char *id, struct sandbox **out,
 			 struct thaw_err **err);
+
+/* A copy of sb's egress policy (netpolicy_free), the default when it
+ * has none. */
+struct netpolicy *sandbox_netpolicy(struct sandbox *sb);
 
 /* sb's successor is listed in its place (registry_replace): operations
  * still holding sb look the id up again. Its op_lock is held. */

@@ -8,6 +8,8 @@
 #include "core/slotpool.h"
 #include "core/supervisor.h"
 #include "failpoint.h"
+#include "net/netpolicy.h"
+#include "net/slot.h"
 #include "timeutil.h"
 
 char *vm_clock_json(const struct vm_clock *c, uint64_t end)
@@ -49,12 +51,24 @@ static int probe_ready(struct sandbox *sb, bool booting, struct vm_clock *clk,
 	return rc;
 }
 
+/* The sandbox's egress policy on its slot before its guest runs a single
+ * instruction: a resumed or forked guest's processes would otherwise
+ * get a moment of the pool slot's (empty) policy. */
+static int apply_policy(struct sandbox *sb, struct thaw_err **err)
+{
+	struct netpolicy *p = sandbox_netpolicy(sb);
+	int rc = netslot_set_policy(sb->slot, p, err);
+	netpolicy_free(p);
+	return rc;
+}
+
 /* Everything from nothing: a slot, a disk clone, a VMM. */
 static int start_fresh(struct host *h, struct sandbox *sb, const struct vm_start *vs,
 		       struct vm_clock *clk, struct thaw_err **err)
 {
 	bool warm;
-	if (slotpool_take(h->slots, vs->use_pools, &sb->slot, &warm, err) < 0)
+	if (slotpool_take(h->slots, vs->use_pools, &sb->slot, &warm, err) < 0 ||
+	    apply_policy(sb, err) < 0)
 		return -1;
 	clk->network = time_mono_ns();
 	if (launch_clone_disk(h, vs->from, sb->dir, err) < 0)
@@ -74,6 +88,8 @@ static int start_fresh(struct host *h, struct sandbox *sb, const struct vm_start
 static int finish_warm(struct host *h, struct sandbox *sb, const struct vm_start *vs,
 		       struct vm_clock *clk, struct thaw_err **err)
 {
+	if (apply_policy(sb, err) < 0)
+		return -1;
 	clk->network = clk->disk = time_mono_ns();
 	clk->pooled = true;
 	if (vmm_renice(sb->vmm, 0, err) < 0 ||

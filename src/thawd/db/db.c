@@ -9,7 +9,7 @@
 
 #include "buf.h"
 
-#define SCHEMA_VERSION 5
+#define SCHEMA_VERSION 6
 
 struct db {
 	sqlite3 *h;
@@ -65,6 +65,11 @@ static const char *const migrations[SCHEMA_VERSION] = {
 	/* Limits asked for at create: CPU time, in 1/1000 of a core (0: the
 	 * template's vCPUs). */
 	[4] = "ALTER TABLE sandboxes ADD COLUMN cpu_millis INTEGER NOT NULL DEFAULT 0;",
+	/* Per sandbox: its egress policy (net/netpolicy.h, normalized JSON;
+	 * NULL: the default, internet and no lists) and the environment of
+	 * its commands (a JSON object; NULL: none). */
+	[5] = "ALTER TABLE sandboxes ADD COLUMN network TEXT;"
+	      "ALTER TABLE sandboxes ADD COLUMN env TEXT;",
 };
 
 static int schema_version(sqlite3 *h)
@@ -194,7 +199,7 @@ static char *dup_col(sqlite3_stmt *st, int col)
 #define SANDBOX_COLS                                                                               \
 	"id, template, build_id, state, created_at, timeout_at, metadata, vmm_pid,"                \
 	" vmm_start_ticks, timings, reason, slot, parent, image, on_timeout, timeout_s,"           \
-	" auto_resume, paused_at, owner, cpu_millis"
+	" auto_resume, paused_at, owner, cpu_millis, network, env"
 
 static void read_sandbox(sqlite3_stmt *st, struct sandbox_row *r)
 {
@@ -219,6 +224,8 @@ static void read_sandbox(sqlite3_stmt *st, struct sandbox_row *r)
 	r->paused_at = sqlite3_column_int64(st, 17);
 	copy_col(r->owner, sizeof(r->owner), st, 18);
 	r->cpu_millis = (uint32_t)sqlite3_column_int64(st, 19);
+	r->network = dup_col(st, 20);
+	r->env = dup_col(st, 21);
 }
 
 void sandbox_row_free(struct sandbox_row *r)
@@ -226,7 +233,9 @@ void sandbox_row_free(struct sandbox_row *r)
 	free(r->metadata);
 	free(r->timings);
 	free(r->reason);
-	r->metadata = r->timings = r->reason = NULL;
+	free(r->network);
+	free(r->env);
+	r->metadata = r->timings = r->reason = r->network = r->env = NULL;
 }
 
 int db_sandbox_insert(struct db *db, const struct sandbox_row *r, struct thaw_err **err)
@@ -234,13 +243,20 @@ int db_sandbox_insert(struct db *db, const struct sandbox_row *r, struct thaw_er
 	return db_run(
 		db,
 		"INSERT INTO sandboxes (id, template, build_id, state, created_at, timeout_at,"
-		" metadata, slot, parent, image, on_timeout, timeout_s, auto_resume, owner, cpu_millis)"
-		" VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-		"ssssiisisssiisi", err, r->id, r->template_name, r->build_id, r->state, r->created_at,
-		r->timeout_at, r->metadata ? r->metadata : "{}", r->slot,
+		" metadata, slot, parent, image, on_timeout, timeout_s, auto_resume, owner, "
+		"cpu_millis,"
+		" network, env) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+		"ssssiisisssiisiss", err, r->id, r->template_name, r->build_id, r->state,
+		r->created_at, r->timeout_at, r->metadata ? r->metadata : "{}", r->slot,
 		r->parent[0] ? r->parent : NULL, r->image[0] ? r->image : NULL,
 		r->on_timeout[0] ? r->on_timeout : "delete", r->timeout_s, (int64_t)r->auto_resume,
-		r->owner[0] ? r->owner : "default", (int64_t)r->cpu_millis);
+		r->owner[0] ? r->owner : "default", (int64_t)r->cpu_millis, r->network, r->env);
+}
+
+int db_sandbox_set_network(struct db *db, const char *id, const char *network,
+			   struct thaw_err **err)
+{
+	return db_run(db, "UPDATE sandboxes SET network=? WHERE id=?", "ss", err, network, id);
 }
 
 int db_sandbox_set_running(struct db *db, const char *id, int64_t pid, uint64_t start_ticks,

@@ -37,6 +37,8 @@ struct sandbox_row {
 	int64_t paused_at;  /* unix seconds, 0 unless paused */
 	uint32_t cpu_millis; /* CPU limit asked at create; 0: the template's vCPUs */
 	char owner[KEY_NAME_MAX + 1]; /* the API key name that owns it */
+	char *network;		      /* egress policy, JSON text, owned, NULL: the default */
+	char *env;		      /* JSON object text, owned, NULL: none */
 };
 
 void sandbox_row_free(struct sandbox_row *r);
@@ -54,6 +56,9 @@ int db_sandbox_set_paused(struct db *db, const char *id, const char *image, int6
 			  struct thaw_err **err);
 int db_sandbox_set_resumed(struct db *db, const char *id, int64_t pid, uint64_t start_ticks,
 			   int64_t slot, int64_t timeout_at, struct thaw_err **err);
+/* Its egress policy (JSON text; NULL: the default). */
+int db_sandbox_set_network(struct db *db, const char *id, const char *network,
+			   struct thaw_err **err);
 /* ERR_NOT_FOUND for an unknown id; the row's strings are the caller's
  * (sandbox_row_free). */
 int db_sandbox_get(struct db *db, const char *id, struct sandbox_row *out, struct thaw_err **err);

@@ -10,7 +10,8 @@
  *            another slot; nothing new enters a slot from outside
  *   nat:     slot addresses are masqueraded on the way out
  * Slot namespace: the guest's fixed address is masqueraded to the
- * slot's own address on veth0. */
+ * slot's own address on veth0; the sandbox's own egress policy, when it
+ * has one, is a table of its own there (netpolicy.h). */
 #ifndef THAW_NFT_H
 #define THAW_NFT_H
 

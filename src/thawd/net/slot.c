@@ -18,6 +18,7 @@
 #include "log.h"
 #include "net/conntrack.h"
 #include "net/netns.h"
+#include "net/netpolicy.h"
 #include "net/nft.h"
 #include "net/nl.h"
 
@@ -150,6 +151,7 @@ int netslot_attach(const struct slot_host *sh, uint32_t index, struct netslot **
 		free(s);
 		return -1;
 	}
+	s->has_policy = true; /* whatever its last sandbox had, until set */
 	*out = s;
 	return 0;
 }
@@ -174,7 +176,13 @@ int netslot_reset(struct netslot *s, struct thaw_err **err)
 	if (forget_outside(s, err) < 0 || netns_enter(s->ns_fd, &saved, err) < 0)
 		return err_wrap(err, "resetting network slot %u", s->index);
 	struct nl *nl = NULL;
-	int rc = conntrack_flush(err);
+	_cleanup_free_ char *unpolicy = netpolicy_nft_remove_script();
+	/* The last sandbox's policy must not follow the slot to the next. */
+	int rc = s->has_policy ? nft_run(unpolicy, err) : 0;
+	if (rc == 0) {
+		s->has_policy = false;
+		rc = conntrack_flush(err);
+	}
 	if (rc == 0)
 		rc = nl_open(&nl, err);
 	/* The old tap vanished with its VMM, unless one still holds it. */
@@ -185,6 +193,24 @@ int netslot_reset(struct netslot *s, struct thaw_err **err)
 	nl_close(nl);
 	netns_leave(saved);
 	return rc < 0 ? err_wrap(err, "resetting network slot %u", s->index) : 0;
+}
+
+int netslot_set_policy(struct netslot *s, const struct netpolicy *p, struct thaw_err **err)
+{
+	bool none = netpolicy_is_default(p);
+	if (none && !s->has_policy)
+		return 0;
+	_cleanup_free_ char *script =
+		none ? netpolicy_nft_remove_script() : netpolicy_nft_script(p, GUESTNET_TAP_NAME);
+	int saved = -1;
+	if (netns_enter(s->ns_fd, &saved, err) < 0)
+		return err_wrap(err, "setting the network policy of slot %u", s->index);
+	int rc = nft_run(script, err);
+	netns_leave(saved);
+	if (rc < 0)
+		return err_wrap(err, "setting the network policy of slot %u", s->index);
+	s->has_policy = !none;
+	return 0;
 }
 
 void netslot_release_tap(struct netslot *s)

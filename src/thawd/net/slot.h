@@ -14,6 +14,7 @@
 #define THAW_SLOT_H
 
 #include <net/if.h>
+#include <stdbool.h>
 #include <netinet/in.h>
 #include <stdint.h>
 
@@ -34,6 +35,9 @@ struct netslot {
 	struct in_addr slot_end; /* what the root namespace sees of its traffic */
 	int ns_fd;	       /* the namespace; -1 once closed */
 	int tap_fd;	       /* open tap for the VMM; -1 once handed over */
+	/* Its namespace may hold an egress policy table (netpolicy.h): a
+	 * slot built or reset has none, one attached after a restart may. */
+	bool has_policy;
 };
 
 /* Builds slot `index` from nothing. On failure nothing is left behind. */
@@ -46,10 +50,17 @@ int netslot_attach(const struct slot_host *sh, uint32_t index, struct netslot **
 		   struct thaw_err **err);
 
 /* Makes a used slot as good as new for the next VM: forgets the old
- * guest's connections (in the slot and in the root namespace) and gives
- * it a fresh tap (the old one went away
- * with its VMM). */
+ * guest's connections (in the slot and in the root namespace) and its
+ * egress policy, and gives it a fresh tap (the old one went away with
+ * its VMM). */
 int netslot_reset(struct netslot *s, struct thaw_err **err);
+
+struct netpolicy;
+
+/* Replaces the slot's egress policy (netpolicy.h) with p in one nftables
+ * transaction. A slot given back (netslot_reset) has none, and the
+ * default policy on a slot without one costs nothing (the create path). */
+int netslot_set_policy(struct netslot *s, const struct netpolicy *p, struct thaw_err **err);
 
 /* Closes thawd's copy of the tap (the VMM keeps its own). */
 void netslot_release_tap(struct netslot *s);

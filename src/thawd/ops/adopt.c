@@ -17,13 +17,14 @@
 #include "core/sandbox.h"
 #include "ids.h"
 #include "log.h"
+#include "net/netpolicy.h"
 #include "ops/ops.h"
 #include "remote/remote.h"
 #include "timeutil.h"
 #include "buf.h"
 
 int sandbox_adopt(struct host *h, const char *id, const char *image_id, const char *owner,
-		  struct thaw_err **err)
+		  const struct netpolicy *network, const char *env, struct thaw_err **err)
 {
 	if (!id_valid_sandbox(id) || !id_valid_build(image_id))
 		return err_set(err, ERR_INVALID, "a sandbox id and an image id are needed");
@@ -54,6 +55,8 @@ int sandbox_adopt(struct host *h, const char *id, const char *image_id, const ch
 	snprintf(sb->image, sizeof(sb->image), "%s", image_id);
 	sb->created_at = sb->paused_at = (int64_t)(time_real_ns() / 1000000000ull);
 	sb->metadata = xstrdup("{}");
+	sb->env = env ? xstrdup(env) : NULL;
+	sb->netpolicy = network ? netpolicy_copy(network) : netpolicy_default();
 	sb->state = SB_PAUSED;
 	rc = sandbox_insert_row(h, sb, err);
 	if (rc == 0) {
@@ -121,6 +124,8 @@ int sandbox_adopt_child(struct host *h, const char *id, const struct child_spec 
 	sb->timeout_s = spec->timeout_s;
 	sb->timeout_at = deadline_after(spec->timeout_s);
 	sb->metadata = xstrdup(spec->metadata ? spec->metadata : "{}");
+	sb->env = spec->env ? xstrdup(spec->env) : NULL;
+	sb->netpolicy = spec->network ? netpolicy_copy(spec->network) : netpolicy_default();
 	sb->state = SB_CREATING;
 	struct vm_start vs = { .from = img, .use_pools = true, .failpoint = "fork.child" };
 	int rc = sandbox_start_new(h, sb, &vs, &clk, err);

@@ -47,6 +47,8 @@ static void fill_identity(struct sandbox *sb, const struct template *t,
 	sb->auto_resume = req->auto_resume;
 	sb->cpu_millis = req->cpu_millis;
 	sb->metadata = xstrdup(req->metadata ? req->metadata : "{}");
+	sb->env = req->env ? xstrdup(req->env) : NULL;
+	sb->netpolicy = req->network ? netpolicy_copy(req->network) : netpolicy_default();
 	sb->state = SB_CREATING;
 }
 

@@ -39,8 +39,8 @@ static void *child_main(void *arg)
 	return NULL;
 }
 
-/* A child as its parent was: its template build, metadata, timeouts and
- * limits; its memory from the image; the forking key's. */
+/* A child as its parent was: its template build, metadata, timeouts,
+ * limits, environment and network policy; its memory from the image; the forking key's. */
 static struct sandbox *child_of(struct host *h, const struct sandbox *parent, const char *image,
 				const char *owner)
 {
@@ -59,6 +59,8 @@ static struct sandbox *child_of(struct host *h, const struct sandbox *parent, co
 	sb->auto_resume = parent->auto_resume;
 	sb->cpu_millis = parent->cpu_millis;
 	sb->metadata = xstrdup(parent->metadata);
+	sb->env = parent->env ? xstrdup(parent->env) : NULL;
+	sb->netpolicy = sandbox_netpolicy((struct sandbox *)parent); /* takes its lock only */
 	sb->state = SB_CREATING;
 	return sb;
 }

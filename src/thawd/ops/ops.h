@@ -10,6 +10,7 @@
 #define THAW_OPS_H
 
 #include <stdbool.h>
+#include <jansson.h>
 #include <stdint.h>
 
 #include "core/host.h"
@@ -60,9 +61,11 @@ int sandbox_pause(struct host *h, const char *id, struct sandbox **out, struct t
 int sandbox_resume(struct host *h, const char *id, struct sandbox **out, struct thaw_err **err);
 /* Records a sandbox another host paused (its image in the object store)
  * as paused here under the same id (ops/adopt.c); owner NULL: the one
- * its image names. */
+ * its image names; network and env (JSON object text) as its old host
+ * had them, NULL: the default policy, no env. */
+struct netpolicy;
 int sandbox_adopt(struct host *h, const char *id, const char *image_id, const char *owner,
-		  struct thaw_err **err);
+		  const struct netpolicy *network, const char *env, struct thaw_err **err);
 
 /* Export (ops/export.c): the running sandbox captured into an image that
  * is in the object store when this returns, for children on other hosts
@@ -83,6 +86,10 @@ struct child_spec {
 	const char *image, *parent, *owner;
 	int64_t timeout_s;
 	const char *metadata; /* JSON object text; NULL: {} */
+	/* The parent's, as its host reported them: NULL: the default
+	 * policy, no env (JSON object text). */
+	const struct netpolicy *network;
+	const char *env;
 };
 int sandbox_adopt_child(struct host *h, const char *id, const struct child_spec *spec,
 			struct sandbox **out, struct thaw_err **err);
@@ -114,6 +121,18 @@ int sandbox_snapshot(struct host *h, const char *id, const char *name, const cha
  * its next resume. Returns the current incarnation. */
 int sandbox_keepalive(struct host *h, const char *id, int64_t timeout_s, struct sandbox **out,
 		      struct thaw_err **err);
+
+/* Replaces the egress policy of a running or paused sandbox (ERR_CONFLICT
+ * in other states): recorded, then enforced on its slot at once (a
+ * paused one's at its resume). *out: the sandbox, a new reference. */
+int sandbox_set_network(struct host *h, const char *id, const struct netpolicy *p,
+			struct sandbox **out, struct thaw_err **err);
+
+/* The environment sandbox id gives every command thawd starts in it: a
+ * new reference to a JSON object of strings (json_decref), {} when it
+ * has none. ERR_NOT_FOUND for an unknown id. For exec, shells and
+ * run_code: the command's own env goes on top. */
+int sandbox_env_get(struct host *h, const char *id, json_t **env_out, struct thaw_err **err);
 
 /* create.c, for fork children too: records sb (new, identity filled,
  * its place reserved) as creating, starts its VM (core/vmstart.h) and

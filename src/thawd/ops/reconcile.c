@@ -20,7 +20,10 @@
 #include "db/db.h"
 #include "fsutil.h"
 #include "guestconn/agent.h"
+#include "log.h"
 #include "net/netns.h"
+#include "net/netpolicy.h"
+#include "net/slot.h"
 #include "ops/ops.h"
 #include "template/catalog.h"
 #include "vmm/cgroup.h"
@@ -53,7 +56,10 @@ static int adopt_running(struct host *h, struct sandbox *sb, const struct sandbo
 	/* Its cgroup is named like it and goes with it. */
 	sb->vmm->name = xasprintf("%s%s", h->ns_prefix, sb->id);
 	sb->vmm->cgroups = h->vmm.cgroups;
-	if (slotpool_attach(h->slots, (uint32_t)r->slot, &sb->slot, err) < 0)
+	/* The policy is the row's: whatever the slot's table says now (a
+	 * change that crashed between the row and nftables) is replaced. */
+	if (slotpool_attach(h->slots, (uint32_t)r->slot, &sb->slot, err) < 0 ||
+	    netslot_set_policy(sb->slot, sb->netpolicy, err) < 0)
 		return -1;
 	/* A thawd that died in the middle of a capture (fork, pause,
 	 * snapshot) left the guest stopped: it runs on. */
@@ -91,6 +97,15 @@ static void fill_from_row(struct sandbox *sb, const struct sandbox_row *r)
 	sb->cpu_millis = r->cpu_millis;
 	sb->timeout_s = r->timeout_s;
 	sb->paused_at = r->paused_at;
+	sb->env = r->env ? xstrdup(r->env) : NULL;
+	/* A row is hostile input too: a policy that does not parse closes
+	 * the sandbox's egress rather than opening it. */
+	_cleanup_err_ struct thaw_err *err = NULL;
+	if (netpolicy_from_text(r->network, &sb->netpolicy, &err) < 0) {
+		log_warn("reconcile.bad_network", "id=%s error=\"%s\"", r->id, err_msg(err));
+		sb->netpolicy = netpolicy_default();
+		sb->netpolicy->internet = false;
+	}
 }
 
 /* A paused sandbox is its image: kept while the image is there. */

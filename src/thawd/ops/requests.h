@@ -9,6 +9,8 @@
 
 #include <jansson.h>
 
+#include "net/netpolicy.h"
+
 /* Who asks for new sandboxes: the key that will own them and its cap
  * (core/quota.h). Set from the request's key, never from its body. */
 struct sb_owner {
@@ -46,12 +48,20 @@ struct create_req {
 	/* false: build the network slot and start the VMM now even when the
 	 * warm pools have them ready (to measure what the pools save). */
 	bool use_pools;
+	/* Its egress policy (net/netpolicy.h), owned; NULL: the default. */
+	struct netpolicy *network;
+	/* The environment of its commands: JSON object text, owned; NULL:
+	 * none. */
+	char *env;
 };
 
 static inline void create_req_free(struct create_req *r)
 {
 	free(r->metadata);
-	r->metadata = NULL;
+	free(r->env);
+	netpolicy_free(r->network);
+	r->metadata = r->env = NULL;
+	r->network = NULL;
 }
 
 #endif

@@ -79,14 +79,19 @@ static int relay_failed(const struct agent_exec_result *res, struct buf *relay_e
 				      : "this sandbox's template has no code interpreter");
 }
 
-/* The request's JSON text, env included: the sandbox's own and the
- * call's (which wins). */
-static char *cell_request(const struct run_code_req *req)
+/* The request's JSON text, env included: the sandbox's own (given at
+ * create, sandbox_env_get) under the call's, which wins. The interpreter
+ * sets it for the cell only. */
+static char *cell_request(const struct run_code_req *req, json_t *sandbox_env)
 {
 	json_t *o = json_pack("{s:s,s:s,s:s,s:i}", "op", "run", "code", req->code, "context",
 			      req->context ? req->context : "default", "timeout_s", req->timeout_s);
+	json_t *env = json_deep_copy(sandbox_env);
 	if (req->env)
-		json_object_set(o, "env", req->env);
+		json_object_update(env, req->env);
+	if (json_object_size(env))
+		json_object_set(o, "env", env);
+	json_decref(env);
 	char *text = json_dumps(o, JSON_COMPACT);
 	json_decref(o);
 	return text;
@@ -95,7 +100,11 @@ static char *cell_request(const struct run_code_req *req)
 int sandbox_run_code(struct host *h, const char *id, const struct run_code_req *req,
 		     struct thaw_err **err)
 {
-	_cleanup_free_ char *text = cell_request(req);
+	json_t *sandbox_env = NULL;
+	if (sandbox_env_get(h, id, &sandbox_env, err) < 0)
+		return -1;
+	_cleanup_free_ char *text = cell_request(req, sandbox_env);
+	json_decref(sandbox_env);
 	const char *argv[] = { FILE_CMD_PREFIX "run-code", NULL };
 	struct cell_job j = { .req = req };
 	struct agent_exec_req ereq = {
