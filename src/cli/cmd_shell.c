@@ -39,19 +39,25 @@ static int to_stdout(int stream, const char *data, size_t len, void *ud)
 	return cli_write(STDOUT_FILENO, data, len) ? 0 : 1;
 }
 
-/* Moves bytes both ways until the command ends; returns its status. */
+/* Moves bytes both ways until the command ends; returns its status.
+ * A send that fails (the command ended and thawd closed its side while
+ * we were sending) stops our sending only: the output and exit status
+ * thawd sent before closing are still read, and decide. */
 static int shell_loop(thaw_shell *sh)
 {
+	bool sending = true;
 	for (;;) {
 		thaw_error *e = NULL;
-		if (winch) {
+		if (winch && sending) {
 			winch = 0;
 			int rows, cols;
 			term_size(&rows, &cols);
-			if (thaw_shell_resize(sh, rows, cols, &e) < 0)
-				return cli_fail(e);
+			if (thaw_shell_resize(sh, rows, cols, &e) < 0) {
+				thaw_error_free(e);
+				sending = false;
+			}
 		}
-		struct pollfd p[2] = { { .fd = STDIN_FILENO, .events = POLLIN },
+		struct pollfd p[2] = { { .fd = sending ? STDIN_FILENO : -1, .events = POLLIN },
 				       { .fd = thaw_shell_fd(sh), .events = POLLIN } };
 		if (poll(p, 2, -1) < 0) {
 			if (errno == EINTR)
@@ -70,10 +76,14 @@ static int shell_loop(thaw_shell *sh)
 		if (p[0].revents) {
 			char buf[4096];
 			ssize_t n = read(STDIN_FILENO, buf, sizeof(buf));
-			if (n > 0 && thaw_shell_write(sh, buf, (size_t)n, &e) < 0)
-				return cli_fail(e);
-			if (n == 0) /* our input ended: ^D for the shell */
+			if (n > 0 && thaw_shell_write(sh, buf, (size_t)n, &e) < 0) {
+				thaw_error_free(e);
+				sending = false;
+			}
+			if (n == 0) { /* our input ended: ^D for the shell, once */
 				thaw_shell_write(sh, "\x04", 1, NULL);
+				sending = false;
+			}
 		}
 	}
 }
