@@ -215,6 +215,11 @@ def test_the_template_is_ready_for_data_science(sandboxes):
                "print(numpy.__version__, pandas.__version__)' && "
                "curl --version | head -1 && git --version && jq --version && ps -p 1 -o comm=")
     assert "Python 3" in out and "pip" in out and "git version" in out, out
+    # pip installs into the system Python (no PEP 668 refusal); nothing
+    # to install offline, so it fails for want of the package instead.
+    r = T.exec_(sid, "pip install --no-index no-such-package-thaw")
+    assert r["exit_code"] != 0 and "externally-managed" not in r["stderr"] + r["stdout"] \
+        and "no-such-package-thaw" in r["stderr"] + r["stdout"], r
     r = _run(sid, "import sys\nsorted(m for m in ('numpy', 'pandas', 'matplotlib.pyplot', "
              "'scipy') if m in sys.modules)")
     assert r["result"] == "['matplotlib.pyplot', 'numpy', 'pandas', 'scipy']", r
