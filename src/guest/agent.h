@@ -51,6 +51,24 @@ int cmd_fail(const char *what, const char *path, int e);
 /* All of data to fd (EINTR retried); -1 with errno on failure. */
 int cmd_write_all(int fd, const void *data, size_t len);
 
+/* user.c: a user of the guest, from /etc/passwd and /etc/group */
+#define GUEST_USER_MAX_GROUPS 64
+struct guest_user {
+	char name[64];
+	char home[256];
+	uid_t uid;
+	gid_t gid;
+	gid_t groups[GUEST_USER_MAX_GROUPS]; /* the primary group first */
+	int ngroups;
+};
+/* 0 with *u filled, or -1 with *why (a static string). */
+int user_lookup(const char *name, struct guest_user *u, const char **why);
+/* In a child: take the user's groups, gid and uid; -1 with errno. */
+int user_become(const struct guest_user *u);
+/* A copy of envp (may be NULL) with HOME, USER and LOGNAME added where
+ * it has none; free each string and the array. */
+char **user_env(char *const *envp, const struct guest_user *u);
+
 /* server.c */
 int server_run(const struct agent_opts *opts);
 

@@ -12,11 +12,12 @@ from .client import Client
 from .errors import (AuthError, Conflict, ConnectionError, Forbidden, InvalidRequest, LimitReached,
                      NotFound, SandboxError, SandboxNotFound, TemplateNotFound, ThawError,
                      TimeoutError)
+from .processes import ProcessEvent, Processes
 from .sandbox import Command, ExecResult, Execution, Sandbox
 from .templates import delete_template, get_template, list_templates
 
 __version__ = "0.1.0"
-__all__ = ["Sandbox", "ExecResult", "Execution", "Command", "Client", "ThawError", "AuthError", "Forbidden", "NotFound",
+__all__ = ["Sandbox", "ExecResult", "Execution", "Command", "Processes", "ProcessEvent", "Client", "ThawError", "AuthError", "Forbidden", "NotFound",
            "SandboxNotFound", "TemplateNotFound", "Conflict", "InvalidRequest", "LimitReached",
            "TimeoutError", "ConnectionError", "SandboxError", "list_templates",
            "get_template", "delete_template"]

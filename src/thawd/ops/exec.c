@@ -88,8 +88,8 @@ static int running_for_request(struct host *h, const char *id, bool auto_resume,
 	return sandbox_resume(h, id, out, err);
 }
 
-int sandbox_exec(struct host *h, const char *id, const struct agent_exec_req *req, bool auto_resume,
-		 struct agent_exec_result *res, struct thaw_err **err)
+int sandbox_agent_call(struct host *h, const char *id, bool auto_resume, sandbox_agent_fn fn,
+		       void *ud, struct thaw_err **err)
 {
 	struct sandbox *sb;
 	if (running_for_request(h, id, auto_resume, &sb, err) < 0)
@@ -109,7 +109,7 @@ int sandbox_exec(struct host *h, const char *id, const struct agent_exec_req *re
 	if (slot < 0)
 		goto out;
 	failpoint("exec.connected", sb->vmm);
-	rc = agent_exec(c, req, res, err);
+	rc = fn(c, ud, err);
 	sandbox_inflight_del(sb, slot);
 out:
 	agent_close(c);
@@ -140,4 +140,22 @@ out:
 	}
 	sandbox_unref(h, sb);
 	return rc;
+}
+
+struct exec_call {
+	const struct agent_exec_req *req;
+	struct agent_exec_result *res;
+};
+
+static int exec_on(struct agent_conn *c, void *ud, struct thaw_err **err)
+{
+	struct exec_call *x = ud;
+	return agent_exec(c, x->req, x->res, err);
+}
+
+int sandbox_exec(struct host *h, const char *id, const struct agent_exec_req *req, bool auto_resume,
+		 struct agent_exec_result *res, struct thaw_err **err)
+{
+	struct exec_call x = { req, res };
+	return sandbox_agent_call(h, id, auto_resume, exec_on, &x, err);
 }
