@@ -27,6 +27,7 @@
  *    EXEC's T_TAG, T_USER, T_KILL_ON_DISCONNECT). An older agent answers
  *    those frames with ERROR "unexpected message type". */
 #define PROTO_VERSION "thaw-agent/3"
+#define PROTO_PROCESS_TABLE 3 /* the version that has it */
 #define PROTO_HDR_SIZE 8
 #define PROTO_MAX_PAYLOAD (1u << 20)
 #define PROTO_TLV_HDR_SIZE 6

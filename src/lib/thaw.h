@@ -214,6 +214,13 @@ typedef struct thaw_exec_options {
 	/* Resume the sandbox first if it is paused (otherwise a paused
 	 * sandbox fails with code "conflict"). */
 	bool auto_resume;
+	/* Run as this user of the guest (its /etc/passwd); NULL: root. */
+	const char *user;
+	/* A name for the sandbox's process table; NULL: none. */
+	const char *tag;
+	/* Kill the command when this client goes away (a stopped stream);
+	 * otherwise it runs on in the process table. */
+	bool kill_on_disconnect;
 } thaw_exec_options;
 
 /* What a command did. Output is byte-exact (libthaw asks for base64 and
@@ -255,6 +262,38 @@ typedef int (*thaw_output_fn)(int stream, const char *data, size_t len, void *us
 THAW_API int thaw_sandbox_exec_stream(thaw_client *client, const char *id,
 				      const thaw_exec_options *opts, thaw_output_fn on_output,
 				      void *userdata, thaw_exec_result **out, thaw_error **err);
+
+/* ---- the process table -------------------------------------------------- */
+
+/* A command the sandbox ran lately (GET /v1/sandboxes/{id}/processes):
+ * every exec's command has one, from its start until some time after it
+ * ended, whatever happened to the request that started it. */
+typedef struct thaw_process {
+	unsigned pid;	  /* in the guest */
+	char *tag;	  /* the exec's tag; NULL when none */
+	char *cmd;	  /* its command line, shortened */
+	char *started_at; /* RFC 3339, the guest's clock */
+	bool running;
+	bool pty;
+	int exit_code; /* once ended; 128 + signal when killed */
+	int signal;    /* the killing signal, 0 if none */
+	char *json;    /* the server's object as compact JSON */
+} thaw_process;
+
+/* The table. On success *out is an array of *n, freed with
+ * thaw_process_list_free. */
+THAW_API int thaw_process_list(thaw_client *client, const char *id, thaw_process ***out, size_t *n,
+			       thaw_error **err);
+THAW_API void thaw_process_list_free(thaw_process **list, size_t n);
+
+/* Follows process pid's output (GET .../processes/{pid}/stream): what
+ * the guest kept of it first when from_start, then what comes, to
+ * on_output as thaw_sandbox_exec_stream does, until it exits (*out: its
+ * status, freed with thaw_exec_result_free). Stopping (on_output returns
+ * non-zero: code "cancelled") leaves the process running. */
+THAW_API int thaw_process_attach(thaw_client *client, const char *id, unsigned pid,
+				 bool from_start, thaw_output_fn on_output, void *userdata,
+				 thaw_exec_result **out, thaw_error **err);
 
 /* ---- lifecycle ---------------------------------------------------------- */
 

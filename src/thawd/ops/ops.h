@@ -36,11 +36,13 @@ int sandbox_delete(struct host *h, const char *id, struct thaw_err **err);
 int sandbox_exec_check(struct host *h, const char *id, bool auto_resume, struct thaw_err **err);
 /* What sandbox_exec is made of: fn with a connection to the guest agent
  * of id's running incarnation (resumed first as above), cut short like
- * an exec by delete, pause and shutdown (whose errors then say so). */
+ * an exec by delete, pause and shutdown (whose errors then say so).
+ * min_agent: the protocol version (thaw-agent/N) the request needs; a
+ * sandbox whose template was baked with an older agent is ERR_CONFLICT. */
 struct agent_conn;
 typedef int (*sandbox_agent_fn)(struct agent_conn *c, void *ud, struct thaw_err **err);
-int sandbox_agent_call(struct host *h, const char *id, bool auto_resume, sandbox_agent_fn fn,
-		       void *ud, struct thaw_err **err);
+int sandbox_agent_call(struct host *h, const char *id, bool auto_resume, int min_agent,
+		       sandbox_agent_fn fn, void *ud, struct thaw_err **err);
 int sandbox_exec(struct host *h, const char *id, const struct agent_exec_req *req, bool auto_resume,
 		 struct agent_exec_result *res, struct thaw_err **err);
 

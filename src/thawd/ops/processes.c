@@ -28,7 +28,7 @@ int sandbox_process_list(struct host *h, const char *id, struct agent_proc **out
 			 struct thaw_err **err)
 {
 	struct proc_call x = { 0 };
-	if (sandbox_agent_call(h, id, false, list_on, &x, err) < 0)
+	if (sandbox_agent_call(h, id, false, PROTO_PROCESS_TABLE, list_on, &x, err) < 0)
 		return -1;
 	*out = x.list;
 	*n = x.count;
@@ -45,7 +45,7 @@ int sandbox_process_signal(struct host *h, const char *id, uint32_t pid, int sig
 			   struct thaw_err **err)
 {
 	struct proc_call x = { .pid = pid, .signo = signo };
-	return sandbox_agent_call(h, id, false, signal_on, &x, err);
+	return sandbox_agent_call(h, id, false, PROTO_PROCESS_TABLE, signal_on, &x, err);
 }
 
 static int stdin_on(struct agent_conn *c, void *ud, struct thaw_err **err)
@@ -58,7 +58,7 @@ int sandbox_process_stdin(struct host *h, const char *id, uint32_t pid, const ui
 			  size_t len, bool eof, struct thaw_err **err)
 {
 	struct proc_call x = { .pid = pid, .data = data, .len = len, .eof = eof };
-	return sandbox_agent_call(h, id, false, stdin_on, &x, err);
+	return sandbox_agent_call(h, id, false, PROTO_PROCESS_TABLE, stdin_on, &x, err);
 }
 
 static int resize_on(struct agent_conn *c, void *ud, struct thaw_err **err)
@@ -71,7 +71,7 @@ int sandbox_process_resize(struct host *h, const char *id, uint32_t pid, uint32_
 			   uint32_t cols, struct thaw_err **err)
 {
 	struct proc_call x = { .pid = pid, .rows = rows, .cols = cols };
-	return sandbox_agent_call(h, id, false, resize_on, &x, err);
+	return sandbox_agent_call(h, id, false, PROTO_PROCESS_TABLE, resize_on, &x, err);
 }
 
 static void discard(int stream, const uint8_t *data, size_t len, void *ud)
