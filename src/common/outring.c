@@ -24,6 +24,23 @@ static void drop_oldest(struct outring *r)
 	r->dropped += n;
 }
 
+/* Moves the kept records to the front once the dead prefix is as large
+ * as they are: each byte is copied a bounded number of times. */
+static void compact(struct outring *r)
+{
+	if (r->head && r->head >= r->data.len - r->head) {
+		buf_consume(&r->data, r->head);
+		r->head = 0;
+	}
+}
+
+void outring_trim(struct outring *r, size_t keep)
+{
+	while (r->kept > keep)
+		drop_oldest(r);
+	compact(r);
+}
+
 void outring_put(struct outring *r, uint8_t stream, const void *data, size_t n)
 {
 	if (n == 0 || r->cap == 0) {
@@ -37,12 +54,7 @@ void outring_put(struct outring *r, uint8_t stream, const void *data, size_t n)
 	}
 	while (r->kept && r->kept + n > r->cap)
 		drop_oldest(r);
-	/* Move the kept records to the front only once the dead prefix is
-	 * as large as them: each byte is copied a bounded number of times. */
-	if (r->head && r->head >= r->data.len - r->head) {
-		buf_consume(&r->data, r->head);
-		r->head = 0;
-	}
+	compact(r);
 	uint8_t hdr[REC_HDR] = { stream, (uint8_t)n, (uint8_t)(n >> 8), (uint8_t)(n >> 16),
 				 (uint8_t)(n >> 24) };
 	buf_append(&r->data, hdr, sizeof(hdr));

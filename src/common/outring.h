@@ -22,6 +22,8 @@ void outring_init(struct outring *r, size_t cap);
 /* Appends n bytes of stream's output; a chunk longer than cap keeps its
  * last cap bytes. */
 void outring_put(struct outring *r, uint8_t stream, const void *data, size_t n);
+/* Drops the oldest records until at most keep bytes are held. */
+void outring_trim(struct outring *r, size_t keep);
 /* Walks the records from the oldest: *off starts at 0; returns 1 with a
  * record (valid until the next put), 0 at the end. */
 int outring_next(const struct outring *r, size_t *off, uint8_t *stream, const uint8_t **data,

@@ -108,10 +108,12 @@ enum proto_tag {
 };
 
 /* The guest's process table: its bounds (each entry's output is kept in
- * a ring of PROC_OUTPUT_MAX bytes, the oldest dropped first). */
+ * a ring of PROC_OUTPUT_MAX bytes, the oldest dropped first; all rings
+ * together hold at most PROC_OUTPUT_TOTAL, the largest giving way). */
 #define PROC_MAX_LIVE 1024
 #define PROC_MAX_EXITED 64
 #define PROC_OUTPUT_MAX (1u << 20)
+#define PROC_OUTPUT_TOTAL (64u << 20)
 #define PROC_TAG_MAX 64
 #define PROC_CMD_MAX 1024
 

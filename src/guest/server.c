@@ -283,6 +283,33 @@ static int conn_write(struct conn *c)
 	return 0;
 }
 
+/* All rings together stay under PROC_OUTPUT_TOTAL (1024 commands with a
+ * full ring each would not fit a small guest): the largest gives way,
+ * to the average share. */
+static void bound_rings(struct server *srv)
+{
+	size_t total = 0, n = 0;
+	struct session *largest = NULL;
+	for (size_t i = 0; i < srv->procs.n; i++) {
+		struct session *s = srv->procs.v[i];
+		total += s->out.kept;
+		n += s->out.kept > 0;
+		if (!largest || s->out.kept > largest->out.kept)
+			largest = s;
+	}
+	while (total > PROC_OUTPUT_TOTAL && largest && largest->out.kept) {
+		size_t before = largest->out.kept;
+		outring_trim(&largest->out, PROC_OUTPUT_TOTAL / (n ? n : 1));
+		total -= before - largest->out.kept;
+		if (largest->out.kept == before)
+			break;
+		largest = NULL;
+		for (size_t i = 0; i < srv->procs.n; i++)
+			if (!largest || srv->procs.v[i]->out.kept > largest->out.kept)
+				largest = srv->procs.v[i];
+	}
+}
+
 /* Output goes into the command's ring and to every connection that
  * follows it. */
 static void pump_output(struct server *srv, struct session *s, int *fd, uint8_t stream)
@@ -291,6 +318,7 @@ static void pump_output(struct server *srv, struct session *s, int *fd, uint8_t 
 	ssize_t n = read(*fd, chunk, sizeof(chunk));
 	if (n > 0) {
 		outring_put(&s->out, stream, chunk, (size_t)n);
+		bound_rings(srv);
 		for (int i = 0; i < MAX_CONNS; i++) {
 			struct conn *c = srv->conns[i];
 			if (c && c->sess == s)

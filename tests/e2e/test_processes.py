@@ -226,6 +226,16 @@ def test_output_buffer_is_bounded_and_ended_entries_go(sandboxes):
     assert rss1 - rss0 < 8 * 1024, f"the agent grew from {rss0} to {rss1} KiB"
     _, out = _attach(sid, pid)
     assert len(out) == p["buffered_bytes"] and set(out) == {"x"}, len(out)
+    # All rings together are bounded too: 70 live commands of 1 MiB each.
+    writers = [_start(sid, "head -c 1048576 /dev/zero; exec sleep 600", timeout_s=900)
+               for _ in range(70)]
+    T.wait_until(lambda: sum(p["buffered_bytes"] + p["dropped_bytes"] >= 1048576
+                             for p in _procs(sid).values() if p["pid"] in writers) == 70,
+                 60, 0.5, what="70 writers to write their MiB")
+    held = sum(p["buffered_bytes"] for p in _procs(sid).values())
+    assert 60 << 20 < held <= (64 << 20) + 65536, held
+    for w in writers:
+        _post(sid, w, "signal", {"signal": "KILL"})
     # More than 64 ended: the oldest go.
     first = T.exec_(sid, "true", tag="first")["pid"]
     for i in range(70):
@@ -236,8 +246,9 @@ def test_output_buffer_is_bounded_and_ended_entries_go(sandboxes):
     st, r = T.api("GET", f"/v1/sandboxes/{sid}/processes/{first}/stream")
     assert st == 404, (st, r)
     T.check(f"20 MB of output: {p['buffered_bytes']} kept, {p['dropped_bytes']} dropped, "
-            f"agent RSS {rss0} -> {rss1} KiB; after 70 more commands the oldest ended "
-            f"entries are gone ({len(procs)} left)")
+            f"agent RSS {rss0} -> {rss1} KiB; 70 live MiB writers: {held >> 20} MiB held in "
+            f"all; after 70 more commands the oldest ended entries are gone "
+            f"({len(procs)} left)")
 
 
 def test_the_table_survives_pause_resume_and_forks(sandboxes):
@@ -270,3 +281,24 @@ def test_the_table_survives_pause_resume_and_forks(sandboxes):
             f"child lists it, replays its output and follows it from {now.split()[0]}; "
             "killing it there left the parent's running")
 
+
+
+@pytest.mark.slow
+def test_the_table_is_bounded(sandboxes):
+    from concurrent.futures import ThreadPoolExecutor
+    sid = sandboxes(timeout_s=900)["id"]
+    # Few at a time: a dropped stream's connection to the guest lingers
+    # a moment, and the agent takes 64 connections.
+    with ThreadPoolExecutor(4) as pool:
+        pids = list(pool.map(lambda i: _start(sid, ["sleep", "600"], timeout_s=900),
+                             range(1024)))
+    assert len(set(pids)) == 1024
+    st, r = T.api("POST", f"/v1/sandboxes/{sid}/exec", {"cmd": "true"})
+    assert st == 429 and "process table is full" in r["error"], (st, r)
+    running = [p for p in _procs(sid).values() if p["running"]]
+    assert len(running) == 1024, len(running)
+    _post(sid, pids[0], "signal", {"signal": "KILL"})
+    _wait(sid, pids[0])
+    assert T.exec_(sid, "echo room")["stdout"] == "room\n"
+    T.check("1024 commands run; the 1025th is refused (429, the table is full); one ended, "
+            "one more runs")

@@ -64,6 +64,28 @@ static void test_drops_the_oldest_and_counts(void **state)
 	outring_free(&r);
 }
 
+static void test_trim(void **state)
+{
+	(void)state;
+	struct outring r;
+	struct buf b = { 0 };
+	outring_init(&r, 100);
+	outring_put(&r, 1, "aaaa", 4);
+	outring_put(&r, 2, "bb", 2);
+	outring_put(&r, 1, "c", 1);
+	outring_trim(&r, 3);
+	dump(&r, &b);
+	assert_string_equal(buf_cstr(&b), "2:bb|1:c|");
+	assert_int_equal(r.dropped, 4);
+	outring_trim(&r, 0);
+	dump(&r, &b);
+	assert_string_equal(buf_cstr(&b), "");
+	assert_int_equal(r.kept, 0);
+	assert_int_equal(r.dropped, 7);
+	buf_free(&b);
+	outring_free(&r);
+}
+
 static void test_memory_stays_bounded(void **state)
 {
 	(void)state;
@@ -85,6 +107,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_keeps_order_and_streams),
 		cmocka_unit_test(test_drops_the_oldest_and_counts),
+		cmocka_unit_test(test_trim),
 		cmocka_unit_test(test_memory_stays_bounded),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
