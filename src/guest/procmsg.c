@@ -82,7 +82,8 @@ static struct session *target(struct server *srv, struct conn *c, const struct p
 void procmsg_list(struct server *srv, struct conn *c)
 {
 	for (size_t i = 0; i < srv->procs.n; i++)
-		session_proc_frame(srv->procs.v[i], &c->out);
+		if (!srv->procs.v[i]->builtin)
+			session_proc_frame(srv->procs.v[i], &c->out);
 	reply_ok(c);
 }
 

@@ -49,6 +49,16 @@ void proctab_add(struct proctab *t, struct session *s)
  * finished entry is the one that ended first. */
 void proctab_prune(struct proctab *t)
 {
+	/* What the host's own requests ran (file operations, run_code)
+	 * would push the user's commands out. */
+	for (size_t i = 0; i < t->n;) {
+		if (t->v[i]->finished && t->v[i]->builtin) {
+			session_free(t->v[i]);
+			t->v[i] = t->v[--t->n];
+		} else {
+			i++;
+		}
+	}
 	size_t finished = t->n - proctab_live(t);
 	while (finished > PROC_MAX_EXITED) {
 		size_t oldest = t->n;

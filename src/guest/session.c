@@ -459,6 +459,7 @@ int session_start(struct session *s, const struct proto_frame *exec, struct buf 
 		s->in_fd = -1;
 	}
 	s->pty = r.pty;
+	s->builtin = strncmp(r.argv[0], FILE_CMD_PREFIX, strlen(FILE_CMD_PREFIX)) == 0;
 	s->kill_on_disconnect = r.kill_on_disconnect;
 	s->tag = r.tag;
 	r.tag = NULL;

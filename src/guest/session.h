@@ -35,6 +35,7 @@ struct session {
 	bool kill_on_disconnect; /* killed when the connection that started it ends */
 	bool finished;		 /* exited and drained: its fds are closed */
 	bool blocked;		 /* a follower is behind: leave its pipes unread */
+	bool builtin;		 /* a thaw:* built-in: not listed, gone once ended */
 	uint64_t start_real_ns;	 /* CLOCK_REALTIME at start, for listings */
 	struct outring out;	 /* recent output, for ATTACH */
 };
@@ -49,7 +50,8 @@ struct session *proctab_find(const struct proctab *t, pid_t pid);
 /* Commands that have not finished. */
 size_t proctab_live(const struct proctab *t);
 void proctab_add(struct proctab *t, struct session *s);
-/* Frees the oldest finished entries past PROC_MAX_EXITED. */
+/* Frees finished built-ins, and the oldest finished entries past
+ * PROC_MAX_EXITED. */
 void proctab_prune(struct proctab *t);
 
 /* Starts the command described by an EXEC frame. On failure returns -1

@@ -205,6 +205,12 @@ def test_user_for_commands(sandboxes):
     r = T.exec_(sid, ["id", "-un"], user="user", pty=True)
     assert r["stdout"].strip() == "user", r
     assert T.exec_(sid, "id -un")["stdout"] == "root\n"
+    # The files API's built-ins run like commands but are not listed.
+    st, _, raw = T.request("PUT", f"/v1/sandboxes/{sid}/files?path=/tmp/x", b"data")
+    assert st in (200, 201), raw
+    assert T.request("GET", f"/v1/sandboxes/{sid}/files?path=/tmp/x")[2] == b"data"
+    listed = [p["cmd"] for p in _procs(sid).values()]
+    assert listed and not [c for c in listed if c.startswith("thaw:")], listed
     st, r = T.api("POST", f"/v1/sandboxes/{sid}/exec", {"cmd": "id", "user": "nosuchuser"})
     assert st == 400 and "no such user" in r["error"], (st, r)
     st, r = T.api("POST", f"/v1/sandboxes/{sid}/exec", {"cmd": "id", "user": "a:b"})
