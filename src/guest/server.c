@@ -325,6 +325,8 @@ static void pump_output(struct server *srv, struct session *s, int *fd, uint8_t 
 				proto_put_raw_frame(&c->out, MSG_OUTPUT, stream, chunk, (size_t)n);
 		}
 	} else if (n == 0 || (errno != EAGAIN && errno != EINTR)) {
+		if (*fd == s->pty_fd) /* the terminal is gone: no more resizes */
+			s->pty_fd = -1;
 		close(*fd);
 		*fd = -1;
 	}

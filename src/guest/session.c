@@ -128,10 +128,11 @@ static const char *exec_req_parse(const struct proto_frame *f, struct exec_req *
 			if (proto_tlv_u32(&t, t.tag == T_ROWS ? &r->rows : &r->cols) < 0)
 				return "malformed terminal size";
 			break;
-		default:
-			s = (char *)exec_req_parse_v3(&t, r);
-			if (s)
-				return s;
+		default: {
+			const char *bad = exec_req_parse_v3(&t, r);
+			if (bad)
+				return bad;
+		}
 		}
 	}
 	if (rc < 0)
