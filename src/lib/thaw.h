@@ -251,8 +251,9 @@ THAW_API void thaw_exec_result_free(thaw_exec_result *res);
 
 /* Receives a command's output as it is produced: stream is 1 for stdout,
  * 2 for stderr; data holds len bytes (exact, possibly binary). Returning
- * non-zero stops the exec: the connection is closed and the guest kills
- * the command. */
+ * non-zero stops the exec: the connection is closed, and the guest kills
+ * the command when the exec asked for kill_on_disconnect (otherwise it
+ * runs on in the sandbox's process table). */
 typedef int (*thaw_output_fn)(int stream, const char *data, size_t len, void *userdata);
 
 /* Like thaw_sandbox_exec, but the output goes to on_output while the

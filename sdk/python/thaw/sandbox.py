@@ -123,8 +123,9 @@ class Command:
 
 def _consume(stream, on_stdout, on_stderr, on_start=None):
     """Reads a streamed exec to its end; returns the ExecResult. The
-    stream is closed however this ends (a callback that raises stops the
-    command)."""
+    stream is closed however this ends (a callback that raises stops
+    following the command, which runs on in sandbox.processes unless the
+    exec asked for kill_on_disconnect)."""
     try:
         return _read_events(stream.events(), on_stdout, on_stderr, on_start)
     finally:
