@@ -199,8 +199,10 @@ static char **command_env(struct exec_req *r, char **fallback)
 {
 	if (!r->user)
 		return r->envp ? r->envp : fallback;
+	/* The agent's default says HOME=/root: only a request's own HOME
+	 * stands over the user's. */
 	if (!r->user_envp)
-		r->user_envp = user_env(r->envp ? r->envp : fallback, &r->who);
+		r->user_envp = user_env(r->envp ? r->envp : fallback, &r->who, !r->envp);
 	return r->user_envp;
 }
 
@@ -303,6 +305,9 @@ static int spawn_forked(struct session *s, const char *prog, struct exec_req *r)
 		if (!prog) {
 			if (r->cwd && chdir(r->cwd) < 0)
 				_exit(errno);
+			if (r->user && !r->cwd && chdir(r->who.home) < 0 && chdir("/") < 0)
+				_exit(errno);
+			builtin_user = r->user ? &r->who : NULL;
 			_exit(builtin_run((int)r->argc, r->argv));
 		}
 		for (int sig = 1; sig < NSIG; sig++)

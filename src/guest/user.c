@@ -114,7 +114,7 @@ int user_become(const struct guest_user *u)
 	return 0;
 }
 
-char **user_env(char *const *envp, const struct guest_user *u)
+char **user_env(char *const *envp, const struct guest_user *u, bool own_home)
 {
 	const char *keys[] = { "HOME=", "USER=", "LOGNAME=" };
 	const char *vals[] = { u->home, u->name, u->name };
@@ -124,10 +124,11 @@ char **user_env(char *const *envp, const struct guest_user *u)
 	char **out = xcalloc(n + 4, sizeof(char *));
 	size_t k = 0;
 	for (size_t i = 0; i < n; i++)
-		out[k++] = xstrdup(envp[i]);
+		if (!own_home || strncmp(envp[i], "HOME=", 5) != 0)
+			out[k++] = xstrdup(envp[i]);
 	for (size_t j = 0; j < 3; j++) {
 		bool set = false;
-		for (size_t i = 0; i < n && !set; i++)
+		for (size_t i = 0; i < n && !set && !(own_home && j == 0); i++)
 			set = strncmp(envp[i], keys[j], strlen(keys[j])) == 0;
 		if (!set)
 			out[k++] = xasprintf("%s%s", keys[j], vals[j]);

@@ -205,6 +205,14 @@ def test_user_for_commands(sandboxes):
     r = T.exec_(sid, ["id", "-un"], user="user", pty=True)
     assert r["stdout"].strip() == "user", r
     assert T.exec_(sid, "id -un")["stdout"] == "root\n"
+    # A background command as a user: its files are the agent's, it is the user's.
+    st, bg = T.api("POST", f"/v1/sandboxes/{sid}/exec",
+                   {"cmd": "id -un; echo $HOME; pwd", "background": True, "user": "user"})
+    assert st == 202, (st, bg)
+    T.wait_until(lambda: not T.api("GET", f"/v1/sandboxes/{sid}/commands/{bg['pid']}")[1]
+                 ["running"], 30, 0.2, what="the background command to end")
+    out = T.request("GET", f"/v1/sandboxes/{sid}/files?path={bg['stdout_path']}")[2]
+    assert out == b"user\n/home/user\n/home/user\n", out
     # The files API's built-ins run like commands but are not listed.
     st, _, raw = T.request("PUT", f"/v1/sandboxes/{sid}/files?path=/tmp/x", b"data")
     assert st in (200, 201), raw
@@ -216,7 +224,8 @@ def test_user_for_commands(sandboxes):
     st, r = T.api("POST", f"/v1/sandboxes/{sid}/exec", {"cmd": "id", "user": "a:b"})
     assert st == 400 and "user" in r["error"], (st, r)
     T.check("user=user: id user/1000, HOME=/home/user, cwd its home, writes there, "
-            "/etc/shadow denied; env HOME and cwd win; unknown user 400")
+            "/etc/shadow denied; env HOME and cwd win; PTY and background too; unknown "
+            "user 400")
 
 
 def test_output_buffer_is_bounded_and_ended_entries_go(sandboxes):

@@ -505,7 +505,7 @@ static void test_exec_process_fields(void **state)
 	exec_rejects("{\"cmd\": \"ls\", \"rows\": 30}", "pty");
 	exec_rejects("{\"cmd\": \"ls\", \"pty\": true, \"rows\": 0}", "rows");
 	exec_rejects("{\"cmd\": \"ls\", \"pty\": 1}", "pty");
-	exec_rejects("{\"cmd\": \"ls\", \"background\": true, \"user\": \"user\"}", "background");
+	exec_rejects("{\"cmd\": \"ls\", \"background\": true, \"tag\": \"t\"}", "background");
 }
 
 static void test_process_bodies(void **state)

@@ -100,11 +100,10 @@ int validate_exec_process(json_t *body, struct exec_params *p, struct thaw_err *
 		return -1;
 	if ((json_object_get(body, "rows") || json_object_get(body, "cols")) && !p->pty)
 		return err_set(err, ERR_INVALID, "rows and cols go with \"pty\": true");
-	if (p->background && (p->tag || p->user || p->stdin_open || p->pty))
+	if (p->background && (p->tag || p->stdin_open || p->pty))
 		return err_set(err, ERR_INVALID,
-			       "a background command takes no tag, user, stdin_open or pty: "
-			       "every exec's process outlives its request now (GET "
-			       "/v1/sandboxes/{id}/processes)");
+			       "a background command takes no tag, stdin_open or pty: every exec's "
+			       "process outlives its request now (GET /v1/sandboxes/{id}/processes)");
 	if (p->stdin_open)
 		p->has_stdin = true;
 	drop_default_home(body, p);
