@@ -304,7 +304,7 @@ def test_the_table_is_bounded(sandboxes):
     sid = sandboxes(timeout_s=900)["id"]
     # Few at a time: a dropped stream's connection to the guest lingers
     # a moment, and the agent takes 64 connections.
-    with ThreadPoolExecutor(4) as pool:
+    with ThreadPoolExecutor(2) as pool:
         pids = list(pool.map(lambda i: _start(sid, ["sleep", "600"], timeout_s=900),
                              range(1024)))
     assert len(set(pids)) == 1024
