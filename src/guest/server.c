@@ -204,9 +204,38 @@ static void handle_resize(struct conn *c, const struct proto_frame *f)
 		session_resize(c->sess, rows, cols);
 }
 
+/* Guest processes reach the agent's port too (it listens on every
+ * address), and the agent runs commands as root: a user of the guest
+ * must not get root through it. Only the host's end of the guest network
+ * may run, follow or steer commands (the test mode, --no-system, has no
+ * host end and takes anyone). */
+static bool host_only(const struct server *srv, const struct conn *c, uint8_t type)
+{
+	switch (type) {
+	case MSG_HELLO: /* sets the clock, the hostname and the RNG */
+	case MSG_EXEC:
+	case MSG_STDIN:
+	case MSG_RESIZE:
+	case MSG_LIST:
+	case MSG_ATTACH:
+	case MSG_SIGNAL:
+	case MSG_PROC_STDIN:
+	case MSG_PROC_RESIZE:
+		return srv->opts->system && !c->from_host;
+	default:
+		return false;
+	}
+}
+
 static void handle_frame(struct server *srv, struct conn *c, const struct proto_frame *f)
 {
 	size_t start;
+	if (host_only(srv, c, f->type)) {
+		server_reply_error(c, EPERM, "only the host may send %s to the agent",
+				   proto_type_name(f->type));
+		c->closing = true;
+		return;
+	}
 	switch (f->type) {
 	case MSG_HELLO:
 		reseed_apply(f, srv->opts->system, &c->out);

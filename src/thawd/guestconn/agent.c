@@ -166,6 +166,8 @@ static enum err_code refusal_code(uint32_t e)
 	case ENOTTY:
 	case EBUSY:
 		return ERR_CONFLICT;
+	case EPERM:
+		return ERR_FORBIDDEN;
 	default:
 		return ERR_INVALID;
 	}
