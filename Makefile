@@ -45,7 +45,7 @@ LIB := $(BUILD)/lib
 # Leaf modules shared by the programs (they include no program header).
 COMMON_SRCS := $(wildcard src/common/*.c)
 # The guest agent links only what it needs: static, libc only.
-GUEST_COMMON := src/common/buf.c src/common/proto.c
+GUEST_COMMON := src/common/buf.c src/common/proto.c src/common/outring.c
 GUEST_SRCS  := $(wildcard src/guest/*.c)
 THAWD_SRCS  := $(filter-out src/thawd/main.c,$(wildcard src/thawd/*.c src/thawd/*/*.c))
 # The HTTP API machinery: shared by thawd and thaw-control.

@@ -25,7 +25,7 @@ targets=("$@")
 
 declare -A srcs=(
 	[proto]=""
-	[api_json]="src/thawd/api/validate.c src/thawd/net/netpolicy.c"
+	[api_json]="src/thawd/api/validate.c src/thawd/api/validate_proc.c src/thawd/net/netpolicy.c"
 	[meta]="src/thawd/template/meta.c"
 	[recipe]="src/thawd/template/recipe.c"
 	[qmp]="src/thawd/vmm/qmp.c"

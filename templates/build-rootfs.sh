@@ -129,6 +129,16 @@ esac
 # init; stage 1 in the cloud kernel's initramfs execs it from there once
 # the disk is mounted.
 install -m 0755 "$agent" "$tree/usr/sbin/thaw-agent"
+# A user that is not root, for exec's "user": "user" (uid and gid 1000,
+# home /home/user). Added to the cached tree once; every bake checks.
+if ! grep -q '^user:' "$tree/etc/passwd"; then
+	echo 'user:x:1000:1000:thaw user:/home/user:/bin/bash' >>"$tree/etc/passwd"
+	grep -q '^user:' "$tree/etc/group" || echo 'user:x:1000:' >>"$tree/etc/group"
+	if [ -f "$tree/etc/shadow" ]; then echo 'user:*:20000:0:99999:7:::' >>"$tree/etc/shadow"; fi
+fi
+mkdir -p "$tree/home/user"
+chown 1000:1000 "$tree/home/user"
+chmod 0750 "$tree/home/user"
 # The recipe's own files (RECIPE/rootfs/...) go over the tree.
 if [ -d "$recipe_dir/rootfs" ]; then
 	cp -a "$recipe_dir/rootfs/." "$tree/"

@@ -15,7 +15,7 @@
 
 struct exec_args {
 	struct cli_list env;
-	const char *cwd, *timeout, *shell;
+	const char *cwd, *timeout, *shell, *user, *tag;
 	bool use_stdin;
 	bool auto_resume;
 	int timeout_s;
@@ -129,6 +129,10 @@ static int exec_call(struct cli *cli, const struct exec_args *x, const char *in,
 		.has_stdin = x->use_stdin,
 		.timeout_s = x->timeout_s,
 		.auto_resume = x->auto_resume,
+		.user = x->user,
+		.tag = x->tag,
+		/* Like a command run here: stopping thaw stops it. */
+		.kill_on_disconnect = true,
 	};
 	thaw_client *c = cli_client(cli);
 	thaw_exec_result *r = NULL;
@@ -160,6 +164,8 @@ static int exec_run(struct cli *cli, int argc, char **argv)
 		{ "stdin", 'i', OPT_FLAG, &x.use_stdin },
 		{ NULL, 'c', OPT_VALUE, &x.shell },
 		{ "auto-resume", 0, OPT_FLAG, &x.auto_resume },
+		{ "user", 'u', OPT_VALUE, &x.user },
+		{ "tag", 0, OPT_VALUE, &x.tag },
 		{ 0 },
 	};
 	struct cli_args a;
@@ -180,8 +186,8 @@ static int exec_run(struct cli *cli, int argc, char **argv)
 
 const struct cli_command cmd_exec = {
 	.name = "exec",
-	.args = "[--env K=V]... [--cwd DIR] [--timeout S] [--stdin] [--auto-resume] ID "
-		"(-- CMD [ARGS...] | -c SHELL)",
+	.args = "[--env K=V]... [--cwd DIR] [--timeout S] [--stdin] [--auto-resume] [--user U] "
+		"[--tag T] ID (-- CMD [ARGS...] | -c SHELL)",
 	.summary = "Run a command in a sandbox; exit with its exit status.",
 	.help = "The command's stdout and stderr are copied to ours byte for byte, as the\n"
 		"command writes them. A command that runs out of time exits 124; stopping\n"
@@ -193,6 +199,8 @@ const struct cli_command cmd_exec = {
 		"  --timeout S      kill the command after S seconds (default: the server's)\n"
 		"  -i, --stdin      send all of our stdin to the command\n"
 		"  -c SHELL         run SHELL with /bin/sh -c instead of CMD\n"
-		"  --auto-resume    resume the sandbox first if it is paused\n",
+		"  --auto-resume    resume the sandbox first if it is paused\n"
+		"  -u, --user U     run as user U of the sandbox (its /etc/passwd)\n"
+		"  --tag T          name the command in the sandbox's process table (thaw ps)\n",
 	.run = exec_run,
 };

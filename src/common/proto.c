@@ -187,12 +187,25 @@ const char *proto_type_name(uint8_t type)
 	/* Sized by MSG_TYPE_MAX: a type added without a name reads "?",
 	 * never past the table (the fuzzer found that once). */
 	static const char *const names[MSG_TYPE_MAX + 1] = {
-		[MSG_HELLO] = "HELLO",	   [MSG_HELLO_OK] = "HELLO_OK",
-		[MSG_PREPARE] = "PREPARE", [MSG_PREPARE_OK] = "PREPARE_OK",
-		[MSG_EXEC] = "EXEC",	   [MSG_STDIN] = "STDIN",
-		[MSG_OUTPUT] = "OUTPUT",   [MSG_EXIT] = "EXIT",
-		[MSG_ERROR] = "ERROR",	   [MSG_FILE_INFO] = "FILE_INFO",
-		[MSG_STARTED] = "STARTED", [MSG_RESIZE] = "RESIZE",
+		[MSG_HELLO] = "HELLO",
+		[MSG_HELLO_OK] = "HELLO_OK",
+		[MSG_PREPARE] = "PREPARE",
+		[MSG_PREPARE_OK] = "PREPARE_OK",
+		[MSG_EXEC] = "EXEC",
+		[MSG_STDIN] = "STDIN",
+		[MSG_OUTPUT] = "OUTPUT",
+		[MSG_EXIT] = "EXIT",
+		[MSG_ERROR] = "ERROR",
+		[MSG_FILE_INFO] = "FILE_INFO",
+		[MSG_STARTED] = "STARTED",
+		[MSG_RESIZE] = "RESIZE",
+		[MSG_LIST] = "LIST",
+		[MSG_PROC] = "PROC",
+		[MSG_ATTACH] = "ATTACH",
+		[MSG_SIGNAL] = "SIGNAL",
+		[MSG_PROC_STDIN] = "PROC_STDIN",
+		[MSG_PROC_RESIZE] = "PROC_RESIZE",
+		[MSG_OK] = "OK",
 	};
 	if (type == 0 || type > MSG_TYPE_MAX || !names[type])
 		return "?";

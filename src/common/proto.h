@@ -22,8 +22,12 @@
 
 #include "buf.h"
 
-/* 2: built-in file commands (argv[0] "thaw:file-...", see FILE_CMD_*). */
-#define PROTO_VERSION "thaw-agent/2"
+/* 2: built-in file commands (argv[0] "thaw:file-...", see FILE_CMD_*).
+ * 3: the process table (LIST, ATTACH, SIGNAL, PROC_STDIN, PROC_RESIZE;
+ *    EXEC's T_TAG, T_USER, T_KILL_ON_DISCONNECT). An older agent answers
+ *    those frames with ERROR "unexpected message type". */
+#define PROTO_VERSION "thaw-agent/3"
+#define PROTO_PROCESS_TABLE 3 /* the version that has it */
 #define PROTO_HDR_SIZE 8
 #define PROTO_MAX_PAYLOAD (1u << 20)
 #define PROTO_TLV_HDR_SIZE 6
@@ -41,7 +45,18 @@ enum proto_type {
 	MSG_FILE_INFO = 10, /* in a file command's stdout: one file's metadata */
 	MSG_STARTED = 11,   /* guest: the command runs, with its pid (thaw-agent/2) */
 	MSG_RESIZE = 12,    /* host: a PTY command's terminal size changed */
-	MSG_TYPE_MAX = 12,
+	/* thaw-agent/3: the process table. Every command started by EXEC has
+	 * an entry addressed by its pid that outlives the connection. */
+	MSG_LIST = 13,	      /* host: list the table -> PROC frames, then OK */
+	MSG_PROC = 14,	      /* guest: one entry of the table */
+	MSG_ATTACH = 15,      /* host: T_PID [T_FROM_START]: follow that process like
+			       * the EXEC that started it (STARTED, OUTPUT, EXIT;
+			       * STDIN and RESIZE on this connection go to it) */
+	MSG_SIGNAL = 16,      /* host: T_PID T_SIGNO: to its process group -> OK */
+	MSG_PROC_STDIN = 17,  /* host: T_PID [T_DATA] [T_EOF] -> OK */
+	MSG_PROC_RESIZE = 18, /* host: T_PID T_ROWS T_COLS -> OK */
+	MSG_OK = 19,	      /* guest: done */
+	MSG_TYPE_MAX = 19,
 };
 
 enum proto_stream { STREAM_NONE = 0, STREAM_STDOUT = 1, STREAM_STDERR = 2 };
@@ -74,11 +89,36 @@ enum proto_tag {
 	T_PTY = 25,	    /* u8: EXEC on a new pseudo-terminal (stdout and stderr merged) */
 	T_ROWS = 26,	    /* u32: terminal rows (EXEC with T_PTY, RESIZE) */
 	T_COLS = 27,	    /* u32: terminal columns */
-	/* Numbered apart from the others so that tags added beside them do
-	 * not collide. */
-	T_OWNER = 40, /* str: a file's owner's name (FILE_INFO), when the guest knows it */
-	T_GROUP = 41, /* str: its group's name */
+	/* thaw-agent/3 */
+	T_TAG = 28,		   /* str: a name given to a command at EXEC */
+	T_USER = 29,		   /* str: run as this user of the guest's /etc/passwd */
+	T_KILL_ON_DISCONNECT = 30, /* u8: EXEC: kill it when this connection ends */
+	T_FROM_START = 31,	   /* u8: ATTACH: replay the buffered output first */
+	T_SIGNO = 32,		   /* i32: SIGNAL */
+	T_DATA = 33,		   /* bytes: PROC_STDIN */
+	T_EOF = 34,		   /* u8: PROC_STDIN: close its stdin after DATA */
+	T_CMD = 35,		   /* str: PROC: the command line, shortened */
+	T_RUNNING = 36,		   /* u8: PROC */
+	T_START_NS = 37,	   /* u64: PROC: guest CLOCK_REALTIME at start */
+	T_BUFFERED = 38,	   /* u64: PROC: output bytes held for ATTACH */
+	T_DROPPED = 39,		   /* u64: PROC: output bytes dropped (oldest first) */
+	T_STDIN_OPEN = 40,	   /* u8: PROC: its stdin takes PROC_STDIN */
+	T_ERRNO = 41,		   /* u32: ERROR: ENOENT no such process, EAGAIN table
+				    * full, EINVAL bad request, ESRCH exited */
+	/* file info (FILE_INFO) */
+	T_OWNER = 42, /* str: a file's owner's name, when the guest knows it */
+	T_GROUP = 43, /* str: its group's name */
 };
+
+/* The guest's process table: its bounds (each entry's output is kept in
+ * a ring of PROC_OUTPUT_MAX bytes, the oldest dropped first; all rings
+ * together hold at most PROC_OUTPUT_TOTAL, the largest giving way). */
+#define PROC_MAX_LIVE 1024
+#define PROC_MAX_EXITED 64
+#define PROC_OUTPUT_MAX (1u << 20)
+#define PROC_OUTPUT_TOTAL (64u << 20)
+#define PROC_TAG_MAX 64
+#define PROC_CMD_MAX 1024
 
 enum proto_ftype { FTYPE_FILE = 1, FTYPE_DIR = 2, FTYPE_SYMLINK = 3, FTYPE_OTHER = 4 };
 

@@ -35,6 +35,10 @@ int reseed_apply(const struct proto_frame *hello, bool system, struct buf *reply
  * status. The built-ins themselves: filecmd.c (files), runcode.c (the
  * code interpreter's client), bgcmd.c (background commands). */
 int builtin_run(int argc, char **argv);
+/* The user an EXEC of a built-in named (T_USER), NULL for none: set in
+ * the built-in's own process, before builtin_run. Only bg-start uses it
+ * (its command runs as that user; the keeper stays root). */
+extern const struct guest_user *builtin_user;
 int builtin_file_read(int argc, char **argv);
 int builtin_file_stat(int argc, char **argv);
 int builtin_file_list(int argc, char **argv);
@@ -57,6 +61,25 @@ int builtin_bg_kill(int argc, char **argv);
 int cmd_fail(const char *what, const char *path, int e);
 /* All of data to fd (EINTR retried); -1 with errno on failure. */
 int cmd_write_all(int fd, const void *data, size_t len);
+
+/* user.c: a user of the guest, from /etc/passwd and /etc/group */
+#define GUEST_USER_MAX_GROUPS 64
+struct guest_user {
+	char name[64];
+	char home[256];
+	uid_t uid;
+	gid_t gid;
+	gid_t groups[GUEST_USER_MAX_GROUPS]; /* the primary group first */
+	int ngroups;
+};
+/* 0 with *u filled, or -1 with *why (a static string). */
+int user_lookup(const char *name, struct guest_user *u, const char **why);
+/* In a child: take the user's groups, gid and uid; -1 with errno. */
+int user_become(const struct guest_user *u);
+/* A copy of envp (may be NULL) with HOME, USER and LOGNAME added where
+ * it has none (HOME replaced when own_home); free each string and the
+ * array. */
+char **user_env(char *const *envp, const struct guest_user *u, bool own_home);
 
 /* server.c */
 int server_run(const struct agent_opts *opts);

@@ -53,11 +53,24 @@ static void exec_command(char **argv, const char *dir)
 	if (in < 0 || o < 0 || e < 0)
 		_exit(126);
 	child_stdio(in, o, e);
+	/* Its files are open: the command itself runs as the user asked. */
+	if (builtin_user && user_become(builtin_user) < 0) {
+		fprintf(stderr, "thaw: cannot become user %s: %s\n", builtin_user->name,
+			strerror(errno));
+		_exit(126);
+	}
 	/* The agent's own environment is PID 1's (nearly empty); the host
 	 * passes the command's through /usr/bin/env when it has one. */
 	setenv("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", 0);
 	setenv("HOME", "/root", 0);
 	setenv("LANG", "C.UTF-8", 0);
+	/* The user's own, over the agent's (an env the request gives still
+	 * wins: /usr/bin/env applies it after). */
+	if (builtin_user) {
+		setenv("HOME", builtin_user->home, 1);
+		setenv("USER", builtin_user->name, 1);
+		setenv("LOGNAME", builtin_user->name, 1);
+	}
 	execvp(argv[0], argv);
 	fprintf(stderr, "thaw: %s: %s\n", argv[0], strerror(errno));
 	_exit(errno == ENOENT ? 127 : 126);

@@ -31,6 +31,8 @@ static const struct builtin builtins[] = {
 	{ "bg-kill", 2, false, builtin_bg_kill },
 };
 
+const struct guest_user *builtin_user;
+
 int builtin_run(int argc, char **argv)
 {
 	const char *name = argv[0] + strlen(FILE_CMD_PREFIX);

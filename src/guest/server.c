@@ -1,10 +1,14 @@
 /* The agent's single-threaded event loop: one listening socket, a
- * signalfd for SIGCHLD, host connections and the pipes of running
- * commands. HELLO and PREPARE are answered inline (no fork on the
- * readiness path, which matters under TCG where every new code path is
- * translated); EXEC spawns the command and streams its output back with
- * backpressure: a command's pipes are read only while its connection's
- * output buffer is below a high-water mark. */
+ * signalfd for SIGCHLD, host connections and the pipes of the commands
+ * in the process table. HELLO and PREPARE are answered inline (no fork
+ * on the readiness path, which matters under TCG where every new code
+ * path is translated); EXEC spawns the command, adds it to the table and
+ * streams its output back with backpressure: a command's pipes are read
+ * only while every connection following it is below a high-water mark.
+ * Output read is also kept in the command's ring (session.h) for later
+ * ATTACHes; a command nobody follows is read freely, its oldest output
+ * dropped. A connection that ends leaves its command running unless the
+ * EXEC asked for T_KILL_ON_DISCONNECT. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -12,40 +16,25 @@
 #include <netinet/tcp.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/signalfd.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "agent.h"
 #include "guestnet.h"
-#include "session.h"
+#include "server.h"
 #include "timeutil.h"
 
-#define MAX_CONNS 64
-#define OUT_HIGH_WATER (1u << 20)
 #define READ_CHUNK 65536
 #define IN_MAX (PROTO_HDR_SIZE + PROTO_MAX_PAYLOAD)
-
-struct conn {
-	int fd;
-	struct buf in, out;
-	struct session *sess;
-	bool closing;	/* flush out, then close */
-	bool from_host; /* the peer is the host end of the guest network */
-	uint64_t seq;	/* accept order: older ones give way first */
-};
-
-struct server {
-	const struct agent_opts *opts;
-	int listen_fd, sig_fd;
-	struct conn *conns[MAX_CONNS];
-	/* Sessions whose connection went away: killed, kept until reaped. */
-	struct session *orphans[MAX_CONNS];
-	uint64_t accepted;
-};
+/* Three pipes per live command, the connections, and room to spare. */
+#define FD_LIMIT 8192
+#define MAX_POLL (2 + MAX_CONNS + 3 * (PROC_MAX_LIVE + PROC_MAX_EXITED))
 
 static int listen_on(const struct agent_opts *o)
 {
@@ -76,22 +65,10 @@ static int sigchld_fd(void)
 static void conn_free(struct server *srv, int i)
 {
 	struct conn *c = srv->conns[i];
-	if (c->sess) {
-		/* The host is gone: nobody will read this command's output. */
+	/* The command stays in the table, running, unless it asked to end
+	 * with the connection that started it. */
+	if (c->sess && c->owner && c->sess->kill_on_disconnect)
 		session_kill(c->sess);
-		for (int k = 0; k < MAX_CONNS; k++) {
-			if (!srv->orphans[k]) {
-				srv->orphans[k] = c->sess;
-				c->sess = NULL;
-				break;
-			}
-		}
-		if (c->sess) { /* no room: forget it, PID 1 still reaps it */
-			session_close_fds(c->sess);
-			buf_free(&c->sess->stdin_pending);
-			free(c->sess);
-		}
-	}
 	close(c->fd);
 	buf_free(&c->in);
 	buf_free(&c->out);
@@ -159,17 +136,31 @@ static void accept_conns(struct server *srv)
 	}
 }
 
-static void reply_error(struct conn *c, const char *msg)
+void server_reply_error(struct conn *c, int e, const char *fmt, ...)
 {
+	char msg[512];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
 	size_t start = proto_begin(&c->out, MSG_ERROR, 0);
 	proto_put_str(&c->out, T_MESSAGE, msg);
+	if (e)
+		proto_put_u32(&c->out, T_ERRNO, (uint32_t)e);
 	proto_end(&c->out, start);
 }
 
-static void handle_exec(struct conn *c, const struct proto_frame *f)
+static void handle_exec(struct server *srv, struct conn *c, const struct proto_frame *f)
 {
 	if (c->sess) {
-		reply_error(c, "a command is already running on this connection");
+		server_reply_error(c, EBUSY, "a command is already running on this connection");
+		return;
+	}
+	if (proctab_live(&srv->procs) >= PROC_MAX_LIVE) {
+		server_reply_error(c, EAGAIN,
+				   "the process table is full: %d commands run already; wait for "
+				   "some to end or signal them",
+				   PROC_MAX_LIVE);
 		return;
 	}
 	struct session *s = xcalloc(1, sizeof(*s));
@@ -177,7 +168,9 @@ static void handle_exec(struct conn *c, const struct proto_frame *f)
 		free(s);
 		return;
 	}
+	proctab_add(&srv->procs, s);
 	c->sess = s;
+	c->owner = true;
 	size_t start = proto_begin(&c->out, MSG_STARTED, 0);
 	proto_put_u32(&c->out, T_PID, (uint32_t)s->pid);
 	proto_end(&c->out, start);
@@ -211,9 +204,38 @@ static void handle_resize(struct conn *c, const struct proto_frame *f)
 		session_resize(c->sess, rows, cols);
 }
 
+/* Guest processes reach the agent's port too (it listens on every
+ * address), and the agent runs commands as root: a user of the guest
+ * must not get root through it. Only the host's end of the guest network
+ * may run, follow or steer commands (the test mode, --no-system, has no
+ * host end and takes anyone). */
+static bool host_only(const struct server *srv, const struct conn *c, uint8_t type)
+{
+	switch (type) {
+	case MSG_HELLO: /* sets the clock, the hostname and the RNG */
+	case MSG_EXEC:
+	case MSG_STDIN:
+	case MSG_RESIZE:
+	case MSG_LIST:
+	case MSG_ATTACH:
+	case MSG_SIGNAL:
+	case MSG_PROC_STDIN:
+	case MSG_PROC_RESIZE:
+		return srv->opts->system && !c->from_host;
+	default:
+		return false;
+	}
+}
+
 static void handle_frame(struct server *srv, struct conn *c, const struct proto_frame *f)
 {
 	size_t start;
+	if (host_only(srv, c, f->type)) {
+		server_reply_error(c, EPERM, "only the host may send %s to the agent",
+				   proto_type_name(f->type));
+		c->closing = true;
+		return;
+	}
 	switch (f->type) {
 	case MSG_HELLO:
 		reseed_apply(f, srv->opts->system, &c->out);
@@ -224,7 +246,7 @@ static void handle_frame(struct server *srv, struct conn *c, const struct proto_
 		proto_end(&c->out, start);
 		break;
 	case MSG_EXEC:
-		handle_exec(c, f);
+		handle_exec(srv, c, f);
 		break;
 	case MSG_STDIN:
 		handle_stdin(c, f);
@@ -232,8 +254,23 @@ static void handle_frame(struct server *srv, struct conn *c, const struct proto_
 	case MSG_RESIZE:
 		handle_resize(c, f);
 		break;
+	case MSG_LIST:
+		procmsg_list(srv, c);
+		break;
+	case MSG_ATTACH:
+		procmsg_attach(srv, c, f);
+		break;
+	case MSG_SIGNAL:
+		procmsg_signal(srv, c, f);
+		break;
+	case MSG_PROC_STDIN:
+		procmsg_stdin(srv, c, f);
+		break;
+	case MSG_PROC_RESIZE:
+		procmsg_resize(srv, c, f);
+		break;
 	default:
-		reply_error(c, "unexpected message type");
+		server_reply_error(c, EINVAL, "unexpected message type");
 		c->closing = true;
 	}
 }
@@ -275,13 +312,50 @@ static int conn_write(struct conn *c)
 	return 0;
 }
 
-static void pump_output(struct conn *c, int *fd, uint8_t stream)
+/* All rings together stay under PROC_OUTPUT_TOTAL (1024 commands with a
+ * full ring each would not fit a small guest): the largest gives way,
+ * to the average share. */
+static void bound_rings(struct server *srv)
 {
-	uint8_t chunk[READ_CHUNK];
+	size_t total = 0, n = 0;
+	struct session *largest = NULL;
+	for (size_t i = 0; i < srv->procs.n; i++) {
+		struct session *s = srv->procs.v[i];
+		total += s->out.kept;
+		n += s->out.kept > 0;
+		if (!largest || s->out.kept > largest->out.kept)
+			largest = s;
+	}
+	while (total > PROC_OUTPUT_TOTAL && largest && largest->out.kept) {
+		size_t before = largest->out.kept;
+		outring_trim(&largest->out, PROC_OUTPUT_TOTAL / (n ? n : 1));
+		total -= before - largest->out.kept;
+		if (largest->out.kept == before)
+			break;
+		largest = NULL;
+		for (size_t i = 0; i < srv->procs.n; i++)
+			if (!largest || srv->procs.v[i]->out.kept > largest->out.kept)
+				largest = srv->procs.v[i];
+	}
+}
+
+/* Output goes into the command's ring and to every connection that
+ * follows it. */
+static void pump_output(struct server *srv, struct session *s, int *fd, uint8_t stream)
+{
+	static uint8_t chunk[READ_CHUNK];
 	ssize_t n = read(*fd, chunk, sizeof(chunk));
 	if (n > 0) {
-		proto_put_raw_frame(&c->out, MSG_OUTPUT, stream, chunk, (size_t)n);
+		outring_put(&s->out, stream, chunk, (size_t)n);
+		bound_rings(srv);
+		for (int i = 0; i < MAX_CONNS; i++) {
+			struct conn *c = srv->conns[i];
+			if (c && c->sess == s)
+				proto_put_raw_frame(&c->out, MSG_OUTPUT, stream, chunk, (size_t)n);
+		}
 	} else if (n == 0 || (errno != EAGAIN && errno != EINTR)) {
+		if (*fd == s->pty_fd) /* the terminal is gone: no more resizes */
+			s->pty_fd = -1;
 		close(*fd);
 		*fd = -1;
 	}
@@ -302,23 +376,6 @@ static void pump_stdin(struct session *s)
 	}
 }
 
-static struct session *find_session(struct server *srv, pid_t pid, bool *orphan, int *idx)
-{
-	for (int i = 0; i < MAX_CONNS; i++) {
-		if (srv->conns[i] && srv->conns[i]->sess && srv->conns[i]->sess->pid == pid) {
-			*orphan = false;
-			*idx = i;
-			return srv->conns[i]->sess;
-		}
-		if (srv->orphans[i] && srv->orphans[i]->pid == pid) {
-			*orphan = true;
-			*idx = i;
-			return srv->orphans[i];
-		}
-	}
-	return NULL;
-}
-
 static void reap(struct server *srv)
 {
 	struct signalfd_siginfo si;
@@ -328,49 +385,56 @@ static void reap(struct server *srv)
 	pid_t pid;
 	uint64_t now = time_mono_ns();
 	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
-		bool orphan;
-		int idx;
-		struct session *s = find_session(srv, pid, &orphan, &idx);
-		if (!s)
-			continue; /* a reparented grandchild: reaping it is all PID 1 owes */
-		session_exited(s, status, now);
-		if (orphan) {
-			session_close_fds(s);
-			buf_free(&s->stdin_pending);
-			free(s);
-			srv->orphans[idx] = NULL;
+		struct session *s = proctab_find(&srv->procs, pid);
+		/* A reparented grandchild, or a finished entry's reused pid:
+		 * reaping it is all PID 1 owes. */
+		if (s && !s->exited)
+			session_exited(s, status, now);
+	}
+}
+
+/* A finished command's followers get its EXIT and follow nothing. */
+static void finish(struct server *srv, struct session *s)
+{
+	for (int i = 0; i < MAX_CONNS; i++) {
+		struct conn *c = srv->conns[i];
+		if (c && c->sess == s) {
+			session_exit_frame(s, &c->out);
+			c->sess = NULL;
+			c->owner = false;
 		}
 	}
+	session_finish(s);
 }
 
 static void check_sessions(struct server *srv, uint64_t now)
 {
-	for (int i = 0; i < MAX_CONNS; i++) {
-		struct conn *c = srv->conns[i];
-		if (!c || !c->sess)
+	bool ended = false;
+	for (size_t i = 0; i < srv->procs.n; i++) {
+		struct session *s = srv->procs.v[i];
+		if (s->finished)
 			continue;
-		struct session *s = c->sess;
 		if (!s->exited && s->deadline_ns && now >= s->deadline_ns && !s->timed_out) {
 			s->timed_out = true;
 			session_kill(s);
 		}
 		if (session_done(s, now)) {
-			session_finish(s, &c->out);
-			free(s);
-			c->sess = NULL;
+			finish(srv, s);
+			ended = true;
 		}
 	}
+	if (ended)
+		proctab_prune(&srv->procs);
 }
 
 static int next_timeout_ms(struct server *srv, uint64_t now)
 {
 	uint64_t next = 0;
-	for (int i = 0; i < MAX_CONNS; i++) {
-		struct conn *c = srv->conns[i];
-		if (!c || !c->sess)
+	for (size_t i = 0; i < srv->procs.n; i++) {
+		struct session *s = srv->procs.v[i];
+		if (s->finished)
 			continue;
-		uint64_t d = c->sess->exited ? c->sess->drain_deadline_ns
-					     : (c->sess->timed_out ? 0 : c->sess->deadline_ns);
+		uint64_t d = s->exited ? s->drain_deadline_ns : (s->timed_out ? 0 : s->deadline_ns);
 		if (d && (!next || d < next))
 			next = d;
 	}
@@ -383,85 +447,110 @@ enum poll_role { R_LISTEN, R_SIG, R_CONN, R_OUT, R_ERR, R_IN };
 
 struct poll_slot {
 	enum poll_role role;
-	int conn;
+	int conn;	   /* R_CONN */
+	struct session *s; /* R_OUT, R_ERR, R_IN */
 };
+
+/* A command whose followers are behind waits for them. */
+static void mark_blocked(struct server *srv)
+{
+	for (size_t i = 0; i < srv->procs.n; i++)
+		srv->procs.v[i]->blocked = false;
+	for (int i = 0; i < MAX_CONNS; i++) {
+		struct conn *c = srv->conns[i];
+		if (c && c->sess && c->out.len >= OUT_HIGH_WATER)
+			c->sess->blocked = true;
+	}
+}
+
+static nfds_t add_pipes(struct server *srv, struct pollfd *p, struct poll_slot *who, nfds_t n)
+{
+	for (size_t i = 0; i < srv->procs.n; i++) {
+		struct session *s = srv->procs.v[i];
+		if (s->finished)
+			continue;
+		if (s->out_fd >= 0 && !s->blocked) {
+			p[n] = (struct pollfd){ .fd = s->out_fd, .events = POLLIN };
+			who[n++] = (struct poll_slot){ R_OUT, -1, s };
+		}
+		if (s->err_fd >= 0 && !s->blocked) {
+			p[n] = (struct pollfd){ .fd = s->err_fd, .events = POLLIN };
+			who[n++] = (struct poll_slot){ R_ERR, -1, s };
+		}
+		if (s->in_fd >= 0 && (s->stdin_pending.len || s->stdin_eof)) {
+			p[n] = (struct pollfd){ .fd = s->in_fd, .events = POLLOUT };
+			who[n++] = (struct poll_slot){ R_IN, -1, s };
+		}
+	}
+	return n;
+}
 
 static nfds_t build_pollset(struct server *srv, struct pollfd *p, struct poll_slot *who)
 {
 	nfds_t n = 0;
 	p[n] = (struct pollfd){ .fd = srv->listen_fd, .events = POLLIN };
-	who[n++] = (struct poll_slot){ R_LISTEN, -1 };
+	who[n++] = (struct poll_slot){ R_LISTEN, -1, NULL };
 	p[n] = (struct pollfd){ .fd = srv->sig_fd, .events = POLLIN };
-	who[n++] = (struct poll_slot){ R_SIG, -1 };
+	who[n++] = (struct poll_slot){ R_SIG, -1, NULL };
 	for (int i = 0; i < MAX_CONNS; i++) {
 		struct conn *c = srv->conns[i];
 		if (!c)
 			continue;
 		short ev = (short)((c->closing ? 0 : POLLIN) | (c->out.len ? POLLOUT : 0));
 		p[n] = (struct pollfd){ .fd = c->fd, .events = ev };
-		who[n++] = (struct poll_slot){ R_CONN, i };
-		struct session *s = c->sess;
-		if (!s)
-			continue;
-		bool room = c->out.len < OUT_HIGH_WATER;
-		if (s->out_fd >= 0 && room) {
-			p[n] = (struct pollfd){ .fd = s->out_fd, .events = POLLIN };
-			who[n++] = (struct poll_slot){ R_OUT, i };
-		}
-		if (s->err_fd >= 0 && room) {
-			p[n] = (struct pollfd){ .fd = s->err_fd, .events = POLLIN };
-			who[n++] = (struct poll_slot){ R_ERR, i };
-		}
-		if (s->in_fd >= 0 && (s->stdin_pending.len || s->stdin_eof)) {
-			p[n] = (struct pollfd){ .fd = s->in_fd, .events = POLLOUT };
-			who[n++] = (struct poll_slot){ R_IN, i };
-		}
+		who[n++] = (struct poll_slot){ R_CONN, i, NULL };
 	}
-	return n;
+	mark_blocked(srv);
+	return add_pipes(srv, p, who, n);
 }
 
 static void dispatch(struct server *srv, const struct pollfd *p, const struct poll_slot *who)
 {
 	if (!p->revents)
 		return;
-	if (who->role == R_LISTEN) {
-		accept_conns(srv);
-		return;
-	}
-	if (who->role == R_SIG) {
-		reap(srv);
-		return;
-	}
-	struct conn *c = srv->conns[who->conn];
-	if (!c)
-		return;
+	struct conn *c;
 	switch (who->role) {
+	case R_LISTEN:
+		accept_conns(srv);
+		break;
+	case R_SIG:
+		reap(srv);
+		break;
 	case R_CONN:
-		if (((p->revents & (POLLIN | POLLHUP | POLLERR)) && conn_read(srv, c) < 0) ||
-		    ((p->revents & POLLOUT) && conn_write(c) < 0) ||
-		    (c->closing && c->out.len == 0))
+		c = srv->conns[who->conn];
+		if (c && (((p->revents & (POLLIN | POLLHUP | POLLERR)) && conn_read(srv, c) < 0) ||
+			  ((p->revents & POLLOUT) && conn_write(c) < 0) ||
+			  (c->closing && c->out.len == 0)))
 			conn_free(srv, who->conn);
 		break;
 	case R_OUT:
-		if (c->sess)
-			pump_output(c, &c->sess->out_fd, STREAM_STDOUT);
+		if (who->s->out_fd >= 0)
+			pump_output(srv, who->s, &who->s->out_fd, STREAM_STDOUT);
 		break;
 	case R_ERR:
-		if (c->sess)
-			pump_output(c, &c->sess->err_fd, STREAM_STDERR);
+		if (who->s->err_fd >= 0)
+			pump_output(srv, who->s, &who->s->err_fd, STREAM_STDERR);
 		break;
 	case R_IN:
-		if (c->sess)
-			pump_stdin(c->sess);
-		break;
-	default:
+		if (who->s->in_fd >= 0)
+			pump_stdin(who->s);
 		break;
 	}
+}
+
+/* PID 1's default of 1024 descriptors would cap the table well below
+ * PROC_MAX_LIVE. */
+static void raise_fd_limit(void)
+{
+	struct rlimit rl = { FD_LIMIT, FD_LIMIT };
+	if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+		agent_log("cannot raise the descriptor limit: %s", strerror(errno));
 }
 
 int server_run(const struct agent_opts *opts)
 {
 	struct server srv = { .opts = opts };
+	raise_fd_limit();
 	srv.sig_fd = sigchld_fd();
 	srv.listen_fd = listen_on(opts);
 	if (srv.listen_fd < 0 || srv.sig_fd < 0) {
@@ -469,9 +558,9 @@ int server_run(const struct agent_opts *opts)
 			  strerror(errno));
 		return -1;
 	}
-	/* Entries: listen, signal, and per connection itself + 3 pipes. */
-	static struct pollfd pfds[2 + MAX_CONNS * 4];
-	static struct poll_slot who[2 + MAX_CONNS * 4];
+	/* Entries: listen, signal, the connections, 3 pipes per command. */
+	static struct pollfd pfds[MAX_POLL];
+	static struct poll_slot who[MAX_POLL];
 	for (;;) {
 		nfds_t n = build_pollset(&srv, pfds, who);
 		int timeout = next_timeout_ms(&srv, time_mono_ns());

@@ -28,6 +28,11 @@ struct exec_req {
 	bool has_stdin;
 	bool pty;
 	uint32_t rows, cols;
+	char *tag;
+	char *user;
+	bool kill_on_disconnect;
+	struct guest_user who; /* when user is set */
+	char **user_envp;      /* envp with the user's HOME, USER, LOGNAME */
 };
 
 static void strv_push(char ***v, size_t *n, char *s)
@@ -48,7 +53,33 @@ static void exec_req_free(struct exec_req *r)
 {
 	strv_free(r->argv);
 	strv_free(r->envp);
+	strv_free(r->user_envp);
 	free(r->cwd);
+	free(r->tag);
+	free(r->user);
+}
+
+static const char *exec_req_parse_v3(const struct proto_tlv *t, struct exec_req *r)
+{
+	uint8_t flag = 0;
+	switch (t->tag) {
+	case T_TAG:
+		if (r->tag || t->len == 0 || t->len > PROC_TAG_MAX || proto_tlv_str(t, &r->tag) < 0)
+			return "malformed tag";
+		break;
+	case T_USER:
+		if (r->user || proto_tlv_str(t, &r->user) < 0)
+			return "malformed user";
+		break;
+	case T_KILL_ON_DISCONNECT:
+		if (proto_tlv_u8(t, &flag) < 0)
+			return "malformed kill_on_disconnect flag";
+		r->kill_on_disconnect = flag != 0;
+		break;
+	default:
+		break; /* unknown fields are skipped: newer hosts may add some */
+	}
+	return NULL;
 }
 
 static const char *exec_req_parse(const struct proto_frame *f, struct exec_req *r)
@@ -97,8 +128,11 @@ static const char *exec_req_parse(const struct proto_frame *f, struct exec_req *
 			if (proto_tlv_u32(&t, t.tag == T_ROWS ? &r->rows : &r->cols) < 0)
 				return "malformed terminal size";
 			break;
-		default:
-			break; /* unknown fields are skipped: newer hosts may add some */
+		default: {
+			const char *bad = exec_req_parse_v3(&t, r);
+			if (bad)
+				return bad;
+		}
 		}
 	}
 	if (rc < 0)
@@ -159,6 +193,36 @@ static void emit_exec_failure(struct buf *out, const char *name, int err)
 	proto_end(out, start);
 }
 
+/* The command's environment: the request's or the agent's default,
+ * with the user's HOME, USER and LOGNAME when it runs as one. */
+static char **command_env(struct exec_req *r, char **fallback)
+{
+	if (!r->user)
+		return r->envp ? r->envp : fallback;
+	/* The agent's default says HOME=/root: only a request's own HOME
+	 * stands over the user's. */
+	if (!r->user_envp)
+		r->user_envp = user_env(r->envp ? r->envp : fallback, &r->who, !r->envp);
+	return r->user_envp;
+}
+
+/* In a forked child: the user, then the directory (the user's home by
+ * default). Exits with 126 when either fails. */
+static void child_identity(const struct exec_req *r)
+{
+	if (r->user && user_become(&r->who) < 0) {
+		dprintf(2, "thaw: cannot become user %s: %s\n", r->user, strerror(errno));
+		_exit(126);
+	}
+	/* Like login(1): a home that does not exist means "/". */
+	if (!r->cwd && r->user && chdir(r->who.home) < 0 && chdir("/") < 0)
+		_exit(126);
+	if (r->cwd && chdir(r->cwd) < 0) {
+		dprintf(2, "thaw: cannot enter %s: %s\n", r->cwd, strerror(errno));
+		_exit(126);
+	}
+}
+
 static int make_pipe(int fds[2], int ours)
 {
 	if (pipe2(fds, O_CLOEXEC) < 0)
@@ -191,7 +255,7 @@ static int spawn(struct session *s, const char *prog, struct exec_req *r)
 	posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGMASK |
 						POSIX_SPAWN_SETSIGDEF);
 	char *default_env[] = { "PATH=" DEFAULT_PATH, "HOME=/root", "LANG=C.UTF-8", NULL };
-	rc = posix_spawn(&s->pid, prog, &fa, &attr, r->argv, r->envp ? r->envp : default_env);
+	rc = posix_spawn(&s->pid, prog, &fa, &attr, r->argv, command_env(r, default_env));
 	posix_spawn_file_actions_destroy(&fa);
 	posix_spawnattr_destroy(&attr);
 	if (rc == 0) {
@@ -212,9 +276,11 @@ out:
 	return rc;
 }
 
-/* A file command runs in a fork of the agent (static, single-threaded:
- * fork is safe) with the same pipes, session and signals a program gets. */
-static int spawn_filecmd(struct session *s, struct exec_req *r)
+/* A built-in command, or a program run as another user, runs in a fork
+ * of the agent (static, single-threaded: fork is safe) with the same
+ * pipes, session and signals posix_spawn gives a program. prog NULL: the
+ * built-in argv[0]. */
+static int spawn_forked(struct session *s, const char *prog, struct exec_req *r)
 {
 	int in[2] = { -1, -1 }, outp[2] = { -1, -1 }, errp[2] = { -1, -1 };
 	if (make_pipe(in, 1) < 0 || make_pipe(outp, 0) < 0 || make_pipe(errp, 0) < 0) {
@@ -236,9 +302,21 @@ static int spawn_filecmd(struct session *s, struct exec_req *r)
 		child_stdio(in[0], outp[1], errp[1]);
 		int fl = fcntl(0, F_GETFL);
 		fcntl(0, F_SETFL, fl & ~O_NONBLOCK);
-		if (r->cwd && chdir(r->cwd) < 0)
-			_exit(errno);
-		_exit(builtin_run((int)r->argc, r->argv));
+		if (!prog) {
+			if (r->cwd && chdir(r->cwd) < 0)
+				_exit(errno);
+			if (r->user && !r->cwd && chdir(r->who.home) < 0 && chdir("/") < 0)
+				_exit(errno);
+			builtin_user = r->user ? &r->who : NULL;
+			_exit(builtin_run((int)r->argc, r->argv));
+		}
+		for (int sig = 1; sig < NSIG; sig++)
+			signal(sig, SIG_DFL);
+		char *default_env[] = { "PATH=" DEFAULT_PATH, "HOME=/root", "LANG=C.UTF-8", NULL };
+		child_identity(r);
+		execve(prog, r->argv, command_env(r, default_env));
+		dprintf(2, "thaw: %s: %s\n", r->argv[0], strerror(errno));
+		_exit(errno == ENOENT ? 127 : 126);
 	}
 	int e = pid < 0 ? errno : 0;
 	close(in[0]);
@@ -296,9 +374,8 @@ static int spawn_pty(struct session *s, const char *prog, struct exec_req *r)
 		sigprocmask(SIG_SETMASK, &none, NULL);
 		for (int sig = 1; sig < NSIG; sig++)
 			signal(sig, SIG_DFL);
-		if (r->cwd && chdir(r->cwd) < 0)
-			_exit(126);
-		execve(prog, r->argv, r->envp ? r->envp : default_env);
+		child_identity(r);
+		execve(prog, r->argv, command_env(r, default_env));
 		_exit(errno == ENOENT ? 127 : 126);
 	}
 	if (pid < 0) {
@@ -310,7 +387,7 @@ static int spawn_pty(struct session *s, const char *prog, struct exec_req *r)
 	s->pid = pid;
 	s->pty_fd = master;
 	s->out_fd = master;
-	s->in_fd = dup(master);
+	s->in_fd = fcntl(master, F_DUPFD_CLOEXEC, 3);
 	return 0;
 }
 
@@ -320,41 +397,80 @@ void session_resize(struct session *s, uint32_t rows, uint32_t cols)
 		set_size(s->pty_fd, rows, cols);
 }
 
+/* The command line for listings: argv joined by spaces, shortened. */
+static char *command_line(const struct exec_req *r)
+{
+	struct buf b = { 0 };
+	for (size_t i = 0; i < r->argc && b.len < PROC_CMD_MAX; i++) {
+		if (i)
+			buf_append(&b, " ", 1);
+		buf_append_str(&b, r->argv[i]);
+	}
+	if (b.len > PROC_CMD_MAX)
+		b.len = PROC_CMD_MAX;
+	return buf_steal(&b, NULL);
+}
+
+static int spawn_any(struct session *s, struct exec_req *r)
+{
+	if (strncmp(r->argv[0], FILE_CMD_PREFIX, strlen(FILE_CMD_PREFIX)) == 0)
+		return spawn_forked(s, NULL, r);
+	char *prog = resolve_program(r->argv[0], r->envp);
+	int rc = !prog	   ? ENOENT
+		 : r->pty  ? spawn_pty(s, prog, r)
+		 : r->user ? spawn_forked(s, prog, r)
+			   : spawn(s, prog, r);
+	free(prog);
+	return rc;
+}
+
+static const char *exec_req_check(struct exec_req *r)
+{
+	struct stat st;
+	if (r->cwd && (stat(r->cwd, &st) < 0 || !S_ISDIR(st.st_mode)))
+		return "cwd is not an existing directory";
+	const char *why = NULL;
+	if (r->user && user_lookup(r->user, &r->who, &why) < 0)
+		return why;
+	return NULL;
+}
+
 int session_start(struct session *s, const struct proto_frame *exec, struct buf *out)
 {
 	struct exec_req r = { 0 };
 	memset(s, 0, sizeof(*s));
 	s->in_fd = s->out_fd = s->err_fd = s->pty_fd = -1;
 	const char *problem = exec_req_parse(exec, &r);
-	struct stat st;
-	if (!problem && r.cwd && (stat(r.cwd, &st) < 0 || !S_ISDIR(st.st_mode)))
-		problem = "cwd is not an existing directory";
+	if (!problem)
+		problem = exec_req_check(&r);
 	if (problem) {
 		emit_error(out, problem);
 		exec_req_free(&r);
 		return -1;
 	}
-	int rc;
-	if (strncmp(r.argv[0], FILE_CMD_PREFIX, strlen(FILE_CMD_PREFIX)) == 0) {
-		rc = spawn_filecmd(s, &r);
-	} else {
-		char *prog = resolve_program(r.argv[0], r.envp);
-		rc = !prog ? ENOENT : r.pty ? spawn_pty(s, prog, &r) : spawn(s, prog, &r);
-		free(prog);
-	}
+	int rc = spawn_any(s, &r);
 	if (rc != 0) {
 		emit_exec_failure(out, r.argv[0], rc);
 		exec_req_free(&r);
 		return 1;
 	}
 	s->start_ns = time_mono_ns();
+	s->start_real_ns = time_real_ns();
 	if (r.timeout_ms)
 		s->deadline_ns = s->start_ns + (uint64_t)r.timeout_ms * 1000000ull;
-	if (!r.has_stdin) {
+	/* A terminal's input stays open: only its master ends it. */
+	if (!r.has_stdin && !r.pty) {
 		s->stdin_eof = true;
 		close(s->in_fd);
 		s->in_fd = -1;
 	}
+	s->pty = r.pty;
+	s->builtin = strncmp(r.argv[0], FILE_CMD_PREFIX, strlen(FILE_CMD_PREFIX)) == 0;
+	s->kill_on_disconnect = r.kill_on_disconnect;
+	s->tag = r.tag;
+	r.tag = NULL;
+	s->cmd = command_line(&r);
+	outring_init(&s->out, PROC_OUTPUT_MAX);
 	exec_req_free(&r);
 	return 0;
 }
@@ -391,21 +507,68 @@ bool session_done(const struct session *s, uint64_t now)
 	return (s->out_fd < 0 && s->err_fd < 0) || now >= s->drain_deadline_ns;
 }
 
-void session_finish(struct session *s, struct buf *out)
+static void exit_status(const struct session *s, int *code, int *sig)
 {
-	int code = 0, sig = 0;
+	*code = 0;
+	*sig = 0;
 	if (WIFEXITED(s->status))
-		code = WEXITSTATUS(s->status);
+		*code = WEXITSTATUS(s->status);
 	else if (WIFSIGNALED(s->status)) {
-		sig = WTERMSIG(s->status);
-		code = 128 + sig;
+		*sig = WTERMSIG(s->status);
+		*code = 128 + *sig;
 	}
+}
+
+void session_exit_frame(const struct session *s, struct buf *out)
+{
+	int code, sig;
+	exit_status(s, &code, &sig);
 	size_t start = proto_begin(out, MSG_EXIT, 0);
 	proto_put_i32(out, T_EXIT_CODE, code);
 	proto_put_i32(out, T_SIGNAL, sig);
 	proto_put_u8(out, T_TIMED_OUT, s->timed_out);
 	proto_put_u64(out, T_DURATION_US, (s->end_ns - s->start_ns) / 1000);
 	proto_end(out, start);
+}
+
+void session_finish(struct session *s)
+{
 	session_close_fds(s);
 	buf_free(&s->stdin_pending);
+	s->stdin_eof = true;
+	s->finished = true;
+}
+
+void session_free(struct session *s)
+{
+	session_close_fds(s);
+	buf_free(&s->stdin_pending);
+	outring_free(&s->out);
+	free(s->tag);
+	free(s->cmd);
+	free(s);
+}
+
+void session_proc_frame(const struct session *s, struct buf *out)
+{
+	size_t start = proto_begin(out, MSG_PROC, 0);
+	proto_put_u32(out, T_PID, (uint32_t)s->pid);
+	if (s->tag)
+		proto_put_str(out, T_TAG, s->tag);
+	proto_put_str(out, T_CMD, s->cmd ? s->cmd : "");
+	proto_put_u8(out, T_PTY, s->pty);
+	proto_put_u8(out, T_RUNNING, !s->exited);
+	proto_put_u64(out, T_START_NS, s->start_real_ns);
+	proto_put_u64(out, T_BUFFERED, s->out.kept);
+	proto_put_u64(out, T_DROPPED, s->out.dropped);
+	proto_put_u8(out, T_STDIN_OPEN, s->in_fd >= 0 && !s->stdin_eof);
+	if (s->exited) {
+		int code, sig;
+		exit_status(s, &code, &sig);
+		proto_put_i32(out, T_EXIT_CODE, code);
+		proto_put_i32(out, T_SIGNAL, sig);
+		proto_put_u8(out, T_TIMED_OUT, s->timed_out);
+		proto_put_u64(out, T_DURATION_US, (s->end_ns - s->start_ns) / 1000);
+	}
+	proto_end(out, start);
 }

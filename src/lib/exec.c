@@ -57,7 +57,7 @@ int tl_env_json(const char *const *env, json_t **out, thaw_error **err)
 	return 0;
 }
 
-/* Adds the optional fields (env, cwd, stdin, timeout) to body. */
+/* Adds the optional fields (env, cwd, stdin, timeout, user, tag, ...) to body. */
 static int optional_json(const thaw_exec_options *o, json_t *body, thaw_error **err)
 {
 	json_t *v = NULL;
@@ -84,6 +84,17 @@ static int optional_json(const thaw_exec_options *o, json_t *body, thaw_error **
 		json_object_set_new(body, "timeout_s", json_integer(o->timeout_s));
 	if (o->auto_resume)
 		json_object_set_new(body, "auto_resume", json_true());
+	if (o->kill_on_disconnect)
+		json_object_set_new(body, "kill_on_disconnect", json_true());
+	const char *names[] = { "user", "tag" };
+	const char *vals[] = { o->user, o->tag };
+	for (size_t i = 0; i < 2; i++) {
+		if (!vals[i])
+			continue;
+		if (tl_json_from_str(vals[i], names[i], &v, err) < 0)
+			return -1;
+		json_object_set_new(body, names[i], v);
+	}
 	return 0;
 }
 
@@ -171,14 +182,7 @@ THAW_API int thaw_sandbox_exec(thaw_client *client, const char *id, const thaw_e
 
 /* ---- streaming --------------------------------------------------------- */
 
-struct stream_exec {
-	thaw_output_fn on_output;
-	void *ud;
-	thaw_exec_result *result; /* set by the exit event */
-	bool finished;
-};
-
-static int stream_data(struct stream_exec *x, int stream, const json_t *ev, thaw_error **err)
+static int stream_data(struct tl_stream_exec *x, int stream, const json_t *ev, thaw_error **err)
 {
 	const json_t *d = json_object_get(ev, "data");
 	if (!json_is_string(d))
@@ -192,7 +196,7 @@ static int stream_data(struct stream_exec *x, int stream, const json_t *ev, thaw
 	return stop ? tl_error_set(err, 0, "cancelled", "the output callback stopped the exec") : 0;
 }
 
-static int stream_exit(struct stream_exec *x, const json_t *ev, thaw_error **err)
+static int stream_exit(struct tl_stream_exec *x, const json_t *ev, thaw_error **err)
 {
 	int code;
 	if (tl_json_int(ev, "exit_code", &code) < 0)
@@ -208,9 +212,9 @@ static int stream_exit(struct stream_exec *x, const json_t *ev, thaw_error **err
 	return 0;
 }
 
-static int stream_on_line(const char *line, size_t len, void *ud, thaw_error **err)
+int tl_stream_on_line(const char *line, size_t len, void *ud, thaw_error **err)
 {
-	struct stream_exec *x = ud;
+	struct tl_stream_exec *x = ud;
 	if (x->finished)
 		return tl_error_set(err, 0, TL_PROTOCOL, "the exec stream went on after its end");
 	json_t *ev = json_loadb(line, len, 0, NULL);
@@ -246,12 +250,12 @@ THAW_API int thaw_sandbox_exec_stream(thaw_client *client, const char *id,
 	json_object_set_new(body, "stream", json_true());
 	char path[192];
 	snprintf(path, sizeof(path), "/v1/sandboxes/%s/exec", id);
-	struct stream_exec x = { .on_output = on_output, .ud = userdata };
+	struct tl_stream_exec x = { .on_output = on_output, .ud = userdata };
 	struct tl_request req = { .method = "POST",
 				  .path = path,
 				  .body = body,
 				  .expect = 200,
-				  .on_line = stream_on_line,
+				  .on_line = tl_stream_on_line,
 				  .line_ud = &x };
 	int rc = tl_http_call(client, &req, NULL, err);
 	json_decref(body);

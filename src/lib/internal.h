@@ -128,6 +128,16 @@ typedef void (*tl_item_free_fn)(void *item);
 int tl_list_call(thaw_client *c, const char *path, const char *key, tl_item_parse_fn parse,
 		 tl_item_free_fn free_item, void ***out, size_t *n, thaw_error **err);
 
+/* exec.c: the events of an exec stream (also a process's, process.c),
+ * one line at a time: output to on_output, the exit into result. */
+struct tl_stream_exec {
+	thaw_output_fn on_output;
+	void *ud;
+	thaw_exec_result *result; /* set by the exit event */
+	bool finished;
+};
+int tl_stream_on_line(const char *line, size_t len, void *ud, thaw_error **err);
+
 /* sandbox.c and template.c: one server object to a struct. */
 int tl_sandbox_parse(const json_t *o, thaw_sandbox **out, thaw_error **err);
 int tl_template_parse(const json_t *o, thaw_template **out, thaw_error **err);

@@ -246,6 +246,13 @@ typedef struct thaw_exec_options {
 	/* Resume the sandbox first if it is paused (otherwise a paused
 	 * sandbox fails with code "conflict"). */
 	bool auto_resume;
+	/* Run as this user of the guest (its /etc/passwd); NULL: root. */
+	const char *user;
+	/* A name for the sandbox's process table; NULL: none. */
+	const char *tag;
+	/* Kill the command when this client goes away (a stopped stream);
+	 * otherwise it runs on in the process table. */
+	bool kill_on_disconnect;
 } thaw_exec_options;
 
 /* What a command did. Output is byte-exact (libthaw asks for base64 and
@@ -276,8 +283,9 @@ THAW_API void thaw_exec_result_free(thaw_exec_result *res);
 
 /* Receives a command's output as it is produced: stream is 1 for stdout,
  * 2 for stderr; data holds len bytes (exact, possibly binary). Returning
- * non-zero stops the exec: the connection is closed and the guest kills
- * the command. */
+ * non-zero stops the exec: the connection is closed, and the guest kills
+ * the command when the exec asked for kill_on_disconnect (otherwise it
+ * runs on in the sandbox's process table). */
 typedef int (*thaw_output_fn)(int stream, const char *data, size_t len, void *userdata);
 
 /* Like thaw_sandbox_exec, but the output goes to on_output while the
@@ -337,6 +345,38 @@ THAW_API void thaw_code_execution_free(thaw_code_execution *ex);
 /* Decodes a base64 result field (png, jpeg, pdf): *out (free()) holds
  * *out_len bytes. -1 when in is not base64. */
 THAW_API int thaw_base64_decode(const char *in, void **out, size_t *out_len);
+
+/* ---- the process table -------------------------------------------------- */
+
+/* A command the sandbox ran lately (GET /v1/sandboxes/{id}/processes):
+ * every exec's command has one, from its start until some time after it
+ * ended, whatever happened to the request that started it. */
+typedef struct thaw_process {
+	unsigned pid;	  /* in the guest */
+	char *tag;	  /* the exec's tag; NULL when none */
+	char *cmd;	  /* its command line, shortened */
+	char *started_at; /* RFC 3339, the guest's clock */
+	bool running;
+	bool pty;
+	int exit_code; /* once ended; 128 + signal when killed */
+	int signal;    /* the killing signal, 0 if none */
+	char *json;    /* the server's object as compact JSON */
+} thaw_process;
+
+/* The table. On success *out is an array of *n, freed with
+ * thaw_process_list_free. */
+THAW_API int thaw_process_list(thaw_client *client, const char *id, thaw_process ***out, size_t *n,
+			       thaw_error **err);
+THAW_API void thaw_process_list_free(thaw_process **list, size_t n);
+
+/* Follows process pid's output (GET .../processes/{pid}/stream): what
+ * the guest kept of it first when from_start, then what comes, to
+ * on_output as thaw_sandbox_exec_stream does, until it exits (*out: its
+ * status, freed with thaw_exec_result_free). Stopping (on_output returns
+ * non-zero: code "cancelled") leaves the process running. */
+THAW_API int thaw_process_attach(thaw_client *client, const char *id, unsigned pid,
+				 bool from_start, thaw_output_fn on_output, void *userdata,
+				 thaw_exec_result **out, thaw_error **err);
 
 /* ---- lifecycle ---------------------------------------------------------- */
 

@@ -275,3 +275,28 @@ def test_files_mv_and_ls_depth(cli_sandbox):
                 ["files", "mv", "-r", cli_sandbox, "/a", "/b"]):
         assert T.run_cli(*bad).returncode == 2, bad
     T.check("thaw files mv (409 without -f, replaces with -f), ls -d 3 by path with owner names")
+
+
+def test_ps_attach_and_user(cli_sandbox):
+    r = T.run_cli("exec", "--user", "user", "--tag", "whoami", cli_sandbox, "--", "id", "-un")
+    assert (r.returncode, r.stdout) == (0, b"user\n"), r
+    # A command started elsewhere (a dropped stream), listed and followed.
+    st, body = T.api("POST", f"/v1/sandboxes/{cli_sandbox}/exec",
+                     {"cmd": "echo one; sleep 2; echo two >&2; exit 5", "tag": "bg"})
+    assert st == 200 and body["exit_code"] == 5, body
+    pid = body["pid"]
+    r = T.run_cli("ps", cli_sandbox)
+    assert r.returncode == 0, r
+    rows = {line.split()[0]: line for line in r.stdout.decode().splitlines()[1:]}
+    assert "whoami" in rows[next(p for p, l in rows.items() if "id -un" in l)], rows
+    assert "bg" in rows[str(pid)] and "exited 5" in rows[str(pid)], rows
+    r = T.run_cli("ps", "--json", cli_sandbox)
+    assert any(p["pid"] == pid and p["tag"] == "bg" for p in __import__("json").loads(r.stdout))
+    r = T.run_cli("attach", cli_sandbox, str(pid))
+    assert (r.returncode, r.stdout, r.stderr) == (5, b"one\n", b"two\n"), r
+    r = T.run_cli("attach", cli_sandbox, "999999")
+    assert r.returncode == 1 and b"999999" in r.stderr, r
+    r = T.run_cli("attach", cli_sandbox, "x")
+    assert r.returncode == 2, r
+    T.check("thaw exec --user/--tag; thaw ps lists tags and exit statuses; thaw attach "
+            "replays stdout and stderr and exits 5; unknown pid fails, bad pid is usage")

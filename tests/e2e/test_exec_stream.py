@@ -1,7 +1,9 @@
 """Streaming exec ("stream": true): output arrives while the command runs,
 whole and in order, characters split across chunks stay whole, the exit
 status comes last, refusals keep their HTTP status, and a client that
-goes away stops the command in the guest. The CLI streams too."""
+goes away stops the command in the guest when the exec asked for it
+(kill_on_disconnect; test_processes.py: without it the command runs on).
+The CLI streams too."""
 
 import base64
 import hashlib
@@ -102,9 +104,10 @@ def test_refusals_keep_their_status(sandboxes):
     T.check("streaming exec: unknown 404, bad id 400, paused 409, auto_resume streams")
 
 
-def test_disconnect_kills_the_command(sandboxes):
+def test_disconnect_kills_the_command_when_asked(sandboxes):
     sid = sandboxes()["id"]
-    conn, resp = _open_stream(sid, {"cmd": "echo started; exec sleep 300"})
+    conn, resp = _open_stream(sid, {"cmd": "echo started; exec sleep 300",
+                                    "kill_on_disconnect": True})
     assert resp.status == 200
     start = json.loads(resp.readline())
     assert start["type"] == "start" and start["pid"] > 1, start
@@ -116,7 +119,7 @@ def test_disconnect_kills_the_command(sandboxes):
     def gone():
         return "sleep" not in T.sh(sid, "ps -eo comm")
     T.wait_until(gone, 10, 0.2, what="the command of a closed stream to be killed")
-    T.check("closing the stream killed `sleep 300` in the guest")
+    T.check("closing the stream killed `sleep 300` (kill_on_disconnect) in the guest")
 
 
 def test_timeout_in_a_stream(sandboxes):

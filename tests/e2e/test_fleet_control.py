@@ -461,6 +461,25 @@ def test_a_sandbox_through_either_instance(fleet, hosts):
         assert st == 200 and events[-1]["type"] == "exit", events
         assert "".join(e.get("data", "") for e in events if e["type"] == "stdout") == \
             "one\ntwo\n", events
+        # The process table through the relay: a tagged command is listed,
+        # re-attached (NDJSON, its output replayed), waited for and refused.
+        r = exec_through(a, sid, "echo relayed-out", tag="relayed")
+        pid = r["pid"]
+        st, procs = b.call("GET", f"/v1/sandboxes/{sid}/processes", key=USER)
+        assert st == 200 and any(p["pid"] == pid and p["tag"] == "relayed"
+                                 for p in procs["processes"]), procs
+        st, body = raw(a, "GET", f"/v1/sandboxes/{sid}/processes/{pid}/stream?from=start")
+        events = [json.loads(line) for line in body.decode().splitlines() if line]
+        assert st == 200 and events[0] == {"type": "start", "pid": pid}, events
+        assert events[1] == {"type": "stdout", "data": "relayed-out\n"}, events
+        assert events[-1]["type"] == "exit", events
+        st, w = b.call("POST", f"/v1/sandboxes/{sid}/processes/{pid}/wait", {"timeout_s": 5},
+                       key=USER)
+        assert st == 200 and w["running"] is False, w
+        assert b.call("POST", f"/v1/sandboxes/{sid}/processes/{pid}/signal",
+                      {"signal": "TERM"}, key=USER)[0] == 409
+        assert a.call("POST", f"/v1/sandboxes/{sid}/processes/999999/stdin", {"eof": True},
+                      key=USER)[0] == 404
         # Files both ways (the upload goes through a temp file, the
         # download streams), byte for byte.
         blob = os.urandom(5 << 20)

@@ -205,3 +205,36 @@ def test_pip_installs_offline(tmp_path):
                        env={"PYTHONPATH": str(target)})
     assert r.returncode == 0 and str(target) in r.stdout, r
     T.check("pip install --no-index ./sdk/python installed an importable package")
+
+
+def test_processes_and_user(sbx):
+    pid = sbx.start("read line; echo got-$line; sleep 300", stdin_open=True, tag="sdk",
+                    timeout=600)
+    assert sbx.processes.get(tag="sdk")["pid"] == pid
+    sbx.processes.send_stdin(pid, "abc\n")
+    seen = []
+    for ev in sbx.processes.attach(pid, from_start=True):
+        seen.append(ev)
+        if ev.kind == "stdout" and b"got-abc" in ev.data:
+            break
+    assert seen[0].kind == "start" and seen[-1].text == "got-abc\n", seen
+    assert sbx.processes.wait(pid, timeout=1) is None
+    sbx.processes.signal(pid, "TERM")
+    assert sbx.processes.wait(pid, timeout=30)["signal"] == 15
+    chunks = []
+    ev = sbx.processes.attach(pid, on_stdout=chunks.append)
+    assert ev.kind == "exit" and ev.signal == 15 and chunks == ["got-abc\n"], (ev, chunks)
+    tty = sbx.start("read x; stty size", pty=True, rows=24, cols=80)
+    sbx.processes.resize(tty, 33, 99)
+    sbx.processes.send_stdin(tty, "\r")
+    assert sbx.processes.wait(tty)["exit_code"] == 0
+    assert "33 99" in "".join(e.text for e in sbx.processes.attach(tty))
+    r = sbx.exec("id -un; pwd", user="user", tag="who")
+    assert r.stdout == "user\n/home/user\n" and r.pid > 1, r
+    assert sbx.processes.get(pid=r.pid)["tag"] == "who"
+    with pytest.raises(thaw.NotFound):
+        sbx.processes.signal(999999, "TERM")
+    with pytest.raises(thaw.InvalidRequest):
+        sbx.exec("id", user="nosuchuser")
+    T.check("SDK: start (stdin_open, pty), processes.get/send_stdin/attach/wait/signal/"
+            "resize; exec user= and tag=; NotFound and InvalidRequest")

@@ -471,8 +471,111 @@ static void test_exec_encoding(void **state)
 static void test_exec_rejects_unknown_fields(void **state)
 {
 	(void)state;
-	exec_rejects("{\"cmd\": \"ls\", \"user\": \"root\"}", "user");
+	exec_rejects("{\"cmd\": \"ls\", \"sudo\": \"root\"}", "sudo");
 	exec_rejects("{\"command\": \"ls\"}", "command");
+}
+
+static void test_exec_process_fields(void **state)
+{
+	(void)state;
+	struct exec_params p;
+	exec_ok("{\"cmd\": \"ls\", \"user\": \"user\", \"tag\": \"a b\", \"pty\": true, "
+		"\"rows\": 30, \"cols\": 100, \"stdin_open\": true, \"kill_on_disconnect\": true}",
+		&p);
+	assert_string_equal(p.user, "user");
+	assert_string_equal(p.tag, "a b");
+	assert_true(p.pty && p.stdin_open && p.has_stdin && p.kill_on_disconnect);
+	assert_int_equal(p.rows, 30);
+	assert_int_equal(p.cols, 100);
+	/* The user's own HOME replaces the default /root one. */
+	for (size_t i = 0; p.env[i]; i++)
+		assert_false(strncmp(p.env[i], "HOME=", 5) == 0);
+	exec_params_free(&p);
+	exec_ok("{\"cmd\": \"ls\", \"user\": \"user\", \"env\": {\"HOME\": \"/srv\"}}", &p);
+	bool home = false;
+	for (size_t i = 0; p.env[i]; i++)
+		home |= strcmp(p.env[i], "HOME=/srv") == 0;
+	assert_true(home);
+	exec_params_free(&p);
+	exec_rejects("{\"cmd\": \"ls\", \"user\": \"a:b\"}", "user");
+	exec_rejects("{\"cmd\": \"ls\", \"user\": \"\"}", "user");
+	exec_rejects("{\"cmd\": \"ls\", \"user\": 5}", "user");
+	exec_rejects("{\"cmd\": \"ls\", \"tag\": \"\"}", "tag");
+	exec_rejects("{\"cmd\": \"ls\", \"tag\": \"a\\nb\"}", "tag");
+	exec_rejects("{\"cmd\": \"ls\", \"rows\": 30}", "pty");
+	exec_rejects("{\"cmd\": \"ls\", \"pty\": true, \"rows\": 0}", "rows");
+	exec_rejects("{\"cmd\": \"ls\", \"pty\": 1}", "pty");
+	exec_rejects("{\"cmd\": \"ls\", \"background\": true, \"tag\": \"t\"}", "background");
+}
+
+static void test_process_bodies(void **state)
+{
+	(void)state;
+	struct thaw_err *e = NULL;
+	int signo = 0;
+	const char *sigs[][2] = { { "{\"signal\": \"TERM\"}", "15" },
+				  { "{\"signal\": \"sigkill\"}", "9" },
+				  { "{\"signal\": 2}", "2" } };
+	for (size_t i = 0; i < 3; i++) {
+		json_t *j = J(sigs[i][0]);
+		assert_int_equal(validate_signal(j, &signo, &e), 0);
+		assert_int_equal(signo, atoi(sigs[i][1]));
+		json_decref(j);
+	}
+	const char *bad[] = { "{\"signal\": \"NOPE\"}", "{\"signal\": 0}", "{\"signal\": 65}", "{}",
+			      "{\"signal\": 1, \"x\": 1}" };
+	for (size_t i = 0; i < 5; i++) {
+		json_t *j = J(bad[i]);
+		assert_int_equal(validate_signal(j, &signo, &e), -1);
+		assert_invalid(e, "signal");
+		err_free(e);
+		e = NULL;
+		json_decref(j);
+	}
+	struct proc_stdin_params sp;
+	json_t *j = J("{\"data_b64\": \"aGk=\", \"eof\": true}");
+	assert_int_equal(validate_proc_stdin(j, &sp, &e), 0);
+	assert_int_equal(sp.data.len, 2);
+	assert_true(sp.eof);
+	buf_free(&sp.data);
+	json_decref(j);
+	const char *bad_stdin[] = { "{}",
+				    "{\"data\": 1}",
+				    "{\"data\": \"a\", \"data_b64\": \"YQ==\"}",
+				    "{\"data_b64\": \"!!\"}",
+				    "{\"eof\": 1}",
+				    "{\"other\": 1}" };
+	for (size_t i = 0; i < 6; i++) {
+		j = J(bad_stdin[i]);
+		assert_int_equal(validate_proc_stdin(j, &sp, &e), -1);
+		assert_non_null(e);
+		assert_null(sp.data.data);
+		err_free(e);
+		e = NULL;
+		json_decref(j);
+	}
+	uint32_t rows, cols, ms;
+	j = J("{\"rows\": 40, \"cols\": 120}");
+	assert_int_equal(validate_resize(j, &rows, &cols, &e), 0);
+	assert_true(rows == 40 && cols == 120);
+	json_decref(j);
+	j = J("{\"rows\": 40}");
+	assert_int_equal(validate_resize(j, &rows, &cols, &e), -1);
+	err_free(e);
+	e = NULL;
+	json_decref(j);
+	j = J("{}");
+	assert_int_equal(validate_wait(j, &ms, &e), 0);
+	assert_int_equal(ms, PROC_WAIT_DEFAULT_S * 1000);
+	json_decref(j);
+	j = J("{\"timeout_s\": 0.5}");
+	assert_int_equal(validate_wait(j, &ms, &e), 0);
+	assert_int_equal(ms, 500);
+	json_decref(j);
+	j = J("{\"timeout_s\": 3601}");
+	assert_int_equal(validate_wait(j, &ms, &e), -1);
+	err_free(e);
+	json_decref(j);
 }
 
 /* Known bug: validate_exec bounds the argument count but not the size of
@@ -771,6 +874,8 @@ int main(void)
 		cmocka_unit_test(test_exec_timeout),
 		cmocka_unit_test(test_exec_encoding),
 		cmocka_unit_test(test_exec_rejects_unknown_fields),
+		cmocka_unit_test(test_exec_process_fields),
+		cmocka_unit_test(test_process_bodies),
 		cmocka_unit_test(test_exec_larger_than_one_protocol_frame_is_rejected),
 		cmocka_unit_test(test_bake_takes_a_valid_name),
 		cmocka_unit_test(test_bake_rejects_bad_bodies),

@@ -165,7 +165,8 @@ class Client:
 class Stream:
     """An open NDJSON answer. close() may be called from another thread
     while events() is being read: it shuts the socket down, the server
-    sees the client go and stops (an exec's command is killed)."""
+    sees the client go and stops (an exec's command is killed only when it
+    asked for kill_on_disconnect)."""
 
     def __init__(self, conn, resp):
         self._conn = conn

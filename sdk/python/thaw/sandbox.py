@@ -10,6 +10,7 @@ from . import errors
 from .client import Client
 from .code import Context, Execution, context_id, read_stream
 from .files import Files
+from .processes import Processes
 
 _ID_CHARS = set("abcdefghijklmnopqrstuvwxyz0123456789-")
 
@@ -32,6 +33,7 @@ class ExecResult:
         self.timed_out = timed_out
         self.duration_ms = duration_ms
         self.signal = signal
+        self.pid = None  # its pid in the guest (sandbox.processes), when known
 
     @property
     def stdout(self):
@@ -97,8 +99,9 @@ class Command:
 
 def _consume(stream, on_stdout, on_stderr, on_start=None):
     """Reads a streamed exec to its end; returns the ExecResult. The
-    stream is closed however this ends (a callback that raises stops the
-    command)."""
+    stream is closed however this ends (a callback that raises stops
+    following the command, which runs on in sandbox.processes unless the
+    exec asked for kill_on_disconnect)."""
     try:
         return _read_events(stream.events(), on_stdout, on_stderr, on_start)
     finally:
@@ -140,6 +143,7 @@ class Sandbox:
         self._client = client
         self._info = info
         self.files = Files(self)
+        self.processes = Processes(self)
 
     # ---- construction -------------------------------------------------
 
@@ -236,15 +240,25 @@ class Sandbox:
     # ---- commands -----------------------------------------------------
 
     def exec(self, cmd, env=None, cwd=None, timeout=None, stdin=None, on_stdout=None,
-             on_stderr=None, background=False, auto_resume=None):
+             on_stderr=None, background=False, auto_resume=None, user=None, tag=None,
+             on_start=None, kill_on_disconnect=None):
         """Runs cmd: a shell string (run with /bin/sh -c) or an argv list.
         Returns an ExecResult; a command that fails is not an exception,
         look at exit_code. With on_stdout/on_stderr the output is streamed
-        to them (str chunks) as it is produced. background=True returns a
-        Command at once; the command then runs on its own, whatever
-        happens to this client."""
+        to them (str chunks) as it is produced (on_start gets its pid
+        first). background=True returns a Command at once; the command
+        then runs on its own, whatever happens to this client. user: run
+        as that user of the guest; tag: its name in sandbox.processes.
+        Every command is in sandbox.processes and outlives this client,
+        unless kill_on_disconnect."""
         body = {"cmd": list(cmd) if isinstance(cmd, (list, tuple)) else cmd,
                 "encoding": "base64"}
+        if user is not None:
+            body["user"] = user
+        if tag is not None:
+            body["tag"] = tag
+        if kill_on_disconnect is not None:
+            body["kill_on_disconnect"] = bool(kill_on_disconnect)
         if env:
             body["env"] = {str(k): str(v) for k, v in env.items()}
         if cwd:
@@ -264,15 +278,47 @@ class Sandbox:
             body.pop("encoding")
             return Command(self, self._client.request(
                 "POST", f"/v1/sandboxes/{self.id}/exec", body, expect=(202,)))
-        if on_stdout or on_stderr:
+        if on_stdout or on_stderr or on_start:
             body["stream"] = True
             stream = self._client.stream("POST", f"/v1/sandboxes/{self.id}/exec", body)
-            return _consume(stream, on_stdout, on_stderr)
+            return _consume(stream, on_stdout, on_stderr, on_start)
         r = self._client.request("POST", f"/v1/sandboxes/{self.id}/exec", body,
                                  timeout=(timeout or 0) + self._client.timeout)
-        return ExecResult(r["exit_code"], base64.b64decode(r["stdout"]),
-                          base64.b64decode(r["stderr"]), r.get("timed_out", False),
-                          r.get("duration_ms", 0.0), r.get("signal", 0))
+        res = ExecResult(r["exit_code"], base64.b64decode(r["stdout"]),
+                         base64.b64decode(r["stderr"]), r.get("timed_out", False),
+                         r.get("duration_ms", 0.0), r.get("signal", 0))
+        res.pid = r.get("pid")
+        return res
+
+    def start(self, cmd, env=None, cwd=None, timeout=None, stdin=None, user=None, tag=None,
+              stdin_open=False, pty=False, rows=None, cols=None):
+        """Starts cmd and returns its pid at once (the command runs on in
+        the process table: follow it with sandbox.processes). stdin_open
+        keeps its stdin open for processes.send_stdin; pty runs it on a
+        terminal of rows x cols."""
+        body = {"cmd": list(cmd) if isinstance(cmd, (list, tuple)) else cmd, "stream": True}
+        for k, v in (("env", env and {str(a): str(b) for a, b in env.items()}), ("cwd", cwd),
+                     ("timeout_s", timeout and int(timeout)), ("user", user), ("tag", tag),
+                     ("rows", rows), ("cols", cols)):
+            if v:
+                body[k] = v
+        if stdin is not None:
+            raw = stdin.encode() if isinstance(stdin, str) else bytes(stdin)
+            body["stdin_b64"] = base64.b64encode(raw).decode()
+        if stdin_open:
+            body["stdin_open"] = True
+        if pty:
+            body["pty"] = True
+        stream = self._client.stream("POST", f"/v1/sandboxes/{self.id}/exec", body)
+        try:
+            for ev in stream.events():
+                if ev.get("type") == "start":
+                    return ev["pid"]
+                if ev.get("type") == "error":
+                    raise errors.from_response(_status_of(ev.get("code")), ev)
+        finally:
+            stream.close()
+        raise errors.SandboxError("the command ended before it started")
 
     def run_code(self, code, language="python", context=None, env=None, timeout=None,
                  on_stdout=None, on_stderr=None, on_result=None, on_error=None,

@@ -65,10 +65,21 @@ enum MHD_Result api_sandbox_network(struct api_req *r);
 enum MHD_Result api_sandbox_exec(struct api_req *r);
 /* exec_stream.c: the streaming answer of exec; takes over p. */
 struct exec_params;
+/* The agent request an exec's parameters make (pointers into p). */
+struct agent_exec_req exec_request(const struct exec_params *p);
 enum MHD_Result api_exec_stream(struct api_req *r, struct exec_params *p);
 /* commands.c: exec with "background": true; takes over p. */
 enum MHD_Result api_exec_background(struct api_req *r, struct exec_params *p);
 enum MHD_Result api_command_get(struct api_req *r);
+/* processes.c: the guest's process table */
+enum MHD_Result api_process_list(struct api_req *r);
+enum MHD_Result api_process_stream(struct api_req *r);
+enum MHD_Result api_process_stdin(struct api_req *r);
+enum MHD_Result api_process_signal(struct api_req *r);
+enum MHD_Result api_process_resize(struct api_req *r);
+enum MHD_Result api_process_wait(struct api_req *r);
+/* exec_stream.c: a process's output as exec streams it (pid checked) */
+enum MHD_Result api_attach_stream(struct api_req *r, uint32_t pid, bool from_start, bool base64);
 enum MHD_Result api_command_kill(struct api_req *r);
 enum MHD_Result api_sandbox_port(struct api_req *r);
 enum MHD_Result api_sandbox_run_code(struct api_req *r);

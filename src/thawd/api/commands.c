@@ -17,8 +17,8 @@ enum MHD_Result api_exec_background(struct api_req *r, struct exec_params *p)
 {
 	long pid = 0;
 	_cleanup_err_ struct thaw_err *err = NULL;
-	int rc = sandbox_command_start(api_host(r), r->params[0], p->argv, p->env, p->cwd, p->auto_resume,
-				       &pid, &err);
+	int rc = sandbox_command_start(api_host(r), r->params[0], p->argv, p->env, p->cwd, p->user,
+				       p->auto_resume, &pid, &err);
 	exec_params_free(p);
 	if (rc < 0)
 		return api_reply_error(r, err);

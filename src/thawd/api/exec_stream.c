@@ -9,7 +9,9 @@
  *
  * The status line (200) goes out before the command starts, so what can
  * be refused is checked first (404, 409). A client that disconnects stops
- * the exec; the guest then kills the command. */
+ * the exec; the command goes on in the guest's process table (unless
+ * "kill_on_disconnect"), where GET .../processes/{pid}/stream, which
+ * streams the same events, finds it again. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,6 +29,8 @@ struct exec_job {
 	char id[32];
 	struct exec_params p;
 	struct buf carry[2]; /* stdout, stderr: a character split by a chunk */
+	uint32_t attach_pid; /* not 0: follow this process instead of running p */
+	bool from_start;
 };
 
 static void emit_data(struct exec_job *j, int stream, const uint8_t *data, size_t len)
@@ -70,19 +74,13 @@ static void on_start(uint32_t pid, void *ud)
 static void *exec_thread(void *arg)
 {
 	struct exec_job *j = arg;
-	struct agent_exec_req req = {
-		.argv = (const char *const *)j->p.argv,
-		.env = (const char *const *)j->p.env,
-		.cwd = j->p.cwd,
-		.stdin_data = j->p.stdin_data.data,
-		.stdin_len = j->p.stdin_data.len,
-		.has_stdin = j->p.has_stdin,
-		.timeout_ms = j->p.timeout_ms,
-		.on_output = on_output,
-		.on_start = on_start,
-		.ud = j,
-		.cancel = api_stream_cancel_flag(j->stream),
-	};
+	struct agent_exec_req req = exec_request(&j->p);
+	req.on_output = on_output;
+	req.on_start = on_start;
+	req.ud = j;
+	req.cancel = api_stream_cancel_flag(j->stream);
+	req.attach_pid = j->attach_pid;
+	req.attach_from_start = j->from_start;
 	struct agent_exec_result res;
 	_cleanup_err_ struct thaw_err *err = NULL;
 	int rc = sandbox_exec(j->h, j->id, &req, j->p.auto_resume, &res, &err);
@@ -111,19 +109,11 @@ static void *exec_thread(void *arg)
 	return NULL;
 }
 
-enum MHD_Result api_exec_stream(struct api_req *r, struct exec_params *p)
+static enum MHD_Result start_job(struct api_req *r, struct exec_job *j)
 {
-	_cleanup_err_ struct thaw_err *err = NULL;
-	if (sandbox_exec_check(api_host(r), r->params[0], p->auto_resume, &err) < 0) {
-		exec_params_free(p);
-		return api_reply_error(r, err);
-	}
-	struct exec_job *j = xcalloc(1, sizeof(*j));
 	j->stream = api_stream_new();
 	j->h = api_host(r);
 	snprintf(j->id, sizeof(j->id), "%s", r->params[0]);
-	j->p = *p; /* the job owns the parameters now */
-	memset(p, 0, sizeof(*p));
 	enum MHD_Result ret = api_stream_reply(r, j->stream);
 	if (api_thread_detached(exec_thread, j) < 0) {
 		api_stream_emit(j->stream, json_pack("{s:s,s:s,s:s}", "type", "error", "error",
@@ -135,4 +125,26 @@ enum MHD_Result api_exec_stream(struct api_req *r, struct exec_params *p)
 		free(j);
 	}
 	return ret;
+}
+
+enum MHD_Result api_exec_stream(struct api_req *r, struct exec_params *p)
+{
+	_cleanup_err_ struct thaw_err *err = NULL;
+	if (sandbox_exec_check(api_host(r), r->params[0], p->auto_resume, &err) < 0) {
+		exec_params_free(p);
+		return api_reply_error(r, err);
+	}
+	struct exec_job *j = xcalloc(1, sizeof(*j));
+	j->p = *p; /* the job owns the parameters now */
+	memset(p, 0, sizeof(*p));
+	return start_job(r, j);
+}
+
+enum MHD_Result api_attach_stream(struct api_req *r, uint32_t pid, bool from_start, bool base64)
+{
+	struct exec_job *j = xcalloc(1, sizeof(*j));
+	j->attach_pid = pid;
+	j->from_start = from_start;
+	j->p.base64_output = base64;
+	return start_job(r, j);
 }

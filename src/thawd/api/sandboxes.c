@@ -292,6 +292,31 @@ static json_t *exec_json(const struct agent_exec_result *res, bool base64)
 	return o;
 }
 
+struct agent_exec_req exec_request(const struct exec_params *p)
+{
+	return (struct agent_exec_req){
+		.argv = (const char *const *)p->argv,
+		.env = (const char *const *)p->env,
+		.cwd = p->cwd,
+		.stdin_data = p->stdin_data.data,
+		.stdin_len = p->stdin_data.len,
+		.has_stdin = p->has_stdin,
+		.stdin_keep_open = p->stdin_open,
+		.timeout_ms = p->timeout_ms,
+		.tag = p->tag,
+		.user = p->user,
+		.kill_on_disconnect = p->kill_on_disconnect,
+		.pty = p->pty,
+		.rows = p->rows,
+		.cols = p->cols,
+	};
+}
+
+static void keep_pid(uint32_t pid, void *ud)
+{
+	*(uint32_t *)ud = pid;
+}
+
 enum MHD_Result api_sandbox_exec(struct api_req *r)
 {
 	enum MHD_Result res;
@@ -319,16 +344,11 @@ enum MHD_Result api_sandbox_exec(struct api_req *r)
 		return api_exec_stream(r, &p);
 	if (p.background)
 		return api_exec_background(r, &p);
-	struct agent_exec_req req = {
-		.argv = (const char *const *)p.argv,
-		.env = (const char *const *)p.env,
-		.cwd = p.cwd,
-		.stdin_data = p.stdin_data.data,
-		.stdin_len = p.stdin_data.len,
-		.has_stdin = p.has_stdin,
-		.timeout_ms = p.timeout_ms,
-		.max_output = (size_t)api_host(r)->cfg->max_exec_output_mb << 20,
-	};
+	struct agent_exec_req req = exec_request(&p);
+	uint32_t pid = 0;
+	req.max_output = (size_t)api_host(r)->cfg->max_exec_output_mb << 20;
+	req.on_start = keep_pid;
+	req.ud = &pid;
 	struct agent_exec_result out;
 	rc = sandbox_exec(api_host(r), r->params[0], &req, p.auto_resume, &out, &err);
 	bool base64 = p.base64_output;
@@ -336,6 +356,8 @@ enum MHD_Result api_sandbox_exec(struct api_req *r)
 	if (rc < 0)
 		return api_reply_error(r, err);
 	json_t *o = exec_json(&out, base64);
+	if (pid)
+		json_object_set_new(o, "pid", json_integer(pid));
 	agent_exec_result_free(&out);
 	return api_reply_json(r, MHD_HTTP_OK, o);
 }

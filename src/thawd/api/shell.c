@@ -57,7 +57,10 @@ static void *shell_thread(void *arg)
 				      .relay = true,
 				      .relay_fd = j->sock,
 				      .relay_pre = j->pre,
-				      .relay_pre_len = j->pre_len };
+				      .relay_pre_len = j->pre_len,
+				      /* The connection is the terminal: closing it
+				       * ends the shell, as hanging up does. */
+				      .kill_on_disconnect = true };
 	struct agent_exec_result res;
 	_cleanup_err_ struct thaw_err *err = NULL;
 	if (sandbox_exec(j->h, j->id, &req, j->resume, &res, &err) == 0) {

@@ -300,7 +300,7 @@ int validate_exec(json_t *body, struct exec_params *p, struct thaw_err **err)
 {
 	static const char *const fields[] = { "cmd",	   "env",	 "cwd",	     "stdin",
 					      "stdin_b64", "timeout_s",	 "encoding", "auto_resume",
-					      "stream",	   "background", NULL };
+					      "stream",	   "background", EXEC_PROCESS_FIELDS, NULL };
 	memset(p, 0, sizeof(*p));
 	json_t *cwd = json_object_get(body, "cwd");
 	json_t *enc = json_object_get(body, "encoding");
@@ -341,6 +341,8 @@ int validate_exec(json_t *body, struct exec_params *p, struct thaw_err **err)
 		err_set(err, ERR_INVALID, "a background command takes neither stream nor stdin");
 		goto fail;
 	}
+	if (validate_exec_process(body, p, err) < 0)
+		goto fail;
 	if (frame_size(p) > PROTO_MAX_PAYLOAD) {
 		err_set(err, ERR_INVALID, "cmd, env and cwd together exceed %u bytes",
 			PROTO_MAX_PAYLOAD);
@@ -423,6 +425,8 @@ void exec_params_free(struct exec_params *p)
 	strv_free(p->argv);
 	strv_free(p->env);
 	free(p->cwd);
+	free(p->tag);
+	free(p->user);
 	buf_free(&p->stdin_data);
 	memset(p, 0, sizeof(*p));
 }

@@ -37,6 +37,13 @@ struct exec_params {
 	bool auto_resume;
 	bool stream;	 /* answer with NDJSON events as the output comes */
 	bool background; /* start it, answer with its pid; it outlives the request */
+	/* The process table (validate_proc.c) */
+	char *tag;		 /* owned; NULL: none */
+	char *user;		 /* owned; NULL: root */
+	bool kill_on_disconnect; /* a client that goes away ends the command */
+	bool stdin_open;	 /* stdin stays open for POST .../processes/{pid}/stdin */
+	bool pty;		 /* on a pseudo-terminal of rows x cols */
+	uint32_t rows, cols;
 };
 
 int validate_exec(json_t *body, struct exec_params *out, struct thaw_err **err);
@@ -59,6 +66,27 @@ int validate_sandbox_env(json_t *env, char **out, struct thaw_err **err);
 /* "network" (net/netpolicy.h): *out a new policy. */
 struct netpolicy;
 int validate_network(json_t *v, struct netpolicy **out, struct thaw_err **err);
+
+/* validate_proc.c: exec's process table fields (called by validate_exec),
+ * and the bodies of the /processes/{pid} routes. */
+#define PROC_STDIN_MAX (512u * 1024u)
+#define PROC_WAIT_DEFAULT_S 30
+#define PROC_WAIT_MAX_S 3600
+#define EXEC_PROCESS_FIELDS \
+	"tag", "user", "kill_on_disconnect", "stdin_open", "pty", "rows", "cols"
+int validate_exec_process(json_t *body, struct exec_params *p, struct thaw_err **err);
+/* {"signal": "TERM" | "SIGTERM" | 15} */
+int validate_signal(json_t *body, int *signo, struct thaw_err **err);
+struct proc_stdin_params {
+	struct buf data; /* owned */
+	bool eof;
+};
+/* {"data": text | "data_b64": base64, "eof": bool} */
+int validate_proc_stdin(json_t *body, struct proc_stdin_params *p, struct thaw_err **err);
+/* {"rows": R, "cols": C} */
+int validate_resize(json_t *body, uint32_t *rows, uint32_t *cols, struct thaw_err **err);
+/* {"timeout_s": S} or {}: how long to wait (default PROC_WAIT_DEFAULT_S) */
+int validate_wait(json_t *body, uint32_t *wait_ms, struct thaw_err **err);
 
 struct bake_params {
 	char name[64];

@@ -1,4 +1,5 @@
 #include "agent.h"
+#include "agent_io.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -22,11 +23,6 @@
 #define HOST_GRACE_MS 10000 /* beyond the guest-enforced timeout */
 #define ENTROPY_BYTES 64
 #define CANCEL_CHECK_MS 200 /* how often a cancellable exec looks at its flag */
-
-struct agent_conn {
-	int fd;
-	struct buf in, out;
-};
 
 static int left_ms(uint64_t deadline)
 {
@@ -101,7 +97,7 @@ int agent_conn_fd(const struct agent_conn *c)
 	return c->fd;
 }
 
-static int flush_out(struct agent_conn *c, uint64_t deadline, struct thaw_err **err)
+int agent_flush_out(struct agent_conn *c, uint64_t deadline, struct thaw_err **err)
 {
 	while (c->out.len) {
 		ssize_t n = send(c->fd, c->out.data, c->out.len, MSG_NOSIGNAL);
@@ -134,8 +130,8 @@ static int conn_recv(struct agent_conn *c, struct thaw_err **err)
 }
 
 /* Reads until one whole frame is buffered; *used receives its size. */
-static int read_frame(struct agent_conn *c, uint64_t deadline, struct proto_frame *f, long *used,
-		      struct thaw_err **err)
+int agent_read_frame(struct agent_conn *c, uint64_t deadline, struct proto_frame *f, long *used,
+		     struct thaw_err **err)
 {
 	for (;;) {
 		long n = proto_frame_parse(c->in.data, c->in.len, f);
@@ -143,6 +139,7 @@ static int read_frame(struct agent_conn *c, uint64_t deadline, struct proto_fram
 			return err_set(err, ERR_GUEST, "the guest agent sent a malformed frame");
 		if (n > 0) {
 			*used = n;
+			c->answered = true;
 			return 0;
 		}
 		struct pollfd p = { .fd = c->fd, .events = POLLIN };
@@ -156,20 +153,44 @@ static int read_frame(struct agent_conn *c, uint64_t deadline, struct proto_fram
 	}
 }
 
-static int guest_refusal(const struct proto_frame *f, struct thaw_err **err)
+/* The guest's errno (thaw-agent/3) says what kind of refusal it is. */
+static enum err_code refusal_code(uint32_t e)
+{
+	switch (e) {
+	case ENOENT:
+		return ERR_NOT_FOUND;
+	case EAGAIN:
+		return ERR_LIMIT;
+	case ESRCH:
+	case EPIPE:
+	case ENOTTY:
+	case EBUSY:
+		return ERR_CONFLICT;
+	case EPERM:
+		return ERR_FORBIDDEN;
+	default:
+		return ERR_INVALID;
+	}
+}
+
+int agent_guest_refusal(const struct proto_frame *f, struct thaw_err **err)
 {
 	struct proto_tlv_iter it;
 	struct proto_tlv t;
+	char *msg = NULL;
+	uint32_t e = 0;
 	proto_tlv_init(&it, f);
 	while (proto_tlv_next(&it, &t) > 0) {
-		char *msg = NULL;
-		if (t.tag == T_MESSAGE && proto_tlv_str(&t, &msg) == 0) {
-			err_set(err, ERR_INVALID, "guest agent: %s", msg);
-			free(msg);
-			return -1;
-		}
+		if (t.tag == T_MESSAGE && !msg && proto_tlv_str(&t, &msg) < 0)
+			msg = NULL;
+		else if (t.tag == T_ERRNO && proto_tlv_u32(&t, &e) < 0)
+			e = 0;
 	}
-	return err_set(err, ERR_GUEST, "guest agent refused the request");
+	if (!msg)
+		return err_set(err, ERR_GUEST, "guest agent refused the request");
+	err_set(err, refusal_code(e), "guest agent: %s", msg);
+	free(msg);
+	return -1;
 }
 
 /* Sends what is queued and waits for a single frame of type `want`. */
@@ -178,15 +199,15 @@ static int simple_exchange(struct agent_conn *c, uint8_t want, int timeout_ms,
 			   struct thaw_err **err)
 {
 	uint64_t deadline = time_mono_ns() + (uint64_t)timeout_ms * 1000000ull;
-	if (flush_out(c, deadline, err) < 0)
+	if (agent_flush_out(c, deadline, err) < 0)
 		return -1;
 	struct proto_frame f;
 	long used = 0;
-	if (read_frame(c, deadline, &f, &used, err) < 0)
+	if (agent_read_frame(c, deadline, &f, &used, err) < 0)
 		return -1;
 	int rc = 0;
 	if (f.type == MSG_ERROR)
-		rc = guest_refusal(&f, err);
+		rc = agent_guest_refusal(&f, err);
 	else if (f.type != want)
 		rc = err_set(err, ERR_GUEST, "guest agent answered %s, expected %s",
 			     proto_type_name(f.type), proto_type_name(want));
@@ -253,6 +274,20 @@ static void queue_exec(struct agent_conn *c, const struct agent_exec_req *req)
 		proto_put_u32(&c->out, T_ROWS, req->rows);
 		proto_put_u32(&c->out, T_COLS, req->cols);
 	}
+	if (req->tag)
+		proto_put_str(&c->out, T_TAG, req->tag);
+	if (req->user)
+		proto_put_str(&c->out, T_USER, req->user);
+	if (req->kill_on_disconnect)
+		proto_put_u8(&c->out, T_KILL_ON_DISCONNECT, 1);
+	proto_end(&c->out, start);
+}
+
+static void queue_attach(struct agent_conn *c, const struct agent_exec_req *req)
+{
+	size_t start = proto_begin(&c->out, MSG_ATTACH, 0);
+	proto_put_u32(&c->out, T_PID, req->attach_pid);
+	proto_put_u8(&c->out, T_FROM_START, req->attach_from_start);
 	proto_end(&c->out, start);
 }
 
@@ -268,7 +303,8 @@ static int queue_stdin_fd(struct agent_conn *c, const struct agent_exec_req *req
 			continue;
 		if (n < 0)
 			return err_sys(err, "reading the command's stdin");
-		proto_put_raw_frame(&c->out, MSG_STDIN, 0, chunk, (size_t)n);
+		if (n > 0 || !req->stdin_keep_open)
+			proto_put_raw_frame(&c->out, MSG_STDIN, 0, chunk, (size_t)n);
 		*sent = n == 0 ? SIZE_MAX : *sent + (size_t)n;
 	}
 	return 0;
@@ -285,7 +321,7 @@ static void queue_stdin(struct agent_conn *c, const struct agent_exec_req *req, 
 		proto_put_raw_frame(&c->out, MSG_STDIN, 0, req->stdin_data + *sent, n);
 		*sent += n;
 	}
-	if (*sent == req->stdin_len && req->has_stdin) {
+	if (*sent == req->stdin_len && req->has_stdin && !req->stdin_keep_open) {
 		proto_put_raw_frame(&c->out, MSG_STDIN, 0, NULL, 0);
 		*sent = req->stdin_len + 1; /* EOF queued */
 	}
@@ -412,7 +448,7 @@ static int relay_from_guest(struct agent_conn *c, int client, struct agent_exec_
 			break;
 		}
 		if (f.type == MSG_ERROR) {
-			rc = guest_refusal(&f, err);
+			rc = agent_guest_refusal(&f, err);
 			*done = true;
 			break;
 		}
@@ -470,9 +506,14 @@ static int exec_collect(struct agent_conn *c, const struct agent_exec_req *req,
 {
 	uint64_t budget_ms =
 		req->timeout_ms ? (uint64_t)req->timeout_ms + HOST_GRACE_MS : 24ull * 3600 * 1000;
+	if (req->attach_pid)
+		budget_ms = req->attach_wait_ms ? req->attach_wait_ms : 24ull * 3600 * 1000;
 	uint64_t deadline = time_mono_ns() + budget_ms * 1000000ull;
 	size_t sent = 0;
-	queue_exec(c, req);
+	if (req->attach_pid)
+		queue_attach(c, req);
+	else
+		queue_exec(c, req);
 	bool from_fd = req->has_stdin && req->stdin_from_fd;
 	for (;;) {
 		if (!from_fd)
@@ -487,6 +528,9 @@ static int exec_collect(struct agent_conn *c, const struct agent_exec_req *req,
 		int r = poll(&p, 1, wait);
 		if (req->cancel && __atomic_load_n(req->cancel, __ATOMIC_ACQUIRE))
 			return err_set(err, ERR_UNAVAILABLE, "the client went away");
+		if (r == 0 && left_ms(deadline) == 0 && req->attach_pid)
+			return err_set(err, ERR_TIMEOUT, "process %u did not exit in time",
+				       req->attach_pid);
 		if (r == 0 && left_ms(deadline) == 0)
 			return err_set(err, ERR_TIMEOUT,
 				       "the guest agent did not finish the command");
@@ -504,7 +548,7 @@ static int exec_collect(struct agent_conn *c, const struct agent_exec_req *req,
 		if (!(p.revents & (POLLIN | POLLHUP | POLLERR)))
 			continue;
 		if (conn_recv(c, err) < 0)
-			return -1;
+			return req->attach_pid ? agent_old_check(c, err) : -1;
 		size_t off = 0;
 		for (;;) {
 			struct proto_frame f;
@@ -515,6 +559,7 @@ static int exec_collect(struct agent_conn *c, const struct agent_exec_req *req,
 			if (n == 0)
 				break;
 			off += (size_t)n;
+			c->answered = true;
 			if (f.type == MSG_OUTPUT)
 				take_output(req, res, &f);
 			else if (f.type == MSG_STARTED)
@@ -522,7 +567,7 @@ static int exec_collect(struct agent_conn *c, const struct agent_exec_req *req,
 			else if (f.type == MSG_EXIT)
 				return parse_exit(&f, res, err);
 			else if (f.type == MSG_ERROR)
-				return guest_refusal(&f, err);
+				return agent_guest_refusal(&f, err);
 			else
 				return err_set(err, ERR_GUEST, "unexpected %s during exec",
 					       proto_type_name(f.type));

@@ -9,6 +9,7 @@
 
 #include "buf.h"
 #include "err.h"
+#include "proto.h"
 
 struct netslot;
 struct agent_conn;
@@ -78,8 +79,23 @@ struct agent_exec_req {
 	const uint8_t *relay_pre;
 	size_t relay_pre_len;
 	/* When set and it becomes true, the exec stops (ERR_UNAVAILABLE) and
-	 * the connection is dropped, which makes the guest kill the command. */
+	 * the connection is dropped; the command goes on in the guest's
+	 * process table unless kill_on_disconnect. */
 	const bool *cancel;
+	/* thaw-agent/3 (older agents ignore these three) */
+	const char *tag;	 /* a name for the process table; NULL: none */
+	const char *user;	 /* a user of the guest's /etc/passwd; NULL: root */
+	bool kill_on_disconnect; /* the guest kills it when this connection ends */
+	/* With has_stdin: no EOF after stdin_data; the process table's
+	 * stdin (agent_proc_stdin) closes it. */
+	bool stdin_keep_open;
+	/* Attach mode: instead of starting a command, follow process
+	 * attach_pid of the table (its output from what is buffered when
+	 * attach_from_start, else from now), until its exit or, when
+	 * attach_wait_ms is not 0, that deadline (ERR_TIMEOUT). */
+	uint32_t attach_pid;
+	bool attach_from_start;
+	uint32_t attach_wait_ms;
 };
 
 struct agent_exec_result {
@@ -98,5 +114,30 @@ struct agent_exec_result {
 int agent_exec(struct agent_conn *c, const struct agent_exec_req *req,
 	       struct agent_exec_result *res, struct thaw_err **err);
 void agent_exec_result_free(struct agent_exec_result *res);
+
+/* The guest's process table (thaw-agent/3, agentproc.c). An older agent
+ * drops the connection at these requests: that is ERR_CONFLICT, "bake
+ * the template again". A pid not in the table is ERR_NOT_FOUND. */
+struct agent_proc {
+	uint32_t pid;
+	char tag[PROC_TAG_MAX + 1]; /* "" when none */
+	char *cmd;		    /* owned */
+	bool pty, running, stdin_open, timed_out;
+	int exit_code, signal; /* when !running */
+	uint64_t start_ns;     /* guest CLOCK_REALTIME */
+	uint64_t duration_us;  /* when !running */
+	uint64_t buffered, dropped;
+};
+
+int agent_proc_list(struct agent_conn *c, int timeout_ms, struct agent_proc **out, size_t *n,
+		    struct thaw_err **err);
+void agent_procs_free(struct agent_proc *v, size_t n);
+int agent_proc_signal(struct agent_conn *c, uint32_t pid, int signo, int timeout_ms,
+		      struct thaw_err **err);
+/* Queues data for its stdin (and closes it after them with eof). */
+int agent_proc_stdin(struct agent_conn *c, uint32_t pid, const uint8_t *data, size_t len, bool eof,
+		     int timeout_ms, struct thaw_err **err);
+int agent_proc_resize(struct agent_conn *c, uint32_t pid, uint32_t rows, uint32_t cols,
+		      int timeout_ms, struct thaw_err **err);
 
 #endif

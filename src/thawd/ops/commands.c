@@ -13,11 +13,14 @@
 
 /* Runs one bg-* built-in; its stdout on success. */
 static int bg_run(struct host *h, const char *id, const char *const *argv, const char *cwd,
-		  bool resume, struct agent_exec_result *res, struct thaw_err **err)
+		  const char *user, bool resume, struct agent_exec_result *res,
+		  struct thaw_err **err)
 {
-	struct agent_exec_req req = {
-		.argv = argv, .cwd = cwd, .timeout_ms = BG_TIMEOUT_MS, .max_output = 4096
-	};
+	struct agent_exec_req req = { .argv = argv,
+				      .cwd = cwd,
+				      .user = user,
+				      .timeout_ms = BG_TIMEOUT_MS,
+				      .max_output = 4096 };
 	if (sandbox_exec(h, id, &req, resume, res, err) < 0)
 		return -1;
 	if (builtin_verdict(res, argv[0], err) == 0)
@@ -27,7 +30,8 @@ static int bg_run(struct host *h, const char *id, const char *const *argv, const
 }
 
 int sandbox_command_start(struct host *h, const char *id, char *const *argv, char *const *env,
-			  const char *cwd, bool auto_resume, long *pid, struct thaw_err **err)
+			  const char *cwd, const char *user, bool auto_resume, long *pid,
+			  struct thaw_err **err)
 {
 	/* thaw:bg-start [/usr/bin/env K=V...] CMD... */
 	size_t n = 0, nargs = 0, nenv = 0;
@@ -44,7 +48,7 @@ int sandbox_command_start(struct host *h, const char *id, char *const *argv, cha
 	for (size_t i = 0; i < nargs; i++)
 		args[n++] = argv[i];
 	struct agent_exec_result res;
-	int rc = bg_run(h, id, args, cwd, auto_resume, &res, err);
+	int rc = bg_run(h, id, args, cwd, user, auto_resume, &res, err);
 	free(args);
 	if (rc < 0)
 		return -1;
@@ -79,7 +83,7 @@ int sandbox_command_status(struct host *h, const char *id, long pid, struct comm
 	snprintf(p, sizeof(p), "%ld", pid);
 	const char *argv[] = { FILE_CMD_PREFIX "bg-status", p, NULL };
 	struct agent_exec_result res;
-	if (bg_run(h, id, argv, NULL, false, &res, err) < 0)
+	if (bg_run(h, id, argv, NULL, NULL, false, &res, err) < 0)
 		return -1;
 	int rc = parse_status(buf_cstr(&res.out), pid, out);
 	agent_exec_result_free(&res);
@@ -94,7 +98,7 @@ int sandbox_command_kill(struct host *h, const char *id, long pid, struct thaw_e
 	snprintf(p, sizeof(p), "%ld", pid);
 	const char *argv[] = { FILE_CMD_PREFIX "bg-kill", p, NULL };
 	struct agent_exec_result res;
-	if (bg_run(h, id, argv, NULL, false, &res, err) < 0)
+	if (bg_run(h, id, argv, NULL, NULL, false, &res, err) < 0)
 		return -1;
 	agent_exec_result_free(&res);
 	return 0;

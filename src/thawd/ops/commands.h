@@ -18,9 +18,11 @@ struct command_status {
 };
 
 /* Starts argv with env ("K=V", NULL-terminated, may be NULL) in cwd (NULL:
- * the agent's); *pid is its process id in the guest. */
+ * the agent's, or user's home), as user (NULL: root); *pid is its process
+ * id in the guest. */
 int sandbox_command_start(struct host *h, const char *id, char *const *argv, char *const *env,
-			  const char *cwd, bool auto_resume, long *pid, struct thaw_err **err);
+			  const char *cwd, const char *user, bool auto_resume, long *pid,
+			  struct thaw_err **err);
 int sandbox_command_status(struct host *h, const char *id, long pid, struct command_status *out,
 			   struct thaw_err **err);
 /* SIGKILL to its process group. */

@@ -9,6 +9,7 @@
 #include "failpoint.h"
 #include "guestconn/agent.h"
 #include "ops/ops.h"
+#include "template/catalog.h"
 
 #define READY_TIMEOUT_MS 10000
 
@@ -88,12 +89,37 @@ static int running_for_request(struct host *h, const char *id, bool auto_resume,
 	return sandbox_resume(h, id, out, err);
 }
 
-int sandbox_exec(struct host *h, const char *id, const struct agent_exec_req *req, bool auto_resume,
-		 struct agent_exec_result *res, struct thaw_err **err)
+/* Whether sb's guest agent speaks protocol version min or later, from
+ * what its template's bake recorded ("thaw-agent/N"; a build that says
+ * nothing is given the benefit of the doubt). An older agent would
+ * silently skip fields it does not know, such as T_USER. */
+static int agent_new_enough(struct host *h, const struct sandbox *sb, int min,
+			    struct thaw_err **err)
+{
+	struct template *src = NULL;
+	if (min <= 0 || sandbox_source(h, sb, &src, NULL) < 0)
+		return 0;
+	int version = 0;
+	bool known = sscanf(src->meta.agent_version, "thaw-agent/%d", &version) == 1;
+	catalog_put(h->catalog, src);
+	if (known && version < min)
+		return err_set(err, ERR_CONFLICT,
+			       "sandbox %s runs guest agent thaw-agent/%d, which predates this "
+			       "request (thaw-agent/%d): bake its template again",
+			       sb->id, version, min);
+	return 0;
+}
+
+int sandbox_agent_call(struct host *h, const char *id, bool auto_resume, int min_agent,
+		       sandbox_agent_fn fn, void *ud, struct thaw_err **err)
 {
 	struct sandbox *sb;
 	if (running_for_request(h, id, auto_resume, &sb, err) < 0)
 		return -1;
+	if (agent_new_enough(h, sb, min_agent, err) < 0) {
+		sandbox_unref(h, sb);
+		return -1;
+	}
 	struct agent_conn *c = NULL;
 	int rc = -1, slot = -1;
 	if (agent_connect(sb->slot, READY_TIMEOUT_MS, AGENT_ATTEMPT_RESTORED_MS, still_running, sb,
@@ -109,7 +135,7 @@ int sandbox_exec(struct host *h, const char *id, const struct agent_exec_req *re
 	if (slot < 0)
 		goto out;
 	failpoint("exec.connected", sb->vmm);
-	rc = agent_exec(c, req, res, err);
+	rc = fn(c, ud, err);
 	sandbox_inflight_del(sb, slot);
 out:
 	agent_close(c);
@@ -140,4 +166,24 @@ out:
 	}
 	sandbox_unref(h, sb);
 	return rc;
+}
+
+struct exec_call {
+	const struct agent_exec_req *req;
+	struct agent_exec_result *res;
+};
+
+static int exec_on(struct agent_conn *c, void *ud, struct thaw_err **err)
+{
+	struct exec_call *x = ud;
+	return agent_exec(c, x->req, x->res, err);
+}
+
+int sandbox_exec(struct host *h, const char *id, const struct agent_exec_req *req, bool auto_resume,
+		 struct agent_exec_result *res, struct thaw_err **err)
+{
+	struct exec_call x = { req, res };
+	/* What an older agent would ignore rather than refuse. */
+	int min = req->user || req->attach_pid ? PROTO_PROCESS_TABLE : 0;
+	return sandbox_agent_call(h, id, auto_resume, min, exec_on, &x, err);
 }

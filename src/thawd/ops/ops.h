@@ -29,14 +29,24 @@ int sandbox_create(struct host *h, const struct create_req *req, struct sandbox 
 /* ERR_NOT_FOUND for an unknown id, ERR_CONFLICT while it is created. */
 int sandbox_delete(struct host *h, const char *id, struct thaw_err **err);
 
-/* Runs a command; res is filled on success. A paused sandbox is resumed
- * first when auto_resume (or the sandbox's own setting) says so, and is
- * ERR_CONFLICT otherwise. */
 /* What sandbox_exec would say before running anything: 0 when the
  * sandbox runs (or is paused and will be resumed), else why not. */
 int sandbox_exec_check(struct host *h, const char *id, bool auto_resume, struct thaw_err **err);
+/* Runs a command (or, in attach mode, follows one of the guest's process
+ * table); res is filled on success. A paused sandbox is resumed first
+ * when auto_resume (or the sandbox's own setting) says so, and is
+ * ERR_CONFLICT otherwise. */
 int sandbox_exec(struct host *h, const char *id, const struct agent_exec_req *req, bool auto_resume,
 		 struct agent_exec_result *res, struct thaw_err **err);
+/* What sandbox_exec is made of: fn with a connection to the guest agent
+ * of id's running incarnation (resumed first as above), cut short like
+ * an exec by delete, pause and shutdown (whose errors then say so).
+ * min_agent: the protocol version (thaw-agent/N) the request needs; a
+ * sandbox whose template was baked with an older agent is ERR_CONFLICT. */
+struct agent_conn;
+typedef int (*sandbox_agent_fn)(struct agent_conn *c, void *ud, struct thaw_err **err);
+int sandbox_agent_call(struct host *h, const char *id, bool auto_resume, int min_agent,
+		       sandbox_agent_fn fn, void *ud, struct thaw_err **err);
 
 /* run_code (ops/run_code.c): a cell run by the code interpreter of the
  * sandbox's template; each checked event of its answer goes to
