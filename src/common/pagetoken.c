@@ -1,5 +1,7 @@
 #include "pagetoken.h"
 
+#include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,10 +38,15 @@ int page_token_parse(const char *token, int64_t *when, char id[SANDBOX_ID_LEN + 
 	if (!dot || dot == plain)
 		return err_set(err, ERR_INVALID, "next is not a token from this API");
 	*dot = '\0';
+	/* Digits only (strtoll would skip leading white space and take a
+	 * sign), no leading zero, in range: one spelling per place. */
+	bool digits = true;
+	for (const char *p = plain; *p; p++)
+		digits = digits && *p >= '0' && *p <= '9';
+	errno = 0;
 	long long c = strtoll(plain, &end, 10);
-	/* Digits only, no leading zero: one spelling per place. */
-	if (*end || plain[0] == '-' || plain[0] == '+' || plain[0] == ' ' ||
-	    (plain[0] == '0' && plain[1]) || !id_valid_sandbox(dot + 1))
+	if (!digits || *end || errno == ERANGE || (plain[0] == '0' && plain[1]) ||
+	    !id_valid_sandbox(dot + 1))
 		return err_set(err, ERR_INVALID, "next is not a token from this API");
 	*when = c;
 	snprintf(id, SANDBOX_ID_LEN + 1, "%s", dot + 1);

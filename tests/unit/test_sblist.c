@@ -42,6 +42,10 @@ static void test_bad_tokens_refused(void **state)
 		"312e78",				/* "1.x": no id */
 		"31782e73622d6162636465666768696a6b6d", /* "1x.sb-..." */
 		"312E73622D6162636465666768696A6B6D",	/* upper case */
+		/* "11765765000050000000000.sb-aaaaqaaaaaaa": past int64 */
+		"313137363537363530303030353030303030303030302e73622d616161617161616161616161",
+		/* "\r1.sb-aaaaaaaaaaaa": white space strtoll would skip */
+		"0d312e73622d616161616161616161616161",
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		struct thaw_err *err = NULL;
