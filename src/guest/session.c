@@ -466,7 +466,11 @@ int session_start(struct session *s, const struct proto_frame *exec, struct buf 
 	}
 	s->pty = r.pty;
 	s->builtin = strncmp(r.argv[0], FILE_CMD_PREFIX, strlen(FILE_CMD_PREFIX)) == 0;
-	s->kill_on_disconnect = r.kill_on_disconnect;
+	/* A built-in works for the request that started it (a file read or
+	 * write, a watch, a run_code relay): nobody re-attaches to it, and one
+	 * left running would wait for stdin forever (an upload cut short must
+	 * end unpublished, not at an EOF that would publish half a file). */
+	s->kill_on_disconnect = r.kill_on_disconnect || s->builtin;
 	s->tag = r.tag;
 	r.tag = NULL;
 	s->cmd = command_line(&r);

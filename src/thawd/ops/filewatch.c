@@ -101,7 +101,12 @@ int sandbox_file_watch(struct host *h, const char *id, const char *path, bool re
 	struct watch_ctx x = { .on_event = on_event, .ud = ud };
 	/* No timeout: a watch lasts as long as its client. */
 	struct agent_exec_req req = {
-		.argv = argv, .on_output = watch_output, .ud = &x, .cancel = cancel
+		.argv = argv,
+		.on_output = watch_output,
+		.ud = &x,
+		.cancel = cancel,
+		/* The watch ends with its client: nobody re-attaches to it. */
+		.kill_on_disconnect = true,
 	};
 	struct agent_exec_result res;
 	int rc = sandbox_exec(h, id, &req, auto_resume, &res, err);
