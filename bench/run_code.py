@@ -18,7 +18,6 @@ Uses the Python SDK (sdk/python) against $THAW_API_URL / $THAW_API_KEY.
 Usage: bench/run_code.py [--n 30] [--template code-interpreter] [--json F] [--strict]"""
 
 import argparse
-import glob
 import json
 import os
 import sys
@@ -28,6 +27,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
                                 "python"))
 from thaw import Sandbox  # noqa: E402
 from thaw.client import Client  # noqa: E402
+from kernel import memory_rss_kib, vmm_pid  # noqa: E402  (bench/kernel.py, beside this file)
 
 CHART = ("import matplotlib.pyplot as plt\n"
          "fig, ax = plt.subplots()\n"
@@ -50,27 +50,8 @@ def timed(fn):
     return (time.monotonic() - t0) * 1000
 
 
-def vmm_pid(sandbox_id):
-    for p in glob.glob("/proc/[0-9]*/cmdline"):
-        try:
-            argv = open(p, "rb").read().split(b"\0")
-        except OSError:
-            continue
-        if b"-name" in argv and argv[argv.index(b"-name") + 1].endswith(sandbox_id.encode()):
-            return int(p.split("/")[2])
-    raise RuntimeError(f"no VMM for {sandbox_id}")
-
-
 def guest_ram_rss_mib(pid, memory_mb):
-    """Resident MiB of the guest-RAM mapping: the memory file's pages the
-    VMM has faulted in (read, or copied on write)."""
-    size, best = None, 0
-    for line in open(f"/proc/{pid}/smaps"):
-        if line.startswith("Size:"):
-            size = int(line.split()[1])
-        elif line.startswith("Rss:") and size == memory_mb * 1024:
-            best = max(best, int(line.split()[1]))
-    return best / 1024
+    return memory_rss_kib(pid, memory_mb) / 1024
 
 
 def template_figures(template, n):

@@ -14,11 +14,12 @@ struct code_stream {
 
 static int on_result(struct code_stream *s, json_t *ev, thaw_error **err)
 {
-	thaw_code_result r = { .is_main_result = json_is_true(json_object_get(ev, "is_main_result")) };
-	const char **fields[] = { &r.text,  &r.html, &r.markdown, &r.svg,   &r.png,
-				  &r.jpeg,  &r.pdf,  &r.latex,	  &r.javascript };
-	static const char *const names[] = { "text", "html",  "markdown", "svg",	"png",
-					     "jpeg", "pdf",   "latex",	  "javascript" };
+	thaw_code_result r = { .is_main_result =
+				       json_is_true(json_object_get(ev, "is_main_result")) };
+	const char **fields[] = { &r.text, &r.html, &r.markdown, &r.svg,       &r.png,
+				  &r.jpeg, &r.pdf,  &r.latex,	 &r.javascript };
+	static const char *const names[] = { "text", "html", "markdown", "svg",	      "png",
+					     "jpeg", "pdf",  "latex",	 "javascript" };
 	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
 		*fields[i] = json_string_value(json_object_get(ev, names[i]));
 	json_t *j = json_object_get(ev, "json");
@@ -40,7 +41,8 @@ static int on_line(const char *line, size_t len, void *ud, thaw_error **err)
 {
 	struct code_stream *s = ud;
 	if (s->ended)
-		return tl_error_set(err, 0, TL_PROTOCOL, "the run_code stream went on after its end");
+		return tl_error_set(err, 0, TL_PROTOCOL,
+				    "the run_code stream went on after its end");
 	json_t *ev = json_loadb(line, len, 0, NULL);
 	const char *type = json_string_value(json_object_get(ev, "type"));
 	int rc = 0;
@@ -49,7 +51,8 @@ static int on_line(const char *line, size_t len, void *ud, thaw_error **err)
 	} else if (!strcmp(type, "stdout") || !strcmp(type, "stderr")) {
 		json_t *t = json_object_get(ev, "text");
 		if (s->h && s->h->on_output &&
-		    s->h->on_output(type[3] == 'o' ? 1 : 2, json_string_value(t) ? json_string_value(t) : "",
+		    s->h->on_output(type[3] == 'o' ? 1 : 2,
+				    json_string_value(t) ? json_string_value(t) : "",
 				    json_string_length(t), s->h->userdata))
 			rc = tl_error_set(err, 0, "cancelled", "stopped by the output callback");
 	} else if (!strcmp(type, "result")) {
@@ -75,25 +78,6 @@ static int on_line(const char *line, size_t len, void *ud, thaw_error **err)
 	return rc;
 }
 
-static int env_json(const char *const *env, json_t *body, thaw_error **err)
-{
-	if (!env)
-		return 0;
-	json_t *o = json_object();
-	for (size_t i = 0; env[i]; i++) {
-		const char *eq = strchr(env[i], '=');
-		if (!eq || eq == env[i]) {
-			json_decref(o);
-			return tl_error_set(err, 0, TL_INVALID, "env entries are KEY=VALUE");
-		}
-		char *key = strndup(env[i], (size_t)(eq - env[i]));
-		json_object_set_new(o, key, json_string(eq + 1));
-		free(key);
-	}
-	json_object_set_new(body, "env", o);
-	return 0;
-}
-
 THAW_API int thaw_sandbox_run_code(thaw_client *client, const char *id,
 				   const thaw_run_code_options *opts,
 				   const thaw_code_handlers *handlers, thaw_code_execution **out,
@@ -113,9 +97,13 @@ THAW_API int thaw_sandbox_run_code(thaw_client *client, const char *id,
 		json_object_set_new(body, "timeout_s", json_integer(opts->timeout_s));
 	if (opts->auto_resume)
 		json_object_set_new(body, "auto_resume", json_true());
-	if (env_json(opts->env, body, err) < 0) {
-		json_decref(body);
-		return -1;
+	if (opts->env) {
+		json_t *env = NULL;
+		if (tl_env_json(opts->env, &env, err) < 0) {
+			json_decref(body);
+			return -1;
+		}
+		json_object_set_new(body, "env", env);
 	}
 	char path[192];
 	snprintf(path, sizeof(path), "/v1/sandboxes/%s/run_code", id);

@@ -21,8 +21,7 @@
 
 /* The sandbox id, the context id (when the route has one) and
  * auto_resume. */
-static bool common(struct api_req *r, bool with_context, bool *auto_resume,
-		   enum MHD_Result *res)
+static bool common(struct api_req *r, bool with_context, bool *auto_resume, enum MHD_Result *res)
 {
 	if (!api_check_sandbox_id(r, res))
 		return false;
@@ -34,16 +33,30 @@ static bool common(struct api_req *r, bool with_context, bool *auto_resume,
 	return api_query_bool(r, "auto_resume", false, auto_resume, res) == 0;
 }
 
-/* Sends op (stolen) and answers the interpreter's "context" checked. */
-static enum MHD_Result context_reply(struct api_req *r, json_t *op, bool auto_resume,
-				     unsigned status, uint64_t t0)
+/* Sends op (stolen) to the interpreter: its answer (a new reference), or
+ * NULL once *res holds the error reply. */
+static json_t *interp_call(struct api_req *r, json_t *op, bool auto_resume, enum MHD_Result *res)
 {
 	_cleanup_err_ struct thaw_err *err = NULL;
 	json_t *reply = NULL;
 	int rc = sandbox_interp_op(api_host(r), r->params[0], op, auto_resume, &reply, &err);
 	json_decref(op);
-	if (rc < 0)
-		return api_reply_error(r, err);
+	if (rc < 0) {
+		*res = api_reply_error(r, err);
+		return NULL;
+	}
+	return reply;
+}
+
+/* Sends op (stolen) and answers the interpreter's "context" checked. */
+static enum MHD_Result context_reply(struct api_req *r, json_t *op, bool auto_resume,
+				     unsigned status, uint64_t t0)
+{
+	enum MHD_Result res;
+	json_t *reply = interp_call(r, op, auto_resume, &res);
+	if (!reply)
+		return res;
+	_cleanup_err_ struct thaw_err *err = NULL;
 	json_t *ctx = interp_context_check(json_object_get(reply, "context"), &err);
 	json_decref(reply);
 	if (!ctx)
@@ -82,12 +95,11 @@ enum MHD_Result api_context_list(struct api_req *r)
 	bool auto_resume;
 	if (!common(r, false, &auto_resume, &res))
 		return res;
+	json_t *reply =
+		interp_call(r, json_pack("{s:s}", "op", "list_contexts"), auto_resume, &res);
+	if (!reply)
+		return res;
 	_cleanup_err_ struct thaw_err *err = NULL;
-	json_t *op = json_pack("{s:s}", "op", "list_contexts"), *reply = NULL;
-	int rc = sandbox_interp_op(api_host(r), r->params[0], op, auto_resume, &reply, &err);
-	json_decref(op);
-	if (rc < 0)
-		return api_reply_error(r, err);
 	json_t *in = json_object_get(reply, "contexts"), *out = json_array();
 	size_t i;
 	json_t *c;
@@ -114,13 +126,11 @@ enum MHD_Result api_context_delete(struct api_req *r)
 	bool auto_resume;
 	if (!common(r, true, &auto_resume, &res))
 		return res;
-	_cleanup_err_ struct thaw_err *err = NULL;
-	json_t *op = json_pack("{s:s,s:s}", "op", "remove_context", "context", r->params[1]);
-	json_t *reply = NULL;
-	int rc = sandbox_interp_op(api_host(r), r->params[0], op, auto_resume, &reply, &err);
-	json_decref(op);
-	if (rc < 0)
-		return api_reply_error(r, err);
+	json_t *reply = interp_call(
+		r, json_pack("{s:s,s:s}", "op", "remove_context", "context", r->params[1]),
+		auto_resume, &res);
+	if (!reply)
+		return res;
 	json_decref(reply);
 	return api_reply_empty(r, MHD_HTTP_NO_CONTENT);
 }
@@ -143,13 +153,11 @@ enum MHD_Result api_context_interrupt(struct api_req *r)
 	bool auto_resume;
 	if (!common(r, true, &auto_resume, &res))
 		return res;
-	_cleanup_err_ struct thaw_err *err = NULL;
-	json_t *op = json_pack("{s:s,s:s}", "op", "interrupt", "context", r->params[1]);
-	json_t *reply = NULL;
-	int rc = sandbox_interp_op(api_host(r), r->params[0], op, auto_resume, &reply, &err);
-	json_decref(op);
-	if (rc < 0)
-		return api_reply_error(r, err);
+	json_t *reply =
+		interp_call(r, json_pack("{s:s,s:s}", "op", "interrupt", "context", r->params[1]),
+			    auto_resume, &res);
+	if (!reply)
+		return res;
 	bool done = json_is_true(json_object_get(reply, "interrupted"));
 	json_decref(reply);
 	return api_reply_json(r, MHD_HTTP_OK, json_pack("{s:b}", "interrupted", done));
