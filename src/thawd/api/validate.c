@@ -89,25 +89,35 @@ static int get_limits(json_t *limits, uint32_t *cpu_millis, struct thaw_err **er
 	return 0;
 }
 
-int validate_sandbox_env(json_t *env, char **out, struct thaw_err **err)
+int validate_env_object(json_t *env, const char *what, struct thaw_err **err)
 {
-	*out = NULL;
 	if (!env || json_is_null(env))
 		return 0;
 	if (!json_is_object(env))
-		return err_set(err, ERR_INVALID, "env must be an object of strings");
-	if (json_object_size(env) > SANDBOX_ENV_MAX_VARS)
-		return err_set(err, ERR_INVALID, "env has more than %d variables",
-			       SANDBOX_ENV_MAX_VARS);
+		return err_set(err, ERR_INVALID, "%s must be an object of strings", what);
+	if (json_object_size(env) > ENV_MAX_VARS)
+		return err_set(err, ERR_INVALID, "%s has more than %d variables", what,
+			       ENV_MAX_VARS);
 	const char *key;
 	json_t *v;
 	json_object_foreach(env, key, v)
 	{
 		if (!valid_env_name(key))
-			return err_set(err, ERR_INVALID, "env name \"%.64s\" is not valid", key);
+			return err_set(err, ERR_INVALID, "%s name \"%.64s\" is not valid", what,
+				       key);
 		if (plain_string(v, "every env value", err) < 0)
 			return -1;
 	}
+	return 0;
+}
+
+int validate_sandbox_env(json_t *env, char **out, struct thaw_err **err)
+{
+	*out = NULL;
+	if (!env || json_is_null(env))
+		return 0;
+	if (validate_env_object(env, "env", err) < 0)
+		return -1;
 	char *text = json_dumps(env, JSON_COMPACT | JSON_SORT_KEYS);
 	if (!text || strlen(text) > SANDBOX_ENV_MAX_BYTES) {
 		free(text);

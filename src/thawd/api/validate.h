@@ -16,7 +16,8 @@
 #define EXEC_DEFAULT_TIMEOUT_S 60
 #define EXEC_MAX_TIMEOUT_S 86400
 #define EXEC_MAX_ARGS 4096
-#define SANDBOX_ENV_MAX_VARS 256
+#define ENV_MAX_VARS 256 /* an env object: create's, run_code's, a context's */
+#define SANDBOX_ENV_MAX_VARS ENV_MAX_VARS
 #define SANDBOX_ENV_MAX_BYTES 32768
 
 /* Fills everything but the owner (the request's key). */
@@ -131,7 +132,6 @@ bool valid_env_name(const char *s);
 #define RUN_CODE_DEFAULT_TIMEOUT_S 60
 #define RUN_CODE_MAX_TIMEOUT_S 3600
 #define CONTEXT_ID_MAX 64
-#define ENV_MAX_VARS 256
 
 struct run_code_params {
 	const char *code;

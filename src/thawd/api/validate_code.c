@@ -16,30 +16,6 @@ bool valid_context_id(const char *s)
 	return true;
 }
 
-int validate_env_object(json_t *env, const char *what, struct thaw_err **err)
-{
-	if (!env || json_is_null(env))
-		return 0;
-	if (!json_is_object(env))
-		return err_set(err, ERR_INVALID, "%s must be an object of strings", what);
-	if (json_object_size(env) > ENV_MAX_VARS)
-		return err_set(err, ERR_INVALID, "%s has more than %d variables", what,
-			       ENV_MAX_VARS);
-	const char *key;
-	json_t *v;
-	json_object_foreach(env, key, v)
-	{
-		if (!valid_env_name(key))
-			return err_set(err, ERR_INVALID, "%s: name \"%.64s\" is not valid", what,
-				       key);
-		if (!json_is_string(v) || strlen(json_string_value(v)) != json_string_length(v))
-			return err_set(err, ERR_INVALID,
-				       "%s: the value of %s must be a string without NUL", what,
-				       key);
-	}
-	return 0;
-}
-
 int validate_run_code(json_t *body, struct run_code_params *p, struct thaw_err **err)
 {
 	const char *language = "python";
