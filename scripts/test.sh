@@ -22,12 +22,12 @@ make -j"$(nproc)" SAN=1
 section "unit tests (ASan + UBSan)"
 make SAN=1 unit
 
-section "fuzzing (libFuzzer, ${THAW_FUZZ_SECONDS:-60} s per parser)"
-scripts/fuzz.sh "${THAW_FUZZ_SECONDS:-60}"
+section "fuzzing (libFuzzer, ${THAW_FUZZ_SECONDS:-20} s per parser)"
+scripts/fuzz.sh "${THAW_FUZZ_SECONDS:-20}"
 
 section "end-to-end tests (real QEMU guests, sanitized thawd)"
 # Leaks are errors: the harness checks that thawd exits 0 after SIGTERM.
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 export THAW_BIN_DIR=build-san/bin
-/usr/bin/python3 -m pytest -v -rs tests/e2e "$@"
+/usr/bin/python3 -m pytest -v -rs --durations=40 tests/e2e "$@"
