@@ -52,6 +52,21 @@ static int place_tx(struct pg_conn *c, void *arg, struct thaw_err **err)
 		PQclear(r);
 		if (again)
 			return 0;
+		/* A create with this key that finished since the caller looked:
+		 * its placement became the sandbox's row in one statement
+		 * (sandbox_placed), so when the placement is gone the row is
+		 * visible to this later statement. Placing again would make a
+		 * second sandbox for the key on another host. */
+		if (pg_conn_exec(c,
+				 "SELECT id FROM sandboxes WHERE owner = $1 AND idem = $2 AND "
+				 "state <> 'lost'",
+				 2, q, &r, err) < 0)
+			return -1;
+		if (PQntuples(r) == 1)
+			snprintf(x->out->made, sizeof(x->out->made), "%s", PQgetvalue(r, 0, 0));
+		PQclear(r);
+		if (x->out->made[0])
+			return 0;
 	}
 	if (x->max) {
 		if (pg_conn_exec(c,

@@ -15,6 +15,9 @@ struct placement {
 	char token[33];
 	char host[64];
 	char address[256];
+	/* Under an Idempotency-Key: the sandbox a create with that key has
+	 * made already ("" if none); then nothing was reserved. */
+	char made[SANDBOX_ID_LEN + 1];
 };
 
 /* Chooses a host for a sandbox of template for owner, within the owner's

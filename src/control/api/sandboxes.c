@@ -75,17 +75,15 @@ enum MHD_Result control_pass_json(struct api_req *r, long status, struct buf *b,
 	return api_reply_json(r, (unsigned)status, o);
 }
 
-/* A create under an Idempotency-Key that made a sandbox the fleet still
- * has: answered with that sandbox (what the host says of it now). */
-static bool made_before(struct api_req *r, const char *owner, const char *idem,
-			enum MHD_Result *res)
+/* The sandbox a create under an Idempotency-Key made, answered as the
+ * create was (what its host says of it now). false when its host does
+ * not answer. */
+static bool answer_made(struct api_req *r, const char *id, enum MHD_Result *res)
 {
 	struct control *ctl = api_control(r);
-	char id[SANDBOX_ID_LEN + 1];
 	struct sandbox_route rt;
 	_cleanup_err_ struct thaw_err *err = NULL;
-	if (sandbox_by_idem(ctl->pg, owner, idem, id, &err) != 1 ||
-	    sandbox_find(ctl->pg, id, &rt, &err) < 0 || !strcmp(rt.state, "lost"))
+	if (sandbox_find(ctl->pg, id, &rt, &err) < 0 || !strcmp(rt.state, "lost"))
 		return false;
 	_cleanup_free_ char *path = xasprintf("/v1/sandboxes/%s", id);
 	_cleanup_buf_ struct buf out = { 0 };
@@ -94,6 +92,17 @@ static bool made_before(struct api_req *r, const char *owner, const char *idem,
 		return false;
 	*res = control_pass_json(r, MHD_HTTP_CREATED, &out, rt.host);
 	return true;
+}
+
+/* A create under an Idempotency-Key that made a sandbox the fleet still
+ * has: answered with that sandbox. */
+static bool made_before(struct api_req *r, const char *owner, const char *idem,
+			enum MHD_Result *res)
+{
+	char id[SANDBOX_ID_LEN + 1];
+	_cleanup_err_ struct thaw_err *err = NULL;
+	return sandbox_by_idem(api_control(r)->pg, owner, idem, id, &err) == 1 &&
+	       answer_made(r, id, res);
 }
 
 /* Hosts a create tries before it gives the last refusal to the client. */
@@ -157,6 +166,16 @@ enum MHD_Result control_sandbox_create(struct api_req *r)
 		if (sandbox_place(ctl->pg, owner, own ? 0 : r->key->max_sandboxes, tmpl_name, idem,
 				  hint.nexclude ? &hint : NULL, &pl, &err) < 0)
 			return api_reply_error(r, err);
+		if (pl.made[0]) {
+			/* Another request with this key finished the create
+			 * between made_before and the placement. */
+			if (answer_made(r, pl.made, &res))
+				return res;
+			return api_reply_fail(r, ERR_UNAVAILABLE,
+					      "the sandbox %s this Idempotency-Key made does not "
+					      "answer; retry later",
+					      pl.made);
+		}
 		t1 = time_mono_ns();
 		buf_free(&out);
 		struct relay_target to = control_target(r, pl.host, pl.address, "/v1/sandboxes");
