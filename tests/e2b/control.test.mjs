@@ -9,6 +9,7 @@ import { Sandbox, AuthenticationError, SandboxError, SandboxNotFoundError } from
 import { assert, apiUrl, template } from './lib.mjs';
 
 const RUN = randomBytes(4).toString('hex'); // this run's sandboxes, by metadata
+const MISSING = 'sb-zzzzzzzzzzzz'; // a well-formed id that no sandbox has
 const created = [];
 after(async () => {
   for (const id of created) await Sandbox.kill(id).catch(() => {});
@@ -71,11 +72,11 @@ test('create with the default template ("base"): getInfo, isRunning, setTimeout,
   await sbx.setTimeout(600_000);
   const later = await sbx.getInfo();
   assert.ok(later.endAt.getTime() - Date.now() > 500_000, `endAt ${later.endAt}`);
-  await assert.rejects(Sandbox.setTimeout('sb-000000000000', 60_000), SandboxNotFoundError);
+  await assert.rejects(Sandbox.setTimeout(MISSING, 60_000), SandboxNotFoundError);
 
   assert.equal(await Sandbox.kill(sbx.sandboxId), true);
   assert.equal(await Sandbox.kill(sbx.sandboxId), false);
-  assert.equal(await Sandbox.kill('sb-000000000000'), false);
+  assert.equal(await Sandbox.kill(MISSING), false);
   await assert.rejects(Sandbox.getInfo(sbx.sandboxId), SandboxNotFoundError);
   if (await health(sbx.sandboxId, sbx.envdAccessToken) !== null) {
     assert.equal(await sbx.isRunning(), false);
@@ -144,7 +145,7 @@ test('pause, then connect resumes it; a second pause is false', async () => {
   // Connecting to a running sandbox leaves it running.
   await Sandbox.connect(sbx.sandboxId);
   assert.equal((await sbx.getInfo()).state, 'running');
-  await assert.rejects(Sandbox.connect('sb-000000000000'), SandboxNotFoundError);
+  await assert.rejects(Sandbox.connect(MISSING), SandboxNotFoundError);
 });
 
 test('fork: children of a running sandbox, with their own tokens', async () => {
@@ -162,7 +163,25 @@ test('fork: children of a running sandbox, with their own tokens', async () => {
     assert.ok(info.endAt.getTime() - Date.now() < 125_000, `endAt ${info.endAt}`);
   }
   assert.equal((await sbx.getInfo()).state, 'running');
-  await assert.rejects(Sandbox.fork('sb-000000000000'), SandboxNotFoundError);
+  await assert.rejects(Sandbox.fork(MISSING), SandboxNotFoundError);
+});
+
+test('snapshots: a running sandbox\'s snapshot starts new sandboxes, is listed, and is deleted', async () => {
+  const sbx = await create({ timeoutMs: 300_000, metadata: { run: RUN, test: 'snapshot' } });
+  const snap = await sbx.createSnapshot();
+  assert.match(snap.snapshotId, /^snap-[a-z0-9]{12}$/);
+  assert.deepEqual(snap.names, [snap.snapshotId]);
+  assert.equal((await sbx.getInfo()).state, 'running');
+  const child = await create(snap.snapshotId, { timeoutMs: 120_000 });
+  assert.equal((await child.getInfo()).templateId, snap.snapshotId);
+  const listed = await Sandbox.listSnapshots({ sandboxId: sbx.sandboxId }).nextItems();
+  assert.deepEqual(listed.map((x) => x.snapshotId), [snap.snapshotId]);
+  assert.equal((await Sandbox.listSnapshots({ sandboxId: MISSING }).nextItems()).length, 0);
+  await assert.rejects(sbx.createSnapshot({ name: 'Not A Name' }), (err) => err.statusCode === 400);
+  assert.equal(await Sandbox.kill(child.sandboxId), true);
+  assert.equal(await Sandbox.deleteSnapshot(snap.snapshotId), true);
+  assert.equal(await Sandbox.deleteSnapshot(snap.snapshotId), false);
+  await assert.rejects(Sandbox.create(snap.snapshotId), (err) => err.statusCode === 400);
 });
 
 test('metrics: one point now, from what the host measures', async () => {
@@ -209,7 +228,7 @@ test('an access token opens its own sandbox only', async () => {
   assert.equal(await health(a.sandboxId, b.envdAccessToken), 401);
   assert.equal(await health(b.sandboxId, a.envdAccessToken), 401);
   assert.equal(await health(a.sandboxId, 'f'.repeat(64)), 401);
-  assert.equal(await health('sb-000000000000', a.envdAccessToken), 401);
+  assert.equal(await health(MISSING, a.envdAccessToken), 401);
   // The API key is no data-plane token.
   const r = await fetch(`${apiUrl}/health`, { headers: { 'E2b-Sandbox-Id': a.sandboxId,
     'E2b-Sandbox-Port': '49983', 'X-Access-Token': process.env.THAW_E2B_KEY } });
@@ -219,7 +238,7 @@ test('an access token opens its own sandbox only', async () => {
 test('a wrong API key is the SDK\'s AuthenticationError', async () => {
   await assert.rejects(Sandbox.create(template, { apiKey: 'e2b_0123456789abcdef' }),
     AuthenticationError);
-  await assert.rejects(Sandbox.kill('sb-000000000000', { apiKey: 'e2b_00' }), AuthenticationError);
+  await assert.rejects(Sandbox.kill(MISSING, { apiKey: 'e2b_00' }), AuthenticationError);
   await assert.rejects(Sandbox.list({ apiKey: 'e2b_00' }).nextItems(), AuthenticationError);
 });
 

@@ -46,6 +46,13 @@ enum MHD_Result e2b_create(struct api_req *r);
 enum MHD_Result e2b_kill(struct api_req *r);
 /* control_list.c */
 enum MHD_Result e2b_list(struct api_req *r);
+/* A page of a list (steals arr), the next page's token in x-next-token
+ * (next NULL: the last page). */
+enum MHD_Result e2b_reply_page(struct api_req *r, json_t *arr, const char *next);
+/* control_snapshot.c */
+enum MHD_Result e2b_snapshot_create(struct api_req *r);
+enum MHD_Result e2b_snapshot_list(struct api_req *r);
+enum MHD_Result e2b_snapshot_delete(struct api_req *r);
 /* control_lifecycle.c */
 enum MHD_Result e2b_get(struct api_req *r);
 enum MHD_Result e2b_set_timeout(struct api_req *r);

@@ -70,7 +70,7 @@ static struct listed *select_sorted(struct api_req *r, const struct e2b_list_que
 	return v;
 }
 
-static enum MHD_Result reply_page(struct api_req *r, json_t *arr, const char *next)
+enum MHD_Result e2b_reply_page(struct api_req *r, json_t *arr, const char *next)
 {
 	char *text = json_dumps(arr, JSON_COMPACT);
 	json_decref(arr);
@@ -111,5 +111,5 @@ enum MHD_Result e2b_list(struct api_req *r)
 	free(v);
 	registry_list_free(api_host(r), list, n);
 	e2b_list_query_free(&lq);
-	return reply_page(r, arr, tok[0] ? tok : NULL);
+	return e2b_reply_page(r, arr, tok[0] ? tok : NULL);
 }
