@@ -122,6 +122,11 @@ static bool refuse(struct api_req *r, enum err_code code, unsigned status, enum 
 	return false;
 }
 
+/* The owner a request on a public route acts as: one request at a time
+ * per connection thread (libmicrohttpd, thread per connection), and the
+ * request ends before its thread takes another. */
+static __thread struct api_key public_owner;
+
 bool e2b_sandbox_of(struct api_req *r, int port, char id[SANDBOX_ID_LEN + 1], enum MHD_Result *res)
 {
 	const char *sid = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "E2b-Sandbox-Id");
@@ -139,6 +144,14 @@ bool e2b_sandbox_of(struct api_req *r, int port, char id[SANDBOX_ID_LEN + 1], en
 		return refuse(r, ERR_INVALID, 0, res, "E2b-Sandbox-Port must be %s for this route",
 			      want);
 	struct sandbox *sb = registry_get(api_host(r), sid);
+	/* A public route (no key looked up) acts as the owner from here on,
+	 * as e2b_find_key would have made it; the token proved the right. */
+	if (sb && !r->key) {
+		memset(&public_owner, 0, sizeof(public_owner));
+		snprintf(public_owner.name, sizeof(public_owner.name), "%s", sb->owner);
+		public_owner.role = KEY_USER;
+		r->key = &public_owner;
+	}
 	bool sees = sb && api_key_sees(r, sb);
 	sandbox_unref(api_host(r), sb);
 	if (!sees)
