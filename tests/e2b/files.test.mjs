@@ -1,0 +1,234 @@
+// The E2B file area through the unmodified SDK: envd's Filesystem
+// service (Connect), REST /files (multipart), signed URLs and /health,
+// against a real thaw guest. One sandbox serves every scenario (guests
+// are slow to start under TCG); the last one kills it and checks /health.
+import { describe, test, before, after } from 'node:test';
+import { createHash, randomBytes } from 'node:crypto';
+import { Sandbox, FileNotFoundError, NotFoundError, FileType } from 'e2b';
+import { assert, apiUrl, template } from './lib.mjs';
+
+let sbx;
+
+before(async () => {
+  sbx = await Sandbox.create(template, { timeoutMs: 600_000 });
+});
+after(async () => {
+  await sbx?.kill().catch(() => {});
+});
+
+// A Connect call made by hand, for input the SDK would not send.
+async function rpc(method, body, headers = {}) {
+  const res = await fetch(`${apiUrl}/filesystem.Filesystem/${method}`, {
+    method: 'POST',
+    headers: {
+      'Content-Type': 'application/json',
+      'Connect-Protocol-Version': '1',
+      'E2b-Sandbox-Id': sbx.sandboxId,
+      'E2b-Sandbox-Port': '49983',
+      'X-Access-Token': sbx.envdAccessToken,
+      ...headers,
+    },
+    body: JSON.stringify(body),
+  });
+  return { status: res.status, body: await res.json() };
+}
+
+const sha = (b) => createHash('sha256').update(b).digest('hex');
+
+describe('files', () => {
+  test('write and read text, bytes and a few MiB', async () => {
+    const info = await sbx.files.write('/tmp/t/hello.txt', 'héllo\n');
+    assert.deepEqual({ name: info.name, type: info.type, path: info.path },
+      { name: 'hello.txt', type: 'file', path: '/tmp/t/hello.txt' });
+    assert.equal(await sbx.files.read('/tmp/t/hello.txt'), 'héllo\n');
+
+    const all = Uint8Array.from({ length: 256 }, (_, i) => i);
+    await sbx.files.write('/tmp/t/bytes.bin', all);
+    assert.deepEqual(await sbx.files.read('/tmp/t/bytes.bin', { format: 'bytes' }), all);
+
+    await sbx.files.write('/tmp/t/empty', '');
+    assert.equal(await sbx.files.read('/tmp/t/empty'), '');
+
+    const big = randomBytes(3 * 1024 * 1024 + 17);
+    await sbx.files.write('/tmp/t/big.bin', new Blob([big]));
+    const back = await sbx.files.read('/tmp/t/big.bin', { format: 'bytes' });
+    assert.equal(back.length, big.length);
+    assert.equal(sha(back), sha(big));
+    assert.equal((await sbx.files.getInfo('/tmp/t/big.bin')).size, big.length);
+  });
+
+  test('batch write of several files', async () => {
+    const out = await sbx.files.write([
+      { path: '/tmp/batch/a.txt', data: 'A' },
+      { path: '/tmp/batch/sub/b.txt', data: 'BB' },
+      { path: '/tmp/batch/c.bin', data: new Uint8Array([0, 1, 2]) },
+    ]);
+    assert.deepEqual(out.map((f) => f.path),
+      ['/tmp/batch/a.txt', '/tmp/batch/sub/b.txt', '/tmp/batch/c.bin']);
+    assert.ok(out.every((f) => f.type === 'file'));
+    assert.equal(await sbx.files.read('/tmp/batch/sub/b.txt'), 'BB');
+    assert.deepEqual(await sbx.files.read('/tmp/batch/c.bin', { format: 'bytes' }),
+      new Uint8Array([0, 1, 2]));
+  });
+
+  test('list at depth 1 and 2, getInfo, exists', async () => {
+    await sbx.files.write('/tmp/l/d/inner.txt', 'inner');
+    await sbx.files.write('/tmp/l/top.txt', '12345');
+    const one = await sbx.files.list('/tmp/l');
+    assert.deepEqual(one.map((e) => [e.name, e.type, e.path]), [
+      ['d', FileType.DIR, '/tmp/l/d'],
+      ['top.txt', FileType.FILE, '/tmp/l/top.txt'],
+    ]);
+    const two = await sbx.files.list('/tmp/l', { depth: 2 });
+    assert.deepEqual(two.map((e) => e.path).sort(),
+      ['/tmp/l/d', '/tmp/l/d/inner.txt', '/tmp/l/top.txt']);
+    assert.equal(two.find((e) => e.path === '/tmp/l/d/inner.txt').name, 'inner.txt');
+
+    const f = await sbx.files.getInfo('/tmp/l/top.txt');
+    assert.equal(f.name, 'top.txt');
+    assert.equal(f.type, FileType.FILE);
+    assert.equal(f.size, 5);
+    assert.equal(f.mode, 0o644);
+    assert.equal(f.permissions, '-rw-r--r--');
+    assert.equal(f.owner, 'user'); // written as the default user
+    assert.equal(f.group, 'user');
+    assert.ok(f.modifiedTime instanceof Date);
+    assert.ok(Math.abs(f.modifiedTime.getTime() - Date.now()) < 600_000, `${f.modifiedTime}`);
+    const d = await sbx.files.getInfo('/tmp/l/d');
+    assert.equal(d.type, FileType.DIR);
+    assert.match(d.permissions, /^drwx/);
+
+    assert.equal(await sbx.files.exists('/tmp/l/top.txt'), true);
+    assert.equal(await sbx.files.exists('/tmp/l/nope'), false);
+  });
+
+  test('remove, rename, makeDir', async () => {
+    await sbx.files.write('/tmp/r/x.txt', 'x');
+    const moved = await sbx.files.rename('/tmp/r/x.txt', '/tmp/r/y.txt');
+    assert.equal(moved.path, '/tmp/r/y.txt');
+    assert.equal(moved.name, 'y.txt');
+    assert.equal(await sbx.files.exists('/tmp/r/x.txt'), false);
+    assert.equal(await sbx.files.read('/tmp/r/y.txt'), 'x');
+    await assert.rejects(sbx.files.rename('/tmp/r/none', '/tmp/r/z'), NotFoundError);
+
+    await sbx.files.remove('/tmp/r');
+    assert.equal(await sbx.files.exists('/tmp/r'), false);
+    await assert.rejects(sbx.files.remove('/tmp/r'), NotFoundError);
+
+    assert.equal(await sbx.files.makeDir('/tmp/mk/a/b'), true);
+    assert.equal(await sbx.files.makeDir('/tmp/mk/a/b'), false);
+    assert.equal((await sbx.files.getInfo('/tmp/mk/a/b')).type, FileType.DIR);
+  });
+
+  test('a missing file raises NotFoundError', async () => {
+    const err = await sbx.files.read('/tmp/no/such/file').catch((e) => e);
+    assert.ok(err instanceof FileNotFoundError, String(err));
+    assert.ok(err instanceof NotFoundError);
+    await assert.rejects(sbx.files.getInfo('/tmp/no/such'), NotFoundError);
+    await assert.rejects(sbx.files.list('/tmp/no/such'), NotFoundError);
+  });
+
+  test('relative paths and the user', async () => {
+    const mine = await sbx.files.write('rel.txt', 'mine');
+    assert.equal(mine.path, '/home/user/rel.txt');
+    assert.equal(await sbx.files.read('/home/user/rel.txt'), 'mine');
+    assert.equal((await sbx.files.getInfo('rel.txt')).owner, 'user');
+    const roots = await sbx.files.write('rel.txt', 'root', { user: 'root' });
+    assert.equal(roots.path, '/root/rel.txt');
+    const info = await sbx.files.getInfo('~/rel.txt', { user: 'root' });
+    assert.equal(info.path, '/root/rel.txt');
+    assert.equal(info.owner, 'root');
+    assert.equal(await sbx.files.read('rel.txt', { user: 'root' }), 'root');
+    const names = (await sbx.files.list('.')).map((e) => e.name);
+    assert.ok(names.includes('rel.txt'), names.join(','));
+    // a user the guest does not have
+    await assert.rejects(sbx.files.write('x.txt', 'x', { user: 'nobody-here' }), /nobody-here/);
+  });
+
+  test('watchDir sees a create, a write and a remove', async () => {
+    await sbx.files.makeDir('/tmp/w');
+    const seen = [];
+    const handle = await sbx.files.watchDir('/tmp/w', (e) => seen.push(`${e.type} ${e.name}`));
+    try {
+      await sbx.files.write('/tmp/w/f.txt', 'one');
+      await sbx.files.remove('/tmp/w/f.txt');
+      const want = ['create f.txt', 'write f.txt', 'remove f.txt'];
+      for (let i = 0; i < 100 && !want.every((w) => seen.includes(w)); i++) {
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      for (const w of want) assert.ok(seen.includes(w), `${w} not in ${seen.join(', ')}`);
+    } finally {
+      await handle.stop();
+    }
+    await assert.rejects(sbx.files.watchDir('/tmp/no/such', () => {}), NotFoundError);
+  });
+
+  test('signed URLs: plain fetch reads and writes; tampered and expired refused', async () => {
+    const up = await sbx.uploadUrl('/tmp/s/up.txt');
+    assert.ok(new URL(up).searchParams.get('signature').startsWith('v1_'));
+    const form = new FormData();
+    form.append('file', new Blob(['signed bytes']), 'up.txt');
+    let res = await fetch(up, { method: 'POST', body: form });
+    assert.equal(res.status, 200, await res.clone().text());
+    assert.deepEqual((await res.json()).map((f) => f.path), ['/tmp/s/up.txt']);
+
+    const down = await sbx.downloadUrl('/tmp/s/up.txt');
+    res = await fetch(down);
+    assert.equal(res.status, 200);
+    assert.equal(await res.text(), 'signed bytes');
+
+    // another path under the same signature
+    const moved = new URL(down);
+    moved.searchParams.set('path', '/etc/shadow');
+    res = await fetch(moved);
+    assert.equal(res.status, 401);
+    // a read signature does not write
+    const asWrite = new URL(down);
+    res = await fetch(asWrite, { method: 'POST', body: form });
+    assert.equal(res.status, 401);
+    // a changed signature
+    const bent = new URL(down);
+    const sig = bent.searchParams.get('signature');
+    bent.searchParams.set('signature', sig.slice(0, -1) + (sig.endsWith('A') ? 'B' : 'A'));
+    res = await fetch(bent);
+    assert.equal(res.status, 401);
+    // expiry: one second, then past it
+    const soon = await sbx.downloadUrl('/tmp/s/up.txt', { useSignatureExpiration: 1 });
+    res = await fetch(soon);
+    assert.equal(res.status, 200);
+    await res.arrayBuffer();
+    await new Promise((r) => setTimeout(r, 2100));
+    res = await fetch(soon);
+    assert.equal(res.status, 401);
+    const body = await res.json();
+    assert.equal(body.code, 401);
+    assert.match(body.message, /expired/);
+  });
+
+  test('bad input is invalid_argument', async () => {
+    let r = await rpc('ListDir', { path: '/tmp', depth: 99 });
+    assert.equal(r.body.code, 'invalid_argument');
+    r = await rpc('ListDir', { path: '/tmp', depth: -1 });
+    assert.equal(r.body.code, 'invalid_argument');
+    r = await rpc('Stat', { path: '/tmp/a\u0000b' });
+    assert.equal(r.body.code, 'invalid_argument');
+    r = await rpc('Stat', { path: '/' + 'a'.repeat(5000) });
+    assert.equal(r.body.code, 'invalid_argument');
+    r = await rpc('Stat', { path: '/tmp', extra: 1 });
+    assert.equal(r.body.code, 'invalid_argument');
+    r = await rpc('Stat', { path: '/tmp' }, { Authorization: 'Basic Li4vZXRjOg==' });
+    assert.equal(r.body.code, 'invalid_argument');
+    r = await rpc('CreateWatcher', { path: '/tmp' });
+    assert.equal(r.body.code, 'unimplemented');
+    // a wrong access token
+    r = await rpc('Stat', { path: '/tmp' }, { 'X-Access-Token': 'f'.repeat(64) });
+    assert.notEqual(r.status, 200);
+  });
+
+  test('health: running, then 502 once killed', async () => {
+    assert.equal(await sbx.isRunning(), true);
+    await sbx.kill();
+    assert.equal(await sbx.isRunning(), false);
+    sbx = undefined;
+  });
+});
