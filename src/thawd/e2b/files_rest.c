@@ -10,7 +10,6 @@
  * signature, by the signature alone (files_signed.c). Relative paths are
  * under the user's home; written files belong to the user (default
  * "user", as the SDK's envd). */
-#include <openssl/crypto.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +20,7 @@
 #include "core/registry.h"
 #include "core/sandbox.h"
 #include "e2b/files.h"
+#include "httpapi/keys.h"
 #include "proto.h"
 
 struct rest_call {
@@ -44,6 +44,25 @@ static bool rest_user(struct api_req *r, const char *name, struct rest_call *c,
 	return true;
 }
 
+/* /files is a public route (a signed URL carries no header), so no key
+ * stands behind an unsigned request: it acts for the owner of the
+ * sandbox its headers name, which is what e2b_find_key gives the other
+ * data-plane routes, and e2b_sandbox_of checks the token as for them. */
+static bool headers_sandbox(struct api_req *r, char id[SANDBOX_ID_LEN + 1], enum MHD_Result *res)
+{
+	struct api_key acting = { .role = KEY_USER };
+	const char *sid = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "E2b-Sandbox-Id");
+	struct sandbox *sb = sid && id_valid_sandbox(sid) ? registry_get(r->app, sid) : NULL;
+	if (sb)
+		snprintf(acting.name, sizeof(acting.name), "%s", sb->owner);
+	sandbox_unref(r->app, sb);
+	const struct api_key *none = r->key;
+	r->key = &acting;
+	bool ok = e2b_sandbox_of(r, E2B_ENVD_PORT, id, res);
+	r->key = none;
+	return ok;
+}
+
 /* The sandbox (by headers, or by signature for op), user and ?path. */
 static bool rest_begin(struct api_req *r, const char *op, struct rest_call *c,
 		       enum MHD_Result *res)
@@ -52,7 +71,7 @@ static bool rest_begin(struct api_req *r, const char *op, struct rest_call *c,
 	int q = api_query(r, "signature", sig, sizeof(sig), res);
 	if (q < 0)
 		return false;
-	if (q == 0 && !e2b_sandbox_of(r, E2B_ENVD_PORT, c->id, res))
+	if (q == 0 && !headers_sandbox(r, c->id, res))
 		return false;
 	int qp;
 	if (api_query(r, "username", user, sizeof(user), res) < 0 ||
@@ -202,43 +221,19 @@ enum MHD_Result e2b_files_post(struct api_req *r)
 
 /* ---- GET /health ------------------------------------------------------ */
 
-static enum MHD_Result not_running(struct api_req *r, const char *id)
-{
-	_cleanup_free_ char *msg = xasprintf("sandbox %s is not running", id);
-	return api_reply_json(r, MHD_HTTP_BAD_GATEWAY,
-			      json_pack("{s:i,s:s}", "code", MHD_HTTP_BAD_GATEWAY, "message", msg));
-}
-
-/* Whether the headers carry id's own token: a sandbox that is gone can
- * then be told apart (502, as E2B's proxy) without e2b_sandbox_of's 404. */
-static bool token_holds(struct api_req *r, const char **id)
-{
-	*id = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "E2b-Sandbox-Id");
-	const char *tok = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "X-Access-Token");
-	if (!*id || !tok || !id_valid_sandbox(*id) || strlen(tok) != E2B_TOKEN_LEN)
-		return false;
-	char want[E2B_TOKEN_LEN + 1];
-	e2b_access_token(r->app, *id, want);
-	bool ok = CRYPTO_memcmp(tok, want, E2B_TOKEN_LEN) == 0;
-	OPENSSL_cleanse(want, sizeof(want));
-	return ok;
-}
-
 enum MHD_Result e2b_health(struct api_req *r)
 {
-	const char *hid;
-	if (token_holds(r, &hid)) {
-		struct sandbox *gone = registry_get(r->app, hid);
-		sandbox_unref(r->app, gone);
-		if (!gone)
-			return not_running(r, hid);
-	}
 	enum MHD_Result res;
 	char id[SANDBOX_ID_LEN + 1];
+	/* a sandbox that is gone: e2b_sandbox_of's 502 */
 	if (!e2b_sandbox_of(r, E2B_ENVD_PORT, id, &res))
 		return res;
 	struct sandbox *sb = registry_get(r->app, id);
 	bool running = sb && sandbox_state(sb) == SB_RUNNING;
 	sandbox_unref(r->app, sb);
-	return running ? api_reply_empty(r, MHD_HTTP_NO_CONTENT) : not_running(r, id);
+	if (running)
+		return api_reply_empty(r, MHD_HTTP_NO_CONTENT);
+	_cleanup_free_ char *msg = xasprintf("sandbox %s is not running", id);
+	return api_reply_json(r, MHD_HTTP_BAD_GATEWAY,
+			      json_pack("{s:i,s:s}", "code", MHD_HTTP_BAD_GATEWAY, "message", msg));
 }
