@@ -163,6 +163,47 @@ describe('files', () => {
     await assert.rejects(sbx.files.watchDir('/tmp/no/such', () => {}), NotFoundError);
   });
 
+  test('the watch stream on the wire: envelopes, keepalives, its end', async () => {
+    await sbx.files.makeDir('/tmp/wk');
+    const frames = async (path, ms) => {
+      const body = Buffer.from(JSON.stringify({ path }));
+      const env = Buffer.concat([Buffer.from([0, 0, 0, 0, body.length]), body]);
+      const ac = new AbortController();
+      const res = await fetch(`${apiUrl}/filesystem.Filesystem/WatchDir`, {
+        method: 'POST', signal: ac.signal, body: env,
+        headers: {
+          'Content-Type': 'application/connect+json', 'Connect-Protocol-Version': '1',
+          'Keepalive-Ping-Interval': '1', 'E2b-Sandbox-Id': sbx.sandboxId,
+          'E2b-Sandbox-Port': '49983', 'X-Access-Token': sbx.envdAccessToken,
+        },
+      });
+      assert.equal(res.status, 200);
+      assert.equal(res.headers.get('content-type'), 'application/connect+json');
+      const timer = setTimeout(() => ac.abort(), ms);
+      let buf = Buffer.alloc(0);
+      try {
+        for await (const chunk of res.body) buf = Buffer.concat([buf, chunk]);
+      } catch { /* aborted */ }
+      clearTimeout(timer);
+      const out = [];
+      for (let i = 0; i + 5 <= buf.length;) {
+        const n = buf.readUInt32BE(i + 1);
+        out.push({ flags: buf[i], msg: JSON.parse(buf.subarray(i + 5, i + 5 + n)) });
+        i += 5 + n;
+      }
+      return out;
+    };
+    const live = await frames('/tmp/wk', 2600);
+    assert.deepEqual(live[0], { flags: 0, msg: { start: {} } });
+    assert.ok(live.filter((f) => f.msg.keepalive).length >= 2, JSON.stringify(live));
+    // a file is no directory: the stream ends at once with the error
+    await sbx.files.write('/tmp/wk/file', 'x');
+    const refused = await frames('/tmp/wk/file', 5000);
+    assert.equal(refused.length, 1);
+    assert.equal(refused[0].flags, 2);
+    assert.equal(refused[0].msg.error.code, 'invalid_argument');
+  });
+
   test('signed URLs: plain fetch reads and writes; tampered and expired refused', async () => {
     const up = await sbx.uploadUrl('/tmp/s/up.txt');
     assert.ok(new URL(up).searchParams.get('signature').startsWith('v1_'));
@@ -223,6 +264,47 @@ describe('files', () => {
     // a wrong access token
     r = await rpc('Stat', { path: '/tmp' }, { 'X-Access-Token': 'f'.repeat(64) });
     assert.notEqual(r.status, 200);
+  });
+
+  test('REST /files: octet-stream upload, refused bodies', async () => {
+    const hdrs = {
+      'E2b-Sandbox-Id': sbx.sandboxId, 'E2b-Sandbox-Port': '49983',
+      'X-Access-Token': sbx.envdAccessToken,
+    };
+    const url = (q) => `${apiUrl}/files?${new URLSearchParams(q)}`;
+    let res = await fetch(url({ path: 'oct.bin' }), {
+      method: 'POST', body: new Uint8Array([7, 8, 9]),
+      headers: { ...hdrs, 'Content-Type': 'application/octet-stream' },
+    });
+    assert.equal(res.status, 200);
+    assert.deepEqual(await res.json(), [{ name: 'oct.bin', type: 'file', path: '/home/user/oct.bin' }]);
+    assert.deepEqual(await sbx.files.read('/home/user/oct.bin', { format: 'bytes' }),
+      new Uint8Array([7, 8, 9]));
+    const refused = async (q, init, status, re) => {
+      const r = await fetch(url(q), { method: 'POST', ...init, headers: { ...hdrs, ...init.headers } });
+      const body = await r.json();
+      assert.equal(r.status, status, JSON.stringify(body));
+      assert.equal(body.code, status);
+      assert.match(body.message, re);
+    };
+    await refused({ path: '/tmp/g' }, { body: 'x', headers: { 'Content-Type': 'application/octet-stream', 'Content-Encoding': 'gzip' } }, 400, /Content-Encoding/);
+    await refused({ path: '/tmp/g' }, { body: 'x', headers: { 'Content-Type': 'text/plain' } }, 400, /Content-Type/);
+    await refused({}, { body: 'x', headers: { 'Content-Type': 'application/octet-stream' } }, 400, /path/);
+    let form = new FormData();
+    form.append('other', new Blob(['x']), '/tmp/o');
+    await refused({}, { body: form }, 400, /named "file"/);
+    form = new FormData();
+    form.append('file', new Blob(['a']), '/tmp/p1');
+    form.append('file', new Blob(['b']), '/tmp/p2');
+    await refused({ path: '/tmp/one' }, { body: form }, 400, /one file/);
+    await refused({ path: '/tmp/g' }, { body: '--x\r\nbroken', headers: { 'Content-Type': 'multipart/form-data; boundary=x' } }, 400, /multipart/);
+    await refused({ path: '/tmp/g', username: '../etc' }, { body: 'x', headers: { 'Content-Type': 'application/octet-stream' } }, 400, /user/);
+    // GET of a directory, and of nothing
+    res = await fetch(url({ path: '/tmp' }), { headers: hdrs });
+    assert.equal(res.status, 400);
+    res = await fetch(url({ path: '/tmp/none' }), { headers: hdrs });
+    assert.equal(res.status, 404);
+    assert.equal((await res.json()).code, 404);
   });
 
   test('health: running, then 502 once killed', async () => {

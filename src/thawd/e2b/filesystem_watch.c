@@ -1,9 +1,11 @@
 /* filesystem.Filesystem/WatchDir {path, recursive}: a server stream
  *
- *   {"event":{"start":{}}}                          watching (the SDK waits for it)
- *   {"event":{"filesystem":{"name":"a","type":"EVENT_TYPE_CREATE"}}}
- *   {"event":{"keepalive":{}}}                      every Keepalive-Ping-Interval s
+ *   {"start":{}}                                    watching (the SDK waits for it)
+ *   {"filesystem":{"name":"a","type":"EVENT_TYPE_CREATE"}}
+ *   {"keepalive":{}}                                every Keepalive-Ping-Interval s
  *
+ * (WatchDirResponse's oneof "event" holds these directly, so in
+ * protobuf JSON they are top-level fields, unlike ProcessEvent's.)
  * on thaw's watch (inotify in the guest, ops/filewatch.c). Names are
  * relative to the watched directory, as envd's. A rename is RENAME of the
  * old name then CREATE of the new one (what envd's fsnotify reports);
@@ -54,7 +56,7 @@ static void send_event(struct watch_job *j, const char *type, const char *path)
 	/* guest names are bytes; JSON strings UTF-8 (invalid bytes: U+FFFD) */
 	struct buf b = { 0 };
 	utf8_sanitize(name, strlen(name), &b);
-	json_t *ev = json_pack("{s:{s:{s:s%,s:s}}}", "event", "filesystem", "name",
+	json_t *ev = json_pack("{s:{s:s%,s:s}}", "filesystem", "name",
 			       b.len ? (const char *)b.data : "", b.len, "type", type);
 	buf_free(&b);
 	connect_stream_send(j->stream, ev);
@@ -80,7 +82,7 @@ static void on_event(const char *type, const char *path, const char *from, void 
 	if (thaw_temp(path))
 		return;
 	if (strcmp(type, "ready") == 0) {
-		connect_stream_send(j->stream, json_pack("{s:{s:{}}}", "event", "start"));
+		connect_stream_send(j->stream, json_pack("{s:{}}", "start"));
 		j->started = true;
 	}
 	else if (strcmp(type, "create") == 0)
@@ -106,7 +108,7 @@ static void *keepalive_thread(void *arg)
 		nanosleep(&(struct timespec){ .tv_nsec = 200000000L }, NULL);
 		if (j->started && ++ticks >= j->keepalive_s * 5) {
 			ticks = 0;
-			connect_stream_send(j->stream, json_pack("{s:{s:{}}}", "event", "keepalive"));
+			connect_stream_send(j->stream, json_pack("{s:{}}", "keepalive"));
 		}
 	}
 	return NULL;
