@@ -163,6 +163,36 @@ describe('files', () => {
     await assert.rejects(sbx.files.watchDir('/tmp/no/such', () => {}), NotFoundError);
   });
 
+  test('polled watchers (the Python sync SDK\'s): create, poll, remove', async () => {
+    await sbx.files.makeDir('/tmp/pw');
+    let r = await rpc('CreateWatcher', { path: '/tmp/pw', recursive: false });
+    assert.equal(r.status, 200, JSON.stringify(r.body));
+    const id = r.body.watcherId;
+    assert.match(id, /^[0-9a-f]{32}$/);
+    await sbx.files.write('/tmp/pw/a.txt', 'a');
+    await sbx.files.rename('/tmp/pw/a.txt', '/tmp/pw/b.txt');
+    const seen = [];
+    for (let i = 0; i < 50 && !seen.includes('EVENT_TYPE_CREATE b.txt'); i++) {
+      r = await rpc('GetWatcherEvents', { watcherId: id });
+      assert.equal(r.status, 200, JSON.stringify(r.body));
+      seen.push(...r.body.events.map((e) => `${e.type} ${e.name}`));
+      await new Promise((res) => setTimeout(res, 100));
+    }
+    assert.deepEqual(seen, ['EVENT_TYPE_CREATE a.txt', 'EVENT_TYPE_WRITE a.txt',
+      'EVENT_TYPE_RENAME a.txt', 'EVENT_TYPE_CREATE b.txt']);
+    // an id this sandbox was not given
+    r = await rpc('GetWatcherEvents', { watcherId: id.replace(/.$/, (c) => (c === '0' ? '1' : '0')) });
+    assert.equal(r.body.code, 'not_found');
+    r = await rpc('RemoveWatcher', { watcherId: id });
+    assert.equal(r.status, 200);
+    r = await rpc('GetWatcherEvents', { watcherId: id });
+    assert.equal(r.body.code, 'not_found');
+    r = await rpc('CreateWatcher', { path: '/tmp/pw/b.txt' });
+    assert.equal(r.body.code, 'invalid_argument');
+    r = await rpc('CreateWatcher', { path: '/tmp/none' });
+    assert.equal(r.body.code, 'not_found');
+  });
+
   test('the watch stream on the wire: envelopes, keepalives, its end', async () => {
     await sbx.files.makeDir('/tmp/wk');
     const frames = async (path, ms) => {
@@ -259,8 +289,10 @@ describe('files', () => {
     assert.equal(r.body.code, 'invalid_argument');
     r = await rpc('Stat', { path: '/tmp' }, { Authorization: 'Basic Li4vZXRjOg==' });
     assert.equal(r.body.code, 'invalid_argument');
-    r = await rpc('CreateWatcher', { path: '/tmp' });
-    assert.equal(r.body.code, 'unimplemented');
+    r = await rpc('CreateWatcher', { path: '/tmp', includeEntry: true });
+    assert.equal(r.body.code, 'invalid_argument');
+    r = await rpc('GetWatcherEvents', { watcherId: 'nope' });
+    assert.equal(r.body.code, 'not_found');
     // a wrong access token
     r = await rpc('Stat', { path: '/tmp' }, { 'X-Access-Token': 'f'.repeat(64) });
     assert.notEqual(r.status, 200);

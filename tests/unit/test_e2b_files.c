@@ -222,6 +222,41 @@ static void test_part_targets(void **state)
 	err_free(err);
 }
 
+/* "type name" of each event, joined by ", " */
+static void events_are(const char *dir, const char *type, const char *path, const char *from,
+		       const char *want)
+{
+	json_t *ev[2];
+	size_t n = e2b_watch_events(dir, type, path, from, ev);
+	char got[256] = "";
+	for (size_t i = 0; i < n; i++) {
+		snprintf(got + strlen(got), sizeof(got) - strlen(got), "%s%s %s", i ? ", " : "",
+			 json_string_value(json_object_get(ev[i], "type")),
+			 json_string_value(json_object_get(ev[i], "name")));
+		json_decref(ev[i]);
+	}
+	assert_string_equal(got, want);
+}
+
+static void test_watch_events(void **state)
+{
+	(void)state;
+	events_are("/w", "create", "/w/a", NULL, "EVENT_TYPE_CREATE a");
+	events_are("/w", "write", "/w/sub/a", NULL, "EVENT_TYPE_WRITE sub/a");
+	events_are("/w", "remove", "/w/a", NULL, "EVENT_TYPE_REMOVE a");
+	events_are("/", "create", "/a", NULL, "EVENT_TYPE_CREATE a");
+	events_are("/w", "rename", "/w/b", "/w/a", "EVENT_TYPE_RENAME a, EVENT_TYPE_CREATE b");
+	events_are("/w", "rename", "/w/b", NULL, "EVENT_TYPE_CREATE b");
+	/* thaw's whole-file write: its temp file never shows */
+	events_are("/w", "create", "/w/.thaw-write-Ab12cD", NULL, "");
+	events_are("/w", "write", "/w/.thaw-write-Ab12cD", NULL, "");
+	events_are("/w", "rename", "/w/f", "/w/.thaw-write-Ab12cD",
+		   "EVENT_TYPE_CREATE f, EVENT_TYPE_WRITE f");
+	events_are("/w", "ready", "/w", NULL, "");
+	events_are("/w", "overflow", "", NULL, "");
+	events_are("/w", "gone", "/w", NULL, "");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -233,6 +268,7 @@ int main(void)
 		cmocka_unit_test(test_signature),
 		cmocka_unit_test(test_expiration),
 		cmocka_unit_test(test_part_targets),
+		cmocka_unit_test(test_watch_events),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

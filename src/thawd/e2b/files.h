@@ -72,6 +72,15 @@ int e2b_expiration_check(const char *exp, int64_t now, struct thaw_err **err);
 int e2b_part_target(const char *field, const char *filename, const char *qpath, size_t index,
 		    const char **out, struct thaw_err **err);
 
+/* thaw's watch event (ops/files.h: type, path, from) as envd's
+ * FilesystemEvents {name (relative to dir), type: "EVENT_TYPE_..."}: 0 to
+ * 2 of them in out, new references. A rename is RENAME of the old name
+ * and CREATE of the new (envd's fsnotify); thaw's own whole-file write
+ * (its temp file renamed over the target) is CREATE and WRITE of the
+ * target, the temp file unseen; "ready", "overflow", "gone": none. */
+size_t e2b_watch_events(const char *dir, const char *type, const char *path, const char *from,
+			json_t *out[2]);
+
 /* ---- filesystem.c: shared by the file handlers -------------------------- */
 
 struct e2b_user {
@@ -82,6 +91,18 @@ struct e2b_user {
 /* The user's uid and gid, from the owner of its home in the guest (root:
  * 0, 0): ERR_INVALID when the guest has no such user. */
 int e2b_user_lookup(struct host *h, const char *id, struct e2b_user *u, struct thaw_err **err);
+/* A unary call's common start: the sandbox (e2b_sandbox_of), the user
+ * (Authorization), the request message. false after replying. */
+struct e2b_fs_call {
+	char id[SANDBOX_ID_LEN + 1];
+	struct e2b_user user;
+	json_t *msg; /* owned */
+};
+bool e2b_fs_begin(struct api_req *r, struct e2b_fs_call *c, enum MHD_Result *res);
+/* filesystem_watch.c: a watch request's fields ({path, recursive} and
+ * includeEntry, allowNetworkMounts refused when true): 0, or an error. */
+int e2b_watch_request(json_t *msg, const char *home, char path[FILE_PATH_MAX + 1],
+		      bool *recursive, struct thaw_err **err);
 /* A Connect error with a code that thaw's error codes do not carry
  * ("already_exists", "unimplemented"). */
 enum MHD_Result e2b_connect_fail(struct api_req *r, unsigned status, const char *code,
@@ -117,7 +138,9 @@ enum MHD_Result e2b_fs_move(struct api_req *r);
 enum MHD_Result e2b_fs_list_dir(struct api_req *r);
 enum MHD_Result e2b_fs_remove(struct api_req *r);
 enum MHD_Result e2b_fs_watch_dir(struct api_req *r);
-enum MHD_Result e2b_fs_watcher_unimplemented(struct api_req *r);
+enum MHD_Result e2b_fs_create_watcher(struct api_req *r);
+enum MHD_Result e2b_fs_get_watcher_events(struct api_req *r);
+enum MHD_Result e2b_fs_remove_watcher(struct api_req *r);
 enum MHD_Result e2b_files_get(struct api_req *r);
 enum MHD_Result e2b_files_post(struct api_req *r);
 enum MHD_Result e2b_health(struct api_req *r);

@@ -237,3 +237,50 @@ int e2b_part_target(const char *field, const char *filename, const char *qpath, 
 	*out = filename;
 	return 0;
 }
+
+/* thaw writes a file whole: into a temp file beside it, renamed over it
+ * (src/guest/filecmd.c). Its temp file is no file of the user's. */
+static bool thaw_temp(const char *path)
+{
+	const char *slash = path ? strrchr(path, '/') : NULL;
+	return slash && strncmp(slash + 1, ".thaw-write-", 12) == 0;
+}
+
+static json_t *fs_event(const char *dir, const char *type, const char *path)
+{
+	size_t n = strlen(dir);
+	const char *name = path;
+	if (strncmp(path, dir, n) == 0 && path[n] == '/')
+		name = path + n + 1;
+	else if (strcmp(dir, "/") == 0 && path[0] == '/')
+		name = path + 1;
+	return json_pack("{s:o,s:s}", "name", text_json(name), "type", type);
+}
+
+size_t e2b_watch_events(const char *dir, const char *type, const char *path, const char *from,
+			json_t *out[2])
+{
+	if (strcmp(type, "rename") == 0 && thaw_temp(from)) {
+		/* thaw's whole-file write landing: what a write in place shows */
+		out[0] = fs_event(dir, "EVENT_TYPE_CREATE", path);
+		out[1] = fs_event(dir, "EVENT_TYPE_WRITE", path);
+		return 2;
+	}
+	if (thaw_temp(path))
+		return 0;
+	static const char *const map[][2] = { { "create", "EVENT_TYPE_CREATE" },
+					      { "write", "EVENT_TYPE_WRITE" },
+					      { "remove", "EVENT_TYPE_REMOVE" } };
+	for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++)
+		if (strcmp(type, map[i][0]) == 0) {
+			out[0] = fs_event(dir, map[i][1], path);
+			return 1;
+		}
+	if (strcmp(type, "rename") != 0)
+		return 0; /* "ready", "overflow", "gone": no envd event */
+	size_t n = 0;
+	if (from)
+		out[n++] = fs_event(dir, "EVENT_TYPE_RENAME", from);
+	out[n++] = fs_event(dir, "EVENT_TYPE_CREATE", path);
+	return n;
+}

@@ -52,13 +52,7 @@ int e2b_user_lookup(struct host *h, const char *id, struct e2b_user *u, struct t
 
 /* ---- one call's common start ------------------------------------------- */
 
-struct fs_call {
-	char id[SANDBOX_ID_LEN + 1];
-	struct e2b_user user;
-	json_t *msg;
-};
-
-static bool fs_begin(struct api_req *r, struct fs_call *c, enum MHD_Result *res)
+bool e2b_fs_begin(struct api_req *r, struct e2b_fs_call *c, enum MHD_Result *res)
 {
 	c->msg = NULL;
 	if (!e2b_sandbox_of(r, E2B_ENVD_PORT, c->id, res))
@@ -77,7 +71,7 @@ static bool fs_begin(struct api_req *r, struct fs_call *c, enum MHD_Result *res)
 }
 
 /* A path field of the request, resolved for the call's user. */
-static int fs_path(const struct fs_call *c, const char *field, char out[FILE_PATH_MAX + 1],
+static int fs_path(const struct e2b_fs_call *c, const char *field, char out[FILE_PATH_MAX + 1],
 		   struct thaw_err **err)
 {
 	json_t *v = json_object_get(c->msg, field);
@@ -89,7 +83,7 @@ static int fs_path(const struct fs_call *c, const char *field, char out[FILE_PAT
 }
 
 /* Fields other than those known are refused, not ignored. */
-static int fs_fields(const struct fs_call *c, const char *const *known, struct thaw_err **err)
+static int fs_fields(const struct e2b_fs_call *c, const char *const *known, struct thaw_err **err)
 {
 	const char *k;
 	json_t *v;
@@ -103,13 +97,13 @@ static int fs_fields(const struct fs_call *c, const char *const *known, struct t
 	return 0;
 }
 
-static enum MHD_Result fs_error(struct api_req *r, struct fs_call *c, const struct thaw_err *e)
+static enum MHD_Result fs_error(struct api_req *r, struct e2b_fs_call *c, const struct thaw_err *e)
 {
 	json_decref(c->msg);
 	return connect_reply_error(r, e);
 }
 
-static enum MHD_Result fs_entry_reply(struct api_req *r, struct fs_call *c, struct file_info *fi,
+static enum MHD_Result fs_entry_reply(struct api_req *r, struct e2b_fs_call *c, struct file_info *fi,
 				      const char *path)
 {
 	json_t *o = json_pack("{s:o}", "entry", e2b_entry_json(fi, path));
@@ -125,8 +119,8 @@ static const char *const path_only[] = { "path", NULL };
 enum MHD_Result e2b_fs_stat(struct api_req *r)
 {
 	enum MHD_Result res;
-	struct fs_call c;
-	if (!fs_begin(r, &c, &res))
+	struct e2b_fs_call c;
+	if (!e2b_fs_begin(r, &c, &res))
 		return res;
 	char path[FILE_PATH_MAX + 1];
 	struct file_info fi;
@@ -140,8 +134,8 @@ enum MHD_Result e2b_fs_stat(struct api_req *r)
 enum MHD_Result e2b_fs_make_dir(struct api_req *r)
 {
 	enum MHD_Result res;
-	struct fs_call c;
-	if (!fs_begin(r, &c, &res))
+	struct e2b_fs_call c;
+	if (!e2b_fs_begin(r, &c, &res))
 		return res;
 	char path[FILE_PATH_MAX + 1];
 	struct file_info fi;
@@ -173,8 +167,8 @@ enum MHD_Result e2b_fs_make_dir(struct api_req *r)
 enum MHD_Result e2b_fs_move(struct api_req *r)
 {
 	enum MHD_Result res;
-	struct fs_call c;
-	if (!fs_begin(r, &c, &res))
+	struct e2b_fs_call c;
+	if (!e2b_fs_begin(r, &c, &res))
 		return res;
 	static const char *const known[] = { "source", "destination", NULL };
 	char from[FILE_PATH_MAX + 1], to[FILE_PATH_MAX + 1];
@@ -190,8 +184,8 @@ enum MHD_Result e2b_fs_move(struct api_req *r)
 enum MHD_Result e2b_fs_remove(struct api_req *r)
 {
 	enum MHD_Result res;
-	struct fs_call c;
-	if (!fs_begin(r, &c, &res))
+	struct e2b_fs_call c;
+	if (!e2b_fs_begin(r, &c, &res))
 		return res;
 	char path[FILE_PATH_MAX + 1];
 	_cleanup_err_ struct thaw_err *err = NULL;
@@ -204,7 +198,7 @@ enum MHD_Result e2b_fs_remove(struct api_req *r)
 
 /* depth: a uint32 in protobuf JSON, a number or a decimal string; absent
  * (proto3 leaves 0 out) is 1. */
-static int fs_depth(const struct fs_call *c, int *out, struct thaw_err **err)
+static int fs_depth(const struct e2b_fs_call *c, int *out, struct thaw_err **err)
 {
 	json_t *v = json_object_get(c->msg, "depth");
 	long long d = 1;
@@ -235,8 +229,8 @@ static int by_name(const void *a, const void *b)
 enum MHD_Result e2b_fs_list_dir(struct api_req *r)
 {
 	enum MHD_Result res;
-	struct fs_call c;
-	if (!fs_begin(r, &c, &res))
+	struct e2b_fs_call c;
+	if (!e2b_fs_begin(r, &c, &res))
 		return res;
 	static const char *const known[] = { "path", "depth", NULL };
 	char path[FILE_PATH_MAX + 1];

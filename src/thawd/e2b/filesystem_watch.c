@@ -15,9 +15,8 @@
  * when the directory goes away.
  *
  * includeEntry and allowNetworkMounts are refused (envd 0.6.3 and 0.6.4;
- * thaw declares E2B_ENVD_VERSION). The polled watchers (CreateWatcher,
- * GetWatcherEvents, RemoveWatcher, used by the Python sync SDK) answer
- * unimplemented. */
+ * thaw declares E2B_ENVD_VERSION). The polled watchers are in
+ * filesystem_watchers.c. */
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,11 +24,9 @@
 #include <time.h>
 
 #include "api/stream.h"
-#include "buf.h"
 #include "cleanup.h"
 #include "e2b/files.h"
 #include "proto.h"
-#include "utf8.h"
 
 #define KEEPALIVE_DEFAULT_S 50
 #define KEEPALIVE_MAX_S 3600
@@ -45,58 +42,18 @@ struct watch_job {
 	volatile bool started; /* the start event went: keepalives may follow it */
 };
 
-static void send_event(struct watch_job *j, const char *type, const char *path)
-{
-	size_t n = strlen(j->path);
-	const char *name = path;
-	if (strncmp(path, j->path, n) == 0 && path[n] == '/')
-		name = path + n + 1;
-	else if (strcmp(j->path, "/") == 0 && path[0] == '/')
-		name = path + 1;
-	/* guest names are bytes; JSON strings UTF-8 (invalid bytes: U+FFFD) */
-	struct buf b = { 0 };
-	utf8_sanitize(name, strlen(name), &b);
-	json_t *ev = json_pack("{s:{s:s%,s:s}}", "filesystem", "name",
-			       b.len ? (const char *)b.data : "", b.len, "type", type);
-	buf_free(&b);
-	connect_stream_send(j->stream, ev);
-}
-
-/* thaw writes a file whole: into a temp file beside it, renamed over it
- * (src/guest/filecmd.c). Its temp file is no file of the user's. */
-static bool thaw_temp(const char *path)
-{
-	const char *slash = path ? strrchr(path, '/') : NULL;
-	return slash && strncmp(slash + 1, ".thaw-write-", 12) == 0;
-}
-
 static void on_event(const char *type, const char *path, const char *from, void *ud)
 {
 	struct watch_job *j = ud;
-	if (strcmp(type, "rename") == 0 && thaw_temp(from)) {
-		/* thaw's whole-file write landing: what a write in place shows */
-		send_event(j, "EVENT_TYPE_CREATE", path);
-		send_event(j, "EVENT_TYPE_WRITE", path);
-		return;
-	}
-	if (thaw_temp(path))
-		return;
 	if (strcmp(type, "ready") == 0) {
 		connect_stream_send(j->stream, json_pack("{s:{}}", "start"));
 		j->started = true;
+		return;
 	}
-	else if (strcmp(type, "create") == 0)
-		send_event(j, "EVENT_TYPE_CREATE", path);
-	else if (strcmp(type, "write") == 0)
-		send_event(j, "EVENT_TYPE_WRITE", path);
-	else if (strcmp(type, "remove") == 0)
-		send_event(j, "EVENT_TYPE_REMOVE", path);
-	else if (strcmp(type, "rename") == 0) {
-		if (from)
-			send_event(j, "EVENT_TYPE_RENAME", from);
-		send_event(j, "EVENT_TYPE_CREATE", path);
-	}
-	/* "overflow" has no envd event; "gone" ends the watch */
+	json_t *ev[2];
+	size_t n = e2b_watch_events(j->path, type, path, from, ev);
+	for (size_t i = 0; i < n; i++)
+		connect_stream_send(j->stream, json_pack("{s:o}", "filesystem", ev[i]));
 }
 
 static void *keepalive_thread(void *arg)
@@ -132,9 +89,11 @@ static void *watch_thread(void *arg)
 	return NULL;
 }
 
-/* The request's fields; 0, or an error for the stream's end. */
-static int watch_parse(json_t *msg, const char *home, struct watch_job *j, struct thaw_err **err)
+int e2b_watch_request(json_t *msg, const char *home, char path[FILE_PATH_MAX + 1],
+		      bool *recursive, struct thaw_err **err)
 {
+	path[0] = '\0';
+	*recursive = false;
 	const char *k;
 	json_t *v;
 	json_object_foreach(msg, k, v) {
@@ -142,12 +101,12 @@ static int watch_parse(json_t *msg, const char *home, struct watch_job *j, struc
 			if (!json_is_string(v))
 				return err_set(err, ERR_INVALID, "path must be a string");
 			if (e2b_path_resolve(json_string_value(v), json_string_length(v), home,
-					     j->path, err) < 0)
+					     path, err) < 0)
 				return -1;
 		} else if (strcmp(k, "recursive") == 0) {
 			if (!json_is_boolean(v))
 				return err_set(err, ERR_INVALID, "recursive must be true or false");
-			j->recursive = json_is_true(v);
+			*recursive = json_is_true(v);
 		} else if (strcmp(k, "includeEntry") == 0 || strcmp(k, "allowNetworkMounts") == 0) {
 			if (json_is_true(v))
 				return err_set(err, ERR_INVALID,
@@ -157,7 +116,7 @@ static int watch_parse(json_t *msg, const char *home, struct watch_job *j, struc
 			return err_set(err, ERR_INVALID, "unknown field %.64s", k);
 		}
 	}
-	if (!j->path[0])
+	if (!path[0])
 		return err_set(err, ERR_INVALID, "path is required");
 	return 0;
 }
@@ -200,7 +159,7 @@ enum MHD_Result e2b_fs_watch_dir(struct api_req *r)
 	int rc = e2b_user_from_basic(auth, user, &err);
 	if (rc == 0) {
 		e2b_user_home(user, home);
-		rc = watch_parse(msg, home, j, &err);
+		rc = e2b_watch_request(msg, home, j->path, &j->recursive, &err);
 	}
 	json_decref(msg);
 	struct file_info fi;
@@ -227,16 +186,4 @@ enum MHD_Result e2b_fs_watch_dir(struct api_req *r)
 		free(j);
 	}
 	return ret;
-}
-
-/* The Python sync SDK's polled watchers: not built (docs/e2b.md). */
-enum MHD_Result e2b_fs_watcher_unimplemented(struct api_req *r)
-{
-	enum MHD_Result res;
-	char id[SANDBOX_ID_LEN + 1];
-	if (!e2b_sandbox_of(r, E2B_ENVD_PORT, id, &res))
-		return res;
-	return e2b_connect_fail(r, MHD_HTTP_NOT_IMPLEMENTED, "unimplemented",
-				"thaw has no polled watchers (CreateWatcher, GetWatcherEvents, "
-				"RemoveWatcher): use WatchDir, the streaming watch");
 }
