@@ -141,6 +141,17 @@ describe('files', () => {
     assert.equal(await sbx.files.read('rel.txt', { user: 'root' }), 'root');
     const names = (await sbx.files.list('.')).map((e) => e.name);
     assert.ok(names.includes('rel.txt'), names.join(','));
+    // the directories a call makes are its user's; those already there keep theirs
+    assert.equal(await sbx.files.makeDir('/tmp/own/a/b'), true);
+    for (const d of ['/tmp/own', '/tmp/own/a', '/tmp/own/a/b']) {
+      assert.equal((await sbx.files.getInfo(d)).owner, 'user', d);
+    }
+    assert.equal((await sbx.files.getInfo('/tmp')).owner, 'root');
+    await sbx.files.write('/tmp/wown/d/f.txt', 'f');
+    assert.equal((await sbx.files.getInfo('/tmp/wown/d')).owner, 'user');
+    assert.equal((await sbx.files.getInfo('/tmp/wown/d/f.txt')).owner, 'user');
+    await sbx.files.makeDir('/tmp/rootown/x', { user: 'root' });
+    assert.equal((await sbx.files.getInfo('/tmp/rootown')).owner, 'root');
     // a user the guest does not have
     await assert.rejects(sbx.files.write('x.txt', 'x', { user: 'nobody-here' }), /nobody-here/);
   });

@@ -108,6 +108,14 @@ int e2b_watch_request(json_t *msg, const char *home, char path[FILE_PATH_MAX + 1
 enum MHD_Result e2b_connect_fail(struct api_req *r, unsigned status, const char *code,
 				 const char *msg);
 
+/* files_owner.c: how much of dir (its first *top_len bytes, 0: none) is
+ * the topmost directory that does not exist yet; and, once made, those
+ * directories (top down to dir) given to the user (nothing for root). */
+int e2b_dirs_missing(struct host *h, const char *id, const char *dir, size_t *top_len,
+		     struct thaw_err **err);
+int e2b_dirs_chown(struct host *h, const char *id, const struct e2b_user *u, const char *dir,
+		   size_t top_len, struct thaw_err **err);
+
 /* files_rest.c, files_multipart.c: one file written from fd as the user;
  * appends {name, type: "file", path} to out. */
 int e2b_write_one(struct host *h, const char *id, const struct e2b_user *u, const char *path,

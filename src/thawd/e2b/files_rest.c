@@ -100,11 +100,20 @@ int e2b_write_one(struct host *h, const char *id, const struct e2b_user *u, cons
 	struct file_write_req w = {
 		.path = full, .mode = -1, .uid = u->uid, .gid = u->gid, .parents = true, .fd = fd
 	};
+	/* the parents it makes are the user's too (files_owner.c) */
+	char dir[FILE_PATH_MAX + 1];
+	snprintf(dir, sizeof(dir), "%s", full);
+	char *slash = strrchr(dir, '/');
+	slash[slash == dir ? 1 : 0] = '\0';
+	size_t top = 0;
 	struct file_info fi;
-	if (sandbox_file_write(h, id, &w, false, &fi, err) < 0)
+	if ((u->uid > 0 && e2b_dirs_missing(h, id, dir, &top, err) < 0) ||
+	    sandbox_file_write(h, id, &w, false, &fi, err) < 0)
 		return err_wrap(err, "writing %.200s", full);
 	file_info_free(&fi);
-	const char *slash = strrchr(full, '/');
+	if (e2b_dirs_chown(h, id, u, dir, top, err) < 0)
+		return -1;
+	slash = strrchr(full, '/');
 	json_t *o = json_pack("{s:s,s:s,s:s}", "name", slash ? slash + 1 : full, "type", "file",
 			      "path", full);
 	if (!o) /* a name that is not UTF-8 */

@@ -159,8 +159,19 @@ enum MHD_Result e2b_fs_make_dir(struct api_req *r)
 		return fs_error(r, &c, err);
 	err_free(err);
 	err = NULL;
-	if (sandbox_file_mkdir(r->app, c.id, path, -1, true, false, &fi, &err) < 0)
+	/* the directories it makes are the user's, as envd's (files_owner.c) */
+	size_t top = 0;
+	bool mine = strcmp(c.user.name, "root") != 0;
+	if ((mine && (e2b_user_lookup(r->app, c.id, &c.user, &err) < 0 ||
+		      e2b_dirs_missing(r->app, c.id, path, &top, &err) < 0)) ||
+	    sandbox_file_mkdir(r->app, c.id, path, -1, true, false, &fi, &err) < 0)
 		return fs_error(r, &c, err);
+	if (mine && top) {
+		file_info_free(&fi);
+		if (e2b_dirs_chown(r->app, c.id, &c.user, path, top, &err) < 0 ||
+		    sandbox_file_stat(r->app, c.id, path, false, &fi, &err) < 0)
+			return fs_error(r, &c, err);
+	}
 	return fs_entry_reply(r, &c, &fi, path);
 }
 
