@@ -274,6 +274,21 @@ describe('files', () => {
     bent.searchParams.set('signature', sig.slice(0, -1) + (sig.endsWith('A') ? 'B' : 'A'));
     res = await fetch(bent);
     assert.equal(res.status, 401);
+    // no path signed: the part's filename is the path; a user's URL writes as that user
+    const anyPath = await sbx.uploadUrl(undefined, { user: 'root' });
+    assert.equal(new URL(anyPath).searchParams.get('username'), 'root');
+    const form2 = new FormData();
+    form2.append('file', new Blob(['rooted']), 'signed-rel.txt');
+    res = await fetch(anyPath, { method: 'POST', body: form2 });
+    assert.equal(res.status, 200, await res.clone().text());
+    assert.deepEqual((await res.json()).map((f) => f.path), ['/root/signed-rel.txt']);
+    assert.equal((await sbx.files.getInfo('/root/signed-rel.txt')).owner, 'root');
+    res = await fetch(await sbx.downloadUrl('signed-rel.txt', { user: 'root' }));
+    assert.equal(await res.text(), 'rooted');
+    // the same URL with its user changed
+    const other = new URL(await sbx.downloadUrl('signed-rel.txt', { user: 'root' }));
+    other.searchParams.set('username', 'user');
+    assert.equal((await fetch(other)).status, 401);
     // expiry: one second, then past it
     const soon = await sbx.downloadUrl('/tmp/s/up.txt', { useSignatureExpiration: 1 });
     res = await fetch(soon);
@@ -342,6 +357,12 @@ describe('files', () => {
     await refused({ path: '/tmp/one' }, { body: form }, 400, /one file/);
     await refused({ path: '/tmp/g' }, { body: '--x\r\nbroken', headers: { 'Content-Type': 'multipart/form-data; boundary=x' } }, 400, /multipart/);
     await refused({ path: '/tmp/g', username: '../etc' }, { body: 'x', headers: { 'Content-Type': 'application/octet-stream' } }, 400, /user/);
+    res = await fetch(`${apiUrl}/files?path=/tmp/a%00b`, { headers: hdrs });
+    assert.equal(res.status, 400);
+    assert.match((await res.json()).message, /path/);
+    res = await fetch(url({ path: '/' + 'a'.repeat(5000) }), { headers: hdrs });
+    assert.equal(res.status, 400);
+    assert.equal((await res.json()).code, 400);
     // GET of a directory, and of nothing
     res = await fetch(url({ path: '/tmp' }), { headers: hdrs });
     assert.equal(res.status, 400);

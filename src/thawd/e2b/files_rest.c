@@ -44,6 +44,23 @@ static bool rest_user(struct api_req *r, const char *name, struct rest_call *c,
 	return true;
 }
 
+/* A query parameter, decoded as api_query does, refused in E2B's shape:
+ * 1 present, 0 absent, -1 replied. */
+static int query(struct api_req *r, const char *name, char *out, size_t size, enum MHD_Result *res)
+{
+	const char *raw = MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, name);
+	out[0] = '\0';
+	if (!raw)
+		return 0;
+	int rc = api_query_decode(raw, out, size);
+	if (rc == 0)
+		return 1;
+	*res = e2b_reply_fail(r, ERR_INVALID, rc == -1 ? "%s has a bad %% escape (or a NUL)"
+						       : "%s is too long",
+			      name);
+	return -1;
+}
+
 /* /files is a public route (a signed URL carries no header), so no key
  * stands behind an unsigned request: it acts for the owner of the
  * sandbox its headers name, which is what e2b_find_key gives the other
@@ -68,15 +85,15 @@ static bool rest_begin(struct api_req *r, const char *op, struct rest_call *c,
 		       enum MHD_Result *res)
 {
 	char sig[E2B_SIGNATURE_LEN + 2] = "", exp[24] = "", user[E2B_USER_MAX + 1] = "";
-	int q = api_query(r, "signature", sig, sizeof(sig), res);
+	int q = query(r, "signature", sig, sizeof(sig), res);
 	if (q < 0)
 		return false;
 	if (q == 0 && !headers_sandbox(r, c->id, res))
 		return false;
 	int qp;
-	if (api_query(r, "username", user, sizeof(user), res) < 0 ||
-	    (qp = api_query(r, "path", c->qpath, sizeof(c->qpath), res)) < 0 ||
-	    api_query(r, "signature_expiration", exp, sizeof(exp), res) < 0)
+	if (query(r, "username", user, sizeof(user), res) < 0 ||
+	    (qp = query(r, "path", c->qpath, sizeof(c->qpath), res)) < 0 ||
+	    query(r, "signature_expiration", exp, sizeof(exp), res) < 0)
 		return false;
 	c->has_path = qp == 1;
 	if (!c->has_path)
