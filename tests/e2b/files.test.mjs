@@ -172,6 +172,22 @@ describe('files', () => {
       await handle.stop();
     }
     await assert.rejects(sbx.files.watchDir('/tmp/no/such', () => {}), NotFoundError);
+
+    // recursive: names below the watched directory, relative to it
+    await sbx.files.makeDir('/tmp/wr/sub');
+    const deep = [];
+    const rh = await sbx.files.watchDir('/tmp/wr', (e) => deep.push(`${e.type} ${e.name}`),
+      { recursive: true });
+    try {
+      await sbx.files.write('/tmp/wr/sub/g.txt', 'g');
+      for (let i = 0; i < 100 && !deep.includes('write sub/g.txt'); i++) {
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      assert.ok(deep.includes('create sub/g.txt') && deep.includes('write sub/g.txt'),
+        deep.join(', '));
+    } finally {
+      await rh.stop();
+    }
   });
 
   test('polled watchers (the Python sync SDK\'s): create, poll, remove', async () => {

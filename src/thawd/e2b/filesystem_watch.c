@@ -38,8 +38,9 @@ struct watch_job {
 	char path[FILE_PATH_MAX + 1];
 	bool recursive;
 	unsigned keepalive_s;
-	volatile bool done;    /* the watch returned: the keepalive thread stops */
-	volatile bool started; /* the start event went: keepalives may follow it */
+	/* shared by the watch and keepalive threads (__atomic) */
+	bool done;    /* the watch returned: the keepalive thread stops */
+	bool started; /* the start event went: keepalives may follow it */
 };
 
 static void on_event(const char *type, const char *path, const char *from, void *ud)
@@ -47,7 +48,7 @@ static void on_event(const char *type, const char *path, const char *from, void 
 	struct watch_job *j = ud;
 	if (strcmp(type, "ready") == 0) {
 		connect_stream_send(j->stream, json_pack("{s:{}}", "start"));
-		j->started = true;
+		__atomic_store_n(&j->started, true, __ATOMIC_RELEASE);
 		return;
 	}
 	json_t *ev[2];
@@ -61,9 +62,9 @@ static void *keepalive_thread(void *arg)
 	struct watch_job *j = arg;
 	const bool *cancel = api_stream_cancel_flag(j->stream);
 	unsigned ticks = 0;
-	while (!j->done && !*cancel) {
+	while (!__atomic_load_n(&j->done, __ATOMIC_ACQUIRE) && !*cancel) {
 		nanosleep(&(struct timespec){ .tv_nsec = 200000000L }, NULL);
-		if (j->started && ++ticks >= j->keepalive_s * 5) {
+		if (__atomic_load_n(&j->started, __ATOMIC_ACQUIRE) && ++ticks >= j->keepalive_s * 5) {
 			ticks = 0;
 			connect_stream_send(j->stream, json_pack("{s:{}}", "keepalive"));
 		}
@@ -80,7 +81,7 @@ static void *watch_thread(void *arg)
 	bool ka_started = pthread_create(&ka, NULL, keepalive_thread, j) == 0;
 	int rc = sandbox_file_watch(j->h, j->id, j->path, j->recursive, false, on_event, j, cancel,
 				    &err);
-	j->done = true;
+	__atomic_store_n(&j->done, true, __ATOMIC_RELEASE);
 	if (ka_started)
 		pthread_join(ka, NULL);
 	connect_stream_end(j->stream, rc < 0 && !*cancel ? err : NULL);
