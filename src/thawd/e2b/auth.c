@@ -114,16 +114,15 @@ static bool refuse(struct api_req *r, enum err_code code, unsigned status, enum 
 	} else if (status) {
 		/* envd's answer for a sandbox that is gone: the SDK's
 		 * isRunning() reads 502 as "not running". */
-		*res = api_reply_json(r, status,
-				      json_pack("{s:i,s:s}", "code", (int)status, "message", e.msg));
+		*res = api_reply_json(
+			r, status, json_pack("{s:i,s:s}", "code", (int)status, "message", e.msg));
 	} else {
 		*res = e2b_reply_error(r, &e);
 	}
 	return false;
 }
 
-bool e2b_sandbox_of(struct api_req *r, int port, char id[SANDBOX_ID_LEN + 1],
-		    enum MHD_Result *res)
+bool e2b_sandbox_of(struct api_req *r, int port, char id[SANDBOX_ID_LEN + 1], enum MHD_Result *res)
 {
 	const char *sid = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "E2b-Sandbox-Id");
 	const char *token = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "X-Access-Token");
@@ -137,8 +136,8 @@ bool e2b_sandbox_of(struct api_req *r, int port, char id[SANDBOX_ID_LEN + 1],
 	char want[16];
 	snprintf(want, sizeof(want), "%d", port);
 	if (!p || strcmp(p, want) != 0)
-		return refuse(r, ERR_INVALID, 0, res,
-			      "E2b-Sandbox-Port must be %s for this route", want);
+		return refuse(r, ERR_INVALID, 0, res, "E2b-Sandbox-Port must be %s for this route",
+			      want);
 	struct sandbox *sb = registry_get(api_host(r), sid);
 	bool sees = sb && api_key_sees(r, sb);
 	sandbox_unref(api_host(r), sb);
