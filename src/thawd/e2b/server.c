@@ -7,6 +7,7 @@
 
 #include "core/host.h"
 #include "core/sandbox.h"
+#include "e2b/files.h"
 #include "e2b/front.h"
 #include "httpapi/keys.h"
 #include "log.h"
@@ -78,6 +79,10 @@ int e2b_api_start(struct host *h, struct api_keys *keys, struct api_server **out
 				   .upload_dir = cfg->data_dir,
 				   .rate_limit = cfg->rate_limit,
 				   .admit = admit,
+				   /* POST /files is public (signed URLs carry no
+				    * headers): its body is stored only when a
+				    * token or a signature vouches for it. */
+				   .public_body = e2b_files_public_body,
 				   .interrupt = interrupt,
 				   .find_key = e2b_find_key,
 				   .refusal_body = e2b_refusal_body };
