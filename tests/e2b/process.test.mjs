@@ -233,6 +233,31 @@ describe('commands', () => {
   });
 });
 
+describe('pause', () => {
+  test('a background command survives pause and resume; connect(pid) follows it again', async () => {
+    const other = await Sandbox.create(template, { timeoutMs: 300_000 });
+    try {
+      const h = await other.commands.run('for i in $(seq 8); do sleep 1; done; echo resumed; exit 5', {
+        background: true,
+      });
+      await h.disconnect();
+      assert.equal(await other.pause(), true);
+      const again = await Sandbox.connect(other.sandboxId, { timeoutMs: 300_000 });
+      const procs = await again.commands.list();
+      assert.ok(procs.some((p) => p.pid === h.pid), `pid ${h.pid} not listed after resume`);
+      const h2 = await again.commands.connect(h.pid);
+      await assert.rejects(h2.wait(), (e) => {
+        assert.ok(e instanceof CommandExitError, `got ${e}`);
+        assert.equal(e.exitCode, 5);
+        assert.equal(e.stdout, 'resumed\n');
+        return true;
+      });
+    } finally {
+      await other.kill().catch(() => {});
+    }
+  });
+});
+
 describe('pty', () => {
   test('create, sendInput, onData echo, resize, kill', async () => {
     let out = '';
