@@ -3,7 +3,7 @@
 // few raw Connect calls for what the SDK does not reach (keepalives,
 // Connect-Timeout-Ms, CloseStdin under envd 0.4.0, refusals).
 import { before, after, describe, test } from 'node:test';
-import { Sandbox, CommandExitError, NotFoundError, SandboxError } from 'e2b';
+import { Sandbox, CommandExitError, InvalidArgumentError, NotFoundError, SandboxError } from 'e2b';
 import { assert, apiUrl, template } from './lib.mjs';
 
 let sbx;
@@ -154,6 +154,14 @@ describe('commands', () => {
     await h.sendStdin('world\n');
     const r = await h.wait();
     assert.equal(r.stdout, 'got:hello,world\n');
+  });
+
+  test('sendStdin over 512 KiB at once is InvalidArgumentError', async () => {
+    await assert.rejects(sbx.commands.sendStdin(4000000, 'x'.repeat(600 * 1024)), (e) => {
+      assert.ok(e instanceof InvalidArgumentError, `got ${e}`);
+      assert.match(e.message, /over 524288 bytes/);
+      return true;
+    });
   });
 
   test('closeStdin: the SDK itself refuses it below envd 0.5.2', async () => {

@@ -336,7 +336,7 @@ static void test_input(void **state)
 	assert_int_equal(e2b_input_parse(NULL, &b, &e), -1);
 	err_free(e);
 	e = NULL;
-	/* Past PROC_STDIN_MAX: too large, before any decoding. */
+	/* Past PROC_STDIN_MAX: refused before any decoding. */
 	size_t n = PROC_STDIN_MAX / 3 * 4 + 8;
 	char *big = malloc(n + 1);
 	memset(big, 'A', n);
@@ -344,7 +344,7 @@ static void test_input(void **state)
 	json_t *m = json_pack("{s:s}", "stdin", big);
 	free(big);
 	assert_int_equal(e2b_input_parse(m, &b, &e), -1);
-	assert_err(e, ERR_TOO_LARGE, "input.stdin");
+	assert_err(e, ERR_INVALID, "input.stdin is over");
 	err_free(e);
 	json_decref(m);
 }

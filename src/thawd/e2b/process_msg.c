@@ -200,8 +200,11 @@ int e2b_bytes_decode(json_t *v, const char *what, size_t max, struct buf *out,
 	if (!json_is_string(v))
 		return err_set(err, ERR_INVALID, "%s must be base64 bytes (a string)", what);
 	size_t len = json_string_length(v);
+	/* invalid_argument, not too_large: the front words that as
+	 * resource_exhausted, which the SDK reports as a rate limit. */
 	if (len > max / 3 * 4 + 4)
-		return err_set(err, ERR_TOO_LARGE, "%s is over %zu bytes", what, max);
+		return err_set(err, ERR_INVALID, "%s is over %zu bytes (send it in parts)", what,
+			       max);
 	const char *s = json_string_value(v);
 	if (len % 4 == 1)
 		return err_set(err, ERR_INVALID, "%s is not valid base64", what);
