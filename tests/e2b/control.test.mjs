@@ -222,17 +222,22 @@ test('an access token opens its own sandbox only', async () => {
   const b = await create({ timeoutMs: 120_000 });
   assert.match(a.envdAccessToken, /^[0-9a-f]{64}$/);
   assert.notEqual(a.envdAccessToken, b.envdAccessToken);
+  // A token is no API key: the control plane refuses it.
+  const asToken = { 'E2b-Sandbox-Id': a.sandboxId, 'X-Access-Token': a.envdAccessToken };
+  const kill = await fetch(`${apiUrl}/sandboxes/${a.sandboxId}`, { method: 'DELETE', headers: asToken });
+  assert.equal(kill.status, 401);
+  assert.equal((await kill.json()).code, 401);
+  assert.equal((await fetch(`${apiUrl}/v2/sandboxes`, { headers: asToken })).status, 401);
+  assert.equal((await a.getInfo()).state, 'running');
   const ok = await health(a.sandboxId, a.envdAccessToken);
-  if (ok === null) return; // no data-plane route in this tree yet
+  if (ok === null) return; // no data-plane route in this tree yet (/health is the files part's)
   assert.ok(ok < 300, `own token: ${ok}`);
   assert.equal(await health(a.sandboxId, b.envdAccessToken), 401);
   assert.equal(await health(b.sandboxId, a.envdAccessToken), 401);
   assert.equal(await health(a.sandboxId, 'f'.repeat(64)), 401);
   assert.equal(await health(MISSING, a.envdAccessToken), 401);
   // The API key is no data-plane token.
-  const r = await fetch(`${apiUrl}/health`, { headers: { 'E2b-Sandbox-Id': a.sandboxId,
-    'E2b-Sandbox-Port': '49983', 'X-Access-Token': process.env.THAW_E2B_KEY } });
-  assert.equal(r.status, 401);
+  assert.equal(await health(a.sandboxId, process.env.THAW_E2B_KEY), 401);
 });
 
 test('a wrong API key is the SDK\'s AuthenticationError', async () => {
@@ -251,7 +256,7 @@ test('unknown routes and methods answer in E2B\'s error shape', async () => {
   const m = await fetch(`${apiUrl}/v2/sandboxes`, { method: 'PATCH' });
   assert.equal(m.status, 405);
   assert.equal((await m.json()).code, 405);
-  const u = await fetch(`${apiUrl}/sandboxes/sb-000000000000`, { method: 'DELETE' });
+  const u = await fetch(`${apiUrl}/sandboxes/${MISSING}`, { method: 'DELETE' });
   assert.equal(u.status, 401);
   assert.equal((await u.json()).code, 401);
   const q = await fetch(`${apiUrl}/v2/sandboxes?bogus=1`, { headers: { 'X-API-KEY': process.env.THAW_E2B_KEY } });
