@@ -3,9 +3,9 @@
 # bounded time: the guest protocol, API request bodies, template
 # metadata, recipes, what a VMM says on QMP, artifact manifests, the
 # object store's XML answers, the sandbox list's page tokens, the code
-# interpreter's events and the E2B front's Connect envelopes. Seeds are
-# in tests/fuzz/corpus/NAME; inputs that once crashed are kept in
-# tests/fuzz/regress/NAME and replayed first.
+# interpreter's events, the E2B front's Connect envelopes and envd's
+# process messages. Seeds are in tests/fuzz/corpus/NAME; inputs that once
+# crashed are kept in tests/fuzz/regress/NAME and replayed first.
 # A crash fails the run and leaves its input in build-fuzz/crashes/NAME.
 #   scripts/fuzz.sh [SECONDS per target, default 30] [NAME...]
 #   scripts/fuzz.sh --replay [NAME...]   every seed and regression input once
@@ -22,7 +22,7 @@ else
 fi
 shift || true
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(proto api_json meta recipe qmp manifest s3xml pagetoken interp connect)
+[ ${#targets[@]} -gt 0 ] || targets=(proto api_json meta recipe qmp manifest s3xml pagetoken interp connect e2b_process)
 
 declare -A srcs=(
 	[proto]=""
@@ -35,6 +35,7 @@ declare -A srcs=(
 	[pagetoken]=""
 	[interp]="src/thawd/guestconn/interp.c"
 	[connect]="src/thawd/e2b/envelope.c"
+	[e2b_process]="src/thawd/e2b/process_msg.c src/thawd/e2b/process_event.c src/thawd/api/validate.c src/thawd/api/validate_proc.c src/thawd/net/netpolicy.c"
 )
 out=build-fuzz
 mkdir -p "$out"
