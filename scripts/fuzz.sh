@@ -35,7 +35,7 @@ declare -A srcs=(
 	[pagetoken]=""
 	[interp]="src/thawd/guestconn/interp.c"
 	[connect]="src/thawd/e2b/envelope.c"
-	[e2b_process]="src/thawd/e2b/process_msg.c src/thawd/e2b/process_event.c src/thawd/api/validate.c src/thawd/api/validate_proc.c src/thawd/net/netpolicy.c"
+	[e2b_process]="src/thawd/e2b/process_msg.c src/thawd/e2b/user.c src/thawd/e2b/process_event.c src/thawd/api/validate.c src/thawd/api/validate_proc.c src/thawd/net/netpolicy.c"
 )
 out=build-fuzz
 mkdir -p "$out"

@@ -82,24 +82,24 @@ static void test_users(void **state)
 {
 	(void)state;
 	char u[E2B_USER_MAX + 1], home[E2B_USER_MAX + 8];
-	assert_int_equal(e2b_user_from_basic(NULL, u, NULL), 0);
+	assert_int_equal(e2b_user_from_auth(NULL, u, NULL), 0);
 	assert_string_equal(u, "user");
-	assert_int_equal(e2b_user_from_basic("Basic cm9vdDo=", u, NULL), 0); /* "root:" */
+	assert_int_equal(e2b_user_from_auth("Basic cm9vdDo=", u, NULL), 0); /* "root:" */
 	assert_string_equal(u, "root");
-	assert_int_equal(e2b_user_from_basic("Basic Og==", u, NULL), 0); /* ":" */
+	assert_int_equal(e2b_user_from_auth("Basic Og==", u, NULL), 0); /* ":" */
 	assert_string_equal(u, "user");
 	struct thaw_err *err = NULL;
-	assert_int_equal(e2b_user_from_basic("Bearer x", u, &err), -1);
+	assert_int_equal(e2b_user_from_auth("Bearer x", u, &err), -1);
 	assert_int_equal(err->code, ERR_INVALID);
 	err_free(err);
 	err = NULL;
-	assert_int_equal(e2b_user_from_basic("Basic cm9vdA==", u, &err), -1); /* "root": no ':' */
+	assert_int_equal(e2b_user_from_auth("Basic cm9vdA==", u, &err), -1); /* "root": no ':' */
 	err_free(err);
 	err = NULL;
-	assert_int_equal(e2b_user_from_basic("Basic Li4vZXRjOg==", u, &err), -1); /* "../etc:" */
+	assert_int_equal(e2b_user_from_auth("Basic Li4vZXRjOg==", u, &err), -1); /* "../etc:" */
 	err_free(err);
 	err = NULL;
-	assert_int_equal(e2b_user_from_basic("Basic !!!", u, &err), -1);
+	assert_int_equal(e2b_user_from_auth("Basic !!!", u, &err), -1);
 	err_free(err);
 	assert_int_equal(e2b_user_check("a-b.c_1", NULL), 0);
 	assert_int_equal(e2b_user_check("-x", NULL), -1);

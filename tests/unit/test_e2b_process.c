@@ -392,7 +392,7 @@ static void test_user_from_auth(void **state)
 		"Bearer abc",
 		"Basic ",
 		"Basic !!!!",
-		"Basic Og==" /* ":" */,
+		"Basic cm9vdA==" /* "root": no ':' */,
 		"Basic LXg6" /* -x: */,
 		"Basic YSBiOg==" /* "a b:" */,
 		"Basic",

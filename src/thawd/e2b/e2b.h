@@ -37,6 +37,11 @@ struct api_server;
  * the features gated above it (see docs/e2b.md). */
 #define E2B_ENVD_VERSION "0.4.0"
 #define E2B_TOKEN_LEN 64 /* hex of an HMAC-SHA256 */
+/* envd's user when a call names none (the SDK sends no Authorization
+ * from envd 0.4.0 on): E2B's "user", which thaw's templates have too
+ * (uid 1000, home /home/user: templates/build-rootfs.sh). */
+#define E2B_DEFAULT_USER "user"
+#define E2B_USER_MAX 32
 
 /* server.c: the front started on h (takes over keys); stop it with
  * api_server_stop. Not started without --e2b-listen. */
@@ -63,6 +68,15 @@ enum MHD_Result e2b_reply_fail(struct api_req *r, enum err_code code, const char
  * returns true (r->key set), as on the others. */
 bool e2b_sandbox_of(struct api_req *r, int port, char id[SANDBOX_ID_LEN + 1],
 		    enum MHD_Result *res);
+
+/* user.c: a user name as envd takes it: 1 to E2B_USER_MAX of
+ * [A-Za-z0-9_.-], not starting with '-', not "." or "..". */
+int e2b_user_check(const char *name, struct thaw_err **err);
+/* The user of a data-plane call from its Authorization header
+ * ("Basic base64(<user>:)"; NULL: absent, or an empty name: the default
+ * user). */
+int e2b_user_from_auth(const char *authorization, char out[E2B_USER_MAX + 1],
+		       struct thaw_err **err);
 
 /* connect.c: the Connect protocol (v1, JSON codec) over libmicrohttpd. */
 /* A unary call's request message (application/json body, an object).

@@ -16,9 +16,6 @@
 #include "err.h"
 #include "ops/files.h"
 
-/* envd's default user when a request names none (SDK: defaultUsername). */
-#define E2B_DEFAULT_USER "user"
-#define E2B_USER_MAX 32
 /* "v1_" and SHA-256 in base64 without its '=' */
 #define E2B_SIGNATURE_LEN (3 + 43)
 /* Parts of one multipart upload (a batch write). */
@@ -37,13 +34,6 @@ void e2b_timestamp(uint64_t ns, char out[40]);
 /* EntryInfo of fi at path (absolute; its last name is "name"). */
 json_t *e2b_entry_json(const struct file_info *fi, const char *path);
 
-/* A user name as envd takes it: 1 to E2B_USER_MAX of [A-Za-z0-9_.-], not
- * starting with '-'. */
-int e2b_user_check(const char *name, struct thaw_err **err);
-/* The user of a Connect call: Authorization "Basic base64(user:)" (the
- * SDK's authenticationHeader), or E2B_DEFAULT_USER without one. */
-int e2b_user_from_basic(const char *authorization, char out[E2B_USER_MAX + 1],
-			struct thaw_err **err);
 /* The guest path a request means: an absolute path as it is, "~" and
  * "~/x" and a relative "x" under home. Checked: not empty, no NUL (the
  * caller's length says), at most FILE_PATH_MAX bytes. */

@@ -98,52 +98,6 @@ json_t *e2b_entry_json(const struct file_info *fi, const char *path)
 	return o;
 }
 
-int e2b_user_check(const char *name, struct thaw_err **err)
-{
-	size_t n = strlen(name);
-	bool ok = n >= 1 && n <= E2B_USER_MAX && name[0] != '-';
-	for (size_t i = 0; ok && i < n; i++)
-		ok = (name[i] >= 'a' && name[i] <= 'z') || (name[i] >= 'A' && name[i] <= 'Z') ||
-		     (name[i] >= '0' && name[i] <= '9') || strchr("_.-", name[i]);
-	if (!ok || strcmp(name, ".") == 0 || strcmp(name, "..") == 0)
-		return err_set(err, ERR_INVALID,
-			       "user must be 1 to %d letters, digits, '_', '.' or '-'",
-			       E2B_USER_MAX);
-	return 0;
-}
-
-int e2b_user_from_basic(const char *authorization, char out[E2B_USER_MAX + 1],
-			struct thaw_err **err)
-{
-	if (!authorization) {
-		snprintf(out, E2B_USER_MAX + 1, "%s", E2B_DEFAULT_USER);
-		return 0;
-	}
-	if (strncmp(authorization, "Basic ", 6) != 0 || strlen(authorization) > 128)
-		return err_set(err, ERR_INVALID,
-			       "Authorization must be \"Basic base64(user:)\" naming the user");
-	_cleanup_buf_ struct buf b = { 0 };
-	const char *b64 = authorization + 6;
-	if (base64_decode(b64, strlen(b64), &b) < 0)
-		return err_set(err, ERR_INVALID, "Authorization's user is not base64");
-	const char *s = buf_cstr(&b);
-	const char *colon = memchr(s, ':', b.len);
-	if (!colon || strlen(s) != b.len)
-		return err_set(err, ERR_INVALID, "Authorization must name \"user:\"");
-	char name[E2B_USER_MAX + 2];
-	size_t n = (size_t)(colon - s);
-	if (n > E2B_USER_MAX)
-		return err_set(err, ERR_INVALID, "the user name is over %d bytes", E2B_USER_MAX);
-	memcpy(name, s, n);
-	name[n] = '\0';
-	if (n == 0) /* "Basic Og==": no user named */
-		snprintf(name, sizeof(name), "%s", E2B_DEFAULT_USER);
-	if (e2b_user_check(name, err) < 0)
-		return -1;
-	memcpy(out, name, strlen(name) + 1); /* at most E2B_USER_MAX: checked */
-	return 0;
-}
-
 void e2b_user_home(const char *user, char out[E2B_USER_MAX + 8])
 {
 	if (strcmp(user, "root") == 0)

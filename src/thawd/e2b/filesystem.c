@@ -60,7 +60,7 @@ bool e2b_fs_begin(struct api_req *r, struct e2b_fs_call *c, enum MHD_Result *res
 	_cleanup_err_ struct thaw_err *err = NULL;
 	const char *auth =
 		MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
-	if (e2b_user_from_basic(auth, c->user.name, &err) < 0) {
+	if (e2b_user_from_auth(auth, c->user.name, &err) < 0) {
 		*res = connect_reply_error(r, err);
 		return false;
 	}

@@ -157,7 +157,7 @@ enum MHD_Result e2b_fs_watch_dir(struct api_req *r)
 	struct watch_job *j = xcalloc(1, sizeof(*j));
 	const char *auth =
 		MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
-	int rc = e2b_user_from_basic(auth, user, &err);
+	int rc = e2b_user_from_auth(auth, user, &err);
 	if (rc == 0) {
 		e2b_user_home(user, home);
 		rc = e2b_watch_request(msg, home, j->path, &j->recursive, &err);

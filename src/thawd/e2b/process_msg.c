@@ -275,46 +275,6 @@ int e2b_pty_size_parse(json_t *pty, uint32_t *rows, uint32_t *cols, struct thaw_
 	return 0;
 }
 
-/* A user name as useradd takes it (api/validate_proc.c checks the same
- * again on the exec). */
-static bool user_name_ok(const char *s, size_t len)
-{
-	if (len == 0 || len > E2B_USER_MAX || s[0] == '-')
-		return false;
-	for (size_t i = 0; i < len; i++)
-		if (!isalnum((unsigned char)s[i]) && !strchr("_-.", s[i]))
-			return false;
-	return true;
-}
-
-int e2b_user_from_auth(const char *authorization, char out[E2B_USER_MAX + 1], struct thaw_err **err)
-{
-	if (!authorization) {
-		snprintf(out, E2B_USER_MAX + 1, "%s", E2B_DEFAULT_USER);
-		return 0;
-	}
-	if (strncasecmp(authorization, "Basic ", 6) != 0)
-		return err_set(err, ERR_INVALID,
-			       "Authorization must be Basic base64(\"<user>:\") (envd's user)");
-	const char *b64 = authorization + 6;
-	size_t len = strlen(b64);
-	_cleanup_buf_ struct buf plain = { 0 };
-	if (len > 4 * E2B_USER_MAX || base64_decode(b64, len, &plain) < 0)
-		return err_set(err, ERR_INVALID, "Authorization's credentials are not base64");
-	const char *s = (const char *)plain.data;
-	const char *colon = plain.len ? memchr(s, ':', plain.len) : NULL;
-	size_t ulen = colon ? (size_t)(colon - s) : plain.len;
-	/* envd takes the user from the name and ignores the password. */
-	if (!user_name_ok(s, ulen))
-		return err_set(err, ERR_INVALID,
-			       "Authorization names no valid user (letters, digits, _ - .; at most "
-			       "%d)",
-			       E2B_USER_MAX);
-	memcpy(out, s, ulen);
-	out[ulen] = '\0';
-	return 0;
-}
-
 /* Digits only (strtoul alone would take " 5", "+5" or "-5"). */
 static int header_uint(const char *h, const char *name, size_t max_digits, uint64_t *out,
 		       struct thaw_err **err)

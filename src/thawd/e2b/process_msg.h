@@ -15,14 +15,10 @@
 
 #include "api/validate.h"
 #include "buf.h"
+#include "e2b/e2b.h"
 #include "err.h"
 #include "guestconn/agent.h"
 
-/* envd's user when a request names none (the SDK sends no Authorization
- * from envd 0.4.0 on): E2B's "user", which thaw's templates have too
- * (uid 1000, home /home/user: templates/build-rootfs.sh). */
-#define E2B_DEFAULT_USER "user"
-#define E2B_USER_MAX 32
 /* Keepalive-Ping-Interval, seconds. */
 #define E2B_KEEPALIVE_MAX_S 3600
 
@@ -59,10 +55,7 @@ int e2b_pty_size_parse(json_t *pty, uint32_t *rows, uint32_t *cols, struct thaw_
 int e2b_bytes_decode(json_t *v, const char *what, size_t max, struct buf *out,
 		     struct thaw_err **err);
 
-/* Headers. Authorization "Basic base64(user:)" (NULL: absent): the user
- * in out, or E2B_DEFAULT_USER when absent. */
-int e2b_user_from_auth(const char *authorization, char out[E2B_USER_MAX + 1],
-		       struct thaw_err **err);
+/* Headers. */
 /* Keepalive-Ping-Interval (seconds; NULL: 0, none). */
 int e2b_keepalive_parse(const char *header, unsigned *seconds, struct thaw_err **err);
 /* Connect-Timeout-Ms (NULL: 0, none). */
