@@ -1,0 +1,143 @@
+// The code interpreter (port 49999) through the unmodified
+// @e2b/code-interpreter SDK: runCode's NDJSON answer (text, logs and their
+// callbacks, charts, DataFrames, errors), state and per-call envs, code
+// contexts, and what thaw refuses (languages other than python).
+// One sandbox for the file: a create is seconds under TCG.
+import { after, before, describe, test } from 'node:test';
+import { Sandbox, NotFoundError, SandboxError } from '@e2b/code-interpreter';
+import { assert } from './lib.mjs';
+
+const PNG_MAGIC = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
+const SLOW = { timeoutMs: 180_000, requestTimeoutMs: 180_000 };
+
+describe('code interpreter', () => {
+  let sbx;
+  before(async () => {
+    // No template: the SDK asks for its default, code-interpreter-v1.
+    sbx = await Sandbox.create({ timeoutMs: 600_000 });
+  });
+  after(async () => {
+    await sbx?.kill().catch(() => {});
+  });
+
+  test('runCode gives the value of the last expression', async () => {
+    const ex = await sbx.runCode('1+1', SLOW);
+    assert.equal(ex.text, '2');
+    assert.equal(ex.results.length, 1);
+    assert.equal(ex.results[0].isMainResult, true);
+    assert.equal(ex.error, undefined);
+    assert.deepEqual(ex.logs, { stdout: [], stderr: [] });
+  });
+
+  test('stdout and stderr reach the callbacks and execution.logs', async () => {
+    const out = [];
+    const err = [];
+    const ex = await sbx.runCode(
+      'import sys\nprint("hello")\nprint("oops", file=sys.stderr)\nprint("again")',
+      { ...SLOW, onStdout: (m) => out.push(m), onStderr: (m) => err.push(m) },
+    );
+    assert.equal(ex.logs.stdout.join(''), 'hello\nagain\n');
+    assert.equal(ex.logs.stderr.join(''), 'oops\n');
+    assert.equal(out.map((m) => m.line).join(''), 'hello\nagain\n');
+    assert.equal(err.map((m) => m.line).join(''), 'oops\n');
+    assert.ok(out.every((m) => m.error === false && typeof m.timestamp === 'number'));
+    assert.ok(err.every((m) => m.error === true));
+    assert.equal(ex.text, undefined, 'print returns no value');
+  });
+
+  test('a matplotlib chart comes back as a PNG result', async () => {
+    const ex = await sbx.runCode(
+      'import matplotlib.pyplot as plt\nplt.plot([1, 2, 3], [1, 4, 9])\nplt.show()',
+      SLOW,
+    );
+    assert.equal(ex.error, undefined, JSON.stringify(ex.error));
+    const figs = ex.results.filter((r) => r.png);
+    assert.equal(figs.length, 1, JSON.stringify(ex.results.map((r) => r.formats())));
+    const png = Buffer.from(figs[0].png, 'base64');
+    assert.ok(png.subarray(0, 8).equals(PNG_MAGIC), 'a PNG signature');
+    assert.ok(png.length > 2000, `${png.length} bytes`);
+    assert.ok(figs[0].formats().includes('png'));
+  });
+
+  test('a pandas DataFrame comes back as HTML', async () => {
+    const ex = await sbx.runCode(
+      "import pandas as pd\npd.DataFrame({'a': [1, 2], 'b': ['x', 'y']})",
+      SLOW,
+    );
+    const main = ex.results.find((r) => r.isMainResult);
+    assert.ok(main, 'a main result');
+    assert.match(main.html, /<table/);
+    assert.match(main.text, /a\s+b/);
+  });
+
+  test('an exception becomes execution.error', async () => {
+    const errors = [];
+    const ex = await sbx.runCode('x = 1\n1/0', { ...SLOW, onError: (e) => errors.push(e) });
+    assert.equal(ex.error.name, 'ZeroDivisionError');
+    assert.equal(ex.error.value, 'division by zero');
+    assert.match(ex.error.traceback, /ZeroDivisionError/);
+    assert.equal(errors.length, 1);
+    assert.equal(ex.results.length, 0);
+  });
+
+  test('state is kept across calls', async () => {
+    await sbx.runCode('counter = 41', SLOW);
+    const ex = await sbx.runCode('counter += 1\ncounter', SLOW);
+    assert.equal(ex.text, '42');
+  });
+
+  test('envs hold for their call only', async () => {
+    const code = 'import os\nos.environ.get("THAW_E2B_VAR", "unset")';
+    const ex = await sbx.runCode(code, { ...SLOW, envs: { THAW_E2B_VAR: 'per-call' } });
+    assert.equal(ex.text, "'per-call'");
+    assert.equal((await sbx.runCode(code, SLOW)).text, "'unset'");
+  });
+
+  test('contexts: separate state, list, restart, remove', async () => {
+    const ctx = await sbx.createCodeContext({ cwd: '/tmp' });
+    assert.equal(typeof ctx.id, 'string');
+    assert.equal(ctx.language, 'python');
+    assert.equal(ctx.cwd, '/tmp');
+
+    await sbx.runCode('only_here = "ctx"', { ...SLOW, context: ctx });
+    assert.equal((await sbx.runCode('only_here', { ...SLOW, context: ctx })).text, "'ctx'");
+    assert.equal((await sbx.runCode('import os\nos.getcwd()', { ...SLOW, context: ctx })).text,
+      "'/tmp'");
+    const elsewhere = await sbx.runCode('only_here', SLOW);
+    assert.equal(elsewhere.error?.name, 'NameError', 'the default context does not see it');
+
+    const ids = (await sbx.listCodeContexts()).map((c) => c.id);
+    assert.ok(ids.includes(ctx.id), JSON.stringify(ids));
+    assert.ok(ids.includes('default'), JSON.stringify(ids));
+
+    await sbx.restartCodeContext(ctx);
+    const fresh = await sbx.runCode('only_here', { ...SLOW, context: ctx });
+    assert.equal(fresh.error?.name, 'NameError', 'a restarted context starts clean');
+
+    await sbx.removeCodeContext(ctx.id);
+    assert.ok(!(await sbx.listCodeContexts()).some((c) => c.id === ctx.id));
+    await assert.rejects(sbx.runCode('1', { ...SLOW, context: ctx }), NotFoundError);
+    await assert.rejects(sbx.removeCodeContext(ctx.id), NotFoundError);
+    await assert.rejects(sbx.restartCodeContext('no-such-context'), NotFoundError);
+    await assert.rejects(sbx.removeCodeContext('default'), /409/);
+  });
+
+  test('languages other than python are refused with a clear error', async () => {
+    for (const language of ['r', 'js']) {
+      await assert.rejects(sbx.runCode('1', { ...SLOW, language }), (e) => {
+        assert.ok(e instanceof NotFoundError, `${e.name}: ${e.message}`);
+        assert.match(e.message, /python only/);
+        return true;
+      });
+    }
+    await assert.rejects(sbx.createCodeContext({ language: 'r' }), /python only/);
+    assert.equal((await sbx.runCode('3*3', { ...SLOW, language: 'python' })).text, '9');
+  });
+
+  test('bad envs are refused, not run', async () => {
+    await assert.rejects(
+      sbx.runCode('1', { ...SLOW, envs: { '1BAD': 'x' } }),
+      (e) => e instanceof SandboxError && /400/.test(e.message),
+    );
+  });
+});
