@@ -2,9 +2,10 @@
 # Fuzzes the parsers of hostile input with libFuzzer (clang), each for a
 # bounded time: the guest protocol, API request bodies, template
 # metadata, recipes, what a VMM says on QMP, artifact manifests, the
-# object store's XML answers, the sandbox list's page tokens and the code
-# interpreter's events. Seeds are in tests/fuzz/corpus/NAME; inputs that
-# once crashed are kept in tests/fuzz/regress/NAME and replayed first.
+# object store's XML answers, the sandbox list's page tokens, the code
+# interpreter's events and the E2B front's Connect envelopes. Seeds are
+# in tests/fuzz/corpus/NAME; inputs that once crashed are kept in
+# tests/fuzz/regress/NAME and replayed first.
 # A crash fails the run and leaves its input in build-fuzz/crashes/NAME.
 #   scripts/fuzz.sh [SECONDS per target, default 30] [NAME...]
 #   scripts/fuzz.sh --replay [NAME...]   every seed and regression input once
@@ -21,7 +22,7 @@ else
 fi
 shift || true
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(proto api_json meta recipe qmp manifest s3xml pagetoken interp)
+[ ${#targets[@]} -gt 0 ] || targets=(proto api_json meta recipe qmp manifest s3xml pagetoken interp connect)
 
 declare -A srcs=(
 	[proto]=""
@@ -33,6 +34,7 @@ declare -A srcs=(
 	[s3xml]="src/objstore/s3xml.c"
 	[pagetoken]=""
 	[interp]="src/thawd/guestconn/interp.c"
+	[connect]="src/thawd/e2b/envelope.c"
 )
 out=build-fuzz
 mkdir -p "$out"

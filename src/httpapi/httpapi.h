@@ -110,6 +110,18 @@ struct api_service {
 	/* Called when the server stops, after it stopped taking connections:
 	 * makes the requests in progress return (NULL: none). */
 	void (*interrupt)(void *app);
+	/* The request's key when a program's clients do not send
+	 * Authorization: Bearer (NULL: only that). Called before the body,
+	 * for routes that are not public; returns one of keys's entries, or
+	 * acting filled in (a key acting for someone that is not in keys:
+	 * it has no rate of its own), or NULL for none (401). */
+	const struct api_key *(*find_key)(void *app, struct MHD_Connection *conn,
+					  const struct api_keys *keys, struct api_key *acting);
+	/* The body of the server's own refusals (401, 403, 404 for an
+	 * unknown route, 405, 413, 429: status) in the program's shape;
+	 * the server adds Content-Type (application/json) and Allow. NULL,
+	 * or a NULL answer: thaw's {"error", "code"}. */
+	json_t *(*refusal_body)(const struct api_req *r, unsigned status, const char *msg);
 };
 
 struct api_server;

@@ -222,6 +222,14 @@ const struct api_key *keys_match(const struct api_keys *k, const char *secret)
 	return found;
 }
 
+void keys_copy(const struct api_keys *from, struct api_keys *to)
+{
+	to->n = from->n;
+	to->keys = from->n ? xmalloc(from->n * sizeof(*to->keys)) : NULL;
+	if (from->n)
+		memcpy(to->keys, from->keys, from->n * sizeof(*to->keys));
+}
+
 void keys_free(struct api_keys *k)
 {
 	if (k->keys)

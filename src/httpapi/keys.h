@@ -53,6 +53,8 @@ const struct api_key *keys_match(const struct api_keys *k, const char *secret);
  * name is taken. */
 int keys_add(struct api_keys *k, const char *name, const char *secret, enum key_role role,
 	     struct thaw_err **err);
+/* A second list with the same keys (a second listener's). */
+void keys_copy(const struct api_keys *from, struct api_keys *to);
 void keys_free(struct api_keys *k);
 
 const char *key_role_name(enum key_role r);

@@ -3,6 +3,7 @@
  * request at debug level. */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <stdarg.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <pthread.h>
@@ -44,6 +45,9 @@ static int key_rate(const struct api_server *s, const struct api_key *k)
 /* Takes a token; false when the key is over its rate. */
 static bool bucket_take(struct api_server *s, const struct api_key *k)
 {
+	/* A key acting for another (api_service.find_key) has no bucket. */
+	if (k < s->keys.keys || k >= s->keys.keys + s->keys.n)
+		return true;
 	int rate = key_rate(s, k);
 	if (rate <= 0)
 		return true;
@@ -71,16 +75,53 @@ struct conn_ctx {
 	bool discard;		   /* no route or no key: the body is not kept */
 	int body_fd;		   /* to_file: an unnamed temp file, or -1 */
 	struct api_key acting;	   /* an admin key acting for a user (Thaw-On-Behalf-Of) */
+	struct api_key found;	   /* a key api_service.find_key made up (not in the table) */
 	uint64_t body_size;
 	int write_errno; /* to_file: a write failed */
 };
 
-static const struct api_key *key_of(struct api_server *s, struct MHD_Connection *c)
+static const struct api_key *key_of(struct api_server *s, struct MHD_Connection *c,
+				    struct conn_ctx *ctx)
 {
+	if (s->svc.find_key)
+		return s->svc.find_key(s->svc.app, c, &s->keys, &ctx->found);
 	const char *auth = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization");
 	if (!auth || strncmp(auth, "Bearer ", 7) != 0)
 		return NULL;
 	return keys_match(&s->keys, auth + 7);
+}
+
+/* The server's own refusals: in the program's shape when it has one
+ * (api_service.refusal_body), else thaw's; allow: the Allow header of a
+ * 405, else NULL. */
+static enum MHD_Result refuse(struct api_server *s, struct api_req *r, unsigned status,
+			      enum err_code code, const char *allow, const char *fmt, ...)
+	__attribute__((format(printf, 6, 7)));
+static enum MHD_Result refuse(struct api_server *s, struct api_req *r, unsigned status,
+			      enum err_code code, const char *allow, const char *fmt, ...)
+{
+	char msg[600];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	json_t *body = s->svc.refusal_body ? s->svc.refusal_body(r, status, msg) : NULL;
+	if (!body && !allow)
+		return api_reply_fail(r, code, "%s", msg);
+	if (!body)
+		body = json_pack("{s:s,s:s}", "error", msg, "code", "method_not_allowed");
+	char *text = json_dumps(body, JSON_COMPACT);
+	json_decref(body);
+	if (!text)
+		return api_reply_fail(r, code, "%s", msg);
+	struct MHD_Response *resp =
+		MHD_create_response_from_buffer(strlen(text), text, MHD_RESPMEM_MUST_FREE);
+	if (allow)
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, allow);
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+	enum MHD_Result ret = MHD_queue_response(r->conn, status, resp);
+	MHD_destroy_response(resp);
+	return ret;
 }
 
 /* Whether the request's key may use this route now: a key at all, its
@@ -92,20 +133,21 @@ static bool allowed(struct api_server *s, const struct api_route *route, struct 
 	if (route->public)
 		return true;
 	if (!r->key) {
-		*res = api_reply_fail(r, ERR_UNAUTHORIZED,
-				      "missing or wrong API key (send Authorization: Bearer KEY)");
+		*res = refuse(s, r, MHD_HTTP_UNAUTHORIZED, ERR_UNAUTHORIZED, NULL,
+			      "missing or wrong API key%s",
+			      s->svc.find_key ? "" : " (send Authorization: Bearer KEY)");
 		return false;
 	}
 	if (!bucket_take(s, r->key)) {
-		*res = api_reply_fail(r, ERR_LIMIT,
-				      "more than %d requests a second with key %s; slow down",
-				      key_rate(s, r->key), r->key->name);
+		*res = refuse(s, r, MHD_HTTP_TOO_MANY_REQUESTS, ERR_LIMIT, NULL,
+			      "more than %d requests a second with key %s; slow down",
+			      key_rate(s, r->key), r->key->name);
 		return false;
 	}
 	if (route->admin && r->key->role != KEY_ADMIN) {
-		*res = api_reply_fail(r, ERR_FORBIDDEN, "%s %s needs an admin key; key %s is a %s",
-				      r->method, route->pattern, r->key->name,
-				      key_role_name(r->key->role));
+		*res = refuse(s, r, MHD_HTTP_FORBIDDEN, ERR_FORBIDDEN, NULL,
+			      "%s %s needs an admin key; key %s is a %s", r->method, route->pattern,
+			      r->key->name, key_role_name(r->key->role));
 		return false;
 	}
 	return true;
@@ -144,27 +186,17 @@ static enum MHD_Result dispatch(struct api_server *s, struct MHD_Connection *c, 
 	int m = api_route_match(s->svc.routes, s->svc.nroutes, method, url, &route, params, &tail,
 				allow, sizeof(allow));
 	if (m == 0)
-		return api_reply_fail(&r, ERR_NOT_FOUND, "no such endpoint: %s %s", method, url);
-	if (m < 0) {
-		char body[320];
-		snprintf(body, sizeof(body),
-			 "{\"error\":\"method %s is not allowed here; allowed: %s\","
-			 "\"code\":\"method_not_allowed\"}",
-			 method, allow);
-		struct MHD_Response *resp =
-			MHD_create_response_from_buffer(strlen(body), body, MHD_RESPMEM_MUST_COPY);
-		MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, allow);
-		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
-		enum MHD_Result ret = MHD_queue_response(c, MHD_HTTP_METHOD_NOT_ALLOWED, resp);
-		MHD_destroy_response(resp);
-		return ret;
-	}
+		return refuse(s, &r, MHD_HTTP_NOT_FOUND, ERR_NOT_FOUND, NULL,
+			      "no such endpoint: %s %.200s", method, url);
+	if (m < 0)
+		return refuse(s, &r, MHD_HTTP_METHOD_NOT_ALLOWED, ERR_INVALID, allow,
+			      "method %s is not allowed here; allowed: %s", method, allow);
 	r.key = ctx->key;
 	enum MHD_Result res;
 	if (!allowed(s, route, &r, &res) || !delegate(&r, ctx, &res))
 		return res;
 	if (ctx->too_large)
-		return api_reply_fail(&r, ERR_TOO_LARGE,
+		return refuse(s, &r, MHD_HTTP_CONTENT_TOO_LARGE, ERR_TOO_LARGE, NULL,
 				      "request body is larger than %llu bytes (the limit of %s %s)",
 				      (unsigned long long)ctx->max_body, method, route->pattern);
 	for (int i = 0; i < API_MAX_PARAMS; i++)
@@ -209,7 +241,7 @@ static void request_setup(struct api_server *s, struct MHD_Connection *c, const 
 		ctx->discard = true;
 		return;
 	}
-	ctx->key = route->public ? NULL : key_of(s, c);
+	ctx->key = route->public ? NULL : key_of(s, c, ctx);
 	ctx->discard = !route->public && !ctx->key;
 	if (route->public && route->body_to_file && s->svc.public_body) {
 		const char *const p[API_MAX_PARAMS] = { params[0], params[1] };

@@ -65,6 +65,12 @@ static int set_listen(struct thawd_config *c, const char *v)
 	c->listen_addr = NULL;
 	return config_parse_listen(v, &c->listen_addr, &c->listen_port);
 }
+static int set_e2b_listen(struct thawd_config *c, const char *v)
+{
+	free(c->e2b_listen_addr);
+	c->e2b_listen_addr = NULL;
+	return config_parse_listen(v, &c->e2b_listen_addr, &c->e2b_listen_port);
+}
 static int set_data(struct thawd_config *c, const char *v)
 {
 	return set_str(&c->data_dir, v);
@@ -261,6 +267,8 @@ static int set_stream_window(struct thawd_config *c, const char *v)
 
 static const struct option_spec options[] = {
 	{ "listen", "THAW_LISTEN", "ADDR:PORT", set_listen, "API address (127.0.0.1:7420)" },
+	{ "e2b-listen", "THAW_E2B_LISTEN", "ADDR:PORT", set_e2b_listen,
+	  "address of the E2B-compatible API for E2B's SDKs (docs/e2b.md; off)" },
 	{ "data-dir", "THAW_DATA_DIR", "DIR", set_data,
 	  "state, templates, sandboxes (/var/lib/thaw)" },
 	{ "recipes", "THAW_RECIPES_DIR", "DIR", set_recipes,
@@ -596,6 +604,7 @@ fail:
 void config_free(struct thawd_config *c)
 {
 	free(c->listen_addr);
+	free(c->e2b_listen_addr);
 	free(c->data_dir);
 	free(c->recipes_dir);
 	free(c->agent_path);

@@ -18,6 +18,7 @@
 #include "config.h"
 #include "core/quota.h"
 #include "daemon.h"
+#include "e2b/e2b.h"
 #include "failpoint.h"
 #include "fdlimit.h"
 #include "fleet/join.h"
@@ -123,16 +124,30 @@ static void check_fd_budget(const struct host *h)
 			 (unsigned long long)h->nofile.was_soft);
 }
 
+/* The E2B front (docs/e2b.md) when --e2b-listen asks for it, on its own
+ * copy of the keys: each server owns the list it was given. */
+static int e2b_front_start(struct host *h, const struct api_keys *keys, struct api_server **out,
+			   struct thaw_err **err)
+{
+	if (!h->cfg->e2b_listen_addr)
+		return 0;
+	struct api_keys copy;
+	keys_copy(keys, &copy);
+	return e2b_api_start(h, &copy, out, err);
+}
+
 static int serve(struct host *h, const struct thawd_config *cfg, struct api_keys *keys)
 {
 	_cleanup_err_ struct thaw_err *err = NULL;
 	struct janitor *jan = NULL;
-	struct api_server *api = NULL;
+	struct api_server *api = NULL, *e2b = NULL;
 	struct fleet_join *fleet = NULL;
 	if (load_keys(cfg, keys, &err) < 0 || janitor_start(h, &jan, &err) < 0 ||
-	    thawd_api_start(h, keys, &api, &err) < 0 || fleet_join_start(h, &fleet, &err) < 0) {
+	    e2b_front_start(h, keys, &e2b, &err) < 0 || thawd_api_start(h, keys, &api, &err) < 0 ||
+	    fleet_join_start(h, &fleet, &err) < 0) {
 		log_error("thawd.start", "error=\"%s\"", err_msg(err));
 		api_server_stop(api);
+		api_server_stop(e2b);
 		janitor_stop(jan);
 		return 1;
 	}
@@ -147,6 +162,7 @@ static int serve(struct host *h, const struct thawd_config *cfg, struct api_keys
 	sigwait(&stop, &sig);
 	log_notice("thawd.stopping", "signal=%d", sig);
 	fleet_join_stop(fleet);
+	api_server_stop(e2b);
 	api_server_stop(api);
 	janitor_stop(jan);
 	catalog_wait_bakes(h->catalog);

@@ -78,7 +78,11 @@ def thawd():
     others = _other_thawd_on(data_dir)
     assert not others, f"thawd already runs on {data_dir} (pids {others}); stop it first"
     d = T.Thawd(data_dir, bins=bins)
-    d.extra_args = T.instance_args(T.SESSION_SLOT_CIDR)
+    # The E2B front listens too (tests/e2e/test_e2b.py): no second thawd,
+    # whose template would need a bake of its own.
+    d.e2b_port = T.free_port()
+    d.extra_args = [*T.instance_args(T.SESSION_SLOT_CIDR), "--e2b-listen",
+                    f"127.0.0.1:{d.e2b_port}"]
     if d.log_path.exists():
         # One session per log: the sanitizer check below reads all of it.
         d.log_path.replace(d.log_path.with_name(d.log_path.name + ".prev"))

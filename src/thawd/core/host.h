@@ -18,6 +18,8 @@ enum cgroups_mode { CGROUPS_AUTO, CGROUPS_ON, CGROUPS_OFF };
 struct thawd_config {
 	char *listen_addr; /* host part */
 	int listen_port;
+	char *e2b_listen_addr; /* the E2B front (e2b/e2b.h); NULL: off */
+	int e2b_listen_port;
 	char *data_dir;
 	char *recipes_dir;
 	char *agent_path; /* the guest agent binary baked into templates */

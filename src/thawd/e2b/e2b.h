@@ -68,7 +68,13 @@ json_t *connect_unary_request(struct api_req *r, enum MHD_Result *res);
 /* A unary call's answer: 200 application/json (steals msg). */
 enum MHD_Result connect_reply(struct api_req *r, json_t *msg);
 /* A Connect error: the HTTP status of e's code and
- * {"code": "not_found"|"invalid_argument"|..., "message"}. */
+ * {"code": "not_found"|"invalid_argument"|..., "message"}. thaw's codes
+ * map onto Connect's: ERR_INVALID invalid_argument, ERR_NOT_FOUND
+ * not_found, ERR_CONFLICT failed_precondition (already_exists when its
+ * sys_errno is EEXIST), ERR_UNAUTHORIZED unauthenticated, ERR_FORBIDDEN
+ * permission_denied, ERR_LIMIT and ERR_TOO_LARGE resource_exhausted,
+ * ERR_TIMEOUT deadline_exceeded, ERR_UNAVAILABLE and ERR_GUEST
+ * unavailable, the rest internal. */
 enum MHD_Result connect_reply_error(struct api_req *r, const struct thaw_err *e);
 /* A server-streaming call's request: the one envelope of an
  * application/connect+json body. NULL after replying. */

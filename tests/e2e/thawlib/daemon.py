@@ -41,6 +41,7 @@ class Thawd:
         self.netns = None
         self.addr = "127.0.0.1"
         self.key = None
+        self.e2b_port = None  # --e2b-listen's port, where the session thawd has one
         self.starts = 0
         self.exit_codes = []  # (signal sent, exit code) per stop
 
@@ -48,6 +49,11 @@ class Thawd:
     @property
     def url(self):
         return f"http://{self.addr}:{self.port}"
+
+    @property
+    def e2b_url(self):
+        """The E2B front's origin (docs/e2b.md), or None."""
+        return f"http://{self.addr}:{self.e2b_port}" if self.e2b_port else None
 
     @property
     def prefix(self):
