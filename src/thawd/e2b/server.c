@@ -33,6 +33,21 @@ static void join_tables(void)
 			routes[nroutes++] = tables[i].t[j];
 }
 
+/* A sandbox's access token opens its envd, never the control plane: a
+ * control route (the joined table starts with them) takes an API key,
+ * or anyone holding one sandbox's token could kill it, list its owner's
+ * sandboxes or create more as that owner. */
+static bool admit(struct api_req *r, const struct api_route *route, enum MHD_Result *res)
+{
+	bool control = route >= routes && route < routes + e2b_control_route_count;
+	if (!control || MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "X-API-KEY"))
+		return true;
+	*res = e2b_reply_fail(r, ERR_UNAUTHORIZED,
+			      "the control plane takes an API key (X-API-KEY); an access token "
+			      "opens its own sandbox's envd only");
+	return false;
+}
+
 /* Commands running in guests return at once (their requests end). */
 static void interrupt(void *app)
 {
@@ -62,6 +77,7 @@ int e2b_api_start(struct host *h, struct api_keys *keys, struct api_server **out
 				   .listen_port = cfg->e2b_listen_port,
 				   .upload_dir = cfg->data_dir,
 				   .rate_limit = cfg->rate_limit,
+				   .admit = admit,
 				   .interrupt = interrupt,
 				   .find_key = e2b_find_key,
 				   .refusal_body = e2b_refusal_body };
