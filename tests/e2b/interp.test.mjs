@@ -49,6 +49,12 @@ describe('code interpreter', () => {
     assert.equal(ex.text, undefined, 'print returns no value');
   });
 
+  test('non-ASCII text survives the trip', async () => {
+    const ex = await sbx.runCode("print('héllo ✓ 日本')\n'ünï'", SLOW);
+    assert.equal(ex.logs.stdout.join(''), 'héllo ✓ 日本\n');
+    assert.equal(ex.text, "'ünï'");
+  });
+
   test('output streams while the cell runs', async () => {
     const seen = [];
     await sbx.runCode('import time\nprint("first", flush=True)\ntime.sleep(2)\nprint("second")', {
@@ -162,5 +168,19 @@ describe('code interpreter', () => {
       sbx.runCode('1', { ...REFUSED, envs: { '1BAD': 'x' } }),
       (e) => e instanceof SandboxError && /400/.test(e.message),
     );
+  });
+
+  // Last: it kills the file's sandbox.
+  test('a sandbox killed mid-cell ends the answer with an error', async () => {
+    const run = sbx.runCode('import time\nprint("started", flush=True)\ntime.sleep(60)', {
+      ...SLOW,
+      onStdout: async () => {
+        await sbx.kill();
+      },
+    });
+    const ex = await run;
+    assert.deepEqual(ex.logs.stdout, ['started\n']);
+    assert.equal(ex.error?.name, 'SandboxError', JSON.stringify(ex.error));
+    assert.ok(ex.error.value.length > 0);
   });
 });
