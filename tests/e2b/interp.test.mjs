@@ -159,8 +159,15 @@ describe('code interpreter', () => {
         return true;
       });
     }
-    await assert.rejects(sbx.createCodeContext({ language: 'r' }), /python only/);
     assert.equal((await sbx.runCode('3*3', { ...SLOW, language: 'python' })).text, '9');
+  });
+
+  test('a context in another language is refused with a clear error', async () => {
+    await assert.rejects(sbx.createCodeContext({ language: 'r' }), (e) => {
+      assert.ok(e instanceof NotFoundError, `${e.name}: ${e.message}`);
+      assert.match(e.message, /python only/);
+      return true;
+    });
   });
 
   test('bad envs are refused, not run', async () => {
