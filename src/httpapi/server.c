@@ -100,7 +100,7 @@ static enum MHD_Result refuse(struct api_server *s, struct api_req *r, unsigned 
 static enum MHD_Result refuse(struct api_server *s, struct api_req *r, unsigned status,
 			      enum err_code code, const char *allow, const char *fmt, ...)
 {
-	char msg[600];
+	char msg[sizeof(((struct thaw_err *)0)->msg)];
 	va_list ap;
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
@@ -187,7 +187,7 @@ static enum MHD_Result dispatch(struct api_server *s, struct MHD_Connection *c, 
 				allow, sizeof(allow));
 	if (m == 0)
 		return refuse(s, &r, MHD_HTTP_NOT_FOUND, ERR_NOT_FOUND, NULL,
-			      "no such endpoint: %s %.200s", method, url);
+			      "no such endpoint: %s %s", method, url);
 	if (m < 0)
 		return refuse(s, &r, MHD_HTTP_METHOD_NOT_ALLOWED, ERR_INVALID, allow,
 			      "method %s is not allowed here; allowed: %s", method, allow);

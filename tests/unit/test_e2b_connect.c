@@ -4,7 +4,9 @@
  * written reads back. Access tokens: HMAC-SHA256 of a labelled id (the
  * value computed independently with Python's hmac), bound to id and key,
  * checked in one form. Create bodies: E2B's fields onto thaw's, and what
- * thaw cannot honour refused by name. */
+ * thaw cannot honour refused by name. Which URLs are Connect calls, and
+ * thaw's error codes as Connect's codes and statuses. */
+#include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -17,6 +19,7 @@
 
 #include "e2b/control.h"
 #include "e2b/envelope.h"
+#include "e2b/front.h"
 #include "e2b/token.h"
 
 static int parse(const void *b, size_t len, json_t **msg, enum err_code *code)
@@ -99,7 +102,8 @@ static void test_token(void **state)
 	/* another sandbox, another key, another form */
 	assert_false(e2b_token_check(KEY, "sb-abcdefghijkm", TOKEN));
 	assert_false(e2b_token_check("another-key-0123456789", SB, TOKEN));
-	assert_false(e2b_token_check(KEY, SB, "BA4473E016856B8D58BDFE3DE06FC4BBA16F0787811CF235D18FB4D9556720E9"));
+	assert_false(e2b_token_check(
+		KEY, SB, "BA4473E016856B8D58BDFE3DE06FC4BBA16F0787811CF235D18FB4D9556720E9"));
 	assert_false(e2b_token_check(KEY, SB, TOKEN "0"));
 	assert_false(e2b_token_check(KEY, SB, ""));
 }
@@ -122,17 +126,19 @@ static void test_create_mapping(void **state)
 {
 	(void)state;
 	char msg[1024] = "";
-	json_t *o = translate("{\"templateID\":\"base\",\"timeout\":60,\"metadata\":{\"k\":\"v\"},"
-			      "\"envVars\":{\"A\":\"b\"},\"allow_internet_access\":false,"
-			      "\"network\":{\"allowOut\":[\"1.2.3.4\"],\"denyOut\":[\"0.0.0.0/0\"]},"
-			      "\"autoPause\":true,\"autoResume\":{\"enabled\":true},\"secure\":true}",
-			      msg, sizeof(msg));
+	json_t *o =
+		translate("{\"templateID\":\"base\",\"timeout\":60,\"metadata\":{\"k\":\"v\"},"
+			  "\"envVars\":{\"A\":\"b\"},\"allow_internet_access\":false,"
+			  "\"network\":{\"allowOut\":[\"1.2.3.4\"],\"denyOut\":[\"0.0.0.0/0\"]},"
+			  "\"autoPause\":true,\"autoResume\":{\"enabled\":true},\"secure\":true}",
+			  msg, sizeof(msg));
 	assert_non_null(o);
 	char *text = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
-	assert_string_equal(text, "{\"auto_resume\":true,\"env\":{\"A\":\"b\"},\"metadata\":{\"k\":\"v\"},"
-				  "\"network\":{\"allow\":[\"1.2.3.4\"],\"deny\":[\"0.0.0.0/0\"],"
-				  "\"internet\":false},\"on_timeout\":\"pause\","
-				  "\"template\":\"code-interpreter\",\"timeout_s\":60}");
+	assert_string_equal(
+		text, "{\"auto_resume\":true,\"env\":{\"A\":\"b\"},\"metadata\":{\"k\":\"v\"},"
+		      "\"network\":{\"allow\":[\"1.2.3.4\"],\"deny\":[\"0.0.0.0/0\"],"
+		      "\"internet\":false},\"on_timeout\":\"pause\","
+		      "\"template\":\"code-interpreter\",\"timeout_s\":60}");
 	free(text);
 	json_decref(o);
 	o = translate("{\"templateID\":\"my-tpl\"}", msg, sizeof(msg));
@@ -147,7 +153,8 @@ static void test_create_refusals(void **state)
 		const char *body, *says;
 	} cases[] = {
 		{ "{\"network\":{\"allowOut\":[\"example.com\"]}}", "network.allowOut[0]" },
-		{ "{\"network\":{\"egressProxy\":{\"address\":\"x\"}}}", "network.\"egressProxy\"" },
+		{ "{\"network\":{\"egressProxy\":{\"address\":\"x\"}}}",
+		  "network.\"egressProxy\"" },
 		{ "{\"volumeMounts\":[{\"name\":\"v\",\"path\":\"/d\"}]}", "volumeMounts" },
 		{ "{\"mcp\":{}}", "mcp" },
 		{ "{\"autoPauseMemory\":false}", "autoPauseMemory" },
@@ -157,7 +164,8 @@ static void test_create_refusals(void **state)
 		{ "{\"metadata\":{\"k\":1}}", "metadata.k" },
 		{ "{\"envVars\":{\"1A\":\"x\"}}", "envVars" },
 		{ "{\"whatever\":1}", "\"whatever\"" },
-		{ "{\"autoResume\":{\"enabled\":true,\"policy\":\"any\"}}", "autoResume.\"policy\"" },
+		{ "{\"autoResume\":{\"enabled\":true,\"policy\":\"any\"}}",
+		  "autoResume.\"policy\"" },
 		{ "{\"allow_internet_access\":\"no\"}", "allow_internet_access" },
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -169,12 +177,60 @@ static void test_create_refusals(void **state)
 	}
 }
 
+/* Which requests get Connect's errors: /<package>.<Service>/<Method>. */
+static void test_is_connect(void **state)
+{
+	(void)state;
+	assert_true(e2b_is_connect("/process.Process/Start"));
+	assert_true(e2b_is_connect("/filesystem.Filesystem/ListDir"));
+	assert_false(e2b_is_connect("/sandboxes/sb-abcdefghijkm"));
+	assert_false(e2b_is_connect("/v2/sandboxes"));
+	assert_false(e2b_is_connect("/files"));
+	assert_false(e2b_is_connect("/process.Process"));
+	assert_false(e2b_is_connect("/"));
+	assert_false(e2b_is_connect(""));
+}
+
+static void test_connect_codes(void **state)
+{
+	(void)state;
+	static const struct {
+		enum err_code code;
+		int sys_errno;
+		const char *name;
+		unsigned status;
+	} cases[] = {
+		{ ERR_INVALID, 0, "invalid_argument", 400 },
+		{ ERR_NOT_FOUND, 0, "not_found", 404 },
+		{ ERR_CONFLICT, 0, "failed_precondition", 400 },
+		{ ERR_CONFLICT, EEXIST, "already_exists", 409 },
+		{ ERR_UNAUTHORIZED, 0, "unauthenticated", 401 },
+		{ ERR_FORBIDDEN, 0, "permission_denied", 403 },
+		{ ERR_LIMIT, 0, "resource_exhausted", 429 },
+		{ ERR_TIMEOUT, 0, "deadline_exceeded", 504 },
+		{ ERR_UNAVAILABLE, 0, "unavailable", 503 },
+		{ ERR_GUEST, 0, "unavailable", 503 },
+		{ ERR_INTERNAL, 0, "internal", 500 },
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct thaw_err e = { .code = cases[i].code, .sys_errno = cases[i].sys_errno };
+		unsigned status = 0;
+		assert_string_equal(connect_code_of(&e, &status), cases[i].name);
+		assert_int_equal(status, cases[i].status);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_envelope_round_trip), cmocka_unit_test(test_envelope_refusals),
-		cmocka_unit_test(test_end_message),	    cmocka_unit_test(test_token),
-		cmocka_unit_test(test_create_mapping),	    cmocka_unit_test(test_create_refusals),
+		cmocka_unit_test(test_envelope_round_trip),
+		cmocka_unit_test(test_envelope_refusals),
+		cmocka_unit_test(test_end_message),
+		cmocka_unit_test(test_token),
+		cmocka_unit_test(test_create_mapping),
+		cmocka_unit_test(test_create_refusals),
+		cmocka_unit_test(test_is_connect),
+		cmocka_unit_test(test_connect_codes),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -114,16 +114,20 @@ static bool refuse(struct api_req *r, enum err_code code, unsigned status, enum 
 	} else if (status) {
 		/* envd's answer for a sandbox that is gone: the SDK's
 		 * isRunning() reads 502 as "not running". */
-		*res = api_reply_json(r, status,
-				      json_pack("{s:i,s:s}", "code", (int)status, "message", e.msg));
+		*res = api_reply_json(
+			r, status, json_pack("{s:i,s:s}", "code", (int)status, "message", e.msg));
 	} else {
 		*res = e2b_reply_error(r, &e);
 	}
 	return false;
 }
 
-bool e2b_sandbox_of(struct api_req *r, int port, char id[SANDBOX_ID_LEN + 1],
-		    enum MHD_Result *res)
+/* The owner a request on a public route acts as: one request at a time
+ * per connection thread (libmicrohttpd, thread per connection), and the
+ * request ends before its thread takes another. */
+static __thread struct api_key public_owner;
+
+bool e2b_sandbox_of(struct api_req *r, int port, char id[SANDBOX_ID_LEN + 1], enum MHD_Result *res)
 {
 	const char *sid = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "E2b-Sandbox-Id");
 	const char *token = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "X-Access-Token");
@@ -137,9 +141,17 @@ bool e2b_sandbox_of(struct api_req *r, int port, char id[SANDBOX_ID_LEN + 1],
 	char want[16];
 	snprintf(want, sizeof(want), "%d", port);
 	if (!p || strcmp(p, want) != 0)
-		return refuse(r, ERR_INVALID, 0, res,
-			      "E2b-Sandbox-Port must be %s for this route", want);
+		return refuse(r, ERR_INVALID, 0, res, "E2b-Sandbox-Port must be %s for this route",
+			      want);
 	struct sandbox *sb = registry_get(api_host(r), sid);
+	/* A public route (no key looked up) acts as the owner from here on,
+	 * as e2b_find_key would have made it; the token proved the right. */
+	if (sb && !r->key) {
+		memset(&public_owner, 0, sizeof(public_owner));
+		snprintf(public_owner.name, sizeof(public_owner.name), "%s", sb->owner);
+		public_owner.role = KEY_USER;
+		r->key = &public_owner;
+	}
 	bool sees = sb && api_key_sees(r, sb);
 	sandbox_unref(api_host(r), sb);
 	if (!sees)

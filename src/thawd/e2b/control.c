@@ -14,22 +14,22 @@ json_t *e2b_body_object(struct api_req *r, bool empty_ok, enum MHD_Result *res)
 	if (r->body_len == 0 && empty_ok)
 		return json_object();
 	json_error_t je;
-	json_t *o = r->body_len ? json_loadb(r->body, r->body_len, JSON_REJECT_DUPLICATES, &je) :
-				  NULL;
+	json_t *o =
+		r->body_len ? json_loadb(r->body, r->body_len, JSON_REJECT_DUPLICATES, &je) : NULL;
 	if (o && json_is_object(o))
 		return o;
-	*res = o || !r->body_len ?
-		       e2b_reply_fail(r, ERR_INVALID, "the request body must be a JSON object") :
-		       e2b_reply_fail(r, ERR_INVALID, "malformed JSON at line %d column %d: %s",
-				      je.line, je.column, je.text);
+	*res = o || !r->body_len
+		       ? e2b_reply_fail(r, ERR_INVALID, "the request body must be a JSON object")
+		       : e2b_reply_fail(r, ERR_INVALID, "malformed JSON at line %d column %d: %s",
+					je.line, je.column, je.text);
 	json_decref(o);
 	return NULL;
 }
 
 struct sandbox *e2b_control_sandbox(struct api_req *r, enum MHD_Result *res)
 {
-	struct sandbox *sb = id_valid_sandbox(r->params[0]) ? registry_get(api_host(r), r->params[0]) :
-							      NULL;
+	struct sandbox *sb =
+		id_valid_sandbox(r->params[0]) ? registry_get(api_host(r), r->params[0]) : NULL;
 	if (sb && api_key_sees(r, sb))
 		return sb;
 	sandbox_unref(api_host(r), sb);

@@ -17,8 +17,9 @@ static int only(json_t *o, const char *what, const char *const *allowed, struct 
 		for (size_t i = 0; allowed[i] && !ok; i++)
 			ok = strcmp(key, allowed[i]) == 0;
 		if (!ok)
-			return err_set(err, ERR_INVALID, "field %s%s\"%.64s\" is not supported by thaw",
-				       what, *what ? "." : "", key);
+			return err_set(err, ERR_INVALID,
+				       "field %s%s\"%.64s\" is not supported by thaw", what,
+				       *what ? "." : "", key);
 	}
 	return 0;
 }
@@ -54,7 +55,8 @@ static int egress_list(json_t *net, const char *key, json_t *policy, const char 
 	json_array_foreach(list, i, e)
 	{
 		if (!json_is_string(e))
-			return err_set(err, ERR_INVALID, "network.%s[%zu] must be a string", key, i);
+			return err_set(err, ERR_INVALID, "network.%s[%zu] must be a string", key,
+				       i);
 		const char *s = json_string_value(e);
 		if (strspn(s, "0123456789./:") != strlen(s) || !*s)
 			return err_set(err, ERR_INVALID,
@@ -71,8 +73,8 @@ static int network(json_t *e2b, json_t *out, struct thaw_err **err)
 {
 	static const char *const fields[] = { "allowOut", "denyOut", NULL };
 	bool internet;
-	if (get_bool(e2b, "allow_internet_access", "allow_internet_access", true, &internet,
-		     err) < 0)
+	if (get_bool(e2b, "allow_internet_access", "allow_internet_access", true, &internet, err) <
+	    0)
 		return -1;
 	json_t *net = json_object_get(e2b, "network");
 	json_t *policy = json_pack("{s:b}", "internet", internet);
@@ -161,8 +163,8 @@ static int basics(json_t *e2b, int64_t max_timeout, json_t *out, struct thaw_err
 		json_object_foreach(md, k, v)
 		{
 			if (!json_is_string(v))
-				return err_set(err, ERR_INVALID,
-					       "metadata.%.64s must be a string", k);
+				return err_set(err, ERR_INVALID, "metadata.%.64s must be a string",
+					       k);
 		}
 		json_object_set(out, "metadata", md);
 	}
@@ -178,7 +180,7 @@ static int basics(json_t *e2b, int64_t max_timeout, json_t *out, struct thaw_err
 int e2b_create_body(json_t *e2b, int64_t max_timeout, json_t **out, struct thaw_err **err)
 {
 	static const char *const fields[] = {
-		"templateID", "metadata",  "envVars",	      "timeout", "allow_internet_access",
+		"templateID", "metadata",  "envVars",	      "timeout",    "allow_internet_access",
 		"network",    "autoPause", "autoPauseMemory", "autoResume", "secure",
 		"mcp",	      "iam",	   "volumeMounts",    NULL
 	};

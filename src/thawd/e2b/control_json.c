@@ -60,12 +60,12 @@ json_t *e2b_sandbox_info_json(struct host *h, struct sandbox *sb, bool detail)
 	json_int_t cpus, mem;
 	shape(h, sb, &cpus, &mem);
 	json_t *md = sb->metadata ? json_loads(sb->metadata, 0, NULL) : NULL;
-	json_t *o = json_pack("{s:s,s:s,s:s,s:s,s:o,s:o,s:o,s:s,s:I,s:I,s:s}", "sandboxID",
-			      sb->id, "templateID", sb->template_name, "alias", sb->template_name,
+	json_t *o = json_pack("{s:s,s:s,s:s,s:s,s:o,s:o,s:o,s:s,s:I,s:I,s:s}", "sandboxID", sb->id,
+			      "templateID", sb->template_name, "alias", sb->template_name,
 			      "clientID", "thaw", "metadata", md ? md : json_object(), "startedAt",
 			      time_json(sb->created_at), "endAt", time_json(timeout_at), "state",
-			      e2b_state_name(state), "cpuCount", cpus, "memoryMB", mem, "envdVersion",
-			      E2B_ENVD_VERSION);
+			      e2b_state_name(state), "cpuCount", cpus, "memoryMB", mem,
+			      "envdVersion", E2B_ENVD_VERSION);
 	if (!detail)
 		return o;
 	char token[E2B_TOKEN_LEN + 1];
@@ -87,7 +87,8 @@ json_t *e2b_sandbox_info_json(struct host *h, struct sandbox *sb, bool detail)
 				      "denyOut", json_object_get(net, "deny")));
 	json_decref(net);
 	json_object_set_new(o, "lifecycle",
-			    json_pack("{s:s,s:b}", "onTimeout", sb->timeout_pauses ? "pause" : "kill",
-				      "autoResume", sb->auto_resume));
+			    json_pack("{s:s,s:b}", "onTimeout",
+				      sb->timeout_pauses ? "pause" : "kill", "autoResume",
+				      sb->auto_resume));
 	return o;
 }

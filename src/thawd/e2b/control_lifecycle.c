@@ -129,7 +129,8 @@ enum MHD_Result e2b_pause(struct api_req *r)
 	bool paused = strcmp(e2b_state_name(state_of(sb)), "paused") == 0;
 	sandbox_unref(api_host(r), sb);
 	if (paused)
-		return e2b_reply_fail(r, ERR_CONFLICT, "sandbox %s is already paused", r->params[0]);
+		return e2b_reply_fail(r, ERR_CONFLICT, "sandbox %s is already paused",
+				      r->params[0]);
 	_cleanup_err_ struct thaw_err *err = NULL;
 	struct sandbox *now = NULL;
 	if (sandbox_pause(api_host(r), r->params[0], &now, &err) < 0)
@@ -171,6 +172,22 @@ enum MHD_Result e2b_connect(struct api_req *r)
 	return api_reply_json(r, paused ? MHD_HTTP_CREATED : MHD_HTTP_OK, o);
 }
 
+/* One child as E2B's fork answers it: {"sandbox": {...}}, or, when its
+ * timeout could not be set, {"error": {code, message}} and the child is
+ * deleted (the SDK never learns its id). */
+static json_t *fork_child_json(struct api_req *r, struct sandbox *child, int64_t timeout)
+{
+	struct sandbox *now = NULL;
+	_cleanup_err_ struct thaw_err *err = NULL;
+	if (timeout && sandbox_keepalive(api_host(r), child->id, timeout, &now, &err) < 0) {
+		sandbox_delete(api_host(r), child->id, NULL);
+		return json_pack("{s:{s:i,s:s}}", "error", "code", (int)api_status_for(err->code),
+				 "message", err->msg);
+	}
+	sandbox_unref(api_host(r), now);
+	return json_pack("{s:o}", "sandbox", e2b_sandbox_created_json(api_host(r), child));
+}
+
 /* Sandbox.fork(): count children of the running sandbox, all or nothing
  * (thaw's fork), each E2B's {"sandbox": {...}}; a given timeout is each
  * child's. */
@@ -200,21 +217,8 @@ enum MHD_Result e2b_fork(struct api_req *r)
 	if (rc < 0)
 		return e2b_reply_error(r, err);
 	json_t *arr = json_array();
-	for (size_t i = 0; i < fr.count; i++) {
-		struct sandbox *child = NULL;
-		_cleanup_err_ struct thaw_err *kerr = NULL;
-		if (timeout &&
-		    sandbox_keepalive(api_host(r), fr.children[i]->id, timeout, &child, &kerr) < 0) {
-			unsigned status = api_status_for(kerr->code);
-			json_array_append_new(arr, json_pack("{s:{s:i,s:s}}", "error", "code",
-							     (int)status, "message", kerr->msg));
-			continue;
-		}
-		sandbox_unref(api_host(r), child);
-		json_array_append_new(arr, json_pack("{s:o}", "sandbox",
-						     e2b_sandbox_created_json(api_host(r),
-									      fr.children[i])));
-	}
+	for (size_t i = 0; i < fr.count; i++)
+		json_array_append_new(arr, fork_child_json(r, fr.children[i], timeout));
 	fork_result_free(api_host(r), &fr);
 	return api_reply_json(r, MHD_HTTP_CREATED, arr);
 }

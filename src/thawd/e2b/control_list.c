@@ -60,8 +60,8 @@ static struct listed *select_sorted(struct api_req *r, const struct e2b_list_que
 		pthread_mutex_unlock(&sb->lock);
 		bool paused = strcmp(e2b_state_name(state), "paused") == 0;
 		if (api_key_sees(r, sb) &&
-		    sblist_match(&lq->q, sb->owner, sb->template_name, state, sb->created_at, sb->id,
-				 sb->metadata) &&
+		    sblist_match(&lq->q, sb->owner, sb->template_name, state, sb->created_at,
+				 sb->id, sb->metadata) &&
 		    e2b_list_match(lq, paused, sb->created_at, sb->id))
 			v[k++] = (struct listed){ .sb = sb, .state = state };
 	}

@@ -59,17 +59,19 @@ static bool listed(const struct api_req *r, const struct template_info *ti, cons
 	       (!ti->owner[0] || r->key->role == KEY_ADMIN ||
 		strcmp(ti->owner, r->key->name) == 0) &&
 	       (!sandbox[0] || strcmp(ti->meta.source_sandbox, sandbox) == 0) &&
-	       (!name[0] || strcmp(ti->name, name) == 0) && (!after[0] || strcmp(ti->name, after) > 0);
+	       (!name[0] || strcmp(ti->name, name) == 0) &&
+	       (!after[0] || strcmp(ti->name, after) > 0);
 }
 
 static int by_name(const void *a, const void *b)
 {
-	return strcmp(((const struct template_info *)a)->name, ((const struct template_info *)b)->name);
+	return strcmp(((const struct template_info *)a)->name,
+		      ((const struct template_info *)b)->name);
 }
 
 /* A query parameter checked by valid: 0 (absent: out ""), -1 replied. */
-static int query_name(struct api_req *r, const char *name, bool (*valid)(const char *),
-		      char *out, size_t size, enum MHD_Result *res)
+static int query_name(struct api_req *r, const char *name, bool (*valid)(const char *), char *out,
+		      size_t size, enum MHD_Result *res)
 {
 	const char *raw = MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, name);
 	out[0] = '\0';

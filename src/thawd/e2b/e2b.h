@@ -57,7 +57,10 @@ enum MHD_Result e2b_reply_fail(struct api_req *r, enum err_code code, const char
  * checked (a valid id, X-Access-Token its token, compared in constant
  * time; it exists and the token's key may see it), and that the request
  * is for port (E2b-Sandbox-Port). false after replying (Connect routes:
- * a Connect error; REST routes: E2B's shape). */
+ * a Connect error; REST routes: E2B's shape; a sandbox that is gone: 502
+ * or Connect's unavailable, as envd's proxy answers). On a public route
+ * (no key looked up) the request acts as the sandbox's owner once this
+ * returns true (r->key set), as on the others. */
 bool e2b_sandbox_of(struct api_req *r, int port, char id[SANDBOX_ID_LEN + 1],
 		    enum MHD_Result *res);
 

@@ -26,7 +26,8 @@ int connect_envelope_parse(const void *body, size_t len, size_t max, json_t **ms
 			       "Connect envelope says %u bytes but %zu follow (one message only)",
 			       n, len - CONNECT_HEADER_LEN);
 	json_error_t je;
-	json_t *o = json_loadb((const char *)p + CONNECT_HEADER_LEN, n, JSON_REJECT_DUPLICATES, &je);
+	json_t *o =
+		json_loadb((const char *)p + CONNECT_HEADER_LEN, n, JSON_REJECT_DUPLICATES, &je);
 	if (!o)
 		return err_set(err, ERR_INVALID, "malformed JSON in the Connect envelope: %s",
 			       je.text);

@@ -73,7 +73,8 @@ int e2b_parse_time(const char *s, int64_t *out)
 	int hh, mm, n = 0;
 	if (*p == 'Z' || *p == 'z')
 		p++;
-	else if ((*p == '+' || *p == '-') && sscanf(p + 1, "%2d:%2d%n", &hh, &mm, &n) == 2 && n == 5)
+	else if ((*p == '+' || *p == '-') && sscanf(p + 1, "%2d:%2d%n", &hh, &mm, &n) == 2 &&
+		 n == 5)
 		offset = (*p == '+' ? 1 : -1) * (int64_t)(hh * 3600 + mm * 60), p += 1 + n;
 	else
 		return -1;
@@ -96,9 +97,9 @@ int e2b_list_param(struct e2b_list_query *lq, const char *name, const char *valu
 		char thaw[64];
 		if (strlen(value) >= sizeof(thaw))
 			return err_set(err, ERR_INVALID, "template is longer than 63 characters");
-		return e2b_template_resolve(value, thaw, err) < 0 ?
-			       -1 :
-			       sblist_param(&lq->q, "template", thaw, err);
+		return e2b_template_resolve(value, thaw, err) < 0
+			       ? -1
+			       : sblist_param(&lq->q, "template", thaw, err);
 	}
 	if (strcmp(name, "nextToken") == 0) {
 		if (page_token_parse(value, &lq->after_created, lq->after_id, err) < 0)
@@ -123,8 +124,7 @@ int e2b_list_param(struct e2b_list_query *lq, const char *name, const char *valu
 		       name);
 }
 
-bool e2b_list_match(const struct e2b_list_query *lq, bool paused, int64_t created,
-		    const char *id)
+bool e2b_list_match(const struct e2b_list_query *lq, bool paused, int64_t created, const char *id)
 {
 	if ((lq->running || lq->paused) && !(paused ? lq->paused : lq->running))
 		return false;

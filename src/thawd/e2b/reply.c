@@ -48,17 +48,17 @@ json_t *e2b_refusal_body(const struct api_req *r, unsigned status, const char *m
 {
 	if (!e2b_is_connect(r->url))
 		return error_body(status, msg);
-	struct thaw_err e = { .code = status == 401   ? ERR_UNAUTHORIZED :
-				      status == 403   ? ERR_FORBIDDEN :
-				      status == 413   ? ERR_TOO_LARGE :
-				      status == 429   ? ERR_LIMIT :
-							ERR_INVALID };
+	struct thaw_err e = { .code = status == 401   ? ERR_UNAUTHORIZED
+				      : status == 403 ? ERR_FORBIDDEN
+				      : status == 413 ? ERR_TOO_LARGE
+				      : status == 429 ? ERR_LIMIT
+						      : ERR_INVALID };
 	snprintf(e.msg, sizeof(e.msg), "%s", msg);
 	unsigned ignored;
 	/* A procedure this front does not serve is Connect's unimplemented,
 	 * not not_found (which the SDK reads as a missing file or process). */
-	const char *code = status == 404 || status == 405 ? "unimplemented" :
-							    connect_code_of(&e, &ignored);
+	const char *code =
+		status == 404 || status == 405 ? "unimplemented" : connect_code_of(&e, &ignored);
 	struct buf clean = { 0 };
 	utf8_sanitize(msg, strlen(msg), &clean);
 	json_t *o = json_pack("{s:s,s:s%}", "code", code, "message",

@@ -15,7 +15,8 @@ const struct api_route e2b_control_routes[] = {
 	{ "POST", "/v2/sandboxes/{}/connect", e2b_connect, false, false, API_NO_BODY, false },
 	{ "POST", "/sandboxes/{}/fork", e2b_fork, false, false, API_NO_BODY, false },
 	{ "GET", "/sandboxes/{}/metrics", e2b_metrics, false, false, API_NO_BODY, false },
-	{ "POST", "/sandboxes/{}/snapshots", e2b_snapshot_create, false, false, API_NO_BODY, false },
+	{ "POST", "/sandboxes/{}/snapshots", e2b_snapshot_create, false, false, API_NO_BODY,
+	  false },
 	{ "GET", "/snapshots", e2b_snapshot_list, false, false, API_NO_BODY, false },
 	{ "DELETE", "/templates/{}", e2b_snapshot_delete, false, false, API_NO_BODY, false },
 };
