@@ -33,7 +33,7 @@ declare -A srcs=(
 	[manifest]="$(echo src/objstore/*.c)"
 	[s3xml]="src/objstore/s3xml.c"
 	[pagetoken]=""
-	[interp]="src/thawd/guestconn/interp.c"
+	[interp]="src/thawd/guestconn/interp.c src/thawd/e2b/interp_wire.c src/thawd/api/validate.c src/thawd/api/validate_code.c src/thawd/api/validate_proc.c src/thawd/net/netpolicy.c"
 	[connect]="src/thawd/e2b/envelope.c"
 	[e2b_process]="src/thawd/e2b/process_msg.c src/thawd/e2b/user.c src/thawd/e2b/process_event.c src/thawd/api/validate.c src/thawd/api/validate_proc.c src/thawd/net/netpolicy.c"
 )
