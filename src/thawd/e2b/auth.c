@@ -58,6 +58,17 @@ void e2b_access_token(struct host *h, const char *id, char out[E2B_TOKEN_LEN + 1
 	e2b_token_derive(k, id, out);
 }
 
+/* The token a data-plane request carries: X-Access-Token (envd's), else
+ * E2B-Traffic-Access-Token, the only one @e2b/code-interpreter sends on
+ * its context calls (when create gave a trafficAccessToken: the same
+ * token, see control_json.c). */
+static const char *request_token(struct MHD_Connection *conn)
+{
+	const char *t = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "X-Access-Token");
+	return t ? t
+		 : MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "E2B-Traffic-Access-Token");
+}
+
 static bool token_holds(const char *id, const char *token)
 {
 	const char *k = key_now();
@@ -80,7 +91,7 @@ const struct api_key *e2b_find_key(void *app, struct MHD_Connection *conn,
 	if (secret)
 		return keys_match(keys, secret);
 	const char *id = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "E2b-Sandbox-Id");
-	const char *token = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "X-Access-Token");
+	const char *token = request_token(conn);
 	if (!id || !token_holds(id, token))
 		return NULL;
 	memset(acting, 0, sizeof(*acting));
@@ -130,7 +141,7 @@ static __thread struct api_key public_owner;
 bool e2b_sandbox_of(struct api_req *r, int port, char id[SANDBOX_ID_LEN + 1], enum MHD_Result *res)
 {
 	const char *sid = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "E2b-Sandbox-Id");
-	const char *token = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "X-Access-Token");
+	const char *token = request_token(r->conn);
 	const char *p = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "E2b-Sandbox-Port");
 	if (!sid || !id_valid_sandbox(sid))
 		return refuse(r, ERR_INVALID, 0, res,

@@ -14,10 +14,14 @@ json_t *e2b_sandbox_created_json(struct host *h, struct sandbox *sb)
 	char token[E2B_TOKEN_LEN + 1];
 	e2b_access_token(h, sb->id, token);
 	/* domain null: the SDK then reaches envd through E2B_SANDBOX_URL
-	 * (this listener), the only way thaw serves it. */
-	return json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:n}", "sandboxID", sb->id, "templateID",
+	 * (this listener), the only way thaw serves it. trafficAccessToken:
+	 * the same token, which @e2b/code-interpreter sends (as
+	 * E2B-Traffic-Access-Token) on its context calls instead of
+	 * X-Access-Token. */
+	return json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:n}", "sandboxID", sb->id, "templateID",
 			 sb->template_name, "alias", sb->template_name, "clientID", "thaw",
-			 "envdVersion", E2B_ENVD_VERSION, "envdAccessToken", token, "domain");
+			 "envdVersion", E2B_ENVD_VERSION, "envdAccessToken", token,
+			 "trafficAccessToken", token, "domain");
 }
 
 const char *e2b_state_name(enum sb_state s)
@@ -80,6 +84,7 @@ json_t *e2b_sandbox_info_json(struct host *h, struct sandbox *sb, bool detail)
 	json_object_set_new(o, "diskSizeMB",
 			    json_integer(u.has_disk ? (json_int_t)(u.disk.apparent >> 20) : 0));
 	json_object_set_new(o, "envdAccessToken", json_string(token));
+	json_object_set_new(o, "trafficAccessToken", json_string(token));
 	json_object_set_new(o, "domain", json_null());
 	json_object_set(o, "allowInternetAccess", json_object_get(net, "internet"));
 	json_object_set_new(o, "network",
