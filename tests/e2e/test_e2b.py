@@ -9,6 +9,7 @@ node_modules (scripts/e2b-drift.sh: the SDKs' latest releases) instead of
 the pinned one, which is then not installed."""
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -22,6 +23,38 @@ SUITE = T.REPO / "tests" / "e2b"
 FILES = sorted(SUITE.glob("*.test.mjs"))
 # Per scenario file: guests run under TCG here, and a file creates a few.
 FILE_TIMEOUT_S = int(os.environ.get("THAW_E2B_TIMEOUT", "900"))
+
+
+# E2B's SDKs want node >= 20.18.1 (their "engines"); Debian 12's is 18, so
+# scripts/install-deps.sh then puts node 20 here.
+NODE_MIN = (20, 18, 1)
+NODE_CACHE = Path("/var/cache/thaw")
+
+
+def _node_version(node):
+    try:
+        r = subprocess.run([node, "--version"], capture_output=True, text=True, timeout=30)
+        return tuple(int(x) for x in r.stdout.strip().lstrip("v").split("."))
+    except (OSError, ValueError, subprocess.TimeoutExpired):
+        return None
+
+
+@pytest.fixture(scope="session")
+def e2b_node():
+    """The node that runs the scenarios: THAW_E2B_NODE, else the host's
+    when it is new enough, else the one install-deps.sh installed."""
+    if os.environ.get("THAW_E2B_NODE"):
+        return os.environ["THAW_E2B_NODE"]
+    candidates = [shutil.which("node")] + [str(p) for p in
+                                           sorted(NODE_CACHE.glob("node-*/bin/node"), reverse=True)]
+    seen = []
+    for node in filter(None, candidates):
+        v = _node_version(node)
+        seen.append(f"{node}: {v}")
+        if v and v >= NODE_MIN:
+            return node
+    pytest.fail("E2B's SDKs need node >= 20.18.1 and none was found (" + "; ".join(seen) +
+                "): scripts/install-deps.sh installs one into /var/cache/thaw")
 
 
 @pytest.fixture(scope="session")
@@ -44,11 +77,11 @@ def e2b_sdk():
 
 
 @pytest.mark.parametrize("scenario", FILES, ids=[f.name for f in FILES])
-def test_e2b_sdk(thawd, template, e2b_sdk, scenario):
+def test_e2b_sdk(thawd, template, e2b_node, e2b_sdk, scenario):
     assert thawd.e2b_url, "the session thawd has no --e2b-listen"
     env = dict(os.environ, THAW_E2B_URL=thawd.e2b_url, THAW_E2B_KEY=thawd.key)
     run = _run_dir(e2b_sdk)
-    cmd = ["node", "--test", "--test-reporter=spec", str(run / scenario.name)]
+    cmd = [e2b_node, "--test", "--test-reporter=spec", str(run / scenario.name)]
     print(f"\n[e2b] {' '.join(cmd)} against {thawd.e2b_url}")
     try:
         r = subprocess.run(cmd, cwd=run, env=env, capture_output=True,
@@ -61,6 +94,12 @@ def test_e2b_sdk(thawd, template, e2b_sdk, scenario):
     sys.stdout.write(r.stdout[-4000:])
     assert r.returncode == 0, f"{scenario.name} failed (node exit {r.returncode}):\n" \
         f"{r.stdout}\n{r.stderr}\nthawd log:\n{thawd.log_tail(40)}"
+    # node's summary: scenarios ran, none was skipped or left to do (a
+    # file whose scenarios never ran would pass above).
+    counts = dict(re.findall(r"^\S+ (tests|pass|fail|skipped|todo|cancelled) (\d+)$",
+                             r.stdout, re.M))
+    assert int(counts.get("pass", 0)) > 0 and int(counts.get("pass", 0)) == \
+        int(counts.get("tests", -1)), f"{scenario.name}: node ran {counts}:\n{r.stdout}"
 
 
 def _run_dir(mods):
