@@ -7,6 +7,8 @@ cd "$(dirname "$0")/.."
 
 data_dir=${THAW_DATA_DIR:-/var/lib/thaw}
 listen=${THAW_LISTEN:-127.0.0.1:7420}
+# E2B's SDKs reach the same thawd here (docs/e2b.md).
+e2b_listen=${THAW_E2B_LISTEN:-127.0.0.1:7421}
 export THAW_API_URL=${THAW_API_URL:-http://$listen}
 thaw=build/bin/thaw
 
@@ -24,7 +26,7 @@ if $thaw health >/dev/null 2>&1; then
 	echo "thawd is already running"
 else
 	mkdir -p "$data_dir/logs"
-	nohup build/bin/thawd --data-dir "$data_dir" --listen "$listen" \
+	nohup build/bin/thawd --data-dir "$data_dir" --listen "$listen" --e2b-listen "$e2b_listen" \
 		>>"$data_dir/logs/thawd.log" 2>&1 &
 	echo "thawd pid $! (log: $data_dir/logs/thawd.log)"
 	for _ in $(seq 1 100); do
@@ -64,3 +66,7 @@ step "deleting $id"
 $thaw rm "$id"
 
 printf '\nthawd is still running: try\n  %s create\n  %s exec ID -- uname -a\nstop it with: pkill -TERM -x thawd\n' "$thaw" "$thaw"
+printf '\nE2B SDK programs run against it unchanged with (docs/e2b.md):\n'
+# shellcheck disable=SC2016 # the command is printed for the user to run
+printf '  export E2B_API_URL=http://%s E2B_SANDBOX_URL=http://%s E2B_DOMAIN=thaw.local E2B_API_KEY=$(cat %s/api-key)\n' \
+	"$e2b_listen" "$e2b_listen" "$data_dir"

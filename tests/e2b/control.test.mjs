@@ -58,7 +58,7 @@ test('create with the default template ("base"): getInfo, isRunning, setTimeout,
   assert.equal(info.templateId, 'code-interpreter'); // "base" is the host's default template
   assert.deepEqual(info.metadata, { run: RUN, test: 'info' });
   assert.equal(info.state, 'running');
-  assert.equal(info.envdVersion, '0.4.0');
+  assert.equal(info.envdVersion, '0.5.2');
   assert.equal(info.lifecycle.onTimeout, 'kill');
   assert.equal(info.allowInternetAccess, true);
   assert.ok(info.cpuCount >= 1 && info.memoryMB >= 64, JSON.stringify(info));
@@ -105,7 +105,7 @@ test('list: the key\'s sandboxes by metadata and state, in pages', async () => {
     assert.equal(s.state, 'running');
     assert.equal(s.templateId, 'code-interpreter');
     assert.equal(s.metadata.run, RUN);
-    assert.equal(s.envdVersion, '0.4.0');
+    assert.equal(s.envdVersion, '0.5.2');
   }
   // Pages of 2: every sandbox once, in the one order (creation second,
   // then id), then no more.

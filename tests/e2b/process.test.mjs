@@ -1,7 +1,7 @@
 // envd's process.Process service on thaw, driven by the unmodified E2B SDK
 // (commands, background commands, stdin, signals, re-attach, PTY), plus a
 // few raw Connect calls for what the SDK does not reach (keepalives,
-// Connect-Timeout-Ms, CloseStdin under envd 0.4.0, refusals).
+// Connect-Timeout-Ms, CloseStdin, refusals).
 import { before, after, describe, test } from 'node:test';
 import { Sandbox, CommandExitError, InvalidArgumentError, NotFoundError, SandboxError } from 'e2b';
 import { assert, apiUrl, template } from './lib.mjs';
@@ -164,13 +164,12 @@ describe('commands', () => {
     });
   });
 
-  test('closeStdin: the SDK itself refuses it below envd 0.5.2', async () => {
-    const h = await sbx.commands.run('cat', { background: true, stdin: true });
-    try {
-      await assert.rejects(sbx.commands.closeStdin(h.pid), /doesn't support closeStdin/);
-    } finally {
-      await sbx.commands.kill(h.pid);
-    }
+  test('closeStdin ends a command's input (envd 0.5.2)', async () => {
+    const h = await sbx.commands.run('cat; echo eof', { background: true, stdin: true });
+    await sbx.commands.sendStdin(h.pid, 'first\n');
+    await sbx.commands.closeStdin(h.pid);
+    const r = await h.wait();
+    assert.equal(r.stdout, 'first\neof\n');
   });
 
   test('list shows a running background command with its pid, cmd and args', async () => {
@@ -320,7 +319,7 @@ describe('wire', () => {
     assert.equal(r.stdout, 'x\n');
   });
 
-  test('CloseStdin (implemented, though envd 0.4.0 keeps the SDK from calling it)', async () => {
+  test('CloseStdin as a raw Connect call', async () => {
     const h = await sbx.commands.run('cat; echo eof', { background: true, stdin: true });
     await sbx.commands.sendStdin(h.pid, 'abc\n');
     const res = await unary('CloseStdin', { process: { pid: h.pid } });

@@ -35,7 +35,7 @@ struct api_server;
 #define E2B_INTERP_PORT 49999
 /* The envd version advertised at create/connect: the SDK itself refuses
  * the features gated above it (see docs/e2b.md). */
-#define E2B_ENVD_VERSION "0.4.0"
+#define E2B_ENVD_VERSION "0.5.2"
 #define E2B_TOKEN_LEN 64 /* hex of an HMAC-SHA256 */
 /* envd's user when a call names none (the SDK sends no Authorization
  * from envd 0.4.0 on): E2B's "user", which thaw's templates have too
