@@ -17,6 +17,9 @@ echo
 bench/run_code.sh
 
 echo
+bench/e2b.sh
+
+echo
 build/bin/thaw-bench-slots 50 | tee bench/results/slots.txt
 
 echo

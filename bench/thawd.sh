@@ -3,7 +3,8 @@
 #   - THAW_API_URL set: that thawd, which must be running;
 #   - else the one on $THAW_LISTEN (127.0.0.1:7420), started here if none
 #     answers (data dir $THAW_DATA_DIR, default /var/lib/thaw) and stopped
-#     again (SIGTERM) when the script exits.
+#     again (SIGTERM) when the script exits; it also listens for E2B's
+#     SDKs on $THAW_E2B_LISTEN (127.0.0.1:7421: bench/e2b.sh).
 # shellcheck shell=bash
 data_dir=${THAW_DATA_DIR:-/var/lib/thaw}
 listen=${THAW_LISTEN:-127.0.0.1:7420}
@@ -35,6 +36,7 @@ start_thawd() {
 	log "no thawd answers at $THAW_API_URL: starting one (data in $data_dir," \
 		"log in $data_dir/logs/thawd.log)"
 	build/bin/thawd --data-dir "$data_dir" --listen "$listen" \
+		--e2b-listen "${THAW_E2B_LISTEN:-127.0.0.1:7421}" \
 		>>"$data_dir/logs/thawd.log" 2>&1 &
 	started_pid=$!
 	for _ in $(seq 1 100); do
