@@ -2,8 +2,9 @@
 # The fast tier (`make check`): no root, no VMs, a few minutes. What a
 # change must pass before the full suite (`make test`) is worth running:
 # lint, both builds, the unit tests plain and under ASan+UBSan, every fuzz
-# seed and regression input replayed, the include-cycle rule and the
-# options reference checked against thawd itself.
+# seed and regression input replayed, the include-cycle rule, the E2B
+# scenario files parsed and the options reference checked against thawd
+# itself.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -28,6 +29,18 @@ make SAN=1 unit
 
 section "fuzz inputs replayed"
 scripts/fuzz.sh --replay
+
+section "E2B scenarios and benchmark parse (node --check; they run in make test)"
+if command -v node >/dev/null; then
+	n=0
+	for f in tests/e2b/*.mjs bench/e2b.mjs; do
+		node --check "$f"
+		n=$((n + 1))
+	done
+	echo "parsed: $n files"
+else
+	echo "node is missing: skipped"
+fi
 
 section "docs/thawd.md against thawd --help"
 scripts/options-doc.py --check

@@ -164,7 +164,7 @@ describe('commands', () => {
     });
   });
 
-  test('closeStdin ends a command's input (envd 0.5.2)', async () => {
+  test('closeStdin ends the input of a command (envd 0.5.2)', async () => {
     const h = await sbx.commands.run('cat; echo eof', { background: true, stdin: true });
     await sbx.commands.sendStdin(h.pid, 'first\n');
     await sbx.commands.closeStdin(h.pid);
