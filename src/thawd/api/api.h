@@ -56,6 +56,18 @@ enum MHD_Result api_info(struct api_req *r);
 /* store.c: the bucket's collector, now */
 enum MHD_Result api_store_gc(struct api_req *r);
 enum MHD_Result api_sandbox_list(struct api_req *r);
+/* sblist.c: a sandbox a list shows, with the state it was seen in. */
+struct sblist_item {
+	struct sandbox *sb;
+	enum sb_state state;
+};
+typedef bool (*sblist_pick_fn)(void *ctx, const struct sandbox *sb, enum sb_state state);
+/* Of list (n; the caller keeps its references), the sandboxes the key
+ * sees and pick takes, by creation time then id (desc: the reverse);
+ * *count of them; free() the array. The list APIs' one selection (/v1's
+ * and the E2B front's). */
+struct sblist_item *sblist_select(struct api_req *r, struct sandbox **list, size_t n,
+				  sblist_pick_fn pick, void *ctx, bool desc, size_t *count);
 enum MHD_Result api_sandbox_create(struct api_req *r);
 enum MHD_Result api_sandbox_get(struct api_req *r);
 enum MHD_Result api_sandbox_delete(struct api_req *r);
@@ -100,6 +112,13 @@ enum MHD_Result api_file_mkdir(struct api_req *r);
  * "path" (checked) and "auto_resume"; false after replying. */
 bool api_file_common(struct api_req *r, char path[FILE_PATH_MAX + 1], bool *auto_resume,
 		     enum MHD_Result *res);
+/* Streams the file at path of sandbox id as a 200
+ * application/octet-stream answer with headers (name, value pairs,
+ * NULL-terminated; may be NULL), read in a thread of its own; a read
+ * that fails midway cuts the body. The caller has checked that it is a
+ * file (a stat first gives a clean 404). */
+enum MHD_Result api_file_stream_reply(struct api_req *r, const char *id, const char *path,
+				      bool resume, const char *const *headers);
 /* A file's metadata as the API shows it (path, when given, added). */
 json_t *api_file_info_json(const struct file_info *fi, const char *path);
 /* file_ops.c: POST .../files/move and .../files/batch */

@@ -251,36 +251,15 @@ static void *read_thread(void *arg)
 	return NULL;
 }
 
-enum MHD_Result api_file_read(struct api_req *r)
+enum MHD_Result api_file_stream_reply(struct api_req *r, const char *id, const char *path,
+				      bool resume, const char *const *headers)
 {
-	enum MHD_Result res;
 	struct read_job *j = xcalloc(1, sizeof(*j));
-	if (!api_file_common(r, j->path, &j->resume, &res)) {
-		free(j);
-		return res;
-	}
-	struct file_info fi;
-	_cleanup_err_ struct thaw_err *err = NULL;
-	if (sandbox_file_stat(api_host(r), r->params[0], j->path, j->resume, &fi, &err) < 0) {
-		free(j);
-		return api_reply_error(r, err);
-	}
-	bool dir = fi.type == FTYPE_DIR;
-	char size[24], mode[8];
-	snprintf(size, sizeof(size), "%llu", (unsigned long long)fi.size);
-	snprintf(mode, sizeof(mode), "%04o", fi.mode);
-	file_info_free(&fi);
-	if (dir) {
-		char shown[FILE_PATH_MAX + 1];
-		snprintf(shown, sizeof(shown), "%s", j->path);
-		free(j);
-		return api_reply_fail(r, ERR_INVALID,
-				      "%.200s is a directory: list it with /files/list", shown);
-	}
 	j->stream = api_stream_new();
 	j->h = api_host(r);
-	snprintf(j->id, sizeof(j->id), "%s", r->params[0]);
-	const char *headers[] = { "X-Thaw-File-Size", size, "X-Thaw-File-Mode", mode, NULL };
+	j->resume = resume;
+	snprintf(j->id, sizeof(j->id), "%s", id);
+	snprintf(j->path, sizeof(j->path), "%s", path);
 	enum MHD_Result ret =
 		api_stream_reply_as(r, j->stream, "application/octet-stream", headers);
 	if (api_thread_detached(read_thread, j) < 0) {
@@ -289,4 +268,27 @@ enum MHD_Result api_file_read(struct api_req *r)
 		free(j);
 	}
 	return ret;
+}
+
+enum MHD_Result api_file_read(struct api_req *r)
+{
+	enum MHD_Result res;
+	char path[FILE_PATH_MAX + 1];
+	bool resume;
+	if (!api_file_common(r, path, &resume, &res))
+		return res;
+	struct file_info fi;
+	_cleanup_err_ struct thaw_err *err = NULL;
+	if (sandbox_file_stat(api_host(r), r->params[0], path, resume, &fi, &err) < 0)
+		return api_reply_error(r, err);
+	bool dir = fi.type == FTYPE_DIR;
+	char size[24], mode[8];
+	snprintf(size, sizeof(size), "%llu", (unsigned long long)fi.size);
+	snprintf(mode, sizeof(mode), "%04o", fi.mode);
+	file_info_free(&fi);
+	if (dir)
+		return api_reply_fail(r, ERR_INVALID,
+				      "%.200s is a directory: list it with /files/list", path);
+	const char *headers[] = { "X-Thaw-File-Size", size, "X-Thaw-File-Mode", mode, NULL };
+	return api_file_stream_reply(r, r->params[0], path, resume, headers);
 }

@@ -15,7 +15,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "api/stream.h"
+#include "api/api.h"
 #include "cleanup.h"
 #include "core/registry.h"
 #include "core/sandbox.h"
@@ -141,33 +141,6 @@ int e2b_write_one(struct host *h, const char *id, const struct e2b_user *u, cons
 
 /* ---- GET /files: stat first (a clean 404), then stream the bytes ------ */
 
-struct read_job {
-	struct api_stream *stream;
-	struct host *h;
-	char id[SANDBOX_ID_LEN + 1];
-	char path[FILE_PATH_MAX + 1];
-};
-
-static void read_data(int stream, const uint8_t *data, size_t len, void *ud)
-{
-	(void)stream;
-	api_stream_write(ud, data, len);
-}
-
-static void *read_thread(void *arg)
-{
-	struct read_job *j = arg;
-	_cleanup_err_ struct thaw_err *err = NULL;
-	if (sandbox_file_read(j->h, j->id, j->path, false, read_data, j->stream,
-			      api_stream_cancel_flag(j->stream), &err) < 0)
-		api_stream_fail(j->stream); /* the client sees a cut body, not a whole one */
-	else
-		api_stream_end(j->stream);
-	api_stream_unref(j->stream);
-	free(j);
-	return NULL;
-}
-
 enum MHD_Result e2b_files_get(struct api_req *r)
 {
 	enum MHD_Result res;
@@ -175,28 +148,18 @@ enum MHD_Result e2b_files_get(struct api_req *r)
 	if (!rest_begin(r, "read", &c, &res))
 		return res;
 	_cleanup_err_ struct thaw_err *err = NULL;
-	_cleanup_free_ struct read_job *j = xcalloc(1, sizeof(*j));
+	char path[FILE_PATH_MAX + 1];
 	struct file_info fi;
 	if (!c.has_path)
 		err_set(&err, ERR_INVALID, "path is required");
-	if (err || e2b_path_resolve(c.qpath, strlen(c.qpath), c.user.home, j->path, &err) < 0 ||
-	    sandbox_file_stat(r->app, c.id, j->path, false, &fi, &err) < 0)
+	if (err || e2b_path_resolve(c.qpath, strlen(c.qpath), c.user.home, path, &err) < 0 ||
+	    sandbox_file_stat(r->app, c.id, path, false, &fi, &err) < 0)
 		return e2b_reply_error(r, err);
 	bool dir = fi.type == FTYPE_DIR;
 	file_info_free(&fi);
 	if (dir)
-		return e2b_reply_fail(r, ERR_INVALID, "%.200s is a directory", j->path);
-	j->stream = api_stream_new();
-	j->h = r->app;
-	snprintf(j->id, sizeof(j->id), "%s", c.id);
-	enum MHD_Result ret = api_stream_reply_as(r, j->stream, "application/octet-stream", NULL);
-	struct read_job *job = steal_pointer(&j);
-	if (api_thread_detached(read_thread, job) < 0) {
-		api_stream_fail(job->stream);
-		api_stream_unref(job->stream);
-		free(job);
-	}
-	return ret;
+		return e2b_reply_fail(r, ERR_INVALID, "%.200s is a directory", path);
+	return api_file_stream_reply(r, c.id, path, false, NULL);
 }
 
 /* ---- POST /files ------------------------------------------------------ */
