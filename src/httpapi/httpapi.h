@@ -82,6 +82,14 @@ int api_query(struct api_req *r, const char *name, char *out, size_t size, enum 
 /* The same decoding of a raw name or value (from MHD_get_connection_values):
  * 0, -1 for a bad escape (or %00), -2 when it does not fit in size. */
 int api_query_decode(const char *raw, char *out, size_t size);
+/* Calls fn with every query parameter, in order, each decoded as
+ * api_query_decode does (a name up to 255 bytes, a value shorter than
+ * value_max), until fn fails: 0, or -1 with *err set (by fn, or
+ * ERR_INVALID for a parameter that does not decode or fit). */
+typedef int (*api_query_fn)(void *ctx, const char *name, const char *value,
+			    struct thaw_err **err);
+int api_query_each(struct api_req *r, size_t value_max, api_query_fn fn, void *ctx,
+		   struct thaw_err **err);
 /* A query flag: true/false/1/0, absent is dflt; anything else is a 400
  * (reply given in *res, returns -1). */
 int api_query_bool(struct api_req *r, const char *name, bool dflt, bool *out, enum MHD_Result *res);

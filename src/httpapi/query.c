@@ -1,6 +1,8 @@
 #include <stdbool.h>
+#include <stdlib.h>
 #include <string.h>
 
+#include "buf.h"
 #include "httpapi/httpapi.h"
 
 static int hexval(char c)
@@ -67,4 +69,42 @@ int api_query_bool(struct api_req *r, const char *name, bool dflt, bool *out, en
 		return -1;
 	}
 	return 0;
+}
+
+struct each_ctx {
+	api_query_fn fn;
+	void *ctx;
+	char *value;
+	size_t value_max;
+	struct thaw_err **err;
+	bool failed;
+};
+
+static enum MHD_Result each_param(void *cls, enum MHD_ValueKind kind, const char *key,
+				  const char *value)
+{
+	(void)kind;
+	struct each_ctx *x = cls;
+	char name[256];
+	if (api_query_decode(key, name, sizeof(name)) < 0 ||
+	    api_query_decode(value ? value : "", x->value, x->value_max) < 0) {
+		err_set(x->err, ERR_INVALID, "a query parameter is malformed or too long");
+		x->failed = true;
+		return MHD_NO;
+	}
+	if (x->fn(x->ctx, name, x->value, x->err) < 0) {
+		x->failed = true;
+		return MHD_NO;
+	}
+	return MHD_YES;
+}
+
+int api_query_each(struct api_req *r, size_t value_max, api_query_fn fn, void *ctx,
+		   struct thaw_err **err)
+{
+	struct each_ctx x = { .fn = fn, .ctx = ctx, .value = xmalloc(value_max),
+			      .value_max = value_max, .err = err };
+	MHD_get_connection_values(r->conn, MHD_GET_ARGUMENT_KIND, each_param, &x);
+	free(x.value);
+	return x.failed ? -1 : 0;
 }

@@ -20,11 +20,11 @@ struct list_params {
 	bool has_after;
 	int64_t after_us;
 	char after_id[SANDBOX_ID_LEN + 1];
-	struct thaw_err *err;
 };
 
-static int one_param(struct list_params *q, const char *name, const char *v, struct thaw_err **err)
+static int one_param(void *ctx, const char *name, const char *v, struct thaw_err **err)
 {
+	struct list_params *q = ctx;
 	if (!strcmp(name, "state")) {
 		if (strcmp(v, "running") && strcmp(v, "paused") && strcmp(v, "lost"))
 			return err_set(err, ERR_INVALID, "state must be running, paused or lost");
@@ -61,26 +61,11 @@ static int one_param(struct list_params *q, const char *name, const char *v, str
 	return 0;
 }
 
-static enum MHD_Result on_arg(void *cls, enum MHD_ValueKind kind, const char *key,
-			      const char *value)
-{
-	(void)kind;
-	struct list_params *q = cls;
-	char name[256], v[1024];
-	if (api_query_decode(key, name, sizeof(name)) < 0 ||
-	    api_query_decode(value ? value : "", v, sizeof(v)) < 0) {
-		err_set(&q->err, ERR_INVALID, "a query parameter is malformed or too long");
-		return MHD_NO;
-	}
-	return one_param(q, name, v, &q->err) < 0 ? MHD_NO : MHD_YES;
-}
-
 enum MHD_Result control_sandbox_list(struct api_req *r)
 {
 	struct list_params q = { .limit = LIMIT_MAX };
-	MHD_get_connection_values(r->conn, MHD_GET_ARGUMENT_KIND, on_arg, &q);
-	_cleanup_err_ struct thaw_err *err = q.err;
-	if (err)
+	_cleanup_err_ struct thaw_err *err = NULL;
+	if (api_query_each(r, 1024, one_param, &q, &err) < 0)
 		return api_reply_error(r, err);
 	bool admin = r->key->role == KEY_ADMIN;
 	if (q.owner[0] && !admin && strcmp(q.owner, r->key->name) != 0)

@@ -144,68 +144,55 @@ bool sblist_match(const struct sblist_query *q, const char *owner, const char *t
 
 /* ---- the handler ------------------------------------------------------ */
 
-struct params_ctx {
-	struct sblist_query *q;
-	struct thaw_err *err;
-};
-
-static enum MHD_Result one_param(void *cls, enum MHD_ValueKind kind, const char *key,
-				 const char *value)
+static int one_param(void *q, const char *name, const char *value, struct thaw_err **err)
 {
-	(void)kind;
-	struct params_ctx *x = cls;
-	char name[256], v[1024];
-	if (api_query_decode(key, name, sizeof(name)) < 0 ||
-	    api_query_decode(value ? value : "", v, sizeof(v)) < 0) {
-		err_set(&x->err, ERR_INVALID, "a query parameter is malformed or too long");
-		return MHD_NO;
-	}
-	return sblist_param(x->q, name, v, &x->err) < 0 ? MHD_NO : MHD_YES;
+	return sblist_param(q, name, value, err);
 }
-
-struct listed {
-	struct sandbox *sb;
-	enum sb_state state;
-};
 
 static int by_place(const void *a, const void *b)
 {
-	const struct sandbox *x = ((const struct listed *)a)->sb,
-			     *y = ((const struct listed *)b)->sb;
+	const struct sandbox *x = ((const struct sblist_item *)a)->sb,
+			     *y = ((const struct sblist_item *)b)->sb;
 	return sblist_cmp(x->created_at, x->id, y->created_at, y->id);
 }
 
-/* The sandboxes the key sees that pass q, in order. */
-static struct listed *select_sorted(struct api_req *r, const struct sblist_query *q,
-				    struct sandbox **list, size_t n, size_t *count)
+static int by_place_desc(const void *a, const void *b)
 {
-	struct listed *v = xcalloc(n ? n : 1, sizeof(*v));
+	return -by_place(a, b);
+}
+
+struct sblist_item *sblist_select(struct api_req *r, struct sandbox **list, size_t n,
+				  sblist_pick_fn pick, void *ctx, bool desc, size_t *count)
+{
+	struct sblist_item *v = xcalloc(n ? n : 1, sizeof(*v));
 	size_t k = 0;
 	for (size_t i = 0; i < n; i++) {
 		struct sandbox *sb = list[i];
 		pthread_mutex_lock(&sb->lock);
 		enum sb_state state = sb->state;
 		pthread_mutex_unlock(&sb->lock);
-		if (api_key_sees(r, sb) && sblist_match(q, sb->owner, sb->template_name, state,
-							sb->created_at, sb->id, sb->metadata))
-			v[k++] = (struct listed){ .sb = sb, .state = state };
+		if (api_key_sees(r, sb) && pick(ctx, sb, state))
+			v[k++] = (struct sblist_item){ .sb = sb, .state = state };
 	}
-	qsort(v, k, sizeof(*v), by_place);
+	qsort(v, k, sizeof(*v), desc ? by_place_desc : by_place);
 	*count = k;
 	return v;
+}
+
+static bool query_picks(void *q, const struct sandbox *sb, enum sb_state state)
+{
+	return sblist_match(q, sb->owner, sb->template_name, state, sb->created_at, sb->id,
+			    sb->metadata);
 }
 
 enum MHD_Result api_sandbox_list(struct api_req *r)
 {
 	struct sblist_query q;
 	sblist_query_init(&q);
-	struct params_ctx x = { .q = &q };
-	MHD_get_connection_values(r->conn, MHD_GET_ARGUMENT_KIND, one_param, &x);
-	if (x.err) {
-		enum MHD_Result res = api_reply_error(r, x.err);
-		err_free(x.err);
+	_cleanup_err_ struct thaw_err *err = NULL;
+	if (api_query_each(r, 1024, one_param, &q, &err) < 0) {
 		sblist_query_free(&q);
-		return res;
+		return api_reply_error(r, err);
 	}
 	if (q.owner[0] && r->key->role != KEY_ADMIN && strcmp(q.owner, r->key->name) != 0) {
 		sblist_query_free(&q);
@@ -215,7 +202,7 @@ enum MHD_Result api_sandbox_list(struct api_req *r)
 	}
 	size_t n, count;
 	struct sandbox **list = registry_list(api_host(r), &n);
-	struct listed *v = select_sorted(r, &q, list, n, &count);
+	struct sblist_item *v = sblist_select(r, list, n, query_picks, &q, false, &count);
 	json_t *arr = json_array();
 	size_t shown = count < q.limit ? count : q.limit;
 	for (size_t i = 0; i < shown; i++)

@@ -12,62 +12,18 @@
 #include "e2b/control.h"
 #include "e2b/list_query.h"
 
-struct params_ctx {
-	struct e2b_list_query *lq;
-	struct thaw_err *err;
-};
-
-static enum MHD_Result one_param(void *cls, enum MHD_ValueKind kind, const char *key,
-				 const char *value)
+static int one_param(void *lq, const char *name, const char *value, struct thaw_err **err)
 {
-	(void)kind;
-	struct params_ctx *x = cls;
-	char name[256], v[4096];
-	if (api_query_decode(key, name, sizeof(name)) < 0 ||
-	    api_query_decode(value ? value : "", v, sizeof(v)) < 0) {
-		err_set(&x->err, ERR_INVALID, "a query parameter is malformed or too long");
-		return MHD_NO;
-	}
-	return e2b_list_param(x->lq, name, v, &x->err) < 0 ? MHD_NO : MHD_YES;
+	return e2b_list_param(lq, name, value, err);
 }
 
-struct listed {
-	struct sandbox *sb;
-	enum sb_state state;
-};
-
-static int by_place(const void *a, const void *b)
+static bool query_picks(void *ctx, const struct sandbox *sb, enum sb_state state)
 {
-	const struct sandbox *x = ((const struct listed *)a)->sb,
-			     *y = ((const struct listed *)b)->sb;
-	return sblist_cmp(x->created_at, x->id, y->created_at, y->id);
-}
-
-static int by_place_desc(const void *a, const void *b)
-{
-	return -by_place(a, b);
-}
-
-static struct listed *select_sorted(struct api_req *r, const struct e2b_list_query *lq,
-				    struct sandbox **list, size_t n, size_t *count)
-{
-	struct listed *v = xcalloc(n ? n : 1, sizeof(*v));
-	size_t k = 0;
-	for (size_t i = 0; i < n; i++) {
-		struct sandbox *sb = list[i];
-		pthread_mutex_lock(&sb->lock);
-		enum sb_state state = sb->state;
-		pthread_mutex_unlock(&sb->lock);
-		bool paused = strcmp(e2b_state_name(state), "paused") == 0;
-		if (api_key_sees(r, sb) &&
-		    sblist_match(&lq->q, sb->owner, sb->template_name, state, sb->created_at,
-				 sb->id, sb->metadata) &&
-		    e2b_list_match(lq, paused, sb->created_at, sb->id))
-			v[k++] = (struct listed){ .sb = sb, .state = state };
-	}
-	qsort(v, k, sizeof(*v), lq->desc ? by_place_desc : by_place);
-	*count = k;
-	return v;
+	const struct e2b_list_query *lq = ctx;
+	bool paused = strcmp(e2b_state_name(state), "paused") == 0;
+	return sblist_match(&lq->q, sb->owner, sb->template_name, state, sb->created_at, sb->id,
+			    sb->metadata) &&
+	       e2b_list_match(lq, paused, sb->created_at, sb->id);
 }
 
 enum MHD_Result e2b_reply_page(struct api_req *r, json_t *arr, const char *next)
@@ -90,17 +46,14 @@ enum MHD_Result e2b_list(struct api_req *r)
 {
 	struct e2b_list_query lq;
 	e2b_list_query_init(&lq);
-	struct params_ctx x = { .lq = &lq };
-	MHD_get_connection_values(r->conn, MHD_GET_ARGUMENT_KIND, one_param, &x);
-	if (x.err) {
-		enum MHD_Result res = e2b_reply_error(r, x.err);
-		err_free(x.err);
+	_cleanup_err_ struct thaw_err *err = NULL;
+	if (api_query_each(r, 4096, one_param, &lq, &err) < 0) {
 		e2b_list_query_free(&lq);
-		return res;
+		return e2b_reply_error(r, err);
 	}
 	size_t n, count;
 	struct sandbox **list = registry_list(api_host(r), &n);
-	struct listed *v = select_sorted(r, &lq, list, n, &count);
+	struct sblist_item *v = sblist_select(r, list, n, query_picks, &lq, lq.desc, &count);
 	json_t *arr = json_array();
 	size_t shown = count < lq.q.limit ? count : lq.q.limit;
 	for (size_t i = 0; i < shown; i++)
