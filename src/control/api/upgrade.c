@@ -1,15 +1,16 @@
-/* GET /v1/sandboxes/{id}/shell through the control plane: the client's
- * upgrade is made on the sandbox's host first (the control plane's key,
- * acting for the caller), and once the host has switched protocols both
- * connections are joined: bytes are copied both ways, unread and
- * unchanged (the guest agent's frames; thawd checks them), until either
- * side closes. A host that refuses the shell (no such sandbox, paused,
- * bad size) has its answer passed on as it is. */
+/* The routes that switch protocols, through the control plane:
+ * GET /v1/sandboxes/{id}/shell (thaw-shell) and
+ * GET /v1/sandboxes/{id}/tunnel/{port} (thaw-tunnel). The client's upgrade
+ * is made on the sandbox's host first (the control plane's key, acting
+ * for the caller), and once the host has switched protocols both
+ * connections are joined by a relay (common/relay.h): bytes both ways,
+ * unread and unchanged (the guest agent's frames, which thawd checks; a
+ * tunnel's raw TCP), half-closes passed on, until both sides are done. A
+ * host that refuses (no such sandbox, paused, nothing listening, bad
+ * size) has its answer passed on as it is. */
 #include <openssl/crypto.h>
 #include <errno.h>
 #include <netdb.h>
-#include <poll.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,10 +24,13 @@
 #include "control/sandboxes.h"
 #include "httpapi/keys.h"
 #include "log.h"
+#include "relay.h"
 
 #define HEAD_MAX (16u << 10)
 #define HOST_TIMEOUT_MS 30000
 
+/* What joins the two connections once the client's side has switched
+ * protocols too. */
 struct joint {
 	int host; /* the socket to the host, past its 101 */
 	int client;
@@ -49,30 +53,18 @@ static int write_all(int fd, const char *p, size_t n)
 	return 0;
 }
 
-static void *pump(void *arg)
+static void joint_free(struct joint *j)
 {
-	struct joint *j = arg;
-	char buf[16384];
-	bool ok = write_all(j->client, j->early, j->early_len) == 0;
-	while (ok) {
-		struct pollfd p[2] = { { .fd = j->client, .events = POLLIN },
-				       { .fd = j->host, .events = POLLIN } };
-		if (poll(p, 2, -1) < 0) {
-			ok = errno == EINTR;
-			continue;
-		}
-		for (int i = 0; i < 2 && ok; i++) {
-			if (!(p[i].revents & (POLLIN | POLLHUP | POLLERR)))
-				continue;
-			ssize_t n = recv(p[i].fd, buf, sizeof(buf), 0);
-			ok = n > 0 && write_all(i ? j->client : j->host, buf, (size_t)n) == 0;
-		}
-	}
 	close(j->host);
 	MHD_upgrade_action(j->urh, MHD_UPGRADE_ACTION_CLOSE);
 	free(j->early);
 	free(j);
-	return NULL;
+}
+
+static void joint_done(void *ud, const struct relay_totals *t)
+{
+	(void)t;
+	joint_free(ud);
 }
 
 static void on_upgrade(void *cls, struct MHD_Connection *conn, void *req_cls, const char *extra,
@@ -83,17 +75,17 @@ static void on_upgrade(void *cls, struct MHD_Connection *conn, void *req_cls, co
 	struct joint *j = cls;
 	j->client = sock;
 	j->urh = urh;
-	pthread_t t;
-	/* What the client sent after its request (its first keystrokes). */
-	if (write_all(j->host, extra, extra_len) < 0 ||
-	    pthread_create(&t, NULL, pump, j) != 0) {
-		close(j->host);
-		MHD_upgrade_action(urh, MHD_UPGRADE_ACTION_CLOSE);
-		free(j->early);
-		free(j);
-		return;
+	/* What the client sent after its request (a shell's first
+	 * keystrokes, a tunnel's first bytes) goes to the host first; what
+	 * the host sent after its 101 rides the relay's early bytes. */
+	struct relay_spec spec = { .a = j->host, .b = j->client, .pre = j->early,
+				   .pre_len = j->early_len, .done = joint_done, .ud = j };
+	_cleanup_err_ struct thaw_err *err = NULL;
+	if (write_all(j->host, extra, extra_len) < 0 || relay_start(&spec, &err) < 0) {
+		log_warn("control.upgrade_failed", "error=\"%s\"",
+			 err ? err_msg(err) : "the host went away");
+		joint_free(j);
 	}
-	pthread_detach(t);
 }
 
 static int dial(const char *address, struct thaw_err **err)
@@ -140,7 +132,7 @@ static int read_head(int fd, struct buf *head, size_t *body_at, struct thaw_err 
 			return err_set(err, ERR_GUEST, "the host's headers are too long");
 		ssize_t n = recv(fd, chunk, sizeof(chunk), 0);
 		if (n <= 0)
-			return err_set(err, ERR_GUEST, "the host closed the shell before answering");
+			return err_set(err, ERR_GUEST, "the host closed the connection before answering");
 		buf_append(head, chunk, (size_t)n);
 	}
 }
@@ -162,11 +154,11 @@ static enum MHD_Result refused(struct api_req *r, int fd, int status, struct buf
 	}
 	json_t *o = json_loadb((const char *)head->data + body_at, head->len - body_at, 0, NULL);
 	if (!o)
-		return api_reply_fail(r, ERR_GUEST, "the host refused the shell with %d", status);
+		return api_reply_fail(r, ERR_GUEST, "the host refused the upgrade with %d", status);
 	return api_reply_json(r, (unsigned)status, o);
 }
 
-enum MHD_Result control_sandbox_shell(struct api_req *r)
+static enum MHD_Result upgrade(struct api_req *r, const char *protocol)
 {
 	struct control *ctl = api_control(r);
 	struct sandbox_route rt;
@@ -176,9 +168,9 @@ enum MHD_Result control_sandbox_shell(struct api_req *r)
 		return res;
 	const char *up = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Upgrade");
 	const char *conn = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Connection");
-	if (!up || strcasecmp(up, "thaw-shell") || !conn || !strcasestr(conn, "upgrade"))
-		return api_reply_fail(r, ERR_INVALID,
-				      "a shell needs Connection: Upgrade and Upgrade: thaw-shell");
+	if (!up || strcasecmp(up, protocol) || !conn || !strcasestr(conn, "upgrade"))
+		return api_reply_fail(r, ERR_INVALID, "this route needs Connection: Upgrade and "
+				      "Upgrade: %s", protocol);
 	int fd = dial(rt.address, &err);
 	if (fd < 0)
 		return api_reply_error(r, err);
@@ -189,8 +181,8 @@ enum MHD_Result control_sandbox_shell(struct api_req *r)
 	host_key_derive(ctl->fleet_secret, rt.host, key);
 	buf_printf(&req,
 		   " HTTP/1.1\r\nHost: %s\r\nAuthorization: Bearer %s\r\nConnection: Upgrade\r\n"
-		   "Upgrade: thaw-shell\r\n",
-		   rt.address, key);
+		   "Upgrade: %s\r\n",
+		   rt.address, key, protocol);
 	OPENSSL_cleanse(key, sizeof(key));
 	if (r->key->role != KEY_ADMIN)
 		buf_printf(&req, "Thaw-On-Behalf-Of: %s\r\n", r->key->name);
@@ -206,7 +198,7 @@ enum MHD_Result control_sandbox_shell(struct api_req *r)
 		close(fd);
 		return ret;
 	}
-	struct timeval none = { 0, 0 }; /* a shell may sit idle for hours */
+	struct timeval none = { 0, 0 }; /* a shell or a tunnel may sit idle for hours */
 	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &none, sizeof(none));
 	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &none, sizeof(none));
 	struct joint *j = xcalloc(1, sizeof(*j));
@@ -221,9 +213,19 @@ enum MHD_Result control_sandbox_shell(struct api_req *r)
 		free(j);
 		return api_reply_fail(r, ERR_INTERNAL, "cannot upgrade this connection");
 	}
-	MHD_add_response_header(resp, MHD_HTTP_HEADER_UPGRADE, "thaw-shell");
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_UPGRADE, protocol);
 	enum MHD_Result ret = MHD_queue_response(r->conn, MHD_HTTP_SWITCHING_PROTOCOLS, resp);
 	MHD_destroy_response(resp);
-	log_info("control.shell", "id=%s host=%s", r->params[0], rt.host);
+	log_info("control.upgrade", "id=%s host=%s protocol=%s", r->params[0], rt.host, protocol);
 	return ret;
+}
+
+enum MHD_Result control_sandbox_shell(struct api_req *r)
+{
+	return upgrade(r, "thaw-shell");
+}
+
+enum MHD_Result control_sandbox_tunnel(struct api_req *r)
+{
+	return upgrade(r, "thaw-tunnel");
 }
