@@ -242,7 +242,8 @@ def test_published_host_ports(svc, sandboxes):
     assert echo_through(hp, b"via-host-port") == b"via-host-portBYE"
 
     # A second sandbox, published at create: its port reaches it, not svc.
-    other = sandboxes(publish=[PORT])
+    # It auto-resumes: a connection to it while paused resumes it.
+    other = sandboxes(publish=[PORT], auto_resume=True)
     assert len(other["published_ports"]) == 1, other
     hp2 = other["published_ports"][0]["host_port"]
     assert hp2 != hp and lo <= hp2 <= hi, other
@@ -281,6 +282,16 @@ def test_published_host_ports(svc, sandboxes):
     assert T.get(svc)[1]["published_ports"] == [p]
     assert echo_through(hp, b"restarted") == b"restartedBYE"
 
+    # The sandbox's own auto_resume: a published port's connection, and a
+    # tunnel without ?auto_resume, resume it.
+    for how in ("published", "tunnel"):
+        st, body = T.api("POST", f"/v1/sandboxes/{other['id']}/pause")
+        assert st == 200 and body["state"] == "paused", body
+        s = host_connect(hp2) if how == "published" else tunnel(other["id"])
+        assert recv_all(s) == b"other", how
+        s.close()
+        assert T.get(other["id"])[1]["state"] == "running", how
+
     # Unpublished: the port goes back behind the guard.
     assert T.api("DELETE", f"/v1/sandboxes/{svc}/published/{PORT}")[0] == 204
     st, body = T.api("DELETE", f"/v1/sandboxes/{svc}/published/{PORT}")
@@ -291,7 +302,8 @@ def test_published_host_ports(svc, sandboxes):
     T.delete(other["id"])
     assert refused_by_guard(hp2)
     T.check(f"published: {addr}:{hp} echoed, idempotent publish, bad bodies 400, create's "
-            f"publish gave {hp2} reaching only its sandbox, unpublished range port dropped by "
+            f"publish gave {hp2} reaching only its sandbox (auto-resumed by a connection and by a "
+            f"tunnel when paused), unpublished range port dropped by "
             f"nft, closed while paused and back after resume and a thawd restart, unpublish "
             f"and delete closed them ({time.monotonic() - t0:.1f} s)")
 
