@@ -667,6 +667,62 @@ def test_thaw_hosts_in_the_cli(fleet, hosts):
     assert r.returncode != 0 and "admin" in r.stderr, (r.stdout, r.stderr)
 
 
+def tunnel_through(control, sid):
+    """A raw TCP tunnel (GET .../tunnel/PORT, thaw-tunnel) through the
+    control plane to a line-echo service in the guest: bytes both ways, the
+    client's half-close crossing both relays (the service answers it with
+    its last line), a port nothing listens on refused with the host's 502
+    passed on, and the upgrade headers required here."""
+    import socket
+    port = 7100
+    server = ("import socket\ns=socket.socket();s.setsockopt(socket.SOL_SOCKET,"
+              "socket.SO_REUSEADDR,1);s.bind(('0.0.0.0',%d));s.listen(4)\n"
+              "c,_=s.accept();f=c.makefile('rb')\nfor l in f: c.sendall(b'echo:'+l)\n"
+              "c.sendall(b'end\\n');c.close()\n" % port)
+    st, r = control.call("POST", f"/v1/sandboxes/{sid}/exec",
+                         {"cmd": f"cat > /tmp/srv.py <<'EOF'\n{server}EOF\n"
+                                 "(python3 /tmp/srv.py >/dev/null 2>&1 &); "
+                                 f"for i in $(seq 100); do grep -q ':{port:04X} ' /proc/net/tcp "
+                                 "&& exit 0; sleep 0.2; done; exit 1"},
+                         key=USER, timeout=120)
+    assert st == 200 and r["exit_code"] == 0, r
+
+    def upgrade(p, proto="thaw-tunnel"):
+        s = socket.create_connection((control.addr, control.port), timeout=60)
+        s.sendall((f"GET /v1/sandboxes/{sid}/tunnel/{p} HTTP/1.1\r\nHost: c\r\n"
+                   f"Authorization: Bearer {USER}\r\nConnection: Upgrade\r\n"
+                   f"Upgrade: {proto}\r\n\r\n").encode())
+        got = b""
+        while b"\r\n\r\n" not in got:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            got += chunk
+        head, _, rest = got.partition(b"\r\n\r\n")
+        return s, int(head.split(b" ")[1]), rest
+
+    s, st, rest = upgrade(port)
+    assert st == 101, rest
+    s.sendall(b"one\ntwo\n")
+    s.shutdown(socket.SHUT_WR)
+    got = rest
+    while True:
+        chunk = s.recv(65536)
+        if not chunk:
+            break
+        got += chunk
+    s.close()
+    assert got == b"echo:one\necho:two\nend\n", got
+    s, st, rest = upgrade(port + 1)
+    s.close()
+    assert st == 502, (st, rest)
+    s, st, rest = upgrade(port, proto="thaw-shell")
+    s.close()
+    assert st == 400, (st, rest)
+    T.check("a tunnel through the control plane carries bytes both ways and the half-close; "
+            "the host's 502 is passed on")
+
+
 def test_the_shell_through_the_control_plane(fleet, hosts):
     """thaw shell (the CLI on a local pseudo-terminal) through the control
     plane: the upgrade is made on the host and the bytes joined."""
@@ -698,6 +754,7 @@ def test_the_shell_through_the_control_plane(fleet, hosts):
         # Without the upgrade headers: refused here, not relayed.
         assert controls[0].call("GET", f"/v1/sandboxes/{sb['id']}/shell", key=USER)[0] == 400
         assert controls[0].call("GET", f"/v1/sandboxes/{sb['id']}/shell", key=BOB)[0] == 404
+        tunnel_through(controls[1], sb["id"])
     finally:
         controls[0].call("DELETE", f"/v1/sandboxes/{sb['id']}", key=USER, timeout=120)
 

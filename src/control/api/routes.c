@@ -32,6 +32,10 @@ const struct api_route control_routes[] = {
 	{ "POST", "/v1/sandboxes/{}/contexts/{}/interrupt", RELAY, false, false, CTRL, false },
 	{ "GET", "/v1/sandboxes/{}/shell", control_sandbox_shell, false, false, NONE, false },
 	{ "GET", "/v1/sandboxes/{}/tunnel/{}", control_sandbox_tunnel, false, false, NONE, false },
+	/* A published port is the host's own (its address and range). */
+	{ "POST", "/v1/sandboxes/{}/published", RELAY, false, false, CTRL, false },
+	{ "GET", "/v1/sandboxes/{}/published", RELAY, false, false, NONE, false },
+	{ "DELETE", "/v1/sandboxes/{}/published/{}", RELAY, false, false, NONE, false },
 	{ "GET", "/v1/sandboxes/{}/commands/{}", RELAY, false, false, NONE, false },
 	{ "POST", "/v1/sandboxes/{}/commands/{}/kill", RELAY, false, false, CTRL, false },
 	{ "GET", "/v1/sandboxes/{}/processes", RELAY, false, false, NONE, false },
