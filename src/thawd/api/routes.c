@@ -76,6 +76,8 @@ const struct api_route api_routes[] = {
 	{ "DELETE", "/v1/sandboxes/{}/ports/{}/**", api_sandbox_port, false, false, STREAM, false },
 	{ "OPTIONS", "/v1/sandboxes/{}/ports/{}/**", api_sandbox_port, false, false, STREAM,
 	  false },
+	/* Issue 17, tcp part: raw TCP to a sandbox's port (api/tunnel.c). */
+	{ "GET", "/v1/sandboxes/{}/tunnel/{}", api_sandbox_tunnel, false, false, NONE, false },
 	{ "GET", "/v1/templates", api_template_list, false, false, NONE, false },
 	{ "POST", "/v1/templates", api_template_bake, false, false, CTRL, true },
 	{ "GET", "/v1/templates/{}", api_template_get, false, false, NONE, false },
@@ -85,5 +87,6 @@ const struct api_route api_routes[] = {
 #undef NONE
 #undef CTRL
 #undef DATA
+#undef STREAM
 
 const size_t api_route_count = sizeof(api_routes) / sizeof(api_routes[0]);

@@ -107,6 +107,11 @@ json_t *api_sandbox_json(struct host *h, struct sandbox *sb, bool detail)
 		o, "limits",
 		json_pack("{s:o}", "cpus",
 			  sb->cpu_millis ? json_real(sb->cpu_millis / 1000.0) : json_null()));
+	/* Issue 17, tcp part: raw TCP relays open to it now (ops/tunnel.c). */
+	pthread_mutex_lock(&sb->lock);
+	int tunnels = sb->open_tunnels;
+	pthread_mutex_unlock(&sb->lock);
+	json_object_set_new(o, "open_tunnels", json_integer(tunnels));
 	if (detail)
 		usage_json(h, sb, state, o);
 	return o;

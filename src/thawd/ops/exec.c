@@ -72,10 +72,8 @@ int sandbox_exec_check(struct host *h, const char *id, bool auto_resume, struct 
 	return 0;
 }
 
-/* The running incarnation of id: resumed first when it is paused and
- * the caller or the sandbox asks for that. */
 int sandbox_running_for_request(struct host *h, const char *id, bool auto_resume,
-				struct sandbox **out, struct thaw_err **err)
+			       struct sandbox **out, struct thaw_err **err)
 {
 	struct sandbox *sb;
 	enum sb_state state;
