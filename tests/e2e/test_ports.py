@@ -199,6 +199,115 @@ def test_pause_cuts_tunnels_and_resume_reconnects(svc):
             "auto_resume=true new tunnels reach the (restored) echo service")
 
 
+def host_connect(host_port, timeout=30):
+    addr, _, _ = T.publish_range(T.SESSION_SLOT_CIDR)
+    return socket.create_connection((addr, host_port), timeout=timeout)
+
+
+def refused_by_guard(host_port):
+    """Whether a connection to host_port of the range goes nowhere: the
+    nftables guard drops it (a time-out, not a reset by a listener)."""
+    try:
+        socket.create_connection(("127.0.0.1", host_port), timeout=1.5).close()
+        return False
+    except socket.timeout:
+        return True
+
+
+def echo_through(host_port, payload):
+    s = host_connect(host_port)
+    s.sendall(payload)
+    got = recv_exactly(s, len(payload))
+    s.shutdown(socket.SHUT_WR)
+    tail = recv_all(s)
+    s.close()
+    return got + tail
+
+
+def test_published_host_ports(svc, sandboxes):
+    addr, lo, hi = T.publish_range(T.SESSION_SLOT_CIDR)
+    t0 = time.monotonic()
+    st, p = T.api("POST", f"/v1/sandboxes/{svc}/published", {"port": PORT})
+    assert st == 201, p
+    assert p["port"] == PORT and p["host_address"] == addr and lo <= p["host_port"] <= hi, p
+    hp = p["host_port"]
+    st, again = T.api("POST", f"/v1/sandboxes/{svc}/published", {"port": PORT})
+    assert st == 200 and again == p, again  # idempotent
+    for bad in ({}, {"port": 0}, {"port": "80"}, {"port": 80, "x": 1}):
+        st, body = T.api("POST", f"/v1/sandboxes/{svc}/published", bad)
+        assert st == 400, (bad, body)
+    st, listed = T.api("GET", f"/v1/sandboxes/{svc}/published")
+    assert st == 200 and listed == {"published": [p]}, listed
+    assert T.get(svc)[1]["published_ports"] == [p]
+    assert echo_through(hp, b"via-host-port") == b"via-host-portBYE"
+
+    # A second sandbox, published at create: its port reaches it, not svc.
+    # It auto-resumes: a connection to it while paused resumes it.
+    other = sandboxes(publish=[PORT], auto_resume=True)
+    assert len(other["published_ports"]) == 1, other
+    hp2 = other["published_ports"][0]["host_port"]
+    assert hp2 != hp and lo <= hp2 <= hi, other
+    T.sh(other["id"], "(python3 -c 'import socket\n"
+         "s=socket.socket();s.setsockopt(1,2,1);s.bind((\"0.0.0.0\",%d));s.listen(8)\n"
+         "while True:\n c,_=s.accept();c.sendall(b\"other\");c.close()' "
+         ">/dev/null 2>&1 &)" % PORT)
+    T.wait_until(lambda: T.exec_(other["id"], f"grep -q ':{PORT:04X} ' /proc/net/tcp")
+                 ["exit_code"] == 0, 30, 0.2, what="the second service to listen")
+    s = host_connect(hp2)
+    assert recv_all(s) == b"other"
+    s.close()
+    assert echo_through(hp, b"svc") == b"svcBYE"
+
+    # Every other port of the range is dropped, even with a listener on it.
+    free = next(x for x in range(lo, hi + 1) if x not in (hp, hp2))
+    trap = socket.socket()
+    trap.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    trap.bind(("127.0.0.1", free))
+    trap.listen(8)
+    assert refused_by_guard(free), f"port {free} of the range was reachable unpublished"
+    trap.close()
+
+    # Kept across pause/resume: closed while paused (no auto_resume), back after.
+    st, body = T.api("POST", f"/v1/sandboxes/{svc}/pause")
+    assert st == 200 and body["published_ports"] == [p], body
+    s = host_connect(hp)
+    assert ended(s, 30), "a connection to a paused sandbox's port stayed open"
+    s.close()
+    st, body = T.api("POST", f"/v1/sandboxes/{svc}/resume")
+    assert st == 200, body
+    assert echo_through(hp, b"resumed") == b"resumedBYE"
+
+    # Re-opened by a restarted thawd (its rows and the sandboxes are kept).
+    T.restart_thawd()
+    assert T.get(svc)[1]["published_ports"] == [p]
+    assert echo_through(hp, b"restarted") == b"restartedBYE"
+
+    # The sandbox's own auto_resume: a published port's connection, and a
+    # tunnel without ?auto_resume, resume it.
+    for how in ("published", "tunnel"):
+        st, body = T.api("POST", f"/v1/sandboxes/{other['id']}/pause")
+        assert st == 200 and body["state"] == "paused", body
+        s = host_connect(hp2) if how == "published" else tunnel(other["id"])
+        assert recv_all(s) == b"other", how
+        s.close()
+        assert T.get(other["id"])[1]["state"] == "running", how
+
+    # Unpublished: the port goes back behind the guard.
+    assert T.api("DELETE", f"/v1/sandboxes/{svc}/published/{PORT}")[0] == 204
+    st, body = T.api("DELETE", f"/v1/sandboxes/{svc}/published/{PORT}")
+    assert st == 404, body
+    assert refused_by_guard(hp)
+    assert T.get(svc)[1]["published_ports"] == []
+    # Deleting a sandbox closes its published ports.
+    T.delete(other["id"])
+    assert refused_by_guard(hp2)
+    T.check(f"published: {addr}:{hp} echoed, idempotent publish, bad bodies 400, create's "
+            f"publish gave {hp2} reaching only its sandbox (auto-resumed by a connection and by a "
+            f"tunnel when paused), unpublished range port dropped by "
+            f"nft, closed while paused and back after resume and a thawd restart, unpublish "
+            f"and delete closed them ({time.monotonic() - t0:.1f} s)")
+
+
 def test_delete_cuts_a_live_tunnel(svc):
     s = tunnel(svc)
     s.sendall(b"x")

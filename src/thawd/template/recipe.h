@@ -20,6 +20,8 @@ enum recipe_kernel {
 	RECIPE_KERNEL_DEBIAN_CLOUD,
 };
 
+#define RECIPE_MAX_PUBLISH 16
+
 struct recipe {
 	char *dir;	   /* the recipe's directory */
 	char *description;
@@ -33,6 +35,10 @@ struct recipe {
 	 * reads is in the snapshot's page cache instead of on every clone's
 	 * path to its first command. */
 	char *warmup;
+	/* Issue 17 (tcp): ports a create publishes by default on a host with
+	 * a --publish-range (key publish="5432 8080"; ops/publish.h). */
+	int publish[RECIPE_MAX_PUBLISH];
+	int n_publish;
 };
 
 /* ERR_NOT_FOUND when there is no recipe of that name. */
