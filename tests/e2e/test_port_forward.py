@@ -151,3 +151,20 @@ def test_sdk_tunnel_two_connections(svc):
     assert e.value.status == 502 and "nothing listens" in str(e.value), e.value
     T.check("SDK tunnel: two concurrent echoes over 127.0.0.1:PORT, closed after the with; "
             "connect_port echo; 502 as ThawError")
+
+
+def test_sdk_publish(svc):
+    d = T.current()
+    sbx = thaw.Sandbox.connect(svc, client=thaw.Client(d.url, d.key))
+    p = sbx.publish(PORT)
+    addr, lo, hi = T.publish_range(T.SESSION_SLOT_CIDR)
+    assert p["port"] == PORT and p["host_address"] == addr and lo <= p["host_port"] <= hi, p
+    assert sbx.published_ports == [p], sbx.published_ports
+    try:
+        concurrent_echoes((p["host_address"], p["host_port"]), n=2, size=64 << 10)
+    finally:
+        sbx.unpublish(PORT)
+    assert sbx.published_ports == [], sbx.published_ports
+    with pytest.raises(OSError):
+        socket.create_connection((p["host_address"], p["host_port"]), timeout=5).recv(1)
+    T.check(f"SDK publish -> {p}, two echoes through it, unpublish empties published_ports")
