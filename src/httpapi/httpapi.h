@@ -27,9 +27,30 @@
 /* Bodies of routes that take a file (body_to_file) go to an unnamed temp
  * file in the data dir instead of memory, up to this size. */
 #define API_MAX_UPLOAD (8ull << 30)
+/* max_body of a route whose body is streamed to its handler (struct
+ * api_body_stream): no limit here, the handler bounds its memory. */
+#define API_STREAM_BODY UINT64_MAX
 #define API_MAX_PARAMS 2
 
 struct api_key;
+struct api_req;
+
+/* A streamed body (max_body API_STREAM_BODY): the handler runs as soon as the
+ * request's head has arrived, before any body, and either replies at
+ * once (the body is then not read) or fills in the request's stream:
+ * each piece of body then goes to feed as it arrives (memory stays
+ * bounded by what feed buffers), and finish queues the reply once the
+ * body has ended. */
+struct api_body_stream {
+	/* A piece of the body; -1: take no more (the rest is dropped). */
+	int (*feed)(void *ud, const char *data, size_t len);
+	/* The body has ended (or was dropped): queue the reply. */
+	enum MHD_Result (*finish)(void *ud, struct api_req *r);
+	/* The request is over, whether or not finish ran: ud is the
+	 * stream's to free. */
+	void (*release)(void *ud);
+	void *ud;
+};
 
 struct api_req {
 	struct MHD_Connection *conn;
@@ -43,6 +64,7 @@ struct api_req {
 	size_t body_len;
 	int body_fd; /* body_to_file routes: the body, at offset 0; else -1 */
 	uint64_t body_size;
+	struct api_body_stream *stream; /* stream routes: for the handler to fill in; else NULL */
 };
 
 typedef enum MHD_Result (*api_handler)(struct api_req *r);

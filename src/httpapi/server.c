@@ -78,6 +78,10 @@ struct conn_ctx {
 	struct api_key found;	   /* a key api_service.find_key made up (not in the table) */
 	uint64_t body_size;
 	int write_errno; /* to_file: a write failed */
+	/* A stream route (API_STREAM_BODY): its handler ran at the head. */
+	bool streamed;
+	bool stream_stopped; /* its feed refused more body */
+	struct api_body_stream stream; /* what that handler set up (feed NULL: it replied) */
 };
 
 static const struct api_key *key_of(struct api_server *s, struct MHD_Connection *c,
@@ -207,6 +211,8 @@ static enum MHD_Result dispatch(struct api_server *s, struct MHD_Connection *c, 
 	r.body = (const char *)ctx->body.data;
 	r.body_len = ctx->body.len;
 	r.body_fd = -1;
+	if (ctx->streamed)
+		r.stream = &ctx->stream;
 	if (ctx->to_file) {
 		if (ctx->write_errno) {
 			errno = ctx->write_errno;
@@ -248,6 +254,7 @@ static void request_setup(struct api_server *s, struct MHD_Connection *c, const 
 		ctx->discard = !s->svc.public_body(s->svc.app, c, route, p);
 	}
 	ctx->max_body = route->body_to_file ? API_MAX_UPLOAD : route->max_body;
+	ctx->streamed = route->max_body == API_STREAM_BODY && !route->body_to_file && !ctx->discard;
 	if (!route->body_to_file || ctx->discard)
 		return;
 	ctx->to_file = true;
@@ -278,6 +285,31 @@ static void store_chunk(struct conn_ctx *ctx, const char *data, size_t len)
 	}
 }
 
+/* A stream route after its head: body pieces to the handler's feed,
+ * then its finish. A handler that replied at the head is not called
+ * again (libmicrohttpd drops the body of an early reply). */
+static enum MHD_Result stream_step(struct api_server *s, struct MHD_Connection *c, const char *url,
+				   const char *method, struct conn_ctx *ctx, const char *upload,
+				   size_t *upload_size)
+{
+	if (*upload_size) {
+		if (ctx->stream.feed && !ctx->stream_stopped &&
+		    ctx->stream.feed(ctx->stream.ud, upload, *upload_size) < 0)
+			ctx->stream_stopped = true;
+		*upload_size = 0;
+		return MHD_YES;
+	}
+	if (!ctx->stream.finish)
+		return MHD_NO;
+	struct api_req r = { .conn = c,
+			     .app = s->svc.app,
+			     .method = method,
+			     .url = url,
+			     .key = ctx->key,
+			     .body_fd = -1 };
+	return ctx->stream.finish(ctx->stream.ud, &r);
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
 				  const char *method, const char *version, const char *upload,
 				  size_t *upload_size, void **con_cls)
@@ -291,8 +323,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 		ctx->body_fd = -1;
 		*con_cls = ctx;
 		request_setup(s, c, url, method, ctx);
-		return MHD_YES;
+		/* A streamed body: the handler runs now, before the body. */
+		return ctx->streamed ? dispatch(s, c, url, method, ctx) : MHD_YES;
 	}
+	if (ctx->streamed)
+		return stream_step(s, c, url, method, ctx, upload, upload_size);
 	if (*upload_size && ctx->to_file) {
 		store_chunk(ctx, upload, *upload_size);
 		*upload_size = 0;
@@ -326,6 +361,8 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 		log_debug("api.request", "status=%u ms=%.2f", ci ? ci->http_status : 0,
 			  ns_to_ms(time_mono_ns() - ctx->t0));
 	}
+	if (ctx->stream.release)
+		ctx->stream.release(ctx->stream.ud);
 	buf_free(&ctx->body);
 	if (ctx->body_fd >= 0)
 		close(ctx->body_fd);

@@ -55,6 +55,10 @@ struct tl_buf {
 void tl_buf_append(struct tl_buf *b, const void *data, size_t n);
 void tl_buf_free(struct tl_buf *b);
 
+/* dial.c: a TCP connection to the client's thawd (http:// URLs only;
+ * what: the feature, for the error), or -1. */
+int tl_dial(const thaw_client *c, const char *what, thaw_error **err);
+
 /* base64.c: standard alphabet with padding. */
 char *tl_base64_encode(const void *data, size_t len);
 /* Decodes into a new NUL-terminated buffer; -1 on malformed input. */

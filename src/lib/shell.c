@@ -4,7 +4,6 @@
  * little-endian. Only the few types a shell uses are known here; libthaw
  * does not link thaw's own protocol code. */
 #include <errno.h>
-#include <netdb.h>
 #include <poll.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -64,47 +63,6 @@ static int send_frame(thaw_shell *sh, int type, const void *payload, size_t len,
 	return len ? send_all(sh->fd, payload, len, err) : 0;
 }
 
-/* host:port of an http:// URL. */
-static int url_host_port(const char *url, char *host, size_t hsize, char *port, size_t psize)
-{
-	if (strncmp(url, "http://", 7) != 0)
-		return -1;
-	const char *h = url + 7, *end = h + strcspn(h, "/");
-	const char *colon = memchr(h, ':', (size_t)(end - h));
-	size_t hl = (size_t)((colon ? colon : end) - h);
-	if (!hl || hl >= hsize)
-		return -1;
-	memcpy(host, h, hl);
-	host[hl] = '\0';
-	snprintf(port, psize, "%.*s", colon ? (int)(end - colon - 1) : 2, colon ? colon + 1 : "80");
-	return 0;
-}
-
-static int dial(const thaw_client *c, thaw_error **err)
-{
-	char host[256], port[16];
-	if (url_host_port(c->url, host, sizeof(host), port, sizeof(port)) < 0)
-		return tl_error_set(err, 0, TL_INVALID, "a shell needs an http://HOST:PORT URL");
-	struct addrinfo hints = { .ai_socktype = SOCK_STREAM }, *ai = NULL;
-	int rc = getaddrinfo(host, port, &hints, &ai);
-	if (rc != 0)
-		return tl_error_set(err, 0, TL_TRANSPORT, "cannot resolve %s: %s", host,
-				    gai_strerror(rc));
-	int fd = -1;
-	for (struct addrinfo *a = ai; a && fd < 0; a = a->ai_next) {
-		fd = socket(a->ai_family, a->ai_socktype | SOCK_CLOEXEC, a->ai_protocol);
-		if (fd >= 0 && connect(fd, a->ai_addr, a->ai_addrlen) < 0) {
-			close(fd);
-			fd = -1;
-		}
-	}
-	freeaddrinfo(ai);
-	if (fd < 0)
-		return tl_error_set(err, 0, TL_TRANSPORT, "cannot talk to thawd at %s: %s", c->url,
-				    strerror(errno));
-	return fd;
-}
-
 /* Reads the answer's head; 101 leaves what followed it in sh->in. */
 static int read_head(thaw_shell *sh, thaw_error **err)
 {
@@ -154,7 +112,7 @@ THAW_API int thaw_shell_open(thaw_client *client, const char *id, const char *cm
 		return -1;
 	if (rows < 1 || rows > 1000 || cols < 1 || cols > 1000)
 		return tl_error_set(err, 0, TL_INVALID, "rows and cols must be from 1 to 1000");
-	int fd = dial(client, err);
+	int fd = tl_dial(client, "a shell", err);
 	if (fd < 0)
 		return -1;
 	char *esc = cmd ? curl_easy_escape(client->curl, cmd, 0) : NULL;

@@ -422,6 +422,18 @@ THAW_API int thaw_sandbox_set_network(thaw_client *client, const char *id,
 				      const thaw_network_policy *p, thaw_sandbox **out,
 				      thaw_error **err);
 
+/* ---- tunnel ------------------------------------------------------------ */
+
+/* GET /v1/sandboxes/{id}/tunnel/{port}: a TCP connection to port inside
+ * the sandbox, through thawd (an upgraded HTTP connection carrying raw
+ * bytes both ways; nothing of the service's bytes is consumed). *fd is
+ * a connected socket, the caller's to close. A paused sandbox is resumed
+ * first when auto_resume is true or the sandbox was created with it;
+ * else an error with HTTP status 409. Nothing listening: 502. Delete and
+ * pause end the connection; reconnect after a resume. */
+THAW_API int thaw_sandbox_tunnel(thaw_client *client, const char *id, int port, bool auto_resume,
+				 int *fd, thaw_error **err);
+
 /* ---- interactive shell ------------------------------------------------- */
 
 /* An interactive command on a pseudo-terminal in a sandbox, over an

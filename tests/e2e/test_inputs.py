@@ -23,8 +23,7 @@ LIMITS = [
     ("POST", f"{S}/snapshot", CTRL), ("POST", f"{S}/keepalive", CTRL),
     ("GET", f"{S}/files?path=/x", NONE), ("DELETE", f"{S}/files?path=/x", NONE),
     ("GET", f"{S}/files/stat?path=/", NONE), ("GET", f"{S}/files/list?path=/", NONE),
-    ("POST", f"{S}/files/mkdir", CTRL), ("POST", f"{S}/ports/8080/x", DATA),
-    ("PUT", f"{S}/ports/8080/x", DATA), ("GET", "/v1/templates", NONE),
+    ("POST", f"{S}/files/mkdir", CTRL), ("GET", "/v1/templates", NONE),
     ("POST", "/v1/templates", CTRL), ("GET", "/v1/templates/x", NONE),
     ("DELETE", "/v1/templates/x", NONE),
 ]

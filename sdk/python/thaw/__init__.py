@@ -16,10 +16,11 @@ from .code import Context, Execution, ExecutionError, Logs, Result
 from .processes import ProcessEvent, Processes
 from .sandbox import Command, ExecResult, Sandbox
 from .templates import delete_template, get_template, list_templates
+from .tunnel import Tunnel
 
 __version__ = "0.1.0"
 __all__ = ["Sandbox", "ExecResult", "Execution", "ExecutionError", "Result", "Logs", "Context",
            "Command", "Processes", "ProcessEvent", "Client", "ThawError", "AuthError", "Forbidden", "NotFound",
            "SandboxNotFound", "TemplateNotFound", "Conflict", "InvalidRequest", "LimitReached",
            "TimeoutError", "ConnectionError", "SandboxError", "list_templates",
-           "get_template", "delete_template"]
+           "get_template", "delete_template", "Tunnel"]

@@ -7,6 +7,7 @@ import time
 import urllib.parse
 
 from . import errors
+from .tunnel import Tunnel, open_tunnel
 from .client import Client
 from .code import Context, Execution, context_id, read_stream
 from .files import Files
@@ -443,6 +444,38 @@ class Sandbox:
                             "deny": list(deny)}}
         self._info = self._client.request("PATCH", f"/v1/sandboxes/{self.id}", body)
         return self
+
+    # ---- TCP to its ports (issue 17) ----------------------------------
+
+    def tunnel(self, remote_port, local_port=0, auto_resume=False):
+        """A listener on 127.0.0.1:local_port (0: a free one) whose every
+        connection reaches remote_port inside the sandbox over an API
+        tunnel of its own. Returns a Tunnel (.host, .port, .address,
+        .close(); a context manager)."""
+        return Tunnel(self._client, self.id, remote_port, local_port, auto_resume)
+
+    def connect_port(self, remote_port, auto_resume=False):
+        """One socket connected to remote_port inside the sandbox."""
+        return open_tunnel(self._client, self.id, remote_port, auto_resume)
+
+    def publish(self, port):
+        """Publishes port on a host port of thawd's --publish-range;
+        returns {"port", "host_address", "host_port"}."""
+        r = self._client.request("POST", f"/v1/sandboxes/{self.id}/published",
+                                 {"port": int(port)}, expect=(200, 201))
+        self.refresh()
+        return r
+
+    def unpublish(self, port):
+        self._client.request("DELETE", f"/v1/sandboxes/{self.id}/published/{int(port)}",
+                             expect=(204,))
+        self.refresh()
+
+    @property
+    def published_ports(self):
+        """[{"port", "host_address", "host_port"}] as of the last answer
+        (refresh() to see changes made elsewhere)."""
+        return [dict(p) for p in self._info.get("published_ports") or []]
 
     def delete(self):
         """Deletes the sandbox; deleting one that is gone already is fine."""

@@ -1,5 +1,6 @@
 /* ANY /v1/sandboxes/{id}/ports/{port}/path...: a service listening inside
  * a sandbox, reached through thawd (ops/proxy.c). */
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -78,16 +79,157 @@ static void copy_headers(struct MHD_Response *resp, const struct buf *headers)
 	}
 }
 
-static enum MHD_Result reply(struct api_req *r, struct proxy_resp *out)
+/* The stream of one proxied request (httpapi's api_body_stream). */
+struct port_call {
+	struct host *h;
+	char id[128];
+	struct proxy_req req;
+	struct collect query, headers;
+	char *path;
+	char *upgrade;		 /* an upgrade request: the Upgrade header's value */
+	struct proxy_xfer *xfer; /* a plain request's transfer */
+	bool finished;		 /* finish ran: the body was complete */
+};
+
+static int call_feed(void *ud, const char *data, size_t len)
 {
-	size_t len = 0;
-	char *body = buf_steal(&out->body, &len);
+	struct port_call *pc = ud;
+	return pc->xfer ? proxy_xfer_feed(pc->xfer, data, len) : -1;
+}
+
+static ssize_t answer_read(void *cls, uint64_t pos, char *dst, size_t max)
+{
+	(void)pos;
+	ssize_t n = proxy_xfer_read(cls, dst, max);
+	return n > 0	? n
+	       : n == 0 ? MHD_CONTENT_READER_END_OF_STREAM
+			: MHD_CONTENT_READER_END_WITH_ERROR;
+}
+
+/* The client is gone or the answer is sent: either way curl stops. */
+static void answer_free(void *cls)
+{
+	proxy_xfer_abort(cls);
+	proxy_xfer_unref(cls);
+}
+
+static enum MHD_Result reply_stream(struct api_req *r, struct port_call *pc)
+{
+	proxy_xfer_body_end(pc->xfer, true);
+	long status;
+	const struct buf *headers;
+	int64_t clen;
+	_cleanup_err_ struct thaw_err *err = NULL;
+	if (proxy_xfer_head(pc->xfer, &status, &headers, &clen, &err) < 0)
+		return api_reply_error(r, err);
+	struct proxy_xfer *ref = proxy_xfer_ref(pc->xfer);
 	struct MHD_Response *resp =
-		MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE);
-	copy_headers(resp, &out->headers);
-	enum MHD_Result ret = MHD_queue_response(r->conn, (unsigned)out->status, resp);
+		MHD_create_response_from_callback(clen >= 0 ? (uint64_t)clen : MHD_SIZE_UNKNOWN,
+						  64 * 1024, answer_read, ref, answer_free);
+	if (!resp) {
+		answer_free(ref);
+		return MHD_NO;
+	}
+	copy_headers(resp, headers);
+	enum MHD_Result ret = MHD_queue_response(r->conn, (unsigned)status, resp);
 	MHD_destroy_response(resp);
 	return ret;
+}
+
+/* The guest's socket, for the upgrade callback (it runs once the 101 is
+ * sent). */
+struct upgrade_hold {
+	_Atomic(struct proxy_upgrade *) u;
+};
+
+static void upgrade_closed(void *ud)
+{
+	MHD_upgrade_action(ud, MHD_UPGRADE_ACTION_CLOSE);
+}
+
+static void upgrade_start(void *cls, struct MHD_Connection *conn, void *req_cls,
+			  const char *extra_in, size_t extra_in_size, MHD_socket sock,
+			  struct MHD_UpgradeResponseHandle *urh)
+{
+	(void)conn;
+	(void)req_cls;
+	struct upgrade_hold *hold = cls;
+	struct proxy_upgrade *u = atomic_exchange(&hold->u, NULL);
+	free(hold);
+	_cleanup_err_ struct thaw_err *err = NULL;
+	if (!u ||
+	    proxy_upgrade_relay(u, sock, extra_in, extra_in_size, upgrade_closed, urh, &err) < 0) {
+		proxy_upgrade_free(u);
+		MHD_upgrade_action(urh, MHD_UPGRADE_ACTION_CLOSE);
+	}
+}
+
+static enum MHD_Result reply_upgrade(struct api_req *r, struct port_call *pc)
+{
+	struct proxy_upgrade *u = NULL;
+	_cleanup_err_ struct thaw_err *err = NULL;
+	if (sandbox_proxy_upgrade(pc->h, pc->id, &pc->req, &u, &err) < 0)
+		return api_reply_error(r, err);
+	struct MHD_Response *resp;
+	if (u->status == 101) {
+		/* upgrade_start takes u and frees hold. (A client that leaves
+		 * before the 101 is sent leaves both behind: libmicrohttpd has
+		 * no callback for an upgrade that never happens.) */
+		struct upgrade_hold *hold = xcalloc(1, sizeof(*hold));
+		atomic_init(&hold->u, u);
+		resp = MHD_create_response_for_upgrade(upgrade_start, hold);
+	} else {
+		resp = MHD_create_response_from_buffer(u->body.len, u->body.data,
+						       MHD_RESPMEM_MUST_COPY);
+	}
+	copy_headers(resp, &u->headers);
+	enum MHD_Result ret = MHD_queue_response(r->conn, (unsigned)u->status, resp);
+	MHD_destroy_response(resp);
+	if (u->status != 101)
+		proxy_upgrade_free(u);
+	return ret;
+}
+
+static enum MHD_Result call_finish(void *ud, struct api_req *r)
+{
+	struct port_call *pc = ud;
+	pc->finished = true;
+	return pc->upgrade ? reply_upgrade(r, pc) : reply_stream(r, pc);
+}
+
+static void call_release(void *ud)
+{
+	struct port_call *pc = ud;
+	if (pc->xfer && !pc->finished)
+		proxy_xfer_body_end(pc->xfer, false); /* cut short: the guest gets nothing */
+	proxy_xfer_unref(pc->xfer);
+	collect_free(&pc->query);
+	collect_free(&pc->headers);
+	free(pc->upgrade);
+	free(pc->path);
+	free(pc);
+}
+
+/* Connection: ... upgrade ... with an Upgrade header: the value. */
+static const char *upgrade_of(struct MHD_Connection *c)
+{
+	const char *conn = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Connection");
+	const char *up = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Upgrade");
+	return conn && up && *up && strcasestr(conn, "upgrade") ? up : NULL;
+}
+
+/* The request body's length: -1 for chunked (or unknown), 0 for none. */
+static int64_t body_length(struct MHD_Connection *c)
+{
+	const char *te = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Transfer-Encoding");
+	if (te && strcasestr(te, "chunked"))
+		return -1;
+	const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
+	if (!cl)
+		return 0;
+	char *end;
+	long long n = strtoll(cl, &end, 10);
+	return (end == cl || *end || n < 0) ? -1 : n;
 }
 
 enum MHD_Result api_sandbox_port(struct api_req *r)
@@ -98,24 +240,31 @@ enum MHD_Result api_sandbox_port(struct api_req *r)
 	int port = parse_port(r->params[1]);
 	if (port < 0)
 		return api_reply_fail(r, ERR_INVALID, "port must be a number from 1 to 65535");
-	struct collect query = { 0 }, headers = { 0 };
-	MHD_get_connection_values(r->conn, MHD_GET_ARGUMENT_KIND, add_query, &query);
-	MHD_get_connection_values(r->conn, MHD_HEADER_KIND, add_header, &headers);
-	struct proxy_req req = { .method = r->method,
-				 .port = port,
-				 .path = r->tail,
-				 .query = query.text.len ? buf_cstr(&query.text) : NULL,
-				 .headers = (const char *const *)headers.lines,
-				 .body = r->body,
-				 .body_len = r->body_len };
-	struct proxy_resp out;
+	struct port_call *pc = xcalloc(1, sizeof(*pc));
+	pc->h = api_host(r);
+	snprintf(pc->id, sizeof(pc->id), "%s", r->params[0]);
+	MHD_get_connection_values(r->conn, MHD_GET_ARGUMENT_KIND, add_query, &pc->query);
+	MHD_get_connection_values(r->conn, MHD_HEADER_KIND, add_header, &pc->headers);
+	pc->path = xstrdup(r->tail);
+	const char *up = upgrade_of(r->conn);
+	pc->upgrade = up ? xstrdup(up) : NULL;
+	pc->req =
+		(struct proxy_req){ .method = r->method,
+				    .port = port,
+				    .path = pc->path,
+				    .query = pc->query.text.len ? buf_cstr(&pc->query.text) : NULL,
+				    .headers = (const char *const *)pc->headers.lines,
+				    .body_len = body_length(r->conn),
+				    .upgrade = pc->upgrade };
+	/* A plain request starts at once, so its body streams to the guest as
+	 * it arrives; an upgrade is made once its (empty) body has ended. */
 	_cleanup_err_ struct thaw_err *err = NULL;
-	int rc = sandbox_proxy(api_host(r), r->params[0], &req, &out, &err);
-	collect_free(&query);
-	collect_free(&headers);
-	if (rc < 0)
+	if (!pc->upgrade && sandbox_proxy_start(pc->h, pc->id, &pc->req, &pc->xfer, &err) < 0) {
+		call_release(pc);
 		return api_reply_error(r, err);
-	enum MHD_Result ret = reply(r, &out);
-	proxy_resp_free(&out);
-	return ret;
+	}
+	*r->stream = (struct api_body_stream){
+		.feed = call_feed, .finish = call_finish, .release = call_release, .ud = pc
+	};
+	return MHD_YES;
 }

@@ -8,6 +8,7 @@
 #define NONE API_NO_BODY
 #define CTRL API_CONTROL_BODY
 #define DATA API_MAX_BODY
+#define STREAM API_STREAM_BODY
 const struct api_route api_routes[] = {
 	{ "GET", "/healthz", api_health, true, false, NONE, false },
 	{ "GET", "/openapi.json", api_openapi, true, false, NONE, false },
@@ -67,13 +68,14 @@ const struct api_route api_routes[] = {
 	 * are the only routes under a sandbox that take no key. */
 	{ "GET", "/v1/sandboxes/{}/files/signed", api_file_signed_read, true, false, NONE, false },
 	{ "PUT", "/v1/sandboxes/{}/files/signed", api_file_signed_write, true, true, NONE, false },
-	{ "GET", "/v1/sandboxes/{}/ports/{}/**", api_sandbox_port, false, false, DATA, false },
-	{ "HEAD", "/v1/sandboxes/{}/ports/{}/**", api_sandbox_port, false, false, DATA, false },
-	{ "POST", "/v1/sandboxes/{}/ports/{}/**", api_sandbox_port, false, false, DATA, false },
-	{ "PUT", "/v1/sandboxes/{}/ports/{}/**", api_sandbox_port, false, false, DATA, false },
-	{ "PATCH", "/v1/sandboxes/{}/ports/{}/**", api_sandbox_port, false, false, DATA, false },
-	{ "DELETE", "/v1/sandboxes/{}/ports/{}/**", api_sandbox_port, false, false, DATA, false },
-	{ "OPTIONS", "/v1/sandboxes/{}/ports/{}/**", api_sandbox_port, false, false, DATA, false },
+	{ "GET", "/v1/sandboxes/{}/ports/{}/**", api_sandbox_port, false, false, STREAM, false },
+	{ "HEAD", "/v1/sandboxes/{}/ports/{}/**", api_sandbox_port, false, false, STREAM, false },
+	{ "POST", "/v1/sandboxes/{}/ports/{}/**", api_sandbox_port, false, false, STREAM, false },
+	{ "PUT", "/v1/sandboxes/{}/ports/{}/**", api_sandbox_port, false, false, STREAM, false },
+	{ "PATCH", "/v1/sandboxes/{}/ports/{}/**", api_sandbox_port, false, false, STREAM, false },
+	{ "DELETE", "/v1/sandboxes/{}/ports/{}/**", api_sandbox_port, false, false, STREAM, false },
+	{ "OPTIONS", "/v1/sandboxes/{}/ports/{}/**", api_sandbox_port, false, false, STREAM,
+	  false },
 	/* Issue 17, tcp part: raw TCP to a sandbox's port (api/tunnel.c) and
 	 * its published host ports (api/published.c). */
 	{ "GET", "/v1/sandboxes/{}/tunnel/{}", api_sandbox_tunnel, false, false, NONE, false },
@@ -90,5 +92,6 @@ const struct api_route api_routes[] = {
 #undef NONE
 #undef CTRL
 #undef DATA
+#undef STREAM
 
 const size_t api_route_count = sizeof(api_routes) / sizeof(api_routes[0]);
