@@ -723,6 +723,55 @@ def tunnel_through(control, sid):
             "the host's 502 is passed on")
 
 
+def websocket_through(control, sid):
+    """A WebSocket through the control plane's port proxy: the client's
+    handshake headers reach the guest's server, its Sec-WebSocket-Accept
+    comes back on the 101, frames are echoed; a plain GET on the same
+    route is still relayed."""
+    import base64
+    import hashlib
+    import socket
+    from test_ports_proxy import PORT, SERVER_SRC, ws_frame
+    st, r = control.call("POST", f"/v1/sandboxes/{sid}/exec",
+                         {"cmd": ["sh", "-c", "cat > /tmp/ws.py"], "stdin": SERVER_SRC},
+                         key=USER, timeout=120)
+    assert st == 200 and r["exit_code"] == 0, r
+    st, r = control.call("POST", f"/v1/sandboxes/{sid}/exec",
+                         {"cmd": f"nohup python3 /tmp/ws.py {PORT} >/dev/null 2>&1 & "
+                                 f"for i in $(seq 150); do grep -q ':{PORT:04X} ' /proc/net/tcp "
+                                 "&& exit 0; sleep 0.2; done; exit 1"},
+                         key=USER, timeout=120)
+    assert st == 200 and r["exit_code"] == 0, r
+    st, _ = control.call("GET", f"/v1/sandboxes/{sid}/ports/{PORT}/big?n=3", key=USER)
+    assert st == 200, st
+    key = base64.b64encode(os.urandom(16)).decode()
+    s = socket.create_connection((control.addr, control.port), timeout=60)
+    s.sendall(f"GET /v1/sandboxes/{sid}/ports/{PORT}/ws HTTP/1.1\r\nHost: x\r\n"
+              f"Authorization: Bearer {USER}\r\nConnection: Upgrade\r\n"
+              f"Upgrade: websocket\r\nSec-WebSocket-Version: 13\r\n"
+              f"Sec-WebSocket-Key: {key}\r\n\r\n".encode())
+    head = b""
+    while b"\r\n\r\n" not in head:
+        b = s.recv(1)
+        assert b, f"closed during the head: {head!r}"
+        head += b
+    lines = head.decode().split("\r\n")
+    assert lines[0].startswith("HTTP/1.1 101"), head
+    hdrs = {ln.split(":", 1)[0].lower(): ln.split(":", 1)[1].strip() for ln in lines[1:] if ln}
+    want = base64.b64encode(hashlib.sha1((key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11")
+                                         .encode()).digest()).decode()
+    assert hdrs.get("sec-websocket-accept") == want, hdrs
+    s.sendall(ws_frame("via control"))
+    got = b""
+    while len(got) < 2 or len(got) < 2 + got[1]:
+        b = s.recv(4096)
+        assert b, "closed before the echo"
+        got += b
+    s.close()
+    assert got == bytes([0x81, 16]) + b"echo:via control", got
+    T.check("a WebSocket through the control plane's port proxy: handshake and an echoed frame")
+
+
 def test_the_shell_through_the_control_plane(fleet, hosts):
     """thaw shell (the CLI on a local pseudo-terminal) through the control
     plane: the upgrade is made on the host and the bytes joined."""
@@ -755,6 +804,7 @@ def test_the_shell_through_the_control_plane(fleet, hosts):
         assert controls[0].call("GET", f"/v1/sandboxes/{sb['id']}/shell", key=USER)[0] == 400
         assert controls[0].call("GET", f"/v1/sandboxes/{sb['id']}/shell", key=BOB)[0] == 404
         tunnel_through(controls[1], sb["id"])
+        websocket_through(controls[0], sb["id"])
     finally:
         controls[0].call("DELETE", f"/v1/sandboxes/{sb['id']}", key=USER, timeout=120)
 

@@ -62,7 +62,7 @@ const struct api_route control_routes[] = {
 	 * spooled to disk. */
 	{ "GET", "/v1/sandboxes/{}/files/signed", control_sandbox_signed, true, false, NONE, false },
 	{ "PUT", "/v1/sandboxes/{}/files/signed", control_sandbox_signed, true, false, DATA, false },
-	{ "GET", "/v1/sandboxes/{}/ports/{}/**", RELAY, false, false, DATA, false },
+	{ "GET", "/v1/sandboxes/{}/ports/{}/**", control_sandbox_port_get, false, false, DATA, false },
 	{ "HEAD", "/v1/sandboxes/{}/ports/{}/**", RELAY, false, false, DATA, false },
 	{ "POST", "/v1/sandboxes/{}/ports/{}/**", RELAY, false, false, DATA, false },
 	{ "PUT", "/v1/sandboxes/{}/ports/{}/**", RELAY, false, false, DATA, false },

@@ -1,13 +1,15 @@
 /* The routes that switch protocols, through the control plane:
- * GET /v1/sandboxes/{id}/shell (thaw-shell) and
- * GET /v1/sandboxes/{id}/tunnel/{port} (thaw-tunnel). The client's upgrade
- * is made on the sandbox's host first (the control plane's key, acting
- * for the caller), and once the host has switched protocols both
- * connections are joined by a relay (common/relay.h): bytes both ways,
- * unread and unchanged (the guest agent's frames, which thawd checks; a
- * tunnel's raw TCP), half-closes passed on, until both sides are done. A
- * host that refuses (no such sandbox, paused, nothing listening, bad
- * size) has its answer passed on as it is. */
+ * GET /v1/sandboxes/{id}/shell (thaw-shell),
+ * GET /v1/sandboxes/{id}/tunnel/{port} (thaw-tunnel) and an upgrade through
+ * the port proxy, GET /v1/sandboxes/{id}/ports/{port}/... (a WebSocket:
+ * the client's headers go on, the service's 101 headers come back). The
+ * client's upgrade is made on the sandbox's host first (the control
+ * plane's key, acting for the caller), and once the host has switched
+ * protocols both connections are joined by a relay (common/relay.h):
+ * bytes both ways, unread and unchanged (the guest agent's frames, which
+ * thawd checks; a tunnel's raw TCP), half-closes passed on, until both
+ * sides are done. A host that refuses (no such sandbox, paused, nothing
+ * listening, bad size) has its answer passed on as it is. */
 #include <openssl/crypto.h>
 #include <errno.h>
 #include <netdb.h>
@@ -22,6 +24,7 @@
 #include "cleanup.h"
 #include "control/api/api.h"
 #include "control/sandboxes.h"
+#include "http_hop.h"
 #include "httpapi/keys.h"
 #include "log.h"
 #include "relay.h"
@@ -158,8 +161,60 @@ static enum MHD_Result refused(struct api_req *r, int fd, int status, struct buf
 	return api_reply_json(r, (unsigned)status, o);
 }
 
+/* The client's own headers, for a service in the guest that reads them (a
+ * WebSocket's Sec-WebSocket-Key, Origin, ...): all but hop-by-hop ones,
+ * the caller's key and who it acts for, which the control plane sets. */
+static enum MHD_Result pass_header(void *cls, enum MHD_ValueKind kind, const char *name,
+				   const char *value)
+{
+	(void)kind;
+	struct buf *req = cls;
+	if (!value || http_hop_header(name, strlen(name)) ||
+	    !strcasecmp(name, "Thaw-On-Behalf-Of") || strpbrk(name, "\r\n:") ||
+	    strpbrk(value, "\r\n"))
+		return MHD_YES;
+	buf_printf(req, "%s: %s\r\n", name, value);
+	return MHD_YES;
+}
+
+/* The host's 101 headers (a WebSocket's Sec-WebSocket-Accept) on ours. */
+static void copy_head_headers(struct MHD_Response *resp, const struct buf *head, size_t body_at)
+{
+	const char *p = memchr(head->data, '\n', body_at), *end = (const char *)head->data + body_at;
+	while (p && ++p < end) {
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
+		const char *stop = nl ? nl : end;
+		const char *colon = memchr(p, ':', (size_t)(stop - p));
+		if (colon && !http_hop_header(p, (size_t)(colon - p))) {
+			_cleanup_free_ char *name = xstrndup(p, (size_t)(colon - p));
+			const char *v = colon + 1;
+			while (v < stop && *v == ' ')
+				v++;
+			size_t vl = (size_t)(stop - v);
+			while (vl && (v[vl - 1] == '\r' || v[vl - 1] == ' '))
+				vl--;
+			_cleanup_free_ char *value = xstrndup(v, vl);
+			MHD_add_response_header(resp, name, value);
+		}
+		p = nl;
+	}
+}
+
+/* An Upgrade value we send on: a token (RFC 9110), short. */
+static bool protocol_token(const char *s)
+{
+	size_t n = strlen(s);
+	return n > 0 && n <= 64 &&
+	       strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+			 "!#$%&'*+-.^_`|~/") == n;
+}
+
+/* protocol NULL: whatever the client asks for (the port proxy's
+ * upgrades, relayed to the guest's service with the client's headers and
+ * answered with the service's). */
 static enum MHD_Result upgrade(struct api_req *r, const char *protocol)
 {
+	bool pass = protocol == NULL;
 	struct control *ctl = api_control(r);
 	struct sandbox_route rt;
 	_cleanup_err_ struct thaw_err *err = NULL;
@@ -168,6 +223,10 @@ static enum MHD_Result upgrade(struct api_req *r, const char *protocol)
 		return res;
 	const char *up = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Upgrade");
 	const char *conn = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Connection");
+	if (pass && up && !protocol_token(up))
+		return api_reply_fail(r, ERR_INVALID, "Upgrade must be a protocol token");
+	if (pass)
+		protocol = up;
 	if (!up || strcasecmp(up, protocol) || !conn || !strcasestr(conn, "upgrade"))
 		return api_reply_fail(r, ERR_INVALID, "this route needs Connection: Upgrade and "
 				      "Upgrade: %s", protocol);
@@ -186,6 +245,8 @@ static enum MHD_Result upgrade(struct api_req *r, const char *protocol)
 	OPENSSL_cleanse(key, sizeof(key));
 	if (r->key->role != KEY_ADMIN)
 		buf_printf(&req, "Thaw-On-Behalf-Of: %s\r\n", r->key->name);
+	if (pass)
+		MHD_get_connection_values(r->conn, MHD_HEADER_KIND, pass_header, &req);
 	buf_append_str(&req, "\r\n");
 	_cleanup_buf_ struct buf head = { 0 };
 	size_t body_at = 0;
@@ -214,6 +275,8 @@ static enum MHD_Result upgrade(struct api_req *r, const char *protocol)
 		return api_reply_fail(r, ERR_INTERNAL, "cannot upgrade this connection");
 	}
 	MHD_add_response_header(resp, MHD_HTTP_HEADER_UPGRADE, protocol);
+	if (pass)
+		copy_head_headers(resp, &head, body_at);
 	enum MHD_Result ret = MHD_queue_response(r->conn, MHD_HTTP_SWITCHING_PROTOCOLS, resp);
 	MHD_destroy_response(resp);
 	log_info("control.upgrade", "id=%s host=%s protocol=%s", r->params[0], rt.host, protocol);
@@ -228,4 +291,15 @@ enum MHD_Result control_sandbox_shell(struct api_req *r)
 enum MHD_Result control_sandbox_tunnel(struct api_req *r)
 {
 	return upgrade(r, "thaw-tunnel");
+}
+
+/* GET .../ports/{port}/...: an upgrade (a WebSocket) is joined like a
+ * tunnel; any other request is relayed. */
+enum MHD_Result control_sandbox_port_get(struct api_req *r)
+{
+	const char *up = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Upgrade");
+	const char *conn = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Connection");
+	if (up && conn && strcasestr(conn, "upgrade"))
+		return upgrade(r, NULL);
+	return control_sandbox_relay(r);
 }
