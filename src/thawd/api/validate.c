@@ -135,8 +135,33 @@ int validate_network(json_t *v, struct netpolicy **out, struct thaw_err **err)
 
 /* "network" and "env" of a create: what every command and packet of the
  * sandbox will get. */
+/* "database": {"password": "..."}: the sandbox's database password
+ * instead of a generated one (templates with a database, docs/postgres.md). */
+static int create_database(json_t *db, struct create_req *out, struct thaw_err **err)
+{
+	static const char *const fields[] = { "password", NULL };
+	if (!db)
+		return 0;
+	if (!json_is_object(db))
+		return err_set(err, ERR_INVALID, "database must be an object");
+	if (only_fields(db, fields, err) < 0)
+		return err_wrap(err, "database");
+	json_t *pw = json_object_get(db, "password");
+	if (!pw)
+		return 0;
+	if (!json_is_string(pw) || !db_password_valid(json_string_value(pw)))
+		return err_set(err, ERR_INVALID,
+			       "database.password must be a string of %d-%d of "
+			       "[A-Za-z0-9._~+/=@%%^:,-]",
+			       DB_PASSWORD_MIN, DB_PASSWORD_MAX);
+	out->db_password = xstrdup(json_string_value(pw));
+	return 0;
+}
+
 static int create_extras(json_t *body, struct create_req *out, struct thaw_err **err)
 {
+	if (create_database(json_object_get(body, "database"), out, err) < 0)
+		return -1;
 	json_t *net = json_object_get(body, "network");
 	if (net && validate_network(net, &out->network, err) < 0)
 		return -1;
@@ -150,7 +175,8 @@ int validate_create(json_t *body, int64_t default_timeout, int64_t max_timeout,
 	 * operation's. */
 	static const char *const fields[] = { "template", "timeout_s",	"metadata",    "cold_boot",
 					      "pools",	  "on_timeout", "auto_resume", "limits",
-					      "owner",	  "network",	"env",	       NULL };
+					      "owner",	  "network",	"env",	       "database",
+					      NULL };
 	memset(out, 0, sizeof(*out));
 	if (only_fields(body, fields, err) < 0)
 		return -1;

@@ -6,6 +6,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include <jansson.h>
 
@@ -31,6 +32,12 @@ struct run_code_req {
 	const bool *cancel; /* stops waiting when it turns true */
 };
 
+/* A database password a request may set: DB_PASSWORD_MIN-MAX of
+ * [A-Za-z0-9._~+/=@%^:,-] (ops/clone_hook.c). */
+#define DB_PASSWORD_MIN 8
+#define DB_PASSWORD_MAX 128
+bool db_password_valid(const char *pw);
+
 struct create_req {
 	char template_name[64];
 	struct sb_owner owner;
@@ -53,6 +60,9 @@ struct create_req {
 	/* The environment of its commands: JSON object text, owned; NULL:
 	 * none. */
 	char *env;
+	/* The database password to set (request "database.password", owned,
+	 * validated); NULL: a fresh random one (ops/clone_hook.c). */
+	char *db_password;
 };
 
 static inline void create_req_free(struct create_req *r)
@@ -60,7 +70,10 @@ static inline void create_req_free(struct create_req *r)
 	free(r->metadata);
 	free(r->env);
 	netpolicy_free(r->network);
-	r->metadata = r->env = NULL;
+	if (r->db_password)
+		explicit_bzero(r->db_password, strlen(r->db_password));
+	free(r->db_password);
+	r->metadata = r->env = r->db_password = NULL;
 	r->network = NULL;
 }
 
