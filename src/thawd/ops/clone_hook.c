@@ -25,20 +25,6 @@
  * ms with the guest's helper, a few hundred without). */
 #define CLONE_HOOK_TIMEOUT_MS 30000
 
-bool db_password_valid(const char *pw)
-{
-	size_t n = strlen(pw);
-	if (n < DB_PASSWORD_MIN || n > DB_PASSWORD_MAX)
-		return false;
-	/* What the guest's hook can put in SQL and a shell word without
-	 * quoting, and a connection URI without escaping most of it. */
-	for (; *pw; pw++)
-		if (!((*pw >= 'a' && *pw <= 'z') || (*pw >= 'A' && *pw <= 'Z') ||
-		      (*pw >= '0' && *pw <= '9') || strchr("._~+/=@%^:,-", *pw)))
-			return false;
-	return true;
-}
-
 int sandbox_database(struct host *h, const char *template_name, struct sb_database *out)
 {
 	memset(out, 0, sizeof(*out));
