@@ -1,7 +1,9 @@
 #include "config.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <limits.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -70,6 +72,26 @@ static int set_e2b_listen(struct thawd_config *c, const char *v)
 	free(c->e2b_listen_addr);
 	c->e2b_listen_addr = NULL;
 	return config_parse_listen(v, &c->e2b_listen_addr, &c->e2b_listen_port);
+}
+/* ADDR:LO-HI, an IPv4 address and a port range (issue 17). */
+static int set_publish_range(struct thawd_config *c, const char *v)
+{
+	const char *colon = strrchr(v, ':');
+	const char *dash = colon ? strchr(colon, '-') : NULL;
+	long lo, hi;
+	struct in_addr a;
+	if (!colon || !dash || colon == v || colon - v >= INET_ADDRSTRLEN)
+		return -1;
+	_cleanup_free_ char *addr = xstrndup(v, (size_t)(colon - v));
+	_cleanup_free_ char *los = xstrndup(colon + 1, (size_t)(dash - colon - 1));
+	if (inet_pton(AF_INET, addr, &a) != 1 || parse_int(los, 1, 65535, &lo) < 0 ||
+	    parse_int(dash + 1, 1, 65535, &hi) < 0 || hi < lo)
+		return -1;
+	free(c->publish_addr);
+	c->publish_addr = steal_pointer(&addr);
+	c->publish_lo = (int)lo;
+	c->publish_hi = (int)hi;
+	return 0;
 }
 static int set_data(struct thawd_config *c, const char *v)
 {
@@ -269,6 +291,8 @@ static const struct option_spec options[] = {
 	{ "listen", "THAW_LISTEN", "ADDR:PORT", set_listen, "API address (127.0.0.1:7420)" },
 	{ "e2b-listen", "THAW_E2B_LISTEN", "ADDR:PORT", set_e2b_listen,
 	  "address of the E2B-compatible API for E2B's SDKs (docs/e2b.md; off)" },
+	{ "publish-range", "THAW_PUBLISH_RANGE", "ADDR:LO-HI", set_publish_range,
+	  "host address and ports sandbox ports may be published on (docs/ports.md; off)" },
 	{ "data-dir", "THAW_DATA_DIR", "DIR", set_data,
 	  "state, templates, sandboxes (/var/lib/thaw)" },
 	{ "recipes", "THAW_RECIPES_DIR", "DIR", set_recipes,
@@ -611,6 +635,7 @@ void config_free(struct thawd_config *c)
 	free(c->qemu_binary);
 	free(c->slot_cidr);
 	free(c->allow_cidrs);
+	free(c->publish_addr);
 	free(c->keys_file);
 	free(c->s3_endpoint);
 	free(c->s3_bucket);

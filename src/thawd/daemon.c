@@ -29,6 +29,7 @@
 #include "net/nl.h"
 #include "net/rangecheck.h"
 #include "ops/ops.h"
+#include "ops/publish.h"
 #include "ops/reconcile.h"
 #include "remote/remote.h"
 #include "sha256.h"
@@ -57,7 +58,10 @@ static int network_setup(struct host *h, struct thaw_err **err)
 	struct nft_host_rules rules = { .table = h->nft_table,
 					.if_prefix = h->if_prefix,
 					.slot_cidr = h->slot_range.text,
-					.allow = h->cfg->allow_cidrs };
+					.allow = h->cfg->allow_cidrs,
+					.publish_addr = h->cfg->publish_addr,
+					.publish_lo = h->cfg->publish_lo,
+					.publish_hi = h->cfg->publish_hi };
 	if (nft_host_install(&rules, err) < 0 || sysctl_write("net/ipv4/ip_forward", "1", err) < 0)
 		return err_wrap(err, "setting up host networking");
 	return 0;
@@ -200,6 +204,8 @@ int host_open(const struct thawd_config *cfg, struct host **out, struct thaw_err
 		goto fail;
 	struct reconcile_report rep;
 	reconcile(h, &rep);
+	publish_table_open(h);
+	publish_restore(h); /* issue 17: published ports of the sandboxes kept */
 	if (slotpool_start(h->slots, (unsigned)cfg->slot_pool, err) < 0 ||
 	    vmmpool_start(h, (unsigned)cfg->vmm_pool, cfg->vmm_pool_restored,
 			  (unsigned)cfg->vmm_pool_min_free_mb, &h->vmms, err) < 0)
@@ -220,6 +226,7 @@ void host_close(struct host *h)
 	supervisor_stop(h->sup);
 	h->sup = NULL;
 	vmmpool_stop(h->vmms); /* warm VMMs are not sandboxes: they go */
+	publish_table_close(h); /* their rows stay, for the next start */
 	registry_free(h, h->reg);
 	quota_free(h->quota);
 	idem_free(h->idem);

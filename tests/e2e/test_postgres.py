@@ -6,10 +6,13 @@ resume and shared by a fork child that then goes its own way.
 One bake for the module on the session thawd (skipped when this tree's
 template is baked already); one long-lived sandbox shared by the tests.
 Clients run on the host, inside the sandbox's network namespace (psql to
-the guest address over TCP, scram-sha-256): the path a tunnel or a
-published port carries."""
+the guest address over TCP, scram-sha-256), and once through the API
+tunnel (GET /v1/sandboxes/ID/tunnel/5432, docs/ports.md) from a local
+port, as `thaw port-forward` does."""
 
+import socket
 import subprocess
+import threading
 import time
 
 import pytest
@@ -137,9 +140,78 @@ def test_cli_create_prints_a_connection_string(pg_template):
     try:
         assert sid.startswith("sb-") and "\n" not in sid  # stdout: the id alone
         err = r.stderr.decode()
-        assert f"thaw port-forward {sid} 5432:5432" in err, err
-        assert "postgresql://postgres@127.0.0.1:5432/postgres" in err, err
         pw = err.split("password: ", 1)[1].split()[0]
-        assert psql(sid, pw, "SELECT 3")[1] == "3"
+        st, body = T.get(sid)
+        assert st == 200, body
+        pub = [p for p in body.get("published_ports", []) if p["port"] == 5432]
+        if pub:
+            # A host with --publish-range: the recipe's publish="5432" put
+            # the database on a host port, and a plain host client uses it.
+            addr, port = pub[0]["host_address"], pub[0]["host_port"]
+            assert f"postgresql://postgres@{addr}:{port}/postgres" in err, err
+            p = subprocess.run(
+                [pg_bin("psql"), "-X", "-A", "-t", "-c", "SELECT 3",
+                 f"host={addr} port={port} user=postgres dbname=postgres connect_timeout=20"],
+                env={"PGPASSWORD": pw, "PATH": "/usr/bin:/bin"},
+                capture_output=True, text=True, timeout=60)
+            assert p.returncode == 0 and p.stdout.strip() == "3", p.stderr
+        else:
+            assert f"thaw port-forward {sid} 5432:5432" in err, err
+            assert "postgresql://postgres@127.0.0.1:5432/postgres" in err, err
+            assert psql(sid, pw, "SELECT 3")[1] == "3"
     finally:
         T.delete(sid)
+
+
+def pump(src, dst):
+    try:
+        while True:
+            b = src.recv(65536)
+            if not b:
+                break
+            dst.sendall(b)
+        dst.shutdown(socket.SHUT_WR)
+    except OSError:
+        pass
+
+
+def forward_once(sid, port):
+    """A local listener whose one connection goes through an API tunnel to
+    the sandbox's port (what thaw port-forward does per connection)."""
+    lst = socket.socket()
+    lst.bind(("127.0.0.1", 0))
+    lst.listen(1)
+    d = T.current()
+
+    def serve():
+        c, _ = lst.accept()
+        t = socket.create_connection((d.addr, d.port), timeout=60)
+        t.sendall((f"GET /v1/sandboxes/{sid}/tunnel/{port} HTTP/1.1\r\nHost: thaw\r\n"
+                   f"Authorization: Bearer {d.key}\r\nConnection: Upgrade\r\n"
+                   "Upgrade: thaw-tunnel\r\n\r\n").encode())
+        got = b""
+        while b"\r\n\r\n" not in got:
+            chunk = t.recv(1)  # byte by byte: nothing of the stream is read here
+            assert chunk, "thawd closed the tunnel before its answer"
+            got += chunk
+        assert got.startswith(b"HTTP/1.1 101"), got
+        back = threading.Thread(target=pump, args=(t, c), daemon=True)
+        back.start()
+        pump(c, t)
+        back.join(60)
+        c.close()
+        t.close()
+        lst.close()
+    threading.Thread(target=serve, daemon=True).start()
+    return lst.getsockname()[1]
+
+
+def test_psql_from_the_host_through_the_api_tunnel(db):
+    local = forward_once(db["id"], 5432)
+    p = subprocess.run(
+        [pg_bin("psql"), "-X", "-A", "-t", "-c", "SELECT current_user, 40 + 2",
+         f"host=127.0.0.1 port={local} user=postgres dbname=postgres connect_timeout=20"],
+        env={"PGPASSWORD": db["database"]["password"], "PATH": "/usr/bin:/bin"},
+        capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.strip() == "postgres|42"

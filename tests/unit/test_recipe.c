@@ -243,6 +243,26 @@ static void test_key_with_spaces_around_equals_is_rejected(void **state)
 	parse_fails("memory_mb = 1024", "memory_mb");
 }
 
+static void test_publish_ports(void **state)
+{
+	(void)state;
+	struct recipe r;
+	parse_ok("publish=\"5432 8080,9000\"\n", &r);
+	assert_int_equal(r.n_publish, 3);
+	assert_int_equal(r.publish[0], 5432);
+	assert_int_equal(r.publish[1], 8080);
+	assert_int_equal(r.publish[2], 9000);
+	recipe_free(&r);
+	parse_ok("memory_mb=256\n", &r);
+	assert_int_equal(r.n_publish, 0);
+	recipe_free(&r);
+	parse_fails("publish=0\n", "publish");
+	parse_fails("publish=65536\n", "publish");
+	parse_fails("publish=5432x\n", "publish");
+	parse_fails("publish=\"5432 5432\"\n", "twice");
+	parse_fails("publish=\"1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17\"\n", "more than");
+}
+
 static void test_load_reads_the_recipe_file(void **state)
 {
 	(void)state;
@@ -288,6 +308,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_empty_recipe_gets_defaults),
+		cmocka_unit_test(test_publish_ports),
 		cmocka_unit_test(test_values_plain_and_quoted),
 		cmocka_unit_test(test_only_matching_quotes_are_stripped),
 		cmocka_unit_test(test_comments_blank_lines_and_indentation),

@@ -105,6 +105,11 @@ enum MHD_Result api_context_delete(struct api_req *r);
 enum MHD_Result api_context_restart(struct api_req *r);
 enum MHD_Result api_context_interrupt(struct api_req *r);
 enum MHD_Result api_sandbox_shell(struct api_req *r);
+/* issue 17, tcp part: raw TCP (api/tunnel.c, api/published.c) */
+enum MHD_Result api_sandbox_tunnel(struct api_req *r);
+enum MHD_Result api_published_add(struct api_req *r);
+enum MHD_Result api_published_list(struct api_req *r);
+enum MHD_Result api_published_delete(struct api_req *r);
 enum MHD_Result api_file_read(struct api_req *r);
 enum MHD_Result api_file_write(struct api_req *r);
 enum MHD_Result api_file_remove(struct api_req *r);

@@ -74,6 +74,13 @@ const struct api_route api_routes[] = {
 	{ "PATCH", "/v1/sandboxes/{}/ports/{}/**", api_sandbox_port, false, false, DATA, false },
 	{ "DELETE", "/v1/sandboxes/{}/ports/{}/**", api_sandbox_port, false, false, DATA, false },
 	{ "OPTIONS", "/v1/sandboxes/{}/ports/{}/**", api_sandbox_port, false, false, DATA, false },
+	/* Issue 17, tcp part: raw TCP to a sandbox's port (api/tunnel.c) and
+	 * its published host ports (api/published.c). */
+	{ "GET", "/v1/sandboxes/{}/tunnel/{}", api_sandbox_tunnel, false, false, NONE, false },
+	{ "POST", "/v1/sandboxes/{}/published", api_published_add, false, false, CTRL, false },
+	{ "GET", "/v1/sandboxes/{}/published", api_published_list, false, false, NONE, false },
+	{ "DELETE", "/v1/sandboxes/{}/published/{}", api_published_delete, false, false, NONE,
+	  false },
 	{ "GET", "/v1/templates", api_template_list, false, false, NONE, false },
 	{ "POST", "/v1/templates", api_template_bake, false, false, CTRL, true },
 	{ "GET", "/v1/templates/{}", api_template_get, false, false, NONE, false },

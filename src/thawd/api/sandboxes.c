@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "api/api.h"
+#include "ops/publish.h"
 #include "httpapi/keys.h"
 #include "core/idempotency.h"
 #include "core/registry.h"
@@ -115,6 +116,12 @@ json_t *api_sandbox_json(struct host *h, struct sandbox *sb, bool detail)
 		json_object_set_new(o, "database",
 				    json_pack("{s:s,s:s,s:i}", "user", db.user, "dbname", db.dbname,
 					      "port", (int)db.port));
+	/* Issue 17, tcp part: raw TCP relays open to it now (ops/tunnel.c). */
+	pthread_mutex_lock(&sb->lock);
+	int tunnels = sb->open_tunnels;
+	pthread_mutex_unlock(&sb->lock);
+	json_object_set_new(o, "open_tunnels", json_integer(tunnels));
+	json_object_set_new(o, "published_ports", sandbox_published_json(h, sb->id));
 	if (detail)
 		usage_json(h, sb, state, o);
 	return o;
@@ -209,6 +216,22 @@ static int create_once(struct api_req *r, const struct create_req *req, const ch
 	return err_set(err, ERR_CONFLICT, "the Idempotency-Key's sandbox keeps going away");
 }
 
+/* Issue 17 (tcp): the create's "publish" ports; a failure deletes the
+ * new sandbox (a create either gives all it asked for or nothing). */
+static int publish_at_create(struct api_req *r, struct sandbox *sb, const int *ports, int n,
+			     struct thaw_err **err)
+{
+	for (int i = 0; i < n; i++) {
+		struct published_port p;
+		bool existed;
+		if (sandbox_publish(api_host(r), sb->id, ports[i], &p, &existed, err) < 0) {
+			sandbox_delete(api_host(r), sb->id, NULL);
+			return err_wrap(err, "creating sandbox %s", sb->id);
+		}
+	}
+	return 0;
+}
+
 enum MHD_Result api_sandbox_create(struct api_req *r)
 {
 	enum MHD_Result res;
@@ -238,6 +261,17 @@ enum MHD_Result api_sandbox_create(struct api_req *r)
 	json_decref(body);
 	if (rc < 0)
 		return api_reply_error(r, err);
+	/* Issue 17 (tcp): refused before anything runs. */
+	if (req.n_publish && !cfg->publish_addr) {
+		create_req_free(&req);
+		return api_reply_fail(
+			r, ERR_CONFLICT,
+			"this host publishes no ports: thawd runs without --publish-range");
+	}
+	int publish[CREATE_MAX_PUBLISH], n_publish = req.n_publish;
+	memcpy(publish, req.publish, sizeof(publish));
+	if (!req.has_publish)
+		n_publish = publish_recipe_default(api_host(r), req.template_name, publish);
 	req.owner = api_owner(r);
 	if (owner[0])
 		req.owner = (struct sb_owner){ .name = owner };
@@ -253,6 +287,10 @@ enum MHD_Result api_sandbox_create(struct api_req *r)
 		create_req_free(&req);
 		if (rc < 0)
 			return api_reply_error(r, err);
+	}
+	if (publish_at_create(r, sb, publish, n_publish, &err) < 0) {
+		sandbox_unref(api_host(r), sb);
+		return api_reply_error(r, err);
 	}
 	json_t *o = api_sandbox_json(api_host(r), sb, false);
 	api_sandbox_secrets(o, sb);

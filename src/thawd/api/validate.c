@@ -133,8 +133,6 @@ int validate_network(json_t *v, struct netpolicy **out, struct thaw_err **err)
 	return netpolicy_from_json(v, out, err);
 }
 
-/* "network" and "env" of a create: what every command and packet of the
- * sandbox will get. */
 /* "database": {"password": "..."}: the sandbox's database password
  * instead of a generated one (templates with a database, docs/postgres.md). */
 static int create_database(json_t *db, struct create_req *out, struct thaw_err **err)
@@ -158,9 +156,40 @@ static int create_database(json_t *db, struct create_req *out, struct thaw_err *
 	return 0;
 }
 
+/* "publish": [5432, ...] (issue 17): distinct ports, at most
+ * CREATE_MAX_PUBLISH. */
+static int create_publish(json_t *v, struct create_req *out, struct thaw_err **err)
+{
+	if (!v)
+		return 0;
+	out->has_publish = true;
+	if (!json_is_array(v) || json_array_size(v) > CREATE_MAX_PUBLISH)
+		return err_set(err, ERR_INVALID, "publish must be an array of at most %d ports",
+			       CREATE_MAX_PUBLISH);
+	size_t i;
+	json_t *p;
+	json_array_foreach(v, i, p)
+	{
+		json_int_t n = json_integer_value(p);
+		if (!json_is_integer(p) || n < 1 || n > 65535)
+			return err_set(err, ERR_INVALID, "publish[%zu] must be a port (1 to 65535)",
+				       i);
+		for (int j = 0; j < out->n_publish; j++)
+			if (out->publish[j] == (int)n)
+				return err_set(err, ERR_INVALID, "publish lists port %d twice",
+					       (int)n);
+		out->publish[out->n_publish++] = (int)n;
+	}
+	return 0;
+}
+
+/* "network" and "env" of a create: what every command and packet of the
+ * sandbox will get. */
 static int create_extras(json_t *body, struct create_req *out, struct thaw_err **err)
 {
 	if (create_database(json_object_get(body, "database"), out, err) < 0)
+		return -1;
+	if (create_publish(json_object_get(body, "publish"), out, err) < 0)
 		return -1;
 	json_t *net = json_object_get(body, "network");
 	if (net && validate_network(net, &out->network, err) < 0)
@@ -176,7 +205,7 @@ int validate_create(json_t *body, int64_t default_timeout, int64_t max_timeout,
 	static const char *const fields[] = { "template", "timeout_s",	"metadata",    "cold_boot",
 					      "pools",	  "on_timeout", "auto_resume", "limits",
 					      "owner",	  "network",	"env",	       "database",
-					      NULL };
+					      "publish",  NULL };
 	memset(out, 0, sizeof(*out));
 	if (only_fields(body, fields, err) < 0)
 		return -1;

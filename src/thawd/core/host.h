@@ -39,6 +39,10 @@ struct thawd_config {
 	char *slot_cidr;   /* the /30s of network slots come from here */
 	int slot_pool;	   /* network slots kept built and ready */
 	char *allow_cidrs; /* comma-separated: guests may reach these despite the block list */
+	/* --publish-range ADDR:LO-HI (issue 17): host ports thawd may publish
+	 * sandbox ports on; publish_addr NULL: off. */
+	char *publish_addr;
+	int publish_lo, publish_hi;
 	int vmm_pool;	   /* started VMMs kept waiting per template */
 	int vmm_pool_min_free_mb; /* no new warm VMM below this much available memory */
 	bool vmm_pool_restored;	  /* warm VMMs are restored ahead, not only started */
@@ -78,6 +82,8 @@ struct slotpool;
 struct supervisor;
 struct vmmpool;
 
+struct publish_table;
+
 struct host {
 	const struct thawd_config *cfg;
 	struct db *db;
@@ -109,6 +115,7 @@ struct host {
 	struct fdlimit nofile; /* thawd's RLIMIT_NOFILE, raised at start */
 	int lock_fd;   /* flock on DATA/thawd.lock: one thawd per data dir */
 	bool stopping; /* set (atomically) when thawd shuts down */
+	struct publish_table *published; /* ops/publish.c: the open listeners */
 };
 
 /* Whether a machine of this size may run here (--max-memory,

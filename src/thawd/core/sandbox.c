@@ -135,8 +135,6 @@ struct sandbox *sandbox_new(struct host *h, const char *id)
 	snprintf(sb->id, sizeof(sb->id), "%s", id);
 	pthread_mutex_init(&sb->lock, NULL);
 	pthread_mutex_init(&sb->op_lock, NULL);
-	for (int i = 0; i < SB_MAX_INFLIGHT; i++)
-		sb->inflight[i] = -1;
 	sb->dir = xasprintf("%s/%s", h->sandboxes_dir, id);
 	sb->run_dir = xasprintf("%s/run/%s", h->cfg->data_dir, id);
 	sb->refs = 1;
@@ -174,6 +172,7 @@ void sandbox_unref(struct host *h, struct sandbox *sb)
 	free(sb->reason);
 	free(sb->dir);
 	free(sb->run_dir);
+	free(sb->inflight);
 	pthread_mutex_destroy(&sb->lock);
 	pthread_mutex_destroy(&sb->op_lock);
 	free(sb);
@@ -269,7 +268,7 @@ void sandbox_release(struct host *h, struct sandbox *sb)
 
 void sandbox_cut_inflight(struct sandbox *sb)
 {
-	for (int i = 0; i < SB_MAX_INFLIGHT; i++)
+	for (size_t i = 0; i < sb->inflight_cap; i++)
 		if (sb->inflight[i] >= 0)
 			shutdown(sb->inflight[i], SHUT_RDWR);
 }
@@ -286,23 +285,34 @@ int64_t deadline_after(int64_t timeout_s)
 
 /* ---- exec ------------------------------------------------------------ */
 
+/* A free entry of sb's in-flight list, doubling it when full (sb->lock
+ * held). Entries never move, so a slot number stays valid. */
+static int inflight_free_slot(struct sandbox *sb)
+{
+	for (size_t i = 0; i < sb->inflight_cap; i++)
+		if (sb->inflight[i] < 0)
+			return (int)i;
+	size_t old = sb->inflight_cap, cap = old ? old * 2 : 16;
+	sb->inflight = xrealloc(sb->inflight, cap * sizeof(*sb->inflight));
+	for (size_t i = old; i < cap; i++)
+		sb->inflight[i] = -1;
+	sb->inflight_cap = cap;
+	return (int)old;
+}
+
 int sandbox_inflight_add(struct sandbox *sb, int fd, struct thaw_err **err)
 {
 	pthread_mutex_lock(&sb->lock);
 	int slot = -1;
-	if (sb->state == SB_RUNNING)
-		for (int i = 0; i < SB_MAX_INFLIGHT && slot < 0; i++)
-			if (sb->inflight[i] < 0)
-				slot = i;
-	if (slot >= 0)
+	if (sb->state == SB_RUNNING) {
+		slot = inflight_free_slot(sb);
 		sb->inflight[slot] = fd;
+	}
 	enum sb_state state = sb->state;
 	pthread_mutex_unlock(&sb->lock);
 	if (slot >= 0)
 		return slot;
-	if (state != SB_RUNNING)
-		return err_set(err, ERR_CONFLICT, "sandbox %s is %s", sb->id, sb_state_name(state));
-	return err_set(err, ERR_UNAVAILABLE, "too many commands running in sandbox %s", sb->id);
+	return err_set(err, ERR_CONFLICT, "sandbox %s is %s", sb->id, sb_state_name(state));
 }
 
 void sandbox_inflight_del(struct sandbox *sb, int slot)

@@ -25,8 +25,6 @@
 #include "ids.h"
 #include "template/build.h"
 
-#define SB_MAX_INFLIGHT 64
-
 struct sandbox {
 	char id[SANDBOX_ID_LEN + 1];
 	char template_name[64];
@@ -66,8 +64,13 @@ struct sandbox {
 	 * sandbox runs. */
 	struct netpolicy *netpolicy;
 	/* Sockets of operations talking to the guest now: delete shuts them
-	 * down so that nobody waits on a VM that is gone. */
-	int inflight[SB_MAX_INFLIGHT];
+	 * down so that nobody waits on a VM that is gone. It grows as needed
+	 * (a database's hundred clients are a hundred tunnels): the only
+	 * ceiling is the host's descriptors. Free entries are -1. */
+	int *inflight;
+	size_t inflight_cap;
+	/* Raw TCP relays to the guest now (ops/tunnel.c), also in inflight. */
+	int open_tunnels;
 
 	struct vmm *vmm;
 	/* The network slot outlives the VM until the last reference goes:
@@ -155,8 +158,7 @@ void sandbox_cut_inflight(struct sandbox *sb);
 int64_t deadline_after(int64_t timeout_s);
 
 /* Registers a socket talking to the guest so that delete and shutdown
- * can cut it; returns its slot in the list, or -1 (sandbox not running,
- * list full). The caller unregisters before closing the fd. */
+ * can cut it; returns its slot in the list, or -1 (sandbox not running). The caller unregisters before closing the fd. */
 int sandbox_inflight_add(struct sandbox *sb, int fd, struct thaw_err **err);
 void sandbox_inflight_del(struct sandbox *sb, int slot);
 

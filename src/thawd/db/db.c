@@ -9,7 +9,7 @@
 
 #include "buf.h"
 
-#define SCHEMA_VERSION 6
+#define SCHEMA_VERSION 7
 
 struct db {
 	sqlite3 *h;
@@ -70,6 +70,13 @@ static const char *const migrations[SCHEMA_VERSION] = {
 	 * its commands (a JSON object; NULL: none). */
 	[5] = "ALTER TABLE sandboxes ADD COLUMN network TEXT;"
 	      "ALTER TABLE sandboxes ADD COLUMN env TEXT;",
+	/* Issue 17 (tcp): a sandbox's ports published on the host's range
+	 * (ops/publish.c), re-opened when thawd restarts. */
+	[6] = "CREATE TABLE IF NOT EXISTS published ("
+	      "  sandbox_id TEXT NOT NULL,"
+	      "  port INTEGER NOT NULL,"
+	      "  host_port INTEGER NOT NULL UNIQUE,"
+	      "  PRIMARY KEY (sandbox_id, port));",
 };
 
 static int schema_version(sqlite3 *h)
@@ -561,5 +568,42 @@ int db_template_each(struct db *db, db_template_fn fn, void *ud, struct thaw_err
 	for (size_t i = 0; ret == 0 && i < n; i++)
 		fn(&rows[i], ud);
 	free(rows);
+	return ret;
+}
+
+/* ---- published ports (issue 17) ------------------------------------- */
+
+int db_published_put(struct db *db, const char *id, int port, int host_port, struct thaw_err **err)
+{
+	return db_run(db,
+		      "INSERT OR REPLACE INTO published (sandbox_id, port, host_port)"
+		      " VALUES (?, ?, ?)",
+		      "sii", err, id, (int64_t)port, (int64_t)host_port);
+}
+
+int db_published_delete(struct db *db, const char *id, int port, struct thaw_err **err)
+{
+	/* port 0: all of the sandbox's */
+	if (port == 0)
+		return db_run(db, "DELETE FROM published WHERE sandbox_id=?", "s", err, id);
+	return db_run(db, "DELETE FROM published WHERE sandbox_id=? AND port=?", "si", err, id,
+		      (int64_t)port);
+}
+
+int db_published_each(struct db *db, db_published_fn fn, void *ud, struct thaw_err **err)
+{
+	pthread_mutex_lock(&db->lock);
+	sqlite3_stmt *st = NULL;
+	int rc = sqlite3_prepare_v2(db->h, "SELECT sandbox_id, port, host_port FROM published", -1,
+				    &st, NULL);
+	while (rc == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW) {
+		const unsigned char *id = sqlite3_column_text(st, 0);
+		sqlite3_int64 port = sqlite3_column_int64(st, 1), hp = sqlite3_column_int64(st, 2);
+		if (id && port >= 1 && port <= 65535 && hp >= 1 && hp <= 65535)
+			fn((const char *)id, (int)port, (int)hp, ud);
+	}
+	int ret = rc == SQLITE_OK ? 0 : db_fail(db, "read", err);
+	sqlite3_finalize(st);
+	pthread_mutex_unlock(&db->lock);
 	return ret;
 }

@@ -112,4 +112,12 @@ int db_template_each(struct db *db, db_template_fn fn, void *ud, struct thaw_err
 /* The template's row only (its builds go with catalog_gc). */
 int db_template_delete(struct db *db, const char *name, struct thaw_err **err);
 
+/* Issue 17 (tcp): ports published on the host's range (ops/publish.c).
+ * db_published_delete with port 0 deletes all of the sandbox's. Rows
+ * with values out of range are skipped by _each. */
+int db_published_put(struct db *db, const char *id, int port, int host_port, struct thaw_err **err);
+int db_published_delete(struct db *db, const char *id, int port, struct thaw_err **err);
+typedef void (*db_published_fn)(const char *id, int port, int host_port, void *ud);
+int db_published_each(struct db *db, db_published_fn fn, void *ud, struct thaw_err **err);
+
 #endif

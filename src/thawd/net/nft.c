@@ -37,6 +37,11 @@ int nft_host_install(const struct nft_host_rules *r, struct thaw_err **err)
 	const char *p = r->if_prefix;
 	_cleanup_free_ char *allow =
 		r->allow && *r->allow ? xasprintf("elements = { %s }", r->allow) : xstrdup("");
+	_cleanup_free_ char *guard =
+		r->publish_addr
+			? xasprintf("  ip daddr %s tcp dport %d-%d tcp dport != @published drop\n",
+				    r->publish_addr, r->publish_lo, r->publish_hi)
+			: xstrdup("");
 	/* "add" then "delete" then the new table: one transaction that also
 	 * works when the table does not exist yet. */
 	_cleanup_free_ char *script = xasprintf(
@@ -45,9 +50,11 @@ int nft_host_install(const struct nft_host_rules *r, struct thaw_err **err)
 		"table inet %1$s {\n"
 		" set blocked { type ipv4_addr; flags interval; elements = { %2$s } }\n"
 		" set allowed { type ipv4_addr; flags interval; %3$s }\n"
+		" set published { type inet_service; }\n"
 		" chain input {\n"
 		"  type filter hook input priority filter - 1; policy accept;\n"
 		"  iifname \"%4$s*\" drop\n"
+		"%6$s"
 		" }\n"
 		" chain forward {\n"
 		"  type filter hook forward priority filter - 1; policy accept;\n"
@@ -64,7 +71,18 @@ int nft_host_install(const struct nft_host_rules *r, struct thaw_err **err)
 		"  ip saddr %5$s oifname != \"%4$s*\" masquerade\n"
 		" }\n"
 		"}\n",
-		r->table, blocked, allow, p, r->slot_cidr);
+		r->table, blocked, allow, p, r->slot_cidr, guard);
+	return nft_run(script, err);
+}
+
+int nft_publish_set(const char *table, int host_port, bool add, struct thaw_err **err)
+{
+	/* "add element" first so that a delete of a missing one succeeds. */
+	_cleanup_free_ char *script =
+		add ? xasprintf("add element inet %s published { %d }\n", table, host_port)
+		    : xasprintf("add element inet %1$s published { %2$d }\n"
+				"delete element inet %1$s published { %2$d }\n",
+				table, host_port);
 	return nft_run(script, err);
 }
 

@@ -15,6 +15,8 @@
 #ifndef THAW_NFT_H
 #define THAW_NFT_H
 
+#include <stdbool.h>
+
 #include "err.h"
 
 struct nft_host_rules {
@@ -22,12 +24,22 @@ struct nft_host_rules {
 	const char *if_prefix; /* host veth names start with this */
 	const char *slot_cidr; /* "10.200.0.0/16" */
 	const char *allow;     /* comma-separated CIDRs that skip the block list, or NULL */
+	/* The publish range (issue 17), or publish_addr NULL: connections to
+	 * publish_addr on ports lo..hi are dropped unless the port is in the
+	 * table's set "published" (nft_publish_set). */
+	const char *publish_addr;
+	int publish_lo, publish_hi;
 };
 
 /* Replaces the instance's root-namespace table (idempotent). */
 int nft_host_install(const struct nft_host_rules *r, struct thaw_err **err);
 /* Deletes it; missing is fine. */
 int nft_host_remove(const char *table, struct thaw_err **err);
+
+/* Adds (or removes) a host port to the set of published ones: the
+ * guard then lets connections to it through. Removing a missing one is
+ * fine. */
+int nft_publish_set(const char *table, int host_port, bool add, struct thaw_err **err);
 
 /* The NAT of one slot, run inside its namespace. */
 int nft_slot_install(struct thaw_err **err);

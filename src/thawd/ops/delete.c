@@ -12,6 +12,7 @@
 #include "failpoint.h"
 #include "log.h"
 #include "ops/ops.h"
+#include "ops/publish.h"
 #include "template/catalog.h"
 
 int sandbox_delete(struct host *h, const char *id, struct thaw_err **err)
@@ -37,6 +38,7 @@ int sandbox_delete(struct host *h, const char *id, struct thaw_err **err)
 	failpoint("delete.recorded", sb->vmm);
 	sandbox_release(h, sb);
 	failpoint("delete.released", NULL);
+	sandbox_unpublish_all(h, id); /* issue 17: its host ports go with it */
 	int rc = db_sandbox_delete(h->db, id, err);
 	registry_remove(h, id);
 	/* A paused one held no VM; a failed one counted as one until now. */

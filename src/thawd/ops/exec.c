@@ -72,9 +72,7 @@ int sandbox_exec_check(struct host *h, const char *id, bool auto_resume, struct 
 	return 0;
 }
 
-/* The running incarnation of id: resumed first when it is paused and
- * the caller or the sandbox asks for that. */
-static int running_for_request(struct host *h, const char *id, bool auto_resume,
+int sandbox_running_for_request(struct host *h, const char *id, bool auto_resume,
 			       struct sandbox **out, struct thaw_err **err)
 {
 	struct sandbox *sb;
@@ -114,7 +112,7 @@ int sandbox_agent_call(struct host *h, const char *id, bool auto_resume, int min
 		       sandbox_agent_fn fn, void *ud, struct thaw_err **err)
 {
 	struct sandbox *sb;
-	if (running_for_request(h, id, auto_resume, &sb, err) < 0)
+	if (sandbox_running_for_request(h, id, auto_resume, &sb, err) < 0)
 		return -1;
 	if (agent_new_enough(h, sb, min_agent, err) < 0) {
 		sandbox_unref(h, sb);

@@ -32,6 +32,11 @@ int sandbox_delete(struct host *h, const char *id, struct thaw_err **err);
 /* What sandbox_exec would say before running anything: 0 when the
  * sandbox runs (or is paused and will be resumed), else why not. */
 int sandbox_exec_check(struct host *h, const char *id, bool auto_resume, struct thaw_err **err);
+/* The running incarnation of id (a new reference): resumed first when it
+ * is paused and auto_resume (or the sandbox's own setting) says so,
+ * ERR_CONFLICT when it is paused otherwise, ERR_NOT_FOUND when unknown. */
+int sandbox_running_for_request(struct host *h, const char *id, bool auto_resume,
+				struct sandbox **out, struct thaw_err **err);
 /* Runs a command (or, in attach mode, follows one of the guest's process
  * table); res is filled on success. A paused sandbox is resumed first
  * when auto_resume (or the sandbox's own setting) says so, and is

@@ -49,9 +49,15 @@ static inline bool db_password_valid(const char *pw)
 			return false;
 	return true;
 }
+#define CREATE_MAX_PUBLISH 16
 
 struct create_req {
 	char template_name[64];
+	/* Issue 17 (tcp): guest ports to publish on the host's range once it
+	 * runs (ops/publish.h). */
+	int publish[CREATE_MAX_PUBLISH];
+	int n_publish;
+	bool has_publish; /* "publish" given ([] opts out of the recipe's) */
 	struct sb_owner owner;
 	int64_t timeout_s; /* 0 = never */
 	char *metadata;	   /* JSON object text, owned (create_req_free) */

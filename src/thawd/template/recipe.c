@@ -49,8 +49,36 @@ static bool valid_sql_name(const char *v)
 	return true;
 }
 
+/* "5432", "5432 8080" or "5432,8080": distinct ports. */
+static int parse_publish(struct recipe *r, const char *v, struct thaw_err **err)
+{
+	r->n_publish = 0;
+	for (const char *p = v; *p;) {
+		if (*p == ' ' || *p == ',') {
+			p++;
+			continue;
+		}
+		char *end;
+		long n = strtol(p, &end, 10);
+		if (end == p || n < 1 || n > 65535 || (*end && *end != ' ' && *end != ','))
+			return err_set(err, ERR_INVALID,
+				       "recipe: publish must be ports (1 to 65535), not \"%.40s\"", v);
+		for (int i = 0; i < r->n_publish; i++)
+			if (r->publish[i] == (int)n)
+				return err_set(err, ERR_INVALID, "recipe: publish lists %ld twice", n);
+		if (r->n_publish == RECIPE_MAX_PUBLISH)
+			return err_set(err, ERR_INVALID, "recipe: publish lists more than %d ports",
+				       RECIPE_MAX_PUBLISH);
+		r->publish[r->n_publish++] = (int)n;
+		p = end;
+	}
+	return 0;
+}
+
 static int apply(struct recipe *r, const char *key, const char *v, struct thaw_err **err)
 {
+	if (strcmp(key, "publish") == 0)
+		return parse_publish(r, v, err);
 	if (strcmp(key, "memory_mb") == 0)
 		return parse_u32(key, v, 128, 65536, &r->memory_mb, err);
 	if (strcmp(key, "vcpus") == 0)

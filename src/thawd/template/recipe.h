@@ -20,6 +20,8 @@ enum recipe_kernel {
 	RECIPE_KERNEL_DEBIAN_CLOUD,
 };
 
+#define RECIPE_MAX_PUBLISH 16
+
 struct recipe {
 	char *dir;	   /* the recipe's directory */
 	char *description;
@@ -42,6 +44,10 @@ struct recipe {
 	char *database_user;
 	char *database_name;
 	uint32_t database_port;
+	/* Issue 17 (tcp): ports a create publishes by default on a host with
+	 * a --publish-range (key publish="5432 8080"; ops/publish.h). */
+	int publish[RECIPE_MAX_PUBLISH];
+	int n_publish;
 };
 
 /* ERR_NOT_FOUND when there is no recipe of that name. */

@@ -253,6 +253,14 @@ def restart_thawd(signal=signal.SIGKILL):  # noqa: A002 - the name the tests use
 SESSION_SLOT_CIDR = os.environ.get("THAW_SLOT_CIDR", "10.201.0.0/16")
 
 
+def publish_range(slot_cidr):
+    """A --publish-range of 100 loopback ports per slot range (issue 17,
+    docs/ports.md): instances of different slot ranges never share one
+    (each guards its whole range with nftables)."""
+    lo = 20000 + int(slot_cidr.split(".")[1]) % 64 * 100
+    return ("127.0.0.1", lo, lo + 99)
+
+
 def instance_args(slot_cidr):
     """Options that keep one thaw instance off another's on this host: its
     slot range, and a VMM uid range of its own (from the range's second
