@@ -178,6 +178,7 @@ enum MHD_Result api_sandbox_adopt(struct api_req *r)
 		if (rc < 0)
 			return api_reply_error(r, err);
 		json_t *o = api_sandbox_json(api_host(r), sb, false);
+		api_sandbox_secrets(o, sb);
 		json_object_set_new(o, "duration_ms", json_real(ns_to_ms(time_mono_ns() - t0)));
 		sandbox_unref(api_host(r), sb);
 		return api_reply_json(r, MHD_HTTP_CREATED, o);
