@@ -14,11 +14,12 @@ static json_int_t published_port(json_t *o, json_int_t port, const char **host)
 {
 	size_t i;
 	json_t *p;
-	json_array_foreach(json_object_get(o, "published_ports"), i, p) {
+	json_array_foreach(json_object_get(o, "published_ports"), i, p)
+	{
 		json_t *addr = json_object_get(p, "host_address");
 		json_t *hp = json_object_get(p, "host_port");
-		if (json_integer_value(json_object_get(p, "port")) == port && json_is_string(addr) &&
-		    json_is_integer(hp)) {
+		if (json_integer_value(json_object_get(p, "port")) == port &&
+		    json_is_string(addr) && json_is_integer(hp)) {
 			*host = json_string_value(addr);
 			return json_integer_value(hp);
 		}
@@ -44,8 +45,8 @@ void cli_print_database(const thaw_sandbox *sb)
 	 * URI but '/', '@', ':', '%', '^', ',' and '+' would: say it apart
 	 * rather than half-escape it. */
 	if (hp)
-		fprintf(stderr, "database: postgresql://%s@%s:%lld/%s\n", user, host,
-			(long long)hp, dbname);
+		fprintf(stderr, "database: postgresql://%s@%s:%lld/%s\n", user, host, (long long)hp,
+			dbname);
 	else
 		fprintf(stderr,
 			"database: run `thaw port-forward %s %lld:%lld`, then connect to "

@@ -11,7 +11,9 @@ static int hmac(const unsigned char *key, size_t key_len, const char *msg, unsig
 {
 	unsigned int n = SHA256_DIGEST_LENGTH;
 	return HMAC(EVP_sha256(), key, (int)key_len, (const unsigned char *)msg, strlen(msg), out,
-		    &n) ? 0 : -1;
+		    &n)
+		       ? 0
+		       : -1;
 }
 
 int scram_verifier(const char *password, const unsigned char *salt, size_t salt_len,
@@ -21,7 +23,8 @@ int scram_verifier(const char *password, const unsigned char *salt, size_t salt_
 	unsigned char stored[SHA256_DIGEST_LENGTH], server[SHA256_DIGEST_LENGTH];
 	for (const char *p = password; *p; p++)
 		if (*p < 0x21 || *p > 0x7e)
-			return err_set(err, ERR_INVALID, "a SCRAM password here is printable ASCII");
+			return err_set(err, ERR_INVALID,
+				       "a SCRAM password here is printable ASCII");
 	int rc = PKCS5_PBKDF2_HMAC(password, (int)strlen(password), salt, (int)salt_len,
 				   SCRAM_ITERATIONS, EVP_sha256(), sizeof(salted), salted)
 			 ? 0

@@ -22,10 +22,9 @@ static void test_verifier_matches_an_independent_computation(void **state)
 	struct buf b = { 0 };
 	struct thaw_err *e = NULL;
 	assert_int_equal(scram_verifier("pencil-Secret.1", salt, sizeof(salt), &b, &e), 0);
-	assert_string_equal(buf_cstr(&b),
-			    "SCRAM-SHA-256$4096:AAECAwQFBgcICQoLDA0ODw==$"
-			    "M240GUvxOC90/KSV0BNP5XMu3q+/itiBssBPT1KP4Jg=:"
-			    "q09nN7v5hUKx9NZc5W36dxHzq5/rJc6XLrWcJIS4tKU=");
+	assert_string_equal(buf_cstr(&b), "SCRAM-SHA-256$4096:AAECAwQFBgcICQoLDA0ODw==$"
+					  "M240GUvxOC90/KSV0BNP5XMu3q+/itiBssBPT1KP4Jg=:"
+					  "q09nN7v5hUKx9NZc5W36dxHzq5/rJc6XLrWcJIS4tKU=");
 	buf_free(&b);
 }
 

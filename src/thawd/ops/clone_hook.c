@@ -45,20 +45,22 @@ int sandbox_database(struct host *h, const char *template_name, struct sb_databa
 	return has;
 }
 
-/* 24 random characters of [A-Za-z0-9]: 142 bits. */
+/* 24 random characters of [A-Za-z0-9]: 142 bits. Bytes from 248 up are
+ * dropped, so that each character is equally likely (248 = 4 * 62). */
 static void new_password(char out[25])
 {
 	static const char alphabet[] =
 		"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
-	unsigned char raw[24];
-	size_t got = 0;
-	while (got < sizeof(raw)) {
-		ssize_t n = getrandom(raw + got, sizeof(raw) - got, 0);
-		if (n > 0)
-			got += (size_t)n;
+	size_t n = 0;
+	while (n < 24) {
+		unsigned char raw[32];
+		if (getrandom(raw, sizeof(raw), 0) != (ssize_t)sizeof(raw))
+			continue; /* EINTR; the pool is initialised long before thawd runs */
+		for (size_t i = 0; i < sizeof(raw) && n < 24; i++)
+			if (raw[i] < 248)
+				out[n++] = alphabet[raw[i] % 62];
+		explicit_bzero(raw, sizeof(raw));
 	}
-	for (size_t i = 0; i < sizeof(raw); i++)
-		out[i] = alphabet[raw[i] % 62]; /* 256 % 62: a bias of < 2 % per character */
 	out[24] = '\0';
 }
 
@@ -70,8 +72,9 @@ int sandbox_clone_hook(struct host *h, struct sandbox *sb, const char *password,
 		return 0;
 	char fresh[25];
 	if (password && !db_password_valid(password))
-		return err_set(err, ERR_INVALID, "database.password must be %d-%d of "
-						 "[A-Za-z0-9._~+/=@%%^:,-]",
+		return err_set(err, ERR_INVALID,
+			       "database.password must be %d-%d of "
+			       "[A-Za-z0-9._~+/=@%%^:,-]",
 			       DB_PASSWORD_MIN, DB_PASSWORD_MAX);
 	if (!password) {
 		new_password(fresh);
