@@ -120,4 +120,8 @@ void cli_table_add(struct cli_table *t, const char *const *cells);
 /* Prints to stdout and frees the table. */
 void cli_table_print(struct cli_table *t);
 
+/* For a sandbox with a database (the create answer's "database"): its
+ * connection string and password, on stderr (dbconn.c). */
+void cli_print_database(const thaw_sandbox *sb);
+
 #endif

@@ -83,6 +83,8 @@ static int create_with(struct cli *cli, int argc, char **argv, struct create_lis
 	if (thaw_sandbox_create(c, &o, &sb, &e) < 0)
 		return cli_fail(e);
 	printf("%s\n", sb->id);
+	fflush(stdout);
+	cli_print_database(sb);
 	thaw_sandbox_free(sb);
 	return EXIT_OK;
 }

@@ -132,6 +132,30 @@ static void test_other_keys_belong_to_the_build_script(void **state)
 	recipe_free(&r);
 }
 
+static void test_database_keys(void **state)
+{
+	(void)state;
+	struct recipe r;
+	parse_ok("clone_hook=/usr/lib/thaw/pg-clone\ndatabase_user=postgres\n"
+		 "database_name=app_1\ndatabase_port=5432\n",
+		 &r);
+	assert_string_equal(r.clone_hook, "/usr/lib/thaw/pg-clone");
+	assert_string_equal(r.database_user, "postgres");
+	assert_string_equal(r.database_name, "app_1");
+	assert_int_equal(r.database_port, 5432);
+	recipe_free(&r);
+	parse_ok("clone_hook=/bin/true\n", &r); /* a hook without a database */
+	assert_int_equal(r.database_port, 0);
+	recipe_free(&r);
+	parse_fails("database_user=postgres\n", "go together");
+	parse_fails("clone_hook=/h\ndatabase_user=a\ndatabase_name=b\n", "go together");
+	parse_fails("database_user=Robert'); DROP\n", "database_user must be");
+	parse_fails("database_name=1abc\n", "database_name must be");
+	parse_fails("database_port=0\n", "database_port must be");
+	parse_fails("database_port=70000\n", "database_port must be");
+	parse_fails("clone_hook=pg-clone\n", "absolute path");
+}
+
 static void test_last_value_wins(void **state)
 {
 	(void)state;
@@ -291,6 +315,7 @@ int main(void)
 		cmocka_unit_test(test_kernel_choice),
 		cmocka_unit_test(test_other_keys_belong_to_the_build_script),
 		cmocka_unit_test(test_last_value_wins),
+		cmocka_unit_test(test_database_keys),
 		cmocka_unit_test(test_numbers_at_the_edges_of_their_ranges),
 		cmocka_unit_test(test_out_of_range_numbers_are_rejected),
 		cmocka_unit_test(test_non_numbers_are_rejected),

@@ -27,6 +27,9 @@ struct sandbox;
 /* A sandbox as the API shows it; detail adds what costs a system call
  * or two (its disk usage). */
 json_t *api_sandbox_json(struct host *h, struct sandbox *sb, bool detail);
+/* Adds what only a create or fork answer shows (the database password,
+ * taken from sb: one answer shows it) to o, sb's api_sandbox_json. */
+void api_sandbox_secrets(json_t *o, struct sandbox *sb);
 /* Replies 400 and returns false when params[0] is no sandbox id. */
 bool api_check_sandbox_id(struct api_req *r, enum MHD_Result *res);
 /* Whether the caller's key may see sb: an admin key sees every sandbox,

@@ -34,8 +34,11 @@ enum MHD_Result api_sandbox_fork(struct api_req *r)
 	if (sandbox_fork(api_host(r), r->params[0], p.count, &owner, &fr, &err) < 0)
 		return api_reply_error(r, err);
 	json_t *arr = json_array();
-	for (size_t i = 0; i < fr.count; i++)
-		json_array_append_new(arr, api_sandbox_json(api_host(r), fr.children[i], false));
+	for (size_t i = 0; i < fr.count; i++) {
+		json_t *child = api_sandbox_json(api_host(r), fr.children[i], false);
+		api_sandbox_secrets(child, fr.children[i]);
+		json_array_append_new(arr, child);
+	}
 	json_t *o = json_pack("{s:s,s:o,s:{s:f,s:f,s:f}}", "parent", r->params[0], "sandboxes", arr,
 			      "timings_ms", "parent_stopped", fr.stopped_ms, "capture",
 			      fr.capture_ms, "total", ns_to_ms(time_mono_ns() - t0));
@@ -175,6 +178,7 @@ enum MHD_Result api_sandbox_adopt(struct api_req *r)
 		if (rc < 0)
 			return api_reply_error(r, err);
 		json_t *o = api_sandbox_json(api_host(r), sb, false);
+		api_sandbox_secrets(o, sb);
 		json_object_set_new(o, "duration_ms", json_real(ns_to_ms(time_mono_ns() - t0)));
 		sandbox_unref(api_host(r), sb);
 		return api_reply_json(r, MHD_HTTP_CREATED, o);

@@ -108,6 +108,14 @@ json_t *api_sandbox_json(struct host *h, struct sandbox *sb, bool detail)
 		o, "limits",
 		json_pack("{s:o}", "cpus",
 			  sb->cpu_millis ? json_real(sb->cpu_millis / 1000.0) : json_null()));
+	/* issue 17, pg: the database a client connects to, for sandboxes of
+	 * a template that has one (its recipe's database_* keys); the
+	 * password only in the create and fork answers (api_sandbox_secrets). */
+	struct sb_database db;
+	if (sandbox_database(h, sb->template_name, &db) && db.port)
+		json_object_set_new(o, "database",
+				    json_pack("{s:s,s:s,s:i}", "user", db.user, "dbname", db.dbname,
+					      "port", (int)db.port));
 	/* Issue 17, tcp part: raw TCP relays open to it now (ops/tunnel.c). */
 	pthread_mutex_lock(&sb->lock);
 	int tunnels = sb->open_tunnels;
@@ -117,6 +125,17 @@ json_t *api_sandbox_json(struct host *h, struct sandbox *sb, bool detail)
 	if (detail)
 		usage_json(h, sb, state, o);
 	return o;
+}
+
+void api_sandbox_secrets(json_t *o, struct sandbox *sb)
+{
+	char *pw = sandbox_take_db_password(sb);
+	json_t *db = json_object_get(o, "database");
+	if (pw && json_is_object(db))
+		json_object_set_new(db, "password", json_string(pw));
+	if (pw)
+		explicit_bzero(pw, strlen(pw));
+	free(pw);
 }
 
 bool api_key_sees(const struct api_req *r, const struct sandbox *sb)
@@ -274,6 +293,7 @@ enum MHD_Result api_sandbox_create(struct api_req *r)
 		return api_reply_error(r, err);
 	}
 	json_t *o = api_sandbox_json(api_host(r), sb, false);
+	api_sandbox_secrets(o, sb);
 	sandbox_unref(api_host(r), sb);
 	return api_reply_json(r, MHD_HTTP_CREATED, o);
 }

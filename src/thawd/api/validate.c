@@ -133,8 +133,29 @@ int validate_network(json_t *v, struct netpolicy **out, struct thaw_err **err)
 	return netpolicy_from_json(v, out, err);
 }
 
-/* "network" and "env" of a create: what every command and packet of the
- * sandbox will get. */
+/* "database": {"password": "..."}: the sandbox's database password
+ * instead of a generated one (templates with a database, docs/postgres.md). */
+static int create_database(json_t *db, struct create_req *out, struct thaw_err **err)
+{
+	static const char *const fields[] = { "password", NULL };
+	if (!db)
+		return 0;
+	if (!json_is_object(db))
+		return err_set(err, ERR_INVALID, "database must be an object");
+	if (only_fields(db, fields, err) < 0)
+		return err_wrap(err, "database");
+	json_t *pw = json_object_get(db, "password");
+	if (!pw)
+		return 0;
+	if (!json_is_string(pw) || !db_password_valid(json_string_value(pw)))
+		return err_set(err, ERR_INVALID,
+			       "database.password must be a string of %d-%d of "
+			       "[A-Za-z0-9._~+/=@%%^:,-]",
+			       DB_PASSWORD_MIN, DB_PASSWORD_MAX);
+	out->db_password = xstrdup(json_string_value(pw));
+	return 0;
+}
+
 /* "publish": [5432, ...] (issue 17): distinct ports, at most
  * CREATE_MAX_PUBLISH. */
 static int create_publish(json_t *v, struct create_req *out, struct thaw_err **err)
@@ -162,8 +183,12 @@ static int create_publish(json_t *v, struct create_req *out, struct thaw_err **e
 	return 0;
 }
 
+/* "network" and "env" of a create: what every command and packet of the
+ * sandbox will get. */
 static int create_extras(json_t *body, struct create_req *out, struct thaw_err **err)
 {
+	if (create_database(json_object_get(body, "database"), out, err) < 0)
+		return -1;
 	if (create_publish(json_object_get(body, "publish"), out, err) < 0)
 		return -1;
 	json_t *net = json_object_get(body, "network");
@@ -179,8 +204,8 @@ int validate_create(json_t *body, int64_t default_timeout, int64_t max_timeout,
 	 * operation's. */
 	static const char *const fields[] = { "template", "timeout_s",	"metadata",    "cold_boot",
 					      "pools",	  "on_timeout", "auto_resume", "limits",
-					      "owner",	  "network",	"env",	       "publish",
-					      NULL };
+					      "owner",	  "network",	"env",	       "database",
+					      "publish",  NULL };
 	memset(out, 0, sizeof(*out));
 	if (only_fields(body, fields, err) < 0)
 		return -1;

@@ -164,6 +164,9 @@ void sandbox_unref(struct host *h, struct sandbox *sb)
 		netslot_close(sb->slot); /* the VM runs on, for the next thawd */
 	free(sb->metadata);
 	free(sb->env);
+	if (sb->db_password)
+		explicit_bzero(sb->db_password, strlen(sb->db_password));
+	free(sb->db_password);
 	netpolicy_free(sb->netpolicy);
 	free(sb->timings);
 	free(sb->reason);

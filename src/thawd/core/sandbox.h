@@ -55,6 +55,9 @@ struct sandbox {
 	int64_t timeout_at;
 	int64_t timeout_s; /* what keepalive and resume restart the deadline with */
 	int64_t paused_at;
+	/* The database password the clone hook set, until the create or
+	 * fork answer takes it (ops/clone_hook.c); never stored. */
+	char *db_password;
 	/* Its egress policy (net/netpolicy.h), owned, never NULL once the
 	 * sandbox is listed; replaced whole (sandbox_set_network) and read
 	 * under this lock. The row holds it first; a slot holds it while the

@@ -133,6 +133,13 @@ int sandbox_adopt_child(struct host *h, const char *id, const struct child_spec 
 	image_unpin(h, spec->image);
 	if (rc < 0)
 		return err_wrap(err, "starting fork child %s of %s", id, spec->parent);
+	/* A fleet fork's child on this host: its own secrets, as on the
+	 * parent's host (ops/fork.c); without them it goes. */
+	if (sandbox_clone_hook(h, sb, NULL, err) < 0) {
+		sandbox_delete(h, sb->id, NULL);
+		sandbox_unref(h, sb);
+		return err_wrap(err, "starting fork child %s of %s", id, spec->parent);
+	}
 	log_info("sandbox.adopted_child", "id=%s parent=%s image=%s ms=%.1f", id, spec->parent,
 		 spec->image, ns_to_ms(time_mono_ns() - clk.t0));
 	*out = sb;

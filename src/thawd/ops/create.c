@@ -143,6 +143,14 @@ int sandbox_create(struct host *h, const struct create_req *req, struct sandbox 
 	catalog_put(h->catalog, t);
 	if (rc < 0)
 		return err_wrap(err, "creating sandbox from %s", req->template_name);
+	/* Its own secrets before anyone hears of it; without them it goes. A
+	 * cold boot (the benchmark's baseline) runs nothing of the template's
+	 * warm-up, so there is nothing for the hook to talk to. */
+	if (!req->cold_boot && sandbox_clone_hook(h, sb, req->db_password, err) < 0) {
+		sandbox_delete(h, sb->id, NULL);
+		sandbox_unref(h, sb);
+		return err_wrap(err, "creating sandbox from %s", req->template_name);
+	}
 	*out = sb; /* the creation reference becomes the caller's */
 	return 0;
 }

@@ -145,6 +145,10 @@ int sandbox_fork(struct host *h, const char *id, size_t count, const struct sb_o
 	sandbox_unlock(h, parent);
 	if (rc == 0)
 		rc = create_children(h, parent, image, count, owner, out, err);
+	/* Each child its own secrets (a fresh database password): the
+	 * parent's would open every child. */
+	for (size_t i = 0; rc == 0 && i < out->count; i++)
+		rc = sandbox_clone_hook(h, out->children[i], NULL, err);
 	if (rc < 0) {
 		for (size_t i = 0; i < out->count; i++)
 			sandbox_delete(h, out->children[i]->id, NULL);

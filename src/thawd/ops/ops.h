@@ -149,6 +149,25 @@ int sandbox_set_network(struct host *h, const char *id, const struct netpolicy *
  * run_code: the command's own env goes on top. */
 int sandbox_env_get(struct host *h, const char *id, json_t **env_out, struct thaw_err **err);
 
+/* ---- per-sandbox secrets (ops/clone_hook.c, docs/postgres.md) ---- */
+
+/* What the recipe of template_name says (recipe keys clone_hook,
+ * database_*): 1 when it has a clone hook (port 0: no database), else 0. */
+struct sb_database {
+	char hook[256];
+	char user[64], dbname[64];
+	uint32_t port;
+};
+int sandbox_database(struct host *h, const char *template_name, struct sb_database *out);
+/* Runs the template's clone hook in the new, running sb with password
+ * (NULL: a fresh random one) and keeps it on sb for the answer; 0 at once
+ * when the template has none. The caller removes sb on failure. */
+int sandbox_clone_hook(struct host *h, struct sandbox *sb, const char *password,
+		       struct thaw_err **err);
+/* The password the hook set (free it), NULL when none or taken already:
+ * only the create or fork answer shows it. */
+char *sandbox_take_db_password(struct sandbox *sb);
+
 /* create.c, for fork children too: records sb (new, identity filled,
  * its place reserved) as creating, starts its VM (core/vmstart.h) and
  * makes it running. On failure nothing of it is left and its place is

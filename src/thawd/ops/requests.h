@@ -6,6 +6,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include <jansson.h>
 
@@ -31,6 +32,23 @@ struct run_code_req {
 	const bool *cancel; /* stops waiting when it turns true */
 };
 
+/* A database password a request may set (ops/clone_hook.c): what a
+ * connection URI carries with little escaping, DB_PASSWORD_MIN-MAX of
+ * [A-Za-z0-9._~+/=@%^:,-]. Here, not in a .c file: the API's validation
+ * and the operation both check it, and the fuzzers link validate.c alone. */
+#define DB_PASSWORD_MIN 8
+#define DB_PASSWORD_MAX 128
+static inline bool db_password_valid(const char *pw)
+{
+	size_t n = strlen(pw);
+	if (n < DB_PASSWORD_MIN || n > DB_PASSWORD_MAX)
+		return false;
+	for (; *pw; pw++)
+		if (!((*pw >= 'a' && *pw <= 'z') || (*pw >= 'A' && *pw <= 'Z') ||
+		      (*pw >= '0' && *pw <= '9') || strchr("._~+/=@%^:,-", *pw)))
+			return false;
+	return true;
+}
 #define CREATE_MAX_PUBLISH 16
 
 struct create_req {
@@ -60,6 +78,9 @@ struct create_req {
 	/* The environment of its commands: JSON object text, owned; NULL:
 	 * none. */
 	char *env;
+	/* The database password to set (request "database.password", owned,
+	 * validated); NULL: a fresh random one (ops/clone_hook.c). */
+	char *db_password;
 };
 
 static inline void create_req_free(struct create_req *r)
@@ -67,7 +88,10 @@ static inline void create_req_free(struct create_req *r)
 	free(r->metadata);
 	free(r->env);
 	netpolicy_free(r->network);
-	r->metadata = r->env = NULL;
+	if (r->db_password)
+		explicit_bzero(r->db_password, strlen(r->db_password));
+	free(r->db_password);
+	r->metadata = r->env = r->db_password = NULL;
 	r->network = NULL;
 }
 

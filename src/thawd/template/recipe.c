@@ -36,6 +36,19 @@ static char *unquote(char *v)
 	return v;
 }
 
+/* A PostgreSQL name that needs no quoting (the sandbox's JSON says it,
+ * clients pass it on). */
+static bool valid_sql_name(const char *v)
+{
+	size_t n = strlen(v);
+	if (n == 0 || n > 63 || (v[0] >= '0' && v[0] <= '9'))
+		return false;
+	for (; *v; v++)
+		if (!((*v >= 'a' && *v <= 'z') || (*v >= '0' && *v <= '9') || *v == '_'))
+			return false;
+	return true;
+}
+
 /* "5432", "5432 8080" or "5432,8080": distinct ports. */
 static int parse_publish(struct recipe *r, const char *v, struct thaw_err **err)
 {
@@ -91,6 +104,23 @@ static int apply(struct recipe *r, const char *key, const char *v, struct thaw_e
 	} else if (strcmp(key, "warmup") == 0) {
 		free(r->warmup);
 		r->warmup = xstrdup(v);
+	} else if (strcmp(key, "clone_hook") == 0) {
+		if (v[0] != '/')
+			return err_set(err, ERR_INVALID,
+				       "recipe: clone_hook must be an absolute path in the guest");
+		free(r->clone_hook);
+		r->clone_hook = xstrdup(v);
+	} else if (strcmp(key, "database_user") == 0 || strcmp(key, "database_name") == 0) {
+		if (!valid_sql_name(v))
+			return err_set(err, ERR_INVALID,
+				       "recipe: %s must be 1-63 of [a-z0-9_], not starting with a digit",
+				       key);
+		char **dst = strcmp(key, "database_user") == 0 ? &r->database_user
+							     : &r->database_name;
+		free(*dst);
+		*dst = xstrdup(v);
+	} else if (strcmp(key, "database_port") == 0) {
+		return parse_u32(key, v, 1, 65535, &r->database_port, err);
 	}
 	return 0; /* other keys belong to the build script */
 }
@@ -136,6 +166,13 @@ int recipe_parse(const char *text, struct recipe *r, struct thaw_err **err)
 		if (apply(r, line, unquote(eq + 1), err) < 0)
 			return err_wrap(err, "recipe line %d", lineno);
 	}
+	/* All three or none: a database nobody can be told how to reach,
+	 * or a hook for one that is not there, is a recipe mistake. */
+	bool db = r->database_port || r->database_user || r->database_name;
+	if (db && !(r->database_port && r->database_user && r->database_name && r->clone_hook))
+		return err_set(err, ERR_INVALID,
+			       "recipe: database_user, database_name, database_port and "
+			       "clone_hook go together");
 	return 0;
 }
 
@@ -165,5 +202,8 @@ void recipe_free(struct recipe *r)
 	free(r->description);
 	free(r->cmdline_extra);
 	free(r->warmup);
+	free(r->clone_hook);
+	free(r->database_user);
+	free(r->database_name);
 	memset(r, 0, sizeof(*r));
 }

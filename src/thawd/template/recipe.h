@@ -35,6 +35,15 @@ struct recipe {
 	 * reads is in the snapshot's page cache instead of on every clone's
 	 * path to its first command. */
 	char *warmup;
+	/* Run in every new sandbox of the template (create, fork children)
+	 * before the answer, with the sandbox's new database password on its
+	 * stdin (docs/postgres.md); NULL: none. */
+	char *clone_hook;
+	/* The database a client connects to (the sandbox's "database"
+	 * field); database_port 0: the template has none. */
+	char *database_user;
+	char *database_name;
+	uint32_t database_port;
 	/* Issue 17 (tcp): ports a create publishes by default on a host with
 	 * a --publish-range (key publish="5432 8080"; ops/publish.h). */
 	int publish[RECIPE_MAX_PUBLISH];

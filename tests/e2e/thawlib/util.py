@@ -84,13 +84,14 @@ def sha256_file(path):
     return h.hexdigest()
 
 
-def template_inputs_digest():
-    """One digest of what a bake puts into the template from this tree:
-    the guest agent binary, the recipe directory, build-rootfs.sh."""
+def template_inputs_digest(name=None):
+    """One digest of what a bake puts into a template (default: the
+    session's) from this tree: the guest agent binary, the recipe
+    directory, build-rootfs.sh."""
     h = hashlib.sha256(sha256_file(agent_path()).encode())
     templates = REPO / "templates"
     files = [templates / "build-rootfs.sh"] + sorted(
-        p for p in (templates / TEMPLATE).rglob("*") if p.is_file())
+        p for p in (templates / (name or TEMPLATE)).rglob("*") if p.is_file())
     for p in files:
         h.update(str(p.relative_to(templates)).encode())
         h.update(sha256_file(p).encode())

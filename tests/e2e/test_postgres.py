@@ -1,0 +1,217 @@
+"""The postgres template (issue 17, docs/postgres.md): a database that is
+running and answering in the snapshot, each sandbox with its own
+password before create returns, committed data kept across pause and
+resume and shared by a fork child that then goes its own way.
+
+One bake for the module on the session thawd (skipped when this tree's
+template is baked already); one long-lived sandbox shared by the tests.
+Clients run on the host, inside the sandbox's network namespace (psql to
+the guest address over TCP, scram-sha-256), and once through the API
+tunnel (GET /v1/sandboxes/ID/tunnel/5432, docs/ports.md) from a local
+port, as `thaw port-forward` does."""
+
+import socket
+import subprocess
+import threading
+import time
+
+import pytest
+
+import thawlib as T
+from thawlib.pg import pg_bin
+
+NAME = "postgres"
+GUEST = "172.16.0.2"
+BAKED = "thaw-baked-password"  # templates/postgres/rootfs/usr/lib/thaw/start-postgres
+
+
+@pytest.fixture(scope="module")
+def pg_template(thawd):
+    stamp = thawd.data_dir / "e2e-postgres.sha256"
+    digest = T.template_inputs_digest(NAME)
+    info = T.template_info(NAME)
+    if info and info["status"] == "ready" and stamp.exists() and \
+            stamp.read_text().strip() == digest:
+        return info
+    t0 = time.monotonic()
+    st, events = thawd.bake(NAME, timeout=1200)
+    assert st == 200, f"bake refused with {st}: {events}"
+    assert events and events[-1]["event"] == "done", f"bake did not finish: {events[-3:]}"
+    print(f"[e2e] baked {NAME} in {time.monotonic() - t0:.1f} s")
+    stamp.write_text(digest + "\n")
+    return T.template_info(NAME)
+
+
+def psql(sid, password, sql, expect_ok=True):
+    """psql on the host, in the sandbox's namespace, over TCP with a
+    password; returns (ok, stdout, stderr)."""
+    p = subprocess.run(
+        ["ip", "netns", "exec", T.sandbox_netns(sid), pg_bin("psql"), "-X", "-A", "-t",
+         "-v", "ON_ERROR_STOP=1", "-c", sql,
+         f"host={GUEST} port=5432 user=postgres dbname=postgres connect_timeout=20"],
+        env={"PGPASSWORD": password, "PATH": "/usr/sbin:/usr/bin:/sbin:/bin"},
+        capture_output=True, text=True, timeout=60)
+    if expect_ok:
+        assert p.returncode == 0, f"psql in {sid}: {p.stderr}"
+    return p.returncode == 0, p.stdout.strip(), p.stderr
+
+
+@pytest.fixture(scope="module")
+def db(pg_template):
+    t0 = time.monotonic()
+    body = T.create(template=NAME, timeout_s=0)
+    created = time.monotonic() - t0
+    ok, out, _ = psql(body["id"], body["database"]["password"], "SELECT 1")
+    print(f"[e2e] postgres create {created * 1000:.0f} ms, first SELECT 1 from the host "
+          f"after {(time.monotonic() - t0) * 1000:.0f} ms")
+    assert out == "1"
+    yield body
+    T.delete(body["id"])
+
+
+def test_create_answer_names_the_database_and_its_password_once(db):
+    d = db["database"]
+    assert d["user"] == "postgres" and d["dbname"] == "postgres" and d["port"] == 5432
+    assert len(d["password"]) == 24 and d["password"].isalnum()
+    st, again = T.get(db["id"])
+    assert st == 200
+    assert again["database"] == {"user": "postgres", "dbname": "postgres", "port": 5432}
+    listed = [s for s in T.list_sandboxes() if s["id"] == db["id"]]
+    assert listed and "password" not in listed[0]["database"]
+
+
+def test_the_baked_password_and_other_clones_passwords_fail(db):
+    other = T.create(template=NAME, timeout_s=0, database={"password": "mine.Secret-42"})
+    try:
+        assert other["database"]["password"] == "mine.Secret-42"
+        assert psql(other["id"], "mine.Secret-42", "SELECT 2")[1] == "2"
+        for sid, pw in ((other["id"], BAKED), (db["id"], BAKED),
+                        (other["id"], db["database"]["password"])):
+            ok, _, err = psql(sid, pw, "SELECT 1", expect_ok=False)
+            assert not ok and "password authentication failed" in err, err
+    finally:
+        T.delete(other["id"])
+
+
+def test_a_bad_requested_password_is_refused_before_anything_starts(pg_template):
+    for bad in ("short", "has'quote-in-it", "x" * 129, 42):
+        st, body = T.api("POST", "/v1/sandboxes", {"template": NAME, "database": {"password": bad}})
+        assert st == 400 and "database.password" in body["error"], body
+    st, body = T.api("POST", "/v1/sandboxes", {"template": NAME, "database": {"user": "x"}})
+    assert st == 400, body
+
+
+def test_pause_and_resume_keep_committed_data(db):
+    sid, pw = db["id"], db["database"]["password"]
+    psql(sid, pw, "CREATE TABLE kept (v text); INSERT INTO kept VALUES ('before pause')")
+    st, body = T.api("POST", f"/v1/sandboxes/{sid}/pause", {}, timeout=300)
+    assert st == 200 and body["state"] == "paused", body
+    st, body = T.api("POST", f"/v1/sandboxes/{sid}/resume", {}, timeout=300)
+    assert st == 200 and body["state"] == "running", body
+    assert "password" not in body.get("database", {})
+    assert psql(sid, pw, "SELECT v FROM kept")[1] == "before pause"
+
+
+def test_fork_child_sees_committed_data_then_diverges(db):
+    sid, pw = db["id"], db["database"]["password"]
+    psql(sid, pw, "CREATE TABLE shared (v text); INSERT INTO shared VALUES ('parent')")
+    st, body = T.api("POST", f"/v1/sandboxes/{sid}/fork", {"count": 1}, timeout=300)
+    assert st == 201, body
+    child = body["sandboxes"][0]
+    try:
+        cpw = child["database"]["password"]
+        assert cpw != pw
+        assert not psql(child["id"], pw, "SELECT 1", expect_ok=False)[0]
+        assert psql(child["id"], cpw, "SELECT v FROM shared")[1] == "parent"
+        psql(child["id"], cpw, "INSERT INTO shared VALUES ('child')")
+        psql(sid, pw, "INSERT INTO shared VALUES ('parent again')")
+        assert psql(child["id"], cpw, "SELECT v FROM shared ORDER BY v")[1].split() == \
+            ["child", "parent"]
+        assert psql(sid, pw, "SELECT v FROM shared ORDER BY v")[1].splitlines() == \
+            ["parent", "parent again"]
+    finally:
+        T.delete(child["id"])
+
+
+def test_cli_create_prints_a_connection_string(pg_template):
+    r = T.run_cli("create", "--template", NAME, "--timeout", "0")
+    assert r.returncode == 0, r.stderr
+    sid = r.stdout.decode().strip()
+    try:
+        assert sid.startswith("sb-") and "\n" not in sid  # stdout: the id alone
+        err = r.stderr.decode()
+        pw = err.split("password: ", 1)[1].split()[0]
+        st, body = T.get(sid)
+        assert st == 200, body
+        pub = [p for p in body.get("published_ports", []) if p["port"] == 5432]
+        if pub:
+            # A host with --publish-range: the recipe's publish="5432" put
+            # the database on a host port, and a plain host client uses it.
+            addr, port = pub[0]["host_address"], pub[0]["host_port"]
+            assert f"postgresql://postgres@{addr}:{port}/postgres" in err, err
+            p = subprocess.run(
+                [pg_bin("psql"), "-X", "-A", "-t", "-c", "SELECT 3",
+                 f"host={addr} port={port} user=postgres dbname=postgres connect_timeout=20"],
+                env={"PGPASSWORD": pw, "PATH": "/usr/bin:/bin"},
+                capture_output=True, text=True, timeout=60)
+            assert p.returncode == 0 and p.stdout.strip() == "3", p.stderr
+        else:
+            assert f"thaw port-forward {sid} 5432:5432" in err, err
+            assert "postgresql://postgres@127.0.0.1:5432/postgres" in err, err
+            assert psql(sid, pw, "SELECT 3")[1] == "3"
+    finally:
+        T.delete(sid)
+
+
+def pump(src, dst):
+    try:
+        while True:
+            b = src.recv(65536)
+            if not b:
+                break
+            dst.sendall(b)
+        dst.shutdown(socket.SHUT_WR)
+    except OSError:
+        pass
+
+
+def forward_once(sid, port):
+    """A local listener whose one connection goes through an API tunnel to
+    the sandbox's port (what thaw port-forward does per connection)."""
+    lst = socket.socket()
+    lst.bind(("127.0.0.1", 0))
+    lst.listen(1)
+    d = T.current()
+
+    def serve():
+        c, _ = lst.accept()
+        t = socket.create_connection((d.addr, d.port), timeout=60)
+        t.sendall((f"GET /v1/sandboxes/{sid}/tunnel/{port} HTTP/1.1\r\nHost: thaw\r\n"
+                   f"Authorization: Bearer {d.key}\r\nConnection: Upgrade\r\n"
+                   "Upgrade: thaw-tunnel\r\n\r\n").encode())
+        got = b""
+        while b"\r\n\r\n" not in got:
+            chunk = t.recv(1)  # byte by byte: nothing of the stream is read here
+            assert chunk, "thawd closed the tunnel before its answer"
+            got += chunk
+        assert got.startswith(b"HTTP/1.1 101"), got
+        back = threading.Thread(target=pump, args=(t, c), daemon=True)
+        back.start()
+        pump(c, t)
+        back.join(60)
+        c.close()
+        t.close()
+        lst.close()
+    threading.Thread(target=serve, daemon=True).start()
+    return lst.getsockname()[1]
+
+
+def test_psql_from_the_host_through_the_api_tunnel(db):
+    local = forward_once(db["id"], 5432)
+    p = subprocess.run(
+        [pg_bin("psql"), "-X", "-A", "-t", "-c", "SELECT current_user, 40 + 2",
+         f"host=127.0.0.1 port={local} user=postgres dbname=postgres connect_timeout=20"],
+        env={"PGPASSWORD": db["database"]["password"], "PATH": "/usr/bin:/bin"},
+        capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.strip() == "postgres|42"
