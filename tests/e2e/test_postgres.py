@@ -6,19 +6,23 @@ resume and shared by a fork child that then goes its own way.
 One bake for the module on the session thawd (skipped when this tree's
 template is baked already); one long-lived sandbox shared by the tests.
 Clients run on the host, inside the sandbox's network namespace (psql to
-the guest address over TCP, scram-sha-256), and once through the API
-tunnel (GET /v1/sandboxes/ID/tunnel/5432, docs/ports.md) from a local
-port, as `thaw port-forward` does."""
+the guest address over TCP, scram-sha-256), through `thaw port-forward`
+(the API tunnel, docs/ports.md), through the SDK's tunnel and through a
+published host port."""
 
-import socket
+import os
+import signal
 import subprocess
-import threading
+import sys
 import time
 
 import pytest
 
 import thawlib as T
 from thawlib.pg import pg_bin
+
+sys.path.insert(0, str(T.REPO / "sdk" / "python"))
+import thaw  # noqa: E402
 
 NAME = "postgres"
 GUEST = "172.16.0.2"
@@ -163,55 +167,63 @@ def test_cli_create_prints_a_connection_string(pg_template):
         T.delete(sid)
 
 
-def pump(src, dst):
-    try:
-        while True:
-            b = src.recv(65536)
-            if not b:
-                break
-            dst.sendall(b)
-        dst.shutdown(socket.SHUT_WR)
-    except OSError:
-        pass
-
-
-def forward_once(sid, port):
-    """A local listener whose one connection goes through an API tunnel to
-    the sandbox's port (what thaw port-forward does per connection)."""
-    lst = socket.socket()
-    lst.bind(("127.0.0.1", 0))
-    lst.listen(1)
-    d = T.current()
-
-    def serve():
-        c, _ = lst.accept()
-        t = socket.create_connection((d.addr, d.port), timeout=60)
-        t.sendall((f"GET /v1/sandboxes/{sid}/tunnel/{port} HTTP/1.1\r\nHost: thaw\r\n"
-                   f"Authorization: Bearer {d.key}\r\nConnection: Upgrade\r\n"
-                   "Upgrade: thaw-tunnel\r\n\r\n").encode())
-        got = b""
-        while b"\r\n\r\n" not in got:
-            chunk = t.recv(1)  # byte by byte: nothing of the stream is read here
-            assert chunk, "thawd closed the tunnel before its answer"
-            got += chunk
-        assert got.startswith(b"HTTP/1.1 101"), got
-        back = threading.Thread(target=pump, args=(t, c), daemon=True)
-        back.start()
-        pump(c, t)
-        back.join(60)
-        c.close()
-        t.close()
-        lst.close()
-    threading.Thread(target=serve, daemon=True).start()
-    return lst.getsockname()[1]
-
-
-def test_psql_from_the_host_through_the_api_tunnel(db):
-    local = forward_once(db["id"], 5432)
+def host_psql(host, port, password, sql):
     p = subprocess.run(
-        [pg_bin("psql"), "-X", "-A", "-t", "-c", "SELECT current_user, 40 + 2",
-         f"host=127.0.0.1 port={local} user=postgres dbname=postgres connect_timeout=20"],
-        env={"PGPASSWORD": db["database"]["password"], "PATH": "/usr/bin:/bin"},
+        [pg_bin("psql"), "-X", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-c", sql,
+         f"host={host} port={port} user=postgres dbname=postgres connect_timeout=20"],
+        env={"PGPASSWORD": password, "PATH": "/usr/bin:/bin"},
         capture_output=True, text=True, timeout=60)
     assert p.returncode == 0, p.stderr
-    assert p.stdout.strip() == "postgres|42"
+    return p.stdout.strip()
+
+
+def test_psql_from_the_host_through_thaw_port_forward(db):
+    """The issue's own words: `thaw port-forward ID LOCAL:5432` stays in the
+    foreground listening on 127.0.0.1:LOCAL, and psql from the host uses
+    it (two connections, one tunnel each); SIGINT ends it with 0."""
+    d = T.current()
+    env = dict(os.environ, THAW_API_URL=d.url, THAW_API_KEY=d.key or "")
+    p = subprocess.Popen([str(d.cli_bin), "port-forward", db["id"], "0:5432"], env=env,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        line = p.stdout.readline()
+        assert line.startswith("Forwarding 127.0.0.1:"), (line, p.poll())
+        local = int(line.split()[1].rsplit(":", 1)[1])
+        pw = db["database"]["password"]
+        assert host_psql("127.0.0.1", local, pw, "SELECT current_user, 40 + 2") == "postgres|42"
+        assert host_psql("127.0.0.1", local, pw, "SELECT count(*) >= 0 FROM pg_stat_activity") \
+            == "t"
+        p.send_signal(signal.SIGINT)
+        assert p.wait(30) == 0, p.stderr.read()
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+
+
+def test_sdk_database_password_tunnel_and_connection_string(pg_template):
+    """The SDK: a chosen password, .database keeping it across refresh(),
+    a tunnel's local address in connection_string(), and the published
+    port's when the host publishes (the session thawd has a range)."""
+    sb = thaw.Sandbox.create(template=NAME, timeout=600, database_password="Chosen.pw-4711")
+    try:
+        assert sb.database == {"user": "postgres", "dbname": "postgres", "port": 5432,
+                               "password": "Chosen.pw-4711"}, sb.database
+        sb.refresh()
+        assert "password" not in sb.info["database"] and \
+            sb.database["password"] == "Chosen.pw-4711"
+        with sb.tunnel(5432) as t:
+            url = sb.connection_string(t.host, t.port)
+            assert url == f"postgresql://postgres:Chosen.pw-4711@127.0.0.1:{t.port}/postgres"
+            r = subprocess.run([pg_bin("psql"), "-X", "-A", "-t", "-c", "SELECT 7", url],
+                               env={"PATH": "/usr/bin:/bin"}, capture_output=True, text=True,
+                               timeout=60)
+            assert r.returncode == 0 and r.stdout.strip() == "7", r.stderr
+        if sb.published_ports:
+            r = subprocess.run([pg_bin("psql"), "-X", "-A", "-t", "-c", "SELECT 8",
+                                sb.connection_string()],
+                               env={"PATH": "/usr/bin:/bin"}, capture_output=True, text=True,
+                               timeout=60)
+            assert r.returncode == 0 and r.stdout.strip() == "8", r.stderr
+    finally:
+        sb.delete()
