@@ -227,3 +227,82 @@ def test_sdk_database_password_tunnel_and_connection_string(pg_template):
             assert r.returncode == 0 and r.stdout.strip() == "8", r.stderr
     finally:
         sb.delete()
+
+
+def backend_keys(sb, password, n):
+    """n connections to the sandbox's PostgreSQL through an API tunnel,
+    each authenticated with SCRAM-SHA-256 by this minimal client of the
+    wire protocol; returns their BackendKeyData (pid, cancel secret)."""
+    import base64
+    import hashlib
+    import hmac
+    import struct
+
+    def msg(sock):
+        head = b""
+        while len(head) < 5:
+            chunk = sock.recv(5 - len(head))
+            assert chunk, "the server closed the connection"
+            head += chunk
+        kind, size = head[:1], struct.unpack("!I", head[1:])[0]
+        body = b""
+        while len(body) < size - 4:
+            chunk = sock.recv(size - 4 - len(body))
+            assert chunk, "the server closed the connection"
+            body += chunk
+        assert kind != b"E", body
+        return kind, body
+
+    keys = []
+    for _ in range(n):
+        s = sb.connect_port(5432)
+        params = b"user\0postgres\0database\0postgres\0\0"
+        s.sendall(struct.pack("!II", 8 + len(params), 196608) + params)
+        kind, body = msg(s)
+        assert kind == b"R" and struct.unpack("!I", body[:4])[0] == 10, (kind, body)
+        cnonce = base64.b64encode(os.urandom(18)).decode()
+        first_bare = f"n=,r={cnonce}"
+        data = ("n,," + first_bare).encode()
+        mech = b"SCRAM-SHA-256\0"
+        s.sendall(b"p" + struct.pack("!I", 4 + len(mech) + 4 + len(data)) + mech +
+                  struct.pack("!I", len(data)) + data)
+        kind, body = msg(s)
+        server_first = body[4:].decode()
+        f = dict(kv.split("=", 1) for kv in server_first.split(","))
+        salted = hashlib.pbkdf2_hmac("sha256", password.encode(), base64.b64decode(f["s"]),
+                                     int(f["i"]))
+        client_key = hmac.new(salted, b"Client Key", "sha256").digest()
+        final_bare = f"c=biws,r={f['r']}"
+        auth = f"{first_bare},{server_first},{final_bare}".encode()
+        sig = hmac.new(hashlib.sha256(client_key).digest(), auth, "sha256").digest()
+        proof = base64.b64encode(bytes(a ^ b for a, b in zip(client_key, sig))).decode()
+        final = f"{final_bare},p={proof}".encode()
+        s.sendall(b"p" + struct.pack("!I", 4 + len(final)) + final)
+        key = None
+        while True:
+            kind, body = msg(s)
+            if kind == b"K":
+                key = struct.unpack("!II", body)
+            if kind == b"Z":
+                break
+        s.sendall(b"X" + struct.pack("!I", 4))
+        s.close()
+        assert key, "no BackendKeyData"
+        keys.append(key)
+    return keys
+
+
+def test_clones_hand_out_different_cancel_keys(pg_template):
+    """A cancel key (BackendKeyData) lets whoever holds it cancel that
+    backend's queries: clones of one snapshot must not hand out the same
+    ones (the postmaster's random state is in the snapshot)."""
+    a = thaw.Sandbox.create(template=NAME, timeout=600)
+    b = thaw.Sandbox.create(template=NAME, timeout=600)
+    try:
+        ka = backend_keys(a, a.database["password"], 3)
+        kb = backend_keys(b, b.database["password"], 3)
+        print(f"[e2e] backend keys: {ka} vs {kb}")
+        assert len({k[1] for k in ka + kb}) == 6, f"cancel secrets repeat: {ka} {kb}"
+    finally:
+        a.delete()
+        b.delete()
