@@ -7,6 +7,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -39,6 +41,21 @@ struct relay {
 	int body_fd; /* an upload's temp file (dup), or -1 */
 	char *body;  /* a copy of the request body (the handler's is gone) */
 	size_t body_len;
+	int stream_fd;	   /* a streamed body: the socket it arrives on, or -1 */
+	bool body_aborted; /* ... and its client went before it ended */
+};
+
+/* A streamed request body: where it arrives, and how long it is. */
+struct relay_body {
+	int fd;
+	bool has;     /* false: no body at all */
+	int64_t size; /* -1: unknown (chunked) */
+};
+
+/* The host's address, for the error messages of an answer that comes
+ * after the relay_target is gone (a streamed body's). */
+struct relay_target_addr {
+	char address[256];
 };
 
 static void relay_put(struct relay *rl)
@@ -53,6 +70,8 @@ static void relay_put(struct relay *rl)
 	buf_free(&rl->headers);
 	if (rl->body_fd >= 0)
 		close(rl->body_fd);
+	if (rl->stream_fd >= 0)
+		close(rl->stream_fd);
 	free(rl->body);
 	free(rl->url);
 	pthread_cond_destroy(&rl->cond);
@@ -193,6 +212,61 @@ static void set_body(struct relay *rl, struct api_req *r)
 		curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
 }
 
+/* curl reads a streamed body as the client sends it; the end of the
+ * client's body is the end of the socket. */
+static size_t read_stream(char *p, size_t size, size_t n, void *ud)
+{
+	struct relay *rl = ud;
+	ssize_t r;
+	do
+		r = read(rl->stream_fd, p, size * n);
+	while (r < 0 && errno == EINTR);
+	pthread_mutex_lock(&rl->lock);
+	bool aborted = rl->body_aborted;
+	pthread_mutex_unlock(&rl->lock);
+	if (r < 0 || (r == 0 && aborted))
+		return CURL_READFUNC_ABORT;
+	return (size_t)r;
+}
+
+/* The port proxy: every end-to-end header of the client's goes to the
+ * service in the guest (cookies, its own auth, content negotiation);
+ * never hop-by-hop ones, nor the caller's thaw key (http_hop_header
+ * counts Authorization among them) or who it acts for. */
+static enum MHD_Result add_any_header(void *cls, enum MHD_ValueKind kind, const char *name,
+				      const char *value)
+{
+	(void)kind;
+	struct relay *rl = cls;
+	if (!value || http_hop_header(name, strlen(name)) ||
+	    !strcasecmp(name, "Thaw-On-Behalf-Of") || !strcasecmp(name, "Idempotency-Key") ||
+	    !strcasecmp(name, "Expect") || strpbrk(name, "\r\n:") || strpbrk(value, "\r\n"))
+		return MHD_YES;
+	_cleanup_free_ char *h = xasprintf("%s: %s", name, value);
+	rl->req_headers = curl_slist_append(rl->req_headers, h);
+	return MHD_YES;
+}
+
+static void add_all_client_headers(struct relay *rl, struct MHD_Connection *conn)
+{
+	MHD_get_connection_values(conn, MHD_HEADER_KIND, add_any_header, rl);
+}
+
+static void set_stream_body(struct relay *rl, struct api_req *r, struct relay_body *b)
+{
+	CURL *c = rl->c;
+	rl->stream_fd = b->fd;
+	b->fd = -1; /* the relay's now */
+	if (b->has) {
+		curl_easy_setopt(c, CURLOPT_UPLOAD, 1L);
+		curl_easy_setopt(c, CURLOPT_READFUNCTION, read_stream);
+		curl_easy_setopt(c, CURLOPT_READDATA, rl);
+		curl_easy_setopt(c, CURLOPT_INFILESIZE_LARGE, (curl_off_t)b->size);
+	}
+	if (!strcmp(r->method, "HEAD"))
+		curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
+}
+
 static enum MHD_Result queue(struct api_req *r, struct relay *rl, int rfd)
 {
 	struct MHD_Response *resp = MHD_create_response_from_pipe(rfd);
@@ -223,22 +297,33 @@ static enum MHD_Result queue(struct api_req *r, struct relay *rl, int rfd)
 	return ret;
 }
 
-enum MHD_Result relay_request(struct api_req *r, const struct relay_target *t)
+/* A relay set up and its transfer thread started; *p0 is the pipe the
+ * answer's body arrives on. NULL (and *err) when it could not start. */
+static struct relay *relay_start_transfer(struct api_req *r, const struct relay_target *t,
+					  struct relay_body *body, int *p0, struct thaw_err **err)
 {
 	int p[2];
-	if (pipe2(p, O_CLOEXEC) < 0)
-		return api_reply_fail(r, ERR_INTERNAL, "pipe: %s", strerror(errno));
+	if (pipe2(p, O_CLOEXEC) < 0) {
+		err_sys(err, "pipe");
+		return NULL;
+	}
 	struct relay *rl = xcalloc(1, sizeof(*rl));
 	pthread_mutex_init(&rl->lock, NULL);
 	pthread_cond_init(&rl->cond, NULL);
 	rl->refs = 2;
 	rl->wfd = p[1];
 	rl->body_fd = -1;
+	rl->stream_fd = -1;
 	rl->c = curl_easy_init();
 	rl->url = xasprintf("http://%s%s", t->address, t->path_query);
 	setup(rl, r->method, t);
-	add_client_headers(rl, r->conn);
-	set_body(rl, r);
+	if (body) {
+		add_all_client_headers(rl, r->conn);
+		set_stream_body(rl, r, body);
+	} else {
+		add_client_headers(rl, r->conn);
+		set_body(rl, r);
+	}
 	curl_easy_setopt(rl->c, CURLOPT_HTTPHEADER, rl->req_headers);
 	pthread_t th;
 	if (pthread_create(&th, NULL, transfer_main, rl) != 0) {
@@ -246,9 +331,19 @@ enum MHD_Result relay_request(struct api_req *r, const struct relay_target *t)
 		close(p[1]);
 		rl->refs = 1;
 		relay_put(rl);
-		return api_reply_fail(r, ERR_INTERNAL, "cannot start the relay");
+		err_set(err, ERR_INTERNAL, "cannot start the relay");
+		return NULL;
 	}
 	pthread_detach(th);
+	*p0 = p[0];
+	return rl;
+}
+
+/* Waits for the host's status and headers, then answers r with them and
+ * the body streaming from p0; lets go of the handler's reference. */
+static enum MHD_Result relay_answer(struct api_req *r, const struct relay_target_addr *t,
+				    struct relay *rl, int p0)
+{
 	struct timespec until = time_after_ms(CLOCK_REALTIME, HEADERS_TIMEOUT_S * 1000);
 	pthread_mutex_lock(&rl->lock);
 	while (!rl->headers_done && !rl->finished)
@@ -259,13 +354,13 @@ enum MHD_Result relay_request(struct api_req *r, const struct relay_target *t)
 	pthread_mutex_unlock(&rl->lock);
 	enum MHD_Result ret;
 	if (ok) {
-		ret = queue(r, rl, p[0]);
+		ret = queue(r, rl, p0);
 	} else if (!finished) {
-		close(p[0]); /* the transfer thread's writes fail: it ends */
+		close(p0); /* the transfer thread's writes fail: it ends */
 		ret = api_reply_fail(r, ERR_TIMEOUT, "host %s: no answer within %d s", t->address,
 				     HEADERS_TIMEOUT_S);
 	} else {
-		close(p[0]);
+		close(p0);
 		/* The host is there but cannot be reached: 502 (ERR_GUEST is
 		 * the code that maps to it). */
 		ret = api_reply_fail(r, ERR_GUEST, "host %s: %s", t->address,
@@ -273,6 +368,121 @@ enum MHD_Result relay_request(struct api_req *r, const struct relay_target *t)
 	}
 	relay_put(rl);
 	return ret;
+}
+
+enum MHD_Result relay_request(struct api_req *r, const struct relay_target *t)
+{
+	int p0;
+	_cleanup_err_ struct thaw_err *err = NULL;
+	struct relay *rl = relay_start_transfer(r, t, NULL, &p0, &err);
+	if (!rl)
+		return api_reply_error(r, err);
+	struct relay_target_addr a;
+	snprintf(a.address, sizeof(a.address), "%s", t->address);
+	return relay_answer(r, &a, rl, p0);
+}
+
+/* ---- a streamed request body (the port proxy) ----------------------- */
+
+/* Between the API layer's stream callbacks and the transfer: the
+ * handler's reference to the relay, the socket the body is written to,
+ * the answer's pipe. */
+struct relay_stream {
+	struct relay *rl;
+	int up;	 /* the body's write end; curl reads the other */
+	int p0;
+	bool finished;
+	struct relay_target_addr addr;
+};
+
+static int stream_feed(void *ud, const char *data, size_t len)
+{
+	struct relay_stream *st = ud;
+	while (len) {
+		ssize_t w = send(st->up, data, len, MSG_NOSIGNAL);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return -1; /* the transfer ended: take no more */
+		data += w;
+		len -= (size_t)w;
+	}
+	return 0;
+}
+
+static enum MHD_Result stream_finish(void *ud, struct api_req *r)
+{
+	struct relay_stream *st = ud;
+	st->finished = true;
+	shutdown(st->up, SHUT_WR); /* the end of the body, for curl */
+	int p0 = st->p0;
+	st->p0 = -1;
+	struct relay *rl = st->rl;
+	st->rl = NULL;
+	return relay_answer(r, &st->addr, rl, p0);
+}
+
+static void stream_release(void *ud)
+{
+	struct relay_stream *st = ud;
+	if (st->rl) {
+		/* The client went before its body ended: the host must not
+		 * take the part it got for a whole request. */
+		pthread_mutex_lock(&st->rl->lock);
+		st->rl->body_aborted = true;
+		pthread_mutex_unlock(&st->rl->lock);
+		shutdown(st->up, SHUT_RDWR);
+		close(st->p0);
+		relay_put(st->rl);
+	}
+	close(st->up);
+	free(st);
+}
+
+enum MHD_Result relay_request_streamed(struct api_req *r, const struct relay_target *t)
+{
+	if (!r->stream)
+		return api_reply_fail(r, ERR_INTERNAL, "a streamed relay on a route without one");
+	int sp[2];
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) < 0)
+		return api_reply_fail(r, ERR_INTERNAL, "socketpair: %s", strerror(errno));
+	struct relay_body body = { .fd = sp[0] };
+	const char *cl = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Content-Length");
+	const char *te = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND,
+						     "Transfer-Encoding");
+	if (cl) {
+		char *end;
+		errno = 0;
+		unsigned long long n = strtoull(cl, &end, 10);
+		if (errno || end == cl || *end || cl[0] == '-' || cl[0] == '+') {
+			close(sp[0]);
+			close(sp[1]);
+			return api_reply_fail(r, ERR_INVALID, "Content-Length is not a number");
+		}
+		body.has = n > 0;
+		body.size = (int64_t)n;
+	} else if (te) {
+		body.has = true;
+		body.size = -1; /* chunked on to the host too */
+	}
+	int p0;
+	_cleanup_err_ struct thaw_err *err = NULL;
+	struct relay *rl = relay_start_transfer(r, t, &body, &p0, &err);
+	if (!rl) {
+		close(sp[0]);
+		close(sp[1]);
+		return api_reply_error(r, err);
+	}
+	struct relay_stream *st = xcalloc(1, sizeof(*st));
+	st->rl = rl;
+	st->up = sp[1];
+	st->p0 = p0;
+	snprintf(st->addr.address, sizeof(st->addr.address), "%s", t->address);
+	*r->stream = (struct api_body_stream){ .feed = stream_feed,
+					       .finish = stream_finish,
+					       .release = stream_release,
+					       .ud = st };
+	return MHD_YES;
 }
 
 static size_t into_buf(char *p, size_t size, size_t n, void *ud)

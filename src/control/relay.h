@@ -24,6 +24,16 @@ struct relay_target {
  * does not answer within the relay's deadline. */
 enum MHD_Result relay_request(struct api_req *r, const struct relay_target *t);
 
+/* The same for a route whose body is streamed (max_body
+ * API_STREAM_BODY, httpapi.h): called at the request's head, it starts
+ * the transfer and takes the body piece by piece as it arrives (a
+ * socket's buffers are all it holds), then answers once the host has.
+ * Every end-to-end header of the client's goes on (the port proxy: a
+ * service in the guest reads them). A client that goes before its body
+ * ends aborts the transfer: the host never takes part of a body for a
+ * whole one. */
+enum MHD_Result relay_request_streamed(struct api_req *r, const struct relay_target *t);
+
 /* The same, but the whole answer (at most RELAY_CALL_MAX) into *out, for the
  * control plane's own use (create, delete, state changes): the status,
  * or 0 when the host could not be reached (*err says why). */

@@ -743,9 +743,37 @@ def websocket_through(control, sid):
                          key=USER, timeout=120)
     assert st == 200 and r["exit_code"] == 0, r
     req = urllib.request.Request(f"{control.url}/v1/sandboxes/{sid}/ports/{PORT}/big?n=3",
-                                 headers={"Authorization": f"Bearer {USER}"})
+                                 headers={"Authorization": f"Bearer {USER}",
+                                          "Cookie": "session=abc"})
     with urllib.request.urlopen(req, timeout=60) as r:
         assert r.status == 200 and r.read() == b"\x00\x01\x02", r.status
+        # The client's own headers reach the service; its answer's come back.
+        assert r.headers["X-Saw-Cookie"] == "session=abc" and r.headers["X-Guest"] == "yes"
+    # Bodies larger than the old 16 MiB buffer, both ways, streamed.
+    import http.client
+    big = 24 << 20
+    block = bytes(range(256)) * 256
+    c = http.client.HTTPConnection(control.addr, control.port, timeout=600)
+    c.request("POST", f"/v1/sandboxes/{sid}/ports/{PORT}/sink",
+              body=(block for _ in range(big // len(block))),
+              headers={"Authorization": f"Bearer {USER}", "Transfer-Encoding": "chunked"},
+              encode_chunked=True)
+    r = c.getresponse()
+    want = hashlib.sha256(block * (big // len(block))).hexdigest()
+    assert r.status == 200 and r.read().decode() == f"{want} {big}", r.status
+    c.request("GET", f"/v1/sandboxes/{sid}/ports/{PORT}/big?n={big}",
+              headers={"Authorization": f"Bearer {USER}"})
+    r = c.getresponse()
+    h = hashlib.sha256()
+    n = 0
+    while True:
+        b = r.read(1 << 20)
+        if not b:
+            break
+        h.update(b)
+        n += len(b)
+    c.close()
+    assert r.status == 200 and n == big and h.hexdigest() == want, (r.status, n)
     key = base64.b64encode(os.urandom(16)).decode()
     s = socket.create_connection((control.addr, control.port), timeout=60)
     s.sendall(f"GET /v1/sandboxes/{sid}/ports/{PORT}/ws HTTP/1.1\r\nHost: x\r\n"
@@ -771,7 +799,8 @@ def websocket_through(control, sid):
         got += b
     s.close()
     assert got == bytes([0x81, 16]) + b"echo:via control", got
-    T.check("a WebSocket through the control plane's port proxy: handshake and an echoed frame")
+    T.check("the control plane's port proxy: the client's headers reach the service, 24 MiB "
+            "streamed each way, a WebSocket's handshake and an echoed frame")
 
 
 def test_the_shell_through_the_control_plane(fleet, hosts):

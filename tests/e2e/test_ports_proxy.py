@@ -39,6 +39,7 @@ class H(http.server.BaseHTTPRequestHandler):
         self.send_response(200)
         self.send_header("Content-Length", str(n))
         self.send_header("X-Guest", "yes")
+        self.send_header("X-Saw-Cookie", self.headers.get("Cookie", "-"))
         self.end_headers()
         while n:
             k = min(n, len(BLOCK))

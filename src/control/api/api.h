@@ -28,7 +28,8 @@ enum MHD_Result control_sandbox_call(struct api_req *r);
 enum MHD_Result control_sandbox_relay(struct api_req *r);
 enum MHD_Result control_sandbox_shell(struct api_req *r);
 enum MHD_Result control_sandbox_tunnel(struct api_req *r);
-enum MHD_Result control_sandbox_port_get(struct api_req *r);
+enum MHD_Result control_sandbox_port_upgrade(struct api_req *r);
+enum MHD_Result control_sandbox_port(struct api_req *r);
 /* GET and PUT .../files/signed (public: the host checks the signature). */
 enum MHD_Result control_sandbox_signed(struct api_req *r);
 /* The route of the sandbox the request names, when the key may use it and

@@ -6,6 +6,8 @@
 #define NONE (4u << 10)
 #define CTRL (64u << 10)
 #define DATA (16u << 20)
+/* The port proxy's bodies stream through (relay_request_streamed). */
+#define STREAM API_STREAM_BODY
 /* The sandbox routes are thawd's (src/thawd/api/routes.c), same limits
  * and same admin flags: the control plane calls hosts with its own admin
  * key, so what a route needs is checked here, before the relay. */
@@ -62,13 +64,13 @@ const struct api_route control_routes[] = {
 	 * spooled to disk. */
 	{ "GET", "/v1/sandboxes/{}/files/signed", control_sandbox_signed, true, false, NONE, false },
 	{ "PUT", "/v1/sandboxes/{}/files/signed", control_sandbox_signed, true, false, DATA, false },
-	{ "GET", "/v1/sandboxes/{}/ports/{}/**", control_sandbox_port_get, false, false, DATA, false },
-	{ "HEAD", "/v1/sandboxes/{}/ports/{}/**", RELAY, false, false, DATA, false },
-	{ "POST", "/v1/sandboxes/{}/ports/{}/**", RELAY, false, false, DATA, false },
-	{ "PUT", "/v1/sandboxes/{}/ports/{}/**", RELAY, false, false, DATA, false },
-	{ "PATCH", "/v1/sandboxes/{}/ports/{}/**", RELAY, false, false, DATA, false },
-	{ "DELETE", "/v1/sandboxes/{}/ports/{}/**", RELAY, false, false, DATA, false },
-	{ "OPTIONS", "/v1/sandboxes/{}/ports/{}/**", RELAY, false, false, DATA, false },
+	{ "GET", "/v1/sandboxes/{}/ports/{}/**", control_sandbox_port, false, false, STREAM, false },
+	{ "HEAD", "/v1/sandboxes/{}/ports/{}/**", control_sandbox_port, false, false, STREAM, false },
+	{ "POST", "/v1/sandboxes/{}/ports/{}/**", control_sandbox_port, false, false, STREAM, false },
+	{ "PUT", "/v1/sandboxes/{}/ports/{}/**", control_sandbox_port, false, false, STREAM, false },
+	{ "PATCH", "/v1/sandboxes/{}/ports/{}/**", control_sandbox_port, false, false, STREAM, false },
+	{ "DELETE", "/v1/sandboxes/{}/ports/{}/**", control_sandbox_port, false, false, STREAM, false },
+	{ "OPTIONS", "/v1/sandboxes/{}/ports/{}/**", control_sandbox_port, false, false, STREAM, false },
 	{ "GET", "/v1/templates", control_templates, false, false, NONE, false },
 	{ "GET", "/v1/templates/{}", control_templates, false, false, NONE, false },
 	{ "POST", "/v1/templates", control_template_bake, false, false, CTRL, true },

@@ -293,13 +293,8 @@ enum MHD_Result control_sandbox_tunnel(struct api_req *r)
 	return upgrade(r, "thaw-tunnel");
 }
 
-/* GET .../ports/{port}/...: an upgrade (a WebSocket) is joined like a
- * tunnel; any other request is relayed. */
-enum MHD_Result control_sandbox_port_get(struct api_req *r)
+/* GET .../ports/{port}/... with an Upgrade (ports.c decides). */
+enum MHD_Result control_sandbox_port_upgrade(struct api_req *r)
 {
-	const char *up = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Upgrade");
-	const char *conn = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Connection");
-	if (up && conn && strcasestr(conn, "upgrade"))
-		return upgrade(r, NULL);
-	return control_sandbox_relay(r);
+	return upgrade(r, NULL);
 }
