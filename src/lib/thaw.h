@@ -403,6 +403,13 @@ THAW_API int thaw_sandbox_pause(thaw_client *client, const char *id, thaw_sandbo
 THAW_API int thaw_sandbox_resume(thaw_client *client, const char *id, thaw_sandbox **out,
 				 thaw_error **err);
 
+/* POST /v1/sandboxes/{id}/recover (issue 17): a failed sandbox whose
+ * template can recover (postgres) and whose disk was kept is booted on
+ * that disk again and answers running; THAW_ERR_CONFLICT otherwise.
+ * out as for thaw_sandbox_pause. */
+THAW_API int thaw_sandbox_recover(thaw_client *client, const char *id, thaw_sandbox **out,
+				  thaw_error **err);
+
 /* POST /v1/sandboxes/{id}/snapshot: a new template named template_name
  * from the running sandbox as it is now (processes included); the
  * sandbox goes on running. build_id may be NULL; otherwise *build_id is

@@ -267,7 +267,7 @@ def test_recover_after_a_sigkilled_vmm_replays_the_wal(pg_template):
         for line in open_tx.stdout:
             if line.startswith("INSERT 0 1"):
                 break
-        disk = T.current().data_dir / "store" / "sandboxes" / sid / "rootfs.img"
+        disk = T.current().sandboxes_dir / sid / "rootfs.img"
         failed = _kill_vmm_and_wait_failed(sid)
         assert disk.exists(), "the failed sandbox's disk was not kept"
         open_tx.kill()
@@ -305,12 +305,38 @@ def test_a_template_without_recover_is_released_as_before(template):
     """A code-interpreter sandbox whose VMM dies is failed with its disk
     gone, as before issue 17: nothing to recover (409)."""
     sid = T.create(timeout_s=0)["id"]
-    disk = T.current().data_dir / "store" / "sandboxes" / sid / "rootfs.img"
+    disk = T.current().sandboxes_dir / sid / "rootfs.img"
     try:
         assert disk.exists(), disk
         _kill_vmm_and_wait_failed(sid)
         st, r = T.api("POST", f"/v1/sandboxes/{sid}/recover", {})
         assert st == 409 and "no recover command" in r["error"], (st, r)
         assert not disk.exists()
+    finally:
+        T.delete(sid)
+
+
+def test_recover_a_vmm_that_died_while_thawd_was_down(thawd, pg_template):
+    """Issue 17: thawd is SIGKILLed, then the VMM; the restart finds the
+    running row's VM gone and makes the sandbox failed with its disk kept
+    (a template without recover would lose the row): recover works."""
+    body = T.create(template=NAME, timeout_s=0)
+    sid, pw = body["id"], body["database"]["password"]
+    try:
+        psql(sid, pw, "CREATE TABLE across (v int); INSERT INTO across VALUES (7)")
+        name = thawd.prefix + sid
+        pid = T.vmm_processes(name).get(name)
+        assert pid, f"no VMM process for {sid}"
+        thawd.stop(signal.SIGKILL)
+        os.kill(pid, signal.SIGKILL)
+        T.wait_until(lambda: name not in T.vmm_processes(name), 10, what="the VMM to exit")
+        thawd.start()
+        st, r = T.get(sid)
+        assert st == 200 and r["state"] == "failed", (st, r)
+        assert "restarted" in r["reason"], r
+        assert (thawd.sandboxes_dir / sid / "rootfs.img").exists()
+        st, r = T.api("POST", f"/v1/sandboxes/{sid}/recover", {}, timeout=600)
+        assert st == 200 and r["state"] == "running", (st, r)
+        assert psql(sid, pw, "SELECT v FROM across")[1] == "7"
     finally:
         T.delete(sid)
