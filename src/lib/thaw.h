@@ -122,7 +122,7 @@ typedef struct thaw_sandbox {
 	char *template_name; /* the template it was created from */
 	char *build_id;	     /* the template build; NULL if not reported */
 	/* "creating", "running", "failed", "deleting", "pausing", "paused",
-	 * "resuming" */
+	 * "resuming", "recovering" */
 	char *state;
 	char *created_at;      /* RFC 3339; NULL if not reported */
 	char *timeout_at;      /* RFC 3339; NULL: no deadline */

@@ -65,16 +65,16 @@ static int run_recover_command(struct sandbox *next, const char *cmd, struct tha
 	if (rc < 0)
 		return err_wrap(err, "running the template's recover command");
 	if (res.exit_code != 0 || res.timed_out)
-		rc = err_set(err, ERR_UNAVAILABLE, "the template's recover command (%s) %s %d: %.300s",
-			     cmd, res.timed_out ? "timed out," : "exited with", res.exit_code,
+		rc = err_set(err, ERR_UNAVAILABLE,
+			     "the template's recover command (%s) %s %d: %.300s", cmd,
+			     res.timed_out ? "timed out," : "exited with", res.exit_code,
 			     buf_cstr(&res.err));
 	agent_exec_result_free(&res);
 	return rc;
 }
 
 /* Why a failed sandbox cannot be recovered (ERR_CONFLICT), or 0. */
-static int check_recoverable(struct host *h, struct sandbox *sb, char **cmd,
-			     struct thaw_err **err)
+static int check_recoverable(struct host *h, struct sandbox *sb, char **cmd, struct thaw_err **err)
 {
 	if (!sandbox_recover_command(h, sb->template_name, cmd))
 		return err_set(err, ERR_CONFLICT,
@@ -141,9 +141,10 @@ int sandbox_recover(struct host *h, const char *id, struct sandbox **out, struct
 		free(next->timings);
 		next->timings = vm_clock_json(&clk, time_mono_ns());
 		next->timeout_at = timeout_at;
-		struct sb_change running = {
-			.to = SB_RUNNING, .vmm = next->vmm, .slot = next->slot, .timeout_at = timeout_at
-		};
+		struct sb_change running = { .to = SB_RUNNING,
+					     .vmm = next->vmm,
+					     .slot = next->slot,
+					     .timeout_at = timeout_at };
 		rc = sandbox_set_state(h, next, &running, err);
 	}
 	if (rc < 0) {
@@ -151,8 +152,10 @@ int sandbox_recover(struct host *h, const char *id, struct sandbox **out, struct
 			 err_msg(err ? *err : NULL));
 		sandbox_release_keep_disk(h, next);
 		sandbox_unref(h, next);
-		_cleanup_free_ char *why = xasprintf("recover failed: %s", err_msg(err ? *err : NULL));
-		sandbox_set_state(h, sb, &(struct sb_change){ .to = SB_FAILED, .reason = why }, NULL);
+		_cleanup_free_ char *why =
+			xasprintf("recover failed: %s", err_msg(err ? *err : NULL));
+		sandbox_set_state(h, sb, &(struct sb_change){ .to = SB_FAILED, .reason = why },
+				  NULL);
 		sandbox_unlock(h, sb);
 		return err_wrap(err, "recovering sandbox %s", id);
 	}
