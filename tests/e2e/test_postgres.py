@@ -319,7 +319,8 @@ def test_a_template_without_recover_is_released_as_before(template):
 def test_recover_a_vmm_that_died_while_thawd_was_down(thawd, pg_template):
     """Issue 17: thawd is SIGKILLed, then the VMM; the restart finds the
     running row's VM gone and makes the sandbox failed with its disk kept
-    (a template without recover would lose the row): recover works."""
+    (a template without recover would lose the row): `thaw recover`
+    brings it back."""
     body = T.create(template=NAME, timeout_s=0)
     sid, pw = body["id"], body["database"]["password"]
     try:
@@ -335,8 +336,10 @@ def test_recover_a_vmm_that_died_while_thawd_was_down(thawd, pg_template):
         assert st == 200 and r["state"] == "failed", (st, r)
         assert "restarted" in r["reason"], r
         assert (thawd.sandboxes_dir / sid / "rootfs.img").exists()
-        st, r = T.api("POST", f"/v1/sandboxes/{sid}/recover", {}, timeout=600)
-        assert st == 200 and r["state"] == "running", (st, r)
+        # Through the CLI (libthaw's thaw_sandbox_recover) this time.
+        cli = T.run_cli("recover", sid)
+        assert cli.returncode == 0 and cli.stdout.decode().strip() == sid, cli.stderr
+        assert T.get(sid)[1]["state"] == "running"
         assert psql(sid, pw, "SELECT v FROM across")[1] == "7"
     finally:
         T.delete(sid)
