@@ -9,6 +9,9 @@ data_dir=${THAW_DATA_DIR:-/var/lib/thaw}
 listen=${THAW_LISTEN:-127.0.0.1:7420}
 # E2B's SDKs reach the same thawd here (docs/e2b.md).
 e2b_listen=${THAW_E2B_LISTEN:-127.0.0.1:7421}
+# Host ports for services in sandboxes (docs/ports.md); `make test`'s
+# thawds use 20000-26399, so the demo's never collide with them.
+publish_range=${THAW_PUBLISH_RANGE:-127.0.0.1:16000-16099}
 export THAW_API_URL=${THAW_API_URL:-http://$listen}
 thaw=build/bin/thaw
 
@@ -27,7 +30,7 @@ if $thaw health >/dev/null 2>&1; then
 else
 	mkdir -p "$data_dir/logs"
 	nohup build/bin/thawd --data-dir "$data_dir" --listen "$listen" --e2b-listen "$e2b_listen" \
-		>>"$data_dir/logs/thawd.log" 2>&1 &
+		--publish-range "$publish_range" >>"$data_dir/logs/thawd.log" 2>&1 &
 	echo "thawd pid $! (log: $data_dir/logs/thawd.log)"
 	for _ in $(seq 1 100); do
 		$thaw health >/dev/null 2>&1 && break
@@ -64,6 +67,28 @@ $thaw run-code --out-dir "$chart_dir" "$id" -c "$(printf '%s\n' \
 
 step "deleting $id"
 $thaw rm "$id"
+
+step "a managed PostgreSQL: the postgres template's snapshot holds a database that has run initdb and answered a query (baked once)"
+if $thaw templates | awk '$1 == "postgres" && $2 == "ready" { found = 1 } END { exit !found }'; then
+	echo "already baked"
+else
+	$thaw bake postgres
+fi
+start=$(date +%s%N)
+db_out=$(mktemp)
+db=$($thaw create --template postgres 2>"$db_out")
+echo "created $db in $(( ($(date +%s%N) - start) / 1000000 )) ms, with its own password:"
+cat "$db_out"
+url=$(sed -n 's/^database: \(postgresql:[^ ]*\)$/\1/p' "$db_out")
+password=$(sed -n 's/^password: \([^ ]*\).*/\1/p' "$db_out")
+rm -f "$db_out"
+if [ -n "$url" ]; then
+	echo "psql from this machine, through the published port:"
+	PGPASSWORD=$password psql "$url" -Atc "SELECT 'connected to ' || version()"
+else
+	echo "(this thawd has no --publish-range: use thaw port-forward $db 5432:5432)"
+fi
+$thaw rm "$db"
 
 printf '\nthawd is still running: try\n  %s create\n  %s exec ID -- uname -a\nstop it with: pkill -TERM -x thawd\n' "$thaw" "$thaw"
 printf '\nE2B SDK programs run against it unchanged with (docs/e2b.md):\n'

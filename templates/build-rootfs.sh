@@ -144,6 +144,16 @@ if [ -d "$recipe_dir/rootfs" ]; then
 	cp -a "$recipe_dir/rootfs/." "$tree/"
 	say "root files: $(find "$recipe_dir/rootfs/" -type f | wc -l) from the recipe"
 fi
+# The recipe's guest libraries (RECIPE/lib/NAME.c: small shims, libc
+# only) are built here with the host's compiler into /usr/lib/thaw/NAME.so;
+# no compiler goes into the image.
+for src in "$recipe_dir"/lib/*.c; do
+	[ -f "$src" ] || continue
+	mkdir -p "$tree/usr/lib/thaw"
+	gcc -shared -fPIC -O2 -Wall -Wextra -Werror -fno-stack-protector \
+		-o "$tree/usr/lib/thaw/$(basename "$src" .c).so" "$src"
+	say "guest library: /usr/lib/thaw/$(basename "$src" .c).so"
+done
 say "root image: ext4, ${disk_mb} MiB (sparse)"
 # No lazy init: otherwise the guest kernel would zero inode tables in the
 # background after boot, in every clone. Packed metadata: bitmaps and

@@ -742,8 +742,10 @@ def websocket_through(control, sid):
                                  "&& exit 0; sleep 0.2; done; exit 1"},
                          key=USER, timeout=120)
     assert st == 200 and r["exit_code"] == 0, r
-    st, _ = control.call("GET", f"/v1/sandboxes/{sid}/ports/{PORT}/big?n=3", key=USER)
-    assert st == 200, st
+    req = urllib.request.Request(f"{control.url}/v1/sandboxes/{sid}/ports/{PORT}/big?n=3",
+                                 headers={"Authorization": f"Bearer {USER}"})
+    with urllib.request.urlopen(req, timeout=60) as r:
+        assert r.status == 200 and r.read() == b"\x00\x01\x02", r.status
     key = base64.b64encode(os.urandom(16)).decode()
     s = socket.create_connection((control.addr, control.port), timeout=60)
     s.sendall(f"GET /v1/sandboxes/{sid}/ports/{PORT}/ws HTTP/1.1\r\nHost: x\r\n"

@@ -6,21 +6,23 @@ resume and shared by a fork child that then goes its own way.
 One bake for the module on the session thawd (skipped when this tree's
 template is baked already); one long-lived sandbox shared by the tests.
 Clients run on the host, inside the sandbox's network namespace (psql to
-the guest address over TCP, scram-sha-256), and once through the API
-tunnel (GET /v1/sandboxes/ID/tunnel/5432, docs/ports.md) from a local
-port, as `thaw port-forward` does."""
+the guest address over TCP, scram-sha-256), through `thaw port-forward`
+(the API tunnel, docs/ports.md), through the SDK's tunnel and through a
+published host port."""
 
 import os
 import signal
-import socket
 import subprocess
-import threading
+import sys
 import time
 
 import pytest
 
 import thawlib as T
 from thawlib.pg import pg_bin
+
+sys.path.insert(0, str(T.REPO / "sdk" / "python"))
+import thaw  # noqa: E402
 
 NAME = "postgres"
 GUEST = "172.16.0.2"
@@ -165,68 +167,145 @@ def test_cli_create_prints_a_connection_string(pg_template):
         T.delete(sid)
 
 
-def pump(src, dst):
-    try:
-        while True:
-            b = src.recv(65536)
-            if not b:
-                break
-            dst.sendall(b)
-        dst.shutdown(socket.SHUT_WR)
-    except OSError:
-        pass
-
-
-def forward_once(sid, port):
-    """A local listener whose one connection goes through an API tunnel to
-    the sandbox's port (what thaw port-forward does per connection)."""
-    lst = socket.socket()
-    lst.bind(("127.0.0.1", 0))
-    lst.listen(1)
-    d = T.current()
-
-    def serve():
-        c, _ = lst.accept()
-        t = socket.create_connection((d.addr, d.port), timeout=60)
-        t.sendall((f"GET /v1/sandboxes/{sid}/tunnel/{port} HTTP/1.1\r\nHost: thaw\r\n"
-                   f"Authorization: Bearer {d.key}\r\nConnection: Upgrade\r\n"
-                   "Upgrade: thaw-tunnel\r\n\r\n").encode())
-        got = b""
-        while b"\r\n\r\n" not in got:
-            chunk = t.recv(1)  # byte by byte: nothing of the stream is read here
-            assert chunk, "thawd closed the tunnel before its answer"
-            got += chunk
-        assert got.startswith(b"HTTP/1.1 101"), got
-        back = threading.Thread(target=pump, args=(t, c), daemon=True)
-        back.start()
-        pump(c, t)
-        back.join(60)
-        c.close()
-        t.close()
-        lst.close()
-    threading.Thread(target=serve, daemon=True).start()
-    return lst.getsockname()[1]
-
-
-def test_psql_from_the_host_through_the_api_tunnel(db):
-    local = forward_once(db["id"], 5432)
-    p = subprocess.run(
-        [pg_bin("psql"), "-X", "-A", "-t", "-c", "SELECT current_user, 40 + 2",
-         f"host=127.0.0.1 port={local} user=postgres dbname=postgres connect_timeout=20"],
-        env={"PGPASSWORD": db["database"]["password"], "PATH": "/usr/bin:/bin"},
-        capture_output=True, text=True, timeout=60)
-    assert p.returncode == 0, p.stderr
-    assert p.stdout.strip() == "postgres|42"
-
-
-def _host_psql(addr, port, password, sql):
+def host_psql(host, port, password, sql):
     p = subprocess.run(
         [pg_bin("psql"), "-X", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-c", sql,
-         f"host={addr} port={port} user=postgres dbname=postgres connect_timeout=20"],
+         f"host={host} port={port} user=postgres dbname=postgres connect_timeout=20"],
         env={"PGPASSWORD": password, "PATH": "/usr/bin:/bin"},
         capture_output=True, text=True, timeout=60)
     assert p.returncode == 0, p.stderr
     return p.stdout.strip()
+
+
+def test_psql_from_the_host_through_thaw_port_forward(db):
+    """The issue's own words: `thaw port-forward ID LOCAL:5432` stays in the
+    foreground listening on 127.0.0.1:LOCAL, and psql from the host uses
+    it (two connections, one tunnel each); SIGINT ends it with 0."""
+    d = T.current()
+    env = dict(os.environ, THAW_API_URL=d.url, THAW_API_KEY=d.key or "")
+    p = subprocess.Popen([str(d.cli_bin), "port-forward", db["id"], "0:5432"], env=env,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        line = p.stdout.readline()
+        assert line.startswith("Forwarding 127.0.0.1:"), (line, p.poll())
+        local = int(line.split()[1].rsplit(":", 1)[1])
+        pw = db["database"]["password"]
+        assert host_psql("127.0.0.1", local, pw, "SELECT current_user, 40 + 2") == "postgres|42"
+        assert host_psql("127.0.0.1", local, pw, "SELECT count(*) >= 0 FROM pg_stat_activity") \
+            == "t"
+        p.send_signal(signal.SIGINT)
+        assert p.wait(30) == 0, p.stderr.read()
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+
+
+def test_sdk_database_password_tunnel_and_connection_string(pg_template):
+    """The SDK: a chosen password, .database keeping it across refresh(),
+    a tunnel's local address in connection_string(), and the published
+    port's when the host publishes (the session thawd has a range)."""
+    sb = thaw.Sandbox.create(template=NAME, timeout=600, database_password="Chosen.pw-4711")
+    try:
+        assert sb.database == {"user": "postgres", "dbname": "postgres", "port": 5432,
+                               "password": "Chosen.pw-4711"}, sb.database
+        sb.refresh()
+        assert "password" not in sb.info["database"] and \
+            sb.database["password"] == "Chosen.pw-4711"
+        with sb.tunnel(5432) as t:
+            url = sb.connection_string(t.host, t.port)
+            assert url == f"postgresql://postgres:Chosen.pw-4711@127.0.0.1:{t.port}/postgres"
+            r = subprocess.run([pg_bin("psql"), "-X", "-A", "-t", "-c", "SELECT 7", url],
+                               env={"PATH": "/usr/bin:/bin"}, capture_output=True, text=True,
+                               timeout=60)
+            assert r.returncode == 0 and r.stdout.strip() == "7", r.stderr
+        if sb.published_ports:
+            r = subprocess.run([pg_bin("psql"), "-X", "-A", "-t", "-c", "SELECT 8",
+                                sb.connection_string()],
+                               env={"PATH": "/usr/bin:/bin"}, capture_output=True, text=True,
+                               timeout=60)
+            assert r.returncode == 0 and r.stdout.strip() == "8", r.stderr
+    finally:
+        sb.delete()
+
+
+def backend_keys(sb, password, n):
+    """n connections to the sandbox's PostgreSQL through an API tunnel,
+    each authenticated with SCRAM-SHA-256 by this minimal client of the
+    wire protocol; returns their BackendKeyData (pid, cancel secret)."""
+    import base64
+    import hashlib
+    import hmac
+    import struct
+
+    def msg(sock):
+        head = b""
+        while len(head) < 5:
+            chunk = sock.recv(5 - len(head))
+            assert chunk, "the server closed the connection"
+            head += chunk
+        kind, size = head[:1], struct.unpack("!I", head[1:])[0]
+        body = b""
+        while len(body) < size - 4:
+            chunk = sock.recv(size - 4 - len(body))
+            assert chunk, "the server closed the connection"
+            body += chunk
+        assert kind != b"E", body
+        return kind, body
+
+    keys = []
+    for _ in range(n):
+        s = sb.connect_port(5432)
+        params = b"user\0postgres\0database\0postgres\0\0"
+        s.sendall(struct.pack("!II", 8 + len(params), 196608) + params)
+        kind, body = msg(s)
+        assert kind == b"R" and struct.unpack("!I", body[:4])[0] == 10, (kind, body)
+        cnonce = base64.b64encode(os.urandom(18)).decode()
+        first_bare = f"n=,r={cnonce}"
+        data = ("n,," + first_bare).encode()
+        mech = b"SCRAM-SHA-256\0"
+        s.sendall(b"p" + struct.pack("!I", 4 + len(mech) + 4 + len(data)) + mech +
+                  struct.pack("!I", len(data)) + data)
+        kind, body = msg(s)
+        server_first = body[4:].decode()
+        f = dict(kv.split("=", 1) for kv in server_first.split(","))
+        salted = hashlib.pbkdf2_hmac("sha256", password.encode(), base64.b64decode(f["s"]),
+                                     int(f["i"]))
+        client_key = hmac.new(salted, b"Client Key", "sha256").digest()
+        final_bare = f"c=biws,r={f['r']}"
+        auth = f"{first_bare},{server_first},{final_bare}".encode()
+        sig = hmac.new(hashlib.sha256(client_key).digest(), auth, "sha256").digest()
+        proof = base64.b64encode(bytes(a ^ b for a, b in zip(client_key, sig))).decode()
+        final = f"{final_bare},p={proof}".encode()
+        s.sendall(b"p" + struct.pack("!I", 4 + len(final)) + final)
+        key = None
+        while True:
+            kind, body = msg(s)
+            if kind == b"K":
+                key = struct.unpack("!II", body)
+            if kind == b"Z":
+                break
+        s.sendall(b"X" + struct.pack("!I", 4))
+        s.close()
+        assert key, "no BackendKeyData"
+        keys.append(key)
+    return keys
+
+
+def test_clones_hand_out_different_cancel_keys(pg_template):
+    """A cancel key (BackendKeyData) lets whoever holds it cancel that
+    backend's queries: clones of one snapshot must not hand out the same
+    ones (the postmaster's random state is in the snapshot)."""
+    a = thaw.Sandbox.create(template=NAME, timeout=600)
+    b = thaw.Sandbox.create(template=NAME, timeout=600)
+    try:
+        ka = backend_keys(a, a.database["password"], 3)
+        kb = backend_keys(b, b.database["password"], 3)
+        print(f"[e2e] backend keys: {ka} vs {kb}")
+        assert len({k[1] for k in ka + kb}) == 6, f"cancel secrets repeat: {ka} {kb}"
+    finally:
+        a.delete()
+        b.delete()
 
 
 def _kill_vmm_and_wait_failed(sid):
@@ -273,10 +352,12 @@ def test_recover_after_a_sigkilled_vmm_replays_the_wal(pg_template):
         open_tx.kill()
         open_tx.wait()
         assert "killed by signal 9" in failed["reason"], failed
+        # Through the SDK (sandbox.recover()).
+        sb = thaw.Sandbox.connect(sid)
         t0 = time.monotonic()
-        st, r = T.api("POST", f"/v1/sandboxes/{sid}/recover", {}, timeout=600)
+        r = sb.recover().info
         took = time.monotonic() - t0
-        assert st == 200 and r["state"] == "running", (st, r)
+        assert r["state"] == "running", r
         assert "password" not in r.get("database", {})
         print(f"[e2e] recover (cold boot + WAL replay + start) {took * 1000:.0f} ms")
         assert psql(sid, pw, "SELECT count(*) FROM durable")[1] == "1000"
@@ -285,11 +366,11 @@ def test_recover_after_a_sigkilled_vmm_replays_the_wal(pg_template):
         assert "database system was interrupted" in log and "redo done" in log, log[-2000:]
         # Through the host's ways in: the API tunnel, and the published
         # port when the host has a range (it follows the new incarnation).
-        local = forward_once(sid, 5432)
-        assert _host_psql("127.0.0.1", local, pw, "SELECT count(*) FROM durable") == "1000"
+        with sb.tunnel(5432) as t:
+            assert host_psql(t.host, t.port, pw, "SELECT count(*) FROM durable") == "1000"
         pub = [p for p in r.get("published_ports", []) if p["port"] == 5432]
         if pub:
-            assert _host_psql(pub[0]["host_address"], pub[0]["host_port"], pw,
+            assert host_psql(pub[0]["host_address"], pub[0]["host_port"], pw,
                               "SELECT max(v) FROM durable") == "row 999"
         # It writes again, and a second recover is refused while it runs.
         psql(sid, pw, "INSERT INTO durable VALUES ('after recover')")

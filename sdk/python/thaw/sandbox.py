@@ -143,6 +143,9 @@ class Sandbox:
     def __init__(self, info, client):
         self._client = client
         self._info = info
+        # A database's password is in the create (or fork) answer only:
+        # kept here, since refresh() answers without it.
+        self._db_password = (info.get("database") or {}).get("password")
         self.files = Files(self)
         self.processes = Processes(self)
 
@@ -150,8 +153,8 @@ class Sandbox:
 
     @classmethod
     def create(cls, template=None, timeout=None, metadata=None, on_timeout=None,
-               auto_resume=None, cpus=None, env=None, network=None, api_url=None,
-               api_key=None, client=None):
+               auto_resume=None, cpus=None, env=None, network=None, publish=None,
+               database_password=None, api_url=None, api_key=None, client=None):
         """Creates a sandbox and returns once its guest answers. timeout is
         its lifetime in seconds (0: none; default: the server's);
         on_timeout "delete" or "pause"; auto_resume lets an exec resume it
@@ -160,16 +163,21 @@ class Sandbox:
         every command in it (a command's own env wins); network is its
         egress policy, {"internet": bool, "allow": [...], "deny": [...]}
         with IPv4 "CIDR[:port]" entries (allow, then deny, then internet;
-        see set_network)."""
+        see set_network); publish lists guest ports to publish on host
+        ports (thawd's --publish-range; [] turns off a template's default);
+        database_password sets the password of a database template's
+        superuser instead of a generated one (see .database)."""
         client = client or Client(api_url, api_key)
         body = {}
         if cpus is not None:
             body["limits"] = {"cpus": cpus}
         for k, v in (("template", template), ("timeout_s", timeout), ("metadata", metadata),
                      ("on_timeout", on_timeout), ("auto_resume", auto_resume),
-                     ("env", env), ("network", network)):
+                     ("env", env), ("network", network), ("publish", publish)):
             if v is not None:
                 body[k] = v
+        if database_password is not None:
+            body["database"] = {"password": database_password}
         info = client.request("POST", "/v1/sandboxes", body, expect=(201,), what="template")
         return cls(info, client)
 
@@ -483,6 +491,41 @@ class Sandbox:
         """[{"port", "host_address", "host_port"}] as of the last answer
         (refresh() to see changes made elsewhere)."""
         return [dict(p) for p in self._info.get("published_ports") or []]
+
+    # ---- a database template (postgres) ----------------------------------
+
+    @property
+    def database(self):
+        """{"user", "dbname", "port", "password"} for a sandbox of a
+        database template, None otherwise. The password is known only to
+        the Sandbox object that created (or forked) it: thawd never shows
+        it again."""
+        db = self._info.get("database")
+        if not db:
+            return None
+        out = dict(db)
+        if self._db_password is not None:
+            out["password"] = self._db_password
+        return out
+
+    def connection_string(self, host=None, port=None):
+        """A postgresql:// URL for the database: through its published
+        port when it has one, else host/port you give (a tunnel's
+        .host/.port, e.g. sandbox.tunnel(5432))."""
+        db = self.database
+        if not db:
+            raise ValueError(f"sandbox {self.id} has no database")
+        if host is None or port is None:
+            pub = [p for p in self.published_ports if p["port"] == db["port"]]
+            if not pub:
+                raise ValueError(f"port {db['port']} of {self.id} is not published: "
+                                 f"pass host and port (of a tunnel)")
+            host, port = pub[0]["host_address"], pub[0]["host_port"]
+        from urllib.parse import quote
+        cred = quote(db["user"], safe="")
+        if db.get("password") is not None:
+            cred += ":" + quote(db["password"], safe="")
+        return f"postgresql://{cred}@{host}:{port}/{quote(db['dbname'], safe='')}"
 
     def delete(self):
         """Deletes the sandbox; deleting one that is gone already is fine."""
