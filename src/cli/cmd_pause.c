@@ -1,4 +1,5 @@
-/* thaw pause and thaw resume: scale sandboxes to zero and back. Every id
+/* thaw pause and thaw resume: scale sandboxes to zero and back; thaw
+ * recover: boot failed ones on their kept disks (issue 17). Every id
  * is tried even after a failure; each one done is printed. */
 #include <stdio.h>
 
@@ -38,6 +39,11 @@ static int resume_run(struct cli *cli, int argc, char **argv)
 	return change_each(&cmd_resume, thaw_sandbox_resume, cli, argc, argv);
 }
 
+static int recover_run(struct cli *cli, int argc, char **argv)
+{
+	return change_each(&cmd_recover, thaw_sandbox_recover, cli, argc, argv);
+}
+
 const struct cli_command cmd_pause = {
 	.name = "pause",
 	.args = "ID...",
@@ -50,4 +56,11 @@ const struct cli_command cmd_resume = {
 	.args = "ID...",
 	.summary = "Bring paused sandboxes back where they stopped.",
 	.run = resume_run,
+};
+
+const struct cli_command cmd_recover = {
+	.name = "recover",
+	.args = "ID...",
+	.summary = "Boot failed database sandboxes on their kept disks (the database recovers).",
+	.run = recover_run,
 };

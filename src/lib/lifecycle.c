@@ -34,6 +34,12 @@ THAW_API int thaw_sandbox_resume(thaw_client *client, const char *id, thaw_sandb
 	return sandbox_op(client, id, "resume", json_object(), out, err);
 }
 
+THAW_API int thaw_sandbox_recover(thaw_client *client, const char *id, thaw_sandbox **out,
+				  thaw_error **err)
+{
+	return sandbox_op(client, id, "recover", json_object(), out, err);
+}
+
 THAW_API int thaw_sandbox_keepalive(thaw_client *client, const char *id, int timeout_s,
 				    thaw_sandbox **out, thaw_error **err)
 {

@@ -122,7 +122,7 @@ typedef struct thaw_sandbox {
 	char *template_name; /* the template it was created from */
 	char *build_id;	     /* the template build; NULL if not reported */
 	/* "creating", "running", "failed", "deleting", "pausing", "paused",
-	 * "resuming" */
+	 * "resuming", "recovering" */
 	char *state;
 	char *created_at;      /* RFC 3339; NULL if not reported */
 	char *timeout_at;      /* RFC 3339; NULL: no deadline */
@@ -402,6 +402,13 @@ THAW_API int thaw_sandbox_pause(thaw_client *client, const char *id, thaw_sandbo
  * out as for thaw_sandbox_pause. */
 THAW_API int thaw_sandbox_resume(thaw_client *client, const char *id, thaw_sandbox **out,
 				 thaw_error **err);
+
+/* POST /v1/sandboxes/{id}/recover (issue 17): a failed sandbox whose
+ * template can recover (postgres) and whose disk was kept is booted on
+ * that disk again and answers running; THAW_ERR_CONFLICT otherwise.
+ * out as for thaw_sandbox_pause. */
+THAW_API int thaw_sandbox_recover(thaw_client *client, const char *id, thaw_sandbox **out,
+				  thaw_error **err);
 
 /* POST /v1/sandboxes/{id}/snapshot: a new template named template_name
  * from the running sandbox as it is now (processes included); the

@@ -306,3 +306,121 @@ def test_clones_hand_out_different_cancel_keys(pg_template):
     finally:
         a.delete()
         b.delete()
+
+
+def _kill_vmm_and_wait_failed(sid):
+    d = T.current()
+    name = d.prefix + sid
+    pid = T.vmm_processes(name).get(name)
+    assert pid, f"no VMM process for {sid}"
+    os.kill(pid, signal.SIGKILL)
+
+    def failed():
+        st, body = T.get(sid)
+        assert st == 200, body
+        return body if body["state"] == "failed" else None
+    return T.wait_until(failed, 30, what=f"{sid} to become failed")
+
+
+def test_recover_after_a_sigkilled_vmm_replays_the_wal(pg_template):
+    """Issue 17, durability: the VMM of a database sandbox is SIGKILLed
+    with rows committed and a transaction open; the sandbox is failed with
+    its disk kept, and POST .../recover cold-boots that disk: PostgreSQL
+    replays its WAL, the committed rows are there, the open transaction's
+    are not, and the sandbox's own password still works."""
+    body = T.create(template=NAME, timeout_s=0)
+    sid, pw = body["id"], body["database"]["password"]
+    try:
+        st, r = T.api("POST", f"/v1/sandboxes/{sid}/recover", {})
+        assert st == 409 and "running" in r["error"], (st, r)
+        psql(sid, pw, "CREATE TABLE durable (v text); "
+                      "INSERT INTO durable SELECT 'row ' || g FROM generate_series(1, 1000) g")
+        # An open transaction with its rows written (not committed) when the VMM dies.
+        open_tx = subprocess.Popen(
+            ["ip", "netns", "exec", T.sandbox_netns(sid), pg_bin("psql"), "-X",
+             f"host={GUEST} port=5432 user=postgres dbname=postgres connect_timeout=20"],
+            env={"PGPASSWORD": pw, "PATH": "/usr/sbin:/usr/bin:/sbin:/bin"},
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        open_tx.stdin.write("BEGIN;\nINSERT INTO durable VALUES ('uncommitted');\n")
+        open_tx.stdin.flush()
+        for line in open_tx.stdout:
+            if line.startswith("INSERT 0 1"):
+                break
+        disk = T.current().sandboxes_dir / sid / "rootfs.img"
+        failed = _kill_vmm_and_wait_failed(sid)
+        assert disk.exists(), "the failed sandbox's disk was not kept"
+        open_tx.kill()
+        open_tx.wait()
+        assert "killed by signal 9" in failed["reason"], failed
+        # Through the SDK (sandbox.recover()).
+        sb = thaw.Sandbox.connect(sid)
+        t0 = time.monotonic()
+        r = sb.recover().info
+        took = time.monotonic() - t0
+        assert r["state"] == "running", r
+        assert "password" not in r.get("database", {})
+        print(f"[e2e] recover (cold boot + WAL replay + start) {took * 1000:.0f} ms")
+        assert psql(sid, pw, "SELECT count(*) FROM durable")[1] == "1000"
+        assert psql(sid, pw, "SELECT count(*) FROM durable WHERE v = 'uncommitted'")[1] == "0"
+        log = T.sh(sid, "cat /var/log/postgresql/server.log")
+        assert "database system was interrupted" in log and "redo done" in log, log[-2000:]
+        # Through the host's ways in: the API tunnel, and the published
+        # port when the host has a range (it follows the new incarnation).
+        with sb.tunnel(5432) as t:
+            assert host_psql(t.host, t.port, pw, "SELECT count(*) FROM durable") == "1000"
+        pub = [p for p in r.get("published_ports", []) if p["port"] == 5432]
+        if pub:
+            assert host_psql(pub[0]["host_address"], pub[0]["host_port"], pw,
+                              "SELECT max(v) FROM durable") == "row 999"
+        # It writes again, and a second recover is refused while it runs.
+        psql(sid, pw, "INSERT INTO durable VALUES ('after recover')")
+        st, r = T.api("POST", f"/v1/sandboxes/{sid}/recover", {})
+        assert st == 409, (st, r)
+    finally:
+        T.delete(sid)
+    st, r = T.api("POST", f"/v1/sandboxes/{sid}/recover", {})
+    assert st == 404, (st, r)
+
+
+def test_a_template_without_recover_is_released_as_before(template):
+    """A code-interpreter sandbox whose VMM dies is failed with its disk
+    gone, as before issue 17: nothing to recover (409)."""
+    sid = T.create(timeout_s=0)["id"]
+    disk = T.current().sandboxes_dir / sid / "rootfs.img"
+    try:
+        assert disk.exists(), disk
+        _kill_vmm_and_wait_failed(sid)
+        st, r = T.api("POST", f"/v1/sandboxes/{sid}/recover", {})
+        assert st == 409 and "no recover command" in r["error"], (st, r)
+        assert not disk.exists()
+    finally:
+        T.delete(sid)
+
+
+def test_recover_a_vmm_that_died_while_thawd_was_down(thawd, pg_template):
+    """Issue 17: thawd is SIGKILLed, then the VMM; the restart finds the
+    running row's VM gone and makes the sandbox failed with its disk kept
+    (a template without recover would lose the row): `thaw recover`
+    brings it back."""
+    body = T.create(template=NAME, timeout_s=0)
+    sid, pw = body["id"], body["database"]["password"]
+    try:
+        psql(sid, pw, "CREATE TABLE across (v int); INSERT INTO across VALUES (7)")
+        name = thawd.prefix + sid
+        pid = T.vmm_processes(name).get(name)
+        assert pid, f"no VMM process for {sid}"
+        thawd.stop(signal.SIGKILL)
+        os.kill(pid, signal.SIGKILL)
+        T.wait_until(lambda: name not in T.vmm_processes(name), 10, what="the VMM to exit")
+        thawd.start()
+        st, r = T.get(sid)
+        assert st == 200 and r["state"] == "failed", (st, r)
+        assert "restarted" in r["reason"], r
+        assert (thawd.sandboxes_dir / sid / "rootfs.img").exists()
+        # Through the CLI (libthaw's thaw_sandbox_recover) this time.
+        cli = T.run_cli("recover", sid)
+        assert cli.returncode == 0 and cli.stdout.decode().strip() == sid, cli.stderr
+        assert T.get(sid)[1]["state"] == "running"
+        assert psql(sid, pw, "SELECT v FROM across")[1] == "7"
+    finally:
+        T.delete(sid)

@@ -156,6 +156,21 @@ static void test_database_keys(void **state)
 	parse_fails("clone_hook=pg-clone\n", "absolute path");
 }
 
+/* Issue 17 (recover): a command line that starts with an absolute path. */
+static void test_recover_key(void **state)
+{
+	(void)state;
+	struct recipe r;
+	parse_ok("recover=\"/usr/lib/thaw/start-postgres --recover\"\n", &r);
+	assert_string_equal(r.recover, "/usr/lib/thaw/start-postgres --recover");
+	recipe_free(&r);
+	parse_ok("vcpus=1\n", &r);
+	assert_null(r.recover);
+	recipe_free(&r);
+	parse_fails("recover=start-postgres\n", "recover must start with an absolute path");
+	parse_fails("recover=\n", "recover must start with an absolute path");
+}
+
 static void test_last_value_wins(void **state)
 {
 	(void)state;
@@ -316,6 +331,7 @@ int main(void)
 		cmocka_unit_test(test_other_keys_belong_to_the_build_script),
 		cmocka_unit_test(test_last_value_wins),
 		cmocka_unit_test(test_database_keys),
+		cmocka_unit_test(test_recover_key),
 		cmocka_unit_test(test_numbers_at_the_edges_of_their_ranges),
 		cmocka_unit_test(test_out_of_range_numbers_are_rejected),
 		cmocka_unit_test(test_non_numbers_are_rejected),

@@ -12,15 +12,16 @@
 #include "core/sbstate.h"
 
 /* The whole table, written out: a change to the machine must change this
- * test too. Rows: from; columns: to (C R F D Pg Pd Rs). */
+ * test too. Rows: from; columns: to (C R F D Pg Pd Rs Rc). */
 static const char *const expected[SB_STATE_COUNT] = {
-	[SB_CREATING] = ".x.....",
-	[SB_RUNNING] = "..xxx..",
-	[SB_FAILED] = "...x...",
-	[SB_DELETING] = ".......",
-	[SB_PAUSING] = ".x...x.",
-	[SB_PAUSED] = "...x..x",
-	[SB_RESUMING] = ".x...x.",
+	[SB_CREATING] = ".x......",
+	[SB_RUNNING] = "..xxx...",
+	[SB_FAILED] = "...x...x",
+	[SB_DELETING] = "........",
+	[SB_PAUSING] = ".x...x..",
+	[SB_PAUSED] = "...x..x.",
+	[SB_RESUMING] = ".x...x..",
+	[SB_RECOVERING] = ".xx.....",
 };
 
 static void test_every_transition(void **state)
@@ -56,6 +57,7 @@ static void test_every_restart_rule(void **state)
 		{ SB_RESUMING, RESTART_ADOPT_IMAGE, SB_PAUSED },
 		{ SB_FAILED, RESTART_KEEP, SB_FAILED },
 		{ SB_DELETING, RESTART_REMOVE, SB_DELETING },
+		{ SB_RECOVERING, RESTART_KEEP, SB_FAILED },
 	};
 	assert_int_equal(sizeof(rules) / sizeof(rules[0]), SB_STATE_COUNT);
 	for (size_t i = 0; i < sizeof(rules) / sizeof(rules[0]); i++) {

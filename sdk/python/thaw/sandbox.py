@@ -418,6 +418,13 @@ class Sandbox:
         self._info = self._client.request("POST", f"/v1/sandboxes/{self.id}/resume", {})
         return self
 
+    def recover(self):
+        """A failed sandbox whose template can recover (postgres) and whose
+        disk was kept when its VMM died: booted on that disk again (the
+        database replays its WAL); running afterwards, same password."""
+        self._info = self._client.request("POST", f"/v1/sandboxes/{self.id}/recover", {})
+        return self
+
     def snapshot(self, template):
         """Makes a new template from this sandbox as it is now; returns its
         build id. Sandbox.create(template=...) then starts from there."""

@@ -25,6 +25,9 @@ const struct api_route control_routes[] = {
 	{ "POST", "/v1/sandboxes/{}/network", CALL, false, false, CTRL, false },
 	{ "POST", "/v1/sandboxes/{}/pause", CALL, false, false, CTRL, false },
 	{ "POST", "/v1/sandboxes/{}/resume", CALL, false, false, CTRL, false },
+	/* Issue 17: the host answers running; CALL records it (the record
+	 * never held the host's failed). */
+	{ "POST", "/v1/sandboxes/{}/recover", CALL, false, false, CTRL, false },
 	{ "POST", "/v1/sandboxes/{}/exec", RELAY, false, false, DATA, false },
 	{ "POST", "/v1/sandboxes/{}/run_code", RELAY, false, false, DATA, false },
 	{ "POST", "/v1/sandboxes/{}/contexts", RELAY, false, false, CTRL, false },

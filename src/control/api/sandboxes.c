@@ -331,7 +331,7 @@ static enum MHD_Result resume_elsewhere(struct api_req *r, const struct sandbox_
 	return control_pass_json(r, MHD_HTTP_OK, &out, pl.host);
 }
 
-/* GET, DELETE, pause, resume: the host's answer, and the record kept in
+/* GET, DELETE, pause, resume, recover: the host's answer, and the record kept in
  * step with it. */
 enum MHD_Result control_sandbox_call(struct api_req *r)
 {

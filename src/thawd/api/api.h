@@ -147,6 +147,7 @@ bool api_file_signed_body(void *app, struct MHD_Connection *conn, const struct a
 enum MHD_Result api_sandbox_fork(struct api_req *r);
 enum MHD_Result api_sandbox_pause(struct api_req *r);
 enum MHD_Result api_sandbox_resume(struct api_req *r);
+enum MHD_Result api_sandbox_recover(struct api_req *r);
 enum MHD_Result api_sandbox_adopt(struct api_req *r);
 enum MHD_Result api_sandbox_export(struct api_req *r);
 enum MHD_Result api_sandbox_snapshot(struct api_req *r);

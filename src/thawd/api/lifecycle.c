@@ -90,6 +90,13 @@ enum MHD_Result api_sandbox_resume(struct api_req *r)
 	return change_state(r, sandbox_resume);
 }
 
+/* Issue 17: a failed sandbox whose disk was kept, cold-booted on it
+ * (ops/recover.c). */
+enum MHD_Result api_sandbox_recover(struct api_req *r)
+{
+	return change_state(r, sandbox_recover);
+}
+
 /* {"image": ID, "owner": KEY?, "resume": true?}: records the sandbox
  * another host paused as paused here (its image streamed from the object
  * store), then resumes it unless "resume" is false.

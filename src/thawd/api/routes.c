@@ -48,6 +48,8 @@ const struct api_route api_routes[] = {
 	{ "POST", "/v1/sandboxes/{}/fork", api_sandbox_fork, false, false, CTRL, false },
 	{ "POST", "/v1/sandboxes/{}/pause", api_sandbox_pause, false, false, CTRL, false },
 	{ "POST", "/v1/sandboxes/{}/resume", api_sandbox_resume, false, false, CTRL, false },
+	/* Issue 17: a failed database sandbox, booted on its kept disk. */
+	{ "POST", "/v1/sandboxes/{}/recover", api_sandbox_recover, false, false, CTRL, false },
 	/* Another host's paused sandbox, from its image in the object store. */
 	{ "POST", "/v1/sandboxes/{}/adopt", api_sandbox_adopt, false, false, CTRL, true },
 	/* Its image into the object store, for fork children on other hosts. */

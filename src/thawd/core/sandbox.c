@@ -45,7 +45,7 @@ static int write_row(struct host *h, const char *id, enum sb_state from,
 	if (from == SB_CREATING && c->to == SB_RUNNING)
 		return db_sandbox_set_running(h->db, id, c->vmm->pid, c->vmm->start_ticks,
 					      c->slot->index, c->timings, err);
-	if (from == SB_RESUMING && c->to == SB_RUNNING)
+	if ((from == SB_RESUMING || from == SB_RECOVERING) && c->to == SB_RUNNING)
 		return db_sandbox_set_resumed(h->db, id, c->vmm->pid, c->vmm->start_ticks,
 					      c->slot->index, c->timeout_at, err);
 	if (from == SB_PAUSING && c->to == SB_PAUSED)
@@ -262,6 +262,27 @@ void sandbox_release(struct host *h, struct sandbox *sb)
 	_cleanup_err_ struct thaw_err *err = NULL;
 	if (fs_rm_rf(sb->dir, &err) < 0 || fs_rm_rf(sb->run_dir, &err) < 0)
 		log_warn("sandbox.release", "id=%s error=\"%s\"", sb->id, err_msg(err));
+}
+
+void sandbox_release_keep_disk(struct host *h, struct sandbox *sb)
+{
+	if (h->sup)
+		supervisor_unwatch(h->sup, sb->id);
+	if (sb->vmm)
+		vmm_kill(sb->vmm);
+	sb->slot_reusable = true;
+	/* A cold-booted VM's memory file is no part of what is kept. */
+	_cleanup_free_ char *mem = xasprintf("%s/memory.bin", sb->dir);
+	unlink(mem);
+	_cleanup_err_ struct thaw_err *err = NULL;
+	if (fs_rm_rf(sb->run_dir, &err) < 0)
+		log_warn("sandbox.release", "id=%s error=\"%s\"", sb->id, err_msg(err));
+}
+
+bool sandbox_disk_kept(const struct sandbox *sb)
+{
+	_cleanup_free_ char *disk = xasprintf("%s/rootfs.img", sb->dir);
+	return fs_exists(disk);
 }
 
 /* ---- delete ---------------------------------------------------------- */

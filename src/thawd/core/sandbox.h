@@ -170,5 +170,11 @@ void sandbox_interrupt_all(struct host *h);
 /* Releases the VMM, namespace, disk clone and run directory (the parts
  * that exist). Shared by delete, failure and restart reconciliation. */
 void sandbox_release(struct host *h, struct sandbox *sb);
+/* Issue 17 (recover): sandbox_release except the disk clone, which stays
+ * (and counts in the store) for POST /v1/sandboxes/{id}/recover or the
+ * delete. */
+void sandbox_release_keep_disk(struct host *h, struct sandbox *sb);
+/* Whether sb's disk clone is there (a failed sandbox's was kept). */
+bool sandbox_disk_kept(const struct sandbox *sb);
 
 #endif

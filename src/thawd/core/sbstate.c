@@ -5,7 +5,7 @@
 static const char *const names[SB_STATE_COUNT] = {
 	[SB_CREATING] = "creating", [SB_RUNNING] = "running", [SB_FAILED] = "failed",
 	[SB_DELETING] = "deleting", [SB_PAUSING] = "pausing", [SB_PAUSED] = "paused",
-	[SB_RESUMING] = "resuming",
+	[SB_RESUMING] = "resuming", [SB_RECOVERING] = "recovering",
 };
 
 #define TO(s) (1u << (s))
@@ -19,7 +19,10 @@ static const unsigned allowed[SB_STATE_COUNT] = {
 	[SB_PAUSED] = TO(SB_RESUMING) | TO(SB_DELETING),
 	/* The restore failed: it stays paused. */
 	[SB_RESUMING] = TO(SB_RUNNING) | TO(SB_PAUSED),
-	[SB_FAILED] = TO(SB_DELETING),
+	[SB_FAILED] = TO(SB_DELETING) | TO(SB_RECOVERING),
+	/* The cold boot or the recover command failed: failed again, its
+	 * disk still kept. */
+	[SB_RECOVERING] = TO(SB_RUNNING) | TO(SB_FAILED),
 	[SB_DELETING] = 0,
 };
 
@@ -37,6 +40,10 @@ static const struct sb_restart_rule rules[SB_STATE_COUNT] = {
 			  "a resume that did not finish left the image as it was" },
 	[SB_FAILED] = { RESTART_KEEP, SB_FAILED, "it waits for its delete" },
 	[SB_DELETING] = { RESTART_REMOVE, SB_DELETING, "a delete that did not finish" },
+	/* Its disk is kept (the directory sweep spares failed sandboxes);
+	 * the VMM the recover started is an orphan the sweep ends. */
+	[SB_RECOVERING] = { RESTART_KEEP, SB_FAILED,
+			    "a recover that did not finish: its disk is kept, recover again" },
 };
 
 const char *sb_state_name(enum sb_state s)

@@ -9,7 +9,9 @@
  *   pausing  -> paused | running       (running: the capture failed)
  *   paused   -> resuming | deleting
  *   resuming -> running | paused       (paused: the restore failed)
- *   failed   -> deleting
+ *   failed   -> deleting | recovering
+ *   recovering -> running | failed   (failed: the cold boot or the
+ *                                     recipe's recover command failed)
  *
  * A create that fails and a delete that finishes remove the row: they are
  * not transitions. */
@@ -28,6 +30,9 @@ enum sb_state {
 	SB_PAUSING,
 	SB_PAUSED, /* no VMM, no slot: memory, device state and disk in an image */
 	SB_RESUMING,
+	/* Issue 17: a failed sandbox whose disk was kept, cold-booted on it
+	 * (ops/recover.c) */
+	SB_RECOVERING,
 	SB_STATE_COUNT
 };
 

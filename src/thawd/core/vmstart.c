@@ -71,7 +71,7 @@ static int start_fresh(struct host *h, struct sandbox *sb, const struct vm_start
 	    apply_policy(sb, err) < 0)
 		return -1;
 	clk->network = time_mono_ns();
-	if (launch_clone_disk(h, vs->from, sb->dir, err) < 0)
+	if (!vs->own_disk && launch_clone_disk(h, vs->from, sb->dir, err) < 0)
 		return -1;
 	clk->disk = time_mono_ns();
 	struct launch_target lt = { .id = sb->id,

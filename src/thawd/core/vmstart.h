@@ -39,6 +39,9 @@ struct vm_start {
 	const struct template *from; /* template build or image */
 	bool cold_boot;		     /* boot its kernel instead of restoring */
 	bool use_pools;		     /* a slot from the pool when one is ready */
+	/* Issue 17 (recover): boot on the disk clone sb already has (kept
+	 * when its VMM died) instead of cloning from's */
+	bool own_disk;
 	/* sb already holds a warm VMM (sb->vmm, sb->slot, its disk): finish
 	 * it instead of starting one; restored: the pool loaded it ahead. */
 	bool warm, warm_restored;

@@ -303,7 +303,8 @@ int db_sandbox_set_resumed(struct db *db, const char *id, int64_t pid, uint64_t 
 {
 	return db_run(db,
 		      "UPDATE sandboxes SET state='running', vmm_pid=?, vmm_start_ticks=?, slot=?,"
-		      " timeout_at=?, paused_at=0 WHERE id=?",
+		       /* a recovered sandbox's reason was its failure's */
+		      " timeout_at=?, paused_at=0, reason=NULL WHERE id=?",
 		      "iiiis", err, pid, (int64_t)start_ticks, slot, timeout_at, id);
 }
 

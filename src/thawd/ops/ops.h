@@ -168,6 +168,18 @@ int sandbox_clone_hook(struct host *h, struct sandbox *sb, const char *password,
  * only the create or fork answer shows it. */
 char *sandbox_take_db_password(struct sandbox *sb);
 
+/* ---- recover (ops/recover.c, issue 17, docs/postgres.md) ---- */
+
+/* 1 when template_name's recipe on this host has a recover command (then
+ * *out, when not NULL, is a copy to free), else 0. */
+int sandbox_recover_command(struct host *h, const char *template_name, char **out);
+/* A failed sandbox whose disk was kept: its template's kernel cold-boots
+ * that disk in a new incarnation, the guest agent answers, the recipe's
+ * recover command runs, and it is running again (*out: a new reference).
+ * ERR_CONFLICT when it is not failed or its disk was not kept;
+ * ERR_NOT_FOUND unknown. A failure leaves it failed, its disk kept. */
+int sandbox_recover(struct host *h, const char *id, struct sandbox **out, struct thaw_err **err);
+
 /* create.c, for fork children too: records sb (new, identity filled,
  * its place reserved) as creating, starts its VM (core/vmstart.h) and
  * makes it running. On failure nothing of it is left and its place is

@@ -157,6 +157,24 @@ static bool keep_by_rule(struct host *h, struct sandbox *sb, const struct sandbo
 	return rc == 0;
 }
 
+/* Issue 17: a running sandbox whose VMM is gone (it died while thawd was
+ * down), of a template that can recover (ops/recover.c), becomes failed
+ * as the supervisor would have made it, its disk kept. */
+static bool keep_failed(struct host *h, struct sandbox *sb, const struct sandbox_row *r,
+			const struct thaw_err *why)
+{
+	if (sb->state != SB_RUNNING || !sandbox_disk_kept(sb) ||
+	    !sandbox_recover_command(h, sb->template_name, NULL))
+		return false;
+	if (!sb->vmm)
+		kill_if_same((pid_t)r->vmm_pid, r->vmm_start_ticks);
+	sandbox_release_keep_disk(h, sb);
+	_cleanup_free_ char *reason = xasprintf(
+		"its VM was not there when thawd restarted (%s)", err_msg(why));
+	struct sb_change failed = { .to = SB_FAILED, .reason = reason };
+	return sandbox_set_state(h, sb, &failed, NULL) == 0;
+}
+
 static void adopt_row(const struct sandbox_row *r, void *ud)
 {
 	struct adopt_ctx *ac = ud;
@@ -170,7 +188,7 @@ static void adopt_row(const struct sandbox_row *r, void *ud)
 		sb->state = found; /* as the row says: the rule decides from there */
 		rule = sb_restart_rule(found);
 	}
-	if (rule && keep_by_rule(h, sb, r, rule, &err)) {
+	if (rule && (keep_by_rule(h, sb, r, rule, &err) || keep_failed(h, sb, r, err))) {
 		list_adopted(h, sb);
 		if (sb->state == SB_FAILED)
 			ac->rep->failed_kept++;
@@ -197,7 +215,9 @@ static bool is_live(struct host *h, const char *id)
 	if (!sb)
 		return false;
 	pthread_mutex_lock(&sb->lock);
-	bool live = sb->state == SB_RUNNING;
+	/* A failed sandbox's directory is there only when its disk was kept
+	 * for a recover (issue 17). */
+	bool live = sb->state == SB_RUNNING || sb->state == SB_FAILED;
 	pthread_mutex_unlock(&sb->lock);
 	sandbox_unref(h, sb);
 	return live;

@@ -73,8 +73,14 @@ void sandbox_vmm_exited(struct host *h, const char *id)
 	struct sb_change failed = { .to = SB_FAILED, .reason = reason };
 	_cleanup_err_ struct thaw_err *err = NULL;
 	if (sandbox_set_state_from(h, sb, SB_RUNNING, &failed, &err) == 0) {
-		log_warn("sandbox.vmm_exited", "id=%s status=%d", id, status);
-		sandbox_release(h, sb);
+		/* Issue 17: a template that can recover (a database) keeps
+		 * the disk, WAL included, for POST .../recover. */
+		bool keep = sandbox_recover_command(h, sb->template_name, NULL) == 1;
+		log_warn("sandbox.vmm_exited", "id=%s status=%d disk_kept=%d", id, status, keep);
+		if (keep)
+			sandbox_release_keep_disk(h, sb);
+		else
+			sandbox_release(h, sb);
 	} else if (sandbox_state(sb) == SB_RUNNING) {
 		log_error("sandbox.vmm_exited", "id=%s error=\"%s\"", id, err_msg(err));
 	}

@@ -110,6 +110,12 @@ static int apply(struct recipe *r, const char *key, const char *v, struct thaw_e
 				       "recipe: clone_hook must be an absolute path in the guest");
 		free(r->clone_hook);
 		r->clone_hook = xstrdup(v);
+	} else if (strcmp(key, "recover") == 0) {
+		if (v[0] != '/')
+			return err_set(err, ERR_INVALID,
+				       "recipe: recover must start with an absolute path in the guest");
+		free(r->recover);
+		r->recover = xstrdup(v);
 	} else if (strcmp(key, "database_user") == 0 || strcmp(key, "database_name") == 0) {
 		if (!valid_sql_name(v))
 			return err_set(err, ERR_INVALID,
@@ -203,6 +209,7 @@ void recipe_free(struct recipe *r)
 	free(r->cmdline_extra);
 	free(r->warmup);
 	free(r->clone_hook);
+	free(r->recover);
 	free(r->database_user);
 	free(r->database_name);
 	memset(r, 0, sizeof(*r));

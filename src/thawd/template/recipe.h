@@ -39,6 +39,11 @@ struct recipe {
 	 * before the answer, with the sandbox's new database password on its
 	 * stdin (docs/postgres.md); NULL: none. */
 	char *clone_hook;
+	/* Issue 17 (recover): a shell command line run in the guest after a
+	 * cold boot of a failed sandbox's own disk, bringing the template's
+	 * services up again (POST /v1/sandboxes/{id}/recover). A template
+	 * with one keeps the disk of a sandbox whose VMM died; NULL: none. */
+	char *recover;
 	/* The database a client connects to (the sandbox's "database"
 	 * field); database_port 0: the template has none. */
 	char *database_user;
