@@ -227,9 +227,18 @@ static enum MHD_Result upgrade(struct api_req *r, const char *protocol)
 		return api_reply_fail(r, ERR_INVALID, "Upgrade must be a protocol token");
 	if (pass)
 		protocol = up;
-	if (!up || strcasecmp(up, protocol) || !conn || !strcasestr(conn, "upgrade"))
+	if (!up || strcasecmp(up, protocol) || !conn || !strcasestr(conn, "upgrade")) {
+		/* As the host answers it (api/tunnel.c): 426 for a tunnel,
+		 * 400 for a shell. */
+		if (!strcmp(protocol, "thaw-tunnel"))
+			return api_reply_json(r, 426,
+					      json_pack("{s:s,s:s}", "error",
+							"a tunnel needs Connection: Upgrade and "
+							"Upgrade: thaw-tunnel",
+							"code", err_code_name(ERR_INVALID)));
 		return api_reply_fail(r, ERR_INVALID, "this route needs Connection: Upgrade and "
 				      "Upgrade: %s", protocol);
+	}
 	int fd = dial(rt.address, &err);
 	if (fd < 0)
 		return api_reply_error(r, err);
