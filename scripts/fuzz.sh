@@ -42,26 +42,28 @@ mkdir -p "$out"
 flags=(-g -O1 -std=gnu17 -D_GNU_SOURCE -DTHAW_VERSION='"fuzz"' -fsanitize=fuzzer,address,undefined
 	-fno-sanitize-recover=undefined -Isrc/common -Isrc -Isrc/thawd -Isrc/objstore)
 libs=$(pkg-config --libs jansson libcrypto libcurl)
-fail=0
-for t in "${targets[@]}"; do
+# One target: build, replay its regressions, then replay or fuzz. Prints
+# its result; non-zero when something crashed.
+one() {
+	local t=$1 bin work
 	bin=$out/fuzz_$t
 	# shellcheck disable=SC2086 # word splitting of the source list is wanted
-	clang "${flags[@]}" tests/fuzz/fuzz_$t.c ${srcs[$t]} src/common/*.c $libs -lpthread -o "$bin"
+	clang "${flags[@]}" tests/fuzz/fuzz_$t.c ${srcs[$t]} src/common/*.c $libs -lpthread -o "$bin" ||
+		{ echo "fuzz: $t: does not build"; return 1; }
 	mapfile -t regress < <(find "tests/fuzz/regress/$t" -type f ! -name '.*' 2>/dev/null)
 	if [ ${#regress[@]} -gt 0 ] && ! "$bin" "${regress[@]}" >"$out/$t.regress.log" 2>&1; then
 		echo "fuzz: $t: a regression input crashes again (log $out/$t.regress.log)"
-		fail=1
-		continue
+		return 1
 	fi
 	if [ "$replay" -eq 1 ]; then
 		mapfile -t seeds < <(find "tests/fuzz/corpus/$t" -type f ! -name '.*' 2>/dev/null)
 		if [ ${#seeds[@]} -gt 0 ] && ! "$bin" "${seeds[@]}" >"$out/$t.replay.log" 2>&1; then
 			echo "fuzz: $t: a seed input crashes (log $out/$t.replay.log)"
-			fail=1
+			return 1
 		else
 			echo "fuzz: $t: ${#regress[@]} regression and ${#seeds[@]} seed inputs replayed"
 		fi
-		continue
+		return 0
 	fi
 	work=$(mktemp -d)
 	cp -r "tests/fuzz/corpus/$t/." "$work/" 2>/dev/null || true
@@ -73,8 +75,30 @@ for t in "${targets[@]}"; do
 	else
 		echo "fuzz: $t: CRASH; input in $out/crashes/$t, log $out/$t.log"
 		tail -n 30 "$out/$t.log"
-		fail=1
+		rm -rf "$work"
+		return 1
 	fi
 	rm -rf "$work"
+}
+
+# Targets run side by side, one per core (THAW_FUZZ_JOBS): each still gets
+# a whole core for its time, and the run takes half as long on two.
+jobs_max=${THAW_FUZZ_JOBS:-$(nproc)}
+for t in "${targets[@]}"; do
+	(
+		rc=0
+		one "$t" >"$out/$t.result" 2>&1 || rc=$?
+		echo "$rc" >"$out/$t.rc"
+	) &
+	while [ "$(jobs -rp | wc -l)" -ge "$jobs_max" ]; do
+		wait -n || true
+	done
+done
+wait
+fail=0
+for t in "${targets[@]}"; do
+	cat "$out/$t.result"
+	[ "$(cat "$out/$t.rc" 2>/dev/null)" = 0 ] || fail=1
+	rm -f "$out/$t.result" "$out/$t.rc"
 done
 exit "$fail"
