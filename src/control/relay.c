@@ -267,19 +267,14 @@ static void set_stream_body(struct relay *rl, struct api_req *r, struct relay_bo
 		curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
 }
 
-static enum MHD_Result queue(struct api_req *r, struct relay *rl, int rfd)
+void relay_add_header_lines(struct MHD_Response *resp, const char *text, size_t len)
 {
-	struct MHD_Response *resp = MHD_create_response_from_pipe(rfd);
-	if (!resp) {
-		close(rfd);
-		return api_reply_fail(r, ERR_INTERNAL, "cannot stream the host's answer");
-	}
-	const char *p = (const char *)rl->headers.data, *end = p + rl->headers.len;
+	const char *p = text, *end = text + len;
 	while (p && p < end) {
 		const char *nl = memchr(p, '\n', (size_t)(end - p));
 		const char *stop = nl ? nl : end;
 		const char *colon = memchr(p, ':', (size_t)(stop - p));
-		if (colon) {
+		if (colon && !http_hop_header(p, (size_t)(colon - p))) {
 			_cleanup_free_ char *name = xstrndup(p, (size_t)(colon - p));
 			const char *v = colon + 1;
 			while (v < stop && *v == ' ')
@@ -292,6 +287,16 @@ static enum MHD_Result queue(struct api_req *r, struct relay *rl, int rfd)
 		}
 		p = nl ? nl + 1 : end;
 	}
+}
+
+static enum MHD_Result queue(struct api_req *r, struct relay *rl, int rfd)
+{
+	struct MHD_Response *resp = MHD_create_response_from_pipe(rfd);
+	if (!resp) {
+		close(rfd);
+		return api_reply_fail(r, ERR_INTERNAL, "cannot stream the host's answer");
+	}
+	relay_add_header_lines(resp, (const char *)rl->headers.data, rl->headers.len);
 	enum MHD_Result ret = MHD_queue_response(r->conn, (unsigned)rl->status, resp);
 	MHD_destroy_response(resp);
 	return ret;

@@ -34,6 +34,10 @@ enum MHD_Result relay_request(struct api_req *r, const struct relay_target *t);
  * whole one. */
 enum MHD_Result relay_request_streamed(struct api_req *r, const struct relay_target *t);
 
+/* "Name: value" lines (\n or \r\n ended) added to resp, hop-by-hop ones
+ * left out: a host's answer headers, or a 101's. */
+void relay_add_header_lines(struct MHD_Response *resp, const char *text, size_t len);
+
 /* The same, but the whole answer (at most RELAY_CALL_MAX) into *out, for the
  * control plane's own use (create, delete, state changes): the status,
  * or 0 when the host could not be reached (*err says why). */

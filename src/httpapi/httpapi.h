@@ -115,6 +115,9 @@ int api_query_each(struct api_req *r, size_t value_max, api_query_fn fn, void *c
 /* A query flag: true/false/1/0, absent is dflt; anything else is a 400
  * (reply given in *res, returns -1). */
 int api_query_bool(struct api_req *r, const char *name, bool dflt, bool *out, enum MHD_Result *res);
+/* Whether request header `name` holds `token` (case-insensitive) as one
+ * item of its comma-separated list: "Connection: keep-alive, Upgrade". */
+bool api_header_has(struct api_req *r, const char *name, const char *token);
 
 /* server.c: a program's API. */
 struct api_keys;

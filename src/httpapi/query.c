@@ -1,6 +1,7 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "buf.h"
 #include "httpapi/httpapi.h"
@@ -107,4 +108,17 @@ int api_query_each(struct api_req *r, size_t value_max, api_query_fn fn, void *c
 	MHD_get_connection_values(r->conn, MHD_GET_ARGUMENT_KIND, each_param, &x);
 	free(x.value);
 	return x.failed ? -1 : 0;
+}
+
+bool api_header_has(struct api_req *r, const char *name, const char *token)
+{
+	const char *v = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, name);
+	if (!v)
+		return false;
+	size_t n = strlen(token);
+	for (const char *p = v; *p; p++)
+		if (strncasecmp(p, token, n) == 0 && (p == v || p[-1] == ' ' || p[-1] == ',') &&
+		    (p[n] == '\0' || p[n] == ',' || p[n] == ' '))
+			return true;
+	return false;
 }

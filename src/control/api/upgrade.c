@@ -23,6 +23,7 @@
 #include "buf.h"
 #include "cleanup.h"
 #include "control/api/api.h"
+#include "control/relay.h"
 #include "control/sandboxes.h"
 #include "http_hop.h"
 #include "httpapi/keys.h"
@@ -177,29 +178,6 @@ static enum MHD_Result pass_header(void *cls, enum MHD_ValueKind kind, const cha
 	return MHD_YES;
 }
 
-/* The host's 101 headers (a WebSocket's Sec-WebSocket-Accept) on ours. */
-static void copy_head_headers(struct MHD_Response *resp, const struct buf *head, size_t body_at)
-{
-	const char *p = memchr(head->data, '\n', body_at), *end = (const char *)head->data + body_at;
-	while (p && ++p < end) {
-		const char *nl = memchr(p, '\n', (size_t)(end - p));
-		const char *stop = nl ? nl : end;
-		const char *colon = memchr(p, ':', (size_t)(stop - p));
-		if (colon && !http_hop_header(p, (size_t)(colon - p))) {
-			_cleanup_free_ char *name = xstrndup(p, (size_t)(colon - p));
-			const char *v = colon + 1;
-			while (v < stop && *v == ' ')
-				v++;
-			size_t vl = (size_t)(stop - v);
-			while (vl && (v[vl - 1] == '\r' || v[vl - 1] == ' '))
-				vl--;
-			_cleanup_free_ char *value = xstrndup(v, vl);
-			MHD_add_response_header(resp, name, value);
-		}
-		p = nl;
-	}
-}
-
 /* An Upgrade value we send on: a token (RFC 9110), short. */
 static bool protocol_token(const char *s)
 {
@@ -284,8 +262,12 @@ static enum MHD_Result upgrade(struct api_req *r, const char *protocol)
 		return api_reply_fail(r, ERR_INTERNAL, "cannot upgrade this connection");
 	}
 	MHD_add_response_header(resp, MHD_HTTP_HEADER_UPGRADE, protocol);
-	if (pass)
-		copy_head_headers(resp, &head, body_at);
+	/* The host's 101 headers (a WebSocket's Sec-WebSocket-Accept), after
+	 * its status line. */
+	const char *first = memchr(head.data, '\n', body_at);
+	if (pass && first)
+		relay_add_header_lines(resp, first + 1,
+				       body_at - (size_t)(first + 1 - (const char *)head.data));
 	enum MHD_Result ret = MHD_queue_response(r->conn, MHD_HTTP_SWITCHING_PROTOCOLS, resp);
 	MHD_destroy_response(resp);
 	log_info("control.upgrade", "id=%s host=%s protocol=%s", r->params[0], rt.host, protocol);

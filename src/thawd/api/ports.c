@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "api/api.h"
+#include "api/validate.h"
 #include "cleanup.h"
 #include "http_hop.h"
 #include "ids.h"
@@ -46,13 +47,6 @@ static void collect_free(struct collect *c)
 		free(c->lines[i]);
 	free(c->lines);
 	buf_free(&c->text);
-}
-
-static int parse_port(const char *s)
-{
-	char *end;
-	long v = strtol(s, &end, 10);
-	return (*end || end == s || s[0] == '+' || s[0] == '-' || v < 1 || v > 65535) ? -1 : (int)v;
 }
 
 /* The guest's response headers, minus hop-by-hop ones (ops/proxy.c). */
@@ -237,7 +231,7 @@ enum MHD_Result api_sandbox_port(struct api_req *r)
 	if (!id_valid_sandbox(r->params[0]))
 		return api_reply_fail(r, ERR_INVALID, "\"%.64s\" is not a sandbox id",
 				      r->params[0]);
-	int port = parse_port(r->params[1]);
+	int port = port_from_text(r->params[1]);
 	if (port < 0)
 		return api_reply_fail(r, ERR_INVALID, "port must be a number from 1 to 65535");
 	struct port_call *pc = xcalloc(1, sizeof(*pc));

@@ -6,14 +6,8 @@
 #include <string.h>
 
 #include "api/api.h"
+#include "api/validate.h"
 #include "ops/publish.h"
-
-static int parse_port(const char *s)
-{
-	char *end;
-	long v = strtol(s, &end, 10);
-	return (*end || end == s || s[0] == '+' || s[0] == '-' || v < 1 || v > 65535) ? -1 : (int)v;
-}
 
 /* {"port": N} and nothing else. */
 static int body_port(json_t *body, int *port, struct thaw_err **err)
@@ -65,7 +59,7 @@ enum MHD_Result api_published_list(struct api_req *r)
 
 enum MHD_Result api_published_delete(struct api_req *r)
 {
-	int port = parse_port(r->params[1]);
+	int port = port_from_text(r->params[1]);
 	if (port < 0)
 		return api_reply_fail(r, ERR_INVALID, "\"%.16s\" is not a port (1 to 65535)",
 				      r->params[1]);

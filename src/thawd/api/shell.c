@@ -93,19 +93,6 @@ static void on_upgrade(void *cls, struct MHD_Connection *conn, void *req_cls, co
 	}
 }
 
-static bool header_has(struct api_req *r, const char *name, const char *token)
-{
-	const char *v = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, name);
-	if (!v)
-		return false;
-	size_t n = strlen(token);
-	for (const char *p = v; *p; p++)
-		if (strncasecmp(p, token, n) == 0 && (p == v || p[-1] == ' ' || p[-1] == ',') &&
-		    (p[n] == '\0' || p[n] == ',' || p[n] == ' '))
-			return true;
-	return false;
-}
-
 static int size_arg(struct api_req *r, const char *name, uint32_t dflt, uint32_t *out)
 {
 	const char *v = MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, name);
@@ -125,7 +112,8 @@ enum MHD_Result api_sandbox_shell(struct api_req *r)
 	enum MHD_Result res;
 	if (!api_check_sandbox_id(r, &res))
 		return res;
-	if (!header_has(r, "Connection", "upgrade") || !header_has(r, "Upgrade", SHELL_PROTOCOL))
+	if (!api_header_has(r, "Connection", "upgrade") ||
+	    !api_header_has(r, "Upgrade", SHELL_PROTOCOL))
 		return api_reply_fail(
 			r, ERR_INVALID,
 			"a shell needs Connection: Upgrade and Upgrade: " SHELL_PROTOCOL);

@@ -10,32 +10,12 @@
 #include <strings.h>
 
 #include "api/api.h"
+#include "api/validate.h"
 #include "log.h"
 #include "ops/tunnel.h"
 
 #define TUNNEL_PROTOCOL "thaw-tunnel"
 #define HTTP_UPGRADE_REQUIRED 426
-
-/* Whether header `name` holds `token` in its comma-separated list. */
-static bool header_has(struct api_req *r, const char *name, const char *token)
-{
-	const char *v = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, name);
-	if (!v)
-		return false;
-	size_t n = strlen(token);
-	for (const char *p = v; *p; p++)
-		if (strncasecmp(p, token, n) == 0 && (p == v || p[-1] == ' ' || p[-1] == ',') &&
-		    (p[n] == '\0' || p[n] == ',' || p[n] == ' '))
-			return true;
-	return false;
-}
-
-static int parse_port(const char *s)
-{
-	char *end;
-	long v = strtol(s, &end, 10);
-	return (*end || end == s || s[0] == '+' || s[0] == '-' || v < 1 || v > 65535) ? -1 : (int)v;
-}
 
 /* The relay has ended: libmicrohttpd owns the socket and closes it. */
 static void close_upgraded(void *ud, int client_fd)
@@ -58,11 +38,12 @@ static void on_upgrade(void *cls, struct MHD_Connection *conn, void *req_cls, co
 
 enum MHD_Result api_sandbox_tunnel(struct api_req *r)
 {
-	int port = parse_port(r->params[1]);
+	int port = port_from_text(r->params[1]);
 	if (port < 0)
 		return api_reply_fail(r, ERR_INVALID, "\"%.16s\" is not a port (1 to 65535)",
 				      r->params[1]);
-	if (!header_has(r, "Connection", "upgrade") || !header_has(r, "Upgrade", TUNNEL_PROTOCOL))
+	if (!api_header_has(r, "Connection", "upgrade") ||
+	    !api_header_has(r, "Upgrade", TUNNEL_PROTOCOL))
 		return api_reply_json(
 			r, HTTP_UPGRADE_REQUIRED,
 			json_pack(

@@ -572,3 +572,10 @@ int validate_empty(json_t *body, struct thaw_err **err)
 	static const char *const fields[] = { NULL };
 	return only_fields(body, fields, err);
 }
+
+int port_from_text(const char *s)
+{
+	char *end;
+	long v = strtol(s, &end, 10);
+	return (*end || end == s || s[0] == '+' || s[0] == '-' || v < 1 || v > 65535) ? -1 : (int)v;
+}

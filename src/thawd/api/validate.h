@@ -126,6 +126,9 @@ int validate_empty(json_t *body, struct thaw_err **err);
 
 /* Environment variable names: [A-Za-z_][A-Za-z0-9_]*, at most 255. */
 bool valid_env_name(const char *s);
+/* A TCP port in a path (ports, tunnel, published routes): 1-65535 in
+ * plain decimal digits; -1 otherwise. */
+int port_from_text(const char *s);
 
 /* validate_code.c: run_code and the code interpreter's contexts. The
  * strings and objects point into the body (borrowed). */
