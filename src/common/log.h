@@ -2,7 +2,9 @@
  *   ts=2026-11-28T01:02:03.456Z level=info event=sandbox.created id=sb-... total_ms=41.2
  * `event` is a stable dotted name; the rest are key=value pairs given by
  * the caller's format. Default level is `notice`: start-up, shutdown and
- * problems only. */
+ * problems only. A line logged while a thread works for an API request
+ * ends with ` req=<id>` (log_set_request_id), the id the request's answer
+ * carries in X-Request-Id. */
 #ifndef THAW_LOG_H
 #define THAW_LOG_H
 
@@ -14,6 +16,16 @@ int log_parse_level(const char *s, enum log_level *out);
 int log_enabled(enum log_level level);
 /* "error", "warn", ...: what log_parse_level reads. */
 const char *log_level_name(enum log_level level);
+
+/* The request the calling thread works for: thread-local, copied (up to
+ * 64 bytes; the caller validates it: it is written into lines as is).
+ * NULL or "" clears it. A thread started for a request's work copies the
+ * id into its argument and sets it first thing; background threads
+ * (pools, janitor, sampler) carry none. */
+void log_set_request_id(const char *id);
+/* The calling thread's request id, or NULL when it has none. Valid until
+ * the thread sets another. */
+const char *log_request_id(void);
 
 void log_emit(enum log_level level, const char *event, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));

@@ -297,9 +297,7 @@ static enum MHD_Result queue(struct api_req *r, struct relay *rl, int rfd)
 		return api_reply_fail(r, ERR_INTERNAL, "cannot stream the host's answer");
 	}
 	relay_add_header_lines(resp, (const char *)rl->headers.data, rl->headers.len);
-	enum MHD_Result ret = MHD_queue_response(r->conn, (unsigned)rl->status, resp);
-	MHD_destroy_response(resp);
-	return ret;
+	return api_queue(r, (unsigned)rl->status, resp);
 }
 
 /* A relay set up and its transfer thread started; *p0 is the pipe the

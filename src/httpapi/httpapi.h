@@ -65,6 +65,7 @@ struct api_req {
 	int body_fd; /* body_to_file routes: the body, at offset 0; else -1 */
 	uint64_t body_size;
 	struct api_body_stream *stream; /* stream routes: for the handler to fill in; else NULL */
+	const char *request_id; /* X-Request-Id of the answer (reqid.h); also the thread's log id */
 };
 
 typedef enum MHD_Result (*api_handler)(struct api_req *r);
@@ -89,7 +90,13 @@ int api_route_match(const struct api_route *routes, size_t n, const char *method
 
 /* respond.c: the only place that maps error codes to HTTP statuses */
 unsigned api_status_for(enum err_code code);
+/* Queues resp (taken over: destroyed here, NULL gives MHD_NO) with the
+ * request's X-Request-Id added. Every answer goes through here (or the
+ * api_reply_* below, which call it), never MHD_queue_response directly:
+ * scripts/lint.sh fails on any other caller. */
+enum MHD_Result api_queue(struct api_req *r, unsigned status, struct MHD_Response *resp);
 enum MHD_Result api_reply_json(struct api_req *r, unsigned status, json_t *body);
+/* {"error", "code", "request_id"}; a 5xx is logged (api.error). */
 enum MHD_Result api_reply_error(struct api_req *r, const struct thaw_err *e);
 enum MHD_Result api_reply_fail(struct api_req *r, enum err_code code, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
@@ -152,8 +159,9 @@ struct api_service {
 					  const struct api_keys *keys, struct api_key *acting);
 	/* The body of the server's own refusals (401, 403, 404 for an
 	 * unknown route, 405, 413, 429: status) in the program's shape;
-	 * the server adds Content-Type (application/json) and Allow. NULL,
-	 * or a NULL answer: thaw's {"error", "code"}. */
+	 * the server adds Content-Type (application/json), Allow and, to an
+	 * object that has none, "request_id". NULL, or a NULL answer: thaw's
+	 * {"error", "code", "request_id"}. */
 	json_t *(*refusal_body)(const struct api_req *r, unsigned status, const char *msg);
 };
 

@@ -4,7 +4,9 @@
 
 #include "httpapi/httpapi.h"
 #include "buf.h"
+#include "cleanup.h"
 #include "log.h"
+#include "reqid.h"
 #include "utf8.h"
 
 unsigned api_status_for(enum err_code code)
@@ -37,6 +39,27 @@ unsigned api_status_for(enum err_code code)
 	}
 }
 
+enum MHD_Result api_queue(struct api_req *r, unsigned status, struct MHD_Response *resp)
+{
+	if (!resp)
+		return MHD_NO;
+	/* Headers a handler copied from another answer (a guest's through
+	 * the port proxy, a host's through the control plane's relay) may
+	 * name an id too: the request's own replaces them, so there is one. */
+	const char *old;
+	while ((old = MHD_get_response_header(resp, REQID_HEADER))) {
+		_cleanup_free_ char *copy = xstrdup(old);
+		if (MHD_del_response_header(resp, REQID_HEADER, copy) != MHD_YES)
+			break;
+	}
+	const char *id = r->request_id ? r->request_id : log_request_id();
+	if (id)
+		MHD_add_response_header(resp, REQID_HEADER, id);
+	enum MHD_Result ret = MHD_queue_response(r->conn, status, resp);
+	MHD_destroy_response(resp);
+	return ret;
+}
+
 enum MHD_Result api_reply_json(struct api_req *r, unsigned status, json_t *body)
 {
 	char *text = body ? json_dumps(body, JSON_COMPACT | JSON_REAL_PRECISION(6)) : NULL;
@@ -52,10 +75,9 @@ enum MHD_Result api_reply_json(struct api_req *r, unsigned status, json_t *body)
 	text[len] = '\0';
 	struct MHD_Response *resp =
 		MHD_create_response_from_buffer(len, text, MHD_RESPMEM_MUST_FREE);
-	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
-	enum MHD_Result ret = MHD_queue_response(r->conn, status, resp);
-	MHD_destroy_response(resp);
-	return ret;
+	if (resp)
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+	return api_queue(r, status, resp);
 }
 
 enum MHD_Result api_reply_error(struct api_req *r, const struct thaw_err *e)
@@ -71,6 +93,9 @@ enum MHD_Result api_reply_error(struct api_req *r, const struct thaw_err *e)
 	utf8_sanitize(msg, strlen(msg), &clean);
 	json_t *body = json_pack("{s:s%,s:s}", "error", clean.data ? (char *)clean.data : "",
 				 clean.len, "code", err_code_name(code));
+	const char *id = r->request_id ? r->request_id : log_request_id();
+	if (body && id)
+		json_object_set_new(body, "request_id", json_string(id));
 	buf_free(&clean);
 	return api_reply_json(r, status, body);
 }
@@ -87,11 +112,7 @@ enum MHD_Result api_reply_fail(struct api_req *r, enum err_code code, const char
 
 enum MHD_Result api_reply_empty(struct api_req *r, unsigned status)
 {
-	struct MHD_Response *resp =
-		MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT);
-	enum MHD_Result ret = MHD_queue_response(r->conn, status, resp);
-	MHD_destroy_response(resp);
-	return ret;
+	return api_queue(r, status, MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT));
 }
 
 json_t *api_body_object(struct api_req *r, enum MHD_Result *result)

@@ -1,6 +1,6 @@
 /* libmicrohttpd glue: body accumulation with a size limit, API key
- * check, routing by the program's table, and one access log line per
- * request at debug level. */
+ * check, routing by the program's table, the request id (reqid.h) and
+ * one access log line per request at debug level. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <stdarg.h>
@@ -17,6 +17,7 @@
 #include "httpapi/keys.h"
 #include "ids.h"
 #include "log.h"
+#include "reqid.h"
 #include "timeutil.h"
 
 #define CONNECTION_LIMIT 512
@@ -82,6 +83,7 @@ struct conn_ctx {
 	bool streamed;
 	bool stream_stopped; /* its feed refused more body */
 	struct api_body_stream stream; /* what that handler set up (feed NULL: it replied) */
+	char req_id[REQID_SIZE];       /* X-Request-Id: the client's or a new one */
 };
 
 static const struct api_key *key_of(struct api_server *s, struct MHD_Connection *c,
@@ -114,18 +116,20 @@ static enum MHD_Result refuse(struct api_server *s, struct api_req *r, unsigned 
 		return api_reply_fail(r, code, "%s", msg);
 	if (!body)
 		body = json_pack("{s:s,s:s}", "error", msg, "code", "method_not_allowed");
+	if (json_is_object(body) && !json_object_get(body, "request_id"))
+		json_object_set_new(body, "request_id", json_string(r->request_id));
 	char *text = json_dumps(body, JSON_COMPACT);
 	json_decref(body);
 	if (!text)
 		return api_reply_fail(r, code, "%s", msg);
 	struct MHD_Response *resp =
 		MHD_create_response_from_buffer(strlen(text), text, MHD_RESPMEM_MUST_FREE);
+	if (!resp)
+		return MHD_NO;
 	if (allow)
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, allow);
 	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
-	enum MHD_Result ret = MHD_queue_response(r->conn, status, resp);
-	MHD_destroy_response(resp);
-	return ret;
+	return api_queue(r, status, resp);
 }
 
 /* Whether the request's key may use this route now: a key at all, its
@@ -182,7 +186,9 @@ static bool delegate(struct api_req *r, struct conn_ctx *ctx, enum MHD_Result *r
 static enum MHD_Result dispatch(struct api_server *s, struct MHD_Connection *c, const char *url,
 				const char *method, struct conn_ctx *ctx)
 {
-	struct api_req r = { .conn = c, .app = s->svc.app, .method = method, .url = url };
+	struct api_req r = {
+		.conn = c, .app = s->svc.app, .method = method, .url = url, .request_id = ctx->req_id
+	};
 	char params[API_MAX_PARAMS][128];
 	char allow[128];
 	const struct api_route *route = NULL;
@@ -306,7 +312,8 @@ static enum MHD_Result stream_step(struct api_server *s, struct MHD_Connection *
 			     .method = method,
 			     .url = url,
 			     .key = ctx->key,
-			     .body_fd = -1 };
+			     .body_fd = -1,
+			     .request_id = ctx->req_id };
 	return ctx->stream.finish(ctx->stream.ud, &r);
 }
 
@@ -322,6 +329,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 		ctx->t0 = time_mono_ns();
 		ctx->body_fd = -1;
 		*con_cls = ctx;
+		/* The request runs on its connection's thread from here to
+		 * on_completed: what that thread logs carries the id. */
+		reqid_take(MHD_lookup_connection_value(c, MHD_HEADER_KIND, REQID_HEADER),
+			   ctx->req_id);
+		log_set_request_id(ctx->req_id);
 		request_setup(s, c, url, method, ctx);
 		/* A streamed body: the handler runs now, before the body. */
 		return ctx->streamed ? dispatch(s, c, url, method, ctx) : MHD_YES;
@@ -361,6 +373,9 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 		log_debug("api.request", "status=%u ms=%.2f", ci ? ci->http_status : 0,
 			  ns_to_ms(time_mono_ns() - ctx->t0));
 	}
+	/* The next request on a kept-alive connection makes its own; an
+	 * upgraded connection's work carries the id it was handed. */
+	log_set_request_id(NULL);
 	if (ctx->stream.release)
 		ctx->stream.release(ctx->stream.ud);
 	buf_free(&ctx->body);

@@ -268,8 +268,7 @@ static enum MHD_Result upgrade(struct api_req *r, const char *protocol)
 	if (pass && first)
 		relay_add_header_lines(resp, first + 1,
 				       body_at - (size_t)(first + 1 - (const char *)head.data));
-	enum MHD_Result ret = MHD_queue_response(r->conn, MHD_HTTP_SWITCHING_PROTOCOLS, resp);
-	MHD_destroy_response(resp);
+	enum MHD_Result ret = api_queue(r, MHD_HTTP_SWITCHING_PROTOCOLS, resp);
 	log_info("control.upgrade", "id=%s host=%s protocol=%s", r->params[0], rt.host, protocol);
 	return ret;
 }

@@ -24,7 +24,5 @@ enum MHD_Result api_openapi(struct api_req *r)
 	if (!resp)
 		return MHD_NO;
 	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
-	enum MHD_Result ret = MHD_queue_response(r->conn, MHD_HTTP_OK, resp);
-	MHD_destroy_response(resp);
-	return ret;
+	return api_queue(r, MHD_HTTP_OK, resp);
 }

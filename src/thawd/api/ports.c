@@ -125,9 +125,7 @@ static enum MHD_Result reply_stream(struct api_req *r, struct port_call *pc)
 		return MHD_NO;
 	}
 	copy_headers(resp, headers);
-	enum MHD_Result ret = MHD_queue_response(r->conn, (unsigned)status, resp);
-	MHD_destroy_response(resp);
-	return ret;
+	return api_queue(r, (unsigned)status, resp);
 }
 
 /* The guest's socket, for the upgrade callback (it runs once the 101 is
@@ -177,8 +175,7 @@ static enum MHD_Result reply_upgrade(struct api_req *r, struct port_call *pc)
 						       MHD_RESPMEM_MUST_COPY);
 	}
 	copy_headers(resp, &u->headers);
-	enum MHD_Result ret = MHD_queue_response(r->conn, (unsigned)u->status, resp);
-	MHD_destroy_response(resp);
+	enum MHD_Result ret = api_queue(r, (unsigned)u->status, resp);
 	if (u->status != 101)
 		proxy_upgrade_free(u);
 	return ret;

@@ -177,9 +177,7 @@ enum MHD_Result api_stream_reply_as(struct api_req *r, struct api_stream *s,
 	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, content_type);
 	for (size_t i = 0; headers && headers[i] && headers[i + 1]; i += 2)
 		MHD_add_response_header(resp, headers[i], headers[i + 1]);
-	enum MHD_Result ret = MHD_queue_response(r->conn, MHD_HTTP_OK, resp);
-	MHD_destroy_response(resp);
-	return ret;
+	return api_queue(r, MHD_HTTP_OK, resp);
 }
 
 int api_thread_detached(void *(*fn)(void *), void *arg)

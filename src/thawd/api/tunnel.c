@@ -64,7 +64,5 @@ enum MHD_Result api_sandbox_tunnel(struct api_req *r)
 		return api_reply_fail(r, ERR_INTERNAL, "cannot upgrade this connection");
 	}
 	MHD_add_response_header(resp, MHD_HTTP_HEADER_UPGRADE, TUNNEL_PROTOCOL);
-	enum MHD_Result ret = MHD_queue_response(r->conn, MHD_HTTP_SWITCHING_PROTOCOLS, resp);
-	MHD_destroy_response(resp);
-	return ret;
+	return api_queue(r, MHD_HTTP_SWITCHING_PROTOCOLS, resp);
 }

@@ -37,9 +37,7 @@ enum MHD_Result e2b_reply_page(struct api_req *r, json_t *arr, const char *next)
 	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
 	if (next)
 		MHD_add_response_header(resp, "x-next-token", next);
-	enum MHD_Result ret = MHD_queue_response(r->conn, MHD_HTTP_OK, resp);
-	MHD_destroy_response(resp);
-	return ret;
+	return api_queue(r, MHD_HTTP_OK, resp);
 }
 
 enum MHD_Result e2b_list(struct api_req *r)

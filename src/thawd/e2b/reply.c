@@ -1,7 +1,8 @@
 /* Errors in E2B's shapes. The control plane and envd's REST routes
  * answer {"code": <HTTP status>, "message"}: the SDK reads the status
  * (404 on kill means "false", 401 AuthenticationError, ...) and shows
- * the message. Connect calls answer Connect's errors (connect.c). The
+ * the message; "request_id" is thaw's addition. Connect calls answer
+ * Connect's errors (connect.c). The
  * status of a thaw error is still decided in one place (api_status_for). */
 #include <stdarg.h>
 #include <stdio.h>
@@ -31,7 +32,12 @@ enum MHD_Result e2b_reply_error(struct api_req *r, const struct thaw_err *e)
 	if (status >= 500)
 		log_warn("e2b.error", "method=%s url=%s status=%u error=\"%s\"", r->method, r->url,
 			 status, err_msg(e));
-	return api_reply_json(r, status, error_body(status, e ? e->msg : "internal error"));
+	json_t *o = error_body(status, e ? e->msg : "internal error");
+	/* As thaw's errors: the id the answer's X-Request-Id carries (the
+	 * SDK reads code and message and passes over the rest). */
+	if (o && r->request_id)
+		json_object_set_new(o, "request_id", json_string(r->request_id));
+	return api_reply_json(r, status, o);
 }
 
 enum MHD_Result e2b_reply_fail(struct api_req *r, enum err_code code, const char *fmt, ...)
