@@ -9,7 +9,7 @@ static enum log_level current_level = LOG_LVL_NOTICE;
 
 /* 65 bytes of TLS per thread: thawd's static TLS is already large, so
  * the id is kept in place rather than behind a pointer to the heap. */
-static __thread char request_id[65];
+static __thread char request_id[LOG_REQID_SIZE];
 
 void log_set_request_id(const char *id)
 {
@@ -20,6 +20,11 @@ void log_set_request_id(const char *id)
 	size_t n = strnlen(id, sizeof(request_id) - 1);
 	memcpy(request_id, id, n);
 	request_id[n] = '\0';
+}
+
+void log_request_id_copy(char out[LOG_REQID_SIZE])
+{
+	memcpy(out, request_id, LOG_REQID_SIZE);
 }
 
 const char *log_request_id(void)

@@ -23,6 +23,10 @@ const char *log_level_name(enum log_level level);
  * id into its argument and sets it first thing; background threads
  * (pools, janitor, sampler) carry none. */
 void log_set_request_id(const char *id);
+#define LOG_REQID_SIZE 65
+/* The calling thread's request id into out ("" when none): what a thread
+ * started for the request's work is handed, to set when it starts. */
+void log_request_id_copy(char out[LOG_REQID_SIZE]);
 /* The calling thread's request id, or NULL when it has none. Valid until
  * the thread sets another. */
 const char *log_request_id(void);

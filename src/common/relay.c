@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "buf.h"
+#include "log.h"
 
 /* 64 KiB per direction: enough to keep a loopback or virtio link busy,
  * small enough that thousands of idle tunnels cost little. */
@@ -36,6 +37,7 @@ struct relay {
 	struct half ab, ba;
 	relay_done_fn done;
 	void *ud;
+	char req_id[LOG_REQID_SIZE]; /* of the request that started it, "" if none */
 };
 
 static void set_nonblocking(int fd)
@@ -93,6 +95,7 @@ static short wanted(const struct half *out, const struct half *in)
 static void *relay_thread(void *arg)
 {
 	struct relay *r = arg;
+	log_set_request_id(r->req_id);
 	for (;;) {
 		if (!pump(&r->ab) || !pump(&r->ba))
 			break;
@@ -133,6 +136,7 @@ int relay_start(const struct relay_spec *spec, struct thaw_err **err)
 	r->ba = (struct half){ .from = spec->b, .to = spec->a, .buf = xmalloc(RELAY_BUF) };
 	r->done = spec->done;
 	r->ud = spec->ud;
+	log_request_id_copy(r->req_id);
 	if (spec->pre_len) {
 		memcpy(r->ab.buf, spec->pre, spec->pre_len);
 		r->ab.len = spec->pre_len;

@@ -6,6 +6,9 @@
 #include <string.h>
 
 #include "ids.h"
+#include "log.h"
+
+_Static_assert(REQID_SIZE == LOG_REQID_SIZE, "log lines hold any request id whole");
 
 static pthread_once_t key_once = PTHREAD_ONCE_INIT;
 static uint64_t process_key;

@@ -16,6 +16,7 @@
 #include "cleanup.h"
 #include "http_hop.h"
 #include "log.h"
+#include "reqid.h"
 #include "timeutil.h"
 
 /* No answer at all (headers) within this: 504. A long answer (an exec
@@ -43,6 +44,7 @@ struct relay {
 	size_t body_len;
 	int stream_fd;	   /* a streamed body: the socket it arrives on, or -1 */
 	bool body_aborted; /* ... and its client went before it ended */
+	char req_id[LOG_REQID_SIZE]; /* the relayed request's, for the transfer's lines */
 };
 
 /* A streamed request body: where it arrives, and how long it is. */
@@ -128,6 +130,7 @@ static size_t read_body(char *p, size_t size, size_t n, void *ud)
 static void *transfer_main(void *arg)
 {
 	struct relay *rl = arg;
+	log_set_request_id(rl->req_id);
 	CURLcode rc = curl_easy_perform(rl->c);
 	close(rl->wfd); /* the client's response ends here */
 	pthread_mutex_lock(&rl->lock);
@@ -154,6 +157,13 @@ static struct curl_slist *identity(struct curl_slist *h, const struct relay_targ
 	if (t->idempotency_key) {
 		_cleanup_free_ char *k = xasprintf("Idempotency-Key: %s", t->idempotency_key);
 		h = curl_slist_append(h, k);
+	}
+	/* The request this call serves goes by the same id on the host: one
+	 * id finds it in both programs' logs (none: the host makes one). */
+	const char *id = log_request_id();
+	if (id) {
+		_cleanup_free_ char *line = xasprintf(REQID_HEADER ": %s", id);
+		h = curl_slist_append(h, line);
 	}
 	return curl_slist_append(h, "Expect:");
 }
@@ -240,6 +250,7 @@ static enum MHD_Result add_any_header(void *cls, enum MHD_ValueKind kind, const 
 	struct relay *rl = cls;
 	if (!value || http_hop_header(name, strlen(name)) ||
 	    !strcasecmp(name, "Thaw-On-Behalf-Of") || !strcasecmp(name, "Idempotency-Key") ||
+	    !strcasecmp(name, REQID_HEADER) ||
 	    !strcasecmp(name, "Expect") || strpbrk(name, "\r\n:") || strpbrk(value, "\r\n"))
 		return MHD_YES;
 	_cleanup_free_ char *h = xasprintf("%s: %s", name, value);
@@ -328,6 +339,7 @@ static struct relay *relay_start_transfer(struct api_req *r, const struct relay_
 		set_body(rl, r);
 	}
 	curl_easy_setopt(rl->c, CURLOPT_HTTPHEADER, rl->req_headers);
+	log_request_id_copy(rl->req_id);
 	pthread_t th;
 	if (pthread_create(&th, NULL, transfer_main, rl) != 0) {
 		close(p[0]);

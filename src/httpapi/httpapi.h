@@ -95,6 +95,8 @@ unsigned api_status_for(enum err_code code);
  * api_reply_* below, which call it), never MHD_queue_response directly:
  * scripts/lint.sh fails on any other caller. */
 enum MHD_Result api_queue(struct api_req *r, unsigned status, struct MHD_Response *resp);
+/* Takes body over; an error (status >= 400) with an "error" member gains
+ * "request_id". */
 enum MHD_Result api_reply_json(struct api_req *r, unsigned status, json_t *body);
 /* {"error", "code", "request_id"}; a 5xx is logged (api.error). */
 enum MHD_Result api_reply_error(struct api_req *r, const struct thaw_err *e);

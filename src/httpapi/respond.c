@@ -62,6 +62,12 @@ enum MHD_Result api_queue(struct api_req *r, unsigned status, struct MHD_Respons
 
 enum MHD_Result api_reply_json(struct api_req *r, unsigned status, json_t *body)
 {
+	/* Every error in thaw's shape names the request (api_reply_error's
+	 * and a handler's own, such as a tunnel's 426). */
+	const char *id = r->request_id ? r->request_id : log_request_id();
+	if (status >= 400 && id && json_is_object(body) && json_object_get(body, "error") &&
+	    !json_object_get(body, "request_id"))
+		json_object_set_new(body, "request_id", json_string(id));
 	char *text = body ? json_dumps(body, JSON_COMPACT | JSON_REAL_PRECISION(6)) : NULL;
 	json_decref(body);
 	if (!text) {
@@ -93,9 +99,6 @@ enum MHD_Result api_reply_error(struct api_req *r, const struct thaw_err *e)
 	utf8_sanitize(msg, strlen(msg), &clean);
 	json_t *body = json_pack("{s:s%,s:s}", "error", clean.data ? (char *)clean.data : "",
 				 clean.len, "code", err_code_name(code));
-	const char *id = r->request_id ? r->request_id : log_request_id();
-	if (body && id)
-		json_object_set_new(body, "request_id", json_string(id));
 	buf_free(&clean);
 	return api_reply_json(r, status, body);
 }

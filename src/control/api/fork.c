@@ -45,6 +45,8 @@ struct remote_start {
 static void *start_remote(void *arg)
 {
 	struct remote_start *rs = arg;
+	/* The fork's request: its adopt calls forward the id (relay.c). */
+	log_set_request_id(rs->r->request_id);
 	struct child *c = rs->c;
 	json_t *body = json_pack("{s:s,s:s,s:s,s:O,s:O,s:O,s:O}", "image", rs->image, "parent",
 				 rs->parent, "owner", rs->owner, "timeout_s",

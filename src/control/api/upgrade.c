@@ -29,6 +29,7 @@
 #include "httpapi/keys.h"
 #include "log.h"
 #include "relay.h"
+#include "reqid.h"
 
 #define HEAD_MAX (16u << 10)
 #define HOST_TIMEOUT_MS 30000
@@ -171,7 +172,8 @@ static enum MHD_Result pass_header(void *cls, enum MHD_ValueKind kind, const cha
 	(void)kind;
 	struct buf *req = cls;
 	if (!value || http_hop_header(name, strlen(name)) ||
-	    !strcasecmp(name, "Thaw-On-Behalf-Of") || strpbrk(name, "\r\n:") ||
+	    !strcasecmp(name, "Thaw-On-Behalf-Of") || !strcasecmp(name, REQID_HEADER) ||
+	    strpbrk(name, "\r\n:") ||
 	    strpbrk(value, "\r\n"))
 		return MHD_YES;
 	buf_printf(req, "%s: %s\r\n", name, value);
@@ -232,6 +234,7 @@ static enum MHD_Result upgrade(struct api_req *r, const char *protocol)
 	OPENSSL_cleanse(key, sizeof(key));
 	if (r->key->role != KEY_ADMIN)
 		buf_printf(&req, "Thaw-On-Behalf-Of: %s\r\n", r->key->name);
+	buf_printf(&req, REQID_HEADER ": %s\r\n", r->request_id);
 	if (pass)
 		MHD_get_connection_values(r->conn, MHD_HEADER_KIND, pass_header, &req);
 	buf_append_str(&req, "\r\n");

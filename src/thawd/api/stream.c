@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "buf.h"
+#include "log.h"
 #include "timeutil.h"
 
 #define HIGH_WATER (1u << 20)
@@ -180,13 +181,35 @@ enum MHD_Result api_stream_reply_as(struct api_req *r, struct api_stream *s,
 	return api_queue(r, MHD_HTTP_OK, resp);
 }
 
+/* What a detached thread starts with: its work and the request id of
+ * the thread that started it (its lines belong to that request). */
+struct detached {
+	void *(*fn)(void *);
+	void *arg;
+	char req_id[LOG_REQID_SIZE];
+};
+
+static void *detached_main(void *p)
+{
+	struct detached d = *(struct detached *)p;
+	free(p);
+	log_set_request_id(d.req_id);
+	return d.fn(d.arg);
+}
+
 int api_thread_detached(void *(*fn)(void *), void *arg)
 {
+	struct detached *d = xmalloc(sizeof(*d));
+	d->fn = fn;
+	d->arg = arg;
+	log_request_id_copy(d->req_id);
 	pthread_t t;
 	pthread_attr_t attr;
 	pthread_attr_init(&attr);
 	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-	int rc = pthread_create(&t, &attr, fn, arg);
+	int rc = pthread_create(&t, &attr, detached_main, d);
 	pthread_attr_destroy(&attr);
+	if (rc != 0)
+		free(d);
 	return rc == 0 ? 0 : -1;
 }

@@ -45,7 +45,8 @@ void api_stream_end(struct api_stream *s);
 const bool *api_stream_cancel_flag(struct api_stream *s);
 void api_stream_unref(struct api_stream *s);
 
-/* Runs fn(arg) in a detached thread; -1 if it could not start. */
+/* Runs fn(arg) in a detached thread that carries the caller's request id
+ * (log.h): its work is part of the request; -1 if it could not start. */
 int api_thread_detached(void *(*fn)(void *), void *arg);
 
 #endif

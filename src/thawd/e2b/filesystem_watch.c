@@ -26,6 +26,7 @@
 #include "api/stream.h"
 #include "cleanup.h"
 #include "e2b/files.h"
+#include "log.h"
 #include "proto.h"
 
 #define KEEPALIVE_DEFAULT_S 50
@@ -41,6 +42,7 @@ struct watch_job {
 	/* shared by the watch and keepalive threads (__atomic) */
 	bool done;    /* the watch returned: the keepalive thread stops */
 	bool started; /* the start event went: keepalives may follow it */
+	char req_id[LOG_REQID_SIZE]; /* the request's, for the keepalive thread's lines */
 };
 
 static void on_event(const char *type, const char *path, const char *from, void *ud)
@@ -60,6 +62,7 @@ static void on_event(const char *type, const char *path, const char *from, void 
 static void *keepalive_thread(void *arg)
 {
 	struct watch_job *j = arg;
+	log_set_request_id(j->req_id);
 	const bool *cancel = api_stream_cancel_flag(j->stream);
 	unsigned ticks = 0;
 	while (!__atomic_load_n(&j->done, __ATOMIC_ACQUIRE) && !*cancel) {
@@ -78,6 +81,7 @@ static void *watch_thread(void *arg)
 	_cleanup_err_ struct thaw_err *err = NULL;
 	const bool *cancel = api_stream_cancel_flag(j->stream);
 	pthread_t ka;
+	log_request_id_copy(j->req_id);
 	bool ka_started = pthread_create(&ka, NULL, keepalive_thread, j) == 0;
 	int rc = sandbox_file_watch(j->h, j->id, j->path, j->recursive, false, on_event, j, cancel,
 				    &err);

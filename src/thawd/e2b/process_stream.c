@@ -24,6 +24,7 @@
 #include "api/api.h"
 #include "api/stream.h"
 #include "e2b/process.h"
+#include "log.h"
 #include "ops/ops.h"
 #include "timeutil.h"
 
@@ -43,6 +44,7 @@ struct pstream {
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
 	bool started, done, deadline_hit; /* under lock */
+	char req_id[LOG_REQID_SIZE];	  /* the request's, for the ticker's lines */
 };
 
 static void pstream_free(struct pstream *j)
@@ -74,6 +76,7 @@ static void on_output(int stream, const uint8_t *data, size_t len, void *ud)
 static void *pstream_tick(void *arg)
 {
 	struct pstream *j = arg;
+	log_set_request_id(j->req_id);
 	const bool *gone = api_stream_cancel_flag(j->stream);
 	uint64_t next_ka = j->keepalive_s ? time_mono_ns() + j->keepalive_s * 1000000000ull : 0;
 	pthread_mutex_lock(&j->lock);
@@ -124,6 +127,7 @@ static void *pstream_run(void *arg)
 	struct pstream *j = arg;
 	pthread_t ticker;
 	_cleanup_err_ struct thaw_err *err = NULL;
+	log_request_id_copy(j->req_id);
 	if (pthread_create(&ticker, NULL, pstream_tick, j) != 0) {
 		err_set(&err, ERR_UNAVAILABLE, "cannot start a thread for the stream");
 		connect_stream_end(j->stream, err);

@@ -26,11 +26,13 @@ struct child_job {
 	const struct template *image;
 	struct thaw_err *err;
 	pthread_t thread;
+	char req_id[LOG_REQID_SIZE]; /* the fork's request: its children's lines carry it */
 };
 
 static void *child_main(void *arg)
 {
 	struct child_job *j = arg;
+	log_set_request_id(j->req_id);
 	struct vm_clock clk = { .t0 = time_mono_ns() };
 	clk.template = clk.t0;
 	struct vm_start vs = { .from = j->image, .use_pools = true, .failpoint = "fork.child" };
@@ -95,6 +97,7 @@ static int create_children(struct host *h, const struct sandbox *parent, const c
 	for (size_t i = 0; i < count; i++) {
 		jobs[i] = (struct child_job){ .h = h, .image = img };
 		jobs[i].sb = child_of(h, parent, image, owner->name);
+		log_request_id_copy(jobs[i].req_id);
 		if (pthread_create(&jobs[i].thread, NULL, child_main, &jobs[i]) != 0)
 			child_main(&jobs[i]);
 	}

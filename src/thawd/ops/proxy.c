@@ -16,6 +16,7 @@
 #include "core/registry.h"
 #include "guestnet.h"
 #include "http_hop.h"
+#include "log.h"
 #include "net/slot.h"
 #include "ops/ops.h"
 
@@ -48,6 +49,7 @@ struct proxy_xfer {
 	struct buf headers;
 	CURLcode rc;
 	struct thaw_err *sock_err;
+	char req_id[LOG_REQID_SIZE]; /* the proxied request's, for curl's thread's lines */
 };
 
 /* Waits until fd is ready for events, in one-second steps so that an
@@ -231,6 +233,7 @@ static int prepare(struct proxy_xfer *x, const struct proxy_req *req)
 static void *run(void *arg)
 {
 	struct proxy_xfer *x = arg;
+	log_set_request_id(x->req_id);
 	CURLcode rc = curl_easy_perform(x->curl);
 	pthread_mutex_lock(&x->lock);
 	x->rc = rc;
@@ -318,6 +321,7 @@ int sandbox_proxy_start(struct host *h, const char *id, const struct proxy_req *
 	pthread_attr_init(&attr);
 	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
 	proxy_xfer_ref(x); /* the thread's */
+	log_request_id_copy(x->req_id);
 	int rc = pthread_create(&t, &attr, run, x);
 	pthread_attr_destroy(&attr);
 	if (rc != 0) {
