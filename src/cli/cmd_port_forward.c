@@ -104,8 +104,11 @@ static void forward_one(thaw_client *c, const char *id, int remote, bool auto_re
 	thaw_error *e = NULL;
 	if (thaw_sandbox_tunnel(c, id, remote, auto_resume, &fd, &e) < 0) {
 		char *msg = cli_printable(thaw_error_message(e));
-		fprintf(stderr, "thaw: port-forward: %s\n", msg);
+		char *req = cli_printable(thaw_error_request_id(e));
+		fprintf(stderr, "thaw: port-forward: %s%s%s%s\n", msg, *req ? " (request " : "", req,
+			*req ? ")" : "");
 		free(msg);
+		free(req);
 		thaw_error_free(e);
 		close(conn);
 		return;

@@ -56,13 +56,19 @@ int cli_fail(thaw_error *e)
 {
 	char *msg = cli_printable(thaw_error_message(e));
 	char *code = cli_printable(thaw_error_code(e));
+	char *req = cli_printable(thaw_error_request_id(e));
 	fflush(stdout);
-	if (thaw_error_http_status(e))
+	/* The request id is what an operator looks for in thawd's log. */
+	if (thaw_error_http_status(e) && *req)
+		fprintf(stderr, "thaw: %s (%s, HTTP %d, request %s)\n", msg, code,
+			thaw_error_http_status(e), req);
+	else if (thaw_error_http_status(e))
 		fprintf(stderr, "thaw: %s (%s, HTTP %d)\n", msg, code, thaw_error_http_status(e));
 	else
 		fprintf(stderr, "thaw: %s (%s)\n", msg, code);
 	free(msg);
 	free(code);
+	free(req);
 	thaw_error_free(e);
 	return EXIT_FAIL;
 }

@@ -23,6 +23,18 @@ int tl_error_set(thaw_error **err, int http_status, const char *code, const char
 	return -1;
 }
 
+void tl_error_request_id(thaw_error **err, const json_t *o)
+{
+	const char *id = json_string_value(json_object_get(o, "request_id"));
+	if (err && *err && !(*err)->request_id && id)
+		(*err)->request_id = tl_xstrdup(id);
+}
+
+THAW_API const char *thaw_error_request_id(const thaw_error *e)
+{
+	return e && e->request_id ? e->request_id : "";
+}
+
 THAW_API int thaw_error_http_status(const thaw_error *e)
 {
 	return e ? e->http_status : 0;
@@ -44,5 +56,6 @@ THAW_API void thaw_error_free(thaw_error *e)
 		return;
 	free(e->code);
 	free(e->message);
+	free(e->request_id);
 	free(e);
 }

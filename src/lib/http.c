@@ -171,6 +171,7 @@ static int call_status_error(const struct call *x, long status, thaw_error **err
 					     "make " THAW_DEFAULT_KEY_FILE " readable"
 					   : "";
 		tl_error_set(err, (int)status, code, "%s%s", msg, hint);
+		tl_error_request_id(err, o);
 	} else {
 		tl_error_set(err, (int)status, TL_PROTOCOL, "%s %s answered HTTP %ld%s",
 			     x->req->method, x->req->path, status,

@@ -26,6 +26,7 @@ struct thaw_error {
 	int http_status;
 	char *code;
 	char *message;
+	char *request_id; /* the server's, from the error body; NULL if none */
 };
 
 /* Client-side codes (see thaw_error_code in thaw.h). */
@@ -37,6 +38,9 @@ struct thaw_error {
  * wins). Always returns -1. */
 int tl_error_set(thaw_error **err, int http_status, const char *code, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
+/* Notes the request id an error body named (o: the body, may be NULL)
+ * on *err when it has none yet. */
+void tl_error_request_id(thaw_error **err, const json_t *o);
 
 /* mem.c: allocation failure aborts (see thaw.h). */
 void *tl_xmalloc(size_t n);

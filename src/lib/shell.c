@@ -101,6 +101,7 @@ static int read_head(thaw_shell *sh, thaw_error **err)
 	const char *code = json_string_value(json_object_get(o, "code"));
 	tl_error_set(err, status, code ? code : TL_PROTOCOL, "%s",
 		     msg ? msg : "thawd refused the shell");
+	tl_error_request_id(err, o);
 	json_decref(o);
 	return -1;
 }

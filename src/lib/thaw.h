@@ -69,6 +69,12 @@ THAW_API const char *thaw_error_code(const thaw_error *e);
  * Returns "" for a NULL error. */
 THAW_API const char *thaw_error_message(const thaw_error *e);
 
+/* The id the server gave the failed request (its X-Request-Id, named in
+ * the error body), owned by e: quote it to an operator, who finds the
+ * request's log lines by it. "" when the error came with none (a
+ * transport error, a check before sending) and for a NULL error. */
+THAW_API const char *thaw_error_request_id(const thaw_error *e);
+
 /* Frees e; NULL is allowed. */
 THAW_API void thaw_error_free(thaw_error *e);
 

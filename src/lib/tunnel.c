@@ -85,6 +85,7 @@ static int refusal(int fd, int status, const struct tl_buf *head, thaw_error **e
 	const char *code = json_string_value(json_object_get(o, "code"));
 	tl_error_set(err, status, code ? code : TL_PROTOCOL, "%s",
 		     msg ? msg : "thawd refused the tunnel");
+	tl_error_request_id(err, o);
 	json_decref(o);
 	tl_buf_free(&body);
 	return -1;

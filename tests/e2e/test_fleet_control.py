@@ -445,10 +445,17 @@ def test_a_sandbox_through_either_instance(fleet, hosts):
     controls, _ = fleet
     a, b = controls
     template_everywhere(controls)
-    st, sb = a.call("POST", "/v1/sandboxes", {"template": "code-interpreter"}, key=USER,
-                    timeout=180)
+    # The client's X-Request-Id goes on to the host: one id finds the
+    # create in thaw-control's log and in the host's.
+    rid = "fleet-create-" + os.urandom(6).hex()
+    st, sb = a.call_h("POST", "/v1/sandboxes", {"template": "code-interpreter"}, key=USER,
+                      headers={"X-Request-Id": rid})
     assert st == 201 and sb["host"] in HOSTS and sb["owner"] == "alice", sb
     sid = sb["id"]
+    home = hosts[HOSTS.index(sb["host"])]
+    wait_until(lambda: any(f"id={sid}" in line and f"req={rid}" in line
+                           for line in home.log_text().splitlines()), 10,
+               what=f"the host's log line of {sid} with req={rid}")
     try:
         st, got = b.call("GET", f"/v1/sandboxes/{sid}", key=USER)
         assert st == 200 and got["id"] == sid and got["host"] == sb["host"], got

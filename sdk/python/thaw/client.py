@@ -137,7 +137,8 @@ class Client:
             except ValueError:
                 parsed = {"error": raw.decode("utf-8", "replace")[:500]}
         if resp.status not in expect:
-            raise errors.from_response(resp.status, parsed, what)
+            raise errors.from_response(resp.status, parsed, what,
+                                       resp.getheader("X-Request-Id"))
         return parsed
 
     def stream(self, method, path, body, what=None):
@@ -152,7 +153,8 @@ class Client:
                 parsed = json.loads(raw) if raw else None
             except ValueError:
                 parsed = None
-            raise errors.from_response(resp.status, parsed, what)
+            raise errors.from_response(resp.status, parsed, what,
+                                       resp.getheader("X-Request-Id"))
         return Stream(conn, resp)
 
     def health(self):

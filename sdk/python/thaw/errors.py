@@ -1,5 +1,7 @@
 """Typed errors. Every error the server reports carries its message, its
-code ("not_found", "conflict", ...) and the HTTP status."""
+code ("not_found", "conflict", ...), the HTTP status and the request id
+(the answer's X-Request-Id: an operator finds the request's log lines
+by it)."""
 
 import builtins
 
@@ -7,15 +9,18 @@ import builtins
 class ThawError(Exception):
     """Base of every error this SDK raises."""
 
-    def __init__(self, message, code=None, status=None):
+    def __init__(self, message, code=None, status=None, request_id=None):
         super().__init__(message)
         self.message = message
         self.code = code
         self.status = status
+        self.request_id = request_id
 
     def __str__(self):
-        extra = ", ".join(str(x) for x in (self.code, self.status) if x)
-        return f"{self.message} ({extra})" if extra else self.message
+        parts = [str(x) for x in (self.code, self.status) if x]
+        if self.request_id:
+            parts.append(f"request {self.request_id}")
+        return f"{self.message} ({', '.join(parts)})" if parts else self.message
 
 
 class AuthError(ThawError):
@@ -66,13 +71,21 @@ class SandboxError(ThawError):
     """Anything else the server reported (5xx, a guest that misbehaved)."""
 
 
-def from_response(status, body, what=None):
-    """The error for a server answer: body is its parsed JSON (or None)."""
+def from_response(status, body, what=None, request_id=None):
+    """The error for a server answer: body is its parsed JSON (or None);
+    request_id: the answer's X-Request-Id, for a body that names none."""
     message = "the server answered %d" % status
     code = None
     if isinstance(body, dict):
         message = body.get("error") or message
         code = body.get("code")
+        request_id = body.get("request_id") or request_id
+    err = _typed(status, message, code, what)
+    err.request_id = request_id
+    return err
+
+
+def _typed(status, message, code, what):
     if status == 401:
         return AuthError(message, code, status)
     if status == 403:
