@@ -105,8 +105,10 @@ static void forward_one(thaw_client *c, const char *id, int remote, bool auto_re
 	if (thaw_sandbox_tunnel(c, id, remote, auto_resume, &fd, &e) < 0) {
 		char *msg = cli_printable(thaw_error_message(e));
 		char *req = cli_printable(thaw_error_request_id(e));
-		fprintf(stderr, "thaw: port-forward: %s%s%s%s\n", msg, *req ? " (request " : "", req,
-			*req ? ")" : "");
+		if (*req)
+			fprintf(stderr, "thaw: port-forward: %s (request %s)\n", msg, req);
+		else
+			fprintf(stderr, "thaw: port-forward: %s\n", msg);
 		free(msg);
 		free(req);
 		thaw_error_free(e);

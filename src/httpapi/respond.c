@@ -115,7 +115,8 @@ enum MHD_Result api_reply_fail(struct api_req *r, enum err_code code, const char
 
 enum MHD_Result api_reply_empty(struct api_req *r, unsigned status)
 {
-	return api_queue(r, status, MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT));
+	return api_queue(r, status,
+			 MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT));
 }
 
 json_t *api_body_object(struct api_req *r, enum MHD_Result *result)

@@ -186,9 +186,11 @@ static bool delegate(struct api_req *r, struct conn_ctx *ctx, enum MHD_Result *r
 static enum MHD_Result dispatch(struct api_server *s, struct MHD_Connection *c, const char *url,
 				const char *method, struct conn_ctx *ctx)
 {
-	struct api_req r = {
-		.conn = c, .app = s->svc.app, .method = method, .url = url, .request_id = ctx->req_id
-	};
+	struct api_req r = { .conn = c,
+			     .app = s->svc.app,
+			     .method = method,
+			     .url = url,
+			     .request_id = ctx->req_id };
 	char params[API_MAX_PARAMS][128];
 	char allow[128];
 	const struct api_route *route = NULL;
