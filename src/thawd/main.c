@@ -153,7 +153,8 @@ static int serve(struct host *h, const struct thawd_config *cfg, struct api_keys
 	struct fleet_join *fleet = NULL;
 	api_metrics_init(h);
 	if (load_keys(cfg, keys, &err) < 0 || janitor_start(h, &jan, &err) < 0 ||
-	    e2b_front_start(h, keys, &e2b, &err) < 0 || metrics_front_start(cfg, &metrics, &err) < 0 ||
+	    e2b_front_start(h, keys, &e2b, &err) < 0 ||
+	    metrics_front_start(cfg, &metrics, &err) < 0 ||
 	    thawd_api_start(h, keys, &api, &err) < 0 || fleet_join_start(h, &fleet, &err) < 0) {
 		log_error("thawd.start", "error=\"%s\"", err_msg(err));
 		api_server_stop(api);

@@ -164,7 +164,7 @@ struct worker {
 static void *work(void *arg)
 {
 	struct worker *w = arg;
-	char label[8];
+	char label[16];
 	for (int i = 0; i < ROUNDS; i++) {
 		/* Every thread makes new children too, racing the others. */
 		snprintf(label, sizeof(label), "%d", i % 13);
@@ -187,7 +187,7 @@ static void test_concurrent_updates(void **state)
 		pthread_join(th[i], NULL);
 	double total = 0;
 	for (int k = 0; k < 13; k++) {
-		char label[8];
+		char label[16];
 		snprintf(label, sizeof(label), "%d", k);
 		total += metric_value(w.c, METRIC_LABELS(label));
 	}

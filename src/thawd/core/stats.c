@@ -2,7 +2,6 @@
 
 #include <pthread.h>
 
-#include "core/vmstart.h"
 #include "metrics.h"
 #include "timeutil.h"
 
@@ -41,33 +40,13 @@ void stats_init(void)
 	pthread_once(&once, stats_register);
 }
 
-/* later - earlier, or 0 when a stage did not happen (its moment unset). */
-static uint64_t span(uint64_t earlier, uint64_t later)
-{
-	return later > earlier ? later - earlier : 0;
-}
-
-void stats_create_done(const struct vm_clock *c, uint64_t end_ns)
+void stats_create_done(bool warm, uint64_t total_ns, const struct stats_stage *stages, size_t n)
 {
 	if (!create_total)
 		return;
-	const struct vmm_timings *v = &c->vmm;
-	const struct {
-		const char *stage;
-		uint64_t ns;
-	} stages[] = {
-		{ "template", span(c->t0, c->template) },
-		{ "network", span(c->template, c->network) },
-		{ "disk", span(c->network, c->disk) },
-		{ "vmm_start", span(v->spawned, v->qmp_ready) },
-		{ "state_load", span(v->qmp_ready, v->state_loaded) },
-		{ "resume", span(v->state_loaded, v->resumed) },
-		{ "readiness", span(v->resumed, c->ready_real) },
-	};
-	for (size_t i = 0; i < sizeof(stages) / sizeof(stages[0]); i++)
-		metric_observe_ns(create_stage, METRIC_LABELS(stages[i].stage), stages[i].ns);
-	metric_observe_ns(create_total, METRIC_LABELS(c->pooled ? "warm" : "cold"),
-			  span(c->t0, end_ns));
+	for (size_t i = 0; i < n; i++)
+		metric_observe_ns(create_stage, METRIC_LABELS(stages[i].name), stages[i].ns);
+	metric_observe_ns(create_total, METRIC_LABELS(warm ? "warm" : "cold"), total_ns);
 }
 
 struct stats_timer stats_timer_begin(const char *op, struct thaw_err **err)

@@ -6,19 +6,22 @@
 #define THAW_STATS_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "err.h"
-
-struct vm_clock;
 
 /* Registers the families (thawd's start; before it every call here does
  * nothing, as in unit tests). */
 void stats_init(void);
 
 /* A create that succeeded: its whole time (pool "warm" when a warm VMM
- * was taken, else "cold") and each stage of its start. */
-void stats_create_done(const struct vm_clock *clk, uint64_t end_ns);
+ * was taken, else "cold") and each stage of its start (vm_clock_stages). */
+struct stats_stage {
+	const char *name;
+	uint64_t ns;
+};
+void stats_create_done(bool warm, uint64_t total_ns, const struct stats_stage *stages, size_t n);
 
 /* An operation's latency and result (thaw_operation_duration_seconds,
  * thaw_operations_total): declared first in the operation with

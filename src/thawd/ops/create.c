@@ -153,7 +153,9 @@ int sandbox_create(struct host *h, const struct create_req *req, struct sandbox 
 		sandbox_unref(h, sb);
 		return err_wrap(err, "creating sandbox from %s", req->template_name);
 	}
-	stats_create_done(&clk, time_mono_ns());
+	struct stats_stage stages[VM_STAGES];
+	size_t nstages = vm_clock_stages(&clk, stages);
+	stats_create_done(clk.pooled, time_mono_ns() - clk.t0, stages, nstages);
 	*out = sb; /* the creation reference becomes the caller's */
 	return 0;
 }
