@@ -9,6 +9,7 @@ import http.client
 import math
 import re
 import threading
+import time
 
 import thawlib as T
 
@@ -100,12 +101,25 @@ def scrape(key=...):
     return Scrape(raw.decode())
 
 
+def scrape_until(done, timeout=10):
+    """A scrape once done(scrape) holds (or the last one, after timeout s):
+    a request is counted when its connection finishes, which may be just
+    after its client has read the answer."""
+    deadline = time.monotonic() + timeout
+    while True:
+        s = scrape()
+        if done(s) or time.monotonic() > deadline:
+            return s
+        time.sleep(0.05)
+
+
 def test_admin_route_and_keyless_listener(thawd):
     st, _, raw = T.request("GET", "/metrics", key=None)
     assert st == 401, (st, raw)
     st, _, _ = T.request("GET", "/metrics", key="not-a-key")
     assert st == 401
-    s = scrape()
+    s = scrape_until(lambda s: s.value("thaw_api_requests_total", route="/metrics",
+                                       method="GET", status="401") >= 2)
     for fam in ("thaw_api_requests_total", "thaw_api_request_duration_seconds",
                 "thaw_create_duration_seconds", "thaw_sandboxes", "thaw_host_memory_total_bytes",
                 "thaw_host_slots_total", "thaw_vmm_pool_depth", "thaw_errors_total"):
@@ -147,11 +161,13 @@ def test_unknown_ids_and_routes_count_by_pattern(thawd):
     assert st == 404
     st, _ = T.api("BREW", "/v1/sandboxes")
     assert st in (400, 405, 501)
-    after = scrape()
     route = dict(route="/v1/sandboxes/{}", method="GET", status="404")
+    unmatched = dict(route="unmatched", method="GET", status="404")
+    after = scrape_until(lambda s: s.value("thaw_api_requests_total", **unmatched) - before.value(
+        "thaw_api_requests_total", **unmatched) >= 1 and s.value(
+        "thaw_api_requests_total", **route) - before.value("thaw_api_requests_total", **route) >= 3)
     assert after.value("thaw_api_requests_total", **route) - \
         before.value("thaw_api_requests_total", **route) == 3
-    unmatched = dict(route="unmatched", method="GET", status="404")
     assert after.value("thaw_api_requests_total", **unmatched) - \
         before.value("thaw_api_requests_total", **unmatched) == 1
     assert after.value("thaw_errors_total", code="not_found") - \
@@ -168,7 +184,9 @@ def test_unknown_ids_and_routes_count_by_pattern(thawd):
 def test_create_and_exec_move_their_figures(sandboxes):
     before = scrape()
     sb = sandboxes(timeout_s=600)
-    mid = scrape()
+    created = dict(route="/v1/sandboxes", method="POST", status="201")
+    mid = scrape_until(lambda s: s.value("thaw_api_requests_total", **created) >
+                       before.value("thaw_api_requests_total", **created))
     assert mid.total("thaw_create_duration_seconds_count") - \
         before.total("thaw_create_duration_seconds_count") == 1
     took = mid.total("thaw_create_duration_seconds_sum") - \
@@ -183,12 +201,12 @@ def test_create_and_exec_move_their_figures(sandboxes):
     running = [s for s in T.list_sandboxes()
                if s["state"] == "running" and s["template"] == T.TEMPLATE]
     assert mid.value("thaw_sandboxes", state="running", template=T.TEMPLATE) == len(running) >= 1
-    assert mid.value("thaw_api_requests_total", route="/v1/sandboxes", method="POST",
-                     status="201") >= 1
 
     r = T.exec_(sb["id"], "sleep 0.3; echo done")
     assert r["stdout"] == "done\n"
-    after = scrape()
+    ran = dict(route="/v1/sandboxes/{}/exec", method="POST", status="200")
+    after = scrape_until(lambda s: s.value("thaw_api_requests_total", **ran) >
+                         mid.value("thaw_api_requests_total", **ran))
     execs = after.value("thaw_operation_duration_seconds_count", op="exec") - \
         mid.value("thaw_operation_duration_seconds_count", op="exec")
     assert execs == 1, execs
