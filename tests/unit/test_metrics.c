@@ -1,6 +1,7 @@
 /* src/common/metrics.c: the registry, histogram buckets, concurrent
  * updates and the Prometheus text writer (escaping, a line-by-line
- * parse of what it writes). */
+ * parse of what it writes); src/httpapi/stats.c: the labels of the API's
+ * request counts. */
 #include <math.h>
 #include <pthread.h>
 #include <setjmp.h>
@@ -13,6 +14,7 @@
 
 #include <cmocka.h>
 
+#include "httpapi/httpapi.h"
 #include "metrics.h"
 
 static char *escaped(const char *s)
@@ -282,6 +284,30 @@ static void test_output_parses(void **state)
 	metrics_registry_free(reg);
 }
 
+static void test_api_request_labels(void **state)
+{
+	(void)state;
+	api_stats_request(NULL, "BREW", 404, 1000);
+	api_stats_request("/v1/sandboxes/{}", "GET", 200, 2000000);
+	api_stats_request("/v1/sandboxes/{}/shell", "GET", 101, 60000000000ull);
+	api_stats_error(ERR_NOT_FOUND);
+	struct metrics_registry *reg = metrics_default();
+	struct metric *req = metric_counter(reg, "thaw_api_requests_total", "",
+					    METRIC_LABELS("route", "method", "status"));
+	struct metric *lat = metric_histogram(reg, "thaw_api_request_duration_seconds", "",
+					      METRIC_LABELS("route", "method"), NULL, 0);
+	struct metric *errs =
+		metric_counter(reg, "thaw_errors_total", "", METRIC_LABELS("code"));
+	/* No route: "unmatched"; a made-up method: "other". */
+	assert_true(metric_value(req, METRIC_LABELS("unmatched", "other", "404")) == 1);
+	assert_true(metric_value(req, METRIC_LABELS("/v1/sandboxes/{}", "GET", "200")) == 1);
+	assert_true(metric_value(lat, METRIC_LABELS("/v1/sandboxes/{}", "GET")) == 1);
+	/* An upgrade is counted, not timed: its connection is the session. */
+	assert_true(metric_value(req, METRIC_LABELS("/v1/sandboxes/{}/shell", "GET", "101")) == 1);
+	assert_true(metric_value(lat, METRIC_LABELS("/v1/sandboxes/{}/shell", "GET")) == 0);
+	assert_true(metric_value(errs, METRIC_LABELS("not_found")) == 1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -293,6 +319,7 @@ int main(void)
 		cmocka_unit_test(test_long_values_are_cut),
 		cmocka_unit_test(test_concurrent_updates),
 		cmocka_unit_test(test_output_parses),
+		cmocka_unit_test(test_api_request_labels),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
