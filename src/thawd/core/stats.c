@@ -42,8 +42,7 @@ void stats_init(void)
 
 void stats_create_done(bool warm, uint64_t total_ns, const struct stats_stage *stages, size_t n)
 {
-	if (!create_total)
-		return;
+	stats_init();
 	for (size_t i = 0; i < n; i++)
 		metric_observe_ns(create_stage, METRIC_LABELS(stages[i].name), stages[i].ns);
 	metric_observe_ns(create_total, METRIC_LABELS(warm ? "warm" : "cold"), total_ns);
@@ -56,8 +55,7 @@ struct stats_timer stats_timer_begin(const char *op, struct thaw_err **err)
 
 void stats_timer_end(struct stats_timer *t)
 {
-	if (!op_seconds)
-		return;
+	stats_init();
 	bool failed = t->err && *t->err;
 	metric_inc(op_total, METRIC_LABELS(t->op, failed ? "error" : "ok"));
 	metric_observe_ns(op_seconds, METRIC_LABELS(t->op), time_mono_ns() - t->t0);
@@ -65,5 +63,6 @@ void stats_timer_end(struct stats_timer *t)
 
 void stats_pool_refill(const char *pool, const char *template_name)
 {
+	stats_init();
 	metric_inc(refills, METRIC_LABELS(pool, template_name));
 }

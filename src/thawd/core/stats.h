@@ -11,8 +11,8 @@
 
 #include "err.h"
 
-/* Registers the families (thawd's start; before it every call here does
- * nothing, as in unit tests). */
+/* Registers the families (once; every call here does it first, so that
+ * the pools' first refills, before the API starts, count too). */
 void stats_init(void);
 
 /* A create that succeeded: its whole time (pool "warm" when a warm VMM
