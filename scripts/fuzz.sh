@@ -22,7 +22,7 @@ else
 fi
 shift || true
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(proto api_json meta recipe qmp manifest s3xml pagetoken interp connect e2b_process)
+[ ${#targets[@]} -gt 0 ] || targets=(proto api_json meta recipe qmp manifest s3xml pagetoken interp connect e2b_process metrics)
 
 declare -A srcs=(
 	[proto]=""
@@ -35,6 +35,7 @@ declare -A srcs=(
 	[pagetoken]=""
 	[interp]="src/thawd/guestconn/interp.c src/thawd/e2b/interp_wire.c src/thawd/api/validate.c src/thawd/api/validate_code.c src/thawd/api/validate_proc.c src/thawd/net/netpolicy.c"
 	[connect]="src/thawd/e2b/envelope.c"
+	[metrics]=""
 	[e2b_process]="src/thawd/e2b/process_msg.c src/thawd/e2b/user.c src/thawd/e2b/process_event.c src/thawd/api/validate.c src/thawd/api/validate_proc.c src/thawd/net/netpolicy.c"
 )
 out=build-fuzz

@@ -69,6 +69,8 @@ struct conn_ctx {
 	struct buf body;
 	bool too_large;
 	uint64_t t0;
+	const char *route;	   /* the matched route's pattern (metrics), NULL if none */
+	char method[16];	   /* for the metrics (a copy: cut if longer, then "other") */
 	const struct api_key *key; /* the request's key, NULL if none matched */
 	uint64_t max_body;	   /* the route's limit */
 	bool to_file;		   /* the route takes its body as a file */
@@ -247,6 +249,7 @@ static void request_setup(struct api_server *s, struct MHD_Connection *c, const 
 		ctx->discard = true;
 		return;
 	}
+	ctx->route = route->pattern;
 	ctx->key = route->public ? NULL : key_of(s, c, ctx);
 	ctx->discard = !route->public && !ctx->key;
 	if (route->public && route->body_to_file && s->svc.public_body) {
@@ -321,6 +324,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 		ctx = xcalloc(1, sizeof(*ctx));
 		ctx->t0 = time_mono_ns();
 		ctx->body_fd = -1;
+		snprintf(ctx->method, sizeof(ctx->method), "%s", method);
 		*con_cls = ctx;
 		request_setup(s, c, url, method, ctx);
 		/* A streamed body: the handler runs now, before the body. */
@@ -355,12 +359,12 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 	struct conn_ctx *ctx = *con_cls;
 	if (!ctx)
 		return;
-	if (log_enabled(LOG_LVL_DEBUG)) {
-		const union MHD_ConnectionInfo *ci =
-			MHD_get_connection_info(c, MHD_CONNECTION_INFO_HTTP_STATUS);
-		log_debug("api.request", "status=%u ms=%.2f", ci ? ci->http_status : 0,
-			  ns_to_ms(time_mono_ns() - ctx->t0));
-	}
+	const union MHD_ConnectionInfo *ci =
+		MHD_get_connection_info(c, MHD_CONNECTION_INFO_HTTP_STATUS);
+	unsigned status = ci ? ci->http_status : 0;
+	uint64_t ns = time_mono_ns() - ctx->t0;
+	api_stats_request(ctx->route, ctx->method, status, ns);
+	log_debug("api.request", "status=%u ms=%.2f", status, ns_to_ms(ns));
 	if (ctx->stream.release)
 		ctx->stream.release(ctx->stream.ud);
 	buf_free(&ctx->body);
@@ -410,6 +414,7 @@ int api_server_start(const struct api_service *svc, struct api_keys *keys,
 		return err_set(err, ERR_INVALID, "listen address %s is not an IPv4 address",
 			       svc->listen_addr);
 	}
+	api_stats_init();
 	struct api_server *s = xcalloc(1, sizeof(*s));
 	s->svc = *svc;
 	s->keys = *keys;

@@ -73,6 +73,12 @@ static int set_e2b_listen(struct thawd_config *c, const char *v)
 	c->e2b_listen_addr = NULL;
 	return config_parse_listen(v, &c->e2b_listen_addr, &c->e2b_listen_port);
 }
+static int set_metrics_listen(struct thawd_config *c, const char *v)
+{
+	free(c->metrics_listen_addr);
+	c->metrics_listen_addr = NULL;
+	return config_parse_listen(v, &c->metrics_listen_addr, &c->metrics_listen_port);
+}
 /* ADDR:LO-HI, an IPv4 address and a port range (issue 17). */
 static int set_publish_range(struct thawd_config *c, const char *v)
 {
@@ -291,6 +297,9 @@ static const struct option_spec options[] = {
 	{ "listen", "THAW_LISTEN", "ADDR:PORT", set_listen, "API address (127.0.0.1:7420)" },
 	{ "e2b-listen", "THAW_E2B_LISTEN", "ADDR:PORT", set_e2b_listen,
 	  "address of the E2B-compatible API for E2B's SDKs (docs/e2b.md; off)" },
+	{ "metrics-listen", "THAW_METRICS_LISTEN", "ADDR:PORT", set_metrics_listen,
+	  "address of a keyless listener serving only GET /metrics; bind it to an internal "
+	  "address (docs/metrics.md; off)" },
 	{ "publish-range", "THAW_PUBLISH_RANGE", "ADDR:LO-HI", set_publish_range,
 	  "host address and ports sandbox ports may be published on (docs/ports.md; off)" },
 	{ "data-dir", "THAW_DATA_DIR", "DIR", set_data,
@@ -629,6 +638,7 @@ void config_free(struct thawd_config *c)
 {
 	free(c->listen_addr);
 	free(c->e2b_listen_addr);
+	free(c->metrics_listen_addr);
 	free(c->data_dir);
 	free(c->recipes_dir);
 	free(c->agent_path);

@@ -275,6 +275,14 @@ def test_keys_and_the_fleet_secret_are_kept_apart(fleet):
     assert out.returncode == 0 and out.stdout.strip() == host_key("fleet-h2"), out
     assert c.call("POST", "/v1/hosts/fleet-nobody/drain", {})[0] == 404
     assert c.call("POST", "/v1/hosts/Bad_Name/drain", {})[0] == 400
+    # Its own metrics (docs/metrics.md): admin keys only; requests by route
+    # pattern, the user's 403 above among them.
+    assert c.call("GET", "/metrics", key=USER)[0] == 403
+    req = urllib.request.Request(c.url + "/metrics", headers={"Authorization": f"Bearer {ADMIN}"})
+    with urllib.request.urlopen(req, timeout=10) as r:
+        text = r.read().decode()
+        assert r.headers["Content-Type"] == "text/plain; version=0.0.4; charset=utf-8"
+    assert 'thaw_api_requests_total{route="/v1/hosts",method="GET",status="403"}' in text, text
 
 
 def test_a_drained_host_stays_draining(fleet):

@@ -16,6 +16,8 @@
 const struct api_route control_routes[] = {
 	{ "GET", "/healthz", control_health, true, false, NONE, false },
 	{ "GET", "/v1/info", control_info, false, false, NONE, false },
+	/* Prometheus text of this instance's API requests (docs/metrics.md). */
+	{ "GET", "/metrics", api_metrics_reply, false, false, NONE, true },
 	{ "GET", "/v1/sandboxes", control_sandbox_list, false, false, NONE, false },
 	{ "POST", "/v1/sandboxes", control_sandbox_create, false, false, CTRL, false },
 	{ "GET", "/v1/sandboxes/{}", CALL, false, false, NONE, false },

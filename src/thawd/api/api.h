@@ -56,6 +56,10 @@ enum MHD_Result api_failpoint_get(struct api_req *r);
 extern const char api_openapi_json[], api_openapi_json_end[];
 enum MHD_Result api_openapi(struct api_req *r);
 enum MHD_Result api_info(struct api_req *r);
+/* scrape.c: registers thawd's metric families and what GET /metrics
+ * computes from h when scraped (the route itself is httpapi's
+ * api_metrics_reply). Once, at start. */
+void api_metrics_init(struct host *h);
 /* store.c: the bucket's collector, now */
 enum MHD_Result api_store_gc(struct api_req *r);
 enum MHD_Result api_sandbox_list(struct api_req *r);

@@ -13,6 +13,8 @@ const struct api_route api_routes[] = {
 	{ "GET", "/healthz", api_health, true, false, NONE, false },
 	{ "GET", "/openapi.json", api_openapi, true, false, NONE, false },
 	{ "GET", "/v1/info", api_info, false, false, NONE, false },
+	/* Prometheus text (docs/metrics.md); also on --metrics-listen, keyless. */
+	{ "GET", "/metrics", api_metrics_reply, false, false, NONE, true },
 	{ "GET", "/v1/debug/failpoint", api_failpoint_get, false, false, NONE, true },
 	{ "POST", "/v1/debug/failpoint", api_failpoint_arm, false, false, CTRL, true },
 	{ "POST", "/v1/object-store/gc", api_store_gc, false, false, CTRL, true },

@@ -20,6 +20,8 @@ struct thawd_config {
 	int listen_port;
 	char *e2b_listen_addr; /* the E2B front (e2b/e2b.h); NULL: off */
 	int e2b_listen_port;
+	char *metrics_listen_addr; /* GET /metrics without a key (httpapi); NULL: off */
+	int metrics_listen_port;
 	char *data_dir;
 	char *recipes_dir;
 	char *agent_path; /* the guest agent binary baked into templates */

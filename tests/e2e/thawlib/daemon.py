@@ -43,6 +43,7 @@ class Thawd:
         self.addr = "127.0.0.1"
         self.key = None
         self.e2b_port = None  # --e2b-listen's port, where the session thawd has one
+        self.metrics_port = None  # --metrics-listen's port, where the session thawd has one
         self.starts = 0
         self.exit_codes = []  # (signal sent, exit code) per stop
 
