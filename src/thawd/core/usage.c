@@ -35,6 +35,7 @@ struct usage_entry {
 	uint64_t net_acc_rx, net_acc_tx;   /* what earlier incarnations had reported */
 	uint32_t cpu_count;		   /* the incarnation's (read_shape) */
 	uint64_t guest_mem;
+	uint64_t mem_limit; /* its cgroup's, read with the shape */
 	struct usering ring;
 };
 
@@ -44,7 +45,8 @@ struct usage_table {
 	pthread_mutex_t lock; /* guards items and every entry */
 	struct usage_entry **items;
 	size_t n, cap;
-	uint32_t round; /* the sampler's own */
+	pthread_mutex_t round_lock; /* one round at a time (the thread's, a bench's) */
+	uint32_t round;		    /* guarded by round_lock; entries read it under lock */
 	pthread_t thread;
 	bool started;
 	pthread_mutex_t wait_lock;
@@ -59,6 +61,8 @@ struct reading {
 	bool has_shape;	      /* read_shape ran: a new incarnation */
 	uint32_t cpu_count;
 	uint64_t guest_mem; /* its guest RAM: the total when no cgroup limits it */
+	/* the cgroup's memory limit: read with the shape only (a limit that
+	 * changes later is the CPU's, never the memory's) */
 	uint64_t cpu_usec, mem_used, mem_limit;
 	uint64_t disk_used, disk_total;
 	uint64_t veth_rx, veth_tx; /* as the host end counts: rx is what the guest sent */
@@ -68,45 +72,52 @@ struct reading {
 
 /* ---- reading ---------------------------------------------------------- */
 
-static int read_u64(const char *path, uint64_t *out)
+/* A small file of /proc or /sys into buf (NUL-terminated); -1 when unreadable. */
+static int read_small(const char *path, char *buf, size_t size)
 {
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return -1;
-	char v[32];
-	ssize_t n = read(fd, v, sizeof(v) - 1);
+	ssize_t n = read(fd, buf, size - 1);
 	close(fd);
 	if (n <= 0)
 		return -1;
-	v[n] = '\0';
-	*out = strtoull(v, NULL, 10);
+	buf[n] = '\0';
 	return 0;
 }
 
-/* Without cgroups: the VMM process's own CPU time and resident set. */
-static void read_proc(struct reading *rd)
+/* The VMM process's CPU time (all its threads): where cgroups do not
+ * give it (none, or v1). */
+static void read_proc_cpu(struct reading *rd)
 {
 	char path[64], line[1024];
 	snprintf(path, sizeof(path), "/proc/%d/stat", (int)rd->pid);
-	FILE *f = fopen(path, "re");
-	if (f && fgets(line, sizeof(line), f)) {
-		/* Fields after the command, which may hold spaces: 14 and 15
-		 * (utime, stime) are the 12th and 13th after ")". */
-		const char *p = strrchr(line, ')');
-		unsigned long long ut, st;
-		if (p && sscanf(p + 1, " %*c %*s %*s %*s %*s %*s %*s %*s %*s %*s %*s %llu %llu", &ut,
-				&st) == 2)
-			rd->cpu_usec = (ut + st) * 1000000ull / (uint64_t)sysconf(_SC_CLK_TCK);
-	}
-	if (f)
-		fclose(f);
-	snprintf(path, sizeof(path), "/proc/%d/statm", (int)rd->pid);
-	f = fopen(path, "re");
+	if (read_small(path, line, sizeof(line)) < 0)
+		return;
+	/* After the command, which may hold spaces: utime and stime are the
+	 * 12th and 13th fields past ")". */
+	const char *p = strrchr(line, ')');
+	unsigned long long ut, st;
+	if (p && sscanf(p + 1, " %*c %*s %*s %*s %*s %*s %*s %*s %*s %*s %*s %llu %llu", &ut,
+			&st) == 2)
+		rd->cpu_usec = (ut + st) * 1000000ull / (uint64_t)sysconf(_SC_CLK_TCK);
+}
+
+/* Without cgroups: the VMM process's resident set. */
+static void read_proc_memory(struct reading *rd)
+{
+	char path[64], text[128];
 	unsigned long long size, rss;
-	if (f && fscanf(f, "%llu %llu", &size, &rss) == 2)
+	snprintf(path, sizeof(path), "/proc/%d/statm", (int)rd->pid);
+	if (read_small(path, text, sizeof(text)) == 0 && sscanf(text, "%llu %llu", &size, &rss) == 2)
 		rd->mem_used = rss * (uint64_t)sysconf(_SC_PAGESIZE);
-	if (f)
-		fclose(f);
+}
+
+static void read_u64(const char *path, uint64_t *out)
+{
+	char v[32];
+	if (read_small(path, v, sizeof(v)) == 0)
+		*out = strtoull(v, NULL, 10);
 }
 
 static void read_vmm(struct host *h, const char *id, struct reading *rd)
@@ -114,13 +125,17 @@ static void read_vmm(struct host *h, const char *id, struct reading *rd)
 	struct cgroup_usage cu;
 	char name[128];
 	snprintf(name, sizeof(name), "%s%s", h->ns_prefix, id);
-	if (h->vmm.cgroups && cgroup_vmm_usage(h->vmm.cgroups, name, &cu, NULL) == 0) {
-		rd->cpu_usec = cu.cpu_usec;
+	if (h->vmm.cgroups && cgroup_vmm_usage(h->vmm.cgroups, name, rd->has_shape, &cu, NULL) == 0) {
 		rd->mem_used = cu.memory_used;
 		rd->mem_limit = cu.memory_limit;
+		if (cu.cpu_usec != CGROUP_NO_CPU)
+			rd->cpu_usec = cu.cpu_usec;
+		else
+			read_proc_cpu(rd);
 		return;
 	}
-	read_proc(rd);
+	read_proc_cpu(rd);
+	read_proc_memory(rd);
 }
 
 static void read_files(struct host *h, const char *id, const char *dir, const char *veth,
@@ -151,7 +166,8 @@ static void read_shape(struct host *h, struct sandbox *sb, struct reading *rd)
 	struct template *t = NULL;
 	rd->has_shape = true;
 	rd->cpu_count = 1;
-	if (catalog_get_build(h->catalog, sb->template_name, sb->build_id, &t, NULL) == 0) {
+	if (h->catalog &&
+	    catalog_get_build(h->catalog, sb->template_name, sb->build_id, &t, NULL) == 0) {
 		rd->cpu_count = t->meta.vcpus ? t->meta.vcpus : 1;
 		rd->guest_mem = (uint64_t)t->meta.memory_mb << 20;
 		catalog_put(h->catalog, t);
@@ -227,6 +243,7 @@ static void record(struct usage_entry *e, const struct reading *rd)
 	if (rd->has_shape) {
 		e->cpu_count = rd->cpu_count;
 		e->guest_mem = rd->guest_mem;
+		e->mem_limit = rd->mem_limit;
 	}
 	e->pid = rd->pid;
 	e->cpu_usec = rd->cpu_usec;
@@ -239,7 +256,7 @@ static void record(struct usage_entry *e, const struct reading *rd)
 		.cpu_used_pct = pct,
 		.cpu_count = e->cpu_count,
 		.mem_used = rd->mem_used,
-		.mem_total = rd->mem_limit ? rd->mem_limit : e->guest_mem,
+		.mem_total = e->mem_limit ? e->mem_limit : e->guest_mem,
 		.disk_used = rd->disk_used,
 		.disk_total = rd->disk_total,
 		.net_rx = e->net_rx,
@@ -280,10 +297,10 @@ static bool sample_one(struct usage_table *u, struct sandbox *sb)
 	pid_t known = mark(u, sb->id);
 	if (!running)
 		return false;
-	/* The reference this round holds keeps sb->dir. */
-	read_files(u->h, sb->id, sb->dir, veth, &rd);
 	if (known != rd.pid)
 		read_shape(u->h, sb, &rd);
+	/* The reference this round holds keeps sb->dir. */
+	read_files(u->h, sb->id, sb->dir, veth, &rd);
 	pthread_mutex_lock(&u->lock);
 	struct usage_entry *e = find_or_add(u, sb->id);
 	e->round = u->round;
@@ -310,12 +327,16 @@ static void sweep(struct usage_table *u)
 size_t usage_sample_round(struct usage_table *u)
 {
 	size_t n, sampled = 0;
+	pthread_mutex_lock(&u->round_lock);
 	struct sandbox **list = registry_list(u->h, &n);
+	pthread_mutex_lock(&u->lock);
 	u->round++;
+	pthread_mutex_unlock(&u->lock);
 	for (size_t i = 0; i < n; i++)
 		sampled += sample_one(u, list[i]);
 	registry_list_free(u->h, list, n);
 	sweep(u);
+	pthread_mutex_unlock(&u->round_lock);
 	return sampled;
 }
 
@@ -358,6 +379,7 @@ int usage_start(struct host *h, unsigned interval_s, unsigned window_s, struct u
 	u->interval_s = interval_s ? interval_s : 1;
 	u->window_s = window_s < u->interval_s ? u->interval_s : window_s;
 	pthread_mutex_init(&u->lock, NULL);
+	pthread_mutex_init(&u->round_lock, NULL);
 	pthread_mutex_init(&u->wait_lock, NULL);
 	pthread_condattr_t ca;
 	pthread_condattr_init(&ca);
@@ -391,6 +413,7 @@ void usage_stop(struct usage_table *u)
 	free(u->items);
 	pthread_cond_destroy(&u->wake);
 	pthread_mutex_destroy(&u->wait_lock);
+	pthread_mutex_destroy(&u->round_lock);
 	pthread_mutex_destroy(&u->lock);
 	free(u);
 }
