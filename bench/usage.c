@@ -5,7 +5,8 @@
  * bench's own, each with the files a running one is sampled from: a VMM
  * cgroup of its own (with root and cgroups; else the /proc fallback the
  * sampler uses without cgroups, reading this process), a disk clone file
- * (sparse, 64 MiB written), and a veth's counters (lo's). Then R rounds of
+ * (sparse, 64 MiB written), and a veth's counters (lo's, from the same
+ * rtnetlink dump per round as thawd's). Then R rounds of
  * usage_sample_round, the sampler thread's whole work, are timed.
  *
  *   thaw-bench-usage [N] [ROUNDS]   (ROUNDS default 720: full rings) */
@@ -77,6 +78,8 @@ int main(int argc, char **argv)
 	h.sandboxes_dir = tmpl;
 	h.reg = registry_new();
 	snprintf(h.ns_prefix, sizeof(h.ns_prefix), "thaw-benchu-");
+	/* The slots' stand-in veth is lo: thawd's netlink dump finds it. */
+	snprintf(h.if_prefix, sizeof(h.if_prefix), "lo");
 	cgroups_open("thaw-benchu", &h.vmm.cgroups, NULL);
 	struct vmm **vmms = xcalloc(n, sizeof(*vmms));
 	struct netslot **slots = xcalloc(n, sizeof(*slots));

@@ -17,6 +17,7 @@
 #include "core/registry.h"
 #include "core/sandbox.h"
 #include "log.h"
+#include "net/linkstats.h"
 #include "net/slot.h"
 #include "template/catalog.h"
 #include "timeutil.h"
@@ -138,8 +139,25 @@ static void read_vmm(struct host *h, const char *id, struct reading *rd)
 	read_proc_memory(rd);
 }
 
+/* The host end's counters: from this round's netlink dump, else sysfs. */
+static void read_veth(const struct link_stats *links, size_t nlinks, const char *veth,
+		      struct reading *rd)
+{
+	const struct link_stats *l = link_stats_find(links, nlinks, veth);
+	if (l) {
+		rd->veth_rx = l->rx_bytes;
+		rd->veth_tx = l->tx_bytes;
+		return;
+	}
+	char path[128];
+	snprintf(path, sizeof(path), "/sys/class/net/%s/statistics/rx_bytes", veth);
+	read_u64(path, &rd->veth_rx);
+	snprintf(path, sizeof(path), "/sys/class/net/%s/statistics/tx_bytes", veth);
+	read_u64(path, &rd->veth_tx);
+}
+
 static void read_files(struct host *h, const char *id, const char *dir, const char *veth,
-		       struct reading *rd)
+		       const struct link_stats *links, size_t nlinks, struct reading *rd)
 {
 	read_vmm(h, id, rd);
 	char path[PATH_MAX];
@@ -151,10 +169,7 @@ static void read_files(struct host *h, const char *id, const char *dir, const ch
 		rd->disk_used = (uint64_t)st.st_blocks * 512;
 		rd->disk_total = (uint64_t)st.st_size;
 	}
-	snprintf(path, sizeof(path), "/sys/class/net/%s/statistics/rx_bytes", veth);
-	read_u64(path, &rd->veth_rx);
-	snprintf(path, sizeof(path), "/sys/class/net/%s/statistics/tx_bytes", veth);
-	read_u64(path, &rd->veth_tx);
+	read_veth(links, nlinks, veth, rd);
 	rd->mono_us = time_mono_ns() / 1000;
 	rd->t = (int64_t)(time_real_ns() / 1000000000ull);
 }
@@ -282,7 +297,8 @@ static pid_t mark(struct usage_table *u, const char *id)
 	return pid;
 }
 
-static bool sample_one(struct usage_table *u, struct sandbox *sb)
+static bool sample_one(struct usage_table *u, struct sandbox *sb, const struct link_stats *links,
+		       size_t nlinks)
 {
 	struct reading rd = { 0 };
 	char veth[IF_NAMESIZE] = "";
@@ -300,7 +316,7 @@ static bool sample_one(struct usage_table *u, struct sandbox *sb)
 	if (known != rd.pid)
 		read_shape(u->h, sb, &rd);
 	/* The reference this round holds keeps sb->dir. */
-	read_files(u->h, sb->id, sb->dir, veth, &rd);
+	read_files(u->h, sb->id, sb->dir, veth, links, nlinks, &rd);
 	pthread_mutex_lock(&u->lock);
 	struct usage_entry *e = find_or_add(u, sb->id);
 	e->round = u->round;
@@ -326,15 +342,20 @@ static void sweep(struct usage_table *u)
 
 size_t usage_sample_round(struct usage_table *u)
 {
-	size_t n, sampled = 0;
+	size_t n, sampled = 0, nlinks = 0;
+	struct link_stats *links = NULL;
 	pthread_mutex_lock(&u->round_lock);
+	/* Every slot's counters in one dump (this thread never leaves the
+	 * root namespace, where the host ends are); sysfs if it fails. */
+	link_stats_dump(u->h->if_prefix, &links, &nlinks, NULL);
 	struct sandbox **list = registry_list(u->h, &n);
 	pthread_mutex_lock(&u->lock);
 	u->round++;
 	pthread_mutex_unlock(&u->lock);
 	for (size_t i = 0; i < n; i++)
-		sampled += sample_one(u, list[i]);
+		sampled += sample_one(u, list[i], links, nlinks);
 	registry_list_free(u->h, list, n);
+	free(links);
 	sweep(u);
 	pthread_mutex_unlock(&u->round_lock);
 	return sampled;
