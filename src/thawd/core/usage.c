@@ -47,7 +47,7 @@ struct usage_table {
 	struct usage_entry **items;
 	size_t n, cap;
 	pthread_mutex_t round_lock; /* one round at a time (the thread's, a bench's) */
-	uint32_t round;		    /* guarded by round_lock; entries read it under lock */
+	uint32_t round; /* changed under round_lock and lock; read under either */
 	pthread_t thread;
 	bool started;
 	pthread_mutex_t wait_lock;
@@ -62,9 +62,10 @@ struct reading {
 	bool has_shape;	      /* read_shape ran: a new incarnation */
 	uint32_t cpu_count;
 	uint64_t guest_mem; /* its guest RAM: the total when no cgroup limits it */
-	/* the cgroup's memory limit: read with the shape only (a limit that
-	 * changes later is the CPU's, never the memory's) */
-	uint64_t cpu_usec, mem_used, mem_limit;
+	uint64_t cpu_usec, mem_used;
+	/* The cgroup's memory limit: read with the shape only (a limit that
+	 * changes later is the CPU's, never the memory's). */
+	uint64_t mem_limit;
 	uint64_t disk_used, disk_total;
 	uint64_t veth_rx, veth_tx; /* as the host end counts: rx is what the guest sent */
 	uint64_t mono_us;
