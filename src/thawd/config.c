@@ -215,6 +215,9 @@ static int set_keys_file(struct thawd_config *c, const char *v)
 NUMBER_SETTER(set_vmm_pool, vmm_pool, int, 0, 64)
 NUMBER_SETTER(set_vmm_pool_free, vmm_pool_min_free_mb, int, 0, 1 << 20)
 
+NUMBER_SETTER(set_usage_interval, usage_interval_s, uint32_t, 1, 3600)
+NUMBER_SETTER(set_usage_window, usage_window_s, uint32_t, 1, 7 * 86400)
+
 static int set_vmm_pool_mode(struct thawd_config *c, const char *v)
 {
 	int i = word_index(v, (const char *const[]){ "started", "restored", NULL });
@@ -358,6 +361,10 @@ static const struct option_spec options[] = {
 	  "QEMU)" },
 	{ "vmm-max-threads", "THAW_VMM_MAX_THREADS", "N", set_max_threads,
 	  "threads per VMM process (128)" },
+	{ "usage-interval", "THAW_USAGE_INTERVAL", "SECONDS", set_usage_interval,
+	  "how often each running sandbox's CPU, memory, disk and network use is sampled (5)" },
+	{ "usage-window", "THAW_USAGE_WINDOW", "SECONDS", set_usage_window,
+	  "how far back GET /v1/sandboxes/{id}/metrics reaches, in memory only (3600)" },
 	{ "max-memory", "THAW_MAX_MEMORY_MB", "MIB", set_max_memory,
 	  "largest guest RAM a template may have (16384)" },
 	{ "max-vcpus", "THAW_MAX_VCPUS", "N", set_max_vcpus,
@@ -440,6 +447,8 @@ static void defaults(struct thawd_config *c)
 	c->vmm_memory_overhead_mb = 512;
 	c->vmm_max_threads = 128;
 	c->max_memory_mb = 16384;
+	c->usage_interval_s = 5;
+	c->usage_window_s = 3600;
 	c->chunk_cache_mb = 16384;
 	c->stream_window_kib = 1024;
 	c->s3_gc_interval_s = 21600;

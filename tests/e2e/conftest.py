@@ -86,7 +86,9 @@ def thawd():
     addr, lo, hi = T.publish_range(T.SESSION_SLOT_CIDR)
     d.extra_args = [*T.instance_args(T.SESSION_SLOT_CIDR), "--e2b-listen",
                     f"127.0.0.1:{d.e2b_port}", "--publish-range", f"{addr}:{lo}-{hi}",
-                    "--metrics-listen", f"127.0.0.1:{d.metrics_port}"]
+                    "--metrics-listen", f"127.0.0.1:{d.metrics_port}",
+                    # Usage samples every second (test_usage.py), not every 5 s.
+                    "--usage-interval", "1"]
     if d.log_path.exists():
         # One session per log: the sanitizer check below reads all of it.
         d.log_path.replace(d.log_path.with_name(d.log_path.name + ".prev"))

@@ -488,6 +488,11 @@ def test_a_sandbox_through_either_instance(fleet, hosts):
                       {"signal": "TERM"}, key=USER)[0] == 409
         assert a.call("POST", f"/v1/sandboxes/{sid}/processes/999999/stdin", {"eof": True},
                       key=USER)[0] == 404
+        # Its usage history through the relay, query string and all.
+        st, m = b.call("GET", f"/v1/sandboxes/{sid}/metrics?start=0", key=USER)
+        assert st == 200 and m["sandbox_id"] == sid and isinstance(m["points"], list), m
+        st, m = a.call("GET", f"/v1/sandboxes/{sid}/metrics?start=later", key=USER)
+        assert st == 400 and "start" in m["error"], m
         # Files both ways (the upload goes through a temp file, the
         # download streams), byte for byte.
         blob = os.urandom(5 << 20)

@@ -218,7 +218,8 @@ def test_user_keys_see_and_touch_only_their_own(clean):
               ("GET", "/files/stat?path=/", None), ("GET", "/files/list?path=/", None),
               ("POST", "/files/mkdir", {"path": "/tmp/d"}), ("GET", "/commands/1", None),
               ("POST", "/commands/1/kill", {}), ("GET", "/shell", None),
-              ("GET", "/ports/8080/", None), ("POST", "/ports/8080/x", b"y")]
+              ("GET", "/ports/8080/", None), ("POST", "/ports/8080/x", b"y"),
+              ("GET", "/metrics?start=0", None)]
     for method, tail, body in routes:
         st, resp = alice.api(method, f"/v1/sandboxes/{b}{tail}", body)
         st0, resp0 = alice.api(method, f"/v1/sandboxes/{ghost}{tail}", body)

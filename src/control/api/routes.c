@@ -37,6 +37,7 @@ const struct api_route control_routes[] = {
 	{ "DELETE", "/v1/sandboxes/{}/contexts/{}", RELAY, false, false, NONE, false },
 	{ "POST", "/v1/sandboxes/{}/contexts/{}/restart", RELAY, false, false, CTRL, false },
 	{ "POST", "/v1/sandboxes/{}/contexts/{}/interrupt", RELAY, false, false, CTRL, false },
+	{ "GET", "/v1/sandboxes/{}/metrics", RELAY, false, false, NONE, false },
 	{ "GET", "/v1/sandboxes/{}/shell", control_sandbox_shell, false, false, NONE, false },
 	{ "GET", "/v1/sandboxes/{}/tunnel/{}", control_sandbox_tunnel, false, false, NONE, false },
 	/* A published port is the host's own (its address and range). */

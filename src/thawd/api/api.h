@@ -76,6 +76,11 @@ typedef bool (*sblist_pick_fn)(void *ctx, const struct sandbox *sb, enum sb_stat
 struct sblist_item *sblist_select(struct api_req *r, struct sandbox **list, size_t n,
 				  sblist_pick_fn pick, void *ctx, bool desc, size_t *count);
 enum MHD_Result api_sandbox_create(struct api_req *r);
+/* usage.c: a sandbox's usage over time (core/usage.h) */
+enum MHD_Result api_sandbox_metrics(struct api_req *r);
+/* Its ?start=&end= (RFC 3339 or unix seconds; default the whole window;
+ * 400 naming a bad one, or for end before start: reply in *res, -1). */
+int api_usage_window(struct api_req *r, int64_t *start, int64_t *end, enum MHD_Result *res);
 enum MHD_Result api_sandbox_get(struct api_req *r);
 enum MHD_Result api_sandbox_delete(struct api_req *r);
 /* network.c: a sandbox's egress policy, replaced. */

@@ -33,6 +33,7 @@ const struct api_route api_routes[] = {
 	  false },
 	{ "POST", "/v1/sandboxes/{}/contexts/{}/interrupt", api_context_interrupt, false, false,
 	  CTRL, false },
+	{ "GET", "/v1/sandboxes/{}/metrics", api_sandbox_metrics, false, false, NONE, false },
 	{ "GET", "/v1/sandboxes/{}/shell", api_sandbox_shell, false, false, NONE, false },
 	{ "GET", "/v1/sandboxes/{}/commands/{}", api_command_get, false, false, NONE, false },
 	{ "POST", "/v1/sandboxes/{}/commands/{}/kill", api_command_kill, false, false, CTRL, false },
