@@ -119,6 +119,10 @@ int api_query_bool(struct api_req *r, const char *name, bool dflt, bool *out, en
  * item of its comma-separated list: "Connection: keep-alive, Upgrade". */
 bool api_header_has(struct api_req *r, const char *name, const char *token);
 
+/* console.c: GET /console/... (a public route in thawd's and the control
+ * plane's tables): the web console's files, built into the binary. */
+enum MHD_Result api_console(struct api_req *r);
+
 /* server.c: a program's API. */
 struct api_keys;
 struct api_service {

@@ -1,6 +1,7 @@
 /* libmicrohttpd glue: body accumulation with a size limit, API key
  * check, routing by the program's table, and one access log line per
  * request at debug level. */
+#include <openssl/crypto.h>
 #include <arpa/inet.h>
 #include <errno.h>
 #include <stdarg.h>
@@ -84,6 +85,33 @@ struct conn_ctx {
 	struct api_body_stream stream; /* what that handler set up (feed NULL: it replied) */
 };
 
+/* A browser cannot set Authorization on a WebSocket, only the
+ * subprotocols it offers: the key may come as an item "thaw-key.KEY" of
+ * Sec-WebSocket-Protocol, on upgrade requests only (a plain request could
+ * otherwise carry its key where proxies and logs do not expect one). */
+static const struct api_key *ws_protocol_key(struct api_server *s, struct MHD_Connection *c)
+{
+	const char *up = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Upgrade");
+	const char *p = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Sec-WebSocket-Protocol");
+	if (!up || !p)
+		return NULL;
+	static const char prefix[] = "thaw-key.";
+	while (*p) {
+		p += strspn(p, " \t,");
+		size_t n = strcspn(p, " \t,");
+		if (n > sizeof(prefix) - 1 && n < 512 && !strncmp(p, prefix, sizeof(prefix) - 1)) {
+			char key[512];
+			memcpy(key, p + sizeof(prefix) - 1, n - (sizeof(prefix) - 1));
+			key[n - (sizeof(prefix) - 1)] = '\0';
+			const struct api_key *k = keys_match(&s->keys, key);
+			OPENSSL_cleanse(key, sizeof(key));
+			return k;
+		}
+		p += n;
+	}
+	return NULL;
+}
+
 static const struct api_key *key_of(struct api_server *s, struct MHD_Connection *c,
 				    struct conn_ctx *ctx)
 {
@@ -91,7 +119,7 @@ static const struct api_key *key_of(struct api_server *s, struct MHD_Connection 
 		return s->svc.find_key(s->svc.app, c, &s->keys, &ctx->found);
 	const char *auth = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization");
 	if (!auth || strncmp(auth, "Bearer ", 7) != 0)
-		return NULL;
+		return ws_protocol_key(s, c);
 	return keys_match(&s->keys, auth + 7);
 }
 

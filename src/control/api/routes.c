@@ -15,6 +15,7 @@
 #define RELAY control_sandbox_relay
 const struct api_route control_routes[] = {
 	{ "GET", "/healthz", control_health, true, false, NONE, false },
+	{ "GET", "/console/**", api_console, true, false, NONE, false },
 	{ "GET", "/v1/info", control_info, false, false, NONE, false },
 	{ "GET", "/v1/sandboxes", control_sandbox_list, false, false, NONE, false },
 	{ "POST", "/v1/sandboxes", control_sandbox_create, false, false, CTRL, false },
