@@ -4,8 +4,9 @@
 # metadata, recipes, what a VMM says on QMP, artifact manifests, the
 # object store's XML answers, the sandbox list's page tokens, the code
 # interpreter's events, the E2B front's Connect envelopes, envd's
-# process messages and a WebSocket client's frames. Seeds are in tests/fuzz/corpus/NAME; inputs that once
-# crashed are kept in tests/fuzz/regress/NAME and replayed first.
+# process messages and a WebSocket client's frames. Seeds are in
+# tests/fuzz/corpus/NAME; inputs that once crashed are kept in
+# tests/fuzz/regress/NAME and replayed first.
 # A crash fails the run and leaves its input in build-fuzz/crashes/NAME.
 #   scripts/fuzz.sh [SECONDS per target, default 30] [NAME...]
 #   scripts/fuzz.sh --replay [NAME...]   every seed and regression input once
