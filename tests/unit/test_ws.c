@@ -10,6 +10,7 @@
 
 #include <cmocka.h>
 
+#include "http_hop.h"
 #include "testutil.h"
 #include "ws.h"
 
@@ -290,6 +291,20 @@ static void test_fuzz_never_misbehaves(void **state)
 	assert_true(refusals > 1000);
 }
 
+/* The key a browser offers as a subprotocol never travels further. */
+static void test_protocol_keys_are_stripped(void **state)
+{
+	(void)state;
+	char *p = http_protocols_strip_keys("thaw-shell, thaw-key.thaw_secret");
+	assert_string_equal(p, "thaw-shell");
+	free(p);
+	p = http_protocols_strip_keys("thaw-key.a,chat ,  thaw-key.b, superchat");
+	assert_string_equal(p, "chat, superchat");
+	free(p);
+	assert_null(http_protocols_strip_keys("thaw-key.only"));
+	assert_null(http_protocols_strip_keys(" , "));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -303,6 +318,7 @@ int main(void)
 		cmocka_unit_test(test_a_message_may_not_grow_past_the_limit),
 		cmocka_unit_test(test_server_frames_parse_back),
 		cmocka_unit_test(test_fuzz_never_misbehaves),
+		cmocka_unit_test(test_protocol_keys_are_stripped),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
