@@ -26,6 +26,7 @@
 #include "buf.h"
 #include "log.h"
 #include "proto.h"
+#include "timeutil.h"
 #include "utf8.h"
 #include "ws.h"
 
@@ -196,8 +197,11 @@ static bool bridge_step(struct ws_bridge *b)
 	};
 	if (b->closing && !b->to_ws.len)
 		return false;
-	if (poll(p, 2, b->closing ? CLOSE_WAIT_MS : -1) <= 0)
-		return errno == EINTR && !b->closing;
+	int r = poll(p, 2, b->closing ? CLOSE_WAIT_MS : -1);
+	if (r < 0 && errno == EINTR)
+		return true;
+	if (r <= 0)
+		return false;
 	if ((p[0].revents & POLLOUT) && drain(b->ws, &b->to_ws) < 0)
 		return false;
 	if (p[0].revents & (POLLIN | POLLHUP | POLLERR)) {
@@ -219,12 +223,29 @@ static bool bridge_step(struct ws_bridge *b)
 	return true;
 }
 
+/* Our close frame is out: no more from us, and what the client still
+ * sends (its own close) is read and dropped for a moment, so that closing
+ * the socket with unread bytes does not reset the connection before the
+ * client has read our close. */
+static void linger(struct ws_bridge *b)
+{
+	shutdown(b->ws, SHUT_WR);
+	uint8_t sink[4096];
+	uint64_t end = time_mono_ns() + CLOSE_WAIT_MS * 1000000ull;
+	struct pollfd p = { .fd = b->ws, .events = POLLIN };
+	while (time_mono_ns() < end && poll(&p, 1, CLOSE_WAIT_MS) > 0 &&
+	       recv(b->ws, sink, sizeof(sink), 0) > 0)
+		;
+}
+
 static void *bridge_thread(void *arg)
 {
 	struct ws_bridge *b = arg;
 	from_client(b); /* what came with the request */
 	while (bridge_step(b))
 		;
+	if (b->closing && !b->to_ws.len)
+		linger(b);
 	close(b->agent);
 	MHD_upgrade_action(b->urh, MHD_UPGRADE_ACTION_CLOSE);
 	buf_free(&b->from_ws);
