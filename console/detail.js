@@ -4,10 +4,13 @@ import { lineChart, noData } from './charts.js';
 import { age, bytes, h, replace, say, table } from './dom.js';
 import { Terminal } from './term.js';
 
-let live = null; // the open terminal's socket, closed when the page changes
+let live = null; // the open terminal: its socket, and what to undo when the page changes
 
 export function leaveDetail() {
-  if (live) { live.close(); live = null; }
+  if (!live) return;
+  live.ws.close();
+  window.removeEventListener('resize', live.onResize);
+  live = null;
 }
 
 function rates(points, field) {
@@ -99,7 +102,7 @@ async function files(id, box, path) {
       : h('a', { href: '#', onclick: (ev) => { ev.preventDefault(); openFile(id, e.path, viewer); } },
         e.name)),
     h('td', {}, e.type), h('td', {}, e.type === 'file' ? bytes(e.size) : ''),
-    h('td', {}, e.mtime ?? ''),
+    h('td', {}, e.mtime ? new Date(e.mtime * 1000).toISOString().replace('.000Z', 'Z') : ''),
     h('td', {}, e.type === 'file' ? h('button', { type: 'button',
       'aria-label': `Download ${e.name}`, onclick: () => download(id, e.path, e.name) },
     'Download') : '')));
@@ -112,6 +115,17 @@ async function files(id, box, path) {
     listing.truncated ? h('p', {}, 'The listing was cut short.') : null, viewer);
 }
 
+// The terminal's size in characters, from its box and one character's width.
+function measure(box, pre) {
+  const probe = document.createElement('span');
+  probe.textContent = 'M'.repeat(10);
+  pre.append(probe);
+  const cw = probe.getBoundingClientRect().width / 10 || 8;
+  probe.remove();
+  const w = box.clientWidth - 34; // the box's and the terminal's padding
+  return Math.max(20, Math.min(500, Math.floor(w / cw)));
+}
+
 function terminal(id, box) {
   leaveDetail();
   const state = h('span', { class: 'term-state', id: 'term-state' }, 'connecting…');
@@ -121,15 +135,18 @@ function terminal(id, box) {
   });
   replace(box, h('h2', {}, 'Terminal ', state), term.el);
   const fit = () => {
-    const w = box.clientWidth || 800;
-    const cols = Math.max(20, Math.min(200, Math.floor((w - 16) / 8.4)));
+    const cols = measure(box, term.el);
+    if (cols === term.cols) return;
     term.resize(24, cols);
     if (ws && ws.readyState === WebSocket.OPEN)
       ws.send(JSON.stringify({ resize: { rows: 24, cols } }));
   };
   fit();
   ws = shellSocket(id, term.rows, term.cols);
-  live = ws;
+  let timer;
+  const onResize = () => { clearTimeout(timer); timer = setTimeout(fit, 150); };
+  window.addEventListener('resize', onResize);
+  live = { ws, onResize };
   ws.onopen = () => { state.textContent = 'connected'; term.el.focus(); };
   ws.onmessage = (e) => {
     if (typeof e.data !== 'string') { term.write(e.data); return; }
@@ -138,7 +155,6 @@ function terminal(id, box) {
     if (msg.error) state.textContent = `error: ${msg.error}`;
   };
   ws.onclose = () => { if (!/exited|error/.test(state.textContent)) state.textContent = 'closed'; };
-  window.addEventListener('resize', fit, { once: true });
 }
 
 export async function detailPage(main, id) {

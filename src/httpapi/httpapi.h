@@ -170,4 +170,11 @@ int api_server_start(const struct api_service *svc, struct api_keys *keys,
  * for the requests in progress to finish. */
 void api_server_stop(struct api_server *s);
 
+/* An upgraded connection's handle, held by a thread of the program (a
+ * shell): api_upgrade_held when the program takes it (in the upgrade
+ * callback), api_upgrade_close to close it. api_server_stop waits a few
+ * seconds for held handles to close before the daemon frees them. */
+void api_upgrade_held(void);
+void api_upgrade_close(struct MHD_UpgradeResponseHandle *urh);
+
 #endif

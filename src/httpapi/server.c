@@ -8,6 +8,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -470,6 +471,22 @@ int api_server_start(const struct api_service *svc, struct api_keys *keys,
 	return 0;
 }
 
+/* Upgraded connections whose handle a thread still holds: stopping the
+ * daemon frees every handle, so a thread that closes its own afterwards
+ * would use freed memory. */
+static atomic_int upgrades_held;
+
+void api_upgrade_held(void)
+{
+	atomic_fetch_add(&upgrades_held, 1);
+}
+
+void api_upgrade_close(struct MHD_UpgradeResponseHandle *urh)
+{
+	MHD_upgrade_action(urh, MHD_UPGRADE_ACTION_CLOSE);
+	atomic_fetch_sub(&upgrades_held, 1);
+}
+
 void api_server_stop(struct api_server *s)
 {
 	if (!s)
@@ -480,6 +497,10 @@ void api_server_stop(struct api_server *s)
 	MHD_socket listen_fd = MHD_quiesce_daemon(s->d);
 	if (s->svc.interrupt)
 		s->svc.interrupt(s->svc.app);
+	/* Interrupted commands end their upgraded connections (a WebSocket
+	 * sends its close first): a few seconds at most. */
+	for (int i = 0; i < 300 && atomic_load(&upgrades_held) > 0; i++)
+		usleep(10000);
 	MHD_stop_daemon(s->d);
 	if (listen_fd != MHD_INVALID_SOCKET)
 		close(listen_fd);

@@ -32,7 +32,7 @@ const browser = await chromium.launch({ executablePath: exe, headless: true,
 const problems = [];
 let allowed = () => false; // answers >= 400 the current step expects
 try {
-  const ctx = await browser.newContext({ viewport: { width: 1280, height: 860 } });
+  const ctx = await browser.newContext({ viewport: { width: 1280, height: 1500 } });
   const page = await ctx.newPage();
   const expected404 = (url) => (!hasUsage && /\/v1\/sandboxes\/[^/]+\/metrics/.test(url))
     || (!hasMetrics && new URL(url).pathname === '/metrics');
@@ -53,7 +53,10 @@ try {
   });
   const shot = async (name) => {
     const p = join(out, `console-${name}.png`);
-    await page.screenshot({ path: p, fullPage: true });
+    // The viewport as it is: a full-page shot resizes it, and the terminal
+    // would follow.
+    const height = await page.evaluate(() => Math.min(document.body.scrollHeight, 1500));
+    await page.screenshot({ path: p, clip: { x: 0, y: 0, width: 1280, height } });
     console.log(`  screenshot: ${p}`);
   };
 
@@ -85,6 +88,9 @@ try {
   await row.locator('a').first().click();
   await page.locator('#term-state', { hasText: 'connected' }).waitFor({ timeout: 30000 });
   const marker = `${process.pid}-${Date.now() % 100000}`;
+  // Typed once the shell's prompt shows (else the keys echo before it).
+  await page.waitForFunction(() => /[#$] $/m.test(document.querySelector('pre.term').textContent
+    .split('\n').map((l) => l.trimEnd() + ' ').join('\n')), null, { timeout: 30000 });
   await page.locator('pre.term').click();
   await page.keyboard.type(`echo hello-$((20+22))-${marker}-marker`);
   await page.keyboard.press('Enter');

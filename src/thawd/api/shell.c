@@ -82,7 +82,7 @@ static void *shell_thread(void *arg)
 	if (j->ws) {
 		/* The bridge owns the client's socket from here. */
 		if (shell_ws_start(j->sock, j->urh, j->pre, j->pre_len, &agent_end) < 0) {
-			MHD_upgrade_action(j->urh, MHD_UPGRADE_ACTION_CLOSE);
+			api_upgrade_close(j->urh);
 			job_free(j);
 			return NULL;
 		}
@@ -101,7 +101,7 @@ static void *shell_thread(void *arg)
 	if (j->ws)
 		close(agent_end);
 	else
-		MHD_upgrade_action(j->urh, MHD_UPGRADE_ACTION_CLOSE);
+		api_upgrade_close(j->urh);
 	job_free(j);
 	return NULL;
 }
@@ -114,13 +114,14 @@ static void on_upgrade(void *cls, struct MHD_Connection *conn, void *req_cls, co
 	struct shell_job *j = cls;
 	j->sock = sock;
 	j->urh = urh;
+	api_upgrade_held();
 	if (extra_len) {
 		j->pre = xmalloc(extra_len);
 		memcpy(j->pre, extra, extra_len);
 		j->pre_len = extra_len;
 	}
 	if (api_thread_detached(shell_thread, j) < 0) {
-		MHD_upgrade_action(urh, MHD_UPGRADE_ACTION_CLOSE);
+		api_upgrade_close(urh);
 		job_free(j);
 	}
 }

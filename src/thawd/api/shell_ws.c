@@ -247,7 +247,7 @@ static void *bridge_thread(void *arg)
 	if (b->closing && !b->to_ws.len)
 		linger(b);
 	close(b->agent);
-	MHD_upgrade_action(b->urh, MHD_UPGRADE_ACTION_CLOSE);
+	api_upgrade_close(b->urh);
 	buf_free(&b->from_ws);
 	buf_free(&b->to_ws);
 	buf_free(&b->from_agent);
