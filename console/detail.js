@@ -42,7 +42,8 @@ async function processes(id, box) {
   const { processes: list } = await api(`/v1/sandboxes/${enc(id)}/processes`);
   const rows = list.map((x) => h('tr', {},
     h('td', {}, x.pid), h('td', {}, x.cmd ?? ''), h('td', {}, x.tag ?? ''),
-    h('td', {}, x.running ? 'running' : `exited ${x.exit_code ?? ''}${x.signal ? ` (signal ${x.signal})` : ''}`),
+    h('td', {}, x.running ? 'running'
+      : `exited ${x.exit_code ?? ''}${x.signal ? ` (signal ${x.signal})` : ''}`),
     h('td', {}, x.started_at ?? '')));
   replace(box, h('h2', {}, 'Processes'),
     h('button', { type: 'button', onclick: () => processes(id, box) }, 'Refresh'),
@@ -99,8 +100,8 @@ async function files(id, box, path) {
     h('td', {}, e.type === 'dir'
       ? h('a', { href: '#', onclick: (ev) => { ev.preventDefault(); files(id, box, e.path); } },
         `${e.name}/`)
-      : h('a', { href: '#', onclick: (ev) => { ev.preventDefault(); openFile(id, e.path, viewer); } },
-        e.name)),
+      : h('a', { href: '#',
+        onclick: (ev) => { ev.preventDefault(); openFile(id, e.path, viewer); } }, e.name)),
     h('td', {}, e.type), h('td', {}, e.type === 'file' ? bytes(e.size) : ''),
     h('td', {}, e.mtime ? new Date(e.mtime * 1000).toISOString().replace('.000Z', 'Z') : ''),
     h('td', {}, e.type === 'file' ? h('button', { type: 'button',
@@ -170,7 +171,8 @@ export async function detailPage(main, id) {
       h('dt', {}, 'Template'), h('dd', {}, sb.template),
       h('dt', {}, 'Owner'), h('dd', {}, sb.owner),
       h('dt', {}, 'Age'), h('dd', {}, age(sb.age_s)),
-      h('dt', {}, 'Memory'), h('dd', {}, `${bytes(res.memory_used_bytes)} of ${bytes(res.memory_limit_bytes)}`),
+      h('dt', {}, 'Memory'),
+      h('dd', {}, `${bytes(res.memory_used_bytes)} of ${bytes(res.memory_limit_bytes)}`),
       h('dt', {}, 'Disk'), h('dd', {}, sb.disk ? bytes(sb.disk.allocated_bytes) : '–')),
     chartBox, termBox, procBox, fileBox);
   if (sb.state !== 'running') {

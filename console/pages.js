@@ -86,7 +86,8 @@ export async function templatesPage(main) {
   const { templates } = await api('/v1/templates');
   const rows = templates.map((t) => {
     const b = t.bytes || {};
-    const size = t.disk ? t.disk.allocated_bytes : (b.memory || 0) + (b.rootfs || 0) + (b.state || 0);
+    const size = t.disk ? t.disk.allocated_bytes
+      : (b.memory || 0) + (b.rootfs || 0) + (b.state || 0);
     return h('tr', { 'data-name': t.name },
       h('td', {}, t.name),
       h('td', {}, h('span', { class: `state ${t.status}` }, t.status),

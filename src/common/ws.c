@@ -132,7 +132,9 @@ int ws_read(struct ws_reader *r, struct buf *in, struct ws_event *ev)
 			 * in, which is consumed. */
 			memcpy(r->ctl, p, (size_t)f.len);
 			buf_consume(in, used);
-			*ev = (struct ws_event){ .opcode = f.opcode, .data = r->ctl, .len = (size_t)f.len };
+			*ev = (struct ws_event){ .opcode = f.opcode,
+						 .data = r->ctl,
+						 .len = (size_t)f.len };
 			return 1;
 		}
 		if (take_data(r, &f, p) < 0)

@@ -45,7 +45,8 @@ try {
   page.on('pageerror', (e) => problems.push(`uncaught: ${e.message}`));
   page.on('requestfailed', (r) => {
     // Leaving a page closes its terminal's socket; that is no failure.
-    if (!r.url().includes('/shell')) problems.push(`request failed: ${r.url()} ${r.failure()?.errorText}`);
+    if (!r.url().includes('/shell'))
+      problems.push(`request failed: ${r.url()} ${r.failure()?.errorText}`);
   });
   page.on('response', (r) => {
     if (r.status() >= 400 && !allowed(r.url()) && !expected404(r.url()))

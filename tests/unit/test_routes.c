@@ -82,7 +82,8 @@ static void test_only_healthz_openapi_and_signed_files_are_public(void **state)
 				     rt->handler == api_file_signed_write));
 		bool open = strcmp(rt->pattern, "/healthz") == 0 ||
 			    strcmp(rt->pattern, "/openapi.json") == 0 ||
-			    (strcmp(rt->pattern, "/console/**") == 0 && rt->handler == api_console) ||
+			    (strcmp(rt->pattern, "/console/**") == 0 &&
+			     rt->handler == api_console) ||
 			    signed_file;
 		assert_int_equal(rt->public, open);
 	}

@@ -146,7 +146,8 @@ static int ws_handshake_check(struct api_req *r, char accept[WS_ACCEPT_LEN + 1],
 {
 	const char *ver =
 		MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Sec-WebSocket-Version");
-	const char *key = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Sec-WebSocket-Key");
+	const char *key =
+		MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Sec-WebSocket-Key");
 	if (!ver || strcmp(ver, "13") != 0) {
 		*res = api_reply_fail(r, ERR_INVALID, "Sec-WebSocket-Version must be 13");
 		return -1;
@@ -167,9 +168,10 @@ enum MHD_Result api_sandbox_shell(struct api_req *r)
 	bool ws = api_header_has(r, "Upgrade", "websocket");
 	if (!api_header_has(r, "Connection", "upgrade") ||
 	    (!ws && !api_header_has(r, "Upgrade", SHELL_PROTOCOL)))
-		return api_reply_fail(r, ERR_INVALID,
-				      "a shell needs Connection: Upgrade and Upgrade: " SHELL_PROTOCOL
-				      " (or websocket)");
+		return api_reply_fail(
+			r, ERR_INVALID,
+			"a shell needs Connection: Upgrade and Upgrade: " SHELL_PROTOCOL
+			" (or websocket)");
 	char accept[WS_ACCEPT_LEN + 1];
 	if (ws && ws_handshake_check(r, accept, &res) < 0)
 		return res;
