@@ -32,12 +32,17 @@ GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 # -- a small WebSocket client (RFC 6455), standard library only ------------
 
 class WS:
-    def __init__(self, sid, protocols=None, headers=None, query="rows=24&cols=80", key=...):
+    """The shell route's WebSocket; at (addr, port), default the session's
+    thawd (test_fleet_control.py uses it through the control plane)."""
+
+    def __init__(self, sid, protocols=None, headers=None, query="rows=24&cols=80", key=...,
+                 at=None):
         d = T.current()
-        self.sock = socket.create_connection((d.addr, d.port), timeout=30)
+        addr, port = at or (d.addr, d.port)
+        self.sock = socket.create_connection((addr, port), timeout=30)
         self.pongs = []
         self.nonce = base64.b64encode(os.urandom(16)).decode()
-        hdrs = {"Host": d.addr, "Connection": "Upgrade", "Upgrade": "websocket",
+        hdrs = {"Host": addr, "Connection": "Upgrade", "Upgrade": "websocket",
                 "Sec-WebSocket-Version": "13", "Sec-WebSocket-Key": self.nonce}
         if protocols is not None:
             hdrs["Sec-WebSocket-Protocol"] = ", ".join(protocols)
