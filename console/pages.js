@@ -91,7 +91,9 @@ export async function templatesPage(main) {
     return h('tr', { 'data-name': t.name },
       h('td', {}, t.name),
       h('td', {}, h('span', { class: `state ${t.status}` }, t.status),
-        t.status === 'baking' && t.detail ? ` ${t.detail}` : ''),
+        t.progress ? [' ', h('progress', { max: t.progress.steps, value: t.progress.step,
+          'aria-label': `bake step ${t.progress.step} of ${t.progress.steps}` }),
+        ` ${t.detail ?? ''} (${t.progress.step}/${t.progress.steps})`] : ''),
       h('td', {}, t.owner ?? 'shared'), h('td', {}, t.vcpus ?? '–'),
       h('td', {}, t.memory_mb ? `${t.memory_mb} MiB` : '–'), h('td', {}, bytes(size)),
       h('td', {}, t.created_at ?? '–'));
