@@ -51,10 +51,17 @@ export function lineChart(title, t, series, fmt, max) {
   return h('figure', { class: 'chart' }, h('figcaption', {}, title), svg, legend);
 }
 
-// buckets: [{le, count}] cumulative, as Prometheus writes them.
-export function histogram(title, buckets) {
-  const W = 520, H = 180, B = 34, L = 40;
-  const counts = buckets.map((b, i) => b.count - (i ? buckets[i - 1].count : 0));
+// buckets: [{le, count}] cumulative, as Prometheus writes them. Only the
+// range that holds creates is drawn (with an empty bucket either side):
+// the buckets span sub-millisecond to tens of seconds.
+export function histogram(title, all) {
+  const every = all.map((b, i) => b.count - (i ? all[i - 1].count : 0));
+  const first = Math.max(0, every.findIndex((c) => c > 0) - 1);
+  const last = Math.min(every.length - 1,
+    every.length - 1 - [...every].reverse().findIndex((c) => c > 0) + 1);
+  const buckets = all.slice(first, last + 1);
+  const counts = every.slice(first, last + 1);
+  const H = 180, B = 34, L = 40, W = Math.max(520, L + buckets.length * 48);
   const top = Math.max(...counts, 1);
   const bw = (W - L) / buckets.length;
   const bars = buckets.map((b, i) => {
