@@ -99,6 +99,22 @@ try {
   await shot('sandboxes');
   check(`the list shows ${sid} running${hasUsage ? ' with sparklines' : ''}`);
 
+  // Create and delete from the list (the delete asks first).
+  const before = await page.locator('tr[data-id]').count();
+  await page.click('#create');
+  await page.waitForFunction((n) => document.querySelectorAll('tr[data-id]').length === n + 1,
+    before, { timeout: 60000 });
+  const made = await page.evaluate((id) => [...document.querySelectorAll('tr[data-id]')]
+    .map((tr) => tr.dataset.id).find((x) => x !== id), sid);
+  page.once('dialog', (d) => d.accept());
+  await page.locator(`tr[data-id="${made}"] button.danger`).click();
+  await page.waitForFunction((id) => !document.querySelector(`tr[data-id="${id}"]`), made,
+    { timeout: 60000 });
+  const gone = await fetch(`${base}/v1/sandboxes/${made}`,
+    { headers: { Authorization: `Bearer ${key}` } });
+  assert.equal(gone.status, 404, `${made} still answers ${gone.status} after its delete`);
+  check(`"Create sandbox" made ${made}, "Delete" removed it (the API says 404)`);
+
   // 3. The detail page: a terminal that runs a command.
   await row.locator('a').first().click();
   await page.locator('#term-state', { hasText: 'connected' }).waitFor({ timeout: 30000 });
@@ -120,6 +136,16 @@ try {
   await page.locator('#files .viewer pre.file').waitFor({ timeout: 20000 });
   assert.match(await page.locator('#files .viewer pre.file').innerText(), /console-test-content/);
   check(`the files browser lists ${file} and opens it`);
+
+  // Upload: a file chosen in the page lands in the listed directory.
+  const upName = `uploaded-${marker}.txt`;
+  await page.setInputFiles('#files-upload',
+    { name: upName, mimeType: 'text/plain', buffer: Buffer.from(`uploaded ${marker}\n`) });
+  await page.locator(`#files tr[data-path="/root/${upName}"]`).waitFor({ timeout: 20000 });
+  const back = await fetch(`${base}/v1/sandboxes/${sid}/files?path=/root/${upName}`,
+    { headers: { Authorization: `Bearer ${key}` } });
+  assert.equal(await back.text(), `uploaded ${marker}\n`);
+  check(`an upload from the page landed in /root/${upName}, byte for byte`);
 
   // 5. Processes: the terminal's shell is in the guest's table.
   await page.locator('#processes button', { hasText: 'Refresh' }).click();

@@ -278,11 +278,16 @@ def test_console_in_chromium(sandboxes, console_driver):
     env = {**os.environ, "THAW_URL": d.url, "THAW_KEY": d.key, "THAW_SANDBOX": sid,
            "THAW_FILE": f"/root/{name}", "THAW_ARTIFACTS": str(ARTIFACTS),
            "THAW_CHROMIUM": CHROMIUM}
+    known = set(T.list_ids())
     t0 = time.monotonic()
-    r = subprocess.run(["node", str(SUITE / "console.test.mjs")], cwd=REPO, env=env,
-                       capture_output=True, text=True, timeout=300)
+    try:
+        r = subprocess.run(["node", str(SUITE / "console.test.mjs")], cwd=REPO, env=env,
+                           capture_output=True, text=True, timeout=300)
+    finally:
+        for other in set(T.list_ids()) - known:  # what the page's Create made
+            d.api("DELETE", f"/v1/sandboxes/{other}")
     took = time.monotonic() - t0
     print(r.stdout)
     assert r.returncode == 0, f"console.test.mjs failed:\n{r.stdout}\n{r.stderr}"
-    T.check(f"the console in Chromium in {took:.1f} s: list, terminal, files, templates, "
-            f"wrong key; screenshots in {ARTIFACTS}")
+    T.check(f"the console in Chromium in {took:.1f} s: list, create and delete, terminal, "
+            f"files (open, upload), templates, wrong key; screenshots in {ARTIFACTS}")
