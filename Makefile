@@ -94,6 +94,8 @@ $(LAZYFS_OBJS): HOST_CFLAGS += $(FUSE_CFLAGS)
 
 # The OpenAPI document is assembled into thawd (.incbin).
 $(OBJ)/src/thawd/api/openapi.o: docs/openapi.json
+# So are the console's files (httpapi/console.c).
+$(OBJ)/src/httpapi/console.o: $(wildcard console/*)
 
 # libthaw: position independent, hidden by default, THAW_API exports.
 $(OBJ)/%.pic.o: %.c

@@ -130,6 +130,10 @@ void api_stats_error(enum err_code code);
  * for a program's route table; thawd and thaw-control make it admin). */
 enum MHD_Result api_metrics_reply(struct api_req *r);
 
+/* console.c: GET /console/... (a public route in thawd's and the control
+ * plane's tables): the web console's files, built into the binary. */
+enum MHD_Result api_console(struct api_req *r);
+
 /* server.c: a program's API. */
 struct api_keys;
 struct api_service {
@@ -180,5 +184,12 @@ void api_server_stop(struct api_server *s);
  * an internal address: what it shows is the host's load and names). */
 int api_metrics_listen(const char *addr, int port, struct api_server **out,
 		       struct thaw_err **err);
+
+/* An upgraded connection's handle, held by a thread of the program (a
+ * shell): api_upgrade_held when the program takes it (in the upgrade
+ * callback), api_upgrade_close to close it. api_server_stop waits a few
+ * seconds for held handles to close before the daemon frees them. */
+void api_upgrade_held(void);
+void api_upgrade_close(struct MHD_UpgradeResponseHandle *urh);
 
 #endif

@@ -1,12 +1,14 @@
 /* libmicrohttpd glue: body accumulation with a size limit, API key
  * check, routing by the program's table, and one access log line per
  * request at debug level. */
+#include <openssl/crypto.h>
 #include <arpa/inet.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -86,6 +88,33 @@ struct conn_ctx {
 	struct api_body_stream stream; /* what that handler set up (feed NULL: it replied) */
 };
 
+/* A browser cannot set Authorization on a WebSocket, only the
+ * subprotocols it offers: the key may come as an item "thaw-key.KEY" of
+ * Sec-WebSocket-Protocol, on upgrade requests only (a plain request could
+ * otherwise carry its key where proxies and logs do not expect one). */
+static const struct api_key *ws_protocol_key(struct api_server *s, struct MHD_Connection *c)
+{
+	const char *up = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Upgrade");
+	const char *p = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Sec-WebSocket-Protocol");
+	if (!up || !p)
+		return NULL;
+	static const char prefix[] = "thaw-key.";
+	while (*p) {
+		p += strspn(p, " \t,");
+		size_t n = strcspn(p, " \t,");
+		if (n > sizeof(prefix) - 1 && n < 512 && !strncmp(p, prefix, sizeof(prefix) - 1)) {
+			char key[512];
+			memcpy(key, p + sizeof(prefix) - 1, n - (sizeof(prefix) - 1));
+			key[n - (sizeof(prefix) - 1)] = '\0';
+			const struct api_key *k = keys_match(&s->keys, key);
+			OPENSSL_cleanse(key, sizeof(key));
+			return k;
+		}
+		p += n;
+	}
+	return NULL;
+}
+
 static const struct api_key *key_of(struct api_server *s, struct MHD_Connection *c,
 				    struct conn_ctx *ctx)
 {
@@ -93,7 +122,7 @@ static const struct api_key *key_of(struct api_server *s, struct MHD_Connection 
 		return s->svc.find_key(s->svc.app, c, &s->keys, &ctx->found);
 	const char *auth = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization");
 	if (!auth || strncmp(auth, "Bearer ", 7) != 0)
-		return NULL;
+		return ws_protocol_key(s, c);
 	return keys_match(&s->keys, auth + 7);
 }
 
@@ -447,6 +476,22 @@ int api_server_start(const struct api_service *svc, struct api_keys *keys,
 	return 0;
 }
 
+/* Upgraded connections whose handle a thread still holds: stopping the
+ * daemon frees every handle, so a thread that closes its own afterwards
+ * would use freed memory. */
+static atomic_int upgrades_held;
+
+void api_upgrade_held(void)
+{
+	atomic_fetch_add(&upgrades_held, 1);
+}
+
+void api_upgrade_close(struct MHD_UpgradeResponseHandle *urh)
+{
+	MHD_upgrade_action(urh, MHD_UPGRADE_ACTION_CLOSE);
+	atomic_fetch_sub(&upgrades_held, 1);
+}
+
 void api_server_stop(struct api_server *s)
 {
 	if (!s)
@@ -457,6 +502,10 @@ void api_server_stop(struct api_server *s)
 	MHD_socket listen_fd = MHD_quiesce_daemon(s->d);
 	if (s->svc.interrupt)
 		s->svc.interrupt(s->svc.app);
+	/* Interrupted commands end their upgraded connections (a WebSocket
+	 * sends its close first): a few seconds at most. */
+	for (int i = 0; i < 300 && atomic_load(&upgrades_held) > 0; i++)
+		usleep(10000);
 	MHD_stop_daemon(s->d);
 	if (listen_fd != MHD_INVALID_SOCKET)
 		close(listen_fd);

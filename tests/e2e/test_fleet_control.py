@@ -816,6 +816,31 @@ def websocket_through(control, sid):
             "streamed each way, a WebSocket's handshake and an echoed frame")
 
 
+def websocket_shell_through(control, sid):
+    """The console's terminal through the control plane: the WebSocket
+    shell with the user's key as a subprotocol, relayed to the host (which
+    gets the control plane's key, not the user's); and the console's files
+    served by thaw-control too."""
+    from test_console import WS
+    ws = WS(sid, protocols=["thaw-shell", f"thaw-key.{USER}"],
+            query="cmd=echo%20ws-%24((6*7))%3B%20exit%204", at=(control.addr, control.port))
+    assert ws.status == 101 and ws.headers["sec-websocket-protocol"] == "thaw-shell", ws.headers
+    seen, texts = ws.expect_output("ws-42")
+    while not texts:
+        op, data = ws.recv()
+        if op == 1:
+            texts.append(json.loads(data))
+    ws.close()
+    assert texts == [{"exit": 4}], texts
+    ws = WS(sid, protocols=["thaw-shell", "thaw-key.thaw_wrong"], at=(control.addr, control.port))
+    assert ws.status == 401, ws.status
+    ws.close()
+    with urllib.request.urlopen(f"{control.url}/console/", timeout=30) as r:
+        assert r.status == 200 and "default-src 'self'" in r.headers["Content-Security-Policy"]
+    T.check("the WebSocket shell through the control plane (key as a subprotocol, exit 4 "
+            "came back; a wrong key 401), and /console/ served by thaw-control")
+
+
 def test_the_shell_through_the_control_plane(fleet, hosts):
     """thaw shell (the CLI on a local pseudo-terminal) through the control
     plane: the upgrade is made on the host and the bytes joined."""
@@ -849,6 +874,7 @@ def test_the_shell_through_the_control_plane(fleet, hosts):
         assert controls[0].call("GET", f"/v1/sandboxes/{sb['id']}/shell", key=BOB)[0] == 404
         tunnel_through(controls[1], sb["id"])
         websocket_through(controls[0], sb["id"])
+        websocket_shell_through(controls[1], sb["id"])
     finally:
         controls[0].call("DELETE", f"/v1/sandboxes/{sb['id']}", key=USER, timeout=120)
 

@@ -15,6 +15,7 @@
 #define RELAY control_sandbox_relay
 const struct api_route control_routes[] = {
 	{ "GET", "/healthz", control_health, true, false, NONE, false },
+	{ "GET", "/console/**", api_console, true, false, NONE, false },
 	{ "GET", "/v1/info", control_info, false, false, NONE, false },
 	/* Prometheus text of this instance's API requests (docs/metrics.md). */
 	{ "GET", "/metrics", api_metrics_reply, false, false, NONE, true },

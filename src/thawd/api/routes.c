@@ -12,6 +12,9 @@
 const struct api_route api_routes[] = {
 	{ "GET", "/healthz", api_health, true, false, NONE, false },
 	{ "GET", "/openapi.json", api_openapi, true, false, NONE, false },
+	/* Static files only (httpapi/console.c); the page calls the API
+	 * below with its user's key. */
+	{ "GET", "/console/**", api_console, true, false, NONE, false },
 	{ "GET", "/v1/info", api_info, false, false, NONE, false },
 	/* Prometheus text (docs/metrics.md); also on --metrics-listen, keyless. */
 	{ "GET", "/metrics", api_metrics_reply, false, false, NONE, true },

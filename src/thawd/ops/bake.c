@@ -91,7 +91,7 @@ static void stage(struct bake *b, int step, const char *stage_name, const char *
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	catalog_bake_stage(b->h->catalog, b->name, stage_name);
+	catalog_bake_stage(b->h->catalog, b->name, stage_name, step);
 	log_info("bake.stage", "template=%s stage=%s", b->name, stage_name);
 	if (b->progress)
 		b->progress(stage_name, step, msg, b->ud);
