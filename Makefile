@@ -75,6 +75,7 @@ IT_BINS     := $(IT_SRCS:tests/it/%.c=$(BUILD)/tests/it/%)
 
 PROGRAMS := $(BIN)/thawd $(BIN)/thaw $(BIN)/thaw-agent $(BIN)/thaw-bench-create \
             $(BIN)/thaw-bench-lifecycle $(BIN)/thaw-bench-slots $(BIN)/thaw-bench-disk \
+            $(BIN)/thaw-bench-usage \
             $(BIN)/thaw-lazyfs $(BIN)/thaw-control $(LIB)/libthaw.a $(LIB)/libthaw.so $(IT_BINS)
 
 .PHONY: all check test unit e2e demo bench clean deps format lint fuzz
@@ -93,6 +94,8 @@ $(LAZYFS_OBJS): HOST_CFLAGS += $(FUSE_CFLAGS)
 
 # The OpenAPI document is assembled into thawd (.incbin).
 $(OBJ)/src/thawd/api/openapi.o: docs/openapi.json
+# So are the console's files (httpapi/console.c).
+$(OBJ)/src/httpapi/console.o: $(wildcard console/*)
 
 # libthaw: position independent, hidden by default, THAW_API exports.
 $(OBJ)/%.pic.o: %.c

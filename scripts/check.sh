@@ -30,10 +30,10 @@ make SAN=1 unit
 section "fuzz inputs replayed"
 scripts/fuzz.sh --replay
 
-section "E2B scenarios and benchmark parse (node --check; they run in make test)"
+section "E2B scenarios, benchmark and console test parse (node --check; they run in make test)"
 if command -v node >/dev/null; then
 	n=0
-	for f in tests/e2b/*.mjs bench/e2b.mjs; do
+	for f in tests/e2b/*.mjs bench/e2b.mjs tests/console/*.mjs; do
 		node --check "$f"
 		n=$((n + 1))
 	done

@@ -3,9 +3,10 @@
 # bounded time: the guest protocol, API request bodies, template
 # metadata, recipes, what a VMM says on QMP, artifact manifests, the
 # object store's XML answers, the sandbox list's page tokens, the code
-# interpreter's events, the E2B front's Connect envelopes and envd's
-# process messages. Seeds are in tests/fuzz/corpus/NAME; inputs that once
-# crashed are kept in tests/fuzz/regress/NAME and replayed first.
+# interpreter's events, the E2B front's Connect envelopes, envd's
+# process messages and a WebSocket client's frames. Seeds are in
+# tests/fuzz/corpus/NAME; inputs that once crashed are kept in
+# tests/fuzz/regress/NAME and replayed first.
 # A crash fails the run and leaves its input in build-fuzz/crashes/NAME.
 #   scripts/fuzz.sh [SECONDS per target, default 30] [NAME...]
 #   scripts/fuzz.sh --replay [NAME...]   every seed and regression input once
@@ -22,7 +23,7 @@ else
 fi
 shift || true
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(proto api_json meta recipe qmp manifest s3xml pagetoken interp connect e2b_process)
+[ ${#targets[@]} -gt 0 ] || targets=(proto api_json meta recipe qmp manifest s3xml pagetoken interp connect e2b_process metrics ws)
 
 declare -A srcs=(
 	[proto]=""
@@ -33,8 +34,10 @@ declare -A srcs=(
 	[manifest]="$(echo src/objstore/*.c)"
 	[s3xml]="src/objstore/s3xml.c"
 	[pagetoken]=""
+	[ws]=""
 	[interp]="src/thawd/guestconn/interp.c src/thawd/e2b/interp_wire.c src/thawd/api/validate.c src/thawd/api/validate_code.c src/thawd/api/validate_proc.c src/thawd/net/netpolicy.c"
 	[connect]="src/thawd/e2b/envelope.c"
+	[metrics]=""
 	[e2b_process]="src/thawd/e2b/process_msg.c src/thawd/e2b/user.c src/thawd/e2b/process_event.c src/thawd/api/validate.c src/thawd/api/validate_proc.c src/thawd/net/netpolicy.c"
 )
 out=build-fuzz

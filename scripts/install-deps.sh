@@ -16,6 +16,9 @@ packages=(
 	linux-source-6.1 flex bison bc libelf-dev
 	# end-to-end tests (the fleet's tests start a private PostgreSQL)
 	python3 python3-pytest python3-pip postgresql-15 postgresql-client-15
+	# the web console's browser test (tests/console: Debian's Chromium,
+	# headless, driven by npm's playwright-core, which brings no browser)
+	chromium
 )
 
 if [ "$(id -u)" -ne 0 ]; then

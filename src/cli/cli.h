@@ -39,7 +39,7 @@ struct cli_command {
 extern const struct cli_command cmd_create, cmd_exec, cmd_ls, cmd_get, cmd_rm, cmd_cp, cmd_shell,
 	cmd_fork, cmd_pause, cmd_resume, cmd_snapshot, cmd_keepalive, cmd_network, cmd_templates,
 	cmd_bake, cmd_health, cmd_files, cmd_hosts, cmd_run_code, cmd_ps, cmd_attach, cmd_port_forward,
-	cmd_recover;
+	cmd_recover, cmd_metrics;
 
 /* args.c: a table-driven option parser. */
 enum cli_opt_kind {

@@ -19,7 +19,7 @@ static const struct cli_command *const commands[] = {
 	&cmd_create,	&cmd_exec,	&cmd_run_code, &cmd_ls,   &cmd_get,	&cmd_rm,     &cmd_cp,
 	&cmd_files,	&cmd_shell,	&cmd_fork, &cmd_pause,	&cmd_resume, &cmd_recover, &cmd_snapshot,
 	&cmd_keepalive, &cmd_network, &cmd_templates, &cmd_bake, &cmd_hosts, &cmd_health, &cmd_help,
-	&cmd_ps,	&cmd_attach,	&cmd_port_forward,
+	&cmd_ps,	&cmd_attach,	&cmd_port_forward, &cmd_metrics,
 };
 
 /* The options before the subcommand, reported like a command's. */

@@ -11,4 +11,11 @@
 /* name: len bytes, not NUL-terminated; compared without case. */
 bool http_hop_header(const char *name, size_t len);
 
+/* A Sec-WebSocket-Protocol value less its "thaw-key.KEY" items: a browser
+ * offers its API key that way (it cannot set Authorization on a
+ * WebSocket); httpapi takes it, and nothing behind thaw (a host, a
+ * guest's service) may see it. NULL when no item is left, else a new
+ * string the caller frees. */
+char *http_protocols_strip_keys(const char *value);
+
 #endif

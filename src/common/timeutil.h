@@ -47,4 +47,10 @@ static inline void time_format_rfc3339(int64_t secs, char out[32])
 	strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
 }
 
+/* RFC 3339 ("2026-12-07T04:00:00Z", fractions and "+02:00" offsets
+ * accepted) to unix seconds: 0, or -1 when s is not one. */
+int time_parse_rfc3339(const char *s, int64_t *out);
+/* What the API accepts for a time: unix seconds (digits) or RFC 3339. */
+int time_parse_api(const char *s, int64_t *out);
+
 #endif

@@ -128,6 +128,21 @@ int api_query_bool(struct api_req *r, const char *name, bool dflt, bool *out, en
  * item of its comma-separated list: "Connection: keep-alive, Upgrade". */
 bool api_header_has(struct api_req *r, const char *name, const char *token);
 
+/* stats.c: the requests' metrics (common/metrics.h, the process's
+ * registry), kept by the server for every program: counts by route
+ * pattern ("unmatched" for none), method and status, latencies, and
+ * errors by code (api_reply_error). Registers the families (once). */
+void api_stats_init(void);
+void api_stats_request(const char *route, const char *method, unsigned status, uint64_t ns);
+void api_stats_error(enum err_code code);
+/* GET /metrics: the process's registry in the text format (a handler
+ * for a program's route table; thawd and thaw-control make it admin). */
+enum MHD_Result api_metrics_reply(struct api_req *r);
+
+/* console.c: GET /console/... (a public route in thawd's and the control
+ * plane's tables): the web console's files, built into the binary. */
+enum MHD_Result api_console(struct api_req *r);
+
 /* server.c: a program's API. */
 struct api_keys;
 struct api_service {
@@ -175,5 +190,16 @@ int api_server_start(const struct api_service *svc, struct api_keys *keys,
 /* Stops taking connections, interrupts what runs (svc.interrupt), waits
  * for the requests in progress to finish. */
 void api_server_stop(struct api_server *s);
+/* stats.c: a listener that serves only GET /metrics, without a key (for
+ * an internal address: what it shows is the host's load and names). */
+int api_metrics_listen(const char *addr, int port, struct api_server **out,
+		       struct thaw_err **err);
+
+/* An upgraded connection's handle, held by a thread of the program (a
+ * shell): api_upgrade_held when the program takes it (in the upgrade
+ * callback), api_upgrade_close to close it. api_server_stop waits a few
+ * seconds for held handles to close before the daemon frees them. */
+void api_upgrade_held(void);
+void api_upgrade_close(struct MHD_UpgradeResponseHandle *urh);
 
 #endif

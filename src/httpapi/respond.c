@@ -90,6 +90,7 @@ enum MHD_Result api_reply_error(struct api_req *r, const struct thaw_err *e)
 {
 	enum err_code code = e ? e->code : ERR_INTERNAL;
 	unsigned status = api_status_for(code);
+	api_stats_error(code);
 	if (status >= 500)
 		log_warn("api.error", "method=%s url=%s status=%u error=\"%s\"", r->method, r->url,
 			 status, err_msg(e));

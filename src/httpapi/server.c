@@ -1,12 +1,14 @@
 /* libmicrohttpd glue: body accumulation with a size limit, API key
  * check, routing by the program's table, the request id (reqid.h) and
  * one access log line per request at debug level. */
+#include <openssl/crypto.h>
 #include <arpa/inet.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -70,6 +72,8 @@ struct conn_ctx {
 	struct buf body;
 	bool too_large;
 	uint64_t t0;
+	const char *route;	   /* the matched route's pattern (metrics), NULL if none */
+	char method[16];	   /* for the metrics (a copy: cut if longer, then "other") */
 	const struct api_key *key; /* the request's key, NULL if none matched */
 	uint64_t max_body;	   /* the route's limit */
 	bool to_file;		   /* the route takes its body as a file */
@@ -86,6 +90,33 @@ struct conn_ctx {
 	char req_id[REQID_SIZE];       /* X-Request-Id: the client's or a new one */
 };
 
+/* A browser cannot set Authorization on a WebSocket, only the
+ * subprotocols it offers: the key may come as an item "thaw-key.KEY" of
+ * Sec-WebSocket-Protocol, on upgrade requests only (a plain request could
+ * otherwise carry its key where proxies and logs do not expect one). */
+static const struct api_key *ws_protocol_key(struct api_server *s, struct MHD_Connection *c)
+{
+	const char *up = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Upgrade");
+	const char *p = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Sec-WebSocket-Protocol");
+	if (!up || !p)
+		return NULL;
+	static const char prefix[] = "thaw-key.";
+	while (*p) {
+		p += strspn(p, " \t,");
+		size_t n = strcspn(p, " \t,");
+		if (n > sizeof(prefix) - 1 && n < 512 && !strncmp(p, prefix, sizeof(prefix) - 1)) {
+			char key[512];
+			memcpy(key, p + sizeof(prefix) - 1, n - (sizeof(prefix) - 1));
+			key[n - (sizeof(prefix) - 1)] = '\0';
+			const struct api_key *k = keys_match(&s->keys, key);
+			OPENSSL_cleanse(key, sizeof(key));
+			return k;
+		}
+		p += n;
+	}
+	return NULL;
+}
+
 static const struct api_key *key_of(struct api_server *s, struct MHD_Connection *c,
 				    struct conn_ctx *ctx)
 {
@@ -93,7 +124,7 @@ static const struct api_key *key_of(struct api_server *s, struct MHD_Connection 
 		return s->svc.find_key(s->svc.app, c, &s->keys, &ctx->found);
 	const char *auth = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization");
 	if (!auth || strncmp(auth, "Bearer ", 7) != 0)
-		return NULL;
+		return ws_protocol_key(s, c);
 	return keys_match(&s->keys, auth + 7);
 }
 
@@ -255,6 +286,7 @@ static void request_setup(struct api_server *s, struct MHD_Connection *c, const 
 		ctx->discard = true;
 		return;
 	}
+	ctx->route = route->pattern;
 	ctx->key = route->public ? NULL : key_of(s, c, ctx);
 	ctx->discard = !route->public && !ctx->key;
 	if (route->public && route->body_to_file && s->svc.public_body) {
@@ -330,6 +362,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 		ctx = xcalloc(1, sizeof(*ctx));
 		ctx->t0 = time_mono_ns();
 		ctx->body_fd = -1;
+		snprintf(ctx->method, sizeof(ctx->method), "%s", method);
 		*con_cls = ctx;
 		/* The request runs on its connection's thread from here to
 		 * on_completed: what that thread logs carries the id. */
@@ -369,12 +402,12 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 	struct conn_ctx *ctx = *con_cls;
 	if (!ctx)
 		return;
-	if (log_enabled(LOG_LVL_DEBUG)) {
-		const union MHD_ConnectionInfo *ci =
-			MHD_get_connection_info(c, MHD_CONNECTION_INFO_HTTP_STATUS);
-		log_debug("api.request", "status=%u ms=%.2f", ci ? ci->http_status : 0,
-			  ns_to_ms(time_mono_ns() - ctx->t0));
-	}
+	const union MHD_ConnectionInfo *ci =
+		MHD_get_connection_info(c, MHD_CONNECTION_INFO_HTTP_STATUS);
+	unsigned status = ci ? ci->http_status : 0;
+	uint64_t ns = time_mono_ns() - ctx->t0;
+	api_stats_request(ctx->route, ctx->method, status, ns);
+	log_debug("api.request", "status=%u ms=%.2f", status, ns_to_ms(ns));
 	/* The next request on a kept-alive connection makes its own; an
 	 * upgraded connection's work carries the id it was handed. */
 	log_set_request_id(NULL);
@@ -427,6 +460,7 @@ int api_server_start(const struct api_service *svc, struct api_keys *keys,
 		return err_set(err, ERR_INVALID, "listen address %s is not an IPv4 address",
 			       svc->listen_addr);
 	}
+	api_stats_init();
 	struct api_server *s = xcalloc(1, sizeof(*s));
 	s->svc = *svc;
 	s->keys = *keys;
@@ -459,6 +493,22 @@ int api_server_start(const struct api_service *svc, struct api_keys *keys,
 	return 0;
 }
 
+/* Upgraded connections whose handle a thread still holds: stopping the
+ * daemon frees every handle, so a thread that closes its own afterwards
+ * would use freed memory. */
+static atomic_int upgrades_held;
+
+void api_upgrade_held(void)
+{
+	atomic_fetch_add(&upgrades_held, 1);
+}
+
+void api_upgrade_close(struct MHD_UpgradeResponseHandle *urh)
+{
+	MHD_upgrade_action(urh, MHD_UPGRADE_ACTION_CLOSE);
+	atomic_fetch_sub(&upgrades_held, 1);
+}
+
 void api_server_stop(struct api_server *s)
 {
 	if (!s)
@@ -469,6 +519,10 @@ void api_server_stop(struct api_server *s)
 	MHD_socket listen_fd = MHD_quiesce_daemon(s->d);
 	if (s->svc.interrupt)
 		s->svc.interrupt(s->svc.app);
+	/* Interrupted commands end their upgraded connections (a WebSocket
+	 * sends its close first): a few seconds at most. */
+	for (int i = 0; i < 300 && atomic_load(&upgrades_held) > 0; i++)
+		usleep(10000);
 	MHD_stop_daemon(s->d);
 	if (listen_fd != MHD_INVALID_SOCKET)
 		close(listen_fd);

@@ -229,6 +229,40 @@ THAW_API void thaw_sandbox_free(thaw_sandbox *sb);
 /* Frees a list from thaw_sandbox_list and its n sandboxes; NULL is allowed. */
 THAW_API void thaw_sandbox_list_free(thaw_sandbox **list, size_t n);
 
+/* One sample of a sandbox's usage (GET /v1/sandboxes/{id}/metrics). */
+typedef struct thaw_metrics_point {
+	long long t;	     /* unix seconds */
+	double cpu_used_pct; /* 0..100 of its vCPUs over the interval before t */
+	int cpu_count;
+	unsigned long long mem_used_bytes, mem_total_bytes;
+	unsigned long long disk_used_bytes, disk_total_bytes;
+	unsigned long long net_rx_bytes, net_tx_bytes; /* since the sandbox started */
+} thaw_metrics_point;
+
+/* A sandbox's usage history, oldest point first; owned by the caller. */
+typedef struct thaw_metrics {
+	int interval_s; /* between samples */
+	int window_s;	/* how far back the server keeps them */
+	thaw_metrics_point *points;
+	size_t n;
+} thaw_metrics;
+
+/* Which part of the history (zeroed: all of it). */
+typedef struct thaw_metrics_options {
+	long long start; /* unix seconds; 0: from the oldest point */
+	long long end;	 /* unix seconds; 0: to the newest */
+} thaw_metrics_options;
+
+/* GET /v1/sandboxes/{id}/metrics: the usage samples thawd kept (the last
+ * hour at 5 s by default; none while paused). opts may be NULL. On
+ * success *out is freed with thaw_metrics_free. Thread-safe as any call
+ * on one client (not concurrently on the same client). */
+THAW_API int thaw_sandbox_metrics(thaw_client *client, const char *id,
+				  const thaw_metrics_options *opts, thaw_metrics **out,
+				  thaw_error **err);
+/* NULL is allowed. */
+THAW_API void thaw_metrics_free(thaw_metrics *m);
+
 /* ---- exec -------------------------------------------------------------- */
 
 typedef struct thaw_exec_options {

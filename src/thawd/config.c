@@ -73,6 +73,12 @@ static int set_e2b_listen(struct thawd_config *c, const char *v)
 	c->e2b_listen_addr = NULL;
 	return config_parse_listen(v, &c->e2b_listen_addr, &c->e2b_listen_port);
 }
+static int set_metrics_listen(struct thawd_config *c, const char *v)
+{
+	free(c->metrics_listen_addr);
+	c->metrics_listen_addr = NULL;
+	return config_parse_listen(v, &c->metrics_listen_addr, &c->metrics_listen_port);
+}
 /* ADDR:LO-HI, an IPv4 address and a port range (issue 17). */
 static int set_publish_range(struct thawd_config *c, const char *v)
 {
@@ -209,6 +215,9 @@ static int set_keys_file(struct thawd_config *c, const char *v)
 NUMBER_SETTER(set_vmm_pool, vmm_pool, int, 0, 64)
 NUMBER_SETTER(set_vmm_pool_free, vmm_pool_min_free_mb, int, 0, 1 << 20)
 
+NUMBER_SETTER(set_usage_interval, usage_interval_s, uint32_t, 1, 3600)
+NUMBER_SETTER(set_usage_window, usage_window_s, uint32_t, 1, 7 * 86400)
+
 static int set_vmm_pool_mode(struct thawd_config *c, const char *v)
 {
 	int i = word_index(v, (const char *const[]){ "started", "restored", NULL });
@@ -291,6 +300,9 @@ static const struct option_spec options[] = {
 	{ "listen", "THAW_LISTEN", "ADDR:PORT", set_listen, "API address (127.0.0.1:7420)" },
 	{ "e2b-listen", "THAW_E2B_LISTEN", "ADDR:PORT", set_e2b_listen,
 	  "address of the E2B-compatible API for E2B's SDKs (docs/e2b.md; off)" },
+	{ "metrics-listen", "THAW_METRICS_LISTEN", "ADDR:PORT", set_metrics_listen,
+	  "address of a keyless listener serving only GET /metrics; bind it to an internal "
+	  "address (docs/metrics.md; off)" },
 	{ "publish-range", "THAW_PUBLISH_RANGE", "ADDR:LO-HI", set_publish_range,
 	  "host address and ports sandbox ports may be published on (docs/ports.md; off)" },
 	{ "data-dir", "THAW_DATA_DIR", "DIR", set_data,
@@ -349,6 +361,10 @@ static const struct option_spec options[] = {
 	  "QEMU)" },
 	{ "vmm-max-threads", "THAW_VMM_MAX_THREADS", "N", set_max_threads,
 	  "threads per VMM process (128)" },
+	{ "usage-interval", "THAW_USAGE_INTERVAL", "SECONDS", set_usage_interval,
+	  "how often each running sandbox's CPU, memory, disk and network use is sampled (5)" },
+	{ "usage-window", "THAW_USAGE_WINDOW", "SECONDS", set_usage_window,
+	  "how far back GET /v1/sandboxes/{id}/metrics reaches, in memory only (3600)" },
 	{ "max-memory", "THAW_MAX_MEMORY_MB", "MIB", set_max_memory,
 	  "largest guest RAM a template may have (16384)" },
 	{ "max-vcpus", "THAW_MAX_VCPUS", "N", set_max_vcpus,
@@ -431,6 +447,8 @@ static void defaults(struct thawd_config *c)
 	c->vmm_memory_overhead_mb = 512;
 	c->vmm_max_threads = 128;
 	c->max_memory_mb = 16384;
+	c->usage_interval_s = 5;
+	c->usage_window_s = 3600;
 	c->chunk_cache_mb = 16384;
 	c->stream_window_kib = 1024;
 	c->s3_gc_interval_s = 21600;
@@ -629,6 +647,7 @@ void config_free(struct thawd_config *c)
 {
 	free(c->listen_addr);
 	free(c->e2b_listen_addr);
+	free(c->metrics_listen_addr);
 	free(c->data_dir);
 	free(c->recipes_dir);
 	free(c->agent_path);

@@ -22,6 +22,7 @@
 #include "core/registry.h"
 #include "core/slotpool.h"
 #include "core/supervisor.h"
+#include "core/usage.h"
 #include "core/vmmpool.h"
 #include "db/db.h"
 #include "fsutil.h"
@@ -208,7 +209,8 @@ int host_open(const struct thawd_config *cfg, struct host **out, struct thaw_err
 	publish_restore(h); /* issue 17: published ports of the sandboxes kept */
 	if (slotpool_start(h->slots, (unsigned)cfg->slot_pool, err) < 0 ||
 	    vmmpool_start(h, (unsigned)cfg->vmm_pool, cfg->vmm_pool_restored,
-			  (unsigned)cfg->vmm_pool_min_free_mb, &h->vmms, err) < 0)
+			  (unsigned)cfg->vmm_pool_min_free_mb, &h->vmms, err) < 0 ||
+	    usage_start(h, cfg->usage_interval_s, cfg->usage_window_s, &h->usage, err) < 0)
 		goto fail;
 	*out = h;
 	return 0;
@@ -223,6 +225,8 @@ void host_close(struct host *h)
 		return;
 	/* Stop watching first: VMMs keep running after thawd exits and are
 	 * adopted by the next start. */
+	usage_stop(h->usage); /* it walks the registry */
+	h->usage = NULL;
 	supervisor_stop(h->sup);
 	h->sup = NULL;
 	vmmpool_stop(h->vmms); /* warm VMMs are not sandboxes: they go */

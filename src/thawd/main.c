@@ -136,17 +136,29 @@ static int e2b_front_start(struct host *h, const struct api_keys *keys, struct a
 	return e2b_api_start(h, &copy, out, err);
 }
 
+/* The keyless listener of GET /metrics when --metrics-listen asks. */
+static int metrics_front_start(const struct thawd_config *cfg, struct api_server **out,
+			       struct thaw_err **err)
+{
+	if (!cfg->metrics_listen_addr)
+		return 0;
+	return api_metrics_listen(cfg->metrics_listen_addr, cfg->metrics_listen_port, out, err);
+}
+
 static int serve(struct host *h, const struct thawd_config *cfg, struct api_keys *keys)
 {
 	_cleanup_err_ struct thaw_err *err = NULL;
 	struct janitor *jan = NULL;
-	struct api_server *api = NULL, *e2b = NULL;
+	struct api_server *api = NULL, *e2b = NULL, *metrics = NULL;
 	struct fleet_join *fleet = NULL;
+	api_metrics_init(h);
 	if (load_keys(cfg, keys, &err) < 0 || janitor_start(h, &jan, &err) < 0 ||
-	    e2b_front_start(h, keys, &e2b, &err) < 0 || thawd_api_start(h, keys, &api, &err) < 0 ||
-	    fleet_join_start(h, &fleet, &err) < 0) {
+	    e2b_front_start(h, keys, &e2b, &err) < 0 ||
+	    metrics_front_start(cfg, &metrics, &err) < 0 ||
+	    thawd_api_start(h, keys, &api, &err) < 0 || fleet_join_start(h, &fleet, &err) < 0) {
 		log_error("thawd.start", "error=\"%s\"", err_msg(err));
 		api_server_stop(api);
+		api_server_stop(metrics);
 		api_server_stop(e2b);
 		janitor_stop(jan);
 		return 1;
@@ -163,6 +175,7 @@ static int serve(struct host *h, const struct thawd_config *cfg, struct api_keys
 	log_notice("thawd.stopping", "signal=%d", sig);
 	fleet_join_stop(fleet);
 	api_server_stop(e2b);
+	api_server_stop(metrics);
 	api_server_stop(api);
 	janitor_stop(jan);
 	catalog_wait_bakes(h->catalog);

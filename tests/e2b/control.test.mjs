@@ -184,14 +184,27 @@ test('snapshots: a running sandbox\'s snapshot starts new sandboxes, is listed, 
   await assert.rejects(Sandbox.create(snap.snapshotId), (err) => err.statusCode === 400);
 });
 
-test('metrics: one point now, from what the host measures', async () => {
+test('metrics: the usage history the host sampled, oldest first', async () => {
   const sbx = await create({ timeoutMs: 120_000 });
+  // At least one point at once (measured now if the sampler has not come
+  // by yet), then more as the sampler (every second in the tests) goes on.
   const m = await sbx.getMetrics();
-  assert.equal(m.length, 1, JSON.stringify(m));
-  assert.ok(Math.abs(m[0].timestamp.getTime() - Date.now()) < 60_000, `${m[0].timestamp}`);
-  assert.ok(m[0].cpuCount >= 1);
-  assert.ok(m[0].diskTotal > 0 && m[0].diskUsed >= 0, JSON.stringify(m[0]));
-  // A window that ended before now holds no point: there is no history.
+  assert.ok(m.length >= 1, JSON.stringify(m));
+  const last = m[m.length - 1];
+  assert.ok(Math.abs(last.timestamp.getTime() - Date.now()) < 60_000, `${last.timestamp}`);
+  assert.ok(last.cpuCount >= 1);
+  assert.ok(last.diskTotal > 0 && last.diskUsed >= 0, JSON.stringify(last));
+  let more = m;
+  for (let i = 0; i < 50 && more.length < 3; i++) {
+    await new Promise((r) => setTimeout(r, 200));
+    more = await sbx.getMetrics();
+  }
+  assert.ok(more.length >= 3, JSON.stringify(more));
+  for (let i = 1; i < more.length; i++)
+    assert.ok(more[i].timestamp >= more[i - 1].timestamp, JSON.stringify(more));
+  assert.ok(more.every((p) => p.cpuUsedPct >= 0 && p.cpuUsedPct <= 100 && p.memUsed > 0),
+    JSON.stringify(more));
+  // A window that ended before the sandbox existed holds no point.
   assert.deepEqual(await sbx.getMetrics({ start: new Date(Date.now() - 3600_000), end: new Date(Date.now() - 1800_000) }), []);
 });
 

@@ -81,9 +81,14 @@ def thawd():
     # The E2B front listens too (tests/e2e/test_e2b.py): no second thawd,
     # whose template would need a bake of its own.
     d.e2b_port = T.free_port()
+    # And the keyless metrics listener (tests/e2e/test_metrics.py).
+    d.metrics_port = T.free_port()
     addr, lo, hi = T.publish_range(T.SESSION_SLOT_CIDR)
     d.extra_args = [*T.instance_args(T.SESSION_SLOT_CIDR), "--e2b-listen",
-                    f"127.0.0.1:{d.e2b_port}", "--publish-range", f"{addr}:{lo}-{hi}"]
+                    f"127.0.0.1:{d.e2b_port}", "--publish-range", f"{addr}:{lo}-{hi}",
+                    "--metrics-listen", f"127.0.0.1:{d.metrics_port}",
+                    # Usage samples every second (test_usage.py), not every 5 s.
+                    "--usage-interval", "1"]
     if d.log_path.exists():
         # One session per log: the sanitizer check below reads all of it.
         d.log_path.replace(d.log_path.with_name(d.log_path.name + ".prev"))

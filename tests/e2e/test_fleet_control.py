@@ -275,6 +275,14 @@ def test_keys_and_the_fleet_secret_are_kept_apart(fleet):
     assert out.returncode == 0 and out.stdout.strip() == host_key("fleet-h2"), out
     assert c.call("POST", "/v1/hosts/fleet-nobody/drain", {})[0] == 404
     assert c.call("POST", "/v1/hosts/Bad_Name/drain", {})[0] == 400
+    # Its own metrics (docs/metrics.md): admin keys only; requests by route
+    # pattern, the user's 403 above among them.
+    assert c.call("GET", "/metrics", key=USER)[0] == 403
+    req = urllib.request.Request(c.url + "/metrics", headers={"Authorization": f"Bearer {ADMIN}"})
+    with urllib.request.urlopen(req, timeout=10) as r:
+        text = r.read().decode()
+        assert r.headers["Content-Type"] == "text/plain; version=0.0.4; charset=utf-8"
+    assert 'thaw_api_requests_total{route="/v1/hosts",method="GET",status="403"}' in text, text
 
 
 def test_a_drained_host_stays_draining(fleet):
@@ -487,6 +495,11 @@ def test_a_sandbox_through_either_instance(fleet, hosts):
                       {"signal": "TERM"}, key=USER)[0] == 409
         assert a.call("POST", f"/v1/sandboxes/{sid}/processes/999999/stdin", {"eof": True},
                       key=USER)[0] == 404
+        # Its usage history through the relay, query string and all.
+        st, m = b.call("GET", f"/v1/sandboxes/{sid}/metrics?start=0", key=USER)
+        assert st == 200 and m["sandbox_id"] == sid and isinstance(m["points"], list), m
+        st, m = a.call("GET", f"/v1/sandboxes/{sid}/metrics?start=later", key=USER)
+        assert st == 400 and "start" in m["error"], m
         # Files both ways (the upload goes through a temp file, the
         # download streams), byte for byte.
         blob = os.urandom(5 << 20)
@@ -810,6 +823,31 @@ def websocket_through(control, sid):
             "streamed each way, a WebSocket's handshake and an echoed frame")
 
 
+def websocket_shell_through(control, sid):
+    """The console's terminal through the control plane: the WebSocket
+    shell with the user's key as a subprotocol, relayed to the host (which
+    gets the control plane's key, not the user's); and the console's files
+    served by thaw-control too."""
+    from test_console import WS
+    ws = WS(sid, protocols=["thaw-shell", f"thaw-key.{USER}"],
+            query="cmd=echo%20ws-%24((6*7))%3B%20exit%204", at=(control.addr, control.port))
+    assert ws.status == 101 and ws.headers["sec-websocket-protocol"] == "thaw-shell", ws.headers
+    seen, texts = ws.expect_output("ws-42")
+    while not texts:
+        op, data = ws.recv()
+        if op == 1:
+            texts.append(json.loads(data))
+    ws.close()
+    assert texts == [{"exit": 4}], texts
+    ws = WS(sid, protocols=["thaw-shell", "thaw-key.thaw_wrong"], at=(control.addr, control.port))
+    assert ws.status == 401, ws.status
+    ws.close()
+    with urllib.request.urlopen(f"{control.url}/console/", timeout=30) as r:
+        assert r.status == 200 and "default-src 'self'" in r.headers["Content-Security-Policy"]
+    T.check("the WebSocket shell through the control plane (key as a subprotocol, exit 4 "
+            "came back; a wrong key 401), and /console/ served by thaw-control")
+
+
 def test_the_shell_through_the_control_plane(fleet, hosts):
     """thaw shell (the CLI on a local pseudo-terminal) through the control
     plane: the upgrade is made on the host and the bytes joined."""
@@ -843,6 +881,7 @@ def test_the_shell_through_the_control_plane(fleet, hosts):
         assert controls[0].call("GET", f"/v1/sandboxes/{sb['id']}/shell", key=BOB)[0] == 404
         tunnel_through(controls[1], sb["id"])
         websocket_through(controls[0], sb["id"])
+        websocket_shell_through(controls[1], sb["id"])
     finally:
         controls[0].call("DELETE", f"/v1/sandboxes/{sb['id']}", key=USER, timeout=120)
 

@@ -207,6 +207,10 @@ def test_rebake_new_build_old_sandboxes_keep_working(thawd, template):
         assert during, "the bake never reported the agent stage"
         assert during["info"]["status"] == "ready" and "baking" in during["info"]["detail"], \
             during["info"]
+        # The list's progress (the console's templates page): at "agent"
+        # (step 4) or a later stage, of all the bake's steps.
+        prog = during["info"]["progress"]
+        assert prog["steps"] == events[0]["steps"] and 4 <= prog["step"] <= prog["steps"], prog
         st, mid = during["create"]
         assert st == 201 and mid["build_id"] == old, (st, mid)
         st, body = during["bake2"]

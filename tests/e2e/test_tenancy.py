@@ -218,7 +218,8 @@ def test_user_keys_see_and_touch_only_their_own(clean):
               ("GET", "/files/stat?path=/", None), ("GET", "/files/list?path=/", None),
               ("POST", "/files/mkdir", {"path": "/tmp/d"}), ("GET", "/commands/1", None),
               ("POST", "/commands/1/kill", {}), ("GET", "/shell", None),
-              ("GET", "/ports/8080/", None), ("POST", "/ports/8080/x", b"y")]
+              ("GET", "/ports/8080/", None), ("POST", "/ports/8080/x", b"y"),
+              ("GET", "/metrics?start=0", None)]
     for method, tail, body in routes:
         st, resp = alice.api(method, f"/v1/sandboxes/{b}{tail}", body)
         st0, resp0 = alice.api(method, f"/v1/sandboxes/{ghost}{tail}", body)
@@ -267,19 +268,22 @@ def test_list_owner_filter_is_the_admins(clean):
 def test_admin_only_routes_are_403_for_users(clean):
     alice, ops = clean["alice"], clean["ops"]
     for method, path, body in [("POST", "/v1/templates", {"name": T.TEMPLATE}),
-                               ("DELETE", f"/v1/templates/{T.TEMPLATE}", None)]:
+                               ("DELETE", f"/v1/templates/{T.TEMPLATE}", None),
+                               ("GET", "/metrics", None)]:
         st, resp = alice.api(method, path, body)
         assert st == 403 and resp["code"] == "forbidden", f"{method} {path}: {st} {resp}"
         assert "admin" in resp["error"], resp
     st, ts = alice.api("GET", "/v1/templates")
     assert st == 200 and any(t["name"] == T.TEMPLATE and t["owner"] is None
                              for t in ts["templates"]), ts
+    st, _, raw = ops.d.request("GET", "/metrics", key=ops.key)
+    assert st == 200 and b"# TYPE thaw_api_requests_total counter" in raw, (st, raw[:200])
     st, resp = ops.api("POST", "/v1/templates", {"name": "no-such-recipe"})
     assert st != 403, f"an admin key got 403 on bake: {resp}"
     st, resp = ops.d.api("GET", "/v1/sandboxes", key="not-a-key-0123456789")
     assert st == 401, resp
-    T.check("users: bake and deleting a shared template -> 403 forbidden; shared templates "
-            "listed with owner null; admins pass; wrong key 401")
+    T.check("users: bake, deleting a shared template and /metrics -> 403 forbidden; shared "
+            "templates listed with owner null; admins pass; wrong key 401")
 
 
 def test_a_user_snapshot_is_private_to_its_key(clean):

@@ -81,7 +81,10 @@ static void test_only_healthz_openapi_and_signed_files_are_public(void **state)
 				    (strcmp(rt->method, "PUT") == 0 &&
 				     rt->handler == api_file_signed_write));
 		bool open = strcmp(rt->pattern, "/healthz") == 0 ||
-			    strcmp(rt->pattern, "/openapi.json") == 0 || signed_file;
+			    strcmp(rt->pattern, "/openapi.json") == 0 ||
+			    (strcmp(rt->pattern, "/console/**") == 0 &&
+			     rt->handler == api_console) ||
+			    signed_file;
 		assert_int_equal(rt->public, open);
 	}
 }

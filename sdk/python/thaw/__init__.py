@@ -12,6 +12,7 @@ from .client import Client
 from .errors import (AuthError, Conflict, ConnectionError, Forbidden, InvalidRequest, LimitReached,
                      NotFound, SandboxError, SandboxNotFound, TemplateNotFound, ThawError,
                      TimeoutError)
+from .metrics import MetricsPoint
 from .code import Context, Execution, ExecutionError, Logs, Result
 from .processes import ProcessEvent, Processes
 from .sandbox import Command, ExecResult, Sandbox
@@ -23,4 +24,4 @@ __all__ = ["Sandbox", "ExecResult", "Execution", "ExecutionError", "Result", "Lo
            "Command", "Processes", "ProcessEvent", "Client", "ThawError", "AuthError", "Forbidden", "NotFound",
            "SandboxNotFound", "TemplateNotFound", "Conflict", "InvalidRequest", "LimitReached",
            "TimeoutError", "ConnectionError", "SandboxError", "list_templates",
-           "get_template", "delete_template", "Tunnel"]
+           "get_template", "delete_template", "Tunnel", "MetricsPoint"]

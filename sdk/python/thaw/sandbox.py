@@ -11,6 +11,7 @@ from .tunnel import Tunnel, open_tunnel
 from .client import Client
 from .code import Context, Execution, context_id, read_stream
 from .files import Files
+from .metrics import MetricsPoint, metrics_path
 from .processes import Processes
 
 _ID_CHARS = set("abcdefghijklmnopqrstuvwxyz0123456789-")
@@ -437,6 +438,14 @@ class Sandbox:
         self._info = self._client.request("POST", f"/v1/sandboxes/{self.id}/keepalive",
                                           {"timeout_s": int(timeout)})
         return self
+
+    def metrics(self, start=None, end=None):
+        """Its usage over time, a list of MetricsPoint, oldest first: what
+        thawd sampled (every 5 s by default, the last hour, in memory; no
+        samples while paused). start and end (inclusive) may be datetimes
+        (naive ones are UTC), unix seconds or RFC 3339 strings."""
+        r = self._client.request("GET", metrics_path(self.id, start, end))
+        return [MetricsPoint.from_json(p) for p in r.get("points") or []]
 
     @property
     def env(self):

@@ -15,7 +15,10 @@
 #define RELAY control_sandbox_relay
 const struct api_route control_routes[] = {
 	{ "GET", "/healthz", control_health, true, false, NONE, false },
+	{ "GET", "/console/**", api_console, true, false, NONE, false },
 	{ "GET", "/v1/info", control_info, false, false, NONE, false },
+	/* Prometheus text of this instance's API requests (docs/metrics.md). */
+	{ "GET", "/metrics", api_metrics_reply, false, false, NONE, true },
 	{ "GET", "/v1/sandboxes", control_sandbox_list, false, false, NONE, false },
 	{ "POST", "/v1/sandboxes", control_sandbox_create, false, false, CTRL, false },
 	{ "GET", "/v1/sandboxes/{}", CALL, false, false, NONE, false },
@@ -35,6 +38,7 @@ const struct api_route control_routes[] = {
 	{ "DELETE", "/v1/sandboxes/{}/contexts/{}", RELAY, false, false, NONE, false },
 	{ "POST", "/v1/sandboxes/{}/contexts/{}/restart", RELAY, false, false, CTRL, false },
 	{ "POST", "/v1/sandboxes/{}/contexts/{}/interrupt", RELAY, false, false, CTRL, false },
+	{ "GET", "/v1/sandboxes/{}/metrics", RELAY, false, false, NONE, false },
 	{ "GET", "/v1/sandboxes/{}/shell", control_sandbox_shell, false, false, NONE, false },
 	{ "GET", "/v1/sandboxes/{}/tunnel/{}", control_sandbox_tunnel, false, false, NONE, false },
 	/* A published port is the host's own (its address and range). */

@@ -1,5 +1,5 @@
 /* The routes that switch protocols, through the control plane:
- * GET /v1/sandboxes/{id}/shell (thaw-shell),
+ * GET /v1/sandboxes/{id}/shell (thaw-shell, or a WebSocket),
  * GET /v1/sandboxes/{id}/tunnel/{port} (thaw-tunnel) and an upgrade through
  * the port proxy, GET /v1/sandboxes/{id}/ports/{port}/... (a WebSocket:
  * the client's headers go on, the service's 101 headers come back). The
@@ -176,6 +176,14 @@ static enum MHD_Result pass_header(void *cls, enum MHD_ValueKind kind, const cha
 	    strpbrk(name, "\r\n:") ||
 	    strpbrk(value, "\r\n"))
 		return MHD_YES;
+	if (!strcasecmp(name, "Sec-WebSocket-Protocol")) {
+		/* A key offered as a subprotocol (the console's terminal) was
+		 * the caller's; the host gets the control plane's. */
+		_cleanup_free_ char *rest = http_protocols_strip_keys(value);
+		if (rest)
+			buf_printf(req, "%s: %s\r\n", name, rest);
+		return MHD_YES;
+	}
 	buf_printf(req, "%s: %s\r\n", name, value);
 	return MHD_YES;
 }
@@ -278,6 +286,11 @@ static enum MHD_Result upgrade(struct api_req *r, const char *protocol)
 
 enum MHD_Result control_sandbox_shell(struct api_req *r)
 {
+	/* The WebSocket variant (the console's terminal) goes on as the port
+	 * proxy's upgrades do: the client's WebSocket headers to the host,
+	 * the host's 101 headers (Sec-WebSocket-Accept) back. */
+	if (api_header_has(r, "Upgrade", "websocket"))
+		return upgrade(r, NULL);
 	return upgrade(r, "thaw-shell");
 }
 

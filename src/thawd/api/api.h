@@ -56,6 +56,10 @@ enum MHD_Result api_failpoint_get(struct api_req *r);
 extern const char api_openapi_json[], api_openapi_json_end[];
 enum MHD_Result api_openapi(struct api_req *r);
 enum MHD_Result api_info(struct api_req *r);
+/* scrape.c: registers thawd's metric families and what GET /metrics
+ * computes from h when scraped (the route itself is httpapi's
+ * api_metrics_reply). Once, at start. */
+void api_metrics_init(struct host *h);
 /* store.c: the bucket's collector, now */
 enum MHD_Result api_store_gc(struct api_req *r);
 enum MHD_Result api_sandbox_list(struct api_req *r);
@@ -72,6 +76,11 @@ typedef bool (*sblist_pick_fn)(void *ctx, const struct sandbox *sb, enum sb_stat
 struct sblist_item *sblist_select(struct api_req *r, struct sandbox **list, size_t n,
 				  sblist_pick_fn pick, void *ctx, bool desc, size_t *count);
 enum MHD_Result api_sandbox_create(struct api_req *r);
+/* usage.c: a sandbox's usage over time (core/usage.h) */
+enum MHD_Result api_sandbox_metrics(struct api_req *r);
+/* Its ?start=&end= (RFC 3339 or unix seconds; default the whole window;
+ * 400 naming a bad one, or for end before start: reply in *res, -1). */
+int api_usage_window(struct api_req *r, int64_t *start, int64_t *end, enum MHD_Result *res);
 enum MHD_Result api_sandbox_get(struct api_req *r);
 enum MHD_Result api_sandbox_delete(struct api_req *r);
 /* network.c: a sandbox's egress policy, replaced. */

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "api/api.h"
 #include "api/validate.h"
@@ -35,6 +36,14 @@ static enum MHD_Result add_header(void *cls, enum MHD_ValueKind kind, const char
 	struct collect *h = cls;
 	if (http_hop_header(key, strlen(key)))
 		return MHD_YES;
+	_cleanup_free_ char *protocols = NULL;
+	if (!strcasecmp(key, "Sec-WebSocket-Protocol") && value) {
+		/* Never a key offered as a subprotocol (httpapi took it). */
+		protocols = http_protocols_strip_keys(value);
+		if (!protocols)
+			return MHD_YES;
+		value = protocols;
+	}
 	h->lines = xrealloc(h->lines, (h->n + 2) * sizeof(char *));
 	h->lines[h->n++] = xasprintf("%s: %s", key, value ? value : "");
 	h->lines[h->n] = NULL;

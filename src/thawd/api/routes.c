@@ -12,7 +12,12 @@
 const struct api_route api_routes[] = {
 	{ "GET", "/healthz", api_health, true, false, NONE, false },
 	{ "GET", "/openapi.json", api_openapi, true, false, NONE, false },
+	/* Static files only (httpapi/console.c); the page calls the API
+	 * below with its user's key. */
+	{ "GET", "/console/**", api_console, true, false, NONE, false },
 	{ "GET", "/v1/info", api_info, false, false, NONE, false },
+	/* Prometheus text (docs/metrics.md); also on --metrics-listen, keyless. */
+	{ "GET", "/metrics", api_metrics_reply, false, false, NONE, true },
 	{ "GET", "/v1/debug/failpoint", api_failpoint_get, false, false, NONE, true },
 	{ "POST", "/v1/debug/failpoint", api_failpoint_arm, false, false, CTRL, true },
 	{ "POST", "/v1/object-store/gc", api_store_gc, false, false, CTRL, true },
@@ -31,6 +36,7 @@ const struct api_route api_routes[] = {
 	  false },
 	{ "POST", "/v1/sandboxes/{}/contexts/{}/interrupt", api_context_interrupt, false, false,
 	  CTRL, false },
+	{ "GET", "/v1/sandboxes/{}/metrics", api_sandbox_metrics, false, false, NONE, false },
 	{ "GET", "/v1/sandboxes/{}/shell", api_sandbox_shell, false, false, NONE, false },
 	{ "GET", "/v1/sandboxes/{}/commands/{}", api_command_get, false, false, NONE, false },
 	{ "POST", "/v1/sandboxes/{}/commands/{}/kill", api_command_kill, false, false, CTRL, false },

@@ -74,6 +74,10 @@ static json_t *info_json(struct host *h, const struct template_info *ti)
 	}
 	if (ti->detail[0])
 		json_object_set_new(o, "detail", json_string(ti->detail));
+	/* The bake's NDJSON events have it too; the list (the console) polls. */
+	if (ti->bake_step > 0)
+		json_object_set_new(o, "progress",
+				    json_pack("{s:i,s:i}", "step", ti->bake_step, "steps", BAKE_STEPS));
 	return o;
 }
 

@@ -20,6 +20,8 @@ struct thawd_config {
 	int listen_port;
 	char *e2b_listen_addr; /* the E2B front (e2b/e2b.h); NULL: off */
 	int e2b_listen_port;
+	char *metrics_listen_addr; /* GET /metrics without a key (httpapi); NULL: off */
+	int metrics_listen_port;
 	char *data_dir;
 	char *recipes_dir;
 	char *agent_path; /* the guest agent binary baked into templates */
@@ -68,6 +70,8 @@ struct thawd_config {
 	/* A fleet (fleet/join.h): the control plane to join, this host's name
 	 * there, where the control plane reaches it, the shared secret. */
 	char *join_url, *host_name, *advertise, *fleet_secret_file;
+	/* Per-sandbox usage sampling (core/usage.h): how often, how long kept. */
+	uint32_t usage_interval_s, usage_window_s;
 	bool teardown; /* thawd --teardown: nothing is started, everything ends */
 };
 
@@ -83,6 +87,7 @@ struct supervisor;
 struct vmmpool;
 
 struct publish_table;
+struct usage_table;
 
 struct host {
 	const struct thawd_config *cfg;
@@ -116,6 +121,7 @@ struct host {
 	int lock_fd;   /* flock on DATA/thawd.lock: one thawd per data dir */
 	bool stopping; /* set (atomically) when thawd shuts down */
 	struct publish_table *published; /* ops/publish.c: the open listeners */
+	struct usage_table *usage;	 /* per-sandbox usage history (core/usage.h) */
 };
 
 /* Whether a machine of this size may run here (--max-memory,

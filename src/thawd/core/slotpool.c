@@ -8,6 +8,7 @@
 
 #include "buf.h"
 #include "core/host.h"
+#include "core/stats.h"
 #include "db/db.h"
 #include "log.h"
 #include "net/slot.h"
@@ -183,6 +184,7 @@ static bool refill_step(struct slotpool *p)
 	if (s && p->nwarm < idle_max(p) && !p->stop) {
 		push(&p->warm, &p->nwarm, s);
 		p->reused += dirty != NULL;
+		stats_pool_refill("slot", "-");
 		pthread_cond_broadcast(&p->wake);
 	} else if (s) {
 		pthread_mutex_unlock(&p->lock);

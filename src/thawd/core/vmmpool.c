@@ -14,6 +14,7 @@
 #include "core/host.h"
 #include "core/launch.h"
 #include "core/slotpool.h"
+#include "core/stats.h"
 #include "fsutil.h"
 #include "log.h"
 #include "template/catalog.h"
@@ -196,6 +197,7 @@ static bool refill_round(struct vmmpool *p)
 			p->items[p->n++] = pv;
 			p->started++;
 			started = true;
+			stats_pool_refill("vmm", name);
 		}
 		pthread_mutex_unlock(&p->lock);
 	}

@@ -31,6 +31,28 @@ char *vm_clock_json(const struct vm_clock *c, uint64_t end)
 	return s;
 }
 
+/* later - earlier, or 0 when a stage did not happen (its moment unset). */
+static uint64_t span(uint64_t earlier, uint64_t later)
+{
+	return later > earlier ? later - earlier : 0;
+}
+
+size_t vm_clock_stages(const struct vm_clock *c, struct stats_stage out[VM_STAGES])
+{
+	const struct vmm_timings *v = &c->vmm;
+	const struct stats_stage stages[VM_STAGES] = {
+		{ "template", span(c->t0, c->template) },
+		{ "network", span(c->template, c->network) },
+		{ "disk", span(c->network, c->disk) },
+		{ "vmm_start", span(v->spawned, v->qmp_ready) },
+		{ "state_load", span(v->qmp_ready, v->state_loaded) },
+		{ "resume", span(v->state_loaded, v->resumed) },
+		{ "readiness", span(v->resumed, c->ready_real) },
+	};
+	memcpy(out, stages, sizeof(stages));
+	return VM_STAGES;
+}
+
 int vm_check_fits(struct host *h, const struct template *t, struct thaw_err **err)
 {
 	if (strcmp(t->meta.accel, accel_name(h->vmm.accel)) != 0)

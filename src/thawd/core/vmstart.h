@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #include "core/host.h"
+#include "core/stats.h"
 #include "template/build.h"
 #include "vmm/vmm.h"
 
@@ -30,6 +31,12 @@ struct vm_clock {
 /* The stages in milliseconds, as the API shows them (timings_ms), until
  * end: a new JSON text. */
 char *vm_clock_json(const struct vm_clock *c, uint64_t end);
+
+/* The stages as the metrics count them (core/stats.h), in ns: template,
+ * network, disk, vmm_start, state_load, resume, readiness (0 for one that
+ * did not happen: a warm VMM did it ahead). Returns how many (VM_STAGES). */
+#define VM_STAGES 7
+size_t vm_clock_stages(const struct vm_clock *c, struct stats_stage out[VM_STAGES]);
 
 /* Whether a VM of this build can run here: its accelerator, VMM and size
  * (ERR_CONFLICT). */

@@ -7,6 +7,7 @@
 #include "api/api.h"
 #include "api/validate.h"
 #include "core/registry.h"
+#include "core/usage.h"
 #include "e2b/control.h"
 #include "ops/measure.h"
 #include "timeutil.h"
@@ -240,10 +241,41 @@ static int query_time(struct api_req *r, const char *name, int64_t *out, enum MH
 	return 1;
 }
 
-/* Sandbox.getMetrics(): one point, now, from what thaw measures (memory
- * in use and its limit from the VMM's cgroup, the disk's use): thaw keeps
- * no history. A window (start, end) that does not hold now, and a
- * paused sandbox, have no point. */
+/* A history point in E2B's shape (memCache: not measured). */
+static json_t *e2b_point_json(const struct usage_point *p)
+{
+	char ts[32];
+	time_format_rfc3339(p->t, ts);
+	return json_pack("{s:s,s:f,s:i,s:I,s:I,s:n,s:I,s:I}", "timestamp", ts, "cpuUsedPct",
+			 p->cpu_used_pct, "cpuCount", (int)p->cpu_count, "memUsed",
+			 (json_int_t)p->mem_used, "memTotal", (json_int_t)p->mem_total, "memCache",
+			 "diskUsed", (json_int_t)p->disk_used, "diskTotal",
+			 (json_int_t)p->disk_total);
+}
+
+/* One point measured now, for a running sandbox the sampler has not
+ * reached yet (just created): its CPU is unknown. */
+static json_t *e2b_point_now(struct host *h, struct sandbox *sb, int64_t now)
+{
+	struct sandbox_measures u;
+	sandbox_measure(h, sb, SB_RUNNING, &u);
+	char ts[32];
+	time_format_rfc3339(now, ts);
+	json_t *info = e2b_sandbox_info_json(h, sb, false);
+	json_t *o = json_pack(
+		"{s:s,s:n,s:O,s:I,s:I,s:n,s:I,s:I}", "timestamp", ts, "cpuUsedPct", "cpuCount",
+		json_object_get(info, "cpuCount"), "memUsed",
+		(json_int_t)(u.has_resources ? u.memory_used : 0), "memTotal",
+		(json_int_t)(u.has_resources ? u.limits.memory_bytes : 0), "memCache", "diskUsed",
+		(json_int_t)(u.has_disk ? u.disk.allocated : 0), "diskTotal",
+		(json_int_t)(u.has_disk ? u.disk.apparent : 0));
+	json_decref(info);
+	return o;
+}
+
+/* Sandbox.getMetrics(): the sandbox's usage history (core/usage.h) in
+ * the window (start, end); a running sandbox with no sample yet gets one
+ * point measured now, when the window holds now. */
 enum MHD_Result e2b_metrics(struct api_req *r)
 {
 	enum MHD_Result res;
@@ -253,25 +285,21 @@ enum MHD_Result e2b_metrics(struct api_req *r)
 	struct sandbox *sb = e2b_control_sandbox(r, &res);
 	if (!sb)
 		return res;
-	enum sb_state state = state_of(sb);
+	struct host *h = api_host(r);
+	size_t n = 0;
+	struct usage_point *pts = h->usage ? usage_query(h->usage, sb->id, start, end, &n) : NULL;
 	json_t *arr = json_array();
-	struct sandbox_measures u;
-	if (state == SB_RUNNING && start <= now && now <= end) {
-		sandbox_measure(api_host(r), sb, state, &u);
-		char ts[32];
-		time_format_rfc3339(now, ts);
-		json_t *info = e2b_sandbox_info_json(api_host(r), sb, false);
-		json_array_append_new(
-			arr, json_pack("{s:s,s:n,s:O,s:I,s:I,s:n,s:I,s:I}", "timestamp", ts,
-				       "cpuUsedPct", "cpuCount", json_object_get(info, "cpuCount"),
-				       "memUsed", (json_int_t)(u.has_resources ? u.memory_used : 0),
-				       "memTotal",
-				       (json_int_t)(u.has_resources ? u.limits.memory_bytes : 0),
-				       "memCache", "diskUsed",
-				       (json_int_t)(u.has_disk ? u.disk.allocated : 0), "diskTotal",
-				       (json_int_t)(u.has_disk ? u.disk.apparent : 0)));
-		json_decref(info);
+	for (size_t i = 0; i < n; i++)
+		json_array_append_new(arr, e2b_point_json(&pts[i]));
+	free(pts);
+	if (n == 0 && state_of(sb) == SB_RUNNING && start <= now && now <= end) {
+		/* Only when it has no sample at all: an empty window of a
+		 * sandbox with history stays empty. */
+		size_t any = 0;
+		free(h->usage ? usage_query(h->usage, sb->id, 0, INT64_MAX, &any) : NULL);
+		if (!any)
+			json_array_append_new(arr, e2b_point_now(h, sb, now));
 	}
-	sandbox_unref(api_host(r), sb);
+	sandbox_unref(h, sb);
 	return api_reply_json(r, MHD_HTTP_OK, arr);
 }

@@ -9,6 +9,7 @@
 #include "cleanup.h"
 #include "e2b/control.h"
 #include "httpapi/httpapi.h"
+#include "timeutil.h"
 
 void e2b_list_query_init(struct e2b_list_query *lq)
 {
@@ -62,26 +63,7 @@ static int param_state(struct e2b_list_query *lq, const char *value, struct thaw
 
 int e2b_parse_time(const char *s, int64_t *out)
 {
-	struct tm tm = { 0 };
-	const char *p = strptime(s, "%Y-%m-%dT%H:%M:%S", &tm);
-	if (!p)
-		return -1;
-	if (*p == '.')
-		for (p++; *p >= '0' && *p <= '9'; p++)
-			;
-	int64_t offset = 0;
-	int hh, mm, n = 0;
-	if (*p == 'Z' || *p == 'z')
-		p++;
-	else if ((*p == '+' || *p == '-') && sscanf(p + 1, "%2d:%2d%n", &hh, &mm, &n) == 2 &&
-		 n == 5)
-		offset = (*p == '+' ? 1 : -1) * (int64_t)(hh * 3600 + mm * 60), p += 1 + n;
-	else
-		return -1;
-	if (*p)
-		return -1;
-	*out = (int64_t)timegm(&tm) - offset;
-	return 0;
+	return time_parse_rfc3339(s, out);
 }
 
 int e2b_list_param(struct e2b_list_query *lq, const char *name, const char *value,

@@ -29,6 +29,7 @@ enum MHD_Result e2b_reply_error(struct api_req *r, const struct thaw_err *e)
 {
 	enum err_code code = e ? e->code : ERR_INTERNAL;
 	unsigned status = api_status_for(code);
+	api_stats_error(code); /* thaw_errors_total, as the /v1 API's */
 	if (status >= 500)
 		log_warn("e2b.error", "method=%s url=%s status=%u error=\"%s\"", r->method, r->url,
 			 status, err_msg(e));

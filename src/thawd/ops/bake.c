@@ -14,6 +14,7 @@
 #include "cleanup.h"
 #include "core/launch.h"
 #include "core/slotpool.h"
+#include "core/stats.h"
 #include "core/vmmpool.h"
 #include "fsutil.h"
 #include "guestconn/agent.h"
@@ -90,7 +91,7 @@ static void stage(struct bake *b, int step, const char *stage_name, const char *
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	catalog_bake_stage(b->h->catalog, b->name, stage_name);
+	catalog_bake_stage(b->h->catalog, b->name, stage_name, step);
 	log_info("bake.stage", "template=%s stage=%s", b->name, stage_name);
 	if (b->progress)
 		b->progress(stage_name, step, msg, b->ud);
@@ -395,6 +396,7 @@ static int bake_steps(struct bake *b, struct thaw_err **err)
 int bake_template(struct host *h, const char *name, bake_progress_fn progress, void *ud,
 		  struct template_meta *out, struct thaw_err **err)
 {
+	STATS_TIME_OP("bake", err);
 	if (!id_valid_template(name))
 		return err_set(err, ERR_INVALID, "template name must be 1-63 of [a-z0-9-]");
 	if (catalog_bake_begin(h->catalog, name, err) < 0)

@@ -15,6 +15,7 @@
 #include "cleanup.h"
 #include "core/quota.h"
 #include "core/registry.h"
+#include "core/stats.h"
 #include "core/vmmpool.h"
 #include "db/db.h"
 #include "failpoint.h"
@@ -96,6 +97,7 @@ int sandbox_start_new(struct host *h, struct sandbox *sb, const struct vm_start 
 int sandbox_create(struct host *h, const struct create_req *req, struct sandbox **out,
 		   struct thaw_err **err)
 {
+	STATS_TIME_OP("create", err);
 	struct vm_clock clk = { .t0 = time_mono_ns() };
 	struct template *t = NULL;
 	const char *viewer = req->owner.admin || !req->owner.name ? NULL : req->owner.name;
@@ -151,6 +153,9 @@ int sandbox_create(struct host *h, const struct create_req *req, struct sandbox 
 		sandbox_unref(h, sb);
 		return err_wrap(err, "creating sandbox from %s", req->template_name);
 	}
+	struct stats_stage stages[VM_STAGES];
+	size_t nstages = vm_clock_stages(&clk, stages);
+	stats_create_done(clk.pooled, time_mono_ns() - clk.t0, stages, nstages);
 	*out = sb; /* the creation reference becomes the caller's */
 	return 0;
 }

@@ -8,6 +8,7 @@
 #include "core/images.h"
 #include "core/quota.h"
 #include "core/registry.h"
+#include "core/stats.h"
 #include "db/db.h"
 #include "failpoint.h"
 #include "log.h"
@@ -17,6 +18,7 @@
 
 int sandbox_delete(struct host *h, const char *id, struct thaw_err **err)
 {
+	STATS_TIME_OP("delete", err);
 	struct sandbox *sb;
 	/* Waits for a fork, pause or snapshot of it to finish. */
 	if (sandbox_lock_current(h, id, &sb, err) < 0)

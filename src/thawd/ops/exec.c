@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "core/registry.h"
+#include "core/stats.h"
 #include "failpoint.h"
 #include "guestconn/agent.h"
 #include "ops/ops.h"
@@ -180,6 +181,7 @@ static int exec_on(struct agent_conn *c, void *ud, struct thaw_err **err)
 int sandbox_exec(struct host *h, const char *id, const struct agent_exec_req *req, bool auto_resume,
 		 struct agent_exec_result *res, struct thaw_err **err)
 {
+	STATS_TIME_OP("exec", err);
 	struct exec_call x = { req, res };
 	/* What an older agent would ignore rather than refuse. */
 	int min = req->user || req->attach_pid ? PROTO_PROCESS_TABLE : 0;

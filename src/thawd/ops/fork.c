@@ -15,6 +15,7 @@
 #include "core/images.h"
 #include "core/launch.h"
 #include "core/quota.h"
+#include "core/stats.h"
 #include "failpoint.h"
 #include "log.h"
 #include "ops/ops.h"
@@ -125,6 +126,7 @@ static int create_children(struct host *h, const struct sandbox *parent, const c
 int sandbox_fork(struct host *h, const char *id, size_t count, const struct sb_owner *owner,
 		 struct fork_result *out, struct thaw_err **err)
 {
+	STATS_TIME_OP("fork", err);
 	memset(out, 0, sizeof(*out));
 	struct sandbox *parent;
 	if (sandbox_lock_running(h, id, &parent, err) < 0)

@@ -21,6 +21,7 @@
 #include "core/images.h"
 #include "core/quota.h"
 #include "core/registry.h"
+#include "core/stats.h"
 #include "core/supervisor.h"
 #include "failpoint.h"
 #include "log.h"
@@ -32,6 +33,7 @@
 
 int sandbox_pause(struct host *h, const char *id, struct sandbox **out, struct thaw_err **err)
 {
+	STATS_TIME_OP("pause", err);
 	struct sandbox *sb;
 	enum sb_state state;
 	if (sandbox_lock_in(h, id, SB_BIT(SB_RUNNING) | SB_BIT(SB_PAUSED), &sb, &state, err) < 0)

@@ -9,6 +9,7 @@
 #include "core/images.h"
 #include "core/quota.h"
 #include "core/registry.h"
+#include "core/stats.h"
 #include "failpoint.h"
 #include "log.h"
 #include "ops/ops.h"
@@ -16,6 +17,7 @@
 
 int sandbox_resume(struct host *h, const char *id, struct sandbox **out, struct thaw_err **err)
 {
+	STATS_TIME_OP("resume", err);
 	struct sandbox *sb;
 	enum sb_state state;
 	if (sandbox_lock_in(h, id, SB_BIT(SB_RUNNING) | SB_BIT(SB_PAUSED), &sb, &state, err) < 0)

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "cleanup.h"
+#include "core/stats.h"
 #include "guestconn/interp.h"
 #include "ops/ops.h"
 #include "proto.h"
@@ -100,6 +101,7 @@ static char *cell_request(const struct run_code_req *req, json_t *sandbox_env)
 int sandbox_run_code(struct host *h, const char *id, const struct run_code_req *req,
 		     struct thaw_err **err)
 {
+	STATS_TIME_OP("run_code", err);
 	json_t *sandbox_env = NULL;
 	if (sandbox_env_get(h, id, &sandbox_env, err) < 0)
 		return -1;

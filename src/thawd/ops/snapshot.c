@@ -14,6 +14,7 @@
 #include "cleanup.h"
 #include "core/capture.h"
 #include "core/launch.h"
+#include "core/stats.h"
 #include "core/vmmpool.h"
 #include "db/db.h"
 #include "fsutil.h"
@@ -74,6 +75,7 @@ static int capture_running(struct host *h, struct sandbox *sb, const char *name,
 int sandbox_snapshot(struct host *h, const char *id, const char *name, const char *owner,
 		     struct snapshot_result *out, struct thaw_err **err)
 {
+	STATS_TIME_OP("snapshot", err);
 	memset(out, 0, sizeof(*out));
 	uint64_t t0 = time_mono_ns();
 	if (!id_valid_template(name))

@@ -40,6 +40,7 @@ struct verdict {
 struct baking {
 	char name[64];
 	char stage[128];
+	int step; /* of BAKE_STEPS (ops/bake.h); 0 before the first */
 };
 
 struct catalog {
@@ -251,12 +252,14 @@ int catalog_bake_begin(struct catalog *c, const char *name, struct thaw_err **er
 	return rc;
 }
 
-void catalog_bake_stage(struct catalog *c, const char *name, const char *stage)
+void catalog_bake_stage(struct catalog *c, const char *name, const char *stage, int step)
 {
 	pthread_mutex_lock(&c->lock);
 	struct baking *b = bake_find(c, name);
-	if (b)
+	if (b) {
 		snprintf(b->stage, sizeof(b->stage), "%s", stage);
+		b->step = step;
+	}
 	pthread_mutex_unlock(&c->lock);
 }
 
@@ -461,6 +464,7 @@ int catalog_list(struct catalog *c, struct template_info **out, size_t *n, struc
 		if (strcmp(ti->status, "ready") != 0)
 			snprintf(ti->status, sizeof(ti->status), "baking");
 		snprintf(ti->detail, sizeof(ti->detail), "baking: %s", c->bakes[i].stage);
+		ti->bake_step = c->bakes[i].step;
 	}
 	pthread_mutex_unlock(&c->lock);
 	*out = lc.items;

@@ -46,7 +46,8 @@ char *catalog_template_dir(const struct catalog *c, const char *name);
 
 /* Bake bookkeeping: one bake per name at a time (ERR_CONFLICT). */
 int catalog_bake_begin(struct catalog *c, const char *name, struct thaw_err **err);
-void catalog_bake_stage(struct catalog *c, const char *name, const char *stage);
+/* step: the stage's number (1..BAKE_STEPS), for the list's progress. */
+void catalog_bake_stage(struct catalog *c, const char *name, const char *stage, int step);
 void catalog_bake_end(struct catalog *c, const char *name);
 /* Blocks until no bake runs (shutdown). */
 void catalog_wait_bakes(struct catalog *c);
@@ -69,6 +70,7 @@ struct template_info {
 	char build_id[48];
 	char status[16]; /* ready | baking | corrupt */
 	char detail[256];
+	int bake_step; /* while a bake runs: its stage's number, else 0 */
 	char owner[KEY_NAME_MAX + 1]; /* "" = shared */
 	struct template_meta meta;    /* valid when ready */
 };

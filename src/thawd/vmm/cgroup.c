@@ -264,6 +264,40 @@ int cgroup_vmm_read(struct cgroups *c, const char *name, struct vmm_limits *lim,
 	return 0;
 }
 
+int cgroup_vmm_usage(struct cgroups *c, const char *name, bool with_limit,
+		     struct cgroup_usage *u, struct thaw_err **err)
+{
+	_cleanup_free_ char *mem = group_dir(c, CG_MEMORY, name);
+	char v[64];
+	bool two = c->version == 2;
+	if (read_file(mem, two ? "memory.current" : "memory.usage_in_bytes", v, sizeof(v), err) < 0)
+		return -1;
+	u->memory_used = strtoull(v, NULL, 10);
+	u->memory_limit = 0;
+	if (with_limit) {
+		if (read_file(mem, two ? "memory.max" : "memory.limit_in_bytes", v, sizeof(v),
+			      err) < 0)
+			return -1;
+		u->memory_limit = parse_limit(v);
+		if (!two && u->memory_limit >= (UINT64_C(1) << 62))
+			u->memory_limit = 0;
+	}
+	/* v1 keeps CPU time in cpuacct, often a hierarchy of its own where
+	 * thawd makes no groups: the caller reads the process's instead. */
+	u->cpu_usec = CGROUP_NO_CPU;
+	if (!two)
+		return 0;
+	_cleanup_free_ char *cpu = group_dir(c, CG_CPU, name);
+	unsigned long long n = 0;
+	/* cpu.stat's first line is "usage_usec N". */
+	if (read_file(cpu, "cpu.stat", v, sizeof(v), err) < 0)
+		return -1;
+	if (sscanf(v, "usage_usec %llu", &n) != 1)
+		return err_set(err, ERR_UNAVAILABLE, "%s/cpu.stat has no usage_usec", cpu);
+	u->cpu_usec = n;
+	return 0;
+}
+
 int cgroup_vmm_oom_kills(struct cgroups *c, const char *name, uint64_t *out, struct thaw_err **err)
 {
 	_cleanup_free_ char *mem = group_dir(c, CG_MEMORY, name);

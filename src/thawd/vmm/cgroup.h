@@ -43,6 +43,19 @@ int cgroup_vmm_set_limits(struct cgroups *c, const char *name, const struct vmm_
  * there is no such group. */
 int cgroup_vmm_read(struct cgroups *c, const char *name, struct vmm_limits *lim,
 		    uint64_t *memory_used, struct thaw_err **err);
+/* What the group uses now, for the usage sampler (core/usage.h): one to
+ * three small reads. */
+#define CGROUP_NO_CPU UINT64_MAX
+struct cgroup_usage {
+	/* CPU time of its processes since the group was made (v2's
+	 * cpu.stat); CGROUP_NO_CPU on v1, whose cpuacct may be mounted
+	 * apart from the groups thawd makes. */
+	uint64_t cpu_usec;
+	uint64_t memory_used;  /* bytes charged to it */
+	uint64_t memory_limit; /* its memory limit (0: none), read only with_limit */
+};
+int cgroup_vmm_usage(struct cgroups *c, const char *name, bool with_limit,
+		     struct cgroup_usage *u, struct thaw_err **err);
 /* How many of the group's processes an OOM killer ended (the kernel's,
  * for the whole host or for the group's limit). */
 int cgroup_vmm_oom_kills(struct cgroups *c, const char *name, uint64_t *out, struct thaw_err **err);
