@@ -12,6 +12,8 @@ e2b_listen=${THAW_E2B_LISTEN:-127.0.0.1:7421}
 # Host ports for services in sandboxes (docs/ports.md); `make test`'s
 # thawds use 20000-26399, so the demo's never collide with them.
 publish_range=${THAW_PUBLISH_RANGE:-127.0.0.1:16000-16099}
+# Prometheus metrics without a key (docs/metrics.md): loopback only.
+metrics_listen=${THAW_METRICS_LISTEN:-127.0.0.1:7422}
 export THAW_API_URL=${THAW_API_URL:-http://$listen}
 thaw=build/bin/thaw
 
@@ -30,7 +32,8 @@ if $thaw health >/dev/null 2>&1; then
 else
 	mkdir -p "$data_dir/logs"
 	nohup build/bin/thawd --data-dir "$data_dir" --listen "$listen" --e2b-listen "$e2b_listen" \
-		--publish-range "$publish_range" >>"$data_dir/logs/thawd.log" 2>&1 &
+		--publish-range "$publish_range" --metrics-listen "$metrics_listen" \
+		>>"$data_dir/logs/thawd.log" 2>&1 &
 	echo "thawd pid $! (log: $data_dir/logs/thawd.log)"
 	for _ in $(seq 1 100); do
 		$thaw health >/dev/null 2>&1 && break
@@ -90,7 +93,9 @@ else
 fi
 $thaw rm "$db"
 
-printf '\nthawd is still running: try\n  %s create\n  %s exec ID -- uname -a\nstop it with: pkill -TERM -x thawd\n' "$thaw" "$thaw"
+printf '\nthawd is still running: try\n  %s create\n  %s exec ID -- uname -a\n  %s metrics ID\nstop it with: pkill -TERM -x thawd\n' "$thaw" "$thaw" "$thaw"
+printf '\nThe web console: http://%s/console/ (key: sudo cat %s/api-key)\n' "$listen" "$data_dir"
+printf 'Prometheus metrics: curl http://%s/metrics\n' "$metrics_listen"
 printf '\nE2B SDK programs run against it unchanged with (docs/e2b.md):\n'
 # shellcheck disable=SC2016 # the command is printed for the user to run
 printf '  export E2B_API_URL=http://%s E2B_SANDBOX_URL=http://%s E2B_DOMAIN=thaw.local E2B_API_KEY=$(cat %s/api-key)\n' \
