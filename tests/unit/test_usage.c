@@ -173,11 +173,34 @@ static void test_running_paused_deleted_and_new(void **state)
 	assert_int_equal(count(f, c), 4);
 }
 
+/* Hundreds of ids added and removed in no order: each keeps its own ring
+ * (the table is kept sorted by id for its lookups). */
+static void test_many_ids_in_any_order(void **state)
+{
+	struct fixture *f = *state;
+	enum { N = 300 };
+	char ids[N][SANDBOX_ID_LEN + 1];
+	for (unsigned i = 0; i < N; i++)
+		snprintf(ids[i], sizeof(ids[i]), "sb-%012u", (i * 7919u) % N);
+	for (unsigned i = 0; i < N; i++)
+		add(f, ids[i]);
+	/* setup's two stand-ins count too */
+	assert_int_equal(usage_sample_round(f->u), N + 2);
+	for (unsigned i = 0; i < N; i++)
+		assert_int_equal(count(f, ids[i]), 1);
+	for (unsigned i = 0; i < N; i += 3)
+		drop(f, ids[i]);
+	usage_sample_round(f->u);
+	for (unsigned i = 0; i < N; i++)
+		assert_int_equal(count(f, ids[i]), i % 3 ? 2 : 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_running_paused_deleted_and_new, setup,
 						teardown),
+		cmocka_unit_test_setup_teardown(test_many_ids_in_any_order, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

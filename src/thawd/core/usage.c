@@ -194,27 +194,50 @@ static void read_shape(struct host *h, struct sandbox *sb, struct reading *rd)
 
 /* ---- the table -------------------------------------------------------- */
 
+/* Where id is, or would go, in items (kept sorted by id: a round looks up
+ * every sandbox, so a linear search would make it quadratic). */
+static size_t position(const struct usage_table *u, const char *id, bool *found)
+{
+	size_t lo = 0, hi = u->n;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		int c = strcmp(u->items[mid]->id, id);
+		if (c == 0) {
+			*found = true;
+			return mid;
+		}
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	*found = false;
+	return lo;
+}
+
 static struct usage_entry *find(struct usage_table *u, const char *id)
 {
-	for (size_t i = 0; i < u->n; i++)
-		if (strcmp(u->items[i]->id, id) == 0)
-			return u->items[i];
-	return NULL;
+	bool found;
+	size_t i = position(u, id, &found);
+	return found ? u->items[i] : NULL;
 }
 
 static struct usage_entry *find_or_add(struct usage_table *u, const char *id)
 {
-	struct usage_entry *e = find(u, id);
-	if (e)
-		return e;
+	bool found;
+	size_t i = position(u, id, &found);
+	if (found)
+		return u->items[i];
 	if (u->n == u->cap) {
 		u->cap = u->cap ? u->cap * 2 : 16;
 		u->items = xrealloc(u->items, u->cap * sizeof(*u->items));
 	}
-	e = xcalloc(1, sizeof(*e));
+	struct usage_entry *e = xcalloc(1, sizeof(*e));
 	snprintf(e->id, sizeof(e->id), "%s", id);
 	usering_init(&e->ring, u->window_s / u->interval_s);
-	u->items[u->n++] = e;
+	memmove(&u->items[i + 1], &u->items[i], (u->n - i) * sizeof(*u->items));
+	u->items[i] = e;
+	u->n++;
 	return e;
 }
 
@@ -326,7 +349,7 @@ static bool sample_one(struct usage_table *u, struct sandbox *sb, const struct l
 	return true;
 }
 
-/* Frees the rings of ids this round did not find listed. */
+/* Frees the rings of ids this round did not find listed (the order kept). */
 static void sweep(struct usage_table *u)
 {
 	pthread_mutex_lock(&u->lock);
