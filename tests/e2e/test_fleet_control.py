@@ -26,6 +26,7 @@ import thawlib as T
 from thawlib import close_own_thawd, own_thawd, set_current, wait_until
 from thawlib.faultproxy import FaultProxy
 from thawlib.fleetnet import FleetNet
+from test_console import console_driver  # noqa: F401 - a fixture, used by name
 
 pytestmark = [pytest.mark.own_thawd]
 
@@ -848,7 +849,22 @@ def websocket_shell_through(control, sid):
             "came back; a wrong key 401), and /console/ served by thaw-control")
 
 
-def test_the_shell_through_the_control_plane(fleet, hosts):
+def console_hosts_in_chromium(control, suite):
+    """The console's hosts page, shown only behind a control plane, in
+    Debian's Chromium (tests/console/console.test.mjs with THAW_HOSTS)."""
+    from test_console import ARTIFACTS, CHROMIUM
+    names = sorted(control.hosts())
+    env = {**os.environ, "THAW_URL": control.url, "THAW_KEY": ADMIN,
+           "THAW_HOSTS": ",".join(names), "THAW_ARTIFACTS": str(ARTIFACTS),
+           "THAW_CHROMIUM": CHROMIUM}
+    r = subprocess.run(["node", str(suite / "console.test.mjs")], cwd=T.REPO, env=env,
+                       capture_output=True, text=True, timeout=300)
+    print(r.stdout)
+    assert r.returncode == 0, f"console.test.mjs (hosts) failed:\n{r.stdout}\n{r.stderr}"
+    T.check(f"the console's hosts page through thaw-control in Chromium lists {names}")
+
+
+def test_the_shell_through_the_control_plane(fleet, hosts, console_driver):  # noqa: F811
     """thaw shell (the CLI on a local pseudo-terminal) through the control
     plane: the upgrade is made on the host and the bytes joined."""
     import pty
@@ -882,6 +898,7 @@ def test_the_shell_through_the_control_plane(fleet, hosts):
         tunnel_through(controls[1], sb["id"])
         websocket_through(controls[0], sb["id"])
         websocket_shell_through(controls[1], sb["id"])
+        console_hosts_in_chromium(controls[0], console_driver)
     finally:
         controls[0].call("DELETE", f"/v1/sandboxes/{sb['id']}", key=USER, timeout=120)
 

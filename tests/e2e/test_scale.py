@@ -37,7 +37,9 @@ FD_BASE, FD_PER_VMM = 64, 4
 
 @pytest.fixture(scope="module")
 def scale(thawd, template):
-    with T.running_own_thawd(thawd, "-scale", "10.209.0.0/16", ["--vmm-pool", "2"],
+    # Usage sampled every second: the history is checked at the peak.
+    with T.running_own_thawd(thawd, "-scale", "10.209.0.0/16",
+                             ["--vmm-pool", "2", "--usage-interval", "1"],
                              env=T.SMALL_QUARANTINE) as d:
         yield d
 
@@ -51,6 +53,31 @@ def _info(d):
     st, info = d.api("GET", "/v1/info")
     assert st == 200, info
     return info
+
+
+def _observed_at_scale(d, ids):
+    """What an operator and a user see with every sandbox live: a scrape of
+    /metrics (its time; the running sandboxes it counts) and the usage
+    history of sandboxes across the range (issue 18)."""
+    t0 = time.monotonic()
+    st, _, raw = d.request("GET", "/metrics")
+    scrape_ms = (time.monotonic() - t0) * 1000
+    assert st == 200, raw[:300]
+    running = sum(float(line.rsplit(" ", 1)[1]) for line in raw.decode().splitlines()
+                  if line.startswith("thaw_sandboxes{") and 'state="running"' in line)
+    assert running >= len(ids), f"/metrics counts {running} running of {len(ids)}"
+    deadline = time.monotonic() + 30
+    for sid in ids[::max(1, len(ids) // 10)]:
+        while True:
+            st, body = d.api("GET", f"/v1/sandboxes/{sid}/metrics")
+            assert st == 200, body
+            if body["points"]:
+                break
+            assert time.monotonic() < deadline, f"no usage sampled for {sid} in 30 s"
+            time.sleep(0.5)
+        last = body["points"][-1]
+        assert last["mem_used_bytes"] > 0 and last["disk_total_bytes"] > 0, (sid, last)
+    return scrape_ms, int(running)
 
 
 def test_hundreds_of_live_sandboxes(scale):
@@ -71,6 +98,7 @@ def test_hundreds_of_live_sandboxes(scale):
         if len(run.ids) == SANDBOXES:
             peak["fds"], peak["max_fd"] = _fds(pid)
             peak["info"] = _info(scale)
+            peak["scrape_ms"], peak["running"] = _observed_at_scale(scale, run.ids)
             # exec in sandboxes across the whole range, not only one
             for sid in run.ids[::max(1, SANDBOXES // 10)]:
                 r = T.exec_(sid, ["echo", "alive"])
@@ -105,7 +133,8 @@ def test_hundreds_of_live_sandboxes(scale):
             f"{row.get('cpu_pct_of_core_per_sandbox')}% of a core idle; create p50 "
             f"{row['create_p50_ms']} ms, exec p50 {row['exec_p50_ms']} ms, list p50 "
             f"{row['list_p50_ms']} ms; deleting all took {r['delete_all_s']} s; "
-            f"descriptors {start_fds} -> {end_fds}")
+            f"descriptors {start_fds} -> {end_fds}; /metrics counted {peak['running']} "
+            f"running in a {peak['scrape_ms']:.0f} ms scrape, usage sampled across the range")
 
 
 def _restart_with(d, *args):
