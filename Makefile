@@ -75,7 +75,7 @@ IT_BINS     := $(IT_SRCS:tests/it/%.c=$(BUILD)/tests/it/%)
 
 PROGRAMS := $(BIN)/thawd $(BIN)/thaw $(BIN)/thaw-agent $(BIN)/thaw-bench-create \
             $(BIN)/thaw-bench-lifecycle $(BIN)/thaw-bench-slots $(BIN)/thaw-bench-disk \
-            $(BIN)/thaw-bench-usage \
+            $(BIN)/thaw-bench-usage $(BIN)/thaw-bench-observe \
             $(BIN)/thaw-lazyfs $(BIN)/thaw-control $(LIB)/libthaw.a $(LIB)/libthaw.so $(IT_BINS)
 
 .PHONY: all check test unit e2e demo bench clean deps format lint fuzz

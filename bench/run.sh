@@ -23,6 +23,11 @@ echo
 build/bin/thaw-bench-slots 50 | tee bench/results/slots.txt
 
 echo
+build/bin/thaw-bench-usage 200 720 | tee bench/results/usage.txt
+echo
+build/bin/thaw-bench-observe | tee bench/results/observe.txt
+
+echo
 if [ -d "$data_dir/store" ]; then
 	build/bin/thaw-bench-disk "$data_dir/store" 30 | tee bench/results/disk.txt
 else
