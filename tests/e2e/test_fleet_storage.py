@@ -404,7 +404,7 @@ def test_store_errors_during_a_cold_create_are_retried(host_a, host_b, store):
 
 def test_a_stalled_store_fails_the_create_in_bounded_time(host_a, host_b, store):
     name = snapshot_on_a(host_a)
-    assert template_of(host_b, name)
+    assert template_of(host_b, name), f"B does not list {name}:\n{host_b.log_tail(30)}"
     before = set(live_ids(host_b))
     store.stall_next(1000, method="GET", path="/data/", seconds=120)
     try:
@@ -432,7 +432,7 @@ def live_ids(d):
 
 def test_lazy_layer_killed_mid_restore(host_a, host_b, store):
     name = snapshot_on_a(host_a)
-    assert template_of(host_b, name)
+    assert template_of(host_b, name), f"B does not list {name}:\n{host_b.log_tail(30)}"
     pid_file = host_b.data_dir / "logs" / "lazyfs.log.pid"
     starts = info(host_b)["object_store"]["lazy_layer_starts"]
     store.set_latency(200)  # a slow store keeps the restore in flight
@@ -492,7 +492,7 @@ def test_thawd_killed_mid_streamed_create_recovers(host_a, host_b, store):
     restart adopts the lazy layer (same process, same mount) and its
     cache, removes the half-made sandbox, and creates again."""
     name = snapshot_on_a(host_a)
-    assert template_of(host_b, name)
+    assert template_of(host_b, name), f"B does not list {name}:\n{host_b.log_tail(30)}"
     lazy_pid = int((host_b.data_dir / "logs" / "lazyfs.log.pid").read_text())
     store.set_latency(150)
     result = {}
