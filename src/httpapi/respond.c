@@ -39,6 +39,13 @@ unsigned api_status_for(enum err_code code)
 	}
 }
 
+/* The request's id: set by the server on every request it dispatches;
+ * the thread's log id for an api_req a handler made up itself. */
+static const char *request_id(const struct api_req *r)
+{
+	return r->request_id ? r->request_id : log_request_id();
+}
+
 enum MHD_Result api_queue(struct api_req *r, unsigned status, struct MHD_Response *resp)
 {
 	if (!resp)
@@ -52,7 +59,7 @@ enum MHD_Result api_queue(struct api_req *r, unsigned status, struct MHD_Respons
 		if (MHD_del_response_header(resp, REQID_HEADER, copy) != MHD_YES)
 			break;
 	}
-	const char *id = r->request_id ? r->request_id : log_request_id();
+	const char *id = request_id(r);
 	if (id)
 		MHD_add_response_header(resp, REQID_HEADER, id);
 	enum MHD_Result ret = MHD_queue_response(r->conn, status, resp);
@@ -64,7 +71,7 @@ enum MHD_Result api_reply_json(struct api_req *r, unsigned status, json_t *body)
 {
 	/* Every error in thaw's shape names the request (api_reply_error's
 	 * and a handler's own, such as a tunnel's 426). */
-	const char *id = r->request_id ? r->request_id : log_request_id();
+	const char *id = request_id(r);
 	if (status >= 400 && id && json_is_object(body) && json_object_get(body, "error") &&
 	    !json_object_get(body, "request_id"))
 		json_object_set_new(body, "request_id", json_string(id));

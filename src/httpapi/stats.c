@@ -75,7 +75,8 @@ enum MHD_Result api_metrics_reply(struct api_req *r)
 	char *text = buf_steal(&out, NULL);
 	struct MHD_Response *resp =
 		MHD_create_response_from_buffer(len, text, MHD_RESPMEM_MUST_FREE);
-	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, METRICS_CONTENT_TYPE);
+	if (resp)
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, METRICS_CONTENT_TYPE);
 	return api_queue(r, MHD_HTTP_OK, resp);
 }
 

@@ -13,6 +13,7 @@
 #include <cmocka.h>
 
 #include "e2b/list_query.h"
+#include "timeutil.h"
 
 static int param(struct e2b_list_query *lq, const char *name, const char *value, char *msg)
 {
@@ -62,12 +63,12 @@ static void test_states_times_cursor(void **state)
 	assert_int_equal(param(&lq, "state", "running,paused", msg), 0);
 	assert_true(e2b_list_match(&lq, false, 5, "sb-aaaaaaaaaaaa"));
 	int64_t t;
-	assert_int_equal(e2b_parse_time("2026-12-06T21:35:09.688Z", &t), 0);
+	assert_int_equal(time_parse_rfc3339("2026-12-06T21:35:09.688Z", &t), 0);
 	assert_int_equal(t, 1796592909);
-	assert_int_equal(e2b_parse_time("2026-12-06T22:35:09+01:00", &t), 0);
+	assert_int_equal(time_parse_rfc3339("2026-12-06T22:35:09+01:00", &t), 0);
 	assert_int_equal(t, 1796592909);
-	assert_int_equal(e2b_parse_time("2026-12-06T21:35:09", &t), -1);
-	assert_int_equal(e2b_parse_time("2026-12-06T21:35:09Zjunk", &t), -1);
+	assert_int_equal(time_parse_rfc3339("2026-12-06T21:35:09", &t), -1);
+	assert_int_equal(time_parse_rfc3339("2026-12-06T21:35:09Zjunk", &t), -1);
 	assert_int_equal(param(&lq, "startedAfter", "1970-01-01T00:00:10Z", msg), 0);
 	assert_false(e2b_list_match(&lq, false, 10, "sb-aaaaaaaaaaaa"));
 	assert_true(e2b_list_match(&lq, false, 11, "sb-aaaaaaaaaaaa"));

@@ -492,6 +492,15 @@ struct usage_point *usage_query(struct usage_table *u, const char *id, int64_t s
 	return out;
 }
 
+size_t usage_count(struct usage_table *u, const char *id)
+{
+	pthread_mutex_lock(&u->lock);
+	struct usage_entry *e = find(u, id);
+	size_t n = e ? e->ring.n : 0;
+	pthread_mutex_unlock(&u->lock);
+	return n;
+}
+
 size_t usage_bytes(struct usage_table *u)
 {
 	size_t total = 0;

@@ -40,6 +40,9 @@ unsigned usage_window_s(const struct usage_table *u);
 struct usage_point *usage_query(struct usage_table *u, const char *id, int64_t start, int64_t end,
 				size_t *n);
 
+/* How many samples id has in its ring (0: none, or unknown id). */
+size_t usage_count(struct usage_table *u, const char *id);
+
 /* One round now, on the calling thread (the thread's work; for tests and
  * benchmarks). Returns how many sandboxes it sampled. */
 size_t usage_sample_round(struct usage_table *u);

@@ -292,14 +292,11 @@ enum MHD_Result e2b_metrics(struct api_req *r)
 	for (size_t i = 0; i < n; i++)
 		json_array_append_new(arr, e2b_point_json(&pts[i]));
 	free(pts);
-	if (n == 0 && state_of(sb) == SB_RUNNING && start <= now && now <= end) {
-		/* Only when it has no sample at all: an empty window of a
-		 * sandbox with history stays empty. */
-		size_t any = 0;
-		free(h->usage ? usage_query(h->usage, sb->id, 0, INT64_MAX, &any) : NULL);
-		if (!any)
-			json_array_append_new(arr, e2b_point_now(h, sb, now));
-	}
+	/* Only when it has no sample at all: an empty window of a sandbox
+	 * with history stays empty. */
+	if (n == 0 && state_of(sb) == SB_RUNNING && start <= now && now <= end &&
+	    !(h->usage && usage_count(h->usage, sb->id)))
+		json_array_append_new(arr, e2b_point_now(h, sb, now));
 	sandbox_unref(h, sb);
 	return api_reply_json(r, MHD_HTTP_OK, arr);
 }

@@ -3,7 +3,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "buf.h"
 #include "cleanup.h"
@@ -61,11 +60,6 @@ static int param_state(struct e2b_list_query *lq, const char *value, struct thaw
 	return 0;
 }
 
-int e2b_parse_time(const char *s, int64_t *out)
-{
-	return time_parse_rfc3339(s, out);
-}
-
 int e2b_list_param(struct e2b_list_query *lq, const char *name, const char *value,
 		   struct thaw_err **err)
 {
@@ -90,7 +84,7 @@ int e2b_list_param(struct e2b_list_query *lq, const char *name, const char *valu
 		return 0;
 	}
 	if (strcmp(name, "startedAfter") == 0) {
-		if (e2b_parse_time(value, &lq->started_after) < 0)
+		if (time_parse_rfc3339(value, &lq->started_after) < 0)
 			return err_set(err, ERR_INVALID, "startedAfter must be an RFC 3339 time");
 		return 0;
 	}

@@ -32,7 +32,5 @@ int e2b_list_param(struct e2b_list_query *lq, const char *name, const char *valu
 /* Whether a sandbox (already past q's filters) passes the rest: its
  * E2B state, its start, the cursor in the order asked. */
 bool e2b_list_match(const struct e2b_list_query *lq, bool paused, int64_t created, const char *id);
-/* RFC 3339 (a fraction and an offset allowed) → unix seconds. */
-int e2b_parse_time(const char *s, int64_t *out);
 
 #endif
