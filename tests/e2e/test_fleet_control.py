@@ -582,7 +582,11 @@ def test_lists_and_new_file_routes_through_the_control_plane(fleet, hosts):
         assert st == 200, sig
         st, body = raw(b, "GET", sig["url"], key=None)
         assert st == 200 and body == b"one", (st, body)
-        st, _ = raw(b, "GET", sig["url"].replace("f2", "f1"), key=None)
+        # Only the path parameter is altered: a bare replace("f2", "f1") also
+        # hit sandbox ids holding "f2" (1 is not in the id alphabet: a 400).
+        altered = sig["url"].replace("path=/root/f2&", "path=/root/f1&")
+        assert altered != sig["url"], sig["url"]
+        st, _ = raw(b, "GET", altered, key=None)
         assert st == 403
         assert b.call("POST", f"/v1/sandboxes/{sid}/files/sign",
                       {"path": "/root/f2", "operation": "read"}, key=BOB)[0] == 404
