@@ -112,6 +112,9 @@ else
 	# Symbols are of no use to QEMU, which loads the segments.
 	objcopy --strip-all "$work/vmlinux" "$dir.new/vmlinux"
 	cp "$work/.config" "$dir.new/config"
+	# The symbols of the stripped kernel, for profiling a guest's paths
+	# (docs/guest-kernel.md, "Where a restore's time goes").
+	cp "$work/System.map" "$dir.new/System.map"
 	echo "$(($(date +%s) - started))" >"$dir.new/build-seconds"
 	echo "thaw $upstream $config_hash" >"$dir.new/id"
 	sync -f "$dir.new/vmlinux"

@@ -87,10 +87,12 @@ def sha256_file(path):
 def template_inputs_digest(name=None):
     """One digest of what a bake puts into a template (default: the
     session's) from this tree: the guest agent binary, the recipe
-    directory, build-rootfs.sh."""
+    directory, build-rootfs.sh, and thaw's kernel (its configuration
+    fragment and build-kernel.sh)."""
     h = hashlib.sha256(sha256_file(agent_path()).encode())
     templates = REPO / "templates"
-    files = [templates / "build-rootfs.sh"] + sorted(
+    files = [templates / "build-rootfs.sh", templates / "build-kernel.sh"] + sorted(
+        p for p in (templates / "kernel").rglob("*") if p.is_file()) + sorted(
         p for p in (templates / (name or TEMPLATE)).rglob("*") if p.is_file())
     for p in files:
         h.update(str(p.relative_to(templates)).encode())
