@@ -238,7 +238,7 @@ static int wait_agent(struct bake *b, struct thaw_err **err)
 	struct agent_hello_reply hello;
 	if (agent_connect(b->slot, AGENT_BOOT_TIMEOUT_MS, AGENT_ATTEMPT_BOOTING_MS, vmm_alive,
 			  b->vmm, &c, err) < 0 ||
-	    agent_hello(c, "thaw", 10000, &hello, err) < 0) {
+	    agent_hello(c, "thaw", false, 10000, &hello, err) < 0) {
 		agent_close(c);
 		return err_wrap(err, "waiting for the guest agent (guest console: %s)",
 				b->console_path);
@@ -254,6 +254,13 @@ static int quiesce(struct bake *b, struct thaw_err **err)
 {
 	if (b->recipe.warmup && warm_up(b, err) < 0)
 		return -1;
+	/* One plain command the way every exec runs one (the agent's fork,
+	 * exec and reaping; the loader; a binary found on PATH), so that what
+	 * it reads from disk (inodes, directories, pages) is in the
+	 * snapshot's page cache: a clone's first exec then reads nothing
+	 * through its virtual disk. */
+	if (launch_first_command(b->slot, b->vmm, err) < 0)
+		return err_wrap(err, "running a first command");
 	/* Let boot-time deferred work finish before the snapshot (link
 	 * watch events, RCU callbacks, timers armed during boot): whatever is
 	 * still pending would run in every clone, right after restore, on
