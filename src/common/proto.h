@@ -108,6 +108,11 @@ enum proto_tag {
 	/* file info (FILE_INFO) */
 	T_OWNER = 42, /* str: a file's owner's name, when the guest knows it */
 	T_GROUP = 43, /* str: its group's name */
+	/* u8, HELLO: this VM was just restored (created, resumed, forked):
+	 * every other host connection it holds is from a host side that is
+	 * gone (idle ones thawd kept for reuse, streams cut by a pause), and
+	 * the agent closes them. An older agent ignores it. */
+	T_FRESH = 44,
 };
 
 /* The guest's process table: its bounds (each entry's output is kept in

@@ -227,6 +227,30 @@ static bool host_only(const struct server *srv, const struct conn *c, uint8_t ty
 	}
 }
 
+static bool hello_fresh(const struct proto_frame *f)
+{
+	struct proto_tlv_iter it;
+	struct proto_tlv t;
+	proto_tlv_init(&it, f);
+	while (proto_tlv_next(&it, &t) > 0)
+		if (t.tag == T_FRESH && t.len == 1 && t.val[0])
+			return true;
+	return false;
+}
+
+/* A restored VM's connections from the host before this one are ghosts:
+ * their host ends went with the VMM that was snapshotted (or were never
+ * this clone's). Closing them is what the host did; a command they
+ * followed keeps running unless it asked to die with its connection. */
+static void drop_other_host_conns(struct server *srv, const struct conn *keep)
+{
+	for (int i = 0; i < MAX_CONNS; i++) {
+		struct conn *o = srv->conns[i];
+		if (o && o != keep && o->from_host)
+			conn_free(srv, i);
+	}
+}
+
 static void handle_frame(struct server *srv, struct conn *c, const struct proto_frame *f)
 {
 	size_t start;
@@ -238,7 +262,8 @@ static void handle_frame(struct server *srv, struct conn *c, const struct proto_
 	}
 	switch (f->type) {
 	case MSG_HELLO:
-		reseed_apply(f, srv->opts->system, &c->out);
+		if (reseed_apply(f, srv->opts->system, &c->out) == 0 && hello_fresh(f))
+			drop_other_host_conns(srv, c);
 		break;
 	case MSG_PREPARE:
 		sync();

@@ -7,6 +7,7 @@ the host once the sandboxes and templates are gone."""
 import os
 import secrets
 import signal
+import subprocess
 import threading
 import time
 
@@ -319,3 +320,48 @@ def test_sigkill_during_an_operation_leaves_a_consistent_host(thawd, sandboxes, 
     T.wait_until(lambda: not _images(), 20, what="images to be collected")
     T.check(f"SIGKILL during {op}: source {listed[sid]['state']}, "
             f"{len(listed) - 1} child(ren) whole, host matches, images collected")
+
+
+# The agent's port, 7070, as /proc/net/tcp writes it; state 01 = established.
+AGENT_CONNS = "awk '$2 ~ /:1B9E$/ && $4 == \"01\"' /proc/net/tcp | wc -l"
+
+
+def _host_time_waits(sid):
+    """The slot's closed connections to the guest agent (the host end
+    closes first, so each one thawd opened and closed waits here)."""
+    ns = _state(sid)["network"]["netns"]
+    out = subprocess.run(["ip", "netns", "exec", ns, "ss", "-Htan", "state", "time-wait",
+                          "dst", "172.16.0.2:7070"], capture_output=True, text=True, check=True)
+    return len(out.stdout.splitlines())
+
+
+def test_agent_connections_are_reused_and_a_restore_drops_stale_ones(sandboxes, forks):
+    """thawd parks a finished call's connection for the next one (the
+    readiness probe's serves the first exec), and a VM restored from a
+    snapshot that held parked connections closes them at its first HELLO:
+    the guest never keeps connections whose host end is gone."""
+    sid = sandboxes(timeout_s=600)["id"]
+    before = _host_time_waits(sid)
+    for _ in range(20):
+        # Only the connection this command came on is open to the agent.
+        assert T.sh(sid, AGENT_CONNS).strip() == "1"
+    assert _host_time_waits(sid) - before <= 1, "execs did not reuse a connection"
+    # A command left running in the background keeps its connection
+    # busy: the next exec must not be sent down it.
+    st, r = T.api("POST", f"/v1/sandboxes/{sid}/exec",
+                  {"cmd": "sleep 3; echo late", "background": True})
+    assert st == 202, (st, r)
+    assert T.sh(sid, "echo now").strip() == "now"
+    # Pause, resume, fork: each restore starts from a snapshot holding a
+    # parked connection; the guest drops it.
+    _post(sid, "pause", {})
+    _post(sid, "resume", {})
+    assert T.sh(sid, AGENT_CONNS).strip() == "1", "a resumed guest kept a stale connection"
+    r = _post(sid, "fork", {"count": 1}, expect=201)
+    kid = r["sandboxes"][0]["id"]
+    forks.append(kid)
+    assert T.sh(kid, AGENT_CONNS).strip() == "1", "a fork child kept its parent's connection"
+    assert T.sh(sid, AGENT_CONNS).strip() == "1"
+    T.check("20 execs on one connection (host TIME_WAITs +<=1); a background command's "
+            "connection not reused; after resume and in a fork child the guest holds only "
+            "the current connection")

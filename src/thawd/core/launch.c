@@ -198,8 +198,9 @@ static void launch_buf_free(struct launch_buf *lb)
 #define COLD_BOOT_TIMEOUT_MS 90000
 #define HELLO_TIMEOUT_MS 5000
 
-int launch_probe(struct netslot *slot, struct vmm *vmm, const char *hostname, bool booting,
-		 uint64_t *connected_ns, struct thaw_err **err)
+static int probe(struct netslot *slot, struct vmm *vmm, const char *hostname, bool booting,
+		 bool fresh, uint64_t *connected_ns, struct agent_conn **keep,
+		 struct thaw_err **err)
 {
 	struct agent_conn *c = NULL;
 	struct agent_hello_reply hello;
@@ -209,9 +210,25 @@ int launch_probe(struct netslot *slot, struct vmm *vmm, const char *hostname, bo
 	if (connected_ns)
 		*connected_ns = time_real_ns();
 	if (rc == 0)
-		rc = agent_hello(c, hostname, HELLO_TIMEOUT_MS, &hello, err);
+		rc = agent_hello(c, hostname, fresh, HELLO_TIMEOUT_MS, &hello, err);
+	if (rc == 0 && keep) {
+		*keep = c;
+		c = NULL;
+	}
 	agent_close(c);
 	return rc < 0 ? err_wrap(err, "readiness probe") : 0;
+}
+
+int launch_probe(struct netslot *slot, struct vmm *vmm, const char *hostname,
+		 struct thaw_err **err)
+{
+	return probe(slot, vmm, hostname, false, false, NULL, NULL, err);
+}
+
+int launch_probe_new(struct netslot *slot, struct vmm *vmm, const char *hostname, bool booting,
+		     uint64_t *connected_ns, struct agent_conn **keep, struct thaw_err **err)
+{
+	return probe(slot, vmm, hostname, booting, true, connected_ns, keep, err);
 }
 
 int launch_first_command(struct netslot *slot, struct vmm *vmm, struct thaw_err **err)

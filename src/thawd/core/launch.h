@@ -14,6 +14,7 @@
 #include "vmm/vmm.h"
 
 struct netslot;
+struct agent_conn;
 
 struct launch_target {
 	const char *id;	     /* sandbox id: names the VMM process */
@@ -55,10 +56,17 @@ int launch_cold_boot(struct host *h, const struct template *t, const struct laun
 
 /* The readiness probe: connect to the guest agent over the guest network
  * and send HELLO (host clock, fresh entropy, hostname). The guest has
- * applied all three when this returns 0. *connected_ns (unix ns, may be
- * NULL) is when the TCP connection was accepted. */
-int launch_probe(struct netslot *slot, struct vmm *vmm, const char *hostname, bool booting,
-		 uint64_t *connected_ns, struct thaw_err **err);
+ * applied all three when this returns 0. This one is for a running VM
+ * whose clock stood still (after a capture). */
+int launch_probe(struct netslot *slot, struct vmm *vmm, const char *hostname,
+		 struct thaw_err **err);
+/* The probe of a VM just started or restored: the agent also closes the
+ * host connections the snapshot held (T_FRESH). *connected_ns (unix ns,
+ * may be NULL) is when the TCP connection was accepted; with keep, the
+ * connection is handed over on success (to be parked for the first
+ * call, sandbox_agent_park) instead of closed. */
+int launch_probe_new(struct netslot *slot, struct vmm *vmm, const char *hostname, bool booting,
+		     uint64_t *connected_ns, struct agent_conn **keep, struct thaw_err **err);
 
 /* One command (`true`) through the exec path: a second connection and a
  * spawn in the guest, so that the emulator has translated that path

@@ -22,6 +22,7 @@
 #include "core/supervisor.h"
 #include "db/db.h"
 #include "fsutil.h"
+#include "guestconn/agent.h"
 #include "log.h"
 #include "net/netpolicy.h"
 #include "net/slot.h"
@@ -173,6 +174,8 @@ void sandbox_unref(struct host *h, struct sandbox *sb)
 	free(sb->dir);
 	free(sb->run_dir);
 	free(sb->inflight);
+	for (int i = 0; i < sb->n_idle_conns; i++)
+		agent_close(sb->idle_conns[i]);
 	pthread_mutex_destroy(&sb->lock);
 	pthread_mutex_destroy(&sb->op_lock);
 	free(sb);
@@ -359,3 +362,43 @@ void sandbox_interrupt_all(struct host *h)
 }
 
 /* ---- keepalive ------------------------------------------------------- */
+
+struct agent_conn *sandbox_agent_take(struct sandbox *sb)
+{
+	for (;;) {
+		struct agent_conn *c = NULL;
+		pthread_mutex_lock(&sb->lock);
+		if (sb->state == SB_RUNNING && sb->n_idle_conns > 0)
+			c = sb->idle_conns[--sb->n_idle_conns];
+		pthread_mutex_unlock(&sb->lock);
+		if (!c)
+			return NULL;
+		/* The guest may have closed it since (its agent drops idle host
+		 * connections when its table is full). */
+		if (agent_conn_idle(c)) {
+			agent_conn_reuse(c);
+			return c;
+		}
+		agent_close(c);
+	}
+}
+
+void sandbox_agent_park(struct sandbox *sb, struct agent_conn *c)
+{
+	if (!c)
+		return;
+	if (agent_conn_idle(c)) {
+		pthread_mutex_lock(&sb->lock);
+		/* Starting: the readiness probe's connection, for the first call. */
+		bool starting = sb->state == SB_CREATING || sb->state == SB_RESUMING ||
+				sb->state == SB_RECOVERING;
+		bool parked = (sb->state == SB_RUNNING || starting) &&
+			      sb->n_idle_conns < SB_IDLE_CONNS;
+		if (parked)
+			sb->idle_conns[sb->n_idle_conns++] = c;
+		pthread_mutex_unlock(&sb->lock);
+		if (parked)
+			return;
+	}
+	agent_close(c);
+}

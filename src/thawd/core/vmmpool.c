@@ -98,7 +98,7 @@ static struct pooled_vmm *start_one(struct vmmpool *p, const struct template *t)
 		 * also warms the emulator's code cache for the probe path. */
 		struct vmm_timings tm;
 		if (h->drv->load(pv->vmm, &tm, &err) < 0 ||
-		    launch_probe(pv->slot, pv->vmm, pv->id, false, NULL, &err) < 0 ||
+		    launch_probe_new(pv->slot, pv->vmm, pv->id, false, NULL, NULL, &err) < 0 ||
 		    launch_first_command(pv->slot, pv->vmm, &err) < 0)
 			goto fail;
 		pv->restored = true;

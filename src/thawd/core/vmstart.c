@@ -68,8 +68,13 @@ int vm_check_fits(struct host *h, const struct template *t, struct thaw_err **er
 static int probe_ready(struct sandbox *sb, bool booting, struct vm_clock *clk,
 		       struct thaw_err **err)
 {
-	int rc = launch_probe(sb->slot, sb->vmm, sb->id, booting, &clk->connected_real, err);
+	struct agent_conn *c = NULL;
+	int rc = launch_probe_new(sb->slot, sb->vmm, sb->id, booting, &clk->connected_real, &c,
+				  err);
 	clk->ready_real = time_real_ns();
+	/* The probe's connection serves the first call: no second handshake
+	 * on a guest whose code paths the emulator has barely translated. */
+	sandbox_agent_park(sb, c);
 	return rc;
 }
 

@@ -97,16 +97,21 @@ int agent_conn_fd(const struct agent_conn *c)
 	return c->fd;
 }
 
+/* A request on its way: no longer idle until its last answer. */
 int agent_flush_out(struct agent_conn *c, uint64_t deadline, struct thaw_err **err)
 {
+	if (c->out.len)
+		c->idle = false;
 	while (c->out.len) {
 		ssize_t n = send(c->fd, c->out.data, c->out.len, MSG_NOSIGNAL);
 		if (n > 0) {
 			buf_consume(&c->out, (size_t)n);
 			continue;
 		}
-		if (n < 0 && errno != EAGAIN && errno != EINTR)
+		if (n < 0 && errno != EAGAIN && errno != EINTR) {
+			c->broken = true;
 			return err_sys(err, "writing to the guest agent");
+		}
 		struct pollfd p = { .fd = c->fd, .events = POLLOUT };
 		if (poll(&p, 1, left_ms(deadline)) == 0)
 			return err_set(err, ERR_TIMEOUT, "the guest agent stopped reading");
@@ -120,13 +125,55 @@ static int conn_recv(struct agent_conn *c, struct thaw_err **err)
 {
 	buf_reserve(&c->in, 65536);
 	ssize_t got = recv(c->fd, c->in.data + c->in.len, 65536, 0);
-	if (got == 0)
+	if (got == 0) {
+		c->broken = true;
 		return err_set(err, ERR_GUEST, "the guest agent closed the connection");
-	if (got < 0 && errno != EAGAIN && errno != EINTR)
+	}
+	if (got < 0 && errno != EAGAIN && errno != EINTR) {
+		c->broken = true;
 		return err_sys(err, "reading from the guest agent");
+	}
 	if (got > 0)
 		c->in.len += (size_t)got;
 	return 0;
+}
+
+/* What a frame from the guest says about the connection's reuse: a
+ * command's end, or the answer to a request that started none, leaves it
+ * idle. */
+static void note_frame(struct agent_conn *c, uint8_t type)
+{
+	switch (type) {
+	case MSG_STARTED:
+		c->attached = true;
+		break;
+	case MSG_EXIT:
+		c->attached = false;
+		c->idle = true;
+		break;
+	case MSG_HELLO_OK:
+	case MSG_PREPARE_OK:
+	case MSG_OK:
+		c->idle = !c->attached;
+		break;
+	default:
+		break;
+	}
+}
+
+bool agent_conn_idle(const struct agent_conn *c)
+{
+	if (!c->idle || c->attached || c->broken || c->in.len || c->out.len)
+		return false;
+	/* Anything to read now (data, EOF, a reset) would belong to nobody. */
+	struct pollfd p = { .fd = c->fd, .events = POLLIN | POLLRDHUP };
+	return poll(&p, 1, 0) == 0;
+}
+
+void agent_conn_reuse(struct agent_conn *c)
+{
+	c->idle = false;
+	c->answered = false;
 }
 
 /* Reads until one whole frame is buffered; *used receives its size. */
@@ -140,6 +187,7 @@ int agent_read_frame(struct agent_conn *c, uint64_t deadline, struct proto_frame
 		if (n > 0) {
 			*used = n;
 			c->answered = true;
+			note_frame(c, f->type);
 			return 0;
 		}
 		struct pollfd p = { .fd = c->fd, .events = POLLIN };
@@ -234,7 +282,7 @@ static int parse_hello_ok(const struct proto_frame *f, void *ud)
 	return 0;
 }
 
-int agent_hello(struct agent_conn *c, const char *hostname, int timeout_ms,
+int agent_hello(struct agent_conn *c, const char *hostname, bool fresh, int timeout_ms,
 		struct agent_hello_reply *reply, struct thaw_err **err)
 {
 	uint8_t entropy[ENTROPY_BYTES];
@@ -244,6 +292,8 @@ int agent_hello(struct agent_conn *c, const char *hostname, int timeout_ms,
 	proto_put_bytes(&c->out, T_ENTROPY, entropy, sizeof(entropy));
 	if (hostname)
 		proto_put_str(&c->out, T_HOSTNAME, hostname);
+	if (fresh)
+		proto_put_u8(&c->out, T_FRESH, 1);
 	proto_end(&c->out, start);
 	struct agent_hello_reply dummy;
 	memset(reply ? reply : &dummy, 0, sizeof(dummy));
@@ -442,6 +492,7 @@ static int relay_from_guest(struct agent_conn *c, int client, struct agent_exec_
 		if (send_all(client, c->in.data + off, (size_t)n) < 0)
 			return err_set(err, ERR_UNAVAILABLE, "the client went away");
 		off += (size_t)n;
+		note_frame(c, f.type);
 		if (f.type == MSG_EXIT) {
 			rc = parse_exit(&f, res, err);
 			*done = true;
@@ -560,13 +611,17 @@ static int exec_collect(struct agent_conn *c, const struct agent_exec_req *req,
 				break;
 			off += (size_t)n;
 			c->answered = true;
+			note_frame(c, f.type);
 			if (f.type == MSG_OUTPUT)
 				take_output(req, res, &f);
 			else if (f.type == MSG_STARTED)
 				take_started(req, &f);
-			else if (f.type == MSG_EXIT)
-				return parse_exit(&f, res, err);
-			else if (f.type == MSG_ERROR)
+			else if (f.type == MSG_EXIT) {
+				int rc = parse_exit(&f, res, err);
+				/* Consumed: the connection may carry the next request. */
+				buf_consume(&c->in, off);
+				return rc;
+			} else if (f.type == MSG_ERROR)
 				return agent_guest_refusal(&f, err);
 			else
 				return err_set(err, ERR_GUEST, "unexpected %s during exec",

@@ -1,5 +1,6 @@
-/* The host side of the guest agent protocol (see common/proto.h): one
- * TCP connection into a sandbox's network namespace per operation. */
+/* The host side of the guest agent protocol (see common/proto.h): TCP
+ * connections into a sandbox's network namespace, one operation at a
+ * time each; a finished one may carry the next (agent_conn_idle). */
 #ifndef THAW_GUEST_AGENT_H
 #define THAW_GUEST_AGENT_H
 
@@ -31,6 +32,11 @@ int agent_connect(const struct netslot *slot, int timeout_ms, int attempt_ms, ag
 void agent_close(struct agent_conn *c);
 /* The socket, for shutdown(2) from another thread. */
 int agent_conn_fd(const struct agent_conn *c);
+/* Whether c may carry another request: its last one was answered in full
+ * (no command still followed on it) and nothing is waiting to be read. */
+bool agent_conn_idle(const struct agent_conn *c);
+/* Marks a parked connection taken for a new request. */
+void agent_conn_reuse(struct agent_conn *c);
 
 struct agent_hello_reply {
 	char version[64];
@@ -38,8 +44,9 @@ struct agent_hello_reply {
 };
 
 /* Sends the host clock, fresh randomness and the hostname; the guest
- * applies them before it answers. */
-int agent_hello(struct agent_conn *c, const char *hostname, int timeout_ms,
+ * applies them before it answers. fresh: the VM was just restored, and
+ * the agent closes every other connection from the host (T_FRESH). */
+int agent_hello(struct agent_conn *c, const char *hostname, bool fresh, int timeout_ms,
 		struct agent_hello_reply *reply, struct thaw_err **err);
 
 /* Asks the guest to flush its disks before a snapshot. */

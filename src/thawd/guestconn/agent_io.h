@@ -13,7 +13,12 @@
 struct agent_conn {
 	int fd;
 	struct buf in, out;
-	bool answered; /* the guest sent a whole frame on it */
+	bool answered; /* the guest sent a whole frame on it (this request) */
+	/* For reuse (agent_conn_idle): the last request was answered in
+	 * full (EXIT, HELLO_OK, PREPARE_OK, or OK with no command followed),
+	 * a command it started or attached to still runs, it broke (EOF,
+	 * reset). */
+	bool idle, attached, broken;
 };
 
 /* Sends what is queued, waiting until deadline (monotonic ns). */

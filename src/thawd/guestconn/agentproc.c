@@ -131,9 +131,10 @@ int agent_proc_list(struct agent_conn *c, int timeout_ms, struct agent_proc **ou
 		int rc = 0;
 		if (agent_read_frame(c, deadline, &f, &used, err) < 0)
 			rc = agent_old_check(c, err);
-		else if (f.type == MSG_OK)
+		else if (f.type == MSG_OK) {
+			buf_consume(&c->in, (size_t)used);
 			break;
-		else if (f.type == MSG_ERROR)
+		} else if (f.type == MSG_ERROR)
 			rc = agent_guest_refusal(&f, err);
 		else if (f.type != MSG_PROC || count == LIST_MAX)
 			rc = err_set(err, ERR_GUEST, "unexpected %s in a process listing",

@@ -109,6 +109,30 @@ static int agent_new_enough(struct host *h, const struct sandbox *sb, int min,
 	return 0;
 }
 
+/* One call on *cp, a parked connection, or when *cp is NULL on a new
+ * one, left in *cp for the caller to park or close. */
+static int call_on(struct host *h, struct sandbox *sb, struct agent_conn **cp, sandbox_agent_fn fn,
+		   void *ud, struct thaw_err **err)
+{
+	if (!*cp && agent_connect(sb->slot, READY_TIMEOUT_MS, AGENT_ATTEMPT_RESTORED_MS,
+				  still_running, sb, cp, err) < 0)
+		return -1;
+	struct agent_conn *c = *cp;
+	int slot = sandbox_inflight_add(sb, agent_conn_fd(c), err);
+	/* Shutdown may have swept the in-flight list just before we joined. */
+	if (slot >= 0 && __atomic_load_n(&h->stopping, __ATOMIC_ACQUIRE)) {
+		sandbox_inflight_del(sb, slot);
+		slot = -1;
+		err_set(err, ERR_UNAVAILABLE, "thawd is stopping");
+	}
+	if (slot < 0)
+		return -1;
+	failpoint("exec.connected", sb->vmm);
+	int rc = fn(c, ud, err);
+	sandbox_inflight_del(sb, slot);
+	return rc;
+}
+
 int sandbox_agent_call(struct host *h, const char *id, bool auto_resume, int min_agent,
 		       sandbox_agent_fn fn, void *ud, struct thaw_err **err)
 {
@@ -119,25 +143,11 @@ int sandbox_agent_call(struct host *h, const char *id, bool auto_resume, int min
 		sandbox_unref(h, sb);
 		return -1;
 	}
-	struct agent_conn *c = NULL;
-	int rc = -1, slot = -1;
-	if (agent_connect(sb->slot, READY_TIMEOUT_MS, AGENT_ATTEMPT_RESTORED_MS, still_running, sb,
-			  &c, err) < 0)
-		goto out;
-	slot = sandbox_inflight_add(sb, agent_conn_fd(c), err);
-	/* Shutdown may have swept the in-flight list just before we joined. */
-	if (slot >= 0 && __atomic_load_n(&h->stopping, __ATOMIC_ACQUIRE)) {
-		sandbox_inflight_del(sb, slot);
-		slot = -1;
-		err_set(err, ERR_UNAVAILABLE, "thawd is stopping");
-	}
-	if (slot < 0)
-		goto out;
-	failpoint("exec.connected", sb->vmm);
-	rc = fn(c, ud, err);
-	sandbox_inflight_del(sb, slot);
-out:
-	agent_close(c);
+	/* A parked connection is never sent a request twice: a request may
+	 * have consumed its input (stdin from a file) before it failed. */
+	struct agent_conn *c = sandbox_agent_take(sb);
+	int rc = call_on(h, sb, &c, fn, ud, err);
+	sandbox_agent_park(sb, c);
 	if (rc < 0 && err) {
 		pthread_mutex_lock(&sb->lock);
 		bool gone = sb->state == SB_DELETING;

@@ -52,7 +52,7 @@ int sandbox_export(struct host *h, const char *id, struct export_result *out,
 		out->capture_ms = ns_to_ms(time_mono_ns() - t0);
 		/* Its clock stood still while it was stopped. */
 		_cleanup_err_ struct thaw_err *perr = NULL;
-		if (launch_probe(sb->slot, sb->vmm, sb->id, false, NULL, &perr) < 0)
+		if (launch_probe(sb->slot, sb->vmm, sb->id, &perr) < 0)
 			log_warn("sandbox.export", "id=%s clock_error=\"%s\"", id, err_msg(perr));
 		uint64_t t1 = time_mono_ns();
 		_cleanup_free_ char *dir = image_dir(h, out->image);

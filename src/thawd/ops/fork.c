@@ -163,7 +163,7 @@ int sandbox_fork(struct host *h, const char *id, size_t count, const struct sb_o
 	image_unpin(h, image); /* the children's rows name it, or nothing will */
 	/* The parent's clock stood still while it was stopped. */
 	_cleanup_err_ struct thaw_err *perr = NULL;
-	if (launch_probe(parent->slot, parent->vmm, parent->id, false, NULL, &perr) < 0)
+	if (launch_probe(parent->slot, parent->vmm, parent->id, &perr) < 0)
 		log_warn("sandbox.fork", "id=%s clock_error=\"%s\"", id, err_msg(perr));
 	sandbox_unref(h, parent);
 	if (rc < 0) {

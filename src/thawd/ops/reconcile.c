@@ -73,7 +73,7 @@ static int adopt_running(struct host *h, struct sandbox *sb, const struct sandbo
 	int rc = agent_connect(sb->slot, ADOPT_PROBE_MS, AGENT_ATTEMPT_RESTORED_MS, NULL, NULL, &c,
 			       err);
 	if (rc == 0)
-		rc = agent_hello(c, sb->id, ADOPT_PROBE_MS, NULL, err);
+		rc = agent_hello(c, sb->id, false, ADOPT_PROBE_MS, NULL, err);
 	agent_close(c);
 	if (rc < 0)
 		return err_wrap(err, "the guest does not answer");

@@ -102,7 +102,7 @@ int sandbox_snapshot(struct host *h, const char *id, const char *name, const cha
 	sandbox_ref(h, sb);
 	sandbox_unlock(h, sb);
 	/* Its clock stood still while it was stopped. */
-	if (sb->vmm && launch_probe(sb->slot, sb->vmm, sb->id, false, NULL, &perr) < 0)
+	if (sb->vmm && launch_probe(sb->slot, sb->vmm, sb->id, &perr) < 0)
 		log_debug("sandbox.snapshot", "id=%s clock_error=\"%s\"", id, err_msg(perr));
 	sandbox_unref(h, sb);
 out:

@@ -98,7 +98,7 @@ static int restore_once(struct host *h, const struct template *view, const char 
 	if (rc == 0)
 		rc = launch_restore(h, view, &lt, &vmm, &tm, err);
 	if (rc == 0)
-		rc = launch_probe(slot, vmm, id, false, NULL, err);
+		rc = launch_probe_new(slot, vmm, id, false, NULL, NULL, err);
 	if (rc == 0)
 		rc = launch_first_command(slot, vmm, err);
 	if (vmm) {
