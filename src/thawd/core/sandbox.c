@@ -158,6 +158,11 @@ void sandbox_unref(struct host *h, struct sandbox *sb)
 	registry_unlock(h);
 	if (left > 0)
 		return;
+	/* Parked agent connections go with a reset: the VM may be gone and
+	 * its slot about to serve another sandbox, which no retransmitted
+	 * FIN of ours may reach. */
+	for (int i = 0; i < sb->n_idle_conns; i++)
+		agent_abort(sb->idle_conns[i]);
 	vmm_free(sb->vmm);
 	if (sb->slot && sb->slot_reusable)
 		slotpool_give(h->slots, sb->slot);
@@ -174,8 +179,6 @@ void sandbox_unref(struct host *h, struct sandbox *sb)
 	free(sb->dir);
 	free(sb->run_dir);
 	free(sb->inflight);
-	for (int i = 0; i < sb->n_idle_conns; i++)
-		agent_close(sb->idle_conns[i]);
 	pthread_mutex_destroy(&sb->lock);
 	pthread_mutex_destroy(&sb->op_lock);
 	free(sb);

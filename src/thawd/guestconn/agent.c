@@ -92,6 +92,15 @@ void agent_close(struct agent_conn *c)
 	free(c);
 }
 
+void agent_abort(struct agent_conn *c)
+{
+	if (!c)
+		return;
+	struct linger now = { .l_onoff = 1, .l_linger = 0 };
+	setsockopt(c->fd, SOL_SOCKET, SO_LINGER, &now, sizeof(now));
+	agent_close(c);
+}
+
 int agent_conn_fd(const struct agent_conn *c)
 {
 	return c->fd;

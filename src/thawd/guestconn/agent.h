@@ -30,6 +30,10 @@ typedef bool (*agent_alive_fn)(void *ud);
 int agent_connect(const struct netslot *slot, int timeout_ms, int attempt_ms, agent_alive_fn alive,
 		  void *ud, struct agent_conn **out, struct thaw_err **err);
 void agent_close(struct agent_conn *c);
+/* Closes with a reset instead of a FIN: nothing of the connection stays
+ * behind in the slot (no FIN sent again and again to a VM that is gone,
+ * or to the slot's next guest). */
+void agent_abort(struct agent_conn *c);
 /* The socket, for shutdown(2) from another thread. */
 int agent_conn_fd(const struct agent_conn *c);
 /* Whether c may carry another request: its last one was answered in full
