@@ -11,8 +11,9 @@
 #include <stdint.h>
 
 /* Descriptors a sandbox holds in thawd while it runs: its VMM's pidfd
- * and the supervisor's copy, its network namespace, its QMP connection. */
-#define FDLIMIT_PER_SANDBOX 4
+ * and the supervisor's copy, its network namespace, its QMP connection,
+ * and its parked agent connection (SB_IDLE_CONNS). */
+#define FDLIMIT_PER_SANDBOX 5
 /* What thawd holds besides: the database, logs, listening socket, the
  * pools' event fds, libcurl, and one socket per API request in flight. */
 #define FDLIMIT_BASE 64

@@ -30,9 +30,10 @@ import density  # noqa: E402
 pytestmark = [pytest.mark.own_thawd, pytest.mark.slow]
 
 SANDBOXES = int(os.environ.get("THAW_SCALE_SANDBOXES", "300"))
-# thawd's descriptor budget (src/thawd/fdlimit.h): 64 of its own plus 4
-# per VMM (pidfd, the supervisor's copy, the slot's namespace, QMP).
-FD_BASE, FD_PER_VMM = 64, 4
+# thawd's descriptor budget (src/thawd/fdlimit.h): 64 of its own plus 5
+# per VMM (pidfd, the supervisor's copy, the slot's namespace, QMP, the
+# parked agent connection).
+FD_BASE, FD_PER_VMM = 64, 5
 
 
 @pytest.fixture(scope="module")

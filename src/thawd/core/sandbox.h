@@ -25,7 +25,9 @@
 #include "ids.h"
 #include "template/build.h"
 
-#define SB_IDLE_CONNS 2 /* parked agent connections per sandbox */
+/* Parked agent connections per sandbox: one serves sequential calls;
+ * each is a descriptor in thawd (FDLIMIT_PER_SANDBOX counts it). */
+#define SB_IDLE_CONNS 1
 
 struct agent_conn;
 
