@@ -12,7 +12,7 @@
 
 /* Descriptors a sandbox holds in thawd while it runs: its VMM's pidfd
  * and the supervisor's copy, its network namespace, its QMP connection,
- * and its parked agent connection (SB_IDLE_CONNS). */
+ * and its parked agent connection (struct sandbox's idle_conn). */
 #define FDLIMIT_PER_SANDBOX 5
 /* What thawd holds besides: the database, logs, listening socket, the
  * pools' event fds, libcurl, and one socket per API request in flight. */

@@ -158,11 +158,10 @@ void sandbox_unref(struct host *h, struct sandbox *sb)
 	registry_unlock(h);
 	if (left > 0)
 		return;
-	/* Parked agent connections go with a reset: the VM may be gone and
+	/* The parked agent connection goes with a reset: the VM may be gone and
 	 * its slot about to serve another sandbox, which no retransmitted
 	 * FIN of ours may reach. */
-	for (int i = 0; i < sb->n_idle_conns; i++)
-		agent_abort(sb->idle_conns[i]);
+	agent_abort(sb->idle_conn);
 	vmm_free(sb->vmm);
 	if (sb->slot && sb->slot_reusable)
 		slotpool_give(h->slots, sb->slot);
@@ -349,6 +348,45 @@ void sandbox_inflight_del(struct sandbox *sb, int slot)
 	pthread_mutex_unlock(&sb->lock);
 }
 
+struct agent_conn *sandbox_agent_take(struct sandbox *sb)
+{
+	struct agent_conn *c = NULL;
+	pthread_mutex_lock(&sb->lock);
+	if (sb->state == SB_RUNNING) {
+		c = sb->idle_conn;
+		sb->idle_conn = NULL;
+	}
+	pthread_mutex_unlock(&sb->lock);
+	/* The guest may have closed it since (its agent drops idle host
+	 * connections when its table is full). */
+	if (c && !agent_conn_idle(c)) {
+		agent_close(c);
+		return NULL;
+	}
+	if (c)
+		agent_conn_reuse(c);
+	return c;
+}
+
+void sandbox_agent_park(struct sandbox *sb, struct agent_conn *c)
+{
+	if (!c)
+		return;
+	if (agent_conn_idle(c)) {
+		pthread_mutex_lock(&sb->lock);
+		/* Starting: the readiness probe's connection, for the first call. */
+		bool starting = sb->state == SB_CREATING || sb->state == SB_RESUMING ||
+				sb->state == SB_RECOVERING;
+		bool parked = (sb->state == SB_RUNNING || starting) && !sb->idle_conn;
+		if (parked)
+			sb->idle_conn = c;
+		pthread_mutex_unlock(&sb->lock);
+		if (parked)
+			return;
+	}
+	agent_close(c);
+}
+
 /* ---- VMM death and timeouts ----------------------------------------- */
 
 void sandbox_interrupt_all(struct host *h)
@@ -365,43 +403,3 @@ void sandbox_interrupt_all(struct host *h)
 }
 
 /* ---- keepalive ------------------------------------------------------- */
-
-struct agent_conn *sandbox_agent_take(struct sandbox *sb)
-{
-	for (;;) {
-		struct agent_conn *c = NULL;
-		pthread_mutex_lock(&sb->lock);
-		if (sb->state == SB_RUNNING && sb->n_idle_conns > 0)
-			c = sb->idle_conns[--sb->n_idle_conns];
-		pthread_mutex_unlock(&sb->lock);
-		if (!c)
-			return NULL;
-		/* The guest may have closed it since (its agent drops idle host
-		 * connections when its table is full). */
-		if (agent_conn_idle(c)) {
-			agent_conn_reuse(c);
-			return c;
-		}
-		agent_close(c);
-	}
-}
-
-void sandbox_agent_park(struct sandbox *sb, struct agent_conn *c)
-{
-	if (!c)
-		return;
-	if (agent_conn_idle(c)) {
-		pthread_mutex_lock(&sb->lock);
-		/* Starting: the readiness probe's connection, for the first call. */
-		bool starting = sb->state == SB_CREATING || sb->state == SB_RESUMING ||
-				sb->state == SB_RECOVERING;
-		bool parked = (sb->state == SB_RUNNING || starting) &&
-			      sb->n_idle_conns < SB_IDLE_CONNS;
-		if (parked)
-			sb->idle_conns[sb->n_idle_conns++] = c;
-		pthread_mutex_unlock(&sb->lock);
-		if (parked)
-			return;
-	}
-	agent_close(c);
-}

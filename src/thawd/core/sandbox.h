@@ -25,10 +25,6 @@
 #include "ids.h"
 #include "template/build.h"
 
-/* Parked agent connections per sandbox: one serves sequential calls;
- * each is a descriptor in thawd (FDLIMIT_PER_SANDBOX counts it). */
-#define SB_IDLE_CONNS 1
-
 struct agent_conn;
 
 struct sandbox {
@@ -77,12 +73,13 @@ struct sandbox {
 	size_t inflight_cap;
 	/* Raw TCP relays to the guest now (ops/tunnel.c), also in inflight. */
 	int open_tunnels;
-	/* Connections to its guest agent between two calls: the next call
-	 * takes one instead of connecting (a TCP handshake and the agent's
-	 * accept and close: about 0.8 ms of an exec under TCG). Only this
-	 * incarnation's VMM ever saw them; closed when the sandbox is freed. */
-	struct agent_conn *idle_conns[SB_IDLE_CONNS];
-	int n_idle_conns;
+	/* A connection to its guest agent between two calls: the next call
+	 * takes it instead of connecting (a TCP handshake and the agent's
+	 * accept and close: about 0.8 ms of an exec under TCG). One serves
+	 * sequential calls, and it is a descriptor in thawd
+	 * (FDLIMIT_PER_SANDBOX counts it). Only this incarnation's VMM ever
+	 * saw it; reset when the sandbox is freed. NULL: none parked. */
+	struct agent_conn *idle_conn;
 
 	struct vmm *vmm;
 	/* The network slot outlives the VM until the last reference goes:

@@ -117,10 +117,8 @@ int agent_flush_out(struct agent_conn *c, uint64_t deadline, struct thaw_err **e
 			buf_consume(&c->out, (size_t)n);
 			continue;
 		}
-		if (n < 0 && errno != EAGAIN && errno != EINTR) {
-			c->broken = true;
+		if (n < 0 && errno != EAGAIN && errno != EINTR)
 			return err_sys(err, "writing to the guest agent");
-		}
 		struct pollfd p = { .fd = c->fd, .events = POLLOUT };
 		if (poll(&p, 1, left_ms(deadline)) == 0)
 			return err_set(err, ERR_TIMEOUT, "the guest agent stopped reading");
@@ -134,24 +132,21 @@ static int conn_recv(struct agent_conn *c, struct thaw_err **err)
 {
 	buf_reserve(&c->in, 65536);
 	ssize_t got = recv(c->fd, c->in.data + c->in.len, 65536, 0);
-	if (got == 0) {
-		c->broken = true;
+	if (got == 0)
 		return err_set(err, ERR_GUEST, "the guest agent closed the connection");
-	}
-	if (got < 0 && errno != EAGAIN && errno != EINTR) {
-		c->broken = true;
+	if (got < 0 && errno != EAGAIN && errno != EINTR)
 		return err_sys(err, "reading from the guest agent");
-	}
 	if (got > 0)
 		c->in.len += (size_t)got;
 	return 0;
 }
 
-/* What a frame from the guest says about the connection's reuse: a
- * command's end, or the answer to a request that started none, leaves it
- * idle. */
+/* A whole frame came from the guest. What it says about the connection's
+ * reuse: a command's end, or the answer to a request that started none,
+ * leaves it idle. */
 static void note_frame(struct agent_conn *c, uint8_t type)
 {
+	c->answered = true;
 	switch (type) {
 	case MSG_STARTED:
 		c->attached = true;
@@ -172,9 +167,10 @@ static void note_frame(struct agent_conn *c, uint8_t type)
 
 bool agent_conn_idle(const struct agent_conn *c)
 {
-	if (!c->idle || c->attached || c->broken || c->in.len || c->out.len)
+	if (!c->idle || c->attached || c->in.len || c->out.len)
 		return false;
-	/* Anything to read now (data, EOF, a reset) would belong to nobody. */
+	/* Anything to read now (data, EOF, a reset: poll reports the last
+	 * two even unasked) would belong to nobody. */
 	struct pollfd p = { .fd = c->fd, .events = POLLIN | POLLRDHUP };
 	return poll(&p, 1, 0) == 0;
 }
@@ -195,7 +191,6 @@ int agent_read_frame(struct agent_conn *c, uint64_t deadline, struct proto_frame
 			return err_set(err, ERR_GUEST, "the guest agent sent a malformed frame");
 		if (n > 0) {
 			*used = n;
-			c->answered = true;
 			note_frame(c, f->type);
 			return 0;
 		}
@@ -619,7 +614,6 @@ static int exec_collect(struct agent_conn *c, const struct agent_exec_req *req,
 			if (n == 0)
 				break;
 			off += (size_t)n;
-			c->answered = true;
 			note_frame(c, f.type);
 			if (f.type == MSG_OUTPUT)
 				take_output(req, res, &f);

@@ -15,10 +15,9 @@ struct agent_conn {
 	struct buf in, out;
 	bool answered; /* the guest sent a whole frame on it (this request) */
 	/* For reuse (agent_conn_idle): the last request was answered in
-	 * full (EXIT, HELLO_OK, PREPARE_OK, or OK with no command followed),
-	 * a command it started or attached to still runs, it broke (EOF,
-	 * reset). */
-	bool idle, attached, broken;
+	 * full (EXIT, HELLO_OK, PREPARE_OK, or OK with no command followed);
+	 * a command it started or attached to still runs. */
+	bool idle, attached;
 };
 
 /* Sends what is queued, waiting until deadline (monotonic ns). */
