@@ -155,13 +155,36 @@ int sandbox_placed(struct pg *p, const struct placement *pl, const char *id, con
 {
 	/* One statement, so one round trip and atomic without BEGIN/COMMIT
 	 * (a create's every millisecond shows); safe to repeat after a
-	 * dropped connection. */
+	 * dropped connection. Requests under one Idempotency-Key share a
+	 * placement and get the same sandbox from its host, so each records
+	 * the same row: the conflict has no target, because one naming only
+	 * the id would let the (owner, idem) index of a row another request
+	 * is inserting at the same moment raise a unique violation. */
 	const char *q[] = { pl->token, id, owner, pl->host, tmpl, state, idem };
-	return pg_exec(p,
-		       "WITH placed AS (DELETE FROM placements WHERE token = $1) "
-		       "INSERT INTO sandboxes (id, owner, host, template, state, idem) "
-		       "VALUES ($2, $3, $4, $5, $6, $7) ON CONFLICT (id) DO NOTHING",
-		       7, q, NULL, err);
+	PGresult *r = NULL;
+	if (pg_exec(p,
+		    "WITH placed AS (DELETE FROM placements WHERE token = $1) "
+		    "INSERT INTO sandboxes (id, owner, host, template, state, idem) "
+		    "VALUES ($2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING RETURNING id",
+		    7, q, &r, err) < 0)
+		return -1;
+	bool inserted = PQntuples(r) == 1;
+	PQclear(r);
+	if (inserted)
+		return 0;
+	/* Nothing inserted: fine when the row is this sandbox's (a later
+	 * statement sees what the conflict waited for); not when the key's
+	 * row names another sandbox. */
+	const char *k[] = { id };
+	if (pg_exec(p, "SELECT 1 FROM sandboxes WHERE id = $1", 1, k, &r, err) < 0)
+		return -1;
+	bool there = PQntuples(r) == 1;
+	PQclear(r);
+	if (!there)
+		return err_set(err, ERR_CONFLICT,
+			       "the Idempotency-Key %s already names another sandbox than %s",
+			       idem ? idem : "-", id);
+	return 0;
 }
 
 int sandbox_by_idem(struct pg *p, const char *owner, const char *idem, char id[SANDBOX_ID_LEN + 1],
