@@ -168,7 +168,7 @@ static void open_admission(struct host *h)
 				    .other_bound = (unsigned)(bound ? bound : 1) };
 	h->capacity = capacity_new(&cc);
 	h->quota = quota_new((unsigned)cfg->max_sandboxes, h->capacity);
-	h->idem = idem_new();
+	h->idem = idem_new(IDEM_ENTRIES_MAX);
 }
 
 int host_open(const struct thawd_config *cfg, struct host **out, struct thaw_err **err)

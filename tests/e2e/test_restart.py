@@ -174,6 +174,49 @@ def test_key_survives_restarts(thawd, clean_start):
     T.check(f"after {thawd.starts} starts the API key file is unchanged and still accepted")
 
 
+def test_idempotency_keys_survive_restarts(thawd, clean_start):
+    """A create answered just before thawd died: the client, which never
+    saw the answer, retries with its Idempotency-Key after the restart and
+    gets that sandbox, not a second one. A deleted sandbox's key creates
+    anew; a key whose row is damaged in the database is ignored, not a
+    crash."""
+    def create(key):
+        return T.api("POST", "/v1/sandboxes", {}, headers={"Idempotency-Key": key})
+
+    key = "restart-" + os.urandom(6).hex()
+    st, first = create(key)
+    assert st == 201, first
+    st, gone = create(key + "-gone")
+    assert st == 201, gone
+    T.restart_thawd(signal.SIGKILL)
+    st, again = create(key)
+    assert st == 201 and again["id"] == first["id"], (first, again)
+    assert T.list_ids().count(first["id"]) == 1
+    T.delete(gone["id"])
+    T.restart_thawd(signal.SIGTERM)
+    st, again = create(key)
+    assert st == 201 and again["id"] == first["id"], (first, again)
+    st, fresh = create(key + "-gone")
+    assert st == 201 and fresh["id"] != gone["id"], (gone, fresh)
+    # A damaged key in a row (written by hand while thawd is down) is
+    # left out; the sandbox itself is adopted as before.
+    thawd.stop(signal.SIGTERM)
+    db = sqlite3.connect(str(thawd.data_dir / "thaw.db"), timeout=10)
+    try:
+        db.execute("UPDATE sandboxes SET idem = ? WHERE id = ?", ("bad key\n", fresh["id"]))
+        db.commit()
+    finally:
+        db.close()
+    thawd.start()
+    assert sorted(T.list_ids()) == sorted([first["id"], fresh["id"]])
+    st, third = create(key + "-gone")
+    assert st == 201 and third["id"] not in (first["id"], fresh["id"]), third
+    assert create(key)[1]["id"] == first["id"]
+    T.check("Idempotency-Key after SIGKILL and SIGTERM restarts: the retry gets the sandbox "
+            "the first create made; a deleted sandbox's key creates anew; a damaged key in "
+            "the database is ignored")
+
+
 def _recorded_vmm(thawd, sid):
     """(vmm_pid, vmm_start_ticks) as thawd recorded them in its SQLite
     database (opened read-only)."""

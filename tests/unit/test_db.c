@@ -504,8 +504,8 @@ static void test_pause_then_resume_rows(void **state)
 	assert_null(e);
 }
 
-/* Env and network policy: NULL when not given (the defaults), kept as
- * given, the policy replaced on its own. */
+/* Env, network policy and Idempotency-Key: NULL ("" for the key) when
+ * not given, kept as given, the policy replaced on its own. */
 static void test_network_and_env_rows(void **state)
 {
 	struct fx *f = *state;
@@ -515,6 +515,7 @@ static void test_network_and_env_rows(void **state)
 	assert_int_equal(db_sandbox_get(f->db, "sb-aaaaaaaaaaaa", &r, &e), 0);
 	assert_null(r.network);
 	assert_null(r.env);
+	assert_string_equal(r.idem, "");
 	sandbox_row_free(&r);
 	struct sandbox_row w;
 	memset(&w, 0, sizeof(w));
@@ -524,10 +525,12 @@ static void test_network_and_env_rows(void **state)
 	w.created_at = 2; /* listed after the first */
 	w.network = "{\"internet\":false,\"allow\":[],\"deny\":[]}";
 	w.env = "{\"A\":\"1\"}";
+	snprintf(w.idem, sizeof(w.idem), "retry-1");
 	assert_int_equal(db_sandbox_insert(f->db, &w, &e), 0);
 	assert_int_equal(db_sandbox_get(f->db, "sb-bbbbbbbbbbbb", &r, &e), 0);
 	assert_string_equal(r.network, w.network);
 	assert_string_equal(r.env, "{\"A\":\"1\"}");
+	assert_string_equal(r.idem, "retry-1");
 	sandbox_row_free(&r);
 	assert_int_equal(
 		db_sandbox_set_network(f->db, "sb-bbbbbbbbbbbb", "{\"internet\":true}", &e), 0);

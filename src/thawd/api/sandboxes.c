@@ -188,7 +188,7 @@ json_t *api_sandbox_body(struct api_req *r, bool empty_ok, enum MHD_Result *res)
  * the key made (while it exists), else a new one; a request with the key
  * in flight is waited for. */
 #define IDEM_WAIT_MS 300000
-static int create_once(struct api_req *r, const struct create_req *req, const char *key,
+static int create_once(struct api_req *r, struct create_req *req, const char *key,
 		       struct sandbox **out, struct thaw_err **err)
 {
 	struct host *h = api_host(r);
@@ -209,6 +209,7 @@ static int create_once(struct api_req *r, const struct create_req *req, const ch
 			idem_forget(h->idem, owner, key); /* deleted since: a new one */
 			continue;
 		}
+		req->idem_key = key;
 		int rc = sandbox_create(h, req, out, err);
 		idem_end(h->idem, owner, key, rc == 0 ? (*out)->id : NULL);
 		return rc;

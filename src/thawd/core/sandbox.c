@@ -124,6 +124,7 @@ int sandbox_insert_row(struct host *h, const struct sandbox *sb, struct thaw_err
 	snprintf(row.state, sizeof(row.state), "%s", sb_state_name(sb->state));
 	snprintf(row.parent, sizeof(row.parent), "%s", sb->parent);
 	snprintf(row.owner, sizeof(row.owner), "%s", sb->owner);
+	snprintf(row.idem, sizeof(row.idem), "%s", sb->idem);
 	snprintf(row.image, sizeof(row.image), "%s", sb->image);
 	snprintf(row.on_timeout, sizeof(row.on_timeout), "%s",
 		 sb->timeout_pauses ? "pause" : "delete");

@@ -36,6 +36,7 @@ struct sandbox {
 	char *timings;	 /* JSON object text, set once running */
 	char parent[32]; /* forked from; "" if created */
 	char owner[KEY_NAME_MAX + 1]; /* the API key that created it; fixed for life */
+	char idem[IDEM_KEY_MAX + 1];  /* its create's Idempotency-Key; "" if none */
 	/* The image its memory file comes from (a fork's or its own last
 	 * pause), "" when it is its template build's. Fixed per incarnation. */
 	char image[48];

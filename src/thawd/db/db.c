@@ -9,7 +9,7 @@
 
 #include "buf.h"
 
-#define SCHEMA_VERSION 7
+#define SCHEMA_VERSION 8
 
 struct db {
 	sqlite3 *h;
@@ -77,6 +77,9 @@ static const char *const migrations[SCHEMA_VERSION] = {
 	      "  port INTEGER NOT NULL,"
 	      "  host_port INTEGER NOT NULL UNIQUE,"
 	      "  PRIMARY KEY (sandbox_id, port));",
+	/* The Idempotency-Key its create came with (NULL: none): a restart
+	 * remembers it (core/idempotency.h). */
+	[7] = "ALTER TABLE sandboxes ADD COLUMN idem TEXT;",
 };
 
 static int schema_version(sqlite3 *h)
@@ -206,7 +209,7 @@ static char *dup_col(sqlite3_stmt *st, int col)
 #define SANDBOX_COLS                                                                               \
 	"id, template, build_id, state, created_at, timeout_at, metadata, vmm_pid,"                \
 	" vmm_start_ticks, timings, reason, slot, parent, image, on_timeout, timeout_s,"           \
-	" auto_resume, paused_at, owner, cpu_millis, network, env"
+	" auto_resume, paused_at, owner, cpu_millis, network, env, idem"
 
 static void read_sandbox(sqlite3_stmt *st, struct sandbox_row *r)
 {
@@ -233,6 +236,7 @@ static void read_sandbox(sqlite3_stmt *st, struct sandbox_row *r)
 	r->cpu_millis = (uint32_t)sqlite3_column_int64(st, 19);
 	r->network = dup_col(st, 20);
 	r->env = dup_col(st, 21);
+	copy_col(r->idem, sizeof(r->idem), st, 22);
 }
 
 void sandbox_row_free(struct sandbox_row *r)
@@ -252,12 +256,13 @@ int db_sandbox_insert(struct db *db, const struct sandbox_row *r, struct thaw_er
 		"INSERT INTO sandboxes (id, template, build_id, state, created_at, timeout_at,"
 		" metadata, slot, parent, image, on_timeout, timeout_s, auto_resume, owner, "
 		"cpu_millis,"
-		" network, env) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-		"ssssiisisssiisiss", err, r->id, r->template_name, r->build_id, r->state,
+		" network, env, idem) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+		"ssssiisisssiisisss", err, r->id, r->template_name, r->build_id, r->state,
 		r->created_at, r->timeout_at, r->metadata ? r->metadata : "{}", r->slot,
 		r->parent[0] ? r->parent : NULL, r->image[0] ? r->image : NULL,
 		r->on_timeout[0] ? r->on_timeout : "delete", r->timeout_s, (int64_t)r->auto_resume,
-		r->owner[0] ? r->owner : "default", (int64_t)r->cpu_millis, r->network, r->env);
+		r->owner[0] ? r->owner : "default", (int64_t)r->cpu_millis, r->network, r->env,
+		r->idem[0] ? r->idem : NULL);
 }
 
 int db_sandbox_set_network(struct db *db, const char *id, const char *network,

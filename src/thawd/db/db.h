@@ -39,6 +39,7 @@ struct sandbox_row {
 	char owner[KEY_NAME_MAX + 1]; /* the API key name that owns it */
 	char *network;		      /* egress policy, JSON text, owned, NULL: the default */
 	char *env;		      /* JSON object text, owned, NULL: none */
+	char idem[IDEM_KEY_MAX + 1];  /* its create's Idempotency-Key, "" if none */
 };
 
 void sandbox_row_free(struct sandbox_row *r);

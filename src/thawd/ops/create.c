@@ -41,6 +41,7 @@ static void fill_identity(struct sandbox *sb, const struct template *t,
 	snprintf(sb->template_name, sizeof(sb->template_name), "%s", t->name);
 	snprintf(sb->build_id, sizeof(sb->build_id), "%s", t->build_id);
 	snprintf(sb->owner, sizeof(sb->owner), "%s", owner);
+	snprintf(sb->idem, sizeof(sb->idem), "%s", req->idem_key ? req->idem_key : "");
 	sb->created_at = (int64_t)(time_real_ns() / 1000000000ull);
 	sb->timeout_s = req->timeout_s;
 	sb->timeout_at = deadline_after(req->timeout_s);

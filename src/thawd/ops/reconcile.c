@@ -11,6 +11,7 @@
 
 #include "buf.h"
 #include "cleanup.h"
+#include "core/idempotency.h"
 #include "core/images.h"
 #include "core/quota.h"
 #include "core/registry.h"
@@ -26,6 +27,7 @@
 #include "net/slot.h"
 #include "ops/ops.h"
 #include "template/catalog.h"
+#include "timeutil.h"
 #include "vmm/cgroup.h"
 
 #define ADOPT_PROBE_MS 3000
@@ -92,6 +94,8 @@ static void fill_from_row(struct sandbox *sb, const struct sandbox_row *r)
 	snprintf(sb->parent, sizeof(sb->parent), "%s", r->parent);
 	snprintf(sb->owner, sizeof(sb->owner), "%s", r->owner[0] ? r->owner : KEY_NAME_DEFAULT);
 	snprintf(sb->image, sizeof(sb->image), "%s", r->image);
+	if (id_valid_idem_key(r->idem))
+		snprintf(sb->idem, sizeof(sb->idem), "%s", r->idem);
 	sb->timeout_pauses = strcmp(r->on_timeout, "pause") == 0;
 	sb->auto_resume = r->auto_resume;
 	sb->cpu_millis = r->cpu_millis;
@@ -190,6 +194,10 @@ static void adopt_row(const struct sandbox_row *r, void *ud)
 	}
 	if (rule && (keep_by_rule(h, sb, r, rule, &err) || keep_failed(h, sb, r, err))) {
 		list_adopted(h, sb);
+		/* A retry of its create after this restart gets it. */
+		if (sb->idem[0])
+			idem_restore(h->idem, sb->owner, sb->idem, sb->id,
+				     (int64_t)(time_real_ns() / 1000000000ull) - sb->created_at);
 		if (sb->state == SB_FAILED)
 			ac->rep->failed_kept++;
 		else

@@ -81,6 +81,9 @@ struct create_req {
 	/* The database password to set (request "database.password", owned,
 	 * validated); NULL: a fresh random one (ops/clone_hook.c). */
 	char *db_password;
+	/* The request's Idempotency-Key (validated; borrowed), kept in the
+	 * sandbox's row; NULL: none. */
+	const char *idem_key;
 };
 
 static inline void create_req_free(struct create_req *r)
