@@ -42,7 +42,7 @@ static void write_sandboxes(struct buf *out, struct host *h)
 	struct sb_count *c = xcalloc(n ? n : 1, sizeof(*c));
 	size_t nc = 0;
 	for (size_t i = 0; i < n; i++) {
-		const char *state = sb_state_name(list[i]->state);
+		const char *state = sb_state_name(sandbox_state(list[i]));
 		size_t j = 0;
 		while (j < nc && !(strcmp(c[j].state, state) == 0 &&
 				   strcmp(c[j].template_name, list[i]->template_name) == 0))
