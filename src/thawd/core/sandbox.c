@@ -402,5 +402,3 @@ void sandbox_interrupt_all(struct host *h)
 	}
 	registry_list_free(h, list, n);
 }
-
-/* ---- keepalive ------------------------------------------------------- */

@@ -94,8 +94,8 @@ static void fill_from_row(struct sandbox *sb, const struct sandbox_row *r)
 	snprintf(sb->parent, sizeof(sb->parent), "%s", r->parent);
 	snprintf(sb->owner, sizeof(sb->owner), "%s", r->owner[0] ? r->owner : KEY_NAME_DEFAULT);
 	snprintf(sb->image, sizeof(sb->image), "%s", r->image);
-	if (id_valid_idem_key(r->idem))
-		snprintf(sb->idem, sizeof(sb->idem), "%s", r->idem);
+	/* Checked where it is used (idem_restore). */
+	snprintf(sb->idem, sizeof(sb->idem), "%s", r->idem);
 	sb->timeout_pauses = strcmp(r->on_timeout, "pause") == 0;
 	sb->auto_resume = r->auto_resume;
 	sb->cpu_millis = r->cpu_millis;
